@@ -1,0 +1,160 @@
+// The one typed control API: every command a UI can give and every event it can follow.
+// The renderer imports only the types from this file.
+
+/** Stable error codes: clients branch on these, never on message text. */
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'UNKNOWN_COMMAND'
+  | 'NO_IDENTITY'
+  | 'IDENTITY_EXISTS'
+  | 'INVALID_URI'
+  | 'NOT_FOUND'
+  | 'UNAVAILABLE'
+  | 'UNAUTHORIZED'
+  | 'INTERNAL';
+
+export interface ControlErrorShape {
+  code: ErrorCode;
+  message: string;
+}
+
+export class ControlError extends Error implements ControlErrorShape {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ControlError';
+  }
+  toJSON(): ControlErrorShape {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export interface IdentityView {
+  displayName: string;
+  userName: string;
+  /** Ed25519 public key, base64url of the raw 32 bytes. */
+  publicKey: string;
+  /** A short, human-comparable fingerprint of the public key. */
+  fingerprint: string;
+  createdAt: number;
+}
+
+export type MessageStatus = 'sending' | 'sent' | 'delivered' | 'failed' | 'received';
+
+export interface MessageView {
+  id: number;
+  /** The other party's SIP URI, canonical form (`sip:user@host:port`). */
+  peer: string;
+  direction: 'in' | 'out';
+  text: string;
+  status: MessageStatus;
+  /** Why a message failed, in words a person understands (e.g. "404 Not Found"). */
+  reason?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ConversationView {
+  peer: string;
+  lastMessage: MessageView;
+  messageCount: number;
+}
+
+export type ServiceState = 'starting' | 'running' | 'restarting' | 'failed' | 'stopped';
+
+export interface ServiceView {
+  name: string;
+  state: ServiceState;
+  restarts: number;
+  lastError?: string;
+}
+
+export interface NodeStatus {
+  version: string;
+  online: boolean;
+  /** This node's own SIP contact (`sip:USER@ADDR:PORT`), or undefined before an identity exists. */
+  sipContact?: string;
+  sipAddress: string;
+  sipPort: number;
+  transports: Array<'udp' | 'tcp'>;
+  startedAt: number;
+  services: ServiceView[];
+  sip: {
+    requestsIn: number;
+    responsesIn: number;
+    malformedDropped: number;
+    badRequestsAnswered: number;
+  };
+}
+
+/** Every command: its parameters and its result. */
+export interface Commands {
+  'identity.get': { params: Record<string, never>; result: IdentityView | null };
+  'identity.create': { params: { displayName: string; userName: string }; result: IdentityView };
+  'node.status': { params: Record<string, never>; result: NodeStatus };
+  'im.send': { params: { to: string; text: string }; result: MessageView };
+  'im.conversations': { params: Record<string, never>; result: ConversationView[] };
+  'im.history': { params: { peer: string; limit?: number; beforeId?: number }; result: MessageView[] };
+}
+export type CommandName = keyof Commands;
+export type ParamsOf<N extends CommandName> = Commands[N]['params'];
+export type ResultOf<N extends CommandName> = Commands[N]['result'];
+
+/** Every event: its type and payload. */
+export interface EventPayloads {
+  'identity.created': IdentityView;
+  'message.added': MessageView;
+  'message.updated': MessageView;
+  'service.state': ServiceView;
+  'node.status': NodeStatus;
+}
+export type EventType = keyof EventPayloads;
+
+export type ControlEvent = {
+  [T in EventType]: {
+    /** Increases by one per event within an epoch. */
+    seq: number;
+    /** Changes each time the engine starts; a client that sees a new epoch reloads its state. */
+    epoch: string;
+    type: T;
+    data: EventPayloads[T];
+  };
+}[EventType];
+
+/**
+ * A client that resumes with `since` gets every event after it. When the events after `since`
+ * are no longer kept (or the epoch changed), it gets one `reset` first and should reload.
+ */
+export type StreamItem = ControlEvent | { type: 'reset'; epoch: string; seq: number };
+
+/** What both adapters expose, and what each client-side transport implements. */
+export interface ControlEndpoint {
+  invoke<N extends CommandName>(name: N, params: ParamsOf<N>): Promise<ResultOf<N>>;
+  subscribe(since: { epoch: string; seq: number } | undefined, listener: (item: StreamItem) => void): () => void;
+}
+
+/** The envelope every adapter carries a command's outcome in. */
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: ControlErrorShape };
+
+/** IPC channel names (Electron adapter and preload). */
+export const IPC_INVOKE_CHANNEL = 'peerdial:invoke';
+export const IPC_SUBSCRIBE_CHANNEL = 'peerdial:subscribe';
+export const IPC_EVENT_CHANNEL = 'peerdial:event';
+
+/** WebSocket frames (browser mode). */
+export type WsClientFrame =
+  | { kind: 'invoke'; id: number; name: CommandName; params: unknown }
+  | { kind: 'subscribe'; since?: { epoch: string; seq: number } };
+export type WsServerFrame =
+  | { kind: 'result'; id: number; envelope: Envelope<unknown> }
+  | { kind: 'event'; item: StreamItem };
+
+export const WS_PATH = '/control';
+
+/** What the Electron preload exposes as `window.peerdial` (contextBridge): nothing more. */
+export interface PeerdialBridge {
+  invoke(name: string, params: unknown): Promise<Envelope<unknown>>;
+  subscribe(since: { epoch: string; seq: number } | undefined, listener: (item: StreamItem) => void): () => void;
+}

@@ -1,0 +1,90 @@
+// The control API's implementation: checks each command's parameters, calls the services,
+// and turns every failure into a ControlError with a stable code.
+import type { IdentityService } from '../services/identity-service.js';
+import type { ImService } from '../services/im-service.js';
+import { UserError } from '../services/errors.js';
+import {
+  ControlError,
+  type CommandName,
+  type Envelope,
+  type Commands,
+  type ControlEndpoint,
+  type NodeStatus,
+  type ParamsOf,
+  type ResultOf,
+  type StreamItem,
+} from './api.js';
+import { EventLog } from './event-log.js';
+
+export interface ControlServices {
+  identity: IdentityService;
+  im: ImService;
+  status(): NodeStatus;
+}
+
+type Handlers = { [N in CommandName]: (params: Record<string, unknown>) => Promise<Commands[N]['result']> };
+
+export class ControlApi implements ControlEndpoint {
+  readonly events: EventLog;
+  private readonly handlers: Handlers;
+
+  constructor(services: ControlServices, events = new EventLog()) {
+    this.events = events;
+    this.handlers = {
+      'identity.get': async () => (await services.identity.load()) ?? null,
+      'identity.create': async (p) => services.identity.create(text(p, 'displayName'), text(p, 'userName')),
+      'node.status': async () => services.status(),
+      'im.send': async (p) => services.im.send(text(p, 'to'), text(p, 'text')),
+      'im.conversations': async () => services.im.conversations(),
+      'im.history': async (p) =>
+        services.im.history(text(p, 'peer'), optionalInt(p, 'limit', 1, 500) ?? 100, optionalInt(p, 'beforeId', 1, Number.MAX_SAFE_INTEGER)),
+    };
+  }
+
+  async invoke<N extends CommandName>(name: N, params: ParamsOf<N>): Promise<ResultOf<N>> {
+    const handler = Object.hasOwn(this.handlers, name) ? this.handlers[name] : undefined;
+    if (!handler) throw new ControlError('UNKNOWN_COMMAND', `There is no command "${String(name)}".`);
+    const p = params ?? {};
+    if (typeof p !== 'object' || Array.isArray(p)) throw new ControlError('INVALID_ARGUMENT', 'Parameters must be an object.');
+    try {
+      return (await handler(p as Record<string, unknown>)) as ResultOf<N>;
+    } catch (error) {
+      throw toControlError(error);
+    }
+  }
+
+  subscribe(since: { epoch: string; seq: number } | undefined, listener: (item: StreamItem) => void): () => void {
+    return this.events.subscribe(since, listener);
+  }
+}
+
+export function toControlError(error: unknown): ControlError {
+  if (error instanceof ControlError) return error;
+  if (error instanceof UserError) return new ControlError(error.code, error.message);
+  return new ControlError('INTERNAL', `Something went wrong inside Peerdial: ${(error as Error)?.message ?? String(error)}`);
+}
+
+function text(p: Record<string, unknown>, key: string): string {
+  const v = p[key];
+  if (typeof v !== 'string') throw new ControlError('INVALID_ARGUMENT', `"${key}" must be a string.`);
+  return v;
+}
+
+function optionalInt(p: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const v = p[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ControlError('INVALID_ARGUMENT', `"${key}" must be a whole number from ${min} to ${max}.`);
+  }
+  return v;
+}
+
+/** Runs a command and wraps its outcome in the adapters' envelope. */
+export async function envelope<T>(work: () => Promise<T>): Promise<Envelope<T>> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    return { ok: false, error: toControlError(error).toJSON() };
+  }
+}
+

@@ -1,0 +1,204 @@
+// The composition root: builds every service in order, starts and supervises them, and
+// stops them in reverse. Nothing else wires services together.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NodeStatus } from './control/api.js';
+import { ControlApi } from './control/control-api.js';
+import { WsControlAdapter } from './control/ws-adapter.js';
+import { createLogger, type Logger } from './log.js';
+import { IdentityService } from './services/identity-service.js';
+import { ImService } from './services/im-service.js';
+import { SipStack } from './services/sip-stack.js';
+import { Supervisor } from './services/supervisor.js';
+import { Database } from './storage/db.js';
+import { IdentityRepository } from './storage/repositories/identity-repository.js';
+import { MessageRepository } from './storage/repositories/message-repository.js';
+import { SettingsRepository } from './storage/repositories/settings-repository.js';
+import { realTimers } from './transport/clock.js';
+import { UiServer } from './transport/ui-server.js';
+
+export const VERSION = '0.1.0';
+
+export interface EngineOptions {
+  dataDir: string;
+  /** SIP port for UDP and TCP; undefined = 5060 when free, else any. */
+  sipPort?: number;
+  /** Address the SIP sockets bind to; default 0.0.0.0. */
+  bind?: string;
+  /** Serve the UI in a browser (headless face); the Electron shell does not need it. */
+  serveUi?: boolean;
+  /** UI port on 127.0.0.1; undefined = the port used last time if free, else any. */
+  uiPort?: number;
+  /** Creates the identity without the first-run screen. */
+  user?: { userName: string; displayName?: string };
+  rendererDir?: string;
+  log?: Logger;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** dist/renderer, from either native/engine.ts (tsx) or dist/native/engine.js. */
+export const DEFAULT_RENDERER_DIR = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../renderer' : '../dist/renderer');
+
+export class Engine {
+  readonly api: ControlApi;
+  private ui?: UiServer;
+  private stopped = false;
+
+  private constructor(
+    readonly options: EngineOptions,
+    private readonly supervisor: Supervisor,
+    private readonly db: Database,
+    readonly sip: SipStack,
+    readonly identity: IdentityService,
+    readonly im: ImService,
+    api: ControlApi,
+    private readonly startedAt: number,
+  ) {
+    this.api = api;
+  }
+
+  static async start(options: EngineOptions): Promise<Engine> {
+    const log = options.log ?? createLogger();
+    const startedAt = Date.now();
+    await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+
+    // Late-bound: services report into the API's event log, which needs the services.
+    let api: ControlApi | undefined;
+    const supervisor = new Supervisor({
+      timers: realTimers,
+      onState: (view) => api?.events.publish('service.state', view),
+    });
+
+    const db = await Database.open(path.join(options.dataDir, 'peerdial.sqlite3'));
+    const settings = new SettingsRepository(db);
+    const identity = new IdentityService(new IdentityRepository(db), (created) => api?.events.publish('identity.created', created));
+    await identity.load();
+    const bind = options.bind ?? '0.0.0.0';
+    const sip = new SipStack({
+      bind,
+      port: options.sipPort,
+      advertisedHost: advertisedAddress(bind),
+      timers: realTimers,
+      log: log.child('sip'),
+      onFailure: (error) => supervisor.reportFailure('sip', error),
+    });
+    const im = new ImService({
+      stack: sip,
+      messages: new MessageRepository(db),
+      identity,
+      onMessage: (message, change) => api?.events.publish(change === 'added' ? 'message.added' : 'message.updated', message),
+    });
+
+    let engine: Engine | undefined;
+    api = new ControlApi({ identity, im, status: () => engine!.status() });
+    engine = new Engine(options, supervisor, db, sip, identity, im, api, startedAt);
+
+    try {
+      await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
+      await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
+      await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
+      if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
+      if (options.serveUi) await engine.startUi(settings, log);
+    } catch (error) {
+      await supervisor.stopAll();
+      throw error;
+    }
+    return engine;
+  }
+
+  private async startUi(settings: SettingsRepository, log: Logger): Promise<void> {
+    const token = await loadOrCreateToken(this.options.dataDir);
+    const lastPort = await settings.get<number>('ui.port');
+    let adapter: WsControlAdapter | undefined;
+    const makeServer = (port: number) =>
+      new UiServer({
+        host: '127.0.0.1',
+        port,
+        token,
+        rendererDir: this.options.rendererDir ?? DEFAULT_RENDERER_DIR,
+        onUpgrade: (req, socket, head) => adapter?.handleUpgrade(req, socket, head) ?? false,
+      });
+    let ui = makeServer(this.options.uiPort ?? lastPort ?? 0);
+    adapter = new WsControlAdapter({ endpoint: this.api, token, allowedOrigins: () => [ui.origin, `http://localhost:${ui.port}`] });
+    try {
+      await ui.start();
+    } catch (error) {
+      if (this.options.uiPort !== undefined || (error as { code?: string }).code !== 'PORT_IN_USE') throw error;
+      log.info('last UI port is taken; using another', { port: lastPort });
+      ui = makeServer(0);
+      await ui.start();
+    }
+    this.ui = ui;
+    await settings.set('ui.port', ui.port);
+    const uiRef = ui;
+    const ws = adapter;
+    await this.supervisor.add({
+      name: 'ui',
+      start: async () => undefined,
+      stop: async () => {
+        ws.close();
+        await uiRef.stop();
+      },
+    });
+  }
+
+  get uiUrl(): string | undefined {
+    return this.ui?.url;
+  }
+
+  /** `sip:USER@ADDR:PORT`, once an identity exists. */
+  get sipContact(): string | undefined {
+    return this.im.ownUri();
+  }
+
+  status(): NodeStatus {
+    const c = this.sip.counters;
+    return {
+      version: VERSION,
+      online: !this.stopped && this.supervisor.views.every((v) => v.state === 'running'),
+      sipContact: this.sipContact,
+      sipAddress: this.sip.host,
+      sipPort: this.sip.port,
+      transports: ['udp', 'tcp'],
+      startedAt: this.startedAt,
+      services: this.supervisor.views,
+      sip: {
+        requestsIn: c.requestsIn,
+        responsesIn: c.responsesIn,
+        malformedDropped: c.malformedDropped,
+        badRequestsAnswered: c.badRequestsAnswered,
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.supervisor.stopAll();
+  }
+}
+
+/** The address written into Via and Contact: the bind address, or this host's first LAN address. */
+export function advertisedAddress(bind: string): string {
+  if (bind !== '0.0.0.0' && bind !== '::') return bind;
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+async function loadOrCreateToken(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'ui-token');
+  try {
+    const token = (await readFile(file, 'utf8')).trim();
+    if (/^[A-Za-z0-9_-]{32,}$/.test(token)) return token;
+  } catch {
+    // first run
+  }
+  const token = randomBytes(24).toString('base64url');
+  await writeFile(file, token + '\n', { mode: 0o600 });
+  return token;
+}

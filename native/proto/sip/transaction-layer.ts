@@ -1,0 +1,115 @@
+// RFC 3261 17: matching messages to transactions, with bounded memory. The `sip` package keeps
+// every transaction with its whole message and closures for 32 s; at thousands of requests
+// per second that grows without bound, so here completed server transactions hold only
+// their response bytes and the oldest completed ones are let go first when the table is full.
+import type { SipRequest, SipResponse } from '../../wire/sip/message.js';
+import { NonInviteClientTransaction, type ClientOutcome } from './non-invite-client-transaction.js';
+import { NonInviteServerTransaction } from './non-invite-server-transaction.js';
+import type { TimerHost } from './timers.js';
+
+export interface TransactionLayerOptions {
+  timers: TimerHost;
+  /** Server transactions kept at once; past this, completed ones are evicted early. */
+  maxServerTransactions?: number;
+  /** Client transactions in flight at once; past this, new requests are refused. */
+  maxClientTransactions?: number;
+}
+
+export type ServerMatch =
+  | { kind: 'new'; transaction: NonInviteServerTransaction }
+  | { kind: 'retransmission' }
+  | { kind: 'overloaded' };
+
+export class TransactionLayer {
+  private readonly clients = new Map<string, NonInviteClientTransaction>();
+  private readonly servers = new Map<string, NonInviteServerTransaction>();
+  private readonly timers: TimerHost;
+  private readonly maxServers: number;
+  private readonly maxClients: number;
+  /** Completed server transactions let go before Timer J to stay within the bound. */
+  evicted = 0;
+
+  constructor(options: TransactionLayerOptions) {
+    this.timers = options.timers;
+    this.maxServers = options.maxServerTransactions ?? 20_000;
+    this.maxClients = options.maxClientTransactions ?? 10_000;
+  }
+
+  get size(): { clients: number; servers: number } {
+    return { clients: this.clients.size, servers: this.servers.size };
+  }
+
+  /** Starts a client transaction, or returns undefined when too many are in flight. */
+  startClient(
+    request: SipRequest,
+    bytes: Buffer,
+    reliable: boolean,
+    send: (bytes: Buffer) => void,
+    report: (outcome: ClientOutcome) => void,
+  ): NonInviteClientTransaction | undefined {
+    if (this.clients.size >= this.maxClients) return undefined;
+    const key = clientKey(request.headers.via[0].params.branch ?? '', request.headers.cseq.method);
+    const tx = new NonInviteClientTransaction(key, bytes, reliable, this.timers, send, report, () => {
+      if (this.clients.get(key) === tx) this.clients.delete(key);
+    });
+    this.clients.set(key, tx);
+    tx.start();
+    return tx;
+  }
+
+  /** RFC 3261 17.1.3: a response matches by the top Via branch and the CSeq method. */
+  matchResponse(response: SipResponse): NonInviteClientTransaction | undefined {
+    const branch = response.headers.via[0]?.params.branch;
+    if (!branch) return undefined;
+    return this.clients.get(clientKey(branch, response.headers.cseq.method));
+  }
+
+  /** RFC 3261 17.2.3: a request matches by branch, sent-by and method (ACK matches INVITE). */
+  matchRequest(request: SipRequest, reliable: boolean, send: (bytes: Buffer) => void): ServerMatch {
+    const key = serverKey(request);
+    const existing = this.servers.get(key);
+    if (existing) {
+      existing.receiveRetransmission();
+      return { kind: 'retransmission' };
+    }
+    if (request.method === 'ACK') return { kind: 'retransmission' }; // an ACK never starts a transaction
+    if (this.servers.size >= this.maxServers && !this.evictCompleted()) return { kind: 'overloaded' };
+    const tx = new NonInviteServerTransaction(key, reliable, this.timers, send, () => {
+      if (this.servers.get(key) === tx) this.servers.delete(key);
+    });
+    this.servers.set(key, tx);
+    return { kind: 'new', transaction: tx };
+  }
+
+  shutdown(): void {
+    for (const tx of [...this.clients.values()]) tx.terminate();
+    for (const tx of [...this.servers.values()]) tx.terminate();
+  }
+
+  /** Lets go of the oldest completed transactions (Map order is insertion order). */
+  private evictCompleted(): boolean {
+    const target = Math.floor(this.maxServers * 0.9);
+    let scanned = 0;
+    for (const tx of this.servers.values()) {
+      if (this.servers.size <= target || scanned++ > 4096) break;
+      if (tx.state === 'completed') {
+        tx.terminate();
+        this.evicted++;
+      }
+    }
+    return this.servers.size < this.maxServers;
+  }
+}
+
+function clientKey(branch: string, method: string): string {
+  return `${branch}\u0000${method}`;
+}
+
+function serverKey(request: SipRequest): string {
+  const via = request.headers.via[0];
+  const method = request.method === 'ACK' ? 'INVITE' : request.method;
+  const branch = via.params.branch ?? '';
+  if (branch.startsWith('z9hG4bK')) return `${branch}\u0000${via.host}:${via.port ?? ''}\u0000${method}`;
+  // RFC 3261 17.2.3 leaves RFC 2543 matching to the element; Call-ID, CSeq and From tag suffice here.
+  return `${request.headers['call-id']}\u0000${request.headers.cseq.seq}\u0000${request.headers.from.params.tag ?? ''}\u0000${method}`;
+}

@@ -1,0 +1,75 @@
+// The user's identity: an Ed25519 key pair (node:crypto) with a display name and user name.
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import type { IdentityRepository, StoredIdentity } from '../storage/repositories/identity-repository.js';
+import { UserError } from './errors.js';
+
+export interface Identity {
+  displayName: string;
+  userName: string;
+  publicKey: string;
+  fingerprint: string;
+  createdAt: number;
+}
+
+/** RFC 3261 25.1 `user` allows more, but a name people can type and read keeps AORs sane. */
+const USER_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+
+export class IdentityService {
+  private cached?: StoredIdentity;
+
+  constructor(
+    private readonly repository: IdentityRepository,
+    private readonly onCreated: (identity: Identity) => void = () => undefined,
+  ) {}
+
+  async load(): Promise<Identity | undefined> {
+    this.cached ??= await this.repository.get();
+    return this.cached && toIdentity(this.cached);
+  }
+
+  /** The identity, or undefined before the first-run screen made one. Synchronous after load(). */
+  get current(): Identity | undefined {
+    return this.cached && toIdentity(this.cached);
+  }
+
+  async create(displayName: string, userName: string, now = Date.now()): Promise<Identity> {
+    const name = displayName.trim();
+    const user = userName.trim().toLowerCase();
+    if (!name || name.length > 64 || /[\u0000-\u001f"\\]/.test(name)) {
+      throw new UserError('INVALID_ARGUMENT', 'The display name must be 1 to 64 characters, without quotes or backslashes.');
+    }
+    if (!USER_NAME.test(user)) {
+      throw new UserError('INVALID_ARGUMENT', 'The user name must be 1 to 32 characters: letters, digits, dot, dash or underscore, starting with a letter or digit.');
+    }
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const stored: StoredIdentity = {
+      displayName: name,
+      userName: user,
+      publicKey: publicKey.export({ format: 'der', type: 'spki' }),
+      privateKey: privateKey.export({ format: 'der', type: 'pkcs8' }),
+      createdAt: now,
+    };
+    if (!(await this.repository.create(stored))) throw new UserError('IDENTITY_EXISTS', 'This node already has an identity.');
+    this.cached = stored;
+    const identity = toIdentity(stored);
+    this.onCreated(identity);
+    return identity;
+  }
+}
+
+/** The raw 32-byte key is the last 32 bytes of its SPKI encoding (RFC 8410). */
+function rawPublicKey(spki: Buffer): Buffer {
+  return spki.subarray(spki.length - 32);
+}
+
+function toIdentity(s: StoredIdentity): Identity {
+  const raw = rawPublicKey(s.publicKey);
+  const digest = createHash('sha256').update(raw).digest('hex').slice(0, 32);
+  return {
+    displayName: s.displayName,
+    userName: s.userName,
+    publicKey: raw.toString('base64url'),
+    fingerprint: digest.match(/.{4}/g)!.join(' '),
+    createdAt: s.createdAt,
+  };
+}

@@ -1,0 +1,12 @@
+import { m001Identity } from './001-identity.js';
+import { m002Settings } from './002-settings.js';
+import { m003Messages } from './003-messages.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: string;
+}
+
+/** Every migration, in order. Never edit a shipped one: add the next number. */
+export const migrations: Migration[] = [m001Identity, m002Settings, m003Messages];

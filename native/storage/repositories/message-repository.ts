@@ -1,0 +1,98 @@
+import type { Database } from '../db.js';
+
+export type StoredMessageStatus = 'sending' | 'sent' | 'delivered' | 'failed' | 'received';
+
+export interface StoredMessage {
+  id: number;
+  peer: string;
+  direction: 'in' | 'out';
+  text: string;
+  status: StoredMessageStatus;
+  reason?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface Row {
+  id: number;
+  peer: string;
+  direction: 'in' | 'out';
+  body: string;
+  status: StoredMessageStatus;
+  reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const toMessage = (r: Row): StoredMessage => ({
+  id: r.id,
+  peer: r.peer,
+  direction: r.direction,
+  text: r.body,
+  status: r.status,
+  ...(r.reason ? { reason: r.reason } : {}),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export interface NewMessage {
+  peer: string;
+  direction: 'in' | 'out';
+  text: string;
+  status: StoredMessageStatus;
+  sipCallId: string;
+  sipCseq: number;
+  at: number;
+}
+
+export class MessageRepository {
+  constructor(private readonly db: Database) {}
+
+  /** Stores a message; returns undefined when the same SIP message was stored already. */
+  async add(m: NewMessage): Promise<StoredMessage | undefined> {
+    const result = await this.db.run(
+      `INSERT OR IGNORE INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [m.peer, m.direction, m.text, m.status, m.sipCallId, m.sipCseq, m.at, m.at],
+    );
+    if (result.changes !== 1) return undefined;
+    return this.byId(result.lastID);
+  }
+
+  async setStatus(id: number, status: StoredMessageStatus, reason: string | undefined, at: number): Promise<StoredMessage | undefined> {
+    await this.db.run('UPDATE messages SET status = ?, reason = ?, updated_at = ? WHERE id = ?', [status, reason ?? null, at, id]);
+    return this.byId(id);
+  }
+
+  async byId(id: number): Promise<StoredMessage | undefined> {
+    const row = await this.db.get<Row>('SELECT * FROM messages WHERE id = ?', [id]);
+    return row && toMessage(row);
+  }
+
+  /** The newest `limit` messages with `peer`, oldest first, optionally before a message id. */
+  async history(peer: string, limit: number, beforeId?: number): Promise<StoredMessage[]> {
+    const rows = await this.db.all<Row>(
+      `SELECT * FROM messages WHERE peer = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+      [peer, beforeId ?? Number.MAX_SAFE_INTEGER, limit],
+    );
+    return rows.reverse().map(toMessage);
+  }
+
+  async conversations(): Promise<Array<{ peer: string; lastMessage: StoredMessage; messageCount: number }>> {
+    const rows = await this.db.all<Row & { message_count: number }>(
+      `SELECT m.*, c.message_count FROM messages m
+       JOIN (SELECT peer, MAX(id) AS last_id, COUNT(*) AS message_count FROM messages GROUP BY peer) c ON m.id = c.last_id
+       ORDER BY m.id DESC`,
+    );
+    return rows.map((r) => ({ peer: r.peer, lastMessage: toMessage(r), messageCount: r.message_count }));
+  }
+
+  /** Messages still marked sending from a run that ended before their outcome was known. */
+  async markUnfinishedFailed(reason: string, at: number): Promise<number> {
+    const result = await this.db.run(
+      `UPDATE messages SET status = 'failed', reason = ?, updated_at = ? WHERE direction = 'out' AND status IN ('sending', 'sent')`,
+      [reason, at],
+    );
+    return result.changes;
+  }
+}

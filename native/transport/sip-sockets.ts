@@ -1,0 +1,215 @@
+// Every SIP socket: one UDP socket and one TCP listener on the same port (RFC 3261 18), and
+// the TCP connections opened to or from peers. Framing of stream messages by Content-Length
+// (RFC 3261 18.3) lives here too; parsing does not.
+import dgram from 'node:dgram';
+import net from 'node:net';
+
+export type SipProtocol = 'udp' | 'tcp';
+export interface Remote {
+  protocol: SipProtocol;
+  address: string;
+  port: number;
+}
+
+export interface SipSocketsOptions {
+  bind: string;
+  /** A fixed port, or undefined for "5060 if free, else any". */
+  port?: number;
+  onMessage(bytes: Buffer, remote: Remote): void;
+  /** Something unreadable arrived on a stream; the connection was closed. */
+  onFramingError?(remote: Remote, reason: string): void;
+  /** A socket broke in a way that needs the transport to be reopened. */
+  onFailure?(error: Error): void;
+  maxConnections?: number;
+  maxMessageBytes?: number;
+}
+
+export class PortInUseError extends Error {
+  readonly code = 'PORT_IN_USE';
+  constructor(readonly port: number, readonly address: string) {
+    super(`SIP port ${port} on ${address} is already in use`);
+  }
+}
+
+const DEFAULT_SIP_PORT = 5060;
+const CONNECT_TIMEOUT_MS = 5_000;
+const IDLE_TIMEOUT_MS = 120_000;
+
+export class SipSockets {
+  private readonly connections = new Map<string, net.Socket>();
+  private readonly pending = new Map<string, Promise<net.Socket>>();
+  private closed = false;
+  readonly stats = { datagramsIn: 0, streamMessagesIn: 0, framingErrors: 0, sendErrors: 0 };
+
+  private constructor(
+    private readonly options: SipSocketsOptions,
+    private readonly udp: dgram.Socket,
+    private readonly tcp: net.Server,
+    readonly address: string,
+    readonly port: number,
+  ) {
+    udp.on('message', (bytes, rinfo) => {
+      this.stats.datagramsIn++;
+      options.onMessage(bytes, { protocol: 'udp', address: rinfo.address, port: rinfo.port });
+    });
+    // Send errors arrive through send callbacks; an 'error' event means the socket itself broke.
+    udp.on('error', (e) => options.onFailure?.(e));
+    tcp.on('connection', (socket) => this.adopt(socket));
+    tcp.on('error', (e) => options.onFailure?.(e));
+  }
+
+  static async open(options: SipSocketsOptions): Promise<SipSockets> {
+    if (options.port !== undefined) return SipSockets.bindBoth(options, options.port);
+    try {
+      return await SipSockets.bindBoth(options, DEFAULT_SIP_PORT);
+    } catch (error) {
+      if (!(error instanceof PortInUseError)) throw error;
+    }
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        return await SipSockets.bindBoth(options, 0);
+      } catch (error) {
+        if (!(error instanceof PortInUseError)) throw error; // TCP lost the race for UDP's port: try another
+      }
+    }
+    throw new Error('could not find a free port for SIP over both UDP and TCP');
+  }
+
+  private static async bindBoth(options: SipSocketsOptions, port: number): Promise<SipSockets> {
+    const family = net.isIPv6(options.bind) ? 'udp6' : 'udp4';
+    const udp = dgram.createSocket({ type: family, reuseAddr: false });
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' || e.code === 'EACCES' ? new PortInUseError(port, options.bind) : e));
+      udp.bind(port, options.bind, () => resolve());
+    }).catch((e) => {
+      udp.close();
+      throw e;
+    });
+    const actual = udp.address().port;
+    const tcp = net.createServer({ noDelay: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' || e.code === 'EACCES' ? new PortInUseError(actual, options.bind) : e));
+        tcp.listen(actual, options.bind, () => resolve());
+      });
+    } catch (e) {
+      udp.close();
+      throw e;
+    }
+    udp.removeAllListeners('error');
+    tcp.removeAllListeners('error');
+    return new SipSockets(options, udp, tcp, options.bind, actual);
+  }
+
+  async send(bytes: Buffer, remote: Remote): Promise<void> {
+    if (this.closed) throw new Error('SIP transport is closed');
+    if (remote.protocol === 'udp') {
+      await new Promise<void>((resolve, reject) =>
+        this.udp.send(bytes, remote.port, remote.address, (e) => (e ? reject(e) : resolve())),
+      );
+      return;
+    }
+    const socket = await this.connection(remote);
+    await new Promise<void>((resolve, reject) => socket.write(bytes, (e) => (e ? reject(e) : resolve())));
+  }
+
+  /** Sends without waiting, counting failures: for responses and retransmissions. */
+  sendQuietly(bytes: Buffer, remote: Remote): void {
+    this.send(bytes, remote).catch(() => this.stats.sendErrors++);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const socket of this.connections.values()) socket.destroy();
+    this.connections.clear();
+    await Promise.all([
+      new Promise<void>((resolve) => this.udp.close(() => resolve())),
+      new Promise<void>((resolve) => this.tcp.close(() => resolve())),
+    ]);
+  }
+
+  private connection(remote: Remote): Promise<net.Socket> {
+    const key = `${remote.address}:${remote.port}`;
+    const open = this.connections.get(key);
+    if (open && !open.destroyed) return Promise.resolve(open);
+    const inFlight = this.pending.get(key);
+    if (inFlight) return inFlight;
+    const connecting = new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect({ host: remote.address, port: remote.port, noDelay: true });
+      const timer = setTimeout(() => socket.destroy(new Error(`TCP connect to ${key} timed out`)), CONNECT_TIMEOUT_MS);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        this.adopt(socket, key);
+        resolve(socket);
+      });
+      socket.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    }).finally(() => this.pending.delete(key));
+    this.pending.set(key, connecting);
+    return connecting;
+  }
+
+  private adopt(socket: net.Socket, key = `${socket.remoteAddress}:${socket.remotePort}`): void {
+    const max = this.options.maxConnections ?? 1_000;
+    if (this.closed || this.connections.size >= max) {
+      socket.destroy();
+      return;
+    }
+    const remote: Remote = { protocol: 'tcp', address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    this.connections.set(key, socket);
+    socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (this.connections.get(key) === socket) this.connections.delete(key);
+    });
+    const framer = new StreamFramer(this.options.maxMessageBytes ?? 65_535);
+    socket.on('data', (chunk: Buffer) => {
+      const result = framer.push(chunk);
+      for (const message of result.messages) {
+        this.stats.streamMessagesIn++;
+        this.options.onMessage(message, remote);
+      }
+      if (result.error) {
+        this.stats.framingErrors++;
+        this.options.onFramingError?.(remote, result.error);
+        socket.destroy();
+      }
+    });
+  }
+}
+
+/** RFC 3261 18.3: on a stream, Content-Length delimits the message; CRLFs between messages are keep-alives. */
+export class StreamFramer {
+  private buffer: Buffer = Buffer.alloc(0);
+  constructor(private readonly maxBytes: number) {}
+
+  push(chunk: Buffer): { messages: Buffer[]; error?: string } {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    const messages: Buffer[] = [];
+    for (;;) {
+      let start = 0;
+      while (start + 1 < this.buffer.length && this.buffer[start] === 13 && this.buffer[start + 1] === 10) start += 2;
+      if (start) this.buffer = this.buffer.subarray(start);
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (this.buffer.length > this.maxBytes) return { messages, error: 'header section too long' };
+        return { messages };
+      }
+      const head = this.buffer.subarray(0, end).toString('latin1');
+      const m = /^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$/im.exec(head);
+      const length = m ? Number(m[1]) : 0;
+      const total = end + 4 + length;
+      if (total > this.maxBytes) return { messages, error: 'message too large' };
+      if (this.buffer.length < total) return { messages };
+      messages.push(Buffer.from(this.buffer.subarray(0, total)));
+      this.buffer = this.buffer.subarray(total);
+    }
+  }
+}

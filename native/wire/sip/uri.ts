@@ -1,0 +1,37 @@
+import * as sip from 'sip';
+import { isIP } from 'node:net';
+
+export type SipUri = sip.SipUri;
+
+/** Parses a SIP or SIPS URI, or returns undefined. Accepts the `<...>` form people paste. */
+export function parseSipUri(text: string): SipUri | undefined {
+  const trimmed = text.trim().replace(/^<(.*)>$/, '$1');
+  if (!/^sips?:/i.test(trimmed)) return undefined;
+  let uri: SipUri | undefined;
+  try {
+    uri = sip.parseUri(trimmed);
+  } catch {
+    return undefined;
+  }
+  if (!uri || !uri.host) return undefined;
+  uri.schema = uri.schema.toLowerCase();
+  if (!Number.isFinite(uri.port)) delete uri.port;
+  return uri;
+}
+
+export function formatSipUri(uri: SipUri): string {
+  return sip.stringifyUri(uri);
+}
+
+/** `sip:user@host:port` for a host that may be an IPv6 literal. */
+export function sipUri(user: string, host: string, port?: number): string {
+  const h = isIP(host) === 6 ? `[${host}]` : host;
+  return `sip:${user}@${h}${port ? `:${port}` : ''}`;
+}
+
+/** The canonical form two URIs are compared by for a conversation: scheme, user, host, port. */
+export function conversationKey(text: string): string | undefined {
+  const uri = parseSipUri(text);
+  if (!uri) return undefined;
+  return sipUri(uri.user ?? '', uri.host.toLowerCase(), uri.port).replace(/^sip:@/, 'sip:');
+}

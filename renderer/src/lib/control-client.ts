@@ -1,0 +1,154 @@
+// The renderer's one way to talk to the engine: the preload bridge in the desktop app,
+// a WebSocket in browser mode. Both speak the same control API (native/control/api.ts).
+import type {
+  CommandName,
+  ControlEndpoint,
+  ControlErrorShape,
+  Envelope,
+  ErrorCode,
+  ParamsOf,
+  PeerdialBridge,
+  ResultOf,
+  StreamItem,
+  WsClientFrame,
+  WsServerFrame,
+} from '../../../native/control/api.js';
+
+export class ControlClientError extends Error implements ControlErrorShape {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ControlClientError';
+  }
+}
+
+function unwrap<T>(envelope: Envelope<T>): T {
+  if (envelope.ok) return envelope.value;
+  throw new ControlClientError(envelope.error.code, envelope.error.message);
+}
+
+/** Over Electron IPC, through what the preload exposed. */
+export function bridgeClient(bridge: PeerdialBridge): ControlEndpoint {
+  return {
+    async invoke<N extends CommandName>(name: N, params: ParamsOf<N>): Promise<ResultOf<N>> {
+      return unwrap((await bridge.invoke(name, params)) as Envelope<ResultOf<N>>);
+    },
+    subscribe(since, listener) {
+      return bridge.subscribe(since, listener);
+    },
+  };
+}
+
+type WebSocketLike = {
+  readyState: number;
+  send(data: string): void;
+  close(): void;
+  addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: { data?: unknown }) => void): void;
+};
+export type WebSocketFactory = (url: string) => WebSocketLike;
+
+/**
+ * Over a WebSocket to the headless node. Reconnects with backoff after a drop and resumes
+ * the event stream from the last event seen, so nothing is missed across a reconnect.
+ */
+export function webSocketClient(url: string, factory: WebSocketFactory = (u) => new WebSocket(u) as unknown as WebSocketLike): ControlEndpoint & { close(): void; onConnection(listener: (up: boolean) => void): void } {
+  let ws: WebSocketLike | undefined;
+  let nextId = 1;
+  let closed = false;
+  let backoff = 250;
+  let last: { epoch: string; seq: number } | undefined;
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; frame: WsClientFrame; sent: boolean }>();
+  const listeners = new Set<(item: StreamItem) => void>();
+  const connectionListeners = new Set<(up: boolean) => void>();
+  const connect = () => {
+    {
+      const socket = factory(url);
+      const flush = () => {
+        for (const p of pending.values()) {
+          if (p.sent) continue;
+          p.sent = true;
+          socket.send(JSON.stringify(p.frame));
+        }
+      };
+      ws = socket;
+      socket.addEventListener('open', () => {
+        backoff = 250;
+        connectionListeners.forEach((l) => l(true));
+        if (listeners.size) socket.send(JSON.stringify({ kind: 'subscribe', since: last } satisfies WsClientFrame));
+        flush();
+      });
+      socket.addEventListener('message', (event) => {
+        const frame = JSON.parse(String(event.data)) as WsServerFrame;
+        if (frame.kind === 'result') {
+          const p = pending.get(frame.id);
+          if (!p) return;
+          pending.delete(frame.id);
+          try {
+            p.resolve(unwrap(frame.envelope));
+          } catch (error) {
+            p.reject(error as Error);
+          }
+        } else if (frame.kind === 'event') {
+          last = { epoch: frame.item.epoch, seq: frame.item.seq };
+          listeners.forEach((l) => l(frame.item));
+        }
+      });
+      socket.addEventListener('close', () => {
+        connectionListeners.forEach((l) => l(false));
+        // A command already sent may or may not have run: never send it twice; unsent ones wait.
+        for (const [id, p] of pending) {
+          if (!p.sent && !closed) continue;
+          pending.delete(id);
+          p.reject(new ControlClientError('UNAVAILABLE', 'The connection to Peerdial was lost.'));
+        }
+        if (closed) return;
+        setTimeout(connect, backoff);
+        backoff = Math.min(backoff * 2, 5_000);
+      });
+      socket.addEventListener('error', () => undefined);
+    }
+  };
+  connect();
+
+  return {
+    async invoke<N extends CommandName>(name: N, params: ParamsOf<N>): Promise<ResultOf<N>> {
+      if (closed) throw new ControlClientError('UNAVAILABLE', 'The connection to Peerdial is closed.');
+      const id = nextId++;
+      const frame: WsClientFrame = { kind: 'invoke', id, name, params };
+      const entry = { resolve: (_: unknown) => {}, reject: (_: Error) => {}, frame, sent: false };
+      const result = new Promise<unknown>((resolve, reject) => Object.assign(entry, { resolve, reject }));
+      pending.set(id, entry);
+      // When not open yet, the 'open' handler sends every unsent frame.
+      if (ws?.readyState === 1) {
+        entry.sent = true;
+        ws.send(JSON.stringify(frame));
+      }
+      return result as Promise<ResultOf<N>>;
+    },
+    subscribe(since, listener) {
+      if (since) last = since;
+      listeners.add(listener);
+      if (ws?.readyState === 1) ws.send(JSON.stringify({ kind: 'subscribe', since: last } satisfies WsClientFrame));
+      return () => listeners.delete(listener);
+    },
+    onConnection(listener) {
+      connectionListeners.add(listener);
+    },
+    close() {
+      closed = true;
+      ws?.close();
+    },
+  };
+}
+
+/** The client for this page: the bridge when the preload put one there, else the WebSocket. */
+export function connectControl(): ControlEndpoint & { close?(): void; onConnection?(listener: (up: boolean) => void): void } {
+  const bridge = (globalThis as { peerdial?: PeerdialBridge }).peerdial;
+  if (bridge) return bridgeClient(bridge);
+  const token = new URLSearchParams(location.search).get('token') ?? sessionStorage.getItem('peerdial-token') ?? '';
+  if (token) sessionStorage.setItem('peerdial-token', token);
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return webSocketClient(`${scheme}://${location.host}/control?token=${encodeURIComponent(token)}`);
+}
