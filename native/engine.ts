@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeStatus } from './control/api.js';
 import { ControlApi } from './control/control-api.js';
+import { EventLog } from './control/event-log.js';
 import { WsControlAdapter } from './control/ws-adapter.js';
 import { createLogger, type Logger } from './log.js';
 import { IdentityService } from './services/identity-service.js';
@@ -50,7 +51,6 @@ export class Engine {
   private constructor(
     readonly options: EngineOptions,
     private readonly supervisor: Supervisor,
-    private readonly db: Database,
     readonly sip: SipStack,
     readonly identity: IdentityService,
     readonly im: ImService,
@@ -65,16 +65,16 @@ export class Engine {
     const startedAt = Date.now();
     await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
 
-    // Late-bound: services report into the API's event log, which needs the services.
-    let api: ControlApi | undefined;
+    // Services report into the event log the control API serves.
+    const events = new EventLog();
     const supervisor = new Supervisor({
       timers: realTimers,
-      onState: (view) => api?.events.publish('service.state', view),
+      onState: (view) => events.publish('service.state', view),
     });
 
     const db = await Database.open(path.join(options.dataDir, 'peerdial.sqlite3'));
     const settings = new SettingsRepository(db);
-    const identity = new IdentityService(new IdentityRepository(db), (created) => api?.events.publish('identity.created', created));
+    const identity = new IdentityService(new IdentityRepository(db), (created) => events.publish('identity.created', created));
     await identity.load();
     const bind = options.bind ?? '0.0.0.0';
     const sip = new SipStack({
@@ -89,12 +89,11 @@ export class Engine {
       stack: sip,
       messages: new MessageRepository(db),
       identity,
-      onMessage: (message, change) => api?.events.publish(change === 'added' ? 'message.added' : 'message.updated', message),
+      onMessage: (message, change) => events.publish(change === 'added' ? 'message.added' : 'message.updated', message),
     });
 
-    let engine: Engine | undefined;
-    api = new ControlApi({ identity, im, status: () => engine!.status() });
-    engine = new Engine(options, supervisor, db, sip, identity, im, api, startedAt);
+    const api: ControlApi = new ControlApi({ identity, im, status: () => engine.status() }, events);
+    const engine = new Engine(options, supervisor, sip, identity, im, api, startedAt);
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
@@ -112,17 +111,17 @@ export class Engine {
   private async startUi(settings: SettingsRepository, log: Logger): Promise<void> {
     const token = await loadOrCreateToken(this.options.dataDir);
     const lastPort = await settings.get<number>('ui.port');
-    let adapter: WsControlAdapter | undefined;
+    const holder: { adapter?: WsControlAdapter } = {};
     const makeServer = (port: number) =>
       new UiServer({
         host: '127.0.0.1',
         port,
         token,
         rendererDir: this.options.rendererDir ?? DEFAULT_RENDERER_DIR,
-        onUpgrade: (req, socket, head) => adapter?.handleUpgrade(req, socket, head) ?? false,
+        onUpgrade: (req, socket, head) => holder.adapter?.handleUpgrade(req, socket, head) ?? false,
       });
     let ui = makeServer(this.options.uiPort ?? lastPort ?? 0);
-    adapter = new WsControlAdapter({ endpoint: this.api, token, allowedOrigins: () => [ui.origin, `http://localhost:${ui.port}`] });
+    holder.adapter = new WsControlAdapter({ endpoint: this.api, token, allowedOrigins: () => [ui.origin, `http://localhost:${ui.port}`] });
     try {
       await ui.start();
     } catch (error) {
@@ -134,7 +133,7 @@ export class Engine {
     this.ui = ui;
     await settings.set('ui.port', ui.port);
     const uiRef = ui;
-    const ws = adapter;
+    const ws = holder.adapter;
     await this.supervisor.add({
       name: 'ui',
       start: async () => undefined,

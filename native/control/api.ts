@@ -138,7 +138,12 @@ export interface ControlEndpoint {
 /** The envelope every adapter carries a command's outcome in. */
 export type Envelope<T> = { ok: true; value: T } | { ok: false; error: ControlErrorShape };
 
-/** IPC channel names (Electron adapter and preload). */
+/**
+ * IPC channel names (Electron adapter and preload). invoke(IPC_INVOKE_CHANNEL, name, params) returns an
+ * Envelope; invoke(IPC_SUBSCRIBE_CHANNEL, since, streamId) starts the window's one event stream
+ * (replacing any earlier one), whose items arrive as send(IPC_EVENT_CHANNEL, streamId, item): a
+ * listener keeps only the items of the stream id it chose.
+ */
 export const IPC_INVOKE_CHANNEL = 'peerdial:invoke';
 export const IPC_SUBSCRIBE_CHANNEL = 'peerdial:subscribe';
 export const IPC_EVENT_CHANNEL = 'peerdial:event';

@@ -36,12 +36,15 @@ export function bindIpcControl({ ipcMain, endpoint, isTrustedSender }: IpcContro
     return envelope(() => endpoint.invoke(name as CommandName, params as never));
   });
 
-  ipcMain.handle(IPC_SUBSCRIBE_CHANNEL, (event, since) => {
+  // One stream per window; a new subscribe replaces the old one. Events carry the stream id
+  // so the preload can drop what the replaced stream still had in flight.
+  ipcMain.handle(IPC_SUBSCRIBE_CHANNEL, (event, since, streamId) => {
     if (!isTrustedSender(event)) return untrusted();
     const sender = event.sender;
     subscriptions.get(sender.id)?.();
+    subscriptions.delete(sender.id);
     const forward = (item: StreamItem) => {
-      if (!sender.isDestroyed()) sender.send(IPC_EVENT_CHANNEL, item);
+      if (!sender.isDestroyed()) sender.send(IPC_EVENT_CHANNEL, streamId, item);
     };
     // Answer the subscribe first, then replay: the renderer's listener is in place by then.
     queueMicrotask(() => {

@@ -128,7 +128,8 @@ export function webSocketClient(url: string, factory: WebSocketFactory = (u) => 
       return result as Promise<ResultOf<N>>;
     },
     subscribe(since, listener) {
-      if (since) last = since;
+      // One stream per connection: a new subscription restarts it from `since` (a reset when undefined).
+      last = since;
       listeners.add(listener);
       if (ws?.readyState === 1) ws.send(JSON.stringify({ kind: 'subscribe', since: last } satisfies WsClientFrame));
       return () => listeners.delete(listener);

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Database } from '../../../native/storage/db.js';
+import { migrations } from '../../../native/storage/migrations/index.js';
+
+const dirs: string[] = [];
+after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+async function openAt(version: number): Promise<{ db: Database; file: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'peerdial-mig-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'db.sqlite3');
+  return { db: await Database.open(file, migrations.filter((m) => m.version <= version)), file };
+}
+
+describe('migrations', () => {
+  it('are numbered 1..n without gaps', () => {
+    assert.deepEqual(migrations.map((m) => m.version), migrations.map((_, i) => i + 1));
+  });
+
+  it('001 identity: keeps exactly one identity', async () => {
+    const { db } = await openAt(1);
+    assert.equal(await db.schemaVersion(), 1);
+    await db.run("INSERT INTO identity (id, display_name, user_name, public_key, private_key, created_at) VALUES (1, 'A', 'a', x'00', x'00', 0)");
+    await assert.rejects(db.run("INSERT INTO identity (id, display_name, user_name, public_key, private_key, created_at) VALUES (2, 'B', 'b', x'00', x'00', 0)"), /CHECK constraint/);
+    await db.close();
+  });
+
+  it('002 settings: one value per key', async () => {
+    const { db } = await openAt(2);
+    await db.run("INSERT INTO settings (key, value, updated_at) VALUES ('ui.port', '5080', 0)");
+    await assert.rejects(db.run("INSERT INTO settings (key, value, updated_at) VALUES ('ui.port', '5081', 0)"), /UNIQUE/);
+    await db.close();
+  });
+
+  it('003 messages: a retransmitted SIP MESSAGE is stored once, and direction is checked', async () => {
+    const { db } = await openAt(3);
+    const insert = "INSERT OR IGNORE INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at) VALUES ('sip:a@h', ?, 'hi', 'received', 'c1', 1, 0, 0)";
+    assert.equal((await db.run(insert, ['in'])).changes, 1);
+    assert.equal((await db.run(insert, ['in'])).changes, 0);
+    assert.equal((await db.run(insert, ['out'])).changes, 1);
+    await assert.rejects(db.run(insert.replace('OR IGNORE ', ''), ['sideways']), /CHECK constraint/);
+    await db.close();
+  });
+
+  it('upgrade an older database in place and keep its rows', async () => {
+    const { db, file } = await openAt(1);
+    await db.run("INSERT INTO identity (id, display_name, user_name, public_key, private_key, created_at) VALUES (1, 'A', 'a', x'00', x'00', 0)");
+    await db.close();
+    const upgraded = await Database.open(file);
+    assert.equal(await upgraded.schemaVersion(), migrations.length);
+    assert.equal((await upgraded.get<{ n: number }>('SELECT COUNT(*) AS n FROM identity'))!.n, 1);
+    assert.equal((await upgraded.get<{ journal_mode: string }>('PRAGMA journal_mode'))!.journal_mode, 'wal');
+    await upgraded.close();
+  });
+
+  it('a failing migration leaves the database at the previous version', async () => {
+    const { db, file } = await openAt(3);
+    await db.close();
+    const broken = [...migrations, { version: migrations.length + 1, name: 'broken', up: 'CREATE TABLE ok_part (x); CREATE TABLE oops (' }];
+    await assert.rejects(Database.open(file, broken));
+    const reopened = await Database.open(file);
+    assert.equal(await reopened.schemaVersion(), migrations.length);
+    assert.equal(await reopened.get("SELECT name FROM sqlite_master WHERE name = 'ok_part'"), undefined);
+    await reopened.close();
+  });
+});
