@@ -199,6 +199,9 @@ export class SipStack {
 
   private dispatch(bytes: Buffer, remote: Remote): void {
     const outcome = parseSipMessage(bytes);
+    if (outcome.kind === 'request' || outcome.kind === 'bad-request') {
+      markReceived(outcome.kind === 'request' ? outcome.message : outcome.request, remote);
+    }
     switch (outcome.kind) {
       case 'garbage':
         this.counters.malformedDropped++;
@@ -250,7 +253,7 @@ export class SipStack {
     };
     if (request.method === 'OPTIONS' && !this.handlers.has('OPTIONS')) {
       // RFC 3261 11.2: answer OPTIONS as an INVITE would be answered, with our capabilities.
-      respond(200, { headers: { allow: this.allowedMethods.join(', '), accept: 'text/plain', supported: '' } });
+      respond(200, { headers: { allow: this.allowedMethods.join(', '), accept: 'text/plain' } });
       return;
     }
     const handler = this.handlers.get(request.method);
@@ -283,11 +286,24 @@ function reasonFor(status: number, detail: string): string {
   return status === 400 ? `Bad Request (${detail})` : status === 505 ? 'Version Not Supported' : status === 416 ? 'Unsupported URI Scheme' : detail;
 }
 
+/**
+ * RFC 3261 18.2.1: note where the request really came from in the top Via (`received`), and
+ * RFC 3581 4: fill in `rport` when the client asked for it, so responses find their way back through NATs.
+ */
+function markReceived(request: SipRequest, remote: Remote): void {
+  const via = request.headers.via[0];
+  if (via.host !== remote.address) via.params.received = remote.address;
+  if (via.params.rport !== undefined) {
+    via.params.rport = String(remote.port);
+    via.params.received = remote.address;
+  }
+}
+
 /** RFC 3261 18.2.2 and RFC 3581: where a response goes. */
 function responseTarget(request: SipRequest, remote: Remote): Remote {
   if (remote.protocol !== 'udp') return remote;
   const via = request.headers.via[0];
-  const useSourcePort = via.params.rport !== undefined || via.port === undefined || via.host !== remote.address;
+  const useSourcePort = via.params.rport !== undefined || via.port === undefined || via.params.received !== undefined;
   return { protocol: 'udp', address: remote.address, port: useSourcePort ? remote.port : (via.port ?? 5060) };
 }
 

@@ -148,6 +148,11 @@ export function webSocketClient(url: string, factory: WebSocketFactory = (u) => 
 export function connectControl(): ControlEndpoint & { close?(): void; onConnection?(listener: (up: boolean) => void): void } {
   const bridge = (globalThis as { peerdial?: PeerdialBridge }).peerdial;
   if (bridge) return bridgeClient(bridge);
+  // Typed structurally so this module also type-checks under Node (the contract tests import it).
+  const { location, sessionStorage } = globalThis as unknown as {
+    location: { search: string; host: string; protocol: string };
+    sessionStorage: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+  };
   const token = new URLSearchParams(location.search).get('token') ?? sessionStorage.getItem('peerdial-token') ?? '';
   if (token) sessionStorage.setItem('peerdial-token', token);
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
