@@ -63,18 +63,29 @@ export class Engine {
   static async start(options: EngineOptions): Promise<Engine> {
     const log = options.log ?? createLogger();
     const startedAt = Date.now();
+    const built: { engine?: Engine } = {};
     await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
 
     // Services report into the event log the control API serves.
     const events = new EventLog();
+    // node.status follows every change that alters it, so a UI needs no polling.
+    const publishStatus = () => {
+      if (built.engine) events.publish('node.status', built.engine.status());
+    };
     const supervisor = new Supervisor({
       timers: realTimers,
-      onState: (view) => events.publish('service.state', view),
+      onState: (view) => {
+        events.publish('service.state', view);
+        publishStatus();
+      },
     });
 
     const db = await Database.open(path.join(options.dataDir, 'peerdial.sqlite3'));
     const settings = new SettingsRepository(db);
-    const identity = new IdentityService(new IdentityRepository(db), (created) => events.publish('identity.created', created));
+    const identity = new IdentityService(new IdentityRepository(db), (created) => {
+      events.publish('identity.created', created);
+      publishStatus();
+    });
     await identity.load();
     const bind = options.bind ?? '0.0.0.0';
     const sip = new SipStack({
@@ -94,6 +105,7 @@ export class Engine {
 
     const api: ControlApi = new ControlApi({ identity, im, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, api, startedAt);
+    built.engine = engine;
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
@@ -150,7 +162,7 @@ export class Engine {
 
   /** `sip:USER@ADDR:PORT`, once an identity exists. */
   get sipContact(): string | undefined {
-    return this.im.ownUri();
+    return this.sip.started ? this.im.ownUri() : undefined;
   }
 
   status(): NodeStatus {
@@ -160,7 +172,7 @@ export class Engine {
       online: !this.stopped && this.supervisor.views.every((v) => v.state === 'running'),
       sipContact: this.sipContact,
       sipAddress: this.sip.host,
-      sipPort: this.sip.port,
+      sipPort: this.sip.started ? this.sip.port : 0,
       transports: ['udp', 'tcp'],
       startedAt: this.startedAt,
       services: this.supervisor.views,

@@ -85,6 +85,10 @@ export class SipStack {
     if (this.boundPort === undefined) throw new Error('SIP stack not started');
     return this.boundPort;
   }
+  /** True once the sockets have been bound (the port is known from then on). */
+  get started(): boolean {
+    return this.boundPort !== undefined;
+  }
   get host(): string {
     return this.options.advertisedHost;
   }

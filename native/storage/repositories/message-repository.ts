@@ -87,10 +87,10 @@ export class MessageRepository {
     return rows.map((r) => ({ peer: r.peer, lastMessage: toMessage(r), messageCount: r.message_count }));
   }
 
-  /** Messages still marked sending from a run that ended before their outcome was known. */
+  /** Messages still marked sending from a run that ended before their outcome was known (202 'sent' is an outcome). */
   async markUnfinishedFailed(reason: string, at: number): Promise<number> {
     const result = await this.db.run(
-      `UPDATE messages SET status = 'failed', reason = ?, updated_at = ? WHERE direction = 'out' AND status IN ('sending', 'sent')`,
+      `UPDATE messages SET status = 'failed', reason = ?, updated_at = ? WHERE direction = 'out' AND status = 'sending'`,
       [reason, at],
     );
     return result.changes;

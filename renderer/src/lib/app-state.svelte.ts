@@ -1,0 +1,84 @@
+// The one place the renderer follows the engine: it subscribes to the event stream first,
+// reloads everything on each `reset` (first connect, or a restarted engine), and applies
+// events to the state modules. A load that was in flight while events arrived re-applies
+// them after its answer lands, so an older answer never hides a newer event.
+import { ChatState } from './chat-state.svelte.js';
+import type { ControlClient, ControlEvent, StreamItem } from './control-types.js';
+import { describeError } from './errors.js';
+import { NodeState } from './node-state.svelte.js';
+
+const JOURNAL_LIMIT = 500;
+
+export class AppState {
+  readonly node: NodeState;
+  readonly chat: ChatState;
+  /** The transport to the engine is up (always true over the Electron bridge). */
+  connected = $state(false);
+  /** The first full load finished. */
+  ready = $state(false);
+  loadError = $state<string | undefined>();
+
+  private journal: ControlEvent[] = [];
+  /** How many events came before journal[0]. */
+  private journalOffset = 0;
+
+  constructor(private readonly client: ControlClient) {
+    this.node = new NodeState(client);
+    this.chat = new ChatState(client, this.consistent);
+    if (client.onConnection) {
+      client.onConnection((up) => {
+        this.connected = up;
+        // A load cut off by a dropped connection is retried once it is back.
+        if (up && this.loadError) void this.reload();
+      });
+    } else {
+      this.connected = true;
+    }
+    client.subscribe(undefined, (item) => this.receive(item));
+  }
+
+  private receive(item: StreamItem): void {
+    if (item.type === 'reset') {
+      this.journalOffset += this.journal.length;
+      this.journal = [];
+      void this.reload();
+      return;
+    }
+    this.journal.push(item);
+    if (this.journal.length > JOURNAL_LIMIT) {
+      this.journal.shift();
+      this.journalOffset++;
+    }
+    this.apply(item);
+    // Follow-up loads for what an event does not carry; never during a replay.
+    if (item.type === 'identity.created' || item.type === 'service.state') void this.node.refreshStatus(this.consistent);
+  }
+
+  private apply(event: ControlEvent): void {
+    this.node.apply(event);
+    this.chat.apply(event);
+  }
+
+  private async reload(): Promise<void> {
+    try {
+      await Promise.all([this.node.load(this.consistent), this.chat.load()]);
+      this.loadError = undefined;
+      this.ready = true;
+    } catch (error) {
+      this.loadError = describeError(error);
+    }
+  }
+
+  private readonly consistent = async <T>(load: () => Promise<T>, commit: (value: T) => void): Promise<void> => {
+    const seenBefore = this.journalOffset + this.journal.length;
+    const value = await load();
+    commit(value);
+    const from = seenBefore - this.journalOffset;
+    if (from < 0) {
+      // More events came than the journal keeps: the answer may be stale in ways we cannot replay.
+      void this.reload();
+      return;
+    }
+    for (const event of this.journal.slice(from)) this.apply(event);
+  };
+}

@@ -1,0 +1,109 @@
+// Conversations and the open conversation's messages, kept in step with message events.
+import { conversationKeyOf } from './sip-address.js';
+import type { ConsistentLoad, ControlClient, ControlEvent, ConversationView, MessageView } from './control-types.js';
+
+export interface OpenConversation {
+  /** What the user typed or picked: sent as the MESSAGE target, parameters and all. */
+  address: string;
+  /** The conversation key messages are filed under. */
+  key: string;
+}
+
+export class ChatState {
+  conversations = $state<ConversationView[]>([]);
+  open = $state<OpenConversation | undefined>();
+  messages = $state<MessageView[]>([]);
+  historyError = $state<string | undefined>();
+
+  constructor(
+    private readonly client: ControlClient,
+    private readonly consistent: ConsistentLoad,
+  ) {}
+
+  async load(): Promise<void> {
+    await Promise.all([
+      this.consistent(
+        () => this.client.invoke('im.conversations', {}),
+        (list) => (this.conversations = list),
+      ),
+      this.open ? this.loadHistory(this.open) : undefined,
+    ]);
+  }
+
+  /** Opens a conversation by a typed address; returns a sentence when it is not a SIP address. */
+  async openAddress(address: string): Promise<string | undefined> {
+    const key = conversationKeyOf(address);
+    if (!key) return `"${address.trim()}" is not a SIP address like sip:bob@127.0.0.1:5071.`;
+    const known = this.conversations.find((c) => c.peer === key);
+    await this.show({ address: known ? known.peer : address.trim(), key });
+    return undefined;
+  }
+
+  async openPeer(peer: string): Promise<void> {
+    await this.show({ address: peer, key: peer });
+  }
+
+  /** Sends to the open conversation. Throws (with the engine's sentence) when the engine refuses it. */
+  async send(text: string): Promise<void> {
+    const open = this.open;
+    if (!open) throw new Error('No conversation is open.');
+    const message = await this.client.invoke('im.send', { to: open.address, text });
+    if (message.peer !== open.key && this.open === open) {
+      // The engine filed it under another key than ours: follow the engine.
+      this.open = { address: open.address, key: message.peer };
+      await this.loadHistory(this.open);
+    }
+    this.applyMessage(message);
+  }
+
+  apply(event: ControlEvent): void {
+    if (event.type === 'message.added' || event.type === 'message.updated') this.applyMessage(event.data);
+  }
+
+  /** Pure and idempotent: ids grow, so a message at or below a conversation's last id is already counted. */
+  private applyMessage(message: MessageView): void {
+    const i = this.conversations.findIndex((c) => c.peer === message.peer);
+    if (i < 0) {
+      this.conversations.unshift({ peer: message.peer, lastMessage: message, messageCount: 1 });
+    } else {
+      const conversation = this.conversations[i];
+      if (message.id > conversation.lastMessage.id) {
+        conversation.lastMessage = message;
+        conversation.messageCount += 1;
+        this.conversations.sort((a, b) => b.lastMessage.id - a.lastMessage.id);
+      } else if (message.id === conversation.lastMessage.id) {
+        conversation.lastMessage = message;
+      }
+    }
+
+    if (this.open?.key !== message.peer) return;
+    const j = this.messages.findIndex((m) => m.id === message.id);
+    if (j >= 0) {
+      this.messages[j] = message;
+      return;
+    }
+    const after = this.messages.findIndex((m) => m.id > message.id);
+    if (after < 0) this.messages.push(message);
+    else this.messages.splice(after, 0, message);
+  }
+
+  private async show(open: OpenConversation): Promise<void> {
+    if (this.open?.key !== open.key) this.messages = [];
+    this.open = open;
+    await this.loadHistory(open);
+  }
+
+  private async loadHistory(open: OpenConversation): Promise<void> {
+    this.historyError = undefined;
+    try {
+      await this.consistent(
+        () => this.client.invoke('im.history', { peer: open.key }),
+        (history) => {
+          if (this.open?.key === open.key) this.messages = history;
+        },
+      );
+    } catch (error) {
+      if (this.open?.key === open.key) this.historyError = (error as Error).message;
+    }
+  }
+}

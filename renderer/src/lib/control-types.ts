@@ -1,0 +1,19 @@
+// The renderer's view of the control API: types only, never the engine's runtime code.
+export type {
+  ControlEndpoint,
+  ControlEvent,
+  ConversationView,
+  IdentityView,
+  MessageStatus,
+  MessageView,
+  NodeStatus,
+  ServiceView,
+  StreamItem,
+} from '../../../native/control/api.js';
+import type { ControlEndpoint } from '../../../native/control/api.js';
+
+/** What connectControl() returns: the WebSocket client also reports its connection. */
+export type ControlClient = ControlEndpoint & { close?(): void; onConnection?(listener: (up: boolean) => void): void };
+
+/** Runs a load and commits its answer, then re-applies the events that arrived meanwhile. */
+export type ConsistentLoad = <T>(load: () => Promise<T>, commit: (value: T) => void) => Promise<void>;
