@@ -119,6 +119,18 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`peerdial: ${startFailure(error, flags)}\n`);
     return 1;
   }
+  // Handlers go in before the ready lines, so a signal right after them still stops cleanly.
+  const stopped = new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = () => {
+      if (++signals > 1) process.exit(130);
+      // Stop in reverse order within 2 s, whatever a service does.
+      setTimeout(() => process.exit(1), 2_000).unref();
+      engine.stop().then(resolve, resolve);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
   const status = engine.status();
   process.stdout.write(
     [
@@ -130,17 +142,7 @@ export async function main(argv: string[]): Promise<number> {
       '',
     ].join('\n'),
   );
-  await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = () => {
-      if (++signals > 1) process.exit(130);
-      // Stop in reverse order within 2 s, whatever a service does.
-      setTimeout(() => process.exit(1), 2_000).unref();
-      engine.stop().then(resolve, resolve);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await stopped;
   return 0;
 }
 
