@@ -181,6 +181,8 @@ export class Engine {
         responsesIn: c.responsesIn,
         malformedDropped: c.malformedDropped,
         badRequestsAnswered: c.badRequestsAnswered,
+        serverTransactions: this.sip.transactionCounts.servers,
+        evictedTransactions: this.sip.transactionCounts.evicted,
       },
     };
   }

@@ -86,6 +86,9 @@ export interface NodeStatus {
     responsesIn: number;
     malformedDropped: number;
     badRequestsAnswered: number;
+    /** Server transactions kept now, and how many were let go early to stay within the bound. */
+    serverTransactions: number;
+    evictedTransactions: number;
   };
 }
 

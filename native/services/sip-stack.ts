@@ -236,7 +236,7 @@ export class SipStack {
     const target = responseTarget(request, remote);
     const sockets = this.sockets;
     if (!sockets) return;
-    const match = this.transactions.matchRequest(request, remote.protocol !== 'udp', (b) => sockets.sendQuietly(b, target));
+    const match = this.transactions.matchRequest(request, remote.protocol !== 'udp', sendTo(sockets, target));
     if (match.kind === 'retransmission') {
       this.counters.retransmissionsAbsorbed++;
       return;
@@ -255,6 +255,13 @@ export class SipStack {
       response.headers['user-agent'] = USER_AGENT;
       tx.respond(serializeSipMessage(response), status);
     };
+    // RFC 3261 8.2.2.3: an extension we do not support in Require gets 420 listing it in Unsupported
+    // (a UAS ignores Proxy-Require). CANCEL and ACK are exempt.
+    const required = String(request.headers.require ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    if (required.length && request.method !== 'CANCEL') {
+      respond(420, { headers: { unsupported: required.join(', ') } });
+      return;
+    }
     if (request.method === 'OPTIONS' && !this.handlers.has('OPTIONS')) {
       // RFC 3261 11.2: answer OPTIONS as an INVITE would be answered, with our capabilities.
       respond(200, { headers: { allow: this.allowedMethods.join(', '), accept: 'text/plain' } });
@@ -279,6 +286,14 @@ export class SipStack {
       failed(error);
     }
   }
+}
+
+/**
+ * The transaction's send callback, built apart from onRequest: a closure made there would share
+ * its scope, and keep the whole parsed request alive for as long as the transaction lives.
+ */
+function sendTo(sockets: SipSockets, target: Remote): (bytes: Buffer) => void {
+  return (bytes) => sockets.sendQuietly(bytes, target);
 }
 
 /** RFC 3261 25.1 quoted-string. */

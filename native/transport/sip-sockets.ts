@@ -170,16 +170,22 @@ export class SipSockets {
       if (this.connections.get(key) === socket) this.connections.delete(key);
     });
     const framer = new StreamFramer(this.options.maxMessageBytes ?? 65_535);
+    let unframeable = false;
     socket.on('data', (chunk: Buffer) => {
+      if (unframeable) return;
       const result = framer.push(chunk);
       for (const message of result.messages) {
         this.stats.streamMessagesIn++;
         this.options.onMessage(message, remote);
       }
       if (result.error) {
+        unframeable = true;
         this.stats.framingErrors++;
         this.options.onFramingError?.(remote, result.error);
-        socket.destroy();
+        // Let an answer to the last readable message go out first (it is written after a
+        // microtask), then close; a peer that does not read gets cut off a second later.
+        setImmediate(() => socket.end());
+        setTimeout(() => socket.destroy(), 1_000).unref();
       }
     });
   }
@@ -203,8 +209,14 @@ export class StreamFramer {
         return { messages };
       }
       const head = this.buffer.subarray(0, end).toString('latin1');
-      const m = /^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$/im.exec(head);
-      const length = m ? Number(m[1]) : 0;
+      const values = [...head.matchAll(/^(?:content-length|l)[ \t]*:[ \t]*(.*?)[ \t]*$/gim)].map((m) => m[1]);
+      if (values.length > 1 || (values.length === 1 && !/^\d{1,10}$/.test(values[0]))) {
+        // Without one readable length the stream cannot be framed any further (RFC 4475 3.1.2.3,
+        // 3.3.9): the headers go on to be answered with a 400, then the connection closes.
+        messages.push(Buffer.from(this.buffer.subarray(0, end + 4)));
+        return { messages, error: 'unreadable Content-Length' };
+      }
+      const length = values.length ? Number(values[0]) : 0;
       const total = end + 4 + length;
       if (total > this.maxBytes) return { messages, error: 'message too large' };
       if (this.buffer.length < total) return { messages };

@@ -4,7 +4,16 @@
 // a 4xx when enough of it is readable (RFC 3261 8.2, 16.3; RFC 4475 3.1.2).
 import { randomBytes } from 'node:crypto';
 import * as sip from 'sip';
-import { checkSipGrammar } from './grammar.js';
+import {
+  checkHeaderValue,
+  checkSipGrammar,
+  parseStartLine,
+  salvageHeaderValue,
+  splitSipMessage,
+  STRUCTURED_HEADERS,
+  type RawSipMessage,
+  type StartLine,
+} from './grammar.js';
 
 export type SipMessage = sip.Message;
 export type SipHeaders = sip.Headers;
@@ -39,32 +48,84 @@ export function isRequest(m: SipMessage): m is SipRequest {
 export function parseSipMessage(bytes: Buffer): ParseOutcome {
   if (bytes.length === 0) return { kind: 'garbage', reason: 'empty' };
   if (bytes.length > MAX_MESSAGE_BYTES) return { kind: 'garbage', reason: 'oversized' };
-  const text = bytes.toString('latin1');
-  const end = text.indexOf('\r\n\r\n');
-  if (end < 0) return { kind: 'garbage', reason: 'no end of headers' };
-  const head = text.slice(0, end);
-  const body = text.slice(end + 4);
+  const raw = splitSipMessage(bytes.toString('latin1'));
+  if (!raw) return { kind: 'garbage', reason: 'no end of headers' };
+  const start = parseStartLine(raw.startLine);
+  if (!start) return { kind: 'garbage', reason: 'no Request-Line or Status-Line' };
 
-  let parsed: sip.Message | undefined;
-  try {
-    parsed = sip.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || !hasCoreHeaders(parsed)) {
-    return { kind: 'garbage', reason: parsed ? 'missing Via, From, To, Call-ID or CSeq' : 'unparseable' };
-  }
-
-  if (parsed.status !== undefined) {
-    const problem = checkSipGrammar(head, body, 'response');
-    if (problem) return { kind: 'garbage', reason: problem.reason };
+  const problem = checkSipGrammar(raw, start);
+  const parsed = parseWithSipPackage(raw, start, problem === undefined);
+  if (start.kind === 'response') {
+    // RFC 4475 3.1.2.5, 3.1.2.19: a malformed response is dropped; nobody is there to answer.
+    if (problem || !parsed || !hasCoreHeaders(parsed)) return { kind: 'garbage', reason: problem?.reason ?? 'unreadable response' };
     return { kind: 'response', message: parsed as SipResponse };
   }
+  const request = parsed as SipRequest | undefined;
+  if (!problem && request && hasCoreHeaders(request)) return { kind: 'request', message: request };
+  // RFC 3261 8.2 / 18.2.2: an error response needs a Via to travel back on and a CSeq for the
+  // client to match it (RFC 3261 17.1.3); without them the request is garbage.
+  if (!request || !isAnswerable(request)) return { kind: 'garbage', reason: problem?.reason ?? 'unanswerable request' };
+  const { status, reason } = problem ?? { status: 400, reason: 'unreadable header field' };
+  return { kind: 'bad-request', status, reason, request };
+}
 
-  const request = parsed as SipRequest;
-  const problem = checkSipGrammar(head, body, 'request');
-  if (problem) return { kind: 'bad-request', status: problem.status, reason: problem.reason, request };
-  return { kind: 'request', message: request };
+/**
+ * Builds the `sip` package's message object from the text we already split and judged. The
+ * package sees a canonical rendering: one header per line, the body cut to Content-Length
+ * (RFC 3261 18.3: octets past it in a datagram are ignored, RFC 4475 3.1.1.8), and names
+ * it must not %-decode (RFC 4475 3.1.1.5: "C%6Fntact" is not Contact).
+ */
+function parseWithSipPackage(raw: RawSipMessage, start: StartLine, wellFormed: boolean): sip.Message | undefined {
+  const lengthHeaders = raw.headers.filter((h) => h.name === 'content-length');
+  let body = raw.rest;
+  if (lengthHeaders.length === 1 && /^\d+$/.test(lengthHeaders[0].value)) body = body.slice(0, Number(lengthHeaders[0].value));
+  else if (!wellFormed) body = '';
+  const startLine =
+    start.kind === 'response'
+      ? `SIP/${start.version} ${start.status} ${start.reason}`
+      : `${start.method} ${start.uri.replace(/[ \t]+/g, '') || 'sip:invalid'} SIP/${start.version}`;
+  // Only values that passed their grammar (or the salvaged part of a broken Via or CSeq) reach
+  // the package's parsers: their patterns scan forward from every offset on a mismatch, which
+  // a stranger's 60 KB header would turn into seconds of CPU. Other fields stay text.
+  const lines: string[] = [];
+  const texts = new Map<string, string>();
+  for (const h of raw.headers) {
+    // Names like "constructor" would land on the prototype of the package's header object.
+    if (h.name in Object.prototype) continue;
+    if (!STRUCTURED_HEADERS.has(h.name)) {
+      const previous = texts.get(h.name);
+      texts.set(h.name, previous === undefined ? h.value : previous + ',' + h.value);
+      continue;
+    }
+    const value = checkHeaderValue(h) ? salvageHeaderValue(h) : h.value;
+    // %-escapes are kept literal in names (RFC 4475 3.1.1.5: "C%6Fntact" is not Contact).
+    if (value !== undefined) lines.push(`${h.rawName.replace(/%/g, '%25')}: ${value}`);
+  }
+  let parsed: sip.Message | undefined;
+  try {
+    parsed = sip.parse([startLine, ...lines].join('\r\n') + '\r\n\r\n' + body);
+  } catch {
+    return undefined;
+  }
+  if (!parsed) return undefined;
+  for (const [name, value] of texts) parsed.headers[name] = value;
+  parsed.content = body;
+  if (start.kind === 'request') {
+    // The package %-decodes the method and the CSeq method; RFC 4475 3.1.1.5 says they are tokens.
+    parsed.method = start.method;
+    parsed.uri = start.uri;
+    const cseq = parsed.headers.cseq as sip.CSeq | undefined;
+    const rawCseq = raw.headers.find((h) => h.name === 'cseq');
+    const cseqMethod = rawCseq && /[ \t]+(\S+)$/.exec(rawCseq.value)?.[1];
+    if (cseq && cseqMethod) cseq.method = cseqMethod;
+  }
+  parsed.version = start.version;
+  return parsed;
+}
+
+function isAnswerable(request: SipRequest): boolean {
+  const h = request.headers as Partial<sip.Headers>;
+  return Array.isArray(h.via) && !!h.via[0]?.host && !!h.cseq && typeof h.cseq.method === 'string' && Number.isFinite(h.cseq.seq);
 }
 
 function hasCoreHeaders(m: sip.Message): boolean {
@@ -74,6 +135,7 @@ function hasCoreHeaders(m: sip.Message): boolean {
     !!h &&
     Array.isArray(h.via) &&
     h.via.length > 0 &&
+    !!h.via[0]?.host &&
     typeof h['call-id'] === 'string' &&
     !!h.to &&
     !!h.from &&
@@ -130,8 +192,10 @@ export function makeResponse(
   status: number,
   options: { reason?: string; toTag?: string; headers?: Record<string, unknown>; body?: string } = {},
 ): SipResponse {
-  const to = { ...request.headers.to, params: { ...request.headers.to.params } };
-  if (status !== 100 && to.params.tag === undefined) to.params.tag = options.toTag ?? randomTag();
+  // A request answered for being malformed may lack To (RFC 4475 3.3.1); the answer then lacks it too.
+  const requestTo = request.headers.to as sip.NameAddr | undefined;
+  const to = requestTo && { ...requestTo, params: { ...requestTo.params } };
+  if (to && status !== 100 && to.params.tag === undefined) to.params.tag = options.toTag ?? randomTag();
   const response = sip.makeResponse(request, status, options.reason ?? reasonPhrase(status), {
     headers: { to, ...(options.headers ?? {}) },
     content: options.body === undefined ? undefined : encodeBody(options.body),

@@ -13,7 +13,7 @@ const status = (services: ServiceView[]): NodeStatus => ({
   transports: ['udp', 'tcp'],
   startedAt: 0,
   services,
-  sip: { requestsIn: 0, responsesIn: 0, malformedDropped: 0, badRequestsAnswered: 0 },
+  sip: { requestsIn: 0, responsesIn: 0, malformedDropped: 0, badRequestsAnswered: 0, serverTransactions: 0, evictedTransactions: 0 },
 });
 let seq = 0;
 const event = (data: ServiceView): StreamItem => ({ type: 'service.state', seq: ++seq, epoch: 'e', data });
