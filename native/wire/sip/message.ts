@@ -145,7 +145,22 @@ function hasCoreHeaders(m: sip.Message): boolean {
 }
 
 export function serializeSipMessage(m: SipMessage): Buffer {
-  return Buffer.from(sip.stringify(m), 'latin1');
+  // The package writes a name-addr without a display name as "To:  <uri>": we format those
+  // headers ourselves (RFC 3261 20: name-addr = [ display-name ] LAQUOT addr-spec RAQUOT).
+  const headers: Record<string, unknown> = { ...m.headers };
+  for (const name of ['to', 'from', 'contact']) {
+    const value = headers[name];
+    if (Array.isArray(value)) headers[name] = value.map(formatNameAddr).join(', ');
+    else if (value && typeof value === 'object') headers[name] = formatNameAddr(value as NameAddr);
+  }
+  return Buffer.from(sip.stringify({ ...m, headers: headers as SipHeaders }), 'latin1');
+}
+
+function formatNameAddr(a: NameAddr): string {
+  const params = Object.entries(a.params ?? {})
+    .map(([k, v]) => (v === null || v === undefined ? `;${k}` : `;${k}=${v}`))
+    .join('');
+  return `${a.name ? a.name + ' ' : ''}<${sip.stringifyUri(a.uri)}>${params}`;
 }
 
 /** Bodies travel as latin1 strings inside the `sip` package: one char per byte. */

@@ -59,6 +59,15 @@ describe('serialising and parsing', () => {
     assert.deepEqual(twice, once);
   });
 
+  it('writes To, From and Contact as name-addr with one space, display name quoted', () => {
+    const m = messageWithBody('hi');
+    m.headers.contact = [{ uri: 'sip:alice@127.0.0.1:5070', params: { expires: '60' } }];
+    const text = serializeSipMessage(m).toString('latin1');
+    assert.match(text, /\r\nTo: <sip:bob@127\.0\.0\.1:5071>\r\n/);
+    assert.match(text, /\r\nFrom: "Alice" <sip:alice@127\.0\.0\.1:5070>;tag=a1\r\n/);
+    assert.match(text, /\r\nContact: <sip:alice@127\.0\.0\.1:5070>;expires=60\r\n/);
+  });
+
   it('reads compact header names as their long forms', () => {
     const m = request(
       wire(
