@@ -1,0 +1,502 @@
+// A Chord node (Stoica et al. 2001) whose messages are the overlay operations of
+// wire/overlay/messages.ts. It never touches a socket or a clock: requests go through the
+// injected OverlayTransport and time through the TimerHost, so the same code runs in the
+// engine over SIP and in the discrete-event simulator (test/sim) over a simulated network.
+//
+// Routing is iterative: the node that looks a key up asks each hop in turn for a closer node.
+// The querier sees every hop, so it can time out a dead one, avoid it and go on from its own
+// table; a recursive lookup would lose the path at the dead hop and need end-to-end retries.
+// The price is a round trip to the querier per hop (measured in bench/overlay).
+import type { NodeRef, OpRequest, OpResponse, OverlayOp, StoreResult } from '../../wire/overlay/messages.js';
+import { idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, type NodeId } from '../../wire/overlay/node-id.js';
+import type { OverlayRecord, RecordType } from '../../wire/overlay/record.js';
+import type { TimerHandle, TimerHost } from '../sip/timers.js';
+import type { RecordStore } from './record-store.js';
+import { idOf, RoutingTable } from './routing-table.js';
+
+export class OverlayRequestError extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'unreachable' | 'rejected',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'OverlayRequestError';
+  }
+}
+
+/** Sends one operation to a node and resolves with its answer, or rejects with OverlayRequestError. */
+export interface OverlayTransport {
+  request<O extends OverlayOp>(to: { host: string; port: number; id?: string }, op: O, body: OpRequest<O>, timeoutMs: number): Promise<OpResponse<O>>;
+}
+
+export interface ChordConfig {
+  stabilizeMs: number;
+  fixFingersMs: number;
+  checkPredecessorMs: number;
+  replicateMs: number;
+  requestTimeoutMs: number;
+  /** Copies of every record: the responsible node and its next replicas-1 successors. */
+  replicas: number;
+  minSuccessors: number;
+  maxHops: number;
+  /** How long a node that failed to answer is avoided. */
+  avoidMs: number;
+}
+
+export const DEFAULT_CHORD_CONFIG: ChordConfig = {
+  stabilizeMs: 1_000,
+  fixFingersMs: 500,
+  checkPredecessorMs: 2_000,
+  replicateMs: 10_000,
+  requestTimeoutMs: 2_000,
+  replicas: 3,
+  minSuccessors: 3,
+  maxHops: 32,
+  avoidMs: 30_000,
+};
+
+export interface LookupResult {
+  /** The key's successor: the node responsible for it. */
+  node: NodeRef;
+  /** The nodes after it, where its replicas live. */
+  successors: NodeRef[];
+  hops: number;
+}
+
+export class LookupError extends Error {
+  readonly code = 'LOOKUP_FAILED';
+}
+
+export interface ChordNodeOptions {
+  self: NodeRef;
+  transport: OverlayTransport;
+  timers: TimerHost;
+  store: RecordStore;
+  now(): number;
+  config?: Partial<ChordConfig>;
+  /** For jitter; the simulator passes a seeded one. */
+  random?: () => number;
+  /** Told when the routing state changes (for the Network screen). */
+  onChange?(): void;
+}
+
+export class ChordNode {
+  readonly table: RoutingTable;
+  readonly config: ChordConfig;
+  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0 };
+  private readonly timers: Array<TimerHandle | undefined> = [];
+  private running = false;
+  private busy = { stabilize: false, fingers: false, predecessor: false, replicate: false };
+  private nextFinger = 0;
+  private readonly random: () => number;
+
+  constructor(private readonly options: ChordNodeOptions) {
+    this.config = { ...DEFAULT_CHORD_CONFIG, ...options.config };
+    this.table = new RoutingTable(options.self, this.config.minSuccessors);
+    this.random = options.random ?? Math.random;
+  }
+
+  get self(): NodeRef {
+    return this.options.self;
+  }
+  get store(): RecordStore {
+    return this.options.store;
+  }
+  get joined(): boolean {
+    return this.running;
+  }
+
+  /** Starts a new ring of one. */
+  create(): void {
+    this.table.predecessor = undefined;
+    this.table.successors = [];
+    this.startMaintenance();
+  }
+
+  /** Joins the ring that `bootstrap` belongs to (Chord's join: find our successor through it). */
+  async join(bootstrap: { host: string; port: number }): Promise<void> {
+    const first = await this.send(bootstrap, 'find-closest', { key: this.self.id });
+    const found = await this.lookupFrom(idFromHex(this.self.id)!, first);
+    if (found.node.id === this.self.id) throw new LookupError('the bootstrap node answered with this node itself');
+    this.table.predecessor = undefined;
+    this.table.setSuccessors(found.node, found.successors);
+    this.startMaintenance();
+    // Tell the successor at once rather than at the next stabilization: it hands us our records.
+    await this.send(found.node, 'notify', { node: this.self }).catch(() => undefined);
+    this.changed();
+  }
+
+  /** Stops maintenance without telling anyone (a crash, as far as the ring can tell). */
+  stop(): void {
+    this.running = false;
+    for (const t of this.timers) if (t) this.options.timers.clear(t);
+    this.timers.length = 0;
+  }
+
+  /** A graceful leave: hand our records to our successor and tell both neighbours. */
+  async leave(): Promise<void> {
+    const { successor, predecessor } = this.table;
+    this.stop();
+    if (!successor) return;
+    const mine = this.store.all().filter((r) => this.table.isResponsible(idFromHex(r.key)!));
+    const body = { node: this.self, predecessor, successors: this.table.successors };
+    await Promise.allSettled([
+      ...chunk(mine, 200).map((records) => this.send(successor, 'store', { records, replica: false })),
+      this.send(successor, 'leave', body),
+      predecessor && predecessor.id !== successor.id ? this.send(predecessor, 'leave', body) : Promise.resolve({}),
+    ]);
+  }
+
+  /** Finds the node responsible for `key`, iteratively. */
+  async lookup(key: NodeId): Promise<LookupResult> {
+    return this.lookupFrom(key, this.findClosestLocal(key));
+  }
+
+  private async lookupFrom(key: NodeId, firstStep: OpResponse<'find-closest'>): Promise<LookupResult> {
+    this.stats.lookups++;
+    let step = firstStep;
+    let hops = 0;
+    let failures = 0;
+    while (!step.done) {
+      if (hops + failures >= this.config.maxHops) {
+        this.stats.lookupFailures++;
+        throw new LookupError(`lookup of ${idToHex(key)} took more than ${this.config.maxHops} steps`);
+      }
+      const next = step.node;
+      try {
+        step = await this.send(next, 'find-closest', { key: idToHex(key) });
+        hops++;
+      } catch {
+        // The hop is dead or lost: avoid it and go on from what this node knows.
+        failures++;
+        step = this.findClosestLocal(key);
+      }
+    }
+    this.stats.hops += hops;
+    return { node: step.node, successors: step.successors, hops };
+  }
+
+  /** One lookup step answered from this node's own table. */
+  private findClosestLocal(key: NodeId): OpResponse<'find-closest'> {
+    const now = this.options.now();
+    if (this.table.isResponsible(key)) return { done: true, node: this.self, successors: this.table.successors };
+    const successor = this.table.liveSuccessor(now);
+    if (!successor) return { done: true, node: this.self, successors: [] };
+    if (inHalfOpenInterval(key, this.table.selfId, idOf(successor))) {
+      return { done: true, node: successor, successors: this.table.successors.filter((s) => s.id !== successor.id) };
+    }
+    const next = this.table.closestPreceding(key, now);
+    if (next.id === this.self.id) return { done: true, node: successor, successors: this.table.successors.filter((s) => s.id !== successor.id) };
+    return { done: false, node: next, successors: [] };
+  }
+
+  // ---- storing and fetching records --------------------------------------------------------
+
+  /** Stores records at the node responsible for their key (trying its replicas if it is down). */
+  async put(records: OverlayRecord[]): Promise<StoreResult> {
+    const result: StoreResult = { stored: 0, rejected: [] };
+    for (const [key, group] of groupByKey(records)) {
+      const found = await this.lookup(idFromHex(key)!);
+      const outcome = await this.firstAnswer([found.node, ...found.successors].slice(0, this.config.replicas), (node) =>
+        node.id === this.self.id ? this.storeHere(group, false) : this.send(node, 'store', { records: group, replica: false }),
+      );
+      result.stored += outcome.stored;
+      result.rejected.push(...outcome.rejected);
+    }
+    return result;
+  }
+
+  /** Fetches the live records under `key`, from the responsible node or, failing it, its replicas. */
+  async get(key: NodeId, type?: RecordType): Promise<OverlayRecord[]> {
+    const found = await this.lookup(key);
+    const hex = idToHex(key);
+    const candidates = [found.node, ...found.successors].slice(0, this.config.replicas);
+    for (const node of candidates) {
+      try {
+        const records = node.id === this.self.id ? this.store.get(hex, type) : (await this.send(node, 'fetch', { key: hex, type })).records;
+        // An empty answer from a node that just took over is not final: ask the next replica.
+        if (records.length) return records;
+      } catch {
+        // next replica
+      }
+    }
+    return [];
+  }
+
+  private async firstAnswer<T>(nodes: NodeRef[], ask: (node: NodeRef) => Promise<T>): Promise<T> {
+    let last: unknown = new LookupError('no node to ask');
+    for (const node of nodes) {
+      try {
+        return await ask(node);
+      } catch (error) {
+        last = error;
+      }
+    }
+    throw last;
+  }
+
+  /** Stores locally; as the responsible node, copies to the replicas before answering. */
+  private async storeHere(records: OverlayRecord[], replica: boolean): Promise<StoreResult> {
+    const result: StoreResult = { stored: 0, rejected: [] };
+    const accepted: OverlayRecord[] = [];
+    for (const r of records) {
+      const outcome = this.store.put(r);
+      if (outcome.ok) {
+        result.stored++;
+        if (outcome.changed) accepted.push(r);
+      } else {
+        result.rejected.push({ key: r.key, type: r.type, reason: outcome.reason });
+      }
+    }
+    if (!replica && accepted.length) {
+      const replicaNodes = this.table.successors.slice(0, this.config.replicas - 1);
+      await Promise.allSettled(replicaNodes.map((n) => this.send(n, 'store', { records: accepted, replica: true })));
+    }
+    if (accepted.length) this.changed();
+    return result;
+  }
+
+  // ---- answering requests ------------------------------------------------------------------
+
+  /** Answers an operation another node sent. Throws OverlayRequestError('rejected') for bad input. */
+  async handle<O extends OverlayOp>(op: O, body: OpRequest<O>, sender?: NodeRef): Promise<OpResponse<O>> {
+    this.stats.requestsHandled++;
+    if (sender) this.table.alive(sender.id);
+    const b = body as Record<string, unknown>;
+    switch (op) {
+      case 'ping':
+        return { node: this.self } as OpResponse<O>;
+      case 'find-closest':
+        return this.findClosestLocal(idFromHex(b.key as string)!) as OpResponse<O>;
+      case 'neighbours':
+        return { predecessor: this.table.predecessor, successors: this.table.successors } as OpResponse<O>;
+      case 'notify':
+        this.onNotify(b.node as NodeRef);
+        return {} as OpResponse<O>;
+      case 'leave':
+        this.onLeave(body as OpRequest<'leave'>);
+        return {} as OpResponse<O>;
+      case 'store':
+        return (await this.storeHere(b.records as OverlayRecord[], b.replica as boolean)) as OpResponse<O>;
+      case 'fetch':
+        return { records: this.store.get(b.key as string, b.type as RecordType | undefined) } as OpResponse<O>;
+      case 'lookup': {
+        const found = await this.lookup(idFromHex(b.key as string)!);
+        return { node: found.node, successors: found.successors, hops: found.hops } as OpResponse<O>;
+      }
+      case 'put':
+        return (await this.put(b.records as OverlayRecord[])) as OpResponse<O>;
+      case 'get':
+        return { records: await this.get(idFromHex(b.key as string)!, b.type as RecordType | undefined) } as OpResponse<O>;
+    }
+    throw new OverlayRequestError('rejected', `unknown operation ${String(op)}`);
+  }
+
+  /** Chord's notify: n thinks it might be our predecessor. */
+  private onNotify(n: NodeRef): void {
+    if (n.id === this.self.id) return;
+    const pred = this.table.predecessor;
+    if (!pred || inOpenInterval(idOf(n), idOf(pred), this.table.selfId)) {
+      this.table.predecessor = n;
+      this.handOver(n);
+      this.changed();
+    }
+    // A ring of one learns its first successor from the first node that joins it.
+    if (this.table.successors.length === 0) {
+      this.table.setSuccessors(n, []);
+      this.changed();
+    }
+  }
+
+  /** Records the new predecessor is now responsible for go to it (we keep them as replicas). */
+  private handOver(to: NodeRef): void {
+    const records = this.store.all().filter((r) => !inHalfOpenInterval(idFromHex(r.key)!, idOf(to), this.table.selfId));
+    for (const group of chunk(records, 200)) void this.send(to, 'store', { records: group, replica: false }).catch(() => undefined);
+  }
+
+  private onLeave(body: OpRequest<'leave'>): void {
+    const leaving = body.node;
+    if (this.table.predecessor?.id === leaving.id) {
+      this.table.predecessor = body.predecessor && body.predecessor.id !== this.self.id ? body.predecessor : undefined;
+    }
+    if (this.table.successors.some((s) => s.id === leaving.id)) {
+      const rest = this.table.successors.filter((s) => s.id !== leaving.id);
+      const merged = [...rest, ...body.successors.filter((s) => s.id !== leaving.id)];
+      if (merged.length) this.table.setSuccessors(merged[0], merged.slice(1));
+      else this.table.successors = [];
+    }
+    this.table.remove(leaving.id, this.options.now(), 0);
+    this.changed();
+  }
+
+  // ---- maintenance ---------------------------------------------------------------------------
+
+  private startMaintenance(): void {
+    this.stop();
+    this.running = true;
+    this.every(this.config.stabilizeMs, () => this.stabilize());
+    this.every(this.config.fixFingersMs, () => this.fixFingers());
+    this.every(this.config.checkPredecessorMs, () => this.checkPredecessor());
+    this.every(this.config.replicateMs, () => this.replicate());
+  }
+
+  /** Runs `task` periodically with ±10% jitter, so nodes do not fall into step. */
+  private every(ms: number, task: () => Promise<void>): void {
+    const slot = this.timers.length;
+    const schedule = () => {
+      const delay = ms * (0.9 + 0.2 * this.random());
+      this.timers[slot] = this.options.timers.set(delay, () => {
+        if (!this.running) return;
+        void task().finally(() => {
+          if (this.running) schedule();
+        });
+      });
+    };
+    this.timers.push(undefined);
+    schedule();
+  }
+
+  /** Chord's stabilize: check our successor's predecessor, adopt it if it sits between us, notify. */
+  async stabilize(): Promise<void> {
+    if (this.busy.stabilize) return;
+    this.busy.stabilize = true;
+    try {
+      const now = this.options.now();
+      let successor = this.table.liveSuccessor(now);
+      if (!successor) {
+        // Every successor failed: fall back on the predecessor (or stay a ring of one).
+        if (this.table.predecessor) this.table.setSuccessors(this.table.predecessor, []);
+        this.changed();
+        return;
+      }
+      let info: OpResponse<'neighbours'>;
+      try {
+        info = await this.send(successor, 'neighbours', {});
+      } catch {
+        this.table.remove(successor.id, this.options.now(), this.config.avoidMs);
+        this.changed();
+        return;
+      }
+      const x = info.predecessor;
+      if (x && x.id !== this.self.id && inOpenInterval(idOf(x), this.table.selfId, idOf(successor))) {
+        try {
+          info = await this.send(x, 'neighbours', {});
+          successor = x;
+        } catch {
+          this.table.remove(x.id, this.options.now(), this.config.avoidMs);
+        }
+      }
+      const changed = this.table.setSuccessors(successor, info.successors);
+      await this.send(successor, 'notify', { node: this.self }).catch(() => undefined);
+      if (changed) {
+        this.changed();
+        void this.replicate();
+      }
+    } finally {
+      this.busy.stabilize = false;
+    }
+  }
+
+  /** Refreshes the next finger that lies beyond our successor (the ones before it are the successor). */
+  async fixFingers(): Promise<void> {
+    if (this.busy.fingers) return;
+    this.busy.fingers = true;
+    try {
+      const successor = this.table.successor;
+      for (let tries = 0; tries < this.table.fingers.length; tries++) {
+        const i = this.nextFinger;
+        this.nextFinger = (this.nextFinger + 1) % this.table.fingers.length;
+        const start = this.table.fingerStart(i);
+        if (!successor) {
+          this.table.fingers[i] = undefined;
+          continue;
+        }
+        if (inHalfOpenInterval(start, this.table.selfId, idOf(successor))) {
+          this.table.fingers[i] = successor;
+          continue;
+        }
+        try {
+          const found = await this.lookup(start);
+          this.table.fingers[i] = found.node.id === this.self.id ? undefined : found.node;
+        } catch {
+          // keep the old finger; the next round tries again
+        }
+        break;
+      }
+    } finally {
+      this.busy.fingers = false;
+    }
+  }
+
+  /** Chord's check_predecessor, with one retry before the predecessor is declared dead. */
+  async checkPredecessor(): Promise<void> {
+    const pred = this.table.predecessor;
+    if (!pred || this.busy.predecessor) return;
+    this.busy.predecessor = true;
+    try {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          await this.send(pred, 'ping', {});
+          return;
+        } catch {
+          // retry once
+        }
+      }
+      if (this.table.predecessor?.id === pred.id) {
+        this.table.predecessor = undefined;
+        this.table.remove(pred.id, this.options.now(), this.config.avoidMs);
+        this.changed();
+      }
+    } finally {
+      this.busy.predecessor = false;
+    }
+  }
+
+  /** Copies the records this node is responsible for to its replicas, and drops expired ones. */
+  async replicate(): Promise<void> {
+    if (this.busy.replicate) return;
+    this.busy.replicate = true;
+    try {
+      if (this.store.expire()) this.changed();
+      const mine = this.store.all().filter((r) => this.table.isResponsible(idFromHex(r.key)!));
+      if (!mine.length) return;
+      const replicaNodes = this.table.successors.slice(0, this.config.replicas - 1);
+      await Promise.allSettled(
+        replicaNodes.flatMap((n) => chunk(mine, 200).map((records) => this.send(n, 'store', { records, replica: true }))),
+      );
+    } finally {
+      this.busy.replicate = false;
+    }
+  }
+
+  private async send<O extends OverlayOp>(to: { host: string; port: number; id?: string }, op: O, body: OpRequest<O>): Promise<OpResponse<O>> {
+    this.stats.requestsSent++;
+    try {
+      const answer = await this.options.transport.request(to, op, body, this.config.requestTimeoutMs);
+      if (to.id) this.table.alive(to.id);
+      return answer;
+    } catch (error) {
+      this.stats.requestFailures++;
+      if (to.id && to.id !== this.self.id && (error as OverlayRequestError).kind !== 'rejected') {
+        if (this.table.remove(to.id, this.options.now(), this.config.avoidMs)) this.changed();
+      }
+      throw error;
+    }
+  }
+
+  private changed(): void {
+    this.options.onChange?.();
+  }
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function groupByKey(records: OverlayRecord[]): Map<string, OverlayRecord[]> {
+  const groups = new Map<string, OverlayRecord[]>();
+  for (const r of records) groups.set(r.key, [...(groups.get(r.key) ?? []), r]);
+  return groups;
+}

@@ -1,0 +1,182 @@
+// The overlay's operations and how each travels as SIP: a REGISTER whose P2P-Op header names
+// the operation (after SIPpeer), with a JSON body, answered by a 200 whose JSON body is the
+// result. Every overlay packet is therefore valid SIP that sipp, Kamailio and Wireshark parse.
+import type { SipRequest, SipResponse } from '../sip/message.js';
+import { decodeBody } from '../sip/message.js';
+import { parseRecord, type OverlayRecord, type RecordType } from './record.js';
+
+/** A node as others know it: its ring ID (40 hex digits) and where its SIP socket is. */
+export interface NodeRef {
+  id: string;
+  host: string;
+  port: number;
+}
+
+export interface StoreResult {
+  stored: number;
+  rejected: Array<{ key: string; type: RecordType; reason: string }>;
+}
+
+export interface OverlayOps {
+  /** Liveness (check-predecessor, failure detection). */
+  ping: { request: Record<string, never>; response: { node: NodeRef } };
+  /** One step of an iterative lookup: the key's successor if known (done), else a closer node. */
+  'find-closest': { request: { key: string }; response: { done: boolean; node: NodeRef; successors: NodeRef[] } };
+  /** Stabilize: the receiver's predecessor and successor list. */
+  neighbours: { request: Record<string, never>; response: { predecessor?: NodeRef; successors: NodeRef[] } };
+  /** "I might be your predecessor." */
+  notify: { request: { node: NodeRef }; response: Record<string, never> };
+  /** A graceful leave, sent to both neighbours. */
+  leave: { request: { node: NodeRef; predecessor?: NodeRef; successors: NodeRef[] }; response: Record<string, never> };
+  /** Store records at the responsible node (replica=false) or at a replica (replica=true). */
+  store: { request: { records: OverlayRecord[]; replica: boolean }; response: StoreResult };
+  /** Fetch the live records under a key. */
+  fetch: { request: { key: string; type?: RecordType }; response: { records: OverlayRecord[] } };
+  /** Client role: a member looks a key up for an attached client. */
+  lookup: { request: { key: string }; response: { node: NodeRef; successors: NodeRef[]; hops: number } };
+  /** Client role: a member stores records for an attached client, at the responsible node. */
+  put: { request: { records: OverlayRecord[] }; response: StoreResult };
+  /** Client role: a member fetches for an attached client. */
+  get: { request: { key: string; type?: RecordType }; response: { records: OverlayRecord[] } };
+}
+export type OverlayOp = keyof OverlayOps;
+export type OpRequest<O extends OverlayOp> = OverlayOps[O]['request'];
+export type OpResponse<O extends OverlayOp> = OverlayOps[O]['response'];
+
+export const OVERLAY_OPS: readonly OverlayOp[] = ['ping', 'find-closest', 'neighbours', 'notify', 'leave', 'store', 'fetch', 'lookup', 'put', 'get'];
+export const OVERLAY_CONTENT_TYPE = 'application/peerdial-overlay+json';
+export const OP_HEADER = 'p2p-op';
+export const OVERLAY_HEADER = 'p2p-overlay';
+
+/** What an overlay REGISTER carries besides the standard headers (the stack adds those). */
+export interface OverlayRequestParts {
+  requestUri: string;
+  to: string;
+  from: string;
+  contact: string;
+  headers: Record<string, string>;
+  body: string;
+  contentType: string;
+}
+
+export function nodeUri(node: NodeRef, overlay?: string): string {
+  const host = node.host.includes(':') ? `[${node.host}]` : node.host;
+  return overlay ? `sip:${node.id}@${overlay}` : `sip:${node.id}@${host}:${node.port}`;
+}
+
+/**
+ * The REGISTER for an operation. Request-URI: the target node's address. To: the key (or the
+ * target's ID) in the overlay's domain. From and Contact: the sender node. The sender's
+ * Contact carries no expiry: it is not asking to be registered, only saying who it is.
+ */
+export function encodeOverlayRequest<O extends OverlayOp>(op: O, body: OpRequest<O>, from: NodeRef, target: { host: string; port: number; id?: string }, overlay: string): OverlayRequestParts {
+  const key = (body as { key?: string }).key ?? target.id ?? from.id;
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return {
+    requestUri: `sip:${host}:${target.port}`,
+    to: `sip:${key}@${overlay}`,
+    from: nodeUri(from, overlay),
+    contact: nodeUri(from),
+    headers: { 'P2P-Op': op, 'P2P-Overlay': overlay },
+    body: JSON.stringify(body),
+    contentType: OVERLAY_CONTENT_TYPE,
+  };
+}
+
+export type DecodedOverlayRequest = { ok: true; op: OverlayOp; overlay: string; body: unknown; sender?: NodeRef } | { ok: false; status: number; reason: string };
+
+/** True for a REGISTER that is an overlay operation (ordinary phones' REGISTERs have no P2P-Op). */
+export function isOverlayRequest(request: SipRequest): boolean {
+  return request.method === 'REGISTER' && typeof request.headers[OP_HEADER] === 'string';
+}
+
+export function decodeOverlayRequest(request: SipRequest): DecodedOverlayRequest {
+  const op = String(request.headers[OP_HEADER] ?? '').trim() as OverlayOp;
+  if (!OVERLAY_OPS.includes(op)) return { ok: false, status: 400, reason: `Bad Request (unknown overlay operation "${op}")` };
+  const overlay = String(request.headers[OVERLAY_HEADER] ?? '').trim();
+  const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== OVERLAY_CONTENT_TYPE) return { ok: false, status: 415, reason: 'Unsupported Media Type' };
+  let body: unknown;
+  try {
+    body = JSON.parse(decodeBody(request.content));
+  } catch {
+    return { ok: false, status: 400, reason: 'Bad Request (overlay body is not JSON)' };
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return { ok: false, status: 400, reason: 'Bad Request (overlay body is not an object)' };
+  const contact = request.headers.contact;
+  const sender = Array.isArray(contact) && contact[0] ? parseNodeUri(contact[0].uri) : undefined;
+  const problem = checkOpBody(op, body as Record<string, unknown>);
+  if (problem) return { ok: false, status: 400, reason: `Bad Request (${problem})` };
+  return { ok: true, op, overlay, body, sender };
+}
+
+export function decodeOverlayResponse<O extends OverlayOp>(op: O, response: SipResponse): OpResponse<O> | string {
+  if (response.status !== 200) return `${response.status} ${response.reason}`;
+  try {
+    const body = JSON.parse(decodeBody(response.content)) as Record<string, unknown>;
+    const problem = checkResponseBody(op, body);
+    return problem ? `bad ${op} response: ${problem}` : (body as OpResponse<O>);
+  } catch {
+    return `bad ${op} response: not JSON`;
+  }
+}
+
+export function parseNodeUri(uri: string): NodeRef | undefined {
+  const m = /^sip:([0-9a-f]{40})@(\[[0-9a-fA-F:.]+\]|[^:;>\s]+):(\d{1,5})/.exec(uri);
+  return m ? { id: m[1], host: m[2].replace(/^\[(.*)\]$/, '$1'), port: Number(m[3]) } : undefined;
+}
+
+export function isNodeRef(v: unknown): v is NodeRef {
+  const n = v as NodeRef;
+  return !!n && typeof n === 'object' && typeof n.id === 'string' && /^[0-9a-f]{40}$/.test(n.id) && typeof n.host === 'string' && n.host.length > 0 && n.host.length < 256 && Number.isInteger(n.port) && n.port > 0 && n.port < 65536;
+}
+
+const isKey = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{40}$/.test(v);
+const isNodeList = (v: unknown) => Array.isArray(v) && v.length <= 64 && v.every(isNodeRef);
+const isRecordList = (v: unknown) => Array.isArray(v) && v.length <= 1_000 && v.every((r) => typeof parseRecord(r) !== 'string');
+const isType = (v: unknown) => v === undefined || v === 'name' || v === 'binding';
+
+function checkOpBody(op: OverlayOp, b: Record<string, unknown>): string | undefined {
+  switch (op) {
+    case 'ping':
+    case 'neighbours':
+      return undefined;
+    case 'find-closest':
+    case 'lookup':
+      return isKey(b.key) ? undefined : 'key must be 40 hex digits';
+    case 'fetch':
+    case 'get':
+      return isKey(b.key) && isType(b.type) ? undefined : 'key must be 40 hex digits, type name or binding';
+    case 'notify':
+      return isNodeRef(b.node) ? undefined : 'node is not a node reference';
+    case 'leave':
+      return isNodeRef(b.node) && (b.predecessor === undefined || isNodeRef(b.predecessor)) && isNodeList(b.successors) ? undefined : 'bad leave';
+    case 'store':
+      return isRecordList(b.records) && typeof b.replica === 'boolean' ? undefined : 'records must be well-formed records';
+    case 'put':
+      return isRecordList(b.records) ? undefined : 'records must be well-formed records';
+  }
+}
+
+function checkResponseBody(op: OverlayOp, b: Record<string, unknown>): string | undefined {
+  if (!b || typeof b !== 'object') return 'not an object';
+  switch (op) {
+    case 'ping':
+      return isNodeRef(b.node) ? undefined : 'node';
+    case 'find-closest':
+      return typeof b.done === 'boolean' && isNodeRef(b.node) && isNodeList(b.successors) ? undefined : 'node or successors';
+    case 'lookup':
+      return isNodeRef(b.node) && isNodeList(b.successors) && Number.isInteger(b.hops) ? undefined : 'node or successors';
+    case 'neighbours':
+      return (b.predecessor === undefined || isNodeRef(b.predecessor)) && isNodeList(b.successors) ? undefined : 'predecessor or successors';
+    case 'store':
+    case 'put':
+      return Number.isInteger(b.stored) && Array.isArray(b.rejected) ? undefined : 'stored';
+    case 'fetch':
+    case 'get':
+      return isRecordList(b.records) ? undefined : 'records';
+    case 'notify':
+    case 'leave':
+      return undefined;
+  }
+}

@@ -1,0 +1,138 @@
+// A simulated network for ChordNode: latency, loss and node failures, with every message
+// serialised as it would be on the wire (so byte counts are real and nothing is shared).
+import { ChordNode, OverlayRequestError, type ChordConfig, type OverlayTransport } from '../../native/proto/overlay/chord-node.js';
+import { RecordStore } from '../../native/proto/overlay/record-store.js';
+import type { NodeRef, OpRequest, OpResponse, OverlayOp } from '../../native/wire/overlay/messages.js';
+import { idToHex, sha1Id } from '../../native/wire/overlay/node-id.js';
+import { EventScheduler } from './event-scheduler.js';
+
+export interface SimNetworkOptions {
+  /** One-way latency in ms between two nodes. */
+  latency?: (from: string, to: string) => number;
+  /** Probability that one message (request or response) is lost. */
+  loss?: number;
+  random?: () => number;
+  overlay?: string;
+  config?: Partial<ChordConfig>;
+}
+
+/** Bytes a request or response costs on the wire beyond its JSON body (SIP start line and headers). */
+export const SIP_OVERHEAD_BYTES = 420;
+
+export class SimNetwork {
+  readonly scheduler = new EventScheduler();
+  readonly nodes = new Map<string, ChordNode>();
+  private readonly dead = new Set<string>();
+  readonly bytesSent = new Map<string, number>();
+  private readonly random: () => number;
+  private nextPort = 1;
+
+  constructor(private readonly options: SimNetworkOptions = {}) {
+    this.random = options.random ?? Math.random;
+  }
+
+  private address(n: { host: string; port: number }): string {
+    return `${n.host}:${n.port}`;
+  }
+
+  /** Adds a node with a fresh ID (SHA-1 of a counter, standing in for a public key). */
+  addNode(): ChordNode {
+    const port = this.nextPort++;
+    const self: NodeRef = { id: idToHex(sha1Id(`sim-node-${port}-${this.random()}`)), host: 'sim', port };
+    const scheduler = this.scheduler;
+    const node = new ChordNode({
+      self,
+      transport: this.transportFor(self),
+      timers: scheduler,
+      store: new RecordStore({ overlay: this.options.overlay ?? 'sim', now: () => scheduler.now }),
+      now: () => scheduler.now,
+      config: this.options.config,
+      random: this.random,
+    });
+    this.nodes.set(this.address(self), node);
+    return node;
+  }
+
+  /** A node crashes: it stops and nothing reaches it any more. */
+  kill(node: ChordNode): void {
+    node.stop();
+    this.dead.add(this.address(node.self));
+    this.nodes.delete(this.address(node.self));
+  }
+
+  live(): ChordNode[] {
+    return [...this.nodes.values()].filter((n) => n.joined);
+  }
+
+  private transportFor(self: NodeRef): OverlayTransport {
+    const from = this.address(self);
+    return {
+      request: <O extends OverlayOp>(to: { host: string; port: number }, op: O, body: OpRequest<O>, timeoutMs: number) =>
+        new Promise<OpResponse<O>>((resolve, reject) => {
+          const target = this.address(to);
+          let settled = false;
+          const timer = this.scheduler.set(timeoutMs, () => {
+            if (settled) return;
+            settled = true;
+            reject(new OverlayRequestError('timeout', `${op} to ${target} timed out`));
+          });
+          const payload = JSON.stringify(body);
+          this.count(from, payload.length + SIP_OVERHEAD_BYTES);
+          if (this.lost()) return;
+          this.scheduler.set(this.latency(from, target), () => {
+            const node = this.nodes.get(target);
+            if (!node || this.dead.has(target) || this.dead.has(from)) return;
+            node
+              .handle(op, JSON.parse(payload) as OpRequest<O>, self)
+              .then((answer) => {
+                const reply = JSON.stringify(answer);
+                this.count(target, reply.length + SIP_OVERHEAD_BYTES);
+                if (this.lost()) return;
+                this.scheduler.set(this.latency(target, from), () => {
+                  if (settled || this.dead.has(from)) return;
+                  settled = true;
+                  this.scheduler.clear(timer);
+                  resolve(JSON.parse(reply) as OpResponse<O>);
+                });
+              })
+              .catch(() => undefined);
+          });
+        }),
+    };
+  }
+
+  private latency(from: string, to: string): number {
+    return this.options.latency ? this.options.latency(from, to) : 10 + this.random() * 40;
+  }
+
+  private lost(): boolean {
+    return (this.options.loss ?? 0) > 0 && this.random() < (this.options.loss ?? 0);
+  }
+
+  private count(address: string, bytes: number): void {
+    this.bytesSent.set(address, (this.bytesSent.get(address) ?? 0) + bytes);
+  }
+}
+
+/** A small deterministic PRNG (mulberry32), so a simulation can be replayed from its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** True when every live node's successor is the next live node on the ring. */
+export function ringIsCorrect(nodes: ChordNode[]): { correct: boolean; wrong: number } {
+  const sorted = [...nodes].sort((a, b) => (a.self.id < b.self.id ? -1 : 1));
+  let wrong = 0;
+  sorted.forEach((n, i) => {
+    const expected = sorted[(i + 1) % sorted.length];
+    if (n.table.successor?.id !== expected.self.id) wrong++;
+  });
+  return { correct: wrong === 0, wrong };
+}
