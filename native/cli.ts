@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Engine, VERSION } from './engine.js';
+import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, VERSION, type ChordConfig } from './engine.js';
 
 const HELP = `Peerdial ${VERSION}: a peer-to-peer SIP softphone.
 
@@ -20,6 +20,13 @@ Options for "node":
   --ui-port N          port of the browser UI on 127.0.0.1 (default: the last one used, else any)
   --user NAME          create the identity NAME on first run, skipping the first-run screen
   --display-name TEXT  the display name for --user (default: NAME)
+  --overlay NAME       the overlay to be part of: the domain of addresses like sip:alice@NAME
+                       (default: peerdial)
+  --bootstrap H:P      join the overlay through the member at HOST:PORT (repeat for more;
+                       without it, this node starts a new overlay of its own)
+  --client             attach to the first --bootstrap member as a client instead of joining
+                       the ring (for nodes that cannot be reached from outside)
+  --refresh-seconds N  how often this user's registration is stored again (default: 60)
 
 Once ready it prints the UI address (with its access token) and its SIP contact.
 Stop it with Ctrl-C (SIGINT) or SIGTERM.
@@ -56,6 +63,10 @@ function parseNodeFlags(args: string[]) {
         bind: { type: 'string' },
         user: { type: 'string' },
         'display-name': { type: 'string' },
+        overlay: { type: 'string' },
+        bootstrap: { type: 'string', multiple: true },
+        client: { type: 'boolean' },
+        'refresh-seconds': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -67,6 +78,17 @@ function parseNodeFlags(args: string[]) {
   if (v.bind !== undefined && !isIP(v.bind)) throw new UsageError(`--bind must be an IP address such as 127.0.0.1 or 0.0.0.0 (got "${v.bind}").`);
   if (v['display-name'] !== undefined && v.user === undefined) throw new UsageError('--display-name goes with --user NAME.');
   if (v['data-dir'] === '') throw new UsageError('--data-dir needs a directory.');
+  if (v.overlay !== undefined && !/^[a-z0-9][a-z0-9.-]{0,62}$/i.test(v.overlay)) {
+    throw new UsageError(`--overlay must be a name of letters, digits, dots and dashes, such as "peerdial" or "office.example" (got "${v.overlay}").`);
+  }
+  for (const b of v.bootstrap ?? []) {
+    if (!isHostPort(b)) throw new UsageError(`--bootstrap must be HOST:PORT, such as 192.0.2.10:5060 (got "${b}").`);
+  }
+  if (v.client && !v.bootstrap?.length) throw new UsageError('--client needs --bootstrap HOST:PORT: the member to attach to.');
+  const refresh = v['refresh-seconds'];
+  if (refresh !== undefined && (!/^\d+$/.test(refresh) || Number(refresh) < 5 || Number(refresh) > 86_400)) {
+    throw new UsageError(`--refresh-seconds must be a whole number from 5 to 86400 (got "${refresh}").`);
+  }
   return {
     help: v.help ?? false,
     dataDir: path.resolve(v['data-dir'] ?? defaultDataDir()),
@@ -74,6 +96,10 @@ function parseNodeFlags(args: string[]) {
     uiPort: port(v['ui-port'], '--ui-port'),
     bind: v.bind,
     user: v.user === undefined ? undefined : { userName: v.user, displayName: v['display-name'] },
+    overlay: v.overlay,
+    bootstrap: v.bootstrap ?? [],
+    client: v.client ?? false,
+    refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
   };
 }
 
@@ -113,6 +139,11 @@ export async function main(argv: string[]): Promise<number> {
       uiPort: flags.uiPort,
       bind: flags.bind,
       user: flags.user,
+      overlay: flags.overlay,
+      bootstrap: flags.bootstrap,
+      client: flags.client,
+      registrationRefreshMs: flags.refreshMs,
+      overlayConfig: chordTuningFromEnv(),
       serveUi: true,
     });
   } catch (error) {
@@ -139,11 +170,29 @@ export async function main(argv: string[]): Promise<number> {
       engine.sipContact
         ? `sip: ${engine.sipContact}`
         : `sip: listening on ${status.sipAddress}:${status.sipPort} (no identity yet: open the UI to create one, or pass --user NAME)`,
+      `overlay: ${engine.overlay.overlay} as ${engine.overlay.role}, node ${engine.overlay.self?.id}`,
+      ...(engine.overlay.ownAor() ? [`aor: ${engine.overlay.ownAor()}`] : []),
       '',
     ].join('\n'),
   );
   await stopped;
   return 0;
+}
+
+/**
+ * PEERDIAL_CHORD='{"stabilizeMs":300,...}' overrides the Chord timings (ChordConfig): for tests
+ * and benchmarks that cannot wait for the defaults. A bad value is ignored with a warning.
+ */
+function chordTuningFromEnv(): Partial<ChordConfig> | undefined {
+  const raw = process.env.PEERDIAL_CHORD;
+  if (!raw) return undefined;
+  try {
+    const parsed = JSON.parse(raw) as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(parsed).filter(([k, v]) => k in DEFAULT_CHORD_CONFIG && typeof v === 'number' && v > 0)) as Partial<ChordConfig>;
+  } catch {
+    process.stderr.write('peerdial: PEERDIAL_CHORD is not JSON; using the default overlay timings.\n');
+    return undefined;
+  }
 }
 
 function startFailure(error: unknown, flags: { sipPort?: number; uiPort?: number; bind?: string; dataDir: string }): string {

@@ -12,6 +12,14 @@ import { WsControlAdapter } from './control/ws-adapter.js';
 import { createLogger, type Logger } from './log.js';
 import { IdentityService } from './services/identity-service.js';
 import { ImService } from './services/im-service.js';
+import { OverlayService } from './services/overlay-service.js';
+import type { ChordConfig } from './proto/overlay/chord-node.js';
+
+// What the CLI needs from below the engine, so it imports the composition root alone.
+export { DEFAULT_CHORD_CONFIG, type ChordConfig } from './proto/overlay/chord-node.js';
+export { isHostPort } from './services/overlay-service.js';
+import { overlayStatusView } from './control/overlay-view.js';
+import { OverlayRepository } from './storage/repositories/overlay-repository.js';
 import { SipStack } from './services/sip-stack.js';
 import { Supervisor } from './services/supervisor.js';
 import { Database } from './storage/db.js';
@@ -22,6 +30,7 @@ import { realTimers } from './transport/clock.js';
 import { UiServer } from './transport/ui-server.js';
 
 export const VERSION = '0.1.0';
+export const DEFAULT_OVERLAY = 'peerdial';
 
 export interface EngineOptions {
   dataDir: string;
@@ -35,6 +44,16 @@ export interface EngineOptions {
   uiPort?: number;
   /** Creates the identity without the first-run screen. */
   user?: { userName: string; displayName?: string };
+  /** The overlay's name: the domain of AORs (sip:alice@NAME). Default `peerdial`. */
+  overlay?: string;
+  /** host:port of overlay members to join through. */
+  bootstrap?: string[];
+  /** Attach to the first bootstrap member as a client instead of joining the ring. */
+  client?: boolean;
+  /** Chord timing knobs (tests shorten them). */
+  overlayConfig?: Partial<ChordConfig>;
+  /** How often this user's binding is refreshed in the overlay. */
+  registrationRefreshMs?: number;
   rendererDir?: string;
   log?: Logger;
 }
@@ -54,6 +73,7 @@ export class Engine {
     readonly sip: SipStack,
     readonly identity: IdentityService,
     readonly im: ImService,
+    readonly overlay: OverlayService,
     api: ControlApi,
     private readonly startedAt: number,
   ) {
@@ -85,6 +105,7 @@ export class Engine {
     const identity = new IdentityService(new IdentityRepository(db), (created) => {
       events.publish('identity.created', created);
       publishStatus();
+      void overlay.register();
     });
     await identity.load();
     const bind = options.bind ?? '0.0.0.0';
@@ -96,20 +117,45 @@ export class Engine {
       log: log.child('sip'),
       onFailure: (error) => supervisor.reportFailure('sip', error),
     });
+    // overlay.changed at most every 250 ms: routing state can change many times a second.
+    let overlayChangePending = false;
+    const overlay = new OverlayService({
+      stack: sip,
+      identity,
+      repository: new OverlayRepository(db),
+      settings,
+      overlay: options.overlay ?? DEFAULT_OVERLAY,
+      bootstrap: options.bootstrap ?? [],
+      role: options.client ? 'client' : 'member',
+      timers: realTimers,
+      log: log.child('overlay'),
+      config: options.overlayConfig,
+      refreshMs: options.registrationRefreshMs,
+      onChange: () => {
+        if (overlayChangePending) return;
+        overlayChangePending = true;
+        realTimers.set(250, () => {
+          overlayChangePending = false;
+          events.publish('overlay.changed', overlayStatusView(overlay));
+        });
+      },
+    });
     const im = new ImService({
       stack: sip,
+      overlay,
       messages: new MessageRepository(db),
       identity,
       onMessage: (message, change) => events.publish(change === 'added' ? 'message.added' : 'message.updated', message),
     });
 
-    const api: ControlApi = new ControlApi({ identity, im, status: () => engine.status() }, events);
-    const engine = new Engine(options, supervisor, sip, identity, im, api, startedAt);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, status: () => engine.status() }, events);
+    const engine = new Engine(options, supervisor, sip, identity, im, overlay, api, startedAt);
     built.engine = engine;
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
       await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
+      await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
       if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
       if (options.serveUi) await engine.startUi(settings, log);

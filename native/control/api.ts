@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'INVALID_URI'
   | 'NOT_FOUND'
   | 'UNAVAILABLE'
+  | 'LOOKUP_FAILED'
   | 'UNAUTHORIZED'
   | 'INTERNAL';
 
@@ -92,6 +93,64 @@ export interface NodeStatus {
   };
 }
 
+/** A node of the overlay as the Network screen shows it. */
+export interface OverlayNodeView {
+  /** Ring ID, 40 hex digits. */
+  id: string;
+  host: string;
+  port: number;
+}
+
+export interface OverlayRecordView {
+  type: 'name' | 'binding';
+  /** Ring key, 40 hex digits. */
+  key: string;
+  user: string;
+  /** For bindings: the device's contact. */
+  contact?: string;
+  /** Fingerprint of the owner's key (same format as IdentityView.fingerprint). */
+  ownerFingerprint: string;
+  seq: number;
+  expires: number;
+  /** True when this node is responsible for the key; false when it holds a replica. */
+  primary: boolean;
+}
+
+export interface OverlayStatus {
+  /** The overlay's name (the domain of AORs: sip:alice@NAME). */
+  overlay: string;
+  /** member: in the ring; client: attached to a member; joining: not yet in; offline: no overlay (failed to join). */
+  role: 'member' | 'client' | 'joining' | 'offline';
+  nodeId: string;
+  /** This node's own AOR, once an identity exists. */
+  aor?: string;
+  /** For a client, the member it is attached to. */
+  member?: OverlayNodeView;
+  predecessor?: OverlayNodeView;
+  successors: OverlayNodeView[];
+  /** Distinct finger table entries: the first finger index at which each node appears. */
+  fingers: Array<{ index: number; node: OverlayNodeView }>;
+  records: OverlayRecordView[];
+  /** Whether this node's name claim and binding are stored in the overlay, and when they were last refreshed. */
+  registration: { state: 'unregistered' | 'registering' | 'registered' | 'failed'; lastRefresh?: number; error?: string };
+  /** Bootstrap peers configured (host:port). */
+  bootstrap: string[];
+  stats: { lookups: number; lookupFailures: number; meanHops: number; requestsHandled: number };
+}
+
+export interface LookupView {
+  aor: string;
+  /** Ring key of the AOR. */
+  key: string;
+  /** The node responsible for the key. */
+  responsible: OverlayNodeView;
+  hops: number;
+  /** How long the lookup took, in ms. */
+  ms: number;
+  /** The user's devices (bindings found), newest first. */
+  contacts: string[];
+}
+
 /** Every command: its parameters and its result. */
 export interface Commands {
   'identity.get': { params: Record<string, never>; result: IdentityView | null };
@@ -100,6 +159,11 @@ export interface Commands {
   'im.send': { params: { to: string; text: string }; result: MessageView };
   'im.conversations': { params: Record<string, never>; result: ConversationView[] };
   'im.history': { params: { peer: string; limit?: number; beforeId?: number }; result: MessageView[] };
+  'overlay.status': { params: Record<string, never>; result: OverlayStatus };
+  /** Resolves an AOR (sip:bob@OVERLAY, or just bob) through the overlay. */
+  'overlay.lookup': { params: { aor: string }; result: LookupView };
+  /** Joins the overlay through one more bootstrap peer (host:port), kept in settings. */
+  'overlay.addBootstrap': { params: { address: string }; result: OverlayStatus };
 }
 export type CommandName = keyof Commands;
 export type ParamsOf<N extends CommandName> = Commands[N]['params'];
@@ -112,6 +176,8 @@ export interface EventPayloads {
   'message.updated': MessageView;
   'service.state': ServiceView;
   'node.status': NodeStatus;
+  /** The routing state or stored records changed (sent at most a few times a second). */
+  'overlay.changed': OverlayStatus;
 }
 export type EventType = keyof EventPayloads;
 

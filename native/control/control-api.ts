@@ -2,6 +2,8 @@
 // and turns every failure into a ControlError with a stable code.
 import type { IdentityService } from '../services/identity-service.js';
 import type { ImService } from '../services/im-service.js';
+import type { OverlayService } from '../services/overlay-service.js';
+import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
 import {
   ControlError,
@@ -19,6 +21,7 @@ import { EventLog } from './event-log.js';
 export interface ControlServices {
   identity: IdentityService;
   im: ImService;
+  overlay: OverlayService;
   status(): NodeStatus;
 }
 
@@ -38,6 +41,15 @@ export class ControlApi implements ControlEndpoint {
       'im.conversations': async () => services.im.conversations(),
       'im.history': async (p) =>
         services.im.history(text(p, 'peer'), optionalInt(p, 'limit', 1, 500) ?? 100, optionalInt(p, 'beforeId', 1, Number.MAX_SAFE_INTEGER)),
+      'overlay.status': async () => overlayStatusView(services.overlay),
+      'overlay.lookup': async (p) => {
+        const found = await services.overlay.lookupAor(text(p, 'aor'));
+        return { ...found, ms: Math.round(found.ms * 1000) / 1000, responsible: { id: found.responsible.id, host: found.responsible.host, port: found.responsible.port } };
+      },
+      'overlay.addBootstrap': async (p) => {
+        await services.overlay.addBootstrap(text(p, 'address'));
+        return overlayStatusView(services.overlay);
+      },
     };
   }
 

@@ -32,6 +32,11 @@ export class IdentityService {
     return this.cached && toIdentity(this.cached);
   }
 
+  /** The private key that signs this user's overlay records (PKCS#8 DER), once an identity exists. */
+  get signingKey(): Buffer | undefined {
+    return this.cached?.privateKey;
+  }
+
   async create(displayName: string, userName: string, now = Date.now()): Promise<Identity> {
     const name = displayName.trim();
     const user = userName.trim().toLowerCase();

@@ -10,8 +10,16 @@ import type { IncomingRequest, RequestOutcome, SipStack } from './sip-stack.js';
 /** RFC 3428 5: a MESSAGE body is limited; past 1300 bytes the stack moves to TCP (RFC 3261 18.1.1). */
 export const MAX_MESSAGE_TEXT_BYTES = 16 * 1024;
 
+/** What IM needs of the overlay: this user's AOR, and the contacts of another's. */
+export interface AorResolver {
+  ownAor(): string | undefined;
+  isOverlayUri(uri: { host: string }): boolean;
+  lookupAor(aor: string): Promise<{ contacts: string[] }>;
+}
+
 export interface ImServiceDeps {
   stack: SipStack;
+  overlay?: AorResolver;
   messages: MessageRepository;
   identity: IdentityService;
   onMessage(message: StoredMessage, change: 'added' | 'updated'): void;
@@ -36,6 +44,11 @@ export class ImService {
     await Promise.allSettled([...this.inFlight]);
   }
 
+  /** What this user's messages say they are from: the overlay AOR when there is one. */
+  private fromUri(): string | undefined {
+    return this.deps.overlay?.ownAor() ?? this.ownUri();
+  }
+
   /** This node's own URI: `sip:USER@HOST:PORT`. */
   ownUri(): string | undefined {
     const identity = this.deps.identity.current;
@@ -45,11 +58,14 @@ export class ImService {
 
   async send(to: string, text: string): Promise<StoredMessage> {
     const identity = this.deps.identity.current;
-    const from = this.ownUri();
-    if (!identity || !from) throw new UserError('NO_IDENTITY', 'Create your identity before sending messages.');
+    if (!identity || !this.ownUri()) throw new UserError('NO_IDENTITY', 'Create your identity before sending messages.');
     const peer = conversationKey(to);
     const target = parseSipUri(to);
     if (!peer || !target?.user) throw new UserError('INVALID_URI', `"${to}" is not a SIP address like sip:bob@192.0.2.10:5060.`);
+    const viaOverlay = this.deps.overlay?.isOverlayUri(target) ?? false;
+    // To an AOR we write our AOR (the reply is looked up in the same overlay); to a direct
+    // address, our direct contact, since that peer may not share our overlay.
+    const from = (viaOverlay ? this.fromUri() : this.ownUri())!;
     if (!text.trim()) throw new UserError('INVALID_ARGUMENT', 'The message is empty.');
     if (Buffer.byteLength(text) > MAX_MESSAGE_TEXT_BYTES) throw new UserError('INVALID_ARGUMENT', `The message is longer than ${MAX_MESSAGE_TEXT_BYTES} bytes.`);
 
@@ -58,21 +74,33 @@ export class ImService {
     if (!stored) throw new Error('message could not be stored');
     this.deps.onMessage(stored, 'added');
 
-    const delivery = this.deps.stack
-      .request({
-        method: 'MESSAGE',
-        to: to.trim().replace(/^<(.*)>$/, '$1'),
-        from,
-        fromName: identity.displayName,
-        body: text,
-        contentType: 'text/plain;charset=UTF-8',
-        callId,
-      })
+    const message = { to: to.trim().replace(/^<(.*)>$/, '$1'), from, fromName: identity.displayName, body: text, contentType: 'text/plain;charset=UTF-8', callId };
+    const delivery = (viaOverlay ? this.sendToAor(message) : this.deps.stack.request({ method: 'MESSAGE', ...message }))
       .then((outcome) => this.settle(stored.id, outcome))
       .catch((error) => this.settle(stored.id, { kind: 'transport-error', error: error as Error }));
     this.inFlight.add(delivery);
     void delivery.finally(() => this.inFlight.delete(delivery));
     return stored;
+  }
+
+  /**
+   * A MESSAGE to an AOR: look up the user's devices in the overlay and try each contact, newest
+   * binding first, until one answers 2xx. The Request-URI is the contact; To stays the AOR.
+   */
+  private async sendToAor(message: { to: string; from: string; fromName: string; body: string; contentType: string; callId: string }): Promise<RequestOutcome> {
+    let contacts: string[];
+    try {
+      contacts = (await this.deps.overlay!.lookupAor(message.to)).contacts;
+    } catch (error) {
+      return { kind: 'unresolvable', error: error as Error };
+    }
+    if (!contacts.length) return { kind: 'unresolvable', error: new Error(`${message.to} has no device online`) };
+    let last: RequestOutcome | undefined;
+    for (const contact of contacts) {
+      last = await this.deps.stack.request({ method: 'MESSAGE', ...message, requestUri: contact, timeoutMs: 8_000 });
+      if (last.kind === 'final' && last.response.status < 300) return last;
+    }
+    return last!;
   }
 
   conversations(): Promise<Array<{ peer: string; lastMessage: StoredMessage; messageCount: number }>> {
@@ -142,6 +170,6 @@ function describeOutcome(outcome: RequestOutcome): ['delivered' | 'sent' | 'fail
     case 'transport-error':
       return ['failed', `Could not reach the recipient: ${outcome.error.message}`];
     case 'unresolvable':
-      return ['failed', `Unknown address: ${outcome.error.message}`];
+      return ['failed', `Could not find the recipient: ${outcome.error.message}`];
   }
 }

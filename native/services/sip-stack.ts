@@ -42,6 +42,12 @@ export interface OutgoingRequest {
   headers?: Record<string, unknown>;
   /** A Call-ID chosen by the caller (to store before sending); one is generated otherwise. */
   callId?: string;
+  /** Where the request goes, when not to the URI in `to` (e.g. a contact found for an AOR). */
+  requestUri?: string;
+  /** The Contact header's URI, when the request should carry one. */
+  contact?: string;
+  /** Give up sooner than Timer F (32 s): the outcome is then a timeout. */
+  timeoutMs?: number;
 }
 
 export type RequestOutcome =
@@ -133,8 +139,9 @@ export class SipStack {
   async request(outgoing: OutgoingRequest, onProvisional?: (r: SipResponse) => void): Promise<RequestOutcome> {
     const sockets = this.sockets;
     if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
-    const uri = parseSipUri(outgoing.to);
-    if (!uri) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${outgoing.to}`) };
+    const target = outgoing.requestUri ?? outgoing.to;
+    const uri = parseSipUri(target);
+    if (!uri) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${target}`) };
     let remote: Remote;
     try {
       remote = await resolveTarget(uri);
@@ -149,16 +156,32 @@ export class SipStack {
       request = this.buildRequest(outgoing, uri, 'tcp');
       bytes = serializeSipMessage(request);
     }
+    let reportDone = () => {};
     return new Promise<RequestOutcome>((resolve) => {
       const report = (outcome: ClientOutcome) => {
         if (outcome.kind === 'provisional') onProvisional?.(outcome.response);
-        else resolve(outcome);
+        else {
+          reportDone();
+          resolve(outcome);
+        }
       };
       const send = (b: Buffer) => {
         sockets.send(b, remote).catch((error: Error) => tx?.transportError(error));
       };
       const tx = this.transactions.startClient(request, bytes, remote.protocol !== 'udp', send, report);
-      if (!tx) resolve({ kind: 'transport-error', error: new Error('too many requests in flight') });
+      if (!tx) {
+        resolve({ kind: 'transport-error', error: new Error('too many requests in flight') });
+        return;
+      }
+      if (outgoing.timeoutMs !== undefined) {
+        const timer = this.options.timers.set(outgoing.timeoutMs, () => {
+          if (tx.state === 'trying' || tx.state === 'proceeding') {
+            resolve({ kind: 'timeout' });
+            tx.terminate();
+          }
+        });
+        reportDone = () => this.options.timers.clear(timer);
+      }
     });
   }
 
@@ -179,6 +202,7 @@ export class SipStack {
       'call-id': outgoing.callId ?? generateCallId(this.host),
       cseq: { seq: 1, method: outgoing.method },
       'user-agent': USER_AGENT,
+      ...(outgoing.contact ? { contact: [{ uri: outgoing.contact, params: {} }] } : {}),
       ...(outgoing.headers ?? {}),
     };
     if (outgoing.body !== undefined) headers['content-type'] = outgoing.contentType ?? 'text/plain;charset=utf-8';

@@ -140,10 +140,12 @@ export class ChordNode {
     if (!successor) return;
     const mine = this.store.all().filter((r) => this.table.isResponsible(idFromHex(r.key)!));
     const body = { node: this.self, predecessor, successors: this.table.successors };
+    // A leave must not hold up quitting: short deadlines, and a crash-like exit if they pass.
+    const quick = Math.min(this.config.requestTimeoutMs, 500);
     await Promise.allSettled([
-      ...chunk(mine, 200).map((records) => this.send(successor, 'store', { records, replica: false })),
-      this.send(successor, 'leave', body),
-      predecessor && predecessor.id !== successor.id ? this.send(predecessor, 'leave', body) : Promise.resolve({}),
+      ...chunk(mine, 200).map((records) => this.send(successor, 'store', { records, replica: false }, quick)),
+      this.send(successor, 'leave', body, quick),
+      predecessor && predecessor.id !== successor.id ? this.send(predecessor, 'leave', body, quick) : Promise.resolve({}),
     ]);
   }
 
@@ -208,7 +210,11 @@ export class ChordNode {
 
   /** Fetches the live records under `key`, from the responsible node or, failing it, its replicas. */
   async get(key: NodeId, type?: RecordType): Promise<OverlayRecord[]> {
-    const found = await this.lookup(key);
+    return this.fetchFrom(await this.lookup(key), key, type);
+  }
+
+  /** Fetches from a lookup's result: the responsible node first, then its replicas. */
+  async fetchFrom(found: LookupResult, key: NodeId, type?: RecordType): Promise<OverlayRecord[]> {
     const hex = idToHex(key);
     const candidates = [found.node, ...found.successors].slice(0, this.config.replicas);
     for (const node of candidates) {
@@ -469,10 +475,15 @@ export class ChordNode {
     }
   }
 
-  private async send<O extends OverlayOp>(to: { host: string; port: number; id?: string }, op: O, body: OpRequest<O>): Promise<OpResponse<O>> {
+  /** Sends one operation to any node (e.g. a client asking its member), with failure bookkeeping. */
+  handleRemote<O extends OverlayOp>(to: { host: string; port: number; id?: string }, op: O, body: OpRequest<O>): Promise<OpResponse<O>> {
+    return this.send(to, op, body);
+  }
+
+  private async send<O extends OverlayOp>(to: { host: string; port: number; id?: string }, op: O, body: OpRequest<O>, timeoutMs = this.config.requestTimeoutMs): Promise<OpResponse<O>> {
     this.stats.requestsSent++;
     try {
-      const answer = await this.options.transport.request(to, op, body, this.config.requestTimeoutMs);
+      const answer = await this.options.transport.request(to, op, body, timeoutMs);
       if (to.id) this.table.alive(to.id);
       return answer;
     } catch (error) {

@@ -68,3 +68,14 @@ describe('migrations', () => {
     await reopened.close();
   });
 });
+
+describe('migration 004 overlay', () => {
+  it('keeps one node key and one row per record slot', async () => {
+    const { db } = await openAt(4);
+    await db.run("INSERT INTO node_key (id, public_key, private_key, created_at) VALUES (1, x'00', x'00', 0)");
+    await assert.rejects(db.run("INSERT INTO node_key (id, public_key, private_key, created_at) VALUES (2, x'00', x'00', 0)"), /CHECK constraint/);
+    await db.run("INSERT INTO overlay_records (slot_id, record, expires) VALUES ('k/name/', '{}', 1)");
+    await assert.rejects(db.run("INSERT INTO overlay_records (slot_id, record, expires) VALUES ('k/name/', '{}', 2)"), /UNIQUE/);
+    await db.close();
+  });
+});

@@ -1,0 +1,46 @@
+// What the Network screen and `overlay.status` show of the overlay service.
+import { fingerprintOf, type OverlayService } from '../services/overlay-service.js';
+import type { NodeRef } from '../wire/overlay/messages.js';
+import { idFromHex } from '../wire/overlay/node-id.js';
+import type { OverlayNodeView, OverlayRecordView, OverlayStatus } from './api.js';
+
+const view = (n: NodeRef): OverlayNodeView => ({ id: n.id, host: n.host, port: n.port });
+
+export function overlayStatusView(service: OverlayService): OverlayStatus {
+  const chord = service.node;
+  const table = chord?.table;
+  const records: OverlayRecordView[] = (chord?.store.all() ?? [])
+    .filter((r) => r.expires > Date.now())
+    .map((r) => ({
+      type: r.type,
+      key: r.key,
+      user: r.value.user,
+      ...(r.type === 'binding' && 'contact' in r.value ? { contact: r.value.contact } : {}),
+      ownerFingerprint: fingerprintOf(r.owner),
+      seq: r.seq,
+      expires: r.expires,
+      primary: table ? table.isResponsible(idFromHex(r.key)!) : false,
+    }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.type < b.type ? -1 : 1));
+  const stats = chord?.stats;
+  const member = service.memberRef;
+  return {
+    overlay: service.overlay,
+    role: service.role,
+    nodeId: service.self?.id ?? '',
+    aor: service.ownAor(),
+    ...(service.role === 'client' && member ? { member: { id: member.id ?? '', host: member.host, port: member.port } } : {}),
+    ...(table?.predecessor ? { predecessor: view(table.predecessor) } : {}),
+    successors: (table?.successors ?? []).map(view),
+    fingers: (table?.distinctFingers() ?? []).map((f) => ({ index: f.index, node: view(f.node) })),
+    records,
+    registration: { ...service.registration },
+    bootstrap: [...service.bootstrap],
+    stats: {
+      lookups: stats?.lookups ?? 0,
+      lookupFailures: stats?.lookupFailures ?? 0,
+      meanHops: stats && stats.lookups ? stats.hops / stats.lookups : 0,
+      requestsHandled: stats?.requestsHandled ?? 0,
+    },
+  };
+}

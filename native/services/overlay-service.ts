@@ -1,0 +1,353 @@
+// The overlay service: this node's place in the Chord ring (or its attachment to a member, as a
+// client), the records it stores for others (kept in sqlite), and this user's own registration:
+// a signed name claim and a signed binding of the AOR to this device's contact, refreshed before
+// they expire.
+import { createHash } from 'node:crypto';
+import type { Logger } from '../log.js';
+import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult } from '../proto/overlay/chord-node.js';
+import { RecordStore } from '../proto/overlay/record-store.js';
+import type { TimerHandle, TimerHost } from '../proto/sip/timers.js';
+import { decodeOverlayRequest, isOverlayRequest, type NodeRef, type OpRequest, type OpResponse, type OverlayOp } from '../wire/overlay/messages.js';
+import { idToHex, keyForAor, nodeIdFromPublicKey } from '../wire/overlay/node-id.js';
+import { parseRecord, recordSlotId, signRecord, verifyRecord, type BindingValue, type OverlayRecord, type UnsignedRecord } from '../wire/overlay/record.js';
+import type { OverlayRepository } from '../storage/repositories/overlay-repository.js';
+import type { SettingsRepository } from '../storage/repositories/settings-repository.js';
+import { UserError } from './errors.js';
+import type { IdentityService } from './identity-service.js';
+import { sipOverlayTransport } from './overlay-transport.js';
+import type { IncomingRequest, SipStack } from './sip-stack.js';
+
+export interface OverlayServiceOptions {
+  stack: SipStack;
+  identity: IdentityService;
+  repository: OverlayRepository;
+  settings: SettingsRepository;
+  overlay: string;
+  /** host:port of members to join through (from the command line); settings may add more. */
+  bootstrap: string[];
+  role: 'member' | 'client';
+  timers: TimerHost;
+  log: Logger;
+  onChange(): void;
+  now?: () => number;
+  config?: Partial<ChordConfig>;
+  /** How often this user's binding is stored again (it lives three times as long). */
+  refreshMs?: number;
+}
+
+export type OverlayRole = 'member' | 'client' | 'joining' | 'offline';
+export interface Registration {
+  state: 'unregistered' | 'registering' | 'registered' | 'failed';
+  lastRefresh?: number;
+  error?: string;
+}
+
+export interface AorLookup {
+  aor: string;
+  key: string;
+  responsible: NodeRef;
+  hops: number;
+  ms: number;
+  contacts: string[];
+}
+
+const NAME_TTL_MS = 24 * 3600_000;
+const REJOIN_MS = 15_000;
+
+export class OverlayService {
+  private chord?: ChordNode;
+  private store?: RecordStore;
+  private selfRef?: NodeRef;
+  private member?: NodeRef | { host: string; port: number };
+  role: OverlayRole = 'joining';
+  registration: Registration = { state: 'unregistered' };
+  private refreshTimer?: TimerHandle;
+  private rejoinTimer?: TimerHandle;
+  private readonly now: () => number;
+  private readonly refreshMs: number;
+  private stopping = false;
+  private bootstrapList: string[] = [];
+
+  constructor(private readonly options: OverlayServiceOptions) {
+    this.now = options.now ?? Date.now;
+    this.refreshMs = options.refreshMs ?? 60_000;
+  }
+
+  get overlay(): string {
+    return this.options.overlay;
+  }
+  get self(): NodeRef | undefined {
+    return this.selfRef;
+  }
+  get node(): ChordNode | undefined {
+    return this.chord;
+  }
+  get bootstrap(): string[] {
+    return this.bootstrapList;
+  }
+  get memberRef(): { host: string; port: number; id?: string } | undefined {
+    return this.member;
+  }
+
+  /** This user's AOR in the overlay, once an identity exists. */
+  ownAor(): string | undefined {
+    const identity = this.options.identity.current;
+    return identity ? `sip:${identity.userName}@${this.overlay}` : undefined;
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    const { publicKey } = await this.options.repository.nodeKey();
+    const id = idToHex(nodeIdFromPublicKey(publicKey.subarray(publicKey.length - 32)));
+    this.selfRef = { id, host: this.options.stack.host, port: this.options.stack.port };
+    const repo = this.options.repository;
+    this.store = new RecordStore({
+      overlay: this.overlay,
+      now: this.now,
+      onStored: (r) => void repo.save({ slotId: recordSlotId(r), json: JSON.stringify(r), expires: r.expires }).catch((e) => this.options.log.warn('could not save a record', { error: String(e) })),
+      onDropped: (r) => void repo.remove(recordSlotId(r)).catch(() => undefined),
+    });
+    const kept = (await repo.records(this.now())).map((row) => parseRecord(JSON.parse(row.json))).filter((r): r is OverlayRecord => typeof r !== 'string' && verifyRecord(r));
+    this.store.restore(kept);
+    const self = this.selfRef;
+    this.chord = new ChordNode({
+      self,
+      transport: sipOverlayTransport(this.options.stack, () => self, this.overlay),
+      timers: this.options.timers,
+      store: this.store,
+      now: this.now,
+      config: this.options.config,
+      onChange: () => this.options.onChange(),
+    });
+    this.options.stack.handle('REGISTER', (incoming) => this.onRegister(incoming));
+    const saved = (await this.options.settings.get<string[]>('overlay.bootstrap')) ?? [];
+    this.bootstrapList = [...new Set([...this.options.bootstrap, ...saved])];
+
+    if (this.options.role === 'client') {
+      const first = this.bootstrapList[0];
+      if (!first) throw new UserError('INVALID_ARGUMENT', 'A client needs a member to attach to: give --bootstrap HOST:PORT.');
+      const member = parseHostPort(first);
+      if (!member) throw new UserError('INVALID_ARGUMENT', `--bootstrap ${first} is not HOST:PORT.`);
+      this.member = member;
+      try {
+        const answer = await this.chord.handleRemote(member, 'ping', {});
+        this.member = answer.node;
+      } catch (error) {
+        this.options.log.warn('member did not answer yet', { member: first, error: String(error) });
+      }
+      this.role = 'client';
+    } else {
+      await this.joinOrCreate();
+    }
+    this.options.onChange();
+    this.scheduleRefresh(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.refreshTimer) this.options.timers.clear(this.refreshTimer);
+    if (this.rejoinTimer) this.options.timers.clear(this.rejoinTimer);
+    if (this.chord && this.role === 'member') await this.chord.leave().catch(() => undefined);
+    this.chord?.stop();
+    this.role = 'offline';
+  }
+
+  /** Adds a bootstrap peer (kept in settings) and, when alone in a ring of one, joins through it. */
+  async addBootstrap(address: string): Promise<void> {
+    const parsed = parseHostPort(address);
+    if (!parsed) throw new UserError('INVALID_ARGUMENT', `"${address}" is not HOST:PORT, e.g. 192.0.2.10:5060.`);
+    this.bootstrapList = [...new Set([...this.bootstrapList, address])];
+    await this.options.settings.set('overlay.bootstrap', this.bootstrapList.filter((b) => !this.options.bootstrap.includes(b)));
+    if (this.options.role === 'member' && this.alone()) await this.tryJoin([address]);
+    this.options.onChange();
+  }
+
+  private alone(): boolean {
+    return !this.chord || this.chord.table.successors.length === 0;
+  }
+
+  /** Joins through the first bootstrap peer that answers; with none, starts a ring of one and keeps trying. */
+  private async joinOrCreate(): Promise<void> {
+    if (this.bootstrapList.length && (await this.tryJoin(this.bootstrapList))) return;
+    this.chord!.create();
+    this.role = 'member';
+    if (this.bootstrapList.length) this.scheduleRejoin();
+  }
+
+  private async tryJoin(addresses: string[]): Promise<boolean> {
+    for (const address of addresses) {
+      const target = parseHostPort(address);
+      if (!target || (target.host === this.selfRef!.host && target.port === this.selfRef!.port)) continue;
+      try {
+        this.role = 'joining';
+        await this.chord!.join(target);
+        this.role = 'member';
+        this.options.log.info('joined the overlay', { overlay: this.overlay, through: address });
+        return true;
+      } catch (error) {
+        this.options.log.warn('could not join through bootstrap', { address, error: String((error as Error).message ?? error) });
+      }
+    }
+    this.role = 'member';
+    return false;
+  }
+
+  /** A ring of one with bootstrap peers configured tries them again now and then, to merge. */
+  private scheduleRejoin(): void {
+    this.rejoinTimer = this.options.timers.set(REJOIN_MS, () => {
+      if (this.stopping || !this.alone()) return;
+      void this.tryJoin(this.bootstrapList).then((joined) => {
+        if (joined) void this.register();
+        else this.scheduleRejoin();
+      });
+    });
+  }
+
+  private scheduleRefresh(delay: number): void {
+    if (this.refreshTimer) this.options.timers.clear(this.refreshTimer);
+    this.refreshTimer = this.options.timers.set(delay, () => {
+      if (this.stopping) return;
+      void this.register().finally(() => {
+        if (!this.stopping) this.scheduleRefresh(this.registration.state === 'registered' ? this.refreshMs : Math.min(this.refreshMs, 5_000));
+      });
+    });
+  }
+
+  /** Stores (again) this user's name claim and this device's binding, signed by the user's key. */
+  async register(): Promise<Registration> {
+    const identity = this.options.identity.current;
+    const signingKey = this.options.identity.signingKey;
+    if (!identity || !signingKey || !this.selfRef) {
+      this.registration = { state: 'unregistered' };
+      return this.registration;
+    }
+    if (this.registration.state !== 'registered') this.registration = { state: 'registering' };
+    const now = this.now();
+    const key = idToHex(keyForAor(identity.userName, this.overlay));
+    // The sequence number is the time of signing: it grows across restarts without being stored.
+    const base = { key, owner: identity.publicKey, seq: now };
+    const name: UnsignedRecord = { ...base, type: 'name', slot: '', expires: now + NAME_TTL_MS, value: { user: identity.userName, overlay: this.overlay, displayName: identity.displayName } };
+    const value: BindingValue = { user: identity.userName, overlay: this.overlay, contact: `sip:${identity.userName}@${hostForUri(this.selfRef.host)}:${this.selfRef.port}` };
+    if (this.role === 'client' && this.member) value.via = `${hostForUri(this.member.host)}:${this.member.port}`;
+    const binding: UnsignedRecord = { ...base, type: 'binding', slot: this.selfRef.id, expires: now + 3 * this.refreshMs, value };
+    try {
+      const records = [signRecord(name, signingKey), signRecord(binding, signingKey)];
+      const result = this.role === 'client' ? await this.viaMember('put', { records }) : await this.chord!.put(records);
+      const refused = result.rejected[0];
+      if (refused) {
+        const why = refused.reason === 'name-taken' || refused.reason === 'not-name-owner' ? `The name "${identity.userName}" is already claimed in overlay ${this.overlay} by another key.` : `The overlay refused the registration (${refused.reason}).`;
+        this.registration = { state: 'failed', error: why, lastRefresh: now };
+      } else {
+        this.registration = { state: 'registered', lastRefresh: now };
+      }
+    } catch (error) {
+      this.registration = { state: 'failed', error: `Could not reach the overlay: ${(error as Error).message}`, lastRefresh: this.registration.lastRefresh };
+    }
+    this.options.onChange();
+    return this.registration;
+  }
+
+  /** Resolves `bob`, `bob@overlay` or `sip:bob@overlay` to the user's live contacts, newest first. */
+  async lookupAor(text: string): Promise<AorLookup> {
+    const user = parseAorUser(text, this.overlay);
+    if (!user) throw new UserError('INVALID_URI', `"${text}" is not a user of overlay ${this.overlay} (write bob or sip:bob@${this.overlay}).`);
+    const key = keyForAor(user, this.overlay);
+    const started = performance.now();
+    let found: LookupResult;
+    let records: OverlayRecord[];
+    try {
+      if (this.role === 'client') {
+        const routed = await this.viaMember('lookup', { key: idToHex(key) });
+        found = routed;
+        records = (await this.viaMember('get', { key: idToHex(key) })).records;
+      } else {
+        if (!this.chord) throw new UserError('UNAVAILABLE', 'The overlay is not running.');
+        found = await this.chord.lookup(key);
+        records = await this.chord.fetchFrom(found, key);
+      }
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      throw new UserError('UNAVAILABLE', `Could not look ${user} up in overlay ${this.overlay}: ${(error as Error).message}`);
+    }
+    const ms = performance.now() - started;
+    return { aor: `sip:${user}@${this.overlay}`, key: idToHex(key), responsible: found.node, hops: found.hops, ms, contacts: liveContacts(records, idToHex(key), this.overlay, this.now()) };
+  }
+
+  /** True when `uri`'s host is this overlay's name: an AOR to resolve rather than an address. */
+  isOverlayUri(uri: { host: string }): boolean {
+    return uri.host.toLowerCase() === this.overlay.toLowerCase();
+  }
+
+  private async viaMember<O extends 'put' | 'get' | 'lookup'>(op: O, body: OpRequest<O>): Promise<OpResponse<O>> {
+    if (!this.member || !this.chord) throw new LookupError('no member to ask');
+    return this.chord.handleRemote(this.member, op, body);
+  }
+
+  private async onRegister({ request, respond }: IncomingRequest): Promise<void> {
+    if (!isOverlayRequest(request)) {
+      respond(403, { reason: 'Forbidden (this node does not register SIP phones yet)' });
+      return;
+    }
+    const decoded = decodeOverlayRequest(request);
+    if (!decoded.ok) {
+      respond(decoded.status, { reason: decoded.reason });
+      return;
+    }
+    if (decoded.overlay.toLowerCase() !== this.overlay.toLowerCase()) {
+      respond(404, { reason: `Not Found (this node is in overlay ${this.overlay})` });
+      return;
+    }
+    const chord = this.chord;
+    if (!chord || (this.role !== 'member' && decoded.op !== 'ping')) {
+      respond(503, { reason: this.role === 'client' ? 'Service Unavailable (a client, not a ring member)' : 'Service Unavailable (not in the ring yet)', headers: { 'retry-after': 2 } });
+      return;
+    }
+    try {
+      const answer = await chord.handle(decoded.op, decoded.body as OpRequest<OverlayOp>, decoded.sender);
+      respond(200, { headers: { 'content-type': 'application/peerdial-overlay+json', 'p2p-op': decoded.op }, body: JSON.stringify(answer) });
+    } catch (error) {
+      const lookupFailed = error instanceof LookupError || error instanceof OverlayRequestError;
+      respond(lookupFailed ? 504 : 500, { reason: lookupFailed ? 'Server Time-out (overlay lookup failed)' : 'Server Internal Error' });
+    }
+  }
+}
+
+function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(text.trim());
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined;
+  return { host: m[1], port: Number(m[2]) };
+}
+
+export function isHostPort(text: string): boolean {
+  return parseHostPort(text) !== undefined;
+}
+
+function hostForUri(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** `bob`, `bob@overlay`, `sip:bob@overlay` -> `bob` (only within this overlay). */
+export function parseAorUser(text: string, overlay: string): string | undefined {
+  const m = /^(?:sips?:)?([a-z0-9][a-z0-9._-]{0,31})(?:@([^;>\s]+))?$/i.exec(text.trim().replace(/^<(.*)>$/, '$1'));
+  if (!m) return undefined;
+  if (m[2] && m[2].toLowerCase() !== overlay.toLowerCase()) return undefined;
+  return m[1].toLowerCase();
+}
+
+/** The contacts of valid, live bindings whose owner holds the name (when a name record was found). */
+export function liveContacts(records: OverlayRecord[], key: string, overlay: string, now: number): string[] {
+  const valid = records.filter((r) => r.key === key && r.expires > now && r.value.overlay.toLowerCase() === overlay.toLowerCase() && verifyRecord(r));
+  const name = valid.find((r) => r.type === 'name');
+  return valid
+    .filter((r): r is OverlayRecord & { value: BindingValue } => r.type === 'binding' && (!name || r.owner === name.owner))
+    .sort((a, b) => b.seq - a.seq)
+    .map((r) => r.value.contact);
+}
+
+/** Same format as IdentityView.fingerprint. */
+export function fingerprintOf(ownerBase64Url: string): string {
+  const digest = createHash('sha256').update(Buffer.from(ownerBase64Url, 'base64url')).digest('hex').slice(0, 32);
+  return digest.match(/.{4}/g)!.join(' ');
+}
+
+
