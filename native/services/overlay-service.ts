@@ -67,6 +67,7 @@ export class OverlayService {
   private readonly refreshMs: number;
   private stopping = false;
   private bootstrapList: string[] = [];
+  private joinCandidates: string[] = [];
 
   constructor(private readonly options: OverlayServiceOptions) {
     this.now = options.now ?? Date.now;
@@ -122,6 +123,9 @@ export class OverlayService {
     this.options.stack.handle('REGISTER', (incoming) => this.onRegister(incoming));
     const saved = (await this.options.settings.get<string[]>('overlay.bootstrap')) ?? [];
     this.bootstrapList = [...new Set([...this.options.bootstrap, ...saved])];
+    // Members we knew last time come after the configured peers: a restart finds its ring again.
+    const known = ((await this.options.settings.get<string[]>('overlay.knownPeers')) ?? []).filter((p) => !this.bootstrapList.includes(p));
+    this.joinCandidates = [...this.bootstrapList, ...known];
 
     if (this.options.role === 'client') {
       const first = this.bootstrapList[0];
@@ -145,6 +149,7 @@ export class OverlayService {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.rememberPeers();
     if (this.refreshTimer) this.options.timers.clear(this.refreshTimer);
     if (this.rejoinTimer) this.options.timers.clear(this.rejoinTimer);
     if (this.chord && this.role === 'member') await this.chord.leave().catch(() => undefined);
@@ -168,24 +173,41 @@ export class OverlayService {
 
   /** Joins through the first bootstrap peer that answers; with none, starts a ring of one and keeps trying. */
   private async joinOrCreate(): Promise<void> {
-    if (this.bootstrapList.length && (await this.tryJoin(this.bootstrapList))) return;
+    if (this.joinCandidates.length && (await this.tryJoin(this.joinCandidates))) return;
     this.chord!.create();
     this.role = 'member';
-    if (this.bootstrapList.length) this.scheduleRejoin();
+    if (this.joinCandidates.length) this.scheduleRejoin();
   }
 
+  /** Remembers some members of the ring, to find it again after a restart or a crash. */
+  private async rememberPeers(): Promise<void> {
+    const table = this.chord?.table;
+    if (!table || this.role !== 'member') return;
+    const peers = [table.predecessor, ...table.successors].filter((n): n is NodeRef => !!n).map((n) => `${hostForUri(n.host)}:${n.port}`);
+    if (peers.length) await this.options.settings.set('overlay.knownPeers', [...new Set(peers)].slice(0, 8)).catch(() => undefined);
+  }
+
+  /** Asks every candidate at once and joins through the first that answers. */
   private async tryJoin(addresses: string[]): Promise<boolean> {
-    for (const address of addresses) {
-      const target = parseHostPort(address);
-      if (!target || (target.host === this.selfRef!.host && target.port === this.selfRef!.port)) continue;
+    const targets = addresses
+      .map((a) => ({ address: a, target: parseHostPort(a) }))
+      .filter((c): c is { address: string; target: { host: string; port: number } } => !!c.target && !(c.target.host === this.selfRef!.host && c.target.port === this.selfRef!.port));
+    if (!targets.length) return false;
+    this.role = 'joining';
+    let through: { address: string; target: { host: string; port: number } } | undefined;
+    try {
+      through = await Promise.any(targets.map(async (c) => (await this.chord!.handleRemote(c.target, 'ping', {}), c)));
+    } catch {
+      this.options.log.warn('no bootstrap peer answered', { tried: addresses });
+    }
+    if (through) {
       try {
-        this.role = 'joining';
-        await this.chord!.join(target);
+        await this.chord!.join(through.target);
         this.role = 'member';
-        this.options.log.info('joined the overlay', { overlay: this.overlay, through: address });
+        this.options.log.info('joined the overlay', { overlay: this.overlay, through: through.address });
         return true;
       } catch (error) {
-        this.options.log.warn('could not join through bootstrap', { address, error: String((error as Error).message ?? error) });
+        this.options.log.warn('could not join through bootstrap', { address: through.address, error: String((error as Error).message ?? error) });
       }
     }
     this.role = 'member';
@@ -196,7 +218,7 @@ export class OverlayService {
   private scheduleRejoin(): void {
     this.rejoinTimer = this.options.timers.set(REJOIN_MS, () => {
       if (this.stopping || !this.alone()) return;
-      void this.tryJoin(this.bootstrapList).then((joined) => {
+      void this.tryJoin(this.joinCandidates).then((joined) => {
         if (joined) void this.register();
         else this.scheduleRejoin();
       });
@@ -215,6 +237,7 @@ export class OverlayService {
 
   /** Stores (again) this user's name claim and this device's binding, signed by the user's key. */
   async register(): Promise<Registration> {
+    await this.rememberPeers();
     const identity = this.options.identity.current;
     const signingKey = this.options.identity.signingKey;
     if (!identity || !signingKey || !this.selfRef) {
