@@ -27,6 +27,8 @@ Options for "node":
   --client             attach to the first --bootstrap member as a client instead of joining
                        the ring (for nodes that cannot be reached from outside)
   --refresh-seconds N  how often this user's registration is stored again (default: 60)
+  --replicas N         copies of every overlay record this node stores: the responsible
+                       node and its next N-1 successors (default: 3)
 
 Once ready it prints the UI address (with its access token) and its SIP contact.
 Stop it with Ctrl-C (SIGINT) or SIGTERM.
@@ -67,6 +69,7 @@ function parseNodeFlags(args: string[]) {
         bootstrap: { type: 'string', multiple: true },
         client: { type: 'boolean' },
         'refresh-seconds': { type: 'string' },
+        replicas: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -89,7 +92,12 @@ function parseNodeFlags(args: string[]) {
   if (refresh !== undefined && (!/^\d+$/.test(refresh) || Number(refresh) < 5 || Number(refresh) > 86_400)) {
     throw new UsageError(`--refresh-seconds must be a whole number from 5 to 86400 (got "${refresh}").`);
   }
+  const replicas = v.replicas;
+  if (replicas !== undefined && (!/^\d+$/.test(replicas) || Number(replicas) < 1 || Number(replicas) > 16)) {
+    throw new UsageError(`--replicas must be a whole number from 1 to 16 (got "${replicas}").`);
+  }
   return {
+    replicas: replicas === undefined ? undefined : Number(replicas),
     help: v.help ?? false,
     dataDir: path.resolve(v['data-dir'] ?? defaultDataDir()),
     sipPort: port(v['sip-port'], '--sip-port'),
@@ -143,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
       bootstrap: flags.bootstrap,
       client: flags.client,
       registrationRefreshMs: flags.refreshMs,
-      overlayConfig: chordTuningFromEnv(),
+      overlayConfig: { ...chordTuningFromEnv(), ...(flags.replicas ? { replicas: flags.replicas } : {}) },
       serveUi: true,
     });
   } catch (error) {

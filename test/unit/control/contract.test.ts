@@ -148,6 +148,32 @@ for (const [name, make] of Object.entries(adapters)) {
       await assert.rejects(h.client.invoke('im.history', { peer: conversations[0].peer, limit: 0 }), { code: 'INVALID_ARGUMENT' });
     });
 
+    it('reports the overlay: a ring of one with this user registered', async () => {
+      const deadline = Date.now() + 5_000;
+      let status = await h.client.invoke('overlay.status', {});
+      while (status.registration.state !== 'registered' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = await h.client.invoke('overlay.status', {});
+      }
+      assert.equal(status.overlay, 'peerdial');
+      assert.equal(status.role, 'member');
+      assert.match(status.nodeId, /^[0-9a-f]{40}$/);
+      assert.equal(status.aor, 'sip:alice@peerdial');
+      assert.equal(status.registration.state, 'registered');
+      assert.deepEqual(status.records.map((r) => r.type).sort(), ['binding', 'name']);
+      assert.ok(status.records.every((r) => r.primary && r.user === 'alice'));
+    });
+
+    it('looks an AOR up, and says which inputs are not AORs of this overlay', async () => {
+      const found = await h.client.invoke('overlay.lookup', { aor: 'alice' });
+      assert.equal(found.aor, 'sip:alice@peerdial');
+      assert.deepEqual(found.contacts, [`sip:alice@127.0.0.1:${h.engine.sip.port}`]);
+      assert.equal(found.hops, 0);
+      assert.deepEqual((await h.client.invoke('overlay.lookup', { aor: 'sip:nobody@peerdial' })).contacts, []);
+      await assert.rejects(h.client.invoke('overlay.lookup', { aor: 'sip:bob@elsewhere' }), { code: 'INVALID_URI' });
+      await assert.rejects(h.client.invoke('overlay.addBootstrap', { address: 'not an address' }), { code: 'INVALID_ARGUMENT' });
+    });
+
     it('reports node status with the SIP contact', async () => {
       const status = await h.client.invoke('node.status', {});
       assert.equal(status.sipContact, `sip:alice@127.0.0.1:${h.engine.sip.port}`);
