@@ -88,6 +88,7 @@ export class ChordNode {
   private running = false;
   private busy = { stabilize: false, fingers: false, predecessor: false, replicate: false };
   private nextFinger = 0;
+  private generation = 0;
   private readonly random: () => number;
 
   constructor(private readonly options: ChordNodeOptions) {
@@ -339,6 +340,7 @@ export class ChordNode {
 
   private startMaintenance(): void {
     this.stop();
+    this.generation++;
     this.running = true;
     this.every(this.config.stabilizeMs, () => this.stabilize());
     this.every(this.config.fixFingersMs, () => this.fixFingers());
@@ -348,13 +350,16 @@ export class ChordNode {
 
   /** Runs `task` periodically with ±10% jitter, so nodes do not fall into step. */
   private every(ms: number, task: () => Promise<void>): void {
+    // A task still running from before a restart of maintenance must not schedule itself again.
+    const generation = this.generation;
+    const live = () => this.running && generation === this.generation;
     const slot = this.timers.length;
     const schedule = () => {
       const delay = ms * (0.9 + 0.2 * this.random());
       this.timers[slot] = this.options.timers.set(delay, () => {
-        if (!this.running) return;
+        if (!live()) return;
         void task().finally(() => {
-          if (this.running) schedule();
+          if (live()) schedule();
         });
       });
     };
