@@ -74,8 +74,13 @@ function parseNodeFlags(args: string[]) {
       },
     });
   } catch (error) {
-    const message = (error as Error).message.replace(/\. To specify.*$/s, '').replace(/\.$/, '');
-    throw new UsageError(`${message}. Run "peerdial --help" for the options.`);
+    const message = (error as Error).message;
+    const ambiguous = /^Option '(--[\w-]+)[^']*' argument is ambiguous/.exec(message);
+    if (ambiguous) {
+      throw new UsageError(`${ambiguous[1]} needs a value before the next option (for a value that starts with a dash, write ${ambiguous[1]}=VALUE).`);
+    }
+    const first = message.split('\n')[0].replace(/\. To specify.*$/s, '').replace(/\.$/, '');
+    throw new UsageError(`${first}. Run "peerdial --help" for the options.`);
   }
   const v = parsed.values;
   if (v.bind !== undefined && !isIP(v.bind)) throw new UsageError(`--bind must be an IP address such as 127.0.0.1 or 0.0.0.0 (got "${v.bind}").`);

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult } from '../proto/overlay/chord-node.js';
 import { RecordStore } from '../proto/overlay/record-store.js';
 import type { TimerHandle, TimerHost } from '../proto/sip/timers.js';
-import { decodeOverlayRequest, isOverlayRequest, type NodeRef, type OpRequest, type OpResponse, type OverlayOp } from '../wire/overlay/messages.js';
+import { decodeOverlayRequest, isOverlayRequest, OVERLAY_CONTENT_TYPE, type NodeRef, type OpRequest, type OpResponse, type OverlayOp } from '../wire/overlay/messages.js';
 import { idToHex, keyForAor, nodeIdFromPublicKey } from '../wire/overlay/node-id.js';
 import { parseRecord, recordSlotId, signRecord, verifyRecord, type BindingValue, type OverlayRecord, type UnsignedRecord } from '../wire/overlay/record.js';
 import type { OverlayRepository } from '../storage/repositories/overlay-repository.js';
@@ -313,7 +313,8 @@ export class OverlayService {
     }
     const decoded = decodeOverlayRequest(request);
     if (!decoded.ok) {
-      respond(decoded.status, { reason: decoded.reason });
+      // RFC 3261 21.4.13: a 415 lists the body types that would be accepted.
+      respond(decoded.status, { reason: decoded.reason, headers: decoded.status === 415 ? { Accept: OVERLAY_CONTENT_TYPE } : {} });
       return;
     }
     if (decoded.overlay.toLowerCase() !== this.overlay.toLowerCase()) {
@@ -327,7 +328,7 @@ export class OverlayService {
     }
     try {
       const answer = await chord.handle(decoded.op, decoded.body as OpRequest<OverlayOp>, decoded.sender);
-      respond(200, { headers: { 'content-type': 'application/peerdial-overlay+json', 'p2p-op': decoded.op }, body: JSON.stringify(answer) });
+      respond(200, { headers: { 'Content-Type': OVERLAY_CONTENT_TYPE, 'P2P-Op': decoded.op }, body: JSON.stringify(answer) });
     } catch (error) {
       const lookupFailed = error instanceof LookupError || error instanceof OverlayRequestError;
       respond(lookupFailed ? 504 : 500, { reason: lookupFailed ? 'Server Time-out (overlay lookup failed)' : 'Server Internal Error' });
