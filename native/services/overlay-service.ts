@@ -322,7 +322,9 @@ export class OverlayService {
       return;
     }
     const chord = this.chord;
-    if (!chord || (this.role !== 'member' && decoded.op !== 'ping')) {
+    // A joining node takes part as soon as its Chord node runs: its successor hands it records
+    // right after the join's notify, before this service has called it a member.
+    if (!chord || ((this.role === 'client' || !chord.joined) && decoded.op !== 'ping')) {
       respond(503, { reason: this.role === 'client' ? 'Service Unavailable (a client, not a ring member)' : 'Service Unavailable (not in the ring yet)', headers: { 'retry-after': 2 } });
       return;
     }

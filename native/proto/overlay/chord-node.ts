@@ -89,6 +89,9 @@ export class ChordNode {
   private busy = { stabilize: false, fingers: false, predecessor: false, replicate: false };
   private nextFinger = 0;
   private generation = 0;
+  private rebalanceCursor = 0;
+  /** When a primary last pushed each replica key here (see rebalance). */
+  private readonly confirmed = new Map<string, number>();
   private readonly random: () => number;
 
   constructor(private readonly options: ChordNodeOptions) {
@@ -246,9 +249,11 @@ export class ChordNode {
   private async storeHere(records: OverlayRecord[], replica: boolean): Promise<StoreResult> {
     const result: StoreResult = { stored: 0, rejected: [] };
     const accepted: OverlayRecord[] = [];
+    const now = this.options.now();
     for (const r of records) {
       const outcome = this.store.put(r);
       if (outcome.ok) {
+        if (replica) this.confirmed.set(r.key, now);
         result.stored++;
         if (outcome.changed) accepted.push(r);
       } else {
@@ -470,14 +475,44 @@ export class ChordNode {
     try {
       if (this.store.expire()) this.changed();
       const mine = this.store.all().filter((r) => this.table.isResponsible(idFromHex(r.key)!));
-      if (!mine.length) return;
       const replicaNodes = this.table.successors.slice(0, this.config.replicas - 1);
       await Promise.allSettled(
         replicaNodes.flatMap((n) => chunk(mine, 200).map((records) => this.send(n, 'store', { records, replica: true }))),
       );
+      await this.rebalance();
     } finally {
       this.busy.replicate = false;
     }
+  }
+
+  /**
+   * Copies of keys this node is not responsible for may be replicas, or strays: stored while
+   * the ring was still forming, or handed over to a node that was not yet ready. For a few such
+   * keys each round, make sure the responsible node has them, and drop the copy here when this
+   * node is not among the key's holders (the responsible node and its next replicas-1 successors).
+   */
+  private async rebalance(): Promise<void> {
+    const now = this.options.now();
+    const held = new Set(this.store.all().map((r) => r.key));
+    for (const key of this.confirmed.keys()) if (!held.has(key)) this.confirmed.delete(key);
+    // A replica its primary pushed lately is where it belongs: no lookup for it.
+    const fresh = (k: string) => now - (this.confirmed.get(k) ?? -Infinity) < 2.5 * this.config.replicateMs;
+    const foreign = [...held].filter((k) => !this.table.isResponsible(idFromHex(k)!) && !fresh(k));
+    if (!foreign.length || !this.table.successor) return;
+    const batch = Math.min(foreign.length, 16);
+    for (let i = 0; i < batch; i++) {
+      const key = foreign[(this.rebalanceCursor + i) % foreign.length];
+      try {
+        const found = await this.lookup(idFromHex(key)!);
+        const holders = [found.node, ...found.successors].slice(0, this.config.replicas);
+        if (found.node.id !== this.self.id) await this.send(found.node, 'store', { records: this.store.get(key), replica: false });
+        // Drop only on a full picture: a short successor list may just not reach this node.
+        if (holders.length === this.config.replicas && !holders.some((h) => h.id === this.self.id) && this.store.removeKey(key)) this.changed();
+      } catch {
+        // try again next round
+      }
+    }
+    this.rebalanceCursor = (this.rebalanceCursor + batch) % Math.max(1, foreign.length);
   }
 
   /** Sends one operation to any node (e.g. a client asking its member), with failure bookkeeping. */

@@ -79,6 +79,18 @@ export class RecordStore {
     return { ok: true, changed: true };
   }
 
+  /** Drops every record under `key` (a copy this node should no longer hold). */
+  removeKey(key: string): number {
+    let dropped = 0;
+    for (const [id, r] of this.records) {
+      if (r.key !== key) continue;
+      this.records.delete(id);
+      this.options.onDropped?.(r);
+      dropped++;
+    }
+    return dropped;
+  }
+
   /** Drops expired records; returns how many. */
   expire(): number {
     const now = this.options.now();

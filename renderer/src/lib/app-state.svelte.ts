@@ -6,12 +6,14 @@ import { ChatState } from './chat-state.svelte.js';
 import type { ControlClient, ControlEvent, StreamItem } from './control-types.js';
 import { describeError } from './errors.js';
 import { NodeState } from './node-state.svelte.js';
+import { OverlayState } from './overlay-state.svelte.js';
 
 const JOURNAL_LIMIT = 500;
 
 export class AppState {
   readonly node: NodeState;
   readonly chat: ChatState;
+  readonly overlay: OverlayState;
   /** The transport to the engine is up (always true over the Electron bridge). */
   connected = $state(false);
   /** The first full load finished. */
@@ -24,7 +26,8 @@ export class AppState {
 
   constructor(private readonly client: ControlClient) {
     this.node = new NodeState(client);
-    this.chat = new ChatState(client, this.consistent);
+    this.overlay = new OverlayState(client);
+    this.chat = new ChatState(client, this.consistent, () => this.overlay.status?.overlay);
     if (client.onConnection) {
       client.onConnection((up) => {
         this.connected = up;
@@ -57,11 +60,12 @@ export class AppState {
   private apply(event: ControlEvent): void {
     this.node.apply(event);
     this.chat.apply(event);
+    this.overlay.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load()]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {

@@ -1,5 +1,5 @@
 // Conversations and the open conversation's messages, kept in step with message events.
-import { conversationKeyOf } from './sip-address.js';
+import { addressFromInput, conversationKeyOf } from './sip-address.js';
 import type { ConsistentLoad, ControlClient, ControlEvent, ConversationView, MessageView } from './control-types.js';
 
 export interface OpenConversation {
@@ -18,6 +18,8 @@ export class ChatState {
   constructor(
     private readonly client: ControlClient,
     private readonly consistent: ConsistentLoad,
+    /** The overlay this node is in, so a bare user name can stand for its AOR. */
+    private readonly overlayName: () => string | undefined = () => undefined,
   ) {}
 
   async load(): Promise<void> {
@@ -30,12 +32,20 @@ export class ChatState {
     ]);
   }
 
-  /** Opens a conversation by a typed address; returns a sentence when it is not a SIP address. */
-  async openAddress(address: string): Promise<string | undefined> {
+  /**
+   * Opens a conversation by a typed address (`bob`, `sip:bob@OVERLAY` or `sip:bob@HOST:PORT`);
+   * returns a sentence when it is none of these.
+   */
+  async openAddress(typed: string): Promise<string | undefined> {
+    const overlay = this.overlayName();
+    const address = addressFromInput(typed, overlay);
     const key = conversationKeyOf(address);
-    if (!key) return `"${address.trim()}" is not a SIP address like sip:bob@127.0.0.1:5071.`;
+    if (!key) {
+      const byName = overlay ? `a name like bob, sip:bob@${overlay} or ` : '';
+      return `"${typed.trim()}" is not ${byName}a SIP address like sip:bob@127.0.0.1:5071.`;
+    }
     const known = this.conversations.find((c) => c.peer === key);
-    await this.show({ address: known ? known.peer : address.trim(), key });
+    await this.show({ address: known ? known.peer : address, key });
     return undefined;
   }
 

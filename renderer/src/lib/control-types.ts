@@ -4,9 +4,13 @@ export type {
   ControlEvent,
   ConversationView,
   IdentityView,
+  LookupView,
   MessageStatus,
   MessageView,
   NodeStatus,
+  OverlayNodeView,
+  OverlayRecordView,
+  OverlayStatus,
   ServiceView,
   StreamItem,
 } from '../../../native/control/api.js';

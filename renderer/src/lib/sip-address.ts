@@ -10,3 +10,17 @@ export function conversationKeyOf(address: string): string | undefined {
   if (!hostPort || /\s/.test(hostPort)) return undefined;
   return `sip:${user ? `${user}@` : ''}${hostPort.toLowerCase()}`;
 }
+
+/** The user part the overlay accepts in a name (native/services/overlay-service.ts parseAorUser). */
+const BARE_USER = /^[a-z0-9][a-z0-9._-]{0,31}$/i;
+
+/**
+ * What a person typed, as a SIP URI to send to: a bare user name (`bob`) becomes an AOR in this
+ * node's overlay (`sip:bob@peerdial`), `bob@host` gains its scheme, and anything else is kept.
+ */
+export function addressFromInput(typed: string, overlay: string | undefined): string {
+  const text = typed.trim();
+  if (overlay && BARE_USER.test(text)) return `sip:${text.toLowerCase()}@${overlay}`;
+  if (/^[^:@\s<>]+@[^@\s<>]+$/.test(text)) return `sip:${text}`;
+  return text;
+}
