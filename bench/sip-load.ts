@@ -7,9 +7,8 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
-import { webSocketClient, type WebSocketFactory } from '../renderer/src/lib/control-client.js';
 import { requireSipp, startSipp } from '../test/peers/sipp.js';
+import { controlOf } from '../test/support/control.js';
 import { removeDir, startNode } from '../test/support/node-process.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -29,7 +28,7 @@ const node = await startNode({ user: 'bob' });
 const pid = node.child.pid!;
 try {
   // The node's own count of server transactions, through its control API.
-  const control = webSocketClient(node.uiUrl.replace(/^http:\/\/([^/]+)\/\?token=/, 'ws://$1/control?token='), (url) => new WebSocket(url) as unknown as ReturnType<WebSocketFactory>);
+  const control = controlOf(node);
   let serverTransactionsPeak = 0;
   let evictedTransactions = 0;
   const samples: Array<{ t: number; rssMb: number }> = [];

@@ -2,9 +2,8 @@
 // says what to change and a non-zero exit; a bootstrap peer that is not there yet is not one.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import WebSocket from 'ws';
-import { webSocketClient, type WebSocketFactory } from '../../renderer/src/lib/control-client.js';
 import { freePort, removeDir, runCli, startNode, tempDataDir, type NodeProcess } from '../support/node-process.js';
+import { controlOf } from '../support/control.js';
 
 const dirs: string[] = [];
 const running: NodeProcess[] = [];
@@ -28,10 +27,7 @@ function assertOneLineError(r: { code: number | null; stdout: string; stderr: st
   assert.doesNotMatch(r.stdout, /ready/);
 }
 
-function control(node: NodeProcess) {
-  const url = new URL(node.uiUrl);
-  return webSocketClient(`ws://${url.host}/control?token=${encodeURIComponent(url.searchParams.get('token') ?? '')}`, ((u: string) => new WebSocket(u)) as unknown as WebSocketFactory);
-}
+const control = (node: NodeProcess) => controlOf(node);
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number): Promise<T> {
   const deadline = Date.now() + ms;

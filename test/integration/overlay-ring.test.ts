@@ -5,17 +5,16 @@
 // control API over WebSocket, as the UI sees it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import type { OverlayRecordView, OverlayStatus } from '../../native/control/api.js';
-import { webSocketClient, type WebSocketFactory } from '../../renderer/src/lib/control-client.js';
 import { removeDir, startNode, type NodeProcess } from '../support/node-process.js';
+import { controlOf, type NodeControl } from '../support/control.js';
 
 const OVERLAY = 'peerdial';
 const NODES = 20;
 const REFRESH_SECONDS = 5;
 const CHORD_TUNING = JSON.stringify({ stabilizeMs: 300, fixFingersMs: 200, checkPredecessorMs: 500, replicateMs: 2000, requestTimeoutMs: 1000 });
 
-type Control = ReturnType<typeof webSocketClient>;
+type Control = NodeControl;
 interface RunningNode {
   user: string;
   proc: NodeProcess;
@@ -24,10 +23,6 @@ interface RunningNode {
   alive: boolean;
 }
 
-function controlUrl(uiUrl: string): string {
-  const url = new URL(uiUrl);
-  return `ws://${url.host}/control?token=${encodeURIComponent(url.searchParams.get('token') ?? '')}`;
-}
 
 /** Polls `probe` until it returns something truthy; fails with `describe()` of the last state. */
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number, describeLast: () => string = () => ''): Promise<T> {
@@ -77,7 +72,7 @@ describe('a ring of 20 engines on loopback UDP', () => {
     const proc = await startNode({ user, args: ['--refresh-seconds', String(REFRESH_SECONDS), ...args], env: { PEERDIAL_CHORD: CHORD_TUNING } });
     const nodeId = /^overlay: \S+ as \S+, node ([0-9a-f]{40})$/m.exec(proc.output())?.[1];
     assert.ok(nodeId, `no node ID in the ready output:\n${proc.output()}`);
-    const control = webSocketClient(controlUrl(proc.uiUrl), ((u: string) => new WebSocket(u)) as unknown as WebSocketFactory);
+    const control = controlOf(proc);
     const node = { user, proc, control, nodeId, alive: true };
     nodes.push(node);
     return node;

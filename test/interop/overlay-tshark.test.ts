@@ -9,30 +9,25 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import type { OverlayStatus } from '../../native/control/api.js';
 import { OVERLAY_CONTENT_TYPE, OVERLAY_OPS } from '../../native/wire/overlay/messages.js';
-import { webSocketClient, type WebSocketFactory } from '../../renderer/src/lib/control-client.js';
 import { requireSipp, SCENARIOS, startSipp } from '../peers/sipp.js';
 import { EXPERT_SEVERITY, OVERLAY_HEADER_PREFS, readPackets, requireTshark, startCapture, type PacketFields } from '../peers/tshark.js';
 import { freePort, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
+import { controlOf, type NodeControl } from '../support/control.js';
 
 const OVERLAY = 'peerdial';
 const CHORD_TUNING = JSON.stringify({ stabilizeMs: 300, fixFingersMs: 200, checkPredecessorMs: 500, replicateMs: 2000 });
 /** Bodies of our media type are dissected as JSON, so a broken body would show. */
 const DISSECT_PREFS = [...OVERLAY_HEADER_PREFS, '-d', `media_type==${OVERLAY_CONTENT_TYPE},json`];
 
-type Control = ReturnType<typeof webSocketClient>;
+type Control = NodeControl;
 interface RunningNode {
   user: string;
   proc: NodeProcess;
   control: Control;
 }
 
-function controlUrl(uiUrl: string): string {
-  const url = new URL(uiUrl);
-  return `ws://${url.host}/control?token=${encodeURIComponent(url.searchParams.get('token') ?? '')}`;
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -73,7 +68,7 @@ describe('overlay traffic as tshark and sipp see it', () => {
 
   async function start(user: string, sipPort: number, args: string[]): Promise<RunningNode> {
     const proc = await startNode({ user, args: ['--sip-port', String(sipPort), '--refresh-seconds', '5', ...args], env: { PEERDIAL_CHORD: CHORD_TUNING } });
-    const control = webSocketClient(controlUrl(proc.uiUrl), ((u: string) => new WebSocket(u)) as unknown as WebSocketFactory);
+    const control = controlOf(proc);
     const node = { user, proc, control };
     nodes.push(node);
     return node;

@@ -4,11 +4,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import type { MessageView } from '../../native/control/api.js';
-import { webSocketClient, type WebSocketFactory } from '../../renderer/src/lib/control-client.js';
 import { requireSipp, runSipp, startSipp } from '../peers/sipp.js';
 import { freePort, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
+import { controlOf, type NodeControl } from '../support/control.js';
 
 const TRANSPORTS = ['udp', 'tcp'] as const;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -37,20 +36,16 @@ async function sippListening(port: number, transport: 'udp' | 'tcp'): Promise<vo
 }
 
 /** ws://127.0.0.1:PORT/control?token=T from the node's `ui:` URL. */
-function controlUrl(uiUrl: string): string {
-  const url = new URL(uiUrl);
-  return `ws://${url.host}/control?token=${encodeURIComponent(url.searchParams.get('token') ?? '')}`;
-}
 
 describe('sipp against a headless node', () => {
   let node: NodeProcess;
-  let control: ReturnType<typeof webSocketClient>;
+  let control: NodeControl;
 
   before(async () => {
     // Fails (not skips) without sipp: the CI script installs it.
     requireSipp();
     node = await startNode({ user: 'bob' });
-    control = webSocketClient(controlUrl(node.uiUrl), ((u: string) => new WebSocket(u)) as unknown as WebSocketFactory);
+    control = controlOf(node);
   });
   after(async () => {
     control?.close();
