@@ -1,6 +1,13 @@
 // Discrete-event time for the simulator: a TimerHost whose clock jumps from event to event.
 // Between events it lets pending promise continuations run, so the real async protocol code
 // (proto/overlay) behaves as it would on real timers, only much faster.
+//
+// Every event fires in its own setImmediate callback: Node drains the whole microtask queue
+// between two immediate callbacks, so whatever an event set off (a resolved request, the
+// await chain behind it, the timers that chain sets) has finished before the next event is
+// chosen. Up to `batch` callbacks are queued at once, and each one picks the earliest event when
+// it runs, not when it was queued; they all run in one turn of the event loop, which saves
+// the loop's poll step per event without changing which event fires when.
 import type { TimerHandle, TimerHost } from '../../native/proto/sip/timers.js';
 
 interface Event {
@@ -10,11 +17,22 @@ interface Event {
   cancelled: boolean;
 }
 
+export interface EventSchedulerOptions {
+  /** Immediates queued at once; 1 gives one event per turn of the event loop (the reference). */
+  batch?: number;
+}
+
 export class EventScheduler implements TimerHost {
   now = 0;
+  private readonly batch: number;
   private order = 0;
   private readonly heap: Event[] = [];
+  /** Events fired so far (cancelled ones are not counted). */
   events = 0;
+
+  constructor(options: EventSchedulerOptions = {}) {
+    this.batch = Math.max(1, options.batch ?? 256);
+  }
 
   set(ms: number, fire: () => void): TimerHandle {
     const event: Event = { at: this.now + Math.max(0, ms), order: this.order++, fire, cancelled: false };
@@ -24,6 +42,11 @@ export class EventScheduler implements TimerHost {
 
   clear(handle: TimerHandle): void {
     (handle as Event).cancelled = true;
+  }
+
+  /** Events not yet fired, cancelled ones included. */
+  get pending(): number {
+    return this.heap.length;
   }
 
   /** Runs every event due up to now + ms. */
@@ -39,28 +62,55 @@ export class EventScheduler implements TimerHost {
     });
     watched.catch(() => undefined);
     const deadline = this.now + limitMs;
-    while (!done && this.now < deadline) {
-      const next = this.heap[0];
-      if (!next) break;
-      await this.runUntil(Math.min(next.at, deadline));
-    }
+    await settle();
+    // Like running one timestamp at a time: once the promise settled, the events left at the
+    // current instant still fire, and nothing later does.
+    await this.drive(deadline, (nextAt) => done && nextAt > this.now);
+    if (!done && this.nextLive()) this.now = deadline;
     return watched;
   }
 
   async runUntil(until: number): Promise<void> {
     await settle();
-    for (;;) {
-      const next = this.heap[0];
-      if (!next || next.at > until) break;
-      this.pop();
-      if (next.cancelled) continue;
-      this.now = next.at;
-      this.events++;
-      next.fire();
-      // Continuations of promises the event resolved run before the next event.
-      await settle();
-    }
+    await this.drive(until, () => false);
     this.now = until;
+  }
+
+  /** Fires events due by `until`, each after the previous one's microtasks, until `stop` says so. */
+  private async drive(until: number, stop: (nextAt: number) => boolean): Promise<void> {
+    while (await this.fireBatch(until, stop));
+  }
+
+  /** Resolves true if the batch ran out with events still due, false once none are (or `stop`). */
+  private fireBatch(until: number, stop: (nextAt: number) => boolean): Promise<boolean> {
+    return new Promise((resolve) => {
+      let left = this.batch;
+      let finished = false;
+      const step = () => {
+        if (finished) return;
+        const next = this.nextLive();
+        if (!next || next.at > until || stop(next.at)) {
+          finished = true;
+          resolve(false);
+          return;
+        }
+        this.pop();
+        this.now = next.at;
+        this.events++;
+        next.fire();
+        if (--left === 0) {
+          finished = true;
+          // Resolve only after this event's microtasks, which run before the next immediate.
+          setImmediate(() => resolve(true));
+        }
+      };
+      for (let i = 0; i < this.batch; i++) setImmediate(step);
+    });
+  }
+
+  private nextLive(): Event | undefined {
+    while (this.heap.length && this.heap[0].cancelled) this.pop();
+    return this.heap[0];
   }
 
   private push(e: Event): void {

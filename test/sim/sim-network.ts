@@ -1,6 +1,6 @@
 // A simulated network for ChordNode: latency, loss and node failures, with every message
 // serialised as it would be on the wire (so byte counts are real and nothing is shared).
-import { ChordNode, OverlayRequestError, type ChordConfig, type OverlayTransport } from '../../native/proto/overlay/chord-node.js';
+import { ChordNode, DEFAULT_CHORD_CONFIG, OverlayRequestError, type ChordConfig, type OverlayTransport } from '../../native/proto/overlay/chord-node.js';
 import { RecordStore } from '../../native/proto/overlay/record-store.js';
 import type { NodeRef, OpRequest, OpResponse, OverlayOp } from '../../native/wire/overlay/messages.js';
 import { idToHex, sha1Id } from '../../native/wire/overlay/node-id.js';
@@ -14,21 +14,35 @@ export interface SimNetworkOptions {
   random?: () => number;
   overlay?: string;
   config?: Partial<ChordConfig>;
+  /** Passed to the EventScheduler; 1 runs the slow reference path. */
+  schedulerBatch?: number;
 }
 
 /** Bytes a request or response costs on the wire beyond its JSON body (SIP start line and headers). */
 export const SIP_OVERHEAD_BYTES = 420;
 
 export class SimNetwork {
-  readonly scheduler = new EventScheduler();
+  readonly scheduler: EventScheduler;
   readonly nodes = new Map<string, ChordNode>();
+  readonly config: ChordConfig;
   private readonly dead = new Set<string>();
   readonly bytesSent = new Map<string, number>();
+  /** Bytes of requests and their responses, by overlay operation. */
+  readonly bytesByOp = new Map<OverlayOp, number>();
+  /** Every byte sent by every node, the dead included. */
+  totalBytes = 0;
+  messages = 0;
   private readonly random: () => number;
   private nextPort = 1;
 
   constructor(private readonly options: SimNetworkOptions = {}) {
     this.random = options.random ?? Math.random;
+    this.scheduler = new EventScheduler({ batch: options.schedulerBatch });
+    this.config = { ...DEFAULT_CHORD_CONFIG, ...options.config };
+  }
+
+  get overlay(): string {
+    return this.options.overlay ?? 'sim';
   }
 
   private address(n: { host: string; port: number }): string {
@@ -44,7 +58,7 @@ export class SimNetwork {
       self,
       transport: this.transportFor(self),
       timers: scheduler,
-      store: new RecordStore({ overlay: this.options.overlay ?? 'sim', now: () => scheduler.now }),
+      store: new RecordStore({ overlay: this.overlay, now: () => scheduler.now }),
       now: () => scheduler.now,
       config: this.options.config,
       random: this.random,
@@ -60,8 +74,29 @@ export class SimNetwork {
     this.nodes.delete(this.address(node.self));
   }
 
+  /** A node quits gracefully (hands its records over, tells its neighbours), then is gone. */
+  async depart(node: ChordNode): Promise<void> {
+    await node.leave();
+    this.kill(node);
+  }
+
+  /** Nodes running the protocol (joined or created, not stopped). */
   live(): ChordNode[] {
     return [...this.nodes.values()].filter((n) => n.joined);
+  }
+
+  /**
+   * The ring's members for judging it: nodes running the protocol, or, for a ring whose tables
+   * were installed directly (no maintenance runs), every node on the network.
+   */
+  members(): ChordNode[] {
+    const live = this.live();
+    return live.length ? live : this.reachable();
+  }
+
+  /** Every node still on the network, whether or not it runs maintenance. */
+  reachable(): ChordNode[] {
+    return [...this.nodes.values()];
   }
 
   private transportFor(self: NodeRef): OverlayTransport {
@@ -77,7 +112,7 @@ export class SimNetwork {
             reject(new OverlayRequestError('timeout', `${op} to ${target} timed out`));
           });
           const payload = JSON.stringify(body);
-          this.count(from, payload.length + SIP_OVERHEAD_BYTES);
+          this.count(from, op, payload.length + SIP_OVERHEAD_BYTES);
           if (this.lost()) return;
           this.scheduler.set(this.latency(from, target), () => {
             const node = this.nodes.get(target);
@@ -85,8 +120,9 @@ export class SimNetwork {
             node
               .handle(op, JSON.parse(payload) as OpRequest<O>, self)
               .then((answer) => {
+                if (this.dead.has(target)) return;
                 const reply = JSON.stringify(answer);
-                this.count(target, reply.length + SIP_OVERHEAD_BYTES);
+                this.count(target, op, reply.length + SIP_OVERHEAD_BYTES);
                 if (this.lost()) return;
                 this.scheduler.set(this.latency(target, from), () => {
                   if (settled || this.dead.has(from)) return;
@@ -109,7 +145,10 @@ export class SimNetwork {
     return (this.options.loss ?? 0) > 0 && this.random() < (this.options.loss ?? 0);
   }
 
-  private count(address: string, bytes: number): void {
+  private count(address: string, op: OverlayOp, bytes: number): void {
+    this.totalBytes += bytes;
+    this.bytesByOp.set(op, (this.bytesByOp.get(op) ?? 0) + bytes);
+    this.messages++;
     this.bytesSent.set(address, (this.bytesSent.get(address) ?? 0) + bytes);
   }
 }

@@ -163,6 +163,8 @@ export class ChordNode {
     let step = firstStep;
     let hops = 0;
     let failures = 0;
+    const dead = new Set<string>();
+    let lastGood: NodeRef | undefined;
     while (!step.done) {
       if (hops + failures >= this.config.maxHops) {
         this.stats.lookupFailures++;
@@ -170,12 +172,23 @@ export class ChordNode {
       }
       const next = step.node;
       try {
-        step = await this.send(next, 'find-closest', { key: idToHex(key) });
+        step = await this.send(next, 'find-closest', { key: idToHex(key), ...(dead.size ? { avoid: [...dead] } : {}) });
+        lastGood = next;
         hops++;
       } catch {
-        // The hop is dead or lost: avoid it and go on from what this node knows.
+        // The hop is dead or lost. Others still route to it, so ask the hop that sent us there
+        // for another way round it (the avoid list), else go on from our own table without it.
         failures++;
-        step = this.findClosestLocal(key);
+        dead.add(next.id);
+        step = this.findClosestLocal(key, dead);
+        if (lastGood) {
+          try {
+            step = await this.send(lastGood, 'find-closest', { key: idToHex(key), avoid: [...dead] });
+          } catch {
+            dead.add(lastGood.id);
+            lastGood = undefined;
+          }
+        }
       }
     }
     this.stats.hops += hops;
@@ -183,15 +196,15 @@ export class ChordNode {
   }
 
   /** One lookup step answered from this node's own table. */
-  private findClosestLocal(key: NodeId): OpResponse<'find-closest'> {
+  private findClosestLocal(key: NodeId, avoid?: Set<string>): OpResponse<'find-closest'> {
     const now = this.options.now();
     if (this.table.isResponsible(key)) return { done: true, node: this.self, successors: this.table.successors };
-    const successor = this.table.liveSuccessor(now);
+    const successor = this.table.successors.find((s) => !this.table.isSuspect(s.id, now) && !avoid?.has(s.id));
     if (!successor) return { done: true, node: this.self, successors: [] };
     if (inHalfOpenInterval(key, this.table.selfId, idOf(successor))) {
       return { done: true, node: successor, successors: this.table.successors.filter((s) => s.id !== successor.id) };
     }
-    const next = this.table.closestPreceding(key, now);
+    const next = this.table.closestPreceding(key, now, avoid);
     if (next.id === this.self.id) return { done: true, node: successor, successors: this.table.successors.filter((s) => s.id !== successor.id) };
     return { done: false, node: next, successors: [] };
   }
@@ -279,7 +292,7 @@ export class ChordNode {
       case 'ping':
         return { node: this.self } as OpResponse<O>;
       case 'find-closest':
-        return this.findClosestLocal(idFromHex(b.key as string)!) as OpResponse<O>;
+        return this.findClosestLocal(idFromHex(b.key as string)!, Array.isArray(b.avoid) ? new Set(b.avoid as string[]) : undefined) as OpResponse<O>;
       case 'neighbours':
         return { predecessor: this.table.predecessor, successors: this.table.successors } as OpResponse<O>;
       case 'notify':
@@ -403,7 +416,8 @@ export class ChordNode {
         }
       }
       const changed = this.table.setSuccessors(successor, info.successors);
-      await this.send(successor, 'notify', { node: this.self }).catch(() => undefined);
+      // Notify only when the successor does not already name us: a steady ring saves a message a round.
+      if (info.predecessor?.id !== this.self.id) await this.send(successor, 'notify', { node: this.self }).catch(() => undefined);
       if (changed) {
         this.changed();
         void this.replicate();

@@ -2,9 +2,19 @@
 // "Chord: A Scalable Peer-to-peer Lookup Protocol", 2001/2003), with the ring arithmetic
 // that decides who is closest to a key.
 import type { NodeRef } from '../../wire/overlay/messages.js';
-import { fingerStart, ID_BITS, idFromHex, inHalfOpenInterval, inOpenInterval, ringDistance, RING_SIZE, type NodeId } from '../../wire/overlay/node-id.js';
+import { fingerStart, ID_BITS, idFromHex, inHalfOpenInterval, ringDistance, RING_SIZE, type NodeId } from '../../wire/overlay/node-id.js';
 
-export const idOf = (n: NodeRef): NodeId => idFromHex(n.id)!;
+// Routing compares the same few hundred IDs over and over: parse each hex string once.
+const parsedIds = new Map<string, NodeId>();
+export const idOf = (n: NodeRef): NodeId => {
+  let id = parsedIds.get(n.id);
+  if (id === undefined) {
+    id = idFromHex(n.id)!;
+    if (parsedIds.size >= 100_000) parsedIds.clear();
+    parsedIds.set(n.id, id);
+  }
+  return id;
+};
 
 export class RoutingTable {
   readonly selfId: NodeId;
@@ -33,20 +43,24 @@ export class RoutingTable {
   }
 
   /** Chord's closest_preceding_node, over fingers and successors, skipping suspects. */
-  closestPreceding(key: NodeId, now: number): NodeRef {
+  closestPreceding(key: NodeId, now: number, avoid?: Set<string>): NodeRef {
     let best: NodeRef = this.self;
     let bestDistance = 0n;
+    const keyDistance = ringDistance(this.selfId, key);
+    let previous: string | undefined;
     const consider = (n: NodeRef | undefined) => {
-      if (!n || n.id === this.self.id || this.isSuspect(n.id, now)) return;
-      const id = idOf(n);
-      if (!inOpenInterval(id, this.selfId, key)) return;
-      const d = ringDistance(this.selfId, id);
-      if (d > bestDistance) {
+      // Most low fingers are the successor: look at each run of equal fingers once.
+      if (!n || n.id === previous) return;
+      previous = n.id;
+      if (n.id === this.self.id || this.isSuspect(n.id, now) || avoid?.has(n.id)) return;
+      const d = ringDistance(this.selfId, idOf(n));
+      if (d > bestDistance && d < keyDistance) {
         best = n;
         bestDistance = d;
       }
     };
     for (let i = ID_BITS - 1; i >= 0; i--) consider(this.fingers[i]);
+    previous = undefined;
     for (const s of this.successors) consider(s);
     return best;
   }

@@ -21,7 +21,7 @@ export interface OverlayOps {
   /** Liveness (check-predecessor, failure detection). */
   ping: { request: Record<string, never>; response: { node: NodeRef } };
   /** One step of an iterative lookup: the key's successor if known (done), else a closer node. */
-  'find-closest': { request: { key: string }; response: { done: boolean; node: NodeRef; successors: NodeRef[] } };
+  'find-closest': { request: { key: string; avoid?: string[] }; response: { done: boolean; node: NodeRef; successors: NodeRef[] } };
   /** Stabilize: the receiver's predecessor and successor list. */
   neighbours: { request: Record<string, never>; response: { predecessor?: NodeRef; successors: NodeRef[] } };
   /** "I might be your predecessor." */
@@ -142,6 +142,7 @@ function checkOpBody(op: OverlayOp, b: Record<string, unknown>): string | undefi
     case 'neighbours':
       return undefined;
     case 'find-closest':
+      return isKey(b.key) && (b.avoid === undefined || (Array.isArray(b.avoid) && b.avoid.length <= 64 && b.avoid.every(isKey))) ? undefined : 'key must be 40 hex digits';
     case 'lookup':
       return isKey(b.key) ? undefined : 'key must be 40 hex digits';
     case 'fetch':

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RecordStore } from '../../../native/proto/overlay/record-store.js';
+import { idToHex, keyForAor } from '../../../native/wire/overlay/node-id.js';
+import { parseRecord, signRecord, verifyRecord, type OverlayRecord } from '../../../native/wire/overlay/record.js';
+import { nameRecord, newOwner, type Owner } from '../../sim/records.js';
+
+const OVERLAY = 'peerdial';
+const HOUR = 3_600_000;
+
+function store(now = { t: 1_000 }) {
+  return { now, store: new RecordStore({ overlay: OVERLAY, now: () => now.t }) };
+}
+
+function binding(owner: Owner, user: string, seq: number, contact: string, slot = 'a'.repeat(40)): OverlayRecord {
+  return signRecord(
+    { type: 'binding', key: idToHex(keyForAor(user, OVERLAY)), owner: owner.owner, slot, seq, expires: 2 * HOUR, value: { user, overlay: OVERLAY, contact } },
+    owner.privateKey,
+  );
+}
+
+describe('signed records', () => {
+  it('verify only with every signed field intact', () => {
+    const alice = newOwner();
+    const r = nameRecord(alice, 'alice', OVERLAY, HOUR);
+    assert.ok(verifyRecord(r));
+    assert.ok(verifyRecord(JSON.parse(JSON.stringify(r)) as OverlayRecord), 'survives a trip through JSON');
+    assert.ok(!verifyRecord({ ...r, seq: 2 }));
+    assert.ok(!verifyRecord({ ...r, expires: r.expires + 1 }));
+    assert.ok(!verifyRecord({ ...r, value: { ...r.value, user: 'mallory' } }));
+    assert.ok(!verifyRecord({ ...r, owner: newOwner().owner }));
+  });
+
+  it('parse rejects malformed records from the network with a reason', () => {
+    const r = nameRecord(newOwner(), 'alice', OVERLAY, HOUR);
+    assert.equal(parseRecord({ ...r, type: 'presence' }), 'unknown record type');
+    assert.equal(parseRecord({ ...r, key: 'abc' }), 'bad key');
+    assert.equal(parseRecord({ ...r, sig: '' }), 'bad signature encoding');
+    assert.equal(parseRecord({ ...r, seq: -1 }), 'bad seq');
+    assert.equal(typeof parseRecord(r), 'object');
+  });
+});
+
+describe('record store', () => {
+  it('keeps a record signed by its owner and hands it back by key', () => {
+    const { store: s } = store();
+    const r = nameRecord(newOwner(), 'alice', OVERLAY, HOUR);
+    assert.deepEqual(s.put(r), { ok: true, changed: true });
+    assert.deepEqual(s.get(r.key), [r]);
+    // The same record again (as replication sends it) changes nothing.
+    assert.deepEqual(s.put(r), { ok: true, changed: false });
+  });
+
+  it('refuses a forged record (fields changed after signing)', () => {
+    const { store: s } = store();
+    const r = nameRecord(newOwner(), 'alice', OVERLAY, HOUR);
+    assert.deepEqual(s.put({ ...r, expires: r.expires + HOUR }), { ok: false, reason: 'bad-signature' });
+    assert.equal(s.size, 0);
+  });
+
+  it('refuses an unsigned record and one signed by someone else\'s key', () => {
+    const { store: s } = store();
+    const alice = newOwner();
+    const r = nameRecord(alice, 'alice', OVERLAY, HOUR);
+    assert.deepEqual(s.put({ ...r, sig: 'A'.repeat(86) }), { ok: false, reason: 'bad-signature' });
+    const mallory = newOwner();
+    const signedByMallory = signRecord({ ...r, owner: alice.owner }, mallory.privateKey);
+    assert.deepEqual(s.put(signedByMallory), { ok: false, reason: 'bad-signature' });
+  });
+
+  it('refuses a replay of an older sequence number, and a different record with the same one', () => {
+    const { store: s } = store();
+    const alice = newOwner();
+    assert.ok(s.put(binding(alice, 'alice', 1, 'sip:alice@192.0.2.1:5060')).ok);
+    assert.ok(s.put(binding(alice, 'alice', 3, 'sip:alice@192.0.2.3:5060')).ok);
+    assert.deepEqual(s.put(binding(alice, 'alice', 2, 'sip:alice@192.0.2.2:5060')), { ok: false, reason: 'replay' });
+    assert.deepEqual(s.put(binding(alice, 'alice', 3, 'sip:alice@192.0.2.9:5060')), { ok: false, reason: 'replay' });
+    assert.equal((s.get(idToHex(keyForAor('alice', OVERLAY)), 'binding')[0].value as { contact: string }).contact, 'sip:alice@192.0.2.3:5060');
+  });
+
+  it('gives a name to whoever claims it first and refuses a squatter', () => {
+    const { store: s } = store();
+    const alice = newOwner();
+    const mallory = newOwner();
+    assert.ok(s.put(nameRecord(alice, 'alice', OVERLAY, HOUR)).ok);
+    assert.deepEqual(s.put(nameRecord(mallory, 'alice', OVERLAY, HOUR, 99)), { ok: false, reason: 'name-taken' });
+    // Nor may the squatter bind a contact to the name.
+    assert.deepEqual(s.put(binding(mallory, 'alice', 1, 'sip:mallory@192.0.2.66:5060')), { ok: false, reason: 'not-name-owner' });
+    assert.ok(s.put(binding(alice, 'alice', 1, 'sip:alice@192.0.2.1:5060')).ok);
+  });
+
+  it('lets a name go to someone else once the claim expired', () => {
+    const { now, store: s } = store();
+    assert.ok(s.put(nameRecord(newOwner(), 'alice', OVERLAY, 10_000)).ok);
+    now.t = 10_001;
+    assert.deepEqual(s.get(idToHex(keyForAor('alice', OVERLAY))), []);
+    assert.ok(s.put(nameRecord(newOwner(), 'alice', OVERLAY, HOUR)).ok);
+    assert.equal(s.expire(), 0);
+  });
+
+  it('refuses records that are expired, live too long, sit at the wrong key or belong to another overlay', () => {
+    const { store: s } = store();
+    const alice = newOwner();
+    assert.deepEqual(s.put(nameRecord(alice, 'alice', OVERLAY, 500)), { ok: false, reason: 'expired' });
+    assert.deepEqual(s.put(nameRecord(alice, 'alice', OVERLAY, 30 * 24 * HOUR)), { ok: false, reason: 'too-far-ahead' });
+    assert.deepEqual(s.put(nameRecord(alice, 'alice', 'elsewhere', HOUR)), { ok: false, reason: 'wrong-overlay' });
+    const misplaced = signRecord({ ...nameRecord(alice, 'alice', OVERLAY, HOUR), key: idToHex(keyForAor('bob', OVERLAY)) }, alice.privateKey);
+    assert.deepEqual(s.put(misplaced), { ok: false, reason: 'wrong-key' });
+  });
+
+  it('drops expired records when asked and reports them', () => {
+    const now = { t: 0 };
+    const dropped: string[] = [];
+    const s = new RecordStore({ overlay: OVERLAY, now: () => now.t, onDropped: (r) => dropped.push(r.value.user) });
+    assert.ok(s.put(nameRecord(newOwner(), 'short', OVERLAY, 1_000)).ok);
+    assert.ok(s.put(nameRecord(newOwner(), 'long', OVERLAY, HOUR)).ok);
+    now.t = 2_000;
+    assert.equal(s.expire(), 1);
+    assert.deepEqual(dropped, ['short']);
+    assert.equal(s.size, 1);
+  });
+});
