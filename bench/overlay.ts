@@ -1,6 +1,7 @@
 // Overlay benchmark in the discrete-event simulator (test/sim): hops per lookup at 100, 1,000
 // and 10,000 nodes; lookup success and maintenance bytes under churn; lookups and records after
-// a mass failure. Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,mass).
+// a mass failure. Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,mass,udp). The udp part runs real node processes
+// on loopback (bench/overlay-udp.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,10 +11,12 @@ import { fraction, fetchable, lookupBatch, probeLookup, type LookupVerdict } fro
 import { nameRecords, newOwner } from '../test/sim/records.js';
 import { installConvergedTables, joinInWaves, mean, percentile, roundsUntilCorrect } from '../test/sim/ring.js';
 import { seededRandom, SimNetwork, SIP_OVERHEAD_BYTES } from '../test/sim/sim-network.js';
+import { overlayOverUdp } from './overlay-udp.js';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'sim,churn,mass' },
+    only: { type: 'string', default: 'sim,churn,mass,udp' },
+    'udp-nodes': { type: 'string', default: '50' },
     seed: { type: 'string', default: '1' },
     'churn-minutes': { type: 'string', default: '6' },
     /** JSON overriding the churn ChordConfig, for exploring the bytes/success trade-off. */
@@ -230,7 +233,7 @@ async function main() {
   }
   if (parts.has('churn')) report.churn = { '1.4min': await churn(1.4), '30min': await churn(30) };
   if (parts.has('mass')) report.massFailure = { '0.2': await massFailure(0.2), '0.5': await massFailure(0.5) };
-  report.udp ??= { pending: 'filled by the real-UDP run' };
+  if (parts.has('udp')) report.udp = await overlayOverUdp({ nodes: Number(values['udp-nodes']), lookups: 500, messages: 200, log });
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(report, null, 2) + '\n');
   log(`wrote ${path.relative(process.cwd(), out)}`);
