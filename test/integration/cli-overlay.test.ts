@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { freePort, removeDir, runCli, startNode, tempDataDir, type NodeProcess } from '../support/node-process.js';
+import { assertOneLineError } from '../support/cli-assertions.js';
 import { controlOf } from '../support/control.js';
+import { until } from '../support/poll.js';
 
 const dirs: string[] = [];
 const running: NodeProcess[] = [];
@@ -17,27 +19,9 @@ const dataDir = async () => {
   return d;
 };
 
-/** One line, saying what to change, and a non-zero exit. */
-function assertOneLineError(r: { code: number | null; stdout: string; stderr: string }, mentions: RegExp): void {
-  assert.notEqual(r.code, 0);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line, got: ${r.stderr}`);
-  assert.match(lines[0], /^peerdial: /);
-  assert.match(lines[0], mentions);
-  assert.doesNotMatch(r.stdout, /ready/);
-}
 
 const control = (node: NodeProcess) => controlOf(node);
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('peerdial node: overlay flags', () => {
   const node = async (...args: string[]) => runCli(['node', '--data-dir', await dataDir(), '--bind', '127.0.0.1', '--sip-port', String(await freePort()), ...args]);

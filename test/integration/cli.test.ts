@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, describe, it } from 'node:test';
 import { freePort, removeDir, runCli, startNode, tempDataDir } from '../support/node-process.js';
+import { assertOneLineError } from '../support/cli-assertions.js';
 
 const dirs: string[] = [];
 after(() => Promise.all(dirs.map(removeDir)));
@@ -12,14 +13,6 @@ const dataDir = async () => {
   return d;
 };
 
-/** One line, saying what to change, and a non-zero exit. */
-function assertOneLineError(r: { code: number | null; stdout: string; stderr: string }, mentions: RegExp): void {
-  assert.notEqual(r.code, 0);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line, got: ${r.stderr}`);
-  assert.match(lines[0], /^peerdial: /);
-  assert.match(lines[0], mentions);
-}
 
 describe('peerdial CLI', () => {
   it('--help explains every node flag', async () => {

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { OverlayRecordView, OverlayStatus } from '../../native/control/api.js';
 import { removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { controlOf, type NodeControl } from '../support/control.js';
+import { until as poll } from '../support/poll.js';
 
 const OVERLAY = 'peerdial';
 const NODES = 20;
@@ -24,21 +25,6 @@ interface RunningNode {
 }
 
 
-/** Polls `probe` until it returns something truthy; fails with `describe()` of the last state. */
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number, describeLast: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + ms;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}\n${describeLast()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const short = (id?: string) => (id ? id.slice(0, 8) : '-');
 
@@ -60,6 +46,8 @@ function ringErrors(statuses: OverlayStatus[]): string[] {
 function responsibleFor(key: string, sortedIds: string[]): string {
   return sortedIds.find((id) => id >= key) ?? sortedIds[0];
 }
+
+const until = <T>(what: string, probe: () => Promise<T | undefined | false>, ms: number, describeLast?: () => string) => poll(what, probe, ms, describeLast, 200);
 
 describe('a ring of 20 engines on loopback UDP', () => {
   const nodes: RunningNode[] = [];

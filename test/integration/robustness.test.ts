@@ -13,6 +13,7 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Engine } from '../../native/engine.js';
 import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
+import { seededRandom } from '../support/random.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/rfc4475');
 const torture = (name: string): Buffer => readFileSync(path.join(FIXTURES, `${name}.dat`));
@@ -43,17 +44,6 @@ const INVALID: Record<string, number | null> = {
   mcl01: 400,
 };
 
-/** A small deterministic PRNG (mulberry32), so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const statusOf = (bytes: Buffer): number | undefined => {
   const m = /^SIP\/2\.0 (\d{3}) /.exec(bytes.toString('latin1'));
@@ -263,7 +253,7 @@ describe('an engine fed junk over real sockets', () => {
   });
 
   it('drops thousands of random datagrams silently, counts them, and keeps its memory', async () => {
-    const random = prng(4475);
+    const random = seededRandom(4475);
     const gc = collectGarbage();
     const sendJunk = async (count: number) => {
       const start = bob.sip.counters.malformedDropped;

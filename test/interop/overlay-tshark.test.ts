@@ -15,6 +15,7 @@ import { requireSipp, SCENARIOS, startSipp } from '../peers/sipp.js';
 import { EXPERT_SEVERITY, OVERLAY_HEADER_PREFS, readPackets, requireTshark, startCapture, type PacketFields } from '../peers/tshark.js';
 import { freePort, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { controlOf, type NodeControl } from '../support/control.js';
+import { until } from '../support/poll.js';
 
 const OVERLAY = 'peerdial';
 const CHORD_TUNING = JSON.stringify({ stabilizeMs: 300, fixFingersMs: 200, checkPredecessorMs: 500, replicateMs: 2000 });
@@ -29,20 +30,6 @@ interface RunningNode {
 }
 
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** True when each member's successor and predecessor are its neighbours in sorted ID order. */
 function ringIsCorrect(statuses: OverlayStatus[]): boolean {

@@ -6,6 +6,8 @@ import type { NodeRef, OpRequest, OpResponse, OverlayOp } from '../../native/wir
 import { idToHex, sha1Id } from '../../native/wire/overlay/node-id.js';
 import { EventScheduler } from './event-scheduler.js';
 
+export { seededRandom } from '../support/random.js';
+
 export interface SimNetworkOptions {
   /** One-way latency in ms between two nodes. */
   latency?: (from: string, to: string) => number;
@@ -153,17 +155,6 @@ export class SimNetwork {
   }
 }
 
-/** A small deterministic PRNG (mulberry32), so a simulation can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** True when every live node's successor is the next live node on the ring. */
 export function ringIsCorrect(nodes: ChordNode[]): { correct: boolean; wrong: number } {
