@@ -67,14 +67,18 @@ function rawPublicKey(spki: Buffer): Buffer {
   return spki.subarray(spki.length - 32);
 }
 
+/** A short, human-comparable fingerprint of a raw Ed25519 public key: 8 groups of 4 hex digits of its SHA-256. */
+export function keyFingerprint(raw: Buffer): string {
+  return createHash('sha256').update(raw).digest('hex').slice(0, 32).match(/.{4}/g)!.join(' ');
+}
+
 function toIdentity(s: StoredIdentity): Identity {
   const raw = rawPublicKey(s.publicKey);
-  const digest = createHash('sha256').update(raw).digest('hex').slice(0, 32);
   return {
     displayName: s.displayName,
     userName: s.userName,
     publicKey: raw.toString('base64url'),
-    fingerprint: digest.match(/.{4}/g)!.join(' '),
+    fingerprint: keyFingerprint(raw),
     createdAt: s.createdAt,
   };
 }

@@ -2,7 +2,6 @@
 // client), the records it stores for others (kept in sqlite), and this user's own registration:
 // a signed name claim and a signed binding of the AOR to this device's contact, refreshed before
 // they expire.
-import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult } from '../proto/overlay/chord-node.js';
 import { RecordStore } from '../proto/overlay/record-store.js';
@@ -13,7 +12,7 @@ import { parseRecord, recordSlotId, signRecord, verifyRecord, type BindingValue,
 import type { OverlayRepository } from '../storage/repositories/overlay-repository.js';
 import type { SettingsRepository } from '../storage/repositories/settings-repository.js';
 import { UserError } from './errors.js';
-import type { IdentityService } from './identity-service.js';
+import { keyFingerprint, type IdentityService } from './identity-service.js';
 import { sipOverlayTransport } from './overlay-transport.js';
 import type { IncomingRequest, SipStack } from './sip-stack.js';
 
@@ -370,10 +369,9 @@ export function liveContacts(records: OverlayRecord[], key: string, overlay: str
     .map((r) => r.value.contact);
 }
 
-/** Same format as IdentityView.fingerprint. */
+/** A record owner's fingerprint, in the same format as IdentityView.fingerprint. */
 export function fingerprintOf(ownerBase64Url: string): string {
-  const digest = createHash('sha256').update(Buffer.from(ownerBase64Url, 'base64url')).digest('hex').slice(0, 32);
-  return digest.match(/.{4}/g)!.join(' ');
+  return keyFingerprint(Buffer.from(ownerBase64Url, 'base64url'));
 }
 
 
