@@ -1,0 +1,229 @@
+// RFC 3264 offer/answer for a single audio stream of G.711 (RFC 3551) and telephone-event
+// (RFC 4733). sdp-transform reads and writes the SDP text; the negotiation rules are ours.
+import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
+import { answerDirection, directionOf, isDirection, sends, type MediaDirection } from './direction.js';
+
+export type AudioCodecName = 'PCMU' | 'PCMA';
+
+export interface AudioCodec {
+  name: AudioCodecName;
+  payloadType: number;
+}
+
+/** RFC 3551 Table 4: the static payload types. */
+const STATIC_PAYLOAD_TYPES: Record<AudioCodecName, number> = { PCMU: 0, PCMA: 8 };
+const DEFAULT_TELEPHONE_EVENT_PT = 101;
+/** RFC 4733 3.2: events 0-15 are the DTMF digits, 16 the flash. */
+const TELEPHONE_EVENTS = '0-16';
+const FRAME_MS = 20;
+
+export interface LocalMedia {
+  /** Where we receive RTP. */
+  address: string;
+  port: number;
+  /** Codecs we accept, most preferred first. */
+  codecs: AudioCodecName[];
+  /** Whether we offer or accept RFC 4733 events; a number picks our dynamic payload type in offers. */
+  telephoneEvent: boolean | number;
+  direction: MediaDirection;
+  /** RFC 4566 5.2: o= session id, and a version the caller increments for every new offer in a dialog. */
+  sessionId?: string;
+  sessionVersion?: number;
+}
+
+export interface NegotiatedAudio {
+  codec: AudioCodec;
+  /** Payload type of telephone-event if both sides take it. */
+  telephoneEventPayloadType: number | undefined;
+  /** Where to send RTP (symmetric RTP may later replace it with the source seen). */
+  remoteAddress: string;
+  remotePort: number;
+  /** The direction from our side: whether we send and whether we receive. */
+  direction: MediaDirection;
+}
+
+export type SdpRefusalCode = 'malformed-sdp' | 'no-audio-stream' | 'no-common-codec';
+
+export interface SdpRefusal {
+  ok: false;
+  code: SdpRefusalCode;
+  reason: string;
+}
+
+export type AnswerResult = ({ ok: true; sdp: string } & NegotiatedAudio) | SdpRefusal;
+export type AnswerReadResult = ({ ok: true } & NegotiatedAudio) | SdpRefusal;
+
+function ipVersion(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
+}
+
+function session(local: LocalMedia, media: MediaDescription[]): SessionDescription {
+  const ip = ipVersion(local.address);
+  return {
+    version: 0,
+    origin: {
+      username: '-',
+      sessionId: local.sessionId ?? '0',
+      sessionVersion: local.sessionVersion ?? 0,
+      netType: 'IN',
+      ipVer: ip,
+      address: local.address,
+    },
+    name: '-',
+    connection: { version: ip, ip: local.address },
+    timing: { start: 0, stop: 0 },
+    media,
+  } as SessionDescription;
+}
+
+function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: number | undefined, direction: MediaDirection): MediaDescription {
+  const rtp: { payload: number; codec: string; rate: number }[] = codecs.map((c) => ({ payload: c.payloadType, codec: c.name, rate: 8000 }));
+  const fmtp: { payload: number; config: string }[] = [];
+  if (telephoneEventPt !== undefined) {
+    rtp.push({ payload: telephoneEventPt, codec: 'telephone-event', rate: 8000 });
+    fmtp.push({ payload: telephoneEventPt, config: TELEPHONE_EVENTS });
+  }
+  return {
+    type: 'audio',
+    port: local.port,
+    protocol: 'RTP/AVP',
+    payloads: rtp.map((r) => r.payload).join(' '),
+    rtp,
+    fmtp,
+    ptime: FRAME_MS,
+    direction,
+  } as MediaDescription;
+}
+
+export function createOffer(local: LocalMedia): string {
+  const codecs = local.codecs.map((name) => ({ name, payloadType: STATIC_PAYLOAD_TYPES[name] }));
+  const te = local.telephoneEvent === false ? undefined : local.telephoneEvent === true ? DEFAULT_TELEPHONE_EVENT_PT : local.telephoneEvent;
+  return write(session(local, [audioMedia(local, codecs, te, local.direction)]));
+}
+
+interface OfferedAudio {
+  payloadTypes: number[];
+  codecOf(pt: number): AudioCodecName | 'telephone-event' | undefined;
+  address: string | undefined;
+  port: number;
+  direction: MediaDirection;
+}
+
+function parseSdp(text: string): SessionDescription | undefined {
+  if (typeof text !== 'string' || !/^v=0\s*$/m.test(text)) return undefined;
+  try {
+    const parsed = parse(text);
+    return Array.isArray(parsed.media) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readAudio(sdp: SessionDescription, media: MediaDescription): OfferedAudio {
+  const payloadTypes = String(media.payloads ?? '')
+    .trim()
+    .split(/\s+/)
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n >= 0 && n <= 127);
+  const rtpmaps = new Map<number, { codec: string; rate: number; encoding?: number | string }>();
+  for (const r of media.rtp ?? []) rtpmaps.set(Number(r.payload), { codec: String(r.codec), rate: Number(r.rate), encoding: r.encoding });
+  const codecOf = (pt: number): AudioCodecName | 'telephone-event' | undefined => {
+    const map = rtpmaps.get(pt);
+    if (!map) {
+      // RFC 3551 6: static types may be used without an rtpmap.
+      if (pt === 0) return 'PCMU';
+      if (pt === 8) return 'PCMA';
+      return undefined;
+    }
+    if (map.rate !== 8000 || (map.encoding !== undefined && Number(map.encoding) !== 1)) return undefined;
+    const name = map.codec.toUpperCase();
+    if (name === 'PCMU' || name === 'PCMA') return name;
+    if (name === 'TELEPHONE-EVENT') return 'telephone-event';
+    return undefined;
+  };
+  // RFC 4566 5.7: media-level c= overrides the session-level one.
+  const connection = media.connection ?? sdp.connection;
+  let direction: MediaDirection = isDirection(media.direction) ? media.direction : isDirection(sdp.direction) ? sdp.direction : 'sendrecv';
+  const address = connection?.ip ? String(connection.ip).split('/')[0] : undefined;
+  // RFC 3264 8.4: c=0.0.0.0 is the pre-3264 way to put a call on hold: the offerer receives nothing.
+  if (address === '0.0.0.0') direction = directionOf(sends(direction), false);
+  return { payloadTypes, codecOf, address, port: Number(media.port), direction };
+}
+
+function isRtpAvp(media: MediaDescription): boolean {
+  return media.type === 'audio' && String(media.protocol).toUpperCase() === 'RTP/AVP';
+}
+
+function rejected(media: MediaDescription): MediaDescription {
+  // RFC 3264 6: a refused stream stays in place with port 0 and the offer's formats.
+  return { type: String(media.type), port: 0, protocol: String(media.protocol), payloads: String(media.payloads ?? '0'), rtp: [], fmtp: [] } as MediaDescription;
+}
+
+/**
+ * Answers an offer per RFC 3264 6: one m= line for each offered, the first usable RTP/AVP audio
+ * stream accepted with one codec (the offerer's most preferred that we take) and telephone-event
+ * if both have it; every other stream refused with port 0.
+ */
+export function answer(offerText: string, local: LocalMedia): AnswerResult {
+  const offer = parseSdp(offerText);
+  if (!offer) return { ok: false, code: 'malformed-sdp', reason: 'The offer is not a readable session description.' };
+  let negotiated: NegotiatedAudio | undefined;
+  let sawAudio = false;
+  const answered: MediaDescription[] = [];
+  for (const media of offer.media) {
+    if (negotiated || !isRtpAvp(media) || !(Number(media.port) > 0)) {
+      answered.push(rejected(media));
+      continue;
+    }
+    sawAudio = true;
+    const audio = readAudio(offer, media);
+    const chosenPt = audio.payloadTypes.find((pt) => {
+      const name = audio.codecOf(pt);
+      return name !== undefined && name !== 'telephone-event' && local.codecs.includes(name);
+    });
+    if (chosenPt === undefined || !audio.address) {
+      answered.push(rejected(media));
+      continue;
+    }
+    const codec: AudioCodec = { name: audio.codecOf(chosenPt) as AudioCodecName, payloadType: chosenPt };
+    const offeredTe = audio.payloadTypes.find((pt) => audio.codecOf(pt) === 'telephone-event');
+    const te = local.telephoneEvent === false ? undefined : offeredTe;
+    const direction = answerDirection(audio.direction, local.direction);
+    negotiated = { codec, telephoneEventPayloadType: te, remoteAddress: audio.address, remotePort: audio.port, direction };
+    answered.push(audioMedia(local, [codec], te, direction));
+  }
+  if (!negotiated) {
+    return sawAudio
+      ? { ok: false, code: 'no-common-codec', reason: `None of the offered audio formats is one we speak (${local.codecs.join(', ')}).` }
+      : { ok: false, code: 'no-audio-stream', reason: 'The offer has no audio stream we can take.' };
+  }
+  return { ok: true, sdp: write(session(local, answered)), ...negotiated };
+}
+
+/**
+ * The offerer's side of RFC 3264 7: reads the answer to an offer we made with `local`.
+ * The codec is the first one the answer lists that we offered.
+ */
+export function readAnswer(answerText: string, local: LocalMedia): AnswerReadResult {
+  const sdp = parseSdp(answerText);
+  if (!sdp) return { ok: false, code: 'malformed-sdp', reason: 'The answer is not a readable session description.' };
+  const media = sdp.media.find((m) => isRtpAvp(m));
+  if (!media || !(Number(media.port) > 0)) return { ok: false, code: 'no-audio-stream', reason: 'The answer refused the audio stream.' };
+  const audio = readAudio(sdp, media);
+  const chosenPt = audio.payloadTypes.find((pt) => {
+    const name = audio.codecOf(pt);
+    return name !== undefined && name !== 'telephone-event' && local.codecs.includes(name);
+  });
+  if (chosenPt === undefined) return { ok: false, code: 'no-common-codec', reason: 'The answer lists no codec that we offered.' };
+  if (!audio.address) return { ok: false, code: 'malformed-sdp', reason: 'The answer has no connection address.' };
+  const te = local.telephoneEvent === false ? undefined : audio.payloadTypes.find((pt) => audio.codecOf(pt) === 'telephone-event');
+  return {
+    ok: true,
+    codec: { name: audio.codecOf(chosenPt) as AudioCodecName, payloadType: chosenPt },
+    telephoneEventPayloadType: te,
+    remoteAddress: audio.address,
+    remotePort: audio.port,
+    // Our direction is the answer's, seen from the other end.
+    direction: answerDirection(audio.direction, local.direction),
+  };
+}
