@@ -20,7 +20,9 @@ export interface RecordStoreOptions {
 export type PutOutcome = { ok: true; changed: boolean } | { ok: false; reason: RejectReason };
 
 export class RecordStore {
-  private readonly records = new Map<string, OverlayRecord>();
+  /** Records grouped by ring key, then by slot (recordSlotId). */
+  private readonly byKey = new Map<string, Map<string, OverlayRecord>>();
+  private count = 0;
   private readonly maxTtl: number;
   private readonly max: number;
 
@@ -30,21 +32,22 @@ export class RecordStore {
   }
 
   get size(): number {
-    return this.records.size;
+    return this.count;
   }
 
   all(): OverlayRecord[] {
-    return [...this.records.values()];
+    return [...this.byKey.values()].flatMap((slots) => [...slots.values()]);
   }
 
+  /** The live records under `key` (a fetch answers from here, so it looks at that key only). */
   get(key: string, type?: OverlayRecord['type']): OverlayRecord[] {
     const now = this.options.now();
-    return this.all().filter((r) => r.key === key && (!type || r.type === type) && r.expires > now);
+    return [...(this.byKey.get(key)?.values() ?? [])].filter((r) => (!type || r.type === type) && r.expires > now);
   }
 
   /** Loads records kept on disk, without re-checking what was checked when they arrived. */
   restore(records: OverlayRecord[]): void {
-    for (const r of records) if (r.expires > this.options.now()) this.records.set(recordSlotId(r), r);
+    for (const r of records) if (r.expires > this.options.now()) this.set(r);
   }
 
   put(record: OverlayRecord): PutOutcome {
@@ -56,8 +59,7 @@ export class RecordStore {
     if (record.type === 'name' && record.slot !== '') return { ok: false, reason: 'wrong-key' };
     if (!verifyRecord(record)) return { ok: false, reason: 'bad-signature' };
 
-    const id = recordSlotId(record);
-    const existing = this.live(id, now);
+    const existing = this.live(record, now);
     if (existing) {
       if (existing.owner !== record.owner) return { ok: false, reason: record.type === 'name' ? 'name-taken' : 'not-name-owner' };
       if (record.seq < existing.seq) return { ok: false, reason: 'replay' };
@@ -67,46 +69,50 @@ export class RecordStore {
       }
     }
     if (record.type === 'binding') {
-      const name = this.live(recordSlotId({ key: record.key, type: 'name', slot: '' }), now);
+      const name = this.live({ key: record.key, type: 'name', slot: '' }, now);
       if (name && name.owner !== record.owner) return { ok: false, reason: 'not-name-owner' };
     }
-    if (!existing && this.records.size >= this.max) {
+    if (!existing && this.count >= this.max) {
       this.expire();
-      if (this.records.size >= this.max) return { ok: false, reason: 'full' };
+      if (this.count >= this.max) return { ok: false, reason: 'full' };
     }
-    this.records.set(id, record);
+    this.set(record);
     this.options.onStored?.(record);
     return { ok: true, changed: true };
   }
 
   /** Drops every record under `key` (a copy this node should no longer hold). */
   removeKey(key: string): number {
-    let dropped = 0;
-    for (const [id, r] of this.records) {
-      if (r.key !== key) continue;
-      this.records.delete(id);
-      this.options.onDropped?.(r);
-      dropped++;
-    }
-    return dropped;
+    const slots = [...(this.byKey.get(key)?.values() ?? [])];
+    for (const r of slots) this.drop(r);
+    return slots.length;
   }
 
   /** Drops expired records; returns how many. */
   expire(): number {
     const now = this.options.now();
-    let dropped = 0;
-    for (const [id, r] of this.records) {
-      if (r.expires <= now) {
-        this.records.delete(id);
-        this.options.onDropped?.(r);
-        dropped++;
-      }
-    }
-    return dropped;
+    const expired = this.all().filter((r) => r.expires <= now);
+    for (const r of expired) this.drop(r);
+    return expired.length;
   }
 
-  private live(id: string, now: number): OverlayRecord | undefined {
-    const r = this.records.get(id);
+  private live(slot: Pick<OverlayRecord, 'key' | 'type' | 'slot'>, now: number): OverlayRecord | undefined {
+    const r = this.byKey.get(slot.key)?.get(recordSlotId(slot));
     return r && r.expires > now ? r : undefined;
+  }
+
+  private set(r: OverlayRecord): void {
+    let slots = this.byKey.get(r.key);
+    if (!slots) this.byKey.set(r.key, (slots = new Map()));
+    if (!slots.has(recordSlotId(r))) this.count++;
+    slots.set(recordSlotId(r), r);
+  }
+
+  private drop(r: OverlayRecord): void {
+    const slots = this.byKey.get(r.key);
+    if (!slots?.delete(recordSlotId(r))) return;
+    this.count--;
+    if (!slots.size) this.byKey.delete(r.key);
+    this.options.onDropped?.(r);
   }
 }
