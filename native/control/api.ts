@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'LOOKUP_FAILED'
   | 'UNAUTHORIZED'
+  /** The command does not fit the call's state (e.g. answering a call that already ended). */
+  | 'INVALID_STATE'
   | 'INTERNAL';
 
 export interface ControlErrorShape {
@@ -151,6 +153,79 @@ export interface LookupView {
   contacts: string[];
 }
 
+/**
+ * A call's life. Outgoing: calling -> ringing (the callee's phone rings) -> active -> ended.
+ * Incoming: incoming -> active -> ended. `held` is orthogonal (see CallView.hold).
+ */
+export type CallState = 'calling' | 'ringing' | 'incoming' | 'active' | 'ended';
+
+/** Why a call ended, for the plain message a user sees (CallView.endMessage). */
+export type CallEndReason =
+  | 'hangup' // we hung up
+  | 'remote-hangup' // they hung up (BYE)
+  | 'cancelled' // the caller gave up before the answer
+  | 'declined' // 603 or our decline
+  | 'busy' // 486/600
+  | 'no-answer' // nobody answered in time (408/480 or our ring timeout)
+  | 'unreachable' // no route, timeout, transport error, 404
+  | 'not-acceptable' // no common codec (488)
+  | 'transferred' // REFER accepted: the call moved on
+  | 'connection-lost' // media or session timer saw the peer die
+  | 'failed'; // anything else, with the status in endMessage
+
+export interface CallQuality {
+  /** e.g. "PCMU" or "PCMA". */
+  codec: string;
+  packetsSent: number;
+  packetsReceived: number;
+  /** Fraction of the peer's packets lost, 0..1 (RFC 3550 A.3). */
+  lossFraction: number;
+  /** Interarrival jitter, ms (RFC 3550 A.8). */
+  jitterMs: number;
+  /** Round-trip time from RTCP reports, ms; undefined until a report came back. */
+  rttMs?: number;
+  /** Where media really comes from (symmetric RTP sends there). */
+  remoteMedia?: string;
+}
+
+export interface CallView {
+  /** Stable for the call's life (our own id, not the SIP Call-ID). */
+  id: string;
+  direction: 'in' | 'out';
+  /** The other party's URI: the AOR or URI dialled, or the caller's From. */
+  peer: string;
+  peerName?: string;
+  state: CallState;
+  /** 'local': we put them on hold; 'remote': they put us on hold; 'both'. */
+  hold: 'none' | 'local' | 'remote' | 'both';
+  muted: boolean;
+  startedAt: number;
+  answeredAt?: number;
+  endedAt?: number;
+  endReason?: CallEndReason;
+  /** What a person reads when the call ended ("Busy", "Declined", "No answer", ...). */
+  endMessage?: string;
+  /** DTMF digits received from the peer during the call, in order (RFC 4733). */
+  dtmfReceived: string;
+  quality?: CallQuality;
+}
+
+export type CallOutcome = 'answered' | 'missed' | 'declined' | 'busy' | 'failed' | 'cancelled';
+
+export interface CallHistoryEntry {
+  id: number;
+  direction: 'in' | 'out';
+  peer: string;
+  peerName?: string;
+  outcome: CallOutcome;
+  startedAt: number;
+  answeredAt?: number;
+  endedAt: number;
+  /** Talk time in whole seconds (0 when never answered). */
+  durationSeconds: number;
+  endMessage?: string;
+}
+
 /** Every command: its parameters and its result. */
 export interface Commands {
   'identity.get': { params: Record<string, never>; result: IdentityView | null };
@@ -164,6 +239,21 @@ export interface Commands {
   'overlay.lookup': { params: { aor: string }; result: LookupView };
   /** Joins the overlay through one more bootstrap peer (host:port), kept in settings. */
   'overlay.addBootstrap': { params: { address: string }; result: OverlayStatus };
+  /** Calls an AOR (sip:bob@OVERLAY, or just bob) or any SIP URI; the echo-test address is `echo`. */
+  'call.dial': { params: { to: string }; result: CallView };
+  'call.answer': { params: { id: string }; result: CallView };
+  'call.decline': { params: { id: string }; result: CallView };
+  'call.hangup': { params: { id: string }; result: CallView };
+  'call.mute': { params: { id: string; muted: boolean }; result: CallView };
+  /** Puts the call on hold (RFC 3264 re-INVITE with sendonly) or resumes it. */
+  'call.hold': { params: { id: string; hold: boolean }; result: CallView };
+  /** Sends DTMF digits (0-9, *, #, A-D) as RFC 4733 events. */
+  'call.dtmf': { params: { id: string; digits: string }; result: CallView };
+  /** Blind transfer (RFC 3515 REFER): the peer calls `to`, and this call ends. */
+  'call.transfer': { params: { id: string; to: string }; result: CallView };
+  /** Calls not yet ended. */
+  'call.list': { params: Record<string, never>; result: CallView[] };
+  'call.history': { params: { limit?: number }; result: CallHistoryEntry[] };
 }
 export type CommandName = keyof Commands;
 export type ParamsOf<N extends CommandName> = Commands[N]['params'];
@@ -178,6 +268,10 @@ export interface EventPayloads {
   'node.status': NodeStatus;
   /** The routing state or stored records changed (sent at most a few times a second). */
   'overlay.changed': OverlayStatus;
+  /** A call changed state (also every second while active, with fresh quality figures). */
+  'call.changed': CallView;
+  /** A finished call was written to the history. */
+  'call.history': CallHistoryEntry;
 }
 export type EventType = keyof EventPayloads;
 
@@ -198,10 +292,30 @@ export type ControlEvent = {
  */
 export type StreamItem = ControlEvent | { type: 'reset'; epoch: string; seq: number };
 
+/**
+ * Audio between the UI's devices and the engine: 20 ms frames of 16-bit signed mono PCM at
+ * 8 kHz (160 samples, 320 bytes, little-endian), the G.711 rate; the renderer resamples.
+ * Microphone frames go to the call that is active and not held; speaker frames come from it.
+ */
+export const AUDIO_SAMPLE_RATE = 8000;
+export const AUDIO_FRAME_SAMPLES = 160;
+export const AUDIO_FRAME_BYTES = AUDIO_FRAME_SAMPLES * 2;
+
+export interface AudioEndpoint {
+  /** One microphone frame from the UI (AUDIO_FRAME_BYTES). */
+  pushMicrophone(frame: Int16Array): void;
+  /** Speaker frames for the UI, one per 20 ms while a call plays; returns unsubscribe. */
+  onSpeaker(listener: (frame: Int16Array) => void): () => void;
+}
+
 /** What both adapters expose, and what each client-side transport implements. */
 export interface ControlEndpoint {
   invoke<N extends CommandName>(name: N, params: ParamsOf<N>): Promise<ResultOf<N>>;
   subscribe(since: { epoch: string; seq: number } | undefined, listener: (item: StreamItem) => void): () => void;
+  /** Sends one microphone frame (AUDIO_FRAME_BYTES). */
+  sendAudio(frame: ArrayBuffer): void;
+  /** Speaker frames from the engine; the first call attaches this window as the speaker. */
+  onAudio(listener: (frame: ArrayBuffer) => void): () => void;
 }
 
 /** The envelope every adapter carries a command's outcome in. */
@@ -216,11 +330,20 @@ export type Envelope<T> = { ok: true; value: T } | { ok: false; error: ControlEr
 export const IPC_INVOKE_CHANNEL = 'peerdial:invoke';
 export const IPC_SUBSCRIBE_CHANNEL = 'peerdial:subscribe';
 export const IPC_EVENT_CHANNEL = 'peerdial:event';
+/** Microphone frames, renderer -> engine: send(IPC_AUDIO_IN_CHANNEL, ArrayBuffer). */
+export const IPC_AUDIO_IN_CHANNEL = 'peerdial:audio-in';
+/** Speaker frames, engine -> renderer: send(IPC_AUDIO_OUT_CHANNEL, ArrayBuffer), after send(IPC_AUDIO_IN_CHANNEL) first attached the window. */
+export const IPC_AUDIO_OUT_CHANNEL = 'peerdial:audio-out';
 
-/** WebSocket frames (browser mode). */
+/**
+ * WebSocket frames (browser mode). Text frames carry JSON; binary frames carry audio
+ * (AUDIO_FRAME_BYTES each): from the client, microphone frames; from the server, speaker
+ * frames, sent only to clients that asked with `audio`.
+ */
 export type WsClientFrame =
   | { kind: 'invoke'; id: number; name: CommandName; params: unknown }
-  | { kind: 'subscribe'; since?: { epoch: string; seq: number } };
+  | { kind: 'subscribe'; since?: { epoch: string; seq: number } }
+  | { kind: 'audio'; speaker: boolean };
 export type WsServerFrame =
   | { kind: 'result'; id: number; envelope: Envelope<unknown> }
   | { kind: 'event'; item: StreamItem };
@@ -231,4 +354,8 @@ export const WS_PATH = '/control';
 export interface PeerdialBridge {
   invoke(name: string, params: unknown): Promise<Envelope<unknown>>;
   subscribe(since: { epoch: string; seq: number } | undefined, listener: (item: StreamItem) => void): () => void;
+  /** Sends one microphone frame (AUDIO_FRAME_BYTES). */
+  sendAudio(frame: ArrayBuffer): void;
+  /** Speaker frames from the engine; the first call attaches this window as the speaker. */
+  onAudio(listener: (frame: ArrayBuffer) => void): () => void;
 }
