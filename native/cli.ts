@@ -29,6 +29,13 @@ Options for "node":
   --refresh-seconds N  how often this user's registration is stored again (default: 60)
   --replicas N         copies of every overlay record this node stores: the responsible
                        node and its next N-1 successors (default: 3)
+  --auto-answer        answer incoming calls after the first ring
+  --play FILE.wav      use this WAV file as the microphone of every call (16-bit PCM;
+                       8 kHz mono is best, other rates are converted)
+  --record FILE.wav    write everything heard in calls to this WAV file (8 kHz mono)
+  --rtp-ports LO-HI    the UDP ports calls' audio may use (default: 16384-32767)
+
+Call sip:echo@THIS-NODE (or "echo" in the UI) to hear yourself: the echo test.
 
 Once ready it prints the UI address (with its access token) and its SIP contact.
 Stop it with Ctrl-C (SIGINT) or SIGTERM.
@@ -70,6 +77,10 @@ function parseNodeFlags(args: string[]) {
         client: { type: 'boolean' },
         'refresh-seconds': { type: 'string' },
         replicas: { type: 'string' },
+        'auto-answer': { type: 'boolean' },
+        play: { type: 'string' },
+        record: { type: 'string' },
+        'rtp-ports': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -101,7 +112,22 @@ function parseNodeFlags(args: string[]) {
   if (replicas !== undefined && (!/^\d+$/.test(replicas) || Number(replicas) < 1 || Number(replicas) > 16)) {
     throw new UsageError(`--replicas must be a whole number from 1 to 16 (got "${replicas}").`);
   }
+  if (v.play === '') throw new UsageError('--play needs a WAV file.');
+  if (v.record === '') throw new UsageError('--record needs a WAV file to write.');
+  let rtpPorts: [number, number] | undefined;
+  if (v['rtp-ports'] !== undefined) {
+    const m = /^(\d+)-(\d+)$/.exec(v['rtp-ports']);
+    const [lo, hi] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+    if (!m || lo < 1024 || hi > 65535 || hi - lo < 3) {
+      throw new UsageError(`--rtp-ports must be a range LOW-HIGH within 1024-65535 with room for two calls, such as 20000-20999 (got "${v['rtp-ports']}").`);
+    }
+    rtpPorts = [lo, hi];
+  }
   return {
+    autoAnswer: v['auto-answer'] ?? false,
+    playFile: v.play === undefined ? undefined : path.resolve(v.play),
+    recordFile: v.record === undefined ? undefined : path.resolve(v.record),
+    rtpPorts,
     replicas: replicas === undefined ? undefined : Number(replicas),
     help: v.help ?? false,
     dataDir: path.resolve(v['data-dir'] ?? defaultDataDir()),
@@ -158,6 +184,10 @@ export async function main(argv: string[]): Promise<number> {
       registrationRefreshMs: flags.refreshMs,
       overlayConfig: { ...chordTuningFromEnv(), ...(flags.replicas ? { replicas: flags.replicas } : {}) },
       serveUi: true,
+      autoAnswer: flags.autoAnswer,
+      playFile: flags.playFile,
+      recordFile: flags.recordFile,
+      rtpPorts: flags.rtpPorts,
     });
   } catch (error) {
     process.stderr.write(`peerdial: ${startFailure(error, flags)}\n`);
@@ -215,6 +245,8 @@ function startFailure(error: unknown, flags: { sipPort?: number; uiPort?: number
   if (e.code === 'EADDRNOTAVAIL') return `--bind ${flags.bind} is not an address of this machine: use one it has, or 0.0.0.0.`;
   if (e.code === 'EACCES' || e.code === 'EPERM') return `cannot use ${flags.dataDir} or a port below 1024 (${e.message}): pick another --data-dir or port.`;
   if ((e as { name?: string }).name === 'UserError') return `${e.message} (check --user)`;
+  if (e.message?.includes('WAV') || e.message?.startsWith('cannot read the WAV')) return `${e.message} (check --play)`;
+  if (e.code === 'ENOENT' || e.code === 'EISDIR') return `cannot write ${e.path ?? 'the file'} (${e.code}): check --record.`;
   if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT') return `cannot open the database in ${flags.dataDir} (${e.message}): is --data-dir right?`;
   return `could not start: ${e.message ?? String(error)}`;
 }

@@ -14,6 +14,12 @@ import { IdentityService } from './services/identity-service.js';
 import { ImService } from './services/im-service.js';
 import { OverlayService } from './services/overlay-service.js';
 import type { ChordConfig } from './proto/overlay/chord-node.js';
+import { UserAudio } from './services/call-audio.js';
+import { CallService } from './services/call-service.js';
+import { MediaSession } from './services/media-session.js';
+import { WavFileSource, WavRecorder } from './services/wav-file-audio.js';
+import { CallRepository } from './storage/repositories/call-repository.js';
+import { MediaClock } from './transport/media-clock.js';
 
 // What the CLI needs from below the engine, so it imports the composition root alone.
 export { DEFAULT_CHORD_CONFIG, type ChordConfig } from './proto/overlay/chord-node.js';
@@ -56,6 +62,14 @@ export interface EngineOptions {
   registrationRefreshMs?: number;
   rendererDir?: string;
   log?: Logger;
+  /** Answer incoming calls after the first ring. */
+  autoAnswer?: boolean;
+  /** A WAV file that is the microphone of every call (played from its start in each). */
+  playFile?: string;
+  /** A WAV file that records everything heard in calls. */
+  recordFile?: string;
+  /** RTP ports, even and odd pairs, e.g. [20000, 20999]. */
+  rtpPorts?: [number, number];
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -74,6 +88,9 @@ export class Engine {
     readonly identity: IdentityService,
     readonly im: ImService,
     readonly overlay: OverlayService,
+    readonly calls: CallService,
+    /** The microphone and speaker of the UI, for the control adapters' audio frames. */
+    readonly audio: UserAudio,
     api: ControlApi,
     private readonly startedAt: number,
   ) {
@@ -148,8 +165,29 @@ export class Engine {
       onMessage: (message, change) => events.publish(change === 'added' ? 'message.added' : 'message.updated', message),
     });
 
-    const api: ControlApi = new ControlApi({ identity, im, overlay, status: () => engine.status() }, events);
-    const engine = new Engine(options, supervisor, sip, identity, im, overlay, api, startedAt);
+    // Fail on a bad --play file before anything starts, with the file's problem in words.
+    const played = options.playFile ? await WavFileSource.load(options.playFile) : undefined;
+    const recorder = options.recordFile ? await WavRecorder.create(options.recordFile) : undefined;
+    const mediaClock = new MediaClock();
+    const audio = new UserAudio();
+    const calls = new CallService({
+      stack: sip,
+      identity,
+      overlay,
+      calls: new CallRepository(db),
+      openMedia: () => MediaSession.open({ bind, advertisedHost: sip.host, clock: mediaClock, log: log.child('media'), portRange: options.rtpPorts }),
+      audio,
+      timers: realTimers,
+      log: log.child('calls'),
+      onChange: (view) => events.publish('call.changed', view),
+      onHistory: (entry) => events.publish('call.history', entry),
+      autoAnswer: options.autoAnswer,
+      playSource: played && (() => new WavFileSource({ sampleRate: 8000, samples: played.samples })),
+      recorder,
+    });
+
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, status: () => engine.status() }, events);
+    const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
 
     try {
@@ -157,6 +195,14 @@ export class Engine {
       await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
       await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
+      await supervisor.add({
+        name: 'calls',
+        start: () => calls.start(),
+        stop: async () => {
+          await calls.stop();
+          await recorder?.close();
+        },
+      });
       if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
       if (options.serveUi) await engine.startUi(settings, log);
     } catch (error) {
@@ -179,7 +225,7 @@ export class Engine {
         onUpgrade: (req, socket, head) => holder.adapter?.handleUpgrade(req, socket, head) ?? false,
       });
     let ui = makeServer(this.options.uiPort ?? lastPort ?? 0);
-    holder.adapter = new WsControlAdapter({ endpoint: this.api, token, allowedOrigins: () => [ui.origin, `http://localhost:${ui.port}`] });
+    holder.adapter = new WsControlAdapter({ endpoint: this.api, audio: this.audio, token, allowedOrigins: () => [ui.origin, `http://localhost:${ui.port}`] });
     try {
       await ui.start();
     } catch (error) {

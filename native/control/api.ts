@@ -312,10 +312,6 @@ export interface AudioEndpoint {
 export interface ControlEndpoint {
   invoke<N extends CommandName>(name: N, params: ParamsOf<N>): Promise<ResultOf<N>>;
   subscribe(since: { epoch: string; seq: number } | undefined, listener: (item: StreamItem) => void): () => void;
-  /** Sends one microphone frame (AUDIO_FRAME_BYTES). */
-  sendAudio(frame: ArrayBuffer): void;
-  /** Speaker frames from the engine; the first call attaches this window as the speaker. */
-  onAudio(listener: (frame: ArrayBuffer) => void): () => void;
 }
 
 /** The envelope every adapter carries a command's outcome in. */

@@ -3,6 +3,7 @@
 import type { IdentityService } from '../services/identity-service.js';
 import type { ImService } from '../services/im-service.js';
 import type { OverlayService } from '../services/overlay-service.js';
+import type { CallService } from '../services/call-service.js';
 import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
 import {
@@ -22,6 +23,7 @@ export interface ControlServices {
   identity: IdentityService;
   im: ImService;
   overlay: OverlayService;
+  calls: CallService;
   status(): NodeStatus;
 }
 
@@ -50,6 +52,16 @@ export class ControlApi implements ControlEndpoint {
         await services.overlay.addBootstrap(text(p, 'address'));
         return overlayStatusView(services.overlay);
       },
+      'call.dial': async (p) => services.calls.dial(text(p, 'to')),
+      'call.answer': async (p) => services.calls.answer(text(p, 'id')),
+      'call.decline': async (p) => services.calls.decline(text(p, 'id')),
+      'call.hangup': async (p) => services.calls.hangup(text(p, 'id')),
+      'call.mute': async (p) => services.calls.mute(text(p, 'id'), flag(p, 'muted')),
+      'call.hold': async (p) => services.calls.hold(text(p, 'id'), flag(p, 'hold')),
+      'call.dtmf': async (p) => services.calls.dtmf(text(p, 'id'), text(p, 'digits')),
+      'call.transfer': async (p) => services.calls.transfer(text(p, 'id'), text(p, 'to')),
+      'call.list': async () => services.calls.list(),
+      'call.history': async (p) => services.calls.history(optionalInt(p, 'limit', 1, 1000) ?? 100),
     };
   }
 
@@ -79,6 +91,12 @@ export function toControlError(error: unknown): ControlError {
 function text(p: Record<string, unknown>, key: string): string {
   const v = p[key];
   if (typeof v !== 'string') throw new ControlError('INVALID_ARGUMENT', `"${key}" must be a string.`);
+  return v;
+}
+
+function flag(p: Record<string, unknown>, key: string): boolean {
+  const v = p[key];
+  if (typeof v !== 'boolean') throw new ControlError('INVALID_ARGUMENT', `"${key}" must be true or false.`);
   return v;
 }
 

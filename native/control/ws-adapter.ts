@@ -5,7 +5,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { WS_PATH, type ControlEndpoint, type WsClientFrame, type WsServerFrame } from './api.js';
+import { AUDIO_FRAME_BYTES, WS_PATH, type AudioEndpoint, type ControlEndpoint, type WsClientFrame, type WsServerFrame } from './api.js';
+import { bytesOfFrame, frameFromBytes } from './audio-frames.js';
 import { envelope } from './control-api.js';
 
 export interface WsControlOptions {
@@ -14,11 +15,20 @@ export interface WsControlOptions {
   /** The Origins our own page is served from (e.g. http://127.0.0.1:PORT). */
   allowedOrigins(): string[];
   maxFrameBytes?: number;
+  /** The calls' microphone and speaker; without it, audio frames are dropped. */
+  audio?: AudioEndpoint;
 }
+
+/** Speaker frames waiting in one client's socket beyond this (about 200 ms) are dropped: late audio is useless. */
+const SPEAKER_BACKLOG_BYTES = 10 * AUDIO_FRAME_BYTES;
 
 export class WsControlAdapter {
   private readonly wss: WebSocketServer;
   rejected = 0;
+  /** Microphone frames dropped for their size (or because no audio endpoint is attached). */
+  microphoneFramesDropped = 0;
+  /** Speaker frames not sent because the client's socket was backed up. */
+  speakerFramesDropped = 0;
 
   constructor(private readonly options: WsControlOptions) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 256 * 1024 });
@@ -51,10 +61,30 @@ export class WsControlAdapter {
 
   private serve(ws: WebSocket): void {
     let unsubscribe: (() => void) | undefined;
+    let stopSpeaker: (() => void) | undefined;
     const send = (frame: WsServerFrame) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
     };
-    ws.on('message', async (data) => {
+    const sendSpeaker = (frame: Int16Array) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > SPEAKER_BACKLOG_BYTES) {
+        this.speakerFramesDropped++;
+        return;
+      }
+      ws.send(bytesOfFrame(frame), { binary: true });
+    };
+    const stopAll = () => {
+      unsubscribe?.();
+      stopSpeaker?.();
+      stopSpeaker = undefined;
+    };
+    ws.on('message', async (data, isBinary) => {
+      if (isBinary) {
+        const frame = this.options.audio && frameFromBytes(data);
+        if (frame) this.options.audio!.pushMicrophone(frame);
+        else this.microphoneFramesDropped++;
+        return;
+      }
       let frame: WsClientFrame;
       try {
         frame = JSON.parse(String(data)) as WsClientFrame;
@@ -67,12 +97,15 @@ export class WsControlAdapter {
         unsubscribe = this.options.endpoint.subscribe(frame.since, (item) => send({ kind: 'event', item }));
       } else if (frame?.kind === 'invoke' && typeof frame.id === 'number') {
         send({ kind: 'result', id: frame.id, envelope: await envelope(() => this.options.endpoint.invoke(frame.name, frame.params as never)) });
+      } else if (frame?.kind === 'audio' && typeof frame.speaker === 'boolean') {
+        stopSpeaker?.();
+        stopSpeaker = frame.speaker ? this.options.audio?.onSpeaker(sendSpeaker) : undefined;
       } else {
         ws.close(1008, 'unknown frame');
       }
     });
-    ws.on('close', () => unsubscribe?.());
-    ws.on('error', () => unsubscribe?.());
+    ws.on('close', stopAll);
+    ws.on('error', stopAll);
   }
 }
 

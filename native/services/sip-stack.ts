@@ -4,8 +4,9 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from '../log.js';
 import type { ClientOutcome } from '../proto/sip/non-invite-client-transaction.js';
-import type { TimerHost } from '../proto/sip/timers.js';
+import { T1, T2, type TimerHandle, type TimerHost } from '../proto/sip/timers.js';
 import { TransactionLayer } from '../proto/sip/transaction-layer.js';
+import type { InviteServerTransaction } from '../proto/sip/invite-server-transaction.js';
 import {
   encodeBody,
   generateBranch,
@@ -22,10 +23,25 @@ import { SipSockets, type Remote, type SipProtocol } from '../transport/sip-sock
 
 export const USER_AGENT = 'Peerdial/0.1';
 
+export interface ResponseOptions {
+  reason?: string;
+  headers?: Record<string, unknown>;
+  body?: string;
+}
+
 export interface IncomingRequest {
   request: SipRequest;
   remote: Remote;
-  respond(status: number, options?: { reason?: string; headers?: Record<string, unknown>; body?: string }): void;
+  /** The To tag our responses carry (the dialog's local tag for an INVITE). */
+  toTag: string;
+  respond(status: number, options?: ResponseOptions): void;
+  /** INVITE only, set by the handler: the caller CANCELled before our final response; the stack has answered 487. */
+  onCancel?: () => void;
+  /**
+   * INVITE only, set by the handler: after our 2xx (which the stack retransmits, RFC 3261
+   * 13.3.1.4), the ACK that stopped it, or undefined when none came within 64*T1.
+   */
+  onAck?: (ack: SipRequest | undefined) => void;
 }
 export type RequestHandler = (incoming: IncomingRequest) => void | Promise<void>;
 
@@ -48,6 +64,17 @@ export interface OutgoingRequest {
   contact?: string;
   /** Give up sooner than Timer F (32 s): the outcome is then a timeout. */
   timeoutMs?: number;
+  /** A request within a dialog (RFC 3261 12.2.1.1): its tags, CSeq and route set. `requestUri` is the remote target. */
+  dialog?: { callId: string; localTag: string; remoteTag: string; cseq: number; routeSet: string[] };
+}
+
+/** An INVITE on its way: its outcome, and CANCEL while no final response has come. */
+export interface OutgoingInvite {
+  request: SipRequest;
+  /** Resolves with the first final response, or a failure. */
+  outcome: Promise<RequestOutcome>;
+  /** RFC 3261 9.1: sent once a provisional response has come (or at once if one has). */
+  cancel(): void;
 }
 
 export type RequestOutcome =
@@ -81,7 +108,12 @@ export class SipStack {
     retransmissionsAbsorbed: 0,
     overloadedRejected: 0,
     handlerErrors: 0,
+    /** ACKs for a 2xx that matched no answered INVITE. */
+    strayAcks: 0,
   };
+  /** Our 2xx responses to INVITEs, retransmitted until their ACK (key: Call-ID and CSeq). */
+  private readonly unacked = new Map<string, { incoming: IncomingRequest; timer?: TimerHandle; giveUp: TimerHandle }>();
+  private readonly inviteRequests = new WeakMap<InviteServerTransaction, IncomingRequest>();
 
   constructor(private readonly options: SipStackOptions) {
     this.transactions = new TransactionLayer({ timers: options.timers, maxServerTransactions: options.maxServerTransactions });
@@ -122,6 +154,11 @@ export class SipStack {
   }
 
   async stop(): Promise<void> {
+    for (const pending of this.unacked.values()) {
+      if (pending.timer) this.options.timers.clear(pending.timer);
+      this.options.timers.clear(pending.giveUp);
+    }
+    this.unacked.clear();
     this.transactions.shutdown();
     await this.sockets?.close();
     this.sockets = undefined;
@@ -135,27 +172,37 @@ export class SipStack {
     return ['OPTIONS', ...[...this.handlers.keys()].filter((m) => m !== 'OPTIONS')];
   }
 
-  /** Sends a non-INVITE request to the URI in `to` and resolves with its outcome. */
-  async request(outgoing: OutgoingRequest, onProvisional?: (r: SipResponse) => void): Promise<RequestOutcome> {
-    const sockets = this.sockets;
-    if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
+  /** Builds the request and finds where it goes (RFC 3261 8.1.2: the first route, else the Request-URI). */
+  private async prepare(outgoing: OutgoingRequest): Promise<{ request: SipRequest; bytes: Buffer; remote: Remote } | RequestOutcome> {
     const target = outgoing.requestUri ?? outgoing.to;
     const uri = parseSipUri(target);
     if (!uri) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${target}`) };
+    const nextHop = outgoing.dialog?.routeSet.length ? parseSipUri(outgoing.dialog.routeSet[0].replace(/^<(.*)>$/, '$1')) : uri;
+    if (!nextHop) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${outgoing.dialog?.routeSet[0]}`) };
     let remote: Remote;
     try {
-      remote = await resolveTarget(uri);
+      remote = await resolveTarget(nextHop);
     } catch (error) {
       return { kind: 'unresolvable', error: error as Error };
     }
     let request = this.buildRequest(outgoing, uri, remote.protocol);
     let bytes = serializeSipMessage(request);
-    if (remote.protocol === 'udp' && bytes.length > 1300 && !uri.params.transport) {
+    if (remote.protocol === 'udp' && bytes.length > 1300 && !nextHop.params.transport) {
       // RFC 3261 18.1.1: a request larger than 1300 bytes MUST go over a congestion-controlled transport.
       remote = { ...remote, protocol: 'tcp' };
       request = this.buildRequest(outgoing, uri, 'tcp');
       bytes = serializeSipMessage(request);
     }
+    return { request, bytes, remote };
+  }
+
+  /** Sends a non-INVITE request to the URI in `to` and resolves with its outcome. */
+  async request(outgoing: OutgoingRequest, onProvisional?: (r: SipResponse) => void): Promise<RequestOutcome> {
+    const sockets = this.sockets;
+    if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
+    const prepared = await this.prepare(outgoing);
+    if ('kind' in prepared) return prepared;
+    const { request, bytes, remote } = prepared;
     let reportDone = () => {};
     return new Promise<RequestOutcome>((resolve) => {
       const report = (outcome: ClientOutcome) => {
@@ -185,7 +232,91 @@ export class SipStack {
     });
   }
 
+  /**
+   * Sends an INVITE (RFC 3261 17.1.1). Every provisional and 2xx response reaches `onResponse`
+   * (a 2xx may come again, or from several forks: the dialog ACKs each, 13.2.2.4); the ACK for
+   * a non-2xx is the transaction's. `outcome` resolves with the first final response.
+   */
+  async invite(outgoing: OutgoingRequest, onResponse: (response: SipResponse) => void): Promise<OutgoingInvite | RequestOutcome> {
+    const sockets = this.sockets;
+    if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
+    const prepared = await this.prepare({ ...outgoing, method: 'INVITE' });
+    if ('kind' in prepared) return prepared;
+    const { request, bytes, remote } = prepared;
+    let settle: (outcome: RequestOutcome) => void = () => {};
+    const outcome = new Promise<RequestOutcome>((resolve) => (settle = resolve));
+    let settled = false;
+    let provisionalSeen = false;
+    let cancelWanted = false;
+    const sendCancel = () => {
+      // RFC 3261 9.1: CANCEL copies Request-URI, Call-ID, To, From, the top Via and the CSeq number.
+      const cancel: SipRequest = {
+        method: 'CANCEL',
+        uri: request.uri,
+        version: '2.0',
+        headers: {
+          via: [request.headers.via[0]],
+          'max-forwards': 70,
+          to: request.headers.to,
+          from: request.headers.from,
+          'call-id': request.headers['call-id'],
+          cseq: { seq: request.headers.cseq.seq, method: 'CANCEL' },
+          ...(request.headers.route ? { route: request.headers.route } : {}),
+          'user-agent': USER_AGENT,
+        } as SipRequest['headers'],
+        content: '',
+      };
+      const cbytes = serializeSipMessage(cancel);
+      this.transactions.startClient(cancel, cbytes, remote.protocol !== 'udp', (b) => sockets.sendQuietly(b, remote), () => undefined);
+    };
+    const report = (o: ClientOutcome) => {
+      if (o.kind === 'provisional') {
+        if (!provisionalSeen) {
+          provisionalSeen = true;
+          if (cancelWanted && !settled) sendCancel();
+        }
+        onResponse(o.response);
+        return;
+      }
+      if (o.kind === 'final' && o.response.status < 300) onResponse(o.response);
+      if (settled) return;
+      settled = true;
+      settle(o);
+    };
+    const tx = this.transactions.startInviteClient(
+      request,
+      bytes,
+      remote.protocol !== 'udp',
+      (b) => sockets.send(b, remote).catch((error: Error) => tx?.transportError(error)),
+      (response) => serializeSipMessage(ackForFailure(request, response)),
+      report,
+    );
+    if (!tx) return { kind: 'transport-error', error: new Error('too many requests in flight') };
+    return {
+      request,
+      outcome,
+      cancel: () => {
+        if (settled || cancelWanted) return;
+        cancelWanted = true;
+        if (provisionalSeen) sendCancel();
+      },
+    };
+  }
+
+  /** Sends the ACK for a 2xx (RFC 3261 13.2.2.4): no transaction, to the first route or the remote target. */
+  async sendAck(outgoing: OutgoingRequest): Promise<void> {
+    const sockets = this.sockets;
+    if (!sockets) return;
+    const prepared = await this.prepare({ ...outgoing, method: 'ACK' });
+    if ('kind' in prepared) {
+      this.options.log.debug('ACK not sent', { outcome: prepared.kind });
+      return;
+    }
+    sockets.sendQuietly(prepared.bytes, prepared.remote);
+  }
+
   private buildRequest(outgoing: OutgoingRequest, uri: SipUri, protocol: SipProtocol): SipRequest {
+    const dialog = outgoing.dialog;
     const headers: Record<string, unknown> = {
       via: [
         {
@@ -197,10 +328,15 @@ export class SipStack {
         },
       ],
       'max-forwards': 70,
-      to: { uri: outgoing.to.replace(/^<(.*)>$/, '$1'), params: {} },
-      from: { name: outgoing.fromName ? quote(outgoing.fromName) : undefined, uri: outgoing.from, params: { tag: randomTag() } },
-      'call-id': outgoing.callId ?? generateCallId(this.host),
-      cseq: { seq: 1, method: outgoing.method },
+      to: { uri: outgoing.to.replace(/^<(.*)>$/, '$1'), params: dialog ? { tag: dialog.remoteTag } : {} },
+      from: {
+        name: outgoing.fromName ? quote(outgoing.fromName) : undefined,
+        uri: outgoing.from,
+        params: { tag: dialog?.localTag ?? randomTag() },
+      },
+      'call-id': dialog?.callId ?? outgoing.callId ?? generateCallId(this.host),
+      cseq: { seq: dialog?.cseq ?? 1, method: outgoing.method },
+      ...(dialog?.routeSet.length ? { route: dialog.routeSet.map((r) => ({ uri: r.replace(/^<(.*)>$/, '$1'), params: {} })) } : {}),
       'user-agent': USER_AGENT,
       ...(outgoing.contact ? { contact: [{ uri: outgoing.contact, params: {} }] } : {}),
       ...(outgoing.headers ?? {}),
@@ -265,6 +401,10 @@ export class SipStack {
       this.counters.retransmissionsAbsorbed++;
       return;
     }
+    if (match.kind === 'ack') {
+      this.onAckFor2xx(request);
+      return;
+    }
     if (match.kind === 'overloaded') {
       // RFC 3261 21.5.4: 503 with Retry-After, sent statelessly since we keep no more state.
       this.counters.overloadedRejected++;
@@ -273,12 +413,27 @@ export class SipStack {
       return;
     }
     const tx = match.transaction;
-    const toTag = randomTag();
-    const respond: IncomingRequest['respond'] = (status, opts = {}) => {
-      const response = makeResponse(request, status, { ...opts, toTag });
-      response.headers['user-agent'] = USER_AGENT;
-      tx.respond(serializeSipMessage(response), status);
+    // RFC 3261 12.1.1: a dialog's local tag is the To tag of our responses; a request inside
+    // one already carries it.
+    const toTag = (request.headers.to?.params.tag as string | undefined) ?? randomTag();
+    const isInvite = request.method === 'INVITE';
+    const incoming: IncomingRequest = {
+      request,
+      remote,
+      toTag,
+      respond: (status, opts = {}) => {
+        const response = makeResponse(request, status, { ...opts, toTag });
+        response.headers['user-agent'] = USER_AGENT;
+        const bytes = serializeSipMessage(response);
+        if (tx.respond(bytes, status) && isInvite && status >= 200 && status < 300) this.retransmit2xx(incoming, bytes, target);
+      },
     };
+    const respond = incoming.respond;
+    if (isInvite) {
+      this.inviteRequests.set(tx as InviteServerTransaction, incoming);
+      // RFC 3261 17.2.1: a 100 at once, so the caller stops retransmitting while the user decides.
+      respond(100);
+    }
     // RFC 3261 8.2.2.3: an extension we do not support in Require gets 420 listing it in Unsupported
     // (a UAS ignores Proxy-Require). CANCEL and ACK are exempt.
     const required = String(request.headers.require ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -286,9 +441,13 @@ export class SipStack {
       respond(420, { headers: { unsupported: required.join(', ') } });
       return;
     }
+    if (request.method === 'CANCEL') {
+      this.onCancel(request, respond);
+      return;
+    }
     if (request.method === 'OPTIONS' && !this.handlers.has('OPTIONS')) {
       // RFC 3261 11.2: answer OPTIONS as an INVITE would be answered, with our capabilities.
-      respond(200, { headers: { allow: this.allowedMethods.join(', '), accept: 'text/plain' } });
+      respond(200, { headers: { allow: this.allowedMethods.join(', '), accept: 'text/plain, application/sdp' } });
       return;
     }
     const handler = this.handlers.get(request.method);
@@ -304,12 +463,91 @@ export class SipStack {
       respond(500);
     };
     try {
-      const result = handler({ request, remote, respond });
+      const result = handler(incoming);
       if (result instanceof Promise) result.catch(failed);
     } catch (error) {
       failed(error);
     }
   }
+
+  /** RFC 3261 9.2: a CANCEL gets 200 when it matches an INVITE still unanswered, which then gets 487. */
+  private onCancel(cancel: SipRequest, respond: IncomingRequest['respond']): void {
+    const invite = this.transactions.inviteServerFor(cancel);
+    const incoming = invite && this.inviteRequests.get(invite);
+    if (!invite || !incoming) {
+      respond(481, { reason: 'Call/Transaction Does Not Exist' });
+      return;
+    }
+    respond(200);
+    if (invite.state !== 'proceeding') return;
+    incoming.respond(487);
+    incoming.onCancel?.();
+  }
+
+  /**
+   * RFC 3261 13.3.1.4: the UAS core retransmits its 2xx from T1 doubling to T2 until the ACK,
+   * and gives up after 64*T1 (the dialog then ends the session).
+   */
+  private retransmit2xx(incoming: IncomingRequest, bytes: Buffer, target: Remote): void {
+    const key = ackKey(incoming.request);
+    const sockets = this.sockets;
+    if (!sockets || this.unacked.has(key)) return;
+    const reliable = target.protocol !== 'udp';
+    let interval = T1;
+    const pending: { incoming: IncomingRequest; timer?: TimerHandle; giveUp: TimerHandle } = {
+      incoming,
+      giveUp: this.options.timers.set(64 * T1, () => {
+        if (pending.timer) this.options.timers.clear(pending.timer);
+        this.unacked.delete(key);
+        incoming.onAck?.(undefined);
+      }),
+    };
+    const again = () => {
+      sockets.sendQuietly(bytes, target);
+      interval = Math.min(2 * interval, T2);
+      pending.timer = this.options.timers.set(interval, again);
+    };
+    if (!reliable) pending.timer = this.options.timers.set(interval, again);
+    this.unacked.set(key, pending);
+  }
+
+  private onAckFor2xx(ack: SipRequest): void {
+    const key = ackKey(ack);
+    const pending = this.unacked.get(key);
+    if (!pending) {
+      // A retransmitted ACK, or one for a dialog we no longer know: nothing to do.
+      this.counters.strayAcks++;
+      return;
+    }
+    this.unacked.delete(key);
+    if (pending.timer) this.options.timers.clear(pending.timer);
+    this.options.timers.clear(pending.giveUp);
+    pending.incoming.onAck?.(ack);
+  }
+}
+
+/** The 2xx an ACK acknowledges: same Call-ID and CSeq number (RFC 3261 13.2.2.4, 17.1.1.3). */
+function ackKey(request: SipRequest): string {
+  return `${request.headers['call-id']}\u0000${request.headers.cseq.seq}`;
+}
+
+/** RFC 3261 17.1.1.3: the ACK for a non-2xx final response, inside the INVITE transaction. */
+function ackForFailure(invite: SipRequest, response: SipResponse): SipRequest {
+  return {
+    method: 'ACK',
+    uri: invite.uri,
+    version: '2.0',
+    headers: {
+      via: [invite.headers.via[0]],
+      'max-forwards': 70,
+      to: response.headers.to,
+      from: invite.headers.from,
+      'call-id': invite.headers['call-id'],
+      cseq: { seq: invite.headers.cseq.seq, method: 'ACK' },
+      ...(invite.headers.route ? { route: invite.headers.route } : {}),
+    } as SipRequest['headers'],
+    content: '',
+  };
 }
 
 /**

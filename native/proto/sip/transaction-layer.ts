@@ -3,6 +3,8 @@
 // per second that grows without bound, so here completed server transactions hold only
 // their response bytes and the oldest completed ones are let go first when the table is full.
 import type { SipRequest, SipResponse } from '../../wire/sip/message.js';
+import { InviteClientTransaction } from './invite-client-transaction.js';
+import { InviteServerTransaction } from './invite-server-transaction.js';
 import { NonInviteClientTransaction, type ClientOutcome } from './non-invite-client-transaction.js';
 import { NonInviteServerTransaction } from './non-invite-server-transaction.js';
 import type { TimerHost } from './timers.js';
@@ -15,14 +17,19 @@ export interface TransactionLayerOptions {
   maxClientTransactions?: number;
 }
 
+export type ServerTransaction = NonInviteServerTransaction | InviteServerTransaction;
+export type ClientTransaction = NonInviteClientTransaction | InviteClientTransaction;
+
 export type ServerMatch =
-  | { kind: 'new'; transaction: NonInviteServerTransaction }
+  | { kind: 'new'; transaction: ServerTransaction }
   | { kind: 'retransmission' }
+  /** An ACK that belongs to no transaction: the ACK for a 2xx, which the dialog takes (RFC 3261 13.3.1.4). */
+  | { kind: 'ack' }
   | { kind: 'overloaded' };
 
 export class TransactionLayer {
-  private readonly clients = new Map<string, NonInviteClientTransaction>();
-  private readonly servers = new Map<string, NonInviteServerTransaction>();
+  private readonly clients = new Map<string, ClientTransaction>();
+  private readonly servers = new Map<string, ServerTransaction>();
   private readonly timers: TimerHost;
   private readonly maxServers: number;
   private readonly maxClients: number;
@@ -57,8 +64,27 @@ export class TransactionLayer {
     return tx;
   }
 
+  /** Starts an INVITE client transaction; `ackFor` builds the ACK for a non-2xx final response. */
+  startInviteClient(
+    request: SipRequest,
+    bytes: Buffer,
+    reliable: boolean,
+    send: (bytes: Buffer) => void,
+    ackFor: (response: SipResponse) => Buffer,
+    report: (outcome: ClientOutcome) => void,
+  ): InviteClientTransaction | undefined {
+    if (this.clients.size >= this.maxClients) return undefined;
+    const key = clientKey(request.headers.via[0].params.branch ?? '', 'INVITE');
+    const tx = new InviteClientTransaction(key, bytes, reliable, this.timers, send, ackFor, report, () => {
+      if (this.clients.get(key) === tx) this.clients.delete(key);
+    });
+    this.clients.set(key, tx);
+    tx.start();
+    return tx;
+  }
+
   /** RFC 3261 17.1.3: a response matches by the top Via branch and the CSeq method. */
-  matchResponse(response: SipResponse): NonInviteClientTransaction | undefined {
+  matchResponse(response: SipResponse): ClientTransaction | undefined {
     const branch = response.headers.via[0]?.params.branch;
     if (!branch) return undefined;
     return this.clients.get(clientKey(branch, response.headers.cseq.method));
@@ -68,17 +94,36 @@ export class TransactionLayer {
   matchRequest(request: SipRequest, reliable: boolean, send: (bytes: Buffer) => void): ServerMatch {
     const key = serverKey(request);
     const existing = this.servers.get(key);
+    if (request.method === 'ACK') {
+      // RFC 3261 17.2.1: the ACK for a non-2xx response belongs to the INVITE transaction; any
+      // other ACK (for a 2xx, a new branch) never starts a transaction and goes to the dialog.
+      if (existing instanceof InviteServerTransaction && existing.state === 'completed') {
+        existing.receiveAck();
+        return { kind: 'retransmission' };
+      }
+      if (existing instanceof InviteServerTransaction && existing.state === 'confirmed') return { kind: 'retransmission' };
+      return { kind: 'ack' };
+    }
     if (existing) {
       existing.receiveRetransmission();
       return { kind: 'retransmission' };
     }
-    if (request.method === 'ACK') return { kind: 'retransmission' }; // an ACK never starts a transaction
     if (this.servers.size >= this.maxServers && !this.evictCompleted()) return { kind: 'overloaded' };
-    const tx = new NonInviteServerTransaction(key, reliable, this.timers, send, () => {
+    const done = () => {
       if (this.servers.get(key) === tx) this.servers.delete(key);
-    });
+    };
+    const tx: ServerTransaction =
+      request.method === 'INVITE'
+        ? new InviteServerTransaction(key, reliable, this.timers, send, () => undefined, done)
+        : new NonInviteServerTransaction(key, reliable, this.timers, send, done);
     this.servers.set(key, tx);
     return { kind: 'new', transaction: tx };
+  }
+
+  /** RFC 3261 9.2: the INVITE server transaction a CANCEL is for (same branch and sent-by). */
+  inviteServerFor(cancel: SipRequest): InviteServerTransaction | undefined {
+    const tx = this.servers.get(serverKey(cancel, 'INVITE'));
+    return tx instanceof InviteServerTransaction ? tx : undefined;
   }
 
   shutdown(): void {
@@ -105,9 +150,9 @@ function clientKey(branch: string, method: string): string {
   return `${branch}\u0000${method}`;
 }
 
-function serverKey(request: SipRequest): string {
+function serverKey(request: SipRequest, asMethod?: string): string {
   const via = request.headers.via[0];
-  const method = request.method === 'ACK' ? 'INVITE' : request.method;
+  const method = asMethod ?? (request.method === 'ACK' ? 'INVITE' : request.method);
   const branch = via.params.branch ?? '';
   if (branch.startsWith('z9hG4bK')) return `${branch}\u0000${via.host}:${via.port ?? ''}\u0000${method}`;
   // RFC 3261 17.2.3 leaves RFC 2543 matching to the element; Call-ID, CSeq and From tag suffice here.

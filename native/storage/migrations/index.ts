@@ -2,6 +2,7 @@ import { m001Identity } from './001-identity.js';
 import { m002Settings } from './002-settings.js';
 import { m003Messages } from './003-messages.js';
 import { m004Overlay } from './004-overlay.js';
+import { m005Calls } from './005-calls.js';
 
 export interface Migration {
   version: number;
@@ -10,4 +11,4 @@ export interface Migration {
 }
 
 /** Every migration, in order. Never edit a shipped one: add the next number. */
-export const migrations: Migration[] = [m001Identity, m002Settings, m003Messages, m004Overlay];
+export const migrations: Migration[] = [m001Identity, m002Settings, m003Messages, m004Overlay, m005Calls];

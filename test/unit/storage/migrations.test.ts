@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Database } from '../../../native/storage/db.js';
+import { CallRepository } from '../../../native/storage/repositories/call-repository.js';
 import { migrations } from '../../../native/storage/migrations/index.js';
 
 const dirs: string[] = [];
@@ -43,6 +44,26 @@ describe('migrations', () => {
     assert.equal((await db.run(insert, ['in'])).changes, 0);
     assert.equal((await db.run(insert, ['out'])).changes, 1);
     await assert.rejects(db.run(insert.replace('OR IGNORE ', ''), ['sideways']), /CHECK constraint/);
+    await db.close();
+  });
+
+  it('005 calls: a call in progress when Peerdial stopped is in the history after the restart', async () => {
+    const { db } = await openAt(5);
+    const calls = new CallRepository(db);
+    const answered = await calls.start({ direction: 'in', peer: 'sip:bob@peerdial', sipCallId: 'c1', at: 1000 });
+    await calls.answered(answered, 2000);
+    await calls.start({ direction: 'in', peer: 'sip:carol@peerdial', sipCallId: 'c2', at: 3000 });
+    assert.equal((await calls.recent(10)).length, 0, 'calls in progress are not history yet');
+    await calls.closeUnfinished('Peerdial stopped during the call');
+    const history = await calls.recent(10);
+    assert.deepEqual(
+      history.map((c) => [c.peer, c.outcome]),
+      [
+        ['sip:carol@peerdial', 'missed'],
+        ['sip:bob@peerdial', 'answered'],
+      ],
+    );
+    await assert.rejects(db.run(`UPDATE calls SET outcome = 'lost' WHERE id = ?`, [answered]));
     await db.close();
   });
 

@@ -1,0 +1,40 @@
+// A bounded FIFO of audio frames that is itself an AudioSource: the UI's microphone frames and
+// the echo test push into it, the media clock pulls one per tick. Past `capacity` frames the
+// oldest is dropped, so a producer running ahead (or a stalled consumer) cannot build latency.
+import type { AudioSource } from './audio-io.js';
+
+export const DEFAULT_FRAME_QUEUE_CAPACITY = 5;
+
+export class FrameQueue implements AudioSource {
+  private readonly frames: Int16Array[] = [];
+  private droppedFrames = 0;
+
+  constructor(readonly capacity = DEFAULT_FRAME_QUEUE_CAPACITY) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('a frame queue holds at least one frame');
+  }
+
+  push(frame: Int16Array): void {
+    if (this.frames.length >= this.capacity) {
+      this.frames.shift();
+      this.droppedFrames++;
+    }
+    this.frames.push(frame);
+  }
+
+  read(): Int16Array | undefined {
+    return this.frames.shift();
+  }
+
+  clear(): void {
+    this.frames.length = 0;
+  }
+
+  get length(): number {
+    return this.frames.length;
+  }
+
+  /** Frames thrown away because the queue was full. */
+  get dropped(): number {
+    return this.droppedFrames;
+  }
+}
