@@ -93,7 +93,8 @@ export function reasonForStatus(status: number): CallEndReason {
 }
 
 export function endMessageFor(call: Pick<Call, 'direction' | 'peer' | 'peerName'>, reason: CallEndReason, detail?: string): string {
-  const who = call.peerName ?? call.peer;
+  // Without a display name, the user part reads better than a whole URI.
+  const who = call.peerName ?? /^sips?:([^@;]+)@/.exec(call.peer)?.[1] ?? call.peer;
   switch (reason) {
     case 'hangup':
       return 'Call ended';

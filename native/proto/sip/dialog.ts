@@ -2,6 +2,7 @@
 // and its 2xx; every later request in it takes its Call-ID, tags, next CSeq, remote target
 // and route set from here.
 import type { SipRequest, SipResponse } from '../../wire/sip/message.js';
+import { formatSipUri, type SipUri } from '../../wire/sip/uri.js';
 
 export interface Dialog {
   callId: string;
@@ -19,10 +20,11 @@ export interface Dialog {
   routeSet: string[];
 }
 
-type NameAddrList = Array<{ uri: string; params: Record<string, unknown> }> | undefined;
+type NameAddrList = Array<{ uri: string | SipUri; params: Record<string, unknown> }> | undefined;
 
+/** The URIs of a name-addr list; the codec leaves some as text and parses others (Route's). */
 function uris(list: unknown): string[] {
-  return ((list as NameAddrList) ?? []).map((entry) => entry.uri);
+  return ((list as NameAddrList) ?? []).map((entry) => (typeof entry.uri === 'string' ? entry.uri : formatSipUri(entry.uri)));
 }
 
 function contactOf(message: SipRequest | SipResponse): string | undefined {

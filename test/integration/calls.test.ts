@@ -1,0 +1,290 @@
+// Calls between in-process engines over real SIP and RTP on loopback: what each user sees,
+// hears and finds in the history.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { Engine, type EngineOptions } from '../../native/engine.js';
+import { decodeWav } from '../../native/wire/audio/wav.js';
+import { CallEvents, toneHz, writeTone } from '../support/calls.js';
+import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
+import { until } from '../support/poll.js';
+
+const dirs: string[] = [];
+const engines: Engine[] = [];
+
+async function start(userName: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
+  const dataDir = options.dataDir ?? (await tempDataDir());
+  if (!options.dataDir) dirs.push(dataDir);
+  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: await freePort(), user: { userName }, ...options });
+  engines.push(engine);
+  return engine;
+}
+
+/** Nothing a failed test left ringing or running carries over into the next. */
+afterEach(async () => {
+  for (const engine of engines) {
+    for (const call of await engine.api.invoke('call.list', {}).catch(() => [])) await engine.api.invoke('call.hangup', { id: call.id }).catch(() => undefined);
+  }
+});
+
+after(async () => {
+  await Promise.all(engines.map((e) => e.stop()));
+  await Promise.all(dirs.map(removeDir));
+});
+
+describe('a call between two engines by direct URI', () => {
+  let alice: Engine;
+  let bob: Engine;
+  let recording: string;
+  before(async () => {
+    const dir = await tempDataDir('peerdial-audio-');
+    dirs.push(dir);
+    recording = path.join(dir, 'bob-heard.wav');
+    alice = await start('alice', { playFile: await writeTone(path.join(dir, 'a440.wav'), 440, 10) });
+    bob = await start('bob', { recordFile: recording, playFile: await writeTone(path.join(dir, 'b1000.wav'), 1000, 10) });
+  });
+
+  it('rings at the callee with the caller shown, is answered, carries audio both ways, and ends in both histories', async () => {
+    const aliceCalls = new CallEvents(alice);
+    const bobCalls = new CallEvents(bob);
+    const dialled = await alice.api.invoke('call.dial', { to: bob.sipContact! });
+    assert.equal(dialled.state, 'calling');
+
+    const ringing = await bobCalls.waitFor('the incoming call at bob', (v) => v.state === 'incoming');
+    assert.equal(ringing.peerName, 'alice');
+    assert.match(ringing.peer, /^sip:alice@127\.0\.0\.1:\d+$/);
+    await aliceCalls.waitFor('ringback at alice', (v) => v.state === 'ringing');
+
+    await bob.api.invoke('call.answer', { id: ringing.id });
+    await aliceCalls.waitFor('the answer at alice', (v) => v.state === 'active');
+    // Quality figures come from RTP and RTCP: packets both ways and a round trip once reports flowed.
+    const live = await until('RTCP round trip at alice', async () => {
+      const [view] = await alice.api.invoke('call.list', {});
+      return view?.quality?.rttMs !== undefined && view.quality.packetsReceived > 50 ? view : undefined;
+    }, 10_000);
+    assert.equal(live.quality!.codec, 'PCMU');
+    assert.ok(live.quality!.lossFraction < 0.01);
+    await new Promise((r) => setTimeout(r, 1_500));
+
+    await alice.api.invoke('call.hangup', { id: dialled.id });
+    const ended = await bobCalls.waitFor('the end at bob', (v) => v.state === 'ended');
+    assert.equal(ended.endReason, 'remote-hangup');
+    assert.equal(ended.endMessage, 'alice hung up');
+
+    // What bob heard was alice's 440 Hz tone.
+    const heard = await until('bob\'s recording', async () => {
+      const audio = decodeWav(await readFile(recording));
+      return audio.samples.length > 8000 * 2 ? audio : undefined;
+    }, 5_000);
+    const hz = toneHz(heard.samples);
+    assert.ok(hz !== undefined && Math.abs(hz - 440) < 15, `bob heard ${hz} Hz, not alice's 440 Hz`);
+
+    const [aliceEntry] = await alice.api.invoke('call.history', {});
+    const [bobEntry] = await until('bob\'s history', async () => (await bob.api.invoke('call.history', {})).length && bob.api.invoke('call.history', {}));
+    assert.equal(aliceEntry.outcome, 'answered');
+    assert.equal(aliceEntry.direction, 'out');
+    assert.equal(bobEntry.outcome, 'answered');
+    assert.equal(bobEntry.direction, 'in');
+    assert.ok(bobEntry.durationSeconds >= 1);
+  });
+
+  it('declined: the caller reads that the callee declined; the callee history says declined', async () => {
+    const aliceCalls = new CallEvents(alice);
+    const bobCalls = new CallEvents(bob);
+    const dialled = await alice.api.invoke('call.dial', { to: bob.sipContact! });
+    const ringing = await bobCalls.waitFor('the incoming call', (v) => v.state === 'incoming');
+    await bob.api.invoke('call.decline', { id: ringing.id });
+    const ended = await aliceCalls.waitFor('the decline at alice', (v) => v.id === dialled.id && v.state === 'ended');
+    assert.equal(ended.endReason, 'declined');
+    assert.equal(ended.endMessage, 'bob declined the call');
+    await until('the declined call in bob\'s history', async () => (await bob.api.invoke('call.history', {})).some((e) => e.outcome === 'declined'));
+  });
+
+  it('cancelled before the answer: the callee stops ringing and has a missed call', async () => {
+    const bobCalls = new CallEvents(bob);
+    const dialled = await alice.api.invoke('call.dial', { to: bob.sipContact! });
+    await bobCalls.waitFor('the incoming call', (v) => v.state === 'incoming');
+    const cancelled = await alice.api.invoke('call.hangup', { id: dialled.id });
+    assert.equal(cancelled.endReason, 'cancelled');
+    const ended = await bobCalls.waitFor('the cancel at bob', (v) => v.state === 'ended');
+    assert.equal(ended.endReason, 'cancelled');
+    assert.equal(ended.endMessage, 'Missed call from alice');
+    const entry = await until('the missed call in bob\'s history', async () => (await bob.api.invoke('call.history', {})).find((e) => e.outcome === 'missed'));
+    assert.equal(entry.peerName, 'alice');
+    assert.equal(entry.durationSeconds, 0);
+  });
+
+  it('hold and resume: the other side sees it, and audio stops while held', async () => {
+    const bobCalls = new CallEvents(bob);
+    const aliceCalls = new CallEvents(alice);
+    const dialled = await alice.api.invoke('call.dial', { to: bob.sipContact! });
+    const ringing = await bobCalls.waitFor('the incoming call', (v) => v.state === 'incoming');
+    await bob.api.invoke('call.answer', { id: ringing.id });
+    await aliceCalls.waitFor('the answer at alice', (v) => v.id === dialled.id && v.state === 'active');
+
+    const held = await alice.api.invoke('call.hold', { id: dialled.id, hold: true });
+    assert.equal(held.hold, 'local');
+    await bobCalls.waitFor('remote hold at bob', (v) => v.hold === 'remote');
+    // alice sends sendonly: she still sends (music on hold), bob sends nothing back.
+    const before = (await alice.api.invoke('call.list', {}))[0].quality!.packetsReceived;
+    await new Promise((r) => setTimeout(r, 600));
+    const during = (await alice.api.invoke('call.list', {}))[0].quality!.packetsReceived;
+    assert.ok(during - before <= 2, `alice still received ${during - before} packets while holding`);
+
+    const resumed = await alice.api.invoke('call.hold', { id: dialled.id, hold: false });
+    assert.equal(resumed.hold, 'none');
+    await bobCalls.waitFor('resumed at bob', (v) => v.hold === 'none' && v.state === 'active');
+    await until('audio again at alice', async () => (await alice.api.invoke('call.list', {}))[0].quality!.packetsReceived > during + 10, 3_000);
+    await alice.api.invoke('call.hangup', { id: dialled.id });
+  });
+
+  it('DTMF keys pressed on one side show on the other, once each, in order', async () => {
+    const bobCalls = new CallEvents(bob);
+    const aliceCalls = new CallEvents(alice);
+    const dialled = await alice.api.invoke('call.dial', { to: bob.sipContact! });
+    const ringing = await bobCalls.waitFor('the incoming call', (v) => v.state === 'incoming');
+    await bob.api.invoke('call.answer', { id: ringing.id });
+    await aliceCalls.waitFor('the answer', (v) => v.id === dialled.id && v.state === 'active');
+    await alice.api.invoke('call.dtmf', { id: dialled.id, digits: '159#' });
+    await bobCalls.waitFor('all four keys at bob', (v) => v.dtmfReceived === '159#');
+    await bob.api.invoke('call.dtmf', { id: ringing.id, digits: '*0' });
+    await aliceCalls.waitFor('the keys at alice', (v) => v.dtmfReceived === '*0');
+    await assert.rejects(alice.api.invoke('call.dtmf', { id: dialled.id, digits: '12x' }), { code: 'INVALID_ARGUMENT' });
+    await alice.api.invoke('call.hangup', { id: dialled.id });
+  });
+
+  it('a call to a user this node does not have ends as unreachable, with the reason', async () => {
+    const aliceCalls = new CallEvents(alice);
+    const dialled = await alice.api.invoke('call.dial', { to: bob.sipContact!.replace('bob@', 'nobody@') });
+    const ended = await aliceCalls.waitFor('the failed call', (v) => v.id === dialled.id && v.state === 'ended');
+    assert.equal(ended.endReason, 'unreachable');
+    assert.match(ended.endMessage!, /404/);
+  });
+
+  it('commands on calls that do not fit say so with stable codes', async () => {
+    await assert.rejects(alice.api.invoke('call.answer', { id: 'nope' }), { code: 'NOT_FOUND' });
+    await assert.rejects(alice.api.invoke('call.dial', { to: 'not a uri' }), { code: 'INVALID_URI' });
+    await assert.rejects(alice.api.invoke('call.hold', { id: 'x', hold: 'yes' as unknown as boolean }), { code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('call waiting, transfer and the echo test', () => {
+  let alice: Engine;
+  let bob: Engine;
+  let carol: Engine;
+  before(async () => {
+    alice = await start('alice');
+    bob = await start('bob');
+    carol = await start('carol', { autoAnswer: true });
+  });
+
+  it('a second call while in one: answering it puts the first on hold', async () => {
+    const bobCalls = new CallEvents(bob);
+    const first = await alice.api.invoke('call.dial', { to: bob.sipContact! });
+    const ring1 = await bobCalls.waitFor('the first call', (v) => v.state === 'incoming' && v.peerName === 'alice');
+    await bob.api.invoke('call.answer', { id: ring1.id });
+    await bobCalls.waitFor('first answered', (v) => v.id === ring1.id && v.state === 'active');
+
+    const second = await carol.api.invoke('call.dial', { to: bob.sipContact! });
+    const ring2 = await bobCalls.waitFor('the waiting call', (v) => v.state === 'incoming' && v.peerName === 'carol');
+    await bob.api.invoke('call.answer', { id: ring2.id });
+    await bobCalls.waitFor('the first call on hold', (v) => v.id === ring1.id && v.hold === 'local');
+    const calls = await bob.api.invoke('call.list', {});
+    assert.deepEqual(calls.map((c) => [c.peerName, c.state, c.hold]).sort(), [
+      ['alice', 'active', 'local'],
+      ['carol', 'active', 'none'],
+    ]);
+    await alice.api.invoke('call.hangup', { id: first.id });
+    await carol.api.invoke('call.hangup', { id: second.id });
+  });
+
+  it('blind transfer: bob sends alice on to carol; alice ends up talking to carol', async () => {
+    const aliceCalls = new CallEvents(alice);
+    const bobCalls = new CallEvents(bob);
+    const carolCalls = new CallEvents(carol);
+    const dialled = await alice.api.invoke('call.dial', { to: bob.sipContact! });
+    const ringing = await bobCalls.waitFor('the call', (v) => v.state === 'incoming');
+    await bob.api.invoke('call.answer', { id: ringing.id });
+    await aliceCalls.waitFor('answered', (v) => v.id === dialled.id && v.state === 'active');
+
+    const transferred = await bob.api.invoke('call.transfer', { id: ringing.id, to: carol.sipContact! });
+    assert.equal(transferred.endReason, 'transferred');
+    await aliceCalls.waitFor('the old call ends', (v) => v.id === dialled.id && v.state === 'ended');
+    const onward = await aliceCalls.waitFor('the new call to carol is answered', (v) => v.peer === carol.sipContact && v.state === 'active');
+    await carolCalls.waitFor('carol talks to alice', (v) => v.peerName === 'alice' && v.state === 'active');
+    await alice.api.invoke('call.hangup', { id: onward.id });
+  });
+
+  it('the echo test plays back what it hears', async () => {
+    const dir = await tempDataDir('peerdial-echo-');
+    dirs.push(dir);
+    const recording = path.join(dir, 'echo.wav');
+    const dave = await start('dave', { playFile: await writeTone(path.join(dir, 't.wav'), 600, 10), recordFile: recording });
+    const daveCalls = new CallEvents(dave);
+    const dialled = await dave.api.invoke('call.dial', { to: 'echo' });
+    assert.equal(dialled.peerName, 'Echo test');
+    await daveCalls.waitFor('the echo answers', (v) => v.state === 'active');
+    await new Promise((r) => setTimeout(r, 2_000));
+    await dave.api.invoke('call.hangup', { id: dialled.id });
+    await until('the recording', async () => decodeWav(await readFile(recording)).samples.length > 8000);
+    const hz = toneHz(decodeWav(await readFile(recording)).samples);
+    assert.ok(hz !== undefined && Math.abs(hz - 600) < 15, `the echo returned ${hz} Hz, not the 600 Hz sent`);
+    assert.deepEqual(await dave.api.invoke('call.list', {}), []);
+  });
+
+  it('the history survives a restart', async () => {
+    const dataDir = await tempDataDir();
+    dirs.push(dataDir);
+    const erin = await start('erin', { dataDir, autoAnswer: true });
+    const aliceCalls = new CallEvents(alice);
+    const dialled = await alice.api.invoke('call.dial', { to: erin.sipContact! });
+    await aliceCalls.waitFor('answered', (v) => v.id === dialled.id && v.state === 'active');
+    await alice.api.invoke('call.hangup', { id: dialled.id });
+    await until('erin has the call in her history', async () => (await erin.api.invoke('call.history', {})).length === 1);
+    await erin.stop();
+    const again = await start('erin', { dataDir });
+    const [entry] = await again.api.invoke('call.history', {});
+    assert.equal(entry.peerName, 'alice');
+    assert.equal(entry.outcome, 'answered');
+  });
+});
+
+describe('calls by AOR through the overlay', () => {
+  const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
+  let ring: Engine[];
+  before(async () => {
+    ring = [];
+    for (const user of ['ann', 'ben', 'cat']) {
+      const bootstrap = ring.length ? [`127.0.0.1:${ring[0].sip.port}`] : [];
+      ring.push(await start(user, { bootstrap, overlayConfig: FAST, registrationRefreshMs: 2_000, autoAnswer: user !== 'ann' }));
+    }
+    await until('every binding stored', async () => {
+      for (const user of ['ann', 'ben', 'cat']) {
+        const found = await ring[0].api.invoke('overlay.lookup', { aor: user }).catch(() => undefined);
+        if (!found?.contacts.length) return false;
+      }
+      return true;
+    });
+  });
+
+  it('a bare name is a user of our overlay: found, called at their device, answered', async () => {
+    const [ann, ben] = ring;
+    const annCalls = new CallEvents(ann);
+    const dialled = await ann.api.invoke('call.dial', { to: 'ben' });
+    assert.equal(dialled.peer, 'sip:ben@peerdial');
+    const answered = await annCalls.waitFor('the answer', (v) => v.id === dialled.id && v.state === 'active');
+    assert.equal(answered.peer, 'sip:ben@peerdial');
+    // ben sees ann by her AOR, so calling back reaches her wherever she is.
+    const [atBen] = await ben.api.invoke('call.list', {});
+    assert.match(atBen.peer, /^sip:ann@peerdial/);
+    await ann.api.invoke('call.hangup', { id: dialled.id });
+  });
+
+  it('a name nobody has ends as unreachable, saying so', async () => {
+    const annCalls = new CallEvents(ring[0]);
+    const dialled = await ring[0].api.invoke('call.dial', { to: 'sip:zed@peerdial' });
+    const ended = await annCalls.waitFor('the failed lookup', (v) => v.id === dialled.id && v.state === 'ended');
+    assert.equal(ended.endReason, 'unreachable');
+  });
+});

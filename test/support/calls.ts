@@ -1,0 +1,80 @@
+// Helpers for tests of calls between in-process engines: tone files, and waiting for a call
+// to reach a state.
+import { writeFile } from 'node:fs/promises';
+import type { CallView, StreamItem } from '../../native/control/api.js';
+import type { Engine } from '../../native/engine.js';
+import { encodeWav, type WavAudio } from '../../native/wire/audio/wav.js';
+
+/** A sine tone at 8 kHz, loud enough to be unmistakable through G.711. */
+export function tone(hz: number, seconds: number, sampleRate = 8000): WavAudio {
+  const samples = new Int16Array(Math.round(seconds * sampleRate));
+  for (let i = 0; i < samples.length; i++) samples[i] = Math.round(12_000 * Math.sin((2 * Math.PI * hz * i) / sampleRate));
+  return { sampleRate, samples };
+}
+
+export async function writeTone(file: string, hz: number, seconds: number): Promise<string> {
+  await writeFile(file, encodeWav(tone(hz, seconds)));
+  return file;
+}
+
+/**
+ * The frequency of a steady tone, from its zero crossings over the loud part of `samples`
+ * (undefined when there is hardly any sound).
+ */
+export function toneHz(samples: Int16Array, sampleRate = 8000): number | undefined {
+  let crossings = 0;
+  let loud = 0;
+  for (let i = 1; i < samples.length; i++) {
+    if (Math.abs(samples[i]) < 1000 && Math.abs(samples[i - 1]) < 1000) continue;
+    loud++;
+    if (samples[i - 1] < 0 !== samples[i] < 0) crossings++;
+  }
+  if (loud < sampleRate / 2) return undefined;
+  return (crossings / 2) * (sampleRate / loud);
+}
+
+/**
+ * Every call.changed an engine publishes from the moment it is made; `waitFor` finds a view
+ * already seen or waits for the next one that matches.
+ */
+export class CallEvents {
+  readonly seen: CallView[] = [];
+  private readonly waiters = new Set<{ match: (v: CallView) => boolean; resolve: (v: CallView) => void }>();
+  private readonly stop: () => void;
+
+  constructor(engine: Engine) {
+    this.stop = engine.api.subscribe({ epoch: engine.api.events.epoch, seq: engine.api.events.lastSeq }, (item: StreamItem) => {
+      if (item.type !== 'call.changed') return;
+      this.seen.push(item.data);
+      for (const w of [...this.waiters]) {
+        if (!w.match(item.data)) continue;
+        this.waiters.delete(w);
+        w.resolve(item.data);
+      }
+    });
+  }
+
+  waitFor(what: string, match: (view: CallView) => boolean, timeoutMs = 10_000): Promise<CallView> {
+    const found = this.seen.find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (v: CallView) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        const last = this.seen.slice(-3).map((v) => `${v.direction} ${v.state} ${v.endReason ?? ''}`).join('; ');
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last seen: ${last || 'nothing'})`));
+      }, timeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  close(): void {
+    this.stop();
+  }
+}
