@@ -3,6 +3,7 @@
 // both ends over a node:worker_threads MessageChannel with a real engine behind it.
 import {
   ControlError,
+  type AudioEndpoint,
   type CommandName,
   type ControlEndpoint,
   type ControlErrorShape,
@@ -11,6 +12,7 @@ import {
   type ResultOf,
   type StreamItem,
 } from '../native/control/api.js';
+import { bytesOfFrame, frameFromBytes } from '../native/control/audio-frames.js';
 import { envelope, toControlError } from '../native/control/control-api.js';
 
 export type EventCursor = { epoch: string; seq: number };
@@ -20,6 +22,10 @@ export type MainToEngine =
   | { kind: 'invoke'; id: number; name: string; params: unknown }
   | { kind: 'subscribe'; subscription: number; since?: EventCursor }
   | { kind: 'unsubscribe'; subscription: number }
+  /** One microphone frame (AUDIO_FRAME_BYTES). */
+  | { kind: 'microphone'; frame: ArrayBuffer }
+  /** Start or stop sending speaker frames. */
+  | { kind: 'speaker'; on: boolean }
   | { kind: 'stop' };
 
 /** Frames the engine process sends to the main process. */
@@ -28,6 +34,7 @@ export type EngineToMain =
   | { kind: 'start-failed'; error: ControlErrorShape }
   | { kind: 'result'; id: number; envelope: Envelope<unknown> }
   | { kind: 'event'; subscription: number; item: StreamItem }
+  | { kind: 'speaker-frame'; frame: ArrayBuffer }
   | { kind: 'stopped' };
 
 /** What both ends need of a port: Electron's UtilityProcess and parentPort fit through a small wrapper. */
@@ -39,11 +46,15 @@ export interface ChannelPort {
 
 export interface HostedEngine {
   endpoint: ControlEndpoint;
+  /** The calls' microphone and speaker. */
+  audio?: AudioEndpoint;
   stop(): Promise<void>;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+/** Audio crosses the process boundary as an ArrayBuffer (structured clone may hand over a view). */
+const isBytes = (v: unknown): v is ArrayBuffer | ArrayBufferView => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
 const isCursor = (v: unknown): v is EventCursor => isObject(v) && typeof v.epoch === 'string' && typeof v.seq === 'number';
 
 export function parseMainToEngine(raw: unknown): MainToEngine | undefined {
@@ -57,6 +68,10 @@ export function parseMainToEngine(raw: unknown): MainToEngine | undefined {
       return { kind: 'subscribe', subscription: raw.subscription, since: raw.since };
     case 'unsubscribe':
       return isId(raw.subscription) ? { kind: 'unsubscribe', subscription: raw.subscription } : undefined;
+    case 'microphone':
+      return isBytes(raw.frame) ? { kind: 'microphone', frame: raw.frame as ArrayBuffer } : undefined;
+    case 'speaker':
+      return typeof raw.on === 'boolean' ? { kind: 'speaker', on: raw.on } : undefined;
     case 'stop':
       return { kind: 'stop' };
     default:
@@ -78,6 +93,8 @@ export function parseEngineToMain(raw: unknown): EngineToMain | undefined {
         : undefined;
     case 'event':
       return isId(raw.subscription) && isObject(raw.item) ? { kind: 'event', subscription: raw.subscription, item: raw.item as StreamItem } : undefined;
+    case 'speaker-frame':
+      return isBytes(raw.frame) ? { kind: 'speaker-frame', frame: raw.frame as ArrayBuffer } : undefined;
     default:
       return undefined;
   }
@@ -106,6 +123,22 @@ export function hostEngine(port: ChannelPort, start: () => Promise<HostedEngine>
   const wanted = new Set<number>();
   const active = new Map<number, () => void>();
   let stopping: Promise<void> | undefined;
+  // Audio goes only to a running engine: a frame that arrives before it started is stale by then.
+  let started: HostedEngine | undefined;
+  let speakerWanted = false;
+  let stopSpeaker: (() => void) | undefined;
+  const followSpeaker = () => {
+    stopSpeaker?.();
+    stopSpeaker = undefined;
+    if (speakerWanted && started && !stopping) stopSpeaker = started.audio?.onSpeaker((frame) => send({ kind: 'speaker-frame', frame: bytesOfFrame(frame) }));
+  };
+  starting.then(
+    (engine) => {
+      started = engine;
+      followSpeaker();
+    },
+    () => undefined,
+  );
 
   const onMessage = (raw: unknown) => {
     const frame = parseMainToEngine(raw);
@@ -136,8 +169,19 @@ export function hostEngine(port: ChannelPort, start: () => Promise<HostedEngine>
         active.get(frame.subscription)?.();
         active.delete(frame.subscription);
         return;
+      case 'microphone': {
+        const samples = frameFromBytes(frame.frame);
+        if (samples && !stopping) started?.audio?.pushMicrophone(samples);
+        return;
+      }
+      case 'speaker':
+        speakerWanted = frame.on;
+        followSpeaker();
+        return;
       case 'stop':
         stopping ??= (async () => {
+          stopSpeaker?.();
+          stopSpeaker = undefined;
           for (const stop of active.values()) stop();
           active.clear();
           wanted.clear();
@@ -159,7 +203,7 @@ export function hostEngine(port: ChannelPort, start: () => Promise<HostedEngine>
  * Errors keep their stable codes; when the engine process ends, every pending call fails
  * with UNAVAILABLE instead of hanging.
  */
-export class EngineChannelClient implements ControlEndpoint {
+export class EngineChannelClient implements ControlEndpoint, AudioEndpoint {
   /** Resolves once the engine has started; rejects with its reason when it could not. */
   readonly ready: Promise<void>;
   private nextId = 1;
@@ -167,6 +211,7 @@ export class EngineChannelClient implements ControlEndpoint {
   private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   private readonly listeners = new Map<number, (item: StreamItem) => void>();
   private readonly stoppedWaiters = new Set<() => void>();
+  private readonly speakerListeners = new Set<(frame: Int16Array) => void>();
   private settleReady!: { resolve(): void; reject(error: Error): void };
   private closed?: ControlError;
   private stopped = false;
@@ -197,6 +242,19 @@ export class EngineChannelClient implements ControlEndpoint {
     };
   }
 
+  pushMicrophone(frame: Int16Array): void {
+    if (!this.closed) this.send({ kind: 'microphone', frame: bytesOfFrame(frame) });
+  }
+
+  onSpeaker(listener: (frame: Int16Array) => void): () => void {
+    if (this.closed) return () => undefined;
+    if (this.speakerListeners.size === 0) this.send({ kind: 'speaker', on: true });
+    this.speakerListeners.add(listener);
+    return () => {
+      if (this.speakerListeners.delete(listener) && this.speakerListeners.size === 0 && !this.closed) this.send({ kind: 'speaker', on: false });
+    };
+  }
+
   /** Asks the engine to stop; true when it said it stopped within `timeoutMs`. */
   stop(timeoutMs: number): Promise<boolean> {
     if (this.stopped) return Promise.resolve(true);
@@ -224,6 +282,7 @@ export class EngineChannelClient implements ControlEndpoint {
     for (const { reject } of this.pending.values()) reject(this.closed);
     this.pending.clear();
     this.listeners.clear();
+    this.speakerListeners.clear();
     for (const done of this.stoppedWaiters) done();
     this.stoppedWaiters.clear();
   }
@@ -253,6 +312,11 @@ export class EngineChannelClient implements ControlEndpoint {
       case 'event':
         this.listeners.get(frame.subscription)?.(frame.item);
         return;
+      case 'speaker-frame': {
+        const samples = frameFromBytes(frame.frame);
+        if (samples) for (const listener of this.speakerListeners) listener(samples);
+        return;
+      }
       case 'stopped':
         // The host no longer listens: refuse further calls rather than leave them waiting.
         this.stopped = true;

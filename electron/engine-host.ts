@@ -35,7 +35,7 @@ hostEngine(
   channelPortOf(parentPort),
   async () => {
     const engine = await Engine.start({ dataDir, serveUi: false });
-    return { endpoint: engine.api, stop: () => engine.stop() };
+    return { endpoint: engine.api, audio: engine.audio, stop: () => engine.stop() };
   },
   // Leave a moment for the 'stopped' frame to cross before the process ends.
   () => setTimeout(() => process.exit(0), 50),

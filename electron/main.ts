@@ -2,12 +2,14 @@
 // no application logic; everything the window does goes through the control API.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, ipcMain, Menu, nativeImage, session, Tray } from 'electron';
-import type { NodeStatus } from '../native/control/api.js';
+import { app, BrowserWindow, ipcMain, Menu, nativeImage, Notification, session, Tray, type MenuItemConstructorOptions } from 'electron';
+import type { CallView, NodeStatus } from '../native/control/api.js';
 import { bindIpcControl } from '../native/control/ipc-adapter.js';
 import { withContentSecurityPolicy } from './content-security-policy.js';
 import type { EngineChannelClient } from './engine-channel.js';
 import { EngineProxy } from './engine-proxy.js';
+import { IncomingCalls, incomingCallTitle } from './incoming-calls.js';
+import { isCallAudioPermission } from './media-permission.js';
 import { OnlineState } from './online-state.js';
 import { trustedSenderCheck } from './sender-check.js';
 import { dataDirArgument } from './shell-args.js';
@@ -26,6 +28,19 @@ let window: BrowserWindow | undefined;
 let tray: Tray | undefined;
 let quitting = false;
 let engineStopped = false;
+let online = false;
+const callNotifications = new Map<string, Notification>();
+const incomingCalls = new IncomingCalls({
+  ringing: (call) => {
+    notifyIncomingCall(call);
+    updateTray();
+  },
+  stopped: (callId) => {
+    callNotifications.get(callId)?.close();
+    callNotifications.delete(callId);
+    updateTray();
+  },
+});
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
@@ -48,26 +63,37 @@ function start(): void {
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: withContentSecurityPolicy(details.responseHeaders) });
   });
-  // Nothing is granted yet; calls (microphone) will ask for 'media' here.
-  session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-  session.defaultSession.setPermissionCheckHandler(() => false);
+  // Our window may use the microphone and pick a speaker, for calls; nothing else is granted.
+  const ourWindow = (contents: Electron.WebContents | null) => contents !== null && contents === window?.webContents;
+  session.defaultSession.setPermissionRequestHandler((contents, permission, callback, details) =>
+    callback(ourWindow(contents) && isCallAudioPermission(permission, 'mediaTypes' in details ? (details.mediaTypes ?? []) : [])),
+  );
+  session.defaultSession.setPermissionCheckHandler((contents, permission) => ourWindow(contents) && isCallAudioPermission(permission));
 
-  const online = new OnlineState((isOnline) => updateTray(isOnline));
+  const onlineState = new OnlineState((isOnline) => {
+    online = isOnline;
+    updateTray();
+  });
   const engine = new EngineProxy({
     hostPath: ENGINE_HOST,
     dataDir: app.getPath('userData'),
-    onEngine: (client) => (client ? followStatus(client, online) : online.engineStopped()),
+    onEngine: (client) => {
+      if (client) return followEngine(client, onlineState);
+      onlineState.engineStopped();
+      incomingCalls.clear();
+    },
   });
   engine.start();
 
   bindIpcControl({
     ipcMain,
     endpoint: engine.endpoint,
+    audio: engine.endpoint,
     isTrustedSender: trustedSenderCheck({ windowContentsId: () => window?.webContents.id, rendererDir: RENDERER_DIR }),
   });
 
   createTray();
-  updateTray(false);
+  updateTray();
   createWindow();
 
   app.on('before-quit', (event) => {
@@ -82,15 +108,34 @@ function start(): void {
   });
 }
 
-function followStatus(client: EngineChannelClient, online: OnlineState): void {
-  const reload = () =>
+function followEngine(client: EngineChannelClient, onlineState: OnlineState): void {
+  const reloadStatus = () =>
     client.invoke('node.status', {}).then(
-      (status: NodeStatus) => online.fromStatus(status),
+      (status: NodeStatus) => onlineState.fromStatus(status),
+      () => undefined,
+    );
+  const reloadCalls = () =>
+    client.invoke('call.list', {}).then(
+      (calls: CallView[]) => incomingCalls.fromList(calls),
       () => undefined,
     );
   client.subscribe(undefined, (item) => {
-    if (online.apply(item) === 'reload') void reload();
+    if (onlineState.apply(item) === 'reload') void reloadStatus();
+    if (incomingCalls.apply(item) === 'reload') void reloadCalls();
   });
+}
+
+function notifyIncomingCall(call: CallView): void {
+  if (!Notification.isSupported()) return;
+  const notification = new Notification({
+    title: incomingCallTitle(call),
+    body: call.peerName ? call.peer : 'Open Peerdial to answer or decline.',
+    urgency: 'critical',
+    timeoutType: 'never',
+  });
+  notification.on('click', () => showWindow());
+  notification.show();
+  callNotifications.set(call.id, notification);
 }
 
 function createWindow(): void {
@@ -140,14 +185,17 @@ function createTray(): void {
   tray.on('click', () => showWindow());
 }
 
-function updateTray(online: boolean): void {
+function updateTray(): void {
   if (!tray) return;
   const state = online ? 'Online' : 'Offline';
+  const ringing = incomingCalls.ringing.map((call) => incomingCallTitle(call));
   tray.setImage(trayImage(online));
-  tray.setToolTip(`Peerdial: ${state}`);
+  tray.setToolTip(['Peerdial: ' + state, ...ringing].join('\n'));
+  const calls: MenuItemConstructorOptions[] = ringing.map((label) => ({ label, click: () => showWindow() }));
   tray.setContextMenu(
     Menu.buildFromTemplate([
       { label: state, enabled: false },
+      ...(calls.length ? [{ type: 'separator' as const }, ...calls] : []),
       { type: 'separator' },
       { label: 'Show Peerdial', click: () => showWindow() },
       { label: 'Quit', click: () => app.quit() },

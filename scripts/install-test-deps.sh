@@ -4,6 +4,8 @@
 set -euo pipefail
 packages=(
   sip-tester          # sipp: interop tests and the SIP load benchmark
+  baresip-core        # a real softphone: call interop (audio both ways, DTMF)
+  sox espeak-ng       # the spoken WAVs the call interop tests send and compare
   tshark              # Wireshark's dissectors: the overlay interop test captures and decodes our SIP
   chromium            # end-to-end UI tests through playwright-core
   fonts-dejavu-core   # so screenshots show text
@@ -20,6 +22,11 @@ SUDO=""
 # wireshark-common asks whether non-root users may capture; the tests capture as root, so answer no
 # up front (noninteractive would take the same default) and never stop at a prompt.
 echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
-$SUDO apt-get update -qq
+# dpkg prints a line per unpacked file even under -qq: keep the log, show it only when a step fails.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+quietly() { "$@" >"$log" 2>&1 || { cat "$log" >&2; echo "failed: $*" >&2; return 1; }; }
+echo "installing test dependencies: ${missing[*]}"
+quietly $SUDO apt-get update -qq
 # Through env: sudo drops the caller's environment, DEBIAN_FRONTEND with it.
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

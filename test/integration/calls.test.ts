@@ -81,7 +81,10 @@ describe('a call between two engines by direct URI', () => {
     assert.ok(hz !== undefined && Math.abs(hz - 440) < 15, `bob heard ${hz} Hz, not alice's 440 Hz`);
 
     const [aliceEntry] = await alice.api.invoke('call.history', {});
-    const [bobEntry] = await until('bob\'s history', async () => (await bob.api.invoke('call.history', {})).length && bob.api.invoke('call.history', {}));
+    const [bobEntry] = await until('bob\'s history', async () => {
+      const entries = await bob.api.invoke('call.history', {});
+      return entries.length ? entries : undefined;
+    });
     assert.equal(aliceEntry.outcome, 'answered');
     assert.equal(aliceEntry.direction, 'out');
     assert.equal(bobEntry.outcome, 'answered');

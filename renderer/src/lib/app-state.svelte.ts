@@ -2,8 +2,11 @@
 // reloads everything on each `reset` (first connect, or a restarted engine), and applies
 // events to the state modules. A load that was in flight while events arrived re-applies
 // them after its answer lands, so an older answer never hides a newer event.
+import { CallMedia } from './call-media.js';
+import { CallsState } from './calls-state.svelte.js';
 import { ChatState } from './chat-state.svelte.js';
 import type { ControlClient, ControlEvent, StreamItem } from './control-types.js';
+import { DevicesState } from './devices-state.svelte.js';
 import { describeError } from './errors.js';
 import { NodeState } from './node-state.svelte.js';
 import { OverlayState } from './overlay-state.svelte.js';
@@ -14,6 +17,12 @@ export class AppState {
   readonly node: NodeState;
   readonly chat: ChatState;
   readonly overlay: OverlayState;
+  readonly calls: CallsState;
+  readonly devices: DevicesState;
+  /** Tones and call audio; App.svelte feeds it the call list as it changes. */
+  readonly media: CallMedia;
+  /** Why call audio is not fully working (e.g. no microphone), as a sentence. */
+  audioProblem = $state<string | undefined>();
   /** The transport to the engine is up (always true over the Electron bridge). */
   connected = $state(false);
   /** The first full load finished. */
@@ -28,6 +37,13 @@ export class AppState {
     this.node = new NodeState(client);
     this.overlay = new OverlayState(client);
     this.chat = new ChatState(client, this.consistent, () => this.overlay.status?.overlay);
+    this.calls = new CallsState(client);
+    this.devices = new DevicesState();
+    this.media = new CallMedia(
+      client,
+      () => this.devices.forCall(),
+      (problem) => (this.audioProblem = problem),
+    );
     if (client.onConnection) {
       client.onConnection((up) => {
         this.connected = up;
@@ -61,11 +77,12 @@ export class AppState {
     this.node.apply(event);
     this.chat.apply(event);
     this.overlay.apply(event);
+    this.calls.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {

@@ -13,6 +13,7 @@ import type {
   WsClientFrame,
   WsServerFrame,
 } from '../../../native/control/api.js';
+import { FRAME_BYTES } from './audio/frame-format.js';
 
 export class ControlClientError extends Error implements ControlErrorShape {
   constructor(
@@ -24,13 +25,16 @@ export class ControlClientError extends Error implements ControlErrorShape {
   }
 }
 
+/** Call audio to and from the engine, as the preload bridge carries it: 20 ms frames of 16-bit PCM at 8 kHz. */
+export type AudioChannel = Pick<PeerdialBridge, 'sendAudio' | 'onAudio'>;
+
 function unwrap<T>(envelope: Envelope<T>): T {
   if (envelope.ok) return envelope.value;
   throw new ControlClientError(envelope.error.code, envelope.error.message);
 }
 
 /** Over Electron IPC, through what the preload exposed. */
-export function bridgeClient(bridge: PeerdialBridge): ControlEndpoint {
+export function bridgeClient(bridge: PeerdialBridge): ControlEndpoint & AudioChannel {
   return {
     async invoke<N extends CommandName>(name: N, params: ParamsOf<N>): Promise<ResultOf<N>> {
       return unwrap((await bridge.invoke(name, params)) as Envelope<ResultOf<N>>);
@@ -38,12 +42,23 @@ export function bridgeClient(bridge: PeerdialBridge): ControlEndpoint {
     subscribe(since, listener) {
       return bridge.subscribe(since, listener);
     },
+    sendAudio(frame) {
+      bridge.sendAudio(frame);
+    },
+    onAudio(listener) {
+      return bridge.onAudio(listener);
+    },
   };
 }
 
+/** About 200 ms of microphone frames waiting in the socket: beyond that, fresh audio matters more. */
+const AUDIO_BACKLOG_BYTES = 10 * FRAME_BYTES;
+
 type WebSocketLike = {
   readyState: number;
-  send(data: string): void;
+  binaryType: string;
+  bufferedAmount: number;
+  send(data: string | ArrayBuffer): void;
   close(): void;
   addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: { data?: unknown }) => void): void;
 };
@@ -53,7 +68,7 @@ export type WebSocketFactory = (url: string) => WebSocketLike;
  * Over a WebSocket to the headless node. Reconnects with backoff after a drop and resumes
  * the event stream from the last event seen, so nothing is missed across a reconnect.
  */
-export function webSocketClient(url: string, factory: WebSocketFactory = (u) => new WebSocket(u) as unknown as WebSocketLike): ControlEndpoint & { close(): void; onConnection(listener: (up: boolean) => void): void } {
+export function webSocketClient(url: string, factory: WebSocketFactory = (u) => new WebSocket(u) as unknown as WebSocketLike): ControlEndpoint & AudioChannel & { close(): void; onConnection(listener: (up: boolean) => void): void } {
   let ws: WebSocketLike | undefined;
   let nextId = 1;
   let closed = false;
@@ -61,6 +76,7 @@ export function webSocketClient(url: string, factory: WebSocketFactory = (u) => 
   let last: { epoch: string; seq: number } | undefined;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; frame: WsClientFrame; sent: boolean }>();
   const listeners = new Set<(item: StreamItem) => void>();
+  const audioListeners = new Set<(frame: ArrayBuffer) => void>();
   const connectionListeners = new Set<(up: boolean) => void>();
   const connect = () => {
     {
@@ -73,13 +89,21 @@ export function webSocketClient(url: string, factory: WebSocketFactory = (u) => 
         }
       };
       ws = socket;
+      // Binary frames are audio; as ArrayBuffers they reach the worklet without another copy.
+      socket.binaryType = 'arraybuffer';
       socket.addEventListener('open', () => {
         backoff = 250;
         connectionListeners.forEach((l) => l(true));
         if (listeners.size) socket.send(JSON.stringify({ kind: 'subscribe', since: last } satisfies WsClientFrame));
+        if (audioListeners.size) socket.send(JSON.stringify({ kind: 'audio', speaker: true } satisfies WsClientFrame));
         flush();
       });
       socket.addEventListener('message', (event) => {
+        if (event.data instanceof ArrayBuffer) {
+          const frame = event.data;
+          audioListeners.forEach((l) => l(frame));
+          return;
+        }
         const frame = JSON.parse(String(event.data)) as WsServerFrame;
         if (frame.kind === 'result') {
           const p = pending.get(frame.id);
@@ -134,6 +158,19 @@ export function webSocketClient(url: string, factory: WebSocketFactory = (u) => 
       if (ws?.readyState === 1) ws.send(JSON.stringify({ kind: 'subscribe', since: last } satisfies WsClientFrame));
       return () => listeners.delete(listener);
     },
+    sendAudio(frame) {
+      // Audio is live: a frame that cannot go now (closed, or the socket is backed up) is dropped, never queued.
+      if (ws?.readyState === 1 && ws.bufferedAmount < AUDIO_BACKLOG_BYTES) ws.send(frame);
+    },
+    onAudio(listener) {
+      const first = audioListeners.size === 0;
+      audioListeners.add(listener);
+      if (first && ws?.readyState === 1) ws.send(JSON.stringify({ kind: 'audio', speaker: true } satisfies WsClientFrame));
+      return () => {
+        if (!audioListeners.delete(listener) || audioListeners.size > 0) return;
+        if (ws?.readyState === 1) ws.send(JSON.stringify({ kind: 'audio', speaker: false } satisfies WsClientFrame));
+      };
+    },
     onConnection(listener) {
       connectionListeners.add(listener);
     },
@@ -145,7 +182,7 @@ export function webSocketClient(url: string, factory: WebSocketFactory = (u) => 
 }
 
 /** The client for this page: the bridge when the preload put one there, else the WebSocket. */
-export function connectControl(): ControlEndpoint & { close?(): void; onConnection?(listener: (up: boolean) => void): void } {
+export function connectControl(): ControlEndpoint & AudioChannel & { close?(): void; onConnection?(listener: (up: boolean) => void): void } {
   const bridge = (globalThis as { peerdial?: PeerdialBridge }).peerdial;
   if (bridge) return bridgeClient(bridge);
   // Typed structurally so this module also type-checks under Node (the contract tests import it).

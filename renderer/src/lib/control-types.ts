@@ -1,5 +1,10 @@
 // The renderer's view of the control API: types only, never the engine's runtime code.
 export type {
+  CallHistoryEntry,
+  CallOutcome,
+  CallQuality,
+  CallState,
+  CallView,
   ControlEndpoint,
   ControlEvent,
   ConversationView,
@@ -15,9 +20,10 @@ export type {
   StreamItem,
 } from '../../../native/control/api.js';
 import type { ControlEndpoint } from '../../../native/control/api.js';
+import type { AudioChannel } from './control-client.js';
 
 /** What connectControl() returns: the WebSocket client also reports its connection. */
-export type ControlClient = ControlEndpoint & { close?(): void; onConnection?(listener: (up: boolean) => void): void };
+export type ControlClient = ControlEndpoint & AudioChannel & { close?(): void; onConnection?(listener: (up: boolean) => void): void };
 
 /** Runs a load and commits its answer, then re-applies the events that arrived meanwhile. */
 export type ConsistentLoad = <T>(load: () => Promise<T>, commit: (value: T) => void) => Promise<void>;

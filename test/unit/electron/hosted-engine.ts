@@ -16,7 +16,7 @@ export interface HostedEngineFixture {
 
 export async function startRealEngine(dataDir: string, sipPort: number): Promise<HostedEngine> {
   const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort, serveUi: false, log: createLogger('test', 'silent') });
-  return { endpoint: engine.api, stop: () => engine.stop() };
+  return { endpoint: engine.api, audio: engine.audio, stop: () => engine.stop() };
 }
 
 export async function startHostedEngine(start: (dataDir: string, sipPort: number) => Promise<HostedEngine> = startRealEngine): Promise<HostedEngineFixture> {

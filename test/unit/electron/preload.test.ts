@@ -1,64 +1,40 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import vm from 'node:vm';
-import ts from 'typescript';
-import { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, IPC_SUBSCRIBE_CHANNEL, type Envelope, type IdentityView, type PeerdialBridge, type StreamItem } from '../../../native/control/api.js';
+import {
+  IPC_AUDIO_IN_CHANNEL,
+  IPC_AUDIO_OUT_CHANNEL,
+  IPC_EVENT_CHANNEL,
+  IPC_INVOKE_CHANNEL,
+  IPC_SUBSCRIBE_CHANNEL,
+  type Envelope,
+  type IdentityView,
+  type StreamItem,
+} from '../../../native/control/api.js';
 import { bindIpcControl } from '../../../native/control/ipc-adapter.js';
 import { trustedSenderCheck } from '../../../electron/sender-check.js';
 import { FakeIpcMain, FakeWebContents, fakeIpcRenderer } from '../../support/fake-electron-ipc.js';
 import { REPO_ROOT } from '../../support/node-process.js';
-import { startHostedEngine, type HostedEngineFixture } from './hosted-engine.js';
-
-const PRELOAD_SOURCE = readFileSync(path.join(REPO_ROOT, 'electron/preload.cts'), 'utf8');
+import type { UserAudio } from '../../../native/services/call-audio.js';
+import type { HostedEngine } from '../../../electron/engine-channel.js';
+import { startHostedEngine, startRealEngine, type HostedEngineFixture } from './hosted-engine.js';
+import { MessagingIpcMain, messagingIpcRenderer, PRELOAD_SOURCE, runPreloadInSandbox } from './preload-sandbox.js';
 const RENDERER_DIR = path.join(REPO_ROOT, 'dist/renderer');
 const OUR_PAGE = pathToFileURL(path.join(RENDERER_DIR, 'index.html')).href;
 
-/**
- * Runs the preload the way Electron runs a sandboxed one: as CommonJS inside a function whose
- * only `require` knows a few built-in modules, none of our files.
- */
 /** A window (webContents) showing `frameUrl`, with our IPC binding in main, and the preload's bridge. */
 function openWindow(f: HostedEngineFixture, frameUrl: string) {
-  const ipcMain = new FakeIpcMain();
+  const ipcMain = new MessagingIpcMain();
   const contents = new FakeWebContents();
   const unbind = bindIpcControl({
     ipcMain,
     endpoint: f.client,
+    audio: f.client,
     isTrustedSender: trustedSenderCheck({ windowContentsId: () => contents.id, rendererDir: RENDERER_DIR }),
   });
-  const bridge = runPreloadInSandbox(fakeIpcRenderer(ipcMain, contents, frameUrl)).exposed.get('peerdial') as PeerdialBridge;
+  const { bridge } = runPreloadInSandbox(messagingIpcRenderer(ipcMain, contents, frameUrl));
   return { bridge, contents, unbind };
-}
-
-function runPreloadInSandbox(ipcRenderer: ReturnType<typeof fakeIpcRenderer>) {
-  const exposed = new Map<string, unknown>();
-  const required: string[] = [];
-  const electron = {
-    contextBridge: { exposeInMainWorld: (key: string, api: unknown) => exposed.set(key, api) },
-    ipcRenderer,
-  };
-  const sandboxRequire = (id: string) => {
-    required.push(id);
-    if (id === 'electron' || id === 'electron/renderer') return electron;
-    throw new Error(`module not found: ${id}`);
-  };
-  const { outputText } = ts.transpileModule(PRELOAD_SOURCE, {
-    fileName: 'preload.cts',
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
-  });
-  const exports = {};
-  vm.compileFunction(outputText, ['require', 'process', 'exports', 'module', 'Buffer', 'global'])(
-    sandboxRequire,
-    {},
-    exports,
-    { exports },
-    undefined,
-    {},
-  );
-  return { exposed, required };
 }
 
 async function until(check: () => boolean, ms = 3_000): Promise<void> {
@@ -80,12 +56,14 @@ describe('preload', () => {
     assert.equal(inline('INVOKE_CHANNEL'), IPC_INVOKE_CHANNEL);
     assert.equal(inline('SUBSCRIBE_CHANNEL'), IPC_SUBSCRIBE_CHANNEL);
     assert.equal(inline('EVENT_CHANNEL'), IPC_EVENT_CHANNEL);
+    assert.equal(inline('AUDIO_IN_CHANNEL'), IPC_AUDIO_IN_CHANNEL);
+    assert.equal(inline('AUDIO_OUT_CHANNEL'), IPC_AUDIO_OUT_CHANNEL);
   });
 
-  it('runs in a sandboxed renderer and exposes only invoke and subscribe', () => {
+  it('runs in a sandboxed renderer and exposes only invoke, subscribe and the call audio pair', () => {
     const { exposed, required } = runPreloadInSandbox(fakeIpcRenderer(new FakeIpcMain(), new FakeWebContents(), OUR_PAGE));
     assert.deepEqual([...exposed.keys()], ['peerdial']);
-    assert.deepEqual(Object.keys(exposed.get('peerdial') as object).sort(), ['invoke', 'subscribe']);
+    assert.deepEqual(Object.keys(exposed.get('peerdial') as object).sort(), ['invoke', 'onAudio', 'sendAudio', 'subscribe']);
     assert.deepEqual(required, ['electron']);
   });
 
@@ -133,6 +111,39 @@ describe('preload', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(first.filter((i) => i.type === 'identity.created').length, 1);
     stopFirst();
+    unbind();
+  });
+
+  it("carries call audio between our page and the engine process, both ways, sample for sample", async () => {
+    let hosted: HostedEngine | undefined;
+    const f = await startHostedEngine(async (dataDir, sipPort) => (hosted = await startRealEngine(dataDir, sipPort)));
+    fixtures.push(f);
+    await f.client.ready;
+    const engineAudio = hosted!.audio as UserAudio;
+    const { bridge, unbind } = openWindow(f, OUR_PAGE);
+
+    const heard: Int16Array[] = [];
+    const stop = bridge.onAudio((frame) => heard.push(new Int16Array(frame)));
+    const tone = Int16Array.from({ length: 160 }, (_, i) => Math.round(8000 * Math.sin(i / 3)));
+    // The page attached itself as the speaker with its first onAudio; give that a moment to cross.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    engineAudio.speakerSink().write(tone);
+    await until(() => heard.length === 1);
+    assert.deepEqual([...heard[0]], [...tone]);
+
+    const spoken = Int16Array.from({ length: 160 }, (_, i) => i * 100 - 8000);
+    bridge.sendAudio(spoken.slice().buffer);
+    bridge.sendAudio(new ArrayBuffer(100)); // not a frame: dropped on the way
+    await until(() => engineAudio.microphone.length > 0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(engineAudio.microphone.length, 1);
+    assert.deepEqual([...engineAudio.microphone.read()!], [...spoken]);
+
+    stop();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    engineAudio.speakerSink().write(tone);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(heard.length, 1, 'no speaker frames after the page stopped listening');
     unbind();
   });
 
