@@ -208,6 +208,8 @@ export interface CallView {
   /** DTMF digits received from the peer during the call, in order (RFC 4733). */
   dtmfReceived: string;
   quality?: CallQuality;
+  /** Outgoing calls: ms from our INVITE leaving to the callee's ringing (180/183) and to the answer (2xx). */
+  setup?: { toRingingMs?: number; toAnswerMs?: number };
 }
 
 export type CallOutcome = 'answered' | 'missed' | 'declined' | 'busy' | 'failed' | 'cancelled';

@@ -2,6 +2,7 @@
 // transfer by REFER (RFC 3515), and the media session of each call. The user's devices go to
 // the one call in focus; the history is written as calls start and end.
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { CallHistoryEntry, CallView } from '../control/api.js';
 import type { Logger } from '../log.js';
 import type { AudioSink, AudioSource } from '../proto/media/audio-io.js';
@@ -219,6 +220,7 @@ export class CallService {
     }
     if (hasEnded(call)) return;
     const from = (target.viaOverlay ? this.deps.overlay?.ownAor() : undefined) ?? this.ownUri()!;
+    call.inviteSentAt = performance.now();
     const invite = await this.deps.stack.invite(
       {
         method: 'INVITE',
@@ -252,6 +254,7 @@ export class CallService {
   private onInviteResponse(call: Call, response: SipResponse): void {
     if (response.status < 200) {
       if ((response.status === 180 || response.status === 183) && call.state === 'calling') {
+        call.setup = { toRingingMs: elapsedSince(call.inviteSentAt) };
         call.state = 'ringing';
         this.changed(call);
       }
@@ -273,6 +276,7 @@ export class CallService {
       return;
     }
     call.dialog = dialog;
+    call.setup = { ...call.setup, toAnswerMs: elapsedSince(call.inviteSentAt) };
     this.byDialog.set(dialogKey(dialog.callId, dialog.localTag, dialog.remoteTag), call);
     const negotiated = readAnswer(decodeBody(response.content), call.local);
     if (!negotiated.ok) {
@@ -707,6 +711,10 @@ export class CallService {
       if (!this.stopping) this.scheduleQuality();
     });
   }
+}
+
+function elapsedSince(start: number | undefined): number | undefined {
+  return start === undefined ? undefined : Math.round((performance.now() - start) * 1000) / 1000;
 }
 
 /** The state read afresh: a call can end while a command awaits (TypeScript narrows it too early). */

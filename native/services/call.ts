@@ -26,6 +26,9 @@ export interface Call {
   endReason?: CallEndReason;
   endMessage?: string;
   dtmfReceived: string;
+  /** Outgoing: when the INVITE left, and how long until ringing and the answer (ms). */
+  inviteSentAt?: number;
+  setup?: { toRingingMs?: number; toAnswerMs?: number };
   /** The echo test's side: never shown, never in the history. */
   hidden: boolean;
   sipCallId: string;
@@ -66,6 +69,7 @@ export function callView(call: Call): CallView {
   if (call.endedAt) view.endedAt = call.endedAt;
   if (call.endReason) view.endReason = call.endReason;
   if (call.endMessage) view.endMessage = call.endMessage;
+  if (call.setup) view.setup = { ...call.setup };
   if (call.negotiated && call.answeredAt) {
     const s = call.media.stats();
     view.quality = {
