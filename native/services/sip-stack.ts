@@ -169,7 +169,9 @@ export class SipStack {
   }
 
   get allowedMethods(): string[] {
-    return ['OPTIONS', ...[...this.handlers.keys()].filter((m) => m !== 'OPTIONS')];
+    const handled = [...this.handlers.keys()].filter((m) => m !== 'OPTIONS');
+    // ACK and CANCEL for an INVITE are taken by the stack itself.
+    return ['OPTIONS', ...handled, ...(this.handlers.has('INVITE') ? ['ACK', 'CANCEL'] : [])];
   }
 
   /** Builds the request and finds where it goes (RFC 3261 8.1.2: the first route, else the Request-URI). */

@@ -173,6 +173,10 @@ export function decodeBody(content: string | undefined): string {
 
 const REASONS: Record<number, string> = {
   100: 'Trying',
+  180: 'Ringing',
+  181: 'Call Is Being Forwarded',
+  182: 'Queued',
+  183: 'Session Progress',
   200: 'OK',
   202: 'Accepted',
   400: 'Bad Request',
@@ -188,10 +192,15 @@ const REASONS: Record<number, string> = {
   481: 'Call/Transaction Does Not Exist',
   483: 'Too Many Hops',
   486: 'Busy Here',
+  487: 'Request Terminated',
+  488: 'Not Acceptable Here',
+  489: 'Bad Event',
+  491: 'Request Pending',
   500: 'Server Internal Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',
   505: 'Version Not Supported',
+  603: 'Decline',
 };
 
 export function reasonPhrase(status: number): string {
