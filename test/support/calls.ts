@@ -2,6 +2,7 @@
 // to reach a state.
 import { writeFile } from 'node:fs/promises';
 import type { CallView, StreamItem } from '../../native/control/api.js';
+import type { NodeControl } from './control.js';
 import type { Engine } from '../../native/engine.js';
 import { encodeWav, type WavAudio } from '../../native/wire/audio/wav.js';
 
@@ -77,4 +78,17 @@ export class CallEvents {
   close(): void {
     this.stop();
   }
+}
+
+/** The latest view of every call a node process reports over its control socket, by call id. */
+export function watchCalls(control: NodeControl): Map<string, CallView> {
+  const calls = new Map<string, CallView>();
+  control.subscribe(undefined, (item) => {
+    if (item.type === 'call.changed') calls.set(item.data.id, item.data);
+  });
+  return calls;
+}
+
+export function describeCalls(calls: Map<string, CallView>): () => string {
+  return () => `calls seen: ${JSON.stringify([...calls.values()])}`;
 }

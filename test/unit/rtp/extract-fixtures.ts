@@ -2,7 +2,7 @@
 //   node --import tsx test/unit/rtp/extract-fixtures.ts [/usr/share/sip-tester]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { udpDatagramsFromPcap } from './pcap-udp.js';
+import { udpDatagramsFromPcap } from '../../support/pcap-udp.js';
 
 const source = process.argv[2] ?? '/usr/share/sip-tester';
 const target = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../fixtures/rtp');
