@@ -70,6 +70,8 @@ export interface EngineOptions {
   recordFile?: string;
   /** RTP ports, even and odd pairs, e.g. [20000, 20999]. */
   rtpPorts?: [number, number];
+  /** A call whose peer sends nothing (RTP nor RTCP) for this long is ended as lost (default 30 s; tests shorten it). */
+  mediaSilenceTimeoutMs?: number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -175,7 +177,7 @@ export class Engine {
       identity,
       overlay,
       calls: new CallRepository(db),
-      openMedia: () => MediaSession.open({ bind, advertisedHost: sip.host, clock: mediaClock, log: log.child('media'), portRange: options.rtpPorts }),
+      openMedia: () => MediaSession.open({ bind, advertisedHost: sip.host, clock: mediaClock, log: log.child('media'), portRange: options.rtpPorts, silenceTimeoutMs: options.mediaSilenceTimeoutMs }),
       audio,
       timers: realTimers,
       log: log.child('calls'),

@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { Engine, type EngineOptions } from '../../native/engine.js';
 import { decodeWav } from '../../native/wire/audio/wav.js';
 import { CallEvents, toneHz, writeTone } from '../support/calls.js';
-import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
+import { freePort, removeDir, startNode, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
 const dirs: string[] = [];
@@ -289,5 +289,24 @@ describe('calls by AOR through the overlay', () => {
     const dialled = await ring[0].api.invoke('call.dial', { to: 'sip:zed@peerdial' });
     const ended = await annCalls.waitFor('the failed lookup', (v) => v.id === dialled.id && v.state === 'ended');
     assert.equal(ended.endReason, 'unreachable');
+  });
+});
+
+describe('a peer that dies in the middle of a call', () => {
+  it('ends the call as "connection lost" once nothing arrives from it', async () => {
+    const survivor = await start('sam', { mediaSilenceTimeoutMs: 1_500 });
+    const victim = await startNode({ user: 'vic', args: ['--auto-answer'] });
+    try {
+      const calls = new CallEvents(survivor);
+      const dialled = await survivor.api.invoke('call.dial', { to: victim.sipContact! });
+      await calls.waitFor('the answer', (v) => v.id === dialled.id && v.state === 'active');
+      await victim.kill('SIGKILL');
+      const ended = await calls.waitFor('the lost call', (v) => v.id === dialled.id && v.state === 'ended', 10_000);
+      assert.equal(ended.endReason, 'connection-lost');
+      assert.match(ended.endMessage!, /connection to vic was lost/);
+    } finally {
+      await victim.kill('SIGKILL');
+      await removeDir(victim.dataDir);
+    }
   });
 });
