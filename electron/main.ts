@@ -155,6 +155,8 @@ function createWindow(): void {
       webSecurity: true,
       webviewTag: false,
       spellcheck: true,
+      // An incoming call must ring even when nobody has clicked in the window yet.
+      autoplayPolicy: 'no-user-gesture-required',
     },
   });
   window.removeMenu();

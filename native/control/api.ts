@@ -153,80 +153,10 @@ export interface LookupView {
   contacts: string[];
 }
 
-/**
- * A call's life. Outgoing: calling -> ringing (the callee's phone rings) -> active -> ended.
- * Incoming: incoming -> active -> ended. `held` is orthogonal (see CallView.hold).
- */
-export type CallState = 'calling' | 'ringing' | 'incoming' | 'active' | 'ended';
-
-/** Why a call ended, for the plain message a user sees (CallView.endMessage). */
-export type CallEndReason =
-  | 'hangup' // we hung up
-  | 'remote-hangup' // they hung up (BYE)
-  | 'cancelled' // the caller gave up before the answer
-  | 'declined' // 603 or our decline
-  | 'busy' // 486/600
-  | 'no-answer' // nobody answered in time (408/480 or our ring timeout)
-  | 'unreachable' // no route, timeout, transport error, 404
-  | 'not-acceptable' // no common codec (488)
-  | 'transferred' // REFER accepted: the call moved on
-  | 'connection-lost' // media or session timer saw the peer die
-  | 'failed'; // anything else, with the status in endMessage
-
-export interface CallQuality {
-  /** e.g. "PCMU" or "PCMA". */
-  codec: string;
-  packetsSent: number;
-  packetsReceived: number;
-  /** Fraction of the peer's packets lost, 0..1 (RFC 3550 A.3). */
-  lossFraction: number;
-  /** Interarrival jitter, ms (RFC 3550 A.8). */
-  jitterMs: number;
-  /** Round-trip time from RTCP reports, ms; undefined until a report came back. */
-  rttMs?: number;
-  /** Where media really comes from (symmetric RTP sends there). */
-  remoteMedia?: string;
-}
-
-export interface CallView {
-  /** Stable for the call's life (our own id, not the SIP Call-ID). */
-  id: string;
-  direction: 'in' | 'out';
-  /** The other party's URI: the AOR or URI dialled, or the caller's From. */
-  peer: string;
-  peerName?: string;
-  state: CallState;
-  /** 'local': we put them on hold; 'remote': they put us on hold; 'both'. */
-  hold: 'none' | 'local' | 'remote' | 'both';
-  muted: boolean;
-  startedAt: number;
-  answeredAt?: number;
-  endedAt?: number;
-  endReason?: CallEndReason;
-  /** What a person reads when the call ended ("Busy", "Declined", "No answer", ...). */
-  endMessage?: string;
-  /** DTMF digits received from the peer during the call, in order (RFC 4733). */
-  dtmfReceived: string;
-  quality?: CallQuality;
-  /** Outgoing calls: ms from our INVITE leaving to the callee's ringing (180/183) and to the answer (2xx). */
-  setup?: { toRingingMs?: number; toAnswerMs?: number };
-}
-
-export type CallOutcome = 'answered' | 'missed' | 'declined' | 'busy' | 'failed' | 'cancelled';
-
-export interface CallHistoryEntry {
-  id: number;
-  direction: 'in' | 'out';
-  peer: string;
-  peerName?: string;
-  outcome: CallOutcome;
-  startedAt: number;
-  answeredAt?: number;
-  endedAt: number;
-  /** Talk time in whole seconds (0 when never answered). */
-  durationSeconds: number;
-  endMessage?: string;
-}
+// The call types are the call service's own (services may not import control); the API
+// passes them through unchanged.
+export type { CallEndReason, CallHistoryEntry, CallOutcome, CallQuality, CallState, CallView } from '../services/call-view.js';
+import type { CallHistoryEntry, CallView } from '../services/call-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {

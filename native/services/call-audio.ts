@@ -1,14 +1,14 @@
 // The user's audio devices as the engine sees them: microphone frames pushed by the UI, and
 // speaker frames handed to whichever UI listens. Only the call in focus (answered, not held)
 // is connected to them; `--play`/`--record` replace or add to them on a headless node.
-import type { AudioEndpoint } from '../control/api.js';
 import type { AudioSink, AudioSource } from '../proto/media/audio-io.js';
 import { FrameQueue } from '../proto/media/frame-queue.js';
 
 /** 3 frames (60 ms) of microphone backlog at most: more is latency nobody wants in a call. */
 const MICROPHONE_BACKLOG_FRAMES = 3;
 
-export class UserAudio implements AudioEndpoint {
+/** Shaped as the control API's AudioEndpoint, which the adapters take. */
+export class UserAudio {
   readonly microphone = new FrameQueue(MICROPHONE_BACKLOG_FRAMES);
   private readonly speakers = new Set<(frame: Int16Array) => void>();
 

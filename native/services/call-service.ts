@@ -3,7 +3,7 @@
 // the one call in focus; the history is written as calls start and end.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { CallHistoryEntry, CallView } from '../control/api.js';
+import type { CallHistoryEntry, CallView } from './call-view.js';
 import type { Logger } from '../log.js';
 import type { AudioSink, AudioSource } from '../proto/media/audio-io.js';
 import {

@@ -1,6 +1,6 @@
 // One call as the call service keeps it, and how it reads to a user: its view, the plain
 // message it ended with, and the outcome the history records.
-import type { CallEndReason, CallHistoryEntry, CallOutcome, CallState, CallView } from '../control/api.js';
+import type { CallEndReason, CallHistoryEntry, CallOutcome, CallState, CallView } from './call-view.js';
 import type { Dialog } from '../proto/sip/dialog.js';
 import type { AudioSource } from '../proto/media/audio-io.js';
 import type { LocalMedia, NegotiatedAudio } from '../wire/sdp/audio-offer-answer.js';

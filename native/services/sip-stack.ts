@@ -252,22 +252,7 @@ export class SipStack {
     let cancelWanted = false;
     const sendCancel = () => {
       // RFC 3261 9.1: CANCEL copies Request-URI, Call-ID, To, From, the top Via and the CSeq number.
-      const cancel: SipRequest = {
-        method: 'CANCEL',
-        uri: request.uri,
-        version: '2.0',
-        headers: {
-          via: [request.headers.via[0]],
-          'max-forwards': 70,
-          to: request.headers.to,
-          from: request.headers.from,
-          'call-id': request.headers['call-id'],
-          cseq: { seq: request.headers.cseq.seq, method: 'CANCEL' },
-          ...(request.headers.route ? { route: request.headers.route } : {}),
-          'user-agent': USER_AGENT,
-        } as SipRequest['headers'],
-        content: '',
-      };
+      const cancel = requestOfTransaction(request, 'CANCEL', request.headers.to);
       const cbytes = serializeSipMessage(cancel);
       this.transactions.startClient(cancel, cbytes, remote.protocol !== 'udp', (b) => sockets.sendQuietly(b, remote), () => undefined);
     };
@@ -290,7 +275,7 @@ export class SipStack {
       bytes,
       remote.protocol !== 'udp',
       (b) => sockets.send(b, remote).catch((error: Error) => tx?.transportError(error)),
-      (response) => serializeSipMessage(ackForFailure(request, response)),
+      (response) => serializeSipMessage(requestOfTransaction(request, 'ACK', response.headers.to)),
       report,
     );
     if (!tx) return { kind: 'transport-error', error: new Error('too many requests in flight') };
@@ -533,20 +518,25 @@ function ackKey(request: SipRequest): string {
   return `${request.headers['call-id']}\u0000${request.headers.cseq.seq}`;
 }
 
-/** RFC 3261 17.1.1.3: the ACK for a non-2xx final response, inside the INVITE transaction. */
-function ackForFailure(invite: SipRequest, response: SipResponse): SipRequest {
+/**
+ * A CANCEL (RFC 3261 9.1) or the ACK of a non-2xx (17.1.1.3): both belong to the INVITE's
+ * transaction, so they copy its Request-URI, top Via, Call-ID, From, Route and CSeq number.
+ * The ACK takes To from the response (with the callee's tag), CANCEL from the INVITE.
+ */
+function requestOfTransaction(invite: SipRequest, method: 'CANCEL' | 'ACK', to: SipRequest['headers']['to']): SipRequest {
   return {
-    method: 'ACK',
+    method,
     uri: invite.uri,
     version: '2.0',
     headers: {
       via: [invite.headers.via[0]],
       'max-forwards': 70,
-      to: response.headers.to,
+      to,
       from: invite.headers.from,
       'call-id': invite.headers['call-id'],
-      cseq: { seq: invite.headers.cseq.seq, method: 'ACK' },
+      cseq: { seq: invite.headers.cseq.seq, method },
       ...(invite.headers.route ? { route: invite.headers.route } : {}),
+      'user-agent': USER_AGENT,
     } as SipRequest['headers'],
     content: '',
   };

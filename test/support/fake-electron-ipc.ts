@@ -76,5 +76,13 @@ export function bridgeOver(ipcRenderer: ReturnType<typeof fakeIpcRenderer>): Pee
       void ipcRenderer.invoke(IPC_SUBSCRIBE_CHANNEL, since, streamId);
       return () => ipcRenderer.removeListener(IPC_EVENT_CHANNEL, forward);
     },
+    // The contract suite drives commands and events only; audio over IPC is tested with the
+    // real preload in test/unit/electron/preload-sandbox.ts.
+    sendAudio() {
+      throw new Error('bridgeOver carries no audio: use test/unit/electron/preload-sandbox.ts');
+    },
+    onAudio() {
+      throw new Error('bridgeOver carries no audio: use test/unit/electron/preload-sandbox.ts');
+    },
   };
 }

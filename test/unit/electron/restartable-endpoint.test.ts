@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { StreamItem } from '../../../native/control/api.js';
 import { RestartableEndpoint } from '../../../electron/restartable-endpoint.js';
-import { startHostedEngine, type HostedEngineFixture } from './hosted-engine.js';
+import type { HostedEngine } from '../../../electron/engine-channel.js';
+import type { UserAudio } from '../../../native/services/call-audio.js';
+import { startHostedEngine, startRealEngine, type HostedEngineFixture } from './hosted-engine.js';
 
 async function until(check: () => boolean, ms = 3_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -49,5 +51,47 @@ describe('the endpoint the window uses across engine restarts', () => {
     assert.equal(reset.type, 'reset');
     assert.notEqual(reset.epoch, firstEpoch);
     assert.equal((await endpoint.invoke('node.status', {})).sipPort, second.sipPort);
+  });
+
+  it('keeps the window as the speaker across a restart, and sends the microphone to the new engine', async () => {
+    const endpoint = new RestartableEndpoint();
+    const heard: number[] = [];
+    endpoint.onSpeaker((frame) => heard.push(frame[0]));
+    const frame = (value: number) => new Int16Array(160).fill(value);
+    // Nothing runs: a microphone frame has nowhere to go and is dropped.
+    endpoint.pushMicrophone(frame(1));
+
+    const engines: HostedEngine[] = [];
+    const start = async () => {
+      const f = await startHostedEngine(async (dataDir, sipPort) => {
+        const engine = await startRealEngine(dataDir, sipPort);
+        engines.push(engine);
+        return engine;
+      });
+      fixtures.push(f);
+      await f.client.ready;
+      return { f, audio: engines.at(-1)!.audio as UserAudio };
+    };
+    const play = async (audio: UserAudio, value: number) =>
+      until(() => {
+        audio.speakerSink().write(frame(value));
+        return heard.includes(value);
+      });
+
+    const first = await start();
+    endpoint.attach(first.f.client);
+    await play(first.audio, 7);
+    endpoint.pushMicrophone(frame(2));
+    await until(() => first.audio.microphone.length === 1);
+    assert.equal(first.audio.microphone.read()![0], 2);
+
+    endpoint.detach();
+    await first.f.client.stop(2_000);
+    const second = await start();
+    endpoint.attach(second.f.client);
+    await play(second.audio, 9);
+    endpoint.pushMicrophone(frame(3));
+    await until(() => second.audio.microphone.length === 1);
+    assert.equal(second.audio.microphone.read()![0], 3);
   });
 });

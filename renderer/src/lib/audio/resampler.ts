@@ -1,0 +1,44 @@
+// A streaming sample-rate converter for one mono signal, fed in render-quantum-sized blocks
+// (128 samples in an AudioWorklet). Linear interpolation between input samples, with the
+// fractional read position kept across blocks so block edges make no clicks. Going down (48 kHz
+// to 8 kHz) a low-pass filter runs first, so the voice band survives and what lies above the new
+// Nyquist frequency does not fold back into it as noise.
+import { LowPassFilter } from './low-pass-filter.js';
+
+export class StreamResampler {
+  /** Input samples per output sample. */
+  private readonly step: number;
+  /** Where the next output sample lies, in input samples counted from `previous`. */
+  private position = 0;
+  /** The last input sample of the previous block (index -1 of the current one). */
+  private previous = 0;
+  private readonly filter?: LowPassFilter;
+
+  constructor(
+    readonly fromRate: number,
+    readonly toRate: number,
+  ) {
+    if (!(fromRate > 0 && toRate > 0)) throw new RangeError('sample rates must be positive');
+    this.step = fromRate / toRate;
+    // Telephone speech stops near 3.4 kHz; cut a little below the new Nyquist frequency.
+    if (toRate < fromRate) this.filter = new LowPassFilter(fromRate, Math.min(3_600, toRate * 0.45));
+  }
+
+  /** Converts one block; the output length varies by a sample from block to block. */
+  process(block: Float32Array): Float32Array {
+    const input = this.filter ? this.filter.process(block) : block;
+    const out: number[] = [];
+    // Position 0 is `previous`, position k is input[k - 1]: every position below input.length
+    // has both of its neighbours at hand.
+    let pos = this.position;
+    while (pos < input.length) {
+      const i = Math.floor(pos);
+      const a = i === 0 ? this.previous : input[i - 1];
+      out.push(a + (input[i] - a) * (pos - i));
+      pos += this.step;
+    }
+    this.position = pos - input.length;
+    if (input.length > 0) this.previous = input[input.length - 1];
+    return Float32Array.from(out);
+  }
+}

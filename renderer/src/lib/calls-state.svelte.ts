@@ -1,0 +1,113 @@
+// Calls not yet ended, the call history, and calls that just ended (shown with their plain
+// end message for a few seconds), kept in step with call.changed and call.history events.
+import type { CallHistoryEntry, CallView, ConsistentLoad, ControlClient, ControlEvent } from './control-types.js';
+import { describeError } from './errors.js';
+
+const HISTORY_LIMIT = 200;
+/** How long "Busy", "Declined", "Call ended" stays on screen. */
+export const ENDED_SHOWN_MS = 6_000;
+
+export class CallsState {
+  calls = $state<CallView[]>([]);
+  history = $state<CallHistoryEntry[]>([]);
+  /** Calls that ended in the last few seconds, newest last. */
+  ended = $state<CallView[]>([]);
+  /** The last refusal of a call command, as a sentence. */
+  problem = $state<string | undefined>();
+
+  private readonly dismissed = new Set<string>();
+
+  constructor(private readonly client: ControlClient) {}
+
+  async load(consistent: ConsistentLoad): Promise<void> {
+    await Promise.all([
+      consistent(
+        () => this.client.invoke('call.list', {}),
+        (calls) => (this.calls = calls.filter((call) => call.state !== 'ended')),
+      ),
+      consistent(
+        () => this.client.invoke('call.history', { limit: HISTORY_LIMIT }),
+        (history) => (this.history = history),
+      ),
+    ]);
+  }
+
+  /** Pure state change; safe to apply the same event twice. */
+  apply(event: ControlEvent): void {
+    if (event.type === 'call.changed') this.applyCall(event.data);
+    else if (event.type === 'call.history') this.applyHistory(event.data);
+  }
+
+  dial(to: string): Promise<boolean> {
+    return this.run(() => this.client.invoke('call.dial', { to: to.trim() }));
+  }
+  answer(id: string): Promise<boolean> {
+    return this.run(() => this.client.invoke('call.answer', { id }));
+  }
+  decline(id: string): Promise<boolean> {
+    return this.run(() => this.client.invoke('call.decline', { id }));
+  }
+  hangup(id: string): Promise<boolean> {
+    return this.run(() => this.client.invoke('call.hangup', { id }));
+  }
+  setMuted(id: string, muted: boolean): Promise<boolean> {
+    return this.run(() => this.client.invoke('call.mute', { id, muted }));
+  }
+  setHold(id: string, hold: boolean): Promise<boolean> {
+    return this.run(() => this.client.invoke('call.hold', { id, hold }));
+  }
+  sendDtmf(id: string, digits: string): Promise<boolean> {
+    return this.run(() => this.client.invoke('call.dtmf', { id, digits }));
+  }
+  transfer(id: string, to: string): Promise<boolean> {
+    return this.run(() => this.client.invoke('call.transfer', { id, to: to.trim() }));
+  }
+
+  /** Call waiting: every call we are talking in goes on hold, then the new one is answered. */
+  async holdAndAnswer(id: string): Promise<boolean> {
+    for (const call of this.calls) {
+      if (call.id === id || call.state !== 'active' || call.hold === 'local' || call.hold === 'both') continue;
+      if (!(await this.setHold(call.id, true))) return false;
+    }
+    return this.answer(id);
+  }
+
+  dismissProblem(): void {
+    this.problem = undefined;
+  }
+
+  private async run(command: () => Promise<CallView>): Promise<boolean> {
+    try {
+      this.applyCall(await command());
+      this.problem = undefined;
+      return true;
+    } catch (error) {
+      this.problem = describeError(error);
+      return false;
+    }
+  }
+
+  private applyCall(call: CallView): void {
+    const i = this.calls.findIndex((c) => c.id === call.id);
+    if (call.state !== 'ended') {
+      if (i >= 0) this.calls[i] = call;
+      else if (!this.dismissed.has(call.id)) this.calls.push(call);
+      return;
+    }
+    if (i >= 0) this.calls.splice(i, 1);
+    if (this.dismissed.has(call.id)) return;
+    this.dismissed.add(call.id);
+    this.ended.push(call);
+    setTimeout(() => {
+      this.ended = this.ended.filter((c) => c.id !== call.id);
+    }, ENDED_SHOWN_MS);
+  }
+
+  private applyHistory(entry: CallHistoryEntry): void {
+    if (this.history.some((e) => e.id === entry.id)) return;
+    const after = this.history.findIndex((e) => e.id < entry.id);
+    if (after < 0) this.history.push(entry);
+    else this.history.splice(after, 0, entry);
+    if (this.history.length > HISTORY_LIMIT) this.history.pop();
+  }
+}

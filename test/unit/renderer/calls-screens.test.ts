@@ -1,0 +1,162 @@
+// What the call screens decide: which call shows where, which tone plays, how states, durations,
+// quality and history read, and which devices are offered and remembered.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CallHistoryEntry, CallView } from '../../../native/control/api.js';
+import { bursts, CADENCES, cadenceLength, frequenciesAt } from '../../../renderer/src/lib/audio/tone-cadence.js';
+import { callStateLabel, formatDuration, historyKind, outcomeLabel, qualityFigures, talkSeconds } from '../../../renderer/src/lib/call-format.js';
+import { callRoles, toneFor, wantsCallAudio } from '../../../renderer/src/lib/call-roles.js';
+import { availableChoice, deviceOptions, loadDeviceChoice, saveDeviceChoice } from '../../../renderer/src/lib/device-choice.js';
+
+let nextId = 1;
+const call = (over: Partial<CallView>): CallView => ({
+  id: `c${nextId++}`,
+  direction: 'out',
+  peer: 'sip:bob@peerdial',
+  state: 'active',
+  hold: 'none',
+  muted: false,
+  startedAt: 1_000,
+  dtmfReceived: '',
+  ...over,
+});
+
+describe('calls on screen', () => {
+  it('shows a lone ringing call as an incoming call with its ring tone, and no call audio yet', () => {
+    const ringing = call({ direction: 'in', state: 'incoming' });
+    const roles = callRoles([ringing]);
+    assert.equal(roles.incoming, ringing);
+    assert.equal(roles.waiting, false);
+    assert.equal(roles.current, undefined);
+    assert.equal(toneFor([ringing]), 'ring');
+    assert.equal(wantsCallAudio([ringing]), false);
+  });
+
+  it('offers call waiting for a second call while talking, with a quiet beep instead of the ring', () => {
+    const talking = call({ state: 'active' });
+    const second = call({ direction: 'in', state: 'incoming', peer: 'sip:carol@peerdial' });
+    const roles = callRoles([talking, second]);
+    assert.equal(roles.current, talking);
+    assert.equal(roles.incoming, second);
+    assert.equal(roles.waiting, true);
+    assert.equal(toneFor([talking, second]), 'call-waiting');
+    assert.equal(wantsCallAudio([talking, second]), true);
+  });
+
+  it('puts the call being talked in on screen and the held one aside', () => {
+    const held = call({ state: 'active', hold: 'local' });
+    const talking = call({ state: 'active', peer: 'sip:carol@peerdial' });
+    const roles = callRoles([held, talking]);
+    assert.equal(roles.current, talking);
+    assert.deepEqual(roles.held, [held]);
+  });
+
+  it('plays ringback only while the other phone rings', () => {
+    assert.equal(toneFor([call({ state: 'calling' })]), undefined);
+    assert.equal(toneFor([call({ state: 'ringing' })]), 'ringback');
+    assert.equal(toneFor([call({ state: 'active' })]), undefined);
+    assert.equal(toneFor([]), undefined);
+  });
+
+  it('names each state as the in-call screen shows it', () => {
+    assert.equal(callStateLabel(call({ state: 'calling' })), 'Calling…');
+    assert.equal(callStateLabel(call({ state: 'ringing' })), 'Ringing…');
+    assert.equal(callStateLabel(call({ state: 'active' })), 'Connected');
+    assert.equal(callStateLabel(call({ state: 'active', hold: 'local' })), 'On hold');
+    assert.equal(callStateLabel(call({ state: 'active', hold: 'both' })), 'On hold');
+    assert.equal(callStateLabel(call({ state: 'active', hold: 'remote' })), 'They put you on hold');
+  });
+
+  it('counts talk time from the answer, and formats it like a phone', () => {
+    assert.equal(talkSeconds(call({ answeredAt: undefined }), 99_000), 0);
+    assert.equal(talkSeconds(call({ answeredAt: 10_000 }), 17_900), 7);
+    assert.equal(talkSeconds(call({ answeredAt: 10_000, endedAt: 70_000 }), 999_000), 60);
+    assert.equal(formatDuration(7), '0:07');
+    assert.equal(formatDuration(754), '12:34');
+    assert.equal(formatDuration(3723), '1:02:03');
+  });
+
+  it('shows quality figures with their units, and says when the round trip is not known yet', () => {
+    const figures = qualityFigures({ codec: 'PCMU', packetsSent: 10, packetsReceived: 9, lossFraction: 0.0125, jitterMs: 3.6 });
+    assert.deepEqual(figures, { codec: 'PCMU', loss: '1.3 %', jitter: '4 ms', roundTrip: 'not measured yet' });
+    assert.equal(qualityFigures({ codec: 'PCMA', packetsSent: 1, packetsReceived: 1, lossFraction: 0, jitterMs: 0, rttMs: 41.4 }).roundTrip, '41 ms');
+  });
+
+  it('marks missed incoming calls in the history, and words each outcome', () => {
+    const entry = (over: Partial<CallHistoryEntry>): CallHistoryEntry => ({
+      id: 1,
+      direction: 'in',
+      peer: 'sip:bob@peerdial',
+      outcome: 'answered',
+      startedAt: 0,
+      endedAt: 1,
+      durationSeconds: 0,
+      ...over,
+    });
+    assert.equal(historyKind(entry({ outcome: 'missed' })), 'Missed');
+    assert.equal(historyKind(entry({ outcome: 'answered' })), 'Incoming');
+    assert.equal(historyKind(entry({ direction: 'out', outcome: 'missed' })), 'Outgoing');
+    assert.equal(outcomeLabel(entry({ outcome: 'busy' })), 'Busy');
+    assert.equal(outcomeLabel(entry({ outcome: 'failed', endMessage: '503 Service Unavailable' })), '503 Service Unavailable');
+  });
+});
+
+describe('call tones', () => {
+  it('ringback is 425 Hz, one second on and four off', () => {
+    assert.deepEqual(frequenciesAt(CADENCES.ringback, 0.5), [425]);
+    assert.deepEqual(frequenciesAt(CADENCES.ringback, 2), []);
+    assert.deepEqual(frequenciesAt(CADENCES.ringback, 5.5), [425]);
+    assert.equal(cadenceLength(CADENCES.ringback), 5);
+  });
+
+  it('schedules every burst within the horizon, cut at its end', () => {
+    const ring = bursts(CADENCES.ring, 6);
+    assert.deepEqual(
+      ring.map((b) => [Number(b.start.toFixed(3)), Number(b.end.toFixed(3))]),
+      [
+        [0, 0.4],
+        [0.6, 1],
+        [3, 3.4],
+        [3.6, 4],
+      ],
+    );
+    assert.deepEqual(bursts(CADENCES.ringback, 0.5), [{ start: 0, end: 0.5, frequencies: [425] }]);
+  });
+});
+
+describe('audio device choice', () => {
+  const devices = [
+    { deviceId: 'default', kind: 'audioinput', label: 'Default' },
+    { deviceId: 'mic-a', kind: 'audioinput', label: 'USB headset' },
+    { deviceId: 'mic-b', kind: 'audioinput', label: '' },
+    { deviceId: 'spk-a', kind: 'audiooutput', label: 'Speakers' },
+    { deviceId: 'cam', kind: 'videoinput', label: 'Camera' },
+  ] as const;
+
+  it('offers the system default first, names unnamed devices, and leaves out other kinds', () => {
+    assert.deepEqual(deviceOptions(devices, 'microphone'), [
+      { id: '', label: 'System default' },
+      { id: 'mic-a', label: 'USB headset' },
+      { id: 'mic-b', label: 'Microphone 2' },
+    ]);
+    assert.deepEqual(
+      deviceOptions(devices, 'speaker').map((o) => o.id),
+      ['', 'spk-a'],
+    );
+  });
+
+  it('remembers the choice across restarts, and forgets a choice of the default', () => {
+    const store = new Map<string, string>();
+    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) };
+    saveDeviceChoice(storage, { microphone: 'mic-a', speaker: 'spk-a' });
+    assert.deepEqual(loadDeviceChoice(storage), { microphone: 'mic-a', speaker: 'spk-a' });
+    saveDeviceChoice(storage, { microphone: 'mic-a' });
+    assert.deepEqual(loadDeviceChoice(storage), { microphone: 'mic-a', speaker: undefined });
+  });
+
+  it('falls back to the default for a remembered device that is unplugged', () => {
+    const mics = deviceOptions(devices, 'microphone');
+    const speakers = deviceOptions(devices, 'speaker');
+    assert.deepEqual(availableChoice({ microphone: 'gone', speaker: 'spk-a' }, mics, speakers), { microphone: undefined, speaker: 'spk-a' });
+  });
+});
