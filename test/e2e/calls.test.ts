@@ -8,10 +8,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { webSocketClient, type WebSocketFactory } from '../../renderer/src/lib/control-client.js';
-import { CHROMIUM, listItemWith, newAppPage, screenshot, type AppPage } from '../support/browser.js';
+import { launchBrowser, listItemWith, newAppPage, screenshot, type AppPage } from '../support/browser.js';
 import { rmsDbfs } from '../support/audio-analysis.js';
 import { REPO_ROOT, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
@@ -24,24 +24,14 @@ let workDir: string;
 const nodes: NodeProcess[] = [];
 const pages: AppPage[] = [];
 
-/** Chromium as in test/support/browser.ts, plus a fake microphone fed from `wav` and sound without a click first. */
+/** A fake microphone fed from `wav`, and sound without a click first. */
 function launchWithMicrophone(wav: string): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${wav}`,
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  return launchBrowser([
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-audio-capture=${wav}`,
+    '--autoplay-policy=no-user-gesture-required',
+  ]);
 }
 
 /** Amplitude of one frequency in 8 kHz samples (a single DFT bin). */

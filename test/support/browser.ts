@@ -8,7 +8,8 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 export const CHROMIUM = '/usr/bin/chromium';
 export const SHOTS_DIR = '/tmp/peerdial-shots';
 
-export function launchBrowser(): Promise<Browser> {
+/** `extraArgs` add Chromium switches, e.g. a fake microphone for calls. */
+export function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -19,6 +20,7 @@ export function launchBrowser(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
   });
 }
