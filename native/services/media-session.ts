@@ -71,6 +71,9 @@ const INTER_DIGIT_GAP_FRAMES = 3;
 const SOURCE_SWITCH_QUIET_MS = 500;
 const SEQ_RING = 1024;
 const LATE_TICK_MS = 5;
+/** Packet sizes followed: 10 ms to 200 ms of G.711 (RFC 3551 4.2). */
+const MIN_PACKET_SAMPLES = 80;
+const MAX_PACKET_SAMPLES = 1600;
 
 interface DtmfJob {
   keys: string[];
@@ -121,6 +124,12 @@ export class MediaSession {
   private lastFromPeerMs = 0;
   private reception = new ReceptionStatistics();
   private jitterBuffer = new JitterBuffer();
+  /** Samples per packet the peer sends (G.711: one byte each); 160 until its packets say otherwise. */
+  private packetSamples = FRAME_SAMPLES;
+  /** Decoded samples not yet played: packets of other sizes are cut into 20 ms frames here. */
+  private backlog = new Int16Array(4 * FRAME_SAMPLES);
+  private backlogOffset = 0;
+  private backlogLength = 0;
   private readonly concealer = new LossConcealer();
   private readonly dtmfReceiver = new DtmfReceiver();
   private readonly arrivalBySeq = new Float64Array(SEQ_RING);
@@ -132,6 +141,8 @@ export class MediaSession {
   private latchedRtcp: { to: RtpEndpoint; via: RtcpArrival } | undefined;
 
   private rttMs: number | undefined;
+  /** Packets sent as of the last two reports, newest first (RFC 3550 6.4: SR or RR). */
+  private sentAtReports: [number, number] = [0, 0];
   private nextRtcpAtMs = Infinity;
   private silenceSinceMs = 0;
   private silentFired = false;
@@ -150,29 +161,32 @@ export class MediaSession {
     rtcpReceived: 0,
   };
   private closed = false;
-  private sockets!: RtpSocketPair;
 
-  private constructor(options: MediaSessionOptions) {
+  private constructor(
+    options: MediaSessionOptions,
+    private readonly sockets: RtpSocketPair,
+  ) {
+    this.port = sockets.port;
     this.address = options.advertisedHost;
     this.clock = options.clock;
     this.log = options.log;
     this.silenceTimeoutMs = options.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS;
     this.rtcpIntervalMs = options.rtcpIntervalMs ?? RTCP_MIN_INTERVAL_MS;
     this.probe = options.probe;
-    this.port = 0;
   }
 
   static async open(options: MediaSessionOptions): Promise<MediaSession> {
-    const session = new MediaSession(options);
-    session.sockets = await RtpSocketPair.open({
+    // Datagrams are delivered by later event-loop turns, so the session exists before the first one.
+    const route: { to?: MediaSession } = {};
+    const sockets = await RtpSocketPair.open({
       bind: options.bind,
       portRange: options.portRange,
-      onRtp: (datagram, from) => session.receiveRtp(datagram, from),
-      onRtcp: (datagram, from, arrival) => session.receiveRtcp(datagram, from, arrival),
-      onError: (error) => session.log.warn('RTP socket failed', { error: error.message }),
+      onRtp: (datagram, from) => route.to?.receiveRtp(datagram, from),
+      onRtcp: (datagram, from, arrival) => route.to?.receiveRtcp(datagram, from, arrival),
+      onError: (error) => options.log.warn('RTP socket failed', { error: error.message }),
     });
-    (session as { port: number }).port = session.sockets.port;
-    return session;
+    route.to = new MediaSession(options, sockets);
+    return route.to;
   }
 
   /** First call starts media; later ones (re-INVITE) change codec, remote or direction, keeping SSRC and sequence. */
@@ -249,12 +263,14 @@ export class MediaSession {
   /** Sends an RTCP BYE (RFC 3550 6.6), leaves the clock and closes the sockets. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.negotiated) this.sendRtcpReport(true);
     this.closed = true;
+    // The BYE must have left before its socket closes.
+    const byeSent = this.negotiated ? this.sendRtcpReport(true) : undefined;
     for (const leave of this.leaveClock.splice(0)) leave();
     const ended = new DtmfUnavailableError('the call ended before the keys were sent');
     for (const job of this.dtmfQueue.splice(0)) job.reject(ended);
     this.dtmf = undefined;
+    await byeSent;
     await this.sockets.close();
   }
 
@@ -365,6 +381,7 @@ export class MediaSession {
     if (!receives(negotiated!.direction)) return;
     if (isAudio) {
       this.arrivalBySeq[packet.sequenceNumber % SEQ_RING] = now;
+      this.followPacketSize(packet.payload.length);
       this.jitterBuffer.push({ seq: packet.sequenceNumber, timestamp: packet.timestamp, payload: packet.payload }, now);
       return;
     }
@@ -391,7 +408,7 @@ export class MediaSession {
     if (this.remoteSsrc !== undefined) {
       this.log.debug('peer changed its RTP source', { from: this.remoteSsrc, to: ssrc });
       this.reception = new ReceptionStatistics();
-      this.jitterBuffer = new JitterBuffer();
+      this.jitterBuffer = new JitterBuffer({ frameMs: (this.packetSamples * 1000) / SAMPLE_RATE });
       this.playoutStarted = false;
     }
     this.remoteSsrc = ssrc;
@@ -408,12 +425,24 @@ export class MediaSession {
       this.silenceSinceMs = now;
     }
     if (now >= this.nextRtcpAtMs) {
-      this.sendRtcpReport(false);
+      void this.sendRtcpReport(false);
       this.nextRtcpAtMs = now + nextRtcpIntervalMs(Math.random, this.rtcpIntervalMs);
     }
   }
 
+  /**
+   * One 20 ms frame to the sink. The peer may send other packet sizes (RFC 3551 4.2: a
+   * receiver should take any up to 200 ms; sipp's and many phones' are 30 ms), so decoded
+   * packets go through a sample backlog and the sink always gets exactly FRAME_SAMPLES.
+   */
   private playOneFrame(now: number): void {
+    while (this.backlogLength - this.backlogOffset < FRAME_SAMPLES) this.appendPacketToBacklog(now);
+    const pcm = this.backlog.slice(this.backlogOffset, this.backlogOffset + FRAME_SAMPLES);
+    this.backlogOffset += FRAME_SAMPLES;
+    this.sink?.write(pcm);
+  }
+
+  private appendPacketToBacklog(now: number): void {
     const frame = this.jitterBuffer.pop(now);
     let pcm: Int16Array;
     if (!frame.concealed) {
@@ -421,12 +450,32 @@ export class MediaSession {
       pcm = this.concealer.received(decodeG711(this.law, frame.payload));
       this.probe?.framePlayed(now - this.arrivalBySeq[frame.seq % SEQ_RING]);
     } else if (frame.reason === 'buffering' || !this.playoutStarted) {
-      pcm = new Int16Array(FRAME_SAMPLES);
+      pcm = new Int16Array(this.packetSamples);
     } else {
       this.counts.concealedFrames++;
-      pcm = this.concealer.conceal(FRAME_SAMPLES);
+      pcm = this.concealer.conceal(this.packetSamples);
     }
-    this.sink?.write(pcm);
+    if (this.backlogOffset > 0) {
+      this.backlog.copyWithin(0, this.backlogOffset, this.backlogLength);
+      this.backlogLength -= this.backlogOffset;
+      this.backlogOffset = 0;
+    }
+    if (this.backlogLength + pcm.length > this.backlog.length) {
+      const grown = new Int16Array(this.backlogLength + pcm.length);
+      grown.set(this.backlog.subarray(0, this.backlogLength));
+      this.backlog = grown;
+    }
+    this.backlog.set(pcm, this.backlogLength);
+    this.backlogLength += pcm.length;
+  }
+
+  /** The jitter buffer counts in the peer's packets: follow their size when it is not 20 ms. */
+  private followPacketSize(samples: number): void {
+    if (samples === this.packetSamples || samples < MIN_PACKET_SAMPLES || samples > MAX_PACKET_SAMPLES) return;
+    this.log.debug('peer packet size', { ms: samples / 8 });
+    this.packetSamples = samples;
+    this.jitterBuffer = new JitterBuffer({ frameMs: (samples * 1000) / SAMPLE_RATE });
+    this.playoutStarted = false;
   }
 
   private checkPeerSilence(now: number): void {
@@ -451,16 +500,19 @@ export class MediaSession {
     return rtp ? { to: { address: rtp.address, port: rtp.port + 1 }, via: 'rtcp-port' } : undefined;
   }
 
-  private sendRtcpReport(bye: boolean): void {
+  private sendRtcpReport(bye: boolean): Promise<void> | undefined {
     const target = this.rtcpTarget();
-    if (!target) return;
-    const ntp = msToNtp(Date.now());
+    if (!target) return undefined;
+    // Sub-millisecond wallclock: Date.now() alone would put a millisecond of noise into every RTT.
+    const ntp = msToNtp(performance.timeOrigin + performance.now());
     const now = this.clock.now();
     const blocks: ReportBlock[] = [];
     if (this.remoteSsrc !== undefined && this.reception.packetsReceived > 0) blocks.push(this.reception.reportBlock(this.remoteSsrc, now));
-    // RFC 3550 6.4: an SR when we have sent RTP, else an RR.
+    // RFC 3550 6.4: an SR if we sent RTP since the report before last, else an RR (on hold, say).
+    const sentLately = this.sent.packets > this.sentAtReports[1];
+    this.sentAtReports = [this.sent.packets, this.sentAtReports[0]];
     const report: ReportPacket =
-      this.sent.packets > 0
+      sentLately
         ? {
             type: 'sr',
             ssrc: this.ssrc,
@@ -475,7 +527,7 @@ export class MediaSession {
             reports: blocks,
           }
         : { type: 'rr', ssrc: this.ssrc, reports: blocks };
-    this.sockets.sendRtcp(serializeRtcpCompound(report, this.cname, bye ? { reason: 'call ended' } : undefined), target.to, target.via);
+    return this.sockets.sendRtcp(serializeRtcpCompound(report, this.cname, bye ? { reason: 'call ended' } : undefined), target.to, target.via);
   }
 
   private receiveRtcp(datagram: Buffer, from: RtpEndpoint, arrival: RtcpArrival): void {
@@ -487,7 +539,7 @@ export class MediaSession {
       return;
     }
     const now = this.clock.now();
-    const wallMs = Date.now();
+    const wallMs = performance.timeOrigin + performance.now();
     const report = parsed.packets[0] as ReportPacket;
     if (this.remoteSsrc !== undefined && report.ssrc !== this.remoteSsrc) {
       // Reports from some other source say nothing about this call.

@@ -83,12 +83,12 @@ export class RtpSocketPair {
   }
 
   sendRtp(datagram: Buffer, to: RtpEndpoint): void {
-    this.send(this.rtp, datagram, to);
+    void this.send(this.rtp, datagram, to);
   }
 
   /** RTCP goes out of the RTCP port, or the RTP port when the peer multiplexes (RFC 5761 4). */
-  sendRtcp(datagram: Buffer, to: RtpEndpoint, from: RtcpArrival = 'rtcp-port'): void {
-    this.send(from === 'rtp-port' ? this.rtp : this.rtcp, datagram, to);
+  sendRtcp(datagram: Buffer, to: RtpEndpoint, from: RtcpArrival = 'rtcp-port'): Promise<void> {
+    return this.send(from === 'rtp-port' ? this.rtp : this.rtcp, datagram, to);
   }
 
   async close(): Promise<void> {
@@ -97,16 +97,21 @@ export class RtpSocketPair {
     await Promise.all([this.rtp, this.rtcp].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 
-  private send(socket: dgram.Socket, datagram: Buffer, to: RtpEndpoint): void {
-    if (this.closed) return;
-    try {
-      socket.send(datagram, to.port, to.address, (error) => {
-        if (error) this.stats.sendErrors++;
-      });
-    } catch {
-      // A bad address or port from a peer's SDP throws synchronously; it is a failed send, not a crash.
-      this.stats.sendErrors++;
-    }
+  /** Resolves once the datagram has left (or failed); never rejects. */
+  private send(socket: dgram.Socket, datagram: Buffer, to: RtpEndpoint): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      try {
+        socket.send(datagram, to.port, to.address, (error) => {
+          if (error) this.stats.sendErrors++;
+          resolve();
+        });
+      } catch {
+        // A bad address or port from a peer's SDP throws synchronously; it is a failed send, not a crash.
+        this.stats.sendErrors++;
+        resolve();
+      }
+    });
   }
 }
 

@@ -1,0 +1,78 @@
+// WAV files as call audio: the source plays once then gives silence, other rates are resampled,
+// and the recorder leaves a valid file whose header sizes match what it wrote.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { resampleTo8k, WavFileSource, WavRecorder } from '../../../native/services/wav-file-audio.js';
+import { decodeWav, encodeWav } from '../../../native/wire/audio/wav.js';
+
+const dir = await mkdtemp(path.join(tmpdir(), 'peerdial-wav-'));
+after(() => rm(dir, { recursive: true, force: true }));
+
+function tone(rate: number, hz: number, seconds: number): Int16Array {
+  return Int16Array.from({ length: Math.round(rate * seconds) }, (_, i) => Math.round(10000 * Math.sin((2 * Math.PI * hz * i) / rate)));
+}
+
+/** Where the spectrum peaks, by brute-force DFT over 50 Hz bins up to 4 kHz. */
+function dominantHz(samples: Int16Array, rate: number): number {
+  let best = 0;
+  let bestPower = -1;
+  for (let hz = 50; hz < 4000; hz += 10) {
+    let re = 0;
+    let im = 0;
+    for (let i = 0; i < samples.length; i++) {
+      re += samples[i] * Math.cos((2 * Math.PI * hz * i) / rate);
+      im += samples[i] * Math.sin((2 * Math.PI * hz * i) / rate);
+    }
+    if (re * re + im * im > bestPower) {
+      bestPower = re * re + im * im;
+      best = hz;
+    }
+  }
+  return best;
+}
+
+describe('wav file audio', () => {
+  it('plays-a-file-once-in-20ms-frames-then-gives-silence', async () => {
+    const file = path.join(dir, 'short.wav');
+    await writeFile(file, encodeWav({ sampleRate: 8000, samples: tone(8000, 440, 0.05) })); // 400 samples
+    const source = await WavFileSource.load(file);
+    const frames = [source.read(), source.read(), source.read(), source.read()];
+    assert.deepEqual(frames.map((f) => f?.length), [160, 160, 160, undefined]);
+    // The last frame is padded with silence past the file's end.
+    assert.equal(frames[2]![100], 0);
+    assert.ok(source.finished);
+  });
+
+  it('resamples-a-48khz-file-to-8khz-keeping-its-pitch', () => {
+    const out = resampleTo8k(tone(48000, 440, 0.5), 48000);
+    assert.equal(out.length, 4000);
+    assert.equal(dominantHz(out, 8000), 440);
+  });
+
+  it('resamples-a-4khz-file-up-keeping-its-pitch', () => {
+    const out = resampleTo8k(tone(4000, 300, 0.5), 4000);
+    assert.equal(out.length, 4000);
+    assert.equal(dominantHz(out, 8000), 300);
+  });
+
+  it('says-which-file-is-not-a-wav', async () => {
+    const file = path.join(dir, 'junk.wav');
+    await writeFile(file, 'not audio');
+    await assert.rejects(WavFileSource.load(file), /junk\.wav: not a WAV file/);
+  });
+
+  it('records-frames-and-fixes-the-header-sizes-on-close', async () => {
+    const file = path.join(dir, 'rec.wav');
+    const recorder = await WavRecorder.create(file);
+    const signal = tone(8000, 1000, 0.1);
+    for (let i = 0; i < signal.length; i += 160) recorder.write(signal.subarray(i, i + 160));
+    await recorder.close();
+    const bytes = await readFile(file);
+    assert.equal(bytes.readUInt32LE(40), signal.length * 2);
+    assert.equal(bytes.readUInt32LE(4), 36 + signal.length * 2);
+    assert.deepEqual(decodeWav(bytes).samples, signal);
+  });
+});
