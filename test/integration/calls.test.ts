@@ -1,6 +1,7 @@
 // Calls between in-process engines over real SIP and RTP on loopback: what each user sees,
 // hears and finds in the history.
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -308,5 +309,32 @@ describe('a peer that dies in the middle of a call', () => {
       await victim.kill('SIGKILL');
       await removeDir(victim.dataDir);
     }
+  });
+});
+
+describe('an offer Peerdial cannot take', () => {
+  it('is refused with 488 and a Warning that says why, and nothing rings', async () => {
+    const target = await start('tess');
+    const calls = new CallEvents(target);
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+    const { port } = socket.address();
+    const sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n';
+    const invite =
+      `INVITE ${target.sipContact} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-g729;rport\r\nMax-Forwards: 70\r\n` +
+      `From: <sip:g729@127.0.0.1:${port}>;tag=g1\r\nTo: <${target.sipContact}>\r\nCall-ID: g729@127.0.0.1\r\nCSeq: 1 INVITE\r\n` +
+      `Contact: <sip:g729@127.0.0.1:${port}>\r\nContent-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n\r\n${sdp}`;
+    const final = new Promise<string>((resolve) =>
+      socket.on('message', (bytes) => {
+        const text = bytes.toString();
+        if (!/^SIP\/2\.0 1\d\d /.test(text)) resolve(text);
+      }),
+    );
+    socket.send(invite, target.sip.port, '127.0.0.1');
+    const response = await final;
+    socket.close();
+    assert.match(response, /^SIP\/2\.0 488 Not Acceptable Here\r\n/);
+    assert.match(response, /\r\nWarning: 305 \S+ "None of the offered audio formats is one we speak \(PCMU, PCMA\)\."\r\n/);
+    assert.equal(calls.seen.length, 0, 'the user never saw a call');
   });
 });
