@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   sip-tester          # sipp: interop tests and the SIP load benchmark
   baresip-core        # a real softphone: call interop (audio both ways, DTMF)
+  kamailio            # a real record-routing proxy: calls whose dialogs carry a route set
   sox espeak-ng       # the spoken WAVs the call interop tests send and compare
   tshark              # Wireshark's dissectors: the overlay interop test captures and decodes our SIP
   chromium            # end-to-end UI tests through playwright-core
@@ -26,7 +27,26 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO de
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 quietly() { "$@" >"$log" 2>&1 || { cat "$log" >&2; echo "failed: $*" >&2; return 1; }; }
+# Packages that ship a daemon (kamailio's unit listens on 5060 as soon as it is installed under
+# systemd) must not start: the tests run their own copies on free ports. A policy-rc.d that
+# answers 101 ("action forbidden") makes invoke-rc.d and deb-systemd-invoke skip every start;
+# one already in place (as in Docker images) is left as it is.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod 755 "$policy"
+  trap 'rm -f "$log"; $SUDO rm -f "$policy"' EXIT
+fi
 echo "installing test dependencies: ${missing[*]}"
 quietly $SUDO apt-get update -qq
 # Through env: sudo drops the caller's environment, DEBIAN_FRONTEND with it.
 quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The policy stops the start, not the enabling: without this the daemon would start at the next
+# boot (systemd's unit; the SysV script also waits for RUN_KAMAILIO=yes in /etc/default).
+for service in kamailio; do
+  [ -e "/etc/init.d/$service" ] && quietly $SUDO update-rc.d "$service" disable
+  # systemctl edits the unit links without a running systemd too.
+  if [ -e "/lib/systemd/system/$service.service" ] && command -v systemctl >/dev/null; then
+    quietly $SUDO systemctl disable --quiet "$service.service"
+  fi
+done

@@ -5,6 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
+import type { CallQuality } from './call-view.js';
 import { FRAME_SAMPLES, SAMPLE_RATE, type AudioSink, type AudioSource } from '../proto/media/audio-io.js';
 import { DtmfReceiver } from '../proto/media/dtmf-receiver.js';
 import { planDtmfPackets, validateDtmfKeys, type DtmfPacketPlanEntry } from '../proto/media/dtmf-sender.js';
@@ -40,14 +41,8 @@ export interface MediaProbe {
   framePlayed(heldMs: number): void;
 }
 
-export interface MediaStats {
-  codec: string;
-  packetsSent: number;
-  packetsReceived: number;
-  lossFraction: number;
-  jitterMs: number;
-  rttMs?: number;
-  remoteMedia?: string;
+/** What a call shows of its quality, and the counters behind it. */
+export interface MediaStats extends CallQuality {
   lateTicks: number;
   concealedFrames: number;
   dtmfSent: number;
