@@ -361,7 +361,14 @@ export class CallService {
     const delayedOffer = call.pendingAnswer === undefined;
     // RFC 3261 13.2.1: with no offer in the INVITE, ours goes in the 2xx and the answer in the ACK.
     const body = call.pendingAnswer?.sdp ?? createOffer(call.local);
+    call.awaitingAck = true;
     incoming.onAck = (ack) => {
+      call.awaitingAck = false;
+      if (call.byeAfterAck) {
+        // Hung up before the ACK: the BYE held back until now (RFC 3261 15).
+        this.sendBye(call);
+        return;
+      }
       if (!ack) {
         if (call.state === 'ended') return;
         this.sendBye(call);
@@ -588,6 +595,8 @@ export class CallService {
         sessionVersion: 1,
       },
       reinviting: false,
+      awaitingAck: false,
+      byeAfterAck: false,
       timers: [],
       settled: [],
     };
@@ -636,6 +645,10 @@ export class CallService {
 
   private sendBye(call: Call): void {
     if (!call.dialog) return;
+    if (call.awaitingAck) {
+      call.byeAfterAck = true;
+      return;
+    }
     void this.deps.stack.request(this.inDialog(call, 'BYE'));
   }
 

@@ -43,6 +43,9 @@ export interface Call {
   incoming?: IncomingRequest;
   /** The answer to the caller's offer, sent in our 200 (undefined for an offer-less INVITE). */
   pendingAnswer?: NegotiatedAudio & { sdp: string };
+  /** RFC 3261 15: as the callee, no BYE until the ACK for our 2xx came (or never will). */
+  awaitingAck: boolean;
+  byeAfterAck: boolean;
   /** A re-INVITE of ours is in progress (RFC 3261 14.1: one at a time; 491 for theirs). */
   reinviting: boolean;
   /** The --play WAV for this call, started when the call is answered. */

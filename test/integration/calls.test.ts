@@ -338,3 +338,31 @@ describe('an offer Peerdial cannot take', () => {
     assert.equal(calls.seen.length, 0, 'the user never saw a call');
   });
 });
+
+describe('a callee that hangs up before the caller ACKs its 200', () => {
+  it('holds its BYE until the ACK arrives (RFC 3261 15)', async () => {
+    const callee = await start('uma');
+    const calls = new CallEvents(callee);
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+    const { port } = socket.address();
+    const heard: string[] = [];
+    socket.on('message', (bytes) => heard.push(bytes.toString()));
+    const sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
+    const headers = (method: string, branch: string, toTag = '') =>
+      `${method} ${callee.sipContact} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=${branch};rport\r\nMax-Forwards: 70\r\n` +
+      `From: <sip:late@127.0.0.1:${port}>;tag=l1\r\nTo: <${callee.sipContact}>${toTag}\r\nCall-ID: late-ack@127.0.0.1\r\nCSeq: 1 ${method}\r\n` +
+      `Contact: <sip:late@127.0.0.1:${port}>\r\n`;
+    socket.send(headers('INVITE', 'z9hG4bK-late') + `Content-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n\r\n${sdp}`, callee.sip.port, '127.0.0.1');
+    const ringing = await calls.waitFor('the call', (v) => v.state === 'incoming');
+    await callee.api.invoke('call.answer', { id: ringing.id });
+    await callee.api.invoke('call.hangup', { id: ringing.id });
+    await new Promise((r) => setTimeout(r, 700));
+    assert.ok(heard.some((m) => m.startsWith('SIP/2.0 200')), 'the 200 came');
+    assert.ok(!heard.some((m) => m.startsWith('BYE ')), 'no BYE before the ACK');
+    const toTag = /\r\nTo: [^\r]*(;tag=[^;\r]+)/.exec(heard.find((m) => m.startsWith('SIP/2.0 200'))!)![1];
+    socket.send(headers('ACK', 'z9hG4bK-late-ack', toTag) + 'Content-Length: 0\r\n\r\n', callee.sip.port, '127.0.0.1');
+    await until('the BYE after the ACK', async () => heard.some((m) => m.startsWith('BYE ')), 3_000);
+    socket.close();
+  });
+});
