@@ -44,7 +44,12 @@ export interface IdentityView {
   createdAt: number;
 }
 
-export type MessageStatus = 'sending' | 'sent' | 'delivered' | 'failed' | 'received';
+/**
+ * sending -> delivered (their node has it) -> read (they opened the conversation); or
+ * stored (kept in the overlay, encrypted to them, until they come back) -> delivered -> read;
+ * sent: a store-and-forward server took it (202); failed. Incoming messages are `received`.
+ */
+export type MessageStatus = 'sending' | 'sent' | 'stored' | 'delivered' | 'read' | 'failed' | 'received';
 
 export interface MessageView {
   id: number;
@@ -157,6 +162,8 @@ export interface LookupView {
 // passes them through unchanged.
 export type { CallEndReason, CallHistoryEntry, CallOutcome, CallQuality, CallState, CallView } from '../services/call-view.js';
 import type { CallHistoryEntry, CallView } from '../services/call-view.js';
+export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceStatus } from '../services/buddy-view.js';
+import type { BuddyView, OwnPresenceView } from '../services/buddy-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {
@@ -186,6 +193,26 @@ export interface Commands {
   /** Calls not yet ended. */
   'call.list': { params: Record<string, never>; result: CallView[] };
   'call.history': { params: { limit?: number }; result: CallHistoryEntry[] };
+  'buddy.list': { params: Record<string, never>; result: BuddyView[] };
+  /** Sends a buddy request to an AOR (bob or sip:bob@OVERLAY), with an optional note. */
+  'buddy.add': { params: { aor: string; note?: string }; result: BuddyView };
+  'buddy.accept': { params: { aor: string }; result: BuddyView };
+  'buddy.decline': { params: { aor: string }; result: BuddyView };
+  /** Removes a buddy on both sides (they are told); their messages stay. */
+  'buddy.remove': { params: { aor: string }; result: null };
+  /** Refuses their requests, subscriptions and messages from now on. */
+  'buddy.block': { params: { aor: string }; result: BuddyView };
+  /** Accepts the new key a buddy now uses (after the user checked it). */
+  'buddy.trustKey': { params: { aor: string }; result: BuddyView };
+  'presence.get': { params: Record<string, never>; result: OwnPresenceView };
+  /** Sets the user's own status and note; `awayAfterMinutes` changes the idle time (0 = never). */
+  'presence.set': { params: { status?: 'available' | 'away' | 'busy'; note?: string; awayAfterMinutes?: number }; result: OwnPresenceView };
+  /** The UI reports the user idle (no input for a while) or back; idle sets `away` after awayAfterMinutes. */
+  'presence.activity': { params: { idle: boolean }; result: OwnPresenceView };
+  /** The user opened the conversation: their messages are read (the sender is told). */
+  'im.markRead': { params: { peer: string }; result: null };
+  /** The user is (or stopped) typing to `peer` (RFC 3994 isComposing). */
+  'im.typing': { params: { peer: string; active: boolean }; result: null };
 }
 export type CommandName = keyof Commands;
 export type ParamsOf<N extends CommandName> = Commands[N]['params'];
@@ -204,6 +231,10 @@ export interface EventPayloads {
   'call.changed': CallView;
   /** A finished call was written to the history. */
   'call.history': CallHistoryEntry;
+  /** A buddy was added, answered, changed presence or key, started or stopped typing. */
+  'buddy.changed': BuddyView;
+  'buddy.removed': { aor: string };
+  'presence.changed': OwnPresenceView;
 }
 export type EventType = keyof EventPayloads;
 

@@ -48,6 +48,8 @@ export interface AorLookup {
   hops: number;
   ms: number;
   contacts: string[];
+  /** The Ed25519 key (raw, base64url) of the user's name claim, when the claim was found: whose AOR it is. */
+  owner?: string;
 }
 
 const NAME_TTL_MS = 24 * 3600_000;
@@ -292,7 +294,16 @@ export class OverlayService {
       throw new UserError('UNAVAILABLE', `Could not look ${user} up in overlay ${this.overlay}: ${(error as Error).message}`);
     }
     const ms = performance.now() - started;
-    return { aor: `sip:${user}@${this.overlay}`, key: idToHex(key), responsible: found.node, hops: found.hops, ms, contacts: liveContacts(records, idToHex(key), this.overlay, this.now()) };
+    const claim = records.find((r) => r.type === 'name' && r.key === idToHex(key) && r.expires > this.now() && verifyRecord(r));
+    return {
+      aor: `sip:${user}@${this.overlay}`,
+      key: idToHex(key),
+      responsible: found.node,
+      hops: found.hops,
+      ms,
+      contacts: liveContacts(records, idToHex(key), this.overlay, this.now()),
+      ...(claim ? { owner: claim.owner } : {}),
+    };
   }
 
   /** True when `uri`'s host is this overlay's name: an AOR to resolve rather than an address. */
