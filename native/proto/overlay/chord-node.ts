@@ -147,7 +147,7 @@ export class ChordNode {
     // A leave must not hold up quitting: short deadlines, and a crash-like exit if they pass.
     const quick = Math.min(this.config.requestTimeoutMs, 500);
     await Promise.allSettled([
-      ...chunk(mine, 200).map((records) => this.send(successor, 'store', { records, replica: false }, quick)),
+      ...storeBatches(mine).map((records) => this.send(successor, 'store', { records, replica: false }, quick)),
       this.send(successor, 'leave', body, quick),
       predecessor && predecessor.id !== successor.id ? this.send(predecessor, 'leave', body, quick) : Promise.resolve({}),
     ]);
@@ -336,7 +336,7 @@ export class ChordNode {
   /** Records the new predecessor is now responsible for go to it (we keep them as replicas). */
   private handOver(to: NodeRef): void {
     const records = this.store.all().filter((r) => !inHalfOpenInterval(idFromHex(r.key)!, idOf(to), this.table.selfId));
-    for (const group of chunk(records, 200)) void this.send(to, 'store', { records: group, replica: false }).catch(() => undefined);
+    for (const group of storeBatches(records)) void this.send(to, 'store', { records: group, replica: false }).catch(() => undefined);
   }
 
   private onLeave(body: OpRequest<'leave'>): void {
@@ -492,7 +492,7 @@ export class ChordNode {
       const mine = this.store.all().filter((r) => this.table.isResponsible(idFromHex(r.key)!));
       const replicaNodes = this.table.successors.slice(0, this.config.replicas - 1);
       await Promise.allSettled(
-        replicaNodes.flatMap((n) => chunk(mine, 200).map((records) => this.send(n, 'store', { records, replica: true }))),
+        replicaNodes.flatMap((n) => storeBatches(mine).map((records) => this.send(n, 'store', { records, replica: true }))),
       );
       await this.rebalance();
     } finally {
@@ -555,9 +555,30 @@ export class ChordNode {
   }
 }
 
-function chunk<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+/** A store request's records are kept under this many bytes of JSON, well inside one 64 KB SIP message. */
+const STORE_BATCH_BYTES = 48 * 1024;
+const STORE_BATCH_RECORDS = 200;
+
+/**
+ * Splits records into store requests by size as well as count: a few mailbox records weigh
+ * more than hundreds of bindings, and a request past the SIP size limit would time out and
+ * make a live replica look dead.
+ */
+export function storeBatches(records: OverlayRecord[]): OverlayRecord[][] {
+  const out: OverlayRecord[][] = [];
+  let batch: OverlayRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = Buffer.byteLength(JSON.stringify(record));
+    if (batch.length && (bytes + size > STORE_BATCH_BYTES || batch.length >= STORE_BATCH_RECORDS)) {
+      out.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(record);
+    bytes += size;
+  }
+  if (batch.length) out.push(batch);
   return out;
 }
 
