@@ -115,8 +115,12 @@ export function webSocketClient(url: string, factory: WebSocketFactory = (u) => 
             p.reject(error as Error);
           }
         } else if (frame.kind === 'event') {
-          last = { epoch: frame.item.epoch, seq: frame.item.seq };
-          listeners.forEach((l) => l(frame.item));
+          const item = frame.item;
+          // A resubscription replays from `since` while events of the earlier stream may still be
+          // in flight: each event reaches the listeners once, in order.
+          if (item.type !== 'reset' && last && item.epoch === last.epoch && item.seq <= last.seq) return;
+          last = { epoch: item.epoch, seq: item.seq };
+          listeners.forEach((l) => l(item));
         }
       });
       socket.addEventListener('close', () => {
