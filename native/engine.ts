@@ -12,6 +12,10 @@ import { WsControlAdapter } from './control/ws-adapter.js';
 import { createLogger, type Logger } from './log.js';
 import { IdentityService } from './services/identity-service.js';
 import { ImService } from './services/im-service.js';
+import { MailboxService } from './services/mailbox-service.js';
+import { BuddyService } from './services/buddy-service.js';
+import { PresenceService } from './services/presence-service.js';
+import { BuddyRepository } from './storage/repositories/buddy-repository.js';
 import { OverlayService } from './services/overlay-service.js';
 import type { ChordConfig } from './proto/overlay/chord-node.js';
 import { UserAudio } from './services/call-audio.js';
@@ -30,7 +34,7 @@ import { SipStack } from './services/sip-stack.js';
 import { Supervisor } from './services/supervisor.js';
 import { Database } from './storage/db.js';
 import { IdentityRepository } from './storage/repositories/identity-repository.js';
-import { MessageRepository } from './storage/repositories/message-repository.js';
+import { MessageRepository, type StoredMessage } from './storage/repositories/message-repository.js';
 import { SettingsRepository } from './storage/repositories/settings-repository.js';
 import { realTimers } from './transport/clock.js';
 import { UiServer } from './transport/ui-server.js';
@@ -72,6 +76,10 @@ export interface EngineOptions {
   rtpPorts?: [number, number];
   /** A call whose peer sends nothing (RTP nor RTCP) for this long is ended as lost (default 30 s; tests shorten it). */
   mediaSilenceTimeoutMs?: number;
+  /** How often the offline store is polled for messages kept for this user (default 30 s; tests shorten it). */
+  mailboxPollMs?: number;
+  /** How long presence subscriptions last, in seconds (default 120); a dead buddy shows offline within offlineBoundMs() of it. */
+  presenceExpiresSeconds?: number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -80,6 +88,9 @@ export const DEFAULT_RENDERER_DIR = path.resolve(here, here.includes(`${path.sep
 
 export class Engine {
   readonly api: ControlApi;
+  /** Set once built (after the constructor, to keep its parameter list as it was). */
+  buddies!: BuddyService;
+  presence!: PresenceService;
   private ui?: UiServer;
   private stopped = false;
 
@@ -159,12 +170,54 @@ export class Engine {
         });
       },
     });
+    const messages = new MessageRepository(db);
+    const publishMessage = (message: StoredMessage, change: 'added' | 'updated') => events.publish(change === 'added' ? 'message.added' : 'message.updated', message);
+    const mailbox = new MailboxService({
+      overlay,
+      identity,
+      messages,
+      log: log.child('mailbox'),
+      timers: realTimers,
+      pollMs: options.mailboxPollMs,
+      onMessage: publishMessage,
+      onDelivered: (sender, callIds) => void im.sendReceipt(sender, 'delivered', callIds).catch(() => undefined),
+      onUnreadChanged: (peer) => buddies.unreadChanged(peer),
+    });
     const im = new ImService({
       stack: sip,
       overlay,
-      messages: new MessageRepository(db),
+      messages,
       identity,
-      onMessage: (message, change) => events.publish(change === 'added' ? 'message.added' : 'message.updated', message),
+      mailbox,
+      timers: realTimers,
+      onMessage: publishMessage,
+      onOtherContent: (incoming) => buddies.onBuddyMessage(incoming),
+      onTyping: (peer, active) => buddies.setTyping(peer, active),
+      onUnreadChanged: (peer) => buddies.unreadChanged(peer),
+      sendBlockReason: (peer) => buddies.sendBlockReason(peer),
+      isBlocked: (peer) => buddies.isBlocked(peer),
+    });
+    const buddies = new BuddyService({
+      stack: sip,
+      identity,
+      overlay,
+      repository: new BuddyRepository(db),
+      timers: realTimers,
+      log: log.child('buddies'),
+      onChange: (view) => events.publish('buddy.changed', view),
+      onRemoved: (aor) => events.publish('buddy.removed', { aor }),
+      unreadCount: (peer) => messages.unreadCount(peer),
+    });
+    const presence = new PresenceService({
+      stack: sip,
+      identity,
+      buddies,
+      overlay,
+      settings,
+      timers: realTimers,
+      log: log.child('presence'),
+      onChange: (view) => events.publish('presence.changed', view),
+      expiresSeconds: options.presenceExpiresSeconds,
     });
 
     // Fail on a bad --play file before anything starts, with the file's problem in words.
@@ -186,17 +239,21 @@ export class Engine {
       autoAnswer: options.autoAnswer,
       playSource: played && (() => new WavFileSource({ sampleRate: 8000, samples: played.samples })),
       recorder,
+      presenceNotify: (incoming) => void presence.onNotify(incoming),
     });
 
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
+    engine.buddies = buddies;
+    engine.presence = presence;
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
       await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
       await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
+      await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });
       await supervisor.add({
         name: 'calls',
         start: () => calls.start(),
@@ -205,6 +262,8 @@ export class Engine {
           await recorder?.close();
         },
       });
+      await supervisor.add({ name: 'buddies', start: () => buddies.start(), stop: () => buddies.stop() });
+      await supervisor.add({ name: 'presence', start: () => presence.start(), stop: () => presence.stop() });
       if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
       if (options.serveUi) await engine.startUi(settings, log);
     } catch (error) {

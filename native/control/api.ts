@@ -109,7 +109,8 @@ export interface OverlayNodeView {
 }
 
 export interface OverlayRecordView {
-  type: 'name' | 'binding';
+  /** mailbox: a message kept for an offline user, or their acknowledgement (sealed; never shown). */
+  type: 'name' | 'binding' | 'mailbox';
   /** Ring key, 40 hex digits. */
   key: string;
   user: string;

@@ -4,6 +4,8 @@ import type { IdentityService } from '../services/identity-service.js';
 import type { ImService } from '../services/im-service.js';
 import type { OverlayService } from '../services/overlay-service.js';
 import type { CallService } from '../services/call-service.js';
+import type { BuddyService } from '../services/buddy-service.js';
+import type { PresenceService } from '../services/presence-service.js';
 import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
 import {
@@ -24,6 +26,8 @@ export interface ControlServices {
   im: ImService;
   overlay: OverlayService;
   calls: CallService;
+  buddies: BuddyService;
+  presence: PresenceService;
   status(): NodeStatus;
 }
 
@@ -43,6 +47,14 @@ export class ControlApi implements ControlEndpoint {
       'im.conversations': async () => services.im.conversations(),
       'im.history': async (p) =>
         services.im.history(text(p, 'peer'), optionalInt(p, 'limit', 1, 500) ?? 100, optionalInt(p, 'beforeId', 1, Number.MAX_SAFE_INTEGER)),
+      'im.markRead': async (p) => {
+        await services.im.markRead(text(p, 'peer'));
+        return null;
+      },
+      'im.typing': async (p) => {
+        await services.im.typing(text(p, 'peer'), flag(p, 'active'));
+        return null;
+      },
       'overlay.status': async () => overlayStatusView(services.overlay),
       'overlay.lookup': async (p) => {
         const found = await services.overlay.lookupAor(text(p, 'aor'));
@@ -62,6 +74,24 @@ export class ControlApi implements ControlEndpoint {
       'call.transfer': async (p) => services.calls.transfer(text(p, 'id'), text(p, 'to')),
       'call.list': async () => services.calls.list(),
       'call.history': async (p) => services.calls.history(optionalInt(p, 'limit', 1, 1000) ?? 100),
+      'buddy.list': async () => services.buddies.list(),
+      'buddy.add': async (p) => services.buddies.add(text(p, 'aor'), optionalText(p, 'note')),
+      'buddy.accept': async (p) => services.buddies.accept(text(p, 'aor')),
+      'buddy.decline': async (p) => services.buddies.decline(text(p, 'aor')),
+      'buddy.remove': async (p) => {
+        await services.buddies.remove(text(p, 'aor'));
+        return null;
+      },
+      'buddy.block': async (p) => services.buddies.block(text(p, 'aor')),
+      'buddy.trustKey': async (p) => services.buddies.trustKey(text(p, 'aor')),
+      'presence.get': async () => services.presence.get(),
+      'presence.set': async (p) =>
+        services.presence.set({
+          status: optionalStatus(p),
+          note: optionalText(p, 'note'),
+          awayAfterMinutes: optionalInt(p, 'awayAfterMinutes', 0, 1440),
+        }),
+      'presence.activity': async (p) => services.presence.activity(flag(p, 'idle')),
     };
   }
 
@@ -91,6 +121,19 @@ export function toControlError(error: unknown): ControlError {
 function text(p: Record<string, unknown>, key: string): string {
   const v = p[key];
   if (typeof v !== 'string') throw new ControlError('INVALID_ARGUMENT', `"${key}" must be a string.`);
+  return v;
+}
+
+function optionalText(p: Record<string, unknown>, key: string): string | undefined {
+  const v = p[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new ControlError('INVALID_ARGUMENT', `"${key}" must be a string.`);
+  return v;
+}
+
+function optionalStatus(p: Record<string, unknown>): 'available' | 'away' | 'busy' | undefined {
+  const v = optionalText(p, 'status');
+  if (v !== undefined && v !== 'available' && v !== 'away' && v !== 'busy') throw new ControlError('INVALID_ARGUMENT', '"status" must be available, away or busy.');
   return v;
 }
 

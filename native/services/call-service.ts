@@ -59,6 +59,8 @@ export interface CallServiceDeps {
   /** Calls at once, hidden echo calls included; past it, 486 Busy Here. */
   maxCalls?: number;
   now?: () => number;
+  /** NOTIFYs of `Event: presence` go to the presence service (one handler per method in the stack). */
+  presenceNotify?(incoming: IncomingRequest): void;
 }
 
 export class CallService {
@@ -557,6 +559,7 @@ export class CallService {
 
   private onNotify(incoming: IncomingRequest): void {
     const event = String(incoming.request.headers.event ?? '').split(';')[0].trim().toLowerCase();
+    if (event === 'presence' && this.deps.presenceNotify) return this.deps.presenceNotify(incoming);
     if (event !== 'refer') return incoming.respond(489, { reason: 'Bad Event' });
     if (!this.inDialogCall(incoming)) return;
     incoming.respond(200);

@@ -1,6 +1,7 @@
 // The user's identity: an Ed25519 key pair (node:crypto) with a display name and user name.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import type { IdentityRepository, StoredIdentity } from '../storage/repositories/identity-repository.js';
+import { generateX25519KeyPair } from '../wire/crypto/x25519.js';
 import { UserError } from './errors.js';
 
 export interface Identity {
@@ -24,6 +25,12 @@ export class IdentityService {
 
   async load(): Promise<Identity | undefined> {
     this.cached ??= await this.repository.get();
+    if (this.cached && !this.cached.x25519) {
+      // An identity from before offline messages: give it the key they are sealed to.
+      const pair = generateX25519KeyPair();
+      if (await this.repository.setX25519(pair)) this.cached = { ...this.cached, x25519: pair };
+      else this.cached = await this.repository.get();
+    }
     return this.cached && toIdentity(this.cached);
   }
 
@@ -35,6 +42,15 @@ export class IdentityService {
   /** The private key that signs this user's overlay records (PKCS#8 DER), once an identity exists. */
   get signingKey(): Buffer | undefined {
     return this.cached?.privateKey;
+  }
+
+  /**
+   * The X25519 pair messages kept for this user in the overlay are sealed to (raw public key,
+   * PKCS#8 DER private key). A separate key from the Ed25519 one rather than one converted from
+   * it: node:crypto has no Ed25519-to-X25519 conversion, and the signed name claim binds the two.
+   */
+  get agreementKey(): { publicKey: Buffer; privateKey: Buffer } | undefined {
+    return this.cached?.x25519;
   }
 
   async create(displayName: string, userName: string, now = Date.now()): Promise<Identity> {
@@ -53,6 +69,7 @@ export class IdentityService {
       publicKey: publicKey.export({ format: 'der', type: 'spki' }),
       privateKey: privateKey.export({ format: 'der', type: 'pkcs8' }),
       createdAt: now,
+      x25519: generateX25519KeyPair(),
     };
     if (!(await this.repository.create(stored))) throw new UserError('IDENTITY_EXISTS', 'This node already has an identity.');
     this.cached = stored;

@@ -7,8 +7,9 @@ import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type Loo
 import { RecordStore } from '../proto/overlay/record-store.js';
 import type { TimerHandle, TimerHost } from '../proto/sip/timers.js';
 import { decodeOverlayRequest, isOverlayRequest, OVERLAY_CONTENT_TYPE, type NodeRef, type OpRequest, type OpResponse, type OverlayOp } from '../wire/overlay/messages.js';
-import { idToHex, keyForAor, nodeIdFromPublicKey } from '../wire/overlay/node-id.js';
-import { parseRecord, recordSlotId, signRecord, verifyRecord, type BindingValue, type OverlayRecord, type UnsignedRecord } from '../wire/overlay/record.js';
+import { idFromHex, idToHex, keyForAor, nodeIdFromPublicKey } from '../wire/overlay/node-id.js';
+import { parseRecord, recordSlotId, signRecord, verifyRecord, type BindingValue, type NameValue, type OverlayRecord, type UnsignedRecord } from '../wire/overlay/record.js';
+import type { StoreResult } from '../wire/overlay/messages.js';
 import type { OverlayRepository } from '../storage/repositories/overlay-repository.js';
 import type { SettingsRepository } from '../storage/repositories/settings-repository.js';
 import { UserError } from './errors.js';
@@ -50,6 +51,8 @@ export interface AorLookup {
   contacts: string[];
   /** The Ed25519 key (raw, base64url) of the user's name claim, when the claim was found: whose AOR it is. */
   owner?: string;
+  /** The X25519 key (raw, base64url) the name claim publishes: messages kept while the user is offline are sealed to it. */
+  x25519?: string;
 }
 
 const NAME_TTL_MS = 24 * 3600_000;
@@ -250,7 +253,9 @@ export class OverlayService {
     const key = idToHex(keyForAor(identity.userName, this.overlay));
     // The sequence number is the time of signing: it grows across restarts without being stored.
     const base = { key, owner: identity.publicKey, seq: now };
-    const name: UnsignedRecord = { ...base, type: 'name', slot: '', expires: now + NAME_TTL_MS, value: { user: identity.userName, overlay: this.overlay, displayName: identity.displayName } };
+    const agreement = this.options.identity.agreementKey;
+    const nameValue: NameValue = { user: identity.userName, overlay: this.overlay, displayName: identity.displayName, ...(agreement ? { x25519: agreement.publicKey.toString('base64url') } : {}) };
+    const name: UnsignedRecord = { ...base, type: 'name', slot: '', expires: now + NAME_TTL_MS, value: nameValue };
     const value: BindingValue = { user: identity.userName, overlay: this.overlay, contact: `sip:${identity.userName}@${hostForUri(this.selfRef.host)}:${this.selfRef.port}` };
     if (this.role === 'client' && this.member) value.via = `${hostForUri(this.member.host)}:${this.member.port}`;
     const binding: UnsignedRecord = { ...base, type: 'binding', slot: this.selfRef.id, expires: now + 3 * this.refreshMs, value };
@@ -303,7 +308,34 @@ export class OverlayService {
       ms,
       contacts: liveContacts(records, idToHex(key), this.overlay, this.now()),
       ...(claim ? { owner: claim.owner } : {}),
+      ...(claim && (claim.value as NameValue).x25519 ? { x25519: (claim.value as NameValue).x25519 } : {}),
     };
+  }
+
+  /** Stores signed records at the nodes responsible for their keys (through the member, for a client). */
+  async putRecords(records: OverlayRecord[]): Promise<StoreResult> {
+    try {
+      if (this.role === 'client') return await this.viaMember('put', { records });
+      if (!this.chord) throw new UserError('UNAVAILABLE', 'The overlay is not running.');
+      return await this.chord.put(records);
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      throw new UserError('UNAVAILABLE', `Could not reach the overlay: ${(error as Error).message}`);
+    }
+  }
+
+  /** The live records under a ring key (40 hex digits), from the node responsible for it or its replicas. */
+  async fetchRecords(key: string): Promise<OverlayRecord[]> {
+    const id = idFromHex(key);
+    if (id === undefined) throw new UserError('INVALID_ARGUMENT', `"${key}" is not a ring key.`);
+    try {
+      if (this.role === 'client') return (await this.viaMember('get', { key })).records;
+      if (!this.chord) throw new UserError('UNAVAILABLE', 'The overlay is not running.');
+      return await this.chord.get(id);
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      throw new UserError('UNAVAILABLE', `Could not reach the overlay: ${(error as Error).message}`);
+    }
   }
 
   /** True when `uri`'s host is this overlay's name: an AOR to resolve rather than an address. */

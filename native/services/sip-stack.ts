@@ -434,7 +434,14 @@ export class SipStack {
     }
     if (request.method === 'OPTIONS' && !this.handlers.has('OPTIONS')) {
       // RFC 3261 11.2: answer OPTIONS as an INVITE would be answered, with our capabilities.
-      respond(200, { headers: { allow: this.allowedMethods.join(', '), accept: 'text/plain, application/sdp' } });
+      respond(200, {
+        headers: {
+          allow: this.allowedMethods.join(', '),
+          accept: 'text/plain, application/sdp, application/pidf+xml, application/vnd.peerdial.buddy+json, application/vnd.peerdial.receipt+json, application/im-iscomposing+xml',
+          // RFC 6665 4.4.4: the event packages we take SUBSCRIBE or NOTIFY for.
+          'allow-events': 'presence, refer',
+        },
+      });
       return;
     }
     const handler = this.handlers.get(request.method);

@@ -104,7 +104,7 @@ describe('two engines on loopback', () => {
     const text = await answer;
     socket.close();
     assert.match(text, /^SIP\/2\.0 200 OK\r\n/);
-    assert.match(text, /\r\nAllow: OPTIONS, REGISTER, MESSAGE, INVITE, BYE, REFER, NOTIFY, ACK, CANCEL\r\n/i);
+    assert.match(text, /\r\nAllow: OPTIONS, REGISTER, MESSAGE, INVITE, BYE, REFER, NOTIFY, SUBSCRIBE, ACK, CANCEL\r\n/i);
   });
 
   it('history survives a restart of the engine', async () => {

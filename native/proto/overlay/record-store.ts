@@ -1,10 +1,25 @@
 // The records a node holds, as primary or replica, and the rules for accepting a write:
 // signed by its owner, not older than what we have, first come for names, and a binding only
-// from the owner of the name it binds.
+// from the owner of the name it binds. Mailboxes (messages kept for offline users) have their
+// own rules: a message slot is written once, only the recipient's signed acknowledgement removes
+// it, and each recipient's mailbox is capped in records and bytes so nobody can fill the overlay.
 import { idToHex, keyForAor } from '../../wire/overlay/node-id.js';
-import { recordSlotId, verifyRecord, type OverlayRecord } from '../../wire/overlay/record.js';
+import { MAILBOX_LIMITS, mailboxAckSlot, mailboxKey, parseRecord, recordBytes, recordSlotId, verifyRecord, type MailboxValue, type OverlayRecord } from '../../wire/overlay/record.js';
 
-export type RejectReason = 'bad-signature' | 'expired' | 'too-far-ahead' | 'wrong-key' | 'wrong-overlay' | 'replay' | 'name-taken' | 'not-name-owner' | 'full';
+export type RejectReason =
+  | 'bad-signature'
+  | 'expired'
+  | 'too-far-ahead'
+  | 'wrong-key'
+  | 'wrong-overlay'
+  | 'replay'
+  | 'name-taken'
+  | 'not-name-owner'
+  | 'full'
+  | 'mailbox-full'
+  | 'acknowledged'
+  | 'nothing-to-acknowledge'
+  | 'malformed';
 
 export interface RecordStoreOptions {
   overlay: string;
@@ -55,6 +70,11 @@ export class RecordStore {
     if (record.expires <= now) return { ok: false, reason: 'expired' };
     if (record.expires > now + this.maxTtl) return { ok: false, reason: 'too-far-ahead' };
     if (record.value.overlay.toLowerCase() !== this.options.overlay.toLowerCase()) return { ok: false, reason: 'wrong-overlay' };
+    if (record.type === 'mailbox') {
+      if (record.key !== mailboxKey(record.value.user, record.value.overlay)) return { ok: false, reason: 'wrong-key' };
+      if (!verifyRecord(record)) return { ok: false, reason: 'bad-signature' };
+      return this.putMailbox(record as OverlayRecord & { value: MailboxValue }, now);
+    }
     if (record.key !== idToHex(keyForAor(record.value.user, record.value.overlay))) return { ok: false, reason: 'wrong-key' };
     if (record.type === 'name' && record.slot !== '') return { ok: false, reason: 'wrong-key' };
     if (!verifyRecord(record)) return { ok: false, reason: 'bad-signature' };
@@ -78,6 +98,49 @@ export class RecordStore {
     }
     this.set(record);
     this.options.onStored?.(record);
+    return { ok: true, changed: true };
+  }
+
+  /**
+   * A message is stored once per slot, under the recipient's caps. An acknowledgement (one per
+   * recipient key, replaced as it grows) is accepted only from the key the messages were sealed
+   * for, and drops the messages it lists; it stays as long as they would have, so a stale copy
+   * pushed later by another node is refused rather than delivered twice.
+   */
+  private putMailbox(record: OverlayRecord & { value: MailboxValue }, now: number): PutOutcome {
+    // Records this node puts itself have not been through the network's parse: check the shape here.
+    if (typeof parseRecord(record) === 'string') return { ok: false, reason: 'malformed' };
+    const existing = this.live(record, now);
+    const box = this.get(record.key, 'mailbox');
+    if (record.value.sealed !== undefined) {
+      if (existing) return existing.sig === record.sig ? { ok: true, changed: false } : { ok: false, reason: 'replay' };
+      const ack = this.live({ key: record.key, type: 'mailbox', slot: mailboxAckSlot(record.value.to) }, now);
+      if ((ack?.value as MailboxValue | undefined)?.acked?.includes(record.slot)) return { ok: false, reason: 'acknowledged' };
+      const messages = box.filter((r) => (r.value as MailboxValue).sealed !== undefined);
+      const bytes = messages.reduce((sum, r) => sum + recordBytes(r), 0);
+      if (box.length >= MAILBOX_LIMITS.maxRecords || bytes + recordBytes(record) > MAILBOX_LIMITS.maxMessageBytes) return { ok: false, reason: 'mailbox-full' };
+    } else {
+      if (existing) {
+        if (record.seq < existing.seq) return { ok: false, reason: 'replay' };
+        if (record.seq === existing.seq) return existing.sig === record.sig ? { ok: true, changed: false } : { ok: false, reason: 'replay' };
+      } else {
+        const mine = box.some((r) => (r.value as MailboxValue).to === record.owner && (r.value as MailboxValue).sealed !== undefined);
+        if (!mine) return { ok: false, reason: 'nothing-to-acknowledge' };
+        const acks = box.filter((r) => (r.value as MailboxValue).acked !== undefined).length;
+        if (box.length >= MAILBOX_LIMITS.maxRecords || acks >= MAILBOX_LIMITS.maxAcks) return { ok: false, reason: 'mailbox-full' };
+      }
+    }
+    if (!existing && this.count >= this.max) {
+      this.expire();
+      if (this.count >= this.max) return { ok: false, reason: 'full' };
+    }
+    this.set(record);
+    this.options.onStored?.(record);
+    const acked = new Set(record.value.acked ?? []);
+    for (const r of box) {
+      const value = r.value as MailboxValue;
+      if (acked.has(r.slot) && value.sealed !== undefined && value.to === record.owner) this.drop(r);
+    }
     return { ok: true, changed: true };
   }
 

@@ -8,6 +8,8 @@ export interface StoredIdentity {
   /** DER (PKCS#8) of the Ed25519 private key. */
   privateKey: Buffer;
   createdAt: number;
+  /** X25519 key agreement pair that offline messages are sealed to: raw public key, PKCS#8 DER private key. */
+  x25519?: { publicKey: Buffer; privateKey: Buffer };
 }
 
 interface Row {
@@ -16,6 +18,8 @@ interface Row {
   public_key: Buffer;
   private_key: Buffer;
   created_at: number;
+  x25519_public: Buffer | null;
+  x25519_private: Buffer | null;
 }
 
 export class IdentityRepository {
@@ -29,15 +33,22 @@ export class IdentityRepository {
       publicKey: row.public_key,
       privateKey: row.private_key,
       createdAt: row.created_at,
+      ...(row.x25519_public && row.x25519_private ? { x25519: { publicKey: row.x25519_public, privateKey: row.x25519_private } } : {}),
     };
   }
 
   /** Stores the identity; returns false when one already exists (there is only ever one). */
   async create(identity: StoredIdentity): Promise<boolean> {
     const result = await this.db.run(
-      'INSERT OR IGNORE INTO identity (id, display_name, user_name, public_key, private_key, created_at) VALUES (1, ?, ?, ?, ?, ?)',
-      [identity.displayName, identity.userName, identity.publicKey, identity.privateKey, identity.createdAt],
+      'INSERT OR IGNORE INTO identity (id, display_name, user_name, public_key, private_key, created_at, x25519_public, x25519_private) VALUES (1, ?, ?, ?, ?, ?, ?, ?)',
+      [identity.displayName, identity.userName, identity.publicKey, identity.privateKey, identity.createdAt, identity.x25519?.publicKey ?? null, identity.x25519?.privateKey ?? null],
     );
+    return result.changes === 1;
+  }
+
+  /** Gives an identity made before X25519 keys existed its pair (only when it has none yet). */
+  async setX25519(pair: { publicKey: Buffer; privateKey: Buffer }): Promise<boolean> {
+    const result = await this.db.run('UPDATE identity SET x25519_public = ?, x25519_private = ? WHERE id = 1 AND x25519_public IS NULL', [pair.publicKey, pair.privateKey]);
     return result.changes === 1;
   }
 }

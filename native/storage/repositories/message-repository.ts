@@ -1,6 +1,6 @@
 import type { Database } from '../db.js';
 
-export type StoredMessageStatus = 'sending' | 'sent' | 'delivered' | 'failed' | 'received';
+export type StoredMessageStatus = 'sending' | 'sent' | 'stored' | 'delivered' | 'read' | 'failed' | 'received';
 
 export interface StoredMessage {
   id: number;
@@ -22,6 +22,8 @@ interface Row {
   reason: string | null;
   created_at: number;
   updated_at: number;
+  sip_call_id: string;
+  read_at: number | null;
 }
 
 const toMessage = (r: Row): StoredMessage => ({
@@ -64,6 +66,12 @@ export class MessageRepository {
     return this.byId(id);
   }
 
+  /** The outcome of sending: applied only while the message is still 'sending' (a receipt may have come first). */
+  async settle(id: number, status: StoredMessageStatus, reason: string | undefined, at: number): Promise<StoredMessage | undefined> {
+    const result = await this.db.run(`UPDATE messages SET status = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'sending'`, [status, reason ?? null, at, id]);
+    return result.changes ? this.byId(id) : undefined;
+  }
+
   async byId(id: number): Promise<StoredMessage | undefined> {
     const row = await this.db.get<Row>('SELECT * FROM messages WHERE id = ?', [id]);
     return row && toMessage(row);
@@ -87,6 +95,46 @@ export class MessageRepository {
     return rows.map((r) => ({ peer: r.peer, lastMessage: toMessage(r), messageCount: r.message_count }));
   }
 
+  /** Marks `peer`'s unread messages read; returns their Call-IDs (for the read receipt). */
+  async markRead(peer: string, at: number): Promise<string[]> {
+    return this.db.transaction(async () => {
+      const rows = await this.db.all<{ sip_call_id: string }>(`SELECT sip_call_id FROM messages WHERE peer = ? AND direction = 'in' AND read_at IS NULL ORDER BY id`, [peer]);
+      if (rows.length) await this.db.run(`UPDATE messages SET read_at = ? WHERE peer = ? AND direction = 'in' AND read_at IS NULL`, [at, peer]);
+      return rows.map((r) => r.sip_call_id);
+    });
+  }
+
+  async unreadCount(peer: string): Promise<number> {
+    const row = await this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE peer = ? AND direction = 'in' AND read_at IS NULL`, [peer]);
+    return row?.n ?? 0;
+  }
+
+  /**
+   * Moves our messages to `peer` with these Call-IDs to `status`, from any of `from` (a receipt
+   * never moves a message back); returns the messages that changed.
+   */
+  async advance(peer: string, callIds: string[], status: StoredMessageStatus, from: StoredMessageStatus[], at: number): Promise<StoredMessage[]> {
+    if (!callIds.length || !from.length) return [];
+    const ids = placeholders(callIds.length);
+    const states = placeholders(from.length);
+    return this.db.transaction(async () => {
+      const rows = await this.db.all<{ id: number }>(
+        `SELECT id FROM messages WHERE peer = ? AND direction = 'out' AND sip_call_id IN (${ids}) AND status IN (${states}) ORDER BY id`,
+        [peer, ...callIds, ...from],
+      );
+      if (!rows.length) return [];
+      await this.db.run(`UPDATE messages SET status = ?, reason = NULL, updated_at = ? WHERE id IN (${placeholders(rows.length)})`, [status, at, ...rows.map((r) => r.id)]);
+      const changed = await Promise.all(rows.map((r) => this.byId(r.id)));
+      return changed.filter((m): m is StoredMessage => !!m);
+    });
+  }
+
+  /** Our messages kept in the overlay for a recipient who was offline, oldest first, with their Call-IDs. */
+  async storedOutgoing(): Promise<Array<StoredMessage & { callId: string }>> {
+    const rows = await this.db.all<Row>(`SELECT * FROM messages WHERE direction = 'out' AND status = 'stored' ORDER BY id`);
+    return rows.map((r) => ({ ...toMessage(r), callId: r.sip_call_id }));
+  }
+
   /** Messages still marked sending from a run that ended before their outcome was known (202 'sent' is an outcome). */
   async markUnfinishedFailed(reason: string, at: number): Promise<number> {
     const result = await this.db.run(
@@ -95,4 +143,8 @@ export class MessageRepository {
     );
     return result.changes;
   }
+}
+
+function placeholders(n: number): string {
+  return new Array(n).fill('?').join(', ');
 }

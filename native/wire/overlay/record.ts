@@ -1,23 +1,26 @@
 // Records stored in the overlay: signed by their owner's Ed25519 key, versioned by a sequence
 // number, and expiring. The signature covers a canonical JSON form of every field but `sig`.
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 
-export type RecordType = 'name' | 'binding';
-export const RECORD_TYPES: readonly RecordType[] = ['name', 'binding'];
+export type RecordType = 'name' | 'binding' | 'mailbox';
+export const RECORD_TYPES: readonly RecordType[] = ['name', 'binding', 'mailbox'];
 
 export interface OverlayRecord {
   type: RecordType;
-  /** The ring key (40 hex digits): SHA-1 of `user@overlay` for names and bindings. */
+  /** The ring key (40 hex digits): SHA-1 of `user@overlay` for names and bindings, of `mailbox:user@overlay` for mailboxes. */
   key: string;
   /** The owner's raw Ed25519 public key, base64url. */
   owner: string;
-  /** Tells apart several records of one type under one key: '' for a name, the device's node ID for a binding. */
+  /**
+   * Tells apart several records of one type under one key: '' for a name, the device's node ID
+   * for a binding; in a mailbox `m:` + SHA-1 of the message's Call-ID, or `ack:` + the recipient's key.
+   */
   slot: string;
   /** Grows with every update the owner makes; an older one is a replay. */
   seq: number;
   /** Milliseconds since the epoch after which the record is dropped. */
   expires: number;
-  value: NameValue | BindingValue;
+  value: NameValue | BindingValue | MailboxValue;
   /** Ed25519 signature over canonicalBytes(), base64url. */
   sig: string;
 }
@@ -27,6 +30,8 @@ export interface NameValue {
   user: string;
   overlay: string;
   displayName?: string;
+  /** The user's X25519 public key (raw, base64url): messages kept for them while offline are sealed to it. */
+  x25519?: string;
 }
 
 /** Where one device of a user can be reached. */
@@ -39,7 +44,58 @@ export interface BindingValue {
   via?: string;
 }
 
+/**
+ * A mailbox entry for a user (`user`, `overlay`: the recipient). A message is owned (signed) by
+ * its sender and carries `sealed`; the recipient's acknowledgement is owned by the recipient,
+ * lists the message slots it took (`acked`), and makes the nodes that hold the mailbox drop them.
+ */
+export interface MailboxValue {
+  user: string;
+  overlay: string;
+  /** The recipient's Ed25519 key (raw, base64url): only it may acknowledge the message. */
+  to: string;
+  /** The sealed message (wire/im/offline-message.ts), base64url; absent in an acknowledgement. */
+  sealed?: string;
+  /** The message slots the recipient took; only in an acknowledgement. */
+  acked?: string[];
+}
+
+/** Limits that keep a mailbox within one overlay fetch (a SIP message is at most 64 KiB). */
+export const MAILBOX_LIMITS = {
+  /** Records under one mailbox key: messages and acknowledgements. */
+  maxRecords: 50,
+  /** Serialized bytes of all messages under one mailbox key. */
+  maxMessageBytes: 40 * 1024,
+  /** Serialized bytes of one message record (16 KiB of text sealed and base64url'd fits). */
+  maxRecordBytes: 24 * 1024,
+  /** Message slots one acknowledgement lists (the newest are kept). */
+  maxAcked: 64,
+  /** Acknowledgements under one mailbox key (the recipient needs one). */
+  maxAcks: 4,
+};
+
 export type UnsignedRecord = Omit<OverlayRecord, 'sig'>;
+
+/** The ring key of a user's mailbox: apart from the name's key, so a lookup never carries mail. */
+export function mailboxKey(user: string, overlay: string): string {
+  return createHash('sha1').update(`mailbox:${user.toLowerCase()}@${overlay.toLowerCase()}`).digest('hex');
+}
+
+/** The slot of the message with this Call-ID in a mailbox. */
+export function mailboxMessageSlot(callId: string): string {
+  return 'm:' + createHash('sha1').update(callId).digest('hex');
+}
+
+/** The slot of a recipient's acknowledgement: one per recipient key. */
+export function mailboxAckSlot(recipientKey: string): string {
+  return 'ack:' + recipientKey;
+}
+
+/** Serialized size, as the limits count it. */
+export function recordBytes(record: OverlayRecord): number {
+  return Buffer.byteLength(JSON.stringify(record));
+}
+
 
 /** Stable JSON: object keys sorted at every depth, so signer and verifier hash the same bytes. */
 export function canonicalJson(value: unknown): string {
@@ -93,6 +149,8 @@ export function parseRecord(input: unknown): OverlayRecord | string {
   const v = r.value as Record<string, unknown> | undefined;
   if (!v || typeof v !== 'object' || typeof v.user !== 'string' || typeof v.overlay !== 'string') return 'bad value';
   if (r.type === 'binding' && (typeof v.contact !== 'string' || v.contact.length > 256)) return 'bad binding contact';
+  if (r.type === 'name' && v.x25519 !== undefined && (typeof v.x25519 !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(v.x25519))) return 'bad x25519 key';
+  if (r.type === 'mailbox') return checkMailbox(r, v) ?? (input as OverlayRecord);
   if (canonicalJson(v).length > 1024) return 'value too large';
   return input as OverlayRecord;
 }
@@ -100,4 +158,21 @@ export function parseRecord(input: unknown): OverlayRecord | string {
 /** Identity of a stored record: one per (key, type, slot). */
 export function recordSlotId(r: Pick<OverlayRecord, 'key' | 'type' | 'slot'>): string {
   return `${r.key}/${r.type}/${r.slot}`;
+}
+
+function checkMailbox(r: Record<string, unknown>, v: Record<string, unknown>): string | undefined {
+  if (typeof v.to !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(v.to)) return 'bad mailbox recipient';
+  const isMessage = typeof v.sealed === 'string';
+  const isAck = Array.isArray(v.acked);
+  if (isMessage === isAck) return 'a mailbox record is a message or an acknowledgement';
+  if (isMessage) {
+    if (!/^m:[0-9a-f]{40}$/.test(r.slot as string)) return 'bad mailbox slot';
+    if (!/^[A-Za-z0-9_-]+$/.test(v.sealed as string)) return 'bad sealed message';
+    if (recordBytes(r as unknown as OverlayRecord) > MAILBOX_LIMITS.maxRecordBytes) return 'mailbox message too large';
+    return undefined;
+  }
+  const acked = v.acked as unknown[];
+  if (r.slot !== mailboxAckSlot(v.to) || r.owner !== v.to) return 'an acknowledgement is the recipient\'s own';
+  if (acked.length > MAILBOX_LIMITS.maxAcked || !acked.every((s) => typeof s === 'string' && /^m:[0-9a-f]{40}$/.test(s))) return 'bad acknowledgement';
+  return undefined;
 }
