@@ -174,7 +174,7 @@ describe('the UI in a browser', { timeout: 180_000 }, () => {
     await bBox.pressSequentially('Bob here.');
     assert.equal(await bBox.inputValue(), 'Hi Alice!\nBob here.');
     await bBox.press('Enter');
-    await listItemWith(bMessages, ['Hi Alice!', 'delivered']);
+    await listItemWith(bMessages, ['Hi Alice!', 'read']);
     const reply = await listItemWith(aMessages, ['Hi Alice!']);
     assert.equal(await reply.locator('p').first().innerText(), 'Hi Alice!\nBob here.');
     await listItemWith(a.page.getByRole('list', { name: 'Conversations' }), [bob.sipContact, 'Hi Alice!']);
@@ -201,7 +201,7 @@ describe('the UI in a browser', { timeout: 180_000 }, () => {
     await (await listItemWith(b2.page.getByRole('list', { name: 'Conversations' }), [alice.sipContact])).getByRole('button').click();
     const history = b2.page.getByRole('list', { name: 'Messages' });
     await listItemWith(history, ['Hello Bob, this is Alice']);
-    await listItemWith(history, ['Hi Alice!', 'delivered']);
+    await listItemWith(history, ['Hi Alice!', 'read']);
     assert.equal(await history.getByRole('listitem').count(), 2);
     await screenshot(b2.page, 'chat-bob-after-restart');
 

@@ -185,7 +185,7 @@ describe('a five-node overlay, seen through two UIs', { timeout: 240_000 }, () =
     await fromAlice.getByRole('button').click();
     await erin.getByRole('heading', { name: `sip:alice@${OVERLAY}`, exact: true }).waitFor();
     await send(erin, 'Hi Alice, the ring found you too');
-    await listItemWith(erin.getByRole('list', { name: 'Messages' }), ['Hi Alice, the ring found you too', 'delivered']);
+    await listItemWith(erin.getByRole('list', { name: 'Messages' }), ['Hi Alice, the ring found you too', 'read']);
 
     await listItemWith(aliceMessages, ['Hi Alice, the ring found you too']);
     await listItemWith(alice.getByRole('list', { name: 'Conversations' }), [`sip:erin@${OVERLAY}`, 'Hi Alice, the ring found you too']);

@@ -2,6 +2,7 @@
 // reloads everything on each `reset` (first connect, or a restarted engine), and applies
 // events to the state modules. A load that was in flight while events arrived re-applies
 // them after its answer lands, so an older answer never hides a newer event.
+import { BuddiesState } from './buddies-state.svelte.js';
 import { CallMedia } from './call-media.js';
 import { CallsState } from './calls-state.svelte.js';
 import { ChatState } from './chat-state.svelte.js';
@@ -18,6 +19,7 @@ export class AppState {
   readonly chat: ChatState;
   readonly overlay: OverlayState;
   readonly calls: CallsState;
+  readonly buddies: BuddiesState;
   readonly devices: DevicesState;
   /** Tones and call audio; App.svelte feeds it the call list as it changes. */
   readonly media: CallMedia;
@@ -38,6 +40,7 @@ export class AppState {
     this.overlay = new OverlayState(client);
     this.chat = new ChatState(client, this.consistent, () => this.overlay.status?.overlay);
     this.calls = new CallsState(client);
+    this.buddies = new BuddiesState(client);
     this.devices = new DevicesState();
     this.media = new CallMedia(
       client,
@@ -78,11 +81,12 @@ export class AppState {
     this.chat.apply(event);
     this.overlay.apply(event);
     this.calls.apply(event);
+    this.buddies.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {

@@ -49,8 +49,9 @@ export class ChatState {
     return undefined;
   }
 
+  /** Opens a conversation by its key or a buddy's AOR (filed under the same key). */
   async openPeer(peer: string): Promise<void> {
-    await this.show({ address: peer, key: peer });
+    await this.show({ address: peer, key: conversationKeyOf(peer) ?? peer });
   }
 
   /** Sends to the open conversation. Throws (with the engine's sentence) when the engine refuses it. */

@@ -1,5 +1,8 @@
 // The renderer's view of the control API: types only, never the engine's runtime code.
 export type {
+  BuddyPresence,
+  BuddyState,
+  BuddyView,
   CallHistoryEntry,
   CallOutcome,
   CallQuality,
@@ -16,6 +19,8 @@ export type {
   OverlayNodeView,
   OverlayRecordView,
   OverlayStatus,
+  OwnPresenceView,
+  PresenceStatus,
   ServiceView,
   StreamItem,
 } from '../../../native/control/api.js';
