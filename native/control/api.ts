@@ -165,6 +165,8 @@ export type { CallEndReason, CallHistoryEntry, CallOutcome, CallQuality, CallSta
 import type { CallHistoryEntry, CallView } from '../services/call-view.js';
 export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceStatus } from '../services/buddy-view.js';
 import type { BuddyView, OwnPresenceView } from '../services/buddy-view.js';
+export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedConfig } from '../services/lan-view.js';
+import type { LanView, SharedConfig } from '../services/lan-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {
@@ -214,6 +216,14 @@ export interface Commands {
   'im.markRead': { params: { peer: string }; result: null };
   /** The user is (or stopped) typing to `peer` (RFC 3994 isComposing). */
   'im.typing': { params: { peer: string; active: boolean }; result: null };
+  /** LAN peers found (mDNS, multicast REGISTER), configuration offers, and what this node shares. */
+  'lan.status': { params: Record<string, never>; result: LanView };
+  /** "Share my settings with this LAN": offer `config` (signed, versioned), or stop offering (null). */
+  'lan.share': { params: { config: SharedConfig | null }; result: LanView };
+  /** Accepts an offer once: its settings apply now, and later versions from the same signer apply by themselves. */
+  'lan.acceptOffer': { params: { signerFingerprint: string }; result: LanView };
+  /** Stops following an offer's later versions (what was applied stays). */
+  'lan.stopFollowing': { params: { signerFingerprint: string }; result: LanView };
 }
 export type CommandName = keyof Commands;
 export type ParamsOf<N extends CommandName> = Commands[N]['params'];
@@ -236,6 +246,8 @@ export interface EventPayloads {
   'buddy.changed': BuddyView;
   'buddy.removed': { aor: string };
   'presence.changed': OwnPresenceView;
+  /** LAN peers or offers changed (at most a few times a second). */
+  'lan.changed': LanView;
 }
 export type EventType = keyof EventPayloads;
 
