@@ -165,7 +165,7 @@ interface Trial {
 }
 
 async function trial(calls: number): Promise<Trial> {
-  const clock = new MediaClock();
+  const clock = new MediaClock({ lanes: 4 });
   const pairs = await openPairs(clock, calls / 2);
   await sleep(WARMUP_MS);
   const start = snapshot(pairs);
@@ -197,7 +197,7 @@ async function trial(calls: number): Promise<Trial> {
 }
 
 async function latency(backgroundCalls: number): Promise<{ p50: number; p99: number; frames: number }> {
-  const clock = new MediaClock();
+  const clock = new MediaClock({ lanes: 4 });
   const background = await openPairs(clock, backgroundCalls / 2);
   const source = new TaggingSource();
   const sink = new LatencySink(source);

@@ -15,8 +15,11 @@ import { ImService } from './services/im-service.js';
 import { MailboxService } from './services/mailbox-service.js';
 import { BuddyService } from './services/buddy-service.js';
 import { PresenceService } from './services/presence-service.js';
+import { ConfigOfferService } from './services/config-offer-service.js';
+import type { LanPeerView } from './services/lan-view.js';
 import { BuddyRepository } from './storage/repositories/buddy-repository.js';
 import { OverlayService } from './services/overlay-service.js';
+import { LanDiscoveryService } from './services/lan-discovery.js';
 import type { ChordConfig } from './proto/overlay/chord-node.js';
 import { UserAudio } from './services/call-audio.js';
 import { CallService } from './services/call-service.js';
@@ -80,6 +83,15 @@ export interface EngineOptions {
   mailboxPollMs?: number;
   /** How long presence subscriptions last, in seconds (default 120); a dead buddy shows offline within offlineBoundMs() of it. */
   presenceExpiresSeconds?: number;
+  /** Find LAN peers by DNS-SD over mDNS, and be found (default on). */
+  mdns?: boolean;
+  /** Find LAN peers by the SIP multicast REGISTER to 224.0.1.75:5060, and answer theirs (default on). */
+  multicastRegister?: boolean;
+  /** LAN peers found by a discovery outside the engine (tests inject them), and how to hear of changes. */
+  lanPeers?: () => LanPeerView[];
+  onLanPeersChanged?: (listener: () => void) => void;
+  /** How long configuration-offer subscriptions last, in seconds (default 600). */
+  configOfferExpiresSeconds?: number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -91,6 +103,8 @@ export class Engine {
   /** Set once built (after the constructor, to keep its parameter list as it was). */
   buddies!: BuddyService;
   presence!: PresenceService;
+  lan!: LanDiscoveryService;
+  lanOffers!: ConfigOfferService;
   private ui?: UiServer;
   private stopped = false;
 
@@ -154,7 +168,8 @@ export class Engine {
       identity,
       repository: new OverlayRepository(db),
       settings,
-      overlay: options.overlay ?? DEFAULT_OVERLAY,
+      // An overlay name from an accepted LAN configuration offer applies from the next start on.
+      overlay: options.overlay ?? (await settings.get<string>('overlay.name')) ?? DEFAULT_OVERLAY,
       bootstrap: options.bootstrap ?? [],
       role: options.client ? 'client' : 'member',
       timers: realTimers,
@@ -169,6 +184,16 @@ export class Engine {
           events.publish('overlay.changed', overlayStatusView(overlay));
         });
       },
+    });
+    // Peerdial nodes on the LAN: a node alone joins them, with no address typed anywhere.
+    const lanPeerListeners: Array<() => void> = [];
+    const lan = new LanDiscoveryService({
+      overlay,
+      mdns: options.mdns,
+      multicastRegister: options.multicastRegister,
+      timers: realTimers,
+      log: log.child('lan'),
+      onChange: () => lanPeerListeners.forEach((listener) => listener()),
     });
     const messages = new MessageRepository(db);
     const publishMessage = (message: StoredMessage, change: 'added' | 'updated') => events.publish(change === 'added' ? 'message.added' : 'message.updated', message);
@@ -218,12 +243,36 @@ export class Engine {
       log: log.child('presence'),
       onChange: (view) => events.publish('presence.changed', view),
       expiresSeconds: options.presenceExpiresSeconds,
+      configSubscribe: (incoming) => lanOffers.onSubscribe(incoming),
+    });
+    // lan.changed at most every 250 ms: discovery and offers may change in bursts.
+    let lanChangePending = false;
+    const lanOffers = new ConfigOfferService({
+      stack: sip,
+      identity,
+      overlay,
+      settings,
+      timers: realTimers,
+      log: log.child('lan-offers'),
+      lanPeers: options.lanPeers ?? (() => lan.peers()),
+      onPeersChanged: options.onLanPeersChanged ?? ((listener) => lanPeerListeners.push(listener)),
+      methods: () => lan.methods,
+      expiresSeconds: options.configOfferExpiresSeconds,
+      onChange: () => {
+        if (lanChangePending) return;
+        lanChangePending = true;
+        realTimers.set(250, () => {
+          lanChangePending = false;
+          events.publish('lan.changed', lanOffers.view());
+        });
+      },
     });
 
     // Fail on a bad --play file before anything starts, with the file's problem in words.
     const played = options.playFile ? await WavFileSource.load(options.playFile) : undefined;
     const recorder = options.recordFile ? await WavRecorder.create(options.recordFile) : undefined;
-    const mediaClock = new MediaClock();
+    // Four 5 ms lanes: each call sends once per 20 ms in its lane, so calls do not all burst at once.
+    const mediaClock = new MediaClock({ lanes: 4 });
     const audio = new UserAudio();
     const calls = new CallService({
       stack: sip,
@@ -240,18 +289,22 @@ export class Engine {
       playSource: played && (() => new WavFileSource({ sampleRate: 8000, samples: played.samples })),
       recorder,
       presenceNotify: (incoming) => void presence.onNotify(incoming),
+      configNotify: (incoming) => lanOffers.onNotify(incoming),
     });
 
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
     engine.presence = presence;
+    engine.lan = lan;
+    engine.lanOffers = lanOffers;
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
       await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
       await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
+      await supervisor.add({ name: 'lan-discovery', start: () => lan.start(), stop: () => lan.stop() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
       await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });
       await supervisor.add({
@@ -264,6 +317,7 @@ export class Engine {
       });
       await supervisor.add({ name: 'buddies', start: () => buddies.start(), stop: () => buddies.stop() });
       await supervisor.add({ name: 'presence', start: () => presence.start(), stop: () => presence.stop() });
+      await supervisor.add({ name: 'lan-offers', start: () => lanOffers.start(), stop: () => lanOffers.stop() });
       if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
       if (options.serveUi) await engine.startUi(settings, log);
     } catch (error) {

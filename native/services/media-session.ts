@@ -200,8 +200,9 @@ export class MediaSession {
     }
     const now = this.clock.now();
     if (!previous) {
-      this.leaveClock.push(this.clock.join((tick) => this.sendTick(tick), 0));
-      this.leaveClock.push(this.clock.join(() => this.playoutTick(), 1));
+      const lane = this.clock.nextLane();
+      this.leaveClock.push(this.clock.join((tick) => this.sendTick(tick), 0, lane));
+      this.leaveClock.push(this.clock.join(() => this.playoutTick(), 1, lane));
       this.nextRtcpAtMs = now + firstRtcpIntervalMs(Math.random, this.rtcpIntervalMs);
     }
     if (!previous || sends(negotiated.direction) !== sends(previous.direction)) this.markNext = true;

@@ -39,6 +39,12 @@ export interface MediaClockOptions {
   lateThresholdMs?: number;
   /** Behind by more than this many ticks, the clock skips ahead instead of bursting. */
   maxCatchUpTicks?: number;
+  /**
+   * Phases within a period (default 1). With 4, the clock fires every 5 ms and each listener
+   * runs in its own lane once per period: hundreds of sessions do not all send in one burst,
+   * so packets wait behind a quarter of the work, not all of it.
+   */
+  lanes?: number;
   time?: ClockTimeSource;
 }
 
@@ -55,6 +61,7 @@ export interface MediaClockStats {
 interface Registration {
   listener: TickListener;
   order: number;
+  lane: number;
 }
 
 export class MediaClock {
@@ -62,6 +69,9 @@ export class MediaClock {
   readonly lateThresholdMs: number;
   private readonly maxCatchUpTicks: number;
   private readonly time: ClockTimeSource;
+  readonly lanes: number;
+  private readonly stepMs: number;
+  private laneCursor = 0;
   private registrations: Registration[] = [];
   private timer: unknown;
   private startMs = 0;
@@ -71,8 +81,17 @@ export class MediaClock {
   constructor(options: MediaClockOptions = {}) {
     this.periodMs = options.periodMs ?? 20;
     this.lateThresholdMs = options.lateThresholdMs ?? 5;
-    this.maxCatchUpTicks = options.maxCatchUpTicks ?? 5;
+    this.lanes = Math.max(1, Math.floor(options.lanes ?? 1));
+    this.stepMs = this.periodMs / this.lanes;
+    this.maxCatchUpTicks = (options.maxCatchUpTicks ?? 5) * this.lanes;
     this.time = options.time ?? realClockTime;
+  }
+
+  /** Lanes handed out in turn, so sessions spread evenly over the period. */
+  nextLane(): number {
+    const lane = this.laneCursor;
+    this.laneCursor = (this.laneCursor + 1) % this.lanes;
+    return lane;
   }
 
   /**
@@ -80,8 +99,8 @@ export class MediaClock {
    * `order` run first in each tick (media sessions send first and play out after, so the sends
    * of hundreds of calls are not queued behind the playout of all of them).
    */
-  join(listener: TickListener, order = 0): () => void {
-    const registration = { listener, order };
+  join(listener: TickListener, order = 0, lane = 0): () => void {
+    const registration = { listener, order, lane: ((lane % this.lanes) + this.lanes) % this.lanes };
     // Copy on write: a tick in progress keeps iterating its own snapshot.
     this.registrations = [...this.registrations, registration].sort((a, b) => a.order - b.order);
     if (this.timer === undefined) this.start();
@@ -115,7 +134,7 @@ export class MediaClock {
   }
 
   private schedule(): void {
-    const due = this.startMs + this.nextIndex * this.periodMs;
+    const due = this.startMs + this.nextIndex * this.stepMs;
     // Timers fire at whole milliseconds or later: round up so a tick never runs early.
     const delay = Math.max(0, Math.ceil(due - this.time.now()));
     this.timer = this.time.setTimer(() => this.fire(), delay);
@@ -124,23 +143,27 @@ export class MediaClock {
   private fire(): void {
     this.timer = undefined;
     let now = this.time.now();
-    const behind = Math.floor((now - this.startMs) / this.periodMs) - this.nextIndex;
+    const behind = Math.floor((now - this.startMs) / this.stepMs) - this.nextIndex;
     if (behind > this.maxCatchUpTicks) {
       // A stall (GC pause, suspended laptop): bursting every missed tick would only flood the peer.
       this.counts.skippedTicks += behind - this.maxCatchUpTicks;
       this.nextIndex += behind - this.maxCatchUpTicks;
     }
-    while (this.startMs + this.nextIndex * this.periodMs <= now && this.registrations.length > 0) {
-      this.runTick(this.nextIndex, this.startMs + this.nextIndex * this.periodMs);
+    while (this.startMs + this.nextIndex * this.stepMs <= now && this.registrations.length > 0) {
+      this.runTick(this.nextIndex, this.startMs + this.nextIndex * this.stepMs);
       this.nextIndex++;
       now = this.time.now();
     }
     if (this.registrations.length > 0) this.schedule();
   }
 
-  private runTick(index: number, scheduledMs: number): void {
+  /** One step: the listeners of its lane, each told the period's tick index. */
+  private runTick(step: number, scheduledMs: number): void {
     this.counts.ticks++;
-    for (const { listener } of this.registrations) {
+    const lane = step % this.lanes;
+    const index = Math.floor(step / this.lanes);
+    for (const { listener, lane: own } of this.registrations) {
+      if (own !== lane) continue;
       const lateMs = Math.max(0, this.time.now() - scheduledMs);
       this.counts.listenerCalls++;
       if (lateMs > this.lateThresholdMs) this.counts.lateListenerCalls++;

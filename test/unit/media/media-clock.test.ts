@@ -125,4 +125,21 @@ describe('media clock', () => {
     time.advanceTo(1060);
     assert.equal(calls, 3);
   });
+
+  it('with lanes, runs each listener once per period at its own phase', () => {
+    const time = new FakeTime();
+    const clock = new MediaClock({ time, lanes: 4 });
+    const seen: Array<[number, number, number]> = [];
+    const lanes = [clock.nextLane(), clock.nextLane(), clock.nextLane(), clock.nextLane(), clock.nextLane()];
+    assert.deepEqual(lanes, [0, 1, 2, 3, 0], 'lanes are handed out in turn');
+    clock.join((tick) => seen.push([0, tick.index, tick.scheduledMs]), 0, 0);
+    clock.join((tick) => seen.push([2, tick.index, tick.scheduledMs]), 0, 2);
+    time.advanceTo(1000 + 20 * 3);
+    const lane0 = seen.filter(([l]) => l === 0).map(([, , at]) => at);
+    const lane2 = seen.filter(([l]) => l === 2).map(([, , at]) => at);
+    // Lane 0 from the first step after the start, lane 2 half a period later; 20 ms apart each.
+    assert.deepEqual(lane2, [1010, 1030, 1050]);
+    assert.deepEqual(lane0, [1020, 1040, 1060]);
+    assert.ok(seen.filter(([l]) => l === 2).every(([, index], k, all) => k === 0 || index === all[k - 1][1] + 1), 'one tick index per period');
+  });
 });
