@@ -23,7 +23,8 @@ Options for "node":
   --overlay NAME       the overlay to be part of: the domain of addresses like sip:alice@NAME
                        (default: peerdial)
   --bootstrap H:P      join the overlay through the member at HOST:PORT (repeat for more;
-                       without it, this node starts a new overlay of its own)
+                       without it, this node joins the nodes of its overlay it finds on the
+                       LAN, or starts the overlay itself)
   --client             attach to the first --bootstrap member as a client instead of joining
                        the ring (for nodes that cannot be reached from outside)
   --refresh-seconds N  how often this user's registration is stored again (default: 60)
@@ -34,6 +35,10 @@ Options for "node":
                        8 kHz mono is best, other rates are converted)
   --record FILE.wav    write everything heard in calls to this WAV file (8 kHz mono)
   --rtp-ports LO-HI    the UDP ports calls' audio may use (default: 16384-32767)
+  --no-mdns            do not find LAN peers by DNS-SD over mDNS, nor announce this node there
+  --no-multicast-register
+                       do not send or answer the SIP multicast REGISTER (224.0.1.75:5060)
+                       that finds LAN peers
 
 Call sip:echo@THIS-NODE (or "echo" in the UI) to hear yourself: the echo test.
 
@@ -81,6 +86,8 @@ function parseNodeFlags(args: string[]) {
         play: { type: 'string' },
         record: { type: 'string' },
         'rtp-ports': { type: 'string' },
+        'no-mdns': { type: 'boolean' },
+        'no-multicast-register': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -125,6 +132,8 @@ function parseNodeFlags(args: string[]) {
   }
   return {
     autoAnswer: v['auto-answer'] ?? false,
+    mdns: !v['no-mdns'],
+    multicastRegister: !v['no-multicast-register'],
     playFile: v.play === undefined ? undefined : path.resolve(v.play),
     recordFile: v.record === undefined ? undefined : path.resolve(v.record),
     rtpPorts,
@@ -188,6 +197,8 @@ export async function main(argv: string[]): Promise<number> {
       playFile: flags.playFile,
       recordFile: flags.recordFile,
       rtpPorts: flags.rtpPorts,
+      mdns: flags.mdns,
+      multicastRegister: flags.multicastRegister,
     });
   } catch (error) {
     process.stderr.write(`peerdial: ${startFailure(error, flags)}\n`);

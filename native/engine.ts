@@ -257,6 +257,7 @@ export class Engine {
       lanPeers: options.lanPeers ?? (() => lan.peers()),
       onPeersChanged: options.onLanPeersChanged ?? ((listener) => lanPeerListeners.push(listener)),
       methods: () => lan.methods,
+      onSharingChanged: (sharing) => lan.setOffersConfig(sharing),
       expiresSeconds: options.configOfferExpiresSeconds,
       onChange: () => {
         if (lanChangePending) return;

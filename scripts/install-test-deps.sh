@@ -11,6 +11,8 @@ packages=(
   chromium            # end-to-end UI tests through playwright-core
   fonts-dejavu-core   # so screenshots show text
   iproute2 procps     # ip netns for multi-host tests; ps for process checks
+  iptables            # LAN discovery tests block mDNS or the multicast REGISTER inside namespaces
+  avahi-daemon avahi-utils dbus  # a real mDNS responder and browser for the DNS-SD interop test
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -28,7 +30,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 quietly() { "$@" >"$log" 2>&1 || { cat "$log" >&2; echo "failed: $*" >&2; return 1; }; }
 # Packages that ship a daemon (kamailio's unit listens on 5060 as soon as it is installed under
-# systemd) must not start: the tests run their own copies on free ports. A policy-rc.d that
+# systemd; avahi-daemon would answer mDNS for the whole host) must not start: the tests run their own copies on free ports. A policy-rc.d that
 # answers 101 ("action forbidden") makes invoke-rc.d and deb-systemd-invoke skip every start;
 # one already in place (as in Docker images) is left as it is.
 policy=/usr/sbin/policy-rc.d
@@ -43,10 +45,14 @@ quietly $SUDO apt-get update -qq
 quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The policy stops the start, not the enabling: without this the daemon would start at the next
 # boot (systemd's unit; the SysV script also waits for RUN_KAMAILIO=yes in /etc/default).
-for service in kamailio; do
+for service in kamailio avahi-daemon; do
   [ -e "/etc/init.d/$service" ] && quietly $SUDO update-rc.d "$service" disable
   # systemctl edits the unit links without a running systemd too.
   if [ -e "/lib/systemd/system/$service.service" ] && command -v systemctl >/dev/null; then
     quietly $SUDO systemctl disable --quiet "$service.service"
+  fi
+  # avahi is also started by socket activation: its socket unit must go too.
+  if [ -e "/lib/systemd/system/$service.socket" ] && command -v systemctl >/dev/null; then
+    quietly $SUDO systemctl disable --quiet "$service.socket"
   fi
 done

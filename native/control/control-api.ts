@@ -6,6 +6,8 @@ import type { OverlayService } from '../services/overlay-service.js';
 import type { CallService } from '../services/call-service.js';
 import type { BuddyService } from '../services/buddy-service.js';
 import type { PresenceService } from '../services/presence-service.js';
+import type { ConfigOfferService } from '../services/config-offer-service.js';
+import type { SharedConfig } from '../services/lan-view.js';
 import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
 import {
@@ -28,6 +30,8 @@ export interface ControlServices {
   calls: CallService;
   buddies: BuddyService;
   presence: PresenceService;
+  /** LAN peers and configuration offers. */
+  lan: ConfigOfferService;
   status(): NodeStatus;
 }
 
@@ -92,6 +96,10 @@ export class ControlApi implements ControlEndpoint {
           awayAfterMinutes: optionalInt(p, 'awayAfterMinutes', 0, 1440),
         }),
       'presence.activity': async (p) => services.presence.activity(flag(p, 'idle')),
+      'lan.status': async () => services.lan.view(),
+      'lan.share': async (p) => services.lan.share(sharedConfigOrNull(p)),
+      'lan.acceptOffer': async (p) => services.lan.acceptOffer(text(p, 'signerFingerprint')),
+      'lan.stopFollowing': async (p) => services.lan.stopFollowing(text(p, 'signerFingerprint')),
     };
   }
 
@@ -135,6 +143,14 @@ function optionalStatus(p: Record<string, unknown>): 'available' | 'away' | 'bus
   const v = optionalText(p, 'status');
   if (v !== undefined && v !== 'available' && v !== 'away' && v !== 'busy') throw new ControlError('INVALID_ARGUMENT', '"status" must be available, away or busy.');
   return v;
+}
+
+/** The settings' own checks are the service's; here only that `config` is an object or null. */
+function sharedConfigOrNull(p: Record<string, unknown>): SharedConfig | null {
+  const v = p.config;
+  if (v === null) return null;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ControlError('INVALID_ARGUMENT', '"config" must be the settings to share, or null to stop sharing.');
+  return v as SharedConfig;
 }
 
 function flag(p: Record<string, unknown>, key: string): boolean {

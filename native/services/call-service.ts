@@ -61,6 +61,8 @@ export interface CallServiceDeps {
   now?: () => number;
   /** NOTIFYs of `Event: presence` go to the presence service (one handler per method in the stack). */
   presenceNotify?(incoming: IncomingRequest): void;
+  /** NOTIFYs of `Event: peerdial-config` go to the LAN offer service. */
+  configNotify?(incoming: IncomingRequest): void;
 }
 
 export class CallService {
@@ -560,6 +562,7 @@ export class CallService {
   private onNotify(incoming: IncomingRequest): void {
     const event = String(incoming.request.headers.event ?? '').split(';')[0].trim().toLowerCase();
     if (event === 'presence' && this.deps.presenceNotify) return this.deps.presenceNotify(incoming);
+    if (event === 'peerdial-config' && this.deps.configNotify) return this.deps.configNotify(incoming);
     if (event !== 'refer') return incoming.respond(489, { reason: 'Bad Event' });
     if (!this.inDialogCall(incoming)) return;
     incoming.respond(200);

@@ -3,7 +3,7 @@
 // a signed name claim and a signed binding of the AOR to this device's contact, refreshed before
 // they expire.
 import type { Logger } from '../log.js';
-import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult } from '../proto/overlay/chord-node.js';
+import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult, type MergeOutcome } from '../proto/overlay/chord-node.js';
 import { RecordStore } from '../proto/overlay/record-store.js';
 import type { TimerHandle, TimerHost } from '../proto/sip/timers.js';
 import { decodeOverlayRequest, isOverlayRequest, OVERLAY_CONTENT_TYPE, type NodeRef, type OpRequest, type OpResponse, type OverlayOp } from '../wire/overlay/messages.js';
@@ -57,6 +57,10 @@ export interface AorLookup {
 
 const NAME_TTL_MS = 24 * 3600_000;
 const REJOIN_MS = 15_000;
+/** How often a member checks that its configured bootstrap peers are in its ring. */
+const MERGE_CHECK_MS = 60_000;
+/** After a merge, this user's records are stored again once the ring has had this many stabilization rounds (and once more after a replication period). */
+const MERGE_SETTLE_ROUNDS = 4;
 
 export class OverlayService {
   private chord?: ChordNode;
@@ -67,6 +71,9 @@ export class OverlayService {
   registration: Registration = { state: 'unregistered' };
   private refreshTimer?: TimerHandle;
   private rejoinTimer?: TimerHandle;
+  private mergeCheckTimer?: TimerHandle;
+  private readonly mergeRefreshTimers = new Set<TimerHandle>();
+  private joinInFlight?: Promise<boolean>;
   private readonly now: () => number;
   private readonly refreshMs: number;
   private stopping = false;
@@ -123,6 +130,7 @@ export class OverlayService {
       now: this.now,
       config: this.options.config,
       onChange: () => this.options.onChange(),
+      onMerge: () => this.refreshAfterMerge(),
     });
     this.options.stack.handle('REGISTER', (incoming) => this.onRegister(incoming));
     const saved = (await this.options.settings.get<string[]>('overlay.bootstrap')) ?? [];
@@ -146,6 +154,7 @@ export class OverlayService {
       this.role = 'client';
     } else {
       await this.joinOrCreate();
+      this.scheduleMergeCheck();
     }
     this.options.onChange();
     this.scheduleRefresh(0);
@@ -156,19 +165,113 @@ export class OverlayService {
     await this.rememberPeers();
     if (this.refreshTimer) this.options.timers.clear(this.refreshTimer);
     if (this.rejoinTimer) this.options.timers.clear(this.rejoinTimer);
+    if (this.mergeCheckTimer) this.options.timers.clear(this.mergeCheckTimer);
+    for (const t of this.mergeRefreshTimers) this.options.timers.clear(t);
+    this.mergeRefreshTimers.clear();
     if (this.chord && this.role === 'member') await this.chord.leave().catch(() => undefined);
     this.chord?.stop();
     this.role = 'offline';
   }
 
-  /** Adds a bootstrap peer (kept in settings) and, when alone in a ring of one, joins through it. */
+  /**
+   * Adds a bootstrap peer (kept in settings) and brings this node's ring together with its ring:
+   * joins through it when alone, merges the two rings when they differ. An unreachable peer is
+   * kept and tried again by the periodic merge check.
+   */
   async addBootstrap(address: string): Promise<void> {
     const parsed = parseHostPort(address);
     if (!parsed) throw new UserError('INVALID_ARGUMENT', `"${address}" is not HOST:PORT, e.g. 192.0.2.10:5060.`);
     this.bootstrapList = [...new Set([...this.bootstrapList, address])];
     await this.options.settings.set('overlay.bootstrap', this.bootstrapList.filter((b) => !this.options.bootstrap.includes(b)));
-    if (this.options.role === 'member' && this.alone()) await this.tryJoin([address]);
+    if (this.options.role === 'member') {
+      await this.mergeWith(address).catch((error: unknown) => this.options.log.warn('the new bootstrap peer did not answer', { address, error: String((error as Error).message ?? error) }));
+    }
     this.options.onChange();
+  }
+
+  /**
+   * Brings this node's ring together with the ring of the overlay node at `hostPort` (found on the
+   * LAN, or a new bootstrap peer). Alone, this node joins through it. In a ring, it asks its own
+   * ring whether that node is a member; if not, the two rings merge into one (ChordNode.mergeWith),
+   * and every node's records move to their new holders. A node already in our ring costs a ping and
+   * a lookup. A client, or a node that is stopping, does nothing. Rejects with INVALID_ARGUMENT for
+   * an address that is not HOST:PORT, and UNAVAILABLE when the node does not answer.
+   */
+  async mergeWith(hostPort: string): Promise<void> {
+    const target = parseHostPort(hostPort);
+    if (!target) throw new UserError('INVALID_ARGUMENT', `"${hostPort}" is not HOST:PORT, e.g. 192.0.2.10:5060.`);
+    const chord = this.chord;
+    const self = this.selfRef;
+    if (!chord || !self || this.stopping || this.options.role === 'client') return;
+    if (sameAddress(target, self)) return;
+    if (this.alone()) {
+      // Several peers found at once must not start several joins.
+      const ownJoin = !this.joinInFlight;
+      const joining = this.joinInFlight ?? (this.joinInFlight = this.tryJoin([hostPort]).finally(() => (this.joinInFlight = undefined)));
+      const joined = await joining;
+      if (ownJoin) {
+        if (!joined) throw new UserError('UNAVAILABLE', `Could not join overlay ${this.overlay} through ${hostPort}.`);
+        void this.register();
+        return;
+      }
+      if (this.alone()) return;
+    }
+    let outcome: MergeOutcome;
+    try {
+      outcome = await chord.mergeWith(target);
+    } catch (error) {
+      throw new UserError('UNAVAILABLE', `The overlay node at ${hostPort} did not answer: ${(error as Error).message}`);
+    }
+    if (outcome === 'merging') this.options.log.info('merging with another ring of the overlay', { overlay: this.overlay, through: hostPort });
+  }
+
+  /**
+   * After a merge the node responsible for this user's key may have changed: store the name claim
+   * and binding again once the ring has settled, and once more after a replication period, rather
+   * than at the next refresh. (The records also move by themselves; this does not wait for them.)
+   */
+  private refreshAfterMerge(): void {
+    if (this.stopping || !this.chord) return;
+    for (const t of this.mergeRefreshTimers) this.options.timers.clear(t);
+    this.mergeRefreshTimers.clear();
+    const { stabilizeMs, replicateMs } = this.chord.config;
+    for (const delay of [MERGE_SETTLE_ROUNDS * stabilizeMs, replicateMs + MERGE_SETTLE_ROUNDS * stabilizeMs]) {
+      const timer = this.options.timers.set(delay, () => {
+        this.mergeRefreshTimers.delete(timer);
+        if (!this.stopping && this.role === 'member') void this.register();
+      });
+      this.mergeRefreshTimers.add(timer);
+    }
+  }
+
+  /**
+   * A member checks now and then that its configured bootstrap peers are in its ring, so a ring
+   * formed while they were unreachable (or split from theirs) merges back.
+   */
+  private scheduleMergeCheck(): void {
+    if (this.mergeCheckTimer) this.options.timers.clear(this.mergeCheckTimer);
+    this.mergeCheckTimer = this.options.timers.set(MERGE_CHECK_MS * (0.9 + 0.2 * Math.random()), () => {
+      if (this.stopping) return;
+      void this.checkBootstrapRings().finally(() => {
+        if (!this.stopping) this.scheduleMergeCheck();
+      });
+    });
+  }
+
+  private async checkBootstrapRings(): Promise<void> {
+    // Alone, the rejoin timer is already trying them.
+    if (this.role !== 'member' || this.alone()) return;
+    for (const address of this.bootstrapList) await this.mergeWith(address).catch(() => undefined);
+  }
+
+  /** LAN discovery: joins through a peer found on the LAN when alone in a ring of one (nothing is saved); true when it joined. */
+  async joinThroughIfAlone(address: string): Promise<boolean> {
+    if (this.stopping || this.options.role !== 'member' || this.role !== 'member' || !this.alone() || !parseHostPort(address)) return false;
+    const joined = await this.tryJoin([address]);
+    // Our records were stored in the ring of one: store them again where the new ring keeps them.
+    if (joined) void this.register();
+    this.options.onChange();
+    return joined;
   }
 
   private alone(): boolean {
@@ -195,7 +298,7 @@ export class OverlayService {
   private async tryJoin(addresses: string[]): Promise<boolean> {
     const targets = addresses
       .map((a) => ({ address: a, target: parseHostPort(a) }))
-      .filter((c): c is { address: string; target: { host: string; port: number } } => !!c.target && !(c.target.host === this.selfRef!.host && c.target.port === this.selfRef!.port));
+      .filter((c): c is { address: string; target: { host: string; port: number } } => !!c.target && !sameAddress(c.target, this.selfRef!));
     if (!targets.length) return false;
     this.role = 'joining';
     let through: { address: string; target: { host: string; port: number } } | undefined;
@@ -348,7 +451,7 @@ export class OverlayService {
     return this.chord.handleRemote(this.member, op, body);
   }
 
-  private async onRegister({ request, respond }: IncomingRequest): Promise<void> {
+  private async onRegister({ request, respond, discard }: IncomingRequest): Promise<void> {
     if (!isOverlayRequest(request)) {
       respond(403, { reason: 'Forbidden (this node does not register SIP phones yet)' });
       return;
@@ -360,6 +463,9 @@ export class OverlayService {
       return;
     }
     if (decoded.overlay.toLowerCase() !== this.overlay.toLowerCase()) {
+      // A multicast REGISTER (RFC 3261 10.2.6) from a node of another overlay is not for us:
+      // every node of every overlay on the LAN hears it, and none of them should answer.
+      if (/^sip:sip\.mcast\.net\b/i.test(request.uri)) return discard();
       respond(404, { reason: `Not Found (this node is in overlay ${this.overlay})` });
       return;
     }
@@ -388,6 +494,10 @@ function parseHostPort(text: string): { host: string; port: number } | undefined
 
 export function isHostPort(text: string): boolean {
   return parseHostPort(text) !== undefined;
+}
+
+function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  return a.port === b.port && a.host.toLowerCase() === b.host.toLowerCase();
 }
 
 function hostForUri(host: string): string {

@@ -59,7 +59,7 @@ export class PresenceNotifier {
     const { request, respond } = incoming;
     const event = String(request.headers.event ?? '').split(';')[0].trim().toLowerCase();
     // RFC 6665 8.2.2: an event package we do not know gets 489 with Allow-Events.
-    if (event !== 'presence') return respond(489, { reason: 'Bad Event', headers: { 'allow-events': 'presence' } });
+    if (event !== 'presence') return respond(489, { reason: 'Bad Event', headers: { 'allow-events': 'presence, peerdial-config' } });
     const own = this.deps.ownAor();
     const ownContact = this.deps.ownContact();
     if (!own || !ownContact) return respond(480, { reason: 'No user here yet' });

@@ -30,6 +30,8 @@ export interface PresenceServiceDeps {
   /** Subscription duration asked for and granted, in seconds (default 120; tests shorten it). */
   expiresSeconds?: number;
   now?: () => number;
+  /** SUBSCRIBEs for `Event: peerdial-config` go to the LAN offer service (one handler per method in the stack). */
+  configSubscribe?(incoming: IncomingRequest): void;
 }
 
 interface Stored extends OwnPresenceView {
@@ -89,7 +91,11 @@ export class PresenceService {
     const saved = await this.deps.settings.get<Stored>(SETTINGS_KEY);
     if (saved && STATUSES.includes(saved.status)) this.own = { ...this.own, ...saved };
     this.resign();
-    this.deps.stack.handle('SUBSCRIBE', (incoming) => this.notifier.onSubscribe(incoming));
+    this.deps.stack.handle('SUBSCRIBE', (incoming) => {
+      const event = String(incoming.request.headers.event ?? '').split(';')[0].trim().toLowerCase();
+      if (event === 'peerdial-config' && this.deps.configSubscribe) return this.deps.configSubscribe(incoming);
+      return this.notifier.onSubscribe(incoming);
+    });
     this.watcher.start();
     for (const aor of this.deps.buddies.trustedBuddies()) this.watcher.watch(aor);
   }

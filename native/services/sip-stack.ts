@@ -35,6 +35,8 @@ export interface IncomingRequest {
   /** The To tag our responses carry (the dialog's local tag for an INVITE). */
   toTag: string;
   respond(status: number, options?: ResponseOptions): void;
+  /** Answers nothing and forgets the request (a multicast request that is not for us). */
+  discard(): void;
   /** INVITE only, set by the handler: the caller CANCELled before our final response; the stack has answered 487. */
   onCancel?: () => void;
   /**
@@ -414,6 +416,7 @@ export class SipStack {
         const bytes = serializeSipMessage(response);
         if (tx.respond(bytes, status) && isInvite && status >= 200 && status < 300) this.retransmit2xx(incoming, bytes, target);
       },
+      discard: () => tx.terminate(),
     };
     const respond = incoming.respond;
     if (isInvite) {
@@ -437,9 +440,9 @@ export class SipStack {
       respond(200, {
         headers: {
           allow: this.allowedMethods.join(', '),
-          accept: 'text/plain, application/sdp, application/pidf+xml, application/vnd.peerdial.buddy+json, application/vnd.peerdial.receipt+json, application/im-iscomposing+xml',
+          accept: 'text/plain, application/sdp, application/pidf+xml, application/vnd.peerdial.buddy+json, application/vnd.peerdial.receipt+json, application/im-iscomposing+xml, application/vnd.peerdial.config+json',
           // RFC 6665 4.4.4: the event packages we take SUBSCRIBE or NOTIFY for.
-          'allow-events': 'presence, refer',
+          'allow-events': 'presence, refer, peerdial-config',
         },
       });
       return;

@@ -7,8 +7,8 @@
 // The querier sees every hop, so it can time out a dead one, avoid it and go on from its own
 // table; a recursive lookup would lose the path at the dead hop and need end-to-end retries.
 // The price is a round trip to the querier per hop (measured in bench/overlay).
-import type { NodeRef, OpRequest, OpResponse, OverlayOp, StoreResult } from '../../wire/overlay/messages.js';
-import { idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, type NodeId } from '../../wire/overlay/node-id.js';
+import { isNodeRef, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
+import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, type NodeId } from '../../wire/overlay/node-id.js';
 import type { OverlayRecord, RecordType } from '../../wire/overlay/record.js';
 import type { TimerHandle, TimerHost } from '../sip/timers.js';
 import type { RecordStore } from './record-store.js';
@@ -78,13 +78,33 @@ export interface ChordNodeOptions {
   random?: () => number;
   /** Told when the routing state changes (for the Network screen). */
   onChange?(): void;
+  /** Told once per merge this node takes part in (the owner of a registration re-stores it). */
+  onMerge?(foreign: NodeRef): void;
 }
+
+/** What `mergeWith` found: the contact is this node, a member of our own ring, or of another ring. */
+export type MergeOutcome = 'self' | 'same-ring' | 'merging';
+
+/** How long a node remembers a merge hint, so that it passes each one on once. */
+const MERGE_HINT_MEMORY_MS = 60_000;
+/** At most this many distinct merge hints are passed on per MERGE_HINT_MEMORY_MS (one merge brings two: one per ring). */
+const MERGE_HINTS_PER_MEMORY = 8;
+/** How many nodes stabilize may step back through in one round while a merge is recent. */
+const MERGE_WALK_STEPS = 8;
+/** Stray keys placed per replication round while a merge is recent (16 otherwise), and how many lookups at once. */
+const MERGE_REBALANCE_KEYS = 1_024;
+const MERGE_REBALANCE_PARALLEL = 8;
+/** After a merge hint, records are re-placed once the ring has had this many stabilization rounds. */
+const MERGE_SETTLE_ROUNDS = 3;
+/** A merge hint names a node of the other ring; a ping carries it (older nodes ignore the field). */
+const mergePing = (node: NodeRef): OpRequest<'ping'> => ({ merge: node });
 
 export class ChordNode {
   readonly table: RoutingTable;
   readonly config: ChordConfig;
-  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0 };
+  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0, mergeProbes: 0, mergeAdoptions: 0 };
   private readonly timers: Array<TimerHandle | undefined> = [];
+  private readonly oneOffTimers = new Set<TimerHandle>();
   private running = false;
   private busy = { stabilize: false, fingers: false, predecessor: false, replicate: false };
   private nextFinger = 0;
@@ -92,6 +112,8 @@ export class ChordNode {
   private rebalanceCursor = 0;
   /** When a primary last pushed each replica key here (see rebalance). */
   private readonly confirmed = new Map<string, number>();
+  /** Nodes of other rings this node has passed on as merge hints, and until when it ignores them again. */
+  private readonly mergeHints = new Map<string, number>();
   private readonly random: () => number;
 
   constructor(private readonly options: ChordNodeOptions) {
@@ -135,6 +157,8 @@ export class ChordNode {
     this.running = false;
     for (const t of this.timers) if (t) this.options.timers.clear(t);
     this.timers.length = 0;
+    for (const t of this.oneOffTimers) this.options.timers.clear(t);
+    this.oneOffTimers.clear();
   }
 
   /** A graceful leave: hand our records to our successor and tell both neighbours. */
@@ -158,12 +182,12 @@ export class ChordNode {
     return this.lookupFrom(key, this.findClosestLocal(key));
   }
 
-  private async lookupFrom(key: NodeId, firstStep: OpResponse<'find-closest'>): Promise<LookupResult> {
+  private async lookupFrom(key: NodeId, firstStep: OpResponse<'find-closest'>, avoid: string[] = []): Promise<LookupResult> {
     this.stats.lookups++;
     let step = firstStep;
     let hops = 0;
     let failures = 0;
-    const dead = new Set<string>();
+    const dead = new Set<string>(avoid);
     let lastGood: NodeRef | undefined;
     while (!step.done) {
       if (hops + failures >= this.config.maxHops) {
@@ -281,6 +305,104 @@ export class ChordNode {
     return result;
   }
 
+  // ---- merging two rings --------------------------------------------------------------------
+  //
+  // Two rings formed apart (two LAN segments, or a LAN and a bootstrap node) are each correct on
+  // their own, and stabilize alone never joins them: nothing in either points across. Each node's
+  // successor in the union is the closer of its successor in its own ring and its successor in
+  // the other. So every node of both rings looks its own ID up in the other ring (a "merge probe"),
+  // adopts what it finds when that is closer, and notifies it, so the other ring's stabilize
+  // finds this node too. Every node must hear of the merge for that: the node that learned of
+  // the other ring passes a hint naming a node of the other ring to everything in its routing
+  // table, which passes it on once, and the other ring does the same the other way. A flood over
+  // fingers and successors reaches the whole ring in about log2 N steps; each probe is one
+  // lookup, and the probes run in parallel, so merging takes a few stabilization rounds whatever
+  // the sizes. Records then move as on a join: a node that gets a closer predecessor hands it the
+  // records it is now responsible for, and rebalance moves the rest.
+
+  /**
+   * Merges this node's ring with the one `contact` is in, if that is another ring. The contact is
+   * one of us when a lookup of its ID in our ring names it, or, for a node that joined so lately
+   * that our ring has not caught up, when a lookup of our ID through it names us. Rejects when the
+   * contact or our own lookup fails: that tells nothing either way.
+   */
+  async mergeWith(contact: { host: string; port: number }): Promise<MergeOutcome> {
+    const foreign = (await this.send(contact, 'ping', {})).node;
+    if (foreign.id === this.self.id) return 'self';
+    if (this.table.successors.length) {
+      if ((await this.lookup(idOf(foreign))).node.id === foreign.id) return 'same-ring';
+      const theirs = await this.lookupFrom(this.table.selfId, await this.send(foreign, 'find-closest', { key: this.self.id }));
+      if (theirs.node.id === this.self.id) return 'same-ring';
+    }
+    // The contact passes the news through its own ring, naming us as the node to probe through.
+    await this.send(foreign, 'ping', mergePing(this.self)).catch(() => undefined);
+    await this.spreadMerge(foreign);
+    return 'merging';
+  }
+
+  /** True while a merge this node took part in is recent. */
+  private merging(now: number): boolean {
+    for (const until of this.mergeHints.values()) if (until > now) return true;
+    return false;
+  }
+
+  /**
+   * Passes a merge hint on once (to every node in our table) and probes the other ring through
+   * it. One ping sets off a flood of the whole ring, so a hint is passed on only when the node it
+   * names answers, and only a few distinct hints are taken per minute.
+   */
+  private async spreadMerge(foreign: NodeRef): Promise<void> {
+    if (!this.running || foreign.id === this.self.id) return;
+    const now = this.options.now();
+    for (const [id, until] of this.mergeHints) if (until <= now) this.mergeHints.delete(id);
+    if (this.mergeHints.has(foreign.id) || this.mergeHints.size >= MERGE_HINTS_PER_MEMORY) return;
+    this.mergeHints.set(foreign.id, now + MERGE_HINT_MEMORY_MS);
+    // Taken before the probe changes the table: the successors this node may drop for a closer
+    // one from the other ring still have to hear of the merge.
+    const passOnTo = this.table.knownNodes().filter((n) => n.id !== foreign.id);
+    this.stats.mergeProbes++;
+    // The key just after our ID, with us avoided: once the rings touch, a node whose predecessor
+    // is not yet right may still call itself responsible for it, or name us.
+    const key = addId(this.table.selfId, 1n);
+    const avoid = [this.self.id];
+    let firstStep: OpResponse<'find-closest'>;
+    try {
+      firstStep = await this.send(foreign, 'find-closest', { key: idToHex(key), avoid });
+    } catch {
+      return;
+    }
+    for (const node of passOnTo) void this.send(node, 'ping', mergePing(foreign)).catch(() => undefined);
+    this.options.onMerge?.(foreign);
+    // Records move to their new holders once the ring has settled, not at the next replication.
+    const settled = this.options.timers.set(MERGE_SETTLE_ROUNDS * this.config.stabilizeMs, () => {
+      this.oneOffTimers.delete(settled);
+      if (this.running) void this.replicate();
+    });
+    this.oneOffTimers.add(settled);
+    await this.adoptFromProbe(key, firstStep, avoid).catch(() => undefined);
+  }
+
+  /**
+   * Finishes the probe's lookup of our successor in the other ring; adopts what it names as
+   * successor when it is closer than ours, and notifies it either way (it decides whether we are
+   * its predecessor, and its predecessor in its old ring then finds us by stabilizing).
+   */
+  private async adoptFromProbe(key: NodeId, firstStep: OpResponse<'find-closest'>, avoid: string[]): Promise<void> {
+    const found = await this.lookupFrom(key, firstStep, avoid);
+    const candidate = found.node;
+    if (candidate.id === this.self.id) return;
+    const successor = this.table.successor;
+    if (!successor || inOpenInterval(idOf(candidate), this.table.selfId, idOf(successor))) {
+      const info = await this.send(candidate, 'neighbours', {});
+      this.stats.mergeAdoptions++;
+      if (this.table.mergeSuccessors([candidate, ...info.successors])) {
+        this.changed();
+        void this.replicate();
+      }
+    }
+    await this.send(candidate, 'notify', { node: this.self }).catch(() => undefined);
+  }
+
   // ---- answering requests ------------------------------------------------------------------
 
   /** Answers an operation another node sent. Throws OverlayRequestError('rejected') for bad input. */
@@ -289,8 +411,11 @@ export class ChordNode {
     if (sender) this.table.alive(sender.id);
     const b = body as Record<string, unknown>;
     switch (op) {
-      case 'ping':
+      case 'ping': {
+        const hint = (body as OpRequest<'ping'>).merge;
+        if (hint !== undefined && isNodeRef(hint)) void this.spreadMerge(hint);
         return { node: this.self } as OpResponse<O>;
+      }
       case 'find-closest':
         return this.findClosestLocal(idFromHex(b.key as string)!, Array.isArray(b.avoid) ? new Set(b.avoid as string[]) : undefined) as OpResponse<O>;
       case 'neighbours':
@@ -406,13 +531,18 @@ export class ChordNode {
         this.changed();
         return;
       }
-      const x = info.predecessor;
-      if (x && x.id !== this.self.id && inOpenInterval(idOf(x), this.table.selfId, idOf(successor))) {
+      // Chord steps back one node per round. While rings merge, a run of the other ring's nodes
+      // can sit between us and our successor: walk back through them in this round.
+      const maxSteps = this.merging(now) ? MERGE_WALK_STEPS : 1;
+      for (let step = 0; step < maxSteps; step++) {
+        const x = info.predecessor;
+        if (!x || x.id === this.self.id || !inOpenInterval(idOf(x), this.table.selfId, idOf(successor))) break;
         try {
           info = await this.send(x, 'neighbours', {});
           successor = x;
         } catch {
           this.table.remove(x.id, this.options.now(), this.config.avoidMs);
+          break;
         }
       }
       const changed = this.table.setSuccessors(successor, info.successors);
@@ -514,9 +644,12 @@ export class ChordNode {
     const fresh = (k: string) => now - (this.confirmed.get(k) ?? -Infinity) < 2.5 * this.config.replicateMs;
     const foreign = [...held].filter((k) => !this.table.isResponsible(idFromHex(k)!) && !fresh(k));
     if (!foreign.length || !this.table.successor) return;
-    const batch = Math.min(foreign.length, 16);
-    for (let i = 0; i < batch; i++) {
-      const key = foreign[(this.rebalanceCursor + i) % foreign.length];
+    // After a merge whole arcs change hands at once, and a record is not found until it reaches
+    // its new holders: place every stray copy now, several lookups at a time.
+    const merging = this.merging(now);
+    const batch = Math.min(foreign.length, merging ? MERGE_REBALANCE_KEYS : 16);
+    const parallel = merging ? MERGE_REBALANCE_PARALLEL : 1;
+    const place = async (key: string) => {
       try {
         const found = await this.lookup(idFromHex(key)!);
         const holders = [found.node, ...found.successors].slice(0, this.config.replicas);
@@ -526,6 +659,10 @@ export class ChordNode {
       } catch {
         // try again next round
       }
+    };
+    for (let i = 0; i < batch; i += parallel) {
+      const keys = Array.from({ length: Math.min(parallel, batch - i) }, (_, j) => foreign[(this.rebalanceCursor + i + j) % foreign.length]);
+      await Promise.all(keys.map(place));
     }
     this.rebalanceCursor = (this.rebalanceCursor + batch) % Math.max(1, foreign.length);
   }

@@ -95,6 +95,35 @@ export class RoutingTable {
     return changed;
   }
 
+  /**
+   * Takes nodes heard of from another ring while the rings merge into the successor list: the
+   * candidates and the current successors, in ring order from this node. Both lists are
+   * successors of this node in their own ring, so their merge in ring order is the successor
+   * list of the union; taking only the candidate's list would drop our own ring's nodes that sit
+   * between the candidate's.
+   */
+  mergeSuccessors(candidates: NodeRef[]): boolean {
+    const byDistance = [...candidates, ...this.successors].sort((a, b) => {
+      const da = ringDistance(this.selfId, idOf(a));
+      const db = ringDistance(this.selfId, idOf(b));
+      return da < db ? -1 : da > db ? 1 : 0;
+    });
+    if (!byDistance.length) return false;
+    return this.setSuccessors(byDistance[0], byDistance.slice(1));
+  }
+
+  /** Every distinct node this table names (predecessor, successors, fingers): where news of a merge is passed on. */
+  knownNodes(): NodeRef[] {
+    const seen = new Set<string>([this.self.id]);
+    const out: NodeRef[] = [];
+    for (const n of [this.predecessor, ...this.successors, ...this.fingers]) {
+      if (!n || seen.has(n.id)) continue;
+      seen.add(n.id);
+      out.push(n);
+    }
+    return out;
+  }
+
   /** Forgets a node that did not answer, everywhere it appears. Returns true if it was a successor. */
   remove(id: string, now: number, avoidMs: number): boolean {
     this.suspects.set(id, now + avoidMs);

@@ -19,7 +19,8 @@ export interface StoreResult {
 
 export interface OverlayOps {
   /** Liveness (check-predecessor, failure detection). */
-  ping: { request: Record<string, never>; response: { node: NodeRef } };
+  /** `merge`: a node of another ring of this overlay, to merge with (docs/protocol.md "Merging rings"). */
+  ping: { request: { merge?: NodeRef }; response: { node: NodeRef } };
   /** One step of an iterative lookup: the key's successor if known (done), else a closer node. */
   'find-closest': { request: { key: string; avoid?: string[] }; response: { done: boolean; node: NodeRef; successors: NodeRef[] } };
   /** Stabilize: the receiver's predecessor and successor list. */
@@ -139,6 +140,7 @@ const isType = (v: unknown) => v === undefined || v === 'name' || v === 'binding
 function checkOpBody(op: OverlayOp, b: Record<string, unknown>): string | undefined {
   switch (op) {
     case 'ping':
+      return b.merge === undefined || isNodeRef(b.merge) ? undefined : 'merge is not a node reference';
     case 'neighbours':
       return undefined;
     case 'find-closest':

@@ -9,6 +9,7 @@ import { ChatState } from './chat-state.svelte.js';
 import type { ControlClient, ControlEvent, StreamItem } from './control-types.js';
 import { DevicesState } from './devices-state.svelte.js';
 import { describeError } from './errors.js';
+import { LanState } from './lan-state.svelte.js';
 import { NodeState } from './node-state.svelte.js';
 import { OverlayState } from './overlay-state.svelte.js';
 
@@ -21,6 +22,7 @@ export class AppState {
   readonly calls: CallsState;
   readonly buddies: BuddiesState;
   readonly devices: DevicesState;
+  readonly lan: LanState;
   /** Tones and call audio; App.svelte feeds it the call list as it changes. */
   readonly media: CallMedia;
   /** Why call audio is not fully working (e.g. no microphone), as a sentence. */
@@ -42,6 +44,7 @@ export class AppState {
     this.calls = new CallsState(client);
     this.buddies = new BuddiesState(client);
     this.devices = new DevicesState();
+    this.lan = new LanState(client);
     this.media = new CallMedia(
       client,
       () => this.devices.forCall(),
@@ -82,11 +85,12 @@ export class AppState {
     this.overlay.apply(event);
     this.calls.apply(event);
     this.buddies.apply(event);
+    this.lan.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {

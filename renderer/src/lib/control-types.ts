@@ -8,10 +8,14 @@ export type {
   CallQuality,
   CallState,
   CallView,
+  ConfigOfferView,
   ControlEndpoint,
   ControlEvent,
   ConversationView,
   IdentityView,
+  LanDiscoveryMethod,
+  LanPeerView,
+  LanView,
   LookupView,
   MessageStatus,
   MessageView,
@@ -22,6 +26,7 @@ export type {
   OwnPresenceView,
   PresenceStatus,
   ServiceView,
+  SharedConfig,
   StreamItem,
 } from '../../../native/control/api.js';
 import type { ControlEndpoint } from '../../../native/control/api.js';

@@ -1,0 +1,125 @@
+// Zero configuration on a LAN (issue 6): three hosts on one bridge, each running
+// `peerdial node --data-dir D --user NAME` and nothing more, form one ring within 5 s and
+// message each other by AOR. Again with mDNS dropped by iptables on every host (only the SIP
+// multicast REGISTER left), and with --no-multicast-register (only mDNS left).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { OverlayStatus } from '../../native/control/api.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
+import { until } from '../support/poll.js';
+import { makeLan, requireNetnsPrivileges, type NetnsLan } from '../netns/lan.js';
+import { startLanNode, type LanNode } from '../netns/lan-node.js';
+
+const NAMES = ['alice', 'bob', 'carol'];
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(dirs.map(removeDir));
+});
+
+/** Undefined when the nodes form one ring in ID order (each one's successor and predecessor are its neighbours), else what is wrong. */
+function ringProblem(statuses: OverlayStatus[]): string | undefined {
+  const sorted = [...statuses].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+  for (let i = 0; i < sorted.length; i++) {
+    const s = sorted[i];
+    const next = sorted[(i + 1) % sorted.length].nodeId;
+    const previous = sorted[(i + sorted.length - 1) % sorted.length].nodeId;
+    if (s.successors[0]?.id !== next) return `${s.aor}: successor ${s.successors[0]?.id ?? 'none'} instead of ${next}`;
+    if (s.predecessor?.id !== previous) return `${s.aor}: predecessor ${s.predecessor?.id ?? 'none'} instead of ${previous}`;
+  }
+  return undefined;
+}
+
+async function threeNodesFormOneRing(options: { blockMdns?: boolean; args?: string[]; bindToAddress?: boolean; expectVia: string[] }): Promise<void> {
+  const lan: NetnsLan = await makeLan({ hosts: 3 });
+  const nodes: LanNode[] = [];
+  try {
+    if (options.blockMdns) for (const host of lan.hosts) await lan.blockMdns(host);
+    const dataDirs = await Promise.all(NAMES.map(() => tempDataDir('peerdial-lan-')));
+    dirs.push(...dataDirs);
+    const started = Date.now();
+    nodes.push(...(await Promise.all(lan.hosts.map((host, i) => startLanNode(host, ['--data-dir', dataDirs[i], '--user', NAMES[i], ...(options.bindToAddress ? ['--bind', host.address] : []), ...(options.args ?? [])])))));
+    let last = '';
+    await until(
+      'all three in one ring',
+      async () => {
+        const statuses = await Promise.all(nodes.map((n) => n.invoke('overlay.status', {})));
+        last = ringProblem(statuses) ?? '';
+        return last === '';
+      },
+      10_000,
+      () => `${last}\n${nodes.map((n) => n.output()).join('\n---\n')}`,
+      50,
+    );
+    const ringMs = Date.now() - started;
+    process.stdout.write(`# one ring ${ringMs} ms after the three nodes were started (ready after ${nodes.map((n) => n.readyAfterMs).join(', ')} ms)\n`);
+    assert.ok(ringMs <= 5_000, `one ring only after ${ringMs} ms`);
+
+    // Every node lists the two others, found the way the network allows (the multicast answers
+    // come at the next REGISTER of the backoff, 1 to 3 s after the start).
+    for (const node of nodes) {
+      const others = nodes.filter((n) => n !== node).map((n) => n.nodeId).sort();
+      let seen = '';
+      const view = await until(
+        `${node.aor} lists the two others, found by ${options.expectVia.join(' and ')}`,
+        async () => {
+          const v = await node.invoke('lan.status', {});
+          seen = JSON.stringify(v.peers.map((p) => ({ id: p.nodeId.slice(0, 8), via: p.via })));
+          const complete = JSON.stringify(v.peers.map((p) => p.nodeId).sort()) === JSON.stringify(others) && v.peers.every((p) => p.via.length === options.expectVia.length);
+          return complete && v;
+        },
+        8_000,
+        () => seen,
+      );
+      for (const peer of view.peers) {
+        assert.deepEqual(peer.via, options.expectVia, `${node.aor} found ${peer.aor ?? peer.nodeId} by ${peer.via.join(', ')}`);
+        assert.equal(peer.overlay, 'peerdial');
+        assert.match(peer.host, /^10\.77\.0\.\d+$/);
+        const other = nodes.find((n) => n.nodeId === peer.nodeId)!;
+        assert.equal(peer.host, other.host.address);
+      }
+      assert.deepEqual(view.methods, options.args?.includes('--no-multicast-register') ? ['mdns'] : ['mdns', 'multicast-register'], 'the methods running');
+    }
+
+    // By AOR: alice to bob, bob to carol, carol to alice, once each user's binding is in the ring.
+    for (let i = 0; i < nodes.length; i++) {
+      const from = nodes[i];
+      const to = nodes[(i + 1) % nodes.length];
+      await until(`${from.aor} finds ${to.aor}`, async () => {
+        const found = await from.invoke('overlay.lookup', { aor: to.aor! }).catch(() => undefined);
+        return !!found && found.contacts.length > 0;
+      }, 10_000);
+      const text = `hello ${NAMES[(i + 1) % 3]}, from ${NAMES[i]} on the LAN`;
+      const sent = await from.invoke('im.send', { to: to.aor!, text });
+      assert.notEqual(sent.status, 'failed', sent.reason);
+      await until(`${to.aor} receives the message`, async () => {
+        const conversations = await to.invoke('im.conversations', {});
+        return conversations.some((c) => c.lastMessage.direction === 'in' && c.lastMessage.text === text);
+      }, 10_000);
+    }
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await lan.teardown();
+  }
+}
+
+describe('LAN discovery: three hosts on one bridge', () => {
+  before(async () => {
+    await requireNetnsPrivileges();
+  });
+
+  it('form one ring within 5 s with no flags and message each other by AOR (mDNS and the multicast REGISTER both find every peer)', async () => {
+    await threeNodesFormOneRing({ expectVia: ['mdns', 'multicast-register'] });
+  });
+
+  it('do the same with mDNS blocked on every host: the multicast REGISTER alone finds the peers', async () => {
+    await threeNodesFormOneRing({ blockMdns: true, expectVia: ['multicast-register'] });
+  });
+
+  it('do the same with --no-multicast-register: mDNS alone finds the peers', async () => {
+    await threeNodesFormOneRing({ args: ['--no-multicast-register'], expectVia: ['mdns'] });
+  });
+
+  it('do the same by the multicast REGISTER alone when SIP is bound to the host address (the group is then heard and answered beside the SIP socket)', async () => {
+    await threeNodesFormOneRing({ blockMdns: true, bindToAddress: true, expectVia: ['multicast-register'] });
+  });
+});
