@@ -123,3 +123,57 @@ describe('LAN discovery: three hosts on one bridge', () => {
     await threeNodesFormOneRing({ blockMdns: true, bindToAddress: true, expectVia: ['multicast-register'] });
   });
 });
+
+describe('LAN discovery: two LAN segments joined later', () => {
+  before(async () => {
+    await requireNetnsPrivileges();
+  });
+
+  it('two rings formed on separate bridges merge into one when the bridges are joined, and no binding is lost', async () => {
+    const lan: NetnsLan = await makeLan({ hosts: 4, bridges: 2, hostBridges: [0, 0, 1, 1] });
+    const users = ['ann', 'ben', 'cal', 'dot'];
+    const nodes: LanNode[] = [];
+    try {
+      const dataDirs = await Promise.all(users.map(() => tempDataDir('peerdial-lan-merge-')));
+      dirs.push(...dataDirs);
+      nodes.push(...(await Promise.all(lan.hosts.map((host, i) => startLanNode(host, ['--data-dir', dataDirs[i], '--user', users[i]])))));
+      const segments = [nodes.slice(0, 2), nodes.slice(2)];
+      let last = '';
+      for (const segment of segments) {
+        await until('each segment forms its own ring', async () => {
+          last = ringProblem(await Promise.all(segment.map((n) => n.invoke('overlay.status', {})))) ?? '';
+          return last === '';
+        }, 10_000, () => last, 50);
+      }
+      // Each segment's users are registered in their own ring before the cable goes in.
+      for (const segment of segments) {
+        for (const node of segment) {
+          const other = segment.find((n) => n !== node)!;
+          await until(`${node.aor} finds ${other.aor} in its segment`, async () => ((await node.invoke('overlay.lookup', { aor: other.aor! }).catch(() => undefined))?.contacts.length ?? 0) > 0, 10_000);
+        }
+      }
+
+      await lan.linkBridges(0, 1);
+      const linked = Date.now();
+      await until('one ring of four', async () => {
+        last = ringProblem(await Promise.all(nodes.map((n) => n.invoke('overlay.status', {})))) ?? '';
+        return last === '';
+      }, 90_000, () => last, 200);
+      process.stdout.write(`# one ring of four ${Date.now() - linked} ms after the bridges were joined\n`);
+
+      // Every user is found from every node, across the former rings, and a message gets through.
+      for (const from of nodes) {
+        for (const to of nodes) {
+          if (to === from) continue;
+          await until(`${from.aor} finds ${to.aor}`, async () => ((await from.invoke('overlay.lookup', { aor: to.aor! }).catch(() => undefined))?.contacts.length ?? 0) > 0, 20_000);
+        }
+      }
+      const text = 'hello from the other segment';
+      await nodes[0].invoke('im.send', { to: nodes[3].aor!, text });
+      await until(`${nodes[3].aor} receives the message`, async () => (await nodes[3].invoke('im.conversations', {})).some((c) => c.lastMessage.text === text), 10_000);
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await lan.teardown();
+    }
+  });
+});
