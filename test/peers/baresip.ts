@@ -149,7 +149,22 @@ async function connectWithRetry(port: number, child: ChildProcess, output: () =>
   }
 }
 
+/**
+ * Starts baresip; when it exits at once because a port it wanted was taken meanwhile (exit 98:
+ * it also binds TCP and TLS next to its SIP port, which freePort cannot reserve), tries again
+ * with fresh ports.
+ */
 export async function startBaresip(options: BaresipOptions): Promise<Baresip> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startBaresipOnce(options);
+    } catch (error) {
+      if (attempt >= 3 || !/exited with 98/.test(String(error))) throw error;
+    }
+  }
+}
+
+async function startBaresipOnce(options: BaresipOptions): Promise<Baresip> {
   const user = options.user ?? 'baresip';
   const dir = await mkdtemp(path.join(os.tmpdir(), 'peerdial-baresip-'));
   const recordings = path.join(dir, 'recordings');
