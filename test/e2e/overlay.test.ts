@@ -264,7 +264,7 @@ describe('a five-node overlay, seen through two UIs', { timeout: 240_000 }, () =
   test('a bootstrap peer is checked inline and kept', async () => {
     const page = pages[0].page;
     const network = await networkScreen(page);
-    const field = network.getByRole('textbox', { name: 'Bootstrap peer' });
+    const field = network.getByRole('textbox', { name: 'Bootstrap peer', exact: true });
     await field.fill('not an address');
     await network.getByRole('button', { name: 'Add peer' }).click();
     const refusal = network.getByRole('alert').filter({ hasText: 'is not HOST:PORT' });
