@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
-import WebSocket from 'ws';
-import { webSocketClient, type WebSocketFactory } from '../../renderer/src/lib/control-client.js';
+import { controlOf, untilFoundInOverlay } from '../support/control.js';
 import { launchBrowser, listItemWith, newAppPage, screenshot, type AppPage } from '../support/browser.js';
 import { REPO_ROOT, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
@@ -21,28 +20,8 @@ let browser: Browser;
 const nodes: NodeProcess[] = [];
 const pages: AppPage[] = [];
 
-function controlClient(node: NodeProcess) {
-  const ui = new URL(node.uiUrl);
-  const factory: WebSocketFactory = (u) => new WebSocket(u, { headers: { origin: ui.origin } }) as unknown as ReturnType<WebSocketFactory>;
-  return webSocketClient(`ws://${ui.host}/control?token=${ui.searchParams.get('token')}`, factory);
-}
-
-async function registeredAndFound(node: NodeProcess, other: string): Promise<void> {
-  const client = controlClient(node);
-  try {
-    await until(`${other} to be found through the overlay`, async () => {
-      const status = await client.invoke('overlay.status', {});
-      if (status.registration.state !== 'registered') return false;
-      const found = await client.invoke('overlay.lookup', { aor: other });
-      return found.contacts.length > 0;
-    }, 30_000, undefined, 300);
-  } finally {
-    client.close();
-  }
-}
-
 async function fingerprintOf(node: NodeProcess): Promise<string> {
-  const client = controlClient(node);
+  const client = controlOf(node);
   try {
     const identity = await client.invoke('identity.get', {});
     assert.ok(identity, 'the node was started with a user, so it has an identity');
@@ -82,7 +61,7 @@ describe('buddies, presence and receipts between two UIs', { timeout: 180_000 },
     nodes.push(alice);
     const bob = await startNode({ user: 'bob', args: ['--overlay', OVERLAY, '--bootstrap', `127.0.0.1:${alice.sipPort}`, '--refresh-seconds', '10'] });
     nodes.push(bob);
-    await Promise.all([registeredAndFound(alice, 'bob'), registeredAndFound(bob, 'alice')]);
+    await Promise.all([untilFoundInOverlay(alice, 'bob'), untilFoundInOverlay(bob, 'alice')]);
   });
 
   after(async () => {

@@ -9,12 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import WebSocket from 'ws';
-import { webSocketClient, type WebSocketFactory } from '../../renderer/src/lib/control-client.js';
+import { untilFoundInOverlay } from '../support/control.js';
 import { launchBrowser, listItemWith, newAppPage, screenshot, type AppPage } from '../support/browser.js';
 import { rmsDbfs } from '../support/audio-analysis.js';
 import { REPO_ROOT, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
-import { until } from '../support/poll.js';
 
 const OVERLAY = 'peerdial';
 const WAV_HEADER_BYTES = 44;
@@ -43,22 +41,6 @@ function toneAmplitude(samples: Int16Array, hz: number): number {
     im -= samples[n] * Math.sin((2 * Math.PI * hz * n) / 8000);
   }
   return (2 * Math.hypot(re, im)) / samples.length;
-}
-
-async function registeredAndFound(node: NodeProcess, other: string): Promise<void> {
-  const ui = new URL(node.uiUrl);
-  const factory: WebSocketFactory = (u) => new WebSocket(u, { headers: { origin: ui.origin } }) as unknown as ReturnType<WebSocketFactory>;
-  const client = webSocketClient(`ws://${ui.host}/control?token=${ui.searchParams.get('token')}`, factory);
-  try {
-    await until(`${other} to be found through the overlay`, async () => {
-      const status = await client.invoke('overlay.status', {});
-      if (status.registration.state !== 'registered') return false;
-      const found = await client.invoke('overlay.lookup', { aor: other });
-      return found.contacts.length > 0;
-    }, 30_000, undefined, 300);
-  } finally {
-    client.close();
-  }
 }
 
 async function openApp(node: NodeProcess): Promise<Page> {
@@ -100,7 +82,7 @@ describe('a call between two UIs', { timeout: 180_000 }, () => {
       args: ['--overlay', OVERLAY, '--bootstrap', `127.0.0.1:${alice.sipPort}`, '--refresh-seconds', '10', '--record', recording],
     });
     nodes.push(bob);
-    await Promise.all([registeredAndFound(alice, 'bob'), registeredAndFound(bob, 'alice')]);
+    await Promise.all([untilFoundInOverlay(alice, 'bob'), untilFoundInOverlay(bob, 'alice')]);
   });
 
   after(async () => {

@@ -15,7 +15,10 @@ const DOCUMENT_TYPE = 'peerdial-config';
 
 const LIMITS = { addresses: 16, relays: 8, text: 128, name: 64, aor: 256 };
 
-/** The settings an offer carries (the same shape as the control API's SharedConfig). */
+/**
+ * The settings an offer carries: the same shape as SharedConfig in services/lan-view.ts, kept
+ * apart because the renderer type-checks that file and must not reach node:crypto through it.
+ */
 export interface OfferedConfig {
   overlay?: string;
   bootstrap?: string[];
