@@ -1,0 +1,181 @@
+// DSRP, the DotSlash rescue protocol, as Peerdial carries it: JSON bodies of SIP MESSAGE
+// requests (and of their 200 responses), each signed by its sender's Ed25519 key. An origin
+// asks with `sos` and the rescue server answers `accept` (with the request rate it allows) or
+// `reject` in the 200; later the origin sends `release`, the rescue server `shutdown`, and the
+// rescue server reports its `load` (and any new allowed rate) every few seconds, which also
+// tells each side that the other is still there. docs/protocol.md, "Rescue", has examples.
+import { createHash } from 'node:crypto';
+import { signEd25519, verifyEd25519 } from '../crypto/signature.js';
+import { canonicalJson } from '../overlay/record.js';
+
+export const DSRP_CONTENT_TYPE = 'application/vnd.peerdial.dsrp+json';
+export const DSRP_VERSION = 1;
+/** Rescue URLs: RESCUER/r/ORIGIN-ID/PATH (dynamic virtual hosting by path). */
+export const RESCUE_PATH_PREFIX = '/r/';
+/** The header a rescue server fetches with: the origin serves it (signed) instead of redirecting it. */
+export const RESCUER_HEADER = 'peerdial-rescuer';
+/** The largest response a rescue server caches and serves; an origin redirects nothing larger. */
+export const MAX_RESCUE_OBJECT_BYTES = 8 * 1024 * 1024;
+
+/** Where a rescue server serves `path` (path and query, starting with /) of an origin. */
+export function rescueUrl(rescuerHttp: string, originId: string, path: string): string {
+  return rescuerHttp.replace(/\/+$/, '') + RESCUE_PATH_PREFIX + originId + path;
+}
+
+/** A message older (or further ahead) than this is refused as a replay. */
+export const DSRP_MAX_SKEW_MS = 120_000;
+
+interface Signed {
+  dsrp: typeof DSRP_VERSION;
+  /** The origin's ID (originIdOf its key): every message is about one origin's rescue. */
+  origin: string;
+  /** When it was signed (ms since the epoch). */
+  at: number;
+  /** The signer's raw Ed25519 public key, base64url. */
+  key: string;
+  sig: string;
+}
+
+/** Origin -> rescue server: please take part of my load. */
+export interface SosMessage extends Signed {
+  type: 'sos';
+  /** The site's public URL, as its users reach it (shown to the volunteer). */
+  site: string;
+  /** Where the rescue server fetches the site's resources: the origin's own HTTP address. */
+  upstream: string;
+  /** The origin's SIP contact: where `load` and `shutdown` go. */
+  sip: string;
+  /** Redirected requests per second the origin would like to send. */
+  wantRps: number;
+  /** Mean size of the responses it redirects, bytes: the rescue server turns its bandwidth into a rate with it. */
+  meanBytes: number;
+}
+
+/** Rescue server -> origin, in the 200 to an SOS, and again in `load` when the rate changes. */
+export interface AcceptMessage extends Signed {
+  type: 'accept';
+  /** Where users are redirected to: http://HOST:PORT (the path is /r/ORIGIN-ID/...). */
+  http: string;
+  allowedRps: number;
+}
+
+export interface RejectMessage extends Signed {
+  type: 'reject';
+  /** Why, in words: "caps reached", "not helping now", ... */
+  reason: string;
+}
+
+/** Origin -> rescue server: the spike is over, stop. */
+export interface ReleaseMessage extends Signed {
+  type: 'release';
+}
+
+/** Rescue server -> origin: I stop now (switched off, caps reached, overloaded). */
+export interface ShutdownMessage extends Signed {
+  type: 'shutdown';
+  reason: string;
+}
+
+/** Rescue server -> origin, every few seconds while the rescue lasts. */
+export interface LoadMessage extends Signed {
+  type: 'load';
+  /** The rate the origin may send from now on (lowered when the rescue server's own load or caps require). */
+  allowedRps: number;
+  /** The rescue server's load in [0, 1+]: served bandwidth against its donation. */
+  load: number;
+  /** Requests it served for this origin since the last report, and how many came from its cache. */
+  served: number;
+  hits: number;
+}
+
+export type DsrpMessage = SosMessage | AcceptMessage | RejectMessage | ReleaseMessage | ShutdownMessage | LoadMessage;
+export type DsrpType = DsrpMessage['type'];
+export type UnsignedDsrp<M extends DsrpMessage = DsrpMessage> = Omit<M, 'sig' | 'key' | 'dsrp'>;
+
+/** 16 hex digits of SHA-256 over an origin's raw Ed25519 key: its name in rescue URLs. */
+export function originIdOf(rawPublicKey: string | Buffer): string {
+  const raw = typeof rawPublicKey === 'string' ? Buffer.from(rawPublicKey, 'base64url') : rawPublicKey;
+  return createHash('sha256').update(raw).digest('hex').slice(0, 16);
+}
+
+function signedBytes(message: Omit<DsrpMessage, 'sig'>): Buffer {
+  return Buffer.from('peerdial-dsrp-v1\n' + canonicalJson(message), 'utf8');
+}
+
+export function signDsrp<M extends DsrpMessage>(message: UnsignedDsrp<M>, rawPublicKey: Buffer, privateKeyPkcs8: Buffer): M {
+  const unsigned = { ...message, dsrp: DSRP_VERSION, key: rawPublicKey.toString('base64url') } as Omit<DsrpMessage, 'sig'>;
+  return { ...unsigned, sig: signEd25519(signedBytes(unsigned), privateKeyPkcs8) } as M;
+}
+
+export function encodeDsrp(message: DsrpMessage): string {
+  return JSON.stringify(message);
+}
+
+export type DecodedDsrp = { ok: true; message: DsrpMessage } | { ok: false; reason: string };
+
+const ID = /^[0-9a-f]{16}$/;
+const KEY = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Parses and checks a DSRP body: shape, signature, freshness, and that an origin's own messages
+ * (sos, release) are signed by the key the origin ID names. Whether a rescue server's key is the
+ * one the origin asked is for the origin to check.
+ */
+export function decodeDsrp(body: string, now: number): DecodedDsrp {
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(body) as Record<string, unknown>;
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  if (!m || typeof m !== 'object' || Array.isArray(m)) return { ok: false, reason: 'not an object' };
+  if (m.dsrp !== DSRP_VERSION) return { ok: false, reason: `unsupported DSRP version ${String(m.dsrp)}` };
+  if (typeof m.origin !== 'string' || !ID.test(m.origin)) return { ok: false, reason: 'bad origin ID' };
+  if (typeof m.key !== 'string' || !KEY.test(m.key)) return { ok: false, reason: 'bad key' };
+  if (typeof m.sig !== 'string') return { ok: false, reason: 'no signature' };
+  if (!Number.isSafeInteger(m.at) || Math.abs((m.at as number) - now) > DSRP_MAX_SKEW_MS) return { ok: false, reason: 'stale or future timestamp' };
+  const shapeProblem = checkShape(m);
+  if (shapeProblem) return { ok: false, reason: shapeProblem };
+  const { sig, ...unsigned } = m;
+  if (!verifyEd25519(signedBytes(unsigned as Omit<DsrpMessage, 'sig'>), sig, m.key)) return { ok: false, reason: 'bad signature' };
+  if ((m.type === 'sos' || m.type === 'release') && originIdOf(m.key) !== m.origin) return { ok: false, reason: 'origin ID does not match the signing key' };
+  return { ok: true, message: m as unknown as DsrpMessage };
+}
+
+function isHttpUrl(v: unknown): boolean {
+  if (typeof v !== 'string' || v.length > 512) return false;
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+const rate = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1e7;
+const words = (v: unknown) => typeof v === 'string' && v.length <= 200;
+
+function checkShape(m: Record<string, unknown>): string | undefined {
+  switch (m.type) {
+    case 'sos':
+      if (!isHttpUrl(m.site)) return 'bad site URL';
+      if (!isHttpUrl(m.upstream)) return 'bad upstream URL';
+      if (typeof m.sip !== 'string' || !/^sips?:/i.test(m.sip) || m.sip.length > 256) return 'bad SIP contact';
+      if (!rate(m.wantRps)) return 'bad wantRps';
+      if (!rate(m.meanBytes) || (m.meanBytes as number) < 1) return 'bad meanBytes';
+      return undefined;
+    case 'accept':
+      if (!isHttpUrl(m.http)) return 'bad rescue URL';
+      return rate(m.allowedRps) ? undefined : 'bad allowedRps';
+    case 'reject':
+    case 'shutdown':
+      return words(m.reason) ? undefined : 'bad reason';
+    case 'release':
+      return undefined;
+    case 'load':
+      if (!rate(m.allowedRps) || !rate(m.served) || !rate(m.hits)) return 'bad load figures';
+      return typeof m.load === 'number' && Number.isFinite(m.load) && m.load >= 0 ? undefined : 'bad load';
+    default:
+      return `unknown DSRP message type ${String(m.type)}`;
+  }
+}
