@@ -4,11 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, VERSION, type ChordConfig } from './engine.js';
+import { originMain } from './origin-cli.js';
 
 const HELP = `Peerdial ${VERSION}: a peer-to-peer SIP softphone.
 
 Usage:
   peerdial node [options]     run a headless node with its UI served on 127.0.0.1
+  peerdial origin [options]   run in front of a web server and get help from rescue servers
+                              in a flash crowd (see "peerdial origin --help")
   peerdial --help             show this help
   peerdial --version          show the version
 
@@ -39,6 +42,16 @@ Options for "node":
   --no-multicast-register
                        do not send or answer the SIP multicast REGISTER (224.0.1.75:5060)
                        that finds LAN peers
+  --rescue             help rescue sites: serve web sites drowning in a flash crowd as a
+                       caching rescue server, within the donation below (kept for next time;
+                       --no-rescue turns it off)
+  --donate-mbit N      upload bandwidth to give rescues, Mbit/s (default: 5)
+  --donate-gb-per-day N
+                       bytes to serve rescues per day, GB (default: 10)
+  --cache-mb N         disk for the rescue cache, MB (default: 500)
+  --rescue-port N      port of the rescue server's HTTP (default: any free port)
+  --rescue-url URL     the address origins send users to, when it is not
+                       http://THIS-ADDRESS:PORT (behind a port forward)
 
 Call sip:echo@THIS-NODE (or "echo" in the UI) to hear yourself: the echo test.
 
@@ -88,6 +101,13 @@ function parseNodeFlags(args: string[]) {
         'rtp-ports': { type: 'string' },
         'no-mdns': { type: 'boolean' },
         'no-multicast-register': { type: 'boolean' },
+        rescue: { type: 'boolean' },
+        'no-rescue': { type: 'boolean' },
+        'donate-mbit': { type: 'string' },
+        'donate-gb-per-day': { type: 'string' },
+        'cache-mb': { type: 'string' },
+        'rescue-port': { type: 'string' },
+        'rescue-url': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -130,7 +150,29 @@ function parseNodeFlags(args: string[]) {
     }
     rtpPorts = [lo, hi];
   }
+  if (v.rescue && v['no-rescue']) throw new UsageError('--rescue and --no-rescue say opposite things: give one.');
+  const rescue: { enabled?: boolean; donateMbit?: number; donateGbPerDay?: number; cacheMb?: number } = {};
+  if (v.rescue) rescue.enabled = true;
+  if (v['no-rescue']) rescue.enabled = false;
+  const donation = [
+    ['donate-mbit', 'donateMbit', 0.1, 10_000, '--donate-mbit 10'],
+    ['donate-gb-per-day', 'donateGbPerDay', 0.1, 100_000, '--donate-gb-per-day 20'],
+    ['cache-mb', 'cacheMb', 10, 1_000_000, '--cache-mb 500'],
+  ] as const;
+  for (const [flag, field, lo, hi, example] of donation) {
+    const raw = v[flag];
+    if (raw === undefined) continue;
+    const n = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || n < lo || n > hi) throw new UsageError(`--${flag} must be a number from ${lo} to ${hi}, such as ${example} (got "${raw}").`);
+    rescue[field] = n;
+  }
+  if (v['rescue-url'] !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(v['rescue-url'])) {
+    throw new UsageError(`--rescue-url must be http://HOST:PORT, the address users can reach this node's rescue server at (got "${v['rescue-url']}").`);
+  }
   return {
+    rescue: Object.keys(rescue).length ? rescue : undefined,
+    rescuePort: port(v['rescue-port'], '--rescue-port'),
+    rescueUrl: v['rescue-url'],
     autoAnswer: v['auto-answer'] ?? false,
     mdns: !v['no-mdns'],
     multicastRegister: !v['no-multicast-register'],
@@ -161,6 +203,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  if (command === 'origin') return originMain(rest);
   if (command !== 'node') {
     process.stderr.write(`peerdial: unknown command "${command}". Run "peerdial --help" for the commands.\n`);
     return 2;
@@ -199,6 +242,9 @@ export async function main(argv: string[]): Promise<number> {
       rtpPorts: flags.rtpPorts,
       mdns: flags.mdns,
       multicastRegister: flags.multicastRegister,
+      rescue: flags.rescue,
+      rescuePort: flags.rescuePort,
+      rescueUrl: flags.rescueUrl,
     });
   } catch (error) {
     process.stderr.write(`peerdial: ${startFailure(error, flags)}\n`);
@@ -226,6 +272,7 @@ export async function main(argv: string[]): Promise<number> {
         : `sip: listening on ${status.sipAddress}:${status.sipPort} (no identity yet: open the UI to create one, or pass --user NAME)`,
       `overlay: ${engine.overlay.overlay} as ${engine.overlay.role}, node ${engine.overlay.self?.id}`,
       ...(engine.overlay.ownAor() ? [`aor: ${engine.overlay.ownAor()}`] : []),
+      ...(engine.rescue.httpUrl && engine.rescue.view().settings.enabled ? [`rescue: ${engine.rescue.httpUrl}`] : []),
       '',
     ].join('\n'),
   );
@@ -251,6 +298,7 @@ function chordTuningFromEnv(): Partial<ChordConfig> | undefined {
 
 function startFailure(error: unknown, flags: { sipPort?: number; uiPort?: number; bind?: string; dataDir: string }): string {
   const e = error as NodeJS.ErrnoException & { code?: string };
+  if (e.code === 'PORT_IN_USE' && /^Rescue/.test(e.message)) return `${e.message}: pick another with --rescue-port N, or leave it out to use any free port.`;
   if (e.code === 'PORT_IN_USE' && /^UI/.test(e.message)) return `${e.message}: pick another with --ui-port N, or leave it out to use any free port.`;
   if (e.code === 'PORT_IN_USE') return `${e.message}: pick another with --sip-port N, or leave it out to use any free port.`;
   if (e.code === 'EADDRNOTAVAIL') return `--bind ${flags.bind} is not an address of this machine: use one it has, or 0.0.0.0.`;

@@ -27,6 +27,8 @@ import { MediaSession } from './services/media-session.js';
 import { WavFileSource, WavRecorder } from './services/wav-file-audio.js';
 import { CallRepository } from './storage/repositories/call-repository.js';
 import { MediaClock } from './transport/media-clock.js';
+import { RescueServer } from './services/rescue-server.js';
+import type { RescueSettings } from './services/rescue-view.js';
 
 // What the CLI needs from below the engine, so it imports the composition root alone.
 export { DEFAULT_CHORD_CONFIG, type ChordConfig } from './proto/overlay/chord-node.js';
@@ -92,6 +94,12 @@ export interface EngineOptions {
   onLanPeersChanged?: (listener: () => void) => void;
   /** How long configuration-offer subscriptions last, in seconds (default 600). */
   configOfferExpiresSeconds?: number;
+  /** "Help rescue sites" settings from the command line (applied and kept); absent: as last saved. */
+  rescue?: Partial<RescueSettings>;
+  /** The rescue server's HTTP port (default any free port). */
+  rescuePort?: number;
+  /** The URL origins redirect users to, when not http://ADVERTISED-ADDRESS:PORT. */
+  rescueUrl?: string;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -105,6 +113,7 @@ export class Engine {
   presence!: PresenceService;
   lan!: LanDiscoveryService;
   lanOffers!: ConfigOfferService;
+  rescue!: RescueServer;
   private ui?: UiServer;
   private stopped = false;
 
@@ -161,12 +170,13 @@ export class Engine {
       log: log.child('sip'),
       onFailure: (error) => supervisor.reportFailure('sip', error),
     });
+    const overlayRepository = new OverlayRepository(db);
     // overlay.changed at most every 250 ms: routing state can change many times a second.
     let overlayChangePending = false;
     const overlay = new OverlayService({
       stack: sip,
       identity,
-      repository: new OverlayRepository(db),
+      repository: overlayRepository,
       settings,
       // An overlay name from an accepted LAN configuration offer applies from the next start on.
       overlay: options.overlay ?? (await settings.get<string>('overlay.name')) ?? DEFAULT_OVERLAY,
@@ -217,6 +227,7 @@ export class Engine {
       timers: realTimers,
       onMessage: publishMessage,
       onOtherContent: (incoming) => buddies.onBuddyMessage(incoming),
+      onServiceContent: (incoming) => rescue.onMessage(incoming),
       onTyping: (peer, active) => buddies.setTyping(peer, active),
       onUnreadChanged: (peer) => buddies.unreadChanged(peer),
       sendBlockReason: (peer) => buddies.sendBlockReason(peer),
@@ -269,6 +280,23 @@ export class Engine {
       },
     });
 
+    const rescue = new RescueServer({
+      stack: sip,
+      overlay,
+      settings,
+      nodeKey: () => overlayRepository.nodeKey(),
+      dataDir: options.dataDir,
+      bind,
+      advertisedHost: advertisedAddress(bind),
+      port: options.rescuePort,
+      publicUrl: options.rescueUrl,
+      initial: options.rescue,
+      advertiseOnLan: options.mdns === false ? undefined : (url) => lan.setRescueUrl(url),
+      timers: realTimers,
+      log: log.child('rescue'),
+      onChange: (view) => events.publish('rescue.changed', view),
+    });
+
     // Fail on a bad --play file before anything starts, with the file's problem in words.
     const played = options.playFile ? await WavFileSource.load(options.playFile) : undefined;
     const recorder = options.recordFile ? await WavRecorder.create(options.recordFile) : undefined;
@@ -293,13 +321,14 @@ export class Engine {
       configNotify: (incoming) => lanOffers.onNotify(incoming),
     });
 
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
     engine.presence = presence;
     engine.lan = lan;
     engine.lanOffers = lanOffers;
+    engine.rescue = rescue;
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
@@ -319,6 +348,7 @@ export class Engine {
       await supervisor.add({ name: 'buddies', start: () => buddies.start(), stop: () => buddies.stop() });
       await supervisor.add({ name: 'presence', start: () => presence.start(), stop: () => presence.stop() });
       await supervisor.add({ name: 'lan-offers', start: () => lanOffers.start(), stop: () => lanOffers.stop() });
+      await supervisor.add({ name: 'rescue', start: () => rescue.start(), stop: () => rescue.stop() });
       if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
       if (options.serveUi) await engine.startUi(settings, log);
     } catch (error) {

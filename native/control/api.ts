@@ -109,8 +109,8 @@ export interface OverlayNodeView {
 }
 
 export interface OverlayRecordView {
-  /** mailbox: a message kept for an offline user, or their acknowledgement (sealed; never shown). */
-  type: 'name' | 'binding' | 'mailbox';
+  /** mailbox: a message kept for an offline user, or their acknowledgement (sealed; never shown); service: a node offering a service (rescue). */
+  type: 'name' | 'binding' | 'mailbox' | 'service';
   /** Ring key, 40 hex digits. */
   key: string;
   user: string;
@@ -167,6 +167,8 @@ export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceSta
 import type { BuddyView, OwnPresenceView } from '../services/buddy-view.js';
 export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedConfig } from '../services/lan-view.js';
 import type { LanView, SharedConfig } from '../services/lan-view.js';
+export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue-view.js';
+import type { RescueSettings, RescueView } from '../services/rescue-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {
@@ -224,6 +226,13 @@ export interface Commands {
   'lan.acceptOffer': { params: { signerFingerprint: string }; result: LanView };
   /** Stops following an offer's later versions (what was applied stays). */
   'lan.stopFollowing': { params: { signerFingerprint: string }; result: LanView };
+  /** "Help rescue sites": what this node gives, the sites it helps, and what it served. */
+  'rescue.status': { params: Record<string, never>; result: RescueView };
+  /**
+   * Turns "help rescue sites" on or off and sets what to give (each field optional; kept in
+   * settings). Off stops new rescue work at once and ends current rescues gracefully.
+   */
+  'rescue.configure': { params: Partial<RescueSettings>; result: RescueView };
 }
 export type CommandName = keyof Commands;
 export type ParamsOf<N extends CommandName> = Commands[N]['params'];
@@ -248,6 +257,8 @@ export interface EventPayloads {
   'presence.changed': OwnPresenceView;
   /** LAN peers or offers changed (at most a few times a second). */
   'lan.changed': LanView;
+  /** Rescue state, settings or sites changed; also once a second while rescuing (with the new sample). */
+  'rescue.changed': RescueView;
 }
 export type EventType = keyof EventPayloads;
 

@@ -8,6 +8,8 @@ import type { BuddyService } from '../services/buddy-service.js';
 import type { PresenceService } from '../services/presence-service.js';
 import type { ConfigOfferService } from '../services/config-offer-service.js';
 import type { SharedConfig } from '../services/lan-view.js';
+import type { RescueServer } from '../services/rescue-server.js';
+import type { RescueSettings } from '../services/rescue-view.js';
 import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
 import {
@@ -32,6 +34,8 @@ export interface ControlServices {
   presence: PresenceService;
   /** LAN peers and configuration offers. */
   lan: ConfigOfferService;
+  /** "Help rescue sites". */
+  rescue: RescueServer;
   status(): NodeStatus;
 }
 
@@ -100,6 +104,8 @@ export class ControlApi implements ControlEndpoint {
       'lan.share': async (p) => services.lan.share(sharedConfigOrNull(p)),
       'lan.acceptOffer': async (p) => services.lan.acceptOffer(text(p, 'signerFingerprint')),
       'lan.stopFollowing': async (p) => services.lan.stopFollowing(text(p, 'signerFingerprint')),
+      'rescue.status': async () => services.rescue.view(),
+      'rescue.configure': async (p) => services.rescue.configure(rescueChange(p)),
     };
   }
 
@@ -151,6 +157,19 @@ function sharedConfigOrNull(p: Record<string, unknown>): SharedConfig | null {
   if (v === null) return null;
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ControlError('INVALID_ARGUMENT', '"config" must be the settings to share, or null to stop sharing.');
   return v as SharedConfig;
+}
+
+/** Only the fields given, each of its type; the ranges are the rescue server's to check. */
+function rescueChange(p: Record<string, unknown>): Partial<RescueSettings> {
+  const change: Partial<RescueSettings> = {};
+  if (p.enabled !== undefined) change.enabled = flag(p, 'enabled');
+  for (const key of ['donateMbit', 'donateGbPerDay', 'cacheMb'] as const) {
+    const v = p[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ControlError('INVALID_ARGUMENT', `"${key}" must be a number.`);
+    change[key] = v;
+  }
+  return change;
 }
 
 function flag(p: Record<string, unknown>, key: string): boolean {

@@ -15,7 +15,7 @@ export function overlayStatusView(service: OverlayService): OverlayStatus {
       type: r.type,
       key: r.key,
       user: r.value.user,
-      ...(r.type === 'binding' && 'contact' in r.value ? { contact: r.value.contact } : {}),
+      ...((r.type === 'binding' || r.type === 'service') && 'contact' in r.value ? { contact: r.value.contact } : {}),
       ownerFingerprint: fingerprintOf(r.owner),
       seq: r.seq,
       expires: r.expires,

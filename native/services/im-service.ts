@@ -47,6 +47,8 @@ export interface ImServiceDeps {
   onUnreadChanged?(peer: string): void;
   /** A MESSAGE with a body type IM does not handle (e.g. a buddy request); true when it was answered. */
   onOtherContent?(incoming: IncomingRequest): boolean | Promise<boolean>;
+  /** Node-level content (DSRP for the rescue server), taken before any user is needed: true when it took the request. */
+  onServiceContent?(incoming: IncomingRequest): boolean;
   /** Why nothing may be sent to `peer` now (blocked, key changed and not trusted), or undefined. */
   sendBlockReason?(peer: string): string | undefined;
   /** The user blocked `peer`: nothing they send is taken. */
@@ -272,6 +274,7 @@ export class ImService {
 
   private async receive(incoming: IncomingRequest): Promise<void> {
     const { request, respond } = incoming;
+    if (this.deps.onServiceContent?.(incoming)) return;
     const identity = this.deps.identity.current;
     if (!identity) {
       respond(480, { reason: 'No user here yet' });

@@ -92,6 +92,7 @@ export class LanDiscoveryService {
   private watchCount = 0;
   private networkSignature = '';
   private advertSignature = '';
+  private rescueUrl?: string;
   private offers = false;
   private joining = false;
   private cseq = 1;
@@ -216,6 +217,13 @@ export class LanDiscoveryService {
   // ---- DNS-SD
 
   /** Publishes (again, when what it says changed) this node's two services. */
+  /** Names this node's rescue server in its DNS-SD TXT record (undefined takes it out). */
+  setRescueUrl(url: string | undefined): void {
+    if (url === this.rescueUrl) return;
+    this.rescueUrl = url;
+    if (this.advertSignature) void this.advertise();
+  }
+
   private async advertise(): Promise<void> {
     const dnssd = this.dnssd;
     const self = this.options.overlay.self;
@@ -228,6 +236,8 @@ export class LanDiscoveryService {
       v: LAN_PROTOCOL_VERSION,
       cfg: this.offers ? '1' : '0',
       ...(aor ? { aor } : {}),
+      // "Help rescue sites" is on: origins on this LAN find the rescue server here.
+      ...(this.rescueUrl ? { rescue: this.rescueUrl } : {}),
     };
     const signature = JSON.stringify([txt, self.port, signatureOfNetwork()]);
     if (signature === this.advertSignature) return;

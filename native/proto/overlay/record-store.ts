@@ -3,8 +3,22 @@
 // from the owner of the name it binds. Mailboxes (messages kept for offline users) have their
 // own rules: a message slot is written once, only the recipient's signed acknowledgement removes
 // it, and each recipient's mailbox is capped in records and bytes so nobody can fill the overlay.
+// Service advertisements: one per node key under the service's key, short-lived, capped in number.
 import { idToHex, keyForAor } from '../../wire/overlay/node-id.js';
-import { MAILBOX_LIMITS, mailboxAckSlot, mailboxKey, parseRecord, recordBytes, recordSlotId, verifyRecord, type MailboxValue, type OverlayRecord } from '../../wire/overlay/record.js';
+import {
+  MAILBOX_LIMITS,
+  mailboxAckSlot,
+  mailboxKey,
+  parseRecord,
+  recordBytes,
+  recordSlotId,
+  SERVICE_LIMITS,
+  serviceKey,
+  serviceSlot,
+  verifyRecord,
+  type MailboxValue,
+  type OverlayRecord,
+} from '../../wire/overlay/record.js';
 
 export type RejectReason =
   | 'bad-signature'
@@ -75,6 +89,7 @@ export class RecordStore {
       if (!verifyRecord(record)) return { ok: false, reason: 'bad-signature' };
       return this.putMailbox(record as OverlayRecord & { value: MailboxValue }, now);
     }
+    if (record.type === 'service') return this.putService(record, now);
     if (record.key !== idToHex(keyForAor(record.value.user, record.value.overlay))) return { ok: false, reason: 'wrong-key' };
     if (record.type === 'name' && record.slot !== '') return { ok: false, reason: 'wrong-key' };
     if (!verifyRecord(record)) return { ok: false, reason: 'bad-signature' };
@@ -141,6 +156,28 @@ export class RecordStore {
       const value = r.value as MailboxValue;
       if (acked.has(r.slot) && value.sealed !== undefined && value.to === record.owner) this.drop(r);
     }
+    return { ok: true, changed: true };
+  }
+
+  /** An advertisement lives at most SERVICE_LIMITS.maxTtlMs, in its owner's own slot, and a service key holds a bounded number. */
+  private putService(record: OverlayRecord, now: number): PutOutcome {
+    if (typeof parseRecord(record) === 'string') return { ok: false, reason: 'malformed' };
+    if (record.key !== serviceKey(record.value.user, record.value.overlay) || record.slot !== serviceSlot(record.owner)) return { ok: false, reason: 'wrong-key' };
+    if (record.expires > now + SERVICE_LIMITS.maxTtlMs) return { ok: false, reason: 'too-far-ahead' };
+    if (!verifyRecord(record)) return { ok: false, reason: 'bad-signature' };
+    const existing = this.live(record, now);
+    if (existing) {
+      if (record.seq < existing.seq) return { ok: false, reason: 'replay' };
+      if (record.seq === existing.seq) return existing.sig === record.sig ? { ok: true, changed: false } : { ok: false, reason: 'replay' };
+    } else {
+      if (this.get(record.key, 'service').length >= SERVICE_LIMITS.maxRecords) return { ok: false, reason: 'full' };
+      if (this.count >= this.max) {
+        this.expire();
+        if (this.count >= this.max) return { ok: false, reason: 'full' };
+      }
+    }
+    this.set(record);
+    this.options.onStored?.(record);
     return { ok: true, changed: true };
   }
 

@@ -2,8 +2,8 @@
 // number, and expiring. The signature covers a canonical JSON form of every field but `sig`.
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 
-export type RecordType = 'name' | 'binding' | 'mailbox';
-export const RECORD_TYPES: readonly RecordType[] = ['name', 'binding', 'mailbox'];
+export type RecordType = 'name' | 'binding' | 'mailbox' | 'service';
+export const RECORD_TYPES: readonly RecordType[] = ['name', 'binding', 'mailbox', 'service'];
 
 export interface OverlayRecord {
   type: RecordType;
@@ -13,14 +13,15 @@ export interface OverlayRecord {
   owner: string;
   /**
    * Tells apart several records of one type under one key: '' for a name, the device's node ID
-   * for a binding; in a mailbox `m:` + SHA-1 of the message's Call-ID, or `ack:` + the recipient's key.
+   * for a binding; in a mailbox `m:` + SHA-1 of the message's Call-ID, or `ack:` + the recipient's key;
+   * for a service advertisement, SHA-1 of the owner's key (one advertisement per node).
    */
   slot: string;
   /** Grows with every update the owner makes; an older one is a replay. */
   seq: number;
   /** Milliseconds since the epoch after which the record is dropped. */
   expires: number;
-  value: NameValue | BindingValue | MailboxValue;
+  value: NameValue | BindingValue | MailboxValue | ServiceValue;
   /** Ed25519 signature over canonicalBytes(), base64url. */
   sig: string;
 }
@@ -58,6 +59,39 @@ export interface MailboxValue {
   sealed?: string;
   /** The message slots the recipient took; only in an acknowledgement. */
   acked?: string[];
+}
+
+/**
+ * A node offering a service to the overlay (today: `rescue`, a DotSlash rescue server), stored
+ * under serviceKey(service, overlay). `user` is the service's name, so every record names what
+ * its key is the hash of. Short-lived: the node stores it again while it offers the service.
+ */
+export interface ServiceValue {
+  user: string;
+  overlay: string;
+  /** Where the node's SIP listens (DSRP goes there). */
+  contact: string;
+  /** The service's own address, e.g. the rescue server's http://HOST:PORT. */
+  url: string;
+  /** Spare capacity now, in the service's unit (rescue: Mbit/s it can still give). */
+  headroom: number;
+}
+
+export const SERVICE_LIMITS = {
+  /** Advertisements kept under one service key. */
+  maxRecords: 256,
+  /** The longest an advertisement may live. */
+  maxTtlMs: 15 * 60_000,
+};
+
+/** The ring key of a service's advertisements: SHA-1 of `service:NAME@overlay`. */
+export function serviceKey(service: string, overlay: string): string {
+  return createHash('sha1').update(`service:${service.toLowerCase()}@${overlay.toLowerCase()}`).digest('hex');
+}
+
+/** The slot of an owner's advertisement: SHA-1 of its raw key. */
+export function serviceSlot(ownerBase64Url: string): string {
+  return createHash('sha1').update(Buffer.from(ownerBase64Url, 'base64url')).digest('hex');
 }
 
 /** Limits that keep a mailbox within one overlay fetch (a SIP message is at most 64 KiB). */
@@ -151,6 +185,10 @@ export function parseRecord(input: unknown): OverlayRecord | string {
   if (r.type === 'binding' && (typeof v.contact !== 'string' || v.contact.length > 256)) return 'bad binding contact';
   if (r.type === 'name' && v.x25519 !== undefined && (typeof v.x25519 !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(v.x25519))) return 'bad x25519 key';
   if (r.type === 'mailbox') return checkMailbox(r, v) ?? (input as OverlayRecord);
+  if (r.type === 'service') {
+    if (typeof v.contact !== 'string' || v.contact.length > 256 || typeof v.url !== 'string' || v.url.length > 256) return 'bad service address';
+    if (typeof v.headroom !== 'number' || !Number.isFinite(v.headroom) || v.headroom < 0) return 'bad service headroom';
+  }
   if (canonicalJson(v).length > 1024) return 'value too large';
   return input as OverlayRecord;
 }

@@ -1,0 +1,104 @@
+// What a user sees of "help rescue sites" (the DotSlash volunteer side) and what a site owner
+// sees of `peerdial origin`. The control API and the origin's status page serve these as they are.
+
+/** How much this node gives while it helps rescue sites. */
+export interface RescueDonation {
+  /** Upload bandwidth given to rescues, Mbit/s (served bytes are paced to it). */
+  donateMbit: number;
+  /** Bytes served to rescues per day (UTC), GB; reaching it ends every rescue until the next day. */
+  donateGbPerDay: number;
+  /** Disk for the rescue cache, MB. */
+  cacheMb: number;
+}
+
+export interface RescueSettings extends RescueDonation {
+  enabled: boolean;
+}
+
+/** One site this node helps (or helped), as the Rescue screen lists it. */
+export interface RescueSiteView {
+  /** The origin's ID: 16 hex digits of SHA-256 over its Ed25519 key. */
+  originId: string;
+  /** The site's public URL (what its users typed), e.g. http://example.org/. */
+  site: string;
+  /** active: serving its redirected users; ended: released, shut down or expired. */
+  state: 'active' | 'ended';
+  /** Requests per second this node allowed the origin to send it. */
+  allowedRps: number;
+  requestsServed: number;
+  bytesServed: number;
+  cacheHits: number;
+  startedAt: number;
+  endedAt?: number;
+  /** Why it ended, in words: "released by the site", "daily volume reached", ... */
+  endReason?: string;
+}
+
+/** One point of the served-bandwidth chart: bytes served in the second that ends at `at`. */
+export interface RescueSample {
+  at: number;
+  bytes: number;
+  requests: number;
+}
+
+export interface RescueView {
+  settings: RescueSettings;
+  /** normal: not helping now (or switched off); rescue: serving at least one site. */
+  state: 'off' | 'normal' | 'rescue';
+  /** The URL origins redirect users to (http://HOST:PORT), while enabled. */
+  httpUrl?: string;
+  /** Whether this node's advertisement is stored in the overlay now, and whether mDNS carries it. */
+  advertised: { overlay: boolean; mdns: boolean };
+  sites: RescueSiteView[];
+  totals: {
+    requestsServed: number;
+    bytesServed: number;
+    cacheHits: number;
+    /** cacheHits / requestsServed, 0 when nothing was served. */
+    hitRatio: number;
+    /** Bytes served today (UTC) against the daily cap. */
+    bytesToday: number;
+    /** Bytes the cache holds on disk. */
+    cacheBytes: number;
+    /** SOS requests refused (caps, off, bad signature). */
+    refused: number;
+  };
+  /** The last 120 one-second samples, oldest first. */
+  samples: RescueSample[];
+}
+
+/** The origin side: `peerdial origin` in front of a web server. */
+export type OriginState = 'normal' | 'sos';
+
+export interface RescuerView {
+  /** The rescuer's node key fingerprint. */
+  id: string;
+  httpUrl: string;
+  sipContact: string;
+  allowedRps: number;
+  /** Redirects sent to it. */
+  redirected: number;
+  rttMs?: number;
+  state: 'asking' | 'active' | 'released' | 'dropped';
+  /** Why it was dropped (altered content, shut down, unreachable). */
+  reason?: string;
+}
+
+export interface OriginView {
+  originId: string;
+  state: OriginState;
+  /** Smoothed load in [0, 1+]: the largest of egress against capacity, CPU and upstream latency. */
+  load: number;
+  band: { low: number; high: number };
+  /** Probability with which a redirectable request is redirected now. */
+  redirectProbability: number;
+  requestsPerSecond: number;
+  egressMbps: number;
+  capacityMbps: number;
+  upstreamLatencyMs: number;
+  cpu: number;
+  rescuers: RescuerView[];
+  totals: { requests: number; redirected: number; served: number; upstreamErrors: number; spotChecks: number; spotCheckFailures: number };
+  /** Recent state changes and rescuer events, newest last. */
+  log: Array<{ at: number; text: string }>;
+}

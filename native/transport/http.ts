@@ -1,0 +1,126 @@
+// HTTP sockets for the rescue roles: a server that listens (the origin's front, the rescue
+// server), and a client that fetches a whole response with a size bound over keep-alive
+// connections (origin -> upstream, rescue server -> origin). The services see plain values.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+export interface HttpListener {
+  readonly port: number;
+  readonly host: string;
+  close(): Promise<void>;
+}
+
+/** Listens on host:port (port 0: any); a taken port fails with code PORT_IN_USE and `what` in the message. */
+export async function listenHttp(handler: HttpHandler, options: { host: string; port: number; what: string }): Promise<HttpListener> {
+  const server = http.createServer({ keepAliveTimeout: 30_000, requestTimeout: 60_000 }, (req, res) => {
+    Promise.resolve(handler(req, res)).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end();
+    });
+  });
+  server.on('clientError', (_e, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'EADDRINUSE' ? Object.assign(new Error(`${options.what} port ${options.port} is already in use`), { code: 'PORT_IN_USE' }) : e),
+    );
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    host: options.host,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export interface FetchedResponse {
+  status: number;
+  /** Lower-case names; repeated headers joined with ", " (set-cookie with "\n"). */
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export class ResponseTooLarge extends Error {
+  readonly code = 'TOO_LARGE';
+}
+
+/** A keep-alive client for one kind of traffic. */
+export class HttpFetcher {
+  private readonly agent: http.Agent;
+
+  constructor(options: { maxSockets?: number } = {}) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, maxFreeSockets: 64 });
+  }
+
+  /** GET or HEAD `url` and read the whole body (at most maxBytes, else ResponseTooLarge). */
+  fetch(url: string, options: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; maxBytes: number; timeoutMs: number }): Promise<FetchedResponse> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: this.agent, timeout: options.timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const declared = Number(res.headers['content-length']);
+        if (Number.isFinite(declared) && declared > options.maxBytes) {
+          res.destroy();
+          reject(new ResponseTooLarge(`response of ${declared} bytes is over the limit`));
+          return;
+        }
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > options.maxBytes) {
+            res.destroy();
+            reject(new ResponseTooLarge(`response is over ${options.maxBytes} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: flatHeaders(res), body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${options.timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export function flatHeaders(message: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers)) {
+    if (value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.join(name === 'set-cookie' ? '\n' : ', ') : value;
+  }
+  return out;
+}
+
+/** Writes `body` in chunks, waiting `delayFor(bytes)` ms before each: how a donation cap paces what is served. */
+export async function writePaced(res: ServerResponse, body: Buffer, delayFor: (bytes: number) => number, chunkBytes = 64 * 1024): Promise<void> {
+  for (let offset = 0; offset < body.length && !res.destroyed; offset += chunkBytes) {
+    const chunk = body.subarray(offset, offset + chunkBytes);
+    const wait = delayFor(chunk.length);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', () => resolve()).once('close', () => resolve()));
+  }
+  res.end();
+}
+
+/** CPU this process used since the last call, as a fraction of one core. */
+export function cpuMeter(): () => number {
+  let last = process.cpuUsage();
+  let at = process.hrtime.bigint();
+  return () => {
+    const now = process.hrtime.bigint();
+    const usage = process.cpuUsage(last);
+    const wallUs = Number(now - at) / 1000;
+    last = process.cpuUsage();
+    at = now;
+    return wallUs > 0 ? (usage.user + usage.system) / wallUs : 0;
+  };
+}
