@@ -37,8 +37,8 @@ export const DEFAULT_CONTROLLER_CONFIG: ControllerConfig = {
   maxProbability: 0.98,
   maxDecrease: 0.1,
   releaseAfterMs: 10_000,
-  askBatch: 3,
-  askCooldownMs: 2_000,
+  askBatch: 5,
+  askCooldownMs: 1_000,
 };
 
 export interface ControlInput {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RecordStore } from '../../../native/proto/overlay/record-store.js';
 import { idToHex, keyForAor } from '../../../native/wire/overlay/node-id.js';
-import { parseRecord, signRecord, verifyRecord, type OverlayRecord } from '../../../native/wire/overlay/record.js';
+import { parseRecord, SERVICE_LIMITS, serviceKey, serviceSlot, signRecord, verifyRecord, type OverlayRecord } from '../../../native/wire/overlay/record.js';
 import { nameRecord, newOwner, type Owner } from '../../sim/records.js';
 
 const OVERLAY = 'peerdial';
@@ -118,5 +118,54 @@ describe('record store', () => {
     assert.equal(s.expire(), 1);
     assert.deepEqual(dropped, ['short']);
     assert.equal(s.size, 1);
+  });
+});
+
+describe('service advertisements', () => {
+  const MINUTE = 60_000;
+  function advert(owner: Owner, seq: number, expires: number, overrides: Partial<OverlayRecord> = {}): OverlayRecord {
+    return signRecord(
+      {
+        type: 'service',
+        key: serviceKey('rescue', OVERLAY),
+        owner: owner.owner,
+        slot: serviceSlot(owner.owner),
+        seq,
+        expires,
+        value: { user: 'rescue', overlay: OVERLAY, contact: 'sip:rescue@192.0.2.1:5060', url: 'http://192.0.2.1:8099', headroom: 10 },
+        ...overrides,
+      },
+      owner.privateKey,
+    );
+  }
+
+  it('keeps one per node key under the service key, replaced by a newer one', () => {
+    const { store: s, now } = store();
+    const a = newOwner();
+    const b = newOwner();
+    assert.deepEqual(s.put(advert(a, 1, now.t + MINUTE)), { ok: true, changed: true });
+    assert.deepEqual(s.put(advert(b, 1, now.t + MINUTE)), { ok: true, changed: true });
+    assert.deepEqual(s.put(advert(a, 2, now.t + 2 * MINUTE)), { ok: true, changed: true });
+    const found = s.get(serviceKey('rescue', OVERLAY), 'service');
+    assert.equal(found.length, 2);
+    assert.equal(found.find((r) => r.owner === a.owner)?.seq, 2);
+    assert.deepEqual(s.put(advert(a, 1, now.t + MINUTE)), { ok: false, reason: 'replay' });
+  });
+
+  it('refuses one in another node\'s slot, under another key, or living too long', () => {
+    const { store: s, now } = store();
+    const a = newOwner();
+    const b = newOwner();
+    assert.deepEqual(s.put(advert(a, 1, now.t + MINUTE, { slot: serviceSlot(b.owner) })), { ok: false, reason: 'wrong-key' });
+    assert.deepEqual(s.put(advert(a, 1, now.t + MINUTE, { key: serviceKey('other', OVERLAY) })), { ok: false, reason: 'wrong-key' });
+    assert.deepEqual(s.put(advert(a, 1, now.t + 20 * MINUTE)), { ok: false, reason: 'too-far-ahead' });
+    assert.deepEqual(s.put({ ...advert(a, 1, now.t + MINUTE), seq: 9 }), { ok: false, reason: 'bad-signature' });
+    assert.equal(typeof parseRecord({ ...advert(a, 1, now.t + MINUTE), value: { user: 'rescue', overlay: OVERLAY, contact: 'x', url: 'y', headroom: -1 } }), 'string');
+  });
+
+  it('holds a bounded number under one service key', () => {
+    const { store: s, now } = store();
+    for (let i = 0; i < SERVICE_LIMITS.maxRecords; i++) assert.ok(s.put(advert(newOwner(), 1, now.t + MINUTE)).ok);
+    assert.deepEqual(s.put(advert(newOwner(), 1, now.t + MINUTE)), { ok: false, reason: 'full' });
   });
 });

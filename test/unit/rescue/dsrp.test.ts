@@ -1,0 +1,85 @@
+// DSRP bodies: signed by their sender, refused when forged, replayed, stale or misshapen.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { decodeDsrp, encodeDsrp, originIdOf, rescueUrl, signDsrp, type AcceptMessage, type SosMessage } from '../../../native/wire/rescue/dsrp.js';
+import { parseRescuePath } from '../../../native/services/rescue-proxy.js';
+
+function keyPair() {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const spki = publicKey.export({ format: 'der', type: 'spki' });
+  return { raw: spki.subarray(spki.length - 32), pkcs8: privateKey.export({ format: 'der', type: 'pkcs8' }) };
+}
+
+const NOW = 1_800_000_000_000;
+const origin = keyPair();
+const rescuer = keyPair();
+const originId = originIdOf(origin.raw);
+
+function sos(overrides: Partial<SosMessage> = {}): SosMessage {
+  return signDsrp<SosMessage>(
+    { type: 'sos', origin: originId, at: NOW, site: 'http://example.org/', upstream: 'http://192.0.2.10:80/', sip: 'sip:origin@192.0.2.10:5060', wantRps: 120, meanBytes: 40_000, ...overrides },
+    origin.raw,
+    origin.pkcs8,
+  );
+}
+
+describe('DSRP', () => {
+  it('an SOS signed by the origin decodes with every field', () => {
+    const decoded = decodeDsrp(encodeDsrp(sos()), NOW + 1000);
+    assert.ok(decoded.ok);
+    assert.equal(decoded.message.type, 'sos');
+    assert.equal((decoded.message as SosMessage).wantRps, 120);
+    assert.equal(decoded.message.key, origin.raw.toString('base64url'));
+  });
+
+  it('refuses a message whose fields were changed after signing', () => {
+    const forged = { ...sos(), upstream: 'http://203.0.113.66/' };
+    const decoded = decodeDsrp(JSON.stringify(forged), NOW);
+    assert.deepEqual(decoded, { ok: false, reason: 'bad signature' });
+  });
+
+  it('refuses an SOS for an origin ID that is not its signer\'s key: nobody asks on behalf of another site', () => {
+    const other = keyPair();
+    const impostor = signDsrp<SosMessage>({ ...sos(), origin: originId, key: undefined, sig: undefined, dsrp: undefined } as never, other.raw, other.pkcs8);
+    const decoded = decodeDsrp(encodeDsrp(impostor), NOW);
+    assert.deepEqual(decoded, { ok: false, reason: 'origin ID does not match the signing key' });
+  });
+
+  it('refuses stale and future messages (replays)', () => {
+    assert.deepEqual(decodeDsrp(encodeDsrp(sos()), NOW + 10 * 60_000), { ok: false, reason: 'stale or future timestamp' });
+    assert.deepEqual(decodeDsrp(encodeDsrp(sos()), NOW - 10 * 60_000), { ok: false, reason: 'stale or future timestamp' });
+  });
+
+  it('an accept is the rescuer\'s, with the rate it allows', () => {
+    const accept = signDsrp<AcceptMessage>({ type: 'accept', origin: originId, at: NOW, http: 'http://198.51.100.7:8099', allowedRps: 55.5 }, rescuer.raw, rescuer.pkcs8);
+    const decoded = decodeDsrp(encodeDsrp(accept), NOW);
+    assert.ok(decoded.ok && decoded.message.type === 'accept');
+    assert.equal(decoded.message.allowedRps, 55.5);
+    assert.equal(decoded.message.key, rescuer.raw.toString('base64url'));
+  });
+
+  it('drops junk with a reason instead of throwing', () => {
+    for (const [body, reason] of [
+      ['', 'not JSON'],
+      ['[]', 'not an object'],
+      ['{"dsrp":2}', 'unsupported DSRP version 2'],
+      [JSON.stringify({ ...sos(), type: 'teleport' }), 'unknown DSRP message type teleport'],
+      [JSON.stringify({ ...sos(), meanBytes: -1 }), 'bad meanBytes'],
+      [JSON.stringify({ ...sos(), upstream: 'file:///etc/passwd' }), 'bad upstream URL'],
+      [JSON.stringify({ ...sos(), origin: 'xyz' }), 'bad origin ID'],
+    ] as const) {
+      assert.deepEqual(decodeDsrp(body, NOW), { ok: false, reason }, body.slice(0, 40));
+    }
+  });
+
+  it('rescue URLs carry the origin ID and map back to the origin\'s path, and nothing else parses', () => {
+    const url = rescueUrl('http://198.51.100.7:8099/', originId, '/img/a.png?v=2');
+    assert.equal(url, `http://198.51.100.7:8099/r/${originId}/img/a.png?v=2`);
+    assert.deepEqual(parseRescuePath(new URL(url).pathname + new URL(url).search), { originId, path: '/img/a.png?v=2' });
+    assert.deepEqual(parseRescuePath(`/r/${originId}`), { originId, path: '/' });
+    for (const bad of ['/', '/r/', `/r/${originId.toUpperCase()}/a`, '/r/123/a', `/r/${originId}/../etc/passwd`, `/r/${originId}//evil.example/x`, 'http://evil.example/']) {
+      assert.equal(parseRescuePath(bad), undefined, bad);
+    }
+  });
+});
