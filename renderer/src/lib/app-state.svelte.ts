@@ -12,6 +12,7 @@ import { describeError } from './errors.js';
 import { LanState } from './lan-state.svelte.js';
 import { NodeState } from './node-state.svelte.js';
 import { OverlayState } from './overlay-state.svelte.js';
+import { RescueState } from './rescue-state.svelte.js';
 
 const JOURNAL_LIMIT = 500;
 
@@ -23,6 +24,7 @@ export class AppState {
   readonly buddies: BuddiesState;
   readonly devices: DevicesState;
   readonly lan: LanState;
+  readonly rescue: RescueState;
   /** Tones and call audio; App.svelte feeds it the call list as it changes. */
   readonly media: CallMedia;
   /** Why call audio is not fully working (e.g. no microphone), as a sentence. */
@@ -45,6 +47,7 @@ export class AppState {
     this.buddies = new BuddiesState(client);
     this.devices = new DevicesState();
     this.lan = new LanState(client);
+    this.rescue = new RescueState(client);
     this.media = new CallMedia(
       client,
       () => this.devices.forCall(),
@@ -86,11 +89,12 @@ export class AppState {
     this.calls.apply(event);
     this.buddies.apply(event);
     this.lan.apply(event);
+    this.rescue.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.rescue.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {
