@@ -89,6 +89,18 @@ export class RescueCache {
     return undefined;
   }
 
+  /**
+   * The entry at once when its body is in memory and no write to it is under way (the hot path
+   * of a flash crowd: no promise, no disk); undefined otherwise, and get() decides.
+   */
+  getHot(key: string): { meta: CachedMeta; body: Buffer } | undefined {
+    if (this.closed || this.queues.has(key)) return undefined;
+    const entry = this.index.get(key);
+    if (!entry?.body) return undefined;
+    this.touch(entry);
+    return { meta: entry.meta, body: entry.body };
+  }
+
   /** Only the meta (no body read), or undefined. */
   peek(key: string): CachedMeta | undefined {
     return this.index.get(key)?.meta;

@@ -11,6 +11,8 @@ import {
   conditionalHeaders,
   currentAge,
   freshness,
+  freshnessLifetime,
+  parseCacheControl,
   isStorable,
   notModifiedMatches,
   stripHopByHop,
@@ -41,13 +43,22 @@ export interface RescueProxyOptions {
 }
 
 type Outcome = 'hit' | 'miss' | 'revalidated' | 'stale';
+const X_CACHE: Record<Outcome, string> = { hit: 'HIT', miss: 'MISS', revalidated: 'REVALIDATED', stale: 'STALE' };
 type Stored = { meta: CachedMeta; body: Buffer };
+interface Prepared {
+  headers: Record<string, string>;
+  ageAtResponse: number;
+  freshUntil: number;
+  /** About what the status line and headers take on the wire. */
+  headerBytes: number;
+}
 
 export class RescueProxy {
   readonly counters = { requests: 0, refused: 0, integrityFailures: 0, upstreamErrors: 0, collapsed: 0 };
   /** Misses and revalidations under way, by cache key: later askers wait for the same fetch. */
   private readonly inflight = new Map<string, Promise<Stored | FetchFailure>>();
   private readonly now: () => number;
+  private readonly preparedByMeta = new WeakMap<CachedMeta, Prepared>();
 
   constructor(private readonly options: RescueProxyOptions) {
     this.now = options.now ?? Date.now;
@@ -67,16 +78,22 @@ export class RescueProxy {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.refuse(res, 405, 'A rescue server serves GET and HEAD only.', { allow: 'GET, HEAD' });
 
-    const requestHeaders = lowerHeaders(req);
     const key = `${session.originId} ${parsed.path}`;
-    let stored = await this.options.cache.get(key);
+    const now = this.now();
+    // The flash crowd's path: a fresh entry in memory, a request without cache directives.
+    const hot = this.options.cache.getHot(key);
+    if (hot && req.headers['cache-control'] === undefined && req.headers.pragma === undefined && now < this.prepared(hot.meta).freshUntil) {
+      return this.serve(req, res, session, hot, 'hit', req.headers['if-none-match']);
+    }
+    const requestHeaders = lowerHeaders(req);
+    let stored = hot ?? (await this.options.cache.get(key));
     let outcome: Outcome = 'hit';
     if (stored) {
-      const state = freshness(timing(stored.meta), requestHeaders, this.now());
+      const state = freshness(timing(stored.meta), requestHeaders, now);
       if (state === 'stale-while-revalidate') {
         outcome = 'stale';
         void this.fetch(session, key, parsed.path, stored);
-      } else if (state === 'stale' || state === 'stale-if-error') {
+      } else if (state !== 'fresh') {
         const fetched = await this.fetch(session, key, parsed.path, stored);
         if (fetched instanceof FetchFailure) {
           if (!canServeStaleOnError(timing(stored.meta), this.now())) return this.fail(res, fetched);
@@ -92,33 +109,54 @@ export class RescueProxy {
       stored = fetched;
       outcome = 'miss';
     }
-    await this.serve(req, res, session, stored, outcome, requestHeaders);
+    await this.serve(req, res, session, stored, outcome, requestHeaders['if-none-match']);
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse, session: RescueSession, stored: Stored, outcome: Outcome, requestHeaders: Headers): Promise<void> {
-    const headers: Record<string, string> = { ...(stripHopByHop(stored.meta.headers) as Record<string, string>) };
-    headers.age = String(Math.floor(currentAge(timing(stored.meta), this.now()) / 1000));
-    headers['x-cache'] = outcome.toUpperCase();
-    headers.via = '1.1 peerdial-rescue';
+  /**
+   * What every answer from one stored response shares, worked out once per response: the
+   * headers users get, the age it had when it arrived, and until when it is fresh for a request
+   * that carries no cache directives of its own (RFC 9111 4.2: lifetime minus current age).
+   */
+  private prepared(meta: CachedMeta): Prepared {
+    let p = this.preparedByMeta.get(meta);
+    if (!p) {
+      const ageAtResponse = currentAge(timing(meta), meta.responseTime);
+      const alwaysValidate = parseCacheControl(meta.headers['cache-control']).has('no-cache');
+      const headers: Record<string, string> = { ...(stripHopByHop(meta.headers) as Record<string, string>), via: '1.1 peerdial-rescue' };
+      delete headers['content-length'];
+      p = {
+        headers,
+        ageAtResponse,
+        freshUntil: alwaysValidate ? -Infinity : meta.responseTime + freshnessLifetime(meta.headers) - ageAtResponse,
+        headerBytes: Object.entries(headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 64),
+      };
+      this.preparedByMeta.set(meta, p);
+    }
+    return p;
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, session: RescueSession, stored: Stored, outcome: Outcome, ifNoneMatch: string | string[] | undefined): Promise<void> {
+    const p = this.prepared(stored.meta);
+    const headers: Record<string, string> = { ...p.headers, age: String(Math.max(0, Math.floor((p.ageAtResponse + this.now() - stored.meta.responseTime) / 1000))), 'x-cache': X_CACHE[outcome] };
     const hit = outcome === 'hit' || outcome === 'stale';
     const etag = stored.meta.headers.etag;
-    if (etag && matchesWeakly(requestHeaders['if-none-match'], etag)) {
-      delete headers['content-length'];
+    if (etag && matchesWeakly(Array.isArray(ifNoneMatch) ? ifNoneMatch.join(',') : ifNoneMatch, etag)) {
       delete headers['content-digest'];
       res.writeHead(304, headers);
       res.end();
-      this.options.onServed(session, 200, hit);
+      this.options.onServed(session, p.headerBytes, hit);
       return;
     }
     headers['content-length'] = String(stored.body.length);
     res.writeHead(stored.meta.status, headers);
     if (req.method === 'HEAD') {
+      this.options.pace(p.headerBytes);
       res.end();
-      this.options.onServed(session, 300, hit);
+      this.options.onServed(session, p.headerBytes, hit);
       return;
     }
-    await writePaced(res, stored.body, (bytes) => this.options.pace(bytes));
-    this.options.onServed(session, stored.body.length + 300, hit);
+    await writePaced(res, stored.body, (bytes) => this.options.pace(bytes), p.headerBytes);
+    this.options.onServed(session, stored.body.length + p.headerBytes, hit);
   }
 
   /** One fetch per key at a time (collapsed forwarding); a stale entry makes it conditional. */
@@ -218,9 +256,11 @@ function lowerHeaders(req: IncomingMessage): Headers {
   return out;
 }
 
+const RESCUE_PATH = new RegExp(`^${RESCUE_PATH_PREFIX}([0-9a-f]{16})(/[^#]*)?$`);
+
 /** `/r/ORIGIN-ID/rest?query` -> the origin ID and `/rest?query`. */
 export function parseRescuePath(url: string): { originId: string; path: string } | undefined {
-  const m = new RegExp(`^${RESCUE_PATH_PREFIX}([0-9a-f]{16})(/[^#]*)?$`).exec(url);
+  const m = RESCUE_PATH.exec(url);
   if (!m) return undefined;
   const path = m[2] ?? '/';
   // A path that climbs out of the site (/r/ID/../x) or names another host is not a resource of it.

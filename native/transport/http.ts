@@ -100,11 +100,21 @@ export function flatHeaders(message: IncomingMessage): Record<string, string> {
   return out;
 }
 
-/** Writes `body` in chunks, waiting `delayFor(bytes)` ms before each: how a donation cap paces what is served. */
-export async function writePaced(res: ServerResponse, body: Buffer, delayFor: (bytes: number) => number, chunkBytes = 64 * 1024): Promise<void> {
+/**
+ * Writes `body` in chunks, waiting `delayFor(bytes)` ms before each: how a donation cap paces
+ * what is served. `headerBytes` are booked with the first chunk (they cross the link too).
+ */
+export async function writePaced(res: ServerResponse, body: Buffer, delayFor: (bytes: number) => number, headerBytes = 0, chunkBytes = 64 * 1024): Promise<void> {
+  if (body.length <= chunkBytes) {
+    // One chunk: one write with the end, unless the bucket says wait.
+    const wait = delayFor(body.length + headerBytes);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    res.end(body);
+    return;
+  }
   for (let offset = 0; offset < body.length && !res.destroyed; offset += chunkBytes) {
     const chunk = body.subarray(offset, offset + chunkBytes);
-    const wait = delayFor(chunk.length);
+    const wait = delayFor(chunk.length + (offset === 0 ? headerBytes : 0));
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', () => resolve()).once('close', () => resolve()));
   }
