@@ -187,30 +187,22 @@ export class RescuerPool {
   }
 
   /**
-   * A rescuer for one redirect: weighted by allowed rate among those with a token left (each is
-   * held to the rate it allowed), or undefined when none has room: the origin serves it then.
+   * A rescuer for one redirect: the first, in the order they were preferred and accepted, with a
+   * token left in its bucket (each is held to the rate it allowed); undefined when none has room,
+   * and the origin serves the request itself. Filling them in order rather than spreading every
+   * redirect over all of them keeps the cache misses (each a fetch from this origin's own
+   * congested link) on as few rescuers as the load needs.
    */
-  pick(random: number): { key: string; url: (originId: string, path: string) => string } | undefined {
+  pick(): { key: string; url: (originId: string, path: string) => string } | undefined {
     const now = this.options.now();
-    const ready: Rescuer[] = [];
-    let weight = 0;
     for (const r of this.rescuers.values()) {
       if (r.state !== 'active') continue;
       r.tokens = Math.min(Math.max(1, r.allowedRps / 2), r.tokens + ((now - r.tokensAt) / 1000) * r.allowedRps);
       r.tokensAt = now;
-      if (r.tokens >= 1) {
-        ready.push(r);
-        weight += r.allowedRps;
-      }
-    }
-    let x = random * weight;
-    for (const r of ready) {
-      x -= r.allowedRps;
-      if (x <= 0 || r === ready[ready.length - 1]) {
-        r.tokens -= 1;
-        r.redirected++;
-        return { key: r.key, url: (originId, path) => rescueUrl(r.http, originId, path) };
-      }
+      if (r.tokens < 1) continue;
+      r.tokens -= 1;
+      r.redirected++;
+      return { key: r.key, url: (originId, path) => rescueUrl(r.http, originId, path) };
     }
     return undefined;
   }

@@ -13,9 +13,9 @@
 //   `maxDecrease` a tick, because a fall returns load to the origin, which is what hurts.
 // - p is capped by what the rescuers allow: sum(allowedRps) / redirectable requests per second,
 //   and by maxProbability. When p* is above that cap, more rescuers are asked for.
-// - A rescuer whose allowance has not been needed for `releaseAfterMs` is released; when L has
-//   stayed below low with p at 0 for `releaseAfterMs`, every rescuer is released and the
-//   origin returns to Normal.
+// - A rescuer whose allowance has not been needed while L stayed below low for `releaseAfterMs`
+//   is released; when L has stayed below low with p at 0 for `releaseAfterMs`, every rescuer is
+//   released and the origin returns to Normal.
 
 export interface ControllerConfig {
   low: number;
@@ -155,11 +155,16 @@ export class RedirectController {
   }
 
   /**
-   * Rescuers whose allowance the redirects have not needed for releaseAfterMs: the largest
-   * spare ones go first, one at a time, while the others still carry p * redirectable with a
-   * 20% margin. When p is 0, none of them is needed.
+   * Rescuers whose allowance the redirects have not needed for releaseAfterMs while the load was
+   * below the band: the smallest go first, while the others still carry p * redirectable with a
+   * 20% margin. When p is 0, none of them is needed. Within the band none is released: a load
+   * that is rising again would have to ask (and warm the caches of) new ones.
    */
   private releases(input: ControlInput, allowed: number): string[] {
+    if (input.load >= this.config.low) {
+      this.spareSince.clear();
+      return [];
+    }
     const needed = this.p * input.redirectableRps * 1.2;
     const live = new Set(input.rescuers.map((r) => r.id));
     for (const id of this.spareSince.keys()) if (!live.has(id)) this.spareSince.delete(id);

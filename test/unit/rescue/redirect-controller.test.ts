@@ -112,6 +112,22 @@ describe('redirect controller', () => {
     assert.ok(site.decisions.some((d) => d.changes.some((c) => /back to normal/.test(c))));
   });
 
+  it('keeps spare rescuers while the load is inside the band, so a rising load need not warm new ones', () => {
+    const controller = new RedirectController({ low: 0.6, high: 0.8, releaseAfterMs: 5_000 });
+    const rescuers = [
+      { id: 'a', allowedRps: 500 },
+      { id: 'b', allowedRps: 500 },
+    ];
+    controller.tick({ now: 0, load: 2, redirectableRps: 100, rescuers, pending: 0 });
+    for (let t = 1; t <= 30; t++) {
+      const d = controller.tick({ now: t * 1000, load: 0.7, redirectableRps: 100, rescuers, pending: 0 });
+      assert.deepEqual(d.release, [], `second ${t}`);
+    }
+    let released: string[] = [];
+    for (let t = 31; t <= 40 && !released.length; t++) released = controller.tick({ now: t * 1000, load: 0.4, redirectableRps: 100, rescuers, pending: 0 }).release;
+    assert.equal(released.length, 1, 'below the band, the one not needed goes');
+  });
+
   it('keeps p still inside the band, so noise does not move it', () => {
     const controller = new RedirectController({ low: 0.6, high: 0.8 });
     const rescuers = [{ id: 'a', allowedRps: 1000 }];
