@@ -214,3 +214,48 @@ describe('rescue: a rescuer that alters content', () => {
     assert.deepEqual(after.failures, []);
   });
 });
+
+describe('rescue: the donation cap', () => {
+  let upstream: WebUpstream;
+  let node: NodeProcess;
+  let origin: OriginProcess;
+
+  after(async () => {
+    await origin?.stop();
+    await node?.stop();
+    await upstream?.close();
+    if (node) await removeDir(node.dataDir);
+    if (origin) await removeDir(origin.dataDir);
+  });
+
+  test('holds what a rescuer serves to its donated bandwidth over every 10 s window, however many users ask', async () => {
+    upstream = await startWebUpstream({ count: 8, minBytes: 40_000, maxBytes: 60_000 });
+    const paths = [...upstream.files.keys()];
+    const donateMbit = 4;
+    node = await startNode({ user: 'capped', args: ['--rescue', '--donate-mbit', String(donateMbit), '--cache-mb', '50', '--no-mdns', '--no-multicast-register'] });
+    origin = await startOrigin({ upstream: upstream.url, capacity: '1mbit', args: ['--no-mdns', '--band', '0.5-0.7', '--rescuer', `127.0.0.1:${node.sipPort}`] });
+    await warm(origin.siteUrl!, paths);
+    const spike = runLoad({ site: origin.siteUrl!, paths, digest: (p) => upstream.digest(p), rps: 20, seconds: 4 });
+    const rescuer = await until('a rescuer to be serving', async () => (await origin.status()).rescuers.find((r) => r.state === 'active'), 15_000);
+    await spike;
+    // Far more than the donation, straight at the rescue URLs: 16 users fetching back to back.
+    const stopAt = Date.now() + 14_000;
+    let received = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, i) => {
+        while (Date.now() < stopAt) {
+          const res = await fetch(`${rescuer.httpUrl}/r/${origin.originId!}${paths[i % paths.length]}`);
+          received += (await res.arrayBuffer()).byteLength;
+        }
+      }),
+    );
+    const view = await rescueView(node);
+    const perSecond = view.samples.map((s) => s.bytes);
+    const capPer10s = ((donateMbit * 1e6) / 8) * 10;
+    let busiest = 0;
+    for (let i = 0; i + 10 <= perSecond.length; i++) busiest = Math.max(busiest, perSecond.slice(i, i + 10).reduce((a, b) => a + b, 0));
+    assert.ok(busiest <= capPer10s * 1.05, `the busiest 10 s carried ${(busiest / 1e6).toFixed(2)} MB, the donation allows ${(capPer10s / 1e6).toFixed(2)} MB`);
+    assert.ok(busiest >= capPer10s * 0.75, `and it gave most of it: ${(busiest / 1e6).toFixed(2)} MB`);
+    assert.ok(received > 0);
+  });
+});
