@@ -270,6 +270,7 @@ export class Engine {
       methods: () => lan.methods,
       onSharingChanged: (sharing) => lan.setOffersConfig(sharing),
       expiresSeconds: options.configOfferExpiresSeconds,
+      applyRescuePolicy: (policy) => rescue.configure(policy),
       onChange: () => {
         if (lanChangePending) return;
         lanChangePending = true;

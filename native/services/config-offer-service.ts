@@ -56,6 +56,8 @@ export interface ConfigOfferServiceDeps {
   /** How long offer subscriptions last (s); tests shorten it. */
   expiresSeconds?: number;
   now?: () => number;
+  /** Applies an accepted offer's rescue policy ("help rescue sites") at once. */
+  applyRescuePolicy?(policy: NonNullable<SharedConfig['rescue']>): Promise<unknown>;
 }
 
 interface SeenOffer {
@@ -304,7 +306,7 @@ export class ConfigOfferService {
   /** Applies a version newer than the one last applied from this signer. */
   private async apply(fingerprint: string, follow: FollowDecision, version: number, config: SharedConfig): Promise<void> {
     if (version <= follow.appliedVersion) return;
-    const changed = await applySharedConfig(config, { settings: this.deps.settings, overlay: this.deps.overlay, log: this.deps.log });
+    const changed = await applySharedConfig(config, { settings: this.deps.settings, overlay: this.deps.overlay, log: this.deps.log, applyRescuePolicy: this.deps.applyRescuePolicy });
     follow.appliedVersion = version;
     this.counters.applied++;
     this.deps.log.info('configuration offer applied', { signer: fingerprint, version, changed });

@@ -1,8 +1,8 @@
 // Where the settings of an accepted configuration offer go. Bootstrap peers apply live (the
 // overlay adds them and, when alone in its ring, joins through them); the rest are stored under
 // the keys below for the parts of Peerdial that read them: the overlay name when the engine
-// next starts (unless --overlay is given), STUN/TURN and the rescue policy for the NAT and
-// rescue services, the caller policy for incoming calls.
+// next starts (unless --overlay is given), STUN/TURN for the NAT service, the caller policy for
+// incoming calls; the rescue policy is stored and applied to the rescue service at once.
 import type { Logger } from '../log.js';
 import type { SettingsRepository } from '../storage/repositories/settings-repository.js';
 import type { SharedConfig } from './lan-view.js';
@@ -27,7 +27,10 @@ export interface BootstrapTarget {
 }
 
 /** Applies what `config` carries (only what it carries); returns the names of the settings that changed. */
-export async function applySharedConfig(config: SharedConfig, to: { settings: SettingsRepository; overlay: BootstrapTarget; log: Logger }): Promise<string[]> {
+export async function applySharedConfig(
+  config: SharedConfig,
+  to: { settings: SettingsRepository; overlay: BootstrapTarget; log: Logger; applyRescuePolicy?(policy: NonNullable<SharedConfig['rescue']>): Promise<unknown> },
+): Promise<string[]> {
   const changed: string[] = [];
   const { settings, overlay, log } = to;
   for (const address of config.bootstrap ?? []) {
@@ -49,6 +52,11 @@ export async function applySharedConfig(config: SharedConfig, to: { settings: Se
     if (JSON.stringify(await settings.get(key)) === JSON.stringify(value)) continue;
     await settings.set(key, value);
     changed.push(name);
+  }
+  // The rescue policy takes effect at once, like the switch on the Rescue screen; a policy the
+  // rescue service refuses (out of range) stays stored and is logged.
+  if (changed.includes('rescue') && config.rescue && to.applyRescuePolicy) {
+    await to.applyRescuePolicy(config.rescue).catch((error: unknown) => log.warn('offered rescue policy not applied', { error: String(error) }));
   }
   return [...new Set(changed)];
 }

@@ -151,6 +151,12 @@ describe('configuration offers on a LAN', () => {
     await until('Bob to apply version 2', async () => (await bobSettings.get('calls.callerPolicy')) === 'anyone');
     assert.deepEqual(await bobSettings.get('nat.stun'), ['stun.example.org:3478']);
     assert.deepEqual(await bobSettings.get('rescue.policy'), { enabled: true, donateMbit: 4 });
+    const rescue = await until('Bob to start helping rescue sites', async () => {
+      const v = await bob.api.invoke('rescue.status', {});
+      return v.settings.enabled && v;
+    });
+    assert.equal(rescue.settings.donateMbit, 4, 'the offered donation applies at once, as the Rescue screen would');
+    assert.ok(rescue.httpUrl);
     const offer = offerFrom(await bobView(), aliceFingerprint);
     assert.equal(offer?.version, 2);
     assert.equal(offer?.state, 'following');
