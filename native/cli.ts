@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, VERSION, type ChordConfig } from './engine.js';
 import { originMain } from './origin-cli.js';
+import { stopOnSignals } from './process-signals.js';
 
 const HELP = `Peerdial ${VERSION}: a peer-to-peer SIP softphone.
 
@@ -250,18 +251,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`peerdial: ${startFailure(error, flags)}\n`);
     return 1;
   }
-  // Handlers go in before the ready lines, so a signal right after them still stops cleanly.
-  const stopped = new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = () => {
-      if (++signals > 1) process.exit(130);
-      // Stop in reverse order within 2 s, whatever a service does.
-      setTimeout(() => process.exit(1), 2_000).unref();
-      engine.stop().then(resolve, resolve);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  // Handlers go in before the ready lines, so a signal right after them still stops cleanly;
+  // services stop in reverse order within 2 s, whatever one of them does.
+  const stopped = stopOnSignals(() => engine.stop(), 2_000);
   const status = engine.status();
   process.stdout.write(
     [

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Origin } from './origin.js';
+import { stopOnSignals } from './process-signals.js';
 
 const HELP = `Usage: peerdial origin --upstream URL --listen [HOST]:PORT --capacity RATE [options]
 
@@ -164,17 +165,8 @@ export async function originMain(args: string[]): Promise<number> {
     process.stderr.write(`peerdial origin: ${fix}\n`);
     return 1;
   }
-  const stopped = new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = () => {
-      if (++signals > 1) process.exit(130);
-      // Releasing rescuers needs a moment; never more than 4 s.
-      setTimeout(() => process.exit(1), 4_000).unref();
-      origin.stop().then(resolve, resolve);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  // Releasing rescuers needs a moment; never more than 4 s.
+  const stopped = stopOnSignals(() => origin.stop(), 4_000);
   const s = origin.service;
   process.stdout.write(
     [

@@ -23,7 +23,7 @@ const ALLOWED = {
   renderer: [],
 };
 /** Leaf modules any layer may use. */
-const SHARED = ['native/log.ts'];
+const SHARED = ['native/log.ts', 'native/process-signals.ts'];
 
 function layerOf(rel) {
   return Object.keys(ALLOWED)
