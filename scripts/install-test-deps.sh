@@ -13,6 +13,7 @@ packages=(
   iproute2 procps     # ip netns for multi-host tests; ps for process checks
   iptables            # LAN discovery tests block mDNS or the multicast REGISTER inside namespaces
   avahi-daemon avahi-utils dbus  # a real mDNS responder and browser for the DNS-SD interop test
+  nginx-light wrk     # the rescue path: nginx is the web server behind peerdial origin (interop test, benchmark); wrk sets nginx and a rescue cache hit side by side
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -45,7 +46,7 @@ quietly $SUDO apt-get update -qq
 quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The policy stops the start, not the enabling: without this the daemon would start at the next
 # boot (systemd's unit; the SysV script also waits for RUN_KAMAILIO=yes in /etc/default).
-for service in kamailio avahi-daemon; do
+for service in kamailio avahi-daemon nginx; do
   [ -e "/etc/init.d/$service" ] && quietly $SUDO update-rc.d "$service" disable
   # systemctl edits the unit links without a running systemd too.
   if [ -e "/lib/systemd/system/$service.service" ] && command -v systemctl >/dev/null; then
