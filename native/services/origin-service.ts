@@ -185,11 +185,16 @@ export class OriginService {
         this.second.upstream++;
         const status = upRes.statusCode ?? 502;
         const resHeaders = flatHeaders(upRes);
-        this.learn(path, method, status, req, resHeaders);
         res.writeHead(status, endToEnd(upRes.rawHeaders));
-        upRes.on('data', (chunk: Buffer) => (this.second.egress += chunk.length));
+        let size = 0;
+        upRes.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          this.second.egress += chunk.length;
+        });
         upRes.pipe(res);
         upRes.on('end', () => {
+          // Learnt once the whole body passed: a chunked (dynamic) response has no length before.
+          this.learn(path, method, status, req, resHeaders, size);
           this.totals.served++;
           resolve();
         });
@@ -206,10 +211,9 @@ export class OriginService {
     });
   }
 
-  private learn(path: string, method: string, status: number, req: IncomingMessage, headers: Record<string, string>): void {
+  private learn(path: string, method: string, status: number, req: IncomingMessage, headers: Record<string, string>, size: number): void {
     if (method !== 'GET') return;
-    const size = Number(headers['content-length']);
-    const storable = status === 200 && isStorable('GET', status, { authorization: req.headers.authorization }, headers) && Number.isFinite(size) && size <= MAX_RESCUE_OBJECT_BYTES;
+    const storable = status === 200 && isStorable('GET', status, { authorization: req.headers.authorization }, headers) && size <= MAX_RESCUE_OBJECT_BYTES;
     if (!storable) {
       this.cacheable.delete(path);
       return;

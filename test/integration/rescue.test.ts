@@ -132,6 +132,34 @@ describe('rescue: origin and three rescue servers on loopback', () => {
     assert.equal(late.headers.get('location'), new URL('/f/1.bin', origin.siteUrl).toString());
   });
 
+  test('a dynamic page the site marks cacheable for 1 s is micro-cached by rescuers, and a private one is never redirected', async () => {
+    await warm(origin.siteUrl, ['/dynamic', '/private']);
+    const spike = runLoad({ site: origin.siteUrl, paths, digest: (p) => upstream.digest(p), rps: 40, seconds: 10 });
+    await until('the origin to be redirecting', async () => (await origin.status()).redirectProbability > 0.5, 15_000);
+    const madeBefore = upstream.dynamic;
+    let viaRescuer = 0;
+    let privateRedirected = 0;
+    let oldest = 0;
+    const stopAt = Date.now() + 5_000;
+    while (Date.now() < stopAt) {
+      const [dynamic, personal] = await Promise.all([fetch(new URL('/dynamic', origin.siteUrl)), fetch(new URL('/private', origin.siteUrl))]);
+      const page = (await dynamic.json()) as { generation: number; at: number };
+      await personal.arrayBuffer();
+      if (personal.redirected) privateRedirected++;
+      if (dynamic.redirected) {
+        viaRescuer++;
+        oldest = Math.max(oldest, Date.now() - page.at);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await spike;
+    const made = upstream.dynamic - madeBefore;
+    assert.ok(viaRescuer > 20, `rescuers served the dynamic page (${viaRescuer} times)`);
+    assert.ok(made < viaRescuer / 2, `the site made it ${made} times for ${viaRescuer} answers from rescuers`);
+    assert.ok(oldest < 3_000, `no answer older than its 1 s lifetime allows (oldest ${oldest} ms)`);
+    assert.equal(privateRedirected, 0, 'a private, uncacheable page is always served by the site itself');
+  });
+
   test('a rescuer switched off mid-rescue is replaced without a failed request', async () => {
     const loading = runLoad({ site: origin.siteUrl, paths, digest: (p) => upstream.digest(p), rps: 40, seconds: 16 });
     const busy = await until('rescuers to be serving', async () => {

@@ -9,11 +9,13 @@ export interface WebUpstream {
   /** Path -> body. */
   files: Map<string, Buffer>;
   served: number;
+  /** How many times /dynamic was made. */
+  dynamic: number;
   digest(path: string): string;
   close(): Promise<void>;
 }
 
-/** `count` files /f/0.bin ... of sizes spread from minBytes to maxBytes, cacheable for maxAge seconds; /private is never cacheable. */
+/** `count` files /f/0.bin ... of sizes spread from minBytes to maxBytes, cacheable for maxAge seconds; /private is never cacheable; /dynamic is new each time, cacheable for 1 s. */
 export async function startWebUpstream(options: { count: number; minBytes: number; maxBytes: number; maxAge?: number }): Promise<WebUpstream> {
   const files = new Map<string, Buffer>();
   for (let i = 0; i < options.count; i++) {
@@ -21,10 +23,19 @@ export async function startWebUpstream(options: { count: number; minBytes: numbe
     files.set(`/f/${i}.bin`, randomBytes(size));
   }
   const started = new Date().toUTCString();
-  const state = { served: 0 };
+  const state = { served: 0, dynamic: 0 };
   const server = http.createServer((req, res) => {
     state.served++;
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/dynamic') {
+      // A page made anew for every request, which the site lets shared caches keep for 1 s
+      // (micro-caching), sent chunked as dynamic pages usually are.
+      state.dynamic++;
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=1', date: new Date().toUTCString() });
+      res.write(JSON.stringify({ generation: state.dynamic, at: Date.now() }));
+      res.end();
+      return;
+    }
     if (path === '/private') {
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'private, no-store', 'set-cookie': 'session=1' });
       res.end('for you only\n');
@@ -53,6 +64,9 @@ export async function startWebUpstream(options: { count: number; minBytes: numbe
     files,
     get served() {
       return state.served;
+    },
+    get dynamic() {
+      return state.dynamic;
     },
     digest: (path) => createHash('sha256').update(files.get(path)!).digest('hex'),
     close: async () => {
