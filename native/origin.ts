@@ -110,7 +110,8 @@ export class Origin {
         key: { raw, privateKey },
         originId: originIdOf(raw),
         timers: realTimers,
-        log: log.child('control'),
+        // The site owner's log (state changes, rescuers, redirect probability) shows by default.
+        log: options.log?.child('control') ?? createLogger('origin:control', process.env.PEERDIAL_LOG ? undefined : 'info'),
       });
       await service.start();
       stops.push(() => service.stop());

@@ -187,19 +187,28 @@ export class RescuerPool {
   }
 
   /**
-   * A rescuer for one redirect: the first, in the order they were preferred and accepted, with a
-   * token left in its bucket (each is held to the rate it allowed); undefined when none has room,
-   * and the origin serves the request itself. Filling them in order rather than spreading every
-   * redirect over all of them keeps the cache misses (each a fetch from this origin's own
-   * congested link) on as few rescuers as the load needs.
+   * A rescuer for one redirect, chosen in proportion to the rate each allowed among those with a
+   * token left in their bucket (each is held to the rate it allowed); undefined when none has
+   * room, and the origin serves the request itself. Spreading redirects keeps every rescuer's
+   * link below saturation, where queueing would add latency; each rescuer's cache then warms
+   * with one fetch per resource.
    */
-  pick(): { key: string; url: (originId: string, path: string) => string } | undefined {
+  pick(random: number): { key: string; url: (originId: string, path: string) => string } | undefined {
     const now = this.options.now();
+    const ready: Rescuer[] = [];
+    let weight = 0;
     for (const r of this.rescuers.values()) {
       if (r.state !== 'active') continue;
       r.tokens = Math.min(Math.max(1, r.allowedRps / 2), r.tokens + ((now - r.tokensAt) / 1000) * r.allowedRps);
       r.tokensAt = now;
       if (r.tokens < 1) continue;
+      ready.push(r);
+      weight += r.allowedRps;
+    }
+    let x = random * weight;
+    for (const r of ready) {
+      x -= r.allowedRps;
+      if (x > 0 && r !== ready[ready.length - 1]) continue;
       r.tokens -= 1;
       r.redirected++;
       return { key: r.key, url: (originId, path) => rescueUrl(r.http, originId, path) };

@@ -160,7 +160,7 @@ export class OriginService {
     if (redirectable) {
       this.second.redirectable++;
       if (this.controller.current === 'sos' && Math.random() < this.controller.probability) {
-        const rescuer = this.pool.pick();
+        const rescuer = this.pool.pick(Math.random());
         if (rescuer) {
           this.totals.redirected++;
           const location = rescuer.url(this.options.originId, path);

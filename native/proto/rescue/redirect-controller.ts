@@ -12,7 +12,8 @@
 //   stays, so the loop does not chase noise); it may rise at once but falls by at most
 //   `maxDecrease` a tick, because a fall returns load to the origin, which is what hurts.
 // - p is capped by what the rescuers allow: sum(allowedRps) / redirectable requests per second,
-//   and by maxProbability. When p* is above that cap, more rescuers are asked for.
+//   and by maxProbability. When p* is above that cap, or the redirects use more than 80% of what
+//   the rescuers allow (a rescuer run at its allowance queues), more rescuers are asked for.
 // - A rescuer whose allowance has not been needed while L stayed below low for `releaseAfterMs`
 //   is released; when L has stayed below low with p at 0 for `releaseAfterMs`, every rescuer is
 //   released and the origin returns to Normal.
@@ -29,6 +30,8 @@ export interface ControllerConfig {
   askBatch: number;
   /** How long to wait for answers before asking again. */
   askCooldownMs: number;
+  /** More rescuers are asked once the redirects use this share of what they allow (a rescuer run at its allowance queues, and its users wait). */
+  rescuerBusyShare: number;
 }
 
 export const DEFAULT_CONTROLLER_CONFIG: ControllerConfig = {
@@ -39,6 +42,7 @@ export const DEFAULT_CONTROLLER_CONFIG: ControllerConfig = {
   releaseAfterMs: 10_000,
   askBatch: 5,
   askCooldownMs: 1_000,
+  rescuerBusyShare: 0.8,
 };
 
 export interface ControlInput {
@@ -105,12 +109,15 @@ export class RedirectController {
     this.p = clamp(Math.min(next, cap), 0, this.config.maxProbability);
     if (Math.abs(this.p - before) >= 0.01) changes.push(`redirect probability ${before.toFixed(2)} -> ${this.p.toFixed(2)}`);
 
-    // More rescuers: the rule wants more than their allowances carry.
+    // More rescuers: the rule wants more than their allowances carry, or the redirects already
+    // use most of what they allow.
     let ask = 0;
-    const short = wanted !== undefined && wanted > cap + 0.01 && cap < this.config.maxProbability;
-    if (short && input.now - this.lastAsk >= this.config.askCooldownMs) {
+    const demand = this.p * input.redirectableRps;
+    const capped = wanted !== undefined && wanted > cap + 0.01 && cap < this.config.maxProbability;
+    const busy = allowed > 0 && demand > this.config.rescuerBusyShare * allowed;
+    if ((capped || busy) && input.now - this.lastAsk >= this.config.askCooldownMs) {
       const perRescuer = input.rescuers.length ? allowed / input.rescuers.length : 0;
-      const missingRps = wanted! * input.redirectableRps - allowed;
+      const missingRps = Math.max((wanted ?? this.p) * input.redirectableRps, demand) / this.config.rescuerBusyShare - allowed;
       const estimate = perRescuer > 0 ? Math.ceil(missingRps / perRescuer) : this.config.askBatch;
       ask = clamp(estimate - input.pending, 0, this.config.askBatch);
       if (input.pending === 0) ask = Math.max(ask, 1);

@@ -64,6 +64,8 @@ export class TokenBucket {
 }
 
 /** The UTC calendar date of a time, `YYYY-MM-DD`. */
+const DAY_MS = 86_400_000;
+
 export function utcDay(now: number): string {
   return new Date(now).toISOString().slice(0, 10);
 }
@@ -74,6 +76,9 @@ export class DailyVolume {
   private usedBytes: number;
   /** Undefined until the first call with a time: a restored count with no day belongs to that day. */
   private day: string | undefined;
+  /** The current day's span in ms (UTC days are whole multiples of 86,400,000 ms in JS time): add() is on every response's path, so the date string is made once a day. */
+  private dayStart = NaN;
+  private dayEnd = NaN;
 
   constructor(options: { capBytes: number; used?: number; day?: string }) {
     this.capBytes = options.capBytes;
@@ -114,6 +119,9 @@ export class DailyVolume {
   }
 
   private roll(now: number): void {
+    if (now >= this.dayStart && now < this.dayEnd) return;
+    this.dayStart = Math.floor(now / DAY_MS) * DAY_MS;
+    this.dayEnd = this.dayStart + DAY_MS;
     const today = utcDay(now);
     if (this.day === undefined) {
       this.day = today;

@@ -77,6 +77,19 @@ describe('redirect controller', () => {
     assert.ok(load <= 0.8 + 1e-9, `load ${load.toFixed(2)} back under the high mark`);
   });
 
+  it('asks for more rescuers once the redirects use most of what the rescuers allow, before they queue', () => {
+    const controller = new RedirectController({ low: 0.6, high: 0.8, askBatch: 5 });
+    const rescuers = [{ id: 'a', allowedRps: 100 }];
+    // Load inside the band: p holds, and the redirects use 90 of the 100 allowed.
+    controller.tick({ now: 1000, load: 10, redirectableRps: 100, rescuers, pending: 0 });
+    const p = controller.probability;
+    assert.ok(p * 100 > 80, `redirects ${p * 100} per second`);
+    const d = controller.tick({ now: 3000, load: 0.7, redirectableRps: 100, rescuers, pending: 0 });
+    assert.ok(d.ask >= 1, 'asks while its rescuer is busy');
+    const calm = controller.tick({ now: 5000, load: 0.7, redirectableRps: 50, rescuers, pending: 0 });
+    assert.equal(calm.ask, 0, 'not when the redirects use half of what is allowed');
+  });
+
   it('does not ask again before the cool-down while answers are pending', () => {
     const controller = new RedirectController({ low: 0.6, high: 0.8, askCooldownMs: 5000, askBatch: 5 });
     const input = { load: 3, redirectableRps: 300, rescuers: [] };
