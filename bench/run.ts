@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ['im-latency', 'sip-load', 'overlay', 'g711', 'calls'];
+const ALL = ['im-latency', 'sip-load', 'overlay', 'g711', 'calls', 'rescue'];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((w) => !ALL.includes(w));
 if (unknown.length) {
