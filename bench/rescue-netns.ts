@@ -6,9 +6,10 @@
 // Every namespace is named `pdrescue-PID-RANDOM-ROLE`: a later run removes what a crashed or
 // killed one left behind (its PID is gone), and nothing is ever done in the root namespace
 // beyond creating and deleting these namespaces.
-import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { deleteNamespace, ip, removeLeftoverNamespaces, runIn, spawnIn } from '../test/netns/lan.js';
 
 const exec = promisify(execFile);
 export const NETNS_PREFIX = 'pdrescue';
@@ -49,19 +50,8 @@ export async function requireRoot(): Promise<void> {
   }
 }
 
-export async function ip(...args: string[]): Promise<string> {
-  return (await exec('ip', args)).stdout;
-}
-
-/** Runs a command inside a namespace to completion. */
-export async function runIn(ns: string, command: string, args: string[], timeoutMs = 15_000): Promise<{ stdout: string; stderr: string }> {
-  return exec('ip', ['netns', 'exec', ns, command, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
-}
-
-/** Starts a long-running command inside a namespace (`ip netns exec` execs it: the child's PID is the command's). */
-export function spawnIn(ns: string, command: string, args: string[], options: SpawnOptions = {}): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
-}
+// The namespace plumbing is the test LAN's (test/netns/lan.ts).
+export { deleteNamespace, ip, runIn, spawnIn };
 
 /** `tc qdisc replace ... tbf`: a token bucket of `mbit` on the host's egress. */
 export async function capEgress(host: RescueHost, mbit: number): Promise<void> {
@@ -135,47 +125,7 @@ export async function makeRescueNet(): Promise<RescueNet> {
   return net;
 }
 
-/** Kills the processes inside a namespace (SIGKILL), waits for them to go, deletes it. */
-export async function deleteNamespace(ns: string): Promise<void> {
-  const pidsOf = async () =>
-    (await ip('netns', 'pids', ns).catch(() => ''))
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  const pids = await pidsOf();
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  for (let i = 0; i < 40 && pids.length; i++) {
-    if (!(await pidsOf()).length) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await ip('netns', 'del', ns).catch(() => undefined);
-}
-
 /** Namespaces of earlier runs of this benchmark whose process is gone. */
-export async function removeLeftovers(): Promise<string[]> {
-  const list = await ip('netns', 'list').catch(() => '');
-  const removed: string[] = [];
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0];
-    const m = new RegExp(`^${NETNS_PREFIX}-(\\d+)-`).exec(name);
-    if (!m || alive(Number(m[1]))) continue;
-    await deleteNamespace(name);
-    removed.push(name);
-  }
-  return removed;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export function removeLeftovers(): Promise<string[]> {
+  return removeLeftoverNamespaces(NETNS_PREFIX);
 }

@@ -62,7 +62,7 @@ export function spawnIn(ns: string, command: string, args: string[], options: Sp
 }
 
 export async function makeLan(options: { hosts: number; bridges?: number; hostBridges?: number[] } = { hosts: 0 }): Promise<NetnsLan> {
-  await removeLeftovers();
+  await removeLeftoverNamespaces(PREFIX);
   const run = `${PREFIX}-${process.pid}-${randomBytes(2).toString('hex')}`;
   const switchNs = `${run}-sw`;
   const made: string[] = [];
@@ -137,7 +137,8 @@ async function iptables(ns: string, rule: string[]): Promise<void> {
   }
 }
 
-async function deleteNamespace(ns: string): Promise<void> {
+/** Kills the processes inside a namespace (SIGKILL), waits for them to go, and deletes it. */
+export async function deleteNamespace(ns: string): Promise<void> {
   const pids = (await ip('netns', 'pids', ns).catch(() => ''))
     .split(/\s+/)
     .filter(Boolean)
@@ -158,15 +159,21 @@ async function deleteNamespace(ns: string): Promise<void> {
   await ip('netns', 'del', ns).catch(() => undefined);
 }
 
-/** Namespaces of earlier runs whose process is gone (a crash, a killed test run). */
-async function removeLeftovers(): Promise<void> {
+/**
+ * Namespaces named `PREFIX-PID-...` by earlier runs whose process is gone (a crash, a killed
+ * run): deleted; returns their names.
+ */
+export async function removeLeftoverNamespaces(prefix: string): Promise<string[]> {
   const list = await ip('netns', 'list').catch(() => '');
+  const removed: string[] = [];
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0];
-    const m = new RegExp(`^${PREFIX}-(\\d+)-`).exec(name);
+    const m = new RegExp(`^${prefix}-(\\d+)-`).exec(name);
     if (!m || alive(Number(m[1]))) continue;
     await deleteNamespace(name);
+    removed.push(name);
   }
+  return removed;
 }
 
 function alive(pid: number): boolean {
