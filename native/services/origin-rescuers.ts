@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { serviceKey, type OverlayRecord, type ServiceValue } from '../wire/overlay/record.js';
-import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, rescueUrl, signDsrp, type DsrpMessage, type ReleaseMessage, type SosMessage } from '../wire/rescue/dsrp.js';
+import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, MAX_PEERS, rescueUrl, signDsrp, type DsrpMessage, type ReleaseMessage, type SosMessage } from '../wire/rescue/dsrp.js';
 import { checkContentDigest, verifyResponse } from '../wire/rescue/http-signature.js';
 import { decodeBody } from '../wire/sip/message.js';
 import { publicKeyFromRaw } from '../wire/overlay/record.js';
@@ -137,7 +137,8 @@ export class RescuerPool {
     this.asking.add(candidate.sip);
     this.counters.asked++;
     try {
-      const sos = this.sign<SosMessage>({ type: 'sos', origin: this.options.originId, at: this.options.now(), ...this.options.sos() });
+      const peers = [...this.rescuers.values()].filter((r) => r.state === 'active').map((r) => r.http).slice(0, MAX_PEERS);
+      const sos = this.sign<SosMessage>({ type: 'sos', origin: this.options.originId, at: this.options.now(), ...this.options.sos(), ...(peers.length ? { peers } : {}) });
       const outcome = await this.options.stack.request({ method: 'MESSAGE', to: candidate.sip, from: this.options.sos().sip, contentType: DSRP_CONTENT_TYPE, body: encodeDsrp(sos), timeoutMs: 3_000 });
       if (outcome.kind !== 'final' || outcome.response.status !== 200) {
         this.refusedBy(candidate, outcome.kind === 'final' ? `${outcome.response.status} ${outcome.response.reason}` : outcome.kind);

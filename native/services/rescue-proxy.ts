@@ -22,7 +22,7 @@ import {
 } from '../proto/rescue/http-cache-policy.js';
 import { publicKeyFromRaw } from '../wire/overlay/record.js';
 import { ACCEPT_SIGNATURE, checkContentDigest, verifyResponse } from '../wire/rescue/http-signature.js';
-import { MAX_RESCUE_OBJECT_BYTES, RESCUE_PATH_PREFIX, RESCUER_HEADER } from '../wire/rescue/dsrp.js';
+import { MAX_RESCUE_OBJECT_BYTES, RESCUE_PATH_PREFIX, RESCUER_HEADER, rescueUrl } from '../wire/rescue/dsrp.js';
 import { writePaced, type FetchedResponse, type HttpFetcher } from '../transport/http.js';
 import type { CachedMeta, RescueCache } from './rescue-cache.js';
 import type { RescueSession } from './rescue-session.js';
@@ -54,7 +54,7 @@ interface Prepared {
 }
 
 export class RescueProxy {
-  readonly counters = { requests: 0, refused: 0, integrityFailures: 0, upstreamErrors: 0, collapsed: 0 };
+  readonly counters = { requests: 0, refused: 0, integrityFailures: 0, upstreamErrors: 0, collapsed: 0, fromPeers: 0 };
   /** Misses and revalidations under way, by cache key: later askers wait for the same fetch. */
   private readonly inflight = new Map<string, Promise<Stored | FetchFailure>>();
   private readonly now: () => number;
@@ -87,6 +87,11 @@ export class RescueProxy {
     }
     const requestHeaders = lowerHeaders(req);
     let stored = hot ?? (await this.options.cache.get(key));
+    // RFC 9111 5.2.1.7: a peer filling its cache asks only for what is stored here and fresh.
+    if (parseCacheControl(requestHeaders['cache-control']).has('only-if-cached')) {
+      if (stored && freshness(timing(stored.meta), {}, now) === 'fresh') return this.serve(req, res, session, stored, 'hit', requestHeaders['if-none-match']);
+      return this.refuse(res, 504, 'Not in this rescue server\'s cache.');
+    }
     let outcome: Outcome = 'hit';
     if (stored) {
       const state = freshness(timing(stored.meta), requestHeaders, now);
@@ -171,7 +176,52 @@ export class RescueProxy {
     return work;
   }
 
+  /**
+   * A miss is first asked of one other rescue server of the same site (only-if-cached): a copy
+   * signed by the origin from a peer spares the origin's congested link. Anything but a verified
+   * copy falls through to the origin.
+   */
+  private async fetchFromPeer(session: RescueSession, key: string, path: string): Promise<Stored | undefined> {
+    const peers = session.sos.peers ?? [];
+    if (!peers.length) return undefined;
+    const peer = peers[Math.floor(Math.random() * peers.length)];
+    const requestTime = this.now();
+    let response: FetchedResponse;
+    try {
+      response = await this.options.fetcher.fetch(rescueUrl(peer, session.originId, path), {
+        headers: { 'cache-control': 'only-if-cached', [RESCUER_HEADER]: this.options.selfId },
+        maxBytes: MAX_RESCUE_OBJECT_BYTES,
+        timeoutMs: 3_000,
+      });
+    } catch {
+      return undefined;
+    }
+    if (response.status !== 200) return undefined;
+    const check = verifyResponse(
+      { status: 200, headers: response.headers, requestTarget: path, signatureInput: response.headers['signature-input'], signature: response.headers.signature },
+      publicKeyFromRaw(Buffer.from(session.originKey, 'base64url')),
+      session.originId,
+    );
+    if (!check.ok || !checkContentDigest(response.headers['content-digest'], response.body)) {
+      this.counters.integrityFailures++;
+      return undefined;
+    }
+    const headers = stripHopByHop(response.headers) as Record<string, string>;
+    // What the peer added for its users is not the origin's: the peer's Age stays (RFC 9111 4.2.3).
+    delete headers['x-cache'];
+    delete headers.via;
+    const stored: Stored = { meta: { status: 200, headers, requestTime, responseTime: this.now(), size: response.body.length }, body: response.body };
+    if (!isStorable('GET', 200, {}, headers)) return undefined;
+    this.counters.fromPeers++;
+    await this.options.cache.put(key, stored.meta, stored.body);
+    return stored;
+  }
+
   private async fetchFromOrigin(session: RescueSession, key: string, path: string, stale: Stored | undefined): Promise<Stored | FetchFailure> {
+    if (!stale) {
+      const fromPeer = await this.fetchFromPeer(session, key, path);
+      if (fromPeer) return fromPeer;
+    }
     const url = new URL(path, session.sos.upstream).toString();
     // No cookies or credentials of the user: the rescue server asks as itself.
     const headers: Record<string, string> = {

@@ -90,6 +90,8 @@ export class RescueServer {
   private advertisedAt = 0;
   private advertised = { overlay: false, mdns: false };
   private refused = 0;
+  /** Kept across the proxy's restarts (it is made anew each time the volunteer switches on). */
+  private peerFillsBefore = 0;
   private readonly samples: RescueSample[] = [];
   private second = { bytes: 0, requests: 0 };
   private totals = { requestsServed: 0, bytesServed: 0, cacheHits: 0 };
@@ -146,6 +148,7 @@ export class RescueServer {
         bytesToday: this.volume?.used(this.now()) ?? 0,
         cacheBytes: this.cache?.bytes ?? 0,
         refused: this.refused,
+        filledFromPeers: this.filledFromPeers,
       },
       samples: [...this.samples],
     };
@@ -372,7 +375,12 @@ export class RescueServer {
     this.closeTimer = this.options.timers.set(60_000, () => void this.close());
   }
 
+  private get filledFromPeers(): number {
+    return this.peerFillsBefore + (this.proxy?.counters.fromPeers ?? 0);
+  }
+
   private async close(): Promise<void> {
+    this.peerFillsBefore = this.filledFromPeers;
     const http = this.http;
     this.http = undefined;
     await http?.close();

@@ -62,6 +62,8 @@ export interface RescueView {
     cacheBytes: number;
     /** SOS requests refused (caps, off, bad signature). */
     refused: number;
+    /** Cache misses filled from another rescue server of the same site instead of the site itself. */
+    filledFromPeers: number;
   };
   /** The last 120 one-second samples, oldest first. */
   samples: RescueSample[];

@@ -287,3 +287,46 @@ describe('rescue: the donation cap', () => {
     assert.ok(received > 0);
   });
 });
+
+describe('rescue: a rescuer that joins later', () => {
+  let upstream: WebUpstream;
+  const nodes: NodeProcess[] = [];
+  let origin: OriginProcess;
+
+  after(async () => {
+    await origin?.stop();
+    for (const node of nodes) {
+      await node.stop();
+      await removeDir(node.dataDir);
+    }
+    if (origin) await removeDir(origin.dataDir);
+    await upstream?.close();
+  });
+
+  test('fills its cache from the rescuers already helping, not over the site\'s congested link', async () => {
+    upstream = await startWebUpstream({ count: 6, minBytes: 30_000, maxBytes: 50_000 });
+    const paths = [...upstream.files.keys()];
+    // A small donation: the first rescuer cannot carry the spike alone, so the origin asks for more.
+    const first = await startNode({ user: 'early', args: ['--rescue', '--donate-mbit', '3', '--cache-mb', '50', '--no-mdns', '--no-multicast-register'], env: FAST_RING });
+    nodes.push(first);
+    const later = await startNode({ user: 'late', args: ['--no-rescue', '--bootstrap', `127.0.0.1:${first.sipPort}`, '--no-mdns', '--no-multicast-register'], env: FAST_RING });
+    nodes.push(later);
+    await until('the first rescuer to be advertised', async () => (await rescueView(first)).advertised.overlay, 30_000);
+    origin = await startOrigin({ upstream: upstream.url, capacity: '1mbit', args: ['--no-mdns', '--band', '0.5-0.7', '--bootstrap', `127.0.0.1:${first.sipPort}`] });
+    await warm(origin.siteUrl, paths);
+
+    const spike = runLoad({ site: origin.siteUrl, paths, digest: (p) => upstream.digest(p), rps: 25, seconds: 16 });
+    await until('the first rescuer to serve every file', async () => (await rescueView(first)).sites[0]?.requestsServed > 30, 15_000);
+    await configure(later, { enabled: true });
+    const joined = await until('the later rescuer to be serving', async () => {
+      const v = await rescueView(later);
+      return v.sites[0]?.requestsServed > 0 && v;
+    }, 20_000);
+    const result = await spike;
+    assert.equal(result.mismatched, 0, 'every body is the site\'s own');
+    assert.deepEqual(result.failures.slice(0, 5), []);
+    const view = await rescueView(later);
+    assert.ok(joined.sites[0].state === 'active');
+    assert.ok(view.totals.filledFromPeers >= 1, `the later rescuer filled its cache from the first (${view.totals.filledFromPeers} fills)`);
+  });
+});

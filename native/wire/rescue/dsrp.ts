@@ -22,6 +22,9 @@ export function rescueUrl(rescuerHttp: string, originId: string, path: string): 
   return rescuerHttp.replace(/\/+$/, '') + RESCUE_PATH_PREFIX + originId + path;
 }
 
+/** Peers an SOS names at most. */
+export const MAX_PEERS = 16;
+
 /** A message older (or further ahead) than this is refused as a replay. */
 export const DSRP_MAX_SKEW_MS = 120_000;
 
@@ -49,6 +52,11 @@ export interface SosMessage extends Signed {
   wantRps: number;
   /** Mean size of the responses it redirects, bytes: the rescue server turns its bandwidth into a rate with it. */
   meanBytes: number;
+  /**
+   * The other rescue servers helping now (their http://HOST:PORT): a new one fills its cache from
+   * them (only-if-cached) before it asks the origin, whose link is the one under strain.
+   */
+  peers?: string[];
 }
 
 /** Rescue server -> origin, in the 200 to an SOS, and again in `load` when the rate changes. */
@@ -163,6 +171,7 @@ function checkShape(m: Record<string, unknown>): string | undefined {
       if (typeof m.sip !== 'string' || !/^sips?:/i.test(m.sip) || m.sip.length > 256) return 'bad SIP contact';
       if (!rate(m.wantRps)) return 'bad wantRps';
       if (!rate(m.meanBytes) || (m.meanBytes as number) < 1) return 'bad meanBytes';
+      if (m.peers !== undefined && (!Array.isArray(m.peers) || m.peers.length > MAX_PEERS || !m.peers.every(isHttpUrl))) return 'bad peers';
       return undefined;
     case 'accept':
       if (!isHttpUrl(m.http)) return 'bad rescue URL';
