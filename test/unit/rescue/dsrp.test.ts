@@ -33,6 +33,13 @@ describe('DSRP', () => {
     assert.equal(decoded.message.key, origin.raw.toString('base64url'));
   });
 
+  it('an SOS may name the rescue servers already helping', () => {
+    const withPeers = sos({ peers: ['http://198.51.100.7:8099', 'http://198.51.100.8:8099'] });
+    const decoded = decodeDsrp(encodeDsrp(withPeers), NOW);
+    assert.ok(decoded.ok);
+    assert.deepEqual((decoded.message as SosMessage).peers, ['http://198.51.100.7:8099', 'http://198.51.100.8:8099']);
+  });
+
   it('refuses a message whose fields were changed after signing', () => {
     const forged = { ...sos(), upstream: 'http://203.0.113.66/' };
     const decoded = decodeDsrp(JSON.stringify(forged), NOW);
@@ -68,6 +75,8 @@ describe('DSRP', () => {
       [JSON.stringify({ ...sos(), meanBytes: -1 }), 'bad meanBytes'],
       [JSON.stringify({ ...sos(), upstream: 'file:///etc/passwd' }), 'bad upstream URL'],
       [JSON.stringify({ ...sos(), origin: 'xyz' }), 'bad origin ID'],
+      [JSON.stringify({ ...sos(), peers: ['ftp://x'] }), 'bad peers'],
+      [JSON.stringify({ ...sos(), peers: Array.from({ length: 17 }, (_, i) => `http://192.0.2.${i}:80`) }), 'bad peers'],
     ] as const) {
       assert.deepEqual(decodeDsrp(body, NOW), { ok: false, reason }, body.slice(0, 40));
     }
