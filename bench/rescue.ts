@@ -20,7 +20,7 @@
 // ceiling on loopback. `--calibrate` runs only what needs no `peerdial origin`. Needs root
 // (namespaces, tc), nginx-light and wrk (scripts/install-test-deps.sh), and `npm run build`
 // (or `--cli PATH` to a copy of bin/ and dist/ that a concurrent rebuild cannot remove mid-run).
-// bench/run.ts passes no flags on: for flags, run `node --import tsx bench/rescue.ts --k 0,2 ...`.
+// Flags come after `--`: `npm run bench:rescue -- --k 0,2 --calibrate`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
