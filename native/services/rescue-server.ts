@@ -90,6 +90,8 @@ export class RescueServer {
   private advertisedAt = 0;
   private advertised = { overlay: false, mdns: false };
   private refused = 0;
+  /** The daily volume as last kept in settings (JSON). */
+  private savedVolume?: string;
   /** Kept across the proxy's restarts (it is made anew each time the volunteer switches on). */
   private peerFillsBefore = 0;
   private readonly samples: RescueSample[] = [];
@@ -412,9 +414,14 @@ export class RescueServer {
     return signDsrp<M>(message as never, this.key!.raw, this.key!.privateKey);
   }
 
+  /** Keeps the day's count in settings, only when it changed since it was last kept (no write every 2 s of an idle node). */
   private async saveVolume(): Promise<void> {
     if (!this.volume) return;
-    await this.options.settings.set(VOLUME_KEY, this.volume.snapshot(this.now())).catch(() => undefined);
+    const snapshot = this.volume.snapshot(this.now());
+    const text = JSON.stringify(snapshot);
+    if (text === this.savedVolume) return;
+    this.savedVolume = text;
+    await this.options.settings.set(VOLUME_KEY, snapshot).catch(() => undefined);
   }
 
   private changed(): void {
