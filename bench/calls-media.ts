@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../native/log.js';
 import type { AudioSink, AudioSource } from '../native/proto/media/audio-io.js';
-import { MediaSession, type MediaProbe } from '../native/services/media-session.js';
+import { MediaSession, type MediaProbe } from '../native/services/calls/media-session.js';
 import { MediaClock } from '../native/transport/media-clock.js';
 import { decodeG711, encodeG711 } from '../native/wire/audio/g711.js';
 import type { NegotiatedAudio } from '../native/wire/sdp/audio-offer-answer.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { CallView, StreamItem } from '../native/control/api.js';
-import { Engine } from '../native/engine.js';
+import { Engine } from '../native/roots/node-engine.js';
 import { removeDir, startNode, type NodeProcess } from '../test/support/node-process.js';
 
 const { values } = parseArgs({

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MessageView } from '../native/control/api.js';
-import { Engine } from '../native/engine.js';
+import { Engine } from '../native/roots/node-engine.js';
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '2000' }, burst: { type: 'string', default: '200' }, out: { type: 'string', default: 'bench/results/im.json' } } });
 const total = Number(values.messages);

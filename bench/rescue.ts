@@ -29,7 +29,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { OriginView } from '../native/services/rescue-view.js';
+import type { OriginView } from '../native/services/rescue/rescue-view.js';
 import { freePort } from '../test/support/node-process.js';
 import { getOnce, runLoad, type LoadFile, type LoadResult, type LoadRun, type PhaseResult } from './rescue-load.js';
 import { makeRescueNet, qdiscStats, removeLeftovers, requireRoot, spawnIn, type RescueHost, type RescueNet } from './rescue-netns.js';
@@ -273,7 +273,7 @@ function rescueNodeArgs(dataDir: string, user: string, bind: string, sipPort: nu
 
 /** Whether the built CLI has `peerdial origin` (it is being written alongside this benchmark). */
 function originCliState(): { ok: boolean; why?: string } {
-  if (!existsSync(path.join(path.dirname(CLI), '../dist/native/cli.js'))) return { ok: false, why: 'the CLI is not built: run `npm run build` first' };
+  if (!existsSync(path.join(path.dirname(CLI), '../dist/native/cli/main.js'))) return { ok: false, why: 'the CLI is not built: run `npm run build` first' };
   const r = spawnSync(process.execPath, [CLI, 'origin', '--help'], { encoding: 'utf8', timeout: 20_000 });
   if (r.status === 0 && /--upstream/.test(r.stdout + r.stderr)) return { ok: true };
   return { ok: false, why: `\`peerdial origin --help\` did not show the origin's options (exit ${r.status}): ${(r.stderr || r.stdout).split('\n')[0]}` };

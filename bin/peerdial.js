@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const cli = new URL('../dist/native/cli.js', import.meta.url);
+const cli = new URL('../dist/native/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('peerdial: it is not built yet: run "npm run build" in the Peerdial folder first.\n');
   process.exit(1);

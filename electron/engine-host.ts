@@ -2,7 +2,7 @@
 // crashing engine never freezes the window. Main passes userData as `--data-dir DIR` and
 // talks to it through process.parentPort (protocol in engine-channel.ts).
 import type { ParentPort } from 'electron';
-import { Engine } from '../native/engine.js';
+import { Engine } from '../native/roots/node-engine.js';
 import { hostEngine, type ChannelPort } from './engine-channel.js';
 import { dataDirArgument } from './shell-args.js';
 

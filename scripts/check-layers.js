@@ -1,6 +1,8 @@
 // The layer rule of DESIGN.md, checked on every import (including .svelte files, which ESLint
-// does not read here): wire <- proto <- services <- control <- {electron, cli};
-// transport only from services and engine.ts; the renderer imports only types from native/control.
+// does not read here): wire <- proto <- services <- control <- roots <- {electron, cli};
+// transport only from services and the composition roots; the renderer imports only types from
+// native/control. Inside services/, each domain folder (services/calls/, services/presence/, ...)
+// is seen from outside only through its index.ts (and its *-view.ts types).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -14,12 +16,10 @@ const ALLOWED = {
   'native/storage': [],
   'native/services': ['native/proto', 'native/wire', 'native/transport', 'native/storage'],
   'native/control': ['native/services', 'native/proto', 'native/wire', 'native/storage'],
-  'native/engine.ts': ['native/control', 'native/services', 'native/proto', 'native/wire', 'native/transport', 'native/storage'],
-  // The origin's own composition root (`peerdial origin`): the same reach as engine.ts.
-  'native/origin.ts': ['native/engine.ts', 'native/control', 'native/services', 'native/proto', 'native/wire', 'native/transport', 'native/storage'],
-  'native/origin-cli.ts': ['native/origin.ts'],
-  'native/cli.ts': ['native/engine.ts', 'native/origin-cli.ts'],
-  electron: ['native/control', 'native/engine.ts'],
+  // The composition roots: the node engine and the rescue origin.
+  'native/roots': ['native/control', 'native/services', 'native/proto', 'native/wire', 'native/transport', 'native/storage'],
+  'native/cli': ['native/roots'],
+  electron: ['native/control', 'native/roots'],
   renderer: [],
 };
 /** Leaf modules any layer may use. */
@@ -38,6 +38,22 @@ function* sources(dir) {
     if (statSync(full).isDirectory()) yield* sources(full);
     else if (/\.(ts|cts|mts|js|svelte)$/.test(name) && !name.endsWith('.d.ts')) yield full;
   }
+}
+
+/** services/DOMAIN/file.ts -> DOMAIN; undefined for the shared files at the top of services/. */
+function domainOf(rel) {
+  return rel.match(/^native\/services\/([^/]+)\//)?.[1];
+}
+
+/**
+ * Outside its own folder, a services domain is imported through its index, or through its
+ * *-view.ts files: the plain types the control API shows (they import nothing, so the renderer's
+ * type check does not pull the engine in with them).
+ */
+function checkDomain(rel, target, spec, problems) {
+  const to = domainOf(target);
+  if (!to || domainOf(rel) === to || target === `native/services/${to}/index.ts` || target.endsWith('-view.ts')) return;
+  problems.push(`${rel}: import services/${to} through its index, not its internals (imports ${spec})`);
 }
 
 const IMPORT = /(?:^|\n)\s*(import|export)\s+(type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
@@ -62,12 +78,17 @@ export function checkLayers(root = ROOT) {
         const typeOnly = Boolean(m[2]);
         const target = path.relative(root, path.resolve(path.dirname(file), spec)).split(path.sep).join('/').replace(/\.js$/, '.ts');
         const to = layerOf(target);
-        if (!to || to === from || SHARED.includes(target)) continue;
+        if (!to || SHARED.includes(target)) continue;
+        if (to === from) {
+          if (to === 'native/services') checkDomain(rel, target, spec, problems);
+          continue;
+        }
         if (from === 'renderer') {
           if (!(typeOnly && target.startsWith('native/control/'))) problems.push(`${rel}: the renderer may import only types from native/control (imports ${spec})`);
           continue;
         }
         if (!ALLOWED[from].includes(to)) problems.push(`${rel}: ${from} may not import ${to} (imports ${spec})`);
+        else if (to === 'native/services') checkDomain(rel, target, spec, problems);
       }
     }
   }

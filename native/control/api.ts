@@ -161,14 +161,14 @@ export interface LookupView {
 
 // The call types are the call service's own (services may not import control); the API
 // passes them through unchanged.
-export type { CallEndReason, CallHistoryEntry, CallOutcome, CallQuality, CallState, CallView } from '../services/call-view.js';
-import type { CallHistoryEntry, CallView } from '../services/call-view.js';
-export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceStatus } from '../services/buddy-view.js';
-import type { BuddyView, OwnPresenceView } from '../services/buddy-view.js';
-export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedConfig } from '../services/lan-view.js';
-import type { LanView, SharedConfig } from '../services/lan-view.js';
-export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue-view.js';
-import type { RescueSettings, RescueView } from '../services/rescue-view.js';
+export type { CallEndReason, CallHistoryEntry, CallOutcome, CallQuality, CallState, CallView } from '../services/calls/call-view.js';
+import type { CallHistoryEntry, CallView } from '../services/calls/call-view.js';
+export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceStatus } from '../services/presence/buddy-view.js';
+import type { BuddyView, OwnPresenceView } from '../services/presence/buddy-view.js';
+export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedConfig } from '../services/lan/lan-view.js';
+import type { LanView, SharedConfig } from '../services/lan/lan-view.js';
+export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue/rescue-view.js';
+import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {

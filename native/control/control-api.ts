@@ -1,15 +1,12 @@
 // The control API's implementation: checks each command's parameters, calls the services,
 // and turns every failure into a ControlError with a stable code.
-import type { IdentityService } from '../services/identity-service.js';
-import type { ImService } from '../services/im-service.js';
-import type { OverlayService } from '../services/overlay-service.js';
-import type { CallService } from '../services/call-service.js';
-import type { BuddyService } from '../services/buddy-service.js';
-import type { PresenceService } from '../services/presence-service.js';
-import type { ConfigOfferService } from '../services/config-offer-service.js';
-import type { SharedConfig } from '../services/lan-view.js';
-import type { RescueServer } from '../services/rescue-server.js';
-import type { RescueSettings } from '../services/rescue-view.js';
+import type { IdentityService } from '../services/identity/index.js';
+import type { ImService } from '../services/im/index.js';
+import type { OverlayService } from '../services/overlay/index.js';
+import type { CallService } from '../services/calls/index.js';
+import type { BuddyService, PresenceService } from '../services/presence/index.js';
+import type { ConfigOfferService, SharedConfig } from '../services/lan/index.js';
+import type { RescueServer, RescueSettings } from '../services/rescue/index.js';
 import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
 import {

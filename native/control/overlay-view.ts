@@ -1,5 +1,5 @@
 // What the Network screen and `overlay.status` show of the overlay service.
-import { fingerprintOf, type OverlayService } from '../services/overlay-service.js';
+import { fingerprintOf, type OverlayService } from '../services/overlay/index.js';
 import type { NodeRef } from '../wire/overlay/messages.js';
 import { idFromHex } from '../wire/overlay/node-id.js';
 import type { OverlayNodeView, OverlayRecordView, OverlayStatus } from './api.js';

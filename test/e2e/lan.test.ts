@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { LanPeerView } from '../../native/control/api.js';
-import { Engine } from '../../native/engine.js';
+import { Engine } from '../../native/roots/node-engine.js';
 import { launchBrowser, listItemWith, newAppPage, screenshot, type AppPage } from '../support/browser.js';
 import { freePort, REPO_ROOT, removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';

@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { Engine, type EngineOptions } from '../../native/engine.js';
+import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
 import { decodeWav } from '../../native/wire/audio/wav.js';
 import { CallEvents, toneHz, writeTone } from '../support/calls.js';
 import { freePort, removeDir, startNode, tempDataDir } from '../support/node-process.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../native/log.js';
-import { SipStack, type IncomingRequest } from '../../native/services/sip-stack.js';
+import { SipStack, type IncomingRequest } from '../../native/services/sip/sip-stack.js';
 import { parseSipMessage, type SipRequest } from '../../native/wire/sip/message.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { freePort } from '../support/node-process.js';

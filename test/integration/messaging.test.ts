@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ControlEvent, MessageView, StreamItem } from '../../native/control/api.js';
-import { Engine } from '../../native/engine.js';
+import { Engine } from '../../native/roots/node-engine.js';
 import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
 
 async function engine(userName: string, dataDir?: string, sipPort?: number): Promise<{ engine: Engine; dataDir: string }> {

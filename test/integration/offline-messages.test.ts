@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageView } from '../../native/control/api.js';
-import { Engine, type EngineOptions } from '../../native/engine.js';
+import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
 import { sealOfflineMessage } from '../../native/wire/im/offline-message.js';
 import { mailboxKey, mailboxMessageSlot, signRecord, type MailboxValue, type OverlayRecord } from '../../native/wire/overlay/record.js';
 import { freePort, removeDir, tempDataDir } from '../support/node-process.js';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Engine } from '../../native/engine.js';
+import { Engine } from '../../native/roots/node-engine.js';
 import { encodeOverlayRequest, decodeOverlayResponse, type NodeRef } from '../../native/wire/overlay/messages.js';
 import { idToHex, keyForAor } from '../../native/wire/overlay/node-id.js';
 import { signRecord, type OverlayRecord } from '../../native/wire/overlay/record.js';

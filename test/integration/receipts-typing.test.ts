@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageView, StreamItem } from '../../native/control/api.js';
-import { Engine } from '../../native/engine.js';
+import { Engine } from '../../native/roots/node-engine.js';
 import { createLogger } from '../../native/log.js';
-import { IdentityService } from '../../native/services/identity-service.js';
-import { ImService } from '../../native/services/im-service.js';
-import { SipStack } from '../../native/services/sip-stack.js';
+import { IdentityService } from '../../native/services/identity/identity-service.js';
+import { ImService } from '../../native/services/im/im-service.js';
+import { SipStack } from '../../native/services/sip/sip-stack.js';
 import { Database } from '../../native/storage/db.js';
 import { IdentityRepository } from '../../native/storage/repositories/identity-repository.js';
 import { MessageRepository } from '../../native/storage/repositories/message-repository.js';

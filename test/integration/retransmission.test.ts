@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
-import { Engine } from '../../native/engine.js';
+import { Engine } from '../../native/roots/node-engine.js';
 import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
 
 /** Forwards datagrams between one client and a server, dropping the first `dropFirst` from the client. */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageView } from '../../native/control/api.js';
-import { Engine } from '../../native/engine.js';
+import { Engine } from '../../native/roots/node-engine.js';
 import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
-import { Engine } from '../../native/engine.js';
+import { Engine } from '../../native/roots/node-engine.js';
 import { BUDDY_CONTENT_TYPE, encodeBuddyMessage } from '../../native/wire/presence/buddy-message.js';
 import { signPayload, subscribeSigningText } from '../../native/wire/presence/signature.js';
 import { requireSipp, runSipp, startSipp } from '../peers/sipp.js';

@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { CallView, StreamItem } from '../../native/control/api.js';
 import type { NodeControl } from './control.js';
-import type { Engine } from '../../native/engine.js';
+import type { Engine } from '../../native/roots/node-engine.js';
 import { encodeWav, type WavAudio } from '../../native/wire/audio/wav.js';
 
 /** A sine tone at 8 kHz, loud enough to be unmistakable through G.711. */

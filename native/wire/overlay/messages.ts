@@ -1,8 +1,7 @@
 // The overlay's operations and how each travels as SIP: a REGISTER whose P2P-Op header names
 // the operation (after SIPpeer), with a JSON body, answered by a 200 whose JSON body is the
 // result. Every overlay packet is therefore valid SIP that sipp, Kamailio and Wireshark parse.
-import type { SipRequest, SipResponse } from '../sip/message.js';
-import { decodeBody } from '../sip/message.js';
+import { type SipRequest, type SipResponse, decodeBody } from '../sip/message.js';
 import { parseRecord, type OverlayRecord, type RecordType } from './record.js';
 
 /** A node as others know it: its ring ID (40 hex digits) and where its SIP socket is. */

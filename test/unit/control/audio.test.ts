@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { AUDIO_FRAME_SAMPLES } from '../../../native/control/api.js';
 import { bindIpcControl, type IpcAudioCounters } from '../../../native/control/ipc-adapter.js';
 import { WsControlAdapter } from '../../../native/control/ws-adapter.js';
-import { Engine } from '../../../native/engine.js';
+import { Engine } from '../../../native/roots/node-engine.js';
 import { createLogger } from '../../../native/log.js';
 import { bridgeClient, webSocketClient, type AudioChannel, type WebSocketFactory } from '../../../renderer/src/lib/control-client.js';
 import { FakeWebContents } from '../../support/fake-electron-ipc.js';

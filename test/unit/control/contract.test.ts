@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import type { ControlEndpoint, StreamItem } from '../../../native/control/api.js';
 import { bindIpcControl } from '../../../native/control/ipc-adapter.js';
-import { Engine } from '../../../native/engine.js';
+import { Engine } from '../../../native/roots/node-engine.js';
 import { bridgeClient, webSocketClient, type WebSocketFactory } from '../../../renderer/src/lib/control-client.js';
 import { bridgeOver, FakeIpcMain, FakeWebContents, fakeIpcRenderer } from '../../support/fake-electron-ipc.js';
 import { freePort, removeDir, tempDataDir } from '../../support/node-process.js';

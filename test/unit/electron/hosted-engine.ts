@@ -2,7 +2,7 @@
 // MessageChannel, the same protocol main and the utilityProcess speak.
 import { MessageChannel } from 'node:worker_threads';
 import { EngineChannelClient, hostEngine, type HostedEngine } from '../../../electron/engine-channel.js';
-import { Engine } from '../../../native/engine.js';
+import { Engine } from '../../../native/roots/node-engine.js';
 import { createLogger } from '../../../native/log.js';
 import { freePort, removeDir, tempDataDir } from '../../support/node-process.js';
 

@@ -16,7 +16,7 @@ import { bindIpcControl } from '../../../native/control/ipc-adapter.js';
 import { trustedSenderCheck } from '../../../electron/sender-check.js';
 import { FakeIpcMain, FakeWebContents, fakeIpcRenderer } from '../../support/fake-electron-ipc.js';
 import { REPO_ROOT } from '../../support/node-process.js';
-import type { UserAudio } from '../../../native/services/call-audio.js';
+import type { UserAudio } from '../../../native/services/calls/call-audio.js';
 import type { HostedEngine } from '../../../electron/engine-channel.js';
 import { startHostedEngine, startRealEngine, type HostedEngineFixture } from './hosted-engine.js';
 import { MessagingIpcMain, messagingIpcRenderer, PRELOAD_SOURCE, runPreloadInSandbox } from './preload-sandbox.js';

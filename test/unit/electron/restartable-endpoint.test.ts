@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import type { StreamItem } from '../../../native/control/api.js';
 import { RestartableEndpoint } from '../../../electron/restartable-endpoint.js';
 import type { HostedEngine } from '../../../electron/engine-channel.js';
-import type { UserAudio } from '../../../native/services/call-audio.js';
+import type { UserAudio } from '../../../native/services/calls/call-audio.js';
 import { startHostedEngine, startRealEngine, type HostedEngineFixture } from './hosted-engine.js';
 
 async function until(check: () => boolean, ms = 3_000): Promise<void> {

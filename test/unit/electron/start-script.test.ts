@@ -47,7 +47,7 @@ async function startWithoutElectron(args: string[]) {
 
 describe('npm start without Electron', () => {
   before(() => {
-    assert.ok(existsSync(path.join(REPO_ROOT, 'dist/native/cli.js')), 'build first: npm run build (or npx tsc -p tsconfig.build.json)');
+    assert.ok(existsSync(path.join(REPO_ROOT, 'dist/native/cli/main.js')), 'build first: npm run build (or npx tsc -p tsconfig.build.json)');
   });
   const dirs: string[] = [];
   after(async () => {
@@ -71,7 +71,7 @@ describe('npm start without Electron', () => {
         assert.ok(existsSync(path.join(dataDir, 'peerdial.sqlite3')));
         assert.equal(await udpPortIsFree(sipPort), false);
 
-        // native/cli.ts prints its ready lines just before it installs its signal handlers;
+        // native/cli/main.ts prints its ready lines just before it installs its signal handlers;
         // give it a moment so this test is about start.js, not that (reported) race.
         await new Promise((resolve) => setTimeout(resolve, 100));
         const signalledAt = Date.now();

@@ -23,7 +23,7 @@ describe('IPC sender check', () => {
       'about:blank',
       'data:text/html,<p>hi</p>',
       pathToFileURL('/etc/passwd').href,
-      pathToFileURL(path.join(rendererDir, '../native/cli.js')).href,
+      pathToFileURL(path.join(rendererDir, '../native/cli/main.js')).href,
       `file://${rendererDir}/%2e%2e/%2e%2e/secret.html`,
       `file://${rendererDir}/..%2f..%2fsecret.html`,
       pathToFileURL(`${rendererDir}-evil/index.html`).href,

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { IdentityService } from '../../../native/services/identity-service.js';
+import { IdentityService } from '../../../native/services/identity/identity-service.js';
 import { Database } from '../../../native/storage/db.js';
 import { migrations } from '../../../native/storage/migrations/index.js';
 import { IdentityRepository } from '../../../native/storage/repositories/identity-repository.js';

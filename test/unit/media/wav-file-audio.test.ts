@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { resampleTo8k, WavFileSource, WavRecorder } from '../../../native/services/wav-file-audio.js';
+import { resampleTo8k, WavFileSource, WavRecorder } from '../../../native/services/calls/wav-file-audio.js';
 import { decodeWav, encodeWav } from '../../../native/wire/audio/wav.js';
 
 const dir = await mkdtemp(path.join(tmpdir(), 'peerdial-wav-'));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeDsrp, encodeDsrp, originIdOf, rescueUrl, signDsrp, type AcceptMessage, type SosMessage } from '../../../native/wire/rescue/dsrp.js';
-import { parseRescuePath } from '../../../native/services/rescue-proxy.js';
+import { parseRescuePath } from '../../../native/services/rescue/rescue-proxy.js';
 
 function keyPair() {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RescueCache, cacheFileName, type CachedMeta } from '../../../native/services/rescue-cache.js';
+import { RescueCache, cacheFileName, type CachedMeta } from '../../../native/services/rescue/rescue-cache.js';
 
 let root: string;
 let counter = 0;

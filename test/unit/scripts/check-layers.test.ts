@@ -48,4 +48,19 @@ describe('layer check', () => {
     assert.match(problems.join('\n'), /native\/control\/d\.ts: native\/control may not import native\/transport/);
     assert.match(problems.join('\n'), /renderer\/src\/App\.svelte: the renderer may import only types/);
   });
+
+  it('lets a services domain be used from outside only through its index and its view types', async () => {
+    const root = await tree({
+      'native/services/sip/sip-stack.ts': 'export class SipStack {}',
+      'native/services/sip/index.ts': "export * from './sip-stack.js';",
+      'native/services/calls/call.ts': "import { x } from './call-view.js';\nimport { SipStack } from '../sip/index.js';\nimport { UserError } from '../errors.js';",
+      'native/services/presence/buddies.ts': "import { SipStack } from '../sip/sip-stack.js';",
+      'native/control/api.ts': "import type { C } from '../services/calls/call.js';\nimport type { S } from '../services/sip/index.js';\nimport type { V } from '../services/calls/call-view.js';",
+    });
+    const problems: string[] = checkLayers(root);
+    assert.deepEqual(problems, [
+      'native/control/api.ts: import services/calls through its index, not its internals (imports ../services/calls/call.js)',
+      'native/services/presence/buddies.ts: import services/sip through its index, not its internals (imports ../sip/sip-stack.js)',
+    ]);
+  });
 });

@@ -1,0 +1,238 @@
+// `peerdial node`: the headless node, its flags and its ready lines.
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_CHORD_CONFIG, Engine, type ChordConfig } from '../roots/node-engine.js';
+import { VERSION } from '../roots/defaults.js';
+import { stopOnSignals } from '../process-signals.js';
+import { dataDir, parseFlags, port, UsageError } from './flags.js';
+
+/** `peerdial --help`: the commands, and the node's options (the command most people run). */
+export const HELP = `Peerdial ${VERSION}: a peer-to-peer SIP softphone.
+
+Usage:
+  peerdial node [options]     run a headless node with its UI served on 127.0.0.1
+  peerdial origin [options]   run in front of a web server and get help from rescue servers
+                              in a flash crowd (see "peerdial origin --help")
+  peerdial --help             show this help
+  peerdial --version          show the version
+
+Options for "node":
+  --data-dir DIR       where the identity, messages and settings live
+                       (default: ${defaultDataDir()})
+  --sip-port N         SIP port for UDP and TCP (default: 5060 when free, else any free port)
+  --bind ADDR          address the SIP sockets listen on (default: 0.0.0.0, all IPv4 addresses)
+  --ui-port N          port of the browser UI on 127.0.0.1 (default: the last one used, else any)
+  --user NAME          create the identity NAME on first run, skipping the first-run screen
+  --display-name TEXT  the display name for --user (default: NAME)
+  --overlay NAME       the overlay to be part of: the domain of addresses like sip:alice@NAME
+                       (default: peerdial)
+  --bootstrap H:P      join the overlay through the member at HOST:PORT (repeat for more;
+                       without it, this node joins the nodes of its overlay it finds on the
+                       LAN, or starts the overlay itself)
+  --client             attach to the first --bootstrap member as a client instead of joining
+                       the ring (for nodes that cannot be reached from outside)
+  --refresh-seconds N  how often this user's registration is stored again (default: 60)
+  --replicas N         copies of every overlay record this node stores: the responsible
+                       node and its next N-1 successors (default: 3)
+  --auto-answer        answer incoming calls after the first ring
+  --play FILE.wav      use this WAV file as the microphone of every call (16-bit PCM;
+                       8 kHz mono is best, other rates are converted)
+  --record FILE.wav    write everything heard in calls to this WAV file (8 kHz mono)
+  --rtp-ports LO-HI    the UDP ports calls' audio may use (default: 16384-32767)
+  --no-mdns            do not find LAN peers by DNS-SD over mDNS, nor announce this node there
+  --no-multicast-register
+                       do not send or answer the SIP multicast REGISTER (224.0.1.75:5060)
+                       that finds LAN peers
+  --rescue             help rescue sites: serve web sites drowning in a flash crowd as a
+                       caching rescue server, within the donation below (kept for next time;
+                       --no-rescue turns it off)
+  --donate-mbit N      upload bandwidth to give rescues, Mbit/s (default: 5)
+  --donate-gb-per-day N
+                       bytes to serve rescues per day, GB (default: 10)
+  --cache-mb N         disk for the rescue cache, MB (default: 500)
+  --rescue-port N      port of the rescue server's HTTP (default: any free port)
+  --rescue-url URL     the address origins send users to, when it is not
+                       http://THIS-ADDRESS:PORT (behind a port forward)
+
+Call sip:echo@THIS-NODE (or "echo" in the UI) to hear yourself: the echo test.
+
+Once ready it prints the UI address (with its access token) and its SIP contact.
+Stop it with Ctrl-C (SIGINT) or SIGTERM.
+`;
+
+export function defaultDataDir(): string {
+  const home = os.homedir();
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'Peerdial');
+  if (process.platform === 'win32') return path.join(process.env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'Peerdial');
+  return path.join(process.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'Peerdial');
+}
+
+function parseNodeFlags(args: string[]) {
+  const v = parseFlags('peerdial', args, {
+    'ui-port': { type: 'string' },
+    user: { type: 'string' },
+    'display-name': { type: 'string' },
+    client: { type: 'boolean' },
+    'refresh-seconds': { type: 'string' },
+    replicas: { type: 'string' },
+    'auto-answer': { type: 'boolean' },
+    play: { type: 'string' },
+    record: { type: 'string' },
+    'rtp-ports': { type: 'string' },
+    'no-multicast-register': { type: 'boolean' },
+    rescue: { type: 'boolean' },
+    'no-rescue': { type: 'boolean' },
+    'donate-mbit': { type: 'string' },
+    'donate-gb-per-day': { type: 'string' },
+    'cache-mb': { type: 'string' },
+    'rescue-port': { type: 'string' },
+    'rescue-url': { type: 'string' },
+  });
+  if (v['display-name'] !== undefined && v.user === undefined) throw new UsageError('--display-name goes with --user NAME.');
+  if (v.client && !v.bootstrap?.length) throw new UsageError('--client needs --bootstrap HOST:PORT: the member to attach to.');
+  const refresh = v['refresh-seconds'];
+  if (refresh !== undefined && (!/^\d+$/.test(refresh) || Number(refresh) < 5 || Number(refresh) > 86_400)) {
+    throw new UsageError(`--refresh-seconds must be a whole number from 5 to 86400 (got "${refresh}").`);
+  }
+  const replicas = v.replicas;
+  if (replicas !== undefined && (!/^\d+$/.test(replicas) || Number(replicas) < 1 || Number(replicas) > 16)) {
+    throw new UsageError(`--replicas must be a whole number from 1 to 16 (got "${replicas}").`);
+  }
+  if (v.play === '') throw new UsageError('--play needs a WAV file.');
+  if (v.record === '') throw new UsageError('--record needs a WAV file to write.');
+  let rtpPorts: [number, number] | undefined;
+  if (v['rtp-ports'] !== undefined) {
+    const m = /^(\d+)-(\d+)$/.exec(v['rtp-ports']);
+    const [lo, hi] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+    if (!m || lo < 1024 || hi > 65535 || hi - lo < 3) {
+      throw new UsageError(`--rtp-ports must be a range LOW-HIGH within 1024-65535 with room for two calls, such as 20000-20999 (got "${v['rtp-ports']}").`);
+    }
+    rtpPorts = [lo, hi];
+  }
+  if (v.rescue && v['no-rescue']) throw new UsageError('--rescue and --no-rescue say opposite things: give one.');
+  const rescue: { enabled?: boolean; donateMbit?: number; donateGbPerDay?: number; cacheMb?: number } = {};
+  if (v.rescue) rescue.enabled = true;
+  if (v['no-rescue']) rescue.enabled = false;
+  const donation = [
+    ['donate-mbit', 'donateMbit', 0.1, 10_000, '--donate-mbit 10'],
+    ['donate-gb-per-day', 'donateGbPerDay', 0.1, 100_000, '--donate-gb-per-day 20'],
+    ['cache-mb', 'cacheMb', 10, 1_000_000, '--cache-mb 500'],
+  ] as const;
+  for (const [flag, field, lo, hi, example] of donation) {
+    const raw = v[flag];
+    if (raw === undefined) continue;
+    const n = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || n < lo || n > hi) throw new UsageError(`--${flag} must be a number from ${lo} to ${hi}, such as ${example} (got "${raw}").`);
+    rescue[field] = n;
+  }
+  if (v['rescue-url'] !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(v['rescue-url'])) {
+    throw new UsageError(`--rescue-url must be http://HOST:PORT, the address users can reach this node's rescue server at (got "${v['rescue-url']}").`);
+  }
+  return {
+    rescue: Object.keys(rescue).length ? rescue : undefined,
+    rescuePort: port(v['rescue-port'], '--rescue-port'),
+    rescueUrl: v['rescue-url'],
+    autoAnswer: v['auto-answer'] ?? false,
+    mdns: !v['no-mdns'],
+    multicastRegister: !v['no-multicast-register'],
+    playFile: v.play === undefined ? undefined : path.resolve(v.play),
+    recordFile: v.record === undefined ? undefined : path.resolve(v.record),
+    rtpPorts,
+    replicas: replicas === undefined ? undefined : Number(replicas),
+    help: v.help ?? false,
+    dataDir: dataDir(v['data-dir'], defaultDataDir()),
+    sipPort: port(v['sip-port'], '--sip-port'),
+    uiPort: port(v['ui-port'], '--ui-port'),
+    bind: v.bind,
+    user: v.user === undefined ? undefined : { userName: v.user, displayName: v['display-name'] },
+    overlay: v.overlay,
+    bootstrap: v.bootstrap ?? [],
+    client: v.client ?? false,
+    refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
+  };
+}
+
+export async function nodeMain(args: string[]): Promise<number> {
+  const flags = parseNodeFlags(args);
+  if (flags.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let engine: Engine;
+  try {
+    engine = await Engine.start({
+      dataDir: flags.dataDir,
+      sipPort: flags.sipPort,
+      uiPort: flags.uiPort,
+      bind: flags.bind,
+      user: flags.user,
+      overlay: flags.overlay,
+      bootstrap: flags.bootstrap,
+      client: flags.client,
+      registrationRefreshMs: flags.refreshMs,
+      overlayConfig: { ...chordTuningFromEnv(), ...(flags.replicas ? { replicas: flags.replicas } : {}) },
+      serveUi: true,
+      autoAnswer: flags.autoAnswer,
+      playFile: flags.playFile,
+      recordFile: flags.recordFile,
+      rtpPorts: flags.rtpPorts,
+      mdns: flags.mdns,
+      multicastRegister: flags.multicastRegister,
+      rescue: flags.rescue,
+      rescuePort: flags.rescuePort,
+      rescueUrl: flags.rescueUrl,
+    });
+  } catch (error) {
+    process.stderr.write(`peerdial: ${startFailure(error, flags)}\n`);
+    return 1;
+  }
+  // Handlers go in before the ready lines, so a signal right after them still stops cleanly;
+  // services stop in reverse order within 2 s, whatever one of them does.
+  const stopped = stopOnSignals(() => engine.stop(), 2_000);
+  const status = engine.status();
+  process.stdout.write(
+    [
+      'peerdial node is ready',
+      `ui: ${engine.uiUrl}`,
+      engine.sipContact
+        ? `sip: ${engine.sipContact}`
+        : `sip: listening on ${status.sipAddress}:${status.sipPort} (no identity yet: open the UI to create one, or pass --user NAME)`,
+      `overlay: ${engine.overlay.overlay} as ${engine.overlay.role}, node ${engine.overlay.self?.id}`,
+      ...(engine.overlay.ownAor() ? [`aor: ${engine.overlay.ownAor()}`] : []),
+      ...(engine.rescue.httpUrl && engine.rescue.view().settings.enabled ? [`rescue: ${engine.rescue.httpUrl}`] : []),
+      '',
+    ].join('\n'),
+  );
+  await stopped;
+  return 0;
+}
+
+/**
+ * PEERDIAL_CHORD='{"stabilizeMs":300,...}' overrides the Chord timings (ChordConfig): for tests
+ * and benchmarks that cannot wait for the defaults. A bad value is ignored with a warning.
+ */
+function chordTuningFromEnv(): Partial<ChordConfig> | undefined {
+  const raw = process.env.PEERDIAL_CHORD;
+  if (!raw) return undefined;
+  try {
+    const parsed = JSON.parse(raw) as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(parsed).filter(([k, v]) => k in DEFAULT_CHORD_CONFIG && typeof v === 'number' && v > 0)) as Partial<ChordConfig>;
+  } catch {
+    process.stderr.write('peerdial: PEERDIAL_CHORD is not JSON; using the default overlay timings.\n');
+    return undefined;
+  }
+}
+
+function startFailure(error: unknown, flags: { sipPort?: number; uiPort?: number; bind?: string; dataDir: string }): string {
+  const e = error as NodeJS.ErrnoException & { code?: string };
+  if (e.code === 'PORT_IN_USE' && /^Rescue/.test(e.message)) return `${e.message}: pick another with --rescue-port N, or leave it out to use any free port.`;
+  if (e.code === 'PORT_IN_USE' && /^UI/.test(e.message)) return `${e.message}: pick another with --ui-port N, or leave it out to use any free port.`;
+  if (e.code === 'PORT_IN_USE') return `${e.message}: pick another with --sip-port N, or leave it out to use any free port.`;
+  if (e.code === 'EADDRNOTAVAIL') return `--bind ${flags.bind} is not an address of this machine: use one it has, or 0.0.0.0.`;
+  if (e.code === 'EACCES' || e.code === 'EPERM') return `cannot use ${flags.dataDir} or a port below 1024 (${e.message}): pick another --data-dir or port.`;
+  if ((e as { name?: string }).name === 'UserError') return `${e.message} (check --user)`;
+  if (e.message?.includes('WAV') || e.message?.startsWith('cannot read the WAV')) return `${e.message} (check --play)`;
+  if (e.code === 'ENOENT' || e.code === 'EISDIR') return `cannot write ${e.path ?? 'the file'} (${e.code}): check --record.`;
+  if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT') return `cannot open the database in ${flags.dataDir} (${e.message}): is --data-dir right?`;
+  return `could not start: ${e.message ?? String(error)}`;
+}

@@ -1,0 +1,437 @@
+// The composition root: builds every service in order, starts and supervises them, and
+// stops them in reverse. Nothing else wires services together.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NodeStatus } from '../control/api.js';
+import { ControlApi } from '../control/control-api.js';
+import { EventLog } from '../control/event-log.js';
+import { WsControlAdapter } from '../control/ws-adapter.js';
+import { createLogger, type Logger } from '../log.js';
+import { IdentityService } from '../services/identity/index.js';
+import { ImService, MailboxService } from '../services/im/index.js';
+import { BuddyService, PresenceService } from '../services/presence/index.js';
+import { ConfigOfferService, type LanPeerView, LanDiscoveryService } from '../services/lan/index.js';
+import { BuddyRepository } from '../storage/repositories/buddy-repository.js';
+import { OverlayService } from '../services/overlay/index.js';
+import type { ChordConfig } from '../proto/overlay/chord-node.js';
+import { UserAudio, CallService, MediaSession, WavFileSource, WavRecorder } from '../services/calls/index.js';
+import { CallRepository } from '../storage/repositories/call-repository.js';
+import { MediaClock } from '../transport/media-clock.js';
+import { RescueServer, type RescueSettings } from '../services/rescue/index.js';
+
+// What the CLI needs from below the engine, so it imports the composition root alone.
+export { DEFAULT_CHORD_CONFIG, type ChordConfig } from '../proto/overlay/chord-node.js';
+export { isHostPort } from '../services/overlay/index.js';
+import { overlayStatusView } from '../control/overlay-view.js';
+import { OverlayRepository } from '../storage/repositories/overlay-repository.js';
+import { advertisedAddress, SipStack } from '../services/sip/index.js';
+import { Supervisor } from '../services/supervisor.js';
+import { Database } from '../storage/db.js';
+import { IdentityRepository } from '../storage/repositories/identity-repository.js';
+import { MessageRepository, type StoredMessage } from '../storage/repositories/message-repository.js';
+import { SettingsRepository } from '../storage/repositories/settings-repository.js';
+import { realTimers } from '../transport/clock.js';
+import { UiServer } from '../transport/ui-server.js';
+
+import { DEFAULT_OVERLAY, VERSION } from './defaults.js';
+
+export interface EngineOptions {
+  dataDir: string;
+  /** SIP port for UDP and TCP; undefined = 5060 when free, else any. */
+  sipPort?: number;
+  /** Address the SIP sockets bind to; default 0.0.0.0. */
+  bind?: string;
+  /** Serve the UI in a browser (headless face); the Electron shell does not need it. */
+  serveUi?: boolean;
+  /** UI port on 127.0.0.1; undefined = the port used last time if free, else any. */
+  uiPort?: number;
+  /** Creates the identity without the first-run screen. */
+  user?: { userName: string; displayName?: string };
+  /** The overlay's name: the domain of AORs (sip:alice@NAME). Default `peerdial`. */
+  overlay?: string;
+  /** host:port of overlay members to join through. */
+  bootstrap?: string[];
+  /** Attach to the first bootstrap member as a client instead of joining the ring. */
+  client?: boolean;
+  /** Chord timing knobs (tests shorten them). */
+  overlayConfig?: Partial<ChordConfig>;
+  /** How often this user's binding is refreshed in the overlay. */
+  registrationRefreshMs?: number;
+  rendererDir?: string;
+  log?: Logger;
+  /** Answer incoming calls after the first ring. */
+  autoAnswer?: boolean;
+  /** A WAV file that is the microphone of every call (played from its start in each). */
+  playFile?: string;
+  /** A WAV file that records everything heard in calls. */
+  recordFile?: string;
+  /** RTP ports, even and odd pairs, e.g. [20000, 20999]. */
+  rtpPorts?: [number, number];
+  /** A call whose peer sends nothing (RTP nor RTCP) for this long is ended as lost (default 30 s; tests shorten it). */
+  mediaSilenceTimeoutMs?: number;
+  /** How often the offline store is polled for messages kept for this user (default 30 s; tests shorten it). */
+  mailboxPollMs?: number;
+  /** How long presence subscriptions last, in seconds (default 120); a dead buddy shows offline within offlineBoundMs() of it. */
+  presenceExpiresSeconds?: number;
+  /** Find LAN peers by DNS-SD over mDNS, and be found (default on). */
+  mdns?: boolean;
+  /** Find LAN peers by the SIP multicast REGISTER to 224.0.1.75:5060, and answer theirs (default on). */
+  multicastRegister?: boolean;
+  /** LAN peers found by a discovery outside the engine (tests inject them), and how to hear of changes. */
+  lanPeers?: () => LanPeerView[];
+  onLanPeersChanged?: (listener: () => void) => void;
+  /** How long configuration-offer subscriptions last, in seconds (default 600). */
+  configOfferExpiresSeconds?: number;
+  /** "Help rescue sites" settings from the command line (applied and kept); absent: as last saved. */
+  rescue?: Partial<RescueSettings>;
+  /** The rescue server's HTTP port (default any free port). */
+  rescuePort?: number;
+  /** The URL origins redirect users to, when not http://ADVERTISED-ADDRESS:PORT. */
+  rescueUrl?: string;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** dist/renderer, from either native/roots/node-engine.ts (tsx) or dist/native/roots/node-engine.js. */
+export const DEFAULT_RENDERER_DIR = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../../renderer' : '../../dist/renderer');
+
+export class Engine {
+  readonly api: ControlApi;
+  /** Set once built (after the constructor, to keep its parameter list as it was). */
+  buddies!: BuddyService;
+  presence!: PresenceService;
+  lan!: LanDiscoveryService;
+  lanOffers!: ConfigOfferService;
+  rescue!: RescueServer;
+  private ui?: UiServer;
+  private stopped = false;
+
+  private constructor(
+    readonly options: EngineOptions,
+    private readonly supervisor: Supervisor,
+    readonly sip: SipStack,
+    readonly identity: IdentityService,
+    readonly im: ImService,
+    readonly overlay: OverlayService,
+    readonly calls: CallService,
+    /** The microphone and speaker of the UI, for the control adapters' audio frames. */
+    readonly audio: UserAudio,
+    api: ControlApi,
+    private readonly startedAt: number,
+  ) {
+    this.api = api;
+  }
+
+  static async start(options: EngineOptions): Promise<Engine> {
+    const log = options.log ?? createLogger();
+    const startedAt = Date.now();
+    const built: { engine?: Engine } = {};
+    await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+
+    // Services report into the event log the control API serves.
+    const events = new EventLog();
+    // node.status follows every change that alters it, so a UI needs no polling.
+    const publishStatus = () => {
+      if (built.engine) events.publish('node.status', built.engine.status());
+    };
+    const supervisor = new Supervisor({
+      timers: realTimers,
+      onState: (view) => {
+        events.publish('service.state', view);
+        publishStatus();
+      },
+    });
+
+    const db = await Database.open(path.join(options.dataDir, 'peerdial.sqlite3'));
+    const settings = new SettingsRepository(db);
+    const identity = new IdentityService(new IdentityRepository(db), (created) => {
+      events.publish('identity.created', created);
+      publishStatus();
+      void overlay.register();
+    });
+    await identity.load();
+    const bind = options.bind ?? '0.0.0.0';
+    const sip = new SipStack({
+      bind,
+      port: options.sipPort,
+      advertisedHost: advertisedAddress(bind),
+      timers: realTimers,
+      log: log.child('sip'),
+      onFailure: (error) => supervisor.reportFailure('sip', error),
+    });
+    const overlayRepository = new OverlayRepository(db);
+    // overlay.changed at most every 250 ms: routing state can change many times a second.
+    let overlayChangePending = false;
+    const overlay = new OverlayService({
+      stack: sip,
+      identity,
+      repository: overlayRepository,
+      settings,
+      // An overlay name from an accepted LAN configuration offer applies from the next start on.
+      overlay: options.overlay ?? (await settings.get<string>('overlay.name')) ?? DEFAULT_OVERLAY,
+      bootstrap: options.bootstrap ?? [],
+      role: options.client ? 'client' : 'member',
+      timers: realTimers,
+      log: log.child('overlay'),
+      config: options.overlayConfig,
+      refreshMs: options.registrationRefreshMs,
+      onChange: () => {
+        if (overlayChangePending) return;
+        overlayChangePending = true;
+        realTimers.set(250, () => {
+          overlayChangePending = false;
+          events.publish('overlay.changed', overlayStatusView(overlay));
+        });
+      },
+    });
+    // Peerdial nodes on the LAN: a node alone joins them, with no address typed anywhere.
+    const lanPeerListeners: Array<() => void> = [];
+    const lan = new LanDiscoveryService({
+      overlay,
+      mdns: options.mdns,
+      multicastRegister: options.multicastRegister,
+      timers: realTimers,
+      log: log.child('lan'),
+      onChange: () => lanPeerListeners.forEach((listener) => listener()),
+    });
+    const messages = new MessageRepository(db);
+    const publishMessage = (message: StoredMessage, change: 'added' | 'updated') => events.publish(change === 'added' ? 'message.added' : 'message.updated', message);
+    const mailbox = new MailboxService({
+      overlay,
+      identity,
+      messages,
+      log: log.child('mailbox'),
+      timers: realTimers,
+      pollMs: options.mailboxPollMs,
+      onMessage: publishMessage,
+      onDelivered: (sender, callIds) => void im.sendReceipt(sender, 'delivered', callIds).catch(() => undefined),
+      onUnreadChanged: (peer) => buddies.unreadChanged(peer),
+    });
+    const im = new ImService({
+      stack: sip,
+      overlay,
+      messages,
+      identity,
+      mailbox,
+      timers: realTimers,
+      onMessage: publishMessage,
+      onOtherContent: (incoming) => buddies.onBuddyMessage(incoming),
+      onServiceContent: (incoming) => rescue.onMessage(incoming),
+      onTyping: (peer, active) => buddies.setTyping(peer, active),
+      onUnreadChanged: (peer) => buddies.unreadChanged(peer),
+      sendBlockReason: (peer) => buddies.sendBlockReason(peer),
+      isBlocked: (peer) => buddies.isBlocked(peer),
+    });
+    const buddies = new BuddyService({
+      stack: sip,
+      identity,
+      overlay,
+      repository: new BuddyRepository(db),
+      timers: realTimers,
+      log: log.child('buddies'),
+      onChange: (view) => events.publish('buddy.changed', view),
+      onRemoved: (aor) => events.publish('buddy.removed', { aor }),
+      unreadCount: (peer) => messages.unreadCount(peer),
+    });
+    const presence = new PresenceService({
+      stack: sip,
+      identity,
+      buddies,
+      overlay,
+      settings,
+      timers: realTimers,
+      log: log.child('presence'),
+      onChange: (view) => events.publish('presence.changed', view),
+      expiresSeconds: options.presenceExpiresSeconds,
+      configSubscribe: (incoming) => lanOffers.onSubscribe(incoming),
+    });
+    // lan.changed at most every 250 ms: discovery and offers may change in bursts.
+    let lanChangePending = false;
+    const lanOffers = new ConfigOfferService({
+      stack: sip,
+      identity,
+      overlay,
+      settings,
+      timers: realTimers,
+      log: log.child('lan-offers'),
+      lanPeers: options.lanPeers ?? (() => lan.peers()),
+      onPeersChanged: options.onLanPeersChanged ?? ((listener) => lanPeerListeners.push(listener)),
+      methods: () => lan.methods,
+      onSharingChanged: (sharing) => lan.setOffersConfig(sharing),
+      expiresSeconds: options.configOfferExpiresSeconds,
+      applyRescuePolicy: (policy) => rescue.configure(policy),
+      onChange: () => {
+        if (lanChangePending) return;
+        lanChangePending = true;
+        realTimers.set(250, () => {
+          lanChangePending = false;
+          events.publish('lan.changed', lanOffers.view());
+        });
+      },
+    });
+
+    const rescue = new RescueServer({
+      stack: sip,
+      overlay,
+      settings,
+      nodeKey: () => overlayRepository.nodeKey(),
+      dataDir: options.dataDir,
+      bind,
+      advertisedHost: advertisedAddress(bind),
+      port: options.rescuePort,
+      publicUrl: options.rescueUrl,
+      initial: options.rescue,
+      advertiseOnLan: options.mdns === false ? undefined : (url) => lan.setRescueUrl(url),
+      timers: realTimers,
+      log: log.child('rescue'),
+      onChange: (view) => events.publish('rescue.changed', view),
+    });
+
+    // Fail on a bad --play file before anything starts, with the file's problem in words.
+    const played = options.playFile ? await WavFileSource.load(options.playFile) : undefined;
+    const recorder = options.recordFile ? await WavRecorder.create(options.recordFile) : undefined;
+    // Four 5 ms lanes: each call sends once per 20 ms in its lane, so calls do not all burst at once.
+    const mediaClock = new MediaClock({ lanes: 4 });
+    const audio = new UserAudio();
+    const calls = new CallService({
+      stack: sip,
+      identity,
+      overlay,
+      calls: new CallRepository(db),
+      openMedia: () => MediaSession.open({ bind, advertisedHost: sip.host, clock: mediaClock, log: log.child('media'), portRange: options.rtpPorts, silenceTimeoutMs: options.mediaSilenceTimeoutMs }),
+      audio,
+      timers: realTimers,
+      log: log.child('calls'),
+      onChange: (view) => events.publish('call.changed', view),
+      onHistory: (entry) => events.publish('call.history', entry),
+      autoAnswer: options.autoAnswer,
+      playSource: played && (() => new WavFileSource({ sampleRate: 8000, samples: played.samples })),
+      recorder,
+      presenceNotify: (incoming) => void presence.onNotify(incoming),
+      configNotify: (incoming) => lanOffers.onNotify(incoming),
+    });
+
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, status: () => engine.status() }, events);
+    const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
+    built.engine = engine;
+    engine.buddies = buddies;
+    engine.presence = presence;
+    engine.lan = lan;
+    engine.lanOffers = lanOffers;
+    engine.rescue = rescue;
+
+    try {
+      await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
+      await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
+      await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
+      await supervisor.add({ name: 'lan-discovery', start: () => lan.start(), stop: () => lan.stop() });
+      await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
+      await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });
+      await supervisor.add({
+        name: 'calls',
+        start: () => calls.start(),
+        stop: async () => {
+          await calls.stop();
+          await recorder?.close();
+        },
+      });
+      await supervisor.add({ name: 'buddies', start: () => buddies.start(), stop: () => buddies.stop() });
+      await supervisor.add({ name: 'presence', start: () => presence.start(), stop: () => presence.stop() });
+      await supervisor.add({ name: 'lan-offers', start: () => lanOffers.start(), stop: () => lanOffers.stop() });
+      await supervisor.add({ name: 'rescue', start: () => rescue.start(), stop: () => rescue.stop() });
+      if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
+      if (options.serveUi) await engine.startUi(settings, log);
+    } catch (error) {
+      await supervisor.stopAll();
+      throw error;
+    }
+    return engine;
+  }
+
+  private async startUi(settings: SettingsRepository, log: Logger): Promise<void> {
+    const token = await loadOrCreateToken(this.options.dataDir);
+    const lastPort = await settings.get<number>('ui.port');
+    const holder: { adapter?: WsControlAdapter } = {};
+    const makeServer = (port: number) =>
+      new UiServer({
+        host: '127.0.0.1',
+        port,
+        token,
+        rendererDir: this.options.rendererDir ?? DEFAULT_RENDERER_DIR,
+        onUpgrade: (req, socket, head) => holder.adapter?.handleUpgrade(req, socket, head) ?? false,
+      });
+    let ui = makeServer(this.options.uiPort ?? lastPort ?? 0);
+    holder.adapter = new WsControlAdapter({ endpoint: this.api, audio: this.audio, token, allowedOrigins: () => [ui.origin, `http://localhost:${ui.port}`] });
+    try {
+      await ui.start();
+    } catch (error) {
+      if (this.options.uiPort !== undefined || (error as { code?: string }).code !== 'PORT_IN_USE') throw error;
+      log.info('last UI port is taken; using another', { port: lastPort });
+      ui = makeServer(0);
+      await ui.start();
+    }
+    this.ui = ui;
+    await settings.set('ui.port', ui.port);
+    const uiRef = ui;
+    const ws = holder.adapter;
+    await this.supervisor.add({
+      name: 'ui',
+      start: async () => undefined,
+      stop: async () => {
+        ws.close();
+        await uiRef.stop();
+      },
+    });
+  }
+
+  get uiUrl(): string | undefined {
+    return this.ui?.url;
+  }
+
+  /** `sip:USER@ADDR:PORT`, once an identity exists. */
+  get sipContact(): string | undefined {
+    return this.sip.started ? this.im.ownUri() : undefined;
+  }
+
+  status(): NodeStatus {
+    const c = this.sip.counters;
+    return {
+      version: VERSION,
+      online: !this.stopped && this.supervisor.views.every((v) => v.state === 'running'),
+      sipContact: this.sipContact,
+      sipAddress: this.sip.host,
+      sipPort: this.sip.started ? this.sip.port : 0,
+      transports: ['udp', 'tcp'],
+      startedAt: this.startedAt,
+      services: this.supervisor.views,
+      sip: {
+        requestsIn: c.requestsIn,
+        responsesIn: c.responsesIn,
+        malformedDropped: c.malformedDropped,
+        badRequestsAnswered: c.badRequestsAnswered,
+        serverTransactions: this.sip.transactionCounts.servers,
+        evictedTransactions: this.sip.transactionCounts.evicted,
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.supervisor.stopAll();
+  }
+}
+
+async function loadOrCreateToken(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'ui-token');
+  try {
+    const token = (await readFile(file, 'utf8')).trim();
+    if (/^[A-Za-z0-9_-]{32,}$/.test(token)) return token;
+  } catch {
+    // first run
+  }
+  const token = randomBytes(24).toString('base64url');
+  await writeFile(file, token + '\n', { mode: 0o600 });
+  return token;
+}

@@ -1,0 +1,39 @@
+// The user's audio devices as the engine sees them: microphone frames pushed by the UI, and
+// speaker frames handed to whichever UI listens. Only the call in focus (answered, not held)
+// is connected to them; `--play`/`--record` replace or add to them on a headless node.
+import type { AudioSink, AudioSource } from '../../proto/media/audio-io.js';
+import { FrameQueue } from '../../proto/media/frame-queue.js';
+
+/** 3 frames (60 ms) of microphone backlog at most: more is latency nobody wants in a call. */
+const MICROPHONE_BACKLOG_FRAMES = 3;
+
+/** Shaped as the control API's AudioEndpoint, which the adapters take. */
+export class UserAudio {
+  readonly microphone = new FrameQueue(MICROPHONE_BACKLOG_FRAMES);
+  private readonly speakers = new Set<(frame: Int16Array) => void>();
+
+  pushMicrophone(frame: Int16Array): void {
+    this.microphone.push(frame);
+  }
+
+  onSpeaker(listener: (frame: Int16Array) => void): () => void {
+    this.speakers.add(listener);
+    return () => this.speakers.delete(listener);
+  }
+
+  /** What the call in focus plays into: every listening UI, and the recording if there is one. */
+  speakerSink(recorder?: AudioSink): AudioSink {
+    return {
+      write: (frame) => {
+        for (const listener of this.speakers) listener(frame);
+        recorder?.write(frame);
+      },
+    };
+  }
+}
+
+/** The echo test's loop: what it hears it sends back, one queue long. */
+export function echoLoop(): { source: AudioSource; sink: AudioSink } {
+  const queue = new FrameQueue(MICROPHONE_BACKLOG_FRAMES);
+  return { source: queue, sink: { write: (frame) => queue.push(frame) } };
+}

@@ -1,0 +1,761 @@
+// Calls: INVITE dialogs (RFC 3261 13-15), hold and resume by re-INVITE (RFC 3264 8.4), blind
+// transfer by REFER (RFC 3515), and the media session of each call. The user's devices go to
+// the one call in focus; the history is written as calls start and end.
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { CallHistoryEntry, CallView } from './call-view.js';
+import type { Logger } from '../../log.js';
+import type { AudioSink, AudioSource } from '../../proto/media/audio-io.js';
+import {
+  acceptRemoteSeq,
+  dialogAsUac,
+  dialogAsUas,
+  dialogKey,
+  incomingDialogKey,
+  nextLocalSeq,
+  refreshTarget,
+  type Dialog,
+} from '../../proto/sip/dialog.js';
+import type { TimerHost } from '../../proto/sip/timers.js';
+import type { CallRepository } from '../../storage/repositories/call-repository.js';
+import { answer, createOffer, readAnswer, type LocalMedia, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
+import { sends } from '../../wire/sdp/direction.js';
+import { decodeBody, generateCallId, type SipRequest, type SipResponse } from '../../wire/sip/message.js';
+import { parseSipUri, sipUri } from '../../wire/sip/uri.js';
+import { callView, endMessageFor, historyEntry, outcomeFor, reasonForStatus, type Call } from './call.js';
+import { echoLoop, type UserAudio } from './call-audio.js';
+import { UserError } from '../errors.js';
+import type { IdentityService } from '../identity/index.js';
+import type { AorResolver } from '../im/index.js';
+import type { MediaSession } from './media-session.js';
+import type { IncomingRequest, OutgoingRequest, RequestOutcome, SipStack } from '../sip/index.js';
+
+export const ECHO_USER = 'echo';
+const DTMF_KEYS = /^[0-9*#A-D]+$/i;
+/** How long a phone rings before the call counts as unanswered. */
+const DEFAULT_RING_TIMEOUT_MS = 60_000;
+/** An ended call's dialog is remembered this long, to answer late NOTIFYs and retransmitted BYEs. */
+const LINGER_MS = 32_000;
+const QUALITY_REFRESH_MS = 1_000;
+
+export interface CallServiceDeps {
+  stack: SipStack;
+  identity: IdentityService;
+  overlay?: AorResolver;
+  calls: CallRepository;
+  openMedia(): Promise<MediaSession>;
+  audio: UserAudio;
+  timers: TimerHost;
+  log: Logger;
+  onChange(view: CallView): void;
+  onHistory(entry: CallHistoryEntry): void;
+  /** Answer incoming calls after the first ring (headless nodes, tests). */
+  autoAnswer?: boolean;
+  /** A fresh microphone for each answered call (the --play WAV); the UI's microphone otherwise. */
+  playSource?: () => AudioSource;
+  /** Also hears everything the call in focus hears (the --record WAV). */
+  recorder?: AudioSink;
+  ringTimeoutMs?: number;
+  /** Calls at once, hidden echo calls included; past it, 486 Busy Here. */
+  maxCalls?: number;
+  now?: () => number;
+  /** NOTIFYs of `Event: presence` go to the presence service (one handler per method in the stack). */
+  presenceNotify?(incoming: IncomingRequest): void;
+  /** NOTIFYs of `Event: peerdial-config` go to the LAN offer service. */
+  configNotify?(incoming: IncomingRequest): void;
+}
+
+export class CallService {
+  private readonly calls = new Map<string, Call>();
+  private readonly byDialog = new Map<string, Call>();
+  private readonly now: () => number;
+  private qualityTimer?: ReturnType<TimerHost['set']>;
+  private stopping = false;
+
+  constructor(private readonly deps: CallServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    await this.deps.calls.closeUnfinished('Peerdial stopped during the call');
+    const { stack } = this.deps;
+    stack.handle('INVITE', (incoming) => this.onInvite(incoming));
+    stack.handle('BYE', (incoming) => this.onBye(incoming));
+    stack.handle('REFER', (incoming) => this.onRefer(incoming));
+    stack.handle('NOTIFY', (incoming) => this.onNotify(incoming));
+    this.scheduleQuality();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.qualityTimer) this.deps.timers.clear(this.qualityTimer);
+    const live = [...this.calls.values()].filter((c) => c.state !== 'ended');
+    await Promise.all(live.map((c) => this.hangupCall(c, 'hangup', 'Peerdial was closed')));
+  }
+
+  list(): CallView[] {
+    return [...this.calls.values()].filter((c) => !c.hidden && c.state !== 'ended').map(callView);
+  }
+
+  async history(limit: number): Promise<CallHistoryEntry[]> {
+    return (await this.deps.calls.recent(limit)).map(historyEntry);
+  }
+
+  // ---- commands ----
+
+  async dial(to: string): Promise<CallView> {
+    const identity = this.deps.identity.current;
+    const ownUri = this.ownUri();
+    if (!identity || !ownUri) throw new UserError('NO_IDENTITY', 'Create your identity before making calls.');
+    const target = this.resolveDialString(to);
+    const media = await this.deps.openMedia();
+    const call = this.newCall({ direction: 'out', peer: target.peer, peerName: target.peerName, media, sipCallId: generateCallId(this.deps.stack.host) });
+    call.historyId = await this.deps.calls.start({ direction: 'out', peer: call.peer, peerName: call.peerName, sipCallId: call.sipCallId, at: call.startedAt });
+    this.changed(call);
+    call.timers.push(this.deps.timers.set(this.deps.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS, () => this.ringTimedOut(call)));
+    void this.sendInvite(call, target, identity.displayName).catch((error: unknown) => {
+      this.deps.log.warn('call setup failed', { error: String(error) });
+      this.end(call, 'failed', String((error as Error)?.message ?? error));
+    });
+    return callView(call);
+  }
+
+  async answer(id: string): Promise<CallView> {
+    const call = this.find(id);
+    if (call.direction !== 'in' || call.state !== 'incoming' || !call.incoming) throw new UserError('INVALID_STATE', 'This call is not ringing.');
+    // Call waiting: the call that had the user's attention goes on hold.
+    for (const other of this.calls.values()) {
+      if (other !== call && !other.hidden && other.state === 'active' && !other.localHold) void this.setHold(other, true).catch(() => undefined);
+    }
+    this.acceptIncoming(call);
+    return callView(call);
+  }
+
+  async decline(id: string): Promise<CallView> {
+    const call = this.find(id);
+    if (call.state !== 'incoming' || !call.incoming) throw new UserError('INVALID_STATE', 'This call is not ringing.');
+    call.incoming.respond(603);
+    this.end(call, 'declined');
+    return callView(call);
+  }
+
+  async hangup(id: string): Promise<CallView> {
+    const call = this.find(id);
+    if (call.state === 'ended') return callView(call);
+    await this.hangupCall(call, call.state === 'incoming' ? 'declined' : call.answeredAt ? 'hangup' : 'cancelled');
+    return callView(call);
+  }
+
+  async mute(id: string, muted: boolean): Promise<CallView> {
+    const call = this.live(id);
+    call.muted = muted;
+    call.media.muted = muted;
+    this.changed(call);
+    return callView(call);
+  }
+
+  async hold(id: string, hold: boolean): Promise<CallView> {
+    const call = this.live(id);
+    if (call.state !== 'active') throw new UserError('INVALID_STATE', 'Only a call in progress can be put on hold.');
+    await this.setHold(call, hold);
+    return callView(call);
+  }
+
+  async dtmf(id: string, digits: string): Promise<CallView> {
+    const call = this.live(id);
+    if (call.state !== 'active') throw new UserError('INVALID_STATE', 'Keys can be sent once the call is answered.');
+    if (!DTMF_KEYS.test(digits)) throw new UserError('INVALID_ARGUMENT', 'Only the keys 0-9, *, # and A-D can be sent.');
+    call.media.sendDtmf(digits.toUpperCase()).catch((error: unknown) => this.deps.log.info('DTMF not sent', { error: String(error) }));
+    return callView(call);
+  }
+
+  /** RFC 3515 blind transfer: the peer is asked to call `to`; once it accepts, this call ends. */
+  async transfer(id: string, to: string): Promise<CallView> {
+    const call = this.live(id);
+    if (call.state !== 'active' || !call.dialog) throw new UserError('INVALID_STATE', 'Only a call in progress can be transferred.');
+    const target = this.resolveDialString(to);
+    let referTo = target.requestUri ?? target.peer;
+    // A peer outside the overlay cannot look an AOR up: give it a device's contact.
+    if (target.viaOverlay) referTo = (await this.lookupContacts(target.peer))[0];
+    const outcome = await this.deps.stack.request(
+      this.inDialog(call, 'REFER', { headers: { 'refer-to': { uri: referTo, params: {} }, 'referred-by': `<${this.ownUri()}>` }, timeoutMs: 8_000 }),
+    );
+    if (outcome.kind !== 'final' || outcome.response.status >= 300) {
+      throw new UserError('UNAVAILABLE', `${call.peerName ?? call.peer} could not take the transfer (${describe(outcome)}).`);
+    }
+    this.sendBye(call);
+    this.end(call, 'transferred', target.peerName ?? target.peer);
+    return callView(call);
+  }
+
+  // ---- outgoing calls ----
+
+  private resolveDialString(text: string): { peer: string; peerName?: string; requestUri?: string; viaOverlay: boolean } {
+    const trimmed = text.trim();
+    if (trimmed.toLowerCase() === ECHO_USER) {
+      const uri = sipUri(ECHO_USER, this.deps.stack.host, this.deps.stack.port);
+      return { peer: uri, peerName: 'Echo test', requestUri: uri, viaOverlay: false };
+    }
+    const overlay = this.deps.overlay;
+    const ownAor = overlay?.ownAor();
+    // A bare user name means that user in our overlay.
+    const uri = parseSipUri(trimmed) ?? (ownAor && /^[A-Za-z0-9._-]+$/.test(trimmed) ? parseSipUri(ownAor.replace(/^sip:[^@]*@/, `sip:${trimmed}@`)) : undefined);
+    if (!uri || !uri.user) throw new UserError('INVALID_URI', `"${text}" is not a SIP address like sip:bob@192.0.2.10 or a name in your overlay.`);
+    const peer = trimmed.startsWith('sip') ? trimmed.replace(/^<(.*)>$/, '$1') : `sip:${uri.user}@${uri.host}`;
+    return { peer, viaOverlay: overlay?.isOverlayUri(uri) ?? false };
+  }
+
+  private async lookupContacts(aor: string): Promise<string[]> {
+    const contacts = (await this.deps.overlay!.lookupAor(aor)).contacts;
+    if (!contacts.length) throw new UserError('LOOKUP_FAILED', `${aor} has no device online.`);
+    return contacts;
+  }
+
+  private async sendInvite(call: Call, target: { peer: string; requestUri?: string; viaOverlay: boolean }, displayName: string): Promise<void> {
+    let requestUri = target.requestUri;
+    if (target.viaOverlay) {
+      try {
+        requestUri = (await this.lookupContacts(target.peer))[0];
+      } catch (error) {
+        this.end(call, 'unreachable', (error as Error).message);
+        return;
+      }
+    }
+    if (hasEnded(call)) return;
+    const from = (target.viaOverlay ? this.deps.overlay?.ownAor() : undefined) ?? this.ownUri()!;
+    call.inviteSentAt = performance.now();
+    const invite = await this.deps.stack.invite(
+      {
+        method: 'INVITE',
+        to: target.peer,
+        from,
+        fromName: displayName,
+        requestUri,
+        contact: this.ownUri(),
+        callId: call.sipCallId,
+        body: createOffer(call.local),
+        contentType: 'application/sdp',
+      },
+      (response) => this.onInviteResponse(call, response),
+    );
+    if ('kind' in invite) {
+      this.end(call, 'unreachable', describe(invite));
+      return;
+    }
+    call.invite = invite;
+    if (hasEnded(call)) invite.cancel();
+    const outcome = await invite.outcome;
+    call.invite = undefined;
+    if (outcome.kind === 'final' && outcome.response.status < 300) return;
+    const status = outcome.kind === 'final' ? outcome.response.status : 408;
+    for (const tell of call.settled.splice(0)) tell(status);
+    if (call.state === 'ended') return;
+    if (outcome.kind === 'final') this.end(call, reasonForStatus(status), `${status} ${outcome.response.reason}`);
+    else this.end(call, outcome.kind === 'timeout' && call.state === 'ringing' ? 'no-answer' : 'unreachable', describe(outcome));
+  }
+
+  private onInviteResponse(call: Call, response: SipResponse): void {
+    if (response.status < 200) {
+      if ((response.status === 180 || response.status === 183) && call.state === 'calling') {
+        call.setup = { toRingingMs: elapsedSince(call.inviteSentAt) };
+        call.state = 'ringing';
+        this.changed(call);
+      }
+      return;
+    }
+    const request = call.invite?.request;
+    const dialog = request && dialogAsUac(request, response);
+    if (!dialog) {
+      this.deps.log.info('2xx without Contact or To tag', { callId: call.sipCallId });
+      return;
+    }
+    // RFC 3261 13.2.2.4: every 2xx gets an ACK, retransmissions and other forks' too.
+    void this.deps.stack.sendAck(this.ackFor(dialog, dialog.localSeq));
+    const fork = call.dialog && call.dialog.remoteTag !== dialog.remoteTag;
+    if (call.dialog && !fork) return;
+    if (fork || call.state === 'ended') {
+      // Answered after we gave up, or by a second fork: end that session at once.
+      void this.deps.stack.request(this.inDialogOf(dialog, 'BYE'));
+      return;
+    }
+    call.dialog = dialog;
+    call.setup = { ...call.setup, toAnswerMs: elapsedSince(call.inviteSentAt) };
+    this.byDialog.set(dialogKey(dialog.callId, dialog.localTag, dialog.remoteTag), call);
+    const negotiated = readAnswer(decodeBody(response.content), call.local);
+    if (!negotiated.ok) {
+      this.sendBye(call);
+      this.end(call, 'not-acceptable', negotiated.reason);
+      return;
+    }
+    for (const tell of call.settled.splice(0)) tell(response.status);
+    this.startMedia(call, negotiated);
+  }
+
+  private ringTimedOut(call: Call): void {
+    if (call.answeredAt || call.state === 'ended') return;
+    if (call.direction === 'in') {
+      call.incoming?.respond(480, { reason: 'Temporarily Unavailable (no answer)' });
+      this.end(call, 'no-answer');
+    } else {
+      call.invite?.cancel();
+      this.end(call, 'no-answer');
+    }
+  }
+
+  // ---- incoming calls ----
+
+  private async onInvite(incoming: IncomingRequest): Promise<void> {
+    const { request } = incoming;
+    if (request.headers.to.params.tag !== undefined) return this.onReinvite(incoming);
+    const target = parseSipUri(request.uri);
+    const echo = target?.user?.toLowerCase() === ECHO_USER;
+    const identity = this.deps.identity.current;
+    if (!echo && !identity) return incoming.respond(480, { reason: 'No user here yet' });
+    if (!echo && target?.user && target.user.toLowerCase() !== identity!.userName) return incoming.respond(404);
+    if (this.stopping || [...this.calls.values()].filter((c) => c.state !== 'ended').length >= (this.deps.maxCalls ?? 500)) {
+      return incoming.respond(486);
+    }
+    const media = await this.deps.openMedia();
+    const from = request.headers.from;
+    const peerName = typeof from.name === 'string' ? from.name.replace(/^"(.*)"$/, '$1').replace(/\\(.)/g, '$1') || undefined : undefined;
+    const call = this.newCall({ direction: 'in', peer: from.uri, peerName, media, sipCallId: request.headers['call-id'], hidden: echo });
+    call.state = 'incoming';
+    const dialog = dialogAsUas(request, incoming.toTag);
+    if (!dialog) {
+      await this.discard(call);
+      return incoming.respond(400, { reason: 'Bad Request (no Contact or From tag)' });
+    }
+    const offer = sdpOf(request);
+    if (offer !== undefined) {
+      const result = answer(offer, call.local);
+      if (!result.ok) {
+        await this.discard(call);
+        // RFC 3261 13.3.1.3: an offer we cannot take gets 488, with a Warning that says why.
+        return incoming.respond(488, { headers: { warning: `305 ${this.deps.stack.host} "${result.reason}"` } });
+      }
+      call.pendingAnswer = result;
+    }
+    call.dialog = dialog;
+    call.incoming = incoming;
+    this.byDialog.set(dialogKey(dialog.callId, dialog.localTag, dialog.remoteTag), call);
+    incoming.onCancel = () => this.end(call, 'cancelled');
+    if (echo) {
+      const loop = echoLoop();
+      call.playSource = loop.source;
+      call.media.setSink(loop.sink);
+      this.acceptIncoming(call);
+      return;
+    }
+    incoming.respond(180, { headers: { contact: [{ uri: this.ownUri(), params: {} }] } });
+    call.historyId = await this.deps.calls.start({ direction: 'in', peer: call.peer, peerName: call.peerName, sipCallId: call.sipCallId, at: call.startedAt });
+    if (hasEnded(call)) {
+      // Cancelled while the row was written.
+      await this.deps.calls.finish(call.historyId, 'missed', call.endedAt ?? this.now(), call.endMessage);
+      return;
+    }
+    this.changed(call);
+    call.timers.push(this.deps.timers.set(this.deps.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS, () => this.ringTimedOut(call)));
+    if (this.deps.autoAnswer) call.timers.push(this.deps.timers.set(200, () => call.state === 'incoming' && this.acceptIncoming(call)));
+  }
+
+  private acceptIncoming(call: Call): void {
+    const incoming = call.incoming!;
+    call.incoming = undefined;
+    const delayedOffer = call.pendingAnswer === undefined;
+    // RFC 3261 13.2.1: with no offer in the INVITE, ours goes in the 2xx and the answer in the ACK.
+    const body = call.pendingAnswer?.sdp ?? createOffer(call.local);
+    call.awaitingAck = true;
+    incoming.onAck = (ack) => {
+      call.awaitingAck = false;
+      if (call.byeAfterAck) {
+        // Hung up before the ACK: the BYE held back until now (RFC 3261 15).
+        this.sendBye(call);
+        return;
+      }
+      if (!ack) {
+        if (call.state === 'ended') return;
+        this.sendBye(call);
+        this.end(call, 'connection-lost', 'no ACK for our answer');
+        return;
+      }
+      if (delayedOffer) {
+        const negotiated = readAnswer(decodeBody(ack.content), call.local);
+        if (!negotiated.ok) {
+          this.sendBye(call);
+          this.end(call, 'not-acceptable', negotiated.reason);
+          return;
+        }
+        this.startMedia(call, negotiated);
+      }
+    };
+    incoming.respond(200, {
+      headers: {
+        contact: [{ uri: this.ownUri() ?? sipUri(ECHO_USER, this.deps.stack.host, this.deps.stack.port), params: {} }],
+        'content-type': 'application/sdp',
+        // RFC 3261 12.1.1: the UAS copies Record-Route into its 2xx.
+        ...(incoming.request.headers['record-route'] ? { 'record-route': incoming.request.headers['record-route'] } : {}),
+      },
+      body,
+    });
+    if (call.pendingAnswer) this.startMedia(call, call.pendingAnswer);
+    else {
+      call.answeredAt = this.now();
+      call.state = 'active';
+      this.changed(call);
+    }
+  }
+
+  private startMedia(call: Call, negotiated: NegotiatedAudio): void {
+    call.negotiated = negotiated;
+    call.media.configure(negotiated);
+    call.remoteHold = !sends(negotiated.direction);
+    call.media.onDtmf = (digit) => {
+      call.dtmfReceived += digit;
+      this.changed(call);
+    };
+    call.media.onPeerSilent = () => {
+      if (call.state !== 'active') return;
+      this.sendBye(call);
+      this.end(call, 'connection-lost', 'no audio or reports from the other side');
+    };
+    if (!call.answeredAt) {
+      call.answeredAt = this.now();
+      if (call.historyId !== undefined) void this.deps.calls.answered(call.historyId, call.answeredAt);
+    }
+    call.focusedAt = this.now();
+    if (!call.hidden && this.deps.playSource && !call.playSource) call.playSource = this.deps.playSource();
+    call.state = 'active';
+    this.refocus();
+    this.changed(call);
+  }
+
+  private async onReinvite(incoming: IncomingRequest): Promise<void> {
+    const call = this.inDialogCall(incoming);
+    if (!call) return;
+    if (call.reinviting) return incoming.respond(491);
+    const offer = sdpOf(incoming.request);
+    if (offer === undefined) {
+      // An offer-less re-INVITE asks for our offer; we keep the session as it is (RFC 3264 8).
+      incoming.respond(488, { headers: { warning: `399 ${this.deps.stack.host} "re-INVITE without an offer is not supported"` } });
+      return;
+    }
+    const local = { ...call.local, direction: call.localHold ? ('sendonly' as const) : ('sendrecv' as const) };
+    local.sessionVersion = (call.local.sessionVersion ?? 0) + 1;
+    const result = answer(offer, local);
+    if (!result.ok) {
+      incoming.respond(488, { headers: { warning: `305 ${this.deps.stack.host} "${result.reason}"` } });
+      return;
+    }
+    call.local = local;
+    refreshTarget(call.dialog!, incoming.request);
+    incoming.onAck = (ack) => {
+      if (!ack && call.state === 'active') {
+        this.sendBye(call);
+        this.end(call, 'connection-lost', 'no ACK for our answer');
+      }
+    };
+    incoming.respond(200, { headers: { contact: [{ uri: this.ownUri(), params: {} }], 'content-type': 'application/sdp' }, body: result.sdp });
+    call.negotiated = result;
+    call.media.configure(result);
+    call.remoteHold = !sends(result.direction);
+    this.changed(call);
+  }
+
+  /** RFC 3264 8.4: hold is a re-INVITE offering sendonly; resume offers sendrecv again. */
+  private async setHold(call: Call, hold: boolean): Promise<void> {
+    if (call.localHold === hold) return;
+    if (call.reinviting) throw new UserError('INVALID_STATE', 'The call is still changing; try again in a moment.');
+    call.reinviting = true;
+    const local: LocalMedia = { ...call.local, direction: hold ? 'sendonly' : 'sendrecv', sessionVersion: (call.local.sessionVersion ?? 0) + 1 };
+    try {
+      const request = this.inDialog(call, 'INVITE', { body: createOffer(local), contentType: 'application/sdp' });
+      const cseq = request.dialog!.cseq;
+      const invite = await this.deps.stack.invite(request, (response) => {
+        if (response.status >= 200 && call.dialog) void this.deps.stack.sendAck(this.ackFor(call.dialog, cseq));
+      });
+      if ('kind' in invite) throw new UserError('UNAVAILABLE', `Could not reach ${call.peer} (${describe(invite)}).`);
+      const outcome = await invite.outcome;
+      if (outcome.kind !== 'final') {
+        this.sendBye(call);
+        this.end(call, 'connection-lost', describe(outcome));
+        return;
+      }
+      const status = outcome.response.status;
+      if (status === 481 || status === 408) {
+        this.end(call, 'connection-lost', `${status} ${outcome.response.reason}`);
+        return;
+      }
+      if (status >= 300) throw new UserError('UNAVAILABLE', `${call.peerName ?? call.peer} refused the change (${status} ${outcome.response.reason}).`);
+      const negotiated = readAnswer(decodeBody(outcome.response.content), local);
+      if (!negotiated.ok) throw new UserError('UNAVAILABLE', `The answer to the change was not usable: ${negotiated.reason}`);
+      refreshTarget(call.dialog!, outcome.response);
+      call.local = local;
+      call.localHold = hold;
+      call.negotiated = negotiated;
+      call.media.configure(negotiated);
+      call.remoteHold = !sends(negotiated.direction);
+      if (!hold) call.focusedAt = this.now();
+      this.refocus();
+      this.changed(call);
+    } finally {
+      call.reinviting = false;
+    }
+  }
+
+  // ---- in-dialog requests ----
+
+  private inDialogCall(incoming: IncomingRequest): Call | undefined {
+    const key = incomingDialogKey(incoming.request);
+    const call = key ? this.byDialog.get(key) : undefined;
+    if (!call || (call.state === 'ended' && incoming.request.method !== 'NOTIFY')) {
+      incoming.respond(481, { reason: 'Call/Transaction Does Not Exist' });
+      return undefined;
+    }
+    if (!acceptRemoteSeq(call.dialog!, incoming.request)) {
+      incoming.respond(500, { reason: 'Server Internal Error (CSeq out of order)' });
+      return undefined;
+    }
+    return call;
+  }
+
+  private onBye(incoming: IncomingRequest): void {
+    const key = incomingDialogKey(incoming.request);
+    const call = key ? this.byDialog.get(key) : undefined;
+    if (call?.state === 'ended') return incoming.respond(200); // a BYE crossing ours
+    if (!this.inDialogCall(incoming) || !call) return;
+    incoming.respond(200);
+    this.end(call, 'remote-hangup');
+  }
+
+  /** RFC 3515: the peer asks us to call someone else; we report how it goes by NOTIFY. */
+  private async onRefer(incoming: IncomingRequest): Promise<void> {
+    const call = this.inDialogCall(incoming);
+    if (!call) return;
+    const referTo = incoming.request.headers['refer-to'] as { uri?: string } | Array<{ uri?: string }> | string | undefined;
+    const target = typeof referTo === 'string' ? referTo.replace(/^.*<(.*)>.*$/, '$1') : Array.isArray(referTo) ? referTo[0]?.uri : referTo?.uri;
+    if (!target || !parseSipUri(target)) return incoming.respond(400, { reason: 'Bad Request (Refer-To is not a SIP URI)' });
+    incoming.respond(202);
+    this.notifyRefer(call, 100, 'Trying', false);
+    try {
+      const view = await this.dial(target);
+      const next = this.calls.get(view.id)!;
+      next.settled.push((status) => this.notifyRefer(call, status, status < 300 ? 'OK' : 'Failed', true));
+    } catch (error) {
+      this.notifyRefer(call, 503, 'Service Unavailable', true);
+      this.deps.log.info('transfer target not called', { error: String(error) });
+    }
+  }
+
+  private notifyRefer(call: Call, status: number, reason: string, final: boolean): void {
+    if (!call.dialog) return;
+    void this.deps.stack.request(
+      this.inDialog(call, 'NOTIFY', {
+        body: `SIP/2.0 ${status} ${reason}\r\n`,
+        contentType: 'message/sipfrag;version=2.0',
+        headers: { event: 'refer', 'subscription-state': final ? 'terminated;reason=noresource' : 'active;expires=60' },
+        timeoutMs: 8_000,
+      }),
+    );
+  }
+
+  private onNotify(incoming: IncomingRequest): void {
+    const event = String(incoming.request.headers.event ?? '').split(';')[0].trim().toLowerCase();
+    if (event === 'presence' && this.deps.presenceNotify) return this.deps.presenceNotify(incoming);
+    if (event === 'peerdial-config' && this.deps.configNotify) return this.deps.configNotify(incoming);
+    if (event !== 'refer') return incoming.respond(489, { reason: 'Bad Event' });
+    if (!this.inDialogCall(incoming)) return;
+    incoming.respond(200);
+  }
+
+  // ---- helpers ----
+
+  private ownUri(): string | undefined {
+    const identity = this.deps.identity.current;
+    if (!identity || !this.deps.stack.started) return undefined;
+    return sipUri(identity.userName, this.deps.stack.host, this.deps.stack.port);
+  }
+
+  private newCall(c: { direction: 'in' | 'out'; peer: string; peerName?: string; media: MediaSession; sipCallId: string; hidden?: boolean }): Call {
+    const call: Call = {
+      id: randomBytes(8).toString('hex'),
+      direction: c.direction,
+      peer: c.peer,
+      peerName: c.peerName,
+      state: 'calling',
+      localHold: false,
+      remoteHold: false,
+      muted: false,
+      startedAt: this.now(),
+      dtmfReceived: '',
+      hidden: c.hidden ?? false,
+      sipCallId: c.sipCallId,
+      media: c.media,
+      local: {
+        address: c.media.address,
+        port: c.media.port,
+        codecs: ['PCMU', 'PCMA'],
+        telephoneEvent: true,
+        direction: 'sendrecv',
+        sessionId: String(Math.floor(Math.random() * 1e9)),
+        sessionVersion: 1,
+      },
+      reinviting: false,
+      awaitingAck: false,
+      byeAfterAck: false,
+      timers: [],
+      settled: [],
+    };
+    this.calls.set(call.id, call);
+    return call;
+  }
+
+  private find(id: string): Call {
+    const call = typeof id === 'string' ? this.calls.get(id) : undefined;
+    if (!call || call.hidden) throw new UserError('NOT_FOUND', 'There is no such call.');
+    return call;
+  }
+
+  private live(id: string): Call {
+    const call = this.find(id);
+    if (call.state === 'ended') throw new UserError('INVALID_STATE', 'The call has ended.');
+    return call;
+  }
+
+  private inDialog(call: Call, method: string, extra: Partial<OutgoingRequest> = {}): OutgoingRequest {
+    return { ...this.inDialogOf(call.dialog!, method), fromName: this.deps.identity.current?.displayName, ...extra };
+  }
+
+  private inDialogOf(dialog: Dialog, method: string): OutgoingRequest {
+    return {
+      method,
+      to: dialog.remoteUri,
+      from: dialog.localUri,
+      requestUri: dialog.remoteTarget,
+      contact: this.ownUri(),
+      dialog: { callId: dialog.callId, localTag: dialog.localTag, remoteTag: dialog.remoteTag, cseq: nextLocalSeq(dialog), routeSet: dialog.routeSet },
+      timeoutMs: 8_000,
+    };
+  }
+
+  /** RFC 3261 13.2.2.4: the ACK for a 2xx carries the INVITE's CSeq number. */
+  private ackFor(dialog: Dialog, cseq: number): OutgoingRequest {
+    return {
+      method: 'ACK',
+      to: dialog.remoteUri,
+      from: dialog.localUri,
+      requestUri: dialog.remoteTarget,
+      dialog: { callId: dialog.callId, localTag: dialog.localTag, remoteTag: dialog.remoteTag, cseq, routeSet: dialog.routeSet },
+    };
+  }
+
+  private sendBye(call: Call): void {
+    if (!call.dialog) return;
+    if (call.awaitingAck) {
+      call.byeAfterAck = true;
+      return;
+    }
+    void this.deps.stack.request(this.inDialog(call, 'BYE'));
+  }
+
+  private async hangupCall(call: Call, reason: 'hangup' | 'cancelled' | 'declined', detail?: string): Promise<void> {
+    if (call.state === 'incoming' && call.incoming) call.incoming.respond(reason === 'declined' && !this.stopping ? 603 : 480);
+    else if (call.answeredAt) this.sendBye(call);
+    else call.invite?.cancel();
+    this.end(call, reason, detail);
+  }
+
+  /** Ends a call once: media closed, history written, the devices handed to another call. */
+  private end(call: Call, reason: Call['endReason'] & string, detail?: string): void {
+    if (call.state === 'ended') return;
+    call.state = 'ended';
+    call.endedAt = this.now();
+    call.endReason = reason;
+    call.endMessage = endMessageFor(call, reason, detail);
+    for (const t of call.timers) this.deps.timers.clear(t);
+    call.timers = [];
+    for (const tell of call.settled.splice(0)) tell(reason === 'busy' ? 486 : 487);
+    void call.media.close().catch((error: unknown) => this.deps.log.debug('media close failed', { error: String(error) }));
+    this.refocus();
+    if (!call.hidden) {
+      this.changed(call);
+      if (call.historyId !== undefined) {
+        void this.deps.calls
+          .finish(call.historyId, outcomeFor(call, reason), call.endedAt, call.endMessage)
+          .then((stored) => stored && this.deps.onHistory(historyEntry(stored)))
+          .catch((error: unknown) => this.deps.log.warn('call history not written', { error: String(error) }));
+      }
+    }
+    this.deps.timers.set(LINGER_MS, () => {
+      this.calls.delete(call.id);
+      if (call.dialog) this.byDialog.delete(dialogKey(call.dialog.callId, call.dialog.localTag, call.dialog.remoteTag));
+    });
+  }
+
+  private async discard(call: Call): Promise<void> {
+    this.calls.delete(call.id);
+    await call.media.close();
+  }
+
+  /** The user's microphone and speaker go to the newest active call not on hold; the others get silence. */
+  private refocus(): void {
+    let focus: Call | undefined;
+    for (const call of this.calls.values()) {
+      if (call.hidden || call.state !== 'active' || call.localHold) continue;
+      if (!focus || (call.focusedAt ?? 0) > (focus.focusedAt ?? 0)) focus = call;
+    }
+    for (const call of this.calls.values()) {
+      if (call.state === 'ended') continue;
+      if (call.hidden) {
+        call.media.setSource(call.playSource);
+        continue;
+      }
+      if (call === focus) {
+        call.media.setSource(call.playSource ?? this.deps.audio.microphone);
+        call.media.setSink(this.deps.audio.speakerSink(this.deps.recorder));
+      } else {
+        call.media.setSource(undefined);
+        call.media.setSink(undefined);
+      }
+    }
+  }
+
+  private changed(call: Call): void {
+    if (!call.hidden) this.deps.onChange(callView(call));
+  }
+
+  private scheduleQuality(): void {
+    this.qualityTimer = this.deps.timers.set(QUALITY_REFRESH_MS, () => {
+      for (const call of this.calls.values()) if (call.state === 'active') this.changed(call);
+      if (!this.stopping) this.scheduleQuality();
+    });
+  }
+}
+
+function elapsedSince(start: number | undefined): number | undefined {
+  return start === undefined ? undefined : Math.round((performance.now() - start) * 1000) / 1000;
+}
+
+/** The state read afresh: a call can end while a command awaits (TypeScript narrows it too early). */
+function hasEnded(call: Call): boolean {
+  return call.state === 'ended';
+}
+
+function sdpOf(request: SipRequest): string | undefined {
+  const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const body = decodeBody(request.content);
+  return type === 'application/sdp' && body.trim() ? body : undefined;
+}
+
+function describe(outcome: RequestOutcome): string {
+  switch (outcome.kind) {
+    case 'final':
+      return `${outcome.response.status} ${outcome.response.reason}`;
+    case 'timeout':
+      return 'no answer from their device';
+    case 'transport-error':
+      return outcome.error.message;
+    case 'unresolvable':
+      return outcome.error.message;
+  }
+}

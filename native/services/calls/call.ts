@@ -1,0 +1,142 @@
+// One call as the call service keeps it, and how it reads to a user: its view, the plain
+// message it ended with, and the outcome the history records.
+import type { CallEndReason, CallHistoryEntry, CallOutcome, CallState, CallView } from './call-view.js';
+import type { Dialog } from '../../proto/sip/dialog.js';
+import type { AudioSource } from '../../proto/media/audio-io.js';
+import type { LocalMedia, NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
+import type { StoredCall } from '../../storage/repositories/call-repository.js';
+import type { MediaSession } from './media-session.js';
+import type { IncomingRequest, OutgoingInvite } from '../sip/index.js';
+import type { TimerHandle } from '../../proto/sip/timers.js';
+
+export interface Call {
+  id: string;
+  direction: 'in' | 'out';
+  peer: string;
+  peerName?: string;
+  state: CallState;
+  localHold: boolean;
+  remoteHold: boolean;
+  muted: boolean;
+  startedAt: number;
+  answeredAt?: number;
+  /** When the call last came into focus (answered or resumed): the newest one has the devices. */
+  focusedAt?: number;
+  endedAt?: number;
+  endReason?: CallEndReason;
+  endMessage?: string;
+  dtmfReceived: string;
+  /** Outgoing: when the INVITE left, and how long until ringing and the answer (ms). */
+  inviteSentAt?: number;
+  setup?: { toRingingMs?: number; toAnswerMs?: number };
+  /** The echo test's side: never shown, never in the history. */
+  hidden: boolean;
+  sipCallId: string;
+  historyId?: number;
+  media: MediaSession;
+  local: LocalMedia;
+  negotiated?: NegotiatedAudio;
+  dialog?: Dialog;
+  /** Our INVITE, until its final response (outgoing calls). */
+  invite?: OutgoingInvite;
+  /** The INVITE we have not answered yet (incoming calls). */
+  incoming?: IncomingRequest;
+  /** The answer to the caller's offer, sent in our 200 (undefined for an offer-less INVITE). */
+  pendingAnswer?: NegotiatedAudio & { sdp: string };
+  /** RFC 3261 15: as the callee, no BYE until the ACK for our 2xx came (or never will). */
+  awaitingAck: boolean;
+  byeAfterAck: boolean;
+  /** A re-INVITE of ours is in progress (RFC 3261 14.1: one at a time; 491 for theirs). */
+  reinviting: boolean;
+  /** The --play WAV for this call, started when the call is answered. */
+  playSource?: AudioSource;
+  timers: TimerHandle[];
+  /** Told once when the call leaves the ringing phase: answered, or the SIP status it ended with. */
+  settled: Array<(status: number) => void>;
+}
+
+export function callView(call: Call): CallView {
+  const hold = call.localHold && call.remoteHold ? 'both' : call.localHold ? 'local' : call.remoteHold ? 'remote' : 'none';
+  const view: CallView = {
+    id: call.id,
+    direction: call.direction,
+    peer: call.peer,
+    state: call.state,
+    hold,
+    muted: call.muted,
+    startedAt: call.startedAt,
+    dtmfReceived: call.dtmfReceived,
+  };
+  if (call.peerName) view.peerName = call.peerName;
+  if (call.answeredAt) view.answeredAt = call.answeredAt;
+  if (call.endedAt) view.endedAt = call.endedAt;
+  if (call.endReason) view.endReason = call.endReason;
+  if (call.endMessage) view.endMessage = call.endMessage;
+  if (call.setup) view.setup = { ...call.setup };
+  if (call.negotiated && call.answeredAt) {
+    const s = call.media.stats();
+    view.quality = {
+      codec: call.negotiated.codec.name,
+      packetsSent: s.packetsSent,
+      packetsReceived: s.packetsReceived,
+      lossFraction: s.lossFraction,
+      jitterMs: Math.round(s.jitterMs * 10) / 10,
+      ...(s.rttMs !== undefined ? { rttMs: Math.round(s.rttMs * 10) / 10 } : {}),
+      ...(s.remoteMedia ? { remoteMedia: s.remoteMedia } : {}),
+    };
+  }
+  return view;
+}
+
+/** What a final response to our INVITE means to the caller (RFC 3261 21). */
+export function reasonForStatus(status: number): CallEndReason {
+  if (status === 486 || status === 600) return 'busy';
+  if (status === 603) return 'declined';
+  if (status === 487) return 'cancelled';
+  if (status === 408 || status === 480) return 'no-answer';
+  if (status === 404 || status === 410 || status === 484 || status === 604) return 'unreachable';
+  if (status === 488 || status === 606 || status === 415) return 'not-acceptable';
+  return 'failed';
+}
+
+export function endMessageFor(call: Pick<Call, 'direction' | 'peer' | 'peerName'>, reason: CallEndReason, detail?: string): string {
+  // Without a display name, the user part reads better than a whole URI.
+  const who = call.peerName ?? /^sips?:([^@;]+)@/.exec(call.peer)?.[1] ?? call.peer;
+  switch (reason) {
+    case 'hangup':
+      return 'Call ended';
+    case 'remote-hangup':
+      return `${who} hung up`;
+    case 'cancelled':
+      return call.direction === 'in' ? `Missed call from ${who}` : 'Call cancelled';
+    case 'declined':
+      return call.direction === 'in' ? 'You declined the call' : `${who} declined the call`;
+    case 'busy':
+      return `${who} is busy`;
+    case 'no-answer':
+      return call.direction === 'in' ? `Missed call from ${who}` : `${who} did not answer`;
+    case 'unreachable':
+      return `Could not reach ${who}${detail ? ` (${detail})` : ''}`;
+    case 'not-acceptable':
+      return `${who}'s phone cannot use the audio formats Peerdial offers${detail ? ` (${detail})` : ''}`;
+    case 'transferred':
+      return `Transferred to ${detail ?? 'another number'}`;
+    case 'connection-lost':
+      return `The connection to ${who} was lost`;
+    case 'failed':
+      return `The call failed${detail ? ` (${detail})` : ''}`;
+  }
+}
+
+/** The history's one-word outcome for a call that ended with `reason`. */
+export function outcomeFor(call: Pick<Call, 'direction' | 'answeredAt'>, reason: CallEndReason): CallOutcome {
+  if (call.answeredAt) return 'answered';
+  if (call.direction === 'in') return reason === 'declined' ? 'declined' : reason === 'failed' ? 'failed' : 'missed';
+  if (reason === 'busy' || reason === 'declined' || reason === 'cancelled') return reason;
+  return 'failed';
+}
+
+export function historyEntry(stored: StoredCall): CallHistoryEntry {
+  const durationSeconds = stored.answeredAt ? Math.max(0, Math.round((stored.endedAt - stored.answeredAt) / 1000)) : 0;
+  return { ...stored, durationSeconds };
+}

@@ -1,0 +1,6 @@
+// What the rest of the engine may use of calls: other domains and the composition roots import this, not the files behind it.
+export * from './call-service.js';
+export * from './call-view.js';
+export * from './call-audio.js';
+export * from './media-session.js';
+export * from './wav-file-audio.js';

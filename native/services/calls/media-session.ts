@@ -1,0 +1,563 @@
+// The media of one call: 20 ms G.711 frames from an AudioSource to RTP, RTP through the jitter
+// buffer and loss concealment to an AudioSink, RTCP reports both ways, RFC 4733 DTMF both ways,
+// and symmetric RTP (send to where the peer's media really comes from, RFC 4961's idea, which
+// is what gets media through a NAT when the SDP address is a private one).
+import { randomBytes, randomInt } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../../log.js';
+import type { CallQuality } from './call-view.js';
+import { FRAME_SAMPLES, SAMPLE_RATE, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
+import { DtmfReceiver } from '../../proto/media/dtmf-receiver.js';
+import { planDtmfPackets, validateDtmfKeys, type DtmfPacketPlanEntry } from '../../proto/media/dtmf-sender.js';
+import { JitterBuffer } from '../../proto/media/jitter-buffer.js';
+import { LossConcealer } from '../../proto/media/loss-concealment.js';
+import { firstRtcpIntervalMs, nextRtcpIntervalMs, RTCP_MIN_INTERVAL_MS } from '../../proto/media/rtcp-interval.js';
+import { ReceptionStatistics, roundTripFromReport, SenderCounters } from '../../proto/media/rtp-statistics.js';
+import type { MediaClock, MediaTick } from '../../transport/media-clock.js';
+import { RtpSocketPair, type RtcpArrival, type RtpEndpoint } from '../../transport/rtp-socket.js';
+import { decodeG711, encodeG711, type G711Law } from '../../wire/audio/g711.js';
+import { msToNtp, parseRtcpCompound, serializeRtcpCompound, type ReportBlock, type ReportPacket } from '../../wire/rtp/rtcp.js';
+import { parseRtpPacket, serializeRtpPacket } from '../../wire/rtp/rtp-packet.js';
+import { parseTelephoneEvent, serializeTelephoneEvent } from '../../wire/rtp/telephone-event.js';
+import type { NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
+import { receives, sends } from '../../wire/sdp/direction.js';
+
+export interface MediaSessionOptions {
+  bind: string;
+  advertisedHost: string;
+  clock: MediaClock;
+  log: Logger;
+  portRange?: [number, number];
+  /** No RTP nor RTCP from the peer for this long while it should be sending: onPeerSilent fires once (default 30000). */
+  silenceTimeoutMs?: number;
+  /** RFC 3550 6.2's minimum report interval (default 5000); tests shorten it. */
+  rtcpIntervalMs?: number;
+  /** Measurement hook for benchmarks: called just before a received frame is written to the sink. */
+  probe?: MediaProbe;
+}
+
+export interface MediaProbe {
+  /** `heldMs`: how long the frame's packet waited in the jitter buffer. */
+  framePlayed(heldMs: number): void;
+}
+
+/** What a call shows of its quality, and the counters behind it. */
+export interface MediaStats extends CallQuality {
+  lateTicks: number;
+  concealedFrames: number;
+  dtmfSent: number;
+  dtmfReceived: number;
+  /** Datagrams on our ports that were neither RTP nor RTCP we could read. */
+  malformedDatagrams?: number;
+  /** RTP of a payload type not negotiated, or from a source other than the peer's. */
+  ignoredPackets?: number;
+  /** RTCP compounds read from the peer (they keep coming while the call is on hold). */
+  rtcpReceived?: number;
+}
+
+export class DtmfUnavailableError extends Error {
+  readonly code = 'DTMF_UNAVAILABLE';
+}
+
+const DEFAULT_SILENCE_TIMEOUT_MS = 30_000;
+/** Silence between two keys after the end packets, in frames (RFC 4733 leaves it to the sender). */
+const INTER_DIGIT_GAP_FRAMES = 3;
+/** A different SSRC replaces the peer's only after the current one has been quiet this long. */
+const SOURCE_SWITCH_QUIET_MS = 500;
+const SEQ_RING = 1024;
+const LATE_TICK_MS = 5;
+/** Packet sizes followed: 10 ms to 200 ms of G.711 (RFC 3551 4.2). */
+const MIN_PACKET_SAMPLES = 80;
+const MAX_PACKET_SAMPLES = 1600;
+
+interface DtmfJob {
+  keys: string[];
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+interface DtmfInProgress {
+  plan: DtmfPacketPlanEntry[];
+  next: number;
+  startTimestamp: number;
+  gapFrames: number;
+}
+
+export class MediaSession {
+  readonly port: number;
+  readonly address: string;
+  muted = false;
+  onDtmf?: (digit: string) => void;
+  onPeerSilent?: () => void;
+
+  private readonly log: Logger;
+  private readonly clock: MediaClock;
+  private readonly silenceTimeoutMs: number;
+  private readonly rtcpIntervalMs: number;
+  private readonly probe: MediaProbe | undefined;
+  private readonly leaveClock: (() => void)[] = [];
+
+  // Our stream (RFC 3550 5.1: random SSRC, initial sequence number and timestamp).
+  private readonly ssrc = randomBytes(4).readUInt32BE(0);
+  private sequence = randomInt(0, 0x10000);
+  private timestamp = randomBytes(4).readUInt32BE(0);
+  private readonly cname = `${randomBytes(12).toString('base64url')}@peerdial`;
+  private readonly sent = new SenderCounters();
+  private markNext = true;
+  // The RTP time of the latest tick and when it was due, to stamp SRs (RFC 3550 6.4.1).
+  private tickTimestamp = 0;
+  private tickScheduledMs = 0;
+
+  private negotiated: NegotiatedAudio | undefined;
+  private law: G711Law = 'mu';
+  private silence: Buffer = encodeG711('mu', new Int16Array(FRAME_SAMPLES));
+  private source: AudioSource | undefined;
+  private sink: AudioSink | undefined;
+
+  // The peer's stream.
+  private remoteSsrc: number | undefined;
+  private lastFromPeerMs = 0;
+  private reception = new ReceptionStatistics();
+  private jitterBuffer = new JitterBuffer();
+  /** Samples per packet the peer sends (G.711: one byte each); 160 until its packets say otherwise. */
+  private packetSamples = FRAME_SAMPLES;
+  /** Decoded samples not yet played: packets of other sizes are cut into 20 ms frames here. */
+  private backlog = new Int16Array(4 * FRAME_SAMPLES);
+  private backlogOffset = 0;
+  private backlogLength = 0;
+  private readonly concealer = new LossConcealer();
+  private readonly dtmfReceiver = new DtmfReceiver();
+  private readonly arrivalBySeq = new Float64Array(SEQ_RING);
+  private playoutStarted = false;
+
+  // Where to send: the SDP's address until the peer's own packets show the real one.
+  private sdpRtp: RtpEndpoint | undefined;
+  private latchedRtp: RtpEndpoint | undefined;
+  private latchedRtcp: { to: RtpEndpoint; via: RtcpArrival } | undefined;
+
+  private rttMs: number | undefined;
+  /** Packets sent as of the last two reports, newest first (RFC 3550 6.4: SR or RR). */
+  private sentAtReports: [number, number] = [0, 0];
+  private nextRtcpAtMs = Infinity;
+  private silenceSinceMs = 0;
+  private silentFired = false;
+
+  private readonly dtmfQueue: DtmfJob[] = [];
+  private dtmf: DtmfInProgress | undefined;
+
+  private readonly counts = {
+    packetsReceived: 0,
+    lateTicks: 0,
+    concealedFrames: 0,
+    dtmfSent: 0,
+    dtmfReceived: 0,
+    malformedDatagrams: 0,
+    ignoredPackets: 0,
+    rtcpReceived: 0,
+  };
+  private closed = false;
+
+  private constructor(
+    options: MediaSessionOptions,
+    private readonly sockets: RtpSocketPair,
+  ) {
+    this.port = sockets.port;
+    this.address = options.advertisedHost;
+    this.clock = options.clock;
+    this.log = options.log;
+    this.silenceTimeoutMs = options.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS;
+    this.rtcpIntervalMs = options.rtcpIntervalMs ?? RTCP_MIN_INTERVAL_MS;
+    this.probe = options.probe;
+  }
+
+  static async open(options: MediaSessionOptions): Promise<MediaSession> {
+    // Datagrams are delivered by later event-loop turns, so the session exists before the first one.
+    const route: { to?: MediaSession } = {};
+    const sockets = await RtpSocketPair.open({
+      bind: options.bind,
+      portRange: options.portRange,
+      onRtp: (datagram, from) => route.to?.receiveRtp(datagram, from),
+      onRtcp: (datagram, from, arrival) => route.to?.receiveRtcp(datagram, from, arrival),
+      onError: (error) => options.log.warn('RTP socket failed', { error: error.message }),
+    });
+    route.to = new MediaSession(options, sockets);
+    return route.to;
+  }
+
+  /** First call starts media; later ones (re-INVITE) change codec, remote or direction, keeping SSRC and sequence. */
+  configure(negotiated: NegotiatedAudio): void {
+    if (this.closed) return;
+    const previous = this.negotiated;
+    this.negotiated = negotiated;
+    this.law = negotiated.codec.name === 'PCMA' ? 'a' : 'mu';
+    this.silence = encodeG711(this.law, new Int16Array(FRAME_SAMPLES));
+    const remote = { address: negotiated.remoteAddress, port: negotiated.remotePort };
+    if (!this.sdpRtp || this.sdpRtp.address !== remote.address || this.sdpRtp.port !== remote.port) {
+      // A new remote party (or a moved one): what we latched belonged to the old one.
+      this.sdpRtp = remote;
+      this.latchedRtp = undefined;
+      this.latchedRtcp = undefined;
+    }
+    const now = this.clock.now();
+    if (!previous) {
+      const lane = this.clock.nextLane();
+      this.leaveClock.push(this.clock.join((tick) => this.sendTick(tick), 0, lane));
+      this.leaveClock.push(this.clock.join(() => this.playoutTick(), 1, lane));
+      this.nextRtcpAtMs = now + firstRtcpIntervalMs(Math.random, this.rtcpIntervalMs);
+    }
+    if (!previous || sends(negotiated.direction) !== sends(previous.direction)) this.markNext = true;
+    if (!previous || !receives(previous.direction)) {
+      // The wait for the peer starts when we begin to expect its media.
+      this.silenceSinceMs = now;
+      this.silentFired = false;
+    }
+  }
+
+  setSource(source: AudioSource | undefined): void {
+    this.source = source;
+  }
+
+  setSink(sink: AudioSink | undefined): void {
+    this.sink = sink;
+  }
+
+  /** RFC 4733: sends the keys in order, about 100 ms each plus a gap; resolves once all are sent. */
+  sendDtmf(digits: string): Promise<void> {
+    try {
+      validateDtmfKeys(digits);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.closed) return Promise.reject(new DtmfUnavailableError('the call has ended'));
+    if (!this.negotiated || this.negotiated.telephoneEventPayloadType === undefined) {
+      return Promise.reject(new DtmfUnavailableError('the other side did not agree to RFC 4733 telephone-events'));
+    }
+    if (digits.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.dtmfQueue.push({ keys: [...digits.toUpperCase()], resolve, reject }));
+  }
+
+  stats(): MediaStats {
+    const remote = this.rtpTarget();
+    return {
+      codec: this.negotiated?.codec.name ?? '',
+      packetsSent: this.sent.packets,
+      packetsReceived: this.counts.packetsReceived,
+      lossFraction: this.reception.lossFraction,
+      jitterMs: this.reception.jitterMs,
+      rttMs: this.rttMs,
+      remoteMedia: remote ? `${remote.address}:${remote.port}` : undefined,
+      lateTicks: this.counts.lateTicks,
+      concealedFrames: this.counts.concealedFrames,
+      dtmfSent: this.counts.dtmfSent,
+      dtmfReceived: this.counts.dtmfReceived,
+      malformedDatagrams: this.counts.malformedDatagrams,
+      ignoredPackets: this.counts.ignoredPackets,
+      rtcpReceived: this.counts.rtcpReceived,
+    };
+  }
+
+  /** Sends an RTCP BYE (RFC 3550 6.6), leaves the clock and closes the sockets. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // The BYE must have left before its socket closes.
+    const byeSent = this.negotiated ? this.sendRtcpReport(true) : undefined;
+    for (const leave of this.leaveClock.splice(0)) leave();
+    const ended = new DtmfUnavailableError('the call ended before the keys were sent');
+    for (const job of this.dtmfQueue.splice(0)) job.reject(ended);
+    this.dtmf = undefined;
+    await byeSent;
+    await this.sockets.close();
+  }
+
+  // ---- sending ----
+
+  private sendTick(tick: MediaTick): void {
+    if (tick.lateMs > LATE_TICK_MS) this.counts.lateTicks++;
+    const negotiated = this.negotiated!;
+    const timestamp = this.timestamp;
+    this.tickTimestamp = timestamp;
+    this.tickScheduledMs = tick.scheduledMs;
+    // RFC 3550 5.1: the timestamp is the sampling instant, so it runs on while we send nothing.
+    this.timestamp = (this.timestamp + FRAME_SAMPLES) >>> 0;
+    if (!sends(negotiated.direction)) {
+      this.markNext = true;
+      return;
+    }
+    const target = this.rtpTarget();
+    if (this.sendDtmfPacket(timestamp, negotiated, target)) return;
+    const frame = this.source?.read();
+    const payload = this.muted || !frame ? this.silence : encodeG711(this.law, frame);
+    // RFC 3551 4.1: the marker goes on the first packet after a silence or event gap.
+    this.sendRtp(negotiated.codec.payloadType, this.markNext, timestamp, payload, target);
+    this.markNext = false;
+  }
+
+  /** RFC 4733 2.5: while a key is being sent, its event packets take the place of audio. */
+  private sendDtmfPacket(timestamp: number, negotiated: NegotiatedAudio, target: RtpEndpoint | undefined): boolean {
+    if (!this.dtmf) this.startNextDigit(timestamp);
+    const progress = this.dtmf;
+    if (!progress) return false;
+    if (progress.next < progress.plan.length && negotiated.telephoneEventPayloadType !== undefined) {
+      const entry = progress.plan[progress.next++];
+      this.sendRtp(negotiated.telephoneEventPayloadType, entry.marker, progress.startTimestamp, serializeTelephoneEvent(entry.event), target);
+      if (progress.next === progress.plan.length) this.counts.dtmfSent++;
+      this.markNext = true;
+      return true;
+    }
+    // The gap after a key is ordinary audio; the next key starts once it has passed.
+    if (progress.gapFrames-- <= 0) {
+      this.dtmf = undefined;
+      this.finishJobIfDone();
+    }
+    return false;
+  }
+
+  private startNextDigit(timestamp: number): void {
+    const job = this.dtmfQueue[0];
+    if (!job) return;
+    const key = job.keys.shift()!;
+    this.dtmf = { plan: planDtmfPackets(key), next: 0, startTimestamp: timestamp, gapFrames: INTER_DIGIT_GAP_FRAMES };
+  }
+
+  private finishJobIfDone(): void {
+    const job = this.dtmfQueue[0];
+    if (job && job.keys.length === 0) {
+      this.dtmfQueue.shift();
+      job.resolve();
+    }
+  }
+
+  private sendRtp(payloadType: number, marker: boolean, timestamp: number, payload: Buffer, target: RtpEndpoint | undefined): void {
+    const datagram = serializeRtpPacket({ payloadType, marker, sequenceNumber: this.sequence, timestamp, ssrc: this.ssrc, payload });
+    this.sequence = (this.sequence + 1) & 0xffff;
+    this.sent.sent(payload.length);
+    if (target) this.sockets.sendRtp(datagram, target);
+  }
+
+  private rtpTarget(): RtpEndpoint | undefined {
+    return this.latchedRtp ?? this.sdpRtp;
+  }
+
+  // ---- receiving ----
+
+  private receiveRtp(datagram: Buffer, from: RtpEndpoint): void {
+    if (this.closed) return;
+    const parsed = parseRtpPacket(datagram);
+    if (!parsed.ok) {
+      this.counts.malformedDatagrams++;
+      this.log.debug('dropped a datagram that is not RTP', { from: `${from.address}:${from.port}`, reason: parsed.reason });
+      return;
+    }
+    const negotiated = this.negotiated;
+    const packet = parsed.packet;
+    const isAudio = negotiated !== undefined && packet.payloadType === negotiated.codec.payloadType;
+    const isEvent = negotiated?.telephoneEventPayloadType !== undefined && packet.payloadType === negotiated.telephoneEventPayloadType;
+    if (!isAudio && !isEvent) {
+      this.counts.ignoredPackets++;
+      return;
+    }
+    const now = this.clock.now();
+    if (!this.acceptSource(packet.ssrc, now)) {
+      this.counts.ignoredPackets++;
+      return;
+    }
+    const verdict = this.reception.packetReceived(packet.sequenceNumber, packet.timestamp, now, isAudio);
+    if (verdict === 'bad-jump') {
+      this.counts.ignoredPackets++;
+      return;
+    }
+    this.counts.packetsReceived++;
+    this.lastFromPeerMs = now;
+    // Symmetric RTP: answer to the address the peer's media comes from, whatever its SDP said.
+    if (!this.latchedRtp || this.latchedRtp.address !== from.address || this.latchedRtp.port !== from.port) {
+      if (!this.latchedRtp) this.log.debug('latched RTP to the peer source', { from: `${from.address}:${from.port}` });
+      this.latchedRtp = from;
+    }
+    if (!receives(negotiated!.direction)) return;
+    if (isAudio) {
+      this.arrivalBySeq[packet.sequenceNumber % SEQ_RING] = now;
+      this.followPacketSize(packet.payload.length);
+      this.jitterBuffer.push({ seq: packet.sequenceNumber, timestamp: packet.timestamp, payload: packet.payload }, now);
+      return;
+    }
+    const event = parseTelephoneEvent(packet.payload);
+    if (!event) {
+      this.counts.malformedDatagrams++;
+      return;
+    }
+    const digit = this.dtmfReceiver.receive({ ssrc: packet.ssrc, timestamp: packet.timestamp, marker: packet.marker, event });
+    if (digit !== undefined) {
+      this.counts.dtmfReceived++;
+      try {
+        this.onDtmf?.(digit);
+      } catch (error) {
+        this.log.warn('onDtmf handler threw', { error: String(error) });
+      }
+    }
+  }
+
+  /** One peer source at a time; another SSRC takes over only once the current one has gone quiet (a restarted peer). */
+  private acceptSource(ssrc: number, now: number): boolean {
+    if (this.remoteSsrc === ssrc) return true;
+    if (this.remoteSsrc !== undefined && now - this.lastFromPeerMs < SOURCE_SWITCH_QUIET_MS) return false;
+    if (this.remoteSsrc !== undefined) {
+      this.log.debug('peer changed its RTP source', { from: this.remoteSsrc, to: ssrc });
+      this.reception = new ReceptionStatistics();
+      this.jitterBuffer = new JitterBuffer({ frameMs: (this.packetSamples * 1000) / SAMPLE_RATE });
+      this.playoutStarted = false;
+    }
+    this.remoteSsrc = ssrc;
+    return true;
+  }
+
+  private playoutTick(): void {
+    const now = this.clock.now();
+    const negotiated = this.negotiated!;
+    if (receives(negotiated.direction)) {
+      this.playOneFrame(now);
+      this.checkPeerSilence(now);
+    } else {
+      this.silenceSinceMs = now;
+    }
+    if (now >= this.nextRtcpAtMs) {
+      void this.sendRtcpReport(false);
+      this.nextRtcpAtMs = now + nextRtcpIntervalMs(Math.random, this.rtcpIntervalMs);
+    }
+  }
+
+  /**
+   * One 20 ms frame to the sink. The peer may send other packet sizes (RFC 3551 4.2: a
+   * receiver should take any up to 200 ms; sipp's and many phones' are 30 ms), so decoded
+   * packets go through a sample backlog and the sink always gets exactly FRAME_SAMPLES.
+   */
+  private playOneFrame(now: number): void {
+    while (this.backlogLength - this.backlogOffset < FRAME_SAMPLES) this.appendPacketToBacklog(now);
+    const pcm = this.backlog.slice(this.backlogOffset, this.backlogOffset + FRAME_SAMPLES);
+    this.backlogOffset += FRAME_SAMPLES;
+    this.sink?.write(pcm);
+  }
+
+  private appendPacketToBacklog(now: number): void {
+    const frame = this.jitterBuffer.pop(now);
+    let pcm: Int16Array;
+    if (!frame.concealed) {
+      this.playoutStarted = true;
+      pcm = this.concealer.received(decodeG711(this.law, frame.payload));
+      this.probe?.framePlayed(now - this.arrivalBySeq[frame.seq % SEQ_RING]);
+    } else if (frame.reason === 'buffering' || !this.playoutStarted) {
+      pcm = new Int16Array(this.packetSamples);
+    } else {
+      this.counts.concealedFrames++;
+      pcm = this.concealer.conceal(this.packetSamples);
+    }
+    if (this.backlogOffset > 0) {
+      this.backlog.copyWithin(0, this.backlogOffset, this.backlogLength);
+      this.backlogLength -= this.backlogOffset;
+      this.backlogOffset = 0;
+    }
+    if (this.backlogLength + pcm.length > this.backlog.length) {
+      const grown = new Int16Array(this.backlogLength + pcm.length);
+      grown.set(this.backlog.subarray(0, this.backlogLength));
+      this.backlog = grown;
+    }
+    this.backlog.set(pcm, this.backlogLength);
+    this.backlogLength += pcm.length;
+  }
+
+  /** The jitter buffer counts in the peer's packets: follow their size when it is not 20 ms. */
+  private followPacketSize(samples: number): void {
+    if (samples === this.packetSamples || samples < MIN_PACKET_SAMPLES || samples > MAX_PACKET_SAMPLES) return;
+    this.log.debug('peer packet size', { ms: samples / 8 });
+    this.packetSamples = samples;
+    this.jitterBuffer = new JitterBuffer({ frameMs: (samples * 1000) / SAMPLE_RATE });
+    this.playoutStarted = false;
+  }
+
+  private checkPeerSilence(now: number): void {
+    if (this.silentFired) return;
+    const heardAt = Math.max(this.lastFromPeerMs, this.silenceSinceMs);
+    if (now - heardAt < this.silenceTimeoutMs) return;
+    this.silentFired = true;
+    this.log.info('no media from the peer', { silentForMs: Math.round(now - heardAt) });
+    try {
+      this.onPeerSilent?.();
+    } catch (error) {
+      this.log.warn('onPeerSilent handler threw', { error: String(error) });
+    }
+  }
+
+  // ---- RTCP ----
+
+  private rtcpTarget(): { to: RtpEndpoint; via: RtcpArrival } | undefined {
+    if (this.latchedRtcp) return this.latchedRtcp;
+    const rtp = this.latchedRtp ?? this.sdpRtp;
+    // RFC 3550 11: without other information, RTCP goes to the RTP port plus one.
+    return rtp ? { to: { address: rtp.address, port: rtp.port + 1 }, via: 'rtcp-port' } : undefined;
+  }
+
+  private sendRtcpReport(bye: boolean): Promise<void> | undefined {
+    const target = this.rtcpTarget();
+    if (!target) return undefined;
+    // Sub-millisecond wallclock: Date.now() alone would put a millisecond of noise into every RTT.
+    const ntp = msToNtp(performance.timeOrigin + performance.now());
+    const now = this.clock.now();
+    const blocks: ReportBlock[] = [];
+    if (this.remoteSsrc !== undefined && this.reception.packetsReceived > 0) blocks.push(this.reception.reportBlock(this.remoteSsrc, now));
+    // RFC 3550 6.4: an SR if we sent RTP since the report before last, else an RR (on hold, say).
+    const sentLately = this.sent.packets > this.sentAtReports[1];
+    this.sentAtReports = [this.sent.packets, this.sentAtReports[0]];
+    const report: ReportPacket =
+      sentLately
+        ? {
+            type: 'sr',
+            ssrc: this.ssrc,
+            sender: {
+              ntpSeconds: ntp.seconds,
+              ntpFraction: ntp.fraction,
+              // The RTP clock at the same instant as the NTP time.
+              rtpTimestamp: (this.tickTimestamp + Math.round(((now - this.tickScheduledMs) * SAMPLE_RATE) / 1000)) >>> 0,
+              packetCount: this.sent.packets >>> 0,
+              octetCount: this.sent.octets >>> 0,
+            },
+            reports: blocks,
+          }
+        : { type: 'rr', ssrc: this.ssrc, reports: blocks };
+    return this.sockets.sendRtcp(serializeRtcpCompound(report, this.cname, bye ? { reason: 'call ended' } : undefined), target.to, target.via);
+  }
+
+  private receiveRtcp(datagram: Buffer, from: RtpEndpoint, arrival: RtcpArrival): void {
+    if (this.closed) return;
+    const parsed = parseRtcpCompound(datagram);
+    if (!parsed.ok) {
+      this.counts.malformedDatagrams++;
+      this.log.debug('dropped a datagram that is not RTCP', { from: `${from.address}:${from.port}`, reason: parsed.reason });
+      return;
+    }
+    const now = this.clock.now();
+    const wallMs = performance.timeOrigin + performance.now();
+    const report = parsed.packets[0] as ReportPacket;
+    if (this.remoteSsrc !== undefined && report.ssrc !== this.remoteSsrc) {
+      // Reports from some other source say nothing about this call.
+      this.counts.ignoredPackets++;
+      return;
+    }
+    this.counts.rtcpReceived++;
+    this.lastFromPeerMs = now;
+    this.latchedRtcp = { to: from, via: arrival };
+    for (const packet of parsed.packets) {
+      if (packet.type === 'sr' || packet.type === 'rr') {
+        if (packet.type === 'sr' && (this.remoteSsrc === undefined || packet.ssrc === this.remoteSsrc)) {
+          this.reception.senderReportReceived({ seconds: packet.sender.ntpSeconds, fraction: packet.sender.ntpFraction }, now);
+        }
+        for (const block of packet.reports) {
+          if (block.ssrc !== this.ssrc) continue;
+          const rtt = roundTripFromReport(block, wallMs);
+          if (rtt !== undefined) this.rttMs = rtt;
+        }
+      } else if (packet.type === 'bye') {
+        this.log.debug('peer said RTCP BYE', { ssrcs: packet.ssrcs, reason: packet.reason });
+      }
+    }
+  }
+}

@@ -1,0 +1,340 @@
+// `peerdial origin`: the web-site side of DotSlash, in front of an existing web server. In
+// normal times it passes every request through. Once a second it samples its load (egress
+// against the configured capacity, CPU, upstream latency) and runs the control rule; in SOS it
+// redirects GET/HEAD of resources it has seen to be cacheable to rescue servers with probability
+// p (302 to RESCUER/r/ORIGIN-ID/PATH), serves rescue servers' own fetches signed (RFC 9530
+// Content-Digest, RFC 9421), spot-checks them, and releases them when the spike is over.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { Logger } from '../../log.js';
+import { LoadMonitor, type LoadFigure } from '../../proto/rescue/load-monitor.js';
+import { RedirectController, type ControllerConfig } from '../../proto/rescue/redirect-controller.js';
+import { isStorable } from '../../proto/rescue/http-cache-policy.js';
+import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
+import { MAX_RESCUE_OBJECT_BYTES, RESCUER_HEADER } from '../../wire/rescue/dsrp.js';
+import { contentDigest, signResponse } from '../../wire/rescue/http-signature.js';
+import { cpuMeter, flatHeaders, HttpFetcher, listenHttp, type HttpListener } from '../../transport/http.js';
+import type { OverlayService } from '../overlay/index.js';
+import { RescuerPool, type RescuerCandidate } from './origin-rescuers.js';
+import { renderOriginStatusPage } from './origin-status-page.js';
+import type { OriginView } from '../rescue/index.js';
+import type { IncomingRequest, SipStack } from '../sip/index.js';
+
+export interface OriginOptions {
+  /** The web server behind: http://HOST:PORT. */
+  upstream: string;
+  listen: { host: string; port: number };
+  /** Where the status page listens (127.0.0.1, any port by default). */
+  statusListen: { host: string; port: number };
+  /** The site's public URL (default: http://LISTEN-HOST:PORT/). */
+  site?: string;
+  /** The address rescue servers fetch from (default: the listen address, or the advertised host when it listens on all). */
+  advertisedHost: string;
+  capacityBytesPerSecond: number;
+  band: { low: number; high: number };
+  stack: SipStack;
+  overlay?: OverlayService;
+  /** Rescuers' SIP addresses given with --rescuer. */
+  rescuers: string[];
+  lanCandidates?(): RescuerCandidate[];
+  key: { raw: Buffer; privateKey: Buffer };
+  originId: string;
+  timers: TimerHost;
+  log: Logger;
+  now?: () => number;
+  controller?: Partial<ControllerConfig>;
+}
+
+/** Paths seen cacheable, with their size; bounded (oldest out first). */
+const MAX_KNOWN_PATHS = 20_000;
+
+export class OriginService {
+  private front?: HttpListener;
+  private status?: HttpListener;
+  private readonly upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
+  private readonly fetcher = new HttpFetcher();
+  private readonly monitor: LoadMonitor;
+  private readonly controller: RedirectController;
+  readonly pool: RescuerPool;
+  private readonly signingKey: KeyObject;
+  private readonly cacheable = new Map<string, number>();
+  private readonly cpu = cpuMeter();
+  private tickTimer?: TimerHandle;
+  private lastTick = 0;
+  private second = { requests: 0, redirectable: 0, egress: 0, latencyMs: 0, upstream: 0 };
+  private redirectableRps = 0;
+  private meanBytes = 30_000;
+  private figure: LoadFigure = { load: 0, egressLoad: 0, cpuLoad: 0, latencyLoad: 0, requestsPerSecond: 0, egressBytesPerSecond: 0 };
+  private lastCpu = 0;
+  private lastLatency = 0;
+  private readonly totals = { requests: 0, redirected: 0, served: 0, upstreamErrors: 0 };
+  private readonly log: Array<{ at: number; text: string }> = [];
+  private readonly now: () => number;
+  private stopped = false;
+
+  constructor(private readonly options: OriginOptions) {
+    this.now = options.now ?? Date.now;
+    this.monitor = new LoadMonitor({ capacityBytesPerSecond: options.capacityBytesPerSecond });
+    this.controller = new RedirectController({ ...options.controller, low: options.band.low, high: options.band.high });
+    this.signingKey = createPrivateKey({ key: options.key.privateKey, format: 'der', type: 'pkcs8' });
+    this.pool = new RescuerPool({
+      stack: options.stack,
+      overlay: options.overlay,
+      configured: options.rescuers,
+      lanCandidates: options.lanCandidates,
+      key: options.key,
+      originId: options.originId,
+      sos: () => ({ site: this.site, upstream: this.upstreamForRescuers, sip: this.sipContact, wantRps: Math.max(1, Math.round(this.redirectableRps)), meanBytes: Math.max(1, Math.round(this.meanBytes)) }),
+      fetcher: this.fetcher,
+      log: options.log,
+      onEvent: (text) => this.event(text),
+      now: this.now,
+    });
+  }
+
+  get site(): string {
+    return this.options.site ?? `http://${hostForUrl(this.options.listen.host === '0.0.0.0' ? this.options.advertisedHost : this.options.listen.host)}:${this.front?.port ?? this.options.listen.port}/`;
+  }
+  get statusUrl(): string | undefined {
+    return this.status && `http://${hostForUrl(this.status.host)}:${this.status.port}/`;
+  }
+  get sipContact(): string {
+    return `sip:origin@${hostForUrl(this.options.stack.host)}:${this.options.stack.port}`;
+  }
+  /** Where rescue servers fetch from: this front, by an address they can reach. */
+  private get upstreamForRescuers(): string {
+    const host = this.options.listen.host === '0.0.0.0' || this.options.listen.host === '::' ? this.options.advertisedHost : this.options.listen.host;
+    return `http://${hostForUrl(host)}:${this.front!.port}/`;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.options.stack.handle('MESSAGE', (incoming) => this.onMessage(incoming));
+    this.front = await listenHttp((req, res) => this.handle(req, res), { ...this.options.listen, what: 'Listen' });
+    this.status = await listenHttp((req, res) => this.serveStatus(req, res), { ...this.options.statusListen, what: 'Status' });
+    this.lastTick = this.now();
+    this.tickTimer = this.options.timers.set(1_000, () => this.tick());
+    this.event(`normal: passing requests through to ${this.options.upstream}`);
+    void this.pool.discover(true).catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer) this.options.timers.clear(this.tickTimer);
+    await this.pool.release(
+      this.pool.active.map((r) => r.id),
+      'the site stopped',
+    );
+    await Promise.all([this.front?.close(), this.status?.close()]);
+    this.upstreamAgent.destroy();
+    this.fetcher.close();
+  }
+
+  view(): OriginView {
+    return {
+      originId: this.options.originId,
+      state: this.controller.current,
+      load: round(this.figure.load, 3),
+      band: { ...this.options.band },
+      redirectProbability: round(this.controller.probability, 3),
+      requestsPerSecond: round(this.figure.requestsPerSecond, 1),
+      egressMbps: round((this.figure.egressBytesPerSecond * 8) / 1e6, 3),
+      capacityMbps: round((this.options.capacityBytesPerSecond * 8) / 1e6, 3),
+      upstreamLatencyMs: round(this.lastLatency, 2),
+      cpu: round(this.lastCpu, 3),
+      rescuers: this.pool.views(),
+      totals: { ...this.totals, spotChecks: this.pool.counters.spotChecks, spotCheckFailures: this.pool.counters.spotCheckFailures },
+      log: [...this.log],
+    };
+  }
+
+  // ---- requests
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.totals.requests++;
+    this.second.requests++;
+    const path = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    if (req.headers[RESCUER_HEADER] !== undefined && method === 'GET') return this.serveRescuer(req, res, path);
+    const redirectable = (method === 'GET' || method === 'HEAD') && this.cacheable.has(path) && !req.headers.authorization;
+    if (redirectable) {
+      this.second.redirectable++;
+      if (this.controller.current === 'sos' && Math.random() < this.controller.probability) {
+        const rescuer = this.pool.pick(Math.random());
+        if (rescuer) {
+          this.totals.redirected++;
+          const location = rescuer.url(this.options.originId, path);
+          const head = `HTTP/1.1 302 Found\r\nLocation: ${location}\r\n`;
+          res.writeHead(302, { location, 'cache-control': 'no-store', 'content-length': '0' });
+          res.end();
+          this.second.egress += head.length + 120;
+          return;
+        }
+      }
+    }
+    await this.pass(req, res, path, method);
+  }
+
+  /** Streams the upstream's answer to the user, learning which resources are cacheable. */
+  private pass(req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<void> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      const headers = { ...req.headers, host: new URL(this.options.upstream).host };
+      const up = http.request(new URL(path, this.options.upstream), { method, headers, agent: this.upstreamAgent }, (upRes) => {
+        this.second.latencyMs += performance.now() - started;
+        this.second.upstream++;
+        const status = upRes.statusCode ?? 502;
+        const resHeaders = flatHeaders(upRes);
+        res.writeHead(status, endToEnd(upRes.rawHeaders));
+        let size = 0;
+        upRes.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          this.second.egress += chunk.length;
+        });
+        upRes.pipe(res);
+        upRes.on('end', () => {
+          // Learnt once the whole body passed: a chunked (dynamic) response has no length before.
+          this.learn(path, method, status, req, resHeaders, size);
+          this.totals.served++;
+          resolve();
+        });
+        upRes.on('error', () => resolve());
+      });
+      up.on('error', (error) => {
+        this.totals.upstreamErrors++;
+        this.options.log.warn('upstream failed', { path, error: error.message });
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('The web server behind this site did not answer.\n');
+        resolve();
+      });
+      req.pipe(up);
+    });
+  }
+
+  private learn(path: string, method: string, status: number, req: IncomingMessage, headers: Record<string, string>, size: number): void {
+    if (method !== 'GET') return;
+    const storable = status === 200 && isStorable('GET', status, { authorization: req.headers.authorization }, headers) && size <= MAX_RESCUE_OBJECT_BYTES;
+    if (!storable) {
+      this.cacheable.delete(path);
+      return;
+    }
+    if (!this.cacheable.has(path) && this.cacheable.size >= MAX_KNOWN_PATHS) this.cacheable.delete(this.cacheable.keys().next().value!);
+    this.cacheable.set(path, size);
+    this.meanBytes = 0.95 * this.meanBytes + 0.05 * size;
+  }
+
+  /** A rescue server's fetch: the whole response, signed, and never redirected. */
+  private async serveRescuer(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const headers: Record<string, string> = {};
+    for (const name of ['if-none-match', 'if-modified-since', 'accept', 'accept-language']) {
+      const v = req.headers[name];
+      if (typeof v === 'string') headers[name] = v;
+    }
+    const started = performance.now();
+    let upstream;
+    try {
+      upstream = await this.fetcher.fetch(new URL(path, this.options.upstream).toString(), { headers, maxBytes: MAX_RESCUE_OBJECT_BYTES, timeoutMs: 15_000 });
+    } catch (error) {
+      this.totals.upstreamErrors++;
+      res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`The web server behind this site did not answer: ${(error as Error).message}\n`);
+      return;
+    }
+    this.second.latencyMs += performance.now() - started;
+    this.second.upstream++;
+    const out: Record<string, string> = {};
+    for (const [name, value] of Object.entries(upstream.headers)) if (!HOP_BY_HOP.has(name) && name !== 'set-cookie') out[name] = value;
+    // Every response but a 304 carries the digest of its body (an empty one too), so none can be emptied on the way.
+    if (upstream.status !== 304) out['content-digest'] = contentDigest(upstream.body);
+    Object.assign(out, signResponse({ status: upstream.status, headers: out, requestTarget: path }, this.signingKey, this.options.originId, Math.floor(this.now() / 1000)));
+    out['content-length'] = String(upstream.body.length);
+    res.writeHead(upstream.status, out);
+    res.end(upstream.body);
+    this.second.egress += upstream.body.length + 400;
+    this.totals.served++;
+  }
+
+  // ---- DSRP from rescuers
+
+  private onMessage(incoming: IncomingRequest): void {
+    if (!this.pool.onMessage(incoming)) incoming.respond(415, { headers: { accept: 'application/vnd.peerdial.dsrp+json' } });
+  }
+
+  // ---- the control loop
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    const intervalMs = Math.max(1, now - this.lastTick);
+    this.lastTick = now;
+    const s = this.second;
+    this.second = { requests: 0, redirectable: 0, egress: 0, latencyMs: 0, upstream: 0 };
+    this.lastCpu = this.cpu();
+    this.lastLatency = s.upstream ? s.latencyMs / s.upstream : this.lastLatency;
+    this.figure = this.monitor.add({ intervalMs, requests: s.requests, egressBytes: s.egress, upstreamLatencyMs: s.upstream ? s.latencyMs / s.upstream : undefined, cpu: this.lastCpu });
+    this.redirectableRps = 0.5 * this.redirectableRps + 0.5 * ((s.redirectable * 1000) / intervalMs);
+    this.pool.checkSilence();
+    this.control(now);
+    if (this.controller.current === 'sos') void this.pool.spotCheck(this.samplePath());
+    else void this.pool.discover().catch(() => undefined);
+    this.tickTimer = this.options.timers.set(1_000, () => this.tick());
+  }
+
+  private control(now: number): void {
+    const before = this.controller.current;
+    const decision = this.controller.tick({ now, load: this.figure.load, redirectableRps: this.redirectableRps, rescuers: this.pool.active, pending: this.pool.pending });
+    for (const text of decision.changes) this.event(text);
+    if (decision.release.length) void this.pool.release(decision.release, decision.state === 'normal' ? 'the spike is over' : 'not needed now');
+    if (decision.ask > 0) void this.pool.ask(decision.ask).catch((error: unknown) => this.options.log.warn('could not ask rescuers', { error: String(error) }));
+    if (before !== decision.state) this.options.log.info(`origin state ${before} -> ${decision.state}`, { load: round(this.figure.load, 2) });
+  }
+
+  private samplePath(): string | undefined {
+    const n = this.cacheable.size;
+    if (!n) return undefined;
+    let i = Math.floor(Math.random() * Math.min(n, 256));
+    for (const path of this.cacheable.keys()) if (i-- <= 0) return path;
+    return undefined;
+  }
+
+  private event(text: string): void {
+    this.log.push({ at: this.now(), text });
+    if (this.log.length > 100) this.log.shift();
+    this.options.log.info(text);
+  }
+
+  private serveStatus(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/status.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(this.view()));
+    } else if (path === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(renderOriginStatusPage(this.view(), this.site));
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('Not found\n');
+    }
+  }
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length']);
+
+/** Raw header pairs without the hop-by-hop ones (RFC 9110 7.6.1): this hop frames its own. */
+function endToEnd(raw: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (name === 'content-length' || !HOP_BY_HOP.has(name)) out.push(raw[i], raw[i + 1]);
+  }
+  return out;
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,41 @@
+// The origin's status page for the site owner: state, load, redirect probability, rescuers and
+// the recent log, refreshed every two seconds. The same figures are at status.json.
+import type { OriginView } from '../rescue/index.js';
+
+export function renderOriginStatusPage(view: OriginView, site: string): string {
+  const rows = view.rescuers
+    .map(
+      (r) =>
+        `<tr><td>${esc(r.id)}</td><td>${esc(r.httpUrl)}</td><td>${esc(r.state)}${r.reason ? ` (${esc(r.reason)})` : ''}</td><td>${r.allowedRps}</td><td>${r.redirected}</td><td>${r.rttMs ?? ''}</td></tr>`,
+    )
+    .join('');
+  const log = view.log
+    .slice()
+    .reverse()
+    .map((l) => `<li><time>${new Date(l.at).toISOString().slice(11, 19)}</time> ${esc(l.text)}</li>`)
+    .join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
+<title>Peerdial origin: ${esc(view.state === 'sos' ? 'SOS' : 'normal')}</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.sos{color:#b00020;font-weight:bold}dt{font-weight:bold;float:left;clear:left;width:14em}dd{margin:0 0 4px 14em}</style>
+</head><body>
+<h1>${esc(site)}</h1>
+<dl>
+<dt>State</dt><dd class="${view.state}">${view.state === 'sos' ? 'SOS: getting help from rescue servers' : 'Normal: serving every request itself'}</dd>
+<dt>Load</dt><dd>${view.load.toFixed(2)} (band ${view.band.low}–${view.band.high})</dd>
+<dt>Redirect probability</dt><dd>${(view.redirectProbability * 100).toFixed(0)}%</dd>
+<dt>Requests per second</dt><dd>${view.requestsPerSecond}</dd>
+<dt>Egress</dt><dd>${view.egressMbps} of ${view.capacityMbps} Mbit/s</dd>
+<dt>Upstream latency</dt><dd>${view.upstreamLatencyMs} ms</dd>
+<dt>CPU</dt><dd>${(view.cpu * 100).toFixed(0)}% of a core</dd>
+<dt>Totals</dt><dd>${view.totals.requests} requests, ${view.totals.redirected} redirected, ${view.totals.served} served, ${view.totals.upstreamErrors} upstream errors, ${view.totals.spotChecks} spot checks (${view.totals.spotCheckFailures} failed)</dd>
+</dl>
+<h2>Rescue servers</h2>
+${rows ? `<table><tr><th>ID</th><th>URL</th><th>State</th><th>Allowed req/s</th><th>Redirected</th><th>RTT ms</th></tr>${rows}</table>` : '<p>None yet.</p>'}
+<h2>Log</h2><ul>${log}</ul>
+</body></html>`;
+}
+
+function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -1,0 +1,529 @@
+// The overlay service: this node's place in the Chord ring (or its attachment to a member, as a
+// client), the records it stores for others (kept in sqlite), and this user's own registration:
+// a signed name claim and a signed binding of the AOR to this device's contact, refreshed before
+// they expire.
+import type { Logger } from '../../log.js';
+import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult, type MergeOutcome } from '../../proto/overlay/chord-node.js';
+import { RecordStore } from '../../proto/overlay/record-store.js';
+import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
+import { decodeOverlayRequest, isOverlayRequest, OVERLAY_CONTENT_TYPE, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
+import { idFromHex, idToHex, keyForAor, nodeIdFromPublicKey } from '../../wire/overlay/node-id.js';
+import { parseRecord, recordSlotId, signRecord, verifyRecord, type BindingValue, type NameValue, type OverlayRecord, type UnsignedRecord } from '../../wire/overlay/record.js';
+import type { OverlayRepository } from '../../storage/repositories/overlay-repository.js';
+import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
+import { UserError } from '../errors.js';
+import { keyFingerprint, type IdentityService } from '../identity/index.js';
+import { sipOverlayTransport } from './overlay-transport.js';
+import type { IncomingRequest, SipStack } from '../sip/index.js';
+
+export interface OverlayServiceOptions {
+  stack: SipStack;
+  identity: IdentityService;
+  repository: OverlayRepository;
+  settings: SettingsRepository;
+  overlay: string;
+  /** host:port of members to join through (from the command line); settings may add more. */
+  bootstrap: string[];
+  role: 'member' | 'client';
+  timers: TimerHost;
+  log: Logger;
+  onChange(): void;
+  now?: () => number;
+  config?: Partial<ChordConfig>;
+  /** How often this user's binding is stored again (it lives three times as long). */
+  refreshMs?: number;
+}
+
+export type OverlayRole = 'member' | 'client' | 'joining' | 'offline';
+export interface Registration {
+  state: 'unregistered' | 'registering' | 'registered' | 'failed';
+  lastRefresh?: number;
+  error?: string;
+}
+
+export interface AorLookup {
+  aor: string;
+  key: string;
+  responsible: NodeRef;
+  hops: number;
+  ms: number;
+  contacts: string[];
+  /** The Ed25519 key (raw, base64url) of the user's name claim, when the claim was found: whose AOR it is. */
+  owner?: string;
+  /** The X25519 key (raw, base64url) the name claim publishes: messages kept while the user is offline are sealed to it. */
+  x25519?: string;
+}
+
+const NAME_TTL_MS = 24 * 3600_000;
+const REJOIN_MS = 15_000;
+/** How often a member checks that its configured bootstrap peers are in its ring. */
+const MERGE_CHECK_MS = 60_000;
+/** After a merge, this user's records are stored again once the ring has had this many stabilization rounds (and once more after a replication period). */
+const MERGE_SETTLE_ROUNDS = 4;
+
+export class OverlayService {
+  private chord?: ChordNode;
+  private store?: RecordStore;
+  private selfRef?: NodeRef;
+  private member?: NodeRef | { host: string; port: number };
+  role: OverlayRole = 'joining';
+  registration: Registration = { state: 'unregistered' };
+  private refreshTimer?: TimerHandle;
+  private rejoinTimer?: TimerHandle;
+  private mergeCheckTimer?: TimerHandle;
+  private readonly mergeRefreshTimers = new Set<TimerHandle>();
+  private joinInFlight?: Promise<boolean>;
+  private readonly now: () => number;
+  private readonly refreshMs: number;
+  private stopping = false;
+  private bootstrapList: string[] = [];
+  private joinCandidates: string[] = [];
+
+  constructor(private readonly options: OverlayServiceOptions) {
+    this.now = options.now ?? Date.now;
+    this.refreshMs = options.refreshMs ?? 60_000;
+  }
+
+  get overlay(): string {
+    return this.options.overlay;
+  }
+  get self(): NodeRef | undefined {
+    return this.selfRef;
+  }
+  get node(): ChordNode | undefined {
+    return this.chord;
+  }
+  get bootstrap(): string[] {
+    return this.bootstrapList;
+  }
+  get memberRef(): { host: string; port: number; id?: string } | undefined {
+    return this.member;
+  }
+
+  /** This user's AOR in the overlay, once an identity exists. */
+  ownAor(): string | undefined {
+    const identity = this.options.identity.current;
+    return identity ? `sip:${identity.userName}@${this.overlay}` : undefined;
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    const { publicKey } = await this.options.repository.nodeKey();
+    const id = idToHex(nodeIdFromPublicKey(publicKey.subarray(publicKey.length - 32)));
+    this.selfRef = { id, host: this.options.stack.host, port: this.options.stack.port };
+    const repo = this.options.repository;
+    this.store = new RecordStore({
+      overlay: this.overlay,
+      now: this.now,
+      onStored: (r) => void repo.save({ slotId: recordSlotId(r), json: JSON.stringify(r), expires: r.expires }).catch((e) => this.options.log.warn('could not save a record', { error: String(e) })),
+      onDropped: (r) => void repo.remove(recordSlotId(r)).catch(() => undefined),
+    });
+    const kept = (await repo.records(this.now())).map((row) => parseRecord(JSON.parse(row.json))).filter((r): r is OverlayRecord => typeof r !== 'string' && verifyRecord(r));
+    this.store.restore(kept);
+    const self = this.selfRef;
+    this.chord = new ChordNode({
+      self,
+      transport: sipOverlayTransport(this.options.stack, () => self, this.overlay),
+      timers: this.options.timers,
+      store: this.store,
+      now: this.now,
+      config: this.options.config,
+      onChange: () => this.options.onChange(),
+      onMerge: () => this.refreshAfterMerge(),
+    });
+    this.options.stack.handle('REGISTER', (incoming) => this.onRegister(incoming));
+    const saved = (await this.options.settings.get<string[]>('overlay.bootstrap')) ?? [];
+    this.bootstrapList = [...new Set([...this.options.bootstrap, ...saved])];
+    // Members we knew last time come after the configured peers: a restart finds its ring again.
+    const known = ((await this.options.settings.get<string[]>('overlay.knownPeers')) ?? []).filter((p) => !this.bootstrapList.includes(p));
+    this.joinCandidates = [...this.bootstrapList, ...known];
+
+    if (this.options.role === 'client') {
+      const first = this.bootstrapList[0];
+      if (!first) throw new UserError('INVALID_ARGUMENT', 'A client needs a member to attach to: give --bootstrap HOST:PORT.');
+      const member = parseHostPort(first);
+      if (!member) throw new UserError('INVALID_ARGUMENT', `--bootstrap ${first} is not HOST:PORT.`);
+      this.member = member;
+      try {
+        const answer = await this.chord.handleRemote(member, 'ping', {});
+        this.member = answer.node;
+      } catch (error) {
+        this.options.log.warn('member did not answer yet', { member: first, error: String(error) });
+      }
+      this.role = 'client';
+    } else {
+      await this.joinOrCreate();
+      this.scheduleMergeCheck();
+    }
+    this.options.onChange();
+    this.scheduleRefresh(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.rememberPeers();
+    if (this.refreshTimer) this.options.timers.clear(this.refreshTimer);
+    if (this.rejoinTimer) this.options.timers.clear(this.rejoinTimer);
+    if (this.mergeCheckTimer) this.options.timers.clear(this.mergeCheckTimer);
+    for (const t of this.mergeRefreshTimers) this.options.timers.clear(t);
+    this.mergeRefreshTimers.clear();
+    if (this.chord && this.role === 'member') await this.chord.leave().catch(() => undefined);
+    this.chord?.stop();
+    this.role = 'offline';
+  }
+
+  /**
+   * Adds a bootstrap peer (kept in settings) and brings this node's ring together with its ring:
+   * joins through it when alone, merges the two rings when they differ. An unreachable peer is
+   * kept and tried again by the periodic merge check.
+   */
+  async addBootstrap(address: string): Promise<void> {
+    const parsed = parseHostPort(address);
+    if (!parsed) throw new UserError('INVALID_ARGUMENT', `"${address}" is not HOST:PORT, e.g. 192.0.2.10:5060.`);
+    this.bootstrapList = [...new Set([...this.bootstrapList, address])];
+    await this.options.settings.set('overlay.bootstrap', this.bootstrapList.filter((b) => !this.options.bootstrap.includes(b)));
+    if (this.options.role === 'member') {
+      await this.mergeWith(address).catch((error: unknown) => this.options.log.warn('the new bootstrap peer did not answer', { address, error: String((error as Error).message ?? error) }));
+    }
+    this.options.onChange();
+  }
+
+  /**
+   * Brings this node's ring together with the ring of the overlay node at `hostPort` (found on the
+   * LAN, or a new bootstrap peer). Alone, this node joins through it. In a ring, it asks its own
+   * ring whether that node is a member; if not, the two rings merge into one (ChordNode.mergeWith),
+   * and every node's records move to their new holders. A node already in our ring costs a ping and
+   * a lookup. A client, or a node that is stopping, does nothing. Rejects with INVALID_ARGUMENT for
+   * an address that is not HOST:PORT, and UNAVAILABLE when the node does not answer.
+   */
+  async mergeWith(hostPort: string): Promise<void> {
+    const target = parseHostPort(hostPort);
+    if (!target) throw new UserError('INVALID_ARGUMENT', `"${hostPort}" is not HOST:PORT, e.g. 192.0.2.10:5060.`);
+    const chord = this.chord;
+    const self = this.selfRef;
+    if (!chord || !self || this.stopping || this.options.role === 'client') return;
+    if (sameAddress(target, self)) return;
+    if (this.alone()) {
+      // Several peers found at once must not start several joins.
+      const ownJoin = !this.joinInFlight;
+      const joining = this.joinInFlight ?? (this.joinInFlight = this.tryJoin([hostPort]).finally(() => (this.joinInFlight = undefined)));
+      const joined = await joining;
+      if (ownJoin) {
+        if (!joined) throw new UserError('UNAVAILABLE', `Could not join overlay ${this.overlay} through ${hostPort}.`);
+        void this.register();
+        return;
+      }
+      if (this.alone()) return;
+    }
+    let outcome: MergeOutcome;
+    try {
+      outcome = await chord.mergeWith(target);
+    } catch (error) {
+      throw new UserError('UNAVAILABLE', `The overlay node at ${hostPort} did not answer: ${(error as Error).message}`);
+    }
+    if (outcome === 'merging') this.options.log.info('merging with another ring of the overlay', { overlay: this.overlay, through: hostPort });
+  }
+
+  /**
+   * After a merge the node responsible for this user's key may have changed: store the name claim
+   * and binding again once the ring has settled, and once more after a replication period, rather
+   * than at the next refresh. (The records also move by themselves; this does not wait for them.)
+   */
+  private refreshAfterMerge(): void {
+    if (this.stopping || !this.chord) return;
+    for (const t of this.mergeRefreshTimers) this.options.timers.clear(t);
+    this.mergeRefreshTimers.clear();
+    const { stabilizeMs, replicateMs } = this.chord.config;
+    for (const delay of [MERGE_SETTLE_ROUNDS * stabilizeMs, replicateMs + MERGE_SETTLE_ROUNDS * stabilizeMs]) {
+      const timer = this.options.timers.set(delay, () => {
+        this.mergeRefreshTimers.delete(timer);
+        if (!this.stopping && this.role === 'member') void this.register();
+      });
+      this.mergeRefreshTimers.add(timer);
+    }
+  }
+
+  /**
+   * A member checks now and then that its configured bootstrap peers are in its ring, so a ring
+   * formed while they were unreachable (or split from theirs) merges back.
+   */
+  private scheduleMergeCheck(): void {
+    if (this.mergeCheckTimer) this.options.timers.clear(this.mergeCheckTimer);
+    this.mergeCheckTimer = this.options.timers.set(MERGE_CHECK_MS * (0.9 + 0.2 * Math.random()), () => {
+      if (this.stopping) return;
+      void this.checkBootstrapRings().finally(() => {
+        if (!this.stopping) this.scheduleMergeCheck();
+      });
+    });
+  }
+
+  private async checkBootstrapRings(): Promise<void> {
+    // Alone, the rejoin timer is already trying them.
+    if (this.role !== 'member' || this.alone()) return;
+    for (const address of this.bootstrapList) await this.mergeWith(address).catch(() => undefined);
+  }
+
+  /** LAN discovery: joins through a peer found on the LAN when alone in a ring of one (nothing is saved); true when it joined. */
+  async joinThroughIfAlone(address: string): Promise<boolean> {
+    if (this.stopping || this.options.role !== 'member' || this.role !== 'member' || !this.alone() || !parseHostPort(address)) return false;
+    const joined = await this.tryJoin([address]);
+    // Our records were stored in the ring of one: store them again where the new ring keeps them.
+    if (joined) void this.register();
+    this.options.onChange();
+    return joined;
+  }
+
+  private alone(): boolean {
+    return !this.chord || this.chord.table.successors.length === 0;
+  }
+
+  /** Joins through the first bootstrap peer that answers; with none, starts a ring of one and keeps trying. */
+  private async joinOrCreate(): Promise<void> {
+    if (this.joinCandidates.length && (await this.tryJoin(this.joinCandidates))) return;
+    this.chord!.create();
+    this.role = 'member';
+    if (this.joinCandidates.length) this.scheduleRejoin();
+  }
+
+  /** Remembers some members of the ring, to find it again after a restart or a crash. */
+  private async rememberPeers(): Promise<void> {
+    const table = this.chord?.table;
+    if (!table || this.role !== 'member') return;
+    const peers = [table.predecessor, ...table.successors].filter((n): n is NodeRef => !!n).map((n) => `${hostForUri(n.host)}:${n.port}`);
+    if (peers.length) await this.options.settings.set('overlay.knownPeers', [...new Set(peers)].slice(0, 8)).catch(() => undefined);
+  }
+
+  /** Asks every candidate at once and joins through the first that answers. */
+  private async tryJoin(addresses: string[]): Promise<boolean> {
+    const targets = addresses
+      .map((a) => ({ address: a, target: parseHostPort(a) }))
+      .filter((c): c is { address: string; target: { host: string; port: number } } => !!c.target && !sameAddress(c.target, this.selfRef!));
+    if (!targets.length) return false;
+    this.role = 'joining';
+    let through: { address: string; target: { host: string; port: number } } | undefined;
+    try {
+      through = await Promise.any(targets.map(async (c) => (await this.chord!.handleRemote(c.target, 'ping', {}), c)));
+    } catch {
+      this.options.log.warn('no bootstrap peer answered', { tried: addresses });
+    }
+    if (through) {
+      try {
+        await this.chord!.join(through.target);
+        this.role = 'member';
+        this.options.log.info('joined the overlay', { overlay: this.overlay, through: through.address });
+        return true;
+      } catch (error) {
+        this.options.log.warn('could not join through bootstrap', { address: through.address, error: String((error as Error).message ?? error) });
+      }
+    }
+    this.role = 'member';
+    return false;
+  }
+
+  /** A ring of one with bootstrap peers configured tries them again now and then, to merge. */
+  private scheduleRejoin(): void {
+    this.rejoinTimer = this.options.timers.set(REJOIN_MS, () => {
+      if (this.stopping || !this.alone()) return;
+      void this.tryJoin(this.joinCandidates).then((joined) => {
+        if (joined) void this.register();
+        else this.scheduleRejoin();
+      });
+    });
+  }
+
+  private scheduleRefresh(delay: number): void {
+    if (this.refreshTimer) this.options.timers.clear(this.refreshTimer);
+    this.refreshTimer = this.options.timers.set(delay, () => {
+      if (this.stopping) return;
+      void this.register().finally(() => {
+        if (!this.stopping) this.scheduleRefresh(this.registration.state === 'registered' ? this.refreshMs : Math.min(this.refreshMs, 5_000));
+      });
+    });
+  }
+
+  /** Stores (again) this user's name claim and this device's binding, signed by the user's key. */
+  async register(): Promise<Registration> {
+    await this.rememberPeers();
+    const identity = this.options.identity.current;
+    const signingKey = this.options.identity.signingKey;
+    if (!identity || !signingKey || !this.selfRef) {
+      this.registration = { state: 'unregistered' };
+      return this.registration;
+    }
+    if (this.registration.state !== 'registered') this.registration = { state: 'registering' };
+    const now = this.now();
+    const key = idToHex(keyForAor(identity.userName, this.overlay));
+    // The sequence number is the time of signing: it grows across restarts without being stored.
+    const base = { key, owner: identity.publicKey, seq: now };
+    const agreement = this.options.identity.agreementKey;
+    const nameValue: NameValue = { user: identity.userName, overlay: this.overlay, displayName: identity.displayName, ...(agreement ? { x25519: agreement.publicKey.toString('base64url') } : {}) };
+    const name: UnsignedRecord = { ...base, type: 'name', slot: '', expires: now + NAME_TTL_MS, value: nameValue };
+    const value: BindingValue = { user: identity.userName, overlay: this.overlay, contact: `sip:${identity.userName}@${hostForUri(this.selfRef.host)}:${this.selfRef.port}` };
+    if (this.role === 'client' && this.member) value.via = `${hostForUri(this.member.host)}:${this.member.port}`;
+    const binding: UnsignedRecord = { ...base, type: 'binding', slot: this.selfRef.id, expires: now + 3 * this.refreshMs, value };
+    try {
+      const records = [signRecord(name, signingKey), signRecord(binding, signingKey)];
+      const result = this.role === 'client' ? await this.viaMember('put', { records }) : await this.chord!.put(records);
+      const refused = result.rejected[0];
+      if (refused) {
+        const why = refused.reason === 'name-taken' || refused.reason === 'not-name-owner' ? `The name "${identity.userName}" is already claimed in overlay ${this.overlay} by another key.` : `The overlay refused the registration (${refused.reason}).`;
+        this.registration = { state: 'failed', error: why, lastRefresh: now };
+      } else {
+        this.registration = { state: 'registered', lastRefresh: now };
+      }
+    } catch (error) {
+      this.registration = { state: 'failed', error: `Could not reach the overlay: ${(error as Error).message}`, lastRefresh: this.registration.lastRefresh };
+    }
+    this.options.onChange();
+    return this.registration;
+  }
+
+  /** Resolves `bob`, `bob@overlay` or `sip:bob@overlay` to the user's live contacts, newest first. */
+  async lookupAor(text: string): Promise<AorLookup> {
+    const user = parseAorUser(text, this.overlay);
+    if (!user) throw new UserError('INVALID_URI', `"${text}" is not a user of overlay ${this.overlay} (write bob or sip:bob@${this.overlay}).`);
+    const key = keyForAor(user, this.overlay);
+    const started = performance.now();
+    let found: LookupResult;
+    let records: OverlayRecord[];
+    try {
+      if (this.role === 'client') {
+        const routed = await this.viaMember('lookup', { key: idToHex(key) });
+        found = routed;
+        records = (await this.viaMember('get', { key: idToHex(key) })).records;
+      } else {
+        if (!this.chord) throw new UserError('UNAVAILABLE', 'The overlay is not running.');
+        found = await this.chord.lookup(key);
+        records = await this.chord.fetchFrom(found, key);
+      }
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      throw new UserError('UNAVAILABLE', `Could not look ${user} up in overlay ${this.overlay}: ${(error as Error).message}`);
+    }
+    const ms = performance.now() - started;
+    const claim = records.find((r) => r.type === 'name' && r.key === idToHex(key) && r.expires > this.now() && verifyRecord(r));
+    return {
+      aor: `sip:${user}@${this.overlay}`,
+      key: idToHex(key),
+      responsible: found.node,
+      hops: found.hops,
+      ms,
+      contacts: liveContacts(records, idToHex(key), this.overlay, this.now()),
+      ...(claim ? { owner: claim.owner } : {}),
+      ...(claim && (claim.value as NameValue).x25519 ? { x25519: (claim.value as NameValue).x25519 } : {}),
+    };
+  }
+
+  /** Stores signed records at the nodes responsible for their keys (through the member, for a client). */
+  async putRecords(records: OverlayRecord[]): Promise<StoreResult> {
+    try {
+      if (this.role === 'client') return await this.viaMember('put', { records });
+      if (!this.chord) throw new UserError('UNAVAILABLE', 'The overlay is not running.');
+      return await this.chord.put(records);
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      throw new UserError('UNAVAILABLE', `Could not reach the overlay: ${(error as Error).message}`);
+    }
+  }
+
+  /** The live records under a ring key (40 hex digits), from the node responsible for it or its replicas. */
+  async fetchRecords(key: string): Promise<OverlayRecord[]> {
+    const id = idFromHex(key);
+    if (id === undefined) throw new UserError('INVALID_ARGUMENT', `"${key}" is not a ring key.`);
+    try {
+      if (this.role === 'client') return (await this.viaMember('get', { key })).records;
+      if (!this.chord) throw new UserError('UNAVAILABLE', 'The overlay is not running.');
+      return await this.chord.get(id);
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      throw new UserError('UNAVAILABLE', `Could not reach the overlay: ${(error as Error).message}`);
+    }
+  }
+
+  /** True when `uri`'s host is this overlay's name: an AOR to resolve rather than an address. */
+  isOverlayUri(uri: { host: string }): boolean {
+    return uri.host.toLowerCase() === this.overlay.toLowerCase();
+  }
+
+  private async viaMember<O extends 'put' | 'get' | 'lookup'>(op: O, body: OpRequest<O>): Promise<OpResponse<O>> {
+    if (!this.member || !this.chord) throw new LookupError('no member to ask');
+    return this.chord.handleRemote(this.member, op, body);
+  }
+
+  private async onRegister({ request, respond, discard }: IncomingRequest): Promise<void> {
+    if (!isOverlayRequest(request)) {
+      respond(403, { reason: 'Forbidden (this node does not register SIP phones yet)' });
+      return;
+    }
+    const decoded = decodeOverlayRequest(request);
+    if (!decoded.ok) {
+      // RFC 3261 21.4.13: a 415 lists the body types that would be accepted.
+      respond(decoded.status, { reason: decoded.reason, headers: decoded.status === 415 ? { Accept: OVERLAY_CONTENT_TYPE } : {} });
+      return;
+    }
+    if (decoded.overlay.toLowerCase() !== this.overlay.toLowerCase()) {
+      // A multicast REGISTER (RFC 3261 10.2.6) from a node of another overlay is not for us:
+      // every node of every overlay on the LAN hears it, and none of them should answer.
+      if (/^sip:sip\.mcast\.net\b/i.test(request.uri)) return discard();
+      respond(404, { reason: `Not Found (this node is in overlay ${this.overlay})` });
+      return;
+    }
+    const chord = this.chord;
+    // A joining node takes part as soon as its Chord node runs: its successor hands it records
+    // right after the join's notify, before this service has called it a member.
+    if (!chord || ((this.role === 'client' || !chord.joined) && decoded.op !== 'ping')) {
+      respond(503, { reason: this.role === 'client' ? 'Service Unavailable (a client, not a ring member)' : 'Service Unavailable (not in the ring yet)', headers: { 'retry-after': 2 } });
+      return;
+    }
+    try {
+      const answer = await chord.handle(decoded.op, decoded.body as OpRequest<OverlayOp>, decoded.sender);
+      respond(200, { headers: { 'Content-Type': OVERLAY_CONTENT_TYPE, 'P2P-Op': decoded.op }, body: JSON.stringify(answer) });
+    } catch (error) {
+      const lookupFailed = error instanceof LookupError || error instanceof OverlayRequestError;
+      respond(lookupFailed ? 504 : 500, { reason: lookupFailed ? 'Server Time-out (overlay lookup failed)' : 'Server Internal Error' });
+    }
+  }
+}
+
+function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(text.trim());
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined;
+  return { host: m[1], port: Number(m[2]) };
+}
+
+export function isHostPort(text: string): boolean {
+  return parseHostPort(text) !== undefined;
+}
+
+function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  return a.port === b.port && a.host.toLowerCase() === b.host.toLowerCase();
+}
+
+function hostForUri(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** `bob`, `bob@overlay`, `sip:bob@overlay` -> `bob` (only within this overlay). */
+export function parseAorUser(text: string, overlay: string): string | undefined {
+  const m = /^(?:sips?:)?([a-z0-9][a-z0-9._-]{0,31})(?:@([^;>\s]+))?$/i.exec(text.trim().replace(/^<(.*)>$/, '$1'));
+  if (!m) return undefined;
+  if (m[2] && m[2].toLowerCase() !== overlay.toLowerCase()) return undefined;
+  return m[1].toLowerCase();
+}
+
+/** The contacts of valid, live bindings whose owner holds the name (when a name record was found). */
+export function liveContacts(records: OverlayRecord[], key: string, overlay: string, now: number): string[] {
+  const valid = records.filter((r) => r.key === key && r.expires > now && r.value.overlay.toLowerCase() === overlay.toLowerCase() && verifyRecord(r));
+  const name = valid.find((r) => r.type === 'name');
+  return valid
+    .filter((r): r is OverlayRecord & { value: BindingValue } => r.type === 'binding' && (!name || r.owner === name.owner))
+    .sort((a, b) => b.seq - a.seq)
+    .map((r) => r.value.contact);
+}
+
+/** A record owner's fingerprint, in the same format as IdentityView.fingerprint. */
+export function fingerprintOf(ownerBase64Url: string): string {
+  return keyFingerprint(Buffer.from(ownerBase64Url, 'base64url'));
+}
+
+

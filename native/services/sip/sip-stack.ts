@@ -1,0 +1,607 @@
+// The SIP service: sockets, codec and transaction layer wired together. Other services
+// register a handler per method and send requests through `request()`.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Logger } from '../../log.js';
+import type { ClientOutcome } from '../../proto/sip/non-invite-client-transaction.js';
+import { T1, T2, type TimerHandle, type TimerHost } from '../../proto/sip/timers.js';
+import { TransactionLayer } from '../../proto/sip/transaction-layer.js';
+import type { InviteServerTransaction } from '../../proto/sip/invite-server-transaction.js';
+import {
+  encodeBody,
+  generateBranch,
+  generateCallId,
+  makeResponse,
+  parseSipMessage,
+  randomTag,
+  serializeSipMessage,
+  type SipRequest,
+  type SipResponse,
+} from '../../wire/sip/message.js';
+import { parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { SipSockets, type Remote, type SipProtocol } from '../../transport/sip-sockets.js';
+
+export const USER_AGENT = 'Peerdial/0.1';
+
+export interface ResponseOptions {
+  reason?: string;
+  headers?: Record<string, unknown>;
+  body?: string;
+}
+
+export interface IncomingRequest {
+  request: SipRequest;
+  remote: Remote;
+  /** The To tag our responses carry (the dialog's local tag for an INVITE). */
+  toTag: string;
+  respond(status: number, options?: ResponseOptions): void;
+  /** Answers nothing and forgets the request (a multicast request that is not for us). */
+  discard(): void;
+  /** INVITE only, set by the handler: the caller CANCELled before our final response; the stack has answered 487. */
+  onCancel?: () => void;
+  /**
+   * INVITE only, set by the handler: after our 2xx (which the stack retransmits, RFC 3261
+   * 13.3.1.4), the ACK that stopped it, or undefined when none came within 64*T1.
+   */
+  onAck?: (ack: SipRequest | undefined) => void;
+}
+export type RequestHandler = (incoming: IncomingRequest) => void | Promise<void>;
+
+export interface OutgoingRequest {
+  method: string;
+  /** Request-URI and To. */
+  to: string;
+  /** From, without tag (one is added). */
+  from: string;
+  /** The display name shown with From. */
+  fromName?: string;
+  body?: string;
+  contentType?: string;
+  headers?: Record<string, unknown>;
+  /** A Call-ID chosen by the caller (to store before sending); one is generated otherwise. */
+  callId?: string;
+  /** Where the request goes, when not to the URI in `to` (e.g. a contact found for an AOR). */
+  requestUri?: string;
+  /** The Contact header's URI, when the request should carry one. */
+  contact?: string;
+  /** Give up sooner than Timer F (32 s): the outcome is then a timeout. */
+  timeoutMs?: number;
+  /** A request within a dialog (RFC 3261 12.2.1.1): its tags, CSeq and route set. `requestUri` is the remote target. */
+  dialog?: { callId: string; localTag: string; remoteTag: string; cseq: number; routeSet: string[] };
+}
+
+/** An INVITE on its way: its outcome, and CANCEL while no final response has come. */
+export interface OutgoingInvite {
+  request: SipRequest;
+  /** Resolves with the first final response, or a failure. */
+  outcome: Promise<RequestOutcome>;
+  /** RFC 3261 9.1: sent once a provisional response has come (or at once if one has). */
+  cancel(): void;
+}
+
+export type RequestOutcome =
+  | { kind: 'final'; response: SipResponse }
+  | { kind: 'timeout' }
+  | { kind: 'transport-error'; error: Error }
+  | { kind: 'unresolvable'; error: Error };
+
+export interface SipStackOptions {
+  bind: string;
+  port?: number;
+  /** The host written in Via and Contact: an address peers can reach. */
+  advertisedHost: string;
+  timers: TimerHost;
+  log: Logger;
+  maxServerTransactions?: number;
+  onFailure?(error: Error): void;
+}
+
+export class SipStack {
+  private sockets?: SipSockets;
+  private boundPort?: number;
+  private transactions: TransactionLayer;
+  private readonly handlers = new Map<string, RequestHandler>();
+  readonly counters = {
+    requestsIn: 0,
+    responsesIn: 0,
+    malformedDropped: 0,
+    badRequestsAnswered: 0,
+    strayResponses: 0,
+    retransmissionsAbsorbed: 0,
+    overloadedRejected: 0,
+    handlerErrors: 0,
+    /** ACKs for a 2xx that matched no answered INVITE. */
+    strayAcks: 0,
+  };
+  /** Our 2xx responses to INVITEs, retransmitted until their ACK (key: Call-ID and CSeq). */
+  private readonly unacked = new Map<string, { incoming: IncomingRequest; timer?: TimerHandle; giveUp: TimerHandle }>();
+  private readonly inviteRequests = new WeakMap<InviteServerTransaction, IncomingRequest>();
+
+  constructor(private readonly options: SipStackOptions) {
+    this.transactions = new TransactionLayer({ timers: options.timers, maxServerTransactions: options.maxServerTransactions });
+  }
+
+  get port(): number {
+    if (this.boundPort === undefined) throw new Error('SIP stack not started');
+    return this.boundPort;
+  }
+  /** True once the sockets have been bound (the port is known from then on). */
+  get started(): boolean {
+    return this.boundPort !== undefined;
+  }
+  get host(): string {
+    return this.options.advertisedHost;
+  }
+  get transactionCounts(): { clients: number; servers: number; evicted: number } {
+    return { ...this.transactions.size, evicted: this.transactions.evicted };
+  }
+
+  async start(): Promise<void> {
+    this.sockets = await SipSockets.open({
+      bind: this.options.bind,
+      // After a restart, keep the port peers already know.
+      port: this.boundPort ?? this.options.port,
+      onMessage: (bytes, remote) => this.onMessage(bytes, remote),
+      onFailure: (error) => this.options.onFailure?.(error),
+      onFramingError: (remote, reason) => {
+        this.counters.malformedDropped++;
+        this.options.log.debug('stream framing error', { remote, reason });
+      },
+    });
+    this.boundPort = this.sockets.port;
+    this.transactions = new TransactionLayer({
+      timers: this.options.timers,
+      maxServerTransactions: this.options.maxServerTransactions,
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const pending of this.unacked.values()) {
+      if (pending.timer) this.options.timers.clear(pending.timer);
+      this.options.timers.clear(pending.giveUp);
+    }
+    this.unacked.clear();
+    this.transactions.shutdown();
+    await this.sockets?.close();
+    this.sockets = undefined;
+  }
+
+  handle(method: string, handler: RequestHandler): void {
+    this.handlers.set(method.toUpperCase(), handler);
+  }
+
+  get allowedMethods(): string[] {
+    const handled = [...this.handlers.keys()].filter((m) => m !== 'OPTIONS');
+    // ACK and CANCEL for an INVITE are taken by the stack itself.
+    return ['OPTIONS', ...handled, ...(this.handlers.has('INVITE') ? ['ACK', 'CANCEL'] : [])];
+  }
+
+  /** Builds the request and finds where it goes (RFC 3261 8.1.2: the first route, else the Request-URI). */
+  private async prepare(outgoing: OutgoingRequest): Promise<{ request: SipRequest; bytes: Buffer; remote: Remote } | RequestOutcome> {
+    const target = outgoing.requestUri ?? outgoing.to;
+    const uri = parseSipUri(target);
+    if (!uri) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${target}`) };
+    const nextHop = outgoing.dialog?.routeSet.length ? parseSipUri(outgoing.dialog.routeSet[0].replace(/^<(.*)>$/, '$1')) : uri;
+    if (!nextHop) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${outgoing.dialog?.routeSet[0]}`) };
+    let remote: Remote;
+    try {
+      remote = await resolveTarget(nextHop);
+    } catch (error) {
+      return { kind: 'unresolvable', error: error as Error };
+    }
+    let request = this.buildRequest(outgoing, uri, remote.protocol);
+    let bytes = serializeSipMessage(request);
+    if (remote.protocol === 'udp' && bytes.length > 1300 && !nextHop.params.transport) {
+      // RFC 3261 18.1.1: a request larger than 1300 bytes MUST go over a congestion-controlled transport.
+      remote = { ...remote, protocol: 'tcp' };
+      request = this.buildRequest(outgoing, uri, 'tcp');
+      bytes = serializeSipMessage(request);
+    }
+    return { request, bytes, remote };
+  }
+
+  /** Sends a non-INVITE request to the URI in `to` and resolves with its outcome. */
+  async request(outgoing: OutgoingRequest, onProvisional?: (r: SipResponse) => void): Promise<RequestOutcome> {
+    const sockets = this.sockets;
+    if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
+    const prepared = await this.prepare(outgoing);
+    if ('kind' in prepared) return prepared;
+    const { request, bytes, remote } = prepared;
+    let reportDone = () => {};
+    return new Promise<RequestOutcome>((resolve) => {
+      const report = (outcome: ClientOutcome) => {
+        if (outcome.kind === 'provisional') onProvisional?.(outcome.response);
+        else {
+          reportDone();
+          resolve(outcome);
+        }
+      };
+      const send = (b: Buffer) => {
+        sockets.send(b, remote).catch((error: Error) => tx?.transportError(error));
+      };
+      const tx = this.transactions.startClient(request, bytes, remote.protocol !== 'udp', send, report);
+      if (!tx) {
+        resolve({ kind: 'transport-error', error: new Error('too many requests in flight') });
+        return;
+      }
+      if (outgoing.timeoutMs !== undefined) {
+        const timer = this.options.timers.set(outgoing.timeoutMs, () => {
+          if (tx.state === 'trying' || tx.state === 'proceeding') {
+            resolve({ kind: 'timeout' });
+            tx.terminate();
+          }
+        });
+        reportDone = () => this.options.timers.clear(timer);
+      }
+    });
+  }
+
+  /**
+   * Sends an INVITE (RFC 3261 17.1.1). Every provisional and 2xx response reaches `onResponse`
+   * (a 2xx may come again, or from several forks: the dialog ACKs each, 13.2.2.4); the ACK for
+   * a non-2xx is the transaction's. `outcome` resolves with the first final response.
+   */
+  async invite(outgoing: OutgoingRequest, onResponse: (response: SipResponse) => void): Promise<OutgoingInvite | RequestOutcome> {
+    const sockets = this.sockets;
+    if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
+    const prepared = await this.prepare({ ...outgoing, method: 'INVITE' });
+    if ('kind' in prepared) return prepared;
+    const { request, bytes, remote } = prepared;
+    let settle: (outcome: RequestOutcome) => void = () => {};
+    const outcome = new Promise<RequestOutcome>((resolve) => (settle = resolve));
+    let settled = false;
+    let provisionalSeen = false;
+    let cancelWanted = false;
+    const sendCancel = () => {
+      // RFC 3261 9.1: CANCEL copies Request-URI, Call-ID, To, From, the top Via and the CSeq number.
+      const cancel = requestOfTransaction(request, 'CANCEL', request.headers.to);
+      const cbytes = serializeSipMessage(cancel);
+      this.transactions.startClient(cancel, cbytes, remote.protocol !== 'udp', (b) => sockets.sendQuietly(b, remote), () => undefined);
+    };
+    const report = (o: ClientOutcome) => {
+      if (o.kind === 'provisional') {
+        if (!provisionalSeen) {
+          provisionalSeen = true;
+          if (cancelWanted && !settled) sendCancel();
+        }
+        onResponse(o.response);
+        return;
+      }
+      if (o.kind === 'final' && o.response.status < 300) onResponse(o.response);
+      if (settled) return;
+      settled = true;
+      settle(o);
+    };
+    const tx = this.transactions.startInviteClient(
+      request,
+      bytes,
+      remote.protocol !== 'udp',
+      (b) => sockets.send(b, remote).catch((error: Error) => tx?.transportError(error)),
+      (response) => serializeSipMessage(requestOfTransaction(request, 'ACK', response.headers.to)),
+      report,
+    );
+    if (!tx) return { kind: 'transport-error', error: new Error('too many requests in flight') };
+    return {
+      request,
+      outcome,
+      cancel: () => {
+        if (settled || cancelWanted) return;
+        cancelWanted = true;
+        if (provisionalSeen) sendCancel();
+      },
+    };
+  }
+
+  /** Sends the ACK for a 2xx (RFC 3261 13.2.2.4): no transaction, to the first route or the remote target. */
+  async sendAck(outgoing: OutgoingRequest): Promise<void> {
+    const sockets = this.sockets;
+    if (!sockets) return;
+    const prepared = await this.prepare({ ...outgoing, method: 'ACK' });
+    if ('kind' in prepared) {
+      this.options.log.debug('ACK not sent', { outcome: prepared.kind });
+      return;
+    }
+    sockets.sendQuietly(prepared.bytes, prepared.remote);
+  }
+
+  private buildRequest(outgoing: OutgoingRequest, uri: SipUri, protocol: SipProtocol): SipRequest {
+    const dialog = outgoing.dialog;
+    const headers: Record<string, unknown> = {
+      via: [
+        {
+          version: '2.0',
+          protocol: protocol.toUpperCase(),
+          host: this.host,
+          port: this.port,
+          params: { branch: generateBranch(), rport: null },
+        },
+      ],
+      'max-forwards': 70,
+      to: { uri: outgoing.to.replace(/^<(.*)>$/, '$1'), params: dialog ? { tag: dialog.remoteTag } : {} },
+      from: {
+        name: outgoing.fromName ? quote(outgoing.fromName) : undefined,
+        uri: outgoing.from,
+        params: { tag: dialog?.localTag ?? randomTag() },
+      },
+      'call-id': dialog?.callId ?? outgoing.callId ?? generateCallId(this.host),
+      cseq: { seq: dialog?.cseq ?? 1, method: outgoing.method },
+      ...(dialog?.routeSet.length ? { route: dialog.routeSet.map((r) => ({ uri: r.replace(/^<(.*)>$/, '$1'), params: {} })) } : {}),
+      'user-agent': USER_AGENT,
+      ...(outgoing.contact ? { contact: [{ uri: outgoing.contact, params: {} }] } : {}),
+      ...(outgoing.headers ?? {}),
+    };
+    if (outgoing.body !== undefined) headers['content-type'] = outgoing.contentType ?? 'text/plain;charset=utf-8';
+    return {
+      method: outgoing.method,
+      uri: formatRequestUri(uri),
+      version: '2.0',
+      headers: headers as SipRequest['headers'],
+      content: outgoing.body === undefined ? '' : encodeBody(outgoing.body),
+    };
+  }
+
+  private onMessage(bytes: Buffer, remote: Remote): void {
+    try {
+      this.dispatch(bytes, remote);
+    } catch (error) {
+      // Nothing a peer sends may take the engine down.
+      this.counters.handlerErrors++;
+      this.options.log.warn('error handling SIP message', { remote, error: String(error) });
+    }
+  }
+
+  private dispatch(bytes: Buffer, remote: Remote): void {
+    const outcome = parseSipMessage(bytes);
+    if (outcome.kind === 'request' || outcome.kind === 'bad-request') {
+      markReceived(outcome.kind === 'request' ? outcome.message : outcome.request, remote);
+    }
+    switch (outcome.kind) {
+      case 'garbage':
+        this.counters.malformedDropped++;
+        this.options.log.debug('dropped malformed SIP message', { remote, reason: outcome.reason });
+        return;
+      case 'bad-request': {
+        this.counters.malformedDropped++;
+        if (outcome.request.method === 'ACK') return;
+        this.counters.badRequestsAnswered++;
+        const response = makeResponse(outcome.request, outcome.status, { reason: reasonFor(outcome.status, outcome.reason) });
+        this.sockets?.sendQuietly(serializeSipMessage(response), responseTarget(outcome.request, remote));
+        return;
+      }
+      case 'response': {
+        this.counters.responsesIn++;
+        const tx = this.transactions.matchResponse(outcome.message);
+        if (tx) tx.receive(outcome.message);
+        else this.counters.strayResponses++;
+        return;
+      }
+      case 'request':
+        this.counters.requestsIn++;
+        this.onRequest(outcome.message, remote);
+    }
+  }
+
+  private onRequest(request: SipRequest, remote: Remote): void {
+    const target = responseTarget(request, remote);
+    const sockets = this.sockets;
+    if (!sockets) return;
+    const match = this.transactions.matchRequest(request, remote.protocol !== 'udp', sendTo(sockets, target));
+    if (match.kind === 'retransmission') {
+      this.counters.retransmissionsAbsorbed++;
+      return;
+    }
+    if (match.kind === 'ack') {
+      this.onAckFor2xx(request);
+      return;
+    }
+    if (match.kind === 'overloaded') {
+      // RFC 3261 21.5.4: 503 with Retry-After, sent statelessly since we keep no more state.
+      this.counters.overloadedRejected++;
+      const r = makeResponse(request, 503, { headers: { 'retry-after': 5 } });
+      sockets.sendQuietly(serializeSipMessage(r), target);
+      return;
+    }
+    const tx = match.transaction;
+    // RFC 3261 12.1.1: a dialog's local tag is the To tag of our responses; a request inside
+    // one already carries it.
+    const toTag = (request.headers.to?.params.tag as string | undefined) ?? randomTag();
+    const isInvite = request.method === 'INVITE';
+    const incoming: IncomingRequest = {
+      request,
+      remote,
+      toTag,
+      respond: (status, opts = {}) => {
+        const response = makeResponse(request, status, { ...opts, toTag });
+        response.headers['user-agent'] = USER_AGENT;
+        const bytes = serializeSipMessage(response);
+        if (tx.respond(bytes, status) && isInvite && status >= 200 && status < 300) this.retransmit2xx(incoming, bytes, target);
+      },
+      discard: () => tx.terminate(),
+    };
+    const respond = incoming.respond;
+    if (isInvite) {
+      this.inviteRequests.set(tx as InviteServerTransaction, incoming);
+      // RFC 3261 17.2.1: a 100 at once, so the caller stops retransmitting while the user decides.
+      respond(100);
+    }
+    // RFC 3261 8.2.2.3: an extension we do not support in Require gets 420 listing it in Unsupported
+    // (a UAS ignores Proxy-Require). CANCEL and ACK are exempt.
+    const required = String(request.headers.require ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    if (required.length && request.method !== 'CANCEL') {
+      respond(420, { headers: { unsupported: required.join(', ') } });
+      return;
+    }
+    if (request.method === 'CANCEL') {
+      this.onCancel(request, respond);
+      return;
+    }
+    if (request.method === 'OPTIONS' && !this.handlers.has('OPTIONS')) {
+      // RFC 3261 11.2: answer OPTIONS as an INVITE would be answered, with our capabilities.
+      respond(200, {
+        headers: {
+          allow: this.allowedMethods.join(', '),
+          accept: 'text/plain, application/sdp, application/pidf+xml, application/vnd.peerdial.buddy+json, application/vnd.peerdial.receipt+json, application/im-iscomposing+xml, application/vnd.peerdial.config+json',
+          // RFC 6665 4.4.4: the event packages we take SUBSCRIBE or NOTIFY for.
+          'allow-events': 'presence, refer, peerdial-config',
+        },
+      });
+      return;
+    }
+    const handler = this.handlers.get(request.method);
+    if (!handler) {
+      // RFC 3261 8.2.1: a method we know but do not support gets 405 with Allow; anything else 501.
+      const known = /^(INVITE|ACK|BYE|CANCEL|REGISTER|OPTIONS|PRACK|SUBSCRIBE|NOTIFY|PUBLISH|INFO|REFER|MESSAGE|UPDATE)$/.test(request.method);
+      respond(known ? 405 : 501, { headers: { allow: this.allowedMethods.join(', ') } });
+      return;
+    }
+    const failed = (error: unknown) => {
+      this.counters.handlerErrors++;
+      this.options.log.warn('SIP handler failed', { method: request.method, error: String(error) });
+      respond(500);
+    };
+    try {
+      const result = handler(incoming);
+      if (result instanceof Promise) result.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  /** RFC 3261 9.2: a CANCEL gets 200 when it matches an INVITE still unanswered, which then gets 487. */
+  private onCancel(cancel: SipRequest, respond: IncomingRequest['respond']): void {
+    const invite = this.transactions.inviteServerFor(cancel);
+    const incoming = invite && this.inviteRequests.get(invite);
+    if (!invite || !incoming) {
+      respond(481, { reason: 'Call/Transaction Does Not Exist' });
+      return;
+    }
+    respond(200);
+    if (invite.state !== 'proceeding') return;
+    incoming.respond(487);
+    incoming.onCancel?.();
+  }
+
+  /**
+   * RFC 3261 13.3.1.4: the UAS core retransmits its 2xx from T1 doubling to T2 until the ACK,
+   * and gives up after 64*T1 (the dialog then ends the session).
+   */
+  private retransmit2xx(incoming: IncomingRequest, bytes: Buffer, target: Remote): void {
+    const key = ackKey(incoming.request);
+    const sockets = this.sockets;
+    if (!sockets || this.unacked.has(key)) return;
+    const reliable = target.protocol !== 'udp';
+    let interval = T1;
+    const pending: { incoming: IncomingRequest; timer?: TimerHandle; giveUp: TimerHandle } = {
+      incoming,
+      giveUp: this.options.timers.set(64 * T1, () => {
+        if (pending.timer) this.options.timers.clear(pending.timer);
+        this.unacked.delete(key);
+        incoming.onAck?.(undefined);
+      }),
+    };
+    const again = () => {
+      sockets.sendQuietly(bytes, target);
+      interval = Math.min(2 * interval, T2);
+      pending.timer = this.options.timers.set(interval, again);
+    };
+    if (!reliable) pending.timer = this.options.timers.set(interval, again);
+    this.unacked.set(key, pending);
+  }
+
+  private onAckFor2xx(ack: SipRequest): void {
+    const key = ackKey(ack);
+    const pending = this.unacked.get(key);
+    if (!pending) {
+      // A retransmitted ACK, or one for a dialog we no longer know: nothing to do.
+      this.counters.strayAcks++;
+      return;
+    }
+    this.unacked.delete(key);
+    if (pending.timer) this.options.timers.clear(pending.timer);
+    this.options.timers.clear(pending.giveUp);
+    pending.incoming.onAck?.(ack);
+  }
+}
+
+/** The 2xx an ACK acknowledges: same Call-ID and CSeq number (RFC 3261 13.2.2.4, 17.1.1.3). */
+function ackKey(request: SipRequest): string {
+  return `${request.headers['call-id']}\u0000${request.headers.cseq.seq}`;
+}
+
+/**
+ * A CANCEL (RFC 3261 9.1) or the ACK of a non-2xx (17.1.1.3): both belong to the INVITE's
+ * transaction, so they copy its Request-URI, top Via, Call-ID, From, Route and CSeq number.
+ * The ACK takes To from the response (with the callee's tag), CANCEL from the INVITE.
+ */
+function requestOfTransaction(invite: SipRequest, method: 'CANCEL' | 'ACK', to: SipRequest['headers']['to']): SipRequest {
+  return {
+    method,
+    uri: invite.uri,
+    version: '2.0',
+    headers: {
+      via: [invite.headers.via[0]],
+      'max-forwards': 70,
+      to,
+      from: invite.headers.from,
+      'call-id': invite.headers['call-id'],
+      cseq: { seq: invite.headers.cseq.seq, method },
+      ...(invite.headers.route ? { route: invite.headers.route } : {}),
+      'user-agent': USER_AGENT,
+    } as SipRequest['headers'],
+    content: '',
+  };
+}
+
+/**
+ * The transaction's send callback, built apart from onRequest: a closure made there would share
+ * its scope, and keep the whole parsed request alive for as long as the transaction lives.
+ */
+function sendTo(sockets: SipSockets, target: Remote): (bytes: Buffer) => void {
+  return (bytes) => sockets.sendQuietly(bytes, target);
+}
+
+/** RFC 3261 25.1 quoted-string. */
+function quote(text: string): string {
+  return '"' + text.replace(/["\\]/g, (c) => '\\' + c) + '"';
+}
+
+function reasonFor(status: number, detail: string): string {
+  return status === 400 ? `Bad Request (${detail})` : status === 505 ? 'Version Not Supported' : status === 416 ? 'Unsupported URI Scheme' : detail;
+}
+
+/**
+ * RFC 3261 18.2.1: note where the request really came from in the top Via (`received`), and
+ * RFC 3581 4: fill in `rport` when the client asked for it, so responses find their way back through NATs.
+ */
+function markReceived(request: SipRequest, remote: Remote): void {
+  const via = request.headers.via[0];
+  if (via.host !== remote.address) via.params.received = remote.address;
+  if (via.params.rport !== undefined) {
+    via.params.rport = String(remote.port);
+    via.params.received = remote.address;
+  }
+}
+
+/** RFC 3261 18.2.2 and RFC 3581: where a response goes. */
+function responseTarget(request: SipRequest, remote: Remote): Remote {
+  if (remote.protocol !== 'udp') return remote;
+  const via = request.headers.via[0];
+  const useSourcePort = via.params.rport !== undefined || via.port === undefined || via.params.received !== undefined;
+  return { protocol: 'udp', address: remote.address, port: useSourcePort ? remote.port : (via.port ?? 5060) };
+}
+
+/** RFC 3263, reduced: no NAPTR or SRV yet; the host is looked up, the port defaults to 5060. */
+async function resolveTarget(uri: SipUri): Promise<Remote> {
+  const protocol: SipProtocol = (uri.params.transport ?? 'udp').toLowerCase() === 'tcp' ? 'tcp' : 'udp';
+  const host = uri.host.replace(/^\[(.*)\]$/, '$1');
+  const address = isIP(host) ? host : (await lookup(host)).address;
+  return { protocol, address, port: uri.port ?? 5060 };
+}
+
+function formatRequestUri(uri: SipUri): string {
+  const host = isIP(uri.host) === 6 ? `[${uri.host}]` : uri.host;
+  const params = Object.entries(uri.params)
+    .map(([k, v]) => (v === null ? `;${k}` : `;${k}=${v}`))
+    .join('');
+  return `${uri.schema}:${uri.user ? uri.user + '@' : ''}${host}${uri.port ? ':' + uri.port : ''}${params}`;
+}
