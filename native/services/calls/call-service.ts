@@ -1,26 +1,18 @@
-// Calls: INVITE dialogs (RFC 3261 13-15), hold and resume by re-INVITE (RFC 3264 8.4), blind
-// transfer by REFER (RFC 3515), and the media session of each call. The user's devices go to
-// the one call in focus; the history is written as calls start and end.
+// Calls: placing and answering them (INVITE dialogs, RFC 3261 13-15), ending them, and the media
+// session of each. The user's devices go to the one call in focus; the history is written as
+// calls start and end. What happens inside a call's dialog (hold, DTMF, transfer, the peer's
+// re-INVITE, BYE, REFER and NOTIFY) is in-dialog-actions.ts.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { CallHistoryEntry, CallView } from './call-view.js';
 import type { Logger } from '../../log.js';
 import type { AudioSink, AudioSource } from '../../proto/media/audio-io.js';
-import {
-  acceptRemoteSeq,
-  dialogAsUac,
-  dialogAsUas,
-  dialogKey,
-  incomingDialogKey,
-  nextLocalSeq,
-  refreshTarget,
-  type Dialog,
-} from '../../proto/sip/dialog.js';
+import { dialogAsUac, dialogAsUas, dialogKey } from '../../proto/sip/dialog.js';
 import type { TimerHost } from '../../proto/sip/timers.js';
 import type { CallRepository } from '../../storage/repositories/call-repository.js';
-import { answer, createOffer, readAnswer, type LocalMedia, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
+import { answer, createOffer, readAnswer, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
 import { sends } from '../../wire/sdp/direction.js';
-import { decodeBody, generateCallId, type SipRequest, type SipResponse } from '../../wire/sip/message.js';
+import { decodeBody, generateCallId, type SipResponse } from '../../wire/sip/message.js';
 import { parseSipUri, sipUri } from '../../wire/sip/uri.js';
 import { callView, endMessageFor, historyEntry, outcomeFor, reasonForStatus, type Call } from './call.js';
 import { echoLoop, type UserAudio } from './call-audio.js';
@@ -28,10 +20,11 @@ import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
 import type { AorResolver } from '../im/index.js';
 import type { MediaSession } from './media-session.js';
-import type { IncomingRequest, OutgoingRequest, RequestOutcome, SipStack } from '../sip/index.js';
+import type { IncomingRequest, OutgoingRequest, SipStack } from '../sip/index.js';
+import { ackFor, describeOutcome, inDialogRequest, sdpOf } from './dialog-requests.js';
+import { InDialogActions } from './in-dialog-actions.js';
 
 export const ECHO_USER = 'echo';
-const DTMF_KEYS = /^[0-9*#A-D]+$/i;
 /** How long a phone rings before the call counts as unanswered. */
 const DEFAULT_RING_TIMEOUT_MS = 60_000;
 /** An ended call's dialog is remembered this long, to answer late NOTIFYs and retransmitted BYEs. */
@@ -71,9 +64,25 @@ export class CallService {
   private readonly now: () => number;
   private qualityTimer?: ReturnType<TimerHost['set']>;
   private stopping = false;
+  private readonly actions: InDialogActions;
 
   constructor(private readonly deps: CallServiceDeps) {
     this.now = deps.now ?? Date.now;
+    this.actions = new InDialogActions({
+      stack: deps.stack,
+      log: deps.log,
+      now: () => this.now(),
+      callOfDialog: (key) => this.byDialog.get(key),
+      ownUri: () => this.ownUri(),
+      inDialog: (call, method, extra) => this.inDialog(call, method, extra),
+      changed: (call) => this.changed(call),
+      refocus: () => this.refocus(),
+      end: (call, reason, detail) => this.end(call, reason, detail),
+      sendBye: (call) => this.sendBye(call),
+      dial: async (target) => this.calls.get((await this.dial(target)).id)!,
+      presenceNotify: deps.presenceNotify,
+      configNotify: deps.configNotify,
+    });
   }
 
   async start(): Promise<void> {
@@ -81,9 +90,7 @@ export class CallService {
     await this.deps.calls.closeUnfinished('Peerdial stopped during the call');
     const { stack } = this.deps;
     stack.handle('INVITE', (incoming) => this.onInvite(incoming));
-    stack.handle('BYE', (incoming) => this.onBye(incoming));
-    stack.handle('REFER', (incoming) => this.onRefer(incoming));
-    stack.handle('NOTIFY', (incoming) => this.onNotify(incoming));
+    this.actions.handleRequests();
     this.scheduleQuality();
   }
 
@@ -126,7 +133,7 @@ export class CallService {
     if (call.direction !== 'in' || call.state !== 'incoming' || !call.incoming) throw new UserError('INVALID_STATE', 'This call is not ringing.');
     // Call waiting: the call that had the user's attention goes on hold.
     for (const other of this.calls.values()) {
-      if (other !== call && !other.hidden && other.state === 'active' && !other.localHold) void this.setHold(other, true).catch(() => undefined);
+      if (other !== call && !other.hidden && other.state === 'active' && !other.localHold) void this.actions.setHold(other, true).catch(() => undefined);
     }
     this.acceptIncoming(call);
     return callView(call);
@@ -157,16 +164,13 @@ export class CallService {
 
   async hold(id: string, hold: boolean): Promise<CallView> {
     const call = this.live(id);
-    if (call.state !== 'active') throw new UserError('INVALID_STATE', 'Only a call in progress can be put on hold.');
-    await this.setHold(call, hold);
+    await this.actions.hold(call, hold);
     return callView(call);
   }
 
   async dtmf(id: string, digits: string): Promise<CallView> {
     const call = this.live(id);
-    if (call.state !== 'active') throw new UserError('INVALID_STATE', 'Keys can be sent once the call is answered.');
-    if (!DTMF_KEYS.test(digits)) throw new UserError('INVALID_ARGUMENT', 'Only the keys 0-9, *, # and A-D can be sent.');
-    call.media.sendDtmf(digits.toUpperCase()).catch((error: unknown) => this.deps.log.info('DTMF not sent', { error: String(error) }));
+    this.actions.dtmf(call, digits);
     return callView(call);
   }
 
@@ -178,14 +182,7 @@ export class CallService {
     let referTo = target.requestUri ?? target.peer;
     // A peer outside the overlay cannot look an AOR up: give it a device's contact.
     if (target.viaOverlay) referTo = (await this.lookupContacts(target.peer))[0];
-    const outcome = await this.deps.stack.request(
-      this.inDialog(call, 'REFER', { headers: { 'refer-to': { uri: referTo, params: {} }, 'referred-by': `<${this.ownUri()}>` }, timeoutMs: 8_000 }),
-    );
-    if (outcome.kind !== 'final' || outcome.response.status >= 300) {
-      throw new UserError('UNAVAILABLE', `${call.peerName ?? call.peer} could not take the transfer (${describe(outcome)}).`);
-    }
-    this.sendBye(call);
-    this.end(call, 'transferred', target.peerName ?? target.peer);
+    await this.actions.transfer(call, referTo, target.peerName ?? target.peer);
     return callView(call);
   }
 
@@ -240,7 +237,7 @@ export class CallService {
       (response) => this.onInviteResponse(call, response),
     );
     if ('kind' in invite) {
-      this.end(call, 'unreachable', describe(invite));
+      this.end(call, 'unreachable', describeOutcome(invite));
       return;
     }
     call.invite = invite;
@@ -252,7 +249,7 @@ export class CallService {
     for (const tell of call.settled.splice(0)) tell(status);
     if (call.state === 'ended') return;
     if (outcome.kind === 'final') this.end(call, reasonForStatus(status), `${status} ${outcome.response.reason}`);
-    else this.end(call, outcome.kind === 'timeout' && call.state === 'ringing' ? 'no-answer' : 'unreachable', describe(outcome));
+    else this.end(call, outcome.kind === 'timeout' && call.state === 'ringing' ? 'no-answer' : 'unreachable', describeOutcome(outcome));
   }
 
   private onInviteResponse(call: Call, response: SipResponse): void {
@@ -271,12 +268,12 @@ export class CallService {
       return;
     }
     // RFC 3261 13.2.2.4: every 2xx gets an ACK, retransmissions and other forks' too.
-    void this.deps.stack.sendAck(this.ackFor(dialog, dialog.localSeq));
+    void this.deps.stack.sendAck(ackFor(dialog, dialog.localSeq));
     const fork = call.dialog && call.dialog.remoteTag !== dialog.remoteTag;
     if (call.dialog && !fork) return;
     if (fork || call.state === 'ended') {
       // Answered after we gave up, or by a second fork: end that session at once.
-      void this.deps.stack.request(this.inDialogOf(dialog, 'BYE'));
+      void this.deps.stack.request(inDialogRequest(dialog, 'BYE', this.ownUri()));
       return;
     }
     call.dialog = dialog;
@@ -307,7 +304,7 @@ export class CallService {
 
   private async onInvite(incoming: IncomingRequest): Promise<void> {
     const { request } = incoming;
-    if (request.headers.to.params.tag !== undefined) return this.onReinvite(incoming);
+    if (request.headers.to.params.tag !== undefined) return this.actions.onReinvite(incoming);
     const target = parseSipUri(request.uri);
     const echo = target?.user?.toLowerCase() === ECHO_USER;
     const identity = this.deps.identity.current;
@@ -430,144 +427,6 @@ export class CallService {
     this.changed(call);
   }
 
-  private async onReinvite(incoming: IncomingRequest): Promise<void> {
-    const call = this.inDialogCall(incoming);
-    if (!call) return;
-    if (call.reinviting) return incoming.respond(491);
-    const offer = sdpOf(incoming.request);
-    if (offer === undefined) {
-      // An offer-less re-INVITE asks for our offer; we keep the session as it is (RFC 3264 8).
-      incoming.respond(488, { headers: { warning: `399 ${this.deps.stack.host} "re-INVITE without an offer is not supported"` } });
-      return;
-    }
-    const local = { ...call.local, direction: call.localHold ? ('sendonly' as const) : ('sendrecv' as const) };
-    local.sessionVersion = (call.local.sessionVersion ?? 0) + 1;
-    const result = answer(offer, local);
-    if (!result.ok) {
-      incoming.respond(488, { headers: { warning: `305 ${this.deps.stack.host} "${result.reason}"` } });
-      return;
-    }
-    call.local = local;
-    refreshTarget(call.dialog!, incoming.request);
-    incoming.onAck = (ack) => {
-      if (!ack && call.state === 'active') {
-        this.sendBye(call);
-        this.end(call, 'connection-lost', 'no ACK for our answer');
-      }
-    };
-    incoming.respond(200, { headers: { contact: [{ uri: this.ownUri(), params: {} }], 'content-type': 'application/sdp' }, body: result.sdp });
-    call.negotiated = result;
-    call.media.configure(result);
-    call.remoteHold = !sends(result.direction);
-    this.changed(call);
-  }
-
-  /** RFC 3264 8.4: hold is a re-INVITE offering sendonly; resume offers sendrecv again. */
-  private async setHold(call: Call, hold: boolean): Promise<void> {
-    if (call.localHold === hold) return;
-    if (call.reinviting) throw new UserError('INVALID_STATE', 'The call is still changing; try again in a moment.');
-    call.reinviting = true;
-    const local: LocalMedia = { ...call.local, direction: hold ? 'sendonly' : 'sendrecv', sessionVersion: (call.local.sessionVersion ?? 0) + 1 };
-    try {
-      const request = this.inDialog(call, 'INVITE', { body: createOffer(local), contentType: 'application/sdp' });
-      const cseq = request.dialog!.cseq;
-      const invite = await this.deps.stack.invite(request, (response) => {
-        if (response.status >= 200 && call.dialog) void this.deps.stack.sendAck(this.ackFor(call.dialog, cseq));
-      });
-      if ('kind' in invite) throw new UserError('UNAVAILABLE', `Could not reach ${call.peer} (${describe(invite)}).`);
-      const outcome = await invite.outcome;
-      if (outcome.kind !== 'final') {
-        this.sendBye(call);
-        this.end(call, 'connection-lost', describe(outcome));
-        return;
-      }
-      const status = outcome.response.status;
-      if (status === 481 || status === 408) {
-        this.end(call, 'connection-lost', `${status} ${outcome.response.reason}`);
-        return;
-      }
-      if (status >= 300) throw new UserError('UNAVAILABLE', `${call.peerName ?? call.peer} refused the change (${status} ${outcome.response.reason}).`);
-      const negotiated = readAnswer(decodeBody(outcome.response.content), local);
-      if (!negotiated.ok) throw new UserError('UNAVAILABLE', `The answer to the change was not usable: ${negotiated.reason}`);
-      refreshTarget(call.dialog!, outcome.response);
-      call.local = local;
-      call.localHold = hold;
-      call.negotiated = negotiated;
-      call.media.configure(negotiated);
-      call.remoteHold = !sends(negotiated.direction);
-      if (!hold) call.focusedAt = this.now();
-      this.refocus();
-      this.changed(call);
-    } finally {
-      call.reinviting = false;
-    }
-  }
-
-  // ---- in-dialog requests ----
-
-  private inDialogCall(incoming: IncomingRequest): Call | undefined {
-    const key = incomingDialogKey(incoming.request);
-    const call = key ? this.byDialog.get(key) : undefined;
-    if (!call || (call.state === 'ended' && incoming.request.method !== 'NOTIFY')) {
-      incoming.respond(481, { reason: 'Call/Transaction Does Not Exist' });
-      return undefined;
-    }
-    if (!acceptRemoteSeq(call.dialog!, incoming.request)) {
-      incoming.respond(500, { reason: 'Server Internal Error (CSeq out of order)' });
-      return undefined;
-    }
-    return call;
-  }
-
-  private onBye(incoming: IncomingRequest): void {
-    const key = incomingDialogKey(incoming.request);
-    const call = key ? this.byDialog.get(key) : undefined;
-    if (call?.state === 'ended') return incoming.respond(200); // a BYE crossing ours
-    if (!this.inDialogCall(incoming) || !call) return;
-    incoming.respond(200);
-    this.end(call, 'remote-hangup');
-  }
-
-  /** RFC 3515: the peer asks us to call someone else; we report how it goes by NOTIFY. */
-  private async onRefer(incoming: IncomingRequest): Promise<void> {
-    const call = this.inDialogCall(incoming);
-    if (!call) return;
-    const referTo = incoming.request.headers['refer-to'] as { uri?: string } | Array<{ uri?: string }> | string | undefined;
-    const target = typeof referTo === 'string' ? referTo.replace(/^.*<(.*)>.*$/, '$1') : Array.isArray(referTo) ? referTo[0]?.uri : referTo?.uri;
-    if (!target || !parseSipUri(target)) return incoming.respond(400, { reason: 'Bad Request (Refer-To is not a SIP URI)' });
-    incoming.respond(202);
-    this.notifyRefer(call, 100, 'Trying', false);
-    try {
-      const view = await this.dial(target);
-      const next = this.calls.get(view.id)!;
-      next.settled.push((status) => this.notifyRefer(call, status, status < 300 ? 'OK' : 'Failed', true));
-    } catch (error) {
-      this.notifyRefer(call, 503, 'Service Unavailable', true);
-      this.deps.log.info('transfer target not called', { error: String(error) });
-    }
-  }
-
-  private notifyRefer(call: Call, status: number, reason: string, final: boolean): void {
-    if (!call.dialog) return;
-    void this.deps.stack.request(
-      this.inDialog(call, 'NOTIFY', {
-        body: `SIP/2.0 ${status} ${reason}\r\n`,
-        contentType: 'message/sipfrag;version=2.0',
-        headers: { event: 'refer', 'subscription-state': final ? 'terminated;reason=noresource' : 'active;expires=60' },
-        timeoutMs: 8_000,
-      }),
-    );
-  }
-
-  private onNotify(incoming: IncomingRequest): void {
-    const event = String(incoming.request.headers.event ?? '').split(';')[0].trim().toLowerCase();
-    if (event === 'presence' && this.deps.presenceNotify) return this.deps.presenceNotify(incoming);
-    if (event === 'peerdial-config' && this.deps.configNotify) return this.deps.configNotify(incoming);
-    if (event !== 'refer') return incoming.respond(489, { reason: 'Bad Event' });
-    if (!this.inDialogCall(incoming)) return;
-    incoming.respond(200);
-  }
-
   // ---- helpers ----
 
   private ownUri(): string | undefined {
@@ -623,30 +482,7 @@ export class CallService {
   }
 
   private inDialog(call: Call, method: string, extra: Partial<OutgoingRequest> = {}): OutgoingRequest {
-    return { ...this.inDialogOf(call.dialog!, method), fromName: this.deps.identity.current?.displayName, ...extra };
-  }
-
-  private inDialogOf(dialog: Dialog, method: string): OutgoingRequest {
-    return {
-      method,
-      to: dialog.remoteUri,
-      from: dialog.localUri,
-      requestUri: dialog.remoteTarget,
-      contact: this.ownUri(),
-      dialog: { callId: dialog.callId, localTag: dialog.localTag, remoteTag: dialog.remoteTag, cseq: nextLocalSeq(dialog), routeSet: dialog.routeSet },
-      timeoutMs: 8_000,
-    };
-  }
-
-  /** RFC 3261 13.2.2.4: the ACK for a 2xx carries the INVITE's CSeq number. */
-  private ackFor(dialog: Dialog, cseq: number): OutgoingRequest {
-    return {
-      method: 'ACK',
-      to: dialog.remoteUri,
-      from: dialog.localUri,
-      requestUri: dialog.remoteTarget,
-      dialog: { callId: dialog.callId, localTag: dialog.localTag, remoteTag: dialog.remoteTag, cseq, routeSet: dialog.routeSet },
-    };
+    return { ...inDialogRequest(call.dialog!, method, this.ownUri()), fromName: this.deps.identity.current?.displayName, ...extra };
   }
 
   private sendBye(call: Call): void {
@@ -739,23 +575,4 @@ function elapsedSince(start: number | undefined): number | undefined {
 /** The state read afresh: a call can end while a command awaits (TypeScript narrows it too early). */
 function hasEnded(call: Call): boolean {
   return call.state === 'ended';
-}
-
-function sdpOf(request: SipRequest): string | undefined {
-  const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  const body = decodeBody(request.content);
-  return type === 'application/sdp' && body.trim() ? body : undefined;
-}
-
-function describe(outcome: RequestOutcome): string {
-  switch (outcome.kind) {
-    case 'final':
-      return `${outcome.response.status} ${outcome.response.reason}`;
-    case 'timeout':
-      return 'no answer from their device';
-    case 'transport-error':
-      return outcome.error.message;
-    case 'unresolvable':
-      return outcome.error.message;
-  }
 }

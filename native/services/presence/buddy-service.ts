@@ -1,23 +1,23 @@
-// Buddies: requests and answers as signed SIP MESSAGEs (wire/presence/buddy-message.ts), the
-// relation with each kept in sqlite, and the key pinned on first contact. A buddy whose key
-// changes is flagged, and nothing is sent to them until the user trusts the new key.
+// Buddies: the relation with each (requests, answers, removal, blocking) kept in sqlite, what
+// arrives as signed buddy MESSAGEs (wire/presence/buddy-message.ts), and what the list shows of
+// each buddy (presence, typing, unread). Sending goes through the outbox (buddy-outbox.ts); whose
+// key speaks for a buddy is buddy-trust.ts.
 import type { Logger } from '../../log.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import type { BuddyRepository, StoredBuddy, StoredBuddyState } from '../../storage/repositories/buddy-repository.js';
-import { BUDDY_CONTENT_TYPE, encodeBuddyMessage, MAX_BUDDY_NOTE, parseBuddyMessage, type BuddyMessage, type BuddyMessageType } from '../../wire/presence/buddy-message.js';
-import { SIGNATURE_HEADER, signPayload, verifyPayload } from '../../wire/presence/signature.js';
+import { BUDDY_CONTENT_TYPE, MAX_BUDDY_NOTE, parseBuddyMessage, type BuddyMessage } from '../../wire/presence/buddy-message.js';
+import { SIGNATURE_HEADER, verifyPayload } from '../../wire/presence/signature.js';
 import { decodeBody } from '../../wire/sip/message.js';
 import type { BuddyPresence, BuddyState, BuddyView } from './buddy-view.js';
 import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
 import { fingerprintOf, parseAorUser } from '../overlay/index.js';
-import type { IncomingRequest, RequestOutcome, SipStack } from '../sip/index.js';
+import type { IncomingRequest, SipStack } from '../sip/index.js';
+import { BuddyOutbox, withTimeout } from './buddy-outbox.js';
+import { flagKey, judgeSender, pinOwner, sendBlockReason, trustSeenKey } from './buddy-trust.js';
 
 /** RFC 3994 4.2: an "active" isComposing state lapses after its refresh interval (default 120 s; we show 15 s). */
 const TYPING_LAPSE_MS = 15_000;
-/** Requests, answers and notices not yet delivered are tried again this often. */
-const OUTBOX_RETRY_MS = 20_000;
-const SEND_TIMEOUT_MS = 8_000;
 const CLAIM_CHECK_TIMEOUT_MS = 3_000;
 
 /** What buddies need of the overlay: who we are, and a user's devices and name-claim key. */
@@ -57,28 +57,34 @@ export class BuddyService {
   private readonly unread = new Map<string, number>();
   private readonly relationListeners: RelationListener[] = [];
   private readonly now: () => number;
-  private outboxTimer?: TimerHandle;
-  /** The `at` of the last buddy message signed: each is newer than the one before. */
-  private lastSentAt = 0;
-  private readonly sending = new Set<string>();
-  private stopping = false;
+  private readonly outbox: BuddyOutbox;
 
   constructor(private readonly deps: BuddyServiceDeps) {
     this.now = deps.now ?? Date.now;
+    this.outbox = new BuddyOutbox({
+      ...deps,
+      now: () => this.now(),
+      row: (aor) => this.rows.get(aor),
+      tombstone: (aor) => this.gone.get(aor),
+      pending: () => [...this.rows.values(), ...this.gone.values()].filter((r) => r.outbox),
+      update: (row) => this.update(row),
+      saveTombstone: async (row) => {
+        this.gone.set(row.aor, row);
+        await this.deps.repository.save(row);
+      },
+    });
   }
 
   async start(): Promise<void> {
-    this.stopping = false;
     this.rows.clear();
     this.gone.clear();
     for (const row of await this.deps.repository.list()) (row.state === 'removed' ? this.gone : this.rows).set(row.aor, row);
     if (this.deps.unreadCount) for (const aor of this.rows.keys()) this.unread.set(aor, await this.deps.unreadCount(aor).catch(() => 0));
-    this.scheduleOutbox(0);
+    this.outbox.start();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.outboxTimer) this.deps.timers.clear(this.outboxTimer);
+    this.outbox.stop();
     for (const t of this.typing.values()) this.deps.timers.clear(t);
     this.typing.clear();
   }
@@ -113,11 +119,10 @@ export class BuddyService {
     const at = this.now();
     const row: StoredBuddy = { ...(existing ?? this.gone.get(aor) ?? { aor, createdAt: at }), state: 'requested', requestNote: note?.trim() || undefined, outbox: 'request', updatedAt: at };
     // Trust on first use, checked against the name claim: the key that owns the name now.
-    if (!row.publicKey && owner) row.publicKey = owner;
-    else if (row.publicKey && owner && owner !== row.publicKey) this.flagKey(row, owner);
+    pinOwner(row, owner, at, this.deps.log);
     await this.save(row);
     this.relationChanged(aor);
-    void this.deliver(aor, 'request');
+    void this.outbox.deliver(aor, 'request');
     return this.view(aor)!;
   }
 
@@ -127,7 +132,7 @@ export class BuddyService {
     if (row.state !== 'incoming') throw new UserError('INVALID_STATE', `${row.aor} has not asked to be your buddy.`);
     await this.save({ ...row, state: 'accepted', outbox: 'accept', updatedAt: this.now() });
     // Presence starts once they have our answer (or could not be reached): before it they would refuse our SUBSCRIBE.
-    void this.deliver(row.aor, 'accept').finally(() => this.relationChanged(row.aor));
+    void this.outbox.deliver(row.aor, 'accept').finally(() => this.relationChanged(row.aor));
     return this.view(row.aor)!;
   }
 
@@ -136,7 +141,7 @@ export class BuddyService {
     if (row.state !== 'incoming') throw new UserError('INVALID_STATE', `${row.aor} has not asked to be your buddy.`);
     const view = { ...this.view(row.aor)!, state: 'declined' as const };
     await this.forget(row.aor, 'decline');
-    void this.deliver(row.aor, 'decline');
+    void this.outbox.deliver(row.aor, 'decline');
     return view;
   }
 
@@ -144,7 +149,7 @@ export class BuddyService {
     const row = this.requireRow(text);
     const tell = row.state !== 'blocked' && row.state !== 'declined';
     await this.forget(row.aor, tell ? 'remove' : undefined);
-    if (tell) void this.deliver(row.aor, 'remove');
+    if (tell) void this.outbox.deliver(row.aor, 'remove');
   }
 
   async block(text: string): Promise<BuddyView> {
@@ -161,7 +166,7 @@ export class BuddyService {
   async trustKey(text: string): Promise<BuddyView> {
     const row = this.requireRow(text);
     if (!row.seenKey) throw new UserError('INVALID_STATE', `${row.aor}'s key has not changed.`);
-    await this.save({ ...row, publicKey: row.seenKey, seenKey: undefined, seenKeyAt: undefined, presenceAt: undefined, lastMessageAt: undefined, updatedAt: this.now() });
+    await this.save(trustSeenKey(row, this.now()));
     this.relationChanged(row.aor);
     return this.view(row.aor)!;
   }
@@ -170,13 +175,7 @@ export class BuddyService {
 
   /** A sentence saying why nothing may be sent to `peer` now, or undefined when it may. */
   sendBlockReason(peer: string): string | undefined {
-    const row = this.rowOf(peer);
-    if (!row) return undefined;
-    if (row.state === 'blocked') return `You blocked ${row.aor}: remove the block before writing to them.`;
-    if (row.seenKey) {
-      return `${row.aor} now uses a different key (fingerprint ${fingerprintOf(row.seenKey)}, was ${row.publicKey ? fingerprintOf(row.publicKey) : 'unknown'}). Check it with them, then trust it, before anything is sent.`;
-    }
-    return undefined;
+    return sendBlockReason(this.rowOf(peer));
   }
 
   /** The key pinned for the buddy (raw Ed25519, base64url), to verify what they sign. */
@@ -289,18 +288,16 @@ export class BuddyService {
     const row = this.rows.get(from);
     this.deps.log.debug('buddy message', { from, type: message.type, at: message.at, state: row?.state });
     if (row?.state === 'blocked') return respond(403, { reason: 'Forbidden' });
-    if (row?.publicKey && row.publicKey !== message.publicKey) {
-      if (row.seenKey !== message.publicKey) {
-        this.flagKey(row, message.publicKey);
+    const verdict = await judgeSender(row, message.publicKey, () => this.claimOwner(from));
+    if (!verdict.ok && verdict.reason === 'key-changed') {
+      if (verdict.newlySeen && row) {
+        flagKey(row, message.publicKey, this.now(), this.deps.log);
         await this.update({ ...row, updatedAt: this.now() });
         this.relationChanged(from);
       }
       return respond(403, { reason: 'Forbidden (key changed; the user has not trusted the new key yet)' });
     }
-    if (!row?.publicKey) {
-      const owner = await this.claimOwner(from);
-      if (owner && owner !== message.publicKey) return respond(403, { reason: 'Forbidden (the key does not hold this name)' });
-    }
+    if (!verdict.ok) return respond(403, { reason: 'Forbidden (the key does not hold this name)' });
     const lastTaken = row?.lastMessageAt ?? this.gone.get(from)?.lastMessageAt;
     if (lastTaken !== undefined && message.at <= lastTaken) return respond(200);
     await this.apply(from, message, row);
@@ -317,7 +314,7 @@ export class BuddyService {
         if (was === 'requested' || was === 'accepted') {
           // Both asked, or they lost our answer: buddies, and they are told (again).
           await this.save({ ...base, state: 'accepted', outbox: 'accept' });
-          void this.deliver(from, 'accept').finally(() => this.relationChanged(from));
+          void this.outbox.deliver(from, 'accept').finally(() => this.relationChanged(from));
           return;
         }
         await this.save({ ...base, state: 'incoming', requestNote: m.note, outbox: undefined });
@@ -339,106 +336,7 @@ export class BuddyService {
 
   /** The key holding the user's name claim, when the overlay answers soon enough. */
   private async claimOwner(aor: string): Promise<string | undefined> {
-    return (await this.withTimeout(this.deps.overlay.lookupAor(aor), CLAIM_CHECK_TIMEOUT_MS).catch(() => undefined))?.owner;
-  }
-
-  private withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-    let timer: TimerHandle | undefined;
-    return Promise.race([
-      work,
-      new Promise<never>((_, reject) => (timer = this.deps.timers.set(ms, () => reject(new Error(`the overlay did not answer within ${ms} ms`))))),
-    ]).finally(() => timer && this.deps.timers.clear(timer));
-  }
-
-  // ---- sending ----
-
-  /** Sends one buddy message to the AOR's devices; an outbox entry is cleared once one takes it. */
-  private async deliver(aor: string, type: BuddyMessageType): Promise<boolean> {
-    // One delivery of a kind at a time per buddy: the outbox retry must not double an answer on its way.
-    const job = `${aor} ${type}`;
-    if (this.sending.has(job)) return false;
-    this.sending.add(job);
-    try {
-      return await this.send(aor, type);
-    } finally {
-      this.sending.delete(job);
-    }
-  }
-
-  private async send(aor: string, type: BuddyMessageType): Promise<boolean> {
-    const identity = this.deps.identity.current;
-    const key = this.deps.identity.signingKey;
-    const own = this.deps.overlay.ownAor();
-    if (!identity || !key || !own || !this.stillToSend(aor, type)) return false;
-    let outcome: RequestOutcome | undefined;
-    let at = 0;
-    try {
-      const { contacts } = await this.withTimeout(this.deps.overlay.lookupAor(aor), SEND_TIMEOUT_MS);
-      for (const contact of contacts.slice(0, 3)) {
-        // Signed now, not before the lookup: the relation may have changed meanwhile (a removal
-        // crossing an outbox retry), and a message must never overtake a newer one.
-        const row = this.stillToSend(aor, type);
-        if (!row) return false;
-        at = Math.max(this.now(), this.lastSentAt + 1);
-        this.lastSentAt = at;
-        const message: BuddyMessage = {
-          v: 1,
-          type,
-          from: own,
-          to: aor,
-          displayName: identity.displayName,
-          publicKey: identity.publicKey,
-          at,
-          ...(type === 'request' && row.requestNote ? { note: row.requestNote } : {}),
-        };
-        const body = encodeBuddyMessage(message);
-        outcome = await this.deps.stack.request({
-          method: 'MESSAGE',
-          to: aor,
-          from: own,
-          fromName: identity.displayName,
-          requestUri: contact,
-          body,
-          contentType: BUDDY_CONTENT_TYPE,
-          headers: { [SIGNATURE_HEADER]: signPayload('peerdial-buddy-v1', Buffer.from(body, 'utf8'), key) },
-          timeoutMs: SEND_TIMEOUT_MS,
-        });
-        if (outcome.kind === 'final' && outcome.response.status < 300) break;
-      }
-    } catch (error) {
-      this.deps.log.info('buddy message not sent', { aor, type, error: String(error) });
-    }
-    const delivered = outcome?.kind === 'final' && outcome.response.status < 300;
-    if (delivered) this.deps.log.debug('buddy message delivered', { aor, type, at });
-    else this.deps.log.info('buddy message not delivered', { aor, type, outcome: outcome?.kind === 'final' ? outcome.response.status : (outcome?.kind ?? 'no device found') });
-    // A refusal (403 blocked, 404 no such user...) is an answer too: asking again would not change it.
-    const status = outcome?.kind === 'final' ? outcome.response.status : 0;
-    const settled = delivered || (status >= 400 && status < 500 && status !== 408 && status !== 480) || status >= 600;
-    const current = this.rows.get(aor);
-    if (settled && current?.outbox === type) await this.update({ ...current, outbox: undefined, updatedAt: this.now() });
-    const tombstone = this.gone.get(aor);
-    if (settled && tombstone?.outbox === type) {
-      const told = { ...tombstone, outbox: undefined, updatedAt: this.now() };
-      this.gone.set(aor, told);
-      await this.deps.repository.save(told);
-    }
-    return delivered;
-  }
-
-  /** The row a message of this type still speaks for, or undefined when it no longer should go. */
-  private stillToSend(aor: string, type: BuddyMessageType): StoredBuddy | undefined {
-    const row = this.rows.get(aor);
-    if (type === 'decline' || type === 'remove') return !row && this.gone.get(aor)?.outbox === type ? this.gone.get(aor) : undefined;
-    if (!row || this.sendBlockReason(aor)) return undefined;
-    return (type === 'request' && row.state === 'requested') || (type === 'accept' && row.state === 'accepted') ? row : undefined;
-  }
-
-  private scheduleOutbox(delay: number): void {
-    if (this.stopping) return;
-    this.outboxTimer = this.deps.timers.set(delay, () => {
-      const pending = [...this.rows.values(), ...this.gone.values()].filter((r) => r.outbox);
-      void Promise.allSettled(pending.map((r) => this.deliver(r.aor, r.outbox!))).finally(() => this.scheduleOutbox(this.deps.outboxRetryMs ?? OUTBOX_RETRY_MS));
-    });
+    return (await withTimeout(this.deps.overlay.lookupAor(aor), CLAIM_CHECK_TIMEOUT_MS, this.deps.timers).catch(() => undefined))?.owner;
   }
 
   // ---- state ----
@@ -458,12 +356,6 @@ export class BuddyService {
       unread: this.unread.get(aor) ?? 0,
       typing: this.typing.has(aor),
     };
-  }
-
-  private flagKey(row: StoredBuddy, key: string): void {
-    row.seenKey = key;
-    row.seenKeyAt = this.now();
-    this.deps.log.warn('a buddy now uses a different key', { aor: row.aor, pinned: row.publicKey && fingerprintOf(row.publicKey), seen: fingerprintOf(key) });
   }
 
   /**
