@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import type { BuddyView } from '../../native/control/api.js';
 import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
-import { offlineBoundMs } from '../../native/proto/presence/subscription-timing.js';
+import { offlineBoundMs } from '../../native/proto/sip/subscription-timing.js';
 import { BUDDY_CONTENT_TYPE, encodeBuddyMessage } from '../../native/wire/presence/buddy-message.js';
 import { buildPidf, PIDF_CONTENT_TYPE } from '../../native/wire/presence/pidf.js';
 import { signPayload, subscribeSigningText } from '../../native/wire/presence/signature.js';

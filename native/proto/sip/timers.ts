@@ -12,3 +12,11 @@ export interface TimerHost {
   clear(handle: TimerHandle): void;
 }
 export type TimerHandle = { readonly id: number } | object;
+
+/** `work`, or a rejection with `message` once `ms` have passed on the given timers. */
+export function withDeadline<T>(work: Promise<T>, ms: number, timers: TimerHost, message = `no answer within ${ms} ms`): Promise<T> {
+  let timer: TimerHandle | undefined;
+  return Promise.race([work, new Promise<never>((_, reject) => (timer = timers.set(ms, () => reject(new Error(message)))))]).finally(
+    () => timer && timers.clear(timer),
+  );
+}

@@ -2,7 +2,7 @@
 // the outbox that tries again until one is delivered or refused for good. The relation itself
 // (what is still to be said) is the buddy service's; this only carries it.
 import type { Logger } from '../../log.js';
-import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
+import { withDeadline, type TimerHandle, type TimerHost } from '../../proto/sip/timers.js';
 import type { StoredBuddy } from '../../storage/repositories/buddy-repository.js';
 import { BUDDY_CONTENT_TYPE, encodeBuddyMessage, type BuddyMessage, type BuddyMessageType } from '../../wire/presence/buddy-message.js';
 import { SIGNATURE_HEADER, signPayload } from '../../wire/presence/signature.js';
@@ -74,7 +74,7 @@ export class BuddyOutbox {
     let outcome: RequestOutcome | undefined;
     let at = 0;
     try {
-      const { contacts } = await withTimeout(overlay.lookupAor(aor), SEND_TIMEOUT_MS, this.host.timers);
+      const { contacts } = await withDeadline(overlay.lookupAor(aor), SEND_TIMEOUT_MS, this.host.timers, `the overlay did not answer within ${SEND_TIMEOUT_MS} ms`);
       for (const contact of contacts.slice(0, 3)) {
         // Signed now, not before the lookup: the relation may have changed meanwhile (a removal
         // crossing an outbox retry), and a message must never overtake a newer one.
@@ -140,13 +140,4 @@ export class BuddyOutbox {
       void Promise.allSettled(pending.map((r) => this.deliver(r.aor, r.outbox!))).finally(() => this.schedule(this.host.outboxRetryMs ?? OUTBOX_RETRY_MS));
     });
   }
-}
-
-/** `work`, or a rejection once `ms` have passed on the given timers. */
-export function withTimeout<T>(work: Promise<T>, ms: number, timers: TimerHost): Promise<T> {
-  let timer: TimerHandle | undefined;
-  return Promise.race([
-    work,
-    new Promise<never>((_, reject) => (timer = timers.set(ms, () => reject(new Error(`the overlay did not answer within ${ms} ms`))))),
-  ]).finally(() => timer && timers.clear(timer));
 }

@@ -3,7 +3,7 @@
 // each buddy (presence, typing, unread). Sending goes through the outbox (buddy-outbox.ts); whose
 // key speaks for a buddy is buddy-trust.ts.
 import type { Logger } from '../../log.js';
-import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
+import { withDeadline, type TimerHandle, type TimerHost } from '../../proto/sip/timers.js';
 import type { BuddyRepository, StoredBuddy, StoredBuddyState } from '../../storage/repositories/buddy-repository.js';
 import { BUDDY_CONTENT_TYPE, MAX_BUDDY_NOTE, parseBuddyMessage, type BuddyMessage } from '../../wire/presence/buddy-message.js';
 import { SIGNATURE_HEADER, verifyPayload } from '../../wire/presence/signature.js';
@@ -13,7 +13,7 @@ import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
 import { fingerprintOf, parseAorUser } from '../overlay/index.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
-import { BuddyOutbox, withTimeout } from './buddy-outbox.js';
+import { BuddyOutbox } from './buddy-outbox.js';
 import { flagKey, judgeSender, pinOwner, sendBlockReason, trustSeenKey } from './buddy-trust.js';
 
 /** RFC 3994 4.2: an "active" isComposing state lapses after its refresh interval (default 120 s; we show 15 s). */
@@ -336,7 +336,7 @@ export class BuddyService {
 
   /** The key holding the user's name claim, when the overlay answers soon enough. */
   private async claimOwner(aor: string): Promise<string | undefined> {
-    return (await withTimeout(this.deps.overlay.lookupAor(aor), CLAIM_CHECK_TIMEOUT_MS, this.deps.timers).catch(() => undefined))?.owner;
+    return (await withDeadline(this.deps.overlay.lookupAor(aor), CLAIM_CHECK_TIMEOUT_MS, this.deps.timers).catch(() => undefined))?.owner;
   }
 
   // ---- state ----

@@ -2,7 +2,7 @@
 // every buddy who watches), and the buddies' presence, followed by subscription. The SIP work
 // is the notifier's (presence-notifier.ts) and the watcher's (presence-watcher.ts).
 import type { Logger } from '../../log.js';
-import { DEFAULT_EXPIRES_S } from '../../proto/presence/subscription-timing.js';
+import { DEFAULT_EXPIRES_S } from '../../proto/sip/subscription-timing.js';
 import type { TimerHost } from '../../proto/sip/timers.js';
 import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
 import { buildPidf, MAX_NOTE_LENGTH } from '../../wire/presence/pidf.js';

@@ -1,15 +1,14 @@
-// The subscriber side of presence (RFC 6665 4.1): one subscription to each accepted buddy,
-// refreshed at half its duration. When a refresh fails (481: their node restarted; no answer:
-// it died or moved) the AOR is looked up afresh and subscribed again; when that fails too the
-// buddy shows offline, and we keep trying with back-off. See offlineBoundMs() for the bound.
+// The subscriber side of presence (RFC 6665 4.1 through the shared EventSubscriber): one
+// subscription to each accepted buddy, to the devices their AOR is bound to (newest first). A
+// buddy none of whose devices can be subscribed to shows offline; see offlineBoundMs() for how
+// soon. Every SUBSCRIBE is signed with our key, every NOTIFY must be signed with theirs.
 import type { Logger } from '../../log.js';
-import { lookupTimeoutMs, MAX_CONTACTS_TRIED, refreshDelayMs, requestTimeoutMs, retryDelayMs } from '../../proto/presence/subscription-timing.js';
-import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
+import { lookupTimeoutMs, MAX_CONTACTS_TRIED } from '../../proto/sip/subscription-timing.js';
+import { withDeadline, type TimerHost } from '../../proto/sip/timers.js';
 import { parsePidf, PIDF_CONTENT_TYPE, type DocumentStatus } from '../../wire/presence/pidf.js';
-import { firstContactUri } from '../../wire/presence/contact-header.js';
 import { SIGNATURE_HEADER, signPayload, subscribeSigningText, verifyPayload } from '../../wire/presence/signature.js';
-import { generateCallId } from '../../wire/sip/message.js';
-import type { IncomingRequest, RequestOutcome, SipStack } from '../sip/index.js';
+import type { SipRequest } from '../../wire/sip/message.js';
+import { EventSubscriber, type IncomingRequest, type NotifyVerdict, type SipStack } from '../sip/index.js';
 
 /** What the watcher needs of the buddy list. */
 export interface WatchedBuddies {
@@ -33,200 +32,81 @@ export interface PresenceWatcherDeps {
   expires: number;
 }
 
-interface Subscription {
-  aor: string;
-  state: 'setting-up' | 'active' | 'waiting';
-  callId?: string;
-  localTag?: string;
-  remoteTag?: string;
-  target?: string;
-  cseq: number;
-  expires: number;
-  failures: number;
-  timer?: TimerHandle;
-}
-
 export class PresenceWatcher {
-  private readonly subs = new Map<string, Subscription>();
-  private readonly byCallId = new Map<string, Subscription>();
-  /** Subscriptions we ended, whose final NOTIFY (RFC 6665 4.1.2.3) is still to come: answered 200, not applied. */
-  private readonly ending = new Set<string>();
-  private stopping = false;
+  private readonly subscriber: EventSubscriber;
   /** NOTIFYs refused for a bad signature or a document not about the buddy. */
   forgedRefused = 0;
 
-  constructor(private readonly deps: PresenceWatcherDeps) {}
+  constructor(private readonly deps: PresenceWatcherDeps) {
+    this.subscriber = new EventSubscriber({
+      stack: deps.stack,
+      timers: deps.timers,
+      log: deps.log,
+      event: 'presence',
+      accept: PIDF_CONTENT_TYPE,
+      expires: deps.expires,
+      ownUri: deps.ownAor,
+      ownContact: deps.ownContact,
+      // A fresh lookup each time: the buddy may have moved, restarted or gone.
+      targets: async ({ key, skip, expires }) => {
+        const { contacts } = await withDeadline(deps.lookupAor(key), lookupTimeoutMs(expires), deps.timers);
+        return contacts.filter((c) => c !== skip).slice(0, MAX_CONTACTS_TRIED);
+      },
+      headersFor: (f) => {
+        const key = deps.signingKey();
+        return key && { [SIGNATURE_HEADER]: signPayload('peerdial-subscribe-v1', subscribeSigningText(f), key) };
+      },
+      onNotify: (aor, request, terminated) => this.read(aor, request, terminated),
+      onActive: (aor) => deps.buddies.sawOnline(aor),
+      onUnreachable: (aor) => deps.buddies.markOffline(aor),
+    });
+  }
 
   /** The dialog of the subscription to `aor`, when one is set up (for diagnostics and tests). */
   dialogOf(aor: string): { callId: string; localTag?: string; remoteTag?: string; target?: string } | undefined {
-    const s = this.subs.get(aor);
-    return s?.callId ? { callId: s.callId, localTag: s.localTag, remoteTag: s.remoteTag, target: s.target } : undefined;
+    return this.subscriber.dialogOf(aor);
+  }
+
+  start(): void {
+    this.subscriber.start();
   }
 
   /** Subscribes to `aor` unless a subscription is set up or being set up; `now` skips a back-off wait. */
   watch(aor: string, now = false): void {
-    if (this.stopping) return;
-    const s = this.subs.get(aor);
-    if (s && (s.state !== 'waiting' || !now)) return;
-    if (s?.timer) this.deps.timers.clear(s.timer);
-    const sub = s ?? { aor, state: 'waiting' as const, cseq: 0, expires: this.deps.expires, failures: 0 };
-    this.subs.set(aor, sub);
-    void this.setUp(sub);
+    this.subscriber.subscribe(aor, aor, now);
   }
 
   /** Stops watching `aor` (no longer a buddy): unsubscribes (Expires: 0). */
   unwatch(aor: string): void {
-    const s = this.subs.get(aor);
-    if (!s) return;
-    this.subs.delete(aor);
-    this.release(s);
-    if (s.state === 'active') this.unsubscribe(s);
+    this.subscriber.unsubscribe(aor);
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    const active = [...this.subs.values()];
-    this.subs.clear();
-    for (const s of active) this.release(s);
-    await Promise.allSettled(active.filter((s) => s.state === 'active').map((s) => this.unsubscribe(s)));
-  }
-
-  private unsubscribe(s: Subscription): Promise<RequestOutcome> {
-    if (this.ending.size > 256) this.ending.clear();
-    if (s.callId) this.ending.add(s.callId);
-    return this.send(s, 0);
-  }
-
-  start(): void {
-    this.stopping = false;
-  }
-
-  private release(s: Subscription): void {
-    if (s.timer) this.deps.timers.clear(s.timer);
-    s.timer = undefined;
-    if (s.callId) this.byCallId.delete(s.callId);
-  }
-
-  /** A fresh lookup, then a new SUBSCRIBE to each device found (newest first) until one takes it. */
-  private async setUp(s: Subscription, skip?: string): Promise<void> {
-    this.release(s);
-    s.state = 'setting-up';
-    let contacts: string[] = [];
-    try {
-      contacts = (await this.withTimeout(this.deps.lookupAor(s.aor), lookupTimeoutMs(s.expires))).contacts;
-    } catch (error) {
-      this.deps.log.debug('presence lookup failed', { aor: s.aor, error: String(error) });
-    }
-    for (const contact of contacts.filter((c) => c !== skip).slice(0, MAX_CONTACTS_TRIED)) {
-      if (this.subs.get(s.aor) !== s) return;
-      s.callId = generateCallId(this.deps.stack.host);
-      s.localTag = s.remoteTag = undefined;
-      s.target = contact;
-      s.cseq = 0;
-      this.byCallId.set(s.callId, s);
-      const outcome = await this.send(s, this.deps.expires);
-      if (this.subs.get(s.aor) !== s) return;
-      if (outcome.kind === 'final' && outcome.response.status < 300) return this.established(s, outcome.response);
-      this.byCallId.delete(s.callId);
-    }
-    if (this.subs.get(s.aor) !== s) return;
-    s.failures += 1;
-    s.state = 'waiting';
-    s.callId = undefined;
-    this.deps.buddies.markOffline(s.aor);
-    s.timer = this.deps.timers.set(retryDelayMs(s.expires, s.failures), () => void this.setUp(s));
-  }
-
-  private established(s: Subscription, response: Extract<RequestOutcome, { kind: 'final' }>['response']): void {
-    s.state = 'active';
-    s.failures = 0;
-    s.localTag = String(response.headers.from?.params?.tag ?? s.localTag ?? '');
-    s.remoteTag ??= String(response.headers.to?.params?.tag ?? '');
-    s.target = firstContactUri(response.headers.contact) ?? s.target;
-    const granted = Number(response.headers.expires);
-    s.expires = Number.isFinite(granted) && granted > 0 ? Math.min(granted, this.deps.expires) : this.deps.expires;
-    this.deps.buddies.sawOnline(s.aor);
-    s.timer = this.deps.timers.set(refreshDelayMs(s.expires), () => void this.refresh(s));
-  }
-
-  private async refresh(s: Subscription): Promise<void> {
-    if (this.subs.get(s.aor) !== s) return;
-    const outcome = await this.send(s, this.deps.expires);
-    if (this.subs.get(s.aor) !== s) return;
-    if (outcome.kind === 'final' && outcome.response.status < 300) return this.established(s, outcome.response);
-    this.deps.log.info('presence refresh failed; looking the buddy up again', { aor: s.aor, outcome: outcome.kind === 'final' ? outcome.response.status : outcome.kind });
-    // A device that did not answer is not tried again at once; one that answered 481 restarted and is.
-    await this.setUp(s, outcome.kind === 'final' ? undefined : s.target);
-  }
-
-  /** A signed SUBSCRIBE: the first of a dialog, a refresh, or an unsubscription (expires 0). */
-  private send(s: Subscription, expires: number): Promise<RequestOutcome> {
-    const own = this.deps.ownAor();
-    const contact = this.deps.ownContact();
-    const key = this.deps.signingKey();
-    if (!own || !contact || !key || !s.callId || !s.target) return Promise.resolve({ kind: 'transport-error', error: new Error('no identity') });
-    s.cseq += 1;
-    const signature = signPayload('peerdial-subscribe-v1', subscribeSigningText({ from: own, to: s.aor, callId: s.callId, cseq: s.cseq, expires, contact }), key);
-    const inDialog = s.state === 'active' && s.localTag !== undefined && s.remoteTag !== undefined;
-    return this.deps.stack.request({
-      method: 'SUBSCRIBE',
-      to: s.aor,
-      from: own,
-      requestUri: s.target,
-      contact,
-      callId: s.callId,
-      headers: { event: 'presence', accept: PIDF_CONTENT_TYPE, expires, [SIGNATURE_HEADER]: signature },
-      ...(inDialog ? { dialog: { callId: s.callId, localTag: s.localTag!, remoteTag: s.remoteTag!, cseq: s.cseq, routeSet: [] } } : {}),
-      timeoutMs: requestTimeoutMs(s.expires),
-    });
+  stop(): Promise<void> {
+    return this.subscriber.stop();
   }
 
   /** A NOTIFY with `Event: presence`; always answered. */
-  async onNotify(incoming: IncomingRequest): Promise<void> {
-    const { request, respond } = incoming;
-    const callId = request.headers['call-id'];
-    if (this.ending.has(callId)) {
-      if (/^\s*terminated/i.test(String(request.headers['subscription-state'] ?? ''))) this.ending.delete(callId);
-      return respond(200);
-    }
-    const s = this.byCallId.get(callId);
-    if (!s || this.subs.get(s.aor) !== s) return respond(481, { reason: 'Subscription Does Not Exist' });
-    const key = this.deps.buddies.buddyKey(s.aor);
+  onNotify(incoming: IncomingRequest): Promise<void> {
+    return this.subscriber.onNotify(incoming);
+  }
+
+  /** A presence document must be signed by the buddy's pinned key and be about the buddy. */
+  private async read(aor: string, request: SipRequest, terminated: boolean): Promise<NotifyVerdict> {
+    const key = this.deps.buddies.buddyKey(aor);
     const body = Buffer.from(request.content ?? '', 'latin1');
     if (!key || !verifyPayload('peerdial-presence-v1', body, request.headers[SIGNATURE_HEADER], key)) {
       this.forgedRefused++;
-      this.deps.log.info('presence document with a bad signature refused', { aor: s.aor });
-      return respond(403, { reason: 'Forbidden (presence document not signed by the buddy)' });
+      this.deps.log.info('presence document with a bad signature refused', { aor });
+      return { status: 403, reason: 'Forbidden (presence document not signed by the buddy)', forged: true };
     }
     const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     const doc = type === PIDF_CONTENT_TYPE ? parsePidf(body.toString('utf8')) : undefined;
-    if (!doc || doc.at === undefined) return respond(400, { reason: 'Bad Request (not a timestamped PIDF document)' });
-    if (this.deps.buddies.canonicalAor(doc.entity) !== s.aor) {
+    if (!doc || doc.at === undefined) return { status: 400, reason: 'Bad Request (not a timestamped PIDF document)', forged: true };
+    if (this.deps.buddies.canonicalAor(doc.entity) !== aor) {
       this.forgedRefused++;
-      return respond(403, { reason: 'Forbidden (document about someone else)' });
+      return { status: 403, reason: 'Forbidden (document about someone else)', forged: true };
     }
-    // RFC 6665 4.1.2.4: the NOTIFY may come before the 2xx; its From tag is the dialog's remote tag.
-    s.remoteTag ??= String(request.headers.from?.params?.tag ?? '');
-    s.localTag ??= String(request.headers.to?.params?.tag ?? '');
-    s.target = firstContactUri(request.headers.contact) ?? s.target;
-    const state = String(request.headers['subscription-state'] ?? 'active').toLowerCase();
-    const terminated = state.startsWith('terminated');
-    await this.deps.buddies.applyPresence(s.aor, { status: terminated ? 'offline' : doc.status, ...(doc.note ? { note: doc.note } : {}), at: doc.at });
-    respond(200);
-    if (!terminated) return;
-    this.release(s);
-    s.state = 'waiting';
-    s.callId = undefined;
-    // RFC 6665 4.1.3: after "deactivated" or "timeout" a new subscription may be tried at once.
-    const again = /reason=(deactivated|timeout)/.test(state);
-    s.timer = this.deps.timers.set(again ? 0 : retryDelayMs(s.expires, 1), () => void this.setUp(s));
-  }
-
-  private withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-    let timer: TimerHandle | undefined;
-    return Promise.race([
-      work,
-      new Promise<never>((_, reject) => (timer = this.deps.timers.set(ms, () => reject(new Error(`no answer within ${ms} ms`))))),
-    ]).finally(() => timer && this.deps.timers.clear(timer));
+    await this.deps.buddies.applyPresence(aor, { status: terminated ? 'offline' : doc.status, ...(doc.note ? { note: doc.note } : {}), at: doc.at });
+    return { status: 200 };
   }
 }

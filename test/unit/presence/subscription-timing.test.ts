@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { grantExpires, MIN_EXPIRES_S, offlineBoundMs, refreshDelayMs, requestTimeoutMs, retryDelayMs } from '../../../native/proto/presence/subscription-timing.js';
+import { grantExpires, MIN_EXPIRES_S, offlineBoundMs, refreshDelayMs, requestTimeoutMs, retryDelayMs } from '../../../native/proto/sip/subscription-timing.js';
 
 describe('presence subscription timing', () => {
   it('the notifier grants the default when none is asked, never more than its maximum, and 423 below the minimum', () => {

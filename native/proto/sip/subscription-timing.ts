@@ -1,4 +1,4 @@
-// When presence subscriptions (RFC 6665) are refreshed, retried and given up on. Pure: every
+// When RFC 6665 subscriptions (presence, configuration offers) are refreshed, retried and given up on. Pure: every
 // figure derives from the subscription's duration, so the offline bound can be stated and tested.
 
 /** RFC 6665 4.2.1.1: the notifier may shorten a subscription but never lengthen it. */
