@@ -54,10 +54,20 @@ describe('rescue in front of nginx', () => {
     assert.ok(first.redirected > 0, 'users were sent to the rescue server');
     const rescuer = await until('an active rescuer', async () => (await origin.status()).rescuers.find((r) => r.state === 'active'), 10_000);
 
-    // nginx's max-age is 3 s: wait until every copy is stale, then ask through the rescue server.
-    await new Promise((r) => setTimeout(r, 3_500));
-    const res = await fetch(`${rescuer.httpUrl}/r/${origin.originId!}${paths[0]}`);
-    const body = Buffer.from(await res.arrayBuffer());
+    // nginx's max-age is 3 s, and the load may have refreshed the copy up to its last request:
+    // ask through the rescue server until its copy has gone stale. A fresh copy answers HIT and
+    // changes nothing; the first answer that is not a HIT is the one under test.
+    const { res, body } = await until(
+      'the rescue server to answer from a copy that is no longer fresh',
+      async () => {
+        const r = await fetch(`${rescuer.httpUrl}/r/${origin.originId!}${paths[0]}`);
+        const b = Buffer.from(await r.arrayBuffer());
+        return r.headers.get('x-cache') === 'HIT' ? undefined : { res: r, body: b };
+      },
+      15_000,
+      () => '',
+      250,
+    );
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-cache'), 'REVALIDATED');
     assert.equal(createHash('sha256').update(body).digest('hex'), digests.get(paths[0]));
