@@ -110,7 +110,10 @@ export class ChordNode {
   private nextFinger = 0;
   private generation = 0;
   private rebalanceCursor = 0;
-  /** When a primary last pushed each replica key here (see rebalance). */
+  /**
+   * When a primary last pushed each replica record here (see rebalance), by recordId(): per
+   * record, not per key, so a record the primary lacks is not hidden by the ones it pushes.
+   */
   private readonly confirmed = new Map<string, number>();
   /** Nodes of other rings this node has passed on as merge hints, and until when it ignores them again. */
   private readonly mergeHints = new Map<string, number>();
@@ -290,7 +293,7 @@ export class ChordNode {
     for (const r of records) {
       const outcome = this.store.put(r);
       if (outcome.ok) {
-        if (replica) this.confirmed.set(r.key, now);
+        if (replica) this.confirmed.set(recordId(r), now);
         result.stored++;
         if (outcome.changed) accepted.push(r);
       } else {
@@ -638,11 +641,14 @@ export class ChordNode {
    */
   private async rebalance(): Promise<void> {
     const now = this.options.now();
-    const held = new Set(this.store.all().map((r) => r.key));
-    for (const key of this.confirmed.keys()) if (!held.has(key)) this.confirmed.delete(key);
-    // A replica its primary pushed lately is where it belongs: no lookup for it.
-    const fresh = (k: string) => now - (this.confirmed.get(k) ?? -Infinity) < 2.5 * this.config.replicateMs;
-    const foreign = [...held].filter((k) => !this.table.isResponsible(idFromHex(k)!) && !fresh(k));
+    const all = this.store.all();
+    const heldRecords = new Set(all.map(recordId));
+    for (const id of this.confirmed.keys()) if (!heldRecords.has(id)) this.confirmed.delete(id);
+    // A replica its primary pushed lately is where it belongs: no lookup for it. A key is placed
+    // again when any of its records was not pushed: one stored here while the key was changing
+    // hands (a put routed by a stale view during a join) would otherwise never reach its primary.
+    const fresh = (r: OverlayRecord) => now - (this.confirmed.get(recordId(r)) ?? -Infinity) < 2.5 * this.config.replicateMs;
+    const foreign = [...new Set(all.filter((r) => !fresh(r)).map((r) => r.key))].filter((k) => !this.table.isResponsible(idFromHex(k)!));
     if (!foreign.length || !this.table.successor) return;
     // After a merge whole arcs change hands at once, and a record is not found until it reaches
     // its new holders: place every stray copy now, several lookups at a time.
@@ -717,6 +723,11 @@ export function storeBatches(records: OverlayRecord[]): OverlayRecord[][] {
   }
   if (batch.length) out.push(batch);
   return out;
+}
+
+/** One record's place in a store: key, type and slot. */
+function recordId(r: OverlayRecord): string {
+  return `${r.key} ${r.type} ${r.slot}`;
 }
 
 function groupByKey(records: OverlayRecord[]): Map<string, OverlayRecord[]> {

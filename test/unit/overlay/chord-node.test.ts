@@ -7,6 +7,7 @@ import type { NodeRef, OpRequest, OpResponse, OverlayOp } from '../../../native/
 import { idFromHex, idToHex, keyForAor, RING_SIZE } from '../../../native/wire/overlay/node-id.js';
 import { FakeClock } from '../../support/fake-clock.js';
 import { nameRecord, newOwner } from '../../sim/records.js';
+import { signRecord } from '../../../native/wire/overlay/record.js';
 
 /** A user name whose key lies between `from` and `to` of the way round the ring. */
 function userBetween(from: number, to: number): string {
@@ -176,5 +177,31 @@ describe('Chord node on a fake clock', () => {
     await ring.run(2_000);
     assert.ok(joiner.table.isResponsible(idFromHex(record.key)!));
     assert.equal(joiner.store.get(record.key)[0]?.sig, record.sig);
+  });
+
+  it('a copy stored off its primary while the key changed hands reaches the primary, though the primary keeps pushing the key', async () => {
+    const ring = new Ring();
+    const nodes = [0.1, 0.5, 0.9].map((f) => ring.add(f));
+    nodes[0].create();
+    for (const n of nodes.slice(1)) await ring.settle(n.join(nodes[0].self));
+    await ring.run(5_000);
+    const owner = newOwner();
+    const user = userBetween(0.1, 0.5);
+    const claim = nameRecord(owner, user, 'test', 3_600_000);
+    await ring.settle(nodes[0].put([claim]));
+    const primary = nodes[1];
+    assert.ok(primary.table.isResponsible(idFromHex(claim.key)!));
+    // The device's binding reached only a replica (a put routed by a stale view during a join):
+    // the primary's pushes of the key (the claim) must not hide it there.
+    const binding = signRecord(
+      { type: 'binding', key: claim.key, owner: owner.owner, slot: 'device-1', seq: 1, expires: 3_600_000, value: { user, overlay: 'test', contact: 'sip:u@192.0.2.7:5060' } },
+      owner.privateKey,
+    );
+    const stray = nodes[2];
+    assert.ok(stray.store.put(binding).ok);
+    assert.equal(primary.store.get(claim.key, 'binding').length, 0);
+    await ring.run(5_000);
+    assert.equal(primary.store.get(claim.key, 'binding')[0]?.sig, binding.sig);
+    assert.equal(nodes[0].store.get(claim.key, 'binding')[0]?.sig, binding.sig, 'and from there to every replica');
   });
 });
