@@ -44,7 +44,7 @@ export function parseFlags<const O extends FlagOptions>(command: string, args: s
   if (v.help) return v;
   if (v['data-dir'] === '') throw new UsageError('--data-dir needs a directory.');
   if (v.bind !== undefined && !isIP(v.bind)) throw new UsageError(`--bind must be an IP address such as 127.0.0.1 or 0.0.0.0 (got "${v.bind}").`);
-  port(v['sip-port'], '--sip-port');
+  port(v['sip-port'], '--sip-port', { anyFree: true });
   if (v.overlay !== undefined && !/^[a-z0-9][a-z0-9.-]{0,62}$/i.test(v.overlay)) {
     throw new UsageError(`--overlay must be a name of letters, digits, dots and dashes, such as "peerdial" or "office.example" (got "${v.overlay}").`);
   }
@@ -54,11 +54,12 @@ export function parseFlags<const O extends FlagOptions>(command: string, args: s
   return v;
 }
 
-/** A port flag's value, or undefined when the flag was not given. */
-export function port(value: string | undefined, flag: string): number | undefined {
+/** A port flag's value, or undefined when the flag was not given; `anyFree` lets 0 mean any free port. */
+export function port(value: string | undefined, flag: string, options: { anyFree?: boolean } = {}): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
-    throw new UsageError(`${flag} must be a port number from 1 to 65535 (got "${value}").`);
+  const lowest = options.anyFree ? 0 : 1;
+  if (!/^\d+$/.test(value) || Number(value) < lowest || Number(value) > 65535) {
+    throw new UsageError(`${flag} must be a port number from ${lowest} to 65535${options.anyFree ? ' (0: any free port)' : ''} (got "${value}").`);
   }
   return Number(value);
 }

@@ -19,7 +19,8 @@ Usage:
 Options for "node":
   --data-dir DIR       where the identity, messages and settings live
                        (default: ${defaultDataDir()})
-  --sip-port N         SIP port for UDP and TCP (default: 5060 when free, else any free port)
+  --sip-port N         SIP port for UDP and TCP, 0 for any free port (default: 5060 when
+                       free, else any free port)
   --bind ADDR          address the SIP sockets listen on (default: 0.0.0.0, all IPv4 addresses)
   --ui-port N          port of the browser UI on 127.0.0.1 (default: the last one used, else any)
   --user NAME          create the identity NAME on first run, skipping the first-run screen
@@ -141,7 +142,7 @@ function parseNodeFlags(args: string[]) {
     replicas: replicas === undefined ? undefined : Number(replicas),
     help: v.help ?? false,
     dataDir: dataDir(v['data-dir'], defaultDataDir()),
-    sipPort: port(v['sip-port'], '--sip-port'),
+    sipPort: port(v['sip-port'], '--sip-port', { anyFree: true }),
     uiPort: port(v['ui-port'], '--ui-port'),
     bind: v.bind,
     user: v.user === undefined ? undefined : { userName: v.user, displayName: v['display-name'] },

@@ -26,7 +26,8 @@ Options:
   --no-mdns             do not look for rescue servers on the LAN by mDNS
   --status-listen H:P   the status page (default: 127.0.0.1, any free port)
   --data-dir DIR        where the origin's key is kept (default: ${defaultOriginDir()})
-  --sip-port N          SIP port for the rescue protocol (default: 5060 when free, else any)
+  --sip-port N          SIP port for the rescue protocol, 0 for any free one (default: 5060
+                        when free, else any)
   --bind ADDR           address the SIP socket listens on (default: 0.0.0.0)
 
 Once ready it prints the site, the status page and the origin ID. Stop it with Ctrl-C or SIGTERM:
@@ -91,7 +92,7 @@ function parseOriginFlags(args: string[]) {
     overlay: v.overlay,
     mdns: !v['no-mdns'],
     dataDir: dataDir(v['data-dir'], defaultOriginDir()),
-    sipPort: port(v['sip-port'], '--sip-port'),
+    sipPort: port(v['sip-port'], '--sip-port', { anyFree: true }),
     bind: v.bind,
   };
 }

@@ -39,7 +39,7 @@ import { DEFAULT_OVERLAY, VERSION } from './defaults.js';
 
 export interface EngineOptions {
   dataDir: string;
-  /** SIP port for UDP and TCP; undefined = 5060 when free, else any. */
+  /** SIP port for UDP and TCP; 0 = any free port; undefined = 5060 when free, else any. */
   sipPort?: number;
   /** Address the SIP sockets bind to; default 0.0.0.0. */
   bind?: string;

@@ -13,7 +13,7 @@ export interface Remote {
 
 export interface SipSocketsOptions {
   bind: string;
-  /** A fixed port, or undefined for "5060 if free, else any". */
+  /** A fixed port; 0 for any free port; undefined for "5060 if free, else any". */
   port?: number;
   onMessage(bytes: Buffer, remote: Remote): void;
   /** Something unreadable arrived on a stream; the connection was closed. */
@@ -59,11 +59,13 @@ export class SipSockets {
   }
 
   static async open(options: SipSocketsOptions): Promise<SipSockets> {
-    if (options.port !== undefined) return SipSockets.bindBoth(options, options.port);
-    try {
-      return await SipSockets.bindBoth(options, DEFAULT_SIP_PORT);
-    } catch (error) {
-      if (!(error instanceof PortInUseError)) throw error;
+    if (options.port) return SipSockets.bindBoth(options, options.port);
+    if (options.port === undefined) {
+      try {
+        return await SipSockets.bindBoth(options, DEFAULT_SIP_PORT);
+      } catch (error) {
+        if (!(error instanceof PortInUseError)) throw error;
+      }
     }
     for (let attempt = 0; attempt < 10; attempt++) {
       try {

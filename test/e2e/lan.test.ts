@@ -9,7 +9,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import type { LanPeerView } from '../../native/control/api.js';
 import { Engine } from '../../native/roots/node-engine.js';
 import { launchBrowser, listItemWith, newAppPage, screenshot, type AppPage } from '../support/browser.js';
-import { freePort, REPO_ROOT, removeDir, tempDataDir } from '../support/node-process.js';
+import { REPO_ROOT, removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
 let browser: Browser;
@@ -21,7 +21,7 @@ const dirs: string[] = [];
 async function startEngine(userName: string, extra: Partial<Parameters<typeof Engine.start>[0]> = {}): Promise<Engine> {
   const dataDir = await tempDataDir();
   dirs.push(dataDir);
-  return Engine.start({ dataDir, bind: '127.0.0.1', sipPort: await freePort(), user: { userName }, ...extra });
+  return Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, user: { userName }, ...extra });
 }
 
 async function networkScreen(page: Page): Promise<Locator> {

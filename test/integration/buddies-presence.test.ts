@@ -12,7 +12,7 @@ import { BUDDY_CONTENT_TYPE, encodeBuddyMessage } from '../../native/wire/presen
 import { buildPidf, PIDF_CONTENT_TYPE } from '../../native/wire/presence/pidf.js';
 import { signPayload, subscribeSigningText } from '../../native/wire/presence/signature.js';
 import { controlOf, type NodeControl } from '../support/control.js';
-import { freePort, removeDir, startNode, tempDataDir, type NodeProcess } from '../support/node-process.js';
+import { removeDir, startNode, tempDataDir, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
 const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
@@ -26,7 +26,7 @@ async function start(userName: string, options: Partial<EngineOptions> = {}): Pr
   const engine = await Engine.start({
     dataDir,
     bind: '127.0.0.1',
-    sipPort: await freePort(),
+    sipPort: 0,
     user: { userName },
     overlayConfig: FAST,
     registrationRefreshMs: 2_000,

@@ -8,7 +8,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
 import { decodeWav } from '../../native/wire/audio/wav.js';
 import { CallEvents, toneHz, writeTone } from '../support/calls.js';
-import { freePort, removeDir, startNode, tempDataDir } from '../support/node-process.js';
+import { removeDir, startNode, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
 const dirs: string[] = [];
@@ -17,7 +17,7 @@ const engines: Engine[] = [];
 async function start(userName: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
   const dataDir = options.dataDir ?? (await tempDataDir());
   if (!options.dataDir) dirs.push(dataDir);
-  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: await freePort(), user: { userName }, ...options });
+  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, user: { userName }, ...options });
   engines.push(engine);
   return engine;
 }

@@ -6,7 +6,7 @@ import type { MessageView } from '../../native/control/api.js';
 import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
 import { sealOfflineMessage } from '../../native/wire/im/offline-message.js';
 import { mailboxKey, mailboxMessageSlot, signRecord, type MailboxValue, type OverlayRecord } from '../../native/wire/overlay/record.js';
-import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { newOwner } from '../sim/records.js';
 
@@ -21,7 +21,7 @@ async function start(user: string, options: Partial<EngineOptions> = {}): Promis
   const engine = await Engine.start({
     dataDir: dirs.get(user)!,
     bind: '127.0.0.1',
-    sipPort: await freePort(),
+    sipPort: 0,
     user: { userName: user },
     bootstrap,
     overlayConfig: FAST,

@@ -7,7 +7,7 @@ import { Engine } from '../../native/roots/node-engine.js';
 import { encodeOverlayRequest, decodeOverlayResponse, type NodeRef } from '../../native/wire/overlay/messages.js';
 import { idToHex, keyForAor } from '../../native/wire/overlay/node-id.js';
 import { signRecord, type OverlayRecord } from '../../native/wire/overlay/record.js';
-import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
 
 const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
 
@@ -48,7 +48,7 @@ describe('overlay records between engines', () => {
       const dir = await tempDataDir();
       dirs.push(dir);
       const bootstrap = engines.length ? [`127.0.0.1:${engines[0].sip.port}`] : [];
-      engines.push(await Engine.start({ dataDir: dir, bind: '127.0.0.1', sipPort: await freePort(), user: { userName: user }, bootstrap, overlayConfig: FAST, registrationRefreshMs: 2_000 }));
+      engines.push(await Engine.start({ dataDir: dir, bind: '127.0.0.1', sipPort: 0, user: { userName: user }, bootstrap, overlayConfig: FAST, registrationRefreshMs: 2_000 }));
     }
     await until('every user registered and the ring of three formed', () =>
       engines.every((e) => e.overlay.registration.state === 'registered' && e.overlay.node!.table.successors.length === 2),

@@ -36,7 +36,7 @@ describe('read receipts between two engines', () => {
     const start = async (userName: string) => {
       const dataDir = await tempDataDir();
       dirs.push(dataDir);
-      return Engine.start({ dataDir, bind: '127.0.0.1', sipPort: await freePort(), user: { userName } });
+      return Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, user: { userName } });
     };
     alice = await start('alice');
     bob = await start('bob');
@@ -175,7 +175,7 @@ describe('typing and unread counts on the buddy list (engine wiring)', () => {
     const start = async (userName: string, bootstrap: string[]) => {
       const dataDir = await tempDataDir();
       dirs.push(dataDir);
-      return Engine.start({ dataDir, bind: '127.0.0.1', sipPort: await freePort(), user: { userName }, bootstrap, overlayConfig: FAST, registrationRefreshMs: 2_000 });
+      return Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, user: { userName }, bootstrap, overlayConfig: FAST, registrationRefreshMs: 2_000 });
     };
     uma = await start('uma', []);
     vic = await start('vic', [`127.0.0.1:${uma.sip.port}`]);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import { Engine } from '../../native/roots/node-engine.js';
-import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
 
 /** Forwards datagrams between one client and a server, dropping the first `dropFirst` from the client. */
 class LossyRelay {
@@ -48,8 +48,8 @@ describe('UDP retransmission', () => {
   const dirs: string[] = [];
   before(async () => {
     dirs.push(await tempDataDir(), await tempDataDir());
-    alice = await Engine.start({ dataDir: dirs[0], bind: '127.0.0.1', sipPort: await freePort(), user: { userName: 'alice' } });
-    bob = await Engine.start({ dataDir: dirs[1], bind: '127.0.0.1', sipPort: await freePort(), user: { userName: 'bob' } });
+    alice = await Engine.start({ dataDir: dirs[0], bind: '127.0.0.1', sipPort: 0, user: { userName: 'alice' } });
+    bob = await Engine.start({ dataDir: dirs[1], bind: '127.0.0.1', sipPort: 0, user: { userName: 'bob' } });
     relay = await LossyRelay.open(bob.sip.port, 1);
   });
   after(async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageView } from '../../native/control/api.js';
 import { Engine } from '../../native/roots/node-engine.js';
-import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
 const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
@@ -29,7 +29,7 @@ async function startSegment(users: string[]): Promise<void> {
       await Engine.start({
         dataDir: dir,
         bind: '127.0.0.1',
-        sipPort: await freePort(),
+        sipPort: 0,
         user: { userName: user },
         bootstrap: first ? [`127.0.0.1:${first.sip.port}`] : [],
         overlayConfig: FAST,

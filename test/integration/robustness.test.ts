@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Engine } from '../../native/roots/node-engine.js';
-import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
 import { seededRandom } from '../support/random.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/rfc4475');
@@ -169,8 +169,8 @@ describe('an engine fed junk over real sockets', () => {
 
   before(async () => {
     dirs.push(await tempDataDir(), await tempDataDir());
-    bob = await Engine.start({ dataDir: dirs[0], bind: '127.0.0.1', sipPort: await freePort(), user: { userName: 'bob' } });
-    alice = await Engine.start({ dataDir: dirs[1], bind: '127.0.0.1', sipPort: await freePort(), user: { userName: 'alice' } });
+    bob = await Engine.start({ dataDir: dirs[0], bind: '127.0.0.1', sipPort: 0, user: { userName: 'bob' } });
+    alice = await Engine.start({ dataDir: dirs[1], bind: '127.0.0.1', sipPort: 0, user: { userName: 'alice' } });
     udp = await UdpPeer.open(bob.sip.port);
   });
   after(async () => {

@@ -27,7 +27,7 @@ describe('presence with sipp as the subscriber', () => {
   before(async () => {
     requireSipp();
     dataDir = await tempDataDir();
-    bob = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: await freePort(), user: { userName: 'bob' }, overlay: OVERLAY });
+    bob = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, user: { userName: 'bob' }, overlay: OVERLAY });
     await until('bob registered in his overlay', async () => (await bob.overlay.lookupAor('bob').catch(() => undefined))?.contacts.length);
   });
 

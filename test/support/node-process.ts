@@ -52,7 +52,9 @@ export function runCli(args: string[], timeoutMs = 10_000): Promise<{ code: numb
 export async function startNode(options: { user?: string; dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<NodeProcess> {
   const dataDir = options.dataDir ?? (await tempDataDir());
   const args = ['node', '--data-dir', dataDir, '--bind', '127.0.0.1', ...(options.user ? ['--user', options.user] : []), ...(options.args ?? [])];
-  if (!args.includes('--sip-port')) args.push('--sip-port', String(await freePort()));
+  // Port 0: the node binds whatever port is free and prints it; a port picked here first could be
+  // taken by another socket before the node binds it.
+  if (!args.includes('--sip-port')) args.push('--sip-port', '0');
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));

@@ -54,7 +54,8 @@ export function statusJsonUrl(statusUrl: string): string {
 
 export async function startOrigin(options: OriginOptions): Promise<OriginProcess> {
   const dataDir = options.dataDir ?? (await tempDataDir('peerdial-origin-'));
-  const sipPort = options.sipPort ?? (await freePort());
+  // Port 0: the origin binds a free port itself (one picked here first could be taken meanwhile).
+  const sipPort = options.sipPort ?? 0;
   const listen = options.listen ?? `127.0.0.1:${await freePort()}`;
   const args = [
     'origin',
@@ -102,6 +103,7 @@ export async function startOrigin(options: OriginOptions): Promise<OriginProcess
   const statusUrl = /^status: (\S+)$/m.exec(out)![1];
   const sipContact = /^sip: (\S+)$/m.exec(out)?.[1];
   const originId = /^origin: (\S+)$/m.exec(out)?.[1];
+  const boundSipPort = sipPort || Number(/:(\d+)(?:[;>]|$)/.exec(sipContact ?? '')?.[1] ?? 0);
   const terminate = async (signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
     child.kill(signal);
@@ -114,7 +116,7 @@ export async function startOrigin(options: OriginOptions): Promise<OriginProcess
     statusUrl,
     sipContact,
     originId,
-    sipPort,
+    sipPort: boundSipPort,
     async status() {
       const response = await fetch(statusJsonUrl(statusUrl));
       if (!response.ok) throw new Error(`the origin's status page answered ${response.status}`);

@@ -22,7 +22,7 @@ interface Harness {
 
 async function startEngine(): Promise<{ engine: Engine; dataDir: string }> {
   const dataDir = await tempDataDir();
-  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: await freePort(), serveUi: true });
+  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, serveUi: true });
   return { engine, dataDir };
 }
 
