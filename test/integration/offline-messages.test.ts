@@ -140,4 +140,15 @@ describe('messages for a user who is offline', () => {
     const atCat = await history(cat, 'sip:ben@peerdial');
     assert.ok(!atCat.some((m) => /mallory|555/.test(m.text)), 'nothing forged reached cat');
   });
+
+  it('a bare name is that user of the overlay, for messages as for calls; an address that is neither is refused with a reason', async () => {
+    const ann = running.get('ann')!;
+    const cat = running.get('cat')!;
+    const sent = await ann.api.invoke('im.send', { to: 'cat', text: 'just "cat", no address' });
+    assert.equal(sent.peer, 'sip:cat@peerdial');
+    const received = await until('cat has it, filed under ann', async () => (await history(cat, 'ann')).find((m) => m.text === 'just "cat", no address'));
+    assert.equal(received.peer, 'sip:ann@peerdial');
+    await until('ann sees it delivered', async () => (await history(ann, 'cat')).find((m) => m.id === sent.id && (m.status === 'delivered' || m.status === 'read')));
+    await assert.rejects(ann.api.invoke('im.send', { to: 'cat and dog', text: 'hi' }), (error: Error & { code?: string }) => error.code === 'INVALID_URI' && /not a SIP address/.test(error.message));
+  });
 });

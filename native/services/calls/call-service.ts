@@ -13,7 +13,7 @@ import type { CallRepository } from '../../storage/repositories/call-repository.
 import { answer, createOffer, readAnswer, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
 import { sends } from '../../wire/sdp/direction.js';
 import { decodeBody, generateCallId, type SipResponse } from '../../wire/sip/message.js';
-import { parseSipUri, sipUri } from '../../wire/sip/uri.js';
+import { addressInOverlay, parseSipUri, sipUri } from '../../wire/sip/uri.js';
 import { callView, endMessageFor, historyEntry, outcomeFor, reasonForStatus, type Call } from './call.js';
 import { echoLoop, type UserAudio } from './call-audio.js';
 import { UserError } from '../errors.js';
@@ -195,11 +195,10 @@ export class CallService {
       return { peer: uri, peerName: 'Echo test', requestUri: uri, viaOverlay: false };
     }
     const overlay = this.deps.overlay;
-    const ownAor = overlay?.ownAor();
-    // A bare user name means that user in our overlay.
-    const uri = parseSipUri(trimmed) ?? (ownAor && /^[A-Za-z0-9._-]+$/.test(trimmed) ? parseSipUri(ownAor.replace(/^sip:[^@]*@/, `sip:${trimmed}@`)) : undefined);
+    // A bare user name means that user in our overlay (the rule every command follows).
+    const peer = addressInOverlay(trimmed, overlay?.overlay);
+    const uri = parseSipUri(peer);
     if (!uri || !uri.user) throw new UserError('INVALID_URI', `"${text}" is not a SIP address like sip:bob@192.0.2.10 or a name in your overlay.`);
-    const peer = trimmed.startsWith('sip') ? trimmed.replace(/^<(.*)>$/, '$1') : `sip:${uri.user}@${uri.host}`;
     return { peer, viaOverlay: overlay?.isOverlayUri(uri) ?? false };
   }
 

@@ -8,7 +8,7 @@ import { realTimers } from '../../transport/clock.js';
 import { DEFAULT_ACTIVE_TIMEOUT_S, DEFAULT_REFRESH_S, IDLE_AFTER_MS, IS_COMPOSING_CONTENT_TYPE, parseIsComposing, serializeIsComposing } from '../../wire/im/is-composing.js';
 import { encodeReceipt, MAX_RECEIPT_IDS, parseReceipt, RECEIPT_CONTENT_TYPE, type ReceiptKind } from '../../wire/im/receipt.js';
 import { decodeBody, generateCallId, reasonPhrase } from '../../wire/sip/message.js';
-import { conversationKey, parseSipUri } from '../../wire/sip/uri.js';
+import { addressInOverlay, conversationKey, parseSipUri } from '../../wire/sip/uri.js';
 import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
 import type { StoreOutcome } from './mailbox-service.js';
@@ -22,6 +22,8 @@ const ACCEPTED_TYPES = [TEXT_PLAIN, RECEIPT_CONTENT_TYPE, IS_COMPOSING_CONTENT_T
 
 /** What IM needs of the overlay: this user's AOR, and the contacts and keys of another's. */
 export interface AorResolver {
+  /** The overlay's name: the domain of its AORs, where a bare user name points. */
+  readonly overlay: string;
   ownAor(): string | undefined;
   isOverlayUri(uri: { host: string }): boolean;
   lookupAor(aor: string): Promise<{ contacts: string[]; owner?: string; x25519?: string }>;
@@ -108,16 +110,22 @@ export class ImService {
   }
 
   /** The target's canonical key, and how to address it (overlay AOR or direct URI). */
-  private route(to: string): { peer: string; target: string; from: string; viaOverlay: boolean } {
+  private route(text: string): { peer: string; target: string; from: string; viaOverlay: boolean } {
     if (!this.deps.identity.current || !this.ownUri()) throw new UserError('NO_IDENTITY', 'Create your identity before sending messages.');
+    const to = this.address(text);
     const peer = conversationKey(to);
     const target = parseSipUri(to);
-    if (!peer || !target?.user) throw new UserError('INVALID_URI', `"${to}" is not a SIP address like sip:bob@192.0.2.10:5060.`);
+    if (!peer || !target?.user) throw new UserError('INVALID_URI', `"${text}" is not a SIP address like sip:bob@192.0.2.10:5060 or a name in your overlay.`);
     const viaOverlay = this.deps.overlay?.isOverlayUri(target) ?? false;
     // To an AOR we write our AOR (the reply is looked up in the same overlay); to a direct
     // address, our direct contact, since that peer may not share our overlay.
     const from = (viaOverlay ? this.fromUri() : this.ownUri())!;
-    return { peer, target: to.trim().replace(/^<(.*)>$/, '$1'), from, viaOverlay };
+    return { peer, target: to, from, viaOverlay };
+  }
+
+  /** A bare name is that user in our overlay (addressInOverlay: the rule every command follows). */
+  private address(text: string): string {
+    return addressInOverlay(text, this.deps.overlay?.overlay);
   }
 
   async send(to: string, text: string): Promise<StoredMessage> {
@@ -177,19 +185,19 @@ export class ImService {
   }
 
   history(peer: string, limit: number, beforeId?: number): Promise<StoredMessage[]> {
-    const key = conversationKey(peer);
+    const key = conversationKey(this.address(peer));
     if (!key) throw new UserError('INVALID_URI', `"${peer}" is not a SIP address.`);
     return this.deps.messages.history(key, limit, beforeId);
   }
 
   unreadCount(peer: string): Promise<number> {
-    const key = conversationKey(peer);
+    const key = conversationKey(this.address(peer));
     return key ? this.deps.messages.unreadCount(key) : Promise.resolve(0);
   }
 
   /** The user opened the conversation: `peer`'s messages are read, and the sender is told (a read receipt). */
   async markRead(peer: string): Promise<void> {
-    const key = conversationKey(peer);
+    const key = conversationKey(this.address(peer));
     if (!key) throw new UserError('INVALID_URI', `"${peer}" is not a SIP address.`);
     const callIds = await this.deps.messages.markRead(key, this.now());
     if (!callIds.length) return;

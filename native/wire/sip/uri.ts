@@ -29,6 +29,18 @@ export function sipUri(user: string, host: string, port?: number): string {
   return `sip:${user}@${h}${port ? `:${port}` : ''}`;
 }
 
+/** A user name typed alone, as the dial pad, the composer and the buddy list take it. */
+const BARE_NAME = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * One rule for every address a user gives a command: a bare name (`bob`) means that user in
+ * `overlay` (`sip:bob@OVERLAY`); anything else is taken as written, less its `<...>`.
+ */
+export function addressInOverlay(text: string, overlay: string | undefined): string {
+  const trimmed = text.trim().replace(/^<(.*)>$/, '$1');
+  return overlay && BARE_NAME.test(trimmed) ? `sip:${trimmed}@${overlay.toLowerCase()}` : trimmed;
+}
+
 /** The canonical form two URIs are compared by for a conversation: scheme, user, host, port. */
 export function conversationKey(text: string): string | undefined {
   const uri = parseSipUri(text);
