@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive: real SIP peers and a browser.
-# Used by .ci/run; run it once (as root) before `npm test` on a new machine.
+# Used by .ci/run and by `npm test` itself (scripts/pretest.js): as root it installs what is
+# missing; `--check` only lists it.
 set -euo pipefail
 packages=(
   sip-tester          # sipp: interop tests and the SIP load benchmark
@@ -17,6 +18,12 @@ packages=(
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# --check: list what is missing (one name a line) and exit 1 if anything is; install nothing.
+if [ "${1:-}" = "--check" ]; then
+  [ ${#missing[@]} -eq 0 ] && exit 0
+  printf '%s\n' "${missing[@]}"
+  exit 1
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "test dependencies already installed"
   exit 0
