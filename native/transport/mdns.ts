@@ -32,7 +32,21 @@ export interface DnsSdOptions {
   onUp(found: DnsSdFound): void;
   onDown(found: DnsSdFound): void;
   onError?(error: Error): void;
+  /** Another responder holds an instance name: it is advertised under `to` instead (RFC 6762 9). */
+  onRenamed?(from: string, to: string): void;
 }
+
+/** The part of multicast-dns (inside bonjour-service) the probe uses. */
+interface MdnsSocket {
+  query(name: string, type: string, callback?: () => void): void;
+  on(event: 'response', listener: (packet: { answers: Array<{ name: string }>; additionals: Array<{ name: string }> }) => void): void;
+  removeListener(event: 'response', listener: (packet: { answers: Array<{ name: string }>; additionals: Array<{ name: string }> }) => void): void;
+}
+
+/** RFC 6762 8.1: three probes 250 ms apart; an answer for the name in that time is a conflict. */
+const PROBES = 3;
+const PROBE_INTERVAL_MS = 250;
+const MAX_RENAMES = 15;
 
 export class DnsSd {
   private readonly bonjour: Bonjour;
@@ -44,13 +58,54 @@ export class DnsSd {
     this.bonjour = new Bonjour({}, (error: Error) => options.onError?.(error));
   }
 
-  /** Publishes these services (probing, then announcing them), replacing what was published before. */
-  async publish(adverts: DnsSdAdvert[]): Promise<void> {
+  /**
+   * Publishes these services, replacing what was published before. Their instance name (one
+   * for all of them) is probed first; a name another responder answers for is changed to
+   * "NAME (2)", "NAME (3)"... and probed again (RFC 6762 9). Resolves with the name used.
+   */
+  async publish(adverts: DnsSdAdvert[]): Promise<string | undefined> {
     await this.unpublish();
-    if (this.closed) return;
+    if (this.closed || !adverts.length) return undefined;
+    const wanted = adverts[0].name;
+    let name = wanted;
+    for (let n = 2; await this.taken(adverts.map((a) => fqdn({ ...a, name }))); n++) {
+      if (this.closed) return undefined;
+      if (n > MAX_RENAMES + 1) throw new Error(`every mDNS name from "${wanted}" to "${name}" is taken on this network`);
+      name = `${wanted} (${n})`;
+    }
+    if (this.closed) return undefined;
+    if (name !== wanted) this.options.onRenamed?.(wanted, name);
+    // Probed here already: bonjour-service's own probe would only print a stack trace on a conflict.
     this.published = adverts.map((a) =>
-      this.bonjour.publish({ name: a.name, type: a.type, protocol: a.protocol, host: a.host, port: a.port, txt: a.txt, disableIPv6: true }),
+      this.bonjour.publish({ name, type: a.type, protocol: a.protocol, host: a.host, port: a.port, txt: a.txt, disableIPv6: true, probe: false }),
     );
+    return name;
+  }
+
+  /** True when another responder answers for any of these names while they are probed. */
+  private taken(names: string[]): Promise<boolean> {
+    const mdns = (this.bonjour as unknown as { server: { mdns: MdnsSocket } }).server.mdns;
+    const wanted = new Set(names.map((n) => n.toLowerCase()));
+    return new Promise<boolean>((resolve) => {
+      let sent = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const onResponse = (packet: { answers: Array<{ name: string }>; additionals: Array<{ name: string }> }) => {
+        if ([...packet.answers, ...packet.additionals].some((rr) => wanted.has(String(rr.name).toLowerCase()))) done(true);
+      };
+      const done = (conflict: boolean) => {
+        clearTimeout(timer);
+        mdns.removeListener('response', onResponse);
+        resolve(conflict);
+      };
+      const probe = () => {
+        if (this.closed) return done(false);
+        if (sent++ === PROBES) return done(false);
+        for (const name of wanted) mdns.query(name, 'ANY');
+        timer = setTimeout(probe, PROBE_INTERVAL_MS);
+      };
+      mdns.on('response', onResponse);
+      probe();
+    });
   }
 
   /** Browses these types (e.g. [{type: 'sip', protocol: 'udp'}]) for as long as this runs. */
@@ -93,6 +148,10 @@ export class DnsSd {
     this.closed = true;
     await withDeadline(new Promise<void>((resolve) => this.bonjour.destroy(() => resolve())), 1_000);
   }
+}
+
+function fqdn(a: DnsSdAdvert): string {
+  return `${a.name}._${a.type}._${a.protocol}.local`;
 }
 
 function foundOf(s: Service): DnsSdFound {

@@ -90,4 +90,33 @@ describe('DNS-SD interop with avahi', () => {
       publisher.kill('SIGKILL');
     }
   });
+
+  it('a name another responder holds is given up for "NAME (2)" (RFC 6762 9), said in one plain line, with no stack trace', async () => {
+    const name = `alice (${node.nodeId.slice(0, 8)})`;
+    // While the node is down, avahi on the other host takes its instance name; the node comes
+    // back on the same data dir (same node ID, same name), probes, finds it taken, and renames.
+    await node.stop();
+    const squatter = avahi.publish(name, '_sip._udp', 5090, ['txtvers=1', 'overlay=elsewhere']);
+    try {
+      await until('avahi holds the name', async () => (await avahi.browse('_sip._udp')).some((s) => s.name === name && s.port === 5090), 10_000);
+      node = await startLanNode(lan.hosts[0], ['--data-dir', dirs[0], '--user', 'alice'], { PEERDIAL_LOG: 'info' });
+      let seen: BrowsedService[] = [];
+      const renamed = await until(
+        'the node advertised under a new name',
+        async () => {
+          seen = await avahi.browse('_sip._udp');
+          return seen.find((s) => s.txt.includes(`node=${node.nodeId}`) && s.txt.includes('aor=sip:alice@peerdial'));
+        },
+        15_000,
+        () => JSON.stringify(seen),
+      );
+      assert.equal(renamed.name, `${name} (2)`);
+      assert.ok((await avahi.browse('_peerdial._udp')).some((s) => s.name === `${name} (2)`), 'both types keep one instance name');
+      const quoted = (text: string) => text.replace(/[()]/g, '\\$&');
+      assert.match(node.output(), new RegExp(`mDNS name "${quoted(name)}" is taken on this network: advertising as "${quoted(name)} \\(2\\)"`));
+      assert.doesNotMatch(node.output(), /already in use on the network|^\s+at /m);
+    } finally {
+      squatter.kill();
+    }
+  });
 });

@@ -154,6 +154,7 @@ export class LanDiscoveryService {
         onUp: (found) => this.onServiceUp(found),
         onDown: (found) => this.onServiceDown(found),
         onError: (error) => this.options.log.warn('mDNS error', { error: error.message }),
+        onRenamed: (from, to) => this.options.log.info(`mDNS name "${from}" is taken on this network: advertising as "${to}"`),
       });
       this.dnssd.browse([PEERDIAL_TYPE, SIP_TYPE]);
       this.advertiseOnceIdentified(this.now() + IDENTITY_WAIT_MS);
