@@ -103,7 +103,9 @@ describe('the UI in a browser', { timeout: 180_000 }, () => {
     assert.equal(await page.getByRole('list', { name: 'Conversations' }).count(), 0, 'no chat before an identity exists');
     await screenshot(page, 'first-run');
 
+    assert.match((await page.getByRole('textbox', { name: 'User name' }).getAttribute('placeholder')) ?? '', /^e\.g\. /, 'the placeholder reads as an example, not a value');
     await page.getByRole('textbox', { name: 'Display name' }).fill('Carol Example');
+    assert.equal(await page.getByRole('textbox', { name: 'User name' }).inputValue(), 'carol-example', 'a user name is proposed from the display name');
     await page.getByRole('textbox', { name: 'User name' }).fill('carol smith');
     await page.getByRole('button', { name: 'Create identity' }).click();
     await page.getByRole('alert').filter({ hasText: /user name must be/i }).waitFor();

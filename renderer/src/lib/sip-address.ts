@@ -11,7 +11,7 @@ export function conversationKeyOf(address: string): string | undefined {
   return `sip:${user ? `${user}@` : ''}${hostPort.toLowerCase()}`;
 }
 
-/** The user part the overlay accepts in a name (native/services/overlay-service.ts parseAorUser). */
+/** The user part the overlay accepts in a name (native/services/overlay/overlay-service.ts parseAorUser). */
 const BARE_USER = /^[a-z0-9][a-z0-9._-]{0,31}$/i;
 
 /**

@@ -5,6 +5,7 @@ import type { OverlayStatus } from '../../../native/control/api.js';
 import { conversationKey } from '../../../native/wire/sip/uri.js';
 import { knownNodes, pointOnCircle, turnOf } from '../../../renderer/src/lib/ring.js';
 import { addressFromInput, conversationKeyOf } from '../../../renderer/src/lib/sip-address.js';
+import { proposeUserName } from '../../../renderer/src/lib/user-name.js';
 
 describe('addresses typed in the chat', () => {
   it('turn a bare user name into an AOR of this overlay, and keep full SIP URIs', () => {
@@ -48,5 +49,23 @@ describe('the ring drawing', () => {
       ['b', ['successor', 'finger']],
       ['c', ['successor']],
     ]);
+  });
+});
+
+describe('the user name the first-run screen proposes', () => {
+  it('is the display name in the form the engine accepts', () => {
+    assert.equal(proposeUserName('Alice Smith'), 'alice-smith');
+    assert.equal(proposeUserName("  Zoë O'Neil "), 'zoe-o-neil');
+    assert.equal(proposeUserName('Dr. Bob'), 'dr.-bob');
+    assert.equal(proposeUserName('__x__'), 'x');
+    assert.equal(proposeUserName('李'), '');
+    assert.equal(proposeUserName('a'.repeat(40)), 'a'.repeat(32));
+  });
+
+  it('is always a name the engine takes, or empty', () => {
+    for (const name of ['Alice Smith', '  --Carol--', 'Ünïcödé Nämé', 'x y z 1 2 3', '...', 'Ann-Marie de la Cruz y Fernández Ortega']) {
+      const proposed = proposeUserName(name);
+      assert.ok(proposed === '' || /^[a-z0-9][a-z0-9._-]{0,31}$/.test(proposed), `${name} -> ${proposed}`);
+    }
   });
 });
