@@ -21,545 +21,26 @@
 // (namespaces, tc), nginx-light and wrk (scripts/install-test-deps.sh), and `npm run build`
 // (or `--cli PATH` to a copy of bin/ and dist/ that a concurrent rebuild cannot remove mid-run).
 // Flags come after `--`: `npm run bench:rescue -- --k 0,2 --calibrate`.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+//
+// This file is the run itself (the network, each K, the spike, the loopback part). Beside it:
+// rescue-run.ts (flags, constants, cleanup), rescue-processes.ts (the load worker, peerdial
+// processes, CPU meters, wrk), rescue-ramp.ts (steps and ramps), rescue-report.ts (the JSON),
+// rescue-load.ts (the load generator), rescue-netns.ts (namespaces, tc) and rescue-nginx.ts.
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { OriginView } from '../native/services/rescue/rescue-view.js';
 import { freePort } from '../test/support/node-process.js';
-import { getOnce, runLoad, type LoadFile, type LoadResult, type LoadRun, type PhaseResult } from './rescue-load.js';
-import { makeRescueNet, qdiscStats, removeLeftovers, requireRoot, spawnIn, type RescueHost, type RescueNet } from './rescue-netns.js';
+import { getOnce, runLoad, type LoadFile } from './rescue-load.js';
+import { makeRescueNet, qdiscStats, removeLeftovers, requireRoot, type RescueHost } from './rescue-netns.js';
 import { generateSite, nginxConfig, startNginx, type Nginx, type Site } from './rescue-nginx.js';
+import { CpuMeter, LoadWorker, originCliState, pidsIn, rescueNodeArgs, runWrk, startPeerdial, type Peerdial } from './rescue-processes.js';
+import { phaseRun, ramp, stepRecord, type StepRecord } from './rescue-ramp.js';
+import { originSummary, writeReport, type KRun, type LoopbackFigures, type SpikeResult } from './rescue-report.js';
+import { CAP_MBIT, cleanup, cleanUpOnSignals, flags, KS, log, NGINX_DIRECT_PORT, ORIGIN_SITE_PORT, ORIGIN_STATUS_PORT, PER_K_MS, round, run, sleep, STEP_S, TIMEOUT_MS } from './rescue-run.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(here, '..');
-
-const { values: flags } = parseArgs({
-  options: {
-    k: { type: 'string', default: '0,2,5,10' },
-    'cap-mbit': { type: 'string', default: '20' },
-    'step-seconds': { type: 'string', default: '8' },
-    growth: { type: 'string', default: '1.25' },
-    /** Wall-clock budget of one K's ramp (its startup and spike not counted). */
-    'per-k-seconds': { type: 'string', default: '180' },
-    files: { type: 'string', default: '60' },
-    'timeout-ms': { type: 'string', default: '5000' },
-    'spike-seconds': { type: 'string', default: '10' },
-    /** Spike: from low to high, as multiples of maxRps["0"] (or of the cap's estimate). */
-    'spike-low': { type: 'string', default: '0.3' },
-    'spike-high': { type: 'string', default: '4' },
-    'loopback-donate-mbit': { type: 'string', default: '10000' },
-    /** For development: leave out the loopback part, or the cap check and nginx-alone ramp. */
-    'no-loopback': { type: 'boolean', default: false },
-    'no-calibration': { type: 'boolean', default: false },
-    calibrate: { type: 'boolean', default: false },
-    out: { type: 'string' },
-    /** The peerdial.js to run (default: this repo's bin/peerdial.js, which runs dist/). */
-    cli: { type: 'string' },
-  },
-});
-const CLI = path.resolve(flags.cli ?? path.join(REPO, 'bin/peerdial.js'));
-const KS = flags.k!.split(',').map((s) => Number(s.trim()));
-const CAP_MBIT = Number(flags['cap-mbit']);
-const STEP_S = Number(flags['step-seconds']);
-const GROWTH = Number(flags.growth);
-const PER_K_MS = Number(flags['per-k-seconds']) * 1000;
-const TIMEOUT_MS = Number(flags['timeout-ms']);
-const OUT = flags.out ?? (flags.calibrate ? undefined : 'bench/results/rescue.json');
-if (KS.some((k) => !Number.isInteger(k) || k < 0 || k > 40) || !(CAP_MBIT > 0) || !(STEP_S >= 2) || !(GROWTH > 1.05)) {
-  console.error('bench:rescue: --k is a list of whole numbers (0..40), --cap-mbit > 0, --step-seconds >= 2, --growth > 1.05');
-  process.exit(2);
-}
-const CHORD = { stabilizeMs: 300, fixFingersMs: 150, checkPredecessorMs: 600, replicateMs: 1_500, requestTimeoutMs: 1_500 };
-const PASS = { minSuccess: 0.99, maxP95Ms: 1000 };
-const ORIGIN_SITE_PORT = 80;
-const ORIGIN_STATUS_PORT = 8090;
-/** nginx's second listener on the origin's LAN address: only for the cap check (nginx alone through the cap). */
-const NGINX_DIRECT_PORT = 8088;
-const started = Date.now();
-const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)}s`;
-const log = (...args: unknown[]) => console.log(`[${elapsed()}]`, ...args);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (x: number, digits = 2) => Number(x.toFixed(digits));
-
-// ---------------------------------------------------------------------------------------------
-// Everything this run starts, so that an error or Ctrl-C removes it all.
-
-let net: RescueNet | undefined;
-let workDir: string | undefined;
-/** Processes started outside the namespaces (loopback part), each in its own process group. */
-const loose = new Set<ChildProcess>();
-const workers = new Set<LoadWorker>();
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const w of workers) w.kill();
-    for (const child of loose) killGroup(child, 'SIGKILL');
-    await net?.teardown().catch(() => undefined);
-    if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
-  })();
-  return cleaning;
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      // gone
-    }
-  }
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    console.error(`\nbench:rescue: ${signal}: removing namespaces and processes`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// The load generator as a worker process (inside the client namespace, or on loopback).
-
-class LoadWorker {
-  private next = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private constructor(
-    readonly child: ChildProcess,
-    readonly output: () => string,
-  ) {}
-
-  static async start(ns?: string): Promise<LoadWorker> {
-    const args = ['--import', 'tsx', path.join(here, 'rescue-load.ts'), '--serve'];
-    const options = { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] as ['pipe', 'pipe', 'pipe'] };
-    const child = ns ? spawnIn(ns, process.execPath, args, options) : spawn(process.execPath, args, { ...options, detached: true });
-    if (!ns) loose.add(child);
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    const worker = new LoadWorker(child, () => err);
-    workers.add(worker);
-    const lines = readline.createInterface({ input: child.stdout! });
-    const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the load generator did not start:\n${err}`)), 20_000);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`the load generator exited with ${code}:\n${err}`));
-        for (const p of worker.pending.values()) p.reject(new Error(`the load generator exited with ${code}:\n${err}`));
-      });
-      lines.on('line', (line) => {
-        const msg = JSON.parse(line) as { ready?: boolean; id?: number; ok?: boolean; result?: unknown; error?: string };
-        if (msg.ready) {
-          clearTimeout(timer);
-          return resolve();
-        }
-        const p = worker.pending.get(msg.id ?? -1);
-        if (!p) return;
-        worker.pending.delete(msg.id!);
-        if (msg.ok) p.resolve(msg.result);
-        else p.reject(new Error(msg.error));
-      });
-    });
-    await ready;
-    return worker;
-  }
-
-  private call<T>(command: Record<string, unknown>): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.stdin!.write(JSON.stringify({ id, ...command }) + '\n');
-    });
-  }
-
-  run(run: LoadRun): Promise<LoadResult> {
-    return this.call({ op: 'run', run });
-  }
-
-  get(url: string, timeoutMs = 5_000): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; bytes: number }> {
-    return this.call({ op: 'get', url, timeoutMs });
-  }
-
-  kill(): void {
-    workers.delete(this);
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// peerdial processes.
-
-interface Peerdial {
-  child: ChildProcess;
-  /** The lines it printed once ready, by key (`site`, `status`, `sip`, `origin`, `rescue`). */
-  lines: Record<string, string>;
-  output(): string;
-  stop(): Promise<void>;
-  /** Set when it exited without being asked to: how, and the last lines it printed. */
-  crash?: { role: string; code: number | null; signal: string | null; atSeconds: number; tail: string[] };
-}
-
-async function startPeerdial(ns: string | undefined, args: string[], need: { ready: RegExp; keys: string[] }): Promise<Peerdial> {
-  const env = { ...process.env, PEERDIAL_CHORD: JSON.stringify(CHORD) };
-  const child = ns ? spawnIn(ns, process.execPath, [CLI, ...args], { env }) : spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
-  if (!ns) loose.add(child);
-  let out = '';
-  // Keep the first 64 KB (startup) and the last 192 KB of what it prints.
-  const keep = (d: Buffer | string) => {
-    out += d;
-    if (out.length > 256 * 1024) out = out.slice(0, 64 * 1024) + '\n[...]\n' + out.slice(-192 * 1024);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let stopping = false;
-  const role = `${args[0]}${ns ? ` in ${ns.replace(/^.*-/, '')}` : ' on loopback'}`;
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const have = () => need.ready.test(out) && need.keys.every((k) => new RegExp(`^${k}: \\S+`, 'm').test(out));
-  const deadline = Date.now() + 45_000;
-  while (!have()) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`peerdial ${args[0]} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${out}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`peerdial ${args.join(' ')} was not ready in 45 s:\n${out}`);
-    }
-    await sleep(50);
-  }
-  const lines: Record<string, string> = {};
-  for (const k of need.keys) lines[k] = new RegExp(`^${k}: (\\S+)`, 'm').exec(out)![1];
-  const handle: Peerdial = {
-    child,
-    lines,
-    output: () => out,
-    async stop() {
-      stopping = true;
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      if (ns) child.kill('SIGTERM');
-      else killGroup(child, 'SIGTERM');
-      const timer = setTimeout(() => (ns ? child.kill('SIGKILL') : killGroup(child, 'SIGKILL')), 5_000);
-      await exited;
-      clearTimeout(timer);
-      loose.delete(child);
-    },
-  };
-  child.on('exit', (code, signal) => {
-    if (stopping || cleaning) return;
-    handle.crash = { role, code, signal, atSeconds: round((Date.now() - started) / 1000, 1), tail: out.trimEnd().split('\n').slice(-40) };
-    console.error(`[${elapsed()}] peerdial ${role} exited unasked (${code ?? signal}); its last lines:\n  ${handle.crash.tail.join('\n  ')}`);
-  });
-  return handle;
-}
-
-function rescueNodeArgs(dataDir: string, user: string, bind: string, sipPort: number, donateMbit: number, bootstrap?: string): string[] {
-  return [
-    'node',
-    '--data-dir', dataDir,
-    '--user', user,
-    '--bind', bind,
-    '--sip-port', String(sipPort),
-    ...(bootstrap ? ['--bootstrap', bootstrap] : []),
-    '--rescue',
-    '--donate-mbit', String(donateMbit),
-    '--donate-gb-per-day', '100',
-    '--cache-mb', '200',
-  ];
-}
-
-/** Whether the built CLI has `peerdial origin` (it is being written alongside this benchmark). */
-function originCliState(): { ok: boolean; why?: string } {
-  if (!existsSync(path.join(path.dirname(CLI), '../dist/native/cli/main.js'))) return { ok: false, why: 'the CLI is not built: run `npm run build` first' };
-  const r = spawnSync(process.execPath, [CLI, 'origin', '--help'], { encoding: 'utf8', timeout: 20_000 });
-  if (r.status === 0 && /--upstream/.test(r.stdout + r.stderr)) return { ok: true };
-  return { ok: false, why: `\`peerdial origin --help\` did not show the origin's options (exit ${r.status}): ${(r.stderr || r.stdout).split('\n')[0]}` };
-}
-
-// ---------------------------------------------------------------------------------------------
-// CPU per namespace (what each role burned during a step), and the machine's.
-
-function ticksOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
-}
-
-function machineTicks(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
-  const idle = line[3] + line[4];
-  const total = line.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
-}
-
-class CpuMeter {
-  private at = Date.now();
-  private before = new Map<string, number>();
-  private machine = machineTicks();
-  constructor(private readonly groups: () => Array<{ name: string; pids: number[] }>) {
-    this.reset();
-  }
-  private sample(): Map<string, number> {
-    const m = new Map<string, number>();
-    for (const g of this.groups()) m.set(g.name, g.pids.reduce((a, pid) => a + ticksOf(pid), 0));
-    return m;
-  }
-  reset(): void {
-    this.at = Date.now();
-    this.before = this.sample();
-    this.machine = machineTicks();
-  }
-  /** Cores used per group since reset (1 = one core busy), and the machine's busy share. */
-  read(): { cores: Record<string, number>; machineBusy: number } {
-    const seconds = (Date.now() - this.at) / 1000;
-    const hz = 100;
-    const now = this.sample();
-    const cores: Record<string, number> = {};
-    for (const [name, ticks] of now) cores[name] = round(Math.max(0, ticks - (this.before.get(name) ?? 0)) / hz / seconds);
-    const m = machineTicks();
-    const machineBusy = (m.busy - this.machine.busy) / Math.max(1, m.total - this.machine.total);
-    // What the rest of the machine took (other programs than this benchmark's): on a shared
-    // machine, a reason a step may fail that is none of the system's doing.
-    const ours = Object.values(cores).reduce((a, b) => a + b, 0);
-    return { cores: { ...cores, others: round(Math.max(0, machineBusy * os.cpus().length - ours)) }, machineBusy: round(machineBusy) };
-  }
-}
-
-function pidsIn(ns: string): number[] {
-  const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' });
-  return r.stdout.split(/\s+/).filter(Boolean).map(Number);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Steps and ramps.
-
-interface StepRecord {
-  rate: number;
-  seconds: number;
-  pass: boolean;
-  issued: number;
-  success: number;
-  latencyMs: PhaseResult['latencyMs'];
-  mbps: number;
-  rxMbps: number;
-  redirectedShare: number;
-  /** Latency by how requests were served: direct from the site, rescue cache hit, rescue miss. */
-  byPath: PhaseResult['byPath'];
-  errors: Record<string, number>;
-  servedBy?: Record<string, number>;
-  sendLagMsP99: number;
-  /** Something that happened during the step (a process died). */
-  note?: string;
-  cpu?: { cores: Record<string, number>; machineBusy: number };
-  origin?: { state: string; load: number; redirectProbability: number; egressMbps: number; activeRescuers: number; allowedRps: number };
-}
-
-const passes = (p: PhaseResult) => p.success >= PASS.minSuccess && p.latencyMs.p95 <= PASS.maxP95Ms;
-
-function stepRecord(p: PhaseResult): StepRecord {
-  return {
-    rate: p.rate,
-    seconds: p.seconds,
-    pass: passes(p),
-    issued: p.issued,
-    success: p.success,
-    latencyMs: p.latencyMs,
-    mbps: p.mbps,
-    rxMbps: p.rxMbps,
-    redirectedShare: p.redirectedShare,
-    byPath: p.byPath,
-    errors: p.errors,
-    sendLagMsP99: p.sendLagMs.p99,
-  };
-}
-
-interface Ramp {
-  maxRps: number;
-  maxMbps: number;
-  /** The first rate that failed (undefined when the budget ran out first: maxRps is then a lower bound). */
-  failedAtRps?: number;
-  /** failed step, time budget, or why it was cut short. */
-  stoppedBy: string;
-  steps: StepRecord[];
-}
-
-async function ramp(options: {
-  label: string;
-  run: (rate: number) => Promise<PhaseResult>;
-  startRps: number;
-  budgetMs: number;
-  stepSeconds: number;
-  /** Extra facts per step (CPU, the origin's view). */
-  annotate?: (step: StepRecord) => Promise<void>;
-  before?: () => void;
-  /** Checked after each step: a reason to stop (a process died) ends the ramp. */
-  abort?: () => string | undefined;
-}): Promise<Ramp> {
-  const t0 = Date.now();
-  const steps: StepRecord[] = [];
-  let rate = Math.max(1, Math.round(options.startRps));
-  let best: StepRecord | undefined;
-  let failedAt: number | undefined;
-  let stoppedBy: string | undefined;
-  for (;;) {
-    // A step costs its length plus at most the timeout to drain.
-    if (steps.length && Date.now() - t0 + options.stepSeconds * 1000 + TIMEOUT_MS > options.budgetMs) break;
-    options.before?.();
-    const p = await options.run(rate);
-    const step = stepRecord(p);
-    step.servedBy = p.servedBy;
-    await options.annotate?.(step);
-    steps.push(step);
-    log(
-      `${options.label} ${rate} req/s: ${step.pass ? 'pass' : 'FAIL'} success ${(p.success * 100).toFixed(2)}% p50 ${p.latencyMs.p50} p95 ${p.latencyMs.p95} ms, ` +
-        `${p.mbps} Mbit/s, redirected ${(p.redirectedShare * 100).toFixed(0)}%` +
-        (p.redirected ? ` (p95 direct ${p.byPath.direct.p95} hit ${p.byPath.rescueHit.p95}/${p.byPath.rescueHit.ok} miss ${p.byPath.rescueMiss.p95}/${p.byPath.rescueMiss.ok})` : '') +
-        `${Object.keys(p.errors).length ? ` errors ${JSON.stringify(p.errors)}` : ''}` +
-        (step.cpu ? ` cpu ${JSON.stringify(step.cpu.cores)} machine ${Math.round(step.cpu.machineBusy * 100)}%` : '') +
-        (step.origin ? ` origin ${step.origin.state} load ${step.origin.load} p ${step.origin.redirectProbability} rescuers ${step.origin.activeRescuers}` : ''),
-    );
-    const aborted = options.abort?.();
-    if (aborted) step.note = aborted;
-    if (!step.pass) {
-      failedAt = rate;
-      break;
-    }
-    if (aborted) {
-      stoppedBy = aborted;
-      break;
-    }
-    best = step;
-    rate = Math.max(rate + 1, Math.round(rate * GROWTH));
-    await sleep(500);
-  }
-  return {
-    maxRps: best?.rate ?? 0,
-    maxMbps: best?.mbps ?? 0,
-    failedAtRps: failedAt,
-    stoppedBy: stoppedBy ?? (failedAt === undefined ? 'time budget' : 'failed step'),
-    steps,
-  };
-}
-
-const phaseRun = (worker: LoadWorker, baseUrl: string, files: LoadFile[], seconds: number, seed: number) => async (rate: number) =>
-  (await worker.run({ baseUrl, files, phases: [{ rate, seconds }], timeoutMs: TIMEOUT_MS, seed })).phases[0];
-
-// ---------------------------------------------------------------------------------------------
-// wrk
-
-interface WrkResult {
-  url: string;
-  requests: number;
-  seconds: number;
-  rps: number;
-  /** Requests per second that got a 2xx or 3xx (wrk counts >= 400 as errors). */
-  okRps: number;
-  non2xx3xx: number;
-  socketErrors: string;
-  bytesPerResponse: number;
-  latency: string;
-  /** CPU the server (with its child processes) used during the run, in cores. */
-  serverCores?: number;
-  /** okRps of each run when there were two (the best is the one reported). */
-  runsOkRps?: number[];
-  /** The X-Cache header of a GET just before and just after the run (the rescue server's). */
-  xCache?: { before?: string; after?: string };
-}
-
-/** A process and its descendants (nginx's master and worker), from /proc. */
-function withDescendants(pid: number): number[] {
-  const all = [pid];
-  for (let i = 0; i < all.length; i++) {
-    try {
-      for (const line of readFileSync(`/proc/${all[i]}/task/${all[i]}/children`, 'utf8').split(' ')) if (line.trim()) all.push(Number(line));
-    } catch {
-      // gone
-    }
-  }
-  return all;
-}
-
-/** `wrk -t1 -c50 -d10s URL` (asynchronously: the trickle that keeps the loopback origin in SOS runs on meanwhile), and the server's CPU over it. */
-async function runWrk(url: string, serverPid?: number): Promise<WrkResult> {
-  const pids = serverPid ? withDescendants(serverPid) : [];
-  const before = pids.reduce((a, p) => a + ticksOf(p), 0);
-  const t0 = Date.now();
-  const child = spawn('wrk', ['-t1', '-c50', '-d10s', '--latency', url], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  loose.add(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  loose.delete(child);
-  const serverCores = pids.length ? round((pids.reduce((a, p) => a + ticksOf(p), 0) - before) / 100 / ((Date.now() - t0) / 1000)) : undefined;
-  if (code !== 0) throw new Error(`wrk failed (${code}): ${err}${out}`);
-  const total = /(\d+) requests in ([\d.]+)(m?s), ([\d.]+)([KMGT]?B) read/.exec(out);
-  if (!total) throw new Error(`wrk printed no totals:\n${out}`);
-  const requests = Number(total[1]);
-  const seconds = Number(total[2]) / (total[3] === 'ms' ? 1000 : 1);
-  const unit = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[total[5]] ?? 1;
-  const non = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  return {
-    url,
-    requests,
-    seconds,
-    rps: round(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? requests / seconds), 0),
-    okRps: round((Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? requests / seconds) * (requests - non)) / Math.max(1, requests), 0),
-    non2xx3xx: non,
-    socketErrors: /Socket errors: (.*)/.exec(out)?.[1] ?? 'none',
-    bytesPerResponse: Math.round((Number(total[4]) * unit) / Math.max(1, requests)),
-    latency: /Latency\s+(\S+\s+\S+\s+\S+)/.exec(out)?.[1]?.replace(/\s+/g, ' ') ?? '',
-    serverCores,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-
-interface KRun {
-  k: number;
-  ramp: Ramp;
-  startupSeconds: number;
-  spike?: SpikeResult;
-  originQdisc?: { sentMB: number; dropped: number };
-  rescuerUrls: string[];
-  notes: string[];
-  /** peerdial processes that exited unasked during this K, with their last lines. */
-  crashes: NonNullable<Peerdial['crash']>[];
-}
-
-interface SpikeResult {
-  lowRps: number;
-  highRps: number;
-  seconds: number;
-  engageSeconds?: number;
-  originStateBefore?: string;
-  low: StepRecord;
-  high: StepRecord;
-  /** Per second of the spike: due, ok, redirected. */
-  timeline: PhaseResult['timeline'];
-  /** The origin's own log over the spike, seconds from the spike's start (same clock: one machine). */
-  originLog: Array<{ t: number; text: string }>;
-}
-
-function originSummary(view: OriginView): NonNullable<StepRecord['origin']> {
-  const active = view.rescuers.filter((r) => r.state === 'active');
-  return {
-    state: view.state,
-    load: round(view.load),
-    redirectProbability: round(view.redirectProbability),
-    egressMbps: round(view.egressMbps, 1),
-    activeRescuers: active.length,
-    allowedRps: round(active.reduce((a, r) => a + r.allowedRps, 0), 0),
-  };
-}
+cleanUpOnSignals();
 
 async function main(): Promise<void> {
   await requireRoot();
@@ -571,9 +52,9 @@ async function main(): Promise<void> {
   const removed = await removeLeftovers();
   if (removed.length) log(`removed ${removed.length} namespaces left by an earlier run`);
 
-  workDir = await mkdtemp(path.join(os.tmpdir(), 'pd-bench-rescue-'));
-  await chmod(workDir, 0o755); // nginx's worker (nobody) reads the site under it
-  const site = await generateSite(path.join(workDir, 'site'), { files: Number(flags.files) });
+  run.workDir = await mkdtemp(path.join(os.tmpdir(), 'pd-bench-rescue-'));
+  await chmod(run.workDir, 0o755); // nginx's worker (nobody) reads the site under it
+  const site = await generateSite(path.join(run.workDir, 'site'), { files: Number(flags.files) });
   const meanBytes = site.mix.actual.mean;
   /** What the cap carries of this mix at most, requests per second (bodies only). */
   const capRpsEstimate = (CAP_MBIT * 1e6) / 8 / meanBytes;
@@ -581,14 +62,15 @@ async function main(): Promise<void> {
 
   // The network.
   const maxK = Math.max(0, ...KS);
-  net = await makeRescueNet();
+  const net = await makeRescueNet();
+  run.net = net;
   const originHost = await net.addHost('origin', { capMbit: CAP_MBIT, address: '10.78.0.1' });
   const clientHost = await net.addHost('client', { address: '10.78.0.2' });
   const rescuers: RescueHost[] = [];
   for (let i = 1; i <= maxK; i++) rescuers.push(await net.addHost(`r${i}`, { capMbit: CAP_MBIT, address: `10.78.0.${10 + i}` }));
   log(`namespaces: ${net.hosts.map((h) => `${h.role}=${h.address}${h.capMbit ? ` (${h.capMbit} Mbit/s)` : ''}`).join(' ')}`);
 
-  const nginxPrefix = path.join(workDir, 'nginx-origin');
+  const nginxPrefix = path.join(run.workDir, 'nginx-origin');
   const originNginx = await startNginx({
     prefix: nginxPrefix,
     ns: originHost.ns,
@@ -648,7 +130,7 @@ async function main(): Promise<void> {
       const nodes: Peerdial[] = [];
       const dirs: string[] = [];
       const dir = async (name: string) => {
-        const d = path.join(workDir!, `k${k}-${name}`);
+        const d = path.join(run.workDir!, `k${k}-${name}`);
         await mkdir(d, { recursive: true });
         dirs.push(d);
         return d;
@@ -780,91 +262,23 @@ async function main(): Promise<void> {
   }
   client.kill();
   await net.teardown();
-  net = undefined;
+  run.net = undefined;
 
   // ---- Plain loopback, no caps: the load generator's own ceiling, and wrk.
   const loop: Awaited<ReturnType<typeof loopbackPart>> = flags['no-loopback'] ? { notes: ['loopback part left out (--no-loopback)'] } : await loopbackPart(site);
 
-  const k0 = maxRps['0'];
-  const kMax = String(maxK);
-  const improvementAt10 = k0 && maxRps['10'] !== undefined ? round(maxRps['10'] / k0) : undefined;
-  const linearity: Record<string, number> = {};
-  for (const k of KS) if (k > 0 && k0) linearity[String(k)] = round(maxRps[String(k)] / ((k + 1) * k0));
-  const linearityMin = Object.keys(linearity).length ? Math.min(...Object.values(linearity)) : undefined;
-  const engageSeconds = engage?.engageSeconds;
-  const cacheHitVsNginx = loop.cacheHit && loop.nginx ? round(loop.cacheHit.okRps / loop.nginx.okRps) : undefined;
-  const target = (value: number | undefined, goal: number, better: 'higher' | 'lower') => ({
-    target: better === 'higher' ? `>= ${goal}` : `<= ${goal}`,
-    value: value ?? null,
-    met: value === undefined ? false : better === 'higher' ? value >= goal : value <= goal,
-  });
-
-  const report = {
-    benchmark: 'rescue',
-    at: new Date().toISOString(),
-    mode: flags.calibrate ? 'calibrate (no peerdial origin)' : 'full',
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
-    capMbit: CAP_MBIT,
-    fileMix: { ...site.mix, popularity: 'uniform over the files', meanRequestedBytes: meanBytes },
-    method: {
-      stepSeconds: STEP_S,
-      growth: GROWTH,
-      pass: `success >= ${PASS.minSuccess * 100}% and p95 latency <= ${PASS.maxP95Ms} ms (latency from when a request was due to the last byte of the final body, redirects included)`,
-      requestTimeoutMs: TIMEOUT_MS,
-      perKBudgetSeconds: PER_K_MS / 1000,
-      rescueNodeFlags: `--rescue --donate-mbit ${CAP_MBIT} --donate-gb-per-day 100 --cache-mb 200`,
-      loadGenerator: 'bench/rescue-load.ts: open loop, node:http keep-alive agents (512 sockets per host), follows 302 to other hosts, checks length and SHA-1 of every body',
-    },
-    ...(flags.calibrate
-      ? {}
-      : {
-          maxRps,
-          maxMbps,
-          improvementAt10: improvementAt10 ?? null,
-          linearity: { ...linearity, min: linearityMin ?? null },
-          engageSeconds: engageSeconds ?? null,
-          cacheHitRps: loop.cacheHit?.okRps ?? null,
-          nginxRps: loop.nginx?.okRps ?? null,
-          cacheHitVsNginx: cacheHitVsNginx ?? null,
-          targets: {
-            improvementAt10: target(improvementAt10, 10, 'higher'),
-            linearity: target(linearityMin, 0.8, 'higher'),
-            engageSeconds: target(engageSeconds, 3, 'lower'),
-            cacheHitVsNginx: target(cacheHitVsNginx, 0.5, 'higher'),
-          },
-        }),
-    calibration: {
-      ...calibration,
-      loadGeneratorCeiling: loop.ceiling,
-      nginxWrk: loop.nginx,
-    },
-    spike: engage ? { k: Number(kMax), ...engage } : undefined,
-    runs: kRuns,
-    loopback: { nginx: loop.nginx, cacheHit: loop.cacheHit, rescueUrl: loop.rescueUrl, notes: loop.notes },
-    wallSeconds: round((Date.now() - started) / 1000, 0),
-  };
-  const text = JSON.stringify(report, null, 2) + '\n';
-  if (OUT) {
-    await mkdir(path.dirname(path.resolve(REPO, OUT)), { recursive: true });
-    await writeFile(path.resolve(REPO, OUT), text);
-    log(`wrote ${OUT}`);
-  }
-  console.log(text);
+  await writeReport({ site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop });
 }
 
+
+
 /** On loopback, no namespaces and no caps. */
-async function loopbackPart(site: Site): Promise<{
-  ceiling?: { maxRps: number; maxMbps: number; failedAtRps?: number; cpuCoresAtMax?: number; steps: StepRecord[] };
-  nginx?: WrkResult;
-  cacheHit?: WrkResult;
-  rescueUrl?: string;
-  notes: string[];
-}> {
+async function loopbackPart(site: Site): Promise<LoopbackFigures> {
   const notes: string[] = [];
   const port = await freePort();
-  const prefix = path.join(workDir!, 'nginx-loopback');
+  const prefix = path.join(run.workDir!, 'nginx-loopback');
   let nginx: Nginx | undefined = await startNginx({ prefix, config: nginxConfig({ prefix, root: site.root, listen: [`127.0.0.1:${port}`] }), probe: `127.0.0.1:${port}` });
-  loose.add(nginx.child);
+  run.loose.add(nginx.child);
   const base = `http://127.0.0.1:${port}`;
   try {
     // The load generator's own ceiling: the site mix from nginx, short steps, from 1000 req/s up.
@@ -894,7 +308,7 @@ async function loopbackPart(site: Site): Promise<{
 
     // A rescue node and an origin on loopback; a small --capacity puts the origin in SOS under a
     // trickle of requests, and a 302 it sends names the rescue server's URL for the file.
-    const dirs = [await mkdtemp(path.join(workDir!, 'lo-node-')), await mkdtemp(path.join(workDir!, 'lo-origin-'))];
+    const dirs = [await mkdtemp(path.join(run.workDir!, 'lo-node-')), await mkdtemp(path.join(run.workDir!, 'lo-origin-'))];
     const [nodeSip, originSip, sitePort, statusPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const donate = Number(flags['loopback-donate-mbit']);
     const node = await startPeerdial(undefined, [...rescueNodeArgs(dirs[0], 'lo-rescuer', '127.0.0.1', nodeSip, donate, undefined), '--no-mdns', '--no-multicast-register'], {
@@ -978,7 +392,7 @@ async function loopbackPart(site: Site): Promise<{
     }
   } finally {
     await nginx.stop();
-    loose.delete(nginx.child);
+    run.loose.delete(nginx.child);
     nginx = undefined;
   }
 }
@@ -994,8 +408,8 @@ try {
   process.exit(0);
 } catch (error) {
   // After Ctrl-C the killed load generator fails what was running: that is no error of its own.
-  if (cleaning) {
-    await cleaning;
+  if (run.cleaning) {
+    await run.cleaning;
     process.exit(130);
   }
   console.error(`bench:rescue: ${(error as Error).stack ?? error}`);
