@@ -26,8 +26,25 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
-/** Serves `root` (made readable to nginx's worker) with `Cache-Control: cacheControl` on every file. */
+/**
+ * Serves `root` (made readable to nginx's worker) with `Cache-Control: cacheControl` on every file.
+ * nginx cannot bind port 0 and say which port it got, so the port is picked first; when another
+ * socket takes it before nginx binds it, nginx exits ("Address already in use") and this starts
+ * it again on a fresh port.
+ */
 export async function startNginx(options: { root: string; cacheControl: string }): Promise<Nginx> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNginxOnce(options);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof PortTaken)) throw error;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startNginxOnce(options: { root: string; cacheControl: string }): Promise<Nginx> {
   const prefix = await mkdtemp(path.join(os.tmpdir(), 'peerdial-nginx-'));
   const port = await freePort();
   // The worker runs as nobody: it must be able to read the files.
@@ -62,12 +79,23 @@ http {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  // 'close': exited, and everything it wrote is read (the reason it stopped is in `out`).
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  // nginx writes its pid file only once its listening sockets are open: until then a connection
+  // to the port may reach whatever socket took it meanwhile, not nginx.
+  const ownsPort = async () => (await readFile(p('nginx.pid'), 'utf8').catch(() => '')).trim() === String(child.pid);
   const deadline = Date.now() + 10_000;
-  while (!(await accepts(port))) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${out}`);
+  while (!((await ownsPort()) && (await accepts(port)))) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await exited;
+      await rm(prefix, { recursive: true, force: true });
+      const why = `nginx exited with ${child.exitCode ?? child.signalCode}:\n${out}`;
+      throw /Address already in use/.test(out) ? new PortTaken(why) : new Error(why);
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
+      await exited;
+      await rm(prefix, { recursive: true, force: true });
       throw new Error(`nginx did not listen within 10 s:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 50));

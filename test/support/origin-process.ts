@@ -3,7 +3,7 @@
 // rescue tests (e2e, integration) use this for the web-site side of DotSlash.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { OriginView } from '../../native/control/api.js';
-import { CLI, freePort, tempDataDir } from './node-process.js';
+import { CLI, tempDataDir } from './node-process.js';
 
 export interface OriginOptions {
   /** The web server the origin stands in front of, e.g. http://127.0.0.1:8080. */
@@ -54,9 +54,10 @@ export function statusJsonUrl(statusUrl: string): string {
 
 export async function startOrigin(options: OriginOptions): Promise<OriginProcess> {
   const dataDir = options.dataDir ?? (await tempDataDir('peerdial-origin-'));
-  // Port 0: the origin binds a free port itself (one picked here first could be taken meanwhile).
+  // Port 0: the origin binds a free port itself (one picked here first could be taken meanwhile);
+  // the site's port is read back from the printed `site:` line.
   const sipPort = options.sipPort ?? 0;
-  const listen = options.listen ?? `127.0.0.1:${await freePort()}`;
+  const listen = options.listen ?? '127.0.0.1:0';
   const args = [
     'origin',
     '--upstream',
