@@ -1,6 +1,7 @@
 // `peerdial node`: the headless node, its flags and its ready lines.
 import os from 'node:os';
 import path from 'node:path';
+import { isIP } from 'node:net';
 import { DEFAULT_CHORD_CONFIG, Engine, type ChordConfig } from '../roots/node-engine.js';
 import { VERSION } from '../roots/defaults.js';
 import { stopOnSignals } from '../process-signals.js';
@@ -32,6 +33,10 @@ Options for "node":
                        LAN, or starts the overlay itself)
   --client             attach to the first --bootstrap member as a client instead of joining
                        the ring (for nodes that cannot be reached from outside)
+  --stun-other-address ADDR
+                       a second address of this host (with --bind set to the first): the
+                       STUN server on the SIP port then answers NAT behaviour tests
+                       (RFC 5780) by itself, instead of with a partner member
   --refresh-seconds N  how often this user's registration is stored again (default: 60)
   --replicas N         copies of every overlay record this node stores: the responsible
                        node and its next N-1 successors (default: 3)
@@ -74,6 +79,7 @@ function parseNodeFlags(args: string[]) {
     user: { type: 'string' },
     'display-name': { type: 'string' },
     client: { type: 'boolean' },
+    'stun-other-address': { type: 'string' },
     'refresh-seconds': { type: 'string' },
     replicas: { type: 'string' },
     'auto-answer': { type: 'boolean' },
@@ -91,6 +97,12 @@ function parseNodeFlags(args: string[]) {
   });
   if (v['display-name'] !== undefined && v.user === undefined) throw new UsageError('--display-name goes with --user NAME.');
   if (v.client && !v.bootstrap?.length) throw new UsageError('--client needs --bootstrap HOST:PORT: the member to attach to.');
+  const other = v['stun-other-address'];
+  if (other !== undefined) {
+    if (!isIP(other)) throw new UsageError(`--stun-other-address must be an IP address of this host, such as 192.0.2.11 (got "${other}").`);
+    if (!v.bind || v.bind === '0.0.0.0' || v.bind === '::') throw new UsageError('--stun-other-address needs --bind ADDR (the first address): bound to every address, answers could not come from a chosen one.');
+    if (other === v.bind) throw new UsageError('--stun-other-address must differ from --bind: RFC 5780 tests need two addresses.');
+  }
   const refresh = v['refresh-seconds'];
   if (refresh !== undefined && (!/^\d+$/.test(refresh) || Number(refresh) < 5 || Number(refresh) > 86_400)) {
     throw new UsageError(`--refresh-seconds must be a whole number from 5 to 86400 (got "${refresh}").`);
@@ -149,6 +161,7 @@ function parseNodeFlags(args: string[]) {
     overlay: v.overlay,
     bootstrap: v.bootstrap ?? [],
     client: v.client ?? false,
+    stunOtherAddress: other,
     refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
   };
 }
@@ -170,6 +183,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       overlay: flags.overlay,
       bootstrap: flags.bootstrap,
       client: flags.client,
+      stunOtherAddress: flags.stunOtherAddress,
       registrationRefreshMs: flags.refreshMs,
       overlayConfig: { ...chordTuningFromEnv(), ...(flags.replicas ? { replicas: flags.replicas } : {}) },
       serveUi: true,

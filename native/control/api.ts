@@ -167,6 +167,8 @@ export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceSta
 import type { BuddyView, OwnPresenceView } from '../services/presence/buddy-view.js';
 export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedConfig } from '../services/lan/lan-view.js';
 import type { LanView, SharedConfig } from '../services/lan/lan-view.js';
+export type { NatBehaviourView, NatView } from '../services/nat/nat-view.js';
+import type { NatView } from '../services/nat/nat-view.js';
 export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue/rescue-view.js';
 import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
 
@@ -226,6 +228,10 @@ export interface Commands {
   'lan.acceptOffer': { params: { signerFingerprint: string }; result: LanView };
   /** Stops following an offer's later versions (what was applied stays). */
   'lan.stopFollowing': { params: { signerFingerprint: string }; result: LanView };
+  /** What lies between this node and the internet: public address, NAT mapping and filtering (RFC 5780), the STUN server it runs. */
+  'nat.status': { params: Record<string, never>; result: NatView };
+  /** Finds the public address and NAT behaviour again now (the answer comes when the tests end, a few seconds). */
+  'nat.check': { params: Record<string, never>; result: NatView };
   /** "Help rescue sites": what this node gives, the sites it helps, and what it served. */
   'rescue.status': { params: Record<string, never>; result: RescueView };
   /**
@@ -257,6 +263,8 @@ export interface EventPayloads {
   'presence.changed': OwnPresenceView;
   /** LAN peers or offers changed (at most a few times a second). */
   'lan.changed': LanView;
+  /** The NAT check started or ended, or the STUN partner changed. */
+  'nat.changed': NatView;
   /** Rescue state, settings or sites changed; also once a second while rescuing (with the new sample). */
   'rescue.changed': RescueView;
 }

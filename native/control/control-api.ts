@@ -6,6 +6,7 @@ import type { OverlayService } from '../services/overlay/index.js';
 import type { CallService } from '../services/calls/index.js';
 import type { BuddyService, PresenceService } from '../services/presence/index.js';
 import type { ConfigOfferService, SharedConfig } from '../services/lan/index.js';
+import type { NatService } from '../services/nat/index.js';
 import type { RescueServer, RescueSettings } from '../services/rescue/index.js';
 import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
@@ -33,6 +34,8 @@ export interface ControlServices {
   lan: ConfigOfferService;
   /** "Help rescue sites". */
   rescue: RescueServer;
+  /** Public address, NAT behaviour, STUN server. */
+  nat: NatService;
   status(): NodeStatus;
 }
 
@@ -97,6 +100,11 @@ export class ControlApi implements ControlEndpoint {
           awayAfterMinutes: optionalInt(p, 'awayAfterMinutes', 0, 1440),
         }),
       'presence.activity': async (p) => services.presence.activity(flag(p, 'idle')),
+      'nat.status': async () => services.nat.view(),
+      'nat.check': async () => {
+        await services.nat.check();
+        return services.nat.view();
+      },
       'lan.status': async () => services.lan.view(),
       'lan.share': async (p) => services.lan.share(sharedConfigOrNull(p)),
       'lan.acceptOffer': async (p) => services.lan.acceptOffer(text(p, 'signerFingerprint')),

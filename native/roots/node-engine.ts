@@ -26,7 +26,8 @@ export { DEFAULT_CHORD_CONFIG, type ChordConfig } from '../proto/overlay/chord-n
 export { isHostPort } from '../services/overlay/index.js';
 import { overlayStatusView } from '../control/overlay-view.js';
 import { OverlayRepository } from '../storage/repositories/overlay-repository.js';
-import { advertisedAddress, SipStack } from '../services/sip/index.js';
+import { advertisedAddress, SipStack, USER_AGENT } from '../services/sip/index.js';
+import { NatService } from '../services/nat/index.js';
 import { Supervisor } from '../services/supervisor.js';
 import { Database } from '../storage/db.js';
 import { IdentityRepository } from '../storage/repositories/identity-repository.js';
@@ -55,6 +56,8 @@ export interface EngineOptions {
   bootstrap?: string[];
   /** Attach to the first bootstrap member as a client instead of joining the ring. */
   client?: boolean;
+  /** A second address of this host: the STUN server answers RFC 5780 CHANGE-REQUEST from it. */
+  stunOtherAddress?: string;
   /** Chord timing knobs (tests shorten them). */
   overlayConfig?: Partial<ChordConfig>;
   /** How often this user's binding is refreshed in the overlay. */
@@ -271,6 +274,18 @@ export class Engine {
       },
     });
 
+    const nat = new NatService({
+      stack: sip,
+      otherAddress: options.stunOtherAddress,
+      servers: () => overlay.knownMembers(),
+      partnerCandidates: () => overlay.knownMembers().filter((m) => m.port === sip.port && overlay.isRingNode(m)),
+      isPartnerAcceptable: (address) => overlay.isRingNode(address),
+      timers: realTimers,
+      log: log.child('nat'),
+      software: USER_AGENT,
+      onChange: (view) => events.publish('nat.changed', view),
+    });
+
     const rescue = new RescueServer({
       stack: sip,
       overlay,
@@ -312,7 +327,7 @@ export class Engine {
       configNotify: (incoming) => lanOffers.onNotify(incoming),
     });
 
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
@@ -325,6 +340,7 @@ export class Engine {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
       await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
       await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
+      await supervisor.add({ name: 'nat', start: () => nat.start(), stop: () => nat.stop() });
       await supervisor.add({ name: 'lan-discovery', start: () => lan.start(), stop: () => lan.stop() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
       await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });

@@ -3,6 +3,7 @@
 // (RFC 3261 18.3) lives here too; parsing does not.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { looksLikeStun, MAGIC_COOKIE, stunLengthOnStream } from '../wire/stun/message.js';
 
 export type SipProtocol = 'udp' | 'tcp';
 export interface Remote {
@@ -16,6 +17,8 @@ export interface SipSocketsOptions {
   /** A fixed port; 0 for any free port; undefined for "5060 if free, else any". */
   port?: number;
   onMessage(bytes: Buffer, remote: Remote): void;
+  /** A STUN message (RFC 7983 demultiplexing: first bits 00 and the magic cookie), UDP or TCP. */
+  onStun?(bytes: Buffer, remote: Remote): void;
   /** Something unreadable arrived on a stream; the connection was closed. */
   onFramingError?(remote: Remote, reason: string): void;
   /** A socket broke in a way that needs the transport to be reopened. */
@@ -39,7 +42,7 @@ export class SipSockets {
   private readonly connections = new Map<string, net.Socket>();
   private readonly pending = new Map<string, Promise<net.Socket>>();
   private closed = false;
-  readonly stats = { datagramsIn: 0, streamMessagesIn: 0, framingErrors: 0, sendErrors: 0 };
+  readonly stats = { datagramsIn: 0, streamMessagesIn: 0, stunIn: 0, framingErrors: 0, sendErrors: 0 };
 
   private constructor(
     private readonly options: SipSocketsOptions,
@@ -50,7 +53,11 @@ export class SipSockets {
   ) {
     udp.on('message', (bytes, rinfo) => {
       this.stats.datagramsIn++;
-      options.onMessage(bytes, { protocol: 'udp', address: rinfo.address, port: rinfo.port });
+      const remote: Remote = { protocol: 'udp', address: rinfo.address, port: rinfo.port };
+      if (options.onStun && looksLikeStun(bytes)) {
+        this.stats.stunIn++;
+        options.onStun(bytes, remote);
+      } else options.onMessage(bytes, remote);
     });
     // Send errors arrive through send callbacks; an 'error' event means the socket itself broke.
     udp.on('error', (e) => options.onFailure?.(e));
@@ -177,6 +184,11 @@ export class SipSockets {
       if (unframeable) return;
       const result = framer.push(chunk);
       for (const message of result.messages) {
+        if (looksLikeStun(message)) {
+          this.stats.stunIn++;
+          this.options.onStun?.(message, remote);
+          continue;
+        }
         this.stats.streamMessagesIn++;
         this.options.onMessage(message, remote);
       }
@@ -193,7 +205,11 @@ export class SipSockets {
   }
 }
 
-/** RFC 3261 18.3: on a stream, Content-Length delimits the message; CRLFs between messages are keep-alives. */
+/**
+ * RFC 3261 18.3: on a stream, Content-Length delimits the message; CRLFs between messages are
+ * keep-alives. A STUN message (RFC 5626 8.1 keep-alives, RFC 8489 over TCP) starts with a zero
+ * byte where SIP starts with a letter; its header says its length.
+ */
 export class StreamFramer {
   private buffer: Buffer = Buffer.alloc(0);
   constructor(private readonly maxBytes: number) {}
@@ -205,6 +221,16 @@ export class StreamFramer {
       let start = 0;
       while (start + 1 < this.buffer.length && this.buffer[start] === 13 && this.buffer[start + 1] === 10) start += 2;
       if (start) this.buffer = this.buffer.subarray(start);
+      if (this.buffer.length && this.buffer[0] < 2) {
+        const total = stunLengthOnStream(this.buffer);
+        if (total === undefined || this.buffer.length < 8) return { messages };
+        if (this.buffer.readUInt32BE(4) !== MAGIC_COOKIE) return { messages, error: 'neither SIP nor STUN' };
+        if (total > this.maxBytes) return { messages, error: 'message too large' };
+        if (this.buffer.length < total) return { messages };
+        messages.push(Buffer.from(this.buffer.subarray(0, total)));
+        this.buffer = this.buffer.subarray(total);
+        continue;
+      }
       const end = this.buffer.indexOf('\r\n\r\n');
       if (end < 0) {
         if (this.buffer.length > this.maxBytes) return { messages, error: 'header section too long' };

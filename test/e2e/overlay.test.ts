@@ -228,6 +228,10 @@ describe('a five-node overlay, seen through two UIs', { timeout: 240_000 }, () =
     assert.ok((await network.getByRole('list', { name: 'Fingers' }).getByRole('listitem').count()) >= 1);
     assert.match((await network.textContent()) ?? '', new RegExp(`Predecessor\\s*${expected.predecessor.slice(0, 8)}`));
     assert.match((await network.textContent()) ?? '', /Registration\s*registered/);
+    // Loopback has no NAT: the connection card says so in words, with the address members see.
+    const connection = network.getByRole('region', { name: 'Your connection' });
+    await connection.getByText(/There is no NAT between you and the internet/).waitFor({ timeout: 15_000 });
+    assert.match((await connection.textContent()) ?? '', new RegExp(`Public address\\s*127\\.0\\.0\\.1:${aliceNode.process.sipPort}`));
 
     // Alice keeps every user's records whose responsible node is her or one of the two before her
     // (the IDs are random, so that may be none); every record she reports is in the table.

@@ -100,6 +100,31 @@ export class OverlayService {
     return this.member;
   }
 
+  /**
+   * Members this node knows, for STUN and NAT checks: its member (as a client), the configured
+   * bootstrap peers, then the ring's nodes it routes through. Never itself.
+   */
+  knownMembers(): { address: string; port: number }[] {
+    const self = this.selfRef && `${this.selfRef.host}:${this.selfRef.port}`;
+    const out = new Map<string, { address: string; port: number }>();
+    const add = (host: string, port: number) => {
+      const key = `${host}:${port}`;
+      if (key !== self && !out.has(key)) out.set(key, { address: host, port });
+    };
+    if (this.member) add(this.member.host, this.member.port);
+    for (const b of this.bootstrapList) {
+      const parsed = parseHostPort(b);
+      if (parsed) add(parsed.host, parsed.port);
+    }
+    for (const n of this.chord?.table.knownNodes() ?? []) add(n.host, n.port);
+    return [...out.values()];
+  }
+
+  /** Whether host:port is a node of our ring that we route through. */
+  isRingNode(address: { address: string; port: number }): boolean {
+    return (this.chord?.table.knownNodes() ?? []).some((n) => n.host === address.address && n.port === address.port);
+  }
+
   /** This user's AOR in the overlay, once an identity exists. */
   ownAor(): string | undefined {
     const identity = this.options.identity.current;

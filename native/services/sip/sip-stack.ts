@@ -101,6 +101,7 @@ export class SipStack {
   private boundPort?: number;
   private transactions: TransactionLayer;
   private readonly handlers = new Map<string, RequestHandler>();
+  private stunHandler?: (bytes: Buffer, remote: Remote) => void;
   readonly counters = {
     requestsIn: 0,
     responsesIn: 0,
@@ -142,6 +143,10 @@ export class SipStack {
       // After a restart, keep the port peers already know.
       port: this.boundPort ?? this.options.port,
       onMessage: (bytes, remote) => this.onMessage(bytes, remote),
+      onStun: (bytes, remote) => {
+        if (this.stunHandler) this.stunHandler(bytes, remote);
+        else this.counters.malformedDropped++;
+      },
       onFailure: (error) => this.options.onFailure?.(error),
       onFramingError: (remote, reason) => {
         this.counters.malformedDropped++;
@@ -164,6 +169,22 @@ export class SipStack {
     this.transactions.shutdown();
     await this.sockets?.close();
     this.sockets = undefined;
+  }
+
+  /** STUN arriving on the SIP sockets (the NAT service answers it and reads its own answers). */
+  handleStun(handler: (bytes: Buffer, remote: Remote) => void): void {
+    this.stunHandler = handler;
+  }
+
+  /** Sends raw bytes from the SIP socket (STUN requests and answers share its port). */
+  sendRaw(bytes: Buffer, remote: Remote): Promise<void> {
+    if (!this.sockets) return Promise.reject(new Error('SIP stack not started'));
+    return this.sockets.send(bytes, remote);
+  }
+
+  /** The address the SIP sockets are bound to (0.0.0.0 for every address). */
+  get bindAddress(): string {
+    return this.options.bind;
   }
 
   handle(method: string, handler: RequestHandler): void {

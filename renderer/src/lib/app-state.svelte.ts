@@ -10,6 +10,7 @@ import type { ControlClient, ControlEvent, StreamItem } from './control-types.js
 import { DevicesState } from './devices-state.svelte.js';
 import { describeError } from './errors.js';
 import { LanState } from './lan-state.svelte.js';
+import { NatState } from './nat-state.svelte.js';
 import { NodeState } from './node-state.svelte.js';
 import { OverlayState } from './overlay-state.svelte.js';
 import { RescueState } from './rescue-state.svelte.js';
@@ -24,6 +25,7 @@ export class AppState {
   readonly buddies: BuddiesState;
   readonly devices: DevicesState;
   readonly lan: LanState;
+  readonly nat: NatState;
   readonly rescue: RescueState;
   /** Tones and call audio; App.svelte feeds it the call list as it changes. */
   readonly media: CallMedia;
@@ -47,6 +49,7 @@ export class AppState {
     this.buddies = new BuddiesState(client);
     this.devices = new DevicesState();
     this.lan = new LanState(client);
+    this.nat = new NatState(client);
     this.rescue = new RescueState(client);
     this.media = new CallMedia(
       client,
@@ -89,12 +92,13 @@ export class AppState {
     this.calls.apply(event);
     this.buddies.apply(event);
     this.lan.apply(event);
+    this.nat.apply(event);
     this.rescue.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.rescue.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.rescue.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {

@@ -16,6 +16,8 @@ export type {
   LanDiscoveryMethod,
   LanPeerView,
   LanView,
+  NatBehaviourView,
+  NatView,
   LookupView,
   MessageStatus,
   MessageView,

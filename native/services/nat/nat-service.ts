@@ -1,0 +1,345 @@
+// What lies between this node and the internet, and the STUN server it runs for others.
+// - Every node answers STUN Binding requests on its SIP port (RFC 8489), with the RFC 5780
+//   extensions: an alternate-port socket of its own, and for the alternate address either a
+//   second address of this host (--stun-other-address) or a partner member that answers for it.
+// - It learns its SIP socket's public address from members, and the behaviour of its NAT
+//   (RFC 5780 4.3, 4.4) on a fresh socket, again whenever a local address changes.
+import os from 'node:os';
+import type { Logger } from '../../log.js';
+import { describeBehaviour, discoverBehaviour, type NatBehaviour } from '../../proto/nat/behaviour-discovery.js';
+import { StunClient } from '../../proto/nat/stun-client.js';
+import { StunResponder, type ResponderAction, type ResponderLayout, type SocketRole, type StunDropReason } from '../../proto/nat/stun-responder.js';
+import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
+import { ATTR, attribute, parseStun, type StunMessage, type TransportAddress } from '../../wire/stun/message.js';
+import { UdpSocket } from '../../transport/udp-socket.js';
+import type { SipStack } from '../sip/index.js';
+import type { NatView } from './nat-view.js';
+
+export interface NatServiceOptions {
+  stack: SipStack;
+  /** A second address of this host to answer CHANGE-REQUEST from (RFC 5780 with one server). */
+  otherAddress?: string;
+  /** Members to ask, best first (bootstrap peers, then the ring). */
+  servers(): TransportAddress[];
+  /** Members that may be our partner, or ask to be ours: ring members with the same SIP port. */
+  partnerCandidates(): TransportAddress[];
+  isPartnerAcceptable(address: TransportAddress): boolean;
+  timers: TimerHost;
+  log: Logger;
+  onChange(view: NatView): void;
+  software: string;
+  now?: () => number;
+  /** How often local addresses are compared with the last ones (mobility), ms. */
+  interfacePollMs?: number;
+  /** How often the partner is asked again (it forgets us after three of these), ms. */
+  partnerRefreshMs?: number;
+  localAddresses?: () => string[];
+}
+
+const PARTNER_REFRESH_MS = 60_000;
+const INTERFACE_POLL_MS = 3_000;
+
+export class NatService {
+  private readonly now: () => number;
+  private responder!: StunResponder;
+  private sipClient!: StunClient;
+  private altPort?: UdpSocket;
+  private otherSockets: UdpSocket[] = [];
+  private partner?: { sip: TransportAddress; altPort: number; lastSeen: number };
+  private behaviour?: NatBehaviour;
+  private publicAddress?: TransportAddress;
+  private checking?: Promise<void>;
+  private lastCheck?: number;
+  private lastLocal = '';
+  private timers: TimerHandle[] = [];
+  private stopped = false;
+  readonly counters: Record<StunDropReason | 'answered' | 'passedToPartner' | 'unsolicitedAnswers' | 'partnerRefused', number> = {
+    answered: 0,
+    passedToPartner: 0,
+    malformed: 0,
+    'not-a-binding-request': 0,
+    'answer-request-not-from-partner': 0,
+    'bad-answer-request': 0,
+    'response-we-did-not-ask-for': 0,
+    unsolicitedAnswers: 0,
+    partnerRefused: 0,
+  };
+
+  constructor(private readonly options: NatServiceOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    const stack = this.options.stack;
+    const bind = stack.bindAddress;
+    this.sipClient = new StunClient({ timers: this.options.timers, now: this.now, send: (bytes, to) => void stack.sendRaw(bytes, { protocol: 'udp', ...to }).catch(() => undefined) });
+    this.altPort = await UdpSocket.open({ bind, onMessage: (bytes, from) => this.onDatagram(bytes, from, { ip: 0, port: 1 }) });
+    if (this.options.otherAddress) {
+      // Two addresses of our own: hold all four RFC 5780 sockets.
+      const other = this.options.otherAddress;
+      this.otherSockets = [
+        await UdpSocket.open({ bind: other, port: stack.port, onMessage: (bytes, from) => this.onDatagram(bytes, from, { ip: 1, port: 0 }) }),
+        await UdpSocket.open({ bind: other, port: this.altPort.port, onMessage: (bytes, from) => this.onDatagram(bytes, from, { ip: 1, port: 1 }) }),
+      ];
+    }
+    this.responder = new StunResponder(this.layout(), this.options.software);
+    stack.handleStun((bytes, remote) => {
+      if (remote.protocol === 'udp') this.onDatagram(bytes, remote, { ip: 0, port: 0 });
+      else this.onStream(bytes, remote);
+    });
+    this.lastLocal = this.localAddresses().join(',');
+    this.every(this.options.interfacePollMs ?? INTERFACE_POLL_MS, () => this.pollInterfaces());
+    this.every(this.options.partnerRefreshMs ?? PARTNER_REFRESH_MS, () => {
+      void this.findPartner();
+      void this.recheckPublicAddress();
+    });
+    void this.findPartner().then(() => this.check());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) this.options.timers.clear(t);
+    this.timers = [];
+    this.sipClient?.cancelAll();
+    await this.checking?.catch(() => undefined);
+    await Promise.all([this.altPort?.close(), ...this.otherSockets.map((s) => s.close())]);
+    this.otherSockets = [];
+  }
+
+  view(): NatView {
+    const layout = this.layout();
+    return {
+      checking: this.checking !== undefined,
+      lastCheck: this.lastCheck,
+      publicAddress: this.publicAddress && `${this.publicAddress.address}:${this.publicAddress.port}`,
+      behaviour: this.behaviour && {
+        udp: this.behaviour.udp,
+        mapping: this.behaviour.mapping,
+        filtering: this.behaviour.filtering,
+        mapped: this.behaviour.mapped && `${this.behaviour.mapped.address}:${this.behaviour.mapped.port}`,
+        server: `${this.behaviour.server.address}:${this.behaviour.server.port}`,
+        rttMs: this.behaviour.rttMs,
+        notes: this.behaviour.notes,
+        description: describeBehaviour(this.behaviour),
+      },
+      stunServer: {
+        port: this.options.stack.port,
+        alternatePort: this.altPort?.port,
+        otherAddress: layout.addresses[1]?.[1] && `${layout.addresses[1][1].address}:${layout.addresses[1][1].port}`,
+        partner: this.partner && `${this.partner.sip.address}:${this.partner.sip.port}`,
+      },
+      counters: { ...this.counters },
+    };
+  }
+
+  /** Finds the public address and NAT behaviour again (at most one run at a time). */
+  check(): Promise<void> {
+    if (this.checking) return this.checking;
+    this.checking = this.runCheck().finally(() => {
+      this.checking = undefined;
+      this.lastCheck = this.now();
+      this.changed();
+    });
+    this.changed();
+    return this.checking;
+  }
+
+  private async runCheck(): Promise<void> {
+    const stack = this.options.stack;
+    const self = `${stack.host}:${stack.port}`;
+    const servers = this.options.servers().filter((s) => `${s.address}:${s.port}` !== self);
+    if (!servers.length) return;
+    let best: NatBehaviour | undefined;
+    for (const server of servers.slice(0, 3)) {
+      if (this.stopped) return;
+      const outcome = await this.sipClient.binding(server);
+      if (outcome.ok) this.publicAddress = outcome.answer.mapped;
+      const result = await this.discoverWith(server);
+      if (!best || (result.udp && !best.udp) || (result.filtering && !best.filtering)) best = result;
+      if (result.mapping && result.filtering) break;
+    }
+    if (best && JSON.stringify(best) !== JSON.stringify(this.behaviour)) {
+      this.options.log.info('NAT behaviour', { description: describeBehaviour(best), mapped: best.mapped, server: best.server });
+    }
+    this.behaviour = best;
+  }
+
+  /** One RFC 5780 run on a socket that has sent nothing before. */
+  private async discoverWith(server: TransportAddress): Promise<NatBehaviour> {
+    const bind = this.options.stack.bindAddress;
+    const holder: { client?: StunClient } = {};
+    const socket = await UdpSocket.open({ bind, onMessage: (bytes, from) => holder.client?.accept(bytes, from) });
+    const client = new StunClient({ timers: this.options.timers, now: this.now, send: (bytes, to) => socket.send(bytes, to) });
+    holder.client = client;
+    try {
+      const local = this.localAddresses().map((address) => ({ address, port: socket.port }));
+      return await discoverBehaviour((to, change) => client.binding(to, { change }), server, local);
+    } finally {
+      await socket.close();
+    }
+  }
+
+  private onStream(bytes: Buffer, remote: { protocol: 'tcp' | 'udp'; address: string; port: number }): void {
+    // STUN over TCP (RFC 8489 6.2.2): a Binding answered on the same connection; no CHANGE-REQUEST there.
+    const parsed = parseStun(bytes);
+    if (!parsed.ok || parsed.message.klass !== 'request') {
+      this.counters.malformed++;
+      return;
+    }
+    const action = this.responder.answer({ ...parsed.message, attributes: parsed.message.attributes.filter((a) => a.type !== ATTR.CHANGE_REQUEST) }, remote, { ip: 0, port: 0 });
+    if (action.kind === 'reply') {
+      this.counters.answered++;
+      void this.options.stack.sendRaw(action.bytes, remote).catch(() => undefined);
+    }
+  }
+
+  private onDatagram(bytes: Buffer, from: TransportAddress, on: SocketRole): void {
+    const parsed = parseStun(bytes);
+    if (!parsed.ok) {
+      this.counters.malformed++;
+      return;
+    }
+    const message = parsed.message;
+    if (message.klass === 'success' || message.klass === 'error') {
+      if (!this.sipClient.accept(bytes, from)) this.counters.unsolicitedAnswers++;
+      return;
+    }
+    const wantsPartner = message.klass === 'request' ? attribute(message, ATTR.PEERDIAL_PARTNER) : undefined;
+    const extra = wantsPartner ? this.partnerRequest(message, from, wantsPartner) : [];
+    this.act(this.responder.answer(message, from, on, extra));
+  }
+
+  private act(action: ResponderAction): void {
+    switch (action.kind) {
+      case 'drop':
+        this.counters[action.reason]++;
+        this.options.log.debug('STUN dropped', { reason: action.reason });
+        return;
+      case 'ask-partner':
+        this.counters.passedToPartner++;
+        void this.options.stack.sendRaw(action.bytes, { protocol: 'udp', ...action.to }).catch(() => undefined);
+        return;
+      case 'reply':
+        this.counters.answered++;
+        this.socketFor(action.from, action.to, action.bytes);
+    }
+  }
+
+  private socketFor(role: SocketRole, to: TransportAddress, bytes: Buffer): void {
+    if (role.ip === 0 && role.port === 0) void this.options.stack.sendRaw(bytes, { protocol: 'udp', ...to }).catch(() => undefined);
+    else if (role.ip === 0) this.altPort?.send(bytes, to);
+    else this.otherSockets[role.port]?.send(bytes, to);
+  }
+
+  /** Someone asks us to be its partner: yes if it is a member we know and we have no other. */
+  private partnerRequest(message: StunMessage, from: TransportAddress, value: Buffer): { type: number; value: Buffer }[] {
+    if (this.options.otherAddress || value.length < 2) return [];
+    const current = this.partner;
+    const same = current && current.sip.address === from.address && current.sip.port === from.port;
+    const stale = current && this.now() - current.lastSeen > 3 * (this.options.partnerRefreshMs ?? PARTNER_REFRESH_MS);
+    if ((current && !same && !stale) || !this.options.isPartnerAcceptable(from) || from.address === this.options.stack.host) {
+      this.counters.partnerRefused++;
+      return [];
+    }
+    this.setPartner({ sip: from, altPort: value.readUInt16BE(0), lastSeen: this.now() });
+    return [{ type: ATTR.PEERDIAL_PARTNER, value: this.altPortValue() }];
+  }
+
+  private async findPartner(): Promise<void> {
+    if (this.options.otherAddress || this.stopped) return;
+    const candidates = this.partner ? [this.partner.sip] : this.options.partnerCandidates().filter((c) => c.address !== this.options.stack.host);
+    for (const candidate of candidates.slice(0, 4)) {
+      const outcome = await this.sipClient.binding(candidate, { attributes: [{ type: ATTR.PEERDIAL_PARTNER, value: this.altPortValue() }] });
+      const yes = outcome.ok && outcome.answer.attributes.find((a) => a.type === ATTR.PEERDIAL_PARTNER);
+      if (yes && yes.value.length >= 2) {
+        this.setPartner({ sip: candidate, altPort: yes.value.readUInt16BE(0), lastSeen: this.now() });
+        return;
+      }
+    }
+    if (this.partner && this.now() - this.partner.lastSeen > 3 * (this.options.partnerRefreshMs ?? PARTNER_REFRESH_MS)) {
+      this.options.log.info('STUN partner lost', { partner: this.partner.sip });
+      this.partner = undefined;
+      this.responder.setLayout(this.layout());
+      this.changed();
+    }
+  }
+
+  private setPartner(partner: { sip: TransportAddress; altPort: number; lastSeen: number }): void {
+    const changed = !this.partner || this.partner.sip.address !== partner.sip.address || this.partner.sip.port !== partner.sip.port || this.partner.altPort !== partner.altPort;
+    this.partner = partner;
+    if (!changed) return;
+    this.options.log.info('STUN partner', { partner: partner.sip, alternatePort: partner.altPort });
+    this.responder.setLayout(this.layout());
+    this.changed();
+  }
+
+  private altPortValue(): Buffer {
+    const value = Buffer.alloc(4);
+    value.writeUInt16BE(this.altPort?.port ?? 0);
+    return value;
+  }
+
+  private layout(): ResponderLayout {
+    const stack = this.options.stack;
+    const host = stack.host;
+    const own = [{ address: host, port: stack.port }, this.altPort && { address: host, port: this.altPort.port }];
+    if (this.options.otherAddress) {
+      const other = this.options.otherAddress;
+      return { addresses: [own, this.otherSockets.map((s) => ({ address: other, port: s.port }))] };
+    }
+    if (this.partner) {
+      const p = this.partner;
+      return { addresses: [own, [p.sip, { address: p.sip.address, port: p.altPort }]], partner: p.sip };
+    }
+    return { addresses: [own] };
+  }
+
+  /** The mapping members see for our SIP socket changed (a new NAT, a rebooted router): check again. */
+  private async recheckPublicAddress(): Promise<void> {
+    const server = this.behaviour?.server ?? this.options.servers()[0];
+    if (!server || this.checking || this.stopped) return;
+    const outcome = await this.sipClient.binding(server);
+    if (!outcome.ok) return;
+    const before = this.publicAddress;
+    if (before && before.address === outcome.answer.mapped.address && before.port === outcome.answer.mapped.port) return;
+    this.options.log.info('public address changed', { before, now: outcome.answer.mapped });
+    void this.check();
+  }
+
+  private pollInterfaces(): void {
+    // Nothing known yet (no member was known at start): try as soon as one is.
+    if (!this.behaviour && !this.checking && this.options.servers().length) void this.check();
+    const now = this.localAddresses().join(',');
+    if (now === this.lastLocal) return;
+    this.options.log.info('local addresses changed', { before: this.lastLocal, now });
+    this.lastLocal = now;
+    void this.check();
+  }
+
+  private localAddresses(): string[] {
+    if (this.options.localAddresses) return this.options.localAddresses();
+    // The bound address counts even when no interface lists it (127.0.0.2 on loopback).
+    const bind = this.options.stack.bindAddress;
+    const out: string[] = bind === '0.0.0.0' || bind === '::' ? [] : [bind];
+    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !out.includes(a.address)) out.push(a.address);
+    return out.sort();
+  }
+
+  private every(ms: number, fire: () => void): void {
+    const arm = () => {
+      const handle = this.options.timers.set(ms, () => {
+        this.timers = this.timers.filter((t) => t !== handle);
+        if (this.stopped) return;
+        fire();
+        arm();
+      });
+      this.timers.push(handle);
+    };
+    arm();
+  }
+
+  private changed(): void {
+    if (!this.stopped) this.options.onChange(this.view());
+  }
+}

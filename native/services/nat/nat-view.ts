@@ -1,0 +1,34 @@
+// What the Network screen and `nat.status` show of the NAT service: plain data.
+export interface NatBehaviourView {
+  udp: boolean;
+  mapping?: 'no-nat' | 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent';
+  filtering?: 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent';
+  /** host:port of the discovery socket as the member saw it. */
+  mapped?: string;
+  /** The member that ran the tests with us. */
+  server: string;
+  rttMs?: number;
+  /** Why a test could not be run. */
+  notes: string[];
+  /** The whole finding in one or two sentences. */
+  description: string;
+}
+
+export interface NatView {
+  checking: boolean;
+  /** When the last check ended (ms since the epoch). */
+  lastCheck?: number;
+  /** host:port of our SIP socket as members see it. */
+  publicAddress?: string;
+  behaviour?: NatBehaviourView;
+  /** The STUN server this node runs on its SIP port. */
+  stunServer: {
+    port: number;
+    alternatePort?: number;
+    /** RFC 5780 OTHER-ADDRESS, when a second address or a partner answers for us. */
+    otherAddress?: string;
+    /** The member that answers requests for another address on our behalf. */
+    partner?: string;
+  };
+  counters: Record<string, number>;
+}
