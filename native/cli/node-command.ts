@@ -31,8 +31,12 @@ Options for "node":
   --bootstrap H:P      join the overlay through the member at HOST:PORT (repeat for more;
                        without it, this node joins the nodes of its overlay it finds on the
                        LAN, or starts the overlay itself)
-  --client             attach to the first --bootstrap member as a client instead of joining
-                       the ring (for nodes that cannot be reached from outside)
+  --client             be a client instead of joining the ring (for nodes others cannot
+                       reach, behind a NAT or firewall): attach to the nearest --bootstrap
+                       member that accepts, which carries this node's signalling, and to
+                       another when it stops answering
+  --max-clients N      as a member, carry at most N clients' signalling; more are refused
+                       so they attach elsewhere (default: 5000)
   --stun-other-address ADDR
                        a second address of this host (with --bind set to the first): the
                        STUN server on the SIP port then answers NAT behaviour tests
@@ -80,6 +84,7 @@ function parseNodeFlags(args: string[]) {
     'display-name': { type: 'string' },
     client: { type: 'boolean' },
     'stun-other-address': { type: 'string' },
+    'max-clients': { type: 'string' },
     'refresh-seconds': { type: 'string' },
     replicas: { type: 'string' },
     'auto-answer': { type: 'boolean' },
@@ -102,6 +107,10 @@ function parseNodeFlags(args: string[]) {
     if (!isIP(other)) throw new UsageError(`--stun-other-address must be an IP address of this host, such as 192.0.2.11 (got "${other}").`);
     if (!v.bind || v.bind === '0.0.0.0' || v.bind === '::') throw new UsageError('--stun-other-address needs --bind ADDR (the first address): bound to every address, answers could not come from a chosen one.');
     if (other === v.bind) throw new UsageError('--stun-other-address must differ from --bind: RFC 5780 tests need two addresses.');
+  }
+  const maxClients = v['max-clients'];
+  if (maxClients !== undefined && (!/^\d+$/.test(maxClients) || Number(maxClients) > 1_000_000)) {
+    throw new UsageError(`--max-clients must be a whole number from 0 to 1000000, such as 2000 (got "${maxClients}").`);
   }
   const refresh = v['refresh-seconds'];
   if (refresh !== undefined && (!/^\d+$/.test(refresh) || Number(refresh) < 5 || Number(refresh) > 86_400)) {
@@ -162,6 +171,7 @@ function parseNodeFlags(args: string[]) {
     bootstrap: v.bootstrap ?? [],
     client: v.client ?? false,
     stunOtherAddress: other,
+    maxClients: maxClients === undefined ? undefined : Number(maxClients),
     refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
   };
 }
@@ -184,6 +194,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       bootstrap: flags.bootstrap,
       client: flags.client,
       stunOtherAddress: flags.stunOtherAddress,
+      maxClients: flags.maxClients,
       registrationRefreshMs: flags.refreshMs,
       overlayConfig: { ...chordTuningFromEnv(), ...(flags.replicas ? { replicas: flags.replicas } : {}) },
       serveUi: true,

@@ -56,6 +56,8 @@ export interface EngineOptions {
   bootstrap?: string[];
   /** Attach to the first bootstrap member as a client instead of joining the ring. */
   client?: boolean;
+  /** A member carries at most this many clients' signalling (default 5,000). */
+  maxClients?: number;
   /** A second address of this host: the STUN server answers RFC 5780 CHANGE-REQUEST from it. */
   stunOtherAddress?: string;
   /** Chord timing knobs (tests shorten them). */
@@ -152,6 +154,7 @@ export class Engine {
       events.publish('identity.created', created);
       publishStatus();
       void overlay.register();
+      nat.attachNow();
     });
     await identity.load();
     const bind = options.bind ?? '0.0.0.0';
@@ -283,8 +286,21 @@ export class Engine {
       timers: realTimers,
       log: log.child('nat'),
       software: USER_AGENT,
+      role: () => (options.client ? 'client' : 'member'),
+      user: () => identity.current?.userName,
+      maxClients: options.maxClients,
+      onAttached: (member) => {
+        if (!member) return;
+        overlay.setMember({ host: member.address, port: member.port });
+        // Store the binding with the new contact at once, then learn more members from a lookup.
+        void overlay.register().then(() => {
+          const aor = overlay.ownAor();
+          if (aor) void overlay.lookupAor(aor).catch(() => undefined);
+        });
+      },
       onChange: (view) => events.publish('nat.changed', view),
     });
+    overlay.onClientRegister = (incoming) => nat.flows.onRegister(incoming);
 
     const rescue = new RescueServer({
       stack: sip,

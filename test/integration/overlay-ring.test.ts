@@ -80,14 +80,14 @@ describe('a ring of 20 engines on loopback UDP', () => {
   }
 
   /** Looks `target` up from `from` until its contact is found (or the deadline passes). */
-  async function finds(from: RunningNode, target: RunningNode, ms: number): Promise<void> {
+  async function finds(from: RunningNode, target: RunningNode, ms: number, contact = target.proc.sipContact!): Promise<void> {
     let seen = '';
     await until(
       `${from.user} to find ${target.user}`,
       async () => {
         const view = await from.control.invoke('overlay.lookup', { aor: `sip:${target.user}@${OVERLAY}` });
         seen = `responsible ${short(view.responsible.id)}, ${view.hops} hops, contacts ${JSON.stringify(view.contacts)}`;
-        return view.contacts.includes(target.proc.sipContact!);
+        return view.contacts.includes(contact);
       },
       ms,
       () => seen,
@@ -167,7 +167,13 @@ describe('a ring of 20 engines on loopback UDP', () => {
       assert.equal(status.role, 'client');
       assert.equal(status.member?.port, member.proc.sipPort);
       assert.equal(status.member?.id, member.nodeId);
-      await finds(nodes[10], client, 10_000);
+      // Others reach the client through its member's flow (RFC 5626): that is its contact.
+      const flow = await until('the client attached to its member', async () => {
+        const nat = await client.control.invoke('nat.status', {});
+        return nat.attachment?.state === 'attached' && nat.attachment.contact;
+      }, 15_000);
+      assert.match(flow ?? '', new RegExp(`^sip:pdflow-\\w+@127\\.0\\.0\\.1:${member.proc.sipPort};ob$`));
+      await finds(nodes[10], client, 10_000, flow);
       await messageDelivered(nodes[10], client, 'hello client, by name');
       await messageDelivered(client, nodes[15], 'hello member, from a client');
       // Members only: stabilization never picks the client up as anyone's neighbour.

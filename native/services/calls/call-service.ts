@@ -431,7 +431,7 @@ export class CallService {
   private ownUri(): string | undefined {
     const identity = this.deps.identity.current;
     if (!identity || !this.deps.stack.started) return undefined;
-    return sipUri(identity.userName, this.deps.stack.host, this.deps.stack.port);
+    return this.deps.stack.contactFor(identity.userName);
   }
 
   private newCall(c: { direction: 'in' | 'out'; peer: string; peerName?: string; media: MediaSession; sipCallId: string; hidden?: boolean }): Call {

@@ -14,6 +14,8 @@ import { ATTR, attribute, parseStun, type StunMessage, type TransportAddress } f
 import { UdpSocket } from '../../transport/udp-socket.js';
 import type { SipStack } from '../sip/index.js';
 import type { NatView } from './nat-view.js';
+import { ClientFlows } from './client-flows.js';
+import { MemberAttachment } from './member-attachment.js';
 
 export interface NatServiceOptions {
   stack: SipStack;
@@ -34,6 +36,16 @@ export interface NatServiceOptions {
   /** How often the partner is asked again (it forgets us after three of these), ms. */
   partnerRefreshMs?: number;
   localAddresses?: () => string[];
+  /** This node's place: a member carries clients, a client is carried by a member. */
+  role(): 'member' | 'client';
+  /** The user name (a client registers it with its member). */
+  user(): string | undefined;
+  /** A client attached to a (new) member: its contact is now the member's flow. */
+  onAttached(member: TransportAddress | undefined, contact: string | undefined): void;
+  /** How often a client checks its member, ms. */
+  keepaliveMs?: number;
+  /** How many clients a member carries at most. */
+  maxClients?: number;
 }
 
 const PARTNER_REFRESH_MS = 60_000;
@@ -53,6 +65,8 @@ export class NatService {
   private lastLocal = '';
   private timers: TimerHandle[] = [];
   private stopped = false;
+  readonly flows: ClientFlows;
+  private attachment?: MemberAttachment;
   readonly counters: Record<StunDropReason | 'answered' | 'passedToPartner' | 'unsolicitedAnswers' | 'partnerRefused', number> = {
     answered: 0,
     passedToPartner: 0,
@@ -67,6 +81,14 @@ export class NatService {
 
   constructor(private readonly options: NatServiceOptions) {
     this.now = options.now ?? Date.now;
+    this.flows = new ClientFlows({
+      stack: options.stack,
+      log: options.log.child('flows'),
+      now: this.now,
+      maxClients: options.maxClients,
+      accepting: () => (options.role() === 'member' ? { ok: true } : { ok: false, reason: 'a client itself, not a member' }),
+      onChange: () => this.changed(),
+    });
   }
 
   async start(): Promise<void> {
@@ -84,6 +106,7 @@ export class NatService {
       ];
     }
     this.responder = new StunResponder(this.layout(), this.options.software);
+    stack.setForwarder(this.flows);
     stack.handleStun((bytes, remote) => {
       if (remote.protocol === 'udp') this.onDatagram(bytes, remote, { ip: 0, port: 0 });
       else this.onStream(bytes, remote);
@@ -95,10 +118,32 @@ export class NatService {
       void this.recheckPublicAddress();
     });
     void this.findPartner().then(() => this.check());
+    if (this.options.role() === 'client') {
+      this.attachment = new MemberAttachment({
+        stack,
+        stun: () => this.sipClient,
+        timers: this.options.timers,
+        log: this.options.log.child('attachment'),
+        now: this.now,
+        user: this.options.user,
+        candidates: () => this.options.servers(),
+        onAttached: (member, contact) => this.options.onAttached(member, contact),
+        onChange: () => this.changed(),
+        keepaliveMs: this.options.keepaliveMs,
+      });
+      this.attachment.start();
+    }
+  }
+
+  /** A client with no member yet tries again now (an identity was just made). */
+  attachNow(): void {
+    if (this.attachment && this.attachment.view().state === 'detached') void this.attachment.attach();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.attachment?.stop();
+    this.attachment = undefined;
     for (const t of this.timers) this.options.timers.clear(t);
     this.timers = [];
     this.sipClient?.cancelAll();
@@ -129,7 +174,10 @@ export class NatService {
         otherAddress: layout.addresses[1]?.[1] && `${layout.addresses[1][1].address}:${layout.addresses[1][1].port}`,
         partner: this.partner && `${this.partner.sip.address}:${this.partner.sip.port}`,
       },
-      counters: { ...this.counters },
+      role: this.options.role(),
+      attachment: this.attachment?.view(),
+      carrying: this.options.role() === 'member' ? { clients: this.flows.count, max: this.flows.view().max } : undefined,
+      counters: { ...this.counters, ...prefixed('flows.', this.flows.counters) },
     };
   }
 
@@ -188,6 +236,7 @@ export class NatService {
       return;
     }
     const action = this.responder.answer({ ...parsed.message, attributes: parsed.message.attributes.filter((a) => a.type !== ATTR.CHANGE_REQUEST) }, remote, { ip: 0, port: 0 });
+    this.flows.touch(remote);
     if (action.kind === 'reply') {
       this.counters.answered++;
       void this.options.stack.sendRaw(action.bytes, remote).catch(() => undefined);
@@ -201,6 +250,8 @@ export class NatService {
       return;
     }
     const message = parsed.message;
+    // A client's keepalive (RFC 5626 4.4.1 STUN over the flow) keeps its flow alive.
+    if (on.ip === 0 && on.port === 0) this.flows.touch({ protocol: 'udp', ...from });
     if (message.klass === 'success' || message.klass === 'error') {
       if (!this.sipClient.accept(bytes, from)) this.counters.unsolicitedAnswers++;
       return;
@@ -342,4 +393,8 @@ export class NatService {
   private changed(): void {
     if (!this.stopped) this.options.onChange(this.view());
   }
+}
+
+function prefixed(prefix: string, counters: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counters).map(([k, v]) => [prefix + k, v]));
 }

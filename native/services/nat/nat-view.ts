@@ -30,5 +30,19 @@ export interface NatView {
     /** The member that answers requests for another address on our behalf. */
     partner?: string;
   };
+  /** member: others reach this node directly and it carries clients; client: a member carries it. */
+  role: 'member' | 'client';
+  /** A client's member, its round trip and the contact others reach us at. */
+  attachment?: {
+    state: 'detached' | 'attaching' | 'attached';
+    member?: string;
+    rttMs?: number;
+    contact?: string;
+    reason?: string;
+    since?: number;
+    keepaliveMs: number;
+  };
+  /** A member: the clients whose signalling it carries. */
+  carrying?: { clients: number; max: number };
   counters: Record<string, number>;
 }

@@ -78,6 +78,8 @@ export class OverlayService {
   private stopping = false;
   private bootstrapList: string[] = [];
   private joinCandidates: string[] = [];
+  /** Members a client met in its member's lookup answers (newest last). */
+  private readonly membersSeen = new Map<string, { address: string; port: number }>();
 
   constructor(private readonly options: OverlayServiceOptions) {
     this.now = options.now ?? Date.now;
@@ -117,6 +119,7 @@ export class OverlayService {
       if (parsed) add(parsed.host, parsed.port);
     }
     for (const n of this.chord?.table.knownNodes() ?? []) add(n.host, n.port);
+    for (const m of [...this.membersSeen.values()].reverse()) add(m.address, m.port);
     return [...out.values()];
   }
 
@@ -383,7 +386,7 @@ export class OverlayService {
     const agreement = this.options.identity.agreementKey;
     const nameValue: NameValue = { user: identity.userName, overlay: this.overlay, displayName: identity.displayName, ...(agreement ? { x25519: agreement.publicKey.toString('base64url') } : {}) };
     const name: UnsignedRecord = { ...base, type: 'name', slot: '', expires: now + NAME_TTL_MS, value: nameValue };
-    const value: BindingValue = { user: identity.userName, overlay: this.overlay, contact: `sip:${identity.userName}@${hostForUri(this.selfRef.host)}:${this.selfRef.port}` };
+    const value: BindingValue = { user: identity.userName, overlay: this.overlay, contact: this.options.stack.contactFor(identity.userName) };
     if (this.role === 'client' && this.member) value.via = `${hostForUri(this.member.host)}:${this.member.port}`;
     const binding: UnsignedRecord = { ...base, type: 'binding', slot: this.selfRef.id, expires: now + 3 * this.refreshMs, value };
     try {
@@ -472,11 +475,40 @@ export class OverlayService {
 
   private async viaMember<O extends 'put' | 'get' | 'lookup'>(op: O, body: OpRequest<O>): Promise<OpResponse<O>> {
     if (!this.member || !this.chord) throw new LookupError('no member to ask');
-    return this.chord.handleRemote(this.member, op, body);
+    const answer = await this.chord.handleRemote(this.member, op, body);
+    if (op === 'lookup') {
+      // The members a lookup meets are where a client goes when its member dies.
+      const found = answer as OpResponse<'lookup'>;
+      for (const n of [found.node, ...found.successors]) this.membersSeen.set(`${n.host}:${n.port}`, { address: n.host, port: n.port });
+      while (this.membersSeen.size > 16) this.membersSeen.delete(this.membersSeen.keys().next().value!);
+    }
+    return answer;
   }
 
-  private async onRegister({ request, respond, discard }: IncomingRequest): Promise<void> {
+  /** A client's member changed (the NAT service attached elsewhere): ask it from now on. */
+  setMember(member: { host: string; port: number }): void {
+    if (this.member && sameAddress(this.member, member)) return;
+    this.member = member;
+    this.options.onChange();
+    // Learn its ring ID too (the Network screen shows it).
+    void this.chord
+      ?.handleRemote(member, 'ping', {})
+      .then((answer) => {
+        if (this.member === member) {
+          this.member = answer.node;
+          this.options.onChange();
+        }
+      })
+      .catch(() => undefined);
+  }
+
+  /** A REGISTER with `Supported: outbound` that is no overlay operation: a client attaching (the NAT service's). */
+  onClientRegister?: (incoming: IncomingRequest) => void;
+
+  private async onRegister(incoming: IncomingRequest): Promise<void> {
+    const { request, respond, discard } = incoming;
     if (!isOverlayRequest(request)) {
+      if (this.onClientRegister && /\boutbound\b/i.test(String(request.headers.supported ?? ''))) return this.onClientRegister(incoming);
       respond(403, { reason: 'Forbidden (this node does not register SIP phones yet)' });
       return;
     }

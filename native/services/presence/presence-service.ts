@@ -189,7 +189,6 @@ export class PresenceService {
   private ownContact(): string | undefined {
     const identity = this.deps.identity.current;
     if (!identity || !this.deps.stack.started) return undefined;
-    const host = this.deps.stack.host.includes(':') ? `[${this.deps.stack.host}]` : this.deps.stack.host;
-    return `sip:${identity.userName}@${host}:${this.deps.stack.port}`;
+    return this.deps.stack.contactFor(identity.userName);
   }
 }

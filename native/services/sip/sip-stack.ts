@@ -45,6 +45,11 @@ export interface IncomingRequest {
    */
   onAck?: (ack: SipRequest | undefined) => void;
 }
+/** Takes a message (returns true) to forward it statelessly instead of handling it here. */
+export interface MessageForwarder {
+  request(request: SipRequest, remote: Remote): boolean;
+  response(response: SipResponse, remote: Remote): boolean;
+}
 export type RequestHandler = (incoming: IncomingRequest) => void | Promise<void>;
 
 export interface OutgoingRequest {
@@ -102,6 +107,8 @@ export class SipStack {
   private transactions: TransactionLayer;
   private readonly handlers = new Map<string, RequestHandler>();
   private stunHandler?: (bytes: Buffer, remote: Remote) => void;
+  private forwarder?: MessageForwarder;
+  private flowContact?: string;
   readonly counters = {
     requestsIn: 0,
     responsesIn: 0,
@@ -171,6 +178,14 @@ export class SipStack {
     this.sockets = undefined;
   }
 
+  /**
+   * A stateless proxy in front of the transaction layer (a member carrying its clients'
+   * signalling): it sees every parsed request and response first and takes the ones it forwards.
+   */
+  setForwarder(forwarder: MessageForwarder): void {
+    this.forwarder = forwarder;
+  }
+
   /** STUN arriving on the SIP sockets (the NAT service answers it and reads its own answers). */
   handleStun(handler: (bytes: Buffer, remote: Remote) => void): void {
     this.stunHandler = handler;
@@ -180,6 +195,21 @@ export class SipStack {
   sendRaw(bytes: Buffer, remote: Remote): Promise<void> {
     if (!this.sockets) return Promise.reject(new Error('SIP stack not started'));
     return this.sockets.send(bytes, remote);
+  }
+
+  /**
+   * Where others reach `user` on this node: sip:USER@HOST:PORT, or, for a client behind a NAT,
+   * the URI of the flow its member keeps for it (set by the NAT service).
+   */
+  contactFor(user: string): string {
+    if (this.flowContact) return this.flowContact;
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `sip:${user}@${host}:${this.port}`;
+  }
+
+  /** A client's contact through its member's flow (RFC 5626), or undefined to use our own address. */
+  setFlowContact(uri: string | undefined): void {
+    this.flowContact = uri;
   }
 
   /** The address the SIP sockets are bound to (0.0.0.0 for every address). */
@@ -391,6 +421,7 @@ export class SipStack {
       }
       case 'response': {
         this.counters.responsesIn++;
+        if (this.forwarder?.response(outcome.message, remote)) return;
         const tx = this.transactions.matchResponse(outcome.message);
         if (tx) tx.receive(outcome.message);
         else this.counters.strayResponses++;
@@ -398,6 +429,7 @@ export class SipStack {
       }
       case 'request':
         this.counters.requestsIn++;
+        if (this.forwarder?.request(outcome.message, remote)) return;
         this.onRequest(outcome.message, remote);
     }
   }
@@ -604,7 +636,7 @@ function markReceived(request: SipRequest, remote: Remote): void {
 }
 
 /** RFC 3261 18.2.2 and RFC 3581: where a response goes. */
-function responseTarget(request: SipRequest, remote: Remote): Remote {
+export function responseTarget(request: SipRequest, remote: Remote): Remote {
   if (remote.protocol !== 'udp') return remote;
   const via = request.headers.via[0];
   const useSourcePort = via.params.rport !== undefined || via.port === undefined || via.params.received !== undefined;
