@@ -31,7 +31,13 @@ export async function attachClients(port: number, count: number, keepaliveMs: nu
           sockets.push(socket);
           const local = socket.address().port;
           const flow = await new Promise<string>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`client ${n} got no answer to its REGISTER`)), 10_000);
+            const timer = setTimeout(() => {
+              clearInterval(again);
+              reject(new Error(`client ${n} got no answer to its REGISTER`));
+            }, 10_000);
+            // UDP: send again until the answer comes, as a SIP client does (RFC 3261 17.1.2.2).
+            const bytes = register(n, local, port);
+            const again = setInterval(() => socket.send(bytes, port, '127.0.0.1'), 500);
             socket.on('message', (bytes) => {
               if (bytes[0] < 2) {
                 keepaliveBytes += bytes.length + 28;
@@ -41,13 +47,14 @@ export async function attachClients(port: number, count: number, keepaliveMs: nu
               if (text.startsWith('SIP/2.0 200') && /CSeq: 1 REGISTER/i.test(text)) {
                 const path = /^Path:\s*<sip:([^@]+)@/im.exec(text);
                 clearTimeout(timer);
+                clearInterval(again);
                 if (path) resolve(`sip:${path[1]}@127.0.0.1:${port};ob`);
                 else reject(new Error('no Path in the answer'));
                 return;
               }
               if (/^[A-Z]+ sip:/.test(text)) socket.send(answer200(text), /* back to the member */ port, '127.0.0.1');
             });
-            socket.send(register(n, local, port), port, '127.0.0.1');
+            socket.send(bytes, port, '127.0.0.1');
           });
           const stun = () => {
             const bytes = serializeStun({ method: BINDING, klass: 'request', transactionId: randomBytes(12), attributes: [] }, { fingerprint: true });

@@ -12,7 +12,8 @@ packages=(
   chromium            # end-to-end UI tests through playwright-core
   fonts-dejavu-core   # so screenshots show text
   iproute2 procps     # ip netns for multi-host tests; ps for process checks
-  iptables            # LAN discovery tests block mDNS or the multicast REGISTER inside namespaces
+  iptables            # LAN discovery tests block mDNS or the multicast REGISTER inside namespaces; the NAT lab's routers MASQUERADE
+  nftables            # the NAT lab's address-restricted router: filtering per mapping with an nftables set
   avahi-daemon avahi-utils dbus  # a real mDNS responder and browser for the DNS-SD interop test
   coturn              # a real STUN/TURN server and its RFC 5780 clients (turnutils_stunclient, turnutils_natdiscovery) for the NAT tests
   nginx-light wrk     # the rescue path: nginx is the web server behind peerdial origin (interop test, benchmark); wrk sets nginx and a rescue cache hit side by side

@@ -127,6 +127,12 @@ export class SipSockets {
     this.send(bytes, remote).catch(() => this.stats.sendErrors++);
   }
 
+  /** Closes every TCP connection (the network changed: their paths are gone, and no RST will say so). */
+  dropConnections(): void {
+    for (const socket of this.connections.values()) socket.destroy();
+    this.connections.clear();
+  }
+
   get connectionCount(): number {
     return this.connections.size;
   }

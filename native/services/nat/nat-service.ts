@@ -365,6 +365,7 @@ export class NatService {
     if (now === this.lastLocal) return;
     this.options.log.info('local addresses changed', { before: this.lastLocal, now });
     this.lastLocal = now;
+    this.options.stack.dropConnections();
     void this.check();
   }
 

@@ -212,6 +212,11 @@ export class SipStack {
     this.flowContact = uri;
   }
 
+  /** Our network changed (a new address or NAT): TCP connections on the old path are dropped, new ones open on demand. */
+  dropConnections(): void {
+    this.sockets?.dropConnections();
+  }
+
   /** The address the SIP sockets are bound to (0.0.0.0 for every address). */
   get bindAddress(): string {
     return this.options.bind;
