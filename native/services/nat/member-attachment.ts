@@ -135,6 +135,8 @@ export class MemberAttachment {
         this.mapped = candidate.mapped;
         this.contact = result.contact;
         this.state = 'attached';
+        // The reason shown is why we (re)attached, never an old failure.
+        this.reason = reason;
         this.since = this.now();
         this.lastRegister = this.now();
         this.options.stack.setFlowContact(result.contact);

@@ -175,6 +175,7 @@ export class NatService {
         partner: this.partner && `${this.partner.sip.address}:${this.partner.sip.port}`,
       },
       role: this.options.role(),
+      roleReason: this.options.role() === 'client' ? 'started as a client (--client)' : 'members are the default; a node behind a NAT is started with --client for now',
       attachment: this.attachment?.view(),
       carrying: this.options.role() === 'member' ? { clients: this.flows.count, max: this.flows.view().max } : undefined,
       counters: { ...this.counters, ...prefixed('flows.', this.flows.counters) },

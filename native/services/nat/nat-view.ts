@@ -32,6 +32,8 @@ export interface NatView {
   };
   /** member: others reach this node directly and it carries clients; client: a member carries it. */
   role: 'member' | 'client';
+  /** Why this role, in words. */
+  roleReason: string;
   /** A client's member, its round trip and the contact others reach us at. */
   attachment?: {
     state: 'detached' | 'attaching' | 'attached';

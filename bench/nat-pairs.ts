@@ -1,0 +1,88 @@
+// The router pairs of bench:nat, in the NAT lab (test/netns/nat-lab.ts; needs root): two
+// members on the public network, one client behind each kind of router. For each ordered pair:
+// whether a message by name is delivered, and how long it takes (im.send to "delivered"), and
+// how long an INVITE takes to bring back its 180 (call.dial to "ringing"). Also whether each
+// client's NAT discovery names its router's behaviour.
+import { removeDir, tempDataDir } from '../test/support/node-process.js';
+import { until } from '../test/support/poll.js';
+import { startLanNode, type LanNode } from '../test/netns/lan-node.js';
+import { EXPECTED, makeNatLab, ROUTER_KINDS, type RouterKind } from '../test/netns/nat-lab.js';
+
+const CHORD_ENV = { PEERDIAL_CHORD: '{"stabilizeMs":300,"fixFingersMs":200,"checkPredecessorMs":500,"replicateMs":2000}' };
+const QUIET = ['--no-mdns', '--no-multicast-register', '--refresh-seconds', '5'];
+
+export interface PairResult {
+  reachable: boolean;
+  messageMs: number | null;
+  inviteTo180Ms: number | null;
+}
+
+export async function measurePairs(rounds: number): Promise<{ pairs: Record<string, PairResult>; reachableFraction: number; discoveryAccuracy: number }> {
+  if (process.getuid?.() !== 0) throw new Error('bench:nat needs root for the NAT lab (network namespaces and iptables): run it as root.');
+  const lab = await makeNatLab();
+  const dirs: string[] = [];
+  const nodes: LanNode[] = [];
+  const start = async (host: Parameters<typeof startLanNode>[0], args: string[]) => {
+    const dataDir = await tempDataDir('peerdial-bench-nat-');
+    dirs.push(dataDir);
+    const node = await startLanNode(host, ['--data-dir', dataDir, ...QUIET, ...args], CHORD_ENV);
+    nodes.push(node);
+    return node;
+  };
+  try {
+    const [a, b] = lab.publicHost.addresses;
+    const members = [`${a}:5060`, `${b}:5060`];
+    await start(lab.publicHost, ['--bind', a, '--sip-port', '5060', '--user', 'mona']);
+    await start(lab.publicHost, ['--bind', b, '--sip-port', '5060', '--user', 'mark', '--bootstrap', members[0]]);
+    const clients = new Map<RouterKind, LanNode>();
+    const user = (kind: RouterKind) => kind.replace(/-/g, '');
+    for (const kind of ROUTER_KINDS) {
+      const host = await lab.addHost(await lab.addRouter(kind));
+      clients.set(kind, await start(host, ['--client', '--sip-port', '5060', '--user', user(kind), ...members.flatMap((m) => ['--bootstrap', m])]));
+    }
+    let discovered = 0;
+    for (const kind of ROUTER_KINDS) {
+      const view = await until(`${kind} attached and checked`, async () => {
+        const v = await clients.get(kind)!.invoke('nat.status', {});
+        return v.attachment?.state === 'attached' && v.behaviour?.filtering && !v.checking ? v : undefined;
+      }, 30_000);
+      if (view.behaviour?.mapping === EXPECTED[kind].mapping && view.behaviour.filtering === EXPECTED[kind].filtering) discovered++;
+    }
+    const pairs: Record<string, PairResult> = {};
+    for (const from of ROUTER_KINDS) {
+      for (const to of ROUTER_KINDS) {
+        if (from === to) continue;
+        const sender = clients.get(from)!;
+        const messageMs: number[] = [];
+        const inviteMs: number[] = [];
+        for (let round = 0; round < rounds; round++) {
+          const t0 = performance.now();
+          const sent = await sender.invoke('im.send', { to: user(to), text: `bench ${from} -> ${to} ${round}` });
+          const status = await until('a final status', async () => {
+            const m = (await sender.invoke('im.history', { peer: user(to) })).find((x) => x.id === sent.id);
+            return m && m.status !== 'sending' ? m.status : undefined;
+          }, 40_000, undefined, 5).catch(() => 'failed');
+          if (status === 'delivered' || status === 'read') messageMs.push(performance.now() - t0);
+          const c0 = performance.now();
+          const call = await sender.invoke('call.dial', { to: user(to) });
+          const rang = await until('180', async () => (await sender.invoke('call.list', {})).some((c) => c.id === call.id && c.state === 'ringing'), 20_000, undefined, 5).then(
+            () => true,
+            () => false,
+          );
+          if (rang) inviteMs.push(performance.now() - c0);
+          await sender.invoke('call.hangup', { id: call.id }).catch(() => undefined);
+          await until('the call to end there', async () => !(await clients.get(to)!.invoke('call.list', {})).some((c) => c.state !== 'ended'), 20_000).catch(() => undefined);
+        }
+        const median = (xs: number[]) => (xs.length ? Number([...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)].toFixed(1)) : null);
+        pairs[`${from} -> ${to}`] = { reachable: messageMs.length === rounds && inviteMs.length === rounds, messageMs: median(messageMs), inviteTo180Ms: median(inviteMs) };
+        console.log(JSON.stringify({ pair: `${from} -> ${to}`, ...pairs[`${from} -> ${to}`] }));
+      }
+    }
+    const all = Object.values(pairs);
+    return { pairs, reachableFraction: all.filter((p) => p.reachable).length / all.length, discoveryAccuracy: discovered / ROUTER_KINDS.length };
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+    await lab.teardown();
+    await Promise.all(dirs.map(removeDir));
+  }
+}
