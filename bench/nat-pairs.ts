@@ -44,9 +44,10 @@ export async function measurePairs(rounds: number): Promise<{ pairs: Record<stri
     for (const kind of ROUTER_KINDS) {
       const view = await until(`${kind} attached and checked`, async () => {
         const v = await clients.get(kind)!.invoke('nat.status', {});
-        return v.attachment?.state === 'attached' && v.behaviour?.filtering && !v.checking ? v : undefined;
+        return v.attachment?.state === 'attached' && v.behaviour && (v.behaviour.filtering || !v.behaviour.udp) && !v.checking ? v : undefined;
       }, 30_000);
-      if (view.behaviour?.mapping === EXPECTED[kind].mapping && view.behaviour.filtering === EXPECTED[kind].filtering) discovered++;
+      const e = EXPECTED[kind];
+      if (view.behaviour?.udp === e.udp && view.behaviour.mapping === e.mapping && view.behaviour.filtering === e.filtering) discovered++;
     }
     const pairs: Record<string, PairResult> = {};
     for (const from of ROUTER_KINDS) {

@@ -79,11 +79,16 @@ describe('overlay traffic as tshark and sipp see it', () => {
       await until('a correct ring of four', async () => ringIsCorrect(await Promise.all(members().map((n) => n.control.invoke('overlay.status', {})))));
       await until('every user registered', async () => (await Promise.all(nodes.map((n) => n.control.invoke('overlay.status', {})))).every((s) => s.registration.state === 'registered'));
       // Lookups from every member: some keys live elsewhere, so fetch goes over the wire.
+      // The client is reached through its member's flow (RFC 5626): that is its contact.
+      const erinContact = await until('erin attached to her member', async () => {
+        const nat = await erin.control.invoke('nat.status', {});
+        return nat.attachment?.state === 'attached' && nat.attachment.contact;
+      });
       for (const from of [...members(), erin]) {
         for (const target of nodes) {
           await until(`${from.user} finds ${target.user}`, async () => {
             const view = await from.control.invoke('overlay.lookup', { aor: `sip:${target.user}@${OVERLAY}` });
-            return view.contacts.includes(target.proc.sipContact!);
+            return view.contacts.includes(target === erin ? erinContact : target.proc.sipContact!);
           });
         }
       }
@@ -111,7 +116,7 @@ describe('overlay traffic as tshark and sipp see it', () => {
     const onNodePorts = sipPorts.map((p) => `udp.port == ${p} || tcp.port == ${p}`).join(' || ');
     packets = readPackets(
       pcap,
-      ['frame.number', 'udp.length', 'tcp.len', 'tcp.reassembled_in', 'sip.Method', 'sip.Status-Code', 'sip.P2P-Op', 'sip.P2P-Overlay', 'sip.Content-Length', 'json.object', '_ws.malformed', '_ws.expert.severity'],
+      ['frame.number', 'udp.length', 'tcp.len', 'tcp.reassembled_in', 'stun.type', 'sip.Supported', 'sip.Method', 'sip.Status-Code', 'sip.P2P-Op', 'sip.P2P-Overlay', 'sip.Content-Length', 'json.object', '_ws.malformed', '_ws.expert.severity'],
       // Every datagram, and every TCP segment that carries bytes (not the bare handshakes and ACKs).
       `(${onNodePorts}) && (udp || tcp.len > 0)`,
       DISSECT_PREFS,
@@ -131,9 +136,10 @@ describe('overlay traffic as tshark and sipp see it', () => {
     assert.ok(packets.length >= 100, `only ${packets.length} packets captured`);
   });
 
-  it('every packet on the overlay ports decodes as a SIP request or response', () => {
-    const notSip = packets.filter((p) => !p['sip.Method'].length && !p['sip.Status-Code'].length && !p['tcp.reassembled_in'].length);
-    assert.deepEqual(notSip.map(describePacket), []);
+  it('every packet on the overlay ports decodes as a SIP request or response, or as STUN (keepalives and NAT checks share the SIP port)', () => {
+    const neither = packets.filter((p) => !p['sip.Method'].length && !p['sip.Status-Code'].length && !p['tcp.reassembled_in'].length && !p['stun.type'].length);
+    assert.deepEqual(neither.map(describePacket), []);
+    assert.ok(packets.some((p) => p['stun.type'].length), 'the client\'s STUN keepalives to its member were captured and decoded as STUN');
   });
 
   it('no packet is malformed or draws a warning from the dissector', () => {
@@ -148,7 +154,11 @@ describe('overlay traffic as tshark and sipp see it', () => {
   });
 
   it('names every overlay operation in the P2P-Op header of some REGISTER, in overlay peerdial', () => {
-    const registers = packets.filter((p) => p['sip.Method'][0] === 'REGISTER');
+    // A client's attach to its member is a REGISTER too (RFC 5626 outbound), not an overlay operation.
+    const all = packets.filter((p) => p['sip.Method'][0] === 'REGISTER');
+    const attaches = all.filter((p) => !p['sip.P2P-Op'].length);
+    assert.deepEqual(attaches.filter((p) => !/outbound/.test(p['sip.Supported'].join(','))).map(describePacket), [], 'every REGISTER is an overlay operation or a client attaching');
+    const registers = all.filter((p) => p['sip.P2P-Op'].length);
     const seen = new Set(registers.flatMap((p) => p['sip.P2P-Op']));
     assert.deepEqual([...OVERLAY_OPS].filter((op) => !seen.has(op)), [], `operations seen: ${[...seen].join(', ')}`);
     assert.deepEqual(registers.filter((p) => p['sip.P2P-Overlay'][0] !== OVERLAY).map(describePacket), []);

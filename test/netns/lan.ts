@@ -61,22 +61,33 @@ export function spawnIn(ns: string, command: string, args: string[], options: Sp
   return spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
 }
 
-export async function makeLan(options: { hosts: number; bridges?: number; hostBridges?: number[] } = { hosts: 0 }): Promise<NetnsLan> {
-  await removeLeftoverNamespaces(PREFIX);
-  const run = `${PREFIX}-${process.pid}-${randomBytes(2).toString('hex')}`;
-  const switchNs = `${run}-sw`;
+/**
+ * The namespaces of one test run, named `PREFIX-PID-RANDOM-...` (what an earlier, crashed run
+ * left under PREFIX is removed first): `add` makes one with its loopback up, `teardown` kills
+ * what runs in them and deletes them, newest first.
+ */
+export async function namespaceRun(prefix: string): Promise<{ run: string; add(ns: string): Promise<void>; teardown(): Promise<void> }> {
+  await removeLeftoverNamespaces(prefix);
   const made: string[] = [];
+  return {
+    run: `${prefix}-${process.pid}-${randomBytes(2).toString('hex')}`,
+    async add(ns) {
+      await ip('netns', 'add', ns);
+      made.push(ns);
+      await ip('-n', ns, 'link', 'set', 'lo', 'up');
+    },
+    async teardown() {
+      for (const ns of [...made].reverse()) await deleteNamespace(ns);
+      made.length = 0;
+    },
+  };
+}
+
+export async function makeLan(options: { hosts: number; bridges?: number; hostBridges?: number[] } = { hosts: 0 }): Promise<NetnsLan> {
+  const { run, add: addNamespace, teardown } = await namespaceRun(PREFIX);
+  const switchNs = `${run}-sw`;
   const hosts: LanHost[] = [];
   let links = 0;
-  const teardown = async () => {
-    for (const ns of [...made].reverse()) await deleteNamespace(ns);
-    made.length = 0;
-  };
-  const addNamespace = async (ns: string) => {
-    await ip('netns', 'add', ns);
-    made.push(ns);
-    await ip('-n', ns, 'link', 'set', 'lo', 'up');
-  };
   const lan: NetnsLan = {
     switchNs,
     hosts,

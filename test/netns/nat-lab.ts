@@ -8,26 +8,27 @@
 //   port-restricted      endpoint-independent         address-and-port-dependent   MASQUERADE
 //   symmetric            address-and-port-dependent   address-and-port-dependent   MASQUERADE --random-fully
 //   double               endpoint-independent         address-and-port-dependent   MASQUERADE twice (a home router behind a carrier's, 100.64.0.0/10)
+//   udp-blocked          (no UDP at all)                                           MASQUERADE, and a firewall that drops every UDP datagram both ways
 //
 // Namespaces are named with this run's process ID, like test/netns/lan.ts, so a later run removes
 // what a crashed one left; nothing is done in the root namespace.
-import { randomBytes } from 'node:crypto';
-import { deleteNamespace, ip, removeLeftoverNamespaces, runIn } from './lan.js';
+import { ip, namespaceRun, runIn } from './lan.js';
 import type { LanHost } from './lan.js';
 
 const PREFIX = 'pdnat';
 export const PUBLIC_PREFIX = '198.51.100';
 
-export type RouterKind = 'full-cone' | 'address-restricted' | 'port-restricted' | 'symmetric' | 'double';
-export const ROUTER_KINDS: RouterKind[] = ['full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'double'];
+export type RouterKind = 'full-cone' | 'address-restricted' | 'port-restricted' | 'symmetric' | 'double' | 'udp-blocked';
+export const ROUTER_KINDS: RouterKind[] = ['full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'double', 'udp-blocked'];
 
 /** What each router does, as RFC 5780 discovery should find it. */
-export const EXPECTED: Record<RouterKind, { mapping: 'endpoint-independent' | 'address-and-port-dependent'; filtering: 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent' }> = {
-  'full-cone': { mapping: 'endpoint-independent', filtering: 'endpoint-independent' },
-  'address-restricted': { mapping: 'endpoint-independent', filtering: 'address-dependent' },
-  'port-restricted': { mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' },
-  symmetric: { mapping: 'address-and-port-dependent', filtering: 'address-and-port-dependent' },
-  double: { mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' },
+export const EXPECTED: Record<RouterKind, { udp: boolean; mapping?: 'endpoint-independent' | 'address-and-port-dependent'; filtering?: 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent' }> = {
+  'full-cone': { udp: true, mapping: 'endpoint-independent', filtering: 'endpoint-independent' },
+  'address-restricted': { udp: true, mapping: 'endpoint-independent', filtering: 'address-dependent' },
+  'port-restricted': { udp: true, mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' },
+  symmetric: { udp: true, mapping: 'address-and-port-dependent', filtering: 'address-and-port-dependent' },
+  double: { udp: true, mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' },
+  'udp-blocked': { udp: false },
 };
 
 export interface Router {
@@ -58,18 +59,8 @@ export interface NatLab {
 }
 
 export async function makeNatLab(): Promise<NatLab> {
-  await removeLeftoverNamespaces(PREFIX);
-  const run = `${PREFIX}-${process.pid}-${randomBytes(2).toString('hex')}`;
-  const made: string[] = [];
-  const teardown = async () => {
-    for (const ns of [...made].reverse()) await deleteNamespace(ns);
-    made.length = 0;
-  };
-  const addNamespace = async (ns: string) => {
-    await ip('netns', 'add', ns);
-    made.push(ns);
-    await ip('-n', ns, 'link', 'set', 'lo', 'up');
-  };
+  const { run, add: addNamespace, teardown } = await namespaceRun(PREFIX);
+  let hostCount = 0;
   const switchNs = `${run}-sw`;
   let ports = 0;
   let routers = 0;
@@ -86,6 +77,10 @@ export async function makeNatLab(): Promise<NatLab> {
     await runIn(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     if (kind === 'symmetric') await iptables(ns, '-t', 'nat', '-A', 'POSTROUTING', '-s', lanNet, '-o', wan, '-j', 'MASQUERADE', '--random-fully');
     else await iptables(ns, '-t', 'nat', '-A', 'POSTROUTING', '-s', lanNet, '-o', wan, '-j', 'MASQUERADE');
+    if (kind === 'udp-blocked') {
+      // A strict firewall: TCP out (and its answers) only.
+      await iptables(ns, '-A', 'FORWARD', '-p', 'udp', '-j', 'DROP');
+    }
     if (kind === 'full-cone') {
       // Any packet to the router's address goes on to the host, at the port MASQUERADE kept.
       await iptables(ns, '-t', 'nat', '-A', 'PREROUTING', '-i', wan, '-p', 'udp', '-j', 'DNAT', '--to-destination', host);
@@ -153,7 +148,7 @@ export async function makeNatLab(): Promise<NatLab> {
         return { kind, ns, publicAddress, lanPrefix, lanNs };
       },
       async addHost(router) {
-        const ns = `${run}-h${made.length}`;
+        const ns = `${run}-h${hostCount++}`;
         await addNamespace(ns);
         const host: LabHost = { ns, address: '', iface: 'eth0', bridge: 0 };
         await plug(host, router);

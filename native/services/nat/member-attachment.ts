@@ -9,11 +9,14 @@ import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import type { TransportAddress } from '../../wire/stun/message.js';
 import { parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import type { SipStack } from '../sip/index.js';
+import type { AttachmentView } from './nat-view.js';
 
 export interface MemberAttachmentOptions {
   stack: SipStack;
   /** The STUN client on the SIP socket (the NAT service's). */
   stun: () => StunClient;
+  /** STUN over TCP from the SIP port, for a network that drops UDP. */
+  stunTcp: () => StunClient;
   timers: TimerHost;
   log: Logger;
   now?: () => number;
@@ -27,16 +30,6 @@ export interface MemberAttachmentOptions {
   keepaliveMs?: number;
 }
 
-export interface AttachmentView {
-  state: 'detached' | 'attaching' | 'attached';
-  member?: string;
-  rttMs?: number;
-  contact?: string;
-  /** Why the last attempt failed, or why the member changed. */
-  reason?: string;
-  since?: number;
-  keepaliveMs: number;
-}
 
 /** A dead member is noticed within one interval and one STUN transaction (1.75 s). */
 export const DEFAULT_KEEPALIVE_MS = 5_000;
@@ -57,6 +50,8 @@ export class MemberAttachment {
   private stopped = false;
   private lastRegister = 0;
   private failedMember?: TransportAddress;
+  /** Attached over TCP (UDP does not get through). */
+  private tcp = false;
 
   constructor(private readonly options: MemberAttachmentOptions) {
     this.now = options.now ?? Date.now;
@@ -88,6 +83,7 @@ export class MemberAttachment {
     return {
       state: this.state,
       member: this.member && `${this.member.address}:${this.member.port}`,
+      transport: this.tcp ? 'tcp' : 'udp',
       rttMs: this.rttMs,
       contact: this.contact,
       reason: this.reason,
@@ -123,7 +119,18 @@ export class MemberAttachment {
     // answer first. Stop waiting 250 ms after the first answer: a dead member would hold us 1.75 s.
     const failed = this.failedMember;
     const ordered = failed ? [...candidates.filter((c) => !same(c, failed)), ...candidates.filter((c) => same(c, failed))] : candidates;
-    const answering = await this.measure(ordered.slice(0, 6));
+    let answering = await this.measure(ordered.slice(0, 6), this.options.stun());
+    // No answer over UDP from anyone: a firewall that drops UDP? Try TCP (RFC 5626 flows work on TCP too).
+    this.options.stack.setTcpOnly(false);
+    this.tcp = false;
+    if (!answering.length) {
+      answering = await this.measure(ordered.slice(0, 6), this.options.stunTcp());
+      if (answering.length) {
+        this.tcp = true;
+        this.options.stack.setTcpOnly(true);
+        this.options.log.info('no member answers over UDP; using TCP', { members: answering.length });
+      }
+    }
     const refusals: string[] = [];
     for (const candidate of answering) {
       if (this.stopped) return;
@@ -158,7 +165,7 @@ export class MemberAttachment {
   private async keepalive(): Promise<void> {
     const member = this.member;
     if (!member || this.stopped) return;
-    const outcome = await this.options.stun().binding(member);
+    const outcome = await (this.tcp ? this.options.stunTcp() : this.options.stun()).binding(member);
     if (this.stopped) return;
     if (!outcome.ok) {
       this.failedMember = member;
@@ -187,7 +194,7 @@ export class MemberAttachment {
     this.schedule(this.keepaliveMs, () => void this.keepalive());
   }
 
-  private measure(candidates: TransportAddress[]): Promise<Array<{ member: TransportAddress; rttMs: number; mapped: TransportAddress }>> {
+  private measure(candidates: TransportAddress[], stun: StunClient): Promise<Array<{ member: TransportAddress; rttMs: number; mapped: TransportAddress }>> {
     return new Promise((resolve) => {
       const found: Array<{ member: TransportAddress; rttMs: number; mapped: TransportAddress }> = [];
       let pending = candidates.length;
@@ -201,8 +208,7 @@ export class MemberAttachment {
       };
       if (!pending) finish();
       for (const c of candidates) {
-        void this.options
-          .stun()
+        void stun
           .binding(c)
           .then((outcome) => {
             if (outcome.ok) {

@@ -55,6 +55,8 @@ export class NatService {
   private readonly now: () => number;
   private responder!: StunResponder;
   private sipClient!: StunClient;
+  /** STUN over TCP from the SIP port (RFC 8489 6.2.2): for networks that drop UDP. One send, a longer wait. */
+  private tcpClient!: StunClient;
   private altPort?: UdpSocket;
   private otherSockets: UdpSocket[] = [];
   private partner?: { sip: TransportAddress; altPort: number; lastSeen: number };
@@ -96,6 +98,7 @@ export class NatService {
     const stack = this.options.stack;
     const bind = stack.bindAddress;
     this.sipClient = new StunClient({ timers: this.options.timers, now: this.now, send: (bytes, to) => void stack.sendRaw(bytes, { protocol: 'udp', ...to }).catch(() => undefined) });
+    this.tcpClient = new StunClient({ timers: this.options.timers, now: this.now, rtoMs: 3_000, sends: 1, send: (bytes, to) => void stack.sendRaw(bytes, { protocol: 'tcp', ...to }).catch(() => undefined) });
     this.altPort = await UdpSocket.open({ bind, onMessage: (bytes, from) => this.onDatagram(bytes, from, { ip: 0, port: 1 }) });
     if (this.options.otherAddress) {
       // Two addresses of our own: hold all four RFC 5780 sockets.
@@ -122,6 +125,7 @@ export class NatService {
       this.attachment = new MemberAttachment({
         stack,
         stun: () => this.sipClient,
+        stunTcp: () => this.tcpClient,
         timers: this.options.timers,
         log: this.options.log.child('attachment'),
         now: this.now,
@@ -232,8 +236,16 @@ export class NatService {
   private onStream(bytes: Buffer, remote: { protocol: 'tcp' | 'udp'; address: string; port: number }): void {
     // STUN over TCP (RFC 8489 6.2.2): a Binding answered on the same connection; no CHANGE-REQUEST there.
     const parsed = parseStun(bytes);
-    if (!parsed.ok || parsed.message.klass !== 'request') {
+    if (!parsed.ok) {
       this.counters.malformed++;
+      return;
+    }
+    if (parsed.message.klass === 'success' || parsed.message.klass === 'error') {
+      if (!this.tcpClient.accept(bytes, remote)) this.counters.unsolicitedAnswers++;
+      return;
+    }
+    if (parsed.message.klass !== 'request') {
+      this.counters['not-a-binding-request']++;
       return;
     }
     const action = this.responder.answer({ ...parsed.message, attributes: parsed.message.attributes.filter((a) => a.type !== ATTR.CHANGE_REQUEST) }, remote, { ip: 0, port: 0 });

@@ -14,6 +14,22 @@ export interface NatBehaviourView {
   description: string;
 }
 
+/** A client's attachment to the member that carries its signalling. */
+export interface AttachmentView {
+  state: 'detached' | 'attaching' | 'attached';
+  /** host:port of the member. */
+  member?: string;
+  /** How the flow to the member runs: TCP where the network drops UDP. */
+  transport: 'udp' | 'tcp';
+  rttMs?: number;
+  /** The flow URI others reach us at. */
+  contact?: string;
+  /** Why the last attempt failed, or why the member changed. */
+  reason?: string;
+  since?: number;
+  keepaliveMs: number;
+}
+
 export interface NatView {
   checking: boolean;
   /** When the last check ended (ms since the epoch). */
@@ -35,15 +51,7 @@ export interface NatView {
   /** Why this role, in words. */
   roleReason: string;
   /** A client's member, its round trip and the contact others reach us at. */
-  attachment?: {
-    state: 'detached' | 'attaching' | 'attached';
-    member?: string;
-    rttMs?: number;
-    contact?: string;
-    reason?: string;
-    since?: number;
-    keepaliveMs: number;
-  };
+  attachment?: AttachmentView;
   /** A member: the clients whose signalling it carries. */
   carrying?: { clients: number; max: number };
   counters: Record<string, number>;

@@ -109,6 +109,7 @@ export class SipStack {
   private stunHandler?: (bytes: Buffer, remote: Remote) => void;
   private forwarder?: MessageForwarder;
   private flowContact?: string;
+  private tcpOnly = false;
   readonly counters = {
     requestsIn: 0,
     responsesIn: 0,
@@ -212,6 +213,11 @@ export class SipStack {
     this.flowContact = uri;
   }
 
+  /** UDP does not get through here (the NAT service found out): send every request over TCP. */
+  setTcpOnly(on: boolean): void {
+    this.tcpOnly = on;
+  }
+
   /** Our network changed (a new address or NAT): TCP connections on the old path are dropped, new ones open on demand. */
   dropConnections(): void {
     this.sockets?.dropConnections();
@@ -245,6 +251,8 @@ export class SipStack {
     } catch (error) {
       return { kind: 'unresolvable', error: error as Error };
     }
+    // A network that drops UDP (a strict firewall): every request goes over TCP.
+    if (this.tcpOnly && remote.protocol === 'udp') remote = { ...remote, protocol: 'tcp' };
     let request = this.buildRequest(outgoing, uri, remote.protocol);
     let bytes = serializeSipMessage(request);
     if (remote.protocol === 'udp' && bytes.length > 1300 && !nextHop.params.transport) {
