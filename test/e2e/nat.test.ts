@@ -38,6 +38,8 @@ describe('the Network screen of a client and its member', () => {
     const { page, card, problems } = await connectionCard(client);
     await card.getByText(new RegExp(`client of 127\\.0\\.0\\.1:${member.sipPort}, \\d+ ms away: it carries your messages, presence and calls`)).waitFor({ timeout: 20_000 });
     assert.match((await card.textContent()) ?? '', /Why\s*started as a client \(--client\)/);
+    // The ring drawing joins the client to its member, with the round trip.
+    await page.getByRole('img', { name: /^Ring:/ }).getByText(/your member, \d+ ms/).waitFor({ timeout: 10_000 });
     await screenshot(page, 'nat-client-connection');
     assert.deepEqual(problems, []);
     const mine = await connectionCard(member);
