@@ -17,7 +17,7 @@ export interface PairResult {
   inviteTo180Ms: number | null;
 }
 
-export async function measurePairs(rounds: number): Promise<{ pairs: Record<string, PairResult>; reachableFraction: number; discoveryAccuracy: number }> {
+export async function measurePairs(rounds: number): Promise<{ pairs: Record<string, PairResult>; reachableFraction: number; discoveryAccuracy: number; roleAccuracy: number; roles: Record<string, string> }> {
   if (process.getuid?.() !== 0) throw new Error('bench:nat needs root for the NAT lab (network namespaces and iptables): run it as root.');
   const lab = await makeNatLab();
   const dirs: string[] = [];
@@ -35,9 +35,12 @@ export async function measurePairs(rounds: number): Promise<{ pairs: Record<stri
     await start(lab.publicHost, ['--bind', a, '--sip-port', '5060', '--user', 'mona']);
     await start(lab.publicHost, ['--bind', b, '--sip-port', '5060', '--user', 'mark', '--bootstrap', members[0]]);
     const clients = new Map<RouterKind, LanNode>();
+    const routerByKind = new Map<RouterKind, Awaited<ReturnType<typeof lab.addRouter>>>();
     const user = (kind: RouterKind) => kind.replace(/-/g, '');
     for (const kind of ROUTER_KINDS) {
-      const host = await lab.addHost(await lab.addRouter(kind));
+      const router = await lab.addRouter(kind);
+      routerByKind.set(kind, router);
+      const host = await lab.addHost(router);
       clients.set(kind, await start(host, ['--client', '--sip-port', '5060', '--user', user(kind), ...members.flatMap((m) => ['--bootstrap', m])]));
     }
     let discovered = 0;
@@ -79,8 +82,26 @@ export async function measurePairs(rounds: number): Promise<{ pairs: Record<stri
         console.log(JSON.stringify({ pair: `${from} -> ${to}`, ...pairs[`${from} -> ${to}`] }));
       }
     }
+    // --role auto: one more node behind each router, and one on the public network, choose.
+    const roles: Record<string, string> = {};
+    const autoNodes: Array<{ where: string; node: LanNode; right: 'member' | 'client' }> = [
+      { where: 'public', node: await start(lab.publicHost, ['--bind', lab.publicHost.addresses[3], '--user', 'paula', ...members.flatMap((m) => ['--bootstrap', m])]), right: 'member' },
+    ];
+    for (const kind of ROUTER_KINDS) {
+      const host = await lab.addHost(routerByKind.get(kind)!);
+      autoNodes.push({ where: kind, node: await start(host, ['--user', `auto${user(kind)}`, ...members.flatMap((m) => ['--bootstrap', m])]), right: 'client' });
+    }
+    let right = 0;
+    for (const a of autoNodes) {
+      const role = await until(`${a.where}: the role chosen`, async () => {
+        const v = await a.node.invoke('nat.status', {});
+        return v.behaviour && !v.checking && (v.role === 'client' ? v.attachment?.state === 'attached' && 'client' : v.lastCheck ? 'member' : undefined);
+      }, 40_000).catch(() => 'undecided');
+      roles[a.where] = role;
+      if (role === a.right) right++;
+    }
     const all = Object.values(pairs);
-    return { pairs, reachableFraction: all.filter((p) => p.reachable).length / all.length, discoveryAccuracy: discovered / ROUTER_KINDS.length };
+    return { pairs, reachableFraction: all.filter((p) => p.reachable).length / all.length, discoveryAccuracy: discovered / ROUTER_KINDS.length, roleAccuracy: right / autoNodes.length, roles };
   } finally {
     await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
     await lab.teardown();

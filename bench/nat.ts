@@ -7,8 +7,8 @@
 // - reattachMs: a client process attached to one of two members; the member is killed with
 //   SIGKILL; the time until the client is attached to the other (nat.status), over several runs.
 // - pairs, reachableFraction: in the NAT lab (bench/nat-pairs.ts, root), a message and an INVITE
-//   between every ordered pair of router kinds. roleAccuracy is left null: roles are chosen by
-//   --client today, not yet by the node itself (issue 12 goes on).
+//   between every ordered pair of router kinds; roleAccuracy: nodes with --role auto behind each
+//   router and on the public network, and whether each chose the role its network allows.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -126,7 +126,8 @@ const report = {
   at: new Date().toISOString(),
   pairs: lab.pairs,
   reachableFraction: lab.reachableFraction,
-  roleAccuracy: null,
+  roleAccuracy: lab.roleAccuracy,
+  rolesChosen: lab.roles,
   discoveryAccuracy: lab.discoveryAccuracy,
   clientsPerMember: carried.clientsPerMember,
   clientsPerMemberSteps: carried.steps,
@@ -136,7 +137,6 @@ const report = {
   reattachMs,
   targets: { clientsPerMember: 2000, keepaliveBytesPerClientPerSec: 60, reattachMsP99: 10_000, reachableFraction: 1, roleAccuracy: 1 },
   notMeasuredHere: [
-    'roleAccuracy: nodes do not choose their role yet (--client sets it)',
     'the UPnP router is not in the lab yet',
   ],
 };

@@ -31,10 +31,12 @@ Options for "node":
   --bootstrap H:P      join the overlay through the member at HOST:PORT (repeat for more;
                        without it, this node joins the nodes of its overlay it finds on the
                        LAN, or starts the overlay itself)
-  --client             be a client instead of joining the ring (for nodes others cannot
-                       reach, behind a NAT or firewall): attach to the nearest --bootstrap
-                       member that accepts, which carries this node's signalling, and to
-                       another when it stops answering
+  --role ROLE          member: join the ring, route and store for others, carry clients;
+                       client: be carried by the nearest member that accepts (it carries
+                       this node's signalling through its NAT or firewall), another when it
+                       stops answering; auto: a member unless the NAT check finds a NAT or
+                       a firewall between this node and the members (default: auto)
+  --client             the same as --role client
   --max-clients N      as a member, carry at most N clients' signalling; more are refused
                        so they attach elsewhere (default: 5000)
   --stun-other-address ADDR
@@ -83,6 +85,7 @@ function parseNodeFlags(args: string[]) {
     user: { type: 'string' },
     'display-name': { type: 'string' },
     client: { type: 'boolean' },
+    role: { type: 'string' },
     'stun-other-address': { type: 'string' },
     'max-clients': { type: 'string' },
     'refresh-seconds': { type: 'string' },
@@ -101,7 +104,10 @@ function parseNodeFlags(args: string[]) {
     'rescue-url': { type: 'string' },
   });
   if (v['display-name'] !== undefined && v.user === undefined) throw new UsageError('--display-name goes with --user NAME.');
-  if (v.client && !v.bootstrap?.length) throw new UsageError('--client needs --bootstrap HOST:PORT: the member to attach to.');
+  if (v.role !== undefined && !['member', 'client', 'auto'].includes(v.role)) throw new UsageError(`--role must be member, client or auto (got "${v.role}").`);
+  if (v.client && v.role !== undefined && v.role !== 'client') throw new UsageError(`--client and --role ${v.role} say different things: give one.`);
+  const role = v.client ? 'client' : ((v.role as 'member' | 'client' | 'auto' | undefined) ?? 'auto');
+  if (role === 'client' && !v.bootstrap?.length) throw new UsageError(`${v.client ? '--client' : '--role client'} needs --bootstrap HOST:PORT: the member to attach to.`);
   const other = v['stun-other-address'];
   if (other !== undefined) {
     if (!isIP(other)) throw new UsageError(`--stun-other-address must be an IP address of this host, such as 192.0.2.11 (got "${other}").`);
@@ -169,7 +175,7 @@ function parseNodeFlags(args: string[]) {
     user: v.user === undefined ? undefined : { userName: v.user, displayName: v['display-name'] },
     overlay: v.overlay,
     bootstrap: v.bootstrap ?? [],
-    client: v.client ?? false,
+    role,
     stunOtherAddress: other,
     maxClients: maxClients === undefined ? undefined : Number(maxClients),
     refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
@@ -192,7 +198,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       user: flags.user,
       overlay: flags.overlay,
       bootstrap: flags.bootstrap,
-      client: flags.client,
+      role: flags.role,
       stunOtherAddress: flags.stunOtherAddress,
       maxClients: flags.maxClients,
       registrationRefreshMs: flags.refreshMs,

@@ -54,8 +54,10 @@ export interface EngineOptions {
   overlay?: string;
   /** host:port of overlay members to join through. */
   bootstrap?: string[];
-  /** Attach to the first bootstrap member as a client instead of joining the ring. */
+  /** Attach to the first bootstrap member as a client instead of joining the ring (as role 'client'). */
   client?: boolean;
+  /** member, client, or auto (default): a member unless the NAT check finds others cannot reach this node. */
+  role?: 'member' | 'client' | 'auto';
   /** A member carries at most this many clients' signalling (default 5,000). */
   maxClients?: number;
   /** A second address of this host: the STUN server answers RFC 5780 CHANGE-REQUEST from it. */
@@ -167,6 +169,7 @@ export class Engine {
       onFailure: (error) => supervisor.reportFailure('sip', error),
     });
     const overlayRepository = new OverlayRepository(db);
+    const roleOption = options.client ? 'client' : (options.role ?? 'auto');
     // overlay.changed at most every 250 ms: routing state can change many times a second.
     let overlayChangePending = false;
     const overlay = new OverlayService({
@@ -177,7 +180,7 @@ export class Engine {
       // An overlay name from an accepted LAN configuration offer applies from the next start on.
       overlay: options.overlay ?? (await settings.get<string>('overlay.name')) ?? DEFAULT_OVERLAY,
       bootstrap: options.bootstrap ?? [],
-      role: options.client ? 'client' : 'member',
+      role: roleOption === 'client' ? 'client' : 'member',
       timers: realTimers,
       log: log.child('overlay'),
       config: options.overlayConfig,
@@ -286,7 +289,9 @@ export class Engine {
       timers: realTimers,
       log: log.child('nat'),
       software: USER_AGENT,
-      role: () => (options.client ? 'client' : 'member'),
+      role: () => overlay.chosenRole,
+      autoRole: roleOption === 'auto',
+      becomeClient: () => overlay.becomeClient(),
       user: () => identity.current?.userName,
       maxClients: options.maxClients,
       onAttached: (member) => {

@@ -37,7 +37,7 @@ describe('the Network screen of a client and its member', () => {
   test('the client reads who carries it and why; the member reads that it carries one client', async () => {
     const { page, card, problems } = await connectionCard(client);
     await card.getByText(new RegExp(`client of 127\\.0\\.0\\.1:${member.sipPort}, \\d+ ms away: it carries your messages, presence and calls`)).waitFor({ timeout: 20_000 });
-    assert.match((await card.textContent()) ?? '', /Why\s*started as a client \(--client\)/);
+    assert.match((await card.textContent()) ?? '', /Why\s*chosen with --role client/);
     // The ring drawing joins the client to its member, with the round trip.
     await page.getByRole('img', { name: /^Ring:/ }).getByText(/your member, \d+ ms/).waitFor({ timeout: 10_000 });
     await screenshot(page, 'nat-client-connection');

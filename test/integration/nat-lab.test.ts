@@ -50,7 +50,7 @@ describe('behind real NATs', () => {
       routers.set(kind, router);
       const host = await lab.addHost(router);
       hosts.set(kind, host);
-      clients.set(kind, await start(host, ['--client', '--sip-port', '5060', '--user', user(kind), ...members.flatMap((m) => ['--bootstrap', m])]));
+      clients.set(kind, await start(host, ['--role', 'client', '--sip-port', '5060', '--user', user(kind), ...members.flatMap((m) => ['--bootstrap', m])]));
     }
   });
 
@@ -179,5 +179,39 @@ describe('behind real NATs', () => {
     }, 15_000, () => seen);
     const ms = Date.now() - movedAt;
     assert.ok(ms <= 10_000, `reachable again ${ms} ms after the move`);
+  });
+
+  it('with --role auto (the default) a node chooses: a public node stays a member; behind a NAT or the UDP firewall it becomes a client, reachable by name', async () => {
+    const [, , , d] = lab.publicHost.addresses;
+    const boot = members.flatMap((m) => ['--bootstrap', m]);
+    const publicNode = await start(lab.publicHost, ['--bind', d, '--user', 'paula', ...boot]);
+    const natted = await start(await lab.addHost(routers.get('symmetric')!), ['--user', 'nadia', ...boot]);
+    const firewalled = await start(await lab.addHost(routers.get('udp-blocked')!), ['--user', 'fiona', ...boot]);
+    const chosen = async (node: LanNode, role: 'member' | 'client', why: RegExp) => {
+      const view = await natOf(node, (v) => v.role === role && why.test(v.roleReason) && (role === 'member' || v.attachment?.state === 'attached'), `the role ${role}`);
+      return view;
+    };
+    await chosen(publicNode, 'member', /no NAT/);
+    assert.equal((await publicNode.invoke('overlay.status', {})).role, 'member');
+    const n = await chosen(natted, 'client', /behind a NAT \(address-and-port-dependent mapping\)/);
+    assert.equal(n.attachment?.transport, 'udp');
+    const f = await chosen(firewalled, 'client', /UDP does not get through/);
+    assert.equal(f.attachment?.transport, 'tcp');
+    for (const [to, name] of [
+      [natted, 'nadia'],
+      [firewalled, 'fiona'],
+    ] as const) {
+      assert.equal((await to.invoke('overlay.status', {})).role, 'client');
+      const sender = clients.get('full-cone')!;
+      await until(`a message to ${name}`, async () => {
+        const sent = await sender.invoke('im.send', { to: name, text: `hello ${name}` }).catch(() => undefined);
+        if (!sent) return false;
+        const status = await until('a final status', async () => {
+          const m = (await sender.invoke('im.history', { peer: name })).find((x) => x.id === sent.id);
+          return m && m.status !== 'sending' ? m.status : undefined;
+        });
+        return status === 'delivered' || status === 'read';
+      }, 30_000);
+    }
   });
 });

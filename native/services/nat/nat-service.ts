@@ -46,6 +46,10 @@ export interface NatServiceOptions {
   keepaliveMs?: number;
   /** How many clients a member carries at most. */
   maxClients?: number;
+  /** --role auto: the NAT check decides between member and client. */
+  autoRole?: boolean;
+  /** Leaves the ring to be a client (auto role). */
+  becomeClient(): Promise<void>;
 }
 
 const PARTNER_REFRESH_MS = 60_000;
@@ -61,6 +65,7 @@ export class NatService {
   private otherSockets: UdpSocket[] = [];
   private partner?: { sip: TransportAddress; altPort: number; lastSeen: number };
   private behaviour?: NatBehaviour;
+  private roleReason = '';
   private publicAddress?: TransportAddress;
   private checking?: Promise<void>;
   private lastCheck?: number;
@@ -121,7 +126,14 @@ export class NatService {
       void this.recheckPublicAddress();
     });
     void this.findPartner().then(() => this.check());
-    if (this.options.role() === 'client') {
+    this.roleReason = this.options.role() === 'client' ? 'chosen with --role client' : this.options.autoRole ? 'a member until the NAT check says otherwise' : 'chosen with --role member';
+    if (this.options.role() === 'client') this.startAttachment();
+  }
+
+  private startAttachment(): void {
+    if (this.attachment || this.stopped) return;
+    {
+      const stack = this.options.stack;
       this.attachment = new MemberAttachment({
         stack,
         stun: () => this.sipClient,
@@ -137,6 +149,32 @@ export class NatService {
       });
       this.attachment.start();
     }
+  }
+
+  /**
+   * --role auto: a member only where others can reach it directly, which today means no NAT
+   * between it and the members (a NAT's mapping is private to it: its Via and Contact would not
+   * reach it). Behind a NAT, or where UDP is blocked but a member answers over TCP, it becomes a
+   * client. Unknown (no member answered at all) keeps it a member: it may be the first node.
+   */
+  private async chooseRole(found: NatBehaviour): Promise<void> {
+    if (!this.options.autoRole || this.options.role() !== 'member' || this.stopped) return;
+    let reason: string | undefined;
+    if (found.udp && found.mapping && found.mapping !== 'no-nat') {
+      reason = `behind a NAT (${found.mapping} mapping): others cannot reach this node directly, so a member carries its signalling`;
+    } else if (!found.udp) {
+      const overTcp = await this.tcpClient.binding(found.server);
+      if (overTcp.ok) reason = 'UDP does not get through here (members answer only over TCP): a member carries its signalling over TCP';
+    }
+    if (!reason) {
+      this.roleReason = found.mapping === 'no-nat' ? 'no NAT between this node and the members: others reach it directly' : this.roleReason;
+      return;
+    }
+    this.options.log.info('becoming a client', { reason });
+    this.roleReason = reason;
+    await this.options.becomeClient();
+    this.startAttachment();
+    this.changed();
   }
 
   /** A client with no member yet tries again now (an identity was just made). */
@@ -179,7 +217,7 @@ export class NatService {
         partner: this.partner && `${this.partner.sip.address}:${this.partner.sip.port}`,
       },
       role: this.options.role(),
-      roleReason: this.options.role() === 'client' ? 'started as a client (--client)' : 'members are the default; a node behind a NAT is started with --client for now',
+      roleReason: this.roleReason,
       attachment: this.attachment?.view(),
       carrying: this.options.role() === 'member' ? { clients: this.flows.count, max: this.flows.view().max } : undefined,
       counters: { ...this.counters, ...prefixed('flows.', this.flows.counters) },
@@ -216,6 +254,7 @@ export class NatService {
       this.options.log.info('NAT behaviour', { description: describeBehaviour(best), mapped: best.mapped, server: best.server });
     }
     this.behaviour = best;
+    if (best) await this.chooseRole(best);
   }
 
   /** One RFC 5780 run on a socket that has sent nothing before. */

@@ -67,6 +67,8 @@ export class OverlayService {
   private selfRef?: NodeRef;
   private member?: NodeRef | { host: string; port: number };
   role: OverlayRole = 'joining';
+  /** What this node means to be: set by --role, or by the NAT service for --role auto. */
+  private wantedRole: 'member' | 'client' = 'member';
   registration: Registration = { state: 'unregistered' };
   private refreshTimer?: TimerHandle;
   private rejoinTimer?: TimerHandle;
@@ -128,6 +130,11 @@ export class OverlayService {
     return (this.chord?.table.knownNodes() ?? []).some((n) => n.host === address.address && n.port === address.port);
   }
 
+  /** The role this node means to have: member, or client (from the start, or since the NAT check). */
+  get chosenRole(): 'member' | 'client' {
+    return this.wantedRole;
+  }
+
   /** This user's AOR in the overlay, once an identity exists. */
   ownAor(): string | undefined {
     const identity = this.options.identity.current;
@@ -136,6 +143,7 @@ export class OverlayService {
 
   async start(): Promise<void> {
     this.stopping = false;
+    this.wantedRole = this.options.role;
     const { publicKey } = await this.options.repository.nodeKey();
     const id = idToHex(nodeIdFromPublicKey(publicKey.subarray(publicKey.length - 32)));
     this.selfRef = { id, host: this.options.stack.host, port: this.options.stack.port };
@@ -166,7 +174,7 @@ export class OverlayService {
     const known = ((await this.options.settings.get<string[]>('overlay.knownPeers')) ?? []).filter((p) => !this.bootstrapList.includes(p));
     this.joinCandidates = [...this.bootstrapList, ...known];
 
-    if (this.options.role === 'client') {
+    if (this.wantedRole === 'client') {
       const first = this.bootstrapList[0];
       if (!first) throw new UserError('INVALID_ARGUMENT', 'A client needs a member to attach to: give --bootstrap HOST:PORT.');
       const member = parseHostPort(first);
@@ -210,7 +218,7 @@ export class OverlayService {
     if (!parsed) throw new UserError('INVALID_ARGUMENT', `"${address}" is not HOST:PORT, e.g. 192.0.2.10:5060.`);
     this.bootstrapList = [...new Set([...this.bootstrapList, address])];
     await this.options.settings.set('overlay.bootstrap', this.bootstrapList.filter((b) => !this.options.bootstrap.includes(b)));
-    if (this.options.role === 'member') {
+    if (this.wantedRole === 'member') {
       await this.mergeWith(address).catch((error: unknown) => this.options.log.warn('the new bootstrap peer did not answer', { address, error: String((error as Error).message ?? error) }));
     }
     this.options.onChange();
@@ -229,7 +237,7 @@ export class OverlayService {
     if (!target) throw new UserError('INVALID_ARGUMENT', `"${hostPort}" is not HOST:PORT, e.g. 192.0.2.10:5060.`);
     const chord = this.chord;
     const self = this.selfRef;
-    if (!chord || !self || this.stopping || this.options.role === 'client') return;
+    if (!chord || !self || this.stopping || this.wantedRole === 'client') return;
     if (sameAddress(target, self)) return;
     if (this.alone()) {
       // Several peers found at once must not start several joins.
@@ -293,7 +301,7 @@ export class OverlayService {
 
   /** LAN discovery: joins through a peer found on the LAN when alone in a ring of one (nothing is saved); true when it joined. */
   async joinThroughIfAlone(address: string): Promise<boolean> {
-    if (this.stopping || this.options.role !== 'member' || this.role !== 'member' || !this.alone() || !parseHostPort(address)) return false;
+    if (this.stopping || this.wantedRole !== 'member' || this.role !== 'member' || !this.alone() || !parseHostPort(address)) return false;
     const joined = await this.tryJoin([address]);
     // Our records were stored in the ring of one: store them again where the new ring keeps them.
     if (joined) void this.register();
@@ -483,6 +491,28 @@ export class OverlayService {
       while (this.membersSeen.size > 16) this.membersSeen.delete(this.membersSeen.keys().next().value!);
     }
     return answer;
+  }
+
+  /**
+   * Stops being a ring member (the NAT service found that others cannot reach this node): our
+   * records go to our successor as in a graceful leave, and from now on a member is asked for
+   * everything. The ring's nodes we knew become the members a client may attach to.
+   */
+  async becomeClient(): Promise<void> {
+    if (this.wantedRole === 'client' || !this.chord) return;
+    this.wantedRole = 'client';
+    for (const t of [this.mergeCheckTimer, this.rejoinTimer]) if (t) this.options.timers.clear(t);
+    for (const n of this.chord.table.knownNodes()) this.membersSeen.set(`${n.host}:${n.port}`, { address: n.host, port: n.port });
+    if (this.role === 'member') await this.chord.leave().catch(() => undefined);
+    this.chord.stop();
+    this.chord.table.predecessor = undefined;
+    this.chord.table.successors = [];
+    this.chord.table.fingers.fill(undefined);
+    this.role = 'client';
+    const first = this.knownMembers()[0];
+    if (first) this.member = { host: first.address, port: first.port };
+    this.options.log.info('now a client of the ring', { member: first });
+    this.options.onChange();
   }
 
   /** A client's member changed (the NAT service attached elsewhere): ask it from now on. */
