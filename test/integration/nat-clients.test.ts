@@ -90,7 +90,8 @@ describe('members carry their clients\' signalling', () => {
     const killedAt = Date.now();
     const second = await attached(carol.api, first.attachment!.member);
     const reattachMs = Date.now() - killedAt;
-    assert.equal(second.attachment?.member, `127.0.0.1:${other.process.sipPort}`);
+    // Any live member will do: the one it was told of, or one it met in its member's lookups (bob).
+    assert.ok([other, bob].some((m) => second.attachment?.member === `127.0.0.1:${m.process.sipPort}`), `re-attached to ${second.attachment?.member}`);
     assert.ok(reattachMs < 10_000, `re-attached in ${reattachMs} ms`);
     await delivered(bob.api, 'carol', 'through your new member');
   });
