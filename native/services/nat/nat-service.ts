@@ -132,23 +132,20 @@ export class NatService {
 
   private startAttachment(): void {
     if (this.attachment || this.stopped) return;
-    {
-      const stack = this.options.stack;
-      this.attachment = new MemberAttachment({
-        stack,
-        stun: () => this.sipClient,
-        stunTcp: () => this.tcpClient,
-        timers: this.options.timers,
-        log: this.options.log.child('attachment'),
-        now: this.now,
-        user: this.options.user,
-        candidates: () => this.options.servers(),
-        onAttached: (member, contact) => this.options.onAttached(member, contact),
-        onChange: () => this.changed(),
-        keepaliveMs: this.options.keepaliveMs,
-      });
-      this.attachment.start();
-    }
+    this.attachment = new MemberAttachment({
+      stack: this.options.stack,
+      stun: () => this.sipClient,
+      stunTcp: () => this.tcpClient,
+      timers: this.options.timers,
+      log: this.options.log.child('attachment'),
+      now: this.now,
+      user: this.options.user,
+      candidates: () => this.options.servers(),
+      onAttached: (member, contact) => this.options.onAttached(member, contact),
+      onChange: () => this.changed(),
+      keepaliveMs: this.options.keepaliveMs,
+    });
+    this.attachment.start();
   }
 
   /**
