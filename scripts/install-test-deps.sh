@@ -16,6 +16,8 @@ packages=(
   nftables            # the NAT lab's address-restricted router: filtering per mapping with an nftables set
   avahi-daemon avahi-utils dbus  # a real mDNS responder and browser for the DNS-SD interop test
   coturn              # a real STUN/TURN server and its RFC 5780 clients (turnutils_stunclient, turnutils_natdiscovery) for the NAT tests
+  miniupnpd-nftables  # the NAT lab's 'upnp' router runs this UPnP IGD / NAT-PMP / PCP daemon in its namespace (the backend binary alone: no debconf questions, no init script, no daemon)
+  miniupnpc natpmpc   # UPnP IGD and NAT-PMP clients: the NAT lab test maps a port through that router with each
   nginx-light wrk     # the rescue path: nginx is the web server behind peerdial origin (interop test, benchmark); wrk sets nginx and a rescue cache hit side by side
 )
 missing=()

@@ -1,32 +1,55 @@
-// A NAT lab for tests: a "public" network (198.51.100.0/24 on a bridge in a switch namespace),
-// a public host with several addresses (members, coturn), and home routers of each NAT
-// behaviour, each with one host behind it. Routers are namespaces with iptables rules:
+// A NAT lab for tests: a "public" network, home routers of each NAT behaviour on it, and hosts
+// behind them, all network namespaces. Nothing is done in the root namespace: every address,
+// sysctl, iptables/nftables rule and daemon lives in a namespace of this run.
 //
-//   kind                 mapping (RFC 4787)           filtering                    rules
-//   full-cone            endpoint-independent         endpoint-independent         MASQUERADE + DNAT of every inbound UDP to the host
-//   address-restricted   endpoint-independent         address-dependent            as full-cone, DNAT only from addresses that port sent to (an nftables set)
-//   port-restricted      endpoint-independent         address-and-port-dependent   MASQUERADE
+//   public network   198.51.100.0/24 (TEST-NET-2) on bridge br0 in the switch namespace (…-sw)
+//     public host    .10 .11 .12 .13 (…-pub: members, coturn); addPublicHost(): .20, .21, …
+//     router N       .100+N on its `wan` veth (…-rN)
+//   router N's LAN   192.168.(10+N).0/24 on bridge `lan` in the router: the router is .1, hosts .2, .3, …
+//   'double'         the carrier's router (…-rN, public side) and the home router (…-rNi) share
+//                    100.64.N.0/24 (RFC 6598, carrier-grade NAT): .1 the carrier, .2 the home router
+//
+// Routers (mapping and filtering as RFC 4787 names them, and as coturn's RFC 5780 client finds them):
+//
+//   kind                 mapping                      filtering                    rules
+//   full-cone            endpoint-independent         endpoint-independent         MASQUERADE; nftables remembers each mapped port's host:port and DNATs anything to that port back to it
+//   address-restricted   endpoint-independent         address-dependent            as full-cone, but DNAT only from the addresses that mapping has sent to (an nftables set)
+//   port-restricted      endpoint-independent         address-and-port-dependent   MASQUERADE (conntrack lets in only the answers)
 //   symmetric            address-and-port-dependent   address-and-port-dependent   MASQUERADE --random-fully
-//   double               endpoint-independent         address-and-port-dependent   MASQUERADE twice (a home router behind a carrier's, 100.64.0.0/10)
-//   udp-blocked          (no UDP at all)                                           MASQUERADE, and a firewall that drops every UDP datagram both ways
+//   upnp                 endpoint-independent         address-and-port-dependent   port-restricted, plus miniupnpd (UPnP IGD, NAT-PMP, PCP) on the LAN side adding DNATs on request
+//   double               endpoint-independent         address-and-port-dependent   port-restricted behind port-restricted
+//   udp-blocked          (no UDP at all)                                           MASQUERADE, and a firewall that drops every forwarded UDP datagram both ways
 //
 // Namespaces are named with this run's process ID, like test/netns/lan.ts, so a later run removes
-// what a crashed one left; nothing is done in the root namespace.
-import { ip, namespaceRun, runIn } from './lan.js';
+// what a crashed one left; teardown kills what runs in them (coturn, miniupnpd) and deletes them.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ip, namespaceRun, runIn, spawnIn } from './lan.js';
 import type { LanHost } from './lan.js';
 
 const PREFIX = 'pdnat';
 export const PUBLIC_PREFIX = '198.51.100';
 
-export type RouterKind = 'full-cone' | 'address-restricted' | 'port-restricted' | 'symmetric' | 'double' | 'udp-blocked';
+export type RouterKind = 'full-cone' | 'address-restricted' | 'port-restricted' | 'symmetric' | 'upnp' | 'double' | 'udp-blocked';
+/**
+ * The kinds the NAT matrix walks (test/integration/nat-lab.test.ts, bench:nat): all but 'upnp',
+ * which behaves as 'port-restricted' and adds a daemon (its own test maps ports through it).
+ */
 export const ROUTER_KINDS: RouterKind[] = ['full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'double', 'udp-blocked'];
+export const ALL_ROUTER_KINDS: RouterKind[] = ['full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'upnp', 'double', 'udp-blocked'];
 
-/** What each router does, as RFC 5780 discovery should find it. */
-export const EXPECTED: Record<RouterKind, { udp: boolean; mapping?: 'endpoint-independent' | 'address-and-port-dependent'; filtering?: 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent' }> = {
+export type Mapping = 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent';
+export type Filtering = Mapping;
+
+/** What each router does, as RFC 5780 discovery should find it (no mapping or filtering where UDP does not pass). */
+export const EXPECTED: Record<RouterKind, { udp: boolean; mapping?: Mapping; filtering?: Filtering }> = {
   'full-cone': { udp: true, mapping: 'endpoint-independent', filtering: 'endpoint-independent' },
   'address-restricted': { udp: true, mapping: 'endpoint-independent', filtering: 'address-dependent' },
   'port-restricted': { udp: true, mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' },
   symmetric: { udp: true, mapping: 'address-and-port-dependent', filtering: 'address-and-port-dependent' },
+  upnp: { udp: true, mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' },
   double: { udp: true, mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' },
   'udp-blocked': { udp: false },
 };
@@ -40,6 +63,10 @@ export interface Router {
   lanPrefix: string;
   /** The namespace the private network hangs off (the inner router for 'double'). */
   lanNs: string;
+  /** Its address on the private network (the hosts' default gateway): `${lanPrefix}.1`. */
+  gateway: string;
+  /** For 'upnp': what miniupnpd has logged so far. */
+  daemonLog?: () => string;
 }
 
 /** A host in the lab; usable wherever test/netns/lan.ts's LanHost is (startLanNode). */
@@ -47,23 +74,60 @@ export interface LabHost extends LanHost {
   router?: Router;
 }
 
+export interface Coturn {
+  /** Where it listens (UDP and TCP), with RFC 5780's alternate port one above on each address. */
+  addresses: [string, string];
+  port: number;
+  /** The long-term credentials of its one user. */
+  user: string;
+  password: string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
 export interface NatLab {
   /** The public host: addresses .10, .11, .12, .13 of the public network. */
   publicHost: LabHost & { addresses: string[] };
+  /** Another host on the public network (.20, .21, ...): a second member, a peer of a test. */
+  addPublicHost(): Promise<LabHost>;
   addRouter(kind: RouterKind): Promise<Router>;
   /** A host behind `router`, with its default route through it. */
   addHost(router: Router): Promise<LabHost>;
-  /** Unplugs `host` from its router and plugs it in behind `router` (a laptop changing networks). */
+  /** Unplugs `host` from its router and plugs it in behind `router` with a new address (a laptop changing networks). */
   moveHost(host: LabHost, router: Router): Promise<void>;
+  /**
+   * coturn in the public host on .10 and .11, port 3478 (so it answers RFC 5780's CHANGE-REQUEST
+   * from .11 and 3479): started on the first call (or by the first 'upnp' router, whose miniupnpd
+   * asks it for its public address), the same one after that until it is stopped.
+   */
+  startCoturn(): Promise<Coturn>;
+  /** Kills everything running in the lab, deletes its namespaces and its temporary files. */
   teardown(): Promise<void>;
 }
 
 export async function makeNatLab(): Promise<NatLab> {
-  const { run, add: addNamespace, teardown } = await namespaceRun(PREFIX);
-  let hostCount = 0;
+  const { run, add: addNamespace, teardown: deleteNamespaces } = await namespaceRun(PREFIX);
   const switchNs = `${run}-sw`;
+  const tempDirs: string[] = [];
+  const children: ChildProcess[] = [];
+  let hostCount = 0;
+  let publicHosts = 0;
   let ports = 0;
   let routers = 0;
+  let coturn: Promise<Coturn> | undefined;
+  /** The next host number on each private network. */
+  const nextHost = new Map<string, number>();
+
+  const teardown = async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await deleteNamespaces();
+    await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+  };
+  const tempDir = async (what: string) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), `peerdial-natlab-${what}-`));
+    tempDirs.push(dir);
+    return dir;
+  };
   /** A veth from `ns` (named `iface`) to the public bridge. */
   const plugPublic = async (ns: string, iface: string, addresses: string[]) => {
     const port = `p${ports++}`;
@@ -72,38 +136,17 @@ export async function makeNatLab(): Promise<NatLab> {
     for (const a of addresses) await ip('-n', ns, 'addr', 'add', `${a}/24`, 'dev', iface);
     await ip('-n', ns, 'link', 'set', iface, 'up');
   };
-  const iptables = (ns: string, ...rule: string[]) => runIn(ns, 'iptables', ['-w', ...rule]);
-  const routerRules = async (ns: string, wan: string, lan: string, lanNet: string, kind: RouterKind, host: string) => {
-    await runIn(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-    if (kind === 'symmetric') await iptables(ns, '-t', 'nat', '-A', 'POSTROUTING', '-s', lanNet, '-o', wan, '-j', 'MASQUERADE', '--random-fully');
-    else await iptables(ns, '-t', 'nat', '-A', 'POSTROUTING', '-s', lanNet, '-o', wan, '-j', 'MASQUERADE');
-    if (kind === 'udp-blocked') {
-      // A strict firewall: TCP out (and its answers) only.
-      await iptables(ns, '-A', 'FORWARD', '-p', 'udp', '-j', 'DROP');
-    }
-    if (kind === 'full-cone') {
-      // Any packet to the router's address goes on to the host, at the port MASQUERADE kept.
-      await iptables(ns, '-t', 'nat', '-A', 'PREROUTING', '-i', wan, '-p', 'udp', '-j', 'DNAT', '--to-destination', host);
-    }
-    if (kind === 'address-restricted') {
-      // Remember (host port, remote address) for every datagram out; let in (to the host) only
-      // datagrams from a remote address that host port has sent to. MASQUERADE keeps the port,
-      // so the mapped port is the host's. An nftables set keyed by both: filtering per mapping.
-      const rules = [
-        'table ip restricted {',
-        '  set sentto { type inet_service . ipv4_addr; flags dynamic,timeout; timeout 300s; }',
-        '  chain out {',
-        '    type filter hook forward priority 0;',
-        `    iifname "${lan}" oifname "${wan}" meta l4proto udp update @sentto { udp sport . ip daddr }`,
-        '  }',
-        '  chain in {',
-        '    type nat hook prerouting priority -100;',
-        `    iifname "${wan}" meta l4proto udp udp dport . ip saddr @sentto dnat to ${host}`,
-        '  }',
-        '}',
-      ].join('\n');
-      await runIn(ns, 'sh', ['-c', `printf '%s\\n' "$0" | nft -f -`, rules]);
-    }
+  const plug = async (host: LabHost, router: Router) => {
+    const index = (nextHost.get(router.lanNs) ?? 2);
+    nextHost.set(router.lanNs, index + 1);
+    const peer = `v${ports++}`;
+    await ip('link', 'add', host.iface, 'netns', host.ns, 'type', 'veth', 'peer', 'name', peer, 'netns', router.lanNs);
+    await ip('-n', router.lanNs, 'link', 'set', peer, 'master', 'lan', 'up');
+    host.address = `${router.lanPrefix}.${index}`;
+    await ip('-n', host.ns, 'addr', 'add', `${host.address}/24`, 'dev', host.iface);
+    await ip('-n', host.ns, 'link', 'set', host.iface, 'up');
+    await ip('-n', host.ns, 'route', 'add', 'default', 'via', router.gateway);
+    host.router = router;
   };
 
   try {
@@ -115,10 +158,17 @@ export async function makeNatLab(): Promise<NatLab> {
     const publicAddresses = [10, 11, 12, 13].map((n) => `${PUBLIC_PREFIX}.${n}`);
     await plugPublic(publicNs, 'eth0', publicAddresses);
     const publicHost = { ns: publicNs, address: publicAddresses[0], addresses: publicAddresses, iface: 'eth0', bridge: 0 };
-    const hosts = new Map<string, number>();
 
     const lab: NatLab = {
       publicHost,
+      async addPublicHost() {
+        const n = publicHosts++;
+        const ns = `${run}-pub${n + 1}`;
+        await addNamespace(ns);
+        const address = `${PUBLIC_PREFIX}.${20 + n}`;
+        await plugPublic(ns, 'eth0', [address]);
+        return { ns, address, iface: 'eth0', bridge: 0 };
+      },
       async addRouter(kind) {
         const n = routers++;
         const ns = `${run}-r${n}`;
@@ -128,7 +178,6 @@ export async function makeNatLab(): Promise<NatLab> {
         let lanNs = ns;
         const lanPrefix = `192.168.${10 + n}`;
         if (kind === 'double') {
-          // The carrier's router (outer, ns) and the home router (inner, lanNs) between them 100.64.N.0/24.
           lanNs = `${run}-r${n}i`;
           await addNamespace(lanNs);
           const cgn = `100.64.${n}`;
@@ -138,14 +187,15 @@ export async function makeNatLab(): Promise<NatLab> {
           await ip('-n', lanNs, 'addr', 'add', `${cgn}.2/24`, 'dev', 'wan');
           await ip('-n', lanNs, 'link', 'set', 'wan', 'up');
           await ip('-n', lanNs, 'route', 'add', 'default', 'via', `${cgn}.1`);
-          await routerRules(ns, 'wan', 'cgn', `${cgn}.0/24`, 'port-restricted', `${cgn}.2`);
+          await natRules(ns, 'port-restricted', 'cgn', `${cgn}.0/24`);
         }
         await ip('-n', lanNs, 'link', 'add', 'lan', 'type', 'bridge');
         await ip('-n', lanNs, 'addr', 'add', `${lanPrefix}.1/24`, 'dev', 'lan');
         await ip('-n', lanNs, 'link', 'set', 'lan', 'up');
-        await routerRules(lanNs, 'wan', 'lan', `${lanPrefix}.0/24`, kind === 'double' ? 'port-restricted' : kind, `${lanPrefix}.2`);
-        hosts.set(lanNs, 1);
-        return { kind, ns, publicAddress, lanPrefix, lanNs };
+        await natRules(lanNs, kind === 'double' ? 'port-restricted' : kind, 'lan', `${lanPrefix}.0/24`);
+        const router: Router = { kind, ns, publicAddress, lanPrefix, lanNs, gateway: `${lanPrefix}.1` };
+        if (kind === 'upnp') router.daemonLog = await startMiniupnpd(router, await lab.startCoturn(), await tempDir('miniupnpd'), children);
+        return router;
       },
       async addHost(router) {
         const ns = `${run}-h${hostCount++}`;
@@ -155,27 +205,207 @@ export async function makeNatLab(): Promise<NatLab> {
         return host;
       },
       async moveHost(host, router) {
-        await ip('-n', host.ns, 'link', 'del', host.iface).catch(() => undefined);
+        // Deleting one end of a veth deletes the other, in the old router's LAN bridge.
+        await ip('-n', host.ns, 'link', 'del', host.iface);
         await plug(host, router);
       },
+      startCoturn() {
+        coturn ??= (async () => {
+          const started = await startCoturn(publicNs, [publicAddresses[0], publicAddresses[1]], 3478, await tempDir('coturn'));
+          children.push(started.child);
+          const stop = started.handle.stop;
+          started.handle.stop = async () => {
+            coturn = undefined;
+            await stop();
+          };
+          return started.handle;
+        })();
+        return coturn;
+      },
       teardown,
-    };
-
-    const plug = async (host: LabHost, router: Router) => {
-      const index = (hosts.get(router.lanNs) ?? 1) + 1;
-      hosts.set(router.lanNs, index);
-      const peer = `v${ports++}`;
-      await ip('link', 'add', host.iface, 'netns', host.ns, 'type', 'veth', 'peer', 'name', peer, 'netns', router.lanNs);
-      await ip('-n', router.lanNs, 'link', 'set', peer, 'master', 'lan', 'up');
-      host.address = `${router.lanPrefix}.${index}`;
-      await ip('-n', host.ns, 'addr', 'add', `${host.address}/24`, 'dev', host.iface);
-      await ip('-n', host.ns, 'link', 'set', host.iface, 'up');
-      await ip('-n', host.ns, 'route', 'add', 'default', 'via', `${router.lanPrefix}.1`);
-      host.router = router;
     };
     return lab;
   } catch (error) {
     await teardown();
     throw error;
   }
+}
+
+async function iptables(ns: string, ...rule: string[]): Promise<void> {
+  await runIn(ns, 'iptables', ['-w', ...rule]);
+}
+
+async function nft(ns: string, rules: string): Promise<void> {
+  await runIn(ns, 'sh', ['-c', `printf '%s\\n' "$0" | nft -f -`, rules]);
+}
+
+/**
+ * A router's rules, in its own namespace: forwarding on, NAT from `lanNet` (behind `lan`) out
+ * of `wan`, and what makes each kind's filtering. (ip_forward and every table are per namespace.)
+ */
+async function natRules(ns: string, kind: Exclude<RouterKind, 'double'>, lan: string, lanNet: string): Promise<void> {
+  const wan = 'wan';
+  await runIn(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  // Without --random the kernel keeps the host's source port when it is free, and otherwise picks
+  // one port per host:port: the same mapping whatever the destination (endpoint-independent).
+  // --random-fully picks a new random port for every destination (address-and-port-dependent).
+  await iptables(ns, '-t', 'nat', '-A', 'POSTROUTING', '-s', lanNet, '-o', wan, '-j', 'MASQUERADE', ...(kind === 'symmetric' ? ['--random-fully'] : []));
+  if (kind === 'udp-blocked') {
+    await iptables(ns, '-A', 'FORWARD', '-p', 'udp', '-j', 'DROP');
+  }
+  if (kind === 'full-cone' || kind === 'address-restricted') {
+    // After MASQUERADE (srcnat + 1) the conntrack entry knows the mapping: the reply tuple's
+    // destination port is the public port, the original tuple's source the host's address and
+    // port. `mapped` keeps that (refreshed by every datagram out); a new flow from outside to a
+    // mapped port is DNATed back to its host. 'address-restricted' lets it in only from an address
+    // that mapping has sent to (`sentto`), whatever its port.
+    const restricted = kind === 'address-restricted';
+    await nft(ns, [
+      'table ip cone {',
+      '  map mapped { type inet_proto . inet_service : ipv4_addr . inet_service; flags dynamic,timeout; timeout 5m; }',
+      '  set sentto { type inet_proto . inet_service . ipv4_addr; flags dynamic,timeout; timeout 5m; }',
+      '  chain remember {',
+      '    type filter hook postrouting priority srcnat + 1; policy accept;',
+      `    oifname "${wan}" ct direction original meta l4proto { tcp, udp } update @mapped { meta l4proto . ct reply proto-dst : ct original ip saddr . ct original proto-src } update @sentto { meta l4proto . ct reply proto-dst . ip daddr }`,
+      '  }',
+      '  chain letin {',
+      '    type nat hook prerouting priority dstnat; policy accept;',
+      `    iifname "${wan}" meta l4proto { tcp, udp } ${restricted ? 'meta l4proto . th dport . ip saddr @sentto ' : ''}dnat ip to meta l4proto . th dport map @mapped`,
+      '  }',
+      '}',
+    ].join('\n'));
+  }
+  if (kind === 'upnp') {
+    // The tables and chains miniupnpd adds its rules to (Debian's /etc/miniupnpd/nft_init.sh makes
+    // the same, with a forward policy of drop: here forwarding stays open, as for port-restricted).
+    await nft(ns, [
+      'table inet miniupnpd {',
+      '  chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }',
+      '  chain miniupnpd { }',
+      '  chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump prerouting_miniupnpd; }',
+      '  chain postrouting { type nat hook postrouting priority srcnat; policy accept; jump postrouting_miniupnpd; }',
+      '  chain prerouting_miniupnpd { }',
+      '  chain postrouting_miniupnpd { }',
+      '}',
+    ].join('\n'));
+  }
+}
+
+/** miniupnpd in the router, serving the LAN; resolves once it listens for UPnP and NAT-PMP/PCP. */
+async function startMiniupnpd(router: Router, stun: Coturn, dir: string, children: ChildProcess[]): Promise<() => string> {
+  const conf = path.join(dir, 'miniupnpd.conf');
+  await writeFile(conf, [
+    'ext_ifname=wan',
+    // miniupnpd refuses to map ports when its WAN address is private or reserved, and the lab's
+    // public network is TEST-NET-2 (198.51.100.0/24, reserved): asked over STUN, the public host
+    // says the router is reachable as itself, and miniupnpd then takes that address as public.
+    'ext_perform_stun=yes',
+    `ext_stun_host=${stun.addresses[0]}`,
+    `ext_stun_port=${stun.port}`,
+    'listening_ip=lan',
+    'http_port=0',
+    'enable_upnp=yes',
+    // NAT-PMP and PCP share port 5351; this one switch turns on both.
+    'enable_natpmp=yes',
+    'ipv6_disable=yes',
+    'secure_mode=yes',
+    'system_uptime=yes',
+    'notify_interval=60',
+    'uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b',
+    `lease_file=${path.join(dir, 'upnp.leases')}`,
+    'upnp_table_name=miniupnpd',
+    'upnp_nat_table_name=miniupnpd',
+    'upnp_forward_chain=miniupnpd',
+    'upnp_nat_chain=prerouting_miniupnpd',
+    'upnp_nat_postrouting_chain=postrouting_miniupnpd',
+    `allow 1024-65535 ${router.lanPrefix}.0/24 1024-65535`,
+    'deny 0-65535 0.0.0.0/0 0-65535',
+  ].join('\n') + '\n');
+  const child = spawnIn(router.lanNs, '/usr/sbin/miniupnpd', ['-f', conf, '-d', '-P', path.join(dir, 'miniupnpd.pid')]);
+  children.push(child);
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`miniupnpd in ${router.lanNs} did not start listening within 10 s:\n${log}`)), 10_000);
+    const check = () => {
+      if (/HTTP listening on port/.test(log) && /Listening for NAT-PMP\/PCP traffic on port/.test(log)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`miniupnpd could not start (is the miniupnpd-nftables package installed? scripts/install-test-deps.sh): ${error.message}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`miniupnpd in ${router.lanNs} exited with ${code} (is the miniupnpd-nftables package installed? scripts/install-test-deps.sh):\n${log}`));
+    });
+  });
+  return () => log;
+}
+
+async function startCoturn(ns: string, addresses: [string, string], port: number, dir: string): Promise<{ child: ChildProcess; handle: Coturn }> {
+  const conf = path.join(dir, 'turnserver.conf');
+  const user = 'alice';
+  const password = 'secret';
+  await writeFile(conf, [
+    `listening-ip=${addresses[0]}`,
+    `listening-ip=${addresses[1]}`,
+    `relay-ip=${addresses[0]}`,
+    `listening-port=${port}`,
+    'min-port=49160',
+    'max-port=49300',
+    'realm=natlab.test',
+    'lt-cred-mech',
+    `user=${user}:${password}`,
+    'fingerprint',
+    'no-tls',
+    'no-dtls',
+    'no-cli',
+    'simple-log',
+    `userdb=${path.join(dir, 'turndb')}`,
+    `log-file=${path.join(dir, 'turn.log')}`,
+    `pidfile=${path.join(dir, 'turn.pid')}`,
+  ].join('\n') + '\n');
+  const child = spawnIn(ns, 'turnserver', ['-c', conf]);
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => (exited = `turnserver exited with ${code ?? signal}`));
+  child.once('error', (error) => (exited = `turnserver could not start (is the coturn package installed?): ${error.message}`));
+  // Ready once it listens on both addresses, on its port and RFC 5780's alternate port.
+  const wanted = addresses.flatMap((a) => [`${a}:${port}`, `${a}:${port + 1}`]);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (exited) throw new Error(`${exited}:\n${log}`);
+    const { stdout } = await runIn(ns, 'ss', ['-Hlnu']);
+    const listening = stdout.split('\n').map((line) => line.split(/\s+/)[3]);
+    if (wanted.every((w) => listening.includes(w))) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`coturn did not listen on ${wanted.join(', ')} within 10 s:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    child,
+    handle: {
+      addresses,
+      port,
+      user,
+      password,
+      log: () => log,
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGKILL');
+        await gone;
+      },
+    },
+  };
 }
