@@ -39,6 +39,9 @@ Options for "node":
   --client             the same as --role client
   --max-clients N      as a member, carry at most N clients' signalling; more are refused
                        so they attach elsewhere (default: 5000)
+  --port-mapping       ask the router to open the SIP port (PCP, NAT-PMP or UPnP IGD) when
+                       a NAT lies between this node and the members (kept for next time;
+                       on at first; --no-port-mapping turns it off and deletes the mapping)
   --stun-other-address ADDR
                        a second address of this host (with --bind set to the first): the
                        STUN server on the SIP port then answers NAT behaviour tests
@@ -88,6 +91,8 @@ function parseNodeFlags(args: string[]) {
     role: { type: 'string' },
     'stun-other-address': { type: 'string' },
     'max-clients': { type: 'string' },
+    'port-mapping': { type: 'boolean' },
+    'no-port-mapping': { type: 'boolean' },
     'refresh-seconds': { type: 'string' },
     replicas: { type: 'string' },
     'auto-answer': { type: 'boolean' },
@@ -137,6 +142,7 @@ function parseNodeFlags(args: string[]) {
     }
     rtpPorts = [lo, hi];
   }
+  if (v['port-mapping'] && v['no-port-mapping']) throw new UsageError('--port-mapping and --no-port-mapping say opposite things: give one.');
   if (v.rescue && v['no-rescue']) throw new UsageError('--rescue and --no-rescue say opposite things: give one.');
   const rescue: { enabled?: boolean; donateMbit?: number; donateGbPerDay?: number; cacheMb?: number } = {};
   if (v.rescue) rescue.enabled = true;
@@ -176,6 +182,7 @@ function parseNodeFlags(args: string[]) {
     overlay: v.overlay,
     bootstrap: v.bootstrap ?? [],
     role,
+    portMapping: v['port-mapping'] ? true : v['no-port-mapping'] ? false : undefined,
     stunOtherAddress: other,
     maxClients: maxClients === undefined ? undefined : Number(maxClients),
     refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
@@ -199,6 +206,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       overlay: flags.overlay,
       bootstrap: flags.bootstrap,
       role: flags.role,
+      portMapping: flags.portMapping,
       stunOtherAddress: flags.stunOtherAddress,
       maxClients: flags.maxClients,
       registrationRefreshMs: flags.refreshMs,

@@ -167,7 +167,7 @@ export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceSta
 import type { BuddyView, OwnPresenceView } from '../services/presence/buddy-view.js';
 export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedConfig } from '../services/lan/lan-view.js';
 import type { LanView, SharedConfig } from '../services/lan/lan-view.js';
-export type { NatBehaviourView, NatView } from '../services/nat/nat-view.js';
+export type { NatBehaviourView, NatView, PortMappingView } from '../services/nat/nat-view.js';
 import type { NatView } from '../services/nat/nat-view.js';
 export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue/rescue-view.js';
 import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
@@ -232,6 +232,8 @@ export interface Commands {
   'nat.status': { params: Record<string, never>; result: NatView };
   /** Finds the public address and NAT behaviour again now (the answer comes when the tests end, a few seconds). */
   'nat.check': { params: Record<string, never>; result: NatView };
+  /** "Ask my router to open a port" on or off (kept in settings; off deletes the mapping at once). */
+  'nat.configure': { params: { portMapping: boolean }; result: NatView };
   /** "Help rescue sites": what this node gives, the sites it helps, and what it served. */
   'rescue.status': { params: Record<string, never>; result: RescueView };
   /**

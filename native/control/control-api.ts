@@ -109,6 +109,7 @@ export class ControlApi implements ControlEndpoint {
       'lan.share': async (p) => services.lan.share(sharedConfigOrNull(p)),
       'lan.acceptOffer': async (p) => services.lan.acceptOffer(text(p, 'signerFingerprint')),
       'lan.stopFollowing': async (p) => services.lan.stopFollowing(text(p, 'signerFingerprint')),
+      'nat.configure': async (p) => services.nat.setPortMapping(flag(p, 'portMapping')),
       'rescue.status': async () => services.rescue.view(),
       'rescue.configure': async (p) => services.rescue.configure(rescueChange(p)),
     };

@@ -33,6 +33,7 @@ import { Database } from '../storage/db.js';
 import { IdentityRepository } from '../storage/repositories/identity-repository.js';
 import { MessageRepository, type StoredMessage } from '../storage/repositories/message-repository.js';
 import { SettingsRepository } from '../storage/repositories/settings-repository.js';
+import { gateway4async } from 'default-gateway';
 import { realTimers } from '../transport/clock.js';
 import { UiServer } from '../transport/ui-server.js';
 
@@ -58,6 +59,8 @@ export interface EngineOptions {
   client?: boolean;
   /** member, client, or auto (default): a member unless the NAT check finds others cannot reach this node. */
   role?: 'member' | 'client' | 'auto';
+  /** "Ask my router to open a port" from the command line (applied and kept); absent: as last saved, on at first. */
+  portMapping?: boolean;
   /** A member carries at most this many clients' signalling (default 5,000). */
   maxClients?: number;
   /** A second address of this host: the STUN server answers RFC 5780 CHANGE-REQUEST from it. */
@@ -100,6 +103,8 @@ export interface EngineOptions {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** Settings key of "Ask my router to open a port". */
+const PORT_MAPPING_KEY = 'nat.portMapping';
 /** dist/renderer, from either native/roots/node-engine.ts (tsx) or dist/native/roots/node-engine.js. */
 export const DEFAULT_RENDERER_DIR = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../../renderer' : '../../dist/renderer');
 
@@ -280,8 +285,12 @@ export class Engine {
       },
     });
 
+    const portMappingSaved = await settings.get<boolean>(PORT_MAPPING_KEY);
+    if (options.portMapping !== undefined) await settings.set(PORT_MAPPING_KEY, options.portMapping);
     const nat = new NatService({
       stack: sip,
+      portMapping: { enabled: options.portMapping ?? portMappingSaved ?? true, save: (enabled) => settings.set(PORT_MAPPING_KEY, enabled) },
+      gateway: async () => (await gateway4async()).gateway,
       otherAddress: options.stunOtherAddress,
       servers: () => overlay.knownMembers(),
       partnerCandidates: () => overlay.knownMembers().filter((m) => m.port === sip.port && overlay.isRingNode(m)),

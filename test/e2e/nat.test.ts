@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { launchBrowser, newAppPage, screenshot, type AppPage } from '../support/browser.js';
+import { controlOf } from '../support/control.js';
 import { removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 
 describe('the Network screen of a client and its member', () => {
@@ -44,5 +45,25 @@ describe('the Network screen of a client and its member', () => {
     assert.deepEqual(problems, []);
     const mine = await connectionCard(member);
     await mine.card.getByText('member: others can reach you directly; carrying 1 client (at most 5000)').waitFor({ timeout: 10_000 });
+  });
+
+  test('"Ask my router to open a port" is on at first, says why no mapping is needed on loopback, and turns off from the card', async () => {
+    const { card, problems } = await connectionCard(client);
+    const box = card.getByRole('checkbox', { name: 'Ask my router to open a port' });
+    await card.getByText('none needed: bound to loopback: no router in between').waitFor({ timeout: 20_000 });
+    assert.equal(await box.isChecked(), true);
+    await box.uncheck();
+    await card.getByText('none: asking the router is turned off').waitFor({ timeout: 10_000 });
+    const control = controlOf(client);
+    try {
+      const view = await control.invoke('nat.status', {});
+      assert.equal(view.portMapping.enabled, false, 'the engine keeps what the box says');
+      assert.equal(view.portMapping.state, 'off');
+    } finally {
+      control.close();
+    }
+    await box.check();
+    await card.getByText('none needed: bound to loopback: no router in between').waitFor({ timeout: 10_000 });
+    assert.deepEqual(problems, []);
   });
 });

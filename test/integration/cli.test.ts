@@ -33,6 +33,11 @@ describe('peerdial CLI', () => {
     assertOneLineError(await runCli(['node', '--data-dir', await dataDir(), '--bind', 'my-laptop']), /--bind must be an IP address/);
   });
 
+  it('refuses --port-mapping with --no-port-mapping, and lists both in --help', async () => {
+    assertOneLineError(await runCli(['node', '--data-dir', await dataDir(), '--port-mapping', '--no-port-mapping']), /--port-mapping and --no-port-mapping say opposite things/);
+    assert.match((await runCli(['--help'])).stdout, /--port-mapping .*ask the router to open the SIP port/);
+  });
+
   it('refuses a bad --user name', async () => {
     assertOneLineError(await runCli(['node', '--data-dir', await dataDir(), '--bind', '127.0.0.1', '--sip-port', String(await freePort()), '--user', 'Bad Name']), /user name/);
   });

@@ -16,6 +16,7 @@ import type { SipStack } from '../sip/index.js';
 import type { NatView } from './nat-view.js';
 import { ClientFlows } from './client-flows.js';
 import { MemberAttachment } from './member-attachment.js';
+import { PortMapper, type PortMapperOptions } from './port-mapper.js';
 
 export interface NatServiceOptions {
   stack: SipStack;
@@ -50,6 +51,12 @@ export interface NatServiceOptions {
   autoRole?: boolean;
   /** Leaves the ring to be a client (auto role). */
   becomeClient(): Promise<void>;
+  /** "Ask my router to open a port": the setting as kept, and how to keep a change. */
+  portMapping: { enabled: boolean; save(enabled: boolean): Promise<void> };
+  /** The LAN's default gateway (PCP, NAT-PMP). */
+  gateway(): Promise<string | undefined>;
+  /** Tests: the router protocols to try, in order. */
+  mappers?: PortMapperOptions['mappers'];
 }
 
 const PARTNER_REFRESH_MS = 60_000;
@@ -73,6 +80,8 @@ export class NatService {
   private timers: TimerHandle[] = [];
   private stopped = false;
   readonly flows: ClientFlows;
+  private readonly portMapper: PortMapper;
+  private portMappingEnabled: boolean;
   private attachment?: MemberAttachment;
   readonly counters: Record<StunDropReason | 'answered' | 'passedToPartner' | 'unsolicitedAnswers' | 'partnerRefused', number> = {
     answered: 0,
@@ -94,6 +103,15 @@ export class NatService {
       now: this.now,
       maxClients: options.maxClients,
       accepting: () => (options.role() === 'member' ? { ok: true } : { ok: false, reason: 'a client itself, not a member' }),
+      onChange: () => this.changed(),
+    });
+    this.portMappingEnabled = options.portMapping.enabled;
+    this.portMapper = new PortMapper({
+      timers: options.timers,
+      log: options.log.child('port-mapping'),
+      now: this.now,
+      gateway: options.gateway,
+      mappers: options.mappers,
       onChange: () => this.changed(),
     });
   }
@@ -179,8 +197,39 @@ export class NatService {
     if (this.attachment && this.attachment.view().state === 'detached') void this.attachment.attach();
   }
 
+  /** Turns "Ask my router to open a port" on or off (kept in settings); off deletes the mapping at once. */
+  async setPortMapping(enabled: boolean): Promise<NatView> {
+    this.portMappingEnabled = enabled;
+    await this.options.portMapping.save(enabled);
+    await this.updatePortMapping();
+    return this.view();
+  }
+
+  /** Maps the SIP port when the setting is on and a NAT lies between us and the members. */
+  private async updatePortMapping(): Promise<void> {
+    if (this.stopped) return;
+    if (!this.portMappingEnabled) return this.portMapper.off('off');
+    const bind = this.options.stack.bindAddress;
+    if (bind.startsWith('127.') || bind === '::1') return this.portMapper.off('not-needed', 'bound to loopback: no router in between');
+    const found = this.behaviour;
+    if (!found) return;
+    if (found.mapping === 'no-nat') return this.portMapper.off('not-needed', 'no NAT between this node and the members');
+    if (!found.udp) return this.portMapper.off('not-needed', 'UDP does not get through here: a router mapping would not help');
+    const internal = (bind === '0.0.0.0' ? await this.addressTowardsGateway() : bind) ?? bind;
+    if (this.portMapper.holds(internal, this.options.stack.port)) return;
+    await this.portMapper.map(internal, this.options.stack.port);
+  }
+
+  private async addressTowardsGateway(): Promise<string | undefined> {
+    const gateway = await this.options.gateway().catch(() => undefined);
+    const mine = this.localAddresses().filter((a) => !a.startsWith('127.'));
+    const prefix = gateway?.split('.').slice(0, 3).join('.');
+    return mine.find((a) => prefix && a.startsWith(prefix + '.')) ?? mine[0];
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.portMapper.stop();
     await this.attachment?.stop();
     this.attachment = undefined;
     for (const t of this.timers) this.options.timers.clear(t);
@@ -197,6 +246,7 @@ export class NatService {
       checking: this.checking !== undefined,
       lastCheck: this.lastCheck,
       publicAddress: this.publicAddress && `${this.publicAddress.address}:${this.publicAddress.port}`,
+      portMapping: this.portMappingView(),
       behaviour: this.behaviour && {
         udp: this.behaviour.udp,
         mapping: this.behaviour.mapping,
@@ -219,6 +269,17 @@ export class NatService {
       carrying: this.options.role() === 'member' ? { clients: this.flows.count, max: this.flows.view().max } : undefined,
       counters: { ...this.counters, ...prefixed('flows.', this.flows.counters) },
     };
+  }
+
+  /** The router's mapping, and whether it is the address members see (no second NAT beyond it). */
+  private portMappingView(): NatView['portMapping'] {
+    const view = this.portMapper.view(this.portMappingEnabled);
+    const reaches = this.portMapper.reaches();
+    const seen = this.publicAddress;
+    if (reaches && seen && reaches.address !== seen.address) {
+      view.note = `your router's own address (${reaches.address}) is not your public address (${seen.address}): another NAT lies beyond it, as under carrier-grade NAT, so the mapping does not make you reachable`;
+    }
+    return view;
   }
 
   /** Finds the public address and NAT behaviour again (at most one run at a time). */
@@ -251,6 +312,8 @@ export class NatService {
       this.options.log.info('NAT behaviour', { description: describeBehaviour(best), mapped: best.mapped, server: best.server });
     }
     this.behaviour = best;
+    // In the background: a router without PCP, NAT-PMP or UPnP costs a few seconds of silence.
+    void this.updatePortMapping().catch((error) => this.options.log.warn('port mapping failed', { error: String(error) }));
     if (best) await this.chooseRole(best);
   }
 

@@ -30,12 +30,33 @@ export interface AttachmentView {
   keepaliveMs: number;
 }
 
+/** "Ask my router to open a port": what the router granted, or why nothing. */
+export interface PortMappingView {
+  /** The setting "Ask my router to open a port" (on by default). */
+  enabled: boolean;
+  /** off: the setting is off; not-needed: no NAT here (or bound to loopback); unavailable: no router would. */
+  state: 'off' | 'not-needed' | 'trying' | 'mapped' | 'unavailable';
+  protocol?: 'pcp' | 'nat-pmp' | 'upnp';
+  /** The router that made it. */
+  gateway?: string;
+  /** host:port the router forwards to our SIP port. */
+  external?: string;
+  transports?: ('udp' | 'tcp')[];
+  lifetimeS?: number;
+  /** When the lease ends unless renewed (it is renewed at half its life), ms since the epoch. */
+  expiresAt?: number;
+  /** Why there is no mapping, or why the one there is does not make us reachable. */
+  note?: string;
+  counters: Record<string, number>;
+}
+
 export interface NatView {
   checking: boolean;
   /** When the last check ended (ms since the epoch). */
   lastCheck?: number;
   /** host:port of our SIP socket as members see it. */
   publicAddress?: string;
+  portMapping: PortMappingView;
   behaviour?: NatBehaviourView;
   /** The STUN server this node runs on its SIP port. */
   stunServer: {

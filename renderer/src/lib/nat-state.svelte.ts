@@ -27,6 +27,16 @@ export class NatState {
     if (event.type === 'nat.changed') this.view = event.data;
   }
 
+  /** "Ask my router to open a port" on or off. */
+  async setPortMapping(on: boolean): Promise<void> {
+    this.checkError = undefined;
+    try {
+      this.view = await this.client.invoke('nat.configure', { portMapping: on });
+    } catch (error) {
+      this.checkError = describeError(error);
+    }
+  }
+
   async check(): Promise<void> {
     this.checkError = undefined;
     try {

@@ -1,0 +1,138 @@
+// "Ask my router to open a port" against a real router: miniupnpd (UPnP IGD, NAT-PMP, PCP) in
+// the NAT lab's 'upnp' router, whose own filtering drops what it was not asked for. A node behind
+// it maps its SIP port, and a host it never sent to reaches that port through the mapping
+// (coturn's turnutils_stunclient gets an answer from our STUN server); turned off, the mapping
+// leaves the router and the same host gets nothing; the setting outlives a restart; quitting
+// deletes the mapping. Each of the three protocols maps, forwards and deletes on its own.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { NatView } from '../../native/control/api.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
+import { until } from '../support/poll.js';
+import { requireNetnsPrivileges, runIn } from '../netns/lan.js';
+import { startLanNode, type LanNode } from '../netns/lan-node.js';
+import { makeNatLab, type LabHost, type NatLab, type Router } from '../netns/nat-lab.js';
+
+const CHORD_ENV = { PEERDIAL_CHORD: '{"stabilizeMs":300,"fixFingersMs":200,"checkPredecessorMs":500,"replicateMs":2000}' };
+const QUIET = ['--no-mdns', '--no-multicast-register', '--refresh-seconds', '5'];
+
+describe('port mapping on a real router (miniupnpd)', () => {
+  let lab: NatLab;
+  let router: Router;
+  let host: LabHost;
+  let stranger: LabHost;
+  const dirs: string[] = [];
+  const nodes: LanNode[] = [];
+  let members: string[] = [];
+
+  async function start(on: LabHost, args: string[], dataDir?: string): Promise<LanNode> {
+    const dir = dataDir ?? (await tempDataDir('peerdial-portmap-'));
+    if (!dirs.includes(dir)) dirs.push(dir);
+    const node = await startLanNode(on, ['--data-dir', dir, ...QUIET, ...args], CHORD_ENV);
+    nodes.push(node);
+    return node;
+  }
+
+  before(async () => {
+    await requireNetnsPrivileges();
+    lab = await makeNatLab();
+    const [a, b] = lab.publicHost.addresses;
+    members = [`${a}:5060`, `${b}:5060`];
+    await start(lab.publicHost, ['--bind', a, '--sip-port', '5060', '--user', 'mona']);
+    await start(lab.publicHost, ['--bind', b, '--sip-port', '5060', '--user', 'mark', '--bootstrap', members[0]]);
+    router = await lab.addRouter('upnp');
+    host = await lab.addHost(router);
+    stranger = await lab.addPublicHost();
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+    await lab?.teardown();
+    await Promise.all(dirs.map(removeDir));
+  });
+
+  const natOf = (node: LanNode, ready: (v: NatView) => boolean, what: string): Promise<NatView> => {
+    let last: NatView | undefined;
+    return until(what, async () => {
+      last = await node.invoke('nat.status', {});
+      return ready(last) ? last : undefined;
+    }, 30_000, () => JSON.stringify(last?.portMapping ?? last));
+  };
+
+  /** coturn's STUN client from a host the node never sent to, at the router's public port 5060. */
+  const strangerReaches = async (): Promise<boolean> => {
+    const out = await runIn(stranger.ns, 'timeout', ['5', 'turnutils_stunclient', '-p', '5060', router.publicAddress], 10_000).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+    return /UDP reflexive addr/.test(out.stdout);
+  };
+
+  /** The DNAT rules miniupnpd holds in the router for our port. */
+  const routerRules = async (): Promise<string> => (await runIn(router.lanNs, 'nft', ['list', 'chain', 'inet', 'miniupnpd', 'prerouting_miniupnpd'])).stdout;
+
+  it('a node behind the router maps its SIP port by PCP, and a host it never sent to reaches it; off deletes the mapping and the setting outlives a restart; quitting deletes it', async () => {
+    assert.equal(await strangerReaches(), false, 'before any mapping the router drops what the stranger sends');
+    const dataDir = await tempDataDir('peerdial-portmap-');
+    dirs.push(dataDir);
+    let ulla = await start(host, ['--role', 'client', '--sip-port', '5060', '--user', 'ulla', ...members.flatMap((m) => ['--bootstrap', m])], dataDir);
+    const mapped = await natOf(ulla, (v) => v.portMapping.state === 'mapped', 'a port mapping');
+    assert.equal(mapped.portMapping.enabled, true, 'on by default');
+    assert.equal(mapped.portMapping.protocol, 'pcp');
+    assert.equal(mapped.portMapping.external, `${router.publicAddress}:5060`);
+    assert.deepEqual(mapped.portMapping.transports, ['udp', 'tcp']);
+    assert.equal(mapped.portMapping.gateway, router.gateway);
+    assert.ok(mapped.portMapping.lifetimeS && mapped.portMapping.lifetimeS > 0);
+    assert.equal(mapped.portMapping.note, undefined, 'the router\'s address is the public address members see');
+    assert.match(await routerRules(), /dport 5060/);
+    assert.equal(await strangerReaches(), true, 'through the mapping, a host the node never sent to reaches its STUN server on the SIP port');
+
+    const off = await ulla.invoke('nat.configure', { portMapping: false });
+    assert.equal(off.portMapping.state, 'off');
+    assert.equal(off.portMapping.enabled, false);
+    assert.doesNotMatch(await routerRules(), /dport 5060/, 'turned off, the mapping is deleted from the router');
+    assert.equal(await strangerReaches(), false);
+
+    await ulla.stop();
+    ulla = await start(host, ['--role', 'client', '--sip-port', '5060', '--user', 'ulla', ...members.flatMap((m) => ['--bootstrap', m])], dataDir);
+    const after = await natOf(ulla, (v) => v.behaviour !== undefined, 'a NAT check after the restart');
+    assert.equal(after.portMapping.enabled, false, 'the setting is kept');
+    assert.equal(after.portMapping.state, 'off');
+
+    await ulla.invoke('nat.configure', { portMapping: true });
+    await natOf(ulla, (v) => v.portMapping.state === 'mapped', 'the mapping again');
+    assert.match(await routerRules(), /dport 5060/);
+    await ulla.stop();
+    assert.doesNotMatch(await routerRules(), /dport 5060/, 'quitting deletes the mapping');
+  });
+
+  for (const protocol of ['pcp', 'nat-pmp', 'upnp'] as const) {
+    it(`${protocol}: maps a UDP port that a host it never sent to reaches, and deletes it`, async () => {
+      const port = { pcp: 41001, 'nat-pmp': 41002, upnp: 41003 }[protocol];
+      const script = path.resolve('test/netns/map-port.ts');
+      const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, '--import', 'tsx', script, protocol, router.gateway, host.address, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const lines: string[] = [];
+      let stderr = '';
+      child.stdout.on('data', (d) => lines.push(...String(d).split('\n').filter(Boolean)));
+      child.stderr.on('data', (d) => (stderr += d));
+      try {
+        const first = await until('the mapping', async () => lines[0], 30_000, () => stderr);
+        const view = JSON.parse(first);
+        assert.equal(view.state, 'mapped', first);
+        assert.equal(view.protocol, protocol);
+        assert.equal(view.external, `${router.publicAddress}:${port}`);
+        const echoed = await runIn(stranger.ns, process.execPath, ['-e', echoScript(router.publicAddress, port)], 10_000);
+        assert.equal(echoed.stdout.trim(), 'echoed', 'the stranger\'s datagram came back through the mapping');
+        child.stdin.end();
+        const last = await until('the deletion', async () => lines[1], 15_000, () => stderr);
+        assert.equal(JSON.parse(last).counters.deleted, 1);
+        assert.doesNotMatch(await routerRules(), new RegExp(`dport ${port}\\b`), 'deleted from the router');
+      } finally {
+        child.kill();
+      }
+    });
+  }
+});
+
+function echoScript(address: string, port: number): string {
+  return `const s=require('dgram').createSocket('udp4');let n=0;s.on('message',()=>{console.log('echoed');process.exit(0)});const t=setInterval(()=>{if(++n>8){console.log('silence');process.exit(0)}s.send('ping',${port},'${address}')},250);`;
+}
