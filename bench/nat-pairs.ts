@@ -82,20 +82,32 @@ export async function measurePairs(rounds: number): Promise<{ pairs: Record<stri
         console.log(JSON.stringify({ pair: `${from} -> ${to}`, ...pairs[`${from} -> ${to}`] }));
       }
     }
-    // --role auto: one more node behind each router, and one on the public network, choose.
+    // --role auto: one more node behind each router, one on the public network, and one on a
+    // public address behind a stateful firewall, choose (--member-uptime 0: the uptime rule aside).
     const roles: Record<string, string> = {};
+    const boot = members.slice(0, 1).flatMap((m) => ['--bootstrap', m]);
     const autoNodes: Array<{ where: string; node: LanNode; right: 'member' | 'client' }> = [
-      { where: 'public', node: await start(lab.publicHost, ['--bind', lab.publicHost.addresses[3], '--user', 'paula', ...members.flatMap((m) => ['--bootstrap', m])]), right: 'member' },
+      { where: 'public', node: await start(lab.publicHost, ['--bind', lab.publicHost.addresses[3], '--user', 'paula', '--member-uptime', '0', ...boot]), right: 'member' },
+      { where: 'public-firewalled', node: await start(await lab.addPublicHost({ firewall: true }), ['--user', 'wally', '--member-uptime', '0', ...boot]), right: 'client' },
     ];
+    // Behind each router (on port 5062: the router's client holds 5060 outside). A node its router
+    // forwards to (a full cone; the miniupnpd router, where it maps its own port) is a member.
     for (const kind of ROUTER_KINDS) {
       const host = await lab.addHost(routerByKind.get(kind)!);
-      autoNodes.push({ where: kind, node: await start(host, ['--user', `auto${user(kind)}`, ...members.flatMap((m) => ['--bootstrap', m])]), right: 'client' });
+      autoNodes.push({ where: kind, node: await start(host, ['--user', `auto${user(kind)}`, '--sip-port', '5062', '--member-uptime', '0', ...boot]), right: kind === 'full-cone' ? 'member' : 'client' });
     }
+    const upnpHost = await lab.addHost(await lab.addRouter('upnp'));
+    autoNodes.push({ where: 'upnp', node: await start(upnpHost, ['--user', 'autoupnp', '--sip-port', '5062', '--member-uptime', '0', ...boot]), right: 'member' });
     let right = 0;
     for (const a of autoNodes) {
+      // Settled: the check, the port mapping and the probes are done, and the role they lead to taken.
       const role = await until(`${a.where}: the role chosen`, async () => {
         const v = await a.node.invoke('nat.status', {});
-        return v.behaviour && !v.checking && (v.role === 'client' ? v.attachment?.state === 'attached' && 'client' : v.lastCheck ? 'member' : undefined);
+        const settled = v.behaviour && !v.checking && !['waiting', 'trying'].includes(v.portMapping.state) && v.reachability.state !== 'checking';
+        if (!settled) return undefined;
+        if (v.role === 'member') return (await a.node.invoke('overlay.status', {})).role === 'member' ? 'member' : undefined;
+        // A client that the probes reach is about to move up (--member-uptime 0).
+        return v.reachability.state !== 'reachable' && v.attachment?.state === 'attached' ? 'client' : undefined;
       }, 40_000).catch(() => 'undecided');
       roles[a.where] = role;
       if (role === a.right) right++;

@@ -8,7 +8,10 @@
 //   SIGKILL; the time until the client is attached to the other (nat.status), over several runs.
 // - pairs, reachableFraction: in the NAT lab (bench/nat-pairs.ts, root), a message and an INVITE
 //   between every ordered pair of router kinds; roleAccuracy: nodes with --role auto behind each
-//   router and on the public network, and whether each chose the role its network allows.
+//   router, on the public network and on a firewalled public address, and whether each chose the
+//   role its network allows.
+// - portMapping: ms to map the SIP port on miniupnpd by PCP, NAT-PMP and UPnP IGD, against
+//   miniupnpc's upnpc and natpmpc on the same router (bench/nat-port-mapping.ts).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +21,7 @@ import { removeDir, startNode, type NodeProcess } from '../test/support/node-pro
 import { until } from '../test/support/poll.js';
 import { attachClients, messageLatencies } from './nat-clients.js';
 import { measurePairs } from './nat-pairs.js';
+import { measurePortMapping } from './nat-port-mapping.js';
 
 const { values } = parseArgs({
   options: {
@@ -121,6 +125,7 @@ async function reattach(runs: number) {
 const lab = await measurePairs(Number(values['pair-rounds']));
 const carried = await clientsPerMember();
 const reattachMs = await reattach(Number(values.reattach));
+const portMapping = await measurePortMapping();
 const report = {
   benchmark: 'nat',
   at: new Date().toISOString(),
@@ -135,10 +140,9 @@ const report = {
   keepaliveBytesPerClientPerSec: carried.keepaliveBytesPerClientPerSec,
   keepaliveIntervalMs: carried.keepaliveIntervalMs,
   reattachMs,
+  portMapping,
   targets: { clientsPerMember: 2000, keepaliveBytesPerClientPerSec: 60, reattachMsP99: 10_000, reachableFraction: 1, roleAccuracy: 1 },
-  notMeasuredHere: [
-    'the UPnP router is not in the lab yet',
-  ],
+  notMeasuredHere: ['two nodes behind the same router reaching each other at its public address (hairpinning): the lab routers do not hairpin'],
 };
 await mkdir(path.dirname(values.out!), { recursive: true });
 await writeFile(values.out!, JSON.stringify(report, null, 2) + '\n');

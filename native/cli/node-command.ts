@@ -37,6 +37,9 @@ Options for "node":
                        stops answering; auto: a member unless the NAT check finds a NAT or
                        a firewall between this node and the members (default: auto)
   --client             the same as --role client
+  --member-uptime S    with --role auto, a node that others can reach joins the ring as a
+                       member once it has been up S seconds; a member carries it until then,
+                       so nodes that come and go do not unsettle the ring (default: 60)
   --max-clients N      as a member, carry at most N clients' signalling; more are refused
                        so they attach elsewhere (default: 5000)
   --port-mapping       ask the router to open the SIP port (PCP, NAT-PMP or UPnP IGD) when
@@ -92,6 +95,7 @@ function parseNodeFlags(args: string[]) {
     'stun-other-address': { type: 'string' },
     'max-clients': { type: 'string' },
     'port-mapping': { type: 'boolean' },
+    'member-uptime': { type: 'string' },
     'no-port-mapping': { type: 'boolean' },
     'refresh-seconds': { type: 'string' },
     replicas: { type: 'string' },
@@ -142,6 +146,10 @@ function parseNodeFlags(args: string[]) {
     }
     rtpPorts = [lo, hi];
   }
+  const memberUptime = v['member-uptime'];
+  if (memberUptime !== undefined && (!/^\d+$/.test(memberUptime) || Number(memberUptime) > 86_400)) {
+    throw new UsageError(`--member-uptime must be a whole number of seconds from 0 to 86400, such as 60 (got "${memberUptime}").`);
+  }
   if (v['port-mapping'] && v['no-port-mapping']) throw new UsageError('--port-mapping and --no-port-mapping say opposite things: give one.');
   if (v.rescue && v['no-rescue']) throw new UsageError('--rescue and --no-rescue say opposite things: give one.');
   const rescue: { enabled?: boolean; donateMbit?: number; donateGbPerDay?: number; cacheMb?: number } = {};
@@ -183,6 +191,7 @@ function parseNodeFlags(args: string[]) {
     bootstrap: v.bootstrap ?? [],
     role,
     portMapping: v['port-mapping'] ? true : v['no-port-mapping'] ? false : undefined,
+    memberUptimeSeconds: memberUptime === undefined ? undefined : Number(memberUptime),
     stunOtherAddress: other,
     maxClients: maxClients === undefined ? undefined : Number(maxClients),
     refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
@@ -207,6 +216,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       bootstrap: flags.bootstrap,
       role: flags.role,
       portMapping: flags.portMapping,
+      memberUptimeSeconds: flags.memberUptimeSeconds,
       stunOtherAddress: flags.stunOtherAddress,
       maxClients: flags.maxClients,
       registrationRefreshMs: flags.refreshMs,

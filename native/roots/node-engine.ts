@@ -59,6 +59,8 @@ export interface EngineOptions {
   client?: boolean;
   /** member, client, or auto (default): a member unless the NAT check finds others cannot reach this node. */
   role?: 'member' | 'client' | 'auto';
+  /** --member-uptime: an auto node others can reach joins the ring after this long up (default 60). */
+  memberUptimeSeconds?: number;
   /** "Ask my router to open a port" from the command line (applied and kept); absent: as last saved, on at first. */
   portMapping?: boolean;
   /** A member carries at most this many clients' signalling (default 5,000). */
@@ -186,6 +188,7 @@ export class Engine {
       overlay: options.overlay ?? (await settings.get<string>('overlay.name')) ?? DEFAULT_OVERLAY,
       bootstrap: options.bootstrap ?? [],
       role: roleOption === 'client' ? 'client' : 'member',
+      beforeJoin: roleOption === 'auto' ? (): Promise<void> => nat.decideBeforeJoin() : undefined,
       timers: realTimers,
       log: log.child('overlay'),
       config: options.overlayConfig,
@@ -287,7 +290,7 @@ export class Engine {
 
     const portMappingSaved = await settings.get<boolean>(PORT_MAPPING_KEY);
     if (options.portMapping !== undefined) await settings.set(PORT_MAPPING_KEY, options.portMapping);
-    const nat = new NatService({
+    const nat: NatService = new NatService({
       stack: sip,
       portMapping: { enabled: options.portMapping ?? portMappingSaved ?? true, save: (enabled) => settings.set(PORT_MAPPING_KEY, enabled) },
       gateway: async () => (await gateway4async()).gateway,
@@ -301,6 +304,10 @@ export class Engine {
       role: () => overlay.chosenRole,
       autoRole: roleOption === 'auto',
       becomeClient: () => overlay.becomeClient(),
+      becomeMember: () => overlay.becomeMember(),
+      inRing: () => overlay.role === 'member',
+      onMember: () => void overlay.register(),
+      memberUptimeMs: options.memberUptimeSeconds === undefined ? undefined : options.memberUptimeSeconds * 1000,
       user: () => identity.current?.userName,
       maxClients: options.maxClients,
       onAttached: (member) => {
@@ -369,8 +376,9 @@ export class Engine {
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
       await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
-      await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
+      // NAT first: an auto node checks its NAT and reachability before it joins the ring.
       await supervisor.add({ name: 'nat', start: () => nat.start(), stop: () => nat.stop() });
+      await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
       await supervisor.add({ name: 'lan-discovery', start: () => lan.start(), stop: () => lan.stop() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
       await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });

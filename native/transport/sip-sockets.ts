@@ -42,6 +42,11 @@ export class SipSockets {
   private readonly connections = new Map<string, net.Socket>();
   private readonly pending = new Map<string, Promise<net.Socket>>();
   private closed = false;
+  /**
+   * Every address, and address and port, this UDP socket has sent to (up to 8,192 entries, oldest forgotten first): a dial-back
+   * probe counts only from an address our NAT holds no state for (services/nat/reachability.ts).
+   */
+  private readonly sentTo = new Set<string>();
   readonly stats = { datagramsIn: 0, streamMessagesIn: 0, stunIn: 0, framingErrors: 0, sendErrors: 0 };
 
   private constructor(
@@ -113,6 +118,11 @@ export class SipSockets {
   async send(bytes: Buffer, remote: Remote): Promise<void> {
     if (this.closed) throw new Error('SIP transport is closed');
     if (remote.protocol === 'udp') {
+      for (const key of [remote.address, `${remote.address}|${remote.port}`]) {
+        if (this.sentTo.has(key)) continue;
+        if (this.sentTo.size >= 8192) this.sentTo.delete(this.sentTo.values().next().value!);
+        this.sentTo.add(key);
+      }
       await new Promise<void>((resolve, reject) =>
         this.udp.send(bytes, remote.port, remote.address, (e) => (e ? reject(e) : resolve())),
       );
@@ -122,6 +132,11 @@ export class SipSockets {
     await new Promise<void>((resolve, reject) => socket.write(bytes, (e) => (e ? reject(e) : resolve())));
   }
 
+  /** True when this UDP socket has sent anything to `address` (at `port`, if given), as far as it remembers. */
+  hasSentTo(address: string, port?: number): boolean {
+    return this.sentTo.has(port === undefined ? address : `${address}|${port}`);
+  }
+
   /** Sends without waiting, counting failures: for responses and retransmissions. */
   sendQuietly(bytes: Buffer, remote: Remote): void {
     this.send(bytes, remote).catch(() => this.stats.sendErrors++);
@@ -129,6 +144,8 @@ export class SipSockets {
 
   /** Closes every TCP connection (the network changed: their paths are gone, and no RST will say so). */
   dropConnections(): void {
+    // A new network: no NAT or firewall on the way holds state for anyone we sent to before.
+    this.sentTo.clear();
     for (const socket of this.connections.values()) socket.destroy();
     this.connections.clear();
   }

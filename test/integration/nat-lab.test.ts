@@ -11,32 +11,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NatView } from '../../native/control/api.js';
-import { removeDir, tempDataDir } from '../support/node-process.js';
+import { removeDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { requireNetnsPrivileges, runIn, spawnIn } from '../netns/lan.js';
-import { startLanNode, type LanNode } from '../netns/lan-node.js';
+import type { LanNode } from '../netns/lan-node.js';
+import { labNodes, messageDelivered } from '../netns/nat-lab-nodes.js';
 import { EXPECTED, makeNatLab, ROUTER_KINDS, type LabHost, type NatLab, type Router, type RouterKind } from '../netns/nat-lab.js';
 
-const CHORD_ENV = { PEERDIAL_CHORD: '{"stabilizeMs":300,"fixFingersMs":200,"checkPredecessorMs":500,"replicateMs":2000}' };
-const QUIET = ['--no-mdns', '--no-multicast-register', '--refresh-seconds', '5'];
 
 describe('behind real NATs', () => {
   let lab: NatLab;
   const dirs: string[] = [];
-  const nodes: LanNode[] = [];
   const routers = new Map<RouterKind, Router>();
   const hosts = new Map<RouterKind, LabHost>();
   const clients = new Map<RouterKind, LanNode>();
   const user = (kind: RouterKind) => kind.replace(/-/g, '');
   let members: string[] = [];
 
-  async function start(host: LabHost, args: string[]): Promise<LanNode> {
-    const dataDir = await tempDataDir('peerdial-natlab-');
-    dirs.push(dataDir);
-    const node = await startLanNode(host, ['--data-dir', dataDir, ...QUIET, ...args], CHORD_ENV);
-    nodes.push(node);
-    return node;
-  }
+  const lanNodes = labNodes();
+  const start = lanNodes.start;
 
   before(async () => {
     await requireNetnsPrivileges();
@@ -55,7 +48,7 @@ describe('behind real NATs', () => {
   });
 
   after(async () => {
-    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+    await lanNodes.stopAll();
     await lab?.teardown();
     await Promise.all(dirs.map(removeDir));
   });
@@ -181,37 +174,53 @@ describe('behind real NATs', () => {
     assert.ok(ms <= 10_000, `reachable again ${ms} ms after the move`);
   });
 
-  it('with --role auto (the default) a node chooses: a public node stays a member; behind a NAT or the UDP firewall it becomes a client, reachable by name', async () => {
-    const [, , , d] = lab.publicHost.addresses;
-    const boot = members.flatMap((m) => ['--bootstrap', m]);
-    const publicNode = await start(lab.publicHost, ['--bind', d, '--user', 'paula', ...boot]);
-    const natted = await start(await lab.addHost(routers.get('symmetric')!), ['--user', 'nadia', ...boot]);
-    const firewalled = await start(await lab.addHost(routers.get('udp-blocked')!), ['--user', 'fiona', ...boot]);
+  it('with --role auto (the default) a node chooses before it joins: a node that members\' probes reach (a public one, one behind a full cone) is a member; behind another NAT, the UDP firewall or a stateful firewall on a public address it becomes a client; each is reached by name', async () => {
+    const [, b, , d] = lab.publicHost.addresses;
+    const boot = members.slice(0, 1).flatMap((m) => ['--bootstrap', m]);
     const chosen = async (node: LanNode, role: 'member' | 'client', why: RegExp) => {
       const view = await natOf(node, (v) => v.role === role && why.test(v.roleReason) && (role === 'member' || v.attachment?.state === 'attached'), `the role ${role}`);
       return view;
     };
-    await chosen(publicNode, 'member', /no NAT/);
-    assert.equal((await publicNode.invoke('overlay.status', {})).role, 'member');
+    // The uptime rule: reachable, but carried by a member until it has been up 8 s; then a member.
+    const newcomer = await start(await lab.addPublicHost(), ['--user', 'petra', '--member-uptime', '8', ...boot]);
+    const early = await chosen(newcomer, 'client', /others can reach .* it joins the ring once it has been up 8 s/);
+    assert.equal(early.reachability.state, 'reachable');
+    const publicNode = await start(lab.publicHost, ['--bind', d, '--user', 'paula', '--member-uptime', '0', ...boot]);
+    const natted = await start(await lab.addHost(routers.get('symmetric')!), ['--user', 'nadia', ...boot]);
+    // Behind a full cone that keeps its port number outside: reachable there, so a member at that address.
+    const coned = await start(await lab.addHost(routers.get('full-cone')!), ['--user', 'connie', '--sip-port', '5062', '--member-uptime', '0', ...boot]);
+    const firewalled = await start(await lab.addHost(routers.get('udp-blocked')!), ['--user', 'fiona', ...boot]);
+    const p = await chosen(publicNode, 'member', /no NAT between this node and the members, and others can reach/);
+    assert.equal(p.reachability.state, 'reachable', JSON.stringify(p.reachability));
+    assert.ok(p.reachability.probes.some((probe) => probe.result === 'arrived' && probe.from?.startsWith(b)), 'the probe came from the partner member, an address the node never sent to');
+    await until('paula in the ring', async () => (await publicNode.invoke('overlay.status', {})).role === 'member');
+    const promoted = await chosen(newcomer, 'member', /no NAT between this node and the members, and others can reach/);
+    assert.equal(promoted.attachment, undefined, 'a member is attached to no one');
+    await until('petra in the ring', async () => (await newcomer.invoke('overlay.status', {})).role === 'member');
     const n = await chosen(natted, 'client', /behind a NAT \(address-and-port-dependent mapping\)/);
     assert.equal(n.attachment?.transport, 'udp');
+    const c = await chosen(coned, 'member', /behind a NAT, but your router lets anyone reach it at .*:5062 \(full cone\)/);
+    assert.equal(c.reachability.state, 'reachable');
+    await until('connie in the ring', async () => (await coned.invoke('overlay.status', {})).role === 'member');
     const f = await chosen(firewalled, 'client', /UDP does not get through/);
     assert.equal(f.attachment?.transport, 'tcp');
-    for (const [to, name] of [
-      [natted, 'nadia'],
-      [firewalled, 'fiona'],
+    // A public address, no NAT, but a stateful firewall: the probes from addresses it never sent to do not arrive.
+    const walled = await start(await lab.addPublicHost({ firewall: true }), ['--user', 'wally', ...boot]);
+    const w = await chosen(walled, 'client', /no NAT, but a firewall drops what others send unasked/);
+    assert.equal(w.behaviour?.mapping, 'no-nat');
+    assert.equal(w.reachability.state, 'unreachable', JSON.stringify(w.reachability));
+    assert.equal(w.attachment?.transport, 'udp');
+    for (const [to, name, role] of [
+      [natted, 'nadia', 'client'],
+      [firewalled, 'fiona', 'client'],
+      [walled, 'wally', 'client'],
+      [newcomer, 'petra', 'member'],
+      [coned, 'connie', 'member'],
     ] as const) {
-      assert.equal((await to.invoke('overlay.status', {})).role, 'client');
-      const sender = clients.get('full-cone')!;
-      await until(`a message to ${name}`, async () => {
-        const sent = await sender.invoke('im.send', { to: name, text: `hello ${name}` }).catch(() => undefined);
-        if (!sent) return false;
-        const status = await until('a final status', async () => {
-          const m = (await sender.invoke('im.history', { peer: name })).find((x) => x.id === sent.id);
-          return m && m.status !== 'sending' ? m.status : undefined;
-        });
-        return status === 'delivered' || status === 'read';
-      }, 30_000);
+      assert.equal((await to.invoke('overlay.status', {})).role, role);
+      // From behind another router: the lab's routers do not hairpin (connie shares the full cone).
+      const sender = clients.get('port-restricted')!;
+      await messageDelivered(sender, name);
     }
   });
 });

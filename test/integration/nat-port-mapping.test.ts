@@ -9,31 +9,23 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NatView } from '../../native/control/api.js';
-import { removeDir, tempDataDir } from '../support/node-process.js';
+import { tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { requireNetnsPrivileges, runIn } from '../netns/lan.js';
-import { startLanNode, type LanNode } from '../netns/lan-node.js';
+import type { LanNode } from '../netns/lan-node.js';
+import { labNodes, messageDelivered } from '../netns/nat-lab-nodes.js';
 import { makeNatLab, type LabHost, type NatLab, type Router } from '../netns/nat-lab.js';
 
-const CHORD_ENV = { PEERDIAL_CHORD: '{"stabilizeMs":300,"fixFingersMs":200,"checkPredecessorMs":500,"replicateMs":2000}' };
-const QUIET = ['--no-mdns', '--no-multicast-register', '--refresh-seconds', '5'];
 
 describe('port mapping on a real router (miniupnpd)', () => {
   let lab: NatLab;
   let router: Router;
   let host: LabHost;
   let stranger: LabHost;
-  const dirs: string[] = [];
-  const nodes: LanNode[] = [];
+  const lanNodes = labNodes('peerdial-portmap-');
+  const nodes = lanNodes.all;
+  const start = lanNodes.start;
   let members: string[] = [];
-
-  async function start(on: LabHost, args: string[], dataDir?: string): Promise<LanNode> {
-    const dir = dataDir ?? (await tempDataDir('peerdial-portmap-'));
-    if (!dirs.includes(dir)) dirs.push(dir);
-    const node = await startLanNode(on, ['--data-dir', dir, ...QUIET, ...args], CHORD_ENV);
-    nodes.push(node);
-    return node;
-  }
 
   before(async () => {
     await requireNetnsPrivileges();
@@ -48,9 +40,8 @@ describe('port mapping on a real router (miniupnpd)', () => {
   });
 
   after(async () => {
-    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+    await lanNodes.stopAll();
     await lab?.teardown();
-    await Promise.all(dirs.map(removeDir));
   });
 
   const natOf = (node: LanNode, ready: (v: NatView) => boolean, what: string): Promise<NatView> => {
@@ -73,7 +64,6 @@ describe('port mapping on a real router (miniupnpd)', () => {
   it('a node behind the router maps its SIP port by PCP, and a host it never sent to reaches it; off deletes the mapping and the setting outlives a restart; quitting deletes it', async () => {
     assert.equal(await strangerReaches(), false, 'before any mapping the router drops what the stranger sends');
     const dataDir = await tempDataDir('peerdial-portmap-');
-    dirs.push(dataDir);
     let ulla = await start(host, ['--role', 'client', '--sip-port', '5060', '--user', 'ulla', ...members.flatMap((m) => ['--bootstrap', m])], dataDir);
     const mapped = await natOf(ulla, (v) => v.portMapping.state === 'mapped', 'a port mapping');
     assert.equal(mapped.portMapping.enabled, true, 'on by default');
@@ -103,6 +93,25 @@ describe('port mapping on a real router (miniupnpd)', () => {
     assert.match(await routerRules(), /dport 5060/);
     await ulla.stop();
     assert.doesNotMatch(await routerRules(), /dport 5060/, 'quitting deletes the mapping');
+  });
+
+  it('with --role auto, a node whose router forwards its SIP port (the mapping it made) and that members\' probes reach becomes a member at the router\'s address, and others reach it by name', async () => {
+    // The members answer for each other (partners), so they can probe.
+    await natOf(nodes[0], (v) => v.stunServer.partner !== undefined, 'the members\' partnership');
+    const uma = await start(host, ['--sip-port', '5060', '--user', 'uma', '--member-uptime', '0', ...members.flatMap((m) => ['--bootstrap', m])]);
+    const view = await natOf(uma, (v) => v.role === 'member' && /port mapping/.test(v.roleReason), 'a member through its port mapping');
+    assert.equal(view.portMapping.state, 'mapped');
+    assert.equal(view.reachability.state, 'reachable', JSON.stringify(view.reachability));
+    assert.match(view.roleReason, new RegExp(`behind a NAT, but your router forwards ${router.publicAddress.replace(/\./g, '\\.')}:5060 to it`));
+    await until('uma in the ring', async () => (await uma.invoke('overlay.status', {})).role === 'member');
+    // Its binding in the overlay names the router's public address, and a public node's message reaches it.
+    // Its binding in the overlay comes to name the router's public address (it was the member's flow while a client).
+    await until('uma\'s binding at the router\'s address', async () => {
+      const r = await nodes[0].invoke('overlay.lookup', { aor: 'uma' }).catch(() => undefined);
+      return r?.contacts.some((c) => c.includes(`@${router.publicAddress}:5060`)) ?? false;
+    });
+    await messageDelivered(nodes[0], 'uma');
+    await uma.stop();
   });
 
   for (const protocol of ['pcp', 'nat-pmp', 'upnp'] as const) {

@@ -1,7 +1,7 @@
 // Run inside a lab host (ip netns exec NS node --import tsx test/netns/map-port.ts PROTOCOL GATEWAY HOST PORT):
 // maps PORT over one router protocol with Peerdial's PortMapper, echoes every UDP datagram that
 // reaches the port, prints the mapping view as one JSON line, and deletes the mapping when its
-// stdin closes, printing the view again.
+// stdin closes, printing the view again. The first line also carries mapMs: how long the mapping took.
 import { UdpSocket } from '../../native/transport/udp-socket.js';
 import { createLogger } from '../../native/log.js';
 import { PortMapper } from '../../native/services/nat/port-mapper.js';
@@ -20,8 +20,10 @@ async function* only(): AsyncIterable<RouterMapper> {
   }
 }
 const mapper = new PortMapper({ timers: realTimers, log: createLogger('map-port', 'warn'), gateway: async () => gateway, mappers: only, onChange: () => undefined });
+const began = performance.now();
 await mapper.map(host, port);
-console.log(JSON.stringify(mapper.view(true)));
+const mapMs = Math.round((performance.now() - began) * 10) / 10;
+console.log(JSON.stringify({ ...mapper.view(true), mapMs }));
 process.stdin.resume();
 process.stdin.on('end', async () => {
   await mapper.stop();

@@ -4,6 +4,7 @@
 //
 //   public network   198.51.100.0/24 (TEST-NET-2) on bridge br0 in the switch namespace (…-sw)
 //     public host    .10 .11 .12 .13 (…-pub: members, coturn); addPublicHost(): .20, .21, …
+//                    (addPublicHost({ firewall: true }): no NAT, but a stateful firewall drops all it did not ask for)
 //     router N       .100+N on its `wan` veth (…-rN)
 //   router N's LAN   192.168.(10+N).0/24 on bridge `lan` in the router: the router is .1, hosts .2, .3, …
 //   'double'         the carrier's router (…-rN, public side) and the home router (…-rNi) share
@@ -89,7 +90,7 @@ export interface NatLab {
   /** The public host: addresses .10, .11, .12, .13 of the public network. */
   publicHost: LabHost & { addresses: string[] };
   /** Another host on the public network (.20, .21, ...): a second member, a peer of a test. */
-  addPublicHost(): Promise<LabHost>;
+  addPublicHost(options?: { firewall?: boolean }): Promise<LabHost>;
   addRouter(kind: RouterKind): Promise<Router>;
   /** A host behind `router`, with its default route through it. */
   addHost(router: Router): Promise<LabHost>;
@@ -161,12 +162,16 @@ export async function makeNatLab(): Promise<NatLab> {
 
     const lab: NatLab = {
       publicHost,
-      async addPublicHost() {
+      async addPublicHost(options = {}) {
         const n = publicHosts++;
         const ns = `${run}-pub${n + 1}`;
         await addNamespace(ns);
         const address = `${PUBLIC_PREFIX}.${20 + n}`;
         await plugPublic(ns, 'eth0', [address]);
+        if (options.firewall) {
+          // A public address with no NAT, behind a stateful firewall: only answers to what it sent get in.
+          await nft(ns, ['table inet firewall {', '  chain input { type filter hook input priority 0; policy drop; iif lo accept; ct state established,related accept; }', '}'].join('\n'));
+        }
         return { ns, address, iface: 'eth0', bridge: 0 };
       },
       async addRouter(kind) {

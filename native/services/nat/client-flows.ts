@@ -193,7 +193,8 @@ export class ClientFlows implements MessageForwarder {
   }
 
   private isUs(host: string, port: number | undefined): boolean {
-    return host.replace(/^\[(.*)\]$/, '$1') === this.options.stack.host && (port ?? 5060) === this.options.stack.port;
+    const bare = host.replace(/^\[(.*)\]$/, '$1');
+    return (bare === this.options.stack.host || bare === this.options.stack.localHost) && (port ?? 5060) === this.options.stack.port;
   }
 
   private answer(request: SipRequest, remote: Remote, status: number, reason: string): void {

@@ -13,10 +13,11 @@ import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { ATTR, attribute, parseStun, type StunMessage, type TransportAddress } from '../../wire/stun/message.js';
 import { UdpSocket } from '../../transport/udp-socket.js';
 import type { SipStack } from '../sip/index.js';
-import type { NatView } from './nat-view.js';
+import type { NatView, ReachabilityView } from './nat-view.js';
 import { ClientFlows } from './client-flows.js';
 import { MemberAttachment } from './member-attachment.js';
 import { PortMapper, type PortMapperOptions } from './port-mapper.js';
+import { checkReachability, describeReachability } from './reachability.js';
 
 export interface NatServiceOptions {
   stack: SipStack;
@@ -51,6 +52,14 @@ export interface NatServiceOptions {
   autoRole?: boolean;
   /** Leaves the ring to be a client (auto role). */
   becomeClient(): Promise<void>;
+  /** Joins the ring from being a client (auto role); false when no member lets it join. */
+  becomeMember(): Promise<boolean>;
+  /** Became a member: the overlay binding should carry our own contact again. */
+  onMember(): void;
+  /** True once this node is a member of the ring (not before its join, not as a client). */
+  inRing(): boolean;
+  /** --member-uptime: how long an auto node that others reach is up before it joins the ring. */
+  memberUptimeMs?: number;
   /** "Ask my router to open a port": the setting as kept, and how to keep a change. */
   portMapping: { enabled: boolean; save(enabled: boolean): Promise<void> };
   /** The LAN's default gateway (PCP, NAT-PMP). */
@@ -60,6 +69,7 @@ export interface NatServiceOptions {
 }
 
 const PARTNER_REFRESH_MS = 60_000;
+const MEMBER_UPTIME_MS = 60_000;
 const INTERFACE_POLL_MS = 3_000;
 
 export class NatService {
@@ -72,6 +82,7 @@ export class NatService {
   private otherSockets: UdpSocket[] = [];
   private partner?: { sip: TransportAddress; altPort: number; lastSeen: number };
   private behaviour?: NatBehaviour;
+  private reachability: ReachabilityView = { state: 'unknown', probes: [] };
   private roleReason = '';
   private publicAddress?: TransportAddress;
   private checking?: Promise<void>;
@@ -79,6 +90,7 @@ export class NatService {
   private lastLocal = '';
   private timers: TimerHandle[] = [];
   private stopped = false;
+  private startedAt = 0;
   readonly flows: ClientFlows;
   private readonly portMapper: PortMapper;
   private portMappingEnabled: boolean;
@@ -112,12 +124,14 @@ export class NatService {
       now: this.now,
       gateway: options.gateway,
       mappers: options.mappers,
+      off: !this.portMappingEnabled,
       onChange: () => this.changed(),
     });
   }
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.startedAt = this.now();
     const stack = this.options.stack;
     const bind = stack.bindAddress;
     this.sipClient = new StunClient({ timers: this.options.timers, now: this.now, send: (bytes, to) => void stack.sendRaw(bytes, { protocol: 'udp', ...to }).catch(() => undefined) });
@@ -141,7 +155,9 @@ export class NatService {
     this.every(this.options.interfacePollMs ?? INTERFACE_POLL_MS, () => this.pollInterfaces());
     this.every(this.options.partnerRefreshMs ?? PARTNER_REFRESH_MS, () => {
       void this.findPartner();
-      void this.recheckPublicAddress();
+      // An auto client checks again now and then: members it can be probed by may have come.
+      if (this.options.autoRole && this.options.role() === 'client') void this.check();
+      else void this.recheckPublicAddress();
     });
     void this.findPartner().then(() => this.check());
     this.roleReason = this.options.role() === 'client' ? 'chosen with --role client' : this.options.autoRole ? 'a member until the NAT check says otherwise' : 'chosen with --role member';
@@ -173,23 +189,102 @@ export class NatService {
    * client. Unknown (no member answered at all) keeps it a member: it may be the first node.
    */
   private async chooseRole(found: NatBehaviour): Promise<void> {
-    if (!this.options.autoRole || this.options.role() !== 'member' || this.stopped) return;
+    if (!this.options.autoRole || this.stopped) return;
+    const noNat = found.mapping === 'no-nat';
+    // A NAT, measured, or evident from a mapped address that is none of ours (no partner to measure with).
+    const natted = found.udp && !noNat && (found.mapping !== undefined || (!!found.mapped && !this.localAddresses().includes(found.mapped.address)));
+    const forwarded = natted ? this.forwardedHost(found) : undefined;
+    const reachable = found.udp && this.reachability.state === 'reachable' && (noNat || forwarded !== undefined);
+    const uptimeMs = this.now() - this.startedAt;
+    const memberUptimeMs = this.options.memberUptimeMs ?? MEMBER_UPTIME_MS;
+    if (this.options.role() === 'client') {
+      if (reachable && uptimeMs >= memberUptimeMs) await this.promote(forwarded?.host);
+      return;
+    }
     let reason: string | undefined;
-    if (found.udp && found.mapping && found.mapping !== 'no-nat') {
-      reason = `behind a NAT (${found.mapping} mapping): others cannot reach this node directly, so a member carries its signalling`;
+    if (found.udp && found.mapping === 'no-nat' && this.reachability.state === 'unreachable') {
+      reason = `no NAT, but a firewall drops what others send unasked (${describeReachability(this.reachability)}): a member carries its signalling`;
+    } else if (natted && !(reachable && this.options.stack.host === forwarded?.host)) {
+      reason = `behind a NAT (${found.mapping ? `${found.mapping} mapping` : 'members see another address'}): others cannot reach this node directly, so a member carries its signalling`;
     } else if (!found.udp) {
       const overTcp = await this.tcpClient.binding(found.server);
       if (overTcp.ok) reason = 'UDP does not get through here (members answer only over TCP): a member carries its signalling over TCP';
+    } else if (reachable && uptimeMs < memberUptimeMs && !this.options.inRing()) {
+      // The uptime rule, for a node about to join: one that comes and goes would unsettle the
+      // ring, so it is carried first. (A member already in the ring stays.)
+      reason = `${describeReachability(this.reachability)}; it joins the ring once it has been up ${Math.round(memberUptimeMs / 1000)} s, and a member carries its signalling until then`;
+      const handle = this.options.timers.set(memberUptimeMs - uptimeMs, () => {
+        this.timers = this.timers.filter((t) => t !== handle);
+        void this.check();
+      });
+      this.timers.push(handle);
     }
     if (!reason) {
-      this.roleReason = found.mapping === 'no-nat' ? 'no NAT between this node and the members: others reach it directly' : this.roleReason;
+      this.roleReason = this.memberReason(reachable ? forwarded?.how : undefined);
       return;
     }
     this.options.log.info('becoming a client', { reason });
     this.roleReason = reason;
+    this.options.stack.setPublicHost(undefined);
     await this.options.becomeClient();
     this.startAttachment();
     this.changed();
+  }
+
+  /**
+   * Behind a NAT, the public address others reach our SIP port at with no member in between:
+   * the router forwards the port (our port mapping, at the address members see, same port), or
+   * it is a full cone keeping our SIP port's number outside. Undefined otherwise.
+   */
+  private forwardedHost(found: NatBehaviour): { host: string; how: string } | undefined {
+    const seen = this.publicAddress;
+    const port = this.options.stack.port;
+    if (!seen || seen.port !== port) return undefined;
+    const mapped = this.portMapper.reaches();
+    if (mapped && mapped.address === seen.address && mapped.port === port) return { host: seen.address, how: `your router forwards ${seen.address}:${port} to it (port mapping)` };
+    if (found.mapping === 'endpoint-independent' && found.filtering === 'endpoint-independent') return { host: seen.address, how: `your router lets anyone reach it at ${seen.address}:${port} (full cone)` };
+    return undefined;
+  }
+
+  private memberReason(forwardedHow?: string): string {
+    if (forwardedHow) return `behind a NAT, but ${forwardedHow}, and ${describeReachability(this.reachability)}`;
+    return this.reachability.state === 'reachable'
+      ? `no NAT between this node and the members, and ${describeReachability(this.reachability)}`
+      : 'no NAT between this node and the members: others reach it directly (no member could probe it yet from an address it never sent to)';
+  }
+
+  /** An auto client that members' probes reach (no NAT, or a router that forwards its port), with enough uptime, joins the ring. */
+  private async promote(publicHost: string | undefined): Promise<void> {
+    const attachment = this.attachment;
+    this.attachment = undefined;
+    await attachment?.stop();
+    // Behind a NAT that forwards our port: others must be told the public address, before the join.
+    this.options.stack.setPublicHost(publicHost);
+    if (await this.options.becomeMember()) {
+      this.roleReason = this.memberReason(publicHost && this.behaviour ? this.forwardedHost(this.behaviour)?.how : undefined);
+      this.options.log.info('now a member', { reason: this.roleReason });
+      this.options.onMember();
+    } else {
+      this.options.log.warn('could not join the ring; staying a client');
+      this.options.stack.setPublicHost(undefined);
+      this.startAttachment();
+    }
+    this.changed();
+  }
+
+  /**
+   * --role auto, before joining the ring: the NAT check (and, with no NAT, the reachability
+   * probes) against the bootstrap members, so a node others cannot reach never joins. A check
+   * that takes longer than `waitMs` (members slow to answer) goes on after the join, and a node
+   * it finds unreachable leaves the ring then.
+   */
+  async decideBeforeJoin(waitMs = 6_000): Promise<void> {
+    let timer: TimerHandle | undefined;
+    const late = new Promise<void>((resolve) => (timer = this.options.timers.set(waitMs, resolve)));
+    // The check begun at start found no members yet (the overlay had not read its bootstrap list).
+    const decided = (this.checking ?? Promise.resolve()).catch(() => undefined).then(() => this.check());
+    await Promise.race([decided, late]);
+    if (timer) this.options.timers.clear(timer);
   }
 
   /** A client with no member yet tries again now (an identity was just made). */
@@ -247,6 +342,7 @@ export class NatService {
       lastCheck: this.lastCheck,
       publicAddress: this.publicAddress && `${this.publicAddress.address}:${this.publicAddress.port}`,
       portMapping: this.portMappingView(),
+      reachability: { ...this.reachability, description: describeReachability(this.reachability) },
       behaviour: this.behaviour && {
         udp: this.behaviour.udp,
         mapping: this.behaviour.mapping,
@@ -296,8 +392,8 @@ export class NatService {
 
   private async runCheck(): Promise<void> {
     const stack = this.options.stack;
-    const self = `${stack.host}:${stack.port}`;
-    const servers = this.options.servers().filter((s) => `${s.address}:${s.port}` !== self);
+    const selves = [`${stack.host}:${stack.port}`, `${stack.localHost}:${stack.port}`];
+    const servers = this.options.servers().filter((s) => !selves.includes(`${s.address}:${s.port}`));
     if (!servers.length) return;
     let best: NatBehaviour | undefined;
     for (const server of servers.slice(0, 3)) {
@@ -312,9 +408,35 @@ export class NatService {
       this.options.log.info('NAT behaviour', { description: describeBehaviour(best), mapped: best.mapped, server: best.server });
     }
     this.behaviour = best;
-    // In the background: a router without PCP, NAT-PMP or UPnP costs a few seconds of silence.
-    void this.updatePortMapping().catch((error) => this.options.log.warn('port mapping failed', { error: String(error) }));
+    if (!best?.udp) {
+      this.reachability = { state: 'unknown', probes: [] };
+      void this.updatePortMapping();
+    } else if (best.mapping === 'no-nat') {
+      void this.updatePortMapping();
+      // No NAT: whether a firewall drops what comes unasked decides the role, so wait for it.
+      await this.probeReachability(servers);
+    } else {
+      // Behind a NAT, in the background: a router without PCP, NAT-PMP or UPnP costs a few
+      // seconds of silence; the probes then say whether the mapping (or a full cone) lets others in.
+      void this.updatePortMapping()
+        .catch((error) => this.options.log.warn('port mapping failed', { error: String(error) }))
+        .then(() => this.probeReachability(servers))
+        .then(() => this.behaviour && this.chooseRole(this.behaviour));
+    }
     if (best) await this.chooseRole(best);
+  }
+
+  private async probeReachability(servers: TransportAddress[]): Promise<void> {
+    if (this.stopped) return;
+    this.reachability = { state: 'checking', probes: [] };
+    this.changed();
+    const stack = this.options.stack;
+    // Filtering by address alone (RFC 5780 4.4) lets in every port of an address we sent to.
+    const byAddress = this.behaviour?.filtering === 'address-dependent' || this.behaviour?.filtering === undefined;
+    const hasSentTo = (address: string, port: number) => (byAddress ? stack.hasSentTo(address) : stack.hasSentTo(address, port));
+    this.reachability = await checkReachability(servers, { stun: this.sipClient, hasSentTo, now: this.now });
+    this.options.log.info('reachability', { state: this.reachability.state, probes: this.reachability.probes });
+    this.changed();
   }
 
   /** One RFC 5780 run on a socket that has sent nothing before. */
@@ -401,7 +523,7 @@ export class NatService {
     const current = this.partner;
     const same = current && current.sip.address === from.address && current.sip.port === from.port;
     const stale = current && this.now() - current.lastSeen > 3 * (this.options.partnerRefreshMs ?? PARTNER_REFRESH_MS);
-    if ((current && !same && !stale) || !this.options.isPartnerAcceptable(from) || from.address === this.options.stack.host) {
+    if ((current && !same && !stale) || !this.options.isPartnerAcceptable(from) || from.address === this.options.stack.localHost) {
       this.counters.partnerRefused++;
       return [];
     }
@@ -411,7 +533,7 @@ export class NatService {
 
   private async findPartner(): Promise<void> {
     if (this.options.otherAddress || this.stopped) return;
-    const candidates = this.partner ? [this.partner.sip] : this.options.partnerCandidates().filter((c) => c.address !== this.options.stack.host);
+    const candidates = this.partner ? [this.partner.sip] : this.options.partnerCandidates().filter((c) => c.address !== this.options.stack.localHost && c.address !== this.options.stack.host);
     for (const candidate of candidates.slice(0, 4)) {
       const outcome = await this.sipClient.binding(candidate, { attributes: [{ type: ATTR.PEERDIAL_PARTNER, value: this.altPortValue() }] });
       const yes = outcome.ok && outcome.answer.attributes.find((a) => a.type === ATTR.PEERDIAL_PARTNER);
@@ -445,7 +567,7 @@ export class NatService {
 
   private layout(): ResponderLayout {
     const stack = this.options.stack;
-    const host = stack.host;
+    const host = stack.localHost;
     const own = [{ address: host, port: stack.port }, this.altPort && { address: host, port: this.altPort.port }];
     if (this.options.otherAddress) {
       const other = this.options.otherAddress;
@@ -471,6 +593,8 @@ export class NatService {
   }
 
   private pollInterfaces(): void {
+    // No partner yet (the ring was not joined when we started): ask as soon as members are known.
+    if (!this.partner && !this.options.otherAddress && this.options.partnerCandidates().length) void this.findPartner();
     // Nothing known yet (no member was known at start): try as soon as one is.
     if (!this.behaviour && !this.checking && this.options.servers().length) void this.check();
     const now = this.localAddresses().join(',');

@@ -34,8 +34,8 @@ export interface AttachmentView {
 export interface PortMappingView {
   /** The setting "Ask my router to open a port" (on by default). */
   enabled: boolean;
-  /** off: the setting is off; not-needed: no NAT here (or bound to loopback); unavailable: no router would. */
-  state: 'off' | 'not-needed' | 'trying' | 'mapped' | 'unavailable';
+  /** waiting: for the NAT check; off: the setting is off; not-needed: no NAT here (or bound to loopback); unavailable: no router would. */
+  state: 'waiting' | 'off' | 'not-needed' | 'trying' | 'mapped' | 'unavailable';
   protocol?: 'pcp' | 'nat-pmp' | 'upnp';
   /** The router that made it. */
   gateway?: string;
@@ -50,6 +50,25 @@ export interface PortMappingView {
   counters: Record<string, number>;
 }
 
+/** Whether others reach our SIP socket unasked: members' probes from addresses we never sent to. */
+export interface ReachabilityView {
+  state: 'unknown' | 'checking' | 'reachable' | 'unreachable';
+  /** host:port probed: our SIP socket as members see it. */
+  address?: string;
+  probes: {
+    /** The member asked. */
+    member: string;
+    /** Where the probe came (or would have come) from. */
+    from?: string;
+    /** arrived / silent say something; inconclusive and cannot-probe do not count. */
+    result: 'arrived' | 'silent' | 'inconclusive' | 'cannot-probe';
+    note?: string;
+  }[];
+  checkedAt?: number;
+  /** The finding in words. */
+  description?: string;
+}
+
 export interface NatView {
   checking: boolean;
   /** When the last check ended (ms since the epoch). */
@@ -57,6 +76,7 @@ export interface NatView {
   /** host:port of our SIP socket as members see it. */
   publicAddress?: string;
   portMapping: PortMappingView;
+  reachability: ReachabilityView;
   behaviour?: NatBehaviourView;
   /** The STUN server this node runs on its SIP port. */
   stunServer: {

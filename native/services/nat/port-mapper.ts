@@ -20,6 +20,8 @@ export interface PortMapperOptions {
   /** The mappers to try, in order (tests give their own order). */
   mappers?: (gateway: string | undefined) => AsyncIterable<RouterMapper>;
   leaseS?: number;
+  /** The setting is off from the start. */
+  off?: boolean;
   onChange(): void;
 }
 
@@ -35,7 +37,7 @@ interface Held {
 export class PortMapper {
   private readonly now: () => number;
   private held?: Held;
-  private state: PortMappingView['state'] = 'off';
+  private state: PortMappingView['state'] = 'waiting';
   private note?: string;
   private tried: string[] = [];
   private renewTimer?: TimerHandle;
@@ -44,6 +46,7 @@ export class PortMapper {
 
   constructor(private readonly options: PortMapperOptions) {
     this.now = options.now ?? Date.now;
+    if (options.off) this.state = 'off';
   }
 
   /** Maps `port` on the router for `internalHost` (once at a time; a second call waits for the first). */

@@ -25,6 +25,11 @@ export interface OverlayServiceOptions {
   /** host:port of members to join through (from the command line); settings may add more. */
   bootstrap: string[];
   role: 'member' | 'client';
+  /**
+   * --role auto: runs before a would-be member joins (the NAT check); it may make this node a
+   * client (becomeClient) so that a node others cannot reach is never in the ring.
+   */
+  beforeJoin?: () => Promise<void>;
   timers: TimerHost;
   log: Logger;
   onChange(): void;
@@ -86,6 +91,7 @@ export class OverlayService {
   constructor(private readonly options: OverlayServiceOptions) {
     this.now = options.now ?? Date.now;
     this.refreshMs = options.refreshMs ?? 60_000;
+    this.wantedRole = options.role;
   }
 
   get overlay(): string {
@@ -173,6 +179,7 @@ export class OverlayService {
     // Members we knew last time come after the configured peers: a restart finds its ring again.
     const known = ((await this.options.settings.get<string[]>('overlay.knownPeers')) ?? []).filter((p) => !this.bootstrapList.includes(p));
     this.joinCandidates = [...this.bootstrapList, ...known];
+    if (this.wantedRole === 'member' && this.bootstrapList.length && this.options.beforeJoin) await this.options.beforeJoin();
 
     if (this.wantedRole === 'client') {
       const first = this.bootstrapList[0];
@@ -189,7 +196,7 @@ export class OverlayService {
       this.role = 'client';
     } else {
       await this.joinOrCreate();
-      this.scheduleMergeCheck();
+      if (this.wantedRole === 'member') this.scheduleMergeCheck();
     }
     this.options.onChange();
     this.scheduleRefresh(0);
@@ -316,9 +323,11 @@ export class OverlayService {
   /** Joins through the first bootstrap peer that answers; with none, starts a ring of one and keeps trying. */
   private async joinOrCreate(): Promise<void> {
     if (this.joinCandidates.length && (await this.tryJoin(this.joinCandidates))) return;
+    // The NAT check made us a client while we tried (tryJoin has moved us already).
+    if (this.wantedRole === 'client') return;
     this.chord!.create();
-    this.role = 'member';
-    if (this.joinCandidates.length) this.scheduleRejoin();
+    await this.settleJoin();
+    if (this.joinCandidates.length && this.wantedRole === 'member') this.scheduleRejoin();
   }
 
   /** Remembers some members of the ring, to find it again after a restart or a crash. */
@@ -345,14 +354,14 @@ export class OverlayService {
     if (through) {
       try {
         await this.chord!.join(through.target);
-        this.role = 'member';
         this.options.log.info('joined the overlay', { overlay: this.overlay, through: through.address });
+        await this.settleJoin();
         return true;
       } catch (error) {
         this.options.log.warn('could not join through bootstrap', { address: through.address, error: String((error as Error).message ?? error) });
       }
     }
-    this.role = 'member';
+    await this.settleJoin();
     return false;
   }
 
@@ -501,18 +510,58 @@ export class OverlayService {
   async becomeClient(): Promise<void> {
     if (this.wantedRole === 'client' || !this.chord) return;
     this.wantedRole = 'client';
+    // Still joining (or not yet started): the join finishes the move when it ends (settleJoin).
+    if (this.role === 'joining') return;
+    await this.leaveForClient();
+  }
+
+  private async leaveForClient(): Promise<void> {
+    const chord = this.chord!;
     for (const t of [this.mergeCheckTimer, this.rejoinTimer]) if (t) this.options.timers.clear(t);
-    for (const n of this.chord.table.knownNodes()) this.membersSeen.set(`${n.host}:${n.port}`, { address: n.host, port: n.port });
-    if (this.role === 'member') await this.chord.leave().catch(() => undefined);
-    this.chord.stop();
-    this.chord.table.predecessor = undefined;
-    this.chord.table.successors = [];
-    this.chord.table.fingers.fill(undefined);
+    for (const n of chord.table.knownNodes()) this.membersSeen.set(`${n.host}:${n.port}`, { address: n.host, port: n.port });
+    if (this.role === 'member') await chord.leave().catch(() => undefined);
+    chord.stop();
+    chord.table.predecessor = undefined;
+    chord.table.successors = [];
+    chord.table.fingers.fill(undefined);
+    if (this.selfRef) this.selfRef.host = this.options.stack.host;
     this.role = 'client';
     const first = this.knownMembers()[0];
     if (first) this.member = { host: first.address, port: first.port };
     this.options.log.info('now a client of the ring', { member: first });
     this.options.onChange();
+  }
+
+  /**
+   * A client that others can now reach directly (it moved onto a network without NAT, and
+   * members' probes reach it) joins the ring through the members it knows. False, and still a
+   * client, when none of them lets it join.
+   */
+  async becomeMember(): Promise<boolean> {
+    if (this.wantedRole === 'member' || !this.chord || this.stopping) return false;
+    const member = this.member;
+    const candidates = this.knownMembers().map((m) => `${hostForUri(m.address)}:${m.port}`);
+    this.wantedRole = 'member';
+    this.member = undefined;
+    // Behind a router that forwards our port, the ring must know us by the public address.
+    if (this.selfRef) this.selfRef.host = this.options.stack.host;
+    if (await this.tryJoin(candidates)) {
+      this.scheduleMergeCheck();
+      this.options.log.info('now a member of the ring');
+      this.options.onChange();
+      return true;
+    }
+    this.chord.stop();
+    this.wantedRole = 'client';
+    this.role = 'client';
+    this.member = member;
+    return false;
+  }
+
+  /** A join (or the ring of one) ended: a member, unless the NAT check made us a client meanwhile. */
+  private async settleJoin(): Promise<void> {
+    this.role = 'member';
+    if (this.wantedRole === 'client') await this.leaveForClient();
   }
 
   /** A client's member changed (the NAT service attached elsewhere): ask it from now on. */

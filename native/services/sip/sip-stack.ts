@@ -108,6 +108,7 @@ export class SipStack {
   private readonly handlers = new Map<string, RequestHandler>();
   private stunHandler?: (bytes: Buffer, remote: Remote) => void;
   private forwarder?: MessageForwarder;
+  private publicHost?: string;
   private flowContact?: string;
   private tcpOnly = false;
   readonly counters = {
@@ -138,8 +139,22 @@ export class SipStack {
   get started(): boolean {
     return this.boundPort !== undefined;
   }
+  /** The host in our Via and Contact: the public address while a router forwards our SIP port to us (setPublicHost). */
   get host(): string {
+    return this.publicHost ?? this.options.advertisedHost;
+  }
+  /** The address of this host the SIP sockets answer on (what `host` is without a public address). */
+  get localHost(): string {
     return this.options.advertisedHost;
+  }
+
+  /**
+   * A member behind a NAT that forwards its SIP port to it (a port mapping on the router, or a
+   * full cone), with the same port number outside: its public address goes into Via and Contact
+   * so others reach it there. Undefined goes back to our own address.
+   */
+  setPublicHost(host: string | undefined): void {
+    this.publicHost = host;
   }
   get transactionCounts(): { clients: number; servers: number; evicted: number } {
     return { ...this.transactions.size, evicted: this.transactions.evicted };
@@ -196,6 +211,11 @@ export class SipStack {
   sendRaw(bytes: Buffer, remote: Remote): Promise<void> {
     if (!this.sockets) return Promise.reject(new Error('SIP stack not started'));
     return this.sockets.send(bytes, remote);
+  }
+
+  /** True when the SIP UDP socket has sent to `address` (at `port`, if given): our NAT may let it in unasked. */
+  hasSentTo(address: string, port?: number): boolean {
+    return this.sockets?.hasSentTo(address, port) ?? false;
   }
 
   /**
