@@ -34,8 +34,9 @@ Options for "node":
   --role ROLE          member: join the ring, route and store for others, carry clients;
                        client: be carried by the nearest member that accepts (it carries
                        this node's signalling through its NAT or firewall), another when it
-                       stops answering; auto: a member unless the NAT check finds a NAT or
-                       a firewall between this node and the members (default: auto)
+                       stops answering; auto: decided before joining: a member when members'
+                       probes from addresses it never sent to reach it (no NAT, or a router
+                       that forwards its port), otherwise a client (default: auto)
   --client             the same as --role client
   --member-uptime S    with --role auto, a node that others can reach joins the ring as a
                        member once it has been up S seconds; a member carries it until then,
