@@ -3,13 +3,10 @@
 // whether a message by name is delivered, and how long it takes (im.send to "delivered"), and
 // how long an INVITE takes to bring back its 180 (call.dial to "ringing"). Also whether each
 // client's NAT discovery names its router's behaviour.
-import { removeDir, tempDataDir } from '../test/support/node-process.js';
 import { until } from '../test/support/poll.js';
-import { startLanNode, type LanNode } from '../test/netns/lan-node.js';
+import type { LanNode } from '../test/netns/lan-node.js';
 import { EXPECTED, makeNatLab, ROUTER_KINDS, type RouterKind } from '../test/netns/nat-lab.js';
-
-const CHORD_ENV = { PEERDIAL_CHORD: '{"stabilizeMs":300,"fixFingersMs":200,"checkPredecessorMs":500,"replicateMs":2000}' };
-const QUIET = ['--no-mdns', '--no-multicast-register', '--refresh-seconds', '5'];
+import { labNodes, startPartnerMembers } from '../test/netns/nat-lab-nodes.js';
 
 export interface PairResult {
   reachable: boolean;
@@ -20,20 +17,10 @@ export interface PairResult {
 export async function measurePairs(rounds: number): Promise<{ pairs: Record<string, PairResult>; reachableFraction: number; discoveryAccuracy: number; roleAccuracy: number; roles: Record<string, string> }> {
   if (process.getuid?.() !== 0) throw new Error('bench:nat needs root for the NAT lab (network namespaces and iptables): run it as root.');
   const lab = await makeNatLab();
-  const dirs: string[] = [];
-  const nodes: LanNode[] = [];
-  const start = async (host: Parameters<typeof startLanNode>[0], args: string[]) => {
-    const dataDir = await tempDataDir('peerdial-bench-nat-');
-    dirs.push(dataDir);
-    const node = await startLanNode(host, ['--data-dir', dataDir, ...QUIET, ...args], CHORD_ENV);
-    nodes.push(node);
-    return node;
-  };
+  const nodes = labNodes('peerdial-bench-nat-');
+  const start = nodes.start;
   try {
-    const [a, b] = lab.publicHost.addresses;
-    const members = [`${a}:5060`, `${b}:5060`];
-    await start(lab.publicHost, ['--bind', a, '--sip-port', '5060', '--user', 'mona']);
-    await start(lab.publicHost, ['--bind', b, '--sip-port', '5060', '--user', 'mark', '--bootstrap', members[0]]);
+    const members = await startPartnerMembers(nodes, lab);
     const clients = new Map<RouterKind, LanNode>();
     const routerByKind = new Map<RouterKind, Awaited<ReturnType<typeof lab.addRouter>>>();
     const user = (kind: RouterKind) => kind.replace(/-/g, '');
@@ -115,8 +102,7 @@ export async function measurePairs(rounds: number): Promise<{ pairs: Record<stri
     const all = Object.values(pairs);
     return { pairs, reachableFraction: all.filter((p) => p.reachable).length / all.length, discoveryAccuracy: discovered / ROUTER_KINDS.length, roleAccuracy: right / autoNodes.length, roles };
   } finally {
-    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+    await nodes.stopAll();
     await lab.teardown();
-    await Promise.all(dirs.map(removeDir));
   }
 }

@@ -15,7 +15,7 @@ import { removeDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { requireNetnsPrivileges, runIn, spawnIn } from '../netns/lan.js';
 import type { LanNode } from '../netns/lan-node.js';
-import { labNodes, messageDelivered } from '../netns/nat-lab-nodes.js';
+import { labNodes, messageDelivered, startPartnerMembers } from '../netns/nat-lab-nodes.js';
 import { EXPECTED, makeNatLab, ROUTER_KINDS, type LabHost, type NatLab, type Router, type RouterKind } from '../netns/nat-lab.js';
 
 
@@ -34,10 +34,7 @@ describe('behind real NATs', () => {
   before(async () => {
     await requireNetnsPrivileges();
     lab = await makeNatLab();
-    const [a, b] = lab.publicHost.addresses;
-    members = [`${a}:5060`, `${b}:5060`];
-    await start(lab.publicHost, ['--bind', a, '--sip-port', '5060', '--user', 'mona']);
-    await start(lab.publicHost, ['--bind', b, '--sip-port', '5060', '--user', 'mark', '--bootstrap', members[0]]);
+    members = await startPartnerMembers(lanNodes, lab);
     for (const kind of ROUTER_KINDS) {
       const router = await lab.addRouter(kind);
       routers.set(kind, router);

@@ -13,7 +13,7 @@ import { tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { requireNetnsPrivileges, runIn } from '../netns/lan.js';
 import type { LanNode } from '../netns/lan-node.js';
-import { labNodes, messageDelivered } from '../netns/nat-lab-nodes.js';
+import { labNodes, messageDelivered, startPartnerMembers } from '../netns/nat-lab-nodes.js';
 import { makeNatLab, type LabHost, type NatLab, type Router } from '../netns/nat-lab.js';
 
 
@@ -30,10 +30,7 @@ describe('port mapping on a real router (miniupnpd)', () => {
   before(async () => {
     await requireNetnsPrivileges();
     lab = await makeNatLab();
-    const [a, b] = lab.publicHost.addresses;
-    members = [`${a}:5060`, `${b}:5060`];
-    await start(lab.publicHost, ['--bind', a, '--sip-port', '5060', '--user', 'mona']);
-    await start(lab.publicHost, ['--bind', b, '--sip-port', '5060', '--user', 'mark', '--bootstrap', members[0]]);
+    members = await startPartnerMembers(lanNodes, lab);
     router = await lab.addRouter('upnp');
     host = await lab.addHost(router);
     stranger = await lab.addPublicHost();

@@ -3,7 +3,7 @@
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { startLanNode, type LanNode } from './lan-node.js';
-import type { LabHost } from './nat-lab.js';
+import type { LabHost, NatLab } from './nat-lab.js';
 
 export const CHORD_ENV = { PEERDIAL_CHORD: '{"stabilizeMs":300,"fixFingersMs":200,"checkPredecessorMs":500,"replicateMs":2000}' };
 export const QUIET = ['--no-mdns', '--no-multicast-register', '--refresh-seconds', '5'];
@@ -32,6 +32,18 @@ export function labNodes(prefix = 'peerdial-natlab-'): LabNodes {
       await Promise.all(dirs.map(removeDir));
     },
   };
+}
+
+/**
+ * The two members on the public host (mona on .10, mark on .11, both on port 5060, so they answer
+ * RFC 5780 tests for each other as partners); returns their HOST:PORT, to bootstrap from.
+ */
+export async function startPartnerMembers(nodes: LabNodes, lab: NatLab): Promise<string[]> {
+  const [a, b] = lab.publicHost.addresses;
+  const members = [`${a}:5060`, `${b}:5060`];
+  await nodes.start(lab.publicHost, ['--bind', a, '--sip-port', '5060', '--user', 'mona']);
+  await nodes.start(lab.publicHost, ['--bind', b, '--sip-port', '5060', '--user', 'mark', '--bootstrap', members[0]]);
+  return members;
 }
 
 /** Sends messages from `sender` to the user `name` until one is delivered (or read), for up to 30 s. */

@@ -183,10 +183,11 @@ export class NatService {
   }
 
   /**
-   * --role auto: a member only where others can reach it directly, which today means no NAT
-   * between it and the members (a NAT's mapping is private to it: its Via and Contact would not
-   * reach it). Behind a NAT, or where UDP is blocked but a member answers over TCP, it becomes a
-   * client. Unknown (no member answered at all) keeps it a member: it may be the first node.
+   * --role auto: a member only where others reach it directly: no NAT, or a router that forwards
+   * its SIP port (a port mapping, a full cone), and members' probes arrive (reachability.ts);
+   * a would-be member waits for --member-uptime first. Otherwise, or where UDP is blocked but a
+   * member answers over TCP, a client. A client that becomes reachable moves up. Nothing known
+   * (no member answered, or none could probe) keeps a member one: it may be the first node.
    */
   private async chooseRole(found: NatBehaviour): Promise<void> {
     if (!this.options.autoRole || this.stopped) return;
@@ -198,11 +199,11 @@ export class NatService {
     const uptimeMs = this.now() - this.startedAt;
     const memberUptimeMs = this.options.memberUptimeMs ?? MEMBER_UPTIME_MS;
     if (this.options.role() === 'client') {
-      if (reachable && uptimeMs >= memberUptimeMs) await this.promote(forwarded?.host);
+      if (reachable && uptimeMs >= memberUptimeMs) await this.promote(forwarded);
       return;
     }
     let reason: string | undefined;
-    if (found.udp && found.mapping === 'no-nat' && this.reachability.state === 'unreachable') {
+    if (found.udp && noNat && this.reachability.state === 'unreachable') {
       reason = `no NAT, but a firewall drops what others send unasked (${describeReachability(this.reachability)}): a member carries its signalling`;
     } else if (natted && !(reachable && this.options.stack.host === forwarded?.host)) {
       reason = `behind a NAT (${found.mapping ? `${found.mapping} mapping` : 'members see another address'}): others cannot reach this node directly, so a member carries its signalling`;
@@ -254,14 +255,14 @@ export class NatService {
   }
 
   /** An auto client that members' probes reach (no NAT, or a router that forwards its port), with enough uptime, joins the ring. */
-  private async promote(publicHost: string | undefined): Promise<void> {
+  private async promote(forwarded: { host: string; how: string } | undefined): Promise<void> {
     const attachment = this.attachment;
     this.attachment = undefined;
     await attachment?.stop();
     // Behind a NAT that forwards our port: others must be told the public address, before the join.
-    this.options.stack.setPublicHost(publicHost);
+    this.options.stack.setPublicHost(forwarded?.host);
     if (await this.options.becomeMember()) {
-      this.roleReason = this.memberReason(publicHost && this.behaviour ? this.forwardedHost(this.behaviour)?.how : undefined);
+      this.roleReason = this.memberReason(forwarded?.how);
       this.options.log.info('now a member', { reason: this.roleReason });
       this.options.onMember();
     } else {

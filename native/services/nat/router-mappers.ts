@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
 import NatPmpClient from '@silentbot1/nat-api/lib/pmp/index.js';
 import UpnpClient from '@silentbot1/nat-api/lib/upnp/index.js';
 import { encodeMapRequest, parseMapResponse, PCP_PORT } from '../../wire/pcp/message.js';
+import { withDeadline } from '../../proto/sip/timers.js';
+import { realTimers } from '../../transport/clock.js';
 import { UdpSocket } from '../../transport/udp-socket.js';
 
 export type MappingProtocol = 'pcp' | 'nat-pmp' | 'upnp';
@@ -113,14 +115,14 @@ export class NatPmpMapper implements RouterMapper {
   async map(ask: MapAsk): Promise<Granted> {
     this.client ??= new NatPmpClient(this.gateway);
     const client = this.client;
-    const granted = await deadline(client.portMapping({ type: ask.transport, private: ask.internalPort, public: ask.externalPort, ttl: ask.lifetimeS }), this.timeoutMs, `no NAT-PMP answer from ${this.gateway}`);
-    const external = await deadline(client.externalIp(), this.timeoutMs, `no NAT-PMP external address from ${this.gateway}`);
+    const granted = await withDeadline(client.portMapping({ type: ask.transport, private: ask.internalPort, public: ask.externalPort, ttl: ask.lifetimeS }), this.timeoutMs, realTimers, `no NAT-PMP answer from ${this.gateway}`);
+    const external = await withDeadline(client.externalIp(), this.timeoutMs, realTimers, `no NAT-PMP external address from ${this.gateway}`);
     return { externalAddress: external, externalPort: granted.public, lifetimeS: granted.ttl };
   }
 
   async unmap(ask: MapAsk): Promise<void> {
     if (!this.client) return;
-    await deadline(this.client.portUnmapping({ type: ask.transport, private: ask.internalPort, public: ask.externalPort }), this.timeoutMs, `no NAT-PMP answer from ${this.gateway}`);
+    await withDeadline(this.client.portUnmapping({ type: ask.transport, private: ask.internalPort, public: ask.externalPort }), this.timeoutMs, realTimers, `no NAT-PMP answer from ${this.gateway}`);
   }
 
   async close(): Promise<void> {
@@ -144,7 +146,7 @@ export class UpnpMapper implements RouterMapper {
   static async find(timeoutMs = 3_000): Promise<UpnpMapper | undefined> {
     const client = new UpnpClient();
     try {
-      const { gateway } = await deadline(client.findGateway(), timeoutMs, 'no UPnP answer');
+      const { gateway } = await withDeadline(client.findGateway(), timeoutMs, realTimers, 'no UPnP answer');
       const mapper = new UpnpMapper(client, timeoutMs);
       mapper.gateway = new URL(gateway.url).hostname;
       return mapper;
@@ -155,18 +157,19 @@ export class UpnpMapper implements RouterMapper {
   }
 
   async map(ask: MapAsk): Promise<Granted> {
-    await deadline(
+    await withDeadline(
       this.client.portMapping({ public: ask.externalPort, private: { host: ask.internalHost, port: ask.internalPort }, protocol: ask.transport, ttl: ask.lifetimeS, description: 'Peerdial SIP' }),
       this.timeoutMs,
+      realTimers,
       `no UPnP answer from ${this.gateway}`,
     );
-    const external = await deadline(this.client.externalIp(), this.timeoutMs, `no UPnP external address from ${this.gateway}`);
+    const external = await withDeadline(this.client.externalIp(), this.timeoutMs, realTimers, `no UPnP external address from ${this.gateway}`);
     // AddPortMapping gives exactly the port asked for, or fails.
     return { externalAddress: external, externalPort: ask.externalPort, lifetimeS: ask.lifetimeS };
   }
 
   async unmap(ask: MapAsk): Promise<void> {
-    await deadline(this.client.portUnmapping({ public: ask.externalPort, protocol: ask.transport }), this.timeoutMs, `no UPnP answer from ${this.gateway}`);
+    await withDeadline(this.client.portUnmapping({ public: ask.externalPort, protocol: ask.transport }), this.timeoutMs, realTimers, `no UPnP answer from ${this.gateway}`);
   }
 
   async close(): Promise<void> {
@@ -174,10 +177,6 @@ export class UpnpMapper implements RouterMapper {
   }
 }
 
-function deadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
-}
 
 function key(ask: MapAsk): string {
   return `${ask.transport}/${ask.internalPort}`;
