@@ -1,5 +1,7 @@
-// STUN messages (RFC 8489) with the attributes of NAT behaviour discovery (RFC 5780 7).
-// Pure: parsing never throws, it says why bytes are not a STUN message.
+// STUN messages (RFC 8489) with the attributes of NAT behaviour discovery (RFC 5780 7), ICE
+// (RFC 8445 16.1) and TURN (RFC 8656 18). Pure: parsing never throws, it says why bytes are not
+// a STUN message. MESSAGE-INTEGRITY is computed in integrity.ts.
+import { createHmac } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { crc32 } from 'node:zlib';
 
@@ -11,6 +13,13 @@ export type StunClass = 'request' | 'indication' | 'success' | 'error';
 const CLASS_BITS: Record<StunClass, number> = { request: 0x0000, indication: 0x0010, success: 0x0100, error: 0x0110 };
 
 export const BINDING = 0x001;
+/** RFC 8656 17: the TURN methods. */
+export const ALLOCATE = 0x003;
+export const REFRESH = 0x004;
+export const SEND = 0x006;
+export const DATA = 0x007;
+export const CREATE_PERMISSION = 0x008;
+export const CHANNEL_BIND = 0x009;
 
 export const ATTR = {
   MAPPED_ADDRESS: 0x0001,
@@ -19,11 +28,29 @@ export const ATTR = {
   MESSAGE_INTEGRITY: 0x0008,
   ERROR_CODE: 0x0009,
   UNKNOWN_ATTRIBUTES: 0x000a,
+  CHANNEL_NUMBER: 0x000c,
+  LIFETIME: 0x000d,
+  XOR_PEER_ADDRESS: 0x0012,
+  DATA: 0x0013,
+  REALM: 0x0014,
+  NONCE: 0x0015,
+  XOR_RELAYED_ADDRESS: 0x0016,
+  REQUESTED_ADDRESS_FAMILY: 0x0017,
+  EVEN_PORT: 0x0018,
+  REQUESTED_TRANSPORT: 0x0019,
+  DONT_FRAGMENT: 0x001a,
+  MESSAGE_INTEGRITY_SHA256: 0x001c,
   XOR_MAPPED_ADDRESS: 0x0020,
+  RESERVATION_TOKEN: 0x0022,
+  PRIORITY: 0x0024,
+  USE_CANDIDATE: 0x0025,
   PADDING: 0x0026,
   RESPONSE_PORT: 0x0027,
+  ADDITIONAL_ADDRESS_FAMILY: 0x8000,
   SOFTWARE: 0x8022,
   FINGERPRINT: 0x8028,
+  ICE_CONTROLLED: 0x8029,
+  ICE_CONTROLLING: 0x802a,
   RESPONSE_ORIGIN: 0x802b,
   OTHER_ADDRESS: 0x802c,
   /**
@@ -111,8 +138,12 @@ export function parseStun(bytes: Buffer): StunParseOutcome {
   };
 }
 
-/** Serialises a message; FINGERPRINT (RFC 8489 14.7) is appended when asked. */
-export function serializeStun(message: StunMessage, options: { fingerprint?: boolean } = {}): Buffer {
+/**
+ * Serialises a message. With `integrityKey`, MESSAGE-INTEGRITY (RFC 8489 14.5: HMAC-SHA1 over the
+ * message up to it, the length already counting it) goes after the attributes; FINGERPRINT
+ * (14.7) is appended when asked, always last.
+ */
+export function serializeStun(message: StunMessage, options: { fingerprint?: boolean; integrityKey?: Buffer } = {}): Buffer {
   const parts: Buffer[] = [];
   for (const a of message.attributes) parts.push(encodeAttribute(a));
   let body = Buffer.concat(parts);
@@ -120,6 +151,11 @@ export function serializeStun(message: StunMessage, options: { fingerprint?: boo
   header.writeUInt16BE(typeOf(message.method, message.klass), 0);
   header.writeUInt32BE(MAGIC_COOKIE, 4);
   message.transactionId.copy(header, 8, 0, 12);
+  if (options.integrityKey) {
+    header.writeUInt16BE(body.length + 24, 2);
+    const hmac = createHmac('sha1', options.integrityKey).update(header).update(body).digest();
+    body = Buffer.concat([body, encodeAttribute({ type: ATTR.MESSAGE_INTEGRITY, value: hmac })]);
+  }
   if (options.fingerprint) {
     header.writeUInt16BE(body.length + 8, 2);
     const crc = (crc32(Buffer.concat([header, body])) ^ 0x5354554e) >>> 0;
