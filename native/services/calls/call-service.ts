@@ -12,6 +12,7 @@ import type { TimerHost } from '../../proto/sip/timers.js';
 import type { CallRepository } from '../../storage/repositories/call-repository.js';
 import { answer, createOffer, readAnswer, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
 import { sends } from '../../wire/sdp/direction.js';
+import { offersIce, withIce } from '../../wire/sdp/ice-attributes.js';
 import { decodeBody, generateCallId, type SipResponse } from '../../wire/sip/message.js';
 import { addressInOverlay, parseSipUri, sipUri } from '../../wire/sip/uri.js';
 import { callView, endMessageFor, historyEntry, outcomeFor, reasonForStatus, type Call } from './call.js';
@@ -220,6 +221,10 @@ export class CallService {
     }
     if (hasEnded(call)) return;
     const from = (target.viaOverlay ? this.deps.overlay?.ownAor() : undefined) ?? this.ownUri()!;
+    // RFC 8445: the offerer gathers its candidates first and controls the checks.
+    const ice = await call.media.gatherIce('controlling');
+    if (hasEnded(call)) return;
+    if (ice) call.local = withIce(call.local, ice);
     call.inviteSentAt = performance.now();
     const invite = await this.deps.stack.invite(
       {
@@ -324,6 +329,10 @@ export class CallService {
     }
     const offer = sdpOf(request);
     if (offer !== undefined) {
+      if (offersIce(offer)) {
+        const ice = await media.gatherIce('controlled');
+        if (ice) call.local = withIce(call.local, ice);
+      }
       const result = answer(offer, call.local);
       if (!result.ok) {
         await this.discard(call);
@@ -409,6 +418,15 @@ export class CallService {
     call.media.onDtmf = (digit) => {
       call.dtmfReceived += digit;
       this.changed(call);
+    };
+    call.media.onPathLost = () => {
+      if (call.state !== 'active') return;
+      if (call.reinviting) {
+        // A hold or resume is under way: try again once it is done.
+        call.timers.push(this.deps.timers.set(500, () => call.media.onPathLost?.()));
+        return;
+      }
+      void this.actions.restartIce(call).catch((error: unknown) => this.deps.log.info('ICE restart failed', { error: String(error) }));
     };
     call.media.onPeerSilent = () => {
       if (call.state !== 'active') return;

@@ -33,6 +33,21 @@ export interface CallQuality {
   rttMs?: number;
   /** Where media really comes from (symmetric RTP sends there). */
   remoteMedia?: string;
+  /** With ICE (calls between Peerdial users): how the audio travels. */
+  path?: MediaPathView;
+}
+
+export interface MediaPathView {
+  kind: 'direct' | 'relayed';
+  /** "direct", or "relayed by <member>". */
+  text: string;
+  /** The round trip of the path's last connectivity or consent check, ms. */
+  rttMs?: number;
+  /** From the start of the checks to the chosen path, ms. */
+  checksMs?: number;
+  /** Our end and theirs: candidate type and address, e.g. "srflx 203.0.113.7:40012". */
+  local: string;
+  remote: string;
 }
 
 export interface CallView {

@@ -83,6 +83,7 @@ export function callView(call: Call): CallView {
       jitterMs: Math.round(s.jitterMs * 10) / 10,
       ...(s.rttMs !== undefined ? { rttMs: Math.round(s.rttMs * 10) / 10 } : {}),
       ...(s.remoteMedia ? { remoteMedia: s.remoteMedia } : {}),
+      ...(s.path ? { path: s.path } : {}),
     };
   }
   return view;

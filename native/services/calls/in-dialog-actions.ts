@@ -5,6 +5,7 @@
 import type { Logger } from '../../log.js';
 import { acceptRemoteSeq, incomingDialogKey, refreshTarget } from '../../proto/sip/dialog.js';
 import { answer, createOffer, readAnswer, type LocalMedia } from '../../wire/sdp/audio-offer-answer.js';
+import { offeredIceUfrag, withIce } from '../../wire/sdp/ice-attributes.js';
 import { sends } from '../../wire/sdp/direction.js';
 import { decodeBody } from '../../wire/sip/message.js';
 import { parseSipUri } from '../../wire/sip/uri.js';
@@ -75,9 +76,31 @@ export class InDialogActions {
   /** RFC 3264 8.4: hold is a re-INVITE offering sendonly; resume offers sendrecv again. */
   async setHold(call: Call, hold: boolean): Promise<void> {
     if (call.localHold === hold) return;
+    const local: LocalMedia = { ...call.local, direction: hold ? 'sendonly' : 'sendrecv', sessionVersion: (call.local.sessionVersion ?? 0) + 1 };
+    if (!(await this.offerChange(call, local))) return;
+    call.localHold = hold;
+    if (!hold) call.focusedAt = this.host.now();
+    this.host.refocus();
+    this.host.changed(call);
+  }
+
+  /**
+   * The media path died (a relay went away, the network changed): new candidates and a new
+   * ufrag and password in a re-INVITE (RFC 8445 9, RFC 8839 4.4.1.1.1), so ICE finds another path.
+   */
+  async restartIce(call: Call): Promise<void> {
+    if (call.state !== 'active') return;
+    const ice = await call.media.restartIce('controlling');
+    if (!ice || call.state !== 'active') return;
+    this.host.log.info('media path lost: restarting ICE', { call: call.id });
+    const local: LocalMedia = { ...withIce(call.local, ice), sessionVersion: (call.local.sessionVersion ?? 0) + 1 };
+    if (await this.offerChange(call, local)) this.host.changed(call);
+  }
+
+  /** A re-INVITE with a changed offer; true once the answer is in place. */
+  private async offerChange(call: Call, local: LocalMedia): Promise<boolean> {
     if (call.reinviting) throw new UserError('INVALID_STATE', 'The call is still changing; try again in a moment.');
     call.reinviting = true;
-    const local: LocalMedia = { ...call.local, direction: hold ? 'sendonly' : 'sendrecv', sessionVersion: (call.local.sessionVersion ?? 0) + 1 };
     try {
       const request = this.host.inDialog(call, 'INVITE', { body: createOffer(local), contentType: 'application/sdp' });
       const cseq = request.dialog!.cseq;
@@ -89,25 +112,22 @@ export class InDialogActions {
       if (outcome.kind !== 'final') {
         this.host.sendBye(call);
         this.host.end(call, 'connection-lost', describeOutcome(outcome));
-        return;
+        return false;
       }
       const status = outcome.response.status;
       if (status === 481 || status === 408) {
         this.host.end(call, 'connection-lost', `${status} ${outcome.response.reason}`);
-        return;
+        return false;
       }
       if (status >= 300) throw new UserError('UNAVAILABLE', `${call.peerName ?? call.peer} refused the change (${status} ${outcome.response.reason}).`);
       const negotiated = readAnswer(decodeBody(outcome.response.content), local);
       if (!negotiated.ok) throw new UserError('UNAVAILABLE', `The answer to the change was not usable: ${negotiated.reason}`);
       refreshTarget(call.dialog!, outcome.response);
       call.local = local;
-      call.localHold = hold;
       call.negotiated = negotiated;
       call.media.configure(negotiated);
       call.remoteHold = !sends(negotiated.direction);
-      if (!hold) call.focusedAt = this.host.now();
-      this.host.refocus();
-      this.host.changed(call);
+      return true;
     } finally {
       call.reinviting = false;
     }
@@ -123,8 +143,13 @@ export class InDialogActions {
       incoming.respond(488, { headers: { warning: `399 ${this.host.stack.host} "re-INVITE without an offer is not supported"` } });
       return;
     }
-    const local = { ...call.local, direction: call.localHold ? ('sendonly' as const) : ('sendrecv' as const) };
+    let local: LocalMedia = { ...call.local, direction: call.localHold ? ('sendonly' as const) : ('sendrecv' as const) };
     local.sessionVersion = (call.local.sessionVersion ?? 0) + 1;
+    // RFC 8445 9: a new ufrag in the offer is an ICE restart; we gather anew and answer with ours.
+    if (call.media.isIceRestart(offeredIceUfrag(offer))) {
+      const ice = await call.media.restartIce('controlled');
+      if (ice) local = withIce(local, ice);
+    }
     const result = answer(offer, local);
     if (!result.ok) {
       incoming.respond(488, { headers: { warning: `305 ${this.host.stack.host} "${result.reason}"` } });

@@ -5,7 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../log.js';
-import type { CallQuality } from './call-view.js';
+import type { CallQuality, MediaPathView } from './call-view.js';
 import { FRAME_SAMPLES, SAMPLE_RATE, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
 import { DtmfReceiver } from '../../proto/media/dtmf-receiver.js';
 import { planDtmfPackets, validateDtmfKeys, type DtmfPacketPlanEntry } from '../../proto/media/dtmf-sender.js';
@@ -13,14 +13,18 @@ import { JitterBuffer } from '../../proto/media/jitter-buffer.js';
 import { LossConcealer } from '../../proto/media/loss-concealment.js';
 import { firstRtcpIntervalMs, nextRtcpIntervalMs, RTCP_MIN_INTERVAL_MS } from '../../proto/media/rtcp-interval.js';
 import { ReceptionStatistics, roundTripFromReport, SenderCounters } from '../../proto/media/rtp-statistics.js';
+import type { IceRole } from '../../proto/nat/ice-agent.js';
+import type { TimerHost } from '../../proto/sip/timers.js';
+import type { IceDescription } from '../../wire/sdp/ice-attributes.js';
 import type { MediaClock, MediaTick } from '../../transport/media-clock.js';
 import { RtpSocketPair, type RtcpArrival, type RtpEndpoint } from '../../transport/rtp-socket.js';
 import { decodeG711, encodeG711, type G711Law } from '../../wire/audio/g711.js';
 import { msToNtp, parseRtcpCompound, serializeRtcpCompound, type ReportBlock, type ReportPacket } from '../../wire/rtp/rtcp.js';
-import { parseRtpPacket, serializeRtpPacket } from '../../wire/rtp/rtp-packet.js';
+import { looksLikeRtcp, parseRtpPacket, serializeRtpPacket } from '../../wire/rtp/rtp-packet.js';
 import { parseTelephoneEvent, serializeTelephoneEvent } from '../../wire/rtp/telephone-event.js';
 import type { NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
 import { receives, sends } from '../../wire/sdp/direction.js';
+import { IcePath, type HeldRelays, type IceGatheringConfig } from './ice-path.js';
 
 export interface MediaSessionOptions {
   bind: string;
@@ -34,6 +38,10 @@ export interface MediaSessionOptions {
   rtcpIntervalMs?: number;
   /** Measurement hook for benchmarks: called just before a received frame is written to the sink. */
   probe?: MediaProbe;
+  /** Where ICE finds its reflexive and relayed candidates; without it, calls offer host candidates only. */
+  ice?: () => IceGatheringConfig;
+  /** Real timers for ICE (the media clock drives audio only). */
+  timers?: TimerHost;
 }
 
 export interface MediaProbe {
@@ -53,6 +61,10 @@ export interface MediaStats extends CallQuality {
   ignoredPackets?: number;
   /** RTCP compounds read from the peer (they keep coming while the call is on hold). */
   rtcpReceived?: number;
+  /** With ICE: the pair media travels on, in words (direct, or relayed by whom) and its round trip. */
+  path?: MediaPathView;
+  /** With ICE: datagrams that were not from a checked pair (RFC 8445 7.2.5.3.2), dropped. */
+  refusedMedia?: number;
 }
 
 export class DtmfUnavailableError extends Error {
@@ -60,6 +72,8 @@ export class DtmfUnavailableError extends Error {
 }
 
 const DEFAULT_SILENCE_TIMEOUT_MS = 30_000;
+/** The controlled side of a dead path restarts ICE itself only if the controlling side has not within this long. */
+const CONTROLLED_RESTART_WAIT_MS = 3_000;
 /** Silence between two keys after the end packets, in frames (RFC 4733 leaves it to the sender). */
 const INTER_DIGIT_GAP_FRAMES = 3;
 /** A different SSRC replaces the peer's only after the current one has been quiet this long. */
@@ -89,6 +103,8 @@ export class MediaSession {
   muted = false;
   onDtmf?: (digit: string) => void;
   onPeerSilent?: () => void;
+  /** With ICE: the selected path stopped carrying anything; the controlling side restarts ICE. */
+  onPathLost?: () => void;
 
   private readonly log: Logger;
   private readonly clock: MediaClock;
@@ -136,6 +152,15 @@ export class MediaSession {
   private latchedRtcp: { to: RtpEndpoint; via: RtcpArrival } | undefined;
 
   private rttMs: number | undefined;
+  /** ICE for this call's socket, once gathered; dropped when the peer turns out not to do ICE. */
+  private ice: IcePath | undefined;
+  /** True once the peer's SDP had ICE: media then goes only on the selected pair. */
+  private iceInUse = false;
+  private iceRemoteUfrag: string | undefined;
+  private pathLostTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Relays (IP addresses) the dead path went through: a restart leaves them behind. */
+  private failedRelays: string[] = [];
+  private readonly iceOptions: { config?: () => IceGatheringConfig; timers?: TimerHost };
   /** Packets sent as of the last two reports, newest first (RFC 3550 6.4: SR or RR). */
   private sentAtReports: [number, number] = [0, 0];
   private nextRtcpAtMs = Infinity;
@@ -168,6 +193,7 @@ export class MediaSession {
     this.silenceTimeoutMs = options.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS;
     this.rtcpIntervalMs = options.rtcpIntervalMs ?? RTCP_MIN_INTERVAL_MS;
     this.probe = options.probe;
+    this.iceOptions = { config: options.ice, timers: options.timers };
   }
 
   static async open(options: MediaSessionOptions): Promise<MediaSession> {
@@ -176,17 +202,79 @@ export class MediaSession {
     const sockets = await RtpSocketPair.open({
       bind: options.bind,
       portRange: options.portRange,
-      onRtp: (datagram, from) => route.to?.receiveRtp(datagram, from),
-      onRtcp: (datagram, from, arrival) => route.to?.receiveRtcp(datagram, from, arrival),
+      onRtp: (datagram, from) => route.to?.receiveOnRtpPort(datagram, from, false),
+      onRtcp: (datagram, from, arrival) => (arrival === 'rtp-port' ? route.to?.receiveOnRtpPort(datagram, from, true) : route.to?.receiveRtcp(datagram, from, arrival)),
       onError: (error) => options.log.warn('RTP socket failed', { error: error.message }),
     });
     route.to = new MediaSession(options, sockets);
     return route.to;
   }
 
+  /**
+   * Gathers ICE candidates for this call's socket (RFC 8445 5.1.1): the offerer controls, the
+   * answerer is controlled. The description goes into our SDP.
+   */
+  async gatherIce(role: IceRole, adopt?: HeldRelays): Promise<IceDescription | undefined> {
+    const timers = this.iceOptions.timers;
+    if (this.closed || !timers) return undefined;
+    if (this.ice) return this.ice.description();
+    const config = this.iceOptions.config?.() ?? { stunServers: [] };
+    const path = new IcePath({
+      role,
+      adopt,
+      hostAddresses: [this.address],
+      port: this.port,
+      sendFromSocket: (bytes, to) => this.sockets.sendRtp(bytes, to),
+      deliverMedia: (datagram, from) => this.receiveMedia(datagram, from),
+      timers,
+      log: this.log.child('ice'),
+      onState: (state) => this.pathState(path, state, config),
+    });
+    this.ice = path;
+    return path.gather(config);
+  }
+
+  /** RFC 8445 9: a new agent (new ufrag, password and candidates) on the same socket. */
+  async restartIce(role: IceRole): Promise<IceDescription | undefined> {
+    if (this.closed || !this.iceInUse) return undefined;
+    const old = this.ice;
+    this.ice = undefined;
+    this.iceRemoteUfrag = undefined;
+    this.pathLostTimer = undefined;
+    const held = old?.handOver(this.failedRelays);
+    this.failedRelays = [];
+    await old?.close();
+    return this.gatherIce(role, held);
+  }
+
+  /** An offer whose ufrag is not the one our checks run with asks for an ICE restart. */
+  isIceRestart(offeredUfrag: string | undefined): boolean {
+    return this.iceInUse && offeredUfrag !== undefined && offeredUfrag !== this.iceRemoteUfrag;
+  }
+
+  /**
+   * The path went quiet: a relay of ours on it is reported, and the controlling side asks for a
+   * restart at once; the controlled one only if the other side has not done so a little later.
+   */
+  private pathState(path: IcePath, state: string, config: IceGatheringConfig): void {
+    if (path !== this.ice || (state !== 'disconnected' && state !== 'failed')) return;
+    for (const address of path.selectedRelays()) {
+      config.relayFailed?.(address);
+      if (!this.failedRelays.includes(address)) this.failedRelays.push(address);
+    }
+    if (path.agent.role === 'controlling') {
+      this.onPathLost?.();
+      return;
+    }
+    this.pathLostTimer ??= setTimeout(() => {
+      if (this.ice === path && path.agent.state !== 'connected') this.onPathLost?.();
+    }, CONTROLLED_RESTART_WAIT_MS);
+  }
+
   /** First call starts media; later ones (re-INVITE) change codec, remote or direction, keeping SSRC and sequence. */
   configure(negotiated: NegotiatedAudio): void {
     if (this.closed) return;
+    this.configureIce(negotiated);
     const previous = this.negotiated;
     this.negotiated = negotiated;
     this.law = negotiated.codec.name === 'PCMA' ? 'a' : 'mu';
@@ -213,6 +301,23 @@ export class MediaSession {
     }
   }
 
+  /** The peer's SDP says whether it does ICE: start the checks, or go without ICE (a plain SIP phone). */
+  private configureIce(negotiated: NegotiatedAudio): void {
+    if (!this.ice) return;
+    if (!negotiated.ice) {
+      if (!this.iceInUse) {
+        this.log.debug('the peer does not do ICE: media goes to its SDP address');
+        void this.ice.close();
+        this.ice = undefined;
+      }
+      return;
+    }
+    if (this.iceRemoteUfrag === negotiated.ice.ufrag) return;
+    this.iceRemoteUfrag = negotiated.ice.ufrag;
+    this.iceInUse = true;
+    this.ice.start(negotiated.ice);
+  }
+
   setSource(source: AudioSource | undefined): void {
     this.source = source;
   }
@@ -237,7 +342,8 @@ export class MediaSession {
   }
 
   stats(): MediaStats {
-    const remote = this.rtpTarget();
+    const path = this.iceInUse ? this.ice?.view() : undefined;
+    const remote = this.iceInUse ? this.ice?.agent.mediaTarget()?.to : this.rtpTarget();
     return {
       codec: this.negotiated?.codec.name ?? '',
       packetsSent: this.sent.packets,
@@ -253,6 +359,7 @@ export class MediaSession {
       malformedDatagrams: this.counts.malformedDatagrams,
       ignoredPackets: this.counts.ignoredPackets,
       rtcpReceived: this.counts.rtcpReceived,
+      ...(this.iceInUse ? { path, refusedMedia: this.ice?.counters.refusedMedia ?? 0 } : {}),
     };
   }
 
@@ -267,6 +374,8 @@ export class MediaSession {
     for (const job of this.dtmfQueue.splice(0)) job.reject(ended);
     this.dtmf = undefined;
     await byeSent;
+    if (this.pathLostTimer) clearTimeout(this.pathLostTimer);
+    await this.ice?.close();
     await this.sockets.close();
   }
 
@@ -332,7 +441,8 @@ export class MediaSession {
     const datagram = serializeRtpPacket({ payloadType, marker, sequenceNumber: this.sequence, timestamp, ssrc: this.ssrc, payload });
     this.sequence = (this.sequence + 1) & 0xffff;
     this.sent.sent(payload.length);
-    if (target) this.sockets.sendRtp(datagram, target);
+    if (this.iceInUse && this.ice) this.ice.sendMedia(datagram);
+    else if (target) this.sockets.sendRtp(datagram, target);
   }
 
   private rtpTarget(): RtpEndpoint | undefined {
@@ -340,6 +450,24 @@ export class MediaSession {
   }
 
   // ---- receiving ----
+
+  /** On the RTP port: STUN and TURN for ICE, then media, which with ICE must come from a checked pair. */
+  private receiveOnRtpPort(datagram: Buffer, from: RtpEndpoint, looksLikeRtcp: boolean): void {
+    if (this.closed) return;
+    if (this.ice) {
+      const verdict = this.ice.intercept(datagram, from);
+      if (verdict === 'consumed') return;
+      if (verdict === 'refused' && this.iceInUse) return;
+    }
+    if (looksLikeRtcp) this.receiveRtcp(datagram, from, 'rtp-port');
+    else this.receiveRtp(datagram, from);
+  }
+
+  /** Media that came through a TURN relay from the selected peer. */
+  private receiveMedia(datagram: Buffer, from: RtpEndpoint): void {
+    if (looksLikeRtcp(datagram)) this.receiveRtcp(datagram, from, 'rtp-port');
+    else this.receiveRtp(datagram, from);
+  }
 
   private receiveRtp(datagram: Buffer, from: RtpEndpoint): void {
     if (this.closed) return;
@@ -523,11 +651,22 @@ export class MediaSession {
             reports: blocks,
           }
         : { type: 'rr', ssrc: this.ssrc, reports: blocks };
-    return this.sockets.sendRtcp(serializeRtcpCompound(report, this.cname, bye ? { reason: 'call ended' } : undefined), target.to, target.via);
+    const compound = serializeRtcpCompound(report, this.cname, bye ? { reason: 'call ended' } : undefined);
+    // With ICE, RTCP is multiplexed on the selected pair (RFC 5761).
+    if (this.iceInUse && this.ice) {
+      this.ice.sendMedia(compound);
+      return undefined;
+    }
+    return this.sockets.sendRtcp(compound, target.to, target.via);
   }
 
   private receiveRtcp(datagram: Buffer, from: RtpEndpoint, arrival: RtcpArrival): void {
     if (this.closed) return;
+    if (arrival === 'rtcp-port' && this.iceInUse) {
+      // With ICE, RTCP comes multiplexed on the checked pair; the old RTCP port is nobody's to use.
+      this.counts.ignoredPackets++;
+      return;
+    }
     const parsed = parseRtcpCompound(datagram);
     if (!parsed.ok) {
       this.counts.malformedDatagrams++;

@@ -2,6 +2,7 @@
 // (RFC 4733). sdp-transform reads and writes the SDP text; the negotiation rules are ours.
 import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
 import { answerDirection, directionOf, isDirection, sends, type MediaDirection } from './direction.js';
+import { readIce, writeIce, type IceDescription, type RemoteIce } from './ice-attributes.js';
 
 export type AudioCodecName = 'PCMU' | 'PCMA';
 
@@ -29,6 +30,8 @@ export interface LocalMedia {
   /** RFC 4566 5.2: o= session id, and a version the caller increments for every new offer in a dialog. */
   sessionId?: string;
   sessionVersion?: number;
+  /** Our ICE ufrag, password and candidates (RFC 8839); an answer carries them only if the offer had ICE. */
+  ice?: IceDescription;
 }
 
 export interface NegotiatedAudio {
@@ -40,6 +43,8 @@ export interface NegotiatedAudio {
   remotePort: number;
   /** The direction from our side: whether we send and whether we receive. */
   direction: MediaDirection;
+  /** The peer's ICE, when its SDP has it; without it media goes to remoteAddress:remotePort. */
+  ice?: RemoteIce;
 }
 
 export type SdpRefusalCode = 'malformed-sdp' | 'no-audio-stream' | 'no-common-codec';
@@ -83,7 +88,7 @@ function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: n
     rtp.push({ payload: telephoneEventPt, codec: 'telephone-event', rate: 8000 });
     fmtp.push({ payload: telephoneEventPt, config: TELEPHONE_EVENTS });
   }
-  return {
+  const media = {
     type: 'audio',
     port: local.port,
     protocol: 'RTP/AVP',
@@ -93,6 +98,8 @@ function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: n
     ptime: FRAME_MS,
     direction,
   } as MediaDescription;
+  if (local.ice) writeIce(media, local.ice);
+  return media;
 }
 
 export function createOffer(local: LocalMedia): string {
@@ -189,8 +196,10 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
     const offeredTe = audio.payloadTypes.find((pt) => audio.codecOf(pt) === 'telephone-event');
     const te = local.telephoneEvent === false ? undefined : offeredTe;
     const direction = answerDirection(audio.direction, local.direction);
-    negotiated = { codec, telephoneEventPayloadType: te, remoteAddress: audio.address, remotePort: audio.port, direction };
-    answered.push(audioMedia(local, [codec], te, direction));
+    const ice = readIce(offer, media);
+    negotiated = { codec, telephoneEventPayloadType: te, remoteAddress: audio.address, remotePort: audio.port, direction, ice };
+    // RFC 8839 4.2.1: no ICE in the answer to an offer without it.
+    answered.push(audioMedia(ice ? local : { ...local, ice: undefined }, [codec], te, direction));
   }
   if (!negotiated) {
     return sawAudio
@@ -225,5 +234,6 @@ export function readAnswer(answerText: string, local: LocalMedia): AnswerReadRes
     remotePort: audio.port,
     // Our direction is the answer's, seen from the other end.
     direction: answerDirection(audio.direction, local.direction),
+    ice: local.ice ? readIce(sdp, media) : undefined,
   };
 }
