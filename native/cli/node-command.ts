@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { DEFAULT_CHORD_CONFIG, Engine, type ChordConfig } from '../roots/node-engine.js';
+import { DEFAULT_CHORD_CONFIG, Engine, parseTurnUrl, type ChordConfig, type TurnServerUrl } from '../roots/node-engine.js';
 import { VERSION } from '../roots/defaults.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, parseFlags, port, UsageError } from './flags.js';
@@ -46,6 +46,15 @@ Options for "node":
   --port-mapping       ask the router to open the SIP port (PCP, NAT-PMP or UPnP IGD) when
                        a NAT lies between this node and the members (kept for next time;
                        on at first; --no-port-mapping turns it off and deletes the mapping)
+  --relay              relay calls for others (a TURN server) while this node is a member
+                       with a public address, within the caps below (kept for next time;
+                       on at first; --no-relay turns it off)
+  --relay-mbit N       bandwidth to give relayed calls, Mbit/s (default: 10)
+  --relay-gb-per-day N volume to relay per day, GB (default: 5)
+  --relay-port N       the relay's TURN port, UDP and TCP (default: any free port; its
+                       advertisement in the overlay says which)
+  --turn URL           also use your own TURN server for calls:
+                       turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp]
   --stun-other-address ADDR
                        a second address of this host (with --bind set to the first): the
                        STUN server on the SIP port then answers NAT behaviour tests
@@ -112,6 +121,12 @@ function parseNodeFlags(args: string[]) {
     'cache-mb': { type: 'string' },
     'rescue-port': { type: 'string' },
     'rescue-url': { type: 'string' },
+    relay: { type: 'boolean' },
+    'no-relay': { type: 'boolean' },
+    'relay-mbit': { type: 'string' },
+    'relay-gb-per-day': { type: 'string' },
+    'relay-port': { type: 'string' },
+    turn: { type: 'string' },
   });
   if (v['display-name'] !== undefined && v.user === undefined) throw new UsageError('--display-name goes with --user NAME.');
   if (v.role !== undefined && !['member', 'client', 'auto'].includes(v.role)) throw new UsageError(`--role must be member, client or auto (got "${v.role}").`);
@@ -168,6 +183,23 @@ function parseNodeFlags(args: string[]) {
     if (!/^\d+(\.\d+)?$/.test(raw) || n < lo || n > hi) throw new UsageError(`--${flag} must be a number from ${lo} to ${hi}, such as ${example} (got "${raw}").`);
     rescue[field] = n;
   }
+  if (v.relay && v['no-relay']) throw new UsageError('--relay and --no-relay say opposite things: give one.');
+  const relay: { enabled?: boolean; maxMbit?: number; maxGbPerDay?: number } = {};
+  if (v.relay) relay.enabled = true;
+  if (v['no-relay']) relay.enabled = false;
+  for (const [flag, field, example] of [['relay-mbit', 'maxMbit', '--relay-mbit 20'], ['relay-gb-per-day', 'maxGbPerDay', '--relay-gb-per-day 10']] as const) {
+    const raw = v[flag];
+    if (raw === undefined) continue;
+    const n = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || n < 0.1 || n > (field === 'maxMbit' ? 10_000 : 100_000)) throw new UsageError(`--${flag} must be a number from 0.1 to ${field === 'maxMbit' ? 10_000 : 100_000}, such as ${example} (got "${raw}").`);
+    relay[field] = n;
+  }
+  let turn: TurnServerUrl | undefined;
+  if (v.turn !== undefined) {
+    const parsed = parseTurnUrl(v.turn);
+    if ('error' in parsed) throw new UsageError(`--turn: ${parsed.error}.`);
+    turn = parsed;
+  }
   if (v['rescue-url'] !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(v['rescue-url'])) {
     throw new UsageError(`--rescue-url must be http://HOST:PORT, the address users can reach this node's rescue server at (got "${v['rescue-url']}").`);
   }
@@ -175,6 +207,9 @@ function parseNodeFlags(args: string[]) {
     rescue: Object.keys(rescue).length ? rescue : undefined,
     rescuePort: port(v['rescue-port'], '--rescue-port'),
     rescueUrl: v['rescue-url'],
+    relay: Object.keys(relay).length ? relay : undefined,
+    relayPort: port(v['relay-port'], '--relay-port'),
+    turn,
     autoAnswer: v['auto-answer'] ?? false,
     mdns: !v['no-mdns'],
     multicastRegister: !v['no-multicast-register'],
@@ -232,6 +267,9 @@ export async function nodeMain(args: string[]): Promise<number> {
       rescue: flags.rescue,
       rescuePort: flags.rescuePort,
       rescueUrl: flags.rescueUrl,
+      relay: flags.relay,
+      relayPort: flags.relayPort,
+      turn: flags.turn,
     });
   } catch (error) {
     process.stderr.write(`peerdial: ${startFailure(error, flags)}\n`);

@@ -169,6 +169,8 @@ export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedC
 import type { LanView, SharedConfig } from '../services/lan/lan-view.js';
 export type { NatBehaviourView, NatView, PortMappingView } from '../services/nat/nat-view.js';
 import type { NatView } from '../services/nat/nat-view.js';
+export type { RelayCandidateView, RelayServerView, RelaySettings, RelayView } from '../services/nat/relay-view.js';
+import type { RelaySettings, RelayView } from '../services/nat/relay-view.js';
 export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue/rescue-view.js';
 import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
 
@@ -234,6 +236,10 @@ export interface Commands {
   'nat.check': { params: Record<string, never>; result: NatView };
   /** "Ask my router to open a port" on or off (kept in settings; off deletes the mapping at once). */
   'nat.configure': { params: { portMapping: boolean }; result: NatView };
+  /** "Relay calls for others": the member's TURN server, its caps and what it relayed; and the relays our own calls would use, best first. */
+  'relay.status': { params: Record<string, never>; result: RelayView };
+  /** Turns "Relay calls for others" on or off and sets its caps (each field optional; kept in settings). */
+  'relay.configure': { params: Partial<RelaySettings>; result: RelayView };
   /** "Help rescue sites": what this node gives, the sites it helps, and what it served. */
   'rescue.status': { params: Record<string, never>; result: RescueView };
   /**
@@ -267,6 +273,8 @@ export interface EventPayloads {
   'lan.changed': LanView;
   /** The NAT check started or ended, or the STUN partner changed. */
   'nat.changed': NatView;
+  /** The relay started or stopped, its settings changed, or the relay finder measured again. */
+  'relay.changed': RelayView;
   /** Rescue state, settings or sites changed; also once a second while rescuing (with the new sample). */
   'rescue.changed': RescueView;
 }

@@ -6,7 +6,7 @@ import type { OverlayService } from '../services/overlay/index.js';
 import type { CallService } from '../services/calls/index.js';
 import type { BuddyService, PresenceService } from '../services/presence/index.js';
 import type { ConfigOfferService, SharedConfig } from '../services/lan/index.js';
-import type { NatService } from '../services/nat/index.js';
+import type { NatService, RelaySettings, RelayView } from '../services/nat/index.js';
 import type { RescueServer, RescueSettings } from '../services/rescue/index.js';
 import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
@@ -36,6 +36,8 @@ export interface ControlServices {
   rescue: RescueServer;
   /** Public address, NAT behaviour, STUN server. */
   nat: NatService;
+  /** "Relay calls for others", and the relay finder. */
+  relay: { view(): RelayView; configure(change: Partial<RelaySettings>): Promise<RelayView> };
   status(): NodeStatus;
 }
 
@@ -110,6 +112,8 @@ export class ControlApi implements ControlEndpoint {
       'lan.acceptOffer': async (p) => services.lan.acceptOffer(text(p, 'signerFingerprint')),
       'lan.stopFollowing': async (p) => services.lan.stopFollowing(text(p, 'signerFingerprint')),
       'nat.configure': async (p) => services.nat.setPortMapping(flag(p, 'portMapping')),
+      'relay.status': async () => services.relay.view(),
+      'relay.configure': async (p) => services.relay.configure(relayChange(p)),
       'rescue.status': async () => services.rescue.view(),
       'rescue.configure': async (p) => services.rescue.configure(rescueChange(p)),
     };
@@ -166,6 +170,18 @@ function sharedConfigOrNull(p: Record<string, unknown>): SharedConfig | null {
 }
 
 /** Only the fields given, each of its type; the ranges are the rescue server's to check. */
+function relayChange(p: Record<string, unknown>): Partial<RelaySettings> {
+  const change: Partial<RelaySettings> = {};
+  if (p.enabled !== undefined) change.enabled = flag(p, 'enabled');
+  for (const key of ['maxMbit', 'maxGbPerDay'] as const) {
+    const v = p[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ControlError('INVALID_ARGUMENT', `"${key}" must be a number.`);
+    change[key] = v;
+  }
+  return change;
+}
+
 function rescueChange(p: Record<string, unknown>): Partial<RescueSettings> {
   const change: Partial<RescueSettings> = {};
   if (p.enabled !== undefined) change.enabled = flag(p, 'enabled');

@@ -24,10 +24,13 @@ import { RescueServer, type RescueSettings } from '../services/rescue/index.js';
 // What the CLI needs from below the engine, so it imports the composition root alone.
 export { DEFAULT_CHORD_CONFIG, type ChordConfig } from '../proto/overlay/chord-node.js';
 export { isHostPort } from '../services/overlay/index.js';
+export { parseTurnUrl, type TurnServerUrl } from '../wire/stun/turn-url.js';
+import type { TurnServerUrl } from '../wire/stun/turn-url.js';
 import { overlayStatusView } from '../control/overlay-view.js';
 import { OverlayRepository } from '../storage/repositories/overlay-repository.js';
 import { advertisedAddress, SipStack, USER_AGENT } from '../services/sip/index.js';
-import { NatService } from '../services/nat/index.js';
+import { allocateLeg, NatService, RelayFinder, RelayService, type RelaySettings } from '../services/nat/index.js';
+import type { CallSocket, RelayLeg } from '../services/calls/index.js';
 import { Supervisor } from '../services/supervisor.js';
 import { Database } from '../storage/db.js';
 import { IdentityRepository } from '../storage/repositories/identity-repository.js';
@@ -35,6 +38,7 @@ import { MessageRepository, type StoredMessage } from '../storage/repositories/m
 import { SettingsRepository } from '../storage/repositories/settings-repository.js';
 import { gateway4async } from 'default-gateway';
 import { realTimers } from '../transport/clock.js';
+import { withDeadline } from '../proto/sip/timers.js';
 import { UiServer } from '../transport/ui-server.js';
 
 import { DEFAULT_OVERLAY, VERSION } from './defaults.js';
@@ -98,6 +102,12 @@ export interface EngineOptions {
   configOfferExpiresSeconds?: number;
   /** "Help rescue sites" settings from the command line (applied and kept); absent: as last saved. */
   rescue?: Partial<RescueSettings>;
+  /** "Relay calls for others" settings from the command line (applied and kept); absent: as last saved. */
+  relay?: Partial<RelaySettings>;
+  /** The relay's TURN port (default any free port). */
+  relayPort?: number;
+  /** --turn: the user's own TURN server, used by every call. */
+  turn?: TurnServerUrl;
   /** The rescue server's HTTP port (default any free port). */
   rescuePort?: number;
   /** The URL origins redirect users to, when not http://ADVERTISED-ADDRESS:PORT. */
@@ -109,6 +119,18 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const PORT_MAPPING_KEY = 'nat.portMapping';
 /** dist/renderer, from either native/roots/node-engine.ts (tsx) or dist/native/roots/node-engine.js. */
 export const DEFAULT_RENDERER_DIR = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../../renderer' : '../../dist/renderer');
+
+/** Only a ring member with a public address (no NAT between it and the members) relays for others. */
+function relayEligibility(nat: NatService, overlayRole: string): { ok: boolean; reason: string } {
+  const view = nat.view();
+  if (overlayRole !== 'member' || view.role !== 'member') return { ok: false, reason: 'Only members of the ring relay calls; this node is a client.' };
+  if (view.behaviour?.mapping !== 'no-nat') return { ok: false, reason: view.behaviour ? 'Behind a NAT, a relay would give others an address they cannot reach.' : 'Waiting for the NAT check.' };
+  return { ok: true, reason: '' };
+}
+
+function isLoopback(bind: string): boolean {
+  return bind.startsWith('127.') || bind === '::1';
+}
 
 export class Engine {
   readonly api: ControlApi;
@@ -234,7 +256,7 @@ export class Engine {
       timers: realTimers,
       onMessage: publishMessage,
       onOtherContent: (incoming) => buddies.onBuddyMessage(incoming),
-      onServiceContent: (incoming) => rescue.onMessage(incoming),
+      onServiceContent: (incoming) => rescue.onMessage(incoming) || relay.onMessage(incoming),
       onTyping: (peer, active) => buddies.setTyping(peer, active),
       onUnreadChanged: (peer) => buddies.unreadChanged(peer),
       sendBlockReason: (peer) => buddies.sendBlockReason(peer),
@@ -288,6 +310,7 @@ export class Engine {
       },
     });
 
+    let lastPublicAddress: string | undefined;
     const portMappingSaved = await settings.get<boolean>(PORT_MAPPING_KEY);
     if (options.portMapping !== undefined) await settings.set(PORT_MAPPING_KEY, options.portMapping);
     const nat: NatService = new NatService({
@@ -319,9 +342,66 @@ export class Engine {
           if (aor) void overlay.lookupAor(aor).catch(() => undefined);
         });
       },
-      onChange: (view) => events.publish('nat.changed', view),
+      onChange: (view) => {
+        events.publish('nat.changed', view);
+        // A new role or address: the relay may start or stop, and the best relays may differ.
+        void relay?.reconsider();
+        if (view.publicAddress !== lastPublicAddress) {
+          lastPublicAddress = view.publicAddress;
+          void relayFinder?.refresh();
+        }
+      },
     });
     overlay.onClientRegister = (incoming) => nat.flows.onRegister(incoming);
+
+    // "Relay calls for others" (members with a public address), and the relays our own calls use.
+    const relay: RelayService = new RelayService({
+      bind,
+      advertisedHost: () => sip.host,
+      port: options.relayPort,
+      settings,
+      initial: options.relay,
+      overlay,
+      nodeKey: () => overlayRepository.nodeKey(),
+      eligible: () => relayEligibility(nat, overlay.role),
+      contact: () => `sip:relay@${sip.host.includes(':') ? `[${sip.host}]` : sip.host}:${sip.port}`,
+      allowLoopbackPeers: isLoopback(bind),
+      timers: realTimers,
+      log: log.child('relay'),
+      onChange: () => events.publish('relay.changed', relayView()),
+    });
+    const relayFinder = new RelayFinder({
+      overlay,
+      stack: sip,
+      identity: () => {
+        const current = identity.current;
+        const key = identity.signingKey;
+        const aor = overlay.ownAor();
+        return current && key && aor ? { aor, rawPublicKey: Buffer.from(current.publicKey, 'base64url'), privateKey: key } : undefined;
+      },
+      configured: options.turn,
+      udpWorks: () => nat.view().behaviour?.udp !== false,
+      ownRelay: () => relay.view().address,
+      bind,
+      timers: realTimers,
+      log: log.child('relay-finder'),
+      onChange: () => events.publish('relay.changed', relayView()),
+    });
+    const relayView = () => ({ settings: relay.currentSettings, server: relay.view(), finder: relayFinder.view() });
+    /** Each call's TURN allocations, on the relays the finder keeps ready (none for a node that relays itself). */
+    const callRelays = async (socket: CallSocket, held: { address: string; port: number }[]): Promise<RelayLeg[]> => {
+      if (relay.view().state === 'running') return [];
+      const wanted = () => relayFinder.relaysForCall().filter((r) => !held.some((h) => h.address === r.server.address && h.port === r.server.port));
+      let servers = wanted();
+      if (servers.length === 0 && held.length === 0) {
+        // None ready yet (just started, or the last ones died): a quick look, within the gathering's time.
+        await withDeadline(relayFinder.refresh(), 1_500, realTimers).catch(() => undefined);
+        servers = wanted();
+      }
+      const legOptions = { timers: realTimers, log: log.child('relay-leg'), now: () => performance.now(), onLost: (leg: RelayLeg) => relayFinder.markLost(leg.server.address) };
+      const legs = await Promise.all(servers.map((server) => allocateLeg(server, socket, legOptions)));
+      return legs.filter((l): l is RelayLeg => l !== undefined);
+    };
 
     const rescue = new RescueServer({
       stack: sip,
@@ -351,7 +431,18 @@ export class Engine {
       identity,
       overlay,
       calls: new CallRepository(db),
-      openMedia: () => MediaSession.open({ bind, advertisedHost: sip.host, clock: mediaClock, log: log.child('media'), portRange: options.rtpPorts, silenceTimeoutMs: options.mediaSilenceTimeoutMs }),
+      openMedia: () =>
+        MediaSession.open({
+          bind,
+          advertisedHost: sip.host,
+          clock: mediaClock,
+          log: log.child('media'),
+          portRange: options.rtpPorts,
+          silenceTimeoutMs: options.mediaSilenceTimeoutMs,
+          timers: realTimers,
+          // Members' STUN (on their SIP port) gives each call's socket its public address.
+          ice: () => ({ stunServers: overlay.knownMembers(), relays: callRelays, relayFailed: (address) => relayFinder.markLost(address) }),
+        }),
       audio,
       timers: realTimers,
       log: log.child('calls'),
@@ -364,7 +455,14 @@ export class Engine {
       configNotify: (incoming) => lanOffers.onNotify(incoming),
     });
 
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, status: () => engine.status() }, events);
+    const relayControl = {
+      view: relayView,
+      configure: async (change: Partial<RelaySettings>) => {
+        await relay.configure(change);
+        return relayView();
+      },
+    };
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
@@ -394,6 +492,8 @@ export class Engine {
       await supervisor.add({ name: 'presence', start: () => presence.start(), stop: () => presence.stop() });
       await supervisor.add({ name: 'lan-offers', start: () => lanOffers.start(), stop: () => lanOffers.stop() });
       await supervisor.add({ name: 'rescue', start: () => rescue.start(), stop: () => rescue.stop() });
+      await supervisor.add({ name: 'relay', start: () => relay.start(), stop: () => relay.stop() });
+      await supervisor.add({ name: 'relay-finder', start: () => relayFinder.start(), stop: () => relayFinder.stop() });
       if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
       if (options.serveUi) await engine.startUi(settings, log);
     } catch (error) {

@@ -18,6 +18,8 @@ export interface LanNode {
   invoke<N extends CommandName>(name: N, params: ParamsOf<N>): Promise<ResultOf<N>>;
   output(): string;
   stop(): Promise<void>;
+  /** Kills the node at once (SIGKILL): no goodbye to anyone, as when a computer loses power. */
+  kill(): Promise<void>;
 }
 
 const RELAY = path.join(REPO_ROOT, 'test/netns/control-relay.ts');
@@ -91,6 +93,15 @@ export async function startLanNode(host: LanHost, args: string[], env: NodeJS.Pr
     stop: async () => {
       relay.stdin!.end();
       await Promise.all([terminate(relay), terminate(child)]);
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      relay.stdin!.end();
+      await terminate(relay);
     },
   };
 }

@@ -258,6 +258,11 @@ async function natRules(ns: string, kind: Exclude<RouterKind, 'double'>, lan: st
   if (kind === 'udp-blocked') {
     await iptables(ns, '-A', 'FORWARD', '-p', 'udp', '-j', 'DROP');
   }
+  // Like a home router's firewall, unsolicited datagrams for the router itself are dropped. Were
+  // they taken in (and answered with ICMP), the kernel would keep a conntrack entry for them, and
+  // the host's next datagram to that sender would get another public port: the peer's first ICE
+  // check, arriving before ours left, would break every later one.
+  for (const proto of ['udp', 'tcp']) await iptables(ns, '-A', 'INPUT', '-i', wan, '-p', proto, '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP');
   if (kind === 'full-cone' || kind === 'address-restricted') {
     // After MASQUERADE (srcnat + 1) the conntrack entry knows the mapping: the reply tuple's
     // destination port is the public port, the original tuple's source the host's address and

@@ -1,0 +1,125 @@
+// Relays run by members, in the NAT lab: two users behind symmetric NATs (no direct path between
+// them) call through a member's TURN server. When that relay dies mid-call, ICE restarts on the
+// other relay and the audio comes back within 5 s. A relay at its cap refuses the allocation
+// (508) and the call goes through another. Signalling runs through two members that do not relay.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { CallView, RelayView } from '../../native/control/api.js';
+import { until } from '../support/poll.js';
+import { requireNetnsPrivileges } from '../netns/lan.js';
+import type { LanNode } from '../netns/lan-node.js';
+import { labNodes, startPartnerMembers } from '../netns/nat-lab-nodes.js';
+import { makeNatLab, type NatLab } from '../netns/nat-lab.js';
+
+describe('relays run by members', () => {
+  let lab: NatLab;
+  const nodes = labNodes();
+  let members: string[] = [];
+  const relays: LanNode[] = [];
+  let alice: LanNode;
+  let bob: LanNode;
+
+  const startRelay = async (name: string, args: string[] = []) => {
+    const host = await lab.addPublicHost();
+    const node = await nodes.start(host, ['--role', 'member', '--sip-port', '5060', '--user', name, '--relay', ...args, ...members.flatMap((m) => ['--bootstrap', m])]);
+    let view: RelayView | undefined;
+    await until(`${name}'s relay to run and be advertised`, async () => {
+      view = await node.invoke('relay.status', {});
+      return view.server.state === 'running' && view.server.advertised;
+    }, 30_000, () => JSON.stringify(view?.server));
+    relays.push(node);
+    return node;
+  };
+
+  const relayAddress = async (node: LanNode) => (await node.invoke('relay.status', {})).server.address!;
+
+  /** The user's active call once it carries fresh audio: packets arrived since `afterPackets`. */
+  const flowing = async (user: LanNode, what: string, afterPackets = 0, ms = 20_000): Promise<CallView> => {
+    let last: CallView[] = [];
+    return until(what, async () => {
+      last = await user.invoke('call.list', {});
+      const call = last.find((c) => c.state === 'active');
+      return call?.quality?.path && call.quality.packetsReceived >= afterPackets + 50 ? call : undefined;
+    }, ms, () => JSON.stringify(last.map((c) => c.quality)));
+  };
+
+  const hangUpAll = async () => {
+    for (const user of [alice, bob]) for (const call of await user.invoke('call.list', {})) if (call.state !== 'ended') await user.invoke('call.hangup', { id: call.id }).catch(() => undefined);
+    for (const user of [alice, bob]) await until('the calls to end', async () => (await user.invoke('call.list', {})).every((c) => c.state === 'ended'), 10_000);
+  };
+
+  before(async () => {
+    await requireNetnsPrivileges();
+    lab = await makeNatLab();
+    members = await startPartnerMembers(nodes, lab);
+    // The partner members carry signalling only.
+    for (const member of nodes.all) await member.invoke('relay.configure', { enabled: false });
+    await startRelay('rosa');
+    await startRelay('rick');
+    const client = async (name: string) => nodes.start(await lab.addHost(await lab.addRouter('symmetric')), ['--role', 'client', '--sip-port', '5060', '--user', name, '--auto-answer', ...members.flatMap((m) => ['--bootstrap', m])]);
+    alice = await client('alice');
+    bob = await client('bob');
+    for (const user of [alice, bob]) {
+      let view: RelayView | undefined;
+      await until('both relays to be ready', async () => {
+        view = await user.invoke('relay.status', {});
+        return view.finder.relays.filter((r) => r.ready).length === 2;
+      }, 30_000, () => JSON.stringify(view?.finder));
+    }
+  });
+
+  after(async () => {
+    await nodes.stopAll();
+    await lab?.teardown();
+  });
+
+  it('a relay at its cap refuses the allocation, and the call goes through the other one', async () => {
+    const [rosa, rick] = relays;
+    // 0.2 Mbit/s is one relayed call's worth: one allocation, and the next gets 508.
+    await rosa.invoke('relay.configure', { maxMbit: 0.2 });
+    const refusedBefore = (await rosa.invoke('relay.status', {})).server.counters.capacity ?? 0;
+    await alice.invoke('call.dial', { to: 'bob' });
+    const call = await flowing(alice, 'alice to hear bob through a relay');
+    await flowing(bob, 'bob to hear alice through a relay');
+    assert.equal(call.quality!.path!.kind, 'relayed');
+    const rosaView = (await rosa.invoke('relay.status', {})).server;
+    assert.equal(rosaView.allocations, 1, 'rosa holds as many allocations as her cap allows');
+    assert.ok((rosaView.counters.capacity ?? 0) > refusedBefore, `rosa refused an allocation at her cap: ${JSON.stringify(rosaView.counters)}`);
+    assert.ok((await rick.invoke('relay.status', {})).server.allocations >= 1, 'rick took the allocation rosa refused');
+    await hangUpAll();
+    await rosa.invoke('relay.configure', { maxMbit: 10 });
+  });
+
+  it('when the relay dies mid-call, the audio comes back through the other relay within 5 s', async () => {
+    await alice.invoke('call.dial', { to: 'bob' });
+    const before = await flowing(alice, 'alice to hear bob through a relay');
+    await flowing(bob, 'bob to hear alice through a relay');
+    // Our own relay ("relayed by ADDRESS"), or else the other side's (the remote candidate).
+    const used = /relayed by (\d[\d.:]*)/.exec(before.quality!.path!.text)?.[1] ?? /^relay (\S+)/.exec(before.quality!.path!.remote)?.[1];
+    assert.ok(used, `the path names its relay: ${JSON.stringify(before.quality!.path)}`);
+    const usedIp = used!.split(':')[0];
+    const dying = (await Promise.all(relays.map(async (r) => ((await relayAddress(r)).startsWith(`${usedIp}:`) ? r : undefined)))).find(Boolean)!;
+    const survivor = relays.find((r) => r !== dying)!;
+    const survivorAddress = await relayAddress(survivor);
+    const packetsBefore = [(await flowing(alice, 'alice')).quality!.packetsReceived, (await flowing(bob, 'bob')).quality!.packetsReceived];
+    const killedAt = Date.now();
+    await dying.kill();
+    const [afterAlice, afterBob] = await Promise.all([
+      until('alice to hear bob again through the other relay', async () => {
+        const call = (await alice.invoke('call.list', {})).find((c) => c.state === 'active');
+        const path = call?.quality?.path;
+        return path && `${path.text} ${path.remote}`.includes(survivorAddress.split(':')[0]) && call.quality!.packetsReceived > packetsBefore[0] + 25 ? call : undefined;
+      }, 5_000),
+      until('bob to hear alice again through the other relay', async () => {
+        const call = (await bob.invoke('call.list', {})).find((c) => c.state === 'active');
+        const path = call?.quality?.path;
+        return path && `${path.text} ${path.remote}`.includes(survivorAddress.split(':')[0]) && call.quality!.packetsReceived > packetsBefore[1] + 25 ? call : undefined;
+      }, 5_000),
+    ]);
+    const switchMs = Date.now() - killedAt;
+    assert.equal(afterAlice.quality!.path!.kind, 'relayed');
+    assert.equal(afterBob.quality!.path!.kind, 'relayed');
+    assert.ok(switchMs <= 5_000, `the audio came back ${switchMs} ms after the relay died`);
+    await hangUpAll();
+  });
+});
