@@ -13,6 +13,7 @@ import { LanState } from './lan-state.svelte.js';
 import { NatState } from './nat-state.svelte.js';
 import { NodeState } from './node-state.svelte.js';
 import { OverlayState } from './overlay-state.svelte.js';
+import { RelayState } from './relay-state.svelte.js';
 import { RescueState } from './rescue-state.svelte.js';
 
 const JOURNAL_LIMIT = 500;
@@ -26,6 +27,7 @@ export class AppState {
   readonly devices: DevicesState;
   readonly lan: LanState;
   readonly nat: NatState;
+  readonly relay: RelayState;
   readonly rescue: RescueState;
   /** Tones and call audio; App.svelte feeds it the call list as it changes. */
   readonly media: CallMedia;
@@ -50,6 +52,7 @@ export class AppState {
     this.devices = new DevicesState();
     this.lan = new LanState(client);
     this.nat = new NatState(client);
+    this.relay = new RelayState(client);
     this.rescue = new RescueState(client);
     this.media = new CallMedia(
       client,
@@ -93,12 +96,13 @@ export class AppState {
     this.buddies.apply(event);
     this.lan.apply(event);
     this.nat.apply(event);
+    this.relay.apply(event);
     this.rescue.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.rescue.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.relay.load(this.consistent), this.rescue.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {

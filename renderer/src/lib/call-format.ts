@@ -50,6 +50,59 @@ export function qualityFigures(quality: CallQuality): QualityFigures {
   };
 }
 
+/** How the audio travels, on calls between Peerdial users (ICE); plain SIP phones have none. */
+export type MediaPath = NonNullable<CallQuality['path']>;
+
+/** A round trip or a wait: "0.4 ms" below 10 ms, whole milliseconds up to a second, then "1.2 s". */
+function msWords(ms: number): string {
+  if (ms >= 1000) return `${Number((ms / 1000).toFixed(1))} s`;
+  return `${ms < 10 ? Number(Math.max(0, ms).toFixed(1)) : Math.round(ms)} ms`;
+}
+
+/** "198.51.100.11:43401" -> "198.51.100.11" (and "[2001:db8::1]:3478" -> "2001:db8::1"): a member is known by its address. */
+function withoutPorts(text: string): string {
+  return text.replace(/\b(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}\b/g, '$1').replace(/\[([0-9a-fA-F:.]+)\]:\d{1,5}\b/g, '$1');
+}
+
+/** The call's path in one line: "Direct, 12 ms", "Relayed by 198.51.100.11, 31 ms". */
+export function pathLine(path: MediaPath): string {
+  const text = withoutPorts(path.text.trim()) || path.kind;
+  const words = text.charAt(0).toUpperCase() + text.slice(1);
+  return path.rttMs === undefined ? words : `${words}, ${msWords(path.rttMs)}`;
+}
+
+const CANDIDATE_WORDS: Record<string, string> = {
+  host: 'own address',
+  srflx: 'public address',
+  prflx: 'public address, met in the checks',
+  relay: 'on a relay',
+};
+
+/** "srflx 203.0.113.7:40012" -> "203.0.113.7:40012 (public address)". */
+export function candidateWords(candidate: string): string {
+  const [type, ...rest] = candidate.trim().split(/\s+/);
+  const address = rest.join(' ');
+  const words = CANDIDATE_WORDS[type];
+  if (!words || !address) return candidate;
+  return `${address} (${words})`;
+}
+
+export interface PathDetails {
+  yourEnd: string;
+  theirEnd: string;
+  /** How long the checks took to find the path; absent while not known. */
+  foundIn?: string;
+}
+
+/** The quality panel's path rows: both ends of the path and how long the checks took. */
+export function pathDetails(path: MediaPath): PathDetails {
+  return {
+    yourEnd: candidateWords(path.local),
+    theirEnd: candidateWords(path.remote),
+    ...(path.checksMs !== undefined ? { foundIn: msWords(path.checksMs) } : {}),
+  };
+}
+
 /** Who it is, for headings and lists: the name they gave, else their address. */
 export function callerName(call: Pick<CallView, 'peer' | 'peerName'>): string {
   return call.peerName?.trim() || call.peer;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CallHistoryEntry, CallView } from '../../../native/control/api.js';
 import { bursts, CADENCES, cadenceLength, frequenciesAt } from '../../../renderer/src/lib/audio/tone-cadence.js';
-import { callStateLabel, formatDuration, historyKind, outcomeLabel, qualityFigures, talkSeconds } from '../../../renderer/src/lib/call-format.js';
+import { callStateLabel, candidateWords, formatDuration, historyKind, outcomeLabel, pathDetails, pathLine, qualityFigures, talkSeconds, type MediaPath } from '../../../renderer/src/lib/call-format.js';
 import { callRoles, toneFor, wantsCallAudio } from '../../../renderer/src/lib/call-roles.js';
 import { availableChoice, deviceOptions, loadDeviceChoice, saveDeviceChoice } from '../../../renderer/src/lib/device-choice.js';
 
@@ -80,6 +80,33 @@ describe('calls on screen', () => {
     const figures = qualityFigures({ codec: 'PCMU', packetsSent: 10, packetsReceived: 9, lossFraction: 0.0125, jitterMs: 3.6 });
     assert.deepEqual(figures, { codec: 'PCMU', loss: '1.3 %', jitter: '4 ms', roundTrip: 'not measured yet' });
     assert.equal(qualityFigures({ codec: 'PCMA', packetsSent: 1, packetsReceived: 1, lossFraction: 0, jitterMs: 0, rttMs: 41.4 }).roundTrip, '41 ms');
+  });
+
+  it('says in one line how the audio travels: direct, or relayed by a member known by its address, with the round trip', () => {
+    const path = (over: Partial<MediaPath>): MediaPath => ({ kind: 'direct', text: 'direct', local: 'host 192.168.1.20:40000', remote: 'host 192.168.1.21:40002', ...over });
+    assert.equal(pathLine(path({ rttMs: 12.2 })), 'Direct, 12 ms');
+    assert.equal(pathLine(path({})), 'Direct', 'before the first check answers, no round trip');
+    assert.equal(pathLine(path({ rttMs: 0.36 })), 'Direct, 0.4 ms');
+    assert.equal(pathLine(path({ kind: 'relayed', text: 'relayed by 198.51.100.11:43401', rttMs: 31 })), 'Relayed by 198.51.100.11, 31 ms');
+    assert.equal(pathLine(path({ kind: 'relayed', text: 'relayed by [2001:db8::11]:3478', rttMs: 31 })), 'Relayed by 2001:db8::11, 31 ms');
+    assert.equal(pathLine(path({ kind: 'relayed', text: 'relayed by your TURN server', rttMs: 48.6 })), 'Relayed by your TURN server, 49 ms');
+    assert.equal(pathLine(path({ kind: 'relayed', text: "relayed by the other side's relay" })), "Relayed by the other side's relay");
+    assert.equal(pathLine(path({ kind: 'relayed', text: '' })), 'Relayed');
+  });
+
+  it('shows both ends of the path in words and how long the checks took', () => {
+    assert.equal(candidateWords('srflx 203.0.113.7:40012'), '203.0.113.7:40012 (public address)');
+    assert.equal(candidateWords('relay 198.51.100.11:5000'), '198.51.100.11:5000 (on a relay)');
+    assert.equal(candidateWords('host 192.168.1.20:40000'), '192.168.1.20:40000 (own address)');
+    assert.equal(candidateWords('prflx 203.0.113.9:5100'), '203.0.113.9:5100 (public address, met in the checks)');
+    assert.equal(candidateWords('weird 1.2.3.4:5'), 'weird 1.2.3.4:5', 'an unknown kind shows as the engine said it');
+    assert.deepEqual(pathDetails({ kind: 'relayed', text: 'relayed by 198.51.100.11:43401', rttMs: 31, checksMs: 140, local: 'relay 198.51.100.11:5000', remote: 'srflx 203.0.113.7:40012' }), {
+      yourEnd: '198.51.100.11:5000 (on a relay)',
+      theirEnd: '203.0.113.7:40012 (public address)',
+      foundIn: '140 ms',
+    });
+    assert.equal(pathDetails({ kind: 'direct', text: 'direct', checksMs: 2_340, local: 'host 10.0.0.1:1', remote: 'host 10.0.0.2:2' }).foundIn, '2.3 s');
+    assert.equal('foundIn' in pathDetails({ kind: 'direct', text: 'direct', local: 'host 10.0.0.1:1', remote: 'host 10.0.0.2:2' }), false);
   });
 
   it('marks missed incoming calls in the history, and words each outcome', () => {
