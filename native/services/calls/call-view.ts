@@ -43,6 +43,8 @@ export interface MediaPathView {
   text: string;
   /** The round trip of the path's last connectivity or consent check, ms. */
   rttMs?: number;
+  /** Gathering our candidates (before our offer or answer went out), ms. */
+  gatherMs?: number;
   /** From the start of the checks to the chosen path, ms. */
   checksMs?: number;
   /** Our end and theirs: candidate type and address, e.g. "srflx 203.0.113.7:40012". */

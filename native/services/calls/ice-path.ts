@@ -86,6 +86,7 @@ export class IcePath {
   readonly counters = { refusedMedia: 0 };
   private checksStartedAt: number | undefined;
   private checksMs: number | undefined;
+  private gatherMs: number | undefined;
 
   constructor(private readonly options: IcePathOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -110,6 +111,7 @@ export class IcePath {
 
   /** Host candidates at once, then server-reflexive and relayed ones, each within a short wait. */
   async gather(config: IceGatheringConfig): Promise<IceDescription> {
+    const started = this.now();
     const { port } = this.options;
     for (const address of this.options.hostAddresses) this.agent.addLocalCandidate({ type: 'host', address, port, base: { address, port }, via: 'socket' });
     const base = { address: this.options.hostAddresses[0], port };
@@ -141,6 +143,7 @@ export class IcePath {
     let deadline: ReturnType<TimerHost['set']> | undefined;
     await Promise.race([Promise.allSettled([...reflexive, relayed]), new Promise((resolve) => (deadline = this.options.timers.set(GATHERING_DEADLINE_MS, () => resolve(undefined))))]);
     if (deadline) this.options.timers.clear(deadline);
+    this.gatherMs = Math.round(this.now() - started);
     const description = this.description();
     this.options.log.debug('ICE candidates', { candidates: description.candidates.map((c) => `${c.type} ${c.address}:${c.port}`) });
     return description;
@@ -204,7 +207,7 @@ export class IcePath {
     const kind = leg || relayedByPeer ? 'relayed' : 'direct';
     const text = leg ? `relayed by ${leg.label}` : relayedByPeer ? 'relayed by the other side\'s relay' : 'direct';
     const rttMs = selected.rttMs === undefined ? undefined : Math.round(selected.rttMs * 10) / 10;
-    return { kind, text, rttMs, checksMs: this.checksMs, local: `${selected.local.type} ${addressKey(selected.local)}`, remote: `${selected.remote.type} ${addressKey(selected.remote)}` };
+    return { kind, text, rttMs, gatherMs: this.gatherMs, checksMs: this.checksMs, local: `${selected.local.type} ${addressKey(selected.local)}`, remote: `${selected.remote.type} ${addressKey(selected.remote)}` };
   }
 
   /**

@@ -172,7 +172,8 @@ export class RelayFinder {
       this.measuredAt = now;
       this.options.log.debug('relay finder', { relays: this.candidates.map((c) => `${c.address.address}:${c.address.port} ${c.rttMs?.toFixed(1)} ms${c.grant ? ' ready' : ''}`) });
       this.options.onChange();
-      this.schedule(this.candidates.length === 0 || ready === 0 ? RETRY_EMPTY_MS : Math.min(REFRESH_MS, nextRenewal(this.candidates, now)));
+      // Fewer than two ready: look again soon, for relays that have come since.
+      this.schedule(ready < KEEP_READY ? RETRY_EMPTY_MS : Math.min(REFRESH_MS, nextRenewal(this.candidates, now)));
     } catch (error) {
       this.options.log.debug('relay finder: no relays yet', { error: String(error) });
       this.schedule(RETRY_EMPTY_MS);

@@ -214,16 +214,16 @@ export class RelayService {
 
   private async close(withdraw: boolean, state: RelayServerView['state'] = 'off', reason = 'The relay has stopped.'): Promise<void> {
     const server = this.server;
+    // Withdrawn first, while the server still says where it was: others stop choosing it.
+    if (server && withdraw && this.advertised) await this.advertise(true).catch(() => undefined);
+    this.advertised = false;
     this.server = undefined;
     if (this.advertTimer) this.options.timers.clear(this.advertTimer);
     this.advertTimer = undefined;
     const changed = this.state !== state || this.reason !== reason;
     this.state = state;
     this.reason = reason;
-    if (server) {
-      if (withdraw && this.advertised) await this.advertise(true).catch(() => undefined);
-      await server.stop();
-    }
+    if (server) await server.stop();
     if (changed || server) this.changed();
   }
 
