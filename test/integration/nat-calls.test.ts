@@ -9,29 +9,16 @@ import { mkdtemp, open, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { CallView } from '../../native/control/api.js';
 import { removeDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { toneHz, writeTone } from '../support/calls.js';
 import { requireNetnsPrivileges } from '../netns/lan.js';
 import type { LanNode } from '../netns/lan-node.js';
-import { labNodes, startPartnerMembers } from '../netns/nat-lab-nodes.js';
-import { makeNatLab, type NatLab, type RouterKind } from '../netns/nat-lab.js';
-
-type Place = 'public' | Exclude<RouterKind, 'upnp'>;
-const PLACES: Place[] = ['public', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'double', 'udp-blocked'];
-/** Routers that filter by port: a symmetric NAT's fresh mapping towards the peer never gets in. */
-const PORT_FILTERING: Place[] = ['port-restricted', 'double', 'symmetric'];
-
-/** Where ICE must find a direct path, and where only a relay can carry the audio. */
-function expectedPath(a: Place, b: Place): 'direct' | 'relayed' {
-  if (a === 'udp-blocked' || b === 'udp-blocked') return 'relayed';
-  if ((a === 'symmetric' && PORT_FILTERING.includes(b)) || (b === 'symmetric' && PORT_FILTERING.includes(a))) return 'relayed';
-  return 'direct';
-}
+import { CALL_PLACES, callCarryingAudio, expectedMediaPath, labNodes, relaysReady, startCallUser, startPartnerMembers, type CallPlace } from '../netns/nat-lab-nodes.js';
+import { makeNatLab, type NatLab } from '../netns/nat-lab.js';
 
 interface User {
-  place: Place;
+  place: CallPlace;
   name: string;
   node: LanNode;
   hz: number;
@@ -65,27 +52,17 @@ describe('calls through every pair of NATs', () => {
     lab = await makeNatLab();
     const members = await startPartnerMembers(nodes, lab);
     let index = 0;
-    for (const place of PLACES) {
+    for (const place of CALL_PLACES) {
       for (const copy of ['a', 'b']) {
-        const host = place === 'public' ? await lab.addPublicHost() : await lab.addHost(await lab.addRouter(place));
         const name = `${place.replace(/-/g, '')}${copy}`;
         const hz = 300 + 100 * index++;
         const recording = path.join(dir, `${name}.wav`);
-        const node = await nodes.start(host, [
-          ...(place === 'public' ? ['--role', 'member'] : ['--role', 'client']),
-          '--sip-port', '5060', '--user', name, '--auto-answer',
-          '--play', await writeTone(path.join(dir, `${name}-tone.wav`), hz, 30),
-          '--record', recording,
-          ...members.flatMap((m) => ['--bootstrap', m]),
-        ]);
+        const node = await startCallUser(nodes, lab, members, place, name, await writeTone(path.join(dir, `${name}-tone.wav`), hz, 30), recording);
         users.set(name, { place, name, node, hz, recording });
       }
     }
     // Users behind NATs keep two relays ready (credentials in hand) before anyone calls.
-    for (const user of users.values()) {
-      if (user.place === 'public') continue;
-      await until(`${user.name}'s relays to be ready`, async () => (await user.node.invoke('relay.status', {})).finder.relays.filter((r) => r.ready).length >= 2, 30_000);
-    }
+    for (const user of users.values()) if (user.place !== 'public') await relaysReady(user.node, 2);
   });
 
   after(async () => {
@@ -94,26 +71,17 @@ describe('calls through every pair of NATs', () => {
     if (dir) await removeDir(dir);
   });
 
-  const activeCall = async (user: User, peer: string | undefined, what: string): Promise<CallView> => {
-    let last: CallView[] = [];
-    return until(what, async () => {
-      last = await user.node.invoke('call.list', {});
-      const call = last.find((c) => c.state === 'active' && (peer === undefined || c.peer.includes(peer)));
-      return call?.quality?.path && call.quality.packetsReceived >= 100 ? call : undefined;
-    }, 20_000, () => JSON.stringify(last));
-  };
-
-  for (let i = 0; i < PLACES.length; i++) {
-    for (let j = i; j < PLACES.length; j++) {
-      const [from, to] = [PLACES[i], PLACES[j]];
-      const expected = expectedPath(from, to);
+  for (let i = 0; i < CALL_PLACES.length; i++) {
+    for (let j = i; j < CALL_PLACES.length; j++) {
+      const [from, to] = [CALL_PLACES[i], CALL_PLACES[j]];
+      const expected = expectedMediaPath(from, to);
       it(`${from} calls ${to}: audio both ways, ${expected}`, async () => {
         const caller = users.get(`${from.replace(/-/g, '')}a`)!;
         const callee = users.get(`${to.replace(/-/g, '')}b`)!;
         const heardBefore = [(await stat(caller.recording)).size, (await stat(callee.recording)).size];
         const dialled = await caller.node.invoke('call.dial', { to: callee.name });
-        const out = await activeCall(caller, callee.name, `${caller.name}'s call to ${callee.name} to carry audio`);
-        const inbound = await activeCall(callee, caller.name, `${callee.name} to hear ${caller.name}`);
+        const out = await callCarryingAudio(caller.node, `${caller.name}'s call to ${callee.name} to carry audio`, { peer: callee.name, packets: 100 });
+        const inbound = await callCarryingAudio(callee.node, `${callee.name} to hear ${caller.name}`, { peer: caller.name, packets: 100 });
         await caller.node.invoke('call.hangup', { id: dialled.id });
         await until(`${callee.name}'s call to end`, async () => !(await callee.node.invoke('call.list', {})).some((c) => c.state !== 'ended'), 10_000);
 

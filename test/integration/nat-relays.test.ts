@@ -4,11 +4,10 @@
 // (508) and the call goes through another. Signalling runs through two members that do not relay.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { CallView, RelayView } from '../../native/control/api.js';
 import { until } from '../support/poll.js';
 import { requireNetnsPrivileges } from '../netns/lan.js';
 import type { LanNode } from '../netns/lan-node.js';
-import { labNodes, startPartnerMembers } from '../netns/nat-lab-nodes.js';
+import { callCarryingAudio, hangUpAll, labNodes, relaysReady, startPartnerMembers, startRelayMember } from '../netns/nat-lab-nodes.js';
 import { makeNatLab, type NatLab } from '../netns/nat-lab.js';
 
 describe('relays run by members', () => {
@@ -19,34 +18,8 @@ describe('relays run by members', () => {
   let alice: LanNode;
   let bob: LanNode;
 
-  const startRelay = async (name: string, args: string[] = []) => {
-    const host = await lab.addPublicHost();
-    const node = await nodes.start(host, ['--role', 'member', '--sip-port', '5060', '--user', name, '--relay', ...args, ...members.flatMap((m) => ['--bootstrap', m])]);
-    let view: RelayView | undefined;
-    await until(`${name}'s relay to run and be advertised`, async () => {
-      view = await node.invoke('relay.status', {});
-      return view.server.state === 'running' && view.server.advertised;
-    }, 30_000, () => JSON.stringify(view?.server));
-    relays.push(node);
-    return node;
-  };
-
   const relayAddress = async (node: LanNode) => (await node.invoke('relay.status', {})).server.address!;
-
-  /** The user's active call once it carries fresh audio: packets arrived since `afterPackets`. */
-  const flowing = async (user: LanNode, what: string, afterPackets = 0, ms = 20_000): Promise<CallView> => {
-    let last: CallView[] = [];
-    return until(what, async () => {
-      last = await user.invoke('call.list', {});
-      const call = last.find((c) => c.state === 'active');
-      return call?.quality?.path && call.quality.packetsReceived >= afterPackets + 50 ? call : undefined;
-    }, ms, () => JSON.stringify(last.map((c) => c.quality)));
-  };
-
-  const hangUpAll = async () => {
-    for (const user of [alice, bob]) for (const call of await user.invoke('call.list', {})) if (call.state !== 'ended') await user.invoke('call.hangup', { id: call.id }).catch(() => undefined);
-    for (const user of [alice, bob]) await until('the calls to end', async () => (await user.invoke('call.list', {})).every((c) => c.state === 'ended'), 10_000);
-  };
+  const flowing = (user: LanNode, what: string) => callCarryingAudio(user, what);
 
   before(async () => {
     await requireNetnsPrivileges();
@@ -54,18 +27,11 @@ describe('relays run by members', () => {
     members = await startPartnerMembers(nodes, lab);
     // The partner members carry signalling only.
     for (const member of nodes.all) await member.invoke('relay.configure', { enabled: false });
-    await startRelay('rosa');
-    await startRelay('rick');
+    relays.push(await startRelayMember(nodes, lab, members, 'rosa'), await startRelayMember(nodes, lab, members, 'rick'));
     const client = async (name: string) => nodes.start(await lab.addHost(await lab.addRouter('symmetric')), ['--role', 'client', '--sip-port', '5060', '--user', name, '--auto-answer', ...members.flatMap((m) => ['--bootstrap', m])]);
     alice = await client('alice');
     bob = await client('bob');
-    for (const user of [alice, bob]) {
-      let view: RelayView | undefined;
-      await until('both relays to be ready', async () => {
-        view = await user.invoke('relay.status', {});
-        return view.finder.relays.filter((r) => r.ready).length === 2;
-      }, 30_000, () => JSON.stringify(view?.finder));
-    }
+    for (const user of [alice, bob]) await relaysReady(user, 2);
   });
 
   after(async () => {
@@ -86,7 +52,7 @@ describe('relays run by members', () => {
     assert.equal(rosaView.allocations, 1, 'rosa holds as many allocations as her cap allows');
     assert.ok((rosaView.counters.capacity ?? 0) > refusedBefore, `rosa refused an allocation at her cap: ${JSON.stringify(rosaView.counters)}`);
     assert.ok((await rick.invoke('relay.status', {})).server.allocations >= 1, 'rick took the allocation rosa refused');
-    await hangUpAll();
+    await hangUpAll([alice, bob]);
     await rosa.invoke('relay.configure', { maxMbit: 10 });
   });
 
@@ -120,6 +86,6 @@ describe('relays run by members', () => {
     assert.equal(afterAlice.quality!.path!.kind, 'relayed');
     assert.equal(afterBob.quality!.path!.kind, 'relayed');
     assert.ok(switchMs <= 5_000, `the audio came back ${switchMs} ms after the relay died`);
-    await hangUpAll();
+    await hangUpAll([alice, bob]);
   });
 });
