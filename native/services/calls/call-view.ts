@@ -35,6 +35,8 @@ export interface CallQuality {
   remoteMedia?: string;
   /** With ICE (calls between Peerdial users): how the audio travels. */
   path?: MediaPathView;
+  /** With ICE: datagrams from addresses that never passed a connectivity check, dropped unheard. */
+  refusedMedia?: number;
 }
 
 export interface MediaPathView {

@@ -84,6 +84,7 @@ export function callView(call: Call): CallView {
       ...(s.rttMs !== undefined ? { rttMs: Math.round(s.rttMs * 10) / 10 } : {}),
       ...(s.remoteMedia ? { remoteMedia: s.remoteMedia } : {}),
       ...(s.path ? { path: s.path } : {}),
+      ...(s.refusedMedia !== undefined ? { refusedMedia: s.refusedMedia } : {}),
     };
   }
   return view;
