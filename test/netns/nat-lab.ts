@@ -32,6 +32,7 @@ import type { LanHost } from './lan.js';
 
 const PREFIX = 'pdnat';
 export const PUBLIC_PREFIX = '198.51.100';
+const UPSTREAM = `${PUBLIC_PREFIX}.1`;
 
 export type RouterKind = 'full-cone' | 'address-restricted' | 'port-restricted' | 'symmetric' | 'upnp' | 'double' | 'udp-blocked';
 /**
@@ -154,10 +155,17 @@ export async function makeNatLab(): Promise<NatLab> {
     await addNamespace(switchNs);
     await ip('-n', switchNs, 'link', 'add', 'br0', 'type', 'bridge');
     await ip('-n', switchNs, 'link', 'set', 'br0', 'up');
+    // The "upstream" of the public network: an address of the switch, which forwards nothing.
+    // Public hosts route everything through it, as servers on the internet have a default route
+    // and what they send to a private address is dropped somewhere upstream, silently. Without it
+    // a send to a peer's private host candidate fails at once (ENETUNREACH), and coturn closes a
+    // relay socket on any send error (coturn 4.6.1, ns_ioalib_engine_impl.c), killing the allocation.
+    await ip('-n', switchNs, 'addr', 'add', `${UPSTREAM}/24`, 'dev', 'br0');
     const publicNs = `${run}-pub`;
     await addNamespace(publicNs);
     const publicAddresses = [10, 11, 12, 13].map((n) => `${PUBLIC_PREFIX}.${n}`);
     await plugPublic(publicNs, 'eth0', publicAddresses);
+    await ip('-n', publicNs, 'route', 'add', 'default', 'via', UPSTREAM);
     const publicHost = { ns: publicNs, address: publicAddresses[0], addresses: publicAddresses, iface: 'eth0', bridge: 0 };
 
     const lab: NatLab = {
@@ -168,6 +176,7 @@ export async function makeNatLab(): Promise<NatLab> {
         await addNamespace(ns);
         const address = `${PUBLIC_PREFIX}.${20 + n}`;
         await plugPublic(ns, 'eth0', [address]);
+        await ip('-n', ns, 'route', 'add', 'default', 'via', UPSTREAM);
         if (options.firewall) {
           // A public address with no NAT, behind a stateful firewall: only answers to what it sent get in.
           await nft(ns, ['table inet firewall {', '  chain input { type filter hook input priority 0; policy drop; iif lo accept; ct state established,related accept; }', '}'].join('\n'));
@@ -261,8 +270,9 @@ async function natRules(ns: string, kind: Exclude<RouterKind, 'double'>, lan: st
   // Like a home router's firewall, unsolicited datagrams for the router itself are dropped. Were
   // they taken in (and answered with ICMP), the kernel would keep a conntrack entry for them, and
   // the host's next datagram to that sender would get another public port: the peer's first ICE
-  // check, arriving before ours left, would break every later one.
-  for (const proto of ['udp', 'tcp']) await iptables(ns, '-A', 'INPUT', '-i', wan, '-p', proto, '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP');
+  // check, arriving before ours left, would break every later one. Not on the UPnP router:
+  // miniupnpd's own STUN test needs answers from another address and port to reach it.
+  if (kind !== 'upnp') for (const proto of ['udp', 'tcp']) await iptables(ns, '-A', 'INPUT', '-i', wan, '-p', proto, '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP');
   if (kind === 'full-cone' || kind === 'address-restricted') {
     // After MASQUERADE (srcnat + 1) the conntrack entry knows the mapping: the reply tuple's
     // destination port is the public port, the original tuple's source the host's address and

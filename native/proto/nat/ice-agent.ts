@@ -342,7 +342,8 @@ export class IceAgent {
       this.pairFailed(pair);
       return true;
     }
-    pair.rttMs = now - transaction.sentAt;
+    // Karn's rule: an answer to a check sent more than once says nothing sure of the round trip.
+    if (transaction.sends === 1) pair.rttMs = now - transaction.sentAt;
     if (transaction.consent) {
       this.lastConsentMs = now;
       if (this.state === 'disconnected') this.setState('connected');
