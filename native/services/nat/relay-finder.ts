@@ -81,11 +81,11 @@ export class RelayFinder {
     this.schedule(2_000);
   }
 
+  /** Stops at once: a round still waiting on the overlay or a relay finds `stopped` and ends there. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) this.options.timers.clear(this.timer);
     this.stun?.cancelAll();
-    await this.refreshing?.catch(() => undefined);
     await this.socket?.close();
   }
 
@@ -151,9 +151,12 @@ export class RelayFinder {
   }
 
   private async run(): Promise<void> {
+    if (this.stopped) return;
     try {
       const found = await this.discover();
+      if (this.stopped) return;
       const measured = await Promise.all(found.slice(0, MEASURE_AT_MOST).map(async (c) => ({ ...c, rttMs: await this.measure(c.address) })));
+      if (this.stopped) return;
       const reachable = measured.filter((c) => c.rttMs !== undefined);
       for (const c of measured) if (c.rttMs === undefined) c.note = 'did not answer';
       reachable.sort((a, b) => score(a) - score(b));
@@ -165,6 +168,7 @@ export class RelayFinder {
         if (ready >= KEEP_READY) break;
         const kept = previous.get(`${c.address.address}:${c.address.port}`);
         c.grant = kept && kept.expires - RENEW_BEFORE_MS > now ? kept : await this.askCredentials(c);
+        if (this.stopped) return;
         if (c.grant) ready++;
       }
       this.lost.clear();
