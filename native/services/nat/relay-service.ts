@@ -209,13 +209,14 @@ export class RelayService {
     this.reason = `Relaying calls for others, up to ${this.settings.maxMbit} Mbit/s and ${this.settings.maxGbPerDay} GB a day.`;
     this.options.log.info('relay: running', { port: server.address.port });
     this.changed();
-    await this.advertise();
+    void this.advertise();
   }
 
   private async close(withdraw: boolean, state: RelayServerView['state'] = 'off', reason = 'The relay has stopped.'): Promise<void> {
     const server = this.server;
-    // Withdrawn first, while the server still says where it was: others stop choosing it.
-    if (server && withdraw && this.advertised) await this.advertise(true).catch(() => undefined);
+    // The withdrawal is sent while the server still says where it was, but not waited for: a slow
+    // overlay must not keep the TURN sockets open past the supervisor's patience.
+    if (server && withdraw && this.advertised) void this.advertise(true).catch(() => undefined);
     this.advertised = false;
     this.server = undefined;
     if (this.advertTimer) this.options.timers.clear(this.advertTimer);
@@ -262,6 +263,7 @@ export class RelayService {
     const record: UnsignedRecord = { type: 'service', key: serviceKey(RELAY_SERVICE, overlay), owner, slot: serviceSlot(owner), seq: now, expires: now + (withdraw ? 5_000 : ADVERT_TTL_MS), value };
     try {
       const result = await this.options.overlay.putRecords([signRecord(record, key.privateKey)]);
+      if (!withdraw && this.server !== server) return; // stopped meanwhile
       const ok = result.rejected.length === 0 && !withdraw;
       if (!ok && !withdraw) this.options.log.warn('relay: the overlay refused the advertisement', { reason: result.rejected[0]?.reason });
       if (ok !== this.advertised) {
