@@ -492,9 +492,9 @@ export class Engine {
       await supervisor.add({ name: 'presence', start: () => presence.start(), stop: () => presence.stop() });
       await supervisor.add({ name: 'lan-offers', start: () => lanOffers.start(), stop: () => lanOffers.stop() });
       await supervisor.add({ name: 'rescue', start: () => rescue.start(), stop: () => rescue.stop() });
+      if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
       await supervisor.add({ name: 'relay', start: () => relay.start(), stop: () => relay.stop() });
       await supervisor.add({ name: 'relay-finder', start: () => relayFinder.start(), stop: () => relayFinder.stop() });
-      if (options.user && !identity.current) await identity.create(options.user.displayName ?? options.user.userName, options.user.userName);
       if (options.serveUi) await engine.startUi(settings, log);
     } catch (error) {
       await supervisor.stopAll();

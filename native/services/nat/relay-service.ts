@@ -89,7 +89,8 @@ export class RelayService {
     if (this.options.initial) await this.options.settings.set(SETTINGS_KEY, this.settings);
     const { publicKey, privateKey } = await this.options.nodeKey();
     this.key = { raw: publicKey.subarray(publicKey.length - 32), privateKey };
-    await this.reconsider();
+    // The TURN server starts in the background: the node's own start does not wait for it.
+    void this.reconsider();
   }
 
   async stop(): Promise<void> {
