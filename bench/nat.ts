@@ -12,6 +12,10 @@
 //   role its network allows.
 // - portMapping: ms to map the SIP port on miniupnpd by PCP, NAT-PMP and UPnP IGD, against
 //   miniupnpc's upnpc and natpmpc on the same router (bench/nat-port-mapping.ts).
+// - media: calls with ICE between every pair of places in the lab (connected, path, what ICE adds
+//   to setup), the switch to another relay when one dies (bench/nat-media.ts), relayed calls one
+//   member carries on one core and our TURN server's throughput against coturn's under the same
+//   turnutils_uclient load (bench/nat-turn-load.ts).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +26,8 @@ import { until } from '../test/support/poll.js';
 import { attachClients, messageLatencies } from './nat-clients.js';
 import { measurePairs } from './nat-pairs.js';
 import { measurePortMapping } from './nat-port-mapping.js';
+import { measureMediaPairs, measureRelaySwitch } from './nat-media.js';
+import { measureTurnLoad } from './nat-turn-load.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +36,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     reattach: { type: 'string', default: '5' },
     'pair-rounds': { type: 'string', default: '3' },
+    'switch-runs': { type: 'string', default: '3' },
+    only: { type: 'string' },
     out: { type: 'string', default: 'bench/results/nat.json' },
   },
 });
@@ -122,10 +130,37 @@ async function reattach(runs: number) {
   return { p50: percentile(times, 50), p99: percentile(times, 99), runs: times.map((t) => Math.round(t)) };
 }
 
+const previous = await readFile(values.out!, 'utf8').then((text) => JSON.parse(text) as Record<string, unknown>, () => ({}) as Record<string, unknown>);
+// --only media measures the media section alone and keeps the rest of the last report.
+if (values.only === 'media') {
+  const report = { ...previous, at: new Date().toISOString(), media: await measureMedia() };
+  await writeFile(values.out!, JSON.stringify(report, null, 2) + '\n');
+  console.log(JSON.stringify(report.media, null, 2));
+  process.exit(0);
+}
+
+async function measureMedia() {
+  const calls = await measureMediaPairs();
+  const relaySwitchMs = await measureRelaySwitch(Number(values['switch-runs']));
+  const turn = await measureTurnLoad();
+  return {
+    pairs: calls.pairs,
+    connectedFraction: calls.connectedFraction,
+    directFraction: calls.directFraction,
+    iceAddsMsP50: calls.iceAddsMsP50,
+    iceAddsMsP90: calls.iceAddsMsP90,
+    relaySwitchMs,
+    relayedCallsPerCore: turn.relayedCallsPerCore,
+    turnThroughput: turn.turnThroughput,
+    targets: { connectedFraction: 1, directFraction: 1, iceAddsMsP50: 200, relaySwitchMs: 5000, relayedCallsPerCore: 300, turnThroughputRatio: 0.5 },
+  };
+}
+
 const lab = await measurePairs(Number(values['pair-rounds']));
 const carried = await clientsPerMember();
 const reattachMs = await reattach(Number(values.reattach));
 const portMapping = await measurePortMapping();
+const media = await measureMedia();
 const report = {
   benchmark: 'nat',
   at: new Date().toISOString(),
@@ -141,6 +176,7 @@ const report = {
   keepaliveIntervalMs: carried.keepaliveIntervalMs,
   reattachMs,
   portMapping,
+  media,
   targets: { clientsPerMember: 2000, keepaliveBytesPerClientPerSec: 60, reattachMsP99: 10_000, reachableFraction: 1, roleAccuracy: 1 },
   notMeasuredHere: ['two nodes behind the same router reaching each other at its public address (hairpinning): the lab routers do not hairpin'],
 };
