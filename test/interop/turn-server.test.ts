@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net from 'node:net';
+import { freeEvenPortPair } from '../support/udp-ports.js';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { issueRelayCredential } from '../../native/proto/nat/relay-credentials.js';
@@ -38,26 +39,10 @@ async function run(command: string, args: string[], seconds = 60): Promise<Run> 
   return { code, output };
 }
 
-/** Two consecutive UDP ports free on loopback (uclient's RTCP peer is the peer's port + 1). */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const first = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => first.bind(0, HOST, resolve));
-    const port = first.address().port;
-    const second = dgram.createSocket('udp4');
-    const free = await new Promise<boolean>((resolve) => {
-      second.once('error', () => resolve(false));
-      second.bind(port + 1, HOST, () => resolve(true));
-    });
-    first.close();
-    second.close();
-    if (free && port % 2 === 0) return port;
-  }
-}
 
 /** turnutils_peer echoes: it is ready once a datagram comes back. */
 async function startEchoPeer(): Promise<{ port: number; process: ChildProcess }> {
-  const port = await freePortPair();
+  const port = await freeEvenPortPair(HOST);
   const process = spawn('turnutils_peer', ['-L', HOST, '-p', String(port)], { stdio: 'ignore' });
   const probe = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => probe.bind(0, HOST, resolve));

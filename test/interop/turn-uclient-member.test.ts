@@ -11,6 +11,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import path from 'node:path';
+import { freeEvenPortPair } from '../support/udp-ports.js';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { RelayServerView } from '../../native/control/api.js';
 import { Database } from '../../native/storage/db.js';
@@ -76,17 +77,7 @@ async function run(command: string, args: string[], seconds = 60): Promise<{ cod
 /** turnutils_peer on an even port with the next one free too (uclient's RTCP goes to port + 1); ready once it echoes. */
 async function startEchoPeer(): Promise<{ port: number; process: ChildProcess }> {
   for (;;) {
-    const first = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => first.bind(0, HOST, resolve));
-    const port = first.address().port;
-    const second = dgram.createSocket('udp4');
-    const free = await new Promise<boolean>((resolve) => {
-      second.once('error', () => resolve(false));
-      second.bind(port + 1, HOST, () => resolve(true));
-    });
-    first.close();
-    second.close();
-    if (!free || port % 2 !== 0) continue;
+    const port = await freeEvenPortPair(HOST);
     const peer = spawn('timeout', ['300', 'turnutils_peer', '-L', HOST, '-p', String(port)], { stdio: 'ignore' });
     const probe = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => probe.bind(0, HOST, resolve));
