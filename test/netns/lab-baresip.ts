@@ -62,6 +62,8 @@ export interface LabBaresipOptions {
   account: string;
   /** Debug logging (`-v`): ICE pairs, checks and the selected pair. */
   verbose?: boolean;
+  /** SIP transports it listens on (default `udp`). */
+  transports?: string;
 }
 
 export function requireBaresipIce(): void {
@@ -93,7 +95,7 @@ export async function startLabBaresip(host: LanHost, options: LabBaresipOptions)
   await writeFile(path.join(dir, 'config'), [
     'poll_method epoll',
     `sip_listen ${host.address}:${BARESIP_SIP_PORT}`,
-    'sip_transports udp',
+    `sip_transports ${options.transports ?? 'udp'}`,
     `net_interface ${host.iface}`,
     `audio_source aufile,${options.source}`,
     'audio_player aubridge,nil',

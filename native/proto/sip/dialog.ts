@@ -2,7 +2,15 @@
 // and its 2xx; every later request in it takes its Call-ID, tags, next CSeq, remote target
 // and route set from here.
 import type { SipRequest, SipResponse } from '../../wire/sip/message.js';
-import { formatSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { isLocalOnlyAddress } from '../../wire/sip/address-scope.js';
+import { formatSipUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+
+/** Where a dialog's messages really came from: a transport, an address and a port. */
+export interface DialogFlow {
+  protocol: 'udp' | 'tcp';
+  address: string;
+  port: number;
+}
 
 export interface Dialog {
   callId: string;
@@ -18,6 +26,12 @@ export interface Dialog {
   remoteTarget: string;
   /** Record-Route URIs in the order our requests carry them as Route. */
   routeSet: string[];
+  /**
+   * Set when the remote target is a private address other than the one the peer's messages come
+   * from (a phone behind a NAT that writes its LAN address in Contact): requests without a route
+   * set go here, the NAT's mapping, and keep the target as their Request-URI.
+   */
+  flow?: DialogFlow;
 }
 
 type NameAddrList = Array<{ uri: string | SipUri; params: Record<string, unknown> }> | undefined;
@@ -102,5 +116,20 @@ export function nextLocalSeq(dialog: Dialog): number {
 /** A new remote target from a target refresh (re-INVITE or its 2xx; RFC 3261 12.2). */
 export function refreshTarget(dialog: Dialog, message: SipRequest | SipResponse): void {
   const target = contactOf(message);
-  if (target) dialog.remoteTarget = target;
+  if (!target) return;
+  dialog.remoteTarget = target;
+  // A peer that now names a reachable address is reached there.
+  const host = parseSipUri(target)?.host;
+  if (dialog.flow && (!host || !isLocalOnlyAddress(host))) delete dialog.flow;
+}
+
+/**
+ * The flow in-dialog requests must take when the peer's Contact is a private address and its
+ * messages come from elsewhere (RFC 3261 leaves NATs out; this is what RFC 5626 flows and
+ * every SBC's "fix NATed contact" do). Undefined when the Contact can be used as it is.
+ */
+export function flowBehindNat(remoteTarget: string, source: DialogFlow): DialogFlow | undefined {
+  const host = parseSipUri(remoteTarget)?.host;
+  if (!host || !isLocalOnlyAddress(host) || host.replace(/^\[(.*)\]$/, '$1') === source.address) return undefined;
+  return { protocol: source.protocol, address: source.address, port: source.port };
 }

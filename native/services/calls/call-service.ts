@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { CallHistoryEntry, CallView } from './call-view.js';
 import type { Logger } from '../../log.js';
 import type { AudioSink, AudioSource } from '../../proto/media/audio-io.js';
-import { dialogAsUac, dialogAsUas, dialogKey } from '../../proto/sip/dialog.js';
+import { dialogAsUac, dialogAsUas, dialogKey, flowBehindNat } from '../../proto/sip/dialog.js';
 import type { TimerHost } from '../../proto/sip/timers.js';
 import type { CallRepository } from '../../storage/repositories/call-repository.js';
 import { answer, createOffer, readAnswer, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
@@ -245,6 +245,7 @@ export class CallService {
       return;
     }
     call.invite = invite;
+    call.inviteFlow = invite.remote;
     if (hasEnded(call)) invite.cancel();
     const outcome = await invite.outcome;
     call.invite = undefined;
@@ -271,6 +272,9 @@ export class CallService {
       this.deps.log.info('2xx without Contact or To tag', { callId: call.sipCallId });
       return;
     }
+    // A phone behind a NAT answers with its LAN address as Contact: the ACK and the rest go where the INVITE went.
+    const flow = call.inviteFlow && flowBehindNat(dialog.remoteTarget, call.inviteFlow);
+    if (flow) dialog.flow = flow;
     // RFC 3261 13.2.2.4: every 2xx gets an ACK, retransmissions and other forks' too.
     void this.deps.stack.sendAck(ackFor(dialog, dialog.localSeq));
     const fork = call.dialog && call.dialog.remoteTag !== dialog.remoteTag;
@@ -290,6 +294,7 @@ export class CallService {
       return;
     }
     for (const tell of call.settled.splice(0)) tell(response.status);
+    call.media.signallingPeer = call.inviteFlow?.address;
     this.startMedia(call, negotiated);
   }
 
@@ -327,9 +332,14 @@ export class CallService {
       await this.discard(call);
       return incoming.respond(400, { reason: 'Bad Request (no Contact or From tag)' });
     }
+    // A phone behind a NAT calls with its LAN address as Contact: our requests go back where its INVITE came from.
+    const flow = flowBehindNat(dialog.remoteTarget, incoming.remote);
+    if (flow) dialog.flow = flow;
     const offer = sdpOf(request);
     if (offer !== undefined) {
-      if (offersIce(offer)) {
+      media.signallingPeer = incoming.remote.address;
+      // A phone without ICE sends where our answer's c= says: a relay, when our NAT lets nothing else in.
+      if (offersIce(offer) || media.plainPeersNeedRelay()) {
         const ice = await media.gatherIce('controlled');
         if (ice) call.local = withIce(call.local, ice);
       }

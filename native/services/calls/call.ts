@@ -39,6 +39,8 @@ export interface Call {
   dialog?: Dialog;
   /** Our INVITE, until its final response (outgoing calls). */
   invite?: OutgoingInvite;
+  /** Where our INVITE went: the flow its 2xx (every retransmission too) is ACKed on when the Contact is a private address. */
+  inviteFlow?: OutgoingInvite['remote'];
   /** The INVITE we have not answered yet (incoming calls). */
   incoming?: IncomingRequest;
   /** The answer to the caller's offer, sent in our 200 (undefined for an offer-less INVITE). */

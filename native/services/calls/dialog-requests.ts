@@ -13,6 +13,7 @@ export function inDialogRequest(dialog: Dialog, method: string, contact: string 
     requestUri: dialog.remoteTarget,
     contact,
     dialog: { callId: dialog.callId, localTag: dialog.localTag, remoteTag: dialog.remoteTag, cseq: nextLocalSeq(dialog), routeSet: dialog.routeSet },
+    ...(dialog.flow ? { flow: dialog.flow } : {}),
     timeoutMs: 8_000,
   };
 }
@@ -25,6 +26,7 @@ export function ackFor(dialog: Dialog, cseq: number): OutgoingRequest {
     from: dialog.localUri,
     requestUri: dialog.remoteTarget,
     dialog: { callId: dialog.callId, localTag: dialog.localTag, remoteTag: dialog.remoteTag, cseq, routeSet: dialog.routeSet },
+    ...(dialog.flow ? { flow: dialog.flow } : {}),
   };
 }
 

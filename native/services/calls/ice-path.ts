@@ -43,6 +43,11 @@ export interface IceGatheringConfig {
   relays?(socket: CallSocket, held: TransportAddress[]): Promise<RelayLeg[]>;
   /** A relay (by IP address) this call's path went through stopped answering: the relay finder passes it over. */
   relayFailed?(address: string): void;
+  /**
+   * Our NAT gives each destination its own mapping, or drops UDP: a peer without ICE could not
+   * reach our server-reflexive address, so the relayed candidate goes in c= and m= (the default).
+   */
+  relayByDefault?: boolean;
 }
 
 /** Live TURN allocations an ICE restart takes over from the path before (RFC 8445 9 lets it keep candidates). */
@@ -84,6 +89,9 @@ export class IcePath {
   /** Pending sends through a relay until its permission for the peer is in place. */
   private readonly permitted = new Map<string, Promise<boolean>>();
   readonly counters = { refusedMedia: 0 };
+  /** A peer without ICE whose media goes through our default relay (RFC 8445 5.1.1.4: the default candidate is where it sends). */
+  private anchor: RelayLeg | undefined;
+  private relayByDefault = false;
   private checksStartedAt: number | undefined;
   private checksMs: number | undefined;
   private gatherMs: number | undefined;
@@ -112,6 +120,7 @@ export class IcePath {
   /** Host candidates at once, then server-reflexive and relayed ones, each within a short wait. */
   async gather(config: IceGatheringConfig): Promise<IceDescription> {
     const started = this.now();
+    this.relayByDefault = config.relayByDefault ?? false;
     const { port } = this.options;
     for (const address of this.options.hostAddresses) this.agent.addLocalCandidate({ type: 'host', address, port, base: { address, port }, via: 'socket' });
     const base = { address: this.options.hostAddresses[0], port };
@@ -151,13 +160,60 @@ export class IcePath {
 
   description(): IceDescription {
     const local = this.agent.candidates;
-    const preferred = local.find((c) => c.type === 'srflx') ?? local.find((c) => c.type === 'host');
+    const preferred = this.defaultCandidate();
     return {
       ufrag: this.agent.ufrag,
       pwd: this.agent.pwd,
       candidates: local.map(({ via: _via, base: _base, ...candidate }) => candidate),
       ...(preferred ? { defaultCandidate: { address: preferred.address, port: preferred.port } } : {}),
     };
+  }
+
+  /**
+   * Where a peer that does not do ICE (a plain SIP phone) will send: the server-reflexive
+   * address when our NAT keeps one mapping for every destination, else the relayed one (two
+   * members seeing different ports prove it does not), else the host address.
+   */
+  private defaultCandidate() {
+    const local = this.agent.candidates;
+    const reflexive = local.filter((c) => c.type === 'srflx');
+    const mappingVaries = new Set(reflexive.map((c) => addressKey(c))).size > 1;
+    const relayed = this.relayByDefault || mappingVaries ? local.find((c) => c.type === 'relay') : undefined;
+    return relayed ?? reflexive[0] ?? local.find((c) => c.type === 'host');
+  }
+
+  /**
+   * The peer's SDP had no ICE. When our default candidate is relayed, that relay carries the
+   * call (the peer sends to it; we send through it, permitted to the peer's SDP and signalling
+   * addresses) and true is returned; otherwise false, and the path can be closed.
+   */
+  anchorPlainPeer(peerAddresses: string[]): boolean {
+    const chosen = this.defaultCandidate();
+    const leg = chosen?.type === 'relay' ? this.relays.find((l) => l.key === chosen.via) : undefined;
+    if (!leg) return false;
+    this.anchor = leg;
+    this.agent.close();
+    this.stun.cancelAll();
+    for (const other of this.relays.filter((l) => l !== leg)) void other.close().catch(() => undefined);
+    this.relays = [leg];
+    leg.onData = (data, from) => {
+      // The relay forwards only from addresses it has a permission for: what comes is the peer's.
+      if (!this.closed && !looksLikeStun(data)) this.options.deliverMedia(data, from);
+    };
+    for (const address of new Set(peerAddresses)) void this.permit(leg, { address, port: 0 });
+    this.options.log.info('media anchored through a relay for a peer without ICE', { relay: leg.label, relayed: addressKey(leg.relayed), peers: [...new Set(peerAddresses)] });
+    return true;
+  }
+
+  /** Sends a datagram to a peer without ICE through the anchoring relay. */
+  sendAnchored(bytes: Buffer, to: TransportAddress): boolean {
+    if (!this.anchor) return false;
+    this.send(bytes, to, this.anchor.key);
+    return true;
+  }
+
+  get anchored(): boolean {
+    return this.anchor !== undefined;
   }
 
   /** The peer's ICE from its SDP: checks begin. */
@@ -174,6 +230,7 @@ export class IcePath {
       server(datagram);
       return 'consumed';
     }
+    if (this.anchor) return looksLikeStun(datagram) ? 'consumed' : 'media';
     if (looksLikeStun(datagram)) {
       if (!this.agent.receive(datagram, from, 'socket')) this.stun.accept(datagram, from);
       return 'consumed';
@@ -200,6 +257,9 @@ export class IcePath {
   }
 
   view(): MediaPathView | undefined {
+    if (this.anchor) {
+      return { kind: 'relayed', text: `relayed by ${this.anchor.label}`, gatherMs: this.gatherMs, local: `relay ${addressKey(this.anchor.relayed)}`, remote: 'a peer without ICE' };
+    }
     const selected = this.agent.selected;
     if (!selected) return undefined;
     const leg = this.relays.find((l) => l.key === selected.local.via);
@@ -239,14 +299,18 @@ export class IcePath {
     }
     const leg = this.relays.find((l) => l.key === via);
     if (!leg) return;
-    // RFC 8656 9: a relay forwards only to peers it has a permission for; ask once per peer.
-    const key = `${via}|${addressKey(to)}`;
+    void this.permit(leg, to).then((ok) => ok && !this.closed && leg.sendTo(to, bytes));
+  }
+
+  /** RFC 8656 9: a relay forwards only to and from peers it has a permission for (by IP address); ask once per peer. */
+  private permit(leg: RelayLeg, to: TransportAddress): Promise<boolean> {
+    const key = `${leg.key}|${to.address}`;
     let permission = this.permitted.get(key);
     if (!permission) {
       permission = leg.permit(to);
       this.permitted.set(key, permission);
     }
-    void permission.then((ok) => ok && !this.closed && leg.sendTo(to, bytes));
+    return permission;
   }
 
   private fromRelay(leg: RelayLeg, data: Buffer, from: TransportAddress): void {

@@ -157,6 +157,8 @@ export class MediaSession {
   /** True once the peer's SDP had ICE: media then goes only on the selected pair. */
   private iceInUse = false;
   private iceRemoteUfrag: string | undefined;
+  /** Where the peer's SIP comes from: a relay anchoring media for a phone without ICE lets that address in too. */
+  signallingPeer: string | undefined;
   private pathLostTimer: ReturnType<typeof setTimeout> | undefined;
   /** Relays (IP addresses) the dead path went through: a restart leaves them behind. */
   private failedRelays: string[] = [];
@@ -234,6 +236,11 @@ export class MediaSession {
     return path.gather(config);
   }
 
+  /** Our NAT needs a relay for a peer without ICE to reach us: a plain offer is answered with a relayed address. */
+  plainPeersNeedRelay(): boolean {
+    return this.iceOptions.config?.().relayByDefault === true;
+  }
+
   /** RFC 8445 9: a new agent (new ufrag, password and candidates) on the same socket. */
   async restartIce(role: IceRole): Promise<IceDescription | undefined> {
     if (this.closed || !this.iceInUse) return undefined;
@@ -301,11 +308,15 @@ export class MediaSession {
     }
   }
 
-  /** The peer's SDP says whether it does ICE: start the checks, or go without ICE (a plain SIP phone). */
+  /**
+   * The peer's SDP says whether it does ICE: start the checks, or go without ICE (a plain SIP
+   * phone): through our default relay when that is where it will send, else latching as ever.
+   */
   private configureIce(negotiated: NegotiatedAudio): void {
     if (!this.ice) return;
     if (!negotiated.ice) {
-      if (!this.iceInUse) {
+      if (!this.iceInUse && !this.ice.anchored) {
+        if (this.ice.anchorPlainPeer([negotiated.remoteAddress, ...(this.signallingPeer ? [this.signallingPeer] : [])])) return;
         this.log.debug('the peer does not do ICE: media goes to its SDP address');
         void this.ice.close();
         this.ice = undefined;
@@ -342,8 +353,10 @@ export class MediaSession {
   }
 
   stats(): MediaStats {
-    const path = this.iceInUse ? this.ice?.view() : undefined;
     const remote = this.iceInUse ? this.ice?.agent.mediaTarget()?.to : this.rtpTarget();
+    const anchored = !this.iceInUse && this.ice?.anchored ? this.ice.view() : undefined;
+    // Through a relay to a peer without ICE: the far end is where its media comes from, the round trip RTCP's.
+    const path = this.iceInUse ? this.ice?.view() : anchored && { ...anchored, rttMs: this.rttMs === undefined ? undefined : Math.round(this.rttMs), remote: remote ? `plain ${remote.address}:${remote.port}` : anchored.remote };
     return {
       codec: this.negotiated?.codec.name ?? '',
       packetsSent: this.sent.packets,
@@ -359,7 +372,7 @@ export class MediaSession {
       malformedDatagrams: this.counts.malformedDatagrams,
       ignoredPackets: this.counts.ignoredPackets,
       rtcpReceived: this.counts.rtcpReceived,
-      ...(this.iceInUse ? { path, refusedMedia: this.ice?.counters.refusedMedia ?? 0 } : {}),
+      ...(this.iceInUse ? { path, refusedMedia: this.ice?.counters.refusedMedia ?? 0 } : path ? { path } : {}),
     };
   }
 
@@ -442,7 +455,7 @@ export class MediaSession {
     this.sequence = (this.sequence + 1) & 0xffff;
     this.sent.sent(payload.length);
     if (this.iceInUse && this.ice) this.ice.sendMedia(datagram);
-    else if (target) this.sockets.sendRtp(datagram, target);
+    else if (target && !this.ice?.sendAnchored(datagram, target)) this.sockets.sendRtp(datagram, target);
   }
 
   private rtpTarget(): RtpEndpoint | undefined {
@@ -657,6 +670,7 @@ export class MediaSession {
       this.ice.sendMedia(compound);
       return undefined;
     }
+    if (this.ice?.sendAnchored(compound, target.to)) return undefined;
     return this.sockets.sendRtcp(compound, target.to, target.via);
   }
 

@@ -73,11 +73,15 @@ export interface OutgoingRequest {
   timeoutMs?: number;
   /** A request within a dialog (RFC 3261 12.2.1.1): its tags, CSeq and route set. `requestUri` is the remote target. */
   dialog?: { callId: string; localTag: string; remoteTag: string; cseq: number; routeSet: string[] };
+  /** Where a request without a route set goes instead of the Request-URI's host: the flow a peer behind a NAT talks to us on. */
+  flow?: Remote;
 }
 
 /** An INVITE on its way: its outcome, and CANCEL while no final response has come. */
 export interface OutgoingInvite {
   request: SipRequest;
+  /** Where it was sent: its 2xx comes back on this flow. */
+  remote: Remote;
   /** Resolves with the first final response, or a failure. */
   outcome: Promise<RequestOutcome>;
   /** RFC 3261 9.1: sent once a provisional response has come (or at once if one has). */
@@ -267,7 +271,7 @@ export class SipStack {
     if (!nextHop) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${outgoing.dialog?.routeSet[0]}`) };
     let remote: Remote;
     try {
-      remote = await resolveTarget(nextHop);
+      remote = outgoing.flow && !outgoing.dialog?.routeSet.length ? outgoing.flow : await resolveTarget(nextHop);
     } catch (error) {
       return { kind: 'unresolvable', error: error as Error };
     }
@@ -367,6 +371,7 @@ export class SipStack {
     if (!tx) return { kind: 'transport-error', error: new Error('too many requests in flight') };
     return {
       request,
+      remote,
       outcome,
       cancel: () => {
         if (settled || cancelWanted) return;
