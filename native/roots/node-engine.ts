@@ -373,7 +373,12 @@ export class Engine {
       allowLoopbackPeers: isLoopback(bind),
       timers: realTimers,
       log: log.child('relay'),
-      onChange: () => events.publish('relay.changed', relayView()),
+      onChange: () => {
+        // Users on this LAN learn the relay from DNS-SD as well as from the overlay.
+        const server = relay.view();
+        lan.setRelayUrl(server.state === 'running' && server.address ? `turn:${server.address}` : undefined);
+        events.publish('relay.changed', relayView());
+      },
     });
     const relayFinder = new RelayFinder({
       overlay,
@@ -385,6 +390,7 @@ export class Engine {
         return current && key && aor ? { aor, rawPublicKey: Buffer.from(current.publicKey, 'base64url'), privateKey: key } : undefined;
       },
       configured: options.turn,
+      lanRelays: () => lan.peers().filter((p) => p.relay && p.overlay === overlay.overlay).map((p) => ({ relay: p.relay!, host: p.host, port: p.port })),
       udpWorks: () => nat.view().behaviour?.udp !== false,
       ownRelay: () => relay.view().address,
       bind,
@@ -446,7 +452,7 @@ export class Engine {
           silenceTimeoutMs: options.mediaSilenceTimeoutMs,
           timers: realTimers,
           // Members' STUN (on their SIP port) gives each call's socket its public address.
-          ice: () => ({ stunServers: overlay.knownMembers(), relays: callRelays, relayFailed: (address) => relayFinder.markLost(address), relayByDefault: needsRelayForPlainPeers(nat.view().behaviour) }),
+          ice: () => ({ stunServers: overlay.knownMembers(), relays: callRelays, relayFailed: (address) => relayFinder.markLost(address), relayByDefault: needsRelayForPlainPeers(nat.view().behaviour), mapPort: (port) => nat.mapCallPort(port) }),
         }),
       audio,
       timers: realTimers,

@@ -3,17 +3,21 @@
 // it maps its SIP port, and a host it never sent to reaches that port through the mapping
 // (coturn's turnutils_stunclient gets an answer from our STUN server); turned off, the mapping
 // leaves the router and the same host gets nothing; the setting outlives a restart; quitting
-// deletes the mapping. Each of the three protocols maps, forwards and deletes on its own.
+// deletes the mapping. Each of the three protocols maps, forwards and deletes on its own. A call
+// from a symmetric NAT to a user behind the router is direct "through your router's port
+// mapping" (the call's port is mapped for the call, and deleted when it ends), where without it
+// the two NATs would need a relay.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NatView } from '../../native/control/api.js';
-import { tempDataDir } from '../support/node-process.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { requireNetnsPrivileges, runIn } from '../netns/lan.js';
 import type { LanNode } from '../netns/lan-node.js';
-import { labNodes, messageDelivered, startPartnerMembers } from '../netns/nat-lab-nodes.js';
+import { callCarryingAudio, hangUpAll, labNodes, messageDelivered, startPartnerMembers } from '../netns/nat-lab-nodes.js';
+import { toneArgs, toneHeardSince } from '../netns/lab-tones.js';
 import { makeNatLab, type LabHost, type NatLab, type Router } from '../netns/nat-lab.js';
 
 
@@ -109,6 +113,37 @@ describe('port mapping on a real router (miniupnpd)', () => {
     });
     await messageDelivered(nodes[0], 'uma');
     await uma.stop();
+  });
+
+  it('a call from a symmetric NAT to a user behind the router goes direct through the call port the router maps for it, and the mapping ends with the call', async () => {
+    const dir = await tempDataDir('peerdial-portmap-tones-');
+    const veraTone = await toneArgs(dir, 'vera', 700);
+    const waltTone = await toneArgs(dir, 'walt', 450);
+    const vera = await start(await lab.addHost(router), ['--role', 'client', '--sip-port', '5060', '--user', 'vera', '--auto-answer', ...veraTone.args, ...members.flatMap((m) => ['--bootstrap', m])]);
+    const walt = await start(await lab.addHost(await lab.addRouter('symmetric')), ['--role', 'client', '--sip-port', '5060', '--user', 'walt', ...waltTone.args, ...members.flatMap((m) => ['--bootstrap', m])]);
+    await natOf(vera, (v) => v.portMapping.state === 'mapped' && v.attachment?.state === 'attached', 'vera\'s SIP port mapped and attached');
+    await natOf(walt, (v) => v.attachment?.state === 'attached', 'walt attached');
+    await messageDelivered(walt, 'vera');
+    await walt.invoke('call.dial', { to: 'vera' });
+    const veraCall = await callCarryingAudio(vera, 'vera to hear walt', { peer: 'walt', packets: 100 });
+    const waltCall = await callCarryingAudio(walt, 'walt to hear vera', { peer: 'vera', packets: 100 });
+    // Without the mapping a symmetric NAT facing a port-filtering router needs a relay (the members relay).
+    assert.equal(veraCall.quality!.path!.kind, 'direct', JSON.stringify(veraCall.quality!.path));
+    assert.equal(veraCall.quality!.path!.text, 'direct through your router\'s port mapping');
+    assert.equal(waltCall.quality!.path!.kind, 'direct', JSON.stringify(waltCall.quality!.path));
+    assert.match(waltCall.quality!.path!.remote, new RegExp(`^srflx ${router.publicAddress.replace(/\./g, '\\.')}:\\d+$`));
+    const callPort = Number(waltCall.quality!.path!.remote.split(':').pop());
+    assert.match(await routerRules(), new RegExp(`dport ${callPort}\\b`), 'the call\'s port is mapped on the router');
+    await hangUpAll([walt, vera]);
+    await until('the call port\'s mapping to leave the router', async () => !new RegExp(`dport ${callPort}\\b`).test(await routerRules()), 10_000);
+    assert.match(await routerRules(), /dport 5060/, 'the SIP port stays mapped');
+    const veraHeard = await toneHeardSince(veraTone.recording, 0);
+    const waltHeard = await toneHeardSince(waltTone.recording, 0);
+    assert.ok(veraHeard !== undefined && Math.abs(veraHeard - 450) < 25, `vera heard ${veraHeard} Hz`);
+    assert.ok(waltHeard !== undefined && Math.abs(waltHeard - 700) < 25, `walt heard ${waltHeard} Hz`);
+    await vera.stop();
+    await walt.stop();
+    await removeDir(dir);
   });
 
   for (const protocol of ['pcp', 'nat-pmp', 'upnp'] as const) {

@@ -10,6 +10,7 @@ import { StunClient } from '../../proto/nat/stun-client.js';
 import type { TimerHost } from '../../proto/sip/timers.js';
 import type { IceDescription, RemoteIce } from '../../wire/sdp/ice-attributes.js';
 import type { MediaPathView } from './call-view.js';
+import { isLocalOnlyAddress } from '../../wire/sip/address-scope.js';
 import { looksLikeStun, type TransportAddress } from '../../wire/stun/message.js';
 
 /** A TURN allocation a call may relay through (services/nat gives them, the relay finder picks them). */
@@ -48,6 +49,15 @@ export interface IceGatheringConfig {
    * reach our server-reflexive address, so the relayed candidate goes in c= and m= (the default).
    */
   relayByDefault?: boolean;
+  /** Maps the call's port on our router (UPnP, NAT-PMP or PCP), once per call; see MediaSession. */
+  mapPort?(port: number): Promise<CallPortMapping | undefined>;
+}
+
+/** A call's port mapped on our router: its public address, and how to delete it. */
+export interface CallPortMapping {
+  address: string;
+  port: number;
+  release(): Promise<void>;
 }
 
 /** Live TURN allocations an ICE restart takes over from the path before (RFC 8445 9 lets it keep candidates). */
@@ -92,6 +102,8 @@ export class IcePath {
   /** A peer without ICE whose media goes through our default relay (RFC 8445 5.1.1.4: the default candidate is where it sends). */
   private anchor: RelayLeg | undefined;
   private relayByDefault = false;
+  /** Our router forwards this public address to the call's socket (a port mapping we asked for). */
+  private mappedByRouter: TransportAddress | undefined;
   private checksStartedAt: number | undefined;
   private checksMs: number | undefined;
   private gatherMs: number | undefined;
@@ -118,7 +130,7 @@ export class IcePath {
   }
 
   /** Host candidates at once, then server-reflexive and relayed ones, each within a short wait. */
-  async gather(config: IceGatheringConfig): Promise<IceDescription> {
+  async gather(config: IceGatheringConfig, portMapping?: Promise<CallPortMapping | undefined>): Promise<IceDescription> {
     const started = this.now();
     this.relayByDefault = config.relayByDefault ?? false;
     const { port } = this.options;
@@ -130,6 +142,13 @@ export class IcePath {
       const mapped = outcome.answer.mapped;
       this.agent.addLocalCandidate({ type: 'srflx', address: mapped.address, port: mapped.port, base, via: 'socket', server: addressKey(server), related: base });
     });
+    // RFC 8445 5.1.1.2: an address a port mapping gives is a server-reflexive candidate too.
+    const mapped = (async () => {
+      const mapping = await portMapping;
+      if (!mapping || this.closed) return;
+      this.mappedByRouter = { address: mapping.address, port: mapping.port };
+      this.agent.addLocalCandidate({ type: 'srflx', address: mapping.address, port: mapping.port, base, via: 'socket', server: 'port mapping', related: base });
+    })();
     const relayed = (async () => {
       const held = this.options.adopt?.legs ?? [];
       // A new allocation from this socket to a server we hold one on would be the same 5-tuple: keep the one we have.
@@ -150,7 +169,7 @@ export class IcePath {
     })();
     // A relay or member slow to answer does not hold the call up: what came in time is offered.
     let deadline: ReturnType<TimerHost['set']> | undefined;
-    await Promise.race([Promise.allSettled([...reflexive, relayed]), new Promise((resolve) => (deadline = this.options.timers.set(GATHERING_DEADLINE_MS, () => resolve(undefined))))]);
+    await Promise.race([Promise.allSettled([...reflexive, mapped, relayed]), new Promise((resolve) => (deadline = this.options.timers.set(GATHERING_DEADLINE_MS, () => resolve(undefined))))]);
     if (deadline) this.options.timers.clear(deadline);
     this.gatherMs = Math.round(this.now() - started);
     const description = this.description();
@@ -265,7 +284,10 @@ export class IcePath {
     const leg = this.relays.find((l) => l.key === selected.local.via);
     const relayedByPeer = selected.remote.type === 'relay';
     const kind = leg || relayedByPeer ? 'relayed' : 'direct';
-    const text = leg ? `relayed by ${leg.label}` : relayedByPeer ? 'relayed by the other side\'s relay' : 'direct';
+    // Our router forwards the call's port: that is what lets the peer's packets in, whichever way they came.
+    // (Not between two hosts of one LAN, which meet without the router.)
+    const direct = this.mappedByRouter && !isLocalOnlyAddress(selected.remote.address) ? 'direct through your router\'s port mapping' : 'direct';
+    const text = leg ? `relayed by ${leg.label}` : relayedByPeer ? 'relayed by the other side\'s relay' : direct;
     const rttMs = selected.rttMs === undefined ? undefined : Math.round(selected.rttMs * 10) / 10;
     return { kind, text, rttMs, gatherMs: this.gatherMs, checksMs: this.checksMs, local: `${selected.local.type} ${addressKey(selected.local)}`, remote: `${selected.remote.type} ${addressKey(selected.remote)}` };
   }

@@ -24,7 +24,7 @@ import { looksLikeRtcp, parseRtpPacket, serializeRtpPacket } from '../../wire/rt
 import { parseTelephoneEvent, serializeTelephoneEvent } from '../../wire/rtp/telephone-event.js';
 import type { NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
 import { receives, sends } from '../../wire/sdp/direction.js';
-import { IcePath, type HeldRelays, type IceGatheringConfig } from './ice-path.js';
+import { IcePath, type CallPortMapping, type HeldRelays, type IceGatheringConfig } from './ice-path.js';
 
 export interface MediaSessionOptions {
   bind: string;
@@ -157,6 +157,8 @@ export class MediaSession {
   /** True once the peer's SDP had ICE: media then goes only on the selected pair. */
   private iceInUse = false;
   private iceRemoteUfrag: string | undefined;
+  /** The call's port mapped on our router, asked for at the first gathering and kept across ICE restarts. */
+  private portMapping: Promise<CallPortMapping | undefined> | undefined;
   /** Where the peer's SIP comes from: a relay anchoring media for a phone without ICE lets that address in too. */
   signallingPeer: string | undefined;
   private pathLostTimer: ReturnType<typeof setTimeout> | undefined;
@@ -233,7 +235,8 @@ export class MediaSession {
       onState: (state) => this.pathState(path, state, config),
     });
     this.ice = path;
-    return path.gather(config);
+    this.portMapping ??= config.mapPort?.(this.port).catch(() => undefined);
+    return path.gather(config, this.portMapping);
   }
 
   /** Our NAT needs a relay for a peer without ICE to reach us: a plain offer is answered with a relayed address. */
@@ -389,6 +392,7 @@ export class MediaSession {
     await byeSent;
     if (this.pathLostTimer) clearTimeout(this.pathLostTimer);
     await this.ice?.close();
+    await this.portMapping?.then((mapping) => mapping?.release());
     await this.sockets.close();
   }
 

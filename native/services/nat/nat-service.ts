@@ -16,7 +16,7 @@ import type { SipStack } from '../sip/index.js';
 import type { NatView, ReachabilityView } from './nat-view.js';
 import { ClientFlows } from './client-flows.js';
 import { MemberAttachment } from './member-attachment.js';
-import { PortMapper, type PortMapperOptions } from './port-mapper.js';
+import { PortMapper, type CallPortMapping, type PortMapperOptions } from './port-mapper.js';
 import { checkReachability, describeReachability } from './reachability.js';
 
 export interface NatServiceOptions {
@@ -291,6 +291,11 @@ export class NatService {
   /** A client with no member yet tries again now (an identity was just made). */
   attachNow(): void {
     if (this.attachment && this.attachment.view().state === 'detached') void this.attachment.attach();
+  }
+
+  /** Maps a call's RTP port on the router that maps our SIP port ("Ask my router to open a port"); undefined when none does. */
+  mapCallPort(port: number): Promise<CallPortMapping | undefined> {
+    return this.portMappingEnabled && !this.stopped ? this.portMapper.mapCallPort(port) : Promise.resolve(undefined);
   }
 
   /** Turns "Ask my router to open a port" on or off (kept in settings); off deletes the mapping at once. */

@@ -10,6 +10,15 @@ import type { PortMappingView } from './nat-view.js';
 import { NatPmpMapper, PcpMapper, UpnpMapper, type MapAsk, type MappingProtocol, type RouterMapper } from './router-mappers.js';
 
 export const DEFAULT_LEASE_S = 3600;
+/** A call's media port is leased for 20 minutes and renewed at half that while the call lasts. */
+export const CALL_PORT_LEASE_S = 1200;
+
+/** A call's RTP port mapped on the router (on the router that maps our SIP port), until released. */
+export interface CallPortMapping {
+  address: string;
+  port: number;
+  release(): Promise<void>;
+}
 
 export interface PortMapperOptions {
   timers: TimerHost;
@@ -42,7 +51,11 @@ export class PortMapper {
   private tried: string[] = [];
   private renewTimer?: TimerHandle;
   private running?: Promise<void>;
-  readonly counters = { mapped: 0, renewed: 0, refused: 0, lies: 0, deleted: 0 };
+  /** One request to the router at a time: PCP and NAT-PMP mappers wait for one answer on one socket. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Calls' media ports mapped now, deleted with the SIP port's mapping at the latest. */
+  private readonly callPorts = new Set<MapAsk>();
+  readonly counters = { mapped: 0, renewed: 0, refused: 0, lies: 0, deleted: 0, callPortsMapped: 0, callPortsRefused: 0 };
 
   constructor(private readonly options: PortMapperOptions) {
     this.now = options.now ?? Date.now;
@@ -120,6 +133,50 @@ export class PortMapper {
     return this.state === 'mapped' && ask?.internalHost === internalHost && ask.internalPort === port;
   }
 
+  /**
+   * Maps a call's media port (UDP, same internal host as the SIP port) on the router that maps
+   * our SIP port, so a peer's packets reach the call unasked; undefined when there is no such
+   * router or it refuses. The lease is renewed until release().
+   */
+  async mapCallPort(port: number): Promise<CallPortMapping | undefined> {
+    const held = this.held;
+    if (this.state !== 'mapped' || !held) return undefined;
+    const ask: MapAsk = { transport: 'udp', internalHost: held.asks[0].internalHost, internalPort: port, externalPort: port, lifetimeS: CALL_PORT_LEASE_S };
+    const granted = await this.exclusive(() => held.mapper.map(ask)).catch((error: Error) => {
+      this.options.log.debug('the router refused a call port', { port, error: error.message });
+      return undefined;
+    });
+    if (!granted || checkGrant(granted.externalAddress, granted.externalPort) || this.held !== held) {
+      this.counters.callPortsRefused++;
+      return undefined;
+    }
+    this.counters.callPortsMapped++;
+    this.callPorts.add(ask);
+    let renewal: TimerHandle | undefined;
+    const renew = () => {
+      renewal = this.options.timers.set((CALL_PORT_LEASE_S * 1000) / 2, () => {
+        if (!this.callPorts.has(ask) || this.held !== held) return;
+        void this.exclusive(() => held.mapper.map(ask)).then(renew, (error: Error) => this.options.log.debug('call port renewal failed', { port, error: error.message }));
+      });
+    };
+    renew();
+    return {
+      address: granted.externalAddress,
+      port: granted.externalPort,
+      release: async () => {
+        if (renewal) this.options.timers.clear(renewal);
+        if (!this.callPorts.delete(ask) || this.held !== held) return;
+        await this.exclusive(() => held.mapper.unmap(ask)).catch((error: Error) => this.options.log.debug('call port unmap failed', { port, error: error.message }));
+      },
+    };
+  }
+
+  private exclusive<T>(request: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(request, request);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
   /** The public address:port the router says reaches our SIP socket. */
   reaches(): { address: string; port: number } | undefined {
     return this.state === 'mapped' && this.held ? { address: this.held.externalAddress, port: this.held.externalPort } : undefined;
@@ -153,7 +210,7 @@ export class PortMapper {
     if (this.held !== held) return;
     try {
       for (const ask of held.asks) {
-        const granted = await held.mapper.map(ask);
+        const granted = await this.exclusive(() => held.mapper.map(ask));
         if (ask.transport === 'udp' && (granted.externalPort !== held.externalPort || granted.externalAddress !== held.externalAddress)) {
           this.options.log.info('the router moved our mapping', { before: `${held.externalAddress}:${held.externalPort}`, now: `${granted.externalAddress}:${granted.externalPort}` });
           held.externalAddress = granted.externalAddress;
@@ -176,7 +233,9 @@ export class PortMapper {
     const held = this.held;
     this.held = undefined;
     if (!held) return;
-    for (const ask of held.asks) await held.mapper.unmap(ask).catch((error) => this.options.log.debug('unmap failed', { error: String(error) }));
+    const asks = [...held.asks, ...this.callPorts];
+    this.callPorts.clear();
+    for (const ask of asks) await this.exclusive(() => held.mapper.unmap(ask)).catch((error) => this.options.log.debug('unmap failed', { error: String(error) }));
     this.counters.deleted++;
     this.options.log.info('port mapping deleted', { protocol: held.mapper.protocol, external: `${held.externalAddress}:${held.externalPort}` });
     await held.mapper.close();
