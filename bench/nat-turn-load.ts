@@ -143,7 +143,7 @@ export interface UclientRun {
 }
 
 export interface TurnLoadResult {
-  relayedCallsPerCore: { calls: number; steps: RelayedCallsStep[]; note: string; lateRule: string };
+  relayedCallsPerCore: { calls: number; steps: RelayedCallsStep[]; note: string; lateRule: string; listenerReceiveBufferBytes?: number };
   turnThroughput: {
     peerdial: number;
     coturn: number;
@@ -338,6 +338,8 @@ interface ServerProcess {
   port: number;
   /** The server's event-loop time so far, busy and idle, in ms. */
   loop(): Promise<{ activeMs: number; idleMs: number }>;
+  /** The kernel receive buffer its UDP listener got, as of the last loop() (capped by net.core.rmem_max). */
+  receiveBufferBytes(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -372,12 +374,15 @@ async function startServer(profileDir: string | undefined, cleanup: Cleanup): Pr
       resolve((JSON.parse(line) as { port: number }).port);
     });
   });
+  let receiveBuffer: number | undefined;
   const loop = async () => {
     const answer = nextLine();
     child.stdin!.write('stats\n');
-    return (JSON.parse(await answer) as { loop: { activeMs: number; idleMs: number } }).loop;
+    const reply = JSON.parse(await answer) as { loop: { activeMs: number; idleMs: number }; stats: { listenerReceiveBufferBytes?: number } };
+    receiveBuffer = reply.stats.listenerReceiveBufferBytes;
+    return reply.loop;
   };
-  return { child, pid: child.pid!, port, loop, stop };
+  return { child, pid: child.pid!, port, loop, receiveBufferBytes: () => receiveBuffer, stop };
 }
 
 // --- relayedCallsPerCore -----------------------------------------------------------------------
@@ -659,6 +664,7 @@ async function relayedCallsPerCore(
       break;
     }
   }
+  const listenerReceiveBufferBytes = server.receiveBufferBytes();
   await generator.close();
   await server.stop();
 
@@ -668,6 +674,7 @@ async function relayedCallsPerCore(
     calls,
     steps,
     note: describeRamp(calls, steps, stopReason, options.failFraction),
+    listenerReceiveBufferBytes,
     lateRule: `late: arrived more than ${options.lateMs} ms after it was actually sent (the send time is read just before the send call and carried in the packet, so the generator's own delays in sending do not count); lost: never arrived, or not within ${GRACE_MS} ms of the window's end. A step passes when lost + late < ${options.failFraction * 100}%; a failed step is tried ${options.retries} more time(s) and fails when every try does.`,
   };
 }

@@ -201,4 +201,16 @@ describe('turnutils_uclient through a member\'s relay, with a credential asked f
 
     assert.equal(await refused(), before + 3);
   });
+
+  it('answers a signed request once: the same request sent again within its freshness window is refused (403)', async () => {
+    const request = signed();
+    const first = await ask(request);
+    assert.equal(first.status, 200, `${first.status} ${first.reason}`);
+    const before = await refused();
+    const again = await ask(request);
+    assert.equal(again.status, 403, `${again.status} ${again.reason}`);
+    assert.match(again.reason, /already answered/);
+    assert.equal(await refused(), before + 1);
+    assert.equal((await monaApi.invoke('relay.status', {})).server.counters.credentialRequestsReplayed, 1);
+  });
 });

@@ -93,6 +93,7 @@ export class LanDiscoveryService {
   private networkSignature = '';
   private advertSignature = '';
   private rescueUrl?: string;
+  private relayUrl?: string;
   private offers = false;
   private joining = false;
   private cseq = 1;
@@ -225,6 +226,13 @@ export class LanDiscoveryService {
     if (this.advertSignature) void this.advertise();
   }
 
+  /** Names this node's TURN relay (turn:HOST:PORT) in its DNS-SD TXT record (undefined takes it out). */
+  setRelayUrl(url: string | undefined): void {
+    if (url === this.relayUrl) return;
+    this.relayUrl = url;
+    if (this.advertSignature) void this.advertise();
+  }
+
   private async advertise(): Promise<void> {
     const dnssd = this.dnssd;
     const self = this.options.overlay.self;
@@ -239,6 +247,8 @@ export class LanDiscoveryService {
       ...(aor ? { aor } : {}),
       // "Help rescue sites" is on: origins on this LAN find the rescue server here.
       ...(this.rescueUrl ? { rescue: this.rescueUrl } : {}),
+      // "Relay calls for others" is on: users on this LAN find the relay here too.
+      ...(this.relayUrl ? { relay: this.relayUrl } : {}),
     };
     const signature = JSON.stringify([txt, self.port, signatureOfNetwork()]);
     if (signature === this.advertSignature) return;
@@ -389,6 +399,8 @@ export class LanDiscoveryService {
       port: fromMdns || !entry.seen.has('mdns') ? found.port : entry.view.port,
       aor: found.aor ?? entry.view.aor,
       offersConfig: fromMdns ? found.offersConfig : entry.view.offersConfig,
+      // Only its DNS-SD record says whether it relays (and it may stop).
+      relay: fromMdns ? found.relay : entry.view.relay,
       via: orderedMethods(entry.seen),
       lastSeen: now,
     };
@@ -483,9 +495,15 @@ export class LanDiscoveryService {
 
 /** A Peerdial node's TXT record, read; undefined for anything else. */
 function peerFromTxt(found: DnsSdFound): Omit<LanPeerView, 'via' | 'lastSeen' | 'host' | 'port'> | undefined {
-  const { node, overlay, aor, cfg } = found.txt;
+  const { node, overlay, aor, cfg, relay } = found.txt;
   if (!node || !/^[0-9a-f]{40}$/.test(node) || !overlay || !/^[a-z0-9][a-z0-9.-]{0,62}$/i.test(overlay)) return undefined;
-  return { nodeId: node, overlay, offersConfig: cfg === '1', ...(aor && /^sip:[^@\s]+@[^\s]+$/.test(aor) ? { aor } : {}) };
+  return {
+    nodeId: node,
+    overlay,
+    offersConfig: cfg === '1',
+    ...(aor && /^sip:[^@\s]+@[^\s]+$/.test(aor) ? { aor } : {}),
+    ...(relay && relay.length <= 80 && /^turn:[0-9A-Fa-f.:[\]]+:\d{1,5}$/.test(relay) ? { relay } : {}),
+  };
 }
 
 /** The address the answer came from when it is one of the host's (the surest), else its first IPv4 address. */

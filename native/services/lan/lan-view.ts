@@ -18,6 +18,8 @@ export interface LanPeerView {
   lastSeen: number;
   /** It offers a configuration to this LAN ("Share my settings with this LAN"). */
   offersConfig: boolean;
+  /** Its TURN relay (turn:HOST:PORT), when it relays calls for others. */
+  relay?: string;
 }
 
 /** The settings an offer can carry; each is optional, and only those present are applied. */

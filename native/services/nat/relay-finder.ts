@@ -25,6 +25,8 @@ export interface RelayFinderOptions {
   identity(): { aor: string; rawPublicKey: Buffer; privateKey: Buffer } | undefined;
   /** --turn: the user's own TURN server. */
   configured?: TurnServerUrl;
+  /** Members of our overlay on this LAN that say (in DNS-SD) they relay: their turn:HOST:PORT, and their SIP host and port. */
+  lanRelays?(): { relay: string; host: string; port: number }[];
   /** False where the network drops UDP: relays are then reached over TCP. */
   udpWorks(): boolean;
   /** Our own relay's host:port, left out (a node does not relay its own calls). */
@@ -38,9 +40,11 @@ export interface RelayFinderOptions {
 
 interface Candidate {
   address: { address: string; port: number };
+  source: 'overlay' | 'lan';
   contact: string;
   owner: string;
-  headroom: number;
+  /** Spare Mbit/s as advertised in the overlay (DNS-SD does not say). */
+  headroom?: number;
   capacity?: number;
   load?: number;
   rttMs?: number;
@@ -120,14 +124,16 @@ export class RelayFinder {
 
   view(): RelayView['finder'] {
     const ready = new Set(this.ready());
+    // Announced on the LAN since the last look counts too: where a relay is does not wait for the next round.
+    const onLan = new Set((this.options.lanRelays?.() ?? []).map((r) => parseTurnAddress(r.relay)).map((a) => a && `${a.address}:${a.port}`));
     const relays: RelayCandidateView[] = this.candidates.map((c) => ({
       label: `${c.address.address}:${c.address.port}`,
       address: `${c.address.address}:${c.address.port}`,
       transport: this.options.udpWorks() ? 'udp' : 'tcp',
-      source: 'overlay',
+      source: c.source === 'lan' || onLan.has(`${c.address.address}:${c.address.port}`) ? 'lan' : 'overlay',
       ...(c.rttMs !== undefined ? { rttMs: Math.round(c.rttMs * 10) / 10 } : {}),
       ...(c.load !== undefined ? { load: c.load } : {}),
-      headroomMbit: c.headroom,
+      ...(c.headroom !== undefined ? { headroomMbit: c.headroom } : {}),
       ready: ready.has(c),
       ...(c.note ? { note: c.note } : {}),
     }));
@@ -184,11 +190,36 @@ export class RelayFinder {
     }
   }
 
-  /** The live, correctly signed relay advertisements in the overlay, ours left out. */
+  /**
+   * The live, correctly signed relay advertisements in the overlay, then relays members on this
+   * LAN announce that the overlay did not give (not joined yet, or its records out of reach);
+   * ours left out. A relay still checks our identity in the overlay before it grants.
+   */
   private async discover(): Promise<Candidate[]> {
+    const own = this.options.ownRelay();
+    const out: Candidate[] = await this.discoverInOverlay(own).catch((error: unknown) => {
+      if (!this.options.lanRelays?.().length) throw error;
+      return [];
+    });
+    for (const lan of this.options.lanRelays?.() ?? []) {
+      const address = parseTurnAddress(lan.relay);
+      if (!address || `${address.address}:${address.port}` === own) continue;
+      const known = out.find((c) => c.address.address === address.address && c.address.port === address.port);
+      if (known) {
+        // Advertised in the overlay and announced here: it is on this LAN, which is what the user wants to know.
+        known.source = 'lan';
+        continue;
+      }
+      const host = lan.host.includes(':') ? `[${lan.host}]` : lan.host;
+      // Its load and spare bandwidth are not in DNS-SD: ranked by round trip alone, as an idle relay.
+      out.push({ address, source: 'lan' as const, contact: `sip:relay@${host}:${lan.port}`, owner: '' });
+    }
+    return out;
+  }
+
+  private async discoverInOverlay(own: string | undefined): Promise<Candidate[]> {
     const records = await this.options.overlay.fetchRecords(serviceKey(RELAY_SERVICE, this.options.overlay.overlay));
     const now = this.now();
-    const own = this.options.ownRelay();
     const out: Candidate[] = [];
     for (const r of records) {
       const v = r.value as ServiceValue & { capacity?: unknown; load?: unknown };
@@ -197,6 +228,7 @@ export class RelayFinder {
       if (!address || `${address.address}:${address.port}` === own || v.headroom <= 0) continue;
       out.push({
         address,
+        source: 'overlay',
         contact: v.contact,
         owner: r.owner,
         headroom: v.headroom,
@@ -237,7 +269,7 @@ export class RelayFinder {
 function score(c: Candidate): number {
   const rtt = Math.ceil((c.rttMs ?? 1000) / 5) * 5;
   const calls = c.capacity ? Math.max(1, (c.capacity * 1000) / 200) : 50;
-  return rtt * (1 + Math.min(1, (c.load ?? 0) / calls)) - c.headroom / 1e6;
+  return rtt * (1 + Math.min(1, (c.load ?? 0) / calls)) - (c.headroom ?? 0) / 1e6;
 }
 
 function nextRenewal(candidates: Candidate[], now: number): number {

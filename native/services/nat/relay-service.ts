@@ -10,7 +10,7 @@ import { issueRelayCredential, parseRelayUsername } from '../../proto/nat/relay-
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
 import { serviceKey, serviceSlot, signRecord, type OverlayRecord, type ServiceValue, type UnsignedRecord } from '../../wire/overlay/record.js';
-import { decodeCredentialRequest, RELAY_CONTENT_TYPE, RELAY_VERSION, type CredentialGrant } from '../../wire/relay/credential.js';
+import { decodeCredentialRequest, RELAY_CONTENT_TYPE, RELAY_MAX_SKEW_MS, RELAY_VERSION, type CredentialGrant } from '../../wire/relay/credential.js';
 import { decodeBody } from '../../wire/sip/message.js';
 import { UserError } from '../errors.js';
 import type { IncomingRequest } from '../sip/index.js';
@@ -24,6 +24,8 @@ const SETTINGS_KEY = 'relay.settings';
 const REALM = 'peerdial';
 /** Credentials last 10 to 20 minutes: one username per user per 10-minute window, so the per-username quota is a per-user one. */
 const CREDENTIAL_WINDOW_S = 600;
+/** Answered requests remembered against replay: 10,000 in 4 minutes is a flood, not users. */
+const MAX_REMEMBERED_REQUESTS = 10_000;
 const ADVERT_TTL_MS = 10 * 60_000;
 const ADVERT_EVERY_MS = 4 * 60_000;
 /** Allocations one user may hold here: a call takes one, a transfer or an ICE restart briefly two. */
@@ -72,7 +74,9 @@ export class RelayService {
   private advertTimer: TimerHandle | undefined;
   private key: { raw: Buffer; privateKey: Buffer } | undefined;
   private readonly now: () => number;
-  private readonly counters = { credentialsIssued: 0, credentialRequestsRefused: 0 };
+  private readonly counters = { credentialsIssued: 0, credentialRequestsRefused: 0, credentialRequestsReplayed: 0 };
+  /** Signatures of the requests answered, until they are too old to pass the freshness check anyway. */
+  private readonly answered = new Map<string, number>();
   /** Relayed byte totals a few seconds apart, for the rate shown. */
   private samples: { at: number; bytes: number }[] = [];
   private stopped = false;
@@ -156,6 +160,13 @@ export class RelayService {
     if (!decoded.ok) return refuse(400, `Bad Request (${decoded.reason})`);
     const request = decoded.request;
     if (request.member !== hostPort(this.options.advertisedHost(), server.address.port)) return refuse(403, 'Forbidden (the request names another relay)');
+    // A signed request is good once: someone who overheard it gets nothing by sending it again.
+    const seen = this.remember(request.sig);
+    if (seen === 'busy') return refuse(503, 'Service Unavailable (too many credential requests lately)');
+    if (seen === 'replayed') {
+      this.counters.credentialRequestsReplayed++;
+      return refuse(403, 'Forbidden (a request already answered)');
+    }
     // The key must be the one the overlay holds for the user's name: only users of this overlay get credentials.
     const owner = await this.options.overlay.lookupAor(request.aor).then((found) => found.owner, () => undefined);
     if (owner !== request.key) return refuse(403, 'Forbidden (the key does not own that name in the overlay)');
@@ -176,6 +187,19 @@ export class RelayService {
     };
     this.counters.credentialsIssued++;
     incoming.respond(200, { headers: { 'Content-Type': RELAY_CONTENT_TYPE }, body: JSON.stringify(grant) });
+  }
+
+  /** Notes a request's signature: new, seen before, or no room left to remember it (a flood). */
+  private remember(signature: string): 'new' | 'replayed' | 'busy' {
+    const now = this.now();
+    if (this.answered.has(signature)) return 'replayed';
+    if (this.answered.size >= MAX_REMEMBERED_REQUESTS) {
+      for (const [sig, forgetAt] of this.answered) if (forgetAt <= now) this.answered.delete(sig);
+      if (this.answered.size >= MAX_REMEMBERED_REQUESTS) return 'busy';
+    }
+    // Past twice the allowed skew a request fails the freshness check: no need to remember it longer.
+    this.answered.set(signature, now + 2 * RELAY_MAX_SKEW_MS);
+    return 'new';
   }
 
   private async apply(): Promise<void> {

@@ -34,7 +34,8 @@ export interface RelayCandidateView {
   /** host:port of its TURN server. */
   address: string;
   transport: 'udp' | 'tcp';
-  source: 'overlay' | 'configured';
+  /** Where it was learned: its signed advertisement in the overlay, a member on this LAN (DNS-SD), or --turn. */
+  source: 'overlay' | 'lan' | 'configured';
   rttMs?: number;
   /** Allocations it carries and its spare bandwidth, as it advertised them. */
   load?: number;

@@ -91,7 +91,8 @@ export interface RelayLine {
 
 /** One relay of the finder's list as the card shows it. */
 export function relayLine(relay: RelayCandidateView): RelayLine {
-  const name = relay.source === 'configured' ? `Your TURN server (${relay.address})` : relay.label === relay.address ? relay.address : `${relay.label} (${relay.address})`;
+  const plain = relay.label === relay.address ? relay.address : `${relay.label} (${relay.address})`;
+  const name = relay.source === 'configured' ? `Your TURN server (${relay.address})` : relay.source === 'lan' ? `${plain}, on this LAN` : plain;
   const figures = [
     relay.rttMs !== undefined ? `${millisecondsWords(relay.rttMs)} round trip` : 'round trip not measured',
     relay.load !== undefined ? `carrying ${callsWords(relay.load)}` : '',

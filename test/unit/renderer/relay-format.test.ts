@@ -88,6 +88,15 @@ describe('the relays for your calls', () => {
     });
   });
 
+  it('says when a relay was found on this LAN (DNS-SD gives no load or spare bandwidth)', () => {
+    assert.deepEqual(relayLine(relay({ source: 'lan', rttMs: 0.3, ready: true })), {
+      name: '198.51.100.11:43401, on this LAN',
+      figures: '0.3 ms round trip',
+      ready: true,
+      status: 'ready for your calls',
+    });
+  });
+
   it('says why a relay is not used, or that it waits in reserve behind the best two', () => {
     const silent = relayLine(relay({ headroomMbit: 10, note: 'did not answer' }));
     assert.equal(silent.figures, 'round trip not measured, 10 Mbit/s spare');
