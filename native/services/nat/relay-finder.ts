@@ -4,10 +4,11 @@
 // two so a call allocates at once. "Best" (docs/architecture.md, "Relays"): relays with spare
 // bandwidth only, lowest round trip first, each relay's round trip weighed up by how full it
 // is (allocations against its capacity). A TURN server the user configured (--turn) comes first.
-import net from 'node:net';
+import { isIP } from 'node:net';
 import type { Logger } from '../../log.js';
 import { StunClient } from '../../proto/nat/stun-client.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
+import { tcpConnectMs } from '../../transport/tcp-stream.js';
 import { UdpSocket } from '../../transport/udp-socket.js';
 import { serviceKey, verifyRecord, type OverlayRecord, type ServiceValue } from '../../wire/overlay/record.js';
 import { decodeCredentialGrant, RELAY_CONTENT_TYPE, signCredentialRequest, type CredentialGrant } from '../../wire/relay/credential.js';
@@ -244,7 +245,7 @@ export class RelayFinder {
       const outcome = await this.stun!.binding(to);
       return outcome.ok ? outcome.answer.rttMs : undefined;
     }
-    return tcpConnectMs(to);
+    return tcpConnectMs(to, TCP_CONNECT_TIMEOUT_MS);
   }
 
   private async askCredentials(c: Candidate): Promise<CredentialGrant | undefined> {
@@ -284,20 +285,5 @@ function parseTurnAddress(url: string): { address: string; port: number } | unde
   if (!match) return undefined;
   const address = match[1].replace(/^\[|\]$/g, '');
   const port = Number(match[2]);
-  return net.isIP(address) && port > 0 && port < 65536 ? { address, port } : undefined;
-}
-
-function tcpConnectMs(to: { address: string; port: number }): Promise<number | undefined> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: to.address, port: to.port });
-    const done = (ms: number | undefined) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ms);
-    };
-    const timer = setTimeout(() => done(undefined), TCP_CONNECT_TIMEOUT_MS);
-    socket.once('connect', () => done(performance.now() - started));
-    socket.once('error', () => done(undefined));
-  });
+  return isIP(address) && port > 0 && port < 65536 ? { address, port } : undefined;
 }

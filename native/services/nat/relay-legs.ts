@@ -2,11 +2,11 @@
 // TURN client speaks from the call's own RTP socket (so the relay's permission and the NAT's
 // mapping are the socket's); over TCP (where UDP is blocked) it gets a connection of its own,
 // cut into messages by TurnStreamReader.
-import net from 'node:net';
 import type { Logger } from '../../log.js';
 import { TurnClient } from '../../proto/nat/turn-client.js';
 import { TurnStreamReader } from '../../proto/nat/turn-stream.js';
 import type { TimerHost } from '../../proto/sip/timers.js';
+import { connectTcp, type TcpConnection } from '../../transport/tcp-stream.js';
 import type { TransportAddress } from '../../wire/stun/message.js';
 import type { CallSocket, RelayLeg } from '../calls/index.js';
 
@@ -33,7 +33,7 @@ let legCount = 0;
 /** Allocates on `relay`; undefined (logged) when it refuses or does not answer. */
 export async function allocateLeg(relay: RelayServer, socket: CallSocket, options: LegOptions): Promise<RelayLeg | undefined> {
   const key = `relay${++legCount}`;
-  let connection: net.Socket | undefined;
+  let connection: TcpConnection | undefined;
   const holder: { leg?: RelayLeg } = {};
   const client = new TurnClient({
     server: relay.server,
@@ -54,20 +54,19 @@ export async function allocateLeg(relay: RelayServer, socket: CallSocket, option
   });
   if (relay.transport === 'udp') socket.listen(relay.server, (bytes) => client.receive(bytes));
   if (relay.transport === 'tcp') {
-    connection = await connect(relay.server).catch((error: Error) => {
+    connection = await connectTcp(relay.server, CONNECT_TIMEOUT_MS).catch((error: Error) => {
       options.log.info('cannot reach the relay over TCP', { relay: relay.label, error: error.message });
       return undefined;
     });
     if (!connection) return undefined;
     const reader = new TurnStreamReader();
-    connection.on('data', (chunk) => {
+    connection.onData((chunk) => {
       for (const message of reader.push(chunk)) client.receive(message);
       if (reader.error) connection?.destroy();
     });
-    connection.on('close', () => {
+    connection.onClose(() => {
       if (client.state === 'allocated' && holder.leg) options.onLost?.(holder.leg, 'the TCP connection to the relay closed');
     });
-    connection.on('error', () => undefined);
   }
   const outcome = await client.allocate();
   if (!outcome.ok) {
@@ -90,22 +89,4 @@ export async function allocateLeg(relay: RelayServer, socket: CallSocket, option
   };
   holder.leg = leg;
   return leg;
-}
-
-function connect(to: TransportAddress): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: to.address, port: to.port, noDelay: true });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no TCP connection within ${CONNECT_TIMEOUT_MS} ms`));
-    }, CONNECT_TIMEOUT_MS);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
 }

@@ -3,7 +3,7 @@
 // TCP; what is relayed to peers is still UDP), and one UDP relay socket per allocation.
 // Credentials are the member's time-limited relay credentials (proto/nat/relay-credentials.ts).
 import { randomInt } from 'node:crypto';
-import net from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import type { Logger } from '../../log.js';
 import { passwordFor } from '../../proto/nat/relay-credentials.js';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../../proto/nat/turn-server.js';
 import type { TimerHost } from '../../proto/sip/timers.js';
 import { now as wallClock, realTimers } from '../../transport/clock.js';
+import { listenTcp, type TcpConnection, type TcpListener } from '../../transport/tcp-stream.js';
 import { UdpSocket, type UdpEndpoint } from '../../transport/udp-socket.js';
 import { stunLengthOnStream } from '../../wire/stun/message.js';
 import { channelDataLengthOnStream } from '../../wire/stun/turn.js';
@@ -76,8 +77,8 @@ interface RelaySocket {
 export class TurnRelayServer {
   private core?: TurnServer;
   private udp?: UdpSocket;
-  private tcpServer?: net.Server;
-  private readonly connections = new Map<string, net.Socket>();
+  private tcpServer?: TcpListener;
+  private readonly connections = new Map<string, TcpConnection>();
   private readonly relays = new Map<string, RelaySocket>();
   /** Ports held for an EVEN-PORT R allocation, by port. */
   private readonly reserved = new Map<number, RelaySocket>();
@@ -95,7 +96,7 @@ export class TurnRelayServer {
   async start(options: TurnRelayServerOptions): Promise<UdpEndpoint> {
     if (!this.stopped) throw new Error('the TURN server is already running');
     const relayAddress = options.relayAddress ?? options.address;
-    if (!net.isIP(relayAddress) || relayAddress === '0.0.0.0' || relayAddress === '::') {
+    if (!isIP(relayAddress) || relayAddress === '0.0.0.0' || relayAddress === '::') {
       throw new RangeError(`the relay address must be one clients can be given, not ${relayAddress}: set relayAddress`);
     }
     this.options = options;
@@ -120,7 +121,7 @@ export class TurnRelayServer {
       policy: options.policy,
       maxLifetimeSeconds: options.maxLifetimeSeconds,
       nonceLifetimeSeconds: options.nonceLifetimeSeconds,
-      relayFamily: net.isIPv6(relayAddress) ? 6 : 4,
+      relayFamily: isIPv6(relayAddress) ? 6 : 4,
     });
     try {
       await this.listen(options);
@@ -143,10 +144,7 @@ export class TurnRelayServer {
     for (const connection of this.connections.values()) connection.destroy();
     this.connections.clear();
     if (this.udp) closing.push(this.udp.close());
-    if (this.tcpServer) {
-      const server = this.tcpServer;
-      closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
-    }
+    if (this.tcpServer) closing.push(this.tcpServer.close());
     this.udp = undefined;
     this.tcpServer = undefined;
     await Promise.all(closing);
@@ -191,7 +189,9 @@ export class TurnRelayServer {
         return;
       }
       try {
-        this.tcpServer = await this.listenTcp(options.address, udp.port);
+        this.tcpServer = await listenTcp(options.address, udp.port, (connection) => this.accept(connection), (error) =>
+          options.log?.warn('turn: TCP listener error', { error: String(error) }),
+        );
         this.udp = udp;
         this.listening = { address: options.address, port: udp.port };
         return;
@@ -203,37 +203,24 @@ export class TurnRelayServer {
     }
   }
 
-  private listenTcp(address: string, port: number): Promise<net.Server> {
-    const server = net.createServer((connection) => this.accept(connection));
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: address, port, exclusive: true }, () => {
-        server.off('error', reject);
-        server.on('error', (error) => this.options?.log?.warn('turn: TCP listener error', { error: String(error) }));
-        resolve(server);
-      });
-    });
-  }
-
   /**
    * One TCP client: the stream carries STUN messages and ChannelData back to back, told apart
    * by their first byte (RFC 7983); ChannelData is padded to four bytes (RFC 8656 12.5).
    */
-  private accept(connection: net.Socket): void {
-    if (this.stopped || !connection.remoteAddress || connection.remotePort === undefined) {
+  private accept(connection: TcpConnection): void {
+    if (this.stopped) {
       connection.destroy();
       return;
     }
     const key = `tcp-${this.nextConnection++}`;
-    const path: ClientPath = { transport: 'tcp', client: { address: connection.remoteAddress, port: connection.remotePort }, server: this.listening, connection: key };
+    const path: ClientPath = { transport: 'tcp', client: connection.remote, server: this.listening, connection: key };
     this.connections.set(key, connection);
-    connection.setNoDelay(true);
     // Half a message that never completes (or nothing at all) must not hold a connection for ever.
-    connection.setTimeout(FIRST_MESSAGE_MS, () => connection.destroy());
+    connection.closeWhenIdle(FIRST_MESSAGE_MS);
     const idleMs = (this.options?.maxLifetimeSeconds ?? MAX_LIFETIME_S) * 1000 + IDLE_GRACE_MS;
     let heard = false;
     let pending: Buffer = Buffer.alloc(0);
-    connection.on('data', (chunk: Buffer) => {
+    connection.onData((chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       while (pending.length >= 4) {
         const length = pending[0] < 4 ? stunLengthOnStream(pending) : this.core?.isChannelData(pending) ? channelDataLengthOnStream(pending) : undefined;
@@ -248,13 +235,12 @@ export class TurnRelayServer {
         pending = pending.subarray(length);
         if (!heard) {
           heard = true;
-          connection.setTimeout(idleMs); // an inactivity timeout: traffic keeps re-arming it
+          connection.closeWhenIdle(idleMs); // an inactivity timeout: traffic keeps re-arming it
         }
         this.core?.receive(message, path);
       }
     });
-    connection.on('error', (error) => this.options?.log?.debug('turn: TCP client error', { error: String(error), client: path.client }));
-    connection.on('close', () => {
+    connection.onClose(() => {
       if (this.connections.get(key) !== connection) return;
       this.connections.delete(key);
       this.core?.connectionClosed(key);
@@ -267,8 +253,8 @@ export class TurnRelayServer {
       return;
     }
     const connection = path.connection === undefined ? undefined : this.connections.get(path.connection);
-    if (!connection || connection.destroyed) return;
-    if (connection.writableLength > MAX_TCP_BACKLOG_BYTES) {
+    if (!connection || connection.closed) return;
+    if (connection.queuedBytes > MAX_TCP_BACKLOG_BYTES) {
       this.tcpBacklogDrops++;
       return;
     }
