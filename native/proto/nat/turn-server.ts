@@ -7,9 +7,8 @@
 // indications (11), ChannelBind and ChannelData (12). On top of the RFC, a member's donation
 // limits: allocations per user and in all, a shared bandwidth cap and a daily volume cap, all
 // changeable while running. Bad input is counted and dropped; nothing here throws at a sender.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import type { Logger } from '../../log.js';
+import { randomBytes } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 import { longTermKey, verifyIntegrity } from '../../wire/stun/integrity.js';
 import {
   ALLOCATE,
@@ -44,140 +43,16 @@ import {
   looksLikeChannelData,
   parseChannelData,
 } from '../../wire/stun/turn.js';
-import type { TimerHandle, TimerHost } from '../sip/timers.js';
+import type { TimerHandle } from '../sip/timers.js';
+import { DEFAULT_DENIED_PEERS, PeerFilter } from './peer-filter.js';
+import { RelayBudget } from './relay-budget.js';
+import { TurnNonces } from './turn-nonces.js';
 
-/** The client side of a 5-tuple (RFC 8656 2): where a client's messages came from and to. */
-export interface ClientPath {
-  transport: 'udp' | 'tcp';
-  /** The client's address as this server sees it. */
-  client: TransportAddress;
-  /** Our listening address the client sent to. */
-  server: TransportAddress;
-  /** TCP: the accepted connection's key (each connection is its own 5-tuple). */
-  connection?: string;
-}
+export { DEFAULT_DENIED_PEERS } from './peer-filter.js';
 
-export interface RelayPortRequest {
-  allocationId: string;
-  family: 4 | 6;
-  /** RFC 8656 18.7 EVEN-PORT: the relay port must be even... */
-  even: boolean;
-  /** ...and with the R bit, the next port up is held for a later allocation. */
-  reserveNext: boolean;
-  /** A port held by an earlier EVEN-PORT R request, claimed with its RESERVATION-TOKEN. */
-  reserved?: TransportAddress;
-}
+import type { ClientPath, RelayPortGrant, RelayPortRequest, TurnCounters, TurnPolicy, TurnServerHost, TurnServerOptions, TurnStats } from './turn-server-types.js';
 
-export interface RelayPortGrant {
-  relay: TransportAddress;
-  /** The port held for a later allocation (reserveNext). */
-  reserved?: TransportAddress;
-}
-
-export interface TurnServerHost {
-  sendToClient(path: ClientPath, bytes: Buffer): void;
-  /** Sends `bytes` from the allocation's relay port to a peer. */
-  sendToPeer(allocationId: string, peer: TransportAddress, bytes: Buffer): void;
-  /** Binds a relay port; rejects when none can be had (the Allocate then gets 508). A failed claim releases `reserved`. */
-  openRelay(request: RelayPortRequest): Promise<RelayPortGrant>;
-  closeRelay(allocationId: string): void;
-  /** A reserved port nobody claimed in time (RFC 8656 7.2: about 30 s). */
-  releaseReserved(port: TransportAddress): void;
-  /** The long-term password of a username, or undefined for an unknown (or expired) one. */
-  password(username: string): string | undefined;
-  timers: TimerHost;
-  now(): number;
-  log?: Logger;
-}
-
-/** A member's donation limits; 0 means "no limit" for the two rates. */
-export interface TurnPolicy {
-  /** 486 Allocation Quota Reached beyond this many allocations for one username. */
-  maxAllocationsPerUser: number;
-  /** 508 Insufficient Capacity beyond this many allocations in all. */
-  maxAllocations: number;
-  /** Relayed payload, both directions, all allocations together; over it packets are dropped. */
-  bandwidthBitsPerSecond: number;
-  /** Relayed payload per UTC day; once reached, relaying stops and new allocations get 508. */
-  dailyVolumeBytes: number;
-  /** Peers no permission may name (403): CIDR prefixes or single addresses. */
-  deniedPeers: string[];
-  /** Exceptions to deniedPeers (e.g. loopback for tests on one host). */
-  allowedPeers: string[];
-}
-
-export interface TurnServerOptions {
-  realm: string;
-  software?: string;
-  /** Secret for the stateless nonces; random per server by default. */
-  nonceSecret?: Buffer;
-  /** After this a nonce is stale (438) and the client retries with a new one. */
-  nonceLifetimeSeconds?: number;
-  /** RFC 8656 7.2: the server's maximum allocation lifetime (3600 s recommended). */
-  maxLifetimeSeconds?: number;
-  /** The address family relay ports are bound in. */
-  relayFamily?: 4 | 6;
-  /**
-   * Also accept RFC 5766's channel numbers 0x5000-0x7FFF (default true). RFC 8656 12 keeps them
-   * for RFC 7983 demultiplexing, which concerns sockets that mix TURN with DTLS or RTP, not a
-   * TURN server's port; clients still pick from the old range (Debian 12's coturn 4.6 uclient does).
-   */
-  rfc5766Channels?: boolean;
-  policy?: Partial<TurnPolicy>;
-}
-
-export interface TurnCounters {
-  /** 401 to a request with no MESSAGE-INTEGRITY: the normal first step, not a failure. */
-  challenged: number;
-  /** 401 for an unknown or expired username, or a MESSAGE-INTEGRITY that does not verify. */
-  badCredentials: number;
-  staleNonce: number;
-  /** 441: another username on a 5-tuple that has an allocation. */
-  wrongCredentials: number;
-  badRequest: number;
-  unknownAttribute: number;
-  unsupportedTransport: number;
-  /** 440 and 443. */
-  addressFamily: number;
-  allocationMismatch: number;
-  userQuota: number;
-  /** 508: all allocations in use, daily volume reached, no relay port, bad reservation token. */
-  capacity: number;
-  forbiddenPeer: number;
-  /** Dropped packets. */
-  malformed: number;
-  unexpectedMessage: number;
-  noAllocation: number;
-  noPermission: number;
-  unboundChannel: number;
-  overBandwidth: number;
-  overVolume: number;
-}
-
-export interface TurnAllocationStats {
-  id: string;
-  username: string;
-  transport: 'udp' | 'tcp';
-  client: TransportAddress;
-  relay: TransportAddress;
-  createdAt: number;
-  expiresAt: number;
-  permissions: number;
-  channels: number;
-  /** Payload bytes relayed client -> peer and peer -> client. */
-  bytesUp: number;
-  bytesDown: number;
-}
-
-export interface TurnStats {
-  allocations: number;
-  bytesToday: { up: number; down: number };
-  bytesTotal: { up: number; down: number };
-  volumeReached: boolean;
-  perAllocation: TurnAllocationStats[];
-  counters: TurnCounters;
-  policy: TurnPolicy;
-}
+export type * from './turn-server-types.js';
 
 /** RFC 8656 7.2: the default lifetime; a client may ask for more, never less. */
 export const DEFAULT_LIFETIME_S = 600;
@@ -188,21 +63,6 @@ export const CHANNEL_LIFETIME_S = 600;
 /** RFC 8656 7.2: a reserved port is held for about 30 s. */
 export const RESERVATION_LIFETIME_S = 30;
 const NONCE_LIFETIME_S = 3600;
-/** The bandwidth bucket holds this much time's worth of traffic: bursts of a second pass. */
-const BURST_SECONDS = 1;
-
-/** Relaying to these would let anyone reach the member's own host or link through it (RFC 8656 21, security considerations). */
-export const DEFAULT_DENIED_PEERS: readonly string[] = [
-  '0.0.0.0/8',
-  '127.0.0.0/8',
-  '169.254.0.0/16',
-  '224.0.0.0/4',
-  '240.0.0.0/4',
-  '::/128',
-  '::1/128',
-  'fe80::/10',
-  'ff00::/8',
-];
 
 /** Attributes a TURN request may carry that we understand (RFC 8489 15: others below 0x8000 get 420). */
 const KNOWN_ATTRIBUTES: readonly number[] = [
@@ -290,14 +150,13 @@ interface Reservation {
 export class TurnServer {
   private readonly realm: string;
   private readonly software?: Buffer;
-  private readonly nonceSecret: Buffer;
-  private readonly nonceLifetimeS: number;
+  private readonly nonces: TurnNonces;
   private readonly maxLifetimeS: number;
   private readonly relayFamily: 4 | 6;
   private readonly maxChannel: number;
   private policy: TurnPolicy;
-  private denied = new BlockList();
-  private allowed = new BlockList();
+  private readonly peers = new PeerFilter();
+  private readonly budget: RelayBudget;
 
   private readonly allocations = new Map<string, Allocation>();
   private readonly byId = new Map<string, Allocation>();
@@ -328,12 +187,6 @@ export class TurnServer {
     overBandwidth: 0,
     overVolume: 0,
   };
-  private readonly bytesTotal = { up: 0, down: 0 };
-  private bytesToday = { up: 0, down: 0 };
-  private day = -1;
-  /** Token bucket, in bits. */
-  private tokens = 0;
-  private refilledAt = 0;
 
   constructor(
     private readonly host: TurnServerHost,
@@ -341,8 +194,8 @@ export class TurnServer {
   ) {
     this.realm = options.realm;
     this.software = options.software ? Buffer.from(options.software, 'utf8') : undefined;
-    this.nonceSecret = options.nonceSecret ?? randomBytes(32);
-    this.nonceLifetimeS = options.nonceLifetimeSeconds ?? NONCE_LIFETIME_S;
+    this.nonces = new TurnNonces(options.nonceLifetimeSeconds ?? NONCE_LIFETIME_S, () => host.now(), options.nonceSecret);
+    this.budget = new RelayBudget(() => host.now());
     this.maxLifetimeS = options.maxLifetimeSeconds ?? MAX_LIFETIME_S;
     this.relayFamily = options.relayFamily ?? 4;
     this.maxChannel = options.rfc5766Channels === false ? MAX_CHANNEL : RFC5766_MAX_CHANNEL;
@@ -360,16 +213,9 @@ export class TurnServer {
   /** Changes limits while running; a bad peer prefix throws (it is the operator's input, not a packet). */
   configure(change: Partial<TurnPolicy>): void {
     const next = { ...this.policy, ...definedOnly(change) };
-    const denied = blockListOf(next.deniedPeers);
-    const allowed = blockListOf(next.allowedPeers);
-    if (next.bandwidthBitsPerSecond > 0 && !(this.policy.bandwidthBitsPerSecond > 0)) {
-      this.tokens = next.bandwidthBitsPerSecond * BURST_SECONDS;
-      this.refilledAt = this.host.now();
-    }
-    this.tokens = Math.min(this.tokens, next.bandwidthBitsPerSecond * BURST_SECONDS);
+    this.peers.set(next.deniedPeers, next.allowedPeers);
+    this.budget.setLimits(next.bandwidthBitsPerSecond, next.dailyVolumeBytes);
     this.policy = next;
-    this.denied = denied;
-    this.allowed = allowed;
   }
 
   /** Bytes from a client: a STUN message, or ChannelData (RFC 7983 tells them apart). */
@@ -413,12 +259,11 @@ export class TurnServer {
 
   stats(): TurnStats {
     const now = this.host.now();
-    this.rollDay(now);
     return {
       allocations: this.allocations.size,
-      bytesToday: { ...this.bytesToday },
-      bytesTotal: { ...this.bytesTotal },
-      volumeReached: this.volumeLeft() <= 0,
+      bytesToday: this.budget.today(),
+      bytesTotal: { ...this.budget.total },
+      volumeReached: this.budget.volumeLeft() <= 0,
       perAllocation: [...this.allocations.values()].map((a) => ({
         id: a.id,
         username: a.username,
@@ -512,7 +357,7 @@ export class TurnServer {
       this.fail(path, message, 400);
       return undefined;
     }
-    if (!this.nonceIsValid(nonce.toString('utf8'), path)) {
+    if (!this.nonces.isValid(nonce.toString('utf8'), path)) {
       this.counters.staleNonce++;
       this.fail(path, message, 438, undefined, this.challengeAttributes(path));
       return undefined;
@@ -533,29 +378,10 @@ export class TurnServer {
   private challengeAttributes(path: ClientPath): StunAttribute[] {
     return [
       { type: ATTR.REALM, value: Buffer.from(this.realm, 'utf8') },
-      { type: ATTR.NONCE, value: Buffer.from(this.makeNonce(path), 'utf8') },
+      { type: ATTR.NONCE, value: Buffer.from(this.nonces.issue(path), 'utf8') },
     ];
   }
 
-  /**
-   * Stateless nonces (RFC 8489 9.2: the server chooses their form): an expiry and a MAC over it
-   * and the client's IP, so a nonce handed to one address is no use from another, and nothing
-   * is stored per client before it authenticates.
-   */
-  private makeNonce(path: ClientPath): string {
-    const expiry = (Math.floor(this.host.now() / 1000) + this.nonceLifetimeS).toString(16).padStart(10, '0');
-    return expiry + this.nonceMac(expiry, path);
-  }
-  private nonceIsValid(nonce: string, path: ClientPath): boolean {
-    if (!/^[0-9a-f]{34}$/.test(nonce)) return false;
-    const expiry = nonce.slice(0, 10);
-    const mac = Buffer.from(nonce.slice(10), 'utf8');
-    if (!timingSafeEqual(mac, Buffer.from(this.nonceMac(expiry, path), 'utf8'))) return false;
-    return parseInt(expiry, 16) * 1000 > this.host.now();
-  }
-  private nonceMac(expiry: string, path: ClientPath): string {
-    return createHmac('sha256', this.nonceSecret).update(`${expiry}|${path.transport}|${path.client.address}`).digest('hex').slice(0, 24);
-  }
 
   // --- Allocate (RFC 8656 7.2) ---------------------------------------------------------------
 
@@ -622,9 +448,7 @@ export class TurnServer {
     const lifetimeAsked = decodeUint32(requested);
     if (requested && lifetimeAsked === undefined) return this.releaseAndFail(reserved, () => this.badRequest(path, message, key, 'bad LIFETIME'));
     // Steps 10 and 11: the member's own limits.
-    const now = this.host.now();
-    this.rollDay(now);
-    if (this.volumeLeft() <= 0) return this.releaseAndFail(reserved, () => this.insufficient(path, message, key, 'daily relay volume reached'));
+    if (this.budget.volumeLeft() <= 0) return this.releaseAndFail(reserved, () => this.insufficient(path, message, key, 'daily relay volume reached'));
     if (this.allocations.size + this.pending.size >= this.policy.maxAllocations) {
       return this.releaseAndFail(reserved, () => this.insufficient(path, message, key, 'all allocations in use'));
     }
@@ -765,7 +589,7 @@ export class TurnServer {
     if (!peers.length || peers.some((p) => !p)) return this.badRequest(path, message, credentials.key, 'no or bad XOR-PEER-ADDRESS');
     const valid = peers as TransportAddress[];
     if (valid.some((p) => familyOfAddress(p.address) !== allocation.family)) return this.familyError(path, message, credentials.key, 443);
-    if (valid.some((p) => this.isForbidden(p.address))) return this.forbidden(path, message, credentials.key);
+    if (valid.some((p) => this.peers.forbids(p.address))) return this.forbidden(path, message, credentials.key);
     const now = this.host.now();
     this.prune(allocation, now);
     for (const peer of valid) allocation.permissions.set(peer.address, now + PERMISSION_LIFETIME_S * 1000);
@@ -781,7 +605,7 @@ export class TurnServer {
     const peer = peerValue && decodeXorAddress(peerValue, message.transactionId);
     if (channel === undefined || channel < MIN_CHANNEL || channel > this.maxChannel || !peer) return this.badRequest(path, message, key, 'bad CHANNEL-NUMBER or XOR-PEER-ADDRESS');
     if (familyOfAddress(peer.address) !== allocation.family) return this.familyError(path, message, key, 443);
-    if (this.isForbidden(peer.address)) return this.forbidden(path, message, key);
+    if (this.peers.forbids(peer.address)) return this.forbidden(path, message, key);
     const now = this.host.now();
     this.prune(allocation, now);
     // A live binding is never moved: neither the number to another peer nor the peer to another number.
@@ -908,16 +732,14 @@ export class TurnServer {
       bytes = serializeStun(indication, { fingerprint: allocation.fingerprint });
     }
     allocation.bytesDown += data.length;
-    this.bytesToday.down += data.length;
-    this.bytesTotal.down += data.length;
+    this.budget.carried('down', data.length);
     this.host.sendToClient(allocation.path, bytes);
   }
 
   private relayToPeer(allocation: Allocation, peer: TransportAddress, data: Buffer): void {
     if (!this.admit(data.length)) return;
     allocation.bytesUp += data.length;
-    this.bytesToday.up += data.length;
-    this.bytesTotal.up += data.length;
+    this.budget.carried('up', data.length);
     this.host.sendToPeer(allocation.id, peer, data);
   }
 
@@ -927,45 +749,12 @@ export class TurnServer {
     return until !== undefined && until > this.host.now();
   }
 
-  /** The daily volume cap, then the shared token bucket. */
+  /** The daily volume cap, then the shared token bucket; a refusal is counted. */
   private admit(bytes: number): boolean {
-    const now = this.host.now();
-    this.rollDay(now);
-    if (bytes > this.volumeLeft()) {
-      this.counters.overVolume++;
-      return false;
-    }
-    const rate = this.policy.bandwidthBitsPerSecond;
-    if (rate > 0) {
-      const capacity = rate * BURST_SECONDS;
-      this.tokens = Math.min(capacity, this.tokens + ((now - this.refilledAt) / 1000) * rate);
-      this.refilledAt = now;
-      if (this.tokens < bytes * 8) {
-        this.counters.overBandwidth++;
-        return false;
-      }
-      this.tokens -= bytes * 8;
-    }
-    return true;
-  }
-
-  /** What today's volume cap still lets through, in bytes. */
-  private volumeLeft(): number {
-    const cap = this.policy.dailyVolumeBytes;
-    return cap > 0 ? cap - this.bytesToday.up - this.bytesToday.down : Infinity;
-  }
-
-  /** "Today" is the UTC day: the volume cap starts again at midnight UTC. */
-  private rollDay(now: number): void {
-    const day = Math.floor(now / 86_400_000);
-    if (day === this.day) return;
-    this.day = day;
-    this.bytesToday = { up: 0, down: 0 };
-  }
-
-  private isForbidden(ip: string): boolean {
-    const type = isIPv6(ip) ? 'ipv6' : 'ipv4';
-    return !this.allowed.check(ip, type) && this.denied.check(ip, type);
+    const admission = this.budget.admit(bytes);
+    if (admission === 'over-volume') this.counters.overVolume++;
+    if (admission === 'over-bandwidth') this.counters.overBandwidth++;
+    return admission === 'ok';
   }
 
   // --- Answers ---------------------------------------------------------------------------------
@@ -1039,21 +828,6 @@ function familyOf(value: Buffer): 4 | 6 | undefined {
 
 function familyOfAddress(ip: string): 4 | 6 | undefined {
   return isIPv4(ip) ? 4 : isIPv6(ip) ? 6 : undefined;
-}
-
-function blockListOf(prefixes: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const text of prefixes) {
-    const [ip, bits] = text.split('/');
-    const type = isIPv6(ip) ? 'ipv6' : isIPv4(ip) ? 'ipv4' : undefined;
-    const max = type === 'ipv6' ? 128 : 32;
-    const prefix = bits === undefined ? max : Number(bits);
-    if (!type || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) {
-      throw new RangeError(`not an address or CIDR prefix: ${text}`);
-    }
-    list.addSubnet(ip, prefix, type);
-  }
-  return list;
 }
 
 function definedOnly<T extends object>(change: Partial<T>): Partial<T> {
