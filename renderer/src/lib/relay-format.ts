@@ -60,7 +60,10 @@ export function capsForm(settings: Caps): CapsForm {
   return { maxMbit: String(settings.maxMbit), maxGbPerDay: String(settings.maxGbPerDay) };
 }
 
-export type CapsParse = { ok: true; caps: Caps } | { ok: false; field: CapsField; message: string };
+export type CapsParse = { ok: true; value: Caps } | { ok: false; field: CapsField; message: string };
+
+/** The caps form's fields, as NumberFieldsForm takes them. */
+export const CAPS_FORM_FIELDS = CAPS_FIELDS.map((key) => ({ key, label: CAPS_LABELS[key].label }));
 
 /**
  * The caps the form says, or which field is not a number. The ranges are the engine's to check:
@@ -74,7 +77,7 @@ export function capsFromForm(form: CapsForm): CapsParse {
     if (!Number.isFinite(n)) return { ok: false, field, message: `${CAPS_LABELS[field].words} must be a number.` };
     caps[field] = n;
   }
-  return { ok: true, caps };
+  return { ok: true, value: caps };
 }
 
 // --- Relays for your calls: the relay finder's list ------------------------------------------

@@ -77,7 +77,13 @@ export function donationForm(donation: RescueDonation): DonationForm {
   return { donateMbit: String(donation.donateMbit), donateGbPerDay: String(donation.donateGbPerDay), cacheMb: String(donation.cacheMb) };
 }
 
-export type DonationParse = { ok: true; donation: RescueDonation } | { ok: false; field: DonationField; message: string };
+export type DonationParse = { ok: true; value: RescueDonation } | { ok: false; field: DonationField; message: string };
+
+/** The donation form's fields with their ranges, as NumberFieldsForm takes them. */
+export const DONATION_FORM_FIELDS = DONATION_FIELDS.map((key) => {
+  const { min, max, label } = DONATION_LIMITS[key];
+  return { key, label, hint: `${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}` };
+});
 
 /** The donation the form says, or which field is wrong and a sentence saying how. */
 export function donationFromForm(form: DonationForm): DonationParse {
@@ -91,7 +97,7 @@ export function donationFromForm(form: DonationForm): DonationParse {
     }
     donation[field] = n;
   }
-  return { ok: true, donation };
+  return { ok: true, value: donation };
 }
 
 // --- The served-bandwidth chart --------------------------------------------------------------

@@ -65,7 +65,7 @@ describe('the caps form', () => {
   });
 
   it('reads numbers, spaces around them allowed', () => {
-    assert.deepEqual(capsFromForm({ maxMbit: ' 2.5 ', maxGbPerDay: '20' }), { ok: true, caps: { maxMbit: 2.5, maxGbPerDay: 20 } });
+    assert.deepEqual(capsFromForm({ maxMbit: ' 2.5 ', maxGbPerDay: '20' }), { ok: true, value: { maxMbit: 2.5, maxGbPerDay: 20 } });
   });
 
   it('names the field that is not a number', () => {
@@ -74,7 +74,7 @@ describe('the caps form', () => {
   });
 
   it('leaves the ranges to the engine, whose refusal names the limits: 0 passes here', () => {
-    assert.deepEqual(capsFromForm({ maxMbit: '0', maxGbPerDay: '5' }), { ok: true, caps: { maxMbit: 0, maxGbPerDay: 5 } });
+    assert.deepEqual(capsFromForm({ maxMbit: '0', maxGbPerDay: '5' }), { ok: true, value: { maxMbit: 0, maxGbPerDay: 5 } });
   });
 });
 

@@ -100,7 +100,7 @@ describe('the donation form', () => {
     assert.deepEqual(form, { donateMbit: '2.5', donateGbPerDay: '10', cacheMb: '500' });
     assert.deepEqual(donationFromForm({ donateMbit: ' 2.5 ', donateGbPerDay: '10', cacheMb: '500' }), {
       ok: true,
-      donation: { donateMbit: 2.5, donateGbPerDay: 10, cacheMb: 500 },
+      value: { donateMbit: 2.5, donateGbPerDay: 10, cacheMb: 500 },
     });
   });
 
