@@ -33,8 +33,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -44,6 +43,7 @@ import { parseArgs } from 'node:util';
 import { TurnClient } from '../native/proto/nat/turn-client.js';
 import { now as wallClock, realTimers } from '../native/transport/clock.js';
 import type { TransportAddress } from '../native/wire/stun/message.js';
+import { freeUdpTcpPort, startLoopbackCoturn } from '../test/support/coturn.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(here, '..');
@@ -772,26 +772,9 @@ function describeRamp(calls: number, steps: RelayedCallsStep[], stopReason: stri
 
 // --- turnThroughput: turnutils_uclient against our server and coturn ----------------------------
 
-/** A port free for both UDP and TCP on loopback right now (coturn listens on both). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const udp = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => udp.bind(0, HOST, resolve));
-    const port = udp.address().port;
-    const tcp = net.createServer();
-    const free = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, HOST, () => resolve(true));
-    });
-    await closeSocket(udp);
-    if (free) await new Promise((resolve) => tcp.close(resolve));
-    if (free) return port;
-  }
-}
-
 /** turnutils_peer echoes every datagram; it is ready once one comes back. */
 async function startEchoPeer(cleanup: Cleanup): Promise<{ port: number; pid: number }> {
-  const port = await freePort();
+  const port = await freeUdpTcpPort(HOST);
   const child = spawn('timeout', ['-k', '5', '300', 'turnutils_peer', '-L', HOST, '-p', String(port)], { stdio: 'ignore' });
   cleanup.add(() => stopChild(child));
   const probe = dgram.createSocket('udp4');
@@ -818,69 +801,9 @@ interface Coturn {
 }
 
 async function startCoturn(cleanup: Cleanup, extraConfig: string[] = []): Promise<Coturn> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'peerdial-bench-coturn-'));
-  cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  const conf = path.join(dir, 'turnserver.conf');
-  const pidFile = path.join(dir, 'turn.pid');
-  await writeFile(
-    conf,
-    [
-      `listening-ip=${HOST}`,
-      `relay-ip=${HOST}`,
-      `listening-port=${port}`,
-      `min-port=${RELAY_PORTS.min}`,
-      `max-port=${RELAY_PORTS.max}`,
-      `realm=${REALM}`,
-      'lt-cred-mech',
-      `user=${USER}:${PASSWORD}`,
-      'fingerprint',
-      'allow-loopback-peers',
-      'no-tls',
-      'no-dtls',
-      'no-cli',
-      'no-rfc5780',
-      'no-tcp-relay',
-      'simple-log',
-      `userdb=${path.join(dir, 'turndb')}`,
-      `log-file=${path.join(dir, 'turn.log')}`,
-      `pidfile=${pidFile}`,
-      ...extraConfig,
-    ].join('\n') + '\n',
-  );
-  // Under a deadline, so that a bench killed mid-run cannot leave it behind.
-  const child = spawn('timeout', ['-k', '5', '300', 'turnserver', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanup.add(() => stopChild(child));
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  let exited: string | undefined;
-  child.once('exit', (code, signal) => (exited = `turnserver exited with ${code ?? signal}`));
-  child.once('error', (error) => (exited = `turnserver could not start (is the coturn package installed?): ${error.message}`));
-  // Ready once it answers a Binding request over UDP.
-  const probe = dgram.createSocket('udp4');
-  await bindSocket(probe);
-  try {
-    const request = Buffer.alloc(20);
-    request.writeUInt16BE(0x0001, 0);
-    request.writeUInt32BE(0x2112a442, 4);
-    const answered = once(probe, 'message');
-    const deadline = Date.now() + 10_000;
-    const ask = setInterval(() => probe.send(request, port, HOST), 100);
-    try {
-      while (!(await Promise.race([answered.then(() => true), sleep(100).then(() => false)]))) {
-        if (exited || Date.now() > deadline) throw new Error(`coturn did not answer on ${HOST}:${port} (${exited ?? 'no answer in 10 s'}):\n${output}`);
-      }
-    } finally {
-      clearInterval(ask);
-    }
-  } finally {
-    await closeSocket(probe);
-  }
-  // The process to measure is turnserver itself, not the `timeout` in front of it.
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (!pid) throw new Error(`coturn wrote no pid file:\n${output}`);
-  return { port, pid };
+  const coturn = await startLoopbackCoturn({ host: HOST, realm: REALM, user: USER, password: PASSWORD, relayPorts: RELAY_PORTS, extraConfig });
+  cleanup.add(() => coturn.stop());
+  return { port: coturn.server.port, pid: coturn.pid };
 }
 
 const PROGRESS = /^(\d+): : start_mclient: msz=\d+, tot_send_msgs=(\d+), tot_recv_msgs=(\d+)/;

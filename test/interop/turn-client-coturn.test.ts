@@ -4,19 +4,15 @@
 // port of the same peer IP; close() frees the allocation. A wrong password fails with 401, and a
 // coturn whose nonces go stale after two seconds gets answered with the new one.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { StunClient } from '../../native/proto/nat/stun-client.js';
 import { TurnClient } from '../../native/proto/nat/turn-client.js';
 import { TurnStreamReader } from '../../native/proto/nat/turn-stream.js';
 import { now, realTimers } from '../../native/transport/clock.js';
 import type { TransportAddress } from '../../native/wire/stun/message.js';
+import { startLoopbackCoturn, type LoopbackCoturn } from '../support/coturn.js';
 import { until } from '../support/poll.js';
 
 const HOST = '127.0.0.1';
@@ -24,97 +20,10 @@ const USER = 'alice';
 const PASSWORD = 'secret';
 const REALM = 'turn.peerdial.test';
 
-interface Coturn {
-  server: TransportAddress;
-  log(): Promise<string>;
-  stop(): Promise<void>;
-}
+type Coturn = LoopbackCoturn;
 
-/** A port free for both UDP and TCP on loopback right now. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const udp = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => udp.bind(0, HOST, resolve));
-    const port = udp.address().port;
-    const tcp = net.createServer();
-    const free = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, HOST, () => resolve(true));
-    });
-    udp.close();
-    if (free) await new Promise((resolve) => tcp.close(resolve));
-    if (free) return port;
-  }
-}
-
-async function startCoturn(extraConfig: string[] = []): Promise<Coturn> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'peerdial-turn-'));
-  const port = await freePort();
-  const logFile = path.join(dir, 'turn.log');
-  const conf = path.join(dir, 'turnserver.conf');
-  await writeFile(conf, [
-    `listening-ip=${HOST}`,
-    `relay-ip=${HOST}`,
-    `listening-port=${port}`,
-    `realm=${REALM}`,
-    'lt-cred-mech',
-    `user=${USER}:${PASSWORD}`,
-    'fingerprint',
-    'allow-loopback-peers',
-    'no-tls',
-    'no-dtls',
-    'no-cli',
-    'no-rfc5780',
-    'no-tcp-relay',
-    'simple-log',
-    // Session lines (created, refreshed, deleted) are what the close test waits for.
-    'verbose',
-    `userdb=${path.join(dir, 'turndb')}`,
-    `log-file=${logFile}`,
-    `pidfile=${path.join(dir, 'turn.pid')}`,
-    ...extraConfig,
-  ].join('\n') + '\n');
-  // Under a deadline so that a crashed test run cannot leave it behind.
-  const child: ChildProcess = spawn('timeout', ['-k', '5', '300', 'turnserver', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  let exited: string | undefined;
-  const gone = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
-    exited = `turnserver exited with ${code ?? signal}`;
-    resolve();
-  }));
-  child.once('error', (error) => (exited = `turnserver could not start (is the coturn package installed?): ${error.message}`));
-  const log = async () => `${output}${await readFile(logFile, 'utf8').catch(() => '')}`;
-  const coturn: Coturn = {
-    server: { address: HOST, port },
-    log,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await gone;
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-  // Ready once it answers a Binding request over UDP (coturn opens its TCP listener first).
-  const probe = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => probe.bind(0, HOST, resolve));
-  const stun = new StunClient({ timers: realTimers, now, send: (bytes, to) => probe.send(bytes, to.port, to.address) });
-  probe.on('message', (message, from) => stun.accept(message, { address: from.address, port: from.port }));
-  try {
-    const answered = await Promise.race([
-      stun.binding(coturn.server, { rtoMs: 100, sends: 7 }),
-      gone.then(() => ({ ok: false as const, reason: 'exited' as const })),
-    ]);
-    if (!answered.ok) throw new Error(`coturn did not answer a Binding request on ${HOST}:${port} (${exited ?? answered.reason}):\n${await log()}`);
-  } catch (error) {
-    await coturn.stop();
-    throw error;
-  } finally {
-    stun.cancelAll();
-    probe.close();
-  }
-  return coturn;
-}
+/** Session lines (created, refreshed, deleted) in its log are what the close test waits for. */
+const startCoturn = (extraConfig: string[] = []) => startLoopbackCoturn({ host: HOST, realm: REALM, user: USER, password: PASSWORD, verbose: true, extraConfig });
 
 /** What onData delivered, to await one at a time. */
 class Inbox {
