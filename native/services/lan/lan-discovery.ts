@@ -94,6 +94,7 @@ export class LanDiscoveryService {
   private advertSignature = '';
   private rescueUrl?: string;
   private relayUrl?: string;
+  private advertising: Promise<void> = Promise.resolve();
   private offers = false;
   private joining = false;
   private cseq = 1;
@@ -233,7 +234,18 @@ export class LanDiscoveryService {
     if (this.advertSignature) void this.advertise();
   }
 
-  private async advertise(): Promise<void> {
+  /**
+   * One publication at a time: two overlapping ones (the relay starting while the first is still
+   * probing its name) would leave the older TXT record published beside the newer one.
+   */
+  private advertise(): Promise<void> {
+    this.advertising = this.advertising
+      .then(() => this.publishAdvert())
+      .catch((error: unknown) => this.options.log.warn('DNS-SD publication failed', { error: String(error) }));
+    return this.advertising;
+  }
+
+  private async publishAdvert(): Promise<void> {
     const dnssd = this.dnssd;
     const self = this.options.overlay.self;
     if (!dnssd || !self || this.stopped) return;
