@@ -47,3 +47,14 @@ export function conversationKey(text: string): string | undefined {
   if (!uri) return undefined;
   return sipUri(uri.user ?? '', uri.host.toLowerCase(), uri.port).replace(/^sip:@/, 'sip:');
 }
+
+/**
+ * What two contact URIs are compared by (RFC 3261 19.1.4, the parts that matter for a binding):
+ * scheme, user (case kept), host (case folded), port as written, and the transport parameter.
+ */
+export function sipUriKey(text: string): string | undefined {
+  const uri = parseSipUri(text);
+  if (!uri) return undefined;
+  const transport = typeof uri.params?.transport === 'string' ? `;transport=${uri.params.transport.toLowerCase()}` : '';
+  return `${uri.schema}:${uri.user ?? ''}@${uri.host.toLowerCase()}:${uri.port ?? ''}${transport}`;
+}
