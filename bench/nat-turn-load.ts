@@ -148,6 +148,8 @@ export interface TurnLoadResult {
     peerdial: number;
     coturn: number;
     ratio: number;
+    /** Each round's ratio, in the order run. */
+    ratioRounds: number[];
     unit: string;
     load: string;
     /** coturn with one relay thread (relay-threads=0), as our server has one: throughput per core. */
@@ -908,26 +910,37 @@ async function runUclient(server: { port: number; pid: number }, peer: { port: n
   return run;
 }
 
+/** Side-by-side rounds: the machine is shared, so one round's ratio can be off either way; the median round is reported. */
+const THROUGHPUT_ROUNDS = 3;
+
 async function turnThroughput(load: NonNullable<TurnLoadOptions['uclient']>, profileDir: string | undefined, log: (line: string) => void, cleanup: Cleanup): Promise<TurnLoadResult['turnThroughput']> {
   const peer = await startEchoPeer(cleanup);
-  const ours = await startServer(profileDir, cleanup);
-  const peerdial = await runUclient(ours, peer, load, log, cleanup);
-  await ours.stop();
-  const defaultThreads = await startCoturn(cleanup);
-  const coturn = await runUclient(defaultThreads, peer, load, log, cleanup);
-  await stopPid(defaultThreads.pid);
-  // RFC-free detail of coturn: relay-threads=0 relays in the listener's thread (authentication keeps its own).
-  const oneThread = await startCoturn(cleanup, ['relay-threads=0']);
-  const coturnOneRelayThread = await runUclient(oneThread, peer, load, log, cleanup);
-  await cleanup.run();
-  const offered = Math.round((load.sessions * 1000) / load.intervalMs);
   const ratio = (a: number, b: number) => (b ? round(a / b, 2) : 0);
+  const rounds: { peerdial: UclientRun; coturn: UclientRun; coturnOneRelayThread: UclientRun; ratio: number }[] = [];
+  for (let i = 0; i < THROUGHPUT_ROUNDS; i++) {
+    const ours = await startServer(profileDir, cleanup);
+    const peerdial = await runUclient(ours, peer, load, log, cleanup);
+    await ours.stop();
+    const defaultThreads = await startCoturn(cleanup);
+    const coturn = await runUclient(defaultThreads, peer, load, log, cleanup);
+    await stopPid(defaultThreads.pid);
+    // RFC-free detail of coturn: relay-threads=0 relays in the listener's thread (authentication keeps its own).
+    const oneThread = await startCoturn(cleanup, ['relay-threads=0']);
+    const coturnOneRelayThread = await runUclient(oneThread, peer, load, log, cleanup);
+    await stopPid(oneThread.pid);
+    rounds.push({ peerdial, coturn, coturnOneRelayThread, ratio: ratio(peerdial.messagesPerSecond, coturn.messagesPerSecond) });
+    log(JSON.stringify({ turnThroughputRound: i + 1, peerdial: peerdial.messagesPerSecond, coturn: coturn.messagesPerSecond, ratio: rounds[i].ratio }));
+  }
+  await cleanup.run();
+  const { peerdial, coturn, coturnOneRelayThread } = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)];
+  const offered = Math.round((load.sessions * 1000) / load.intervalMs);
   return {
     peerdial: peerdial.messagesPerSecond,
     coturn: coturn.messagesPerSecond,
     ratio: ratio(peerdial.messagesPerSecond, coturn.messagesPerSecond),
+    ratioRounds: rounds.map((r) => r.ratio),
     unit: `echoed ${PACKET_BYTES}-byte messages per second received back by turnutils_uclient while all its sessions were sending (each crosses the relay twice: client to peer, peer to client)`,
-    load: `turnutils_uclient -c -m ${load.sessions} -n ${load.messages} -z ${load.intervalMs} -l ${PACKET_BYTES} (${offered} messages/s offered), turnutils_peer echoing, UDP, channels, long-term credentials; ${coturnVersion()} with its default threads, then with relay-threads=0`,
+    load: `turnutils_uclient -c -m ${load.sessions} -n ${load.messages} -z ${load.intervalMs} -l ${PACKET_BYTES} (${offered} messages/s offered), turnutils_peer echoing, UDP, channels, long-term credentials; ${coturnVersion()} with its default threads, then with relay-threads=0; ${THROUGHPUT_ROUNDS} rounds of the three, the round with the median ratio reported`,
     coturnOneRelayThread: coturnOneRelayThread.messagesPerSecond,
     ratioToOneRelayThread: ratio(peerdial.messagesPerSecond, coturnOneRelayThread.messagesPerSecond),
     runs: { peerdial, coturn, coturnOneRelayThread },
