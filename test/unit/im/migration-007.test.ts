@@ -32,7 +32,7 @@ describe('migration 007 (offline messages)', () => {
     await old.close();
     const created = { publicKey: spki.subarray(spki.length - 32).toString('base64url') };
 
-    const db = await Database.open(file);
+    const db = await Database.open(file, migrations.filter((m) => m.version <= 7));
     assert.equal(await db.schemaVersion(), 7);
     const first = new IdentityService(new IdentityRepository(db));
     assert.equal((await first.load())?.publicKey, created.publicKey, 'the same identity');

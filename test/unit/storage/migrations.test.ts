@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Database } from '../../../native/storage/db.js';
 import { CallRepository } from '../../../native/storage/repositories/call-repository.js';
+import { PhoneRepository } from '../../../native/storage/repositories/phone-repository.js';
 import { migrations } from '../../../native/storage/migrations/index.js';
 
 const dirs: string[] = [];
@@ -97,6 +98,30 @@ describe('migration 004 overlay', () => {
     await assert.rejects(db.run("INSERT INTO node_key (id, public_key, private_key, created_at) VALUES (2, x'00', x'00', 0)"), /CHECK constraint/);
     await db.run("INSERT INTO overlay_records (slot_id, record, expires) VALUES ('k/name/', '{}', 1)");
     await assert.rejects(db.run("INSERT INTO overlay_records (slot_id, record, expires) VALUES ('k/name/', '{}', 2)"), /UNIQUE/);
+    await db.close();
+  });
+});
+
+describe('migration 008 phones', () => {
+  const phone = (id: string, username: string) => ({ id, name: `Desk ${id}`, username, ha1: { md5: 'a'.repeat(32), sha256: 'b'.repeat(64), sha512_256: 'c'.repeat(64) }, createdAt: 1000 });
+  const binding = (contact: string, expiresAt: number) => ({ contact, expiresAt, callId: 'c1', cseq: 2, q: 0.5, instance: '<urn:uuid:1>', regId: 1, source: { protocol: 'udp' as const, address: '198.51.100.7', port: 40312 }, userAgent: 'baresip' });
+
+  it('keeps each phone\'s user name unique, its registrations until they expire, and removes them with the phone', async () => {
+    const { db } = await openAt(8);
+    const phones = new PhoneRepository(db);
+    await phones.add(phone('p1', 'alice-desk'));
+    await assert.rejects(phones.add(phone('p2', 'alice-desk')), /UNIQUE/);
+    await phones.add(phone('p2', 'alice-kitchen'));
+    assert.deepEqual((await phones.byUsername('alice-desk'))?.ha1.sha256, 'b'.repeat(64));
+    await phones.replaceBindings('p1', [binding('sip:alice@192.168.1.5:5062', 5000), binding('sip:alice@192.168.1.5:5064', 9000)]);
+    assert.deepEqual(await phones.bindings('p1', 6000), [binding('sip:alice@192.168.1.5:5064', 9000)]);
+    await phones.replaceBindings('p2', [{ contact: 'sip:alice@10.0.0.3', expiresAt: 9000, callId: 'c2', cseq: 1, source: { protocol: 'tcp', address: '203.0.113.4', port: 5555 } }]);
+    assert.deepEqual((await phones.allBindings(6000)).map((b) => [b.phoneId, b.binding.contact]), [['p1', 'sip:alice@192.168.1.5:5064'], ['p2', 'sip:alice@10.0.0.3']]);
+    assert.equal(await phones.pruneExpired(6000), 1);
+    assert.equal(await phones.remove('p1'), true);
+    assert.equal(await phones.remove('p1'), false);
+    assert.deepEqual((await phones.allBindings(6000)).map((b) => b.phoneId), ['p2'], 'the removed phone\'s registrations went with it');
+    assert.deepEqual((await phones.list()).map((p) => p.username), ['alice-kitchen']);
     await db.close();
   });
 });
