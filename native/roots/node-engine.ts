@@ -390,7 +390,7 @@ export class Engine {
         return current && key && aor ? { aor, rawPublicKey: Buffer.from(current.publicKey, 'base64url'), privateKey: key } : undefined;
       },
       configured: options.turn,
-      lanRelays: () => lan.peers().filter((p) => p.relay && p.overlay === overlay.overlay).map((p) => ({ relay: p.relay!, host: p.host, port: p.port })),
+      lanPeers: () => lan.peers().filter((p) => p.overlay === overlay.overlay),
       udpWorks: () => nat.view().behaviour?.udp !== false,
       ownRelay: () => relay.view().address,
       bind,

@@ -26,8 +26,8 @@ export interface RelayFinderOptions {
   identity(): { aor: string; rawPublicKey: Buffer; privateKey: Buffer } | undefined;
   /** --turn: the user's own TURN server. */
   configured?: TurnServerUrl;
-  /** Members of our overlay on this LAN that say (in DNS-SD) they relay: their turn:HOST:PORT, and their SIP host and port. */
-  lanRelays?(): { relay: string; host: string; port: number }[];
+  /** Nodes of our overlay on this LAN (DNS-SD, the multicast REGISTER): their SIP host and port, and their relay (turn:HOST:PORT) when they say they run one. */
+  lanPeers?(): { host: string; port: number; relay?: string }[];
   /** False where the network drops UDP: relays are then reached over TCP. */
   udpWorks(): boolean;
   /** Our own relay's host:port, left out (a node does not relay its own calls). */
@@ -125,13 +125,14 @@ export class RelayFinder {
 
   view(): RelayView['finder'] {
     const ready = new Set(this.ready());
-    // Announced on the LAN since the last look counts too: where a relay is does not wait for the next round.
-    const onLan = new Set((this.options.lanRelays?.() ?? []).map((r) => parseTurnAddress(r.relay)).map((a) => a && `${a.address}:${a.port}`));
+    // A relay at the address of a node found on this LAN is on this LAN, however it was learned
+    // (its TXT record may name an older port, or lag behind its advertisement in the overlay).
+    const onLan = new Set((this.options.lanPeers?.() ?? []).map((p) => p.host));
     const relays: RelayCandidateView[] = this.candidates.map((c) => ({
       label: `${c.address.address}:${c.address.port}`,
       address: `${c.address.address}:${c.address.port}`,
       transport: this.options.udpWorks() ? 'udp' : 'tcp',
-      source: c.source === 'lan' || onLan.has(`${c.address.address}:${c.address.port}`) ? 'lan' : 'overlay',
+      source: c.source === 'lan' || onLan.has(c.address.address) ? 'lan' : 'overlay',
       ...(c.rttMs !== undefined ? { rttMs: Math.round(c.rttMs * 10) / 10 } : {}),
       ...(c.load !== undefined ? { load: c.load } : {}),
       ...(c.headroom !== undefined ? { headroomMbit: c.headroom } : {}),
@@ -199,10 +200,10 @@ export class RelayFinder {
   private async discover(): Promise<Candidate[]> {
     const own = this.options.ownRelay();
     const out: Candidate[] = await this.discoverInOverlay(own).catch((error: unknown) => {
-      if (!this.options.lanRelays?.().length) throw error;
+      if (!this.lanRelays().length) throw error;
       return [];
     });
-    for (const lan of this.options.lanRelays?.() ?? []) {
+    for (const lan of this.lanRelays()) {
       const address = parseTurnAddress(lan.relay);
       if (!address || `${address.address}:${address.port}` === own) continue;
       const known = out.find((c) => c.address.address === address.address && c.address.port === address.port);
@@ -216,6 +217,10 @@ export class RelayFinder {
       out.push({ address, source: 'lan' as const, contact: `sip:relay@${host}:${lan.port}`, owner: '' });
     }
     return out;
+  }
+
+  private lanRelays(): { host: string; port: number; relay: string }[] {
+    return (this.options.lanPeers?.() ?? []).filter((p): p is { host: string; port: number; relay: string } => p.relay !== undefined);
   }
 
   private async discoverInOverlay(own: string | undefined): Promise<Candidate[]> {
