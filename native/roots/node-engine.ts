@@ -120,11 +120,6 @@ const PORT_MAPPING_KEY = 'nat.portMapping';
 /** dist/renderer, from either native/roots/node-engine.ts (tsx) or dist/native/roots/node-engine.js. */
 export const DEFAULT_RENDERER_DIR = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../../renderer' : '../../dist/renderer');
 
-/** A NAT that maps each destination apart (or drops UDP): a phone without ICE can reach us only through a relay. */
-function needsRelayForPlainPeers(behaviour: { udp: boolean; mapping?: string } | undefined): boolean {
-  return behaviour !== undefined && (!behaviour.udp || behaviour.mapping === 'address-dependent' || behaviour.mapping === 'address-and-port-dependent');
-}
-
 /** Only a ring member with a public address (no NAT between it and the members) relays for others. */
 function relayEligibility(nat: NatService, overlayRole: string): { ok: boolean; reason: string } {
   const view = nat.view();
@@ -452,7 +447,7 @@ export class Engine {
           silenceTimeoutMs: options.mediaSilenceTimeoutMs,
           timers: realTimers,
           // Members' STUN (on their SIP port) gives each call's socket its public address.
-          ice: () => ({ stunServers: overlay.knownMembers(), relays: callRelays, relayFailed: (address) => relayFinder.markLost(address), relayByDefault: needsRelayForPlainPeers(nat.view().behaviour), mapPort: (port) => nat.mapCallPort(port) }),
+          ice: () => ({ stunServers: overlay.knownMembers(), relays: callRelays, relayFailed: (address) => relayFinder.markLost(address), relayByDefault: nat.needsRelayForPlainPeers(), mapPort: (port) => nat.mapCallPort(port) }),
         }),
       audio,
       timers: realTimers,

@@ -4,4 +4,4 @@ export * from './call-view.js';
 export * from './call-audio.js';
 export * from './media-session.js';
 export * from './wav-file-audio.js';
-export type { CallSocket, IceGatheringConfig, RelayLeg } from './ice-path.js';
+export type { CallPortMapping, CallSocket, IceGatheringConfig, RelayLeg } from './ice-path.js';

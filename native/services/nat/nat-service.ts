@@ -16,7 +16,8 @@ import type { SipStack } from '../sip/index.js';
 import type { NatView, ReachabilityView } from './nat-view.js';
 import { ClientFlows } from './client-flows.js';
 import { MemberAttachment } from './member-attachment.js';
-import { PortMapper, type CallPortMapping, type PortMapperOptions } from './port-mapper.js';
+import type { CallPortMapping } from '../calls/index.js';
+import { PortMapper, type PortMapperOptions } from './port-mapper.js';
 import { checkReachability, describeReachability } from './reachability.js';
 
 export interface NatServiceOptions {
@@ -291,6 +292,12 @@ export class NatService {
   /** A client with no member yet tries again now (an identity was just made). */
   attachNow(): void {
     if (this.attachment && this.attachment.view().state === 'detached') void this.attachment.attach();
+  }
+
+  /** Our NAT maps each destination apart (or drops UDP): a phone without ICE can reach us only through a relay. */
+  needsRelayForPlainPeers(): boolean {
+    const found = this.behaviour;
+    return found !== undefined && (!found.udp || found.mapping === 'address-dependent' || found.mapping === 'address-and-port-dependent');
   }
 
   /** Maps a call's RTP port on the router that maps our SIP port ("Ask my router to open a port"); undefined when none does. */

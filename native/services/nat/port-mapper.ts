@@ -6,19 +6,13 @@
 import { isIPv4 } from 'node:net';
 import type { Logger } from '../../log.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
+import type { CallPortMapping } from '../calls/index.js';
 import type { PortMappingView } from './nat-view.js';
 import { NatPmpMapper, PcpMapper, UpnpMapper, type MapAsk, type MappingProtocol, type RouterMapper } from './router-mappers.js';
 
 export const DEFAULT_LEASE_S = 3600;
 /** A call's media port is leased for 20 minutes and renewed at half that while the call lasts. */
 export const CALL_PORT_LEASE_S = 1200;
-
-/** A call's RTP port mapped on the router (on the router that maps our SIP port), until released. */
-export interface CallPortMapping {
-  address: string;
-  port: number;
-  release(): Promise<void>;
-}
 
 export interface PortMapperOptions {
   timers: TimerHost;
