@@ -98,6 +98,8 @@ export interface NodeStatus {
     serverTransactions: number;
     evictedTransactions: number;
   };
+  /** The user's SIP phones and what this node did as a registrar and proxy (refusals included). */
+  routing: PhonesStatus;
 }
 
 /** A node of the overlay as the Network screen shows it. */
@@ -173,6 +175,8 @@ export type { RelayCandidateView, RelayServerView, RelaySettings, RelayView } fr
 import type { RelaySettings, RelayView } from '../services/nat/relay-view.js';
 export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue/rescue-view.js';
 import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
+export type { NewPhone, PhoneBindingView, PhonesStatus, PhoneView, RoutingCounters } from '../services/phones/phones-view.js';
+import type { NewPhone, PhonesStatus, PhoneView } from '../services/phones/phones-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {
@@ -247,6 +251,15 @@ export interface Commands {
    * settings). Off stops new rescue work at once and ends current rescues gracefully.
    */
   'rescue.configure': { params: Partial<RescueSettings>; result: RescueView };
+  /**
+   * Adds a SIP phone for the user: its credentials (the password shown this once), the AOR it
+   * registers (the user's own) and the registrar to register to (this node, also its outbound proxy).
+   */
+  'phones.add': { params: { name: string }; result: NewPhone };
+  /** The user's phones, with their registrations. */
+  'phones.list': { params: Record<string, never>; result: PhoneView[] };
+  /** Removes a phone: its credentials stop working and its registrations end at once. */
+  'phones.remove': { params: { id: string }; result: PhoneView[] };
 }
 export type CommandName = keyof Commands;
 export type ParamsOf<N extends CommandName> = Commands[N]['params'];
@@ -277,6 +290,8 @@ export interface EventPayloads {
   'relay.changed': RelayView;
   /** Rescue state, settings or sites changed; also once a second while rescuing (with the new sample). */
   'rescue.changed': RescueView;
+  /** A phone was added or removed, registered or let its registration go. */
+  'phones.changed': PhoneView[];
 }
 export type EventType = keyof EventPayloads;
 

@@ -8,6 +8,7 @@ import type { BuddyService, PresenceService } from '../services/presence/index.j
 import type { ConfigOfferService, SharedConfig } from '../services/lan/index.js';
 import type { NatService, RelaySettings, RelayView } from '../services/nat/index.js';
 import type { RescueServer, RescueSettings } from '../services/rescue/index.js';
+import type { PhonesService } from '../services/phones/index.js';
 import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
 import {
@@ -38,6 +39,8 @@ export interface ControlServices {
   nat: NatService;
   /** "Relay calls for others", and the relay finder. */
   relay: { view(): RelayView; configure(change: Partial<RelaySettings>): Promise<RelayView> };
+  /** The user's SIP phones (registrar and proxy). */
+  phones: PhonesService;
   status(): NodeStatus;
 }
 
@@ -102,6 +105,12 @@ export class ControlApi implements ControlEndpoint {
           awayAfterMinutes: optionalInt(p, 'awayAfterMinutes', 0, 1440),
         }),
       'presence.activity': async (p) => services.presence.activity(flag(p, 'idle')),
+      'phones.add': async (p) => services.phones.add(text(p, 'name')),
+      'phones.list': async () => services.phones.list(),
+      'phones.remove': async (p) => {
+        await services.phones.remove(text(p, 'id'));
+        return services.phones.list();
+      },
       'nat.status': async () => services.nat.view(),
       'nat.check': async () => {
         await services.nat.check();

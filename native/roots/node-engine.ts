@@ -28,6 +28,8 @@ export { parseTurnUrl, type TurnServerUrl } from '../wire/stun/turn-url.js';
 import type { TurnServerUrl } from '../wire/stun/turn-url.js';
 import { overlayStatusView } from '../control/overlay-view.js';
 import { OverlayRepository } from '../storage/repositories/overlay-repository.js';
+import { PhoneRepository } from '../storage/repositories/phone-repository.js';
+import { PhonesService } from '../services/phones/index.js';
 import { advertisedAddress, SipStack, USER_AGENT } from '../services/sip/index.js';
 import { allocateLeg, NatService, RelayFinder, RelayService, type RelaySettings } from '../services/nat/index.js';
 import type { CallSocket, RelayLeg } from '../services/calls/index.js';
@@ -140,6 +142,7 @@ export class Engine {
   lan!: LanDiscoveryService;
   lanOffers!: ConfigOfferService;
   rescue!: RescueServer;
+  phones!: PhonesService;
   private ui?: UiServer;
   private stopped = false;
 
@@ -354,6 +357,27 @@ export class Engine {
     });
     overlay.onClientRegister = (incoming) => nat.flows.onRegister(incoming);
 
+    // The user's SIP phones: their registrar, and the proxy that routes for the overlay's domain.
+    const phones = new PhonesService({
+      stack: sip,
+      phones: new PhoneRepository(db),
+      identity,
+      overlay,
+      log: log.child('phones'),
+      onChange: () => {
+        events.publish('phones.changed', phones.list());
+        publishStatus();
+        // The phones' bindings go into the overlay with the user's own.
+        if (identity.current) void overlay.register();
+      },
+    });
+    overlay.onPhoneRegister = (incoming) => {
+      if (!phones.isPhoneRegister(incoming.request)) return false;
+      void phones.onRegister(incoming);
+      return true;
+    };
+    overlay.phoneBindings = (contact) => phones.overlayBindings(contact);
+
     // "Relay calls for others" (members with a public address), and the relays our own calls use.
     const relay: RelayService = new RelayService({
       bind,
@@ -468,7 +492,7 @@ export class Engine {
         return relayView();
       },
     };
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
@@ -476,6 +500,7 @@ export class Engine {
     engine.lan = lan;
     engine.lanOffers = lanOffers;
     engine.rescue = rescue;
+    engine.phones = phones;
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
@@ -484,6 +509,7 @@ export class Engine {
       await supervisor.add({ name: 'nat', start: () => nat.start(), stop: () => nat.stop() });
       await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
       await supervisor.add({ name: 'lan-discovery', start: () => lan.start(), stop: () => lan.stop() });
+      await supervisor.add({ name: 'phones', start: () => phones.start(), stop: async () => undefined });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
       await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });
       await supervisor.add({
@@ -573,6 +599,7 @@ export class Engine {
         serverTransactions: this.sip.transactionCounts.servers,
         evictedTransactions: this.sip.transactionCounts.evicted,
       },
+      routing: this.phones.status(),
     };
   }
 

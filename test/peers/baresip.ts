@@ -47,6 +47,13 @@ export interface BaresipOptions {
   answerMode: 'auto' | 'manual';
   /** The WAV played as the microphone (8 kHz mono 16-bit). baresip hangs up when it ends: pad it with silence. */
   source: string;
+  /**
+   * Registers to a registrar instead of taking calls at its own address: the AOR, the digest
+   * credentials and the outbound proxy (HOST:PORT) it sends everything through.
+   */
+  register?: { aor: string; username: string; password: string; proxy: string };
+  /** Its contact list (the contact module): `message TEXT` goes to the first. */
+  contacts?: string[];
 }
 
 export interface Baresip {
@@ -91,7 +98,7 @@ async function freeUdpRange(count: number): Promise<number> {
   throw new Error('found no free UDP port range for baresip RTP');
 }
 
-function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; source: string; recordings: string }): string {
+function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; source: string; recordings: string; contacts: boolean }): string {
   return [
     'poll_method epoll',
     `sip_listen 127.0.0.1:${options.sipPort}`,
@@ -115,6 +122,7 @@ function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; s
     'module aubridge.so',
     'module sndfile.so',
     'module_tmp account.so',
+    ...(options.contacts ? ['module contact.so'] : []),
     'module_app menu.so',
     'module_app ctrl_tcp.so',
     '',
@@ -173,12 +181,17 @@ async function startBaresipOnce(options: BaresipOptions): Promise<Baresip> {
   const ctrlPort = await freePort();
   const rtpBase = await freeUdpRange(10);
   const uri = `sip:${user}@127.0.0.1:${sipPort}`;
-  await writeFile(path.join(dir, 'config'), config({ sipPort, ctrlPort, rtpBase, source: options.source, recordings }));
+  await writeFile(path.join(dir, 'config'), config({ sipPort, ctrlPort, rtpBase, source: options.source, recordings, contacts: !!options.contacts?.length }));
   // regint=0: no registrar, calls go by direct URI. PCMU first, as most phones offer.
-  await writeFile(path.join(dir, 'accounts'), `<${uri}>;regint=0;answermode=${options.answerMode};audio_codecs=PCMU,PCMA\n`);
-  await writeFile(path.join(dir, 'contacts'), '');
+  const r = options.register;
+  const account = r
+    ? `<${r.aor}>;auth_user=${r.username};auth_pass=${r.password};outbound="sip:${r.proxy}";regint=600;answermode=${options.answerMode};audio_codecs=PCMU,PCMA`
+    : `<${uri}>;regint=0;answermode=${options.answerMode};audio_codecs=PCMU,PCMA`;
+  await writeFile(path.join(dir, 'accounts'), account + '\n');
+  await writeFile(path.join(dir, 'contacts'), (options.contacts ?? []).map((c) => `<${c}>\n`).join(''));
 
-  const child = spawn('baresip', ['-f', dir], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Line-buffered, so what it prints (a MESSAGE received, say) shows while it runs.
+  const child = spawn('stdbuf', ['-oL', 'baresip', '-f', dir], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

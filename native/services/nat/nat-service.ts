@@ -147,7 +147,7 @@ export class NatService {
       ];
     }
     this.responder = new StunResponder(this.layout(), this.options.software);
-    stack.setForwarder(this.flows);
+    stack.addForwarder(this.flows);
     stack.handleStun((bytes, remote) => {
       if (remote.protocol === 'udp') this.onDatagram(bytes, remote, { ip: 0, port: 0 });
       else this.onStream(bytes, remote);

@@ -8,7 +8,7 @@ import { RecordStore } from '../../proto/overlay/record-store.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { decodeOverlayRequest, isOverlayRequest, OVERLAY_CONTENT_TYPE, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
 import { idFromHex, idToHex, keyForAor, nodeIdFromPublicKey } from '../../wire/overlay/node-id.js';
-import { parseRecord, recordSlotId, signRecord, verifyRecord, type BindingValue, type NameValue, type OverlayRecord, type UnsignedRecord } from '../../wire/overlay/record.js';
+import { PHONE_CONTACT_PARAM, parseRecord, recordSlotId, signRecord, verifyRecord, type BindingValue, type NameValue, type OverlayRecord, type UnsignedRecord } from '../../wire/overlay/record.js';
 import type { OverlayRepository } from '../../storage/repositories/overlay-repository.js';
 import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
 import { UserError } from '../errors.js';
@@ -406,8 +406,12 @@ export class OverlayService {
     const value: BindingValue = { user: identity.userName, overlay: this.overlay, contact: this.options.stack.contactFor(identity.userName) };
     if (this.role === 'client' && this.member) value.via = `${hostForUri(this.member.host)}:${this.member.port}`;
     const binding: UnsignedRecord = { ...base, type: 'binding', slot: this.selfRef.id, expires: now + 3 * this.refreshMs, value };
+    // The user's SIP phones registered here: each a device of the user, reached through this node.
+    const phones = (this.phoneBindings?.(value.contact) ?? []).map(
+      (p): UnsignedRecord => ({ ...base, type: 'binding', slot: p.slot, expires: now + 3 * this.refreshMs, value: { ...value, contact: p.contact } }),
+    );
     try {
-      const records = [signRecord(name, signingKey), signRecord(binding, signingKey)];
+      const records = [signRecord(name, signingKey), signRecord(binding, signingKey), ...phones.map((r) => signRecord(r, signingKey))];
       const result = this.role === 'client' ? await this.viaMember('put', { records }) : await this.chord!.put(records);
       const refused = result.rejected[0];
       if (refused) {
@@ -583,12 +587,17 @@ export class OverlayService {
 
   /** A REGISTER with `Supported: outbound` that is no overlay operation: a client attaching (the NAT service's). */
   onClientRegister?: (incoming: IncomingRequest) => void;
+  /** A REGISTER from one of the user's SIP phones (the phones service's), when it is one. */
+  onPhoneRegister?: (incoming: IncomingRequest) => boolean;
+  /** The bindings to publish for the user's registered phones, given this device's contact. */
+  phoneBindings?: (contact: string) => Array<{ slot: string; contact: string }>;
 
   private async onRegister(incoming: IncomingRequest): Promise<void> {
     const { request, respond, discard } = incoming;
     if (!isOverlayRequest(request)) {
+      if (this.onPhoneRegister?.(incoming)) return;
       if (this.onClientRegister && /\boutbound\b/i.test(String(request.headers.supported ?? ''))) return this.onClientRegister(incoming);
-      respond(403, { reason: 'Forbidden (this node does not register SIP phones yet)' });
+      respond(403, { reason: `Forbidden (register a phone as sip:USER@${this.overlay} with the credentials its user made for it)` });
       return;
     }
     const decoded = decodeOverlayRequest(request);
@@ -653,8 +662,13 @@ export function liveContacts(records: OverlayRecord[], key: string, overlay: str
   const name = valid.find((r) => r.type === 'name');
   return valid
     .filter((r): r is OverlayRecord & { value: BindingValue } => r.type === 'binding' && (!name || r.owner === name.owner))
-    .sort((a, b) => b.seq - a.seq)
+    .sort((a, b) => phoneRank(a.value.contact) - phoneRank(b.value.contact) || b.seq - a.seq)
     .map((r) => r.value.contact);
+}
+
+/** Apps before phones: a caller trying one contact reaches an app, and the app's node rings its phones too. */
+function phoneRank(contact: string): number {
+  return new RegExp(`;${PHONE_CONTACT_PARAM}=`, 'i').test(contact) ? 1 : 0;
 }
 
 /** A record owner's fingerprint, in the same format as IdentityView.fingerprint. */

@@ -44,6 +44,12 @@ export interface IncomingRequest {
    * 13.3.1.4), the ACK that stopped it, or undefined when none came within 64*T1.
    */
   onAck?: (ack: SipRequest | undefined) => void;
+  /**
+   * A proxy's answer (RFC 3261 16.7 step 9): a response from downstream, our Via already taken
+   * off, sent back through this request's server transaction. A 2xx after the first is sent as
+   * it comes (RFC 6026 7.1: the accepted state passes every 2xx upstream).
+   */
+  relay(response: SipResponse): void;
 }
 /** Takes a message (returns true) to forward it statelessly instead of handling it here. */
 export interface MessageForwarder {
@@ -51,6 +57,17 @@ export interface MessageForwarder {
   response(response: SipResponse, remote: Remote): boolean;
 }
 export type RequestHandler = (incoming: IncomingRequest) => void | Promise<void>;
+/** Takes a new request (returns true) to proxy it, before the method's handler sees it. */
+export type RequestRouter = (incoming: IncomingRequest) => boolean;
+
+/** A request a proxy sent on (RFC 3261 16.6) in its own client transaction. */
+export interface ForwardedRequest {
+  request: SipRequest;
+  remote: Remote;
+  outcome: Promise<RequestOutcome>;
+  /** INVITE only: CANCEL this branch (RFC 3261 16.10), once it has had a provisional response. */
+  cancel(): void;
+}
 
 export interface OutgoingRequest {
   method: string;
@@ -111,7 +128,8 @@ export class SipStack {
   private transactions: TransactionLayer;
   private readonly handlers = new Map<string, RequestHandler>();
   private stunHandler?: (bytes: Buffer, remote: Remote) => void;
-  private forwarder?: MessageForwarder;
+  private readonly forwarders: MessageForwarder[] = [];
+  private router?: RequestRouter;
   private publicHost?: string;
   private flowContact?: string;
   private tcpOnly = false;
@@ -202,8 +220,13 @@ export class SipStack {
    * A stateless proxy in front of the transaction layer (a member carrying its clients'
    * signalling): it sees every parsed request and response first and takes the ones it forwards.
    */
-  setForwarder(forwarder: MessageForwarder): void {
-    this.forwarder = forwarder;
+  addForwarder(forwarder: MessageForwarder): void {
+    this.forwarders.push(forwarder);
+  }
+
+  /** A proxy core: sees every new request (not ACK or CANCEL) before the method handlers. */
+  setRouter(router: RequestRouter): void {
+    this.router = router;
   }
 
   /** STUN arriving on the SIP sockets (the NAT service answers it and reads its own answers). */
@@ -271,7 +294,7 @@ export class SipStack {
     if (!nextHop) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${outgoing.dialog?.routeSet[0]}`) };
     let remote: Remote;
     try {
-      remote = outgoing.flow && !outgoing.dialog?.routeSet.length ? outgoing.flow : await resolveTarget(nextHop);
+      remote = outgoing.flow && !outgoing.dialog?.routeSet.length ? outgoing.flow : this.isSelf(nextHop) ? { protocol: 'udp', address: this.localHost, port: this.port } : await resolveTarget(nextHop);
     } catch (error) {
       return { kind: 'unresolvable', error: error as Error };
     }
@@ -294,7 +317,12 @@ export class SipStack {
     if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
     const prepared = await this.prepare(outgoing);
     if ('kind' in prepared) return prepared;
-    const { request, bytes, remote } = prepared;
+    return this.startRequest(prepared.request, prepared.bytes, prepared.remote, onProvisional, outgoing.timeoutMs);
+  }
+
+  private startRequest(request: SipRequest, bytes: Buffer, remote: Remote, onProvisional?: (r: SipResponse) => void, timeoutMs?: number): Promise<RequestOutcome> {
+    const sockets = this.sockets;
+    if (!sockets) return Promise.resolve({ kind: 'transport-error', error: new Error('SIP stack not started') });
     let reportDone = () => {};
     return new Promise<RequestOutcome>((resolve) => {
       const report = (outcome: ClientOutcome) => {
@@ -312,8 +340,8 @@ export class SipStack {
         resolve({ kind: 'transport-error', error: new Error('too many requests in flight') });
         return;
       }
-      if (outgoing.timeoutMs !== undefined) {
-        const timer = this.options.timers.set(outgoing.timeoutMs, () => {
+      if (timeoutMs !== undefined) {
+        const timer = this.options.timers.set(timeoutMs, () => {
           if (tx.state === 'trying' || tx.state === 'proceeding') {
             resolve({ kind: 'timeout' });
             tx.terminate();
@@ -334,7 +362,12 @@ export class SipStack {
     if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
     const prepared = await this.prepare({ ...outgoing, method: 'INVITE' });
     if ('kind' in prepared) return prepared;
-    const { request, bytes, remote } = prepared;
+    return this.startInvite(prepared.request, prepared.bytes, prepared.remote, onResponse);
+  }
+
+  private startInvite(request: SipRequest, bytes: Buffer, remote: Remote, onResponse: (response: SipResponse) => void): OutgoingInvite | RequestOutcome {
+    const sockets = this.sockets;
+    if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
     let settle: (outcome: RequestOutcome) => void = () => {};
     const outcome = new Promise<RequestOutcome>((resolve) => (settle = resolve));
     let settled = false;
@@ -379,6 +412,46 @@ export class SipStack {
         if (provisionalSeen) sendCancel();
       },
     };
+  }
+
+  /**
+   * A proxy sends a request on (RFC 3261 16.6): `request` is already a copy with its new
+   * Request-URI, Max-Forwards and Record-Route; our Via goes on top with a branch of its own,
+   * and a client transaction of its own carries it (an INVITE's CANCEL included). Every
+   * response reaches `onResponse` (an INVITE's 2xx each time it comes); timeouts and transport
+   * errors only `outcome`.
+   */
+  forward(request: SipRequest, remote: Remote, onResponse: (response: SipResponse) => void, branchPrefix = 'z9hG4bK-pdpx-'): ForwardedRequest | RequestOutcome {
+    if (this.tcpOnly && remote.protocol === 'udp') remote = { ...remote, protocol: 'tcp' };
+    request.headers.via.unshift({ version: '2.0', protocol: remote.protocol.toUpperCase(), host: this.host, port: this.port, params: { branch: branchPrefix + randomTag() + randomTag(), rport: null } });
+    const bytes = serializeSipMessage(request);
+    if (request.method === 'INVITE') {
+      const started = this.startInvite(request, bytes, remote, onResponse);
+      if ('kind' in started) return started;
+      // Provisional responses and every 2xx reach onResponse from the transaction; a failure once, here.
+      const outcome = started.outcome.then((o) => {
+        if (o.kind === 'final' && o.response.status >= 300) onResponse(o.response);
+        return o;
+      });
+      return { request, remote, outcome, cancel: started.cancel };
+    }
+    const outcome = this.startRequest(request, bytes, remote, onResponse).then((o) => {
+      if (o.kind === 'final') onResponse(o.response);
+      return o;
+    });
+    return { request, remote, outcome, cancel: () => undefined };
+  }
+
+  /** Where a URI's requests go (RFC 3263, reduced: the host's address, port 5060 by default); ourselves over loopback. */
+  resolve(uri: SipUri): Promise<Remote> {
+    if (this.isSelf(uri)) return Promise.resolve({ protocol: 'udp', address: this.localHost, port: this.port });
+    return resolveTarget(uri);
+  }
+
+  /** A URI naming this node (a Route we record-routed, say): sent to our own address, never through a router's hairpin. */
+  private isSelf(uri: SipUri): boolean {
+    const host = uri.host.replace(/^\[(.*)\]$/, '$1');
+    return this.boundPort !== undefined && (uri.port ?? 5060) === this.boundPort && (host === this.host || host === this.localHost) && !uri.params.transport;
   }
 
   /** Sends the ACK for a 2xx (RFC 3261 13.2.2.4): no transaction, to the first route or the remote target. */
@@ -459,7 +532,7 @@ export class SipStack {
       }
       case 'response': {
         this.counters.responsesIn++;
-        if (this.forwarder?.response(outcome.message, remote)) return;
+        if (this.forwarders.some((f) => f.response(outcome.message, remote))) return;
         const tx = this.transactions.matchResponse(outcome.message);
         if (tx) tx.receive(outcome.message);
         else this.counters.strayResponses++;
@@ -467,7 +540,7 @@ export class SipStack {
       }
       case 'request':
         this.counters.requestsIn++;
-        if (this.forwarder?.request(outcome.message, remote)) return;
+        if (this.forwarders.some((f) => f.request(outcome.message, remote))) return;
         this.onRequest(outcome.message, remote);
     }
   }
@@ -508,6 +581,10 @@ export class SipStack {
         if (tx.respond(bytes, status) && isInvite && status >= 200 && status < 300) this.retransmit2xx(incoming, bytes, target);
       },
       discard: () => tx.terminate(),
+      relay: (response) => {
+        const bytes = serializeSipMessage(response);
+        if (!tx.respond(bytes, response.status) && isInvite && response.status >= 200 && response.status < 300) sockets.sendQuietly(bytes, target);
+      },
     };
     const respond = incoming.respond;
     if (isInvite) {
@@ -515,6 +592,8 @@ export class SipStack {
       // RFC 3261 17.2.1: a 100 at once, so the caller stops retransmitting while the user decides.
       respond(100);
     }
+    // A proxy ignores Require (RFC 3261 16.3); CANCEL of a proxied INVITE still reaches onCancel.
+    if (request.method !== 'CANCEL' && this.router?.(incoming)) return;
     // RFC 3261 8.2.2.3: an extension we do not support in Require gets 420 listing it in Unsupported
     // (a UAS ignores Proxy-Require). CANCEL and ACK are exempt.
     const required = String(request.headers.require ?? '').split(',').map((s) => s.trim()).filter(Boolean);

@@ -35,6 +35,12 @@ export interface NameValue {
   x25519?: string;
 }
 
+/**
+ * The contact parameter naming one of the user's SIP phones in a binding its node publishes for
+ * it (`sip:alice@HOST:PORT;pdphone=ID`): the node is the phone's registrar and proxy.
+ */
+export const PHONE_CONTACT_PARAM = 'pdphone';
+
 /** Where one device of a user can be reached. */
 export interface BindingValue {
   user: string;

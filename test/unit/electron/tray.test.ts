@@ -14,6 +14,11 @@ const status = (services: ServiceView[]): NodeStatus => ({
   startedAt: 0,
   services,
   sip: { requestsIn: 0, responsesIn: 0, malformedDropped: 0, badRequestsAnswered: 0, serverTransactions: 0, evictedTransactions: 0 },
+  routing: {
+    phones: 0,
+    registered: 0,
+    counters: { registered: 0, challenged: 0, authFailed: 0, lockedOut: 0, proxied: 0, branches: 0, midDialogForwarded: 0, refusedPolicy: 0, loops: 0, tooManyHops: 0, notFound: 0, badRouteToken: 0 },
+  },
 });
 let seq = 0;
 const event = (data: ServiceView): StreamItem => ({ type: 'service.state', seq: ++seq, epoch: 'e', data });

@@ -45,6 +45,7 @@ Content-Length: 0
     toTag: 't',
     respond: (status: number, opts: { reason?: string; headers?: Record<string, unknown> } = {}) => (answer = { status, reason: opts.reason, path: opts.headers?.path as string | undefined }),
     discard: () => undefined,
+    relay: () => undefined,
   } as IncomingRequest;
   flows.onRegister(incoming);
   return answer;

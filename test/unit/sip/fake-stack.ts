@@ -48,6 +48,7 @@ export function incoming(method: string, headers: Record<string, unknown>, conte
     toTag: 'our-tag',
     respond: (s, options) => answered.push({ status: s, options }),
     discard: () => undefined,
+    relay: (response) => answered.push({ status: response.status, options: { relayed: response } }),
     answered,
   };
 }

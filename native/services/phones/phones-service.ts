@@ -1,0 +1,360 @@
+// The phones domain: desk phones a user adds (digest credentials kept as H(A1)), the registrar
+// they register to, and the proxy that makes every node a SIP server for its overlay's domain
+// (RFC 3261 16): a request for sip:bob@OVERLAY that reaches us is routed to bob's devices by
+// overlay lookup, a request for our own user rings the app and every registered phone at once,
+// and our phones' requests go wherever they are addressed. Strangers get no route to other domains.
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { Logger } from '../../log.js';
+import { flowBehindNat } from '../../proto/sip/dialog.js';
+import type { Binding } from '../../proto/sip/registrar-bindings.js';
+import { PHONE_CONTACT_PARAM } from '../../wire/overlay/record.js';
+import { digestHa1 } from '../../wire/sip/digest.js';
+import { parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import type { PhoneRepository, StoredPhone } from '../../storage/repositories/phone-repository.js';
+import type { Remote } from '../../transport/sip-sockets.js';
+import { UserError } from '../errors.js';
+import type { IncomingRequest, SipStack } from '../sip/index.js';
+import { DialogRoutes, routesOf, uriText, ROUTE_TOKEN_PREFIX, type RouteEntry } from './dialog-routes.js';
+import { ForkingProxy, PROXY_BRANCH_PREFIX, type ProxyTarget } from './forking-proxy.js';
+import { PhoneRegistrar, type RegisteredPhone } from './phone-registrar.js';
+import type { NewPhone, PhonesStatus, PhoneView, RoutingCounters } from './phones-view.js';
+
+/** What the phones domain needs of the overlay: its name, and the devices of an AOR. */
+export interface PhonesOverlay {
+  readonly overlay: string;
+  lookupAor(aor: string): Promise<{ contacts: string[] }>;
+}
+
+export interface PhonesServiceDeps {
+  stack: SipStack;
+  phones: PhoneRepository;
+  identity: { readonly current?: { userName: string } };
+  overlay: PhonesOverlay;
+  log: Logger;
+  now?: () => number;
+  /** The phones or their registrations changed (the UI's phones.changed; the overlay publishes the bindings again). */
+  onChange(): void;
+}
+
+const PHONE_PARAM = PHONE_CONTACT_PARAM;
+const PASSWORD_ALPHABET = 'abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+export class PhonesService {
+  private readonly entries = new Map<string, RegisteredPhone>();
+  private readonly now: () => number;
+  readonly counters: RoutingCounters = {
+    registered: 0,
+    challenged: 0,
+    authFailed: 0,
+    lockedOut: 0,
+    proxied: 0,
+    branches: 0,
+    midDialogForwarded: 0,
+    refusedPolicy: 0,
+    loops: 0,
+    tooManyHops: 0,
+    notFound: 0,
+    badRouteToken: 0,
+  };
+  readonly registrar: PhoneRegistrar;
+  private readonly routes: DialogRoutes;
+  private readonly proxy: ForkingProxy;
+
+  constructor(private readonly deps: PhonesServiceDeps) {
+    this.now = deps.now ?? Date.now;
+    this.routes = new DialogRoutes({ stack: deps.stack, counters: this.counters });
+    this.proxy = new ForkingProxy({ stack: deps.stack, counters: this.counters });
+    this.registrar = new PhoneRegistrar({
+      log: deps.log,
+      now: this.now,
+      counters: this.counters,
+      user: () => deps.identity.current?.userName,
+      realm: () => deps.overlay.overlay,
+      byUsername: (username) => [...this.entries.values()].find((e) => e.phone.username === username),
+      setBindings: (id, bindings) => this.setBindings(id, bindings),
+    });
+  }
+
+  async start(): Promise<void> {
+    const now = this.now();
+    await this.deps.phones.pruneExpired(now);
+    for (const phone of await this.deps.phones.list()) this.entries.set(phone.id, { phone, bindings: [] });
+    for (const { phoneId, binding } of await this.deps.phones.allBindings(now)) this.entries.get(phoneId)?.bindings.push(binding);
+    this.deps.stack.addForwarder(this.routes);
+    this.deps.stack.setRouter((incoming) => this.route(incoming));
+  }
+
+  /** True when a REGISTER is a phone's (for an AOR of the overlay, or carrying credentials) rather than a Peerdial client's. */
+  isPhoneRegister(request: IncomingRequest['request']): boolean {
+    const to = parseSipUri(request.headers.to?.uri ?? '');
+    return to?.host.toLowerCase() === this.deps.overlay.overlay.toLowerCase() || request.headers.authorization !== undefined;
+  }
+
+  onRegister(incoming: IncomingRequest): Promise<void> {
+    return this.registrar.onRegister(incoming);
+  }
+
+  // ---- the user's phones ----
+
+  async add(name: string): Promise<NewPhone> {
+    const user = this.deps.identity.current?.userName;
+    if (!user) throw new UserError('NO_IDENTITY', 'Create your identity before adding a phone.');
+    const label = name.trim();
+    if (!label || label.length > 40) throw new UserError('INVALID_ARGUMENT', 'Give the phone a name of 1 to 40 characters, e.g. "Desk phone".');
+    const realm = this.deps.overlay.overlay;
+    const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 16) || 'phone';
+    let username = `${user}-${slug}`;
+    for (let n = 2; [...this.entries.values()].some((e) => e.phone.username === username); n++) username = `${user}-${slug}-${n}`;
+    const password = Array.from({ length: 16 }, () => PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)]).join('');
+    const phone: StoredPhone = {
+      id: randomBytes(6).toString('hex'),
+      name: label,
+      username,
+      ha1: { md5: digestHa1('MD5', username, realm, password), sha256: digestHa1('SHA-256', username, realm, password), sha512_256: digestHa1('SHA-512-256', username, realm, password) },
+      createdAt: this.now(),
+    };
+    await this.deps.phones.add(phone);
+    this.entries.set(phone.id, { phone, bindings: [] });
+    this.deps.log.info('phone added', { name: label, username });
+    this.deps.onChange();
+    const aor = `sip:${user}@${realm}`;
+    const registrar = this.registrarAddress();
+    return {
+      phone: this.viewOf(this.entries.get(phone.id)!),
+      aor,
+      username,
+      password,
+      realm,
+      registrar,
+      provisioning: `<${aor}>;auth_user=${username};auth_pass=${password};outbound="sip:${registrar}";regint=600`,
+    };
+  }
+
+  list(): PhoneView[] {
+    return [...this.entries.values()].sort((a, b) => a.phone.createdAt - b.phone.createdAt).map((e) => this.viewOf(e));
+  }
+
+  /** Removes a phone: its credentials stop working and its registrations end at once. */
+  async remove(id: string): Promise<void> {
+    const entry = this.entries.get(id);
+    if (!entry) throw new UserError('NOT_FOUND', `No phone ${id}.`);
+    await this.deps.phones.remove(id);
+    this.entries.delete(id);
+    this.deps.log.info('phone removed', { name: entry.phone.name, username: entry.phone.username });
+    this.deps.onChange();
+  }
+
+  status(): PhonesStatus {
+    return { phones: this.entries.size, registered: this.list().filter((p) => p.state === 'registered').length, counters: { ...this.counters } };
+  }
+
+  /** The contacts to publish in the overlay for the user's registered phones: each names this node and the phone. */
+  overlayBindings(contactForUser: string): Array<{ slot: string; contact: string }> {
+    const now = this.now();
+    return [...this.entries.values()]
+      .filter((e) => e.bindings.some((b) => b.expiresAt > now))
+      .map((e) => ({ slot: createHash('sha1').update(`phone:${e.phone.id}`).digest('hex'), contact: `${contactForUser};${PHONE_PARAM}=${e.phone.id}` }));
+  }
+
+  // ---- routing (RFC 3261 16) ----
+
+  /** The stack's router: true when we proxy the request (the UA handlers never see it). */
+  route(incoming: IncomingRequest): boolean {
+    const { request, remote } = incoming;
+    if (request.method !== 'INVITE' && request.method !== 'MESSAGE') return false;
+    if (request.headers.to?.params.tag !== undefined) return false;
+    // A branch of our own fork, to the app: the UA takes it.
+    if (String(request.headers.via[0]?.params.branch ?? '').startsWith(PROXY_BRANCH_PREFIX) && this.isUs(request.headers.via[0].host, request.headers.via[0].port)) return false;
+    // RFC 3261 16.4: a Route naming us (a phone's outbound proxy) comes off.
+    const routes = routesOf(request);
+    const first = routes[0] && parseSipUri(uriText(routes[0].uri));
+    if (first && this.isUs(first.host, first.port) && !first.user?.startsWith(ROUTE_TOKEN_PREFIX)) request.headers.route = routes.slice(1);
+    if (routesOf(request).length) return false;
+    const uri = parseSipUri(request.uri);
+    const user = this.deps.identity.current?.userName;
+    if (!uri) return false;
+    const fromPhone = this.phoneFlow(remote);
+    const overlay = this.deps.overlay.overlay.toLowerCase();
+    const forOverlay = uri.host.toLowerCase() === overlay;
+    const forUs = this.isUs(uri.host, uri.port);
+    const ownUser = !!user && uri.user?.toLowerCase() === user;
+    if (forUs || (forOverlay && ownUser)) {
+      if (!ownUser) return false;
+      // Receipts, buddy requests and the like are the app's alone.
+      if (request.method === 'MESSAGE' && !isText(request)) return false;
+      const phoneId = forUs && typeof uri.params[PHONE_PARAM] === 'string' ? (uri.params[PHONE_PARAM] as string) : undefined;
+      if (!phoneId && !fromPhone && !this.hasLivePhones()) return false;
+      if (!this.checkHops(incoming)) return true;
+      const targets = phoneId ? this.phoneTargets(phoneId) : [this.localTarget(user!), ...this.phoneTargets()];
+      this.fork(incoming, targets, fromPhone);
+      return true;
+    }
+    if (forOverlay) {
+      if (!this.checkHops(incoming)) return true;
+      if (request.headers.via.some((v) => String(v.params.branch ?? '').startsWith(PROXY_BRANCH_PREFIX) && this.isUs(v.host, v.port))) {
+        this.counters.loops++;
+        incoming.respond(482, { reason: 'Loop Detected' });
+        return true;
+      }
+      void this.routeToAor(incoming, uri, fromPhone);
+      return true;
+    }
+    // Another host. Our phones may call anywhere; a stranger may not use us as a relay.
+    if (fromPhone) {
+      if (!this.checkHops(incoming)) return true;
+      void this.routeToHost(incoming, uri, fromPhone);
+      return true;
+    }
+    if (isIP(uri.host.replace(/^\[(.*)\]$/, '$1'))) return false;
+    this.counters.refusedPolicy++;
+    incoming.respond(403, { reason: `Forbidden (this node routes only to users of ${this.deps.overlay.overlay} for others)` });
+    return true;
+  }
+
+  private async routeToAor(incoming: IncomingRequest, uri: SipUri, fromPhone: Remote | undefined): Promise<void> {
+    let contacts: string[];
+    try {
+      contacts = (await this.deps.overlay.lookupAor(`sip:${uri.user}@${uri.host}`)).contacts;
+    } catch (error) {
+      this.counters.notFound++;
+      incoming.respond(404, { reason: `Not Found (${(error as Error).message})` });
+      return;
+    }
+    const targets: ProxyTarget[] = [];
+    for (const contact of collapsePhoneContacts(contacts)) {
+      const target = parseSipUri(contact);
+      if (!target) continue;
+      const remote = this.isUs(target.host, target.port) ? this.self() : await this.deps.stack.resolve(target).catch(() => undefined);
+      if (remote) targets.push({ uri: contact, remote, recordRoute: [] });
+    }
+    if (!targets.length) this.counters.notFound++;
+    this.fork(incoming, targets, fromPhone);
+  }
+
+  private async routeToHost(incoming: IncomingRequest, uri: SipUri, fromPhone: Remote): Promise<void> {
+    let remote: Remote;
+    try {
+      remote = await this.deps.stack.resolve(uri);
+    } catch (error) {
+      this.counters.notFound++;
+      incoming.respond(404, { reason: `Not Found (${uri.host}: ${(error as Error).message})` });
+      return;
+    }
+    this.fork(incoming, [{ uri: incoming.request.uri, remote, recordRoute: [] }], fromPhone);
+  }
+
+  /**
+   * Record-Route (16.6 step 4) where a side is behind a NAT only we can reach it through: the
+   * phone a branch goes to (on top), and the phone (or NATed peer) the request came from.
+   */
+  private fork(incoming: IncomingRequest, targets: ProxyTarget[], fromPhone: Remote | undefined): void {
+    const { request, remote } = incoming;
+    const contact = uriText(((request.headers.contact as RouteEntry[] | undefined) ?? [])[0]?.uri ?? '');
+    const upstream = fromPhone ?? (contact ? flowBehindNat(contact, remote) : undefined);
+    const up = upstream ? [this.routes.recordRoute(upstream)] : [];
+    const hops = Number(request.headers['max-forwards'] ?? 70) - 1;
+    this.proxy.fork(incoming, targets.map((t) => ({ ...t, recordRoute: [...t.recordRoute, ...up] })), hops);
+  }
+
+  private checkHops(incoming: IncomingRequest): boolean {
+    const hops = Number(incoming.request.headers['max-forwards'] ?? 70);
+    if (hops > 0) return true;
+    this.counters.tooManyHops++;
+    incoming.respond(483, { reason: 'Too Many Hops' });
+    return false;
+  }
+
+  private localTarget(user: string): ProxyTarget {
+    const stack = this.deps.stack;
+    const host = stack.host.includes(':') ? `[${stack.host}]` : stack.host;
+    return { uri: `sip:${user}@${host}:${stack.port}`, remote: this.self(), recordRoute: [] };
+  }
+
+  /** Every live binding of one phone (or of all), reached on the flow its REGISTER came on. */
+  private phoneTargets(phoneId?: string): ProxyTarget[] {
+    const now = this.now();
+    const entries = phoneId ? [this.entries.get(phoneId)].filter((e) => e !== undefined) : [...this.entries.values()];
+    return entries.flatMap((e) =>
+      e.bindings
+        .filter((b) => b.expiresAt > now)
+        .map((b) => ({ uri: b.contact, remote: { ...b.source }, recordRoute: [this.routes.recordRoute(b.source)] })),
+    );
+  }
+
+  private hasLivePhones(): boolean {
+    const now = this.now();
+    return [...this.entries.values()].some((e) => e.bindings.some((b) => b.expiresAt > now));
+  }
+
+  /** The flow of a registered phone when the request came on it. */
+  private phoneFlow(remote: Remote): Remote | undefined {
+    const now = this.now();
+    for (const e of this.entries.values()) {
+      for (const b of e.bindings) {
+        if (b.expiresAt > now && b.source.address === remote.address && b.source.port === remote.port && b.source.protocol === remote.protocol) return { ...b.source };
+      }
+    }
+    return undefined;
+  }
+
+  private async setBindings(phoneId: string, bindings: Binding[]): Promise<void> {
+    const entry = this.entries.get(phoneId);
+    if (!entry) return;
+    const before = entry.bindings.map((b) => b.contact).join('\n');
+    entry.bindings = bindings;
+    await this.deps.phones.replaceBindings(phoneId, bindings);
+    if (before !== bindings.map((b) => b.contact).join('\n')) {
+      const phone = entry.phone;
+      this.deps.log.info(bindings.length ? 'phone registered' : 'phone unregistered', { name: phone.name, contacts: bindings.map((b) => b.contact), userAgent: bindings[0]?.userAgent });
+      this.deps.onChange();
+    }
+  }
+
+  private viewOf(entry: RegisteredPhone): PhoneView {
+    const now = this.now();
+    const live = entry.bindings.filter((b) => b.expiresAt > now);
+    return {
+      id: entry.phone.id,
+      name: entry.phone.name,
+      username: entry.phone.username,
+      state: live.length ? 'registered' : 'not-registered',
+      bindings: live.map((b) => ({
+        contact: b.contact,
+        address: `${b.source.address.includes(':') ? `[${b.source.address}]` : b.source.address}:${b.source.port}`,
+        protocol: b.source.protocol,
+        ...(b.userAgent ? { userAgent: b.userAgent } : {}),
+        expiresInS: Math.max(0, Math.round((b.expiresAt - now) / 1000)),
+      })),
+      createdAt: entry.phone.createdAt,
+    };
+  }
+
+  private registrarAddress(): string {
+    const stack = this.deps.stack;
+    return `${stack.host.includes(':') ? `[${stack.host}]` : stack.host}:${stack.port}`;
+  }
+
+  private self(): Remote {
+    return { protocol: 'udp', address: this.deps.stack.localHost, port: this.deps.stack.port };
+  }
+
+  private isUs(host: string, port: number | undefined): boolean {
+    return this.routes.isUs(host, port);
+  }
+}
+
+/** A phone's contact at a node that is also listed without the phone: that node rings its phones itself. */
+export function collapsePhoneContacts(contacts: readonly string[]): string[] {
+  const hostOf = (c: string) => {
+    const u = parseSipUri(c);
+    return u ? `${u.host.toLowerCase()}:${u.port ?? 5060}` : c;
+  };
+  const plain = new Set(contacts.filter((c) => !new RegExp(`;${PHONE_PARAM}=`, 'i').test(c)).map(hostOf));
+  return contacts.filter((c) => !new RegExp(`;${PHONE_PARAM}=`, 'i').test(c) || !plain.has(hostOf(c)));
+}
+
+function isText(request: IncomingRequest['request']): boolean {
+  const type = String(request.headers['content-type'] ?? 'text/plain').split(';')[0].trim().toLowerCase();
+  return type === 'text/plain';
+}
