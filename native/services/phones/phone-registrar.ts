@@ -23,9 +23,9 @@ const OFFERED: readonly DigestAlgorithm[] = ['SHA-256', 'MD5'];
 const MD5_ONLY_MS = 24 * 3600_000;
 /**
  * User agents known to fail on a SHA-256 challenge (rather than skip it) and not to try again
- * for minutes: libre before 2.x, so baresip 0.x and 1.x.
+ * for minutes: libre before 2.x, so baresip 0.x and 1.x; sipp (MD5 and AKA only).
  */
-const MD5_ONLY_AGENTS = [/^baresip v[01]\./i];
+const MD5_ONLY_AGENTS = [/^baresip v[01]\./i, /^sipp\b/i];
 const MAX_REMEMBERED_SOURCES = 10_000;
 
 export interface RegisteredPhone {

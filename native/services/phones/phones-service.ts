@@ -245,13 +245,15 @@ export class PhonesService {
   }
 
   /**
-   * Record-Route (16.6 step 4) where a side is behind a NAT only we can reach it through: the
-   * phone a branch goes to (on top), and the phone (or NATed peer) the request came from.
+   * Record-Route (16.6 step 4): a phone a branch goes to is behind a NAT only we reach it
+   * through (its entry on top); and a caller that sent its INVITE to us sends the rest of the
+   * dialog to us too (a phone, or anyone using us as outbound proxy), so its flow goes in too.
+   * A MESSAGE makes no dialog: only a NATed sender needs its flow remembered.
    */
   private fork(incoming: IncomingRequest, targets: ProxyTarget[], fromPhone: Remote | undefined): void {
     const { request, remote } = incoming;
     const contact = uriText(((request.headers.contact as RouteEntry[] | undefined) ?? [])[0]?.uri ?? '');
-    const upstream = fromPhone ?? (contact ? flowBehindNat(contact, remote) : undefined);
+    const upstream = fromPhone ?? (request.method === 'INVITE' ? { ...remote } : contact ? flowBehindNat(contact, remote) : undefined);
     const up = upstream ? [this.routes.recordRoute(upstream)] : [];
     const hops = Number(request.headers['max-forwards'] ?? 70) - 1;
     this.proxy.fork(incoming, targets.map((t) => ({ ...t, recordRoute: [...t.recordRoute, ...up] })), hops);
