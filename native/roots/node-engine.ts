@@ -358,6 +358,7 @@ export class Engine {
     overlay.onClientRegister = (incoming) => nat.flows.onRegister(incoming);
 
     // The user's SIP phones: their registrar, and the proxy that routes for the overlay's domain.
+    let refusalPublishPending = false;
     const phones = new PhonesService({
       stack: sip,
       phones: new PhoneRepository(db),
@@ -369,6 +370,15 @@ export class Engine {
         publishStatus();
         // The phones' bindings go into the overlay with the user's own.
         if (identity.current) void overlay.register();
+      },
+      // A refusal shows in node.status within a second, however many come.
+      onRefused: () => {
+        if (refusalPublishPending) return;
+        refusalPublishPending = true;
+        realTimers.set(1_000, () => {
+          refusalPublishPending = false;
+          publishStatus();
+        });
       },
     });
     overlay.onPhoneRegister = (incoming) => {

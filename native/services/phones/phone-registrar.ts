@@ -44,6 +44,8 @@ export interface PhoneRegistrarOptions {
   /** Stores a phone's bindings after a REGISTER (and tells the rest of the node). */
   setBindings(phoneId: string, bindings: Binding[]): Promise<void>;
   lockout?: AuthLockout;
+  /** A request was refused (a count in node.status changed). */
+  onRefused?(): void;
 }
 
 export class PhoneRegistrar {
@@ -65,6 +67,7 @@ export class PhoneRegistrar {
     const lockedMs = this.lockout.lockedFor(remote.address);
     if (lockedMs > 0) {
       counters.lockedOut++;
+      this.options.onRefused?.();
       respond(403, { reason: `Forbidden (too many failed attempts from ${remote.address}; try again in ${Math.ceil(lockedMs / 1000)} s)` });
       return;
     }
@@ -77,6 +80,7 @@ export class PhoneRegistrar {
     const to = parseSipUri(request.headers.to?.uri ?? '');
     if (!to?.user || to.user.toLowerCase() !== user) {
       counters.refusedPolicy++;
+      this.options.onRefused?.();
       respond(403, { reason: `Forbidden (this node registers phones for sip:${user}@${realm} only)` });
       return;
     }
@@ -95,6 +99,7 @@ export class PhoneRegistrar {
     const matches = expected !== undefined && expected.length === credentials.response.length && timingSafeEqual(Buffer.from(expected), Buffer.from(credentials.response));
     if (verdict !== 'fresh' || !matches || !entry) {
       counters.authFailed++;
+      this.options.onRefused?.();
       const why = verdict === 'replayed' ? 'a nonce used before' : verdict === 'invalid' ? 'a nonce we did not give' : 'a wrong user name or password';
       if (this.lockout.fail(remote.address)) {
         this.options.log.warn('phone registrations from this address locked out after repeated failures', { address: remote.address, minutes: this.lockout.lockMs / 60_000, lastUserName: credentials.username });

@@ -35,6 +35,8 @@ export interface PhonesServiceDeps {
   now?: () => number;
   /** The phones or their registrations changed (the UI's phones.changed; the overlay publishes the bindings again). */
   onChange(): void;
+  /** A request was refused: the counters node.status shows changed (may come often; the caller throttles). */
+  onRefused?(): void;
 }
 
 const PHONE_PARAM = PHONE_CONTACT_PARAM;
@@ -73,6 +75,7 @@ export class PhonesService {
       realm: () => deps.overlay.overlay,
       byUsername: (username) => [...this.entries.values()].find((e) => e.phone.username === username),
       setBindings: (id, bindings) => this.setBindings(id, bindings),
+      onRefused: () => deps.onRefused?.(),
     });
   }
 
@@ -208,6 +211,7 @@ export class PhonesService {
     }
     if (isIP(uri.host.replace(/^\[(.*)\]$/, '$1'))) return false;
     this.counters.refusedPolicy++;
+    this.deps.onRefused?.();
     incoming.respond(403, { reason: `Forbidden (this node routes only to users of ${this.deps.overlay.overlay} for others)` });
     return true;
   }

@@ -14,6 +14,7 @@ import { NatState } from './nat-state.svelte.js';
 import { NodeState } from './node-state.svelte.js';
 import { OverlayState } from './overlay-state.svelte.js';
 import { RelayState } from './relay-state.svelte.js';
+import { PhonesState } from './phones-state.svelte.js';
 import { RescueState } from './rescue-state.svelte.js';
 
 const JOURNAL_LIMIT = 500;
@@ -28,6 +29,7 @@ export class AppState {
   readonly lan: LanState;
   readonly nat: NatState;
   readonly relay: RelayState;
+  readonly phones: PhonesState;
   readonly rescue: RescueState;
   /** Tones and call audio; App.svelte feeds it the call list as it changes. */
   readonly media: CallMedia;
@@ -53,6 +55,7 @@ export class AppState {
     this.lan = new LanState(client);
     this.nat = new NatState(client);
     this.relay = new RelayState(client);
+    this.phones = new PhonesState(client);
     this.rescue = new RescueState(client);
     this.media = new CallMedia(
       client,
@@ -97,12 +100,13 @@ export class AppState {
     this.lan.apply(event);
     this.nat.apply(event);
     this.relay.apply(event);
+    this.phones.apply(event);
     this.rescue.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.relay.load(this.consistent), this.rescue.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.relay.load(this.consistent), this.phones.load(this.consistent), this.rescue.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {
