@@ -53,6 +53,9 @@ Options for "node":
   --relay-gb-per-day N volume to relay per day, GB (default: 5)
   --relay-port N       the relay's TURN port, UDP and TCP (default: any free port; its
                        advertisement in the overlay says which)
+  --sip-rate-limit N   requests a second one address may send this node's registrar and
+                       proxy (phones registering, requests routed for the overlay); more get
+                       503 with Retry-After (default: 100; 0 for no limit)
   --turn URL           also use your own TURN server for calls:
                        turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp]
   --stun-other-address ADDR
@@ -127,6 +130,7 @@ function parseNodeFlags(args: string[]) {
     'relay-gb-per-day': { type: 'string' },
     'relay-port': { type: 'string' },
     turn: { type: 'string' },
+    'sip-rate-limit': { type: 'string' },
   });
   if (v['display-name'] !== undefined && v.user === undefined) throw new UsageError('--display-name goes with --user NAME.');
   if (v.role !== undefined && !['member', 'client', 'auto'].includes(v.role)) throw new UsageError(`--role must be member, client or auto (got "${v.role}").`);
@@ -138,6 +142,10 @@ function parseNodeFlags(args: string[]) {
     if (!isIP(other)) throw new UsageError(`--stun-other-address must be an IP address of this host, such as 192.0.2.11 (got "${other}").`);
     if (!v.bind || v.bind === '0.0.0.0' || v.bind === '::') throw new UsageError('--stun-other-address needs --bind ADDR (the first address): bound to every address, answers could not come from a chosen one.');
     if (other === v.bind) throw new UsageError('--stun-other-address must differ from --bind: RFC 5780 tests need two addresses.');
+  }
+  const sipRateLimit = v['sip-rate-limit'];
+  if (sipRateLimit !== undefined && (!/^\d+$/.test(sipRateLimit) || Number(sipRateLimit) > 1_000_000)) {
+    throw new UsageError(`--sip-rate-limit must be a whole number of requests a second from 0 (no limit) to 1000000, such as 200 (got "${sipRateLimit}").`);
   }
   const maxClients = v['max-clients'];
   if (maxClients !== undefined && (!/^\d+$/.test(maxClients) || Number(maxClients) > 1_000_000)) {
@@ -230,6 +238,7 @@ function parseNodeFlags(args: string[]) {
     memberUptimeSeconds: memberUptime === undefined ? undefined : Number(memberUptime),
     stunOtherAddress: other,
     maxClients: maxClients === undefined ? undefined : Number(maxClients),
+    sipRateLimit: sipRateLimit === undefined ? undefined : Number(sipRateLimit),
     refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
   };
 }
@@ -255,6 +264,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       memberUptimeSeconds: flags.memberUptimeSeconds,
       stunOtherAddress: flags.stunOtherAddress,
       maxClients: flags.maxClients,
+      sipRateLimit: flags.sipRateLimit,
       registrationRefreshMs: flags.refreshMs,
       overlayConfig: { ...chordTuningFromEnv(), ...(flags.replicas ? { replicas: flags.replicas } : {}) },
       serveUi: true,

@@ -71,6 +71,8 @@ export interface EngineOptions {
   portMapping?: boolean;
   /** A member carries at most this many clients' signalling (default 5,000). */
   maxClients?: number;
+  /** Requests a second one address may send the registrar and proxy (0: no limit; default 100). */
+  sipRateLimit?: number;
   /** A second address of this host: the STUN server answers RFC 5780 CHANGE-REQUEST from it. */
   stunOtherAddress?: string;
   /** Chord timing knobs (tests shorten them). */
@@ -365,6 +367,7 @@ export class Engine {
       identity,
       overlay,
       log: log.child('phones'),
+      rateLimit: options.sipRateLimit,
       onChange: () => {
         events.publish('phones.changed', phones.list());
         publishStatus();

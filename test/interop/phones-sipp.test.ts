@@ -4,6 +4,9 @@
 // for another domain refused (no open relay); a request with Max-Forwards 0.
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CallView } from '../../native/control/api.js';
 import { requireSipp, runSipp } from '../peers/sipp.js';
@@ -101,6 +104,23 @@ describe('members route for the overlay\'s domain (sipp)', () => {
     const run = await runSipp({ scenario: 'message-uac-refused.xml', remote: `127.0.0.1:${carol.sipPort}`, service: 'someone', localPort: await freePort(), keys: { domain: 'example.org', text: 'relay me' } });
     assert.equal(run.successful, 1, run.output.slice(-2_000));
     assert.equal((await carolApi.invoke('node.status', {})).routing.counters.refusedPolicy, before + 1);
+  });
+
+  it('one address sending faster than 100 requests a second gets 503 with Retry-After, and is counted', async () => {
+    const before = (await carolApi.invoke('node.status', {})).routing.counters;
+    const errors = path.join(os.tmpdir(), `peerdial-flood-${process.pid}.log`);
+    const run = await runSipp({ scenario: 'message-uac-aor.xml', remote: `127.0.0.1:${carol.sipPort}`, service: 'bob', localPort: await freePort(), rate: 1_000, calls: 600, keys: { domain: 'peerdial', text: 'flood' }, extraArgs: ['-trace_err', '-error_file', errors] });
+    const refusals = await readFile(errors, 'utf8').finally(() => rm(errors, { force: true }));
+    assert.ok(run.failed > 0, 'some were refused');
+    assert.match(refusals, /SIP\/2\.0 503 Service Unavailable \(too many requests from your address\)[^']*Retry-After: 2/i);
+    const after = (await carolApi.invoke('node.status', {})).routing.counters;
+    assert.ok(after.rateLimited > before.rateLimited, 'counted');
+    // The burst (200) and the rate went on to bob: the limit slows a source, it does not stop it.
+    assert.ok(after.proxied - before.proxied >= 200, `routed ${after.proxied - before.proxied}`);
+    // After a breath, the same address is served again.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const again = await runSipp({ scenario: 'message-uac-aor.xml', remote: `127.0.0.1:${carol.sipPort}`, service: 'bob', localPort: await freePort(), keys: { domain: 'peerdial', text: 'after the flood' } });
+    assert.equal(again.successful, 1, again.output.slice(-1_500));
   });
 
   it('Max-Forwards 0 gets 483, a user nobody holds 404 or 480, a loop 482', async () => {

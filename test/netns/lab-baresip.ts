@@ -64,6 +64,8 @@ export interface LabBaresipOptions {
   verbose?: boolean;
   /** SIP transports it listens on (default `udp`). */
   transports?: string;
+  /** Registers this AOR (e.g. sip:carol@example.test) instead of taking calls at its own address. */
+  aor?: string;
 }
 
 export function requireBaresipIce(): void {
@@ -122,7 +124,8 @@ export async function startLabBaresip(host: LanHost, options: LabBaresipOptions)
     'module_app ctrl_tcp.so',
     '',
   ].join('\n'));
-  await writeFile(path.join(dir, 'accounts'), `<${uri}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA${options.account}\n`);
+  const account = options.aor ? `<${options.aor}>;regint=600` : `<${uri}>;regint=0`;
+  await writeFile(path.join(dir, 'accounts'), `${account};answermode=auto;audio_codecs=PCMU,PCMA${options.account}\n`);
   await writeFile(path.join(dir, 'contacts'), '');
 
   const child = spawnIn(host.ns, 'timeout', ['-k', '5', '300', 'baresip', '-f', dir, ...(options.verbose ? ['-v'] : [])], { cwd: dir });

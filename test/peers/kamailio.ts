@@ -24,6 +24,8 @@ export function requireKamailio(): string {
 
 export interface Kamailio {
   port: number;
+  /** The main process (its workers are its children). */
+  pid: number;
   /** HOST:PORT, where requests for the proxy go. */
   address: string;
   /** The URI its Record-Route carries, without parameters. */
@@ -132,15 +134,15 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
-export async function startKamailio(options: { port?: number } = {}): Promise<Kamailio> {
+export async function startKamailio(options: { port?: number; config?: (port: number) => string; shmMb?: number } = {}): Promise<Kamailio> {
   requireKamailio();
   const port = options.port ?? (await freePort());
   const dir = await mkdtemp(path.join(os.tmpdir(), 'peerdial-kamailio-'));
   const cfg = path.join(dir, 'kamailio.cfg');
-  await writeFile(cfg, config(port));
+  await writeFile(cfg, (options.config ?? config)(port));
   // -DD: stay in the foreground but still fork the workers; -E: log to stderr. Its own process
   // group, so that stop() can see whether any worker outlived the main process.
-  const child = spawn('kamailio', ['-f', cfg, '-P', path.join(dir, 'kamailio.pid'), '-Y', dir, '-m', '32', '-M', '4', '-DD', '-E'], {
+  const child = spawn('kamailio', ['-f', cfg, '-P', path.join(dir, 'kamailio.pid'), '-Y', dir, '-m', String(options.shmMb ?? 32), '-M', '4', '-DD', '-E'], {
     cwd: dir,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -171,5 +173,5 @@ export async function startKamailio(options: { port?: number } = {}): Promise<Ka
     await stop();
     throw error;
   }
-  return { port, address: `127.0.0.1:${port}`, uri: `sip:127.0.0.1:${port}`, output: () => out, stop };
+  return { port, pid: pgid, address: `127.0.0.1:${port}`, uri: `sip:127.0.0.1:${port}`, output: () => out, stop };
 }

@@ -13,6 +13,8 @@ export interface ProxyTarget {
   uri: string;
   /** Where the branch is sent: a phone's flow, ourselves, or the URI's host. */
   remote: Remote;
+  /** RFC 3263 4.3: where it goes next when `remote` fails, answers 503, or stays silent. */
+  alternates?: Remote[];
   /** Record-Route entries this branch carries (16.6 step 4), topmost first. */
   recordRoute: RouteEntry[];
 }
@@ -23,6 +25,8 @@ interface Branch {
 }
 
 export const PROXY_BRANCH_PREFIX = 'z9hG4bK-pdpx-';
+/** RFC 3263 4.3: a target that gives no answer at all this soon gives way to the next. */
+const SILENT_TARGET_MS = 4_000;
 
 export class ForkingProxy {
   constructor(private readonly options: { stack: SipStack; counters: { proxied: number; branches: number } }) {}
@@ -52,45 +56,56 @@ export class ForkingProxy {
     incoming.onCancel = () => cancelOthers();
     targets.forEach((target, i) => {
       const branch = branches[i];
-      const copy = structuredClone(incoming.request) as SipRequest;
-      copy.uri = target.uri;
-      copy.headers['max-forwards'] = hops;
-      if (target.recordRoute.length) copy.headers['record-route'] = [...target.recordRoute, ...((copy.headers['record-route'] as RouteEntry[] | undefined) ?? [])];
-      const onResponse = (response: SipResponse) => {
-        response.headers.via.shift();
-        const status = response.status;
-        if (status === 100) return;
-        if (status < 200) {
-          if (!answered) incoming.relay(response);
-          return;
-        }
-        if (status < 300) {
-          // Every 2xx to an INVITE goes upstream, the caller's dialog ACKs (or ends) each.
-          if (!answered || isInvite) incoming.relay(response);
-          if (!answered) {
-            answered = true;
-            branch.final = { status, reason: response.reason, response };
-            cancelOthers(branch);
+      const remotes = [target.remote, ...(target.alternates ?? [])];
+      const start = (attempt: number) => {
+        const copy = structuredClone(incoming.request) as SipRequest;
+        copy.uri = target.uri;
+        copy.headers['max-forwards'] = hops;
+        if (target.recordRoute.length) copy.headers['record-route'] = [...target.recordRoute, ...((copy.headers['record-route'] as RouteEntry[] | undefined) ?? [])];
+        let heard = false;
+        const canFailOver = () => !heard && attempt + 1 < remotes.length && !answered && !branch.final;
+        const onResponse = (response: SipResponse) => {
+          response.headers.via.shift();
+          const status = response.status;
+          heard = heard || status !== 503;
+          if (status === 100) return;
+          if (status < 200) {
+            if (!answered) incoming.relay(response);
+            return;
           }
+          if (status < 300) {
+            // Every 2xx to an INVITE goes upstream, the caller's dialog ACKs (or ends) each.
+            if (!answered || isInvite) incoming.relay(response);
+            if (!answered) {
+              answered = true;
+              branch.final = { status, reason: response.reason, response };
+              cancelOthers(branch);
+            }
+            return;
+          }
+          if (branch.final) return;
+          if (status === 503 && attempt + 1 < remotes.length && !answered) return start(attempt + 1);
+          branch.final = { status, reason: response.reason, response };
+          if (status >= 600) cancelOthers(branch);
+          settle();
+        };
+        this.options.counters.branches++;
+        const silentMs = attempt + 1 < remotes.length && isInvite ? SILENT_TARGET_MS : undefined;
+        const forwarded = this.options.stack.forward(copy, remotes[attempt], onResponse, PROXY_BRANCH_PREFIX, silentMs);
+        if ('kind' in forwarded) {
+          if (canFailOver()) return start(attempt + 1);
+          branch.final = { status: 503, reason: `Service Unavailable (${forwarded.kind})` };
           return;
         }
-        if (branch.final) return;
-        branch.final = { status, reason: response.reason, response };
-        if (status >= 600) cancelOthers(branch);
-        settle();
+        branch.forwarded = forwarded;
+        void forwarded.outcome.then((outcome) => {
+          if (branch.final || outcome.kind === 'final' || branch.forwarded !== forwarded) return;
+          if (canFailOver()) return start(attempt + 1);
+          branch.final = outcome.kind === 'timeout' ? { status: 408, reason: 'Request Timeout (a device did not answer)' } : { status: 480, reason: `Temporarily Unavailable (a device could not be reached: ${outcome.kind})` };
+          settle();
+        });
       };
-      this.options.counters.branches++;
-      const forwarded = this.options.stack.forward(copy, target.remote, onResponse, PROXY_BRANCH_PREFIX);
-      if ('kind' in forwarded) {
-        branch.final = { status: 503, reason: `Service Unavailable (${forwarded.kind})` };
-        return;
-      }
-      branch.forwarded = forwarded;
-      void forwarded.outcome.then((outcome) => {
-        if (branch.final || outcome.kind === 'final') return;
-        branch.final = outcome.kind === 'timeout' ? { status: 408, reason: 'Request Timeout (a device did not answer)' } : { status: 480, reason: `Temporarily Unavailable (a device could not be reached: ${outcome.kind})` };
-        settle();
-      });
+      start(0);
     });
     settle();
   }

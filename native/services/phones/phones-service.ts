@@ -7,6 +7,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Logger } from '../../log.js';
 import { flowBehindNat } from '../../proto/sip/dialog.js';
+import { SourceRateLimit } from '../../proto/sip/source-rate-limit.js';
 import type { Binding } from '../../proto/sip/registrar-bindings.js';
 import { PHONE_CONTACT_PARAM } from '../../wire/overlay/record.js';
 import { digestHa1 } from '../../wire/sip/digest.js';
@@ -37,7 +38,11 @@ export interface PhonesServiceDeps {
   onChange(): void;
   /** A request was refused: the counters node.status shows changed (may come often; the caller throttles). */
   onRefused?(): void;
+  /** Requests a second one address may send the registrar and the proxy (0: no limit; default 100). */
+  rateLimit?: number;
 }
+
+const DEFAULT_RATE_LIMIT = 100;
 
 const PHONE_PARAM = PHONE_CONTACT_PARAM;
 const PASSWORD_ALPHABET = 'abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
@@ -58,7 +63,9 @@ export class PhonesService {
     tooManyHops: 0,
     notFound: 0,
     badRouteToken: 0,
+    rateLimited: 0,
   };
+  private readonly rateLimit?: SourceRateLimit;
   readonly registrar: PhoneRegistrar;
   private readonly routes: DialogRoutes;
   private readonly proxy: ForkingProxy;
@@ -67,6 +74,8 @@ export class PhonesService {
     this.now = deps.now ?? Date.now;
     this.routes = new DialogRoutes({ stack: deps.stack, counters: this.counters });
     this.proxy = new ForkingProxy({ stack: deps.stack, counters: this.counters });
+    const perSecond = deps.rateLimit ?? DEFAULT_RATE_LIMIT;
+    if (perSecond > 0) this.rateLimit = new SourceRateLimit({ perSecond });
     this.registrar = new PhoneRegistrar({
       log: deps.log,
       now: this.now,
@@ -95,7 +104,17 @@ export class PhonesService {
   }
 
   onRegister(incoming: IncomingRequest): Promise<void> {
+    if (this.overRate(incoming)) return Promise.resolve();
     return this.registrar.onRegister(incoming);
+  }
+
+  /** RFC 3261 21.5.4: a source over its rate gets 503 with Retry-After, and is counted. */
+  private overRate(incoming: IncomingRequest): boolean {
+    if (!this.rateLimit || this.rateLimit.allow(incoming.remote.address, this.now())) return false;
+    this.counters.rateLimited++;
+    this.deps.onRefused?.();
+    incoming.respond(503, { reason: 'Service Unavailable (too many requests from your address)', headers: { 'retry-after': 2 } });
+    return true;
   }
 
   // ---- the user's phones ----
@@ -188,13 +207,13 @@ export class PhonesService {
       if (request.method === 'MESSAGE' && !isText(request)) return false;
       const phoneId = forUs && typeof uri.params[PHONE_PARAM] === 'string' ? (uri.params[PHONE_PARAM] as string) : undefined;
       if (!phoneId && !fromPhone && !this.hasLivePhones()) return false;
-      if (!this.checkHops(incoming)) return true;
+      if (this.overRate(incoming) || !this.checkHops(incoming)) return true;
       const targets = phoneId ? this.phoneTargets(phoneId) : [this.localTarget(user!), ...this.phoneTargets()];
       this.fork(incoming, targets, fromPhone);
       return true;
     }
     if (forOverlay) {
-      if (!this.checkHops(incoming)) return true;
+      if (this.overRate(incoming) || !this.checkHops(incoming)) return true;
       if (request.headers.via.some((v) => String(v.params.branch ?? '').startsWith(PROXY_BRANCH_PREFIX) && this.isUs(v.host, v.port))) {
         this.counters.loops++;
         incoming.respond(482, { reason: 'Loop Detected' });
@@ -205,7 +224,7 @@ export class PhonesService {
     }
     // Another host. Our phones may call anywhere; a stranger may not use us as a relay.
     if (fromPhone) {
-      if (!this.checkHops(incoming)) return true;
+      if (this.overRate(incoming) || !this.checkHops(incoming)) return true;
       void this.routeToHost(incoming, uri, fromPhone);
       return true;
     }
@@ -236,16 +255,17 @@ export class PhonesService {
     this.fork(incoming, targets, fromPhone);
   }
 
+  /** Where DNS says (RFC 3263), one target after another. */
   private async routeToHost(incoming: IncomingRequest, uri: SipUri, fromPhone: Remote): Promise<void> {
-    let remote: Remote;
+    let remotes: Remote[];
     try {
-      remote = await this.deps.stack.resolve(uri);
+      remotes = await this.deps.stack.resolveAll(uri);
     } catch (error) {
       this.counters.notFound++;
-      incoming.respond(404, { reason: `Not Found (${uri.host}: ${(error as Error).message})` });
+      incoming.respond(604, { reason: `Does Not Exist Anywhere (${uri.host}: ${(error as Error).message})` });
       return;
     }
-    this.fork(incoming, [{ uri: incoming.request.uri, remote, recordRoute: [] }], fromPhone);
+    this.fork(incoming, [{ uri: incoming.request.uri, remote: remotes[0], alternates: remotes.slice(1), recordRoute: [] }], fromPhone);
   }
 
   /**
@@ -284,7 +304,10 @@ export class PhonesService {
     return entries.flatMap((e) =>
       e.bindings
         .filter((b) => b.expiresAt > now)
-        .map((b) => ({ uri: b.contact, remote: { ...b.source }, recordRoute: [this.routes.recordRoute(b.source)] })),
+        .map((b) => {
+          const remote = phoneRemote(b);
+          return { uri: b.contact, remote, recordRoute: [this.routes.recordRoute(remote)] };
+        }),
     );
   }
 
@@ -363,4 +386,21 @@ export function collapsePhoneContacts(contacts: readonly string[]): string[] {
 function isText(request: IncomingRequest['request']): boolean {
   const type = String(request.headers['content-type'] ?? 'text/plain').split(';')[0].trim().toLowerCase();
   return type === 'text/plain';
+}
+
+/**
+ * Where a phone's binding is reached: the flow its REGISTER came on when it asked for RFC 5626
+ * outbound (reg-id) or its Contact is a private address its packets do not come from (a NAT);
+ * otherwise the Contact itself (RFC 3261 10: a phone may register a contact other than its own
+ * socket, and a phone on a public or the same address is reached there).
+ */
+function phoneRemote(b: Binding): Remote {
+  if (b.regId !== undefined) return { ...b.source };
+  const behindNat = flowBehindNat(b.contact, b.source);
+  if (behindNat) return behindNat;
+  const uri = parseSipUri(b.contact);
+  const host = uri?.host.replace(/^\[(.*)\]$/, '$1');
+  if (!uri || !host || !isIP(host)) return { ...b.source };
+  const transport = String(uri.params.transport ?? b.source.protocol).toLowerCase();
+  return { protocol: transport === 'tcp' ? 'tcp' : 'udp', address: host, port: uri.port ?? 5060 };
 }

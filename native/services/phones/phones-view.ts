@@ -59,6 +59,8 @@ export interface RoutingCounters {
   notFound: number;
   /** Route tokens that did not verify (403). */
   badRouteToken: number;
+  /** Requests over one source's rate (503 with Retry-After). */
+  rateLimited: number;
 }
 
 export interface PhonesStatus {

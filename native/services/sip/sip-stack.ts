@@ -1,6 +1,5 @@
 // The SIP service: sockets, codec and transaction layer wired together. Other services
 // register a handler per method and send requests through `request()`.
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from '../../log.js';
 import type { ClientOutcome } from '../../proto/sip/non-invite-client-transaction.js';
@@ -19,6 +18,8 @@ import {
   type SipResponse,
 } from '../../wire/sip/message.js';
 import { parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { locateSipServers, type SipDns } from '../../proto/sip/rfc3263.js';
+import { systemSipDns } from '../../transport/dns.js';
 import { SipSockets, type Remote, type SipProtocol } from '../../transport/sip-sockets.js';
 
 export const USER_AGENT = 'Peerdial/0.1';
@@ -103,6 +104,8 @@ export interface OutgoingInvite {
   outcome: Promise<RequestOutcome>;
   /** RFC 3261 9.1: sent once a provisional response has come (or at once if one has). */
   cancel(): void;
+  /** Some response has come (the target is alive: no other target is tried). */
+  readonly answered?: boolean;
 }
 
 export type RequestOutcome =
@@ -120,7 +123,12 @@ export interface SipStackOptions {
   log: Logger;
   maxServerTransactions?: number;
   onFailure?(error: Error): void;
+  /** The DNS for RFC 3263 lookups (the system's by default). */
+  dns?: SipDns;
 }
+
+/** RFC 3263 4.3: an INVITE to a target that gives no answer at all this soon goes to the next. */
+const SILENT_TARGET_MS = 4_000;
 
 export class SipStack {
   private sockets?: SipSockets;
@@ -148,6 +156,7 @@ export class SipStack {
   /** Our 2xx responses to INVITEs, retransmitted until their ACK (key: Call-ID and CSeq). */
   private readonly unacked = new Map<string, { incoming: IncomingRequest; timer?: TimerHandle; giveUp: TimerHandle }>();
   private readonly inviteRequests = new WeakMap<InviteServerTransaction, IncomingRequest>();
+  private dns?: SipDns;
 
   constructor(private readonly options: SipStackOptions) {
     this.transactions = new TransactionLayer({ timers: options.timers, maxServerTransactions: options.maxServerTransactions });
@@ -286,15 +295,18 @@ export class SipStack {
   }
 
   /** Builds the request and finds where it goes (RFC 3261 8.1.2: the first route, else the Request-URI). */
-  private async prepare(outgoing: OutgoingRequest): Promise<{ request: SipRequest; bytes: Buffer; remote: Remote } | RequestOutcome> {
+  private async prepare(outgoing: OutgoingRequest): Promise<{ request: SipRequest; bytes: Buffer; remote: Remote; alternates: Remote[] } | RequestOutcome> {
     const target = outgoing.requestUri ?? outgoing.to;
     const uri = parseSipUri(target);
     if (!uri) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${target}`) };
     const nextHop = outgoing.dialog?.routeSet.length ? parseSipUri(outgoing.dialog.routeSet[0].replace(/^<(.*)>$/, '$1')) : uri;
     if (!nextHop) return { kind: 'unresolvable', error: new Error(`not a SIP URI: ${outgoing.dialog?.routeSet[0]}`) };
     let remote: Remote;
+    let alternates: Remote[] = [];
     try {
-      remote = outgoing.flow && !outgoing.dialog?.routeSet.length ? outgoing.flow : this.isSelf(nextHop) ? { protocol: 'udp', address: this.localHost, port: this.port } : await resolveTarget(nextHop);
+      if (outgoing.flow && !outgoing.dialog?.routeSet.length) remote = outgoing.flow;
+      else if (this.isSelf(nextHop)) remote = { protocol: 'udp', address: this.localHost, port: this.port };
+      else [remote, ...alternates] = await this.resolveAll(nextHop);
     } catch (error) {
       return { kind: 'unresolvable', error: error as Error };
     }
@@ -308,7 +320,15 @@ export class SipStack {
       request = this.buildRequest(outgoing, uri, 'tcp');
       bytes = serializeSipMessage(request);
     }
-    return { request, bytes, remote };
+    return { request, bytes, remote, alternates };
+  }
+
+  /** The same request for the next target (RFC 3263 4.3): a new branch, the target's transport in Via. */
+  private retarget(request: SipRequest, remote: Remote): { request: SipRequest; bytes: Buffer; remote: Remote } {
+    if (this.tcpOnly && remote.protocol === 'udp') remote = { ...remote, protocol: 'tcp' };
+    const copy = structuredClone(request) as SipRequest;
+    copy.headers.via[0] = { ...copy.headers.via[0], protocol: remote.protocol.toUpperCase(), params: { ...copy.headers.via[0].params, branch: generateBranch() } };
+    return { request: copy, bytes: serializeSipMessage(copy), remote };
   }
 
   /** Sends a non-INVITE request to the URI in `to` and resolves with its outcome. */
@@ -317,7 +337,13 @@ export class SipStack {
     if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
     const prepared = await this.prepare(outgoing);
     if ('kind' in prepared) return prepared;
-    return this.startRequest(prepared.request, prepared.bytes, prepared.remote, onProvisional, outgoing.timeoutMs);
+    let attempt: { request: SipRequest; bytes: Buffer; remote: Remote } = prepared;
+    for (let next = 0; ; next++) {
+      const outcome = await this.startRequest(attempt.request, attempt.bytes, attempt.remote, onProvisional, outgoing.timeoutMs);
+      const alternate = prepared.alternates[next];
+      if (!alternate || !worthAnotherTarget(outcome)) return outcome;
+      attempt = this.retarget(prepared.request, alternate);
+    }
   }
 
   private startRequest(request: SipRequest, bytes: Buffer, remote: Remote, onProvisional?: (r: SipResponse) => void, timeoutMs?: number): Promise<RequestOutcome> {
@@ -362,16 +388,46 @@ export class SipStack {
     if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
     const prepared = await this.prepare({ ...outgoing, method: 'INVITE' });
     if ('kind' in prepared) return prepared;
-    return this.startInvite(prepared.request, prepared.bytes, prepared.remote, onResponse);
+    const silentMs = prepared.alternates.length ? SILENT_TARGET_MS : undefined;
+    const first = this.startInvite(prepared.request, prepared.bytes, prepared.remote, onResponse, silentMs);
+    if ('kind' in first || !prepared.alternates.length) return first;
+    // RFC 3263 4.3: a target that fails at once, says 503, or stays silent gives way to the next.
+    let current: OutgoingInvite = first;
+    const outcome = (async () => {
+      for (let next = 0; ; next++) {
+        const result = await current.outcome;
+        const alternate = prepared.alternates[next];
+        if (!alternate || !worthAnotherTarget(result) || (result.kind !== 'final' && current.answered)) return result;
+        const attempt = this.retarget(prepared.request, alternate);
+        const started = this.startInvite(attempt.request, attempt.bytes, attempt.remote, onResponse, next + 1 < prepared.alternates.length ? silentMs : undefined);
+        if ('kind' in started) return started;
+        current = started;
+      }
+    })();
+    return {
+      get request() {
+        return current.request;
+      },
+      get remote() {
+        return current.remote;
+      },
+      get answered() {
+        return current.answered;
+      },
+      outcome,
+      cancel: () => current.cancel(),
+    };
   }
 
-  private startInvite(request: SipRequest, bytes: Buffer, remote: Remote, onResponse: (response: SipResponse) => void): OutgoingInvite | RequestOutcome {
+  private startInvite(request: SipRequest, bytes: Buffer, remote: Remote, onResponse: (response: SipResponse) => void, silentMs?: number): OutgoingInvite | RequestOutcome {
     const sockets = this.sockets;
     if (!sockets) return { kind: 'transport-error', error: new Error('SIP stack not started') };
     let settle: (outcome: RequestOutcome) => void = () => {};
     const outcome = new Promise<RequestOutcome>((resolve) => (settle = resolve));
     let settled = false;
     let provisionalSeen = false;
+    let anyResponse = false;
+    let silence: TimerHandle | undefined;
     let cancelWanted = false;
     const sendCancel = () => {
       // RFC 3261 9.1: CANCEL copies Request-URI, Call-ID, To, From, the top Via and the CSeq number.
@@ -380,6 +436,10 @@ export class SipStack {
       this.transactions.startClient(cancel, cbytes, remote.protocol !== 'udp', (b) => sockets.sendQuietly(b, remote), () => undefined);
     };
     const report = (o: ClientOutcome) => {
+      if (o.kind === 'provisional' || o.kind === 'final') {
+        anyResponse = true;
+        if (silence) this.options.timers.clear(silence);
+      }
       if (o.kind === 'provisional') {
         if (!provisionalSeen) {
           provisionalSeen = true;
@@ -402,10 +462,21 @@ export class SipStack {
       report,
     );
     if (!tx) return { kind: 'transport-error', error: new Error('too many requests in flight') };
+    if (silentMs !== undefined) {
+      silence = this.options.timers.set(silentMs, () => {
+        if (anyResponse || settled) return;
+        settled = true;
+        tx.terminate();
+        settle({ kind: 'timeout' });
+      });
+    }
     return {
       request,
       remote,
       outcome,
+      get answered() {
+        return anyResponse;
+      },
       cancel: () => {
         if (settled || cancelWanted) return;
         cancelWanted = true;
@@ -421,12 +492,12 @@ export class SipStack {
    * response reaches `onResponse` (an INVITE's 2xx each time it comes); timeouts and transport
    * errors only `outcome`.
    */
-  forward(request: SipRequest, remote: Remote, onResponse: (response: SipResponse) => void, branchPrefix = 'z9hG4bK-pdpx-'): ForwardedRequest | RequestOutcome {
+  forward(request: SipRequest, remote: Remote, onResponse: (response: SipResponse) => void, branchPrefix = 'z9hG4bK-pdpx-', silentMs?: number): ForwardedRequest | RequestOutcome {
     if (this.tcpOnly && remote.protocol === 'udp') remote = { ...remote, protocol: 'tcp' };
     request.headers.via.unshift({ version: '2.0', protocol: remote.protocol.toUpperCase(), host: this.host, port: this.port, params: { branch: branchPrefix + randomTag() + randomTag(), rport: null } });
     const bytes = serializeSipMessage(request);
     if (request.method === 'INVITE') {
-      const started = this.startInvite(request, bytes, remote, onResponse);
+      const started = this.startInvite(request, bytes, remote, onResponse, silentMs);
       if ('kind' in started) return started;
       // Provisional responses and every 2xx reach onResponse from the transaction; a failure once, here.
       const outcome = started.outcome.then((o) => {
@@ -443,9 +514,17 @@ export class SipStack {
   }
 
   /** Where a URI's requests go (RFC 3263, reduced: the host's address, port 5060 by default); ourselves over loopback. */
-  resolve(uri: SipUri): Promise<Remote> {
-    if (this.isSelf(uri)) return Promise.resolve({ protocol: 'udp', address: this.localHost, port: this.port });
-    return resolveTarget(uri);
+  async resolve(uri: SipUri): Promise<Remote> {
+    return (await this.resolveAll(uri))[0];
+  }
+
+  /** Every target for a URI, in the order RFC 3263 tries them (ourselves over loopback). */
+  async resolveAll(uri: SipUri): Promise<Remote[]> {
+    if (this.isSelf(uri)) return [{ protocol: 'udp', address: this.localHost, port: this.port }];
+    this.dns ??= this.options.dns ?? systemSipDns();
+    const targets = await locateSipServers({ host: uri.host, port: uri.port, transport: uri.params.transport ?? undefined }, this.dns);
+    if (!targets.length) throw new Error(`no SIP server found for ${uri.host} (no NAPTR, SRV or address records)`);
+    return targets;
   }
 
   /** A URI naming this node (a Route we record-routed, say): sent to our own address, never through a router's hairpin. */
@@ -760,12 +839,9 @@ export function responseTarget(request: SipRequest, remote: Remote): Remote {
   return { protocol: 'udp', address: remote.address, port: useSourcePort ? remote.port : (via.port ?? 5060) };
 }
 
-/** RFC 3263, reduced: no NAPTR or SRV yet; the host is looked up, the port defaults to 5060. */
-async function resolveTarget(uri: SipUri): Promise<Remote> {
-  const protocol: SipProtocol = (uri.params.transport ?? 'udp').toLowerCase() === 'tcp' ? 'tcp' : 'udp';
-  const host = uri.host.replace(/^\[(.*)\]$/, '$1');
-  const address = isIP(host) ? host : (await lookup(host)).address;
-  return { protocol, address, port: uri.port ?? 5060 };
+/** RFC 3263 4.3: a transport failure, no answer, or a 503 sends the request to the next target. */
+function worthAnotherTarget(outcome: RequestOutcome): boolean {
+  return outcome.kind === 'transport-error' || outcome.kind === 'timeout' || (outcome.kind === 'final' && outcome.response.status === 503);
 }
 
 function formatRequestUri(uri: SipUri): string {

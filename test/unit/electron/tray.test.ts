@@ -17,7 +17,7 @@ const status = (services: ServiceView[]): NodeStatus => ({
   routing: {
     phones: 0,
     registered: 0,
-    counters: { registered: 0, challenged: 0, authFailed: 0, lockedOut: 0, proxied: 0, branches: 0, midDialogForwarded: 0, refusedPolicy: 0, loops: 0, tooManyHops: 0, notFound: 0, badRouteToken: 0 },
+    counters: { registered: 0, challenged: 0, authFailed: 0, lockedOut: 0, proxied: 0, branches: 0, midDialogForwarded: 0, refusedPolicy: 0, loops: 0, tooManyHops: 0, notFound: 0, badRouteToken: 0, rateLimited: 0 },
   },
 });
 let seq = 0;
