@@ -7,6 +7,8 @@
 // highest rate with every call successful. For Peerdial the UAS is the user's phone and the
 // Request-URI the contact the node publishes for it (sip:alice@HOST:PORT;pdphone=ID), so the
 // node proxies to the phone alone, as Kamailio proxies to the one contact of the AOR.
+// A figure at the top step means the server did not fail there: its ceiling is higher.
+// RSS: the node's own; Kamailio's sums its processes, which counts their shared memory once each.
 // Writes bench/results/sip-server.json. Knobs: SIP_SERVER_STEP_SECONDS (default 5).
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -20,9 +22,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const SCENARIOS = path.join(here, 'sipp');
 const STEP_S = Number(process.env.SIP_SERVER_STEP_SECONDS ?? 5);
 const STEPS = {
-  register: [250, 500, 1000, 2000, 3000, 4000, 6000, 8000],
+  register: [250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000],
   proxyMessage: [250, 500, 1000, 2000, 3000, 4000, 6000, 8000],
-  callsPerSecond: [50, 100, 200, 400, 600, 800, 1200, 1600],
+  callsPerSecond: [50, 100, 200, 400, 600, 800, 1200, 1600, 2400],
 };
 type Scenario = keyof typeof STEPS;
 const PASSWORD = 'bench-secret-8d2f';
@@ -102,7 +104,10 @@ async function ramp(server: Server, scenario: Scenario): Promise<{ best: number;
       const step: StepResult = { rate, successful: run.successful, failed: run.failed, rssMb: server.name === 'peerdial' ? rssMb(server.pid) : groupRssMb(server.pid) };
       steps.push(step);
       console.log(`${server.name} ${scenario} ${rate}/s: ${run.successful} ok, ${run.failed} failed, RSS ${step.rssMb} MB`);
-      if (run.failed > 0 || run.successful < calls) break;
+      if (run.failed > 0 || run.successful < calls) {
+        if (run.successful === 0) console.log(run.output.slice(-1_500));
+        break;
+      }
       best = rate;
       rssMbAtBest = step.rssMb;
     }
@@ -163,7 +168,9 @@ for (const scenario of Object.keys(STEPS) as Scenario[]) {
   }
   const p = byServer.peerdial;
   const k = byServer.kamailio;
+  const top = STEPS[scenario][STEPS[scenario].length - 1];
   results[scenario] = { peerdial: p.best, kamailio: k.best, ratio: k.best ? Math.round((p.best / k.best) * 100) / 100 : 0, steps: { peerdial: p.steps, kamailio: k.steps } };
+  if (k.best === top) console.log(`kamailio ${scenario}: clean at the top step (${top}/s); its ceiling is higher, the ratio an upper bound`);
   if (p.rssMbAtBest !== undefined) rssAtBest = Math.max(rssAtBest ?? 0, p.rssMbAtBest);
 }
 
@@ -172,6 +179,8 @@ const report = {
   proxyMessage: { peerdial: results.proxyMessage.peerdial, kamailio: results.proxyMessage.kamailio, ratio: results.proxyMessage.ratio },
   callsPerSecond: { peerdial: results.callsPerSecond.peerdial, kamailio: results.callsPerSecond.kamailio, ratio: results.callsPerSecond.ratio },
   rssMb: { peerdial: rssAtBest },
+  /** Scenarios where Kamailio did not fail at the highest rate tried: its ceiling, and so the ratio's true value, is lower than shown for us. */
+  kamailioCleanAtTopStep: (Object.keys(STEPS) as Scenario[]).filter((s) => results[s].kamailio === STEPS[s][STEPS[s].length - 1]),
   targets: { ratio: 0.5, rssMb: 300 },
   unit: 'calls/s with 0 failed, open loop, ' + STEP_S + ' s a step (register: one authenticated registration, two transactions)',
   steps: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.steps])),

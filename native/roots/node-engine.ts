@@ -522,7 +522,7 @@ export class Engine {
       await supervisor.add({ name: 'nat', start: () => nat.start(), stop: () => nat.stop() });
       await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
       await supervisor.add({ name: 'lan-discovery', start: () => lan.start(), stop: () => lan.stop() });
-      await supervisor.add({ name: 'phones', start: () => phones.start(), stop: async () => undefined });
+      await supervisor.add({ name: 'phones', start: () => phones.start(), stop: () => phones.flush() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
       await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });
       await supervisor.add({

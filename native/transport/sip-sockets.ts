@@ -38,6 +38,8 @@ const DEFAULT_SIP_PORT = 5060;
 const CONNECT_TIMEOUT_MS = 5_000;
 const IDLE_TIMEOUT_MS = 120_000;
 
+const SIP_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export class SipSockets {
   private readonly connections = new Map<string, net.Socket>();
   private readonly pending = new Map<string, Promise<net.Socket>>();
@@ -100,6 +102,18 @@ export class SipSockets {
       throw e;
     });
     const actual = udp.address().port;
+    // A burst of requests (a flash of registrations, a member routing for many) must wait in the
+    // kernel rather than be dropped: as large a buffer as the system allows (Linux caps it at
+    // net.core.rmem_max; 4 MiB is Kamailio's habit too).
+    for (const size of [SIP_UDP_BUFFER_BYTES, SIP_UDP_BUFFER_BYTES / 4]) {
+      try {
+        udp.setRecvBufferSize(size);
+        udp.setSendBufferSize(size);
+        break;
+      } catch {
+        // A smaller one, or the system's default.
+      }
+    }
     const tcp = net.createServer({ noDelay: true });
     try {
       await new Promise<void>((resolve, reject) => {

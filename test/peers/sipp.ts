@@ -46,7 +46,7 @@ export function startSipp(options: SippOptions): { child: ChildProcess; done: Pr
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'peerdial-sipp-'));
   const args = [
     ...(options.remote ? [options.remote] : []),
-    '-sf', path.join(SCENARIOS, options.scenario),
+    '-sf', path.isAbsolute(options.scenario) ? options.scenario : path.join(SCENARIOS, options.scenario),
     '-i', '127.0.0.1',
     '-p', String(options.localPort ?? 0),
     '-t', options.transport === 'tcp' ? 't1' : 'u1',

@@ -43,6 +43,8 @@ export interface PhonesServiceDeps {
 }
 
 const DEFAULT_RATE_LIMIT = 100;
+/** How soon a refreshed registration (same contacts) is written. */
+const REFRESH_WRITE_MS = 1_000;
 
 const PHONE_PARAM = PHONE_CONTACT_PARAM;
 const PASSWORD_ALPHABET = 'abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
@@ -66,6 +68,8 @@ export class PhonesService {
     rateLimited: 0,
   };
   private readonly rateLimit?: SourceRateLimit;
+  private readonly dirty = new Set<string>();
+  private flushTimer?: NodeJS.Timeout;
   readonly registrar: PhoneRegistrar;
   private readonly routes: DialogRoutes;
   private readonly proxy: ForkingProxy;
@@ -163,6 +167,7 @@ export class PhonesService {
     if (!entry) throw new UserError('NOT_FOUND', `No phone ${id}.`);
     await this.deps.phones.remove(id);
     this.entries.delete(id);
+    this.dirty.delete(id);
     this.deps.log.info('phone removed', { name: entry.phone.name, username: entry.phone.username });
     this.deps.onChange();
   }
@@ -327,16 +332,38 @@ export class PhonesService {
     return undefined;
   }
 
+  /**
+   * A phone's bindings after a REGISTER. A new or lost contact is written at once (routing after
+   * a restart depends on it); a refresh of the same contacts only moves their expiry, and is
+   * written within a second, with every other refresh of that second: a phone that refreshes
+   * often, or many phones, cost one write a second, not one a REGISTER.
+   */
   private async setBindings(phoneId: string, bindings: Binding[]): Promise<void> {
     const entry = this.entries.get(phoneId);
     if (!entry) return;
     const before = entry.bindings.map((b) => b.contact).join('\n');
     entry.bindings = bindings;
+    if (before === bindings.map((b) => b.contact).join('\n')) {
+      this.dirty.add(phoneId);
+      this.flushTimer ??= setTimeout(() => void this.flush(), REFRESH_WRITE_MS).unref();
+      return;
+    }
+    this.dirty.delete(phoneId);
     await this.deps.phones.replaceBindings(phoneId, bindings);
-    if (before !== bindings.map((b) => b.contact).join('\n')) {
-      const phone = entry.phone;
-      this.deps.log.info(bindings.length ? 'phone registered' : 'phone unregistered', { name: phone.name, contacts: bindings.map((b) => b.contact), userAgent: bindings[0]?.userAgent });
-      this.deps.onChange();
+    const phone = entry.phone;
+    this.deps.log.info(bindings.length ? 'phone registered' : 'phone unregistered', { name: phone.name, contacts: bindings.map((b) => b.contact), userAgent: bindings[0]?.userAgent });
+    this.deps.onChange();
+  }
+
+  /** Writes the refreshes not yet written. */
+  async flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (entry) await this.deps.phones.replaceBindings(id, entry.bindings).catch((error: Error) => this.deps.log.warn('could not store a phone\'s registration', { error: error.message }));
     }
   }
 
