@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import { makeResponse, serializeSipMessage, type SipRequest, type SipResponse } from '../../wire/sip/message.js';
 import { parseSipUri } from '../../wire/sip/uri.js';
 import type { Remote } from '../../transport/sip-sockets.js';
-import { responseTarget, type IncomingRequest, type MessageForwarder, type SipStack } from '../sip/index.js';
+import { forwardResponseStatelessly, isStackAddress, responseTarget, type IncomingRequest, type MessageForwarder, type SipStack } from '../sip/index.js';
 
 export interface ClientFlowsOptions {
   stack: SipStack;
@@ -147,16 +147,8 @@ export class ClientFlows implements MessageForwarder {
   }
 
   response(response: SipResponse, _remote: Remote): boolean {
-    const top = response.headers.via?.[0];
-    if (!top || !String(top.params.branch ?? '').startsWith(BRANCH_PREFIX) || !this.isUs(top.host, top.port)) return false;
-    response.headers.via.shift();
-    const next = response.headers.via[0];
-    if (!next) return true;
-    const protocol = String(next.protocol).toLowerCase() === 'tcp' ? 'tcp' : 'udp';
-    const address = String(next.params.received ?? next.host);
-    const port = Number(next.params.rport || next.port || 5060);
+    if (!forwardResponseStatelessly(this.options.stack, response, BRANCH_PREFIX)) return false;
     this.counters.forwardedResponses++;
-    void this.options.stack.sendRaw(serializeSipMessage(response), { protocol, address, port }).catch(() => undefined);
     return true;
   }
 
@@ -193,8 +185,7 @@ export class ClientFlows implements MessageForwarder {
   }
 
   private isUs(host: string, port: number | undefined): boolean {
-    const bare = host.replace(/^\[(.*)\]$/, '$1');
-    return (bare === this.options.stack.host || bare === this.options.stack.localHost) && (port ?? 5060) === this.options.stack.port;
+    return isStackAddress(this.options.stack, host, port);
   }
 
   private answer(request: SipRequest, remote: Remote, status: number, reason: string): void {

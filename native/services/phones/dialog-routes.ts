@@ -7,7 +7,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { makeResponse, serializeSipMessage, type SipRequest, type SipResponse } from '../../wire/sip/message.js';
 import { formatSipUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import type { Remote } from '../../transport/sip-sockets.js';
-import { responseTarget, type MessageForwarder, type SipStack } from '../sip/index.js';
+import { forwardResponseStatelessly, isStackAddress, responseTarget, type MessageForwarder, type SipStack } from '../sip/index.js';
 
 export const ROUTE_TOKEN_PREFIX = 'pdrr-';
 const BRANCH_PREFIX = 'z9hG4bK-pdrr-';
@@ -67,16 +67,7 @@ export class DialogRoutes implements MessageForwarder {
   }
 
   response(response: SipResponse): boolean {
-    const top = response.headers.via?.[0];
-    if (!top || !String(top.params.branch ?? '').startsWith(BRANCH_PREFIX) || !this.isUs(top.host, top.port)) return false;
-    response.headers.via.shift();
-    const next = response.headers.via[0];
-    if (!next) return true;
-    const protocol = String(next.protocol).toLowerCase() === 'tcp' ? 'tcp' : 'udp';
-    const address = String(next.params.received ?? next.host);
-    const port = Number(next.params.rport || next.port || 5060);
-    void this.options.stack.sendRaw(serializeSipMessage(response), { protocol, address, port }).catch(() => undefined);
-    return true;
+    return forwardResponseStatelessly(this.options.stack, response, BRANCH_PREFIX);
   }
 
   /** The next Route, else the phone's flow, else the Request-URI (ourselves over loopback). */
@@ -109,9 +100,7 @@ export class DialogRoutes implements MessageForwarder {
   }
 
   isUs(host: string, port: number | undefined): boolean {
-    const bare = host.replace(/^\[(.*)\]$/, '$1');
-    const stack = this.options.stack;
-    return (bare === stack.host || bare === stack.localHost) && (port ?? 5060) === stack.port;
+    return isStackAddress(this.options.stack, host, port);
   }
 
   private answer(request: SipRequest, remote: Remote, status: number, reason: string): void {
