@@ -7,10 +7,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CallView, NewPhone } from '../../native/control/api.js';
 import { requireBaresip, startBaresip, type Baresip } from '../peers/baresip.js';
+import { startSipp } from '../peers/sipp.js';
 import { audioTempDir } from '../support/audio-analysis.js';
 import { describeCalls, watchCalls, writeTone } from '../support/calls.js';
 import { controlOf, type NodeControl } from '../support/control.js';
-import { removeDir, startNode, type NodeProcess } from '../support/node-process.js';
+import { freePort, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { recordedBytes, toneHeardSince } from '../netns/lab-tones.js';
 
@@ -141,6 +142,23 @@ describe('a SIP phone registered to its user node (baresip)', () => {
     await until('the phone hung up at bob', async () => bobCalls.get(incoming.id)?.state === 'ended', 10_000, describeCalls(bobCalls));
     const status = await aliceApi.invoke('node.status', {});
     assert.ok(status.routing.counters.proxied >= 2 && status.routing.counters.midDialogForwarded >= 1, JSON.stringify(status.routing));
+  });
+
+  it('the phone calls a SIP address outside the overlay through its node, which asks for its credentials first (407)', async () => {
+    const before = (await aliceApi.invoke('node.status', {})).routing.counters;
+    const uasPort = await freePort();
+    const uas = startSipp({ scenario: 'call-uas-record-route.xml', localPort: uasPort, calls: 1, timeoutS: 30 });
+    await sleep(300);
+    const established = phone!.events.filter((e) => e.type === 'CALL_ESTABLISHED').length;
+    await phone!.dial(`sip:elsewhere@127.0.0.1:${uasPort}`);
+    await until('the call established', async () => phone!.events.filter((e) => e.type === 'CALL_ESTABLISHED').length > established, 10_000, () => phone!.output().slice(-1_500));
+    await phone!.hangup();
+    const run = await uas.done;
+    assert.equal(run.successful, 1, run.output.slice(-1_500));
+    const after = (await aliceApi.invoke('node.status', {})).routing.counters;
+    assert.ok(after.challenged > before.challenged, 'a 407 first');
+    assert.ok(after.proxied > before.proxied);
+    assert.ok(after.midDialogForwarded > before.midDialogForwarded, 'the ACK and BYE through the node');
   });
 
   it('the phone messages sip:bob@peerdial, and bob\'s message to alice goes to the phone and the app', async () => {

@@ -34,9 +34,14 @@ export class DialogRoutes implements MessageForwarder {
   }
 
   request(request: SipRequest, remote: Remote): boolean {
-    const top = routesOf(request)[0];
+    // A phone may put its outbound proxy (us, plainly) before the route set: that entry is spent.
+    const routes = routesOf(request);
+    let skip = 0;
+    while (skip < routes.length - 1 && this.isPlainUs(routes[skip])) skip++;
+    const top = routes[skip];
     const uri = top && parseSipUri(uriText(top.uri));
     if (!uri?.user?.startsWith(ROUTE_TOKEN_PREFIX) || !this.isUs(uri.host, uri.port)) return false;
+    if (skip) request.headers.route = routes.slice(skip);
     const flow = this.flowOf(uri.user);
     if (!flow) {
       this.options.counters.badRouteToken++;
@@ -97,6 +102,11 @@ export class DialogRoutes implements MessageForwarder {
 
   private mac(text: string): string {
     return createHmac('sha256', this.secret).update(text).digest().subarray(0, MAC_BYTES).toString('base64url');
+  }
+
+  private isPlainUs(route: RouteEntry): boolean {
+    const uri = parseSipUri(uriText(route.uri));
+    return !!uri && !uri.user && this.isUs(uri.host, uri.port);
   }
 
   isUs(host: string, port: number | undefined): boolean {

@@ -64,13 +64,6 @@ export class PhoneRegistrar {
   async onRegister(incoming: IncomingRequest): Promise<void> {
     const { request, remote, respond } = incoming;
     const counters = this.options.counters;
-    const lockedMs = this.lockout.lockedFor(remote.address);
-    if (lockedMs > 0) {
-      counters.lockedOut++;
-      this.options.onRefused?.();
-      respond(403, { reason: `Forbidden (too many failed attempts from ${remote.address}; try again in ${Math.ceil(lockedMs / 1000)} s)` });
-      return;
-    }
     const user = this.options.user();
     if (!user) {
       respond(480, { reason: 'Temporarily Unavailable (no user on this node yet)' });
@@ -78,39 +71,15 @@ export class PhoneRegistrar {
     }
     const realm = this.options.realm();
     const to = parseSipUri(request.headers.to?.uri ?? '');
+    if (this.lockedOut(incoming)) return;
     if (!to?.user || to.user.toLowerCase() !== user) {
       counters.refusedPolicy++;
       this.options.onRefused?.();
       respond(403, { reason: `Forbidden (this node registers phones for sip:${user}@${realm} only)` });
       return;
     }
-    const offered = ((request.headers.authorization as Array<Record<string, unknown>> | undefined) ?? []).find((h) => String(h.realm ?? '').replace(/"/g, '') === realm);
-    if (!offered) return this.challenge(incoming, false);
-    const read = readCredentials(offered);
-    if (!read.ok) {
-      respond(400, { reason: `Bad Request (${read.reason})` });
-      return;
-    }
-    const credentials = read.credentials;
-    const verdict = this.nonces.check(credentials.nonce, remote.address, credentials.nc);
-    if (verdict === 'stale') return this.challenge(incoming, true);
-    const entry = this.options.byUsername(credentials.username);
-    const expected = entry && digestResponse({ algorithm: credentials.algorithm, ha1: ha1Of(entry.phone, credentials.algorithm), method: 'REGISTER', uri: credentials.uri, nonce: credentials.nonce, qop: credentials.qop, nc: credentials.nc, cnonce: credentials.cnonce });
-    const matches = expected !== undefined && expected.length === credentials.response.length && timingSafeEqual(Buffer.from(expected), Buffer.from(credentials.response));
-    if (verdict !== 'fresh' || !matches || !entry) {
-      counters.authFailed++;
-      this.options.onRefused?.();
-      const why = verdict === 'replayed' ? 'a nonce used before' : verdict === 'invalid' ? 'a nonce we did not give' : 'a wrong user name or password';
-      if (this.lockout.fail(remote.address)) {
-        this.options.log.warn('phone registrations from this address locked out after repeated failures', { address: remote.address, minutes: this.lockout.lockMs / 60_000, lastUserName: credentials.username });
-      }
-      if (verdict !== 'fresh') return this.challenge(incoming, false);
-      this.options.log.info('phone registration refused', { address: remote.address, username: credentials.username, why });
-      respond(403, { reason: 'Forbidden (wrong user name or password)' });
-      return;
-    }
-    this.lockout.succeed(remote.address);
-    this.offeredBoth.delete(sourceKey(incoming));
+    const entry = this.authenticate(incoming, 'www');
+    if (!entry) return;
     const contactHeader = request.headers.contact as '*' | Array<{ uri: string; params: Record<string, unknown> }> | undefined;
     const contacts: ContactEntry[] | '*' = contactHeader === '*' ? '*' : (contactHeader ?? []).map((c) => ({ uri: c.uri, params: c.params ?? {} }));
     const expiresHeader = request.headers.expires;
@@ -145,13 +114,70 @@ export class PhoneRegistrar {
     });
   }
 
-  /** RFC 3261 22.4 and RFC 8760 2.4: a 401 with one challenge per algorithm, the strongest first. */
-  private challenge(incoming: IncomingRequest, stale: boolean): void {
+  /**
+   * The phone whose digest credentials the request carries (RFC 3261 22.4: Authorization for a
+   * registrar, `www`; Proxy-Authorization for a proxy, `proxy`, 22.3), or undefined when it has
+   * answered the request itself: a challenge (401 or 407), 400 for unreadable credentials, 403
+   * for wrong ones or a source locked out. Our Proxy-Authorization is taken off a request that
+   * passes, before it goes on.
+   */
+  authenticate(incoming: IncomingRequest, kind: 'www' | 'proxy'): RegisteredPhone | undefined {
+    const { request, remote, respond } = incoming;
+    const counters = this.options.counters;
+    if (this.lockedOut(incoming)) return undefined;
+    const realm = this.options.realm();
+    const header = kind === 'www' ? 'authorization' : 'proxy-authorization';
+    const all = (request.headers[header] as Array<Record<string, unknown>> | undefined) ?? [];
+    const offered = all.find((h) => String(h.realm ?? '').replace(/"/g, '') === realm);
+    if (!offered) return this.challenge(incoming, false, kind);
+    const read = readCredentials(offered);
+    if (!read.ok) {
+      respond(400, { reason: `Bad Request (${read.reason})` });
+      return undefined;
+    }
+    const credentials = read.credentials;
+    const verdict = this.nonces.check(credentials.nonce, remote.address, credentials.nc);
+    if (verdict === 'stale') return this.challenge(incoming, true, kind);
+    const entry = this.options.byUsername(credentials.username);
+    const expected = entry && digestResponse({ algorithm: credentials.algorithm, ha1: ha1Of(entry.phone, credentials.algorithm), method: request.method, uri: credentials.uri, nonce: credentials.nonce, qop: credentials.qop, nc: credentials.nc, cnonce: credentials.cnonce });
+    const matches = expected !== undefined && expected.length === credentials.response.length && timingSafeEqual(Buffer.from(expected), Buffer.from(credentials.response));
+    if (verdict !== 'fresh' || !matches || !entry) {
+      counters.authFailed++;
+      this.options.onRefused?.();
+      const why = verdict === 'replayed' ? 'a nonce used before' : verdict === 'invalid' ? 'a nonce we did not give' : 'a wrong user name or password';
+      if (this.lockout.fail(remote.address)) {
+        this.options.log.warn('phone requests from this address locked out after repeated failures', { address: remote.address, minutes: this.lockout.lockMs / 60_000, lastUserName: credentials.username });
+      }
+      if (verdict !== 'fresh') return this.challenge(incoming, false, kind);
+      this.options.log.info('phone refused', { address: remote.address, username: credentials.username, method: request.method, why });
+      respond(403, { reason: 'Forbidden (wrong user name or password)' });
+      return undefined;
+    }
+    this.lockout.succeed(remote.address);
+    this.offeredBoth.delete(sourceKey(incoming));
+    if (kind === 'proxy') request.headers[header] = all.filter((h) => h !== offered).length ? all.filter((h) => h !== offered) : undefined;
+    return entry;
+  }
+
+  /** A source that failed too often gets 403 whatever it sends, for a while. */
+  private lockedOut(incoming: IncomingRequest): boolean {
+    const lockedMs = this.lockout.lockedFor(incoming.remote.address);
+    if (lockedMs <= 0) return false;
+    this.options.counters.lockedOut++;
+    this.options.onRefused?.();
+    incoming.respond(403, { reason: `Forbidden (too many failed attempts from ${incoming.remote.address}; try again in ${Math.ceil(lockedMs / 1000)} s)` });
+    return true;
+  }
+
+  /** RFC 3261 22.4 and RFC 8760 2.4: a 401 (or a proxy's 407) with one challenge per algorithm, the strongest first. */
+  private challenge(incoming: IncomingRequest, stale: boolean, kind: 'www' | 'proxy'): undefined {
     this.options.counters.challenged++;
     const nonce = this.nonces.issue(incoming.remote.address);
     const realm = this.options.realm();
     const offered = this.algorithmsFor(incoming, stale);
-    incoming.respond(401, { headers: { 'www-authenticate': offered.map((algorithm) => challengeHeader({ realm, nonce, algorithm, stale })) } });
+    const header = kind === 'www' ? 'www-authenticate' : 'proxy-authenticate';
+    incoming.respond(kind === 'www' ? 401 : 407, { headers: { [header]: offered.map((algorithm) => challengeHeader({ realm, nonce, algorithm, stale })) } });
+    return undefined;
   }
 
   /** Both algorithms, unless this source failed on them before (it came back without credentials). */
@@ -162,7 +188,7 @@ export class PhoneRegistrar {
     if (until !== undefined && until > now) return ['MD5'];
     const agent = String(incoming.request.headers['user-agent'] ?? '');
     if (MD5_ONLY_AGENTS.some((pattern) => pattern.test(agent))) return ['MD5'];
-    const hasCredentials = incoming.request.headers.authorization !== undefined;
+    const hasCredentials = incoming.request.headers.authorization !== undefined || incoming.request.headers['proxy-authorization'] !== undefined;
     if (!stale && !hasCredentials && this.offeredBoth.has(key)) {
       this.offeredBoth.delete(key);
       remember(this.md5Only, key, now + MD5_ONLY_MS);

@@ -260,8 +260,13 @@ export class PhonesService {
     this.fork(incoming, targets, fromPhone);
   }
 
-  /** Where DNS says (RFC 3263), one target after another. */
+  /**
+   * Where DNS says (RFC 3263), one target after another. Only for the user's phones, and only
+   * with their credentials (407, RFC 3261 22.3): a request from a phone's address alone could be
+   * forged over UDP, and a call to another domain may cost someone money.
+   */
   private async routeToHost(incoming: IncomingRequest, uri: SipUri, fromPhone: Remote): Promise<void> {
+    if (!this.registrar.authenticate(incoming, 'proxy')) return;
     let remotes: Remote[];
     try {
       remotes = await this.deps.stack.resolveAll(uri);

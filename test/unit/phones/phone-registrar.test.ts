@@ -101,6 +101,24 @@ describe('the phones registrar (RFC 3261 10.3, digest per RFC 3261 22.4 and RFC 
     assert.equal(counters.lockedOut, 1);
   });
 
+  it('as a proxy (RFC 3261 22.3): 407 with Proxy-Authenticate, then the phone, with our Proxy-Authorization taken off', async () => {
+    const { registrar } = setup();
+    const invite = () =>
+      incoming('INVITE', { to: { uri: 'sip:carol@example.org', params: {} }, from: { uri: 'sip:alice@peerdial', params: { tag: 'f' } }, 'call-id': 'c1', cseq: { seq: 1, method: 'INVITE' } });
+    const first = invite();
+    assert.equal(registrar.authenticate(first, 'proxy'), undefined);
+    assert.equal(first.answered[0].status, 407);
+    const challenge = (first.answered[0].options as { headers: Record<string, Array<Record<string, unknown>>> }).headers['proxy-authenticate'][0];
+    const second = invite();
+    const nonce = String(challenge.nonce).replace(/"/g, '');
+    const ha1 = digestHa1('SHA-256', phone.username, REALM, PASSWORD);
+    const response = digestResponse({ algorithm: 'SHA-256', ha1, method: 'INVITE', uri: 'sip:carol@example.org', nonce, qop: 'auth', nc: '00000001', cnonce: 'x' });
+    second.request.headers['proxy-authorization'] = [{ scheme: 'Digest', username: `"${phone.username}"`, realm: `"${REALM}"`, nonce: `"${nonce}"`, uri: '"sip:carol@example.org"', response: `"${response}"`, algorithm: 'SHA-256', qop: 'auth', nc: '00000001', cnonce: '"x"' }];
+    assert.equal(registrar.authenticate(second, 'proxy')?.phone.id, 'p1');
+    assert.equal(second.answered.length, 0, 'nothing answered: the proxy sends it on');
+    assert.equal(second.request.headers['proxy-authorization'], undefined);
+  });
+
   it('another user\'s AOR is refused; baresip 1.x is offered MD5 alone (it fails on SHA-256)', async () => {
     const { registrar } = setup();
     const other = register(undefined, 'sip:bob@peerdial');
