@@ -22,9 +22,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const SCENARIOS = path.join(here, 'sipp');
 const STEP_S = Number(process.env.SIP_SERVER_STEP_SECONDS ?? 5);
 const STEPS = {
-  register: [250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000],
-  proxyMessage: [250, 500, 1000, 2000, 3000, 4000, 6000, 8000],
-  callsPerSecond: [50, 100, 200, 400, 600, 800, 1200, 1600, 2400],
+  register: [500, 1000, 2000, 3000, 3500, 4000, 5000, 6000, 8000, 10000, 12000],
+  proxyMessage: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 6000, 8000],
+  callsPerSecond: [100, 200, 400, 500, 600, 700, 800, 1000, 1200, 1600, 2000, 2400],
 };
 type Scenario = keyof typeof STEPS;
 const PASSWORD = 'bench-secret-8d2f';
