@@ -161,6 +161,22 @@ describe('a SIP phone registered to its user node (baresip)', () => {
     assert.ok(after.midDialogForwarded > before.midDialogForwarded, 'the ACK and BYE through the node');
   });
 
+  it('the phone calls its own user: the app rings (the phone does not ring itself), answers, and hears it', async () => {
+    const aliceFrom = await recordedBytes(heard.alice);
+    const before = [...aliceCalls.keys()];
+    const incomingBefore = phone!.events.filter((e) => e.type === 'CALL_INCOMING').length;
+    const establishedBefore = phone!.events.filter((e) => e.type === 'CALL_ESTABLISHED').length;
+    await phone!.dial('sip:alice@peerdial');
+    const incoming = await until('the app rings', async () => [...aliceCalls.values()].find((c) => !before.includes(c.id) && c.direction === 'in' && c.state === 'incoming'), 10_000, describeCalls(aliceCalls));
+    await aliceApi.invoke('call.answer', { id: incoming.id });
+    await until('the phone talks to the app', async () => phone!.events.filter((e) => e.type === 'CALL_ESTABLISHED').length > establishedBefore, 10_000, () => phone!.output().slice(-1_500));
+    await sleep(TALK_MS);
+    assertTone(await toneHeardSince(heard.alice, aliceFrom), PHONE_HZ, 'the app hears its phone');
+    assert.equal(phone!.events.filter((e) => e.type === 'CALL_INCOMING').length, incomingBefore, 'the phone did not ring itself');
+    await phone!.hangup();
+    await until('the phone hung up at the app', async () => aliceCalls.get(incoming.id)?.state === 'ended', 10_000, describeCalls(aliceCalls));
+  });
+
   it('the phone messages sip:bob@peerdial, and bob\'s message to alice goes to the phone and the app', async () => {
     const sent = await phone!.command('message', 'Hello from the desk phone');
     assert.ok(sent.ok, sent.data);

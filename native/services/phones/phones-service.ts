@@ -213,7 +213,9 @@ export class PhonesService {
       const phoneId = forUs && typeof uri.params[PHONE_PARAM] === 'string' ? (uri.params[PHONE_PARAM] as string) : undefined;
       if (!phoneId && !fromPhone && !this.hasLivePhones()) return false;
       if (this.overRate(incoming) || !this.checkHops(incoming)) return true;
-      const targets = phoneId ? this.phoneTargets(phoneId) : [this.localTarget(user!), ...this.phoneTargets()];
+      // A phone calling its own user rings the app and the user's other phones, not itself.
+      const others = this.phoneTargets(phoneId).filter((t) => !fromPhone || t.remote.address !== fromPhone.address || t.remote.port !== fromPhone.port);
+      const targets = phoneId ? others : [this.localTarget(user!), ...others];
       this.fork(incoming, targets, fromPhone);
       return true;
     }
@@ -224,13 +226,13 @@ export class PhonesService {
         incoming.respond(482, { reason: 'Loop Detected' });
         return true;
       }
-      void this.routeToAor(incoming, uri, fromPhone);
+      this.routeToAor(incoming, uri, fromPhone).catch((error: Error) => this.failed(incoming, error));
       return true;
     }
     // Another host. Our phones may call anywhere; a stranger may not use us as a relay.
     if (fromPhone) {
       if (this.overRate(incoming) || !this.checkHops(incoming)) return true;
-      void this.routeToHost(incoming, uri, fromPhone);
+      this.routeToHost(incoming, uri, fromPhone).catch((error: Error) => this.failed(incoming, error));
       return true;
     }
     if (isIP(uri.host.replace(/^\[(.*)\]$/, '$1'))) return false;
@@ -291,6 +293,12 @@ export class PhonesService {
     const up = upstream ? [this.routes.recordRoute(upstream)] : [];
     const hops = Number(request.headers['max-forwards'] ?? 70) - 1;
     this.proxy.fork(incoming, targets.map((t) => ({ ...t, recordRoute: [...t.recordRoute, ...up] })), hops);
+  }
+
+  /** Nothing a request brings may take the node down: 500, and the reason in the log. */
+  private failed(incoming: IncomingRequest, error: Error): void {
+    this.deps.log.warn('routing a request failed', { method: incoming.request.method, uri: incoming.request.uri, error: error.message });
+    incoming.respond(500, { reason: 'Server Internal Error (routing failed)' });
   }
 
   private checkHops(incoming: IncomingRequest): boolean {
