@@ -9,6 +9,7 @@
 //   member of the same overlay answers with a unicast 200 carrying its node reference.
 // A node alone in its ring joins through a peer it found; one already in a ring hands new peers
 // to the overlay's merge, when it has one.
+import { hostForUri } from '../../wire/sip/uri.js';
 import type { Logger } from '../../log.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { decodeOverlayRequest, decodeOverlayResponse, encodeOverlayRequest, isOverlayRequest, OVERLAY_CONTENT_TYPE, type NodeRef } from '../../wire/overlay/messages.js';
@@ -543,8 +544,4 @@ function signatureOfNetwork(): string {
 
 function isLoopback(host: string): boolean {
   return /^127\./.test(host) || host === '::1' || host === 'localhost';
-}
-
-function hostForUri(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import { makeResponse, serializeSipMessage, type SipRequest, type SipResponse } from '../../wire/sip/message.js';
 import { parseSipUri } from '../../wire/sip/uri.js';
 import type { Remote } from '../../transport/sip-sockets.js';
-import { forwardResponseStatelessly, isStackAddress, responseTarget, type IncomingRequest, type MessageForwarder, type SipStack } from '../sip/index.js';
+import { forwardResponseStatelessly, responseTarget, type IncomingRequest, type MessageForwarder, type SipStack } from '../sip/index.js';
 
 export interface ClientFlowsOptions {
   stack: SipStack;
@@ -185,7 +185,7 @@ export class ClientFlows implements MessageForwarder {
   }
 
   private isUs(host: string, port: number | undefined): boolean {
-    return isStackAddress(this.options.stack, host, port);
+    return this.options.stack.isOwnAddress(host, port);
   }
 
   private answer(request: SipRequest, remote: Remote, status: number, reason: string): void {

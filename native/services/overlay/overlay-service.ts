@@ -2,6 +2,7 @@
 // client), the records it stores for others (kept in sqlite), and this user's own registration:
 // a signed name claim and a signed binding of the AOR to this device's contact, refreshed before
 // they expire.
+import { hostForUri } from '../../wire/sip/uri.js';
 import type { Logger } from '../../log.js';
 import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult, type MergeOutcome } from '../../proto/overlay/chord-node.js';
 import { RecordStore } from '../../proto/overlay/record-store.js';
@@ -642,10 +643,6 @@ export function isHostPort(text: string): boolean {
 
 function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
   return a.port === b.port && a.host.toLowerCase() === b.host.toLowerCase();
-}
-
-function hostForUri(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** `bob`, `bob@overlay`, `sip:bob@overlay` -> `bob` (only within this overlay). */

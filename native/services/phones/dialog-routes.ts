@@ -5,9 +5,9 @@
 // statelessly (16.11): the answers find their way back by the Vias.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { makeResponse, serializeSipMessage, type SipRequest, type SipResponse } from '../../wire/sip/message.js';
-import { formatSipUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { formatSipUri, hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import type { Remote } from '../../transport/sip-sockets.js';
-import { forwardResponseStatelessly, isStackAddress, responseTarget, type MessageForwarder, type SipStack } from '../sip/index.js';
+import { forwardResponseStatelessly, responseTarget, type MessageForwarder, type SipStack } from '../sip/index.js';
 
 export const ROUTE_TOKEN_PREFIX = 'pdrr-';
 const BRANCH_PREFIX = 'z9hG4bK-pdrr-';
@@ -29,8 +29,7 @@ export class DialogRoutes implements MessageForwarder {
     const text = `${flow.protocol}~${flow.address}~${flow.port}`;
     const token = ROUTE_TOKEN_PREFIX + Buffer.from(text).toString('base64url') + '.' + this.mac(text);
     const stack = this.options.stack;
-    const host = stack.host.includes(':') ? `[${stack.host}]` : stack.host;
-    return { uri: `sip:${token}@${host}:${stack.port};lr`, params: {} };
+    return { uri: `sip:${token}@${hostForUri(stack.host)}:${stack.port};lr`, params: {} };
   }
 
   request(request: SipRequest, remote: Remote): boolean {
@@ -81,7 +80,6 @@ export class DialogRoutes implements MessageForwarder {
     if (!route && flow) return flow;
     const uri = parseSipUri(route ? uriText(route.uri) : request.uri);
     if (!uri) return undefined;
-    if (this.isUs(uri.host, uri.port)) return { protocol: 'udp', address: this.options.stack.localHost, port: this.options.stack.port };
     try {
       return await this.options.stack.resolve(uri);
     } catch {
@@ -109,8 +107,8 @@ export class DialogRoutes implements MessageForwarder {
     return !!uri && !uri.user && this.isUs(uri.host, uri.port);
   }
 
-  isUs(host: string, port: number | undefined): boolean {
-    return isStackAddress(this.options.stack, host, port);
+  private isUs(host: string, port: number | undefined): boolean {
+    return this.options.stack.isOwnAddress(host, port);
   }
 
   private answer(request: SipRequest, remote: Remote, status: number, reason: string): void {

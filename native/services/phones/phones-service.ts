@@ -11,7 +11,7 @@ import { SourceRateLimit } from '../../proto/sip/source-rate-limit.js';
 import type { Binding } from '../../proto/sip/registrar-bindings.js';
 import { PHONE_CONTACT_PARAM } from '../../wire/overlay/record.js';
 import { digestHa1 } from '../../wire/sip/digest.js';
-import { parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import type { PhoneRepository, StoredPhone } from '../../storage/repositories/phone-repository.js';
 import type { Remote } from '../../transport/sip-sockets.js';
 import { UserError } from '../errors.js';
@@ -173,7 +173,7 @@ export class PhonesService {
   }
 
   status(): PhonesStatus {
-    return { phones: this.entries.size, registered: this.list().filter((p) => p.state === 'registered').length, counters: { ...this.counters } };
+    return { phones: this.entries.size, registered: this.registeredCount(), counters: { ...this.counters } };
   }
 
   /** The contacts to publish in the overlay for the user's registered phones: each names this node and the phone. */
@@ -255,7 +255,7 @@ export class PhonesService {
     for (const contact of collapsePhoneContacts(contacts)) {
       const target = parseSipUri(contact);
       if (!target) continue;
-      const remote = this.isUs(target.host, target.port) ? this.self() : await this.deps.stack.resolve(target).catch(() => undefined);
+      const remote = await this.deps.stack.resolve(target).catch(() => undefined);
       if (remote) targets.push({ uri: contact, remote, recordRoute: [] });
     }
     if (!targets.length) this.counters.notFound++;
@@ -311,8 +311,7 @@ export class PhonesService {
 
   private localTarget(user: string): ProxyTarget {
     const stack = this.deps.stack;
-    const host = stack.host.includes(':') ? `[${stack.host}]` : stack.host;
-    return { uri: `sip:${user}@${host}:${stack.port}`, remote: this.self(), recordRoute: [] };
+    return { uri: `sip:${user}@${hostForUri(stack.host)}:${stack.port}`, remote: stack.loopback, recordRoute: [] };
   }
 
   /** Every live binding of one phone (or of all), reached on the flow its REGISTER came on. */
@@ -330,8 +329,13 @@ export class PhonesService {
   }
 
   private hasLivePhones(): boolean {
+    return this.registeredCount() > 0;
+  }
+
+  /** Phones with a registration that has not run out. */
+  private registeredCount(): number {
     const now = this.now();
-    return [...this.entries.values()].some((e) => e.bindings.some((b) => b.expiresAt > now));
+    return [...this.entries.values()].filter((e) => e.bindings.some((b) => b.expiresAt > now)).length;
   }
 
   /** The flow of a registered phone when the request came on it. */
@@ -390,7 +394,7 @@ export class PhonesService {
       state: live.length ? 'registered' : 'not-registered',
       bindings: live.map((b) => ({
         contact: b.contact,
-        address: `${b.source.address.includes(':') ? `[${b.source.address}]` : b.source.address}:${b.source.port}`,
+        address: `${hostForUri(b.source.address)}:${b.source.port}`,
         protocol: b.source.protocol,
         ...(b.userAgent ? { userAgent: b.userAgent } : {}),
         expiresInS: Math.max(0, Math.round((b.expiresAt - now) / 1000)),
@@ -401,15 +405,11 @@ export class PhonesService {
 
   private registrarAddress(): string {
     const stack = this.deps.stack;
-    return `${stack.host.includes(':') ? `[${stack.host}]` : stack.host}:${stack.port}`;
-  }
-
-  private self(): Remote {
-    return { protocol: 'udp', address: this.deps.stack.localHost, port: this.deps.stack.port };
+    return `${hostForUri(stack.host)}:${stack.port}`;
   }
 
   private isUs(host: string, port: number | undefined): boolean {
-    return this.routes.isUs(host, port);
+    return this.deps.stack.isOwnAddress(host, port);
   }
 }
 

@@ -17,7 +17,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../../wire/sip/message.js';
-import { parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import { locateSipServers, type SipDns } from '../../proto/sip/rfc3263.js';
 import { systemSipDns } from '../../transport/dns.js';
 import { SipSockets, type Remote, type SipProtocol } from '../../transport/sip-sockets.js';
@@ -260,8 +260,7 @@ export class SipStack {
    */
   contactFor(user: string): string {
     if (this.flowContact) return this.flowContact;
-    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `sip:${user}@${host}:${this.port}`;
+    return `sip:${user}@${hostForUri(this.host)}:${this.port}`;
   }
 
   /** A client's contact through its member's flow (RFC 5626), or undefined to use our own address. */
@@ -305,7 +304,6 @@ export class SipStack {
     let alternates: Remote[] = [];
     try {
       if (outgoing.flow && !outgoing.dialog?.routeSet.length) remote = outgoing.flow;
-      else if (this.isSelf(nextHop)) remote = { protocol: 'udp', address: this.localHost, port: this.port };
       else [remote, ...alternates] = await this.resolveAll(nextHop);
     } catch (error) {
       return { kind: 'unresolvable', error: error as Error };
@@ -520,17 +518,27 @@ export class SipStack {
 
   /** Every target for a URI, in the order RFC 3263 tries them (ourselves over loopback). */
   async resolveAll(uri: SipUri): Promise<Remote[]> {
-    if (this.isSelf(uri)) return [{ protocol: 'udp', address: this.localHost, port: this.port }];
+    if (this.isSelf(uri)) return [this.loopback];
     this.dns ??= this.options.dns ?? systemSipDns();
     const targets = await locateSipServers({ host: uri.host, port: uri.port, transport: uri.params.transport ?? undefined }, this.dns);
     if (!targets.length) throw new Error(`no SIP server found for ${uri.host} (no NAPTR, SRV or address records)`);
     return targets;
   }
 
+  /** Where this node sends to itself: its own address, never a router's hairpin. */
+  get loopback(): Remote {
+    return { protocol: 'udp', address: this.localHost, port: this.port };
+  }
+
+  /** True when `host:port` names this node's sockets (its public or its own address). */
+  isOwnAddress(host: string, port: number | undefined): boolean {
+    const bare = host.replace(/^\[(.*)\]$/, '$1');
+    return this.boundPort !== undefined && (port ?? 5060) === this.boundPort && (bare === this.host || bare === this.localHost);
+  }
+
   /** A URI naming this node (a Route we record-routed, say): sent to our own address, never through a router's hairpin. */
   private isSelf(uri: SipUri): boolean {
-    const host = uri.host.replace(/^\[(.*)\]$/, '$1');
-    return this.boundPort !== undefined && (uri.port ?? 5060) === this.boundPort && (host === this.host || host === this.localHost) && !uri.params.transport;
+    return this.isOwnAddress(uri.host, uri.port) && !uri.params.transport;
   }
 
   /** Sends the ACK for a 2xx (RFC 3261 13.2.2.4): no transaction, to the first route or the remote target. */

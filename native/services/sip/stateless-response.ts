@@ -7,7 +7,7 @@ import type { SipStack } from './sip-stack.js';
 /** True (and the response sent on) when our Via with `branchPrefix` tops it. */
 export function forwardResponseStatelessly(stack: SipStack, response: SipResponse, branchPrefix: string): boolean {
   const top = response.headers.via?.[0];
-  if (!top || !String(top.params.branch ?? '').startsWith(branchPrefix) || !isStackAddress(stack, top.host, top.port)) return false;
+  if (!top || !String(top.params.branch ?? '').startsWith(branchPrefix) || !stack.isOwnAddress(top.host, top.port)) return false;
   response.headers.via.shift();
   const next = response.headers.via[0];
   if (!next) return true;
@@ -16,10 +16,4 @@ export function forwardResponseStatelessly(stack: SipStack, response: SipRespons
   const port = Number(next.params.rport || next.port || 5060);
   void stack.sendRaw(serializeSipMessage(response), { protocol, address, port }).catch(() => undefined);
   return true;
-}
-
-/** `host:port` names this node's SIP sockets (its public or its own address). */
-export function isStackAddress(stack: SipStack, host: string, port: number | undefined): boolean {
-  const bare = host.replace(/^\[(.*)\]$/, '$1');
-  return (bare === stack.host || bare === stack.localHost) && (port ?? 5060) === stack.port;
 }

@@ -58,3 +58,8 @@ export function sipUriKey(text: string): string | undefined {
   const transport = typeof uri.params?.transport === 'string' ? `;transport=${uri.params.transport.toLowerCase()}` : '';
   return `${uri.schema}:${uri.user ?? ''}@${uri.host.toLowerCase()}:${uri.port ?? ''}${transport}`;
 }
+
+/** A host as a URI writes it: an IPv6 address in brackets (RFC 3261 25.1, IPv6reference). */
+export function hostForUri(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -14,7 +14,12 @@ const SENDER: Remote = { protocol: 'udp', address: '198.51.100.20', port: 5060 }
 
 function setup(options: { max?: number; now?: () => number } = {}) {
   const sent: Array<{ text: string; to: Remote }> = [];
-  const stack = { host: '198.51.100.10', port: 5060, sendRaw: async (bytes: Buffer, to: Remote) => void sent.push({ text: bytes.toString('latin1'), to }) } as unknown as SipStack;
+  const stack = {
+    host: '198.51.100.10',
+    port: 5060,
+    isOwnAddress: (host: string, port: number | undefined) => host === '198.51.100.10' && (port ?? 5060) === 5060,
+    sendRaw: async (bytes: Buffer, to: Remote) => void sent.push({ text: bytes.toString('latin1'), to }),
+  } as unknown as SipStack;
   const flows = new ClientFlows({ stack, log: createLogger('test', 'error'), accepting: () => ({ ok: true }), maxClients: options.max, now: options.now });
   return { flows, sent };
 }
