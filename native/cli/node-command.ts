@@ -56,6 +56,10 @@ Options for "node":
   --sip-rate-limit N   requests a second one address may send this node's registrar and
                        proxy (phones registering, requests routed for the overlay); more get
                        503 with Retry-After (default: 100; 0 for no limit)
+  --farm               be a server of this LAN's server farm: join the farm a member
+                       announces (while it admits servers), or found one; phones of the
+                       farm's users register to any member (kept for next time; --no-farm
+                       leaves the farm)
   --turn URL           also use your own TURN server for calls:
                        turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp]
   --stun-other-address ADDR
@@ -131,7 +135,10 @@ function parseNodeFlags(args: string[]) {
     'relay-port': { type: 'string' },
     turn: { type: 'string' },
     'sip-rate-limit': { type: 'string' },
+    farm: { type: 'boolean' },
+    'no-farm': { type: 'boolean' },
   });
+  if (v.farm && v['no-farm']) throw new UsageError('--farm and --no-farm say opposite things: give one.');
   if (v['display-name'] !== undefined && v.user === undefined) throw new UsageError('--display-name goes with --user NAME.');
   if (v.role !== undefined && !['member', 'client', 'auto'].includes(v.role)) throw new UsageError(`--role must be member, client or auto (got "${v.role}").`);
   if (v.client && v.role !== undefined && v.role !== 'client') throw new UsageError(`--client and --role ${v.role} say different things: give one.`);
@@ -239,6 +246,7 @@ function parseNodeFlags(args: string[]) {
     stunOtherAddress: other,
     maxClients: maxClients === undefined ? undefined : Number(maxClients),
     sipRateLimit: sipRateLimit === undefined ? undefined : Number(sipRateLimit),
+    farm: v.farm ? true : v['no-farm'] ? false : undefined,
     refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
   };
 }
@@ -265,6 +273,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       stunOtherAddress: flags.stunOtherAddress,
       maxClients: flags.maxClients,
       sipRateLimit: flags.sipRateLimit,
+      farm: flags.farm,
       registrationRefreshMs: flags.refreshMs,
       overlayConfig: { ...chordTuningFromEnv(), ...(flags.replicas ? { replicas: flags.replicas } : {}) },
       serveUi: true,

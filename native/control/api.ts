@@ -175,8 +175,8 @@ export type { RelayCandidateView, RelayServerView, RelaySettings, RelayView } fr
 import type { RelaySettings, RelayView } from '../services/nat/relay-view.js';
 export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue/rescue-view.js';
 import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
-export type { NewPhone, PhoneBindingView, PhonesStatus, PhoneView, RoutingCounters } from '../services/phones/phones-view.js';
-import type { NewPhone, PhonesStatus, PhoneView } from '../services/phones/phones-view.js';
+export type { FarmView, NewPhone, PhoneBindingView, PhonesStatus, PhoneView, RoutingCounters } from '../services/phones/phones-view.js';
+import type { FarmView, NewPhone, PhonesStatus, PhoneView } from '../services/phones/phones-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {
@@ -252,14 +252,20 @@ export interface Commands {
    */
   'rescue.configure': { params: Partial<RescueSettings>; result: RescueView };
   /**
-   * Adds a SIP phone for the user: its credentials (the password shown this once), the AOR it
+   * Adds a SIP phone for the user (or, on a farm server, for the farm user `user`): its credentials (the password shown this once), the AOR it
    * registers (the user's own) and the registrar to register to (this node, also its outbound proxy).
    */
-  'phones.add': { params: { name: string }; result: NewPhone };
+  'phones.add': { params: { name: string; user?: string }; result: NewPhone };
   /** The user's phones, with their registrations. */
   'phones.list': { params: Record<string, never>; result: PhoneView[] };
   /** Removes a phone: its credentials stop working and its registrations end at once. */
   'phones.remove': { params: { id: string }; result: PhoneView[] };
+  /** Farm mode: whether this node is a server of its LAN's farm, and the farm's members. */
+  'farm.status': { params: Record<string, never>; result: FarmView };
+  /** Turns farm mode on (joins the LAN's farm, or founds one) or off (leaves it). */
+  'farm.configure': { params: { enabled: boolean }; result: FarmView };
+  /** Lets other servers join the farm through this member for `minutes` (0 closes admission). */
+  'farm.admit': { params: { minutes: number }; result: FarmView };
 }
 export type CommandName = keyof Commands;
 export type ParamsOf<N extends CommandName> = Commands[N]['params'];

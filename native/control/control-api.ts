@@ -105,11 +105,18 @@ export class ControlApi implements ControlEndpoint {
           awayAfterMinutes: optionalInt(p, 'awayAfterMinutes', 0, 1440),
         }),
       'presence.activity': async (p) => services.presence.activity(flag(p, 'idle')),
-      'phones.add': async (p) => services.phones.add(text(p, 'name')),
+      'phones.add': async (p) => services.phones.add(text(p, 'name'), optionalText(p, 'user')),
       'phones.list': async () => services.phones.list(),
       'phones.remove': async (p) => {
         await services.phones.remove(text(p, 'id'));
         return services.phones.list();
+      },
+      'farm.status': async () => services.phones.farm.view(),
+      'farm.configure': async (p) => services.phones.farm.configure(flag(p, 'enabled')),
+      'farm.admit': async (p) => {
+        const minutes = p.minutes;
+        if (typeof minutes !== 'number') throw new ControlError('INVALID_ARGUMENT', '"minutes" must be a number (0 closes admission).');
+        return services.phones.farm.admit(minutes);
       },
       'nat.status': async () => services.nat.view(),
       'nat.check': async () => {

@@ -73,6 +73,8 @@ export interface EngineOptions {
   maxClients?: number;
   /** Requests a second one address may send the registrar and proxy (0: no limit; default 100). */
   sipRateLimit?: number;
+  /** --farm (true) / --no-farm (false): be a server of the LAN's farm (kept for next time); absent: as last saved. */
+  farm?: boolean;
   /** A second address of this host: the STUN server answers RFC 5780 CHANGE-REQUEST from it. */
   stunOtherAddress?: string;
   /** Chord timing knobs (tests shorten them). */
@@ -368,6 +370,14 @@ export class Engine {
       overlay,
       log: log.child('phones'),
       rateLimit: options.sipRateLimit,
+      farmWanted: options.farm,
+      farm: {
+        settings,
+        lanPeers: options.lanPeers ?? (() => lan.peers()),
+        onPeersChanged: options.onLanPeersChanged ?? ((listener) => lanPeerListeners.push(listener)),
+        announce: (id) => lan.setFarm(id),
+        publishEveryMs: options.registrationRefreshMs ?? 60_000,
+      },
       onChange: () => {
         events.publish('phones.changed', phones.list());
         publishStatus();
@@ -522,7 +532,7 @@ export class Engine {
       await supervisor.add({ name: 'nat', start: () => nat.start(), stop: () => nat.stop() });
       await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
       await supervisor.add({ name: 'lan-discovery', start: () => lan.start(), stop: () => lan.stop() });
-      await supervisor.add({ name: 'phones', start: () => phones.start(), stop: () => phones.flush() });
+      await supervisor.add({ name: 'phones', start: () => phones.start(), stop: () => phones.stop() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
       await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });
       await supervisor.add({

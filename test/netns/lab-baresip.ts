@@ -66,6 +66,8 @@ export interface LabBaresipOptions {
   transports?: string;
   /** Registers this AOR (e.g. sip:carol@example.test) instead of taking calls at its own address. */
   aor?: string;
+  /** Loads the uuid module: an instance ID (+sip.instance), which RFC 5626 outbound (`sipnat=outbound`) needs. */
+  instanceId?: boolean;
 }
 
 export function requireBaresipIce(): void {
@@ -119,6 +121,7 @@ export async function startLabBaresip(host: LanHost, options: LabBaresipOptions)
     'module stun.so',
     'module turn.so',
     'module ice.so',
+    ...(options.instanceId ? ['module_tmp uuid.so'] : []),
     'module_tmp account.so',
     'module_app menu.so',
     'module_app ctrl_tcp.so',

@@ -95,6 +95,7 @@ export class LanDiscoveryService {
   private advertSignature = '';
   private rescueUrl?: string;
   private relayUrl?: string;
+  private farmId?: string;
   private advertising: Promise<void> = Promise.resolve();
   private offers = false;
   private joining = false;
@@ -228,6 +229,13 @@ export class LanDiscoveryService {
     if (this.advertSignature) void this.advertise();
   }
 
+  /** Names the server farm this node serves in its DNS-SD TXT record (`farm`; undefined takes it out). */
+  setFarm(id: string | undefined): void {
+    if (id === this.farmId) return;
+    this.farmId = id;
+    if (this.advertSignature) void this.advertise();
+  }
+
   /** Names this node's TURN relay (turn:HOST:PORT) in its DNS-SD TXT record (undefined takes it out). */
   setRelayUrl(url: string | undefined): void {
     if (url === this.relayUrl) return;
@@ -262,6 +270,8 @@ export class LanDiscoveryService {
       ...(this.rescueUrl ? { rescue: this.rescueUrl } : {}),
       // "Relay calls for others" is on: users on this LAN find the relay here too.
       ...(this.relayUrl ? { relay: this.relayUrl } : {}),
+      // A server of a farm: other --farm nodes find the farm here.
+      ...(this.farmId ? { farm: this.farmId } : {}),
     };
     const signature = JSON.stringify([txt, self.port, signatureOfNetwork()]);
     if (signature === this.advertSignature) return;
@@ -414,6 +424,7 @@ export class LanDiscoveryService {
       offersConfig: fromMdns ? found.offersConfig : entry.view.offersConfig,
       // Only its DNS-SD record says whether it relays (and it may stop).
       relay: fromMdns ? found.relay : entry.view.relay,
+      farm: fromMdns ? found.farm : entry.view.farm,
       via: orderedMethods(entry.seen),
       lastSeen: now,
     };
@@ -508,7 +519,7 @@ export class LanDiscoveryService {
 
 /** A Peerdial node's TXT record, read; undefined for anything else. */
 function peerFromTxt(found: DnsSdFound): Omit<LanPeerView, 'via' | 'lastSeen' | 'host' | 'port'> | undefined {
-  const { node, overlay, aor, cfg, relay } = found.txt;
+  const { node, overlay, aor, cfg, relay, farm } = found.txt;
   if (!node || !/^[0-9a-f]{40}$/.test(node) || !overlay || !/^[a-z0-9][a-z0-9.-]{0,62}$/i.test(overlay)) return undefined;
   return {
     nodeId: node,
@@ -516,6 +527,7 @@ function peerFromTxt(found: DnsSdFound): Omit<LanPeerView, 'via' | 'lastSeen' | 
     offersConfig: cfg === '1',
     ...(aor && /^sip:[^@\s]+@[^\s]+$/.test(aor) ? { aor } : {}),
     ...(relay && relay.length <= 80 && /^turn:[0-9A-Fa-f.:[\]]+:\d{1,5}$/.test(relay) ? { relay } : {}),
+    ...(farm && /^[0-9a-f]{16}$/.test(farm) ? { farm } : {}),
   };
 }
 

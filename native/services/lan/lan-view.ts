@@ -20,6 +20,8 @@ export interface LanPeerView {
   offersConfig: boolean;
   /** Its TURN relay (turn:HOST:PORT), when it relays calls for others. */
   relay?: string;
+  /** The server farm it serves (farm mode), by ID. */
+  farm?: string;
 }
 
 /** The settings an offer can carry; each is optional, and only those present are applied. */

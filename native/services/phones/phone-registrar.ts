@@ -37,8 +37,11 @@ export interface PhoneRegistrarOptions {
   log: Logger;
   now: () => number;
   counters: RoutingCounters;
-  /** The user whose AOR phones register, and the digest realm (the overlay's name). */
-  user(): string | undefined;
+  /** Whether phones of this user register here (this node's user; a farm server's farm users). */
+  serves(user: string): boolean;
+  /** The user a phone belongs to. */
+  ownerOf(phone: StoredPhone): string | undefined;
+  /** The digest realm (the overlay's name). */
   realm(): string;
   byUsername(username: string): RegisteredPhone | undefined;
   /** Stores a phone's bindings after a REGISTER (and tells the rest of the node). */
@@ -64,22 +67,24 @@ export class PhoneRegistrar {
   async onRegister(incoming: IncomingRequest): Promise<void> {
     const { request, remote, respond } = incoming;
     const counters = this.options.counters;
-    const user = this.options.user();
-    if (!user) {
-      respond(480, { reason: 'Temporarily Unavailable (no user on this node yet)' });
-      return;
-    }
     const realm = this.options.realm();
     const to = parseSipUri(request.headers.to?.uri ?? '');
     if (this.lockedOut(incoming)) return;
-    if (!to?.user || to.user.toLowerCase() !== user) {
+    const user = to?.user?.toLowerCase();
+    if (!user || !this.options.serves(user)) {
       counters.refusedPolicy++;
       this.options.onRefused?.();
-      respond(403, { reason: `Forbidden (this node registers phones for sip:${user}@${realm} only)` });
+      respond(403, { reason: `Forbidden (this node registers no phones for ${to?.user ? `sip:${to.user}@${realm}` : 'that address'})` });
       return;
     }
     const entry = this.authenticate(incoming, 'www');
     if (!entry) return;
+    if (this.options.ownerOf(entry.phone) !== user) {
+      counters.refusedPolicy++;
+      this.options.onRefused?.();
+      respond(403, { reason: `Forbidden (these credentials are for sip:${this.options.ownerOf(entry.phone)}@${realm})` });
+      return;
+    }
     const contactHeader = request.headers.contact as '*' | Array<{ uri: string; params: Record<string, unknown> }> | undefined;
     const contacts: ContactEntry[] | '*' = contactHeader === '*' ? '*' : (contactHeader ?? []).map((c) => ({ uri: c.uri, params: c.params ?? {} }));
     const expiresHeader = request.headers.expires;

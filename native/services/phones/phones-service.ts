@@ -9,7 +9,9 @@ import type { Logger } from '../../log.js';
 import { flowBehindNat } from '../../proto/sip/dialog.js';
 import { SourceRateLimit } from '../../proto/sip/source-rate-limit.js';
 import type { Binding } from '../../proto/sip/registrar-bindings.js';
-import { PHONE_CONTACT_PARAM } from '../../wire/overlay/record.js';
+import type { FarmAccount, FarmRemoval, FarmSync } from '../../wire/farm/farm-message.js';
+import { FARM_CONTENT_TYPE } from '../../wire/farm/farm-message.js';
+import { PHONE_CONTACT_PARAM, type OverlayRecord } from '../../wire/overlay/record.js';
 import { digestHa1 } from '../../wire/sip/digest.js';
 import { hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import type { PhoneRepository, StoredPhone } from '../../storage/repositories/phone-repository.js';
@@ -18,13 +20,16 @@ import { UserError } from '../errors.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 import { DialogRoutes, routesOf, uriText, ROUTE_TOKEN_PREFIX, type RouteEntry } from './dialog-routes.js';
 import { ForkingProxy, PROXY_BRANCH_PREFIX, type ProxyTarget } from './forking-proxy.js';
+import { FarmService, type FarmAccounts, type FarmServiceDeps } from './farm-service.js';
 import { PhoneRegistrar, type RegisteredPhone } from './phone-registrar.js';
 import type { NewPhone, PhonesStatus, PhoneView, RoutingCounters } from './phones-view.js';
 
-/** What the phones domain needs of the overlay: its name, and the devices of an AOR. */
+/** What the phones domain needs of the overlay: its name, the devices of an AOR, and (for a farm) a way to publish records. */
 export interface PhonesOverlay {
   readonly overlay: string;
-  lookupAor(aor: string): Promise<{ contacts: string[] }>;
+  readonly self?: { id: string };
+  lookupAor(aor: string): Promise<{ contacts: string[]; owner?: string }>;
+  putRecords(records: OverlayRecord[]): Promise<{ rejected: Array<{ reason: string }> }>;
 }
 
 export interface PhonesServiceDeps {
@@ -40,6 +45,10 @@ export interface PhonesServiceDeps {
   onRefused?(): void;
   /** Requests a second one address may send the registrar and the proxy (0: no limit; default 100). */
   rateLimit?: number;
+  /** Farm mode: the LAN and settings it needs (see farm-service.ts). */
+  farm: Pick<FarmServiceDeps, 'settings' | 'lanPeers' | 'onPeersChanged' | 'announce' | 'publishEveryMs' | 'foundAfterMs'>;
+  /** --farm given (true), or the stored setting decides (undefined). */
+  farmWanted?: boolean;
 }
 
 const DEFAULT_RATE_LIMIT = 100;
@@ -49,8 +58,14 @@ const REFRESH_WRITE_MS = 1_000;
 const PHONE_PARAM = PHONE_CONTACT_PARAM;
 const PASSWORD_ALPHABET = 'abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
-export class PhonesService {
+const USER_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+/** A removed farm account is remembered this long, so a server that has not heard does not bring it back. */
+const FARM_REMOVAL_KEPT_MS = 30 * 24 * 3600_000;
+
+export class PhonesService implements FarmAccounts {
   private readonly entries = new Map<string, RegisteredPhone>();
+  private removals = new Map<string, number>();
+  readonly farm: FarmService;
   private readonly now: () => number;
   readonly counters: RoutingCounters = {
     registered: 0,
@@ -84,12 +99,14 @@ export class PhonesService {
       log: deps.log,
       now: this.now,
       counters: this.counters,
-      user: () => deps.identity.current?.userName,
+      serves: (user) => this.serves(user),
+      ownerOf: (phone) => this.ownerOf(phone),
       realm: () => deps.overlay.overlay,
       byUsername: (username) => [...this.entries.values()].find((e) => e.phone.username === username),
       setBindings: (id, bindings) => this.setBindings(id, bindings),
       onRefused: () => deps.onRefused?.(),
     });
+    this.farm = new FarmService({ ...deps.farm, stack: deps.stack, accounts: this, overlay: deps.overlay, log: deps.log.child('farm'), now: this.now, onChange: () => deps.onChange() });
   }
 
   async start(): Promise<void> {
@@ -97,8 +114,16 @@ export class PhonesService {
     await this.deps.phones.pruneExpired(now);
     for (const phone of await this.deps.phones.list()) this.entries.set(phone.id, { phone, bindings: [] });
     for (const { phoneId, binding } of await this.deps.phones.allBindings(now)) this.entries.get(phoneId)?.bindings.push(binding);
+    await this.deps.phones.pruneFarmRemovals(now - FARM_REMOVAL_KEPT_MS);
+    this.removals = new Map((await this.deps.phones.farmRemovals()).map((r) => [r.id, r.removedAt]));
     this.deps.stack.addForwarder(this.routes);
     this.deps.stack.setRouter((incoming) => this.route(incoming));
+    await this.farm.start(this.deps.farmWanted);
+  }
+
+  async stop(): Promise<void> {
+    this.farm.stop();
+    await this.flush();
   }
 
   /** True when a REGISTER is a phone's (for an AOR of the overlay, or carrying credentials) rather than a Peerdial client's. */
@@ -123,11 +148,23 @@ export class PhonesService {
 
   // ---- the user's phones ----
 
-  async add(name: string): Promise<NewPhone> {
-    const user = this.deps.identity.current?.userName;
-    if (!user) throw new UserError('NO_IDENTITY', 'Create your identity before adding a phone.');
+  /**
+   * A phone for this node's user, or (`forUser`, on a farm server) for a farm user, whose account
+   * every server of the farm then holds.
+   */
+  async add(name: string, forUser?: string): Promise<NewPhone> {
+    const own = this.deps.identity.current?.userName;
+    const farmUser = forUser !== undefined && forUser.trim().toLowerCase() !== own ? forUser.trim().toLowerCase() : undefined;
+    if (farmUser !== undefined) {
+      if (!this.farm.member) throw new UserError('INVALID_STATE', 'Phones for other users need farm mode: start the node with --farm (or turn farm mode on under Phones).');
+      if (!USER_NAME.test(farmUser)) throw new UserError('INVALID_ARGUMENT', 'A user name is 1 to 32 letters, digits, dots, dashes or underscores, starting with a letter or digit.');
+    } else if (!own) {
+      throw new UserError('NO_IDENTITY', this.farm.member ? 'Say which farm user the phone is for, or create your identity first.' : 'Create your identity before adding a phone.');
+    }
+    const user = (farmUser ?? own)!;
     const label = name.trim();
     if (!label || label.length > 40) throw new UserError('INVALID_ARGUMENT', 'Give the phone a name of 1 to 40 characters, e.g. "Desk phone".');
+    if (farmUser !== undefined && !this.farmUsers().has(farmUser)) await this.farm.checkUserFree(farmUser);
     const realm = this.deps.overlay.overlay;
     const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 16) || 'phone';
     let username = `${user}-${slug}`;
@@ -139,11 +176,13 @@ export class PhonesService {
       username,
       ha1: { md5: digestHa1('MD5', username, realm, password), sha256: digestHa1('SHA-256', username, realm, password), sha512_256: digestHa1('SHA-512-256', username, realm, password) },
       createdAt: this.now(),
+      ...(farmUser !== undefined ? { farmUser, updatedAt: this.now() } : {}),
     };
     await this.deps.phones.add(phone);
     this.entries.set(phone.id, { phone, bindings: [] });
-    this.deps.log.info('phone added', { name: label, username });
+    this.deps.log.info('phone added', { name: label, username, ...(farmUser !== undefined ? { farmUser } : {}) });
     this.deps.onChange();
+    if (farmUser !== undefined) this.farm.changed();
     const aor = `sip:${user}@${realm}`;
     const registrar = this.registrarAddress();
     return {
@@ -165,23 +204,106 @@ export class PhonesService {
   async remove(id: string): Promise<void> {
     const entry = this.entries.get(id);
     if (!entry) throw new UserError('NOT_FOUND', `No phone ${id}.`);
-    await this.deps.phones.remove(id);
+    if (entry.phone.farmUser !== undefined) {
+      const at = this.now();
+      await this.deps.phones.removeFarmAccount(id, at);
+      this.removals.set(id, at);
+    } else {
+      await this.deps.phones.remove(id);
+    }
     this.entries.delete(id);
     this.dirty.delete(id);
     this.deps.log.info('phone removed', { name: entry.phone.name, username: entry.phone.username });
     this.deps.onChange();
+    if (entry.phone.farmUser !== undefined) this.farm.changed();
   }
 
   status(): PhonesStatus {
-    return { phones: this.entries.size, registered: this.registeredCount(), counters: { ...this.counters } };
+    return { phones: this.entries.size, registered: this.registeredCount(), counters: { ...this.counters }, farm: this.farm.view() };
   }
 
   /** The contacts to publish in the overlay for the user's registered phones: each names this node and the phone. */
   overlayBindings(contactForUser: string): Array<{ slot: string; contact: string }> {
     const now = this.now();
     return [...this.entries.values()]
-      .filter((e) => e.bindings.some((b) => b.expiresAt > now))
-      .map((e) => ({ slot: createHash('sha1').update(`phone:${e.phone.id}`).digest('hex'), contact: `${contactForUser};${PHONE_PARAM}=${e.phone.id}` }));
+      .filter((e) => e.phone.farmUser === undefined && e.bindings.some((b) => b.expiresAt > now))
+      .map((e) => ({ slot: phoneSlot(e.phone.id), contact: `${contactForUser};${PHONE_PARAM}=${e.phone.id}` }));
+  }
+
+  // ---- the farm's accounts (FarmAccounts)
+
+  farmAccounts(): FarmAccount[] {
+    return [...this.entries.values()]
+      .filter((e) => e.phone.farmUser !== undefined)
+      .map(({ phone }) => ({ id: phone.id, user: phone.farmUser!, name: phone.name, username: phone.username, ha1: { ...phone.ha1 }, createdAt: phone.createdAt, updatedAt: phone.updatedAt ?? phone.createdAt }));
+  }
+
+  farmRemovals(): FarmRemoval[] {
+    return [...this.removals].map(([id, removedAt]) => ({ id, removedAt })).sort((a, b) => a.removedAt - b.removedAt);
+  }
+
+  farmBindings(): Array<{ user: string; phoneId: string; slot: string }> {
+    const now = this.now();
+    return [...this.entries.values()]
+      .filter((e) => e.phone.farmUser !== undefined && e.bindings.some((b) => b.expiresAt > now))
+      .map((e) => ({ user: e.phone.farmUser!, phoneId: e.phone.id, slot: phoneSlot(e.phone.id) }));
+  }
+
+  /** Another server's accounts: a newer copy replaces ours, a removal newer than the account removes it. */
+  async mergeFarmSync(sync: FarmSync): Promise<boolean> {
+    let changed = false;
+    for (const removal of sync.removed) {
+      const entry = this.entries.get(removal.id);
+      if ((this.removals.get(removal.id) ?? -1) >= removal.removedAt) continue;
+      if (entry && (entry.phone.farmUser === undefined || (entry.phone.updatedAt ?? 0) > removal.removedAt)) continue;
+      await this.deps.phones.removeFarmAccount(removal.id, removal.removedAt);
+      this.removals.set(removal.id, removal.removedAt);
+      if (entry) {
+        this.entries.delete(removal.id);
+        this.dirty.delete(removal.id);
+        this.deps.log.info('farm phone removed by another server', { username: entry.phone.username });
+        changed = true;
+      }
+    }
+    for (const account of sync.accounts) {
+      const entry = this.entries.get(account.id);
+      if (entry && (entry.phone.farmUser === undefined || (entry.phone.updatedAt ?? 0) >= account.updatedAt)) continue;
+      if ((this.removals.get(account.id) ?? -1) >= account.updatedAt) continue;
+      if ([...this.entries.values()].some((e) => e.phone.username === account.username && e.phone.id !== account.id)) {
+        this.deps.log.warn('a farm account was not taken: its user name is in use here', { username: account.username });
+        continue;
+      }
+      const phone = { id: account.id, name: account.name, username: account.username, ha1: account.ha1, createdAt: account.createdAt, farmUser: account.user, updatedAt: account.updatedAt };
+      await this.deps.phones.putFarmAccount(phone);
+      this.entries.set(account.id, { phone, bindings: entry?.bindings ?? [] });
+      if (!entry) this.deps.log.info('farm phone account received', { username: account.username, user: account.user });
+      changed = true;
+    }
+    return changed;
+  }
+
+  async forgetFarmAccounts(): Promise<void> {
+    for (const e of [...this.entries.values()]) {
+      if (e.phone.farmUser === undefined) continue;
+      await this.deps.phones.remove(e.phone.id);
+      this.entries.delete(e.phone.id);
+    }
+    this.removals.clear();
+  }
+
+  /** The farm users whose accounts this server holds (only while it is a farm member). */
+  private farmUsers(): Set<string> {
+    if (!this.farm.member) return new Set();
+    return new Set([...this.entries.values()].flatMap((e) => (e.phone.farmUser !== undefined ? [e.phone.farmUser] : [])));
+  }
+
+  /** Phones register here for this node's user and, on a farm server, the farm's users. */
+  private serves(user: string): boolean {
+    return user === this.deps.identity.current?.userName || this.farmUsers().has(user);
+  }
+
+  private ownerOf(phone: StoredPhone): string | undefined {
+    return phone.farmUser ?? this.deps.identity.current?.userName;
   }
 
   // ---- routing (RFC 3261 16) ----
@@ -191,6 +313,10 @@ export class PhonesService {
     const { request, remote } = incoming;
     if (request.method !== 'INVITE' && request.method !== 'MESSAGE') return false;
     if (request.headers.to?.params.tag !== undefined) return false;
+    if (request.method === 'MESSAGE' && contentTypeOf(request) === FARM_CONTENT_TYPE) {
+      this.farm.onMessage(incoming);
+      return true;
+    }
     // A branch of our own fork, to the app: the UA takes it.
     if (String(request.headers.via[0]?.params.branch ?? '').startsWith(PROXY_BRANCH_PREFIX) && this.isUs(request.headers.via[0].host, request.headers.via[0].port)) return false;
     // RFC 3261 16.4: a Route naming us (a phone's outbound proxy) comes off.
@@ -206,6 +332,15 @@ export class PhonesService {
     const forOverlay = uri.host.toLowerCase() === overlay;
     const forUs = this.isUs(uri.host, uri.port);
     const ownUser = !!user && uri.user?.toLowerCase() === user;
+    const farmUser = !ownUser && !!uri.user && this.farmUsers().has(uri.user.toLowerCase()) ? uri.user.toLowerCase() : undefined;
+    if (forUs && farmUser) {
+      // A farm user's phones registered here (the overlay lookup of sip:USER@OVERLAY led to us).
+      if (request.method === 'MESSAGE' && !isText(request)) return false;
+      if (this.overRate(incoming) || !this.checkHops(incoming)) return true;
+      const phoneId = typeof uri.params[PHONE_PARAM] === 'string' ? (uri.params[PHONE_PARAM] as string) : undefined;
+      this.fork(incoming, this.phoneTargets(farmUser, phoneId).filter((t) => !sameFlow(t.remote, fromPhone)), fromPhone);
+      return true;
+    }
     if (forUs || (forOverlay && ownUser)) {
       if (!ownUser) return false;
       // Receipts, buddy requests and the like are the app's alone.
@@ -214,7 +349,7 @@ export class PhonesService {
       if (!phoneId && !fromPhone && !this.hasLivePhones()) return false;
       if (this.overRate(incoming) || !this.checkHops(incoming)) return true;
       // A phone calling its own user rings the app and the user's other phones, not itself.
-      const others = this.phoneTargets(phoneId).filter((t) => !fromPhone || t.remote.address !== fromPhone.address || t.remote.port !== fromPhone.port);
+      const others = this.phoneTargets(user!, phoneId).filter((t) => !sameFlow(t.remote, fromPhone));
       const targets = phoneId ? others : [this.localTarget(user!), ...others];
       this.fork(incoming, targets, fromPhone);
       return true;
@@ -255,6 +390,12 @@ export class PhonesService {
     for (const contact of collapsePhoneContacts(contacts)) {
       const target = parseSipUri(contact);
       if (!target) continue;
+      // A farm user's phone registered here: straight to it (a request we sent ourselves would look like our own fork's branch).
+      const farmUser = target.user?.toLowerCase();
+      if (this.isUs(target.host, target.port) && typeof target.params[PHONE_PARAM] === 'string' && farmUser && this.farmUsers().has(farmUser)) {
+        targets.push(...this.phoneTargets(farmUser, target.params[PHONE_PARAM] as string).filter((t) => !sameFlow(t.remote, fromPhone)));
+        continue;
+      }
       const remote = await this.deps.stack.resolve(target).catch(() => undefined);
       if (remote) targets.push({ uri: contact, remote, recordRoute: [] });
     }
@@ -314,10 +455,10 @@ export class PhonesService {
     return { uri: `sip:${user}@${hostForUri(stack.host)}:${stack.port}`, remote: stack.loopback, recordRoute: [] };
   }
 
-  /** Every live binding of one phone (or of all), reached on the flow its REGISTER came on. */
-  private phoneTargets(phoneId?: string): ProxyTarget[] {
+  /** Every live binding of one of the user's phones (or of all of them), reached on the flow its REGISTER came on. */
+  private phoneTargets(user: string, phoneId?: string): ProxyTarget[] {
     const now = this.now();
-    const entries = phoneId ? [this.entries.get(phoneId)].filter((e) => e !== undefined) : [...this.entries.values()];
+    const entries = (phoneId ? [this.entries.get(phoneId)].filter((e) => e !== undefined) : [...this.entries.values()]).filter((e) => this.ownerOf(e.phone) === user);
     return entries.flatMap((e) =>
       e.bindings
         .filter((b) => b.expiresAt > now)
@@ -328,8 +469,10 @@ export class PhonesService {
     );
   }
 
+  /** Phones of this node's own user with a registration that has not run out. */
   private hasLivePhones(): boolean {
-    return this.registeredCount() > 0;
+    const now = this.now();
+    return [...this.entries.values()].some((e) => e.phone.farmUser === undefined && e.bindings.some((b) => b.expiresAt > now));
   }
 
   /** Phones with a registration that has not run out. */
@@ -370,6 +513,7 @@ export class PhonesService {
     const phone = entry.phone;
     this.deps.log.info(bindings.length ? 'phone registered' : 'phone unregistered', { name: phone.name, contacts: bindings.map((b) => b.contact), userAgent: bindings[0]?.userAgent });
     this.deps.onChange();
+    if (phone.farmUser !== undefined) this.farm.republish();
   }
 
   /** Writes the refreshes not yet written. */
@@ -390,6 +534,8 @@ export class PhonesService {
     return {
       id: entry.phone.id,
       name: entry.phone.name,
+      user: this.ownerOf(entry.phone) ?? '',
+      farm: entry.phone.farmUser !== undefined,
       username: entry.phone.username,
       state: live.length ? 'registered' : 'not-registered',
       bindings: live.map((b) => ({
@@ -423,9 +569,21 @@ export function collapsePhoneContacts(contacts: readonly string[]): string[] {
   return contacts.filter((c) => !new RegExp(`;${PHONE_PARAM}=`, 'i').test(c) || !plain.has(hostOf(c)));
 }
 
+function contentTypeOf(request: IncomingRequest['request']): string {
+  return String(request.headers['content-type'] ?? 'text/plain').split(';')[0].trim().toLowerCase();
+}
+
 function isText(request: IncomingRequest['request']): boolean {
-  const type = String(request.headers['content-type'] ?? 'text/plain').split(';')[0].trim().toLowerCase();
-  return type === 'text/plain';
+  return contentTypeOf(request) === 'text/plain';
+}
+
+function sameFlow(a: Remote, b: Remote | undefined): boolean {
+  return !!b && a.address === b.address && a.port === b.port;
+}
+
+/** The slot of a phone's binding in the overlay: one per phone, whichever node publishes it. */
+function phoneSlot(phoneId: string): string {
+  return createHash('sha1').update(`phone:${phoneId}`).digest('hex');
 }
 
 /**

@@ -14,6 +14,10 @@ export interface PhoneBindingView {
 export interface PhoneView {
   id: string;
   name: string;
+  /** Whose phone it is: the user of its AOR (this node's user, or a farm user). */
+  user: string;
+  /** A farm user's phone: its account is copied to every server of the farm. */
+  farm: boolean;
   /** The digest user name the phone authenticates with. */
   username: string;
   state: 'registered' | 'not-registered';
@@ -63,8 +67,23 @@ export interface RoutingCounters {
   rateLimited: number;
 }
 
+/** Farm mode: whether this node is a server of a farm, and what the farm did. */
+export interface FarmView {
+  enabled: boolean;
+  /** off; looking for a farm on the LAN to join (or founding one); a member. */
+  state: 'off' | 'looking' | 'member';
+  /** The farm's ID (16 hex digits, from its key), while a member. */
+  id?: string;
+  /** The other members seen on the LAN, host:port. */
+  members?: string[];
+  /** Seconds that servers may still join through this member (0: closed). */
+  admittingForS?: number;
+  counters: { joinsAdmitted: number; joinsRefused: number; syncsSent: number; syncsReceived: number; syncsRefused: number };
+}
+
 export interface PhonesStatus {
   phones: number;
   registered: number;
   counters: RoutingCounters;
+  farm: FarmView;
 }

@@ -7,6 +7,10 @@ export interface StoredPhone {
   username: string;
   ha1: { md5: string; sha256: string; sha512_256: string };
   createdAt: number;
+  /** The farm user it belongs to; absent for a phone of this node's own user. */
+  farmUser?: string;
+  /** When a farm account last changed (the newest copy wins among the farm's servers). */
+  updatedAt?: number;
 }
 
 /** One registration of a phone (RFC 3261 10.3); the same shape as the registrar's Binding. */
@@ -30,6 +34,8 @@ interface PhoneRow {
   ha1_sha256: string;
   ha1_sha512_256: string;
   created_at: number;
+  farm_user: string | null;
+  updated_at: number;
 }
 
 interface BindingRow {
@@ -53,6 +59,7 @@ const phoneOf = (r: PhoneRow): StoredPhone => ({
   username: r.username,
   ha1: { md5: r.ha1_md5, sha256: r.ha1_sha256, sha512_256: r.ha1_sha512_256 },
   createdAt: r.created_at,
+  ...(r.farm_user !== null ? { farmUser: r.farm_user, updatedAt: r.updated_at } : {}),
 });
 
 const bindingOf = (r: BindingRow): StoredPhoneBinding => ({
@@ -71,7 +78,7 @@ export class PhoneRepository {
   constructor(private readonly db: Database) {}
 
   async add(phone: StoredPhone): Promise<void> {
-    await this.db.run('INSERT INTO phones (id, name, username, ha1_md5, ha1_sha256, ha1_sha512_256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+    await this.db.run('INSERT INTO phones (id, name, username, ha1_md5, ha1_sha256, ha1_sha512_256, created_at, farm_user, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [
       phone.id,
       phone.name,
       phone.username,
@@ -79,7 +86,37 @@ export class PhoneRepository {
       phone.ha1.sha256,
       phone.ha1.sha512_256,
       phone.createdAt,
+      phone.farmUser ?? null,
+      phone.updatedAt ?? phone.createdAt,
     ]);
+  }
+
+  /** A farm account as another server of the farm sent it: added, or its fields replaced (its registrations stay). */
+  async putFarmAccount(phone: StoredPhone & { farmUser: string }): Promise<void> {
+    await this.db.run(
+      `INSERT INTO phones (id, name, username, ha1_md5, ha1_sha256, ha1_sha512_256, created_at, farm_user, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, username = excluded.username, ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256,
+         ha1_sha512_256 = excluded.ha1_sha512_256, farm_user = excluded.farm_user, updated_at = excluded.updated_at`,
+      [phone.id, phone.name, phone.username, phone.ha1.md5, phone.ha1.sha256, phone.ha1.sha512_256, phone.createdAt, phone.farmUser, phone.updatedAt ?? phone.createdAt],
+    );
+  }
+
+  /** Farm accounts removed (by any server of the farm) and when. */
+  async farmRemovals(): Promise<Array<{ id: string; removedAt: number }>> {
+    return (await this.db.all<{ id: string; removed_at: number }>('SELECT * FROM farm_removed ORDER BY removed_at')).map((r) => ({ id: r.id, removedAt: r.removed_at }));
+  }
+
+  /** Removes a farm account and remembers that it was removed, both at once. */
+  async removeFarmAccount(id: string, removedAt: number): Promise<void> {
+    await this.db.transaction(async (db) => {
+      await db.run('DELETE FROM phones WHERE id = ?', [id]);
+      await db.run('INSERT INTO farm_removed (id, removed_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET removed_at = MAX(removed_at, excluded.removed_at)', [id, removedAt]);
+    });
+  }
+
+  /** Forgets removals older than `before` (a server that has not heard by then hears it from the account's absence). */
+  async pruneFarmRemovals(before: number): Promise<void> {
+    await this.db.run('DELETE FROM farm_removed WHERE removed_at < ?', [before]);
   }
 
   async list(): Promise<StoredPhone[]> {

@@ -18,6 +18,7 @@ const status = (services: ServiceView[]): NodeStatus => ({
     phones: 0,
     registered: 0,
     counters: { registered: 0, challenged: 0, authFailed: 0, lockedOut: 0, proxied: 0, branches: 0, midDialogForwarded: 0, refusedPolicy: 0, loops: 0, tooManyHops: 0, notFound: 0, badRouteToken: 0, rateLimited: 0 },
+    farm: { enabled: false, state: 'off', counters: { joinsAdmitted: 0, joinsRefused: 0, syncsSent: 0, syncsReceived: 0, syncsRefused: 0 } },
   },
 });
 let seq = 0;

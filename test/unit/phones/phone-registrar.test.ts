@@ -24,7 +24,8 @@ function setup(now = () => 1_000_000) {
     log: createLogger('test', 'error'),
     now,
     counters,
-    user: () => 'alice',
+    serves: (user) => user === 'alice',
+    ownerOf: () => 'alice',
     realm: () => REALM,
     byUsername: (u) => (u === phone.username ? { phone, bindings } : undefined),
     setBindings: async (_id, b) => {

@@ -107,7 +107,7 @@ describe('migration 008 phones', () => {
   const binding = (contact: string, expiresAt: number) => ({ contact, expiresAt, callId: 'c1', cseq: 2, q: 0.5, instance: '<urn:uuid:1>', regId: 1, source: { protocol: 'udp' as const, address: '198.51.100.7', port: 40312 }, userAgent: 'baresip' });
 
   it('keeps each phone\'s user name unique, its registrations until they expire, and removes them with the phone', async () => {
-    const { db } = await openAt(8);
+    const { db } = await openAt(9);
     const phones = new PhoneRepository(db);
     await phones.add(phone('p1', 'alice-desk'));
     await assert.rejects(phones.add(phone('p2', 'alice-desk')), /UNIQUE/);
@@ -122,6 +122,30 @@ describe('migration 008 phones', () => {
     assert.equal(await phones.remove('p1'), false);
     assert.deepEqual((await phones.allBindings(6000)).map((b) => b.phoneId), ['p2'], 'the removed phone\'s registrations went with it');
     assert.deepEqual((await phones.list()).map((p) => p.username), ['alice-kitchen']);
+    await db.close();
+  });
+});
+
+describe('migration 009 farm', () => {
+  const account = (updatedAt: number, name = 'Desk') => ({ id: 'f1', name, username: 'dave-desk', ha1: { md5: 'a'.repeat(32), sha256: 'b'.repeat(64), sha512_256: 'c'.repeat(64) }, createdAt: 1000, farmUser: 'dave', updatedAt });
+
+  it('a farm account is replaced by a newer copy without losing its registrations; removed, it is remembered', async () => {
+    const { db } = await openAt(9);
+    const phones = new PhoneRepository(db);
+    await phones.putFarmAccount(account(1000));
+    await phones.replaceBindings('f1', [{ contact: 'sip:dave@10.0.0.9:5062', expiresAt: 9000, callId: 'c', cseq: 1, source: { protocol: 'udp', address: '10.0.0.9', port: 5062 } }]);
+    await phones.putFarmAccount(account(2000, 'Desk upstairs'));
+    const [stored] = await phones.list();
+    assert.equal(stored.name, 'Desk upstairs');
+    assert.equal(stored.farmUser, 'dave');
+    assert.equal(stored.updatedAt, 2000);
+    assert.equal((await phones.bindings('f1', 0)).length, 1, 'registrations stay when the account is updated');
+    await phones.removeFarmAccount('f1', 3000);
+    await phones.removeFarmAccount('f1', 2500);
+    assert.deepEqual(await phones.list(), []);
+    assert.deepEqual(await phones.farmRemovals(), [{ id: 'f1', removedAt: 3000 }], 'the latest removal is kept');
+    await phones.pruneFarmRemovals(4000);
+    assert.deepEqual(await phones.farmRemovals(), []);
     await db.close();
   });
 });
