@@ -70,4 +70,37 @@ describe('the Phones section', { timeout: 120_000 }, () => {
     await page.getByRole('button', { name: 'Network', exact: true }).click();
     await page.locator('dt:text-is("Refused: wrong password") + dd').filter({ hasText: /^1$/ }).waitFor({ timeout: 5_000 });
   });
+
+  test('farm mode: the node founds a farm, takes a phone for a farm user, lets servers join for a while, and leaves', async () => {
+    const page = app.page;
+    await page.getByRole('button', { name: 'Settings', exact: true }).click();
+    const section = page.getByRole('region', { name: 'Phones' });
+    await section.getByRole('button', { name: "Be a server of this LAN's farm" }).click();
+    // Alone on its LAN, it looks for a farm, then founds one.
+    await section.getByTestId('farm-state').filter({ hasText: /Member of farm [0-9a-f]{16}, with no other server seen yet/ }).waitFor({ timeout: 20_000 });
+    await section.getByTestId('farm-admission').filter({ hasText: /may join for 10 more minutes/ }).waitFor();
+    await section.getByRole('button', { name: 'Stop letting servers join' }).click();
+    await section.getByRole('button', { name: 'Let servers join for 10 minutes' }).waitFor();
+    assert.equal((await control.invoke('farm.status', {})).admittingForS, 0);
+
+    await section.getByLabel("Phone's name").fill('Lobby');
+    await section.getByLabel('For user').fill('dave');
+    await section.getByRole('button', { name: 'Add phone' }).click();
+    const settings = section.getByRole('region', { name: "New phone's settings" });
+    const fact = async (term: string) => ((await settings.locator(`dt:text-is("${term}") + dd`).textContent()) ?? '').trim();
+    await settings.waitFor();
+    assert.equal(await fact('SIP address (AOR)'), 'sip:dave@peerdial');
+    const row = section.getByRole('listitem').filter({ hasText: 'Lobby' });
+    await row.getByTestId('phone-user').filter({ hasText: 'for dave (farm)' }).waitFor();
+    const run = await runSipp({ scenario: 'register-auth.xml', remote: `127.0.0.1:${node.sipPort}`, service: 'dave', localPort: await freePort(), keys: { domain: 'peerdial' }, extraArgs: ['-au', await fact('User name'), '-ap', await fact('Password')] });
+    assert.equal(run.successful, 1, run.output.slice(-1_500));
+    await row.getByText('registered', { exact: true }).waitFor({ timeout: 5_000 });
+    await settings.getByRole('button', { name: 'Done' }).click();
+
+    await section.getByRole('button', { name: 'Leave the farm' }).click();
+    await section.getByRole('button', { name: 'Leave the farm' }).last().click();
+    await section.getByRole('button', { name: "Be a server of this LAN's farm" }).waitFor();
+    await section.getByText('No phones yet.').waitFor();
+    assert.equal((await control.invoke('farm.status', {})).state, 'off');
+  });
 });

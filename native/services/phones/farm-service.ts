@@ -100,6 +100,7 @@ export class FarmService {
   private timers: NodeJS.Timeout[] = [];
   private foundTimer?: NodeJS.Timeout;
   private joining = false;
+  private membersSeen = '';
   private readonly now: () => number;
   readonly counters = { joinsAdmitted: 0, joinsRefused: 0, syncsSent: 0, syncsReceived: 0, syncsRefused: 0 };
 
@@ -288,7 +289,13 @@ export class FarmService {
       return;
     }
     // Members newly seen get every account at once.
-    for (const peer of this.members()) if (!this.synced.has(peer.nodeId)) void this.syncTo(peer);
+    const members = this.members();
+    for (const peer of members) if (!this.synced.has(peer.nodeId)) void this.syncTo(peer);
+    const signature = members.map((p) => `${p.nodeId}@${p.host}:${p.port}`).sort().join();
+    if (signature !== this.membersSeen) {
+      this.membersSeen = signature;
+      this.deps.onChange();
+    }
     // A farm this node founded that has nothing in it yet joins an older-numbered farm it sees: two nodes started together end in one farm.
     const lower = this.farmPeers().filter((p) => p.farm! < this.keys!.id);
     if (lower.length && !this.deps.accounts.farmAccounts().length && !this.deps.accounts.farmRemovals().length) void this.join(lower, true);

@@ -18,6 +18,7 @@ export type {
   LanView,
   NatBehaviourView,
   NatView,
+  FarmView,
   NewPhone,
   PhoneBindingView,
   PhonesStatus,
