@@ -314,7 +314,7 @@ export class PhonesService implements FarmAccounts {
     if (request.method !== 'INVITE' && request.method !== 'MESSAGE') return false;
     if (request.headers.to?.params.tag !== undefined) return false;
     if (request.method === 'MESSAGE' && contentTypeOf(request) === FARM_CONTENT_TYPE) {
-      this.farm.onMessage(incoming);
+      if (!this.overRate(incoming)) this.farm.onMessage(incoming);
       return true;
     }
     // A branch of our own fork, to the app: the UA takes it.
