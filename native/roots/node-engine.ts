@@ -371,8 +371,8 @@ export class Engine {
       log: log.child('phones'),
       rateLimit: options.sipRateLimit,
       farmWanted: options.farm,
+      settings,
       farm: {
-        settings,
         lanPeers: options.lanPeers ?? (() => lan.peers()),
         onPeersChanged: options.onLanPeersChanged ?? ((listener) => lanPeerListeners.push(listener)),
         announce: (id) => lan.setFarm(id),

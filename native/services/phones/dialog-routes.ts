@@ -20,9 +20,20 @@ export interface DialogRoutesOptions {
 }
 
 export class DialogRoutes implements MessageForwarder {
-  private readonly secret = randomBytes(32);
+  private secret = randomBytes(32);
 
   constructor(private readonly options: DialogRoutesOptions) {}
+
+  /** The key of the routes' MACs: kept across restarts, dialogs in progress keep their route. */
+  useSecret(secret: Buffer): void {
+    if (secret.length < 32) throw new Error('a route secret is at least 32 bytes');
+    this.secret = Buffer.from(secret);
+  }
+
+  /** The flow a Record-Route user part names, when this node made it (its MAC checks out). */
+  flowOfToken(user: string): Remote | undefined {
+    return this.flowOf(user);
+  }
 
   /** The Record-Route entry for a dialog with the phone on `flow`. */
   recordRoute(flow: Remote): { uri: string; params: Record<string, unknown> } {

@@ -15,6 +15,7 @@ import { PHONE_CONTACT_PARAM, type OverlayRecord } from '../../wire/overlay/reco
 import { digestHa1 } from '../../wire/sip/digest.js';
 import { hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import type { PhoneRepository, StoredPhone } from '../../storage/repositories/phone-repository.js';
+import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
 import type { Remote } from '../../transport/sip-sockets.js';
 import { UserError } from '../errors.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
@@ -45,8 +46,10 @@ export interface PhonesServiceDeps {
   onRefused?(): void;
   /** Requests a second one address may send the registrar and the proxy (0: no limit; default 100). */
   rateLimit?: number;
-  /** Farm mode: the LAN and settings it needs (see farm-service.ts). */
-  farm: Pick<FarmServiceDeps, 'settings' | 'lanPeers' | 'onPeersChanged' | 'announce' | 'publishEveryMs' | 'foundAfterMs'>;
+  /** Where the Record-Route secret and farm mode's settings are kept. */
+  settings: SettingsRepository;
+  /** Farm mode: the LAN it needs (see farm-service.ts). */
+  farm: Pick<FarmServiceDeps, 'lanPeers' | 'onPeersChanged' | 'announce' | 'publishEveryMs' | 'foundAfterMs'>;
   /** --farm given (true), or the stored setting decides (undefined). */
   farmWanted?: boolean;
 }
@@ -59,6 +62,7 @@ const PHONE_PARAM = PHONE_CONTACT_PARAM;
 const PASSWORD_ALPHABET = 'abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
 const USER_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+const ROUTE_SECRET_KEY = 'phones.routeSecret';
 /** A removed farm account is remembered this long, so a server that has not heard does not bring it back. */
 const FARM_REMOVAL_KEPT_MS = 30 * 24 * 3600_000;
 
@@ -86,7 +90,7 @@ export class PhonesService implements FarmAccounts {
   private readonly dirty = new Set<string>();
   private flushTimer?: NodeJS.Timeout;
   readonly registrar: PhoneRegistrar;
-  private readonly routes: DialogRoutes;
+  readonly routes: DialogRoutes;
   private readonly proxy: ForkingProxy;
 
   constructor(private readonly deps: PhonesServiceDeps) {
@@ -106,7 +110,7 @@ export class PhonesService implements FarmAccounts {
       setBindings: (id, bindings) => this.setBindings(id, bindings),
       onRefused: () => deps.onRefused?.(),
     });
-    this.farm = new FarmService({ ...deps.farm, stack: deps.stack, accounts: this, overlay: deps.overlay, log: deps.log.child('farm'), now: this.now, onChange: () => deps.onChange() });
+    this.farm = new FarmService({ ...deps.farm, settings: deps.settings, stack: deps.stack, accounts: this, overlay: deps.overlay, log: deps.log.child('farm'), now: this.now, onChange: () => deps.onChange() });
   }
 
   async start(): Promise<void> {
@@ -116,9 +120,19 @@ export class PhonesService implements FarmAccounts {
     for (const { phoneId, binding } of await this.deps.phones.allBindings(now)) this.entries.get(phoneId)?.bindings.push(binding);
     await this.deps.phones.pruneFarmRemovals(now - FARM_REMOVAL_KEPT_MS);
     this.removals = new Map((await this.deps.phones.farmRemovals()).map((r) => [r.id, r.removedAt]));
+    // The Record-Route secret outlives the process: a call through a phone keeps its route across a restart of this node.
+    const secret = await this.deps.settings.get<string>(ROUTE_SECRET_KEY);
+    if (secret) this.routes.useSecret(Buffer.from(secret, 'base64url'));
+    else await this.deps.settings.set(ROUTE_SECRET_KEY, this.newRouteSecret());
     this.deps.stack.addForwarder(this.routes);
     this.deps.stack.setRouter((incoming) => this.route(incoming));
     await this.farm.start(this.deps.farmWanted);
+  }
+
+  private newRouteSecret(): string {
+    const secret = randomBytes(32);
+    this.routes.useSecret(secret);
+    return secret.toString('base64url');
   }
 
   async stop(): Promise<void> {
