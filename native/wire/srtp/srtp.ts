@@ -64,14 +64,17 @@ export function counterIv(salt: Buffer, ssrc: number, index: number): Buffer {
 }
 
 function authTag(keys: SrtpSessionKeys, authenticated: Buffer, roc: number): Buffer {
-  const rocBytes = Buffer.alloc(4);
+  const rocBytes = Buffer.allocUnsafe(4);
   rocBytes.writeUInt32BE(roc >>> 0);
   return createHmac('sha1', keys.auth).update(authenticated).update(rocBytes).digest().subarray(0, SRTP_AUTH_TAG_BYTES);
 }
 
-function crypt(keys: SrtpSessionKeys, packet: Buffer, header: number, ssrc: number, index: number): Buffer {
-  const cipher = createCipheriv('aes-128-ctr', keys.encryption, counterIv(keys.salt, ssrc, index));
-  return Buffer.concat([packet.subarray(0, header), cipher.update(packet.subarray(header))]);
+/** The packet with its payload en- or decrypted (AES-CM is its own inverse), in `room` more bytes for a tag. */
+function crypt(keys: SrtpSessionKeys, packet: Buffer, header: number, ssrc: number, index: number, room = 0): Buffer {
+  const out = Buffer.allocUnsafe(packet.length + room);
+  packet.copy(out, 0, 0, header);
+  createCipheriv('aes-128-ctr', keys.encryption, counterIv(keys.salt, ssrc, index)).update(packet.subarray(header)).copy(out, header);
+  return out;
 }
 
 /** Protects the RTP packets one side sends: each SSRC's rollover counter follows its sequence numbers. */
@@ -94,8 +97,9 @@ export class SrtpSender {
     // The sequence number wrapped (a jump back by more than half the space): a new roll.
     else if (seq < stream.last && stream.last - seq > 0x8000) stream.roc = (stream.roc + 1) >>> 0;
     stream.last = seq;
-    const encrypted = crypt(this.keys, rtp, header, ssrc, stream.roc * 0x10000 + seq);
-    return Buffer.concat([encrypted, authTag(this.keys, encrypted, stream.roc)]);
+    const out = crypt(this.keys, rtp, header, ssrc, stream.roc * 0x10000 + seq, SRTP_AUTH_TAG_BYTES);
+    authTag(this.keys, out.subarray(0, rtp.length), stream.roc).copy(out, rtp.length);
+    return out;
   }
 }
 
