@@ -30,11 +30,6 @@ export class DialogRoutes implements MessageForwarder {
     this.secret = Buffer.from(secret);
   }
 
-  /** The flow a Record-Route user part names, when this node made it (its MAC checks out). */
-  flowOfToken(user: string): Remote | undefined {
-    return this.flowOf(user);
-  }
-
   /** The Record-Route entry for a dialog with the phone on `flow`. */
   recordRoute(flow: Remote): { uri: string; params: Record<string, unknown> } {
     const text = `${flow.protocol}~${flow.address}~${flow.port}`;
@@ -52,7 +47,7 @@ export class DialogRoutes implements MessageForwarder {
     const uri = top && parseSipUri(uriText(top.uri));
     if (!uri?.user?.startsWith(ROUTE_TOKEN_PREFIX) || !this.isUs(uri.host, uri.port)) return false;
     if (skip) request.headers.route = routes.slice(skip);
-    const flow = this.flowOf(uri.user);
+    const flow = this.flowOfToken(uri.user);
     if (!flow) {
       this.options.counters.badRouteToken++;
       if (request.method !== 'ACK') this.answer(request, remote, 403, 'Forbidden (not a route this node made)');
@@ -98,7 +93,8 @@ export class DialogRoutes implements MessageForwarder {
     }
   }
 
-  private flowOf(user: string): Remote | undefined {
+  /** The flow a Record-Route user part names, when this node made it (its MAC checks out). */
+  flowOfToken(user: string): Remote | undefined {
     const [encoded, mac] = user.slice(ROUTE_TOKEN_PREFIX.length).split('.');
     if (!encoded || !mac) return undefined;
     const text = Buffer.from(encoded, 'base64url').toString();

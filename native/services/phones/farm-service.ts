@@ -25,6 +25,7 @@ import {
   sealFarmSecret,
   sealFarmSync,
   type FarmAccount,
+  type FarmMessage,
   type FarmRemoval,
   type FarmSync,
 } from '../../wire/farm/farm-message.js';
@@ -95,7 +96,6 @@ export class FarmService {
   private secret?: Buffer;
   private keys?: FarmKeys;
   private admitUntil = 0;
-  private lookingSince?: number;
   private readonly synced = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private foundTimer?: NodeJS.Timeout;
@@ -254,7 +254,6 @@ export class FarmService {
   }
 
   private becameMember(): void {
-    this.lookingSince = undefined;
     this.deps.announce(this.keys!.id);
     this.synced.clear();
     this.deps.onChange();
@@ -265,7 +264,6 @@ export class FarmService {
   // ---- finding the farm
 
   private look(): void {
-    this.lookingSince = this.now();
     this.deps.log.info('looking for a farm on the LAN');
     this.foundTimer = setTimeout(() => void this.found(), this.deps.foundAfterMs ?? DEFAULT_FOUND_AFTER_MS).unref();
     this.peersChanged();
@@ -316,14 +314,7 @@ export class FarmService {
     try {
       for (const peer of candidates) {
         const pair = generateX25519KeyPair();
-        const outcome = await this.deps.stack.request({
-          method: 'MESSAGE',
-          to: `sip:${hostForUri(peer.host)}:${peer.port}`,
-          from: `sip:${hostForUri(this.deps.stack.host)}:${this.deps.stack.port}`,
-          contentType: FARM_CONTENT_TYPE,
-          body: encodeFarmMessage({ op: 'join', node: self, x25519: pair.publicKey.toString('base64url') }),
-          timeoutMs: 5_000,
-        });
+        const outcome = await this.send(peer, { op: 'join', node: self, x25519: pair.publicKey.toString('base64url') });
         if (outcome.kind !== 'final' || outcome.response.status !== 200) {
           this.deps.log.info('a farm member did not let us join', { member: `${peer.host}:${peer.port}`, answer: outcome.kind === 'final' ? `${outcome.response.status} ${outcome.response.reason}` : outcome.kind });
           continue;
@@ -368,14 +359,7 @@ export class FarmService {
         accounts: accounts.slice(page * FARM_ACCOUNTS_PER_MESSAGE, (page + 1) * FARM_ACCOUNTS_PER_MESSAGE),
         removed: page === 0 ? removed.slice(-4 * FARM_ACCOUNTS_PER_MESSAGE) : [],
       };
-      const outcome = await this.deps.stack.request({
-        method: 'MESSAGE',
-        to: `sip:${hostForUri(peer.host)}:${peer.port}`,
-        from: `sip:${hostForUri(this.deps.stack.host)}:${this.deps.stack.port}`,
-        contentType: FARM_CONTENT_TYPE,
-        body: encodeFarmMessage({ op: 'sync', farm: keys.id, node: self, sealed: sealFarmSync(sync, keys.syncKey, keys.id, self) }),
-        timeoutMs: 5_000,
-      });
+      const outcome = await this.send(peer, { op: 'sync', farm: keys.id, node: self, sealed: sealFarmSync(sync, keys.syncKey, keys.id, self) });
       if (outcome.kind !== 'final' || outcome.response.status !== 200) {
         // Tried again when it is next seen, or within a minute.
         this.synced.delete(peer.nodeId);
@@ -383,6 +367,19 @@ export class FarmService {
       }
       this.counters.syncsSent++;
     }
+  }
+
+  /** A farm message to a member, node to node (no user on either side). */
+  private send(peer: FarmPeer, message: FarmMessage) {
+    const stack = this.deps.stack;
+    return stack.request({
+      method: 'MESSAGE',
+      to: `sip:${hostForUri(peer.host)}:${peer.port}`,
+      from: `sip:${hostForUri(stack.host)}:${stack.port}`,
+      contentType: FARM_CONTENT_TYPE,
+      body: encodeFarmMessage(message),
+      timeoutMs: 5_000,
+    });
   }
 
   // ---- the overlay

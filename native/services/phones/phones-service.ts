@@ -9,8 +9,7 @@ import type { Logger } from '../../log.js';
 import { flowBehindNat } from '../../proto/sip/dialog.js';
 import { SourceRateLimit } from '../../proto/sip/source-rate-limit.js';
 import type { Binding } from '../../proto/sip/registrar-bindings.js';
-import type { FarmAccount, FarmRemoval, FarmSync } from '../../wire/farm/farm-message.js';
-import { FARM_CONTENT_TYPE } from '../../wire/farm/farm-message.js';
+import { FARM_CONTENT_TYPE, type FarmAccount, type FarmRemoval, type FarmSync } from '../../wire/farm/farm-message.js';
 import { PHONE_CONTACT_PARAM, type OverlayRecord } from '../../wire/overlay/record.js';
 import { digestHa1 } from '../../wire/sip/digest.js';
 import { hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
@@ -90,7 +89,7 @@ export class PhonesService implements FarmAccounts {
   private readonly dirty = new Set<string>();
   private flushTimer?: NodeJS.Timeout;
   readonly registrar: PhoneRegistrar;
-  readonly routes: DialogRoutes;
+  private readonly routes: DialogRoutes;
   private readonly proxy: ForkingProxy;
 
   constructor(private readonly deps: PhonesServiceDeps) {
@@ -178,7 +177,7 @@ export class PhonesService implements FarmAccounts {
     const user = (farmUser ?? own)!;
     const label = name.trim();
     if (!label || label.length > 40) throw new UserError('INVALID_ARGUMENT', 'Give the phone a name of 1 to 40 characters, e.g. "Desk phone".');
-    if (farmUser !== undefined && !this.farmUsers().has(farmUser)) await this.farm.checkUserFree(farmUser);
+    if (farmUser !== undefined && !this.isFarmUser(farmUser)) await this.farm.checkUserFree(farmUser);
     const realm = this.deps.overlay.overlay;
     const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 16) || 'phone';
     let username = `${user}-${slug}`;
@@ -305,15 +304,16 @@ export class PhonesService implements FarmAccounts {
     this.removals.clear();
   }
 
-  /** The farm users whose accounts this server holds (only while it is a farm member). */
-  private farmUsers(): Set<string> {
-    if (!this.farm.member) return new Set();
-    return new Set([...this.entries.values()].flatMap((e) => (e.phone.farmUser !== undefined ? [e.phone.farmUser] : [])));
+  /** A farm user whose accounts this server holds (only while it is a farm member). */
+  private isFarmUser(user: string): boolean {
+    if (!this.farm.member) return false;
+    for (const e of this.entries.values()) if (e.phone.farmUser === user) return true;
+    return false;
   }
 
   /** Phones register here for this node's user and, on a farm server, the farm's users. */
   private serves(user: string): boolean {
-    return user === this.deps.identity.current?.userName || this.farmUsers().has(user);
+    return user === this.deps.identity.current?.userName || this.isFarmUser(user);
   }
 
   private ownerOf(phone: StoredPhone): string | undefined {
@@ -346,7 +346,7 @@ export class PhonesService implements FarmAccounts {
     const forOverlay = uri.host.toLowerCase() === overlay;
     const forUs = this.isUs(uri.host, uri.port);
     const ownUser = !!user && uri.user?.toLowerCase() === user;
-    const farmUser = !ownUser && !!uri.user && this.farmUsers().has(uri.user.toLowerCase()) ? uri.user.toLowerCase() : undefined;
+    const farmUser = !ownUser && !!uri.user && this.isFarmUser(uri.user.toLowerCase()) ? uri.user.toLowerCase() : undefined;
     if (forUs && farmUser) {
       // A farm user's phones registered here (the overlay lookup of sip:USER@OVERLAY led to us).
       if (request.method === 'MESSAGE' && !isText(request)) return false;
@@ -406,7 +406,7 @@ export class PhonesService implements FarmAccounts {
       if (!target) continue;
       // A farm user's phone registered here: straight to it (a request we sent ourselves would look like our own fork's branch).
       const farmUser = target.user?.toLowerCase();
-      if (this.isUs(target.host, target.port) && typeof target.params[PHONE_PARAM] === 'string' && farmUser && this.farmUsers().has(farmUser)) {
+      if (this.isUs(target.host, target.port) && typeof target.params[PHONE_PARAM] === 'string' && farmUser && this.isFarmUser(farmUser)) {
         targets.push(...this.phoneTargets(farmUser, target.params[PHONE_PARAM] as string).filter((t) => !sameFlow(t.remote, fromPhone)));
         continue;
       }
