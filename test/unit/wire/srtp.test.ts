@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { counterIv, deriveSessionKeys, SrtpReceiver, SrtpSender, SRTP_AUTH_TAG_BYTES } from '../../../native/wire/srtp/srtp.js';
+import { counterIv, deriveSessionKeys, SrtcpReceiver, SrtcpSender, SrtpReceiver, SrtpSender, SRTP_AUTH_TAG_BYTES } from '../../../native/wire/srtp/srtp.js';
 
 const hex = (s: string) => Buffer.from(s, 'hex');
 const masterKey = hex('E1F97A0D3E018BE0D64FA32C06DE4139');
@@ -115,5 +115,60 @@ describe('SRTP (RFC 3711, AES_CM_128_HMAC_SHA1_80)', () => {
     assert.ok(receiver.unprotect(sender.protect(rtp(10, 2))).ok, 'the same sequence number on another SSRC is no replay');
     const other = new SrtpSender(hex('00112233445566778899aabbccddeeff'), masterSalt);
     assert.deepEqual(receiver.unprotect(other.protect(rtp(11, 1))), { ok: false, reason: 'auth' }, 'another key');
+  });
+});
+
+/** A receiver report from SSRC 0xdeadbeef with one report block. */
+const receiverReport = hex('81c90007deadbeef' + 'cafebabe' + '00000000' + '00001234' + '00000010' + '00000000' + '00000000');
+
+describe('SRTCP (RFC 3711 3.4, AES_CM_128_HMAC_SHA1_80)', () => {
+  it('encrypts all but the first 8 bytes, appends E and the index, and authenticates both', () => {
+    const sender = new SrtcpSender(masterKey, masterSalt);
+    const receiver = new SrtcpReceiver(masterKey, masterSalt);
+    const first = sender.protect(receiverReport);
+    const second = sender.protect(receiverReport);
+    assert.equal(first.length, receiverReport.length + 4 + SRTP_AUTH_TAG_BYTES);
+    assert.deepEqual(first.subarray(0, 8), receiverReport.subarray(0, 8));
+    assert.notDeepEqual(first.subarray(8, receiverReport.length), receiverReport.subarray(8));
+    assert.equal(first.readUInt32BE(receiverReport.length), 0x80000000, 'E set, index 0');
+    assert.equal(second.readUInt32BE(receiverReport.length), 0x80000001, 'index 1');
+    assert.notDeepEqual(first.subarray(8, receiverReport.length), second.subarray(8, receiverReport.length), 'a new keystream per index');
+    const back = receiver.unprotect(second);
+    assert.ok(back.ok);
+    assert.deepEqual(back.rtcp, receiverReport);
+    assert.equal(back.index, 1);
+    assert.ok(receiver.unprotect(first).ok, 'an older compound inside the window');
+  });
+
+  it('refuses a replayed, a tampered or a foreign-keyed compound, and counts each', () => {
+    const sender = new SrtcpSender(masterKey, masterSalt);
+    const receiver = new SrtcpReceiver(masterKey, masterSalt);
+    const sent = sender.protect(receiverReport);
+    assert.ok(receiver.unprotect(sent).ok);
+    assert.deepEqual(receiver.unprotect(sent), { ok: false, reason: 'replay' });
+    const next = sender.protect(receiverReport);
+    const flippedIndex = Buffer.from(next);
+    flippedIndex[receiverReport.length + 3] ^= 0x02;
+    assert.deepEqual(receiver.unprotect(flippedIndex), { ok: false, reason: 'auth' }, 'the index is authenticated');
+    const clearedE = Buffer.from(next);
+    clearedE[receiverReport.length] &= 0x7f;
+    assert.deepEqual(receiver.unprotect(clearedE), { ok: false, reason: 'auth' }, 'so is the E flag');
+    const other = new SrtcpSender(hex('00112233445566778899aabbccddeeff'), masterSalt).protect(receiverReport);
+    assert.deepEqual(receiver.unprotect(other), { ok: false, reason: 'replay' }, 'index 0 again: refused before its tag is even checked');
+    assert.deepEqual(receiver.unprotect(receiverReport.subarray(0, 12)), { ok: false, reason: 'malformed' });
+    assert.ok(receiver.unprotect(next).ok, 'the real one still opens after the forgeries');
+    assert.deepEqual(receiver.counters, { malformed: 1, authFailed: 2, replayed: 2 });
+  });
+
+  it('drops a compound older than the window, and keeps SSRCs apart', () => {
+    const sender = new SrtcpSender(masterKey, masterSalt);
+    const receiver = new SrtcpReceiver(masterKey, masterSalt);
+    const compounds = Array.from({ length: 70 }, () => sender.protect(receiverReport));
+    assert.ok(receiver.unprotect(compounds[69]).ok);
+    assert.deepEqual(receiver.unprotect(compounds[2]), { ok: false, reason: 'replay' }, '67 behind');
+    assert.ok(receiver.unprotect(compounds[10]).ok, '59 behind');
+    const otherSource = Buffer.from(receiverReport);
+    otherSource.writeUInt32BE(0x01020304, 4);
+    assert.ok(receiver.unprotect(sender.protect(otherSource)).ok, 'index 0 of another SSRC');
   });
 });
