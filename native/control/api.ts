@@ -100,6 +100,8 @@ export interface NodeStatus {
   };
   /** The user's SIP phones and what this node did as a registrar and proxy (refusals included). */
   routing: PhonesStatus;
+  /** Calls encrypted end to end, calls in the clear, and calls refused because they could not be secured. */
+  callSecurity: CallSecurityView;
 }
 
 /** A node of the overlay as the Network screen shows it. */
@@ -163,8 +165,8 @@ export interface LookupView {
 
 // The call types are the call service's own (services may not import control); the API
 // passes them through unchanged.
-export type { CallEndReason, CallHistoryEntry, CallOutcome, CallQuality, CallState, CallView } from '../services/calls/call-view.js';
-import type { CallHistoryEntry, CallView } from '../services/calls/call-view.js';
+export type { CallEndReason, CallHistoryEntry, CallOutcome, CallQuality, CallSecurityView, CallState, CallView } from '../services/calls/call-view.js';
+import type { CallHistoryEntry, CallSecurityView, CallView } from '../services/calls/call-view.js';
 export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceStatus } from '../services/presence/buddy-view.js';
 import type { BuddyView, OwnPresenceView } from '../services/presence/buddy-view.js';
 export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedConfig } from '../services/lan/lan-view.js';
@@ -206,6 +208,9 @@ export interface Commands {
   /** Calls not yet ended. */
   'call.list': { params: Record<string, never>; result: CallView[] };
   'call.history': { params: { limit?: number }; result: CallHistoryEntry[] };
+  /** Settings → Calls: "Allow unencrypted calls with phones", and what encryption did so far. */
+  'call.security': { params: Record<string, never>; result: CallSecurityView };
+  'call.setSecurity': { params: { allowUnencryptedPhones: boolean }; result: CallSecurityView };
   'buddy.list': { params: Record<string, never>; result: BuddyView[] };
   /** Sends a buddy request to an AOR (bob or sip:bob@OVERLAY), with an optional note. */
   'buddy.add': { params: { aor: string; note?: string }; result: BuddyView };

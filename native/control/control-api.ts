@@ -87,6 +87,8 @@ export class ControlApi implements ControlEndpoint {
       'call.transfer': async (p) => services.calls.transfer(text(p, 'id'), text(p, 'to')),
       'call.list': async () => services.calls.list(),
       'call.history': async (p) => services.calls.history(optionalInt(p, 'limit', 1, 1000) ?? 100),
+      'call.security': async () => services.calls.securityView(),
+      'call.setSecurity': async (p) => services.calls.setAllowUnencryptedPhones(flag(p, 'allowUnencryptedPhones')),
       'buddy.list': async () => services.buddies.list(),
       'buddy.add': async (p) => services.buddies.add(text(p, 'aor'), optionalText(p, 'note')),
       'buddy.accept': async (p) => services.buddies.accept(text(p, 'aor')),

@@ -122,6 +122,8 @@ export interface EngineOptions {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Settings key of "Ask my router to open a port". */
+/** Settings → Calls, "Allow unencrypted calls with phones". */
+const UNENCRYPTED_PHONES_KEY = 'calls.allowUnencryptedPhones';
 const PORT_MAPPING_KEY = 'nat.portMapping';
 /** dist/renderer, from either native/roots/node-engine.ts (tsx) or dist/native/roots/node-engine.js. */
 export const DEFAULT_RENDERER_DIR = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../../renderer' : '../../dist/renderer');
@@ -506,6 +508,11 @@ export class Engine {
       recorder,
       presenceNotify: (incoming) => void presence.onNotify(incoming),
       configNotify: (incoming) => lanOffers.onNotify(incoming),
+      pinnedKey: (aor) => buddies.buddyKey(aor),
+      unencryptedPhones: {
+        allowed: (await settings.get<boolean>(UNENCRYPTED_PHONES_KEY)) ?? true,
+        save: (allowed) => settings.set(UNENCRYPTED_PHONES_KEY, allowed),
+      },
     });
 
     const relayControl = {
@@ -623,6 +630,7 @@ export class Engine {
         evictedTransactions: this.sip.transactionCounts.evicted,
       },
       routing: this.phones.status(),
+      callSecurity: this.calls.securityView(),
     };
   }
 

@@ -282,6 +282,15 @@ describe('calls by AOR through the overlay', () => {
     // ben sees ann by her AOR, so calling back reaches her wherever she is.
     const [atBen] = await ben.api.invoke('call.list', {});
     assert.match(atBen.peer, /^sip:ann@peerdial/);
+    // Two Peerdial users: the audio is encrypted end to end, and both ends say so.
+    assert.equal(answered.encryption, 'end-to-end');
+    assert.equal(atBen.encryption, 'end-to-end');
+    const flowing = await until('audio both ways', async () => {
+      const [view] = await ben.api.invoke('call.list', {});
+      return view?.quality && view.quality.packetsReceived > 10 ? view : undefined;
+    });
+    assert.equal(flowing.quality!.refusedSrtp, 0);
+    assert.equal((await ann.api.invoke('call.security', {})).encryptedCalls, 1);
     await ann.api.invoke('call.hangup', { id: dialled.id });
   });
 

@@ -24,6 +24,9 @@ import type { MediaSession } from './media-session.js';
 import type { IncomingRequest, OutgoingRequest, SipStack } from '../sip/index.js';
 import { ackFor, describeOutcome, inDialogRequest, sdpOf } from './dialog-requests.js';
 import { InDialogActions } from './in-dialog-actions.js';
+import { CallSecurity, type AnswerSecurity, type CallSecurityDeps } from './call-security.js';
+import { NOT_SECURED_REASON } from './call.js';
+import type { CallSecurityView } from './call-view.js';
 
 export const ECHO_USER = 'echo';
 /** How long a phone rings before the call counts as unanswered. */
@@ -57,6 +60,10 @@ export interface CallServiceDeps {
   presenceNotify?(incoming: IncomingRequest): void;
   /** NOTIFYs of `Event: peerdial-config` go to the LAN offer service. */
   configNotify?(incoming: IncomingRequest): void;
+  /** The key pinned for a buddy: their calls must be signed by it. */
+  pinnedKey?: CallSecurityDeps['pinnedKey'];
+  /** Settings → Calls: whether calls with phones that cannot encrypt go ahead in the clear (default on). */
+  unencryptedPhones?: { allowed: boolean; save(allowed: boolean): Promise<void> };
 }
 
 export class CallService {
@@ -66,9 +73,18 @@ export class CallService {
   private qualityTimer?: ReturnType<TimerHost['set']>;
   private stopping = false;
   private readonly actions: InDialogActions;
+  private readonly security: CallSecurity;
+  private allowUnencryptedPhones: boolean;
 
   constructor(private readonly deps: CallServiceDeps) {
     this.now = deps.now ?? Date.now;
+    this.allowUnencryptedPhones = deps.unencryptedPhones?.allowed ?? true;
+    this.security = new CallSecurity({
+      identity: deps.identity,
+      pinnedKey: deps.pinnedKey,
+      lookup: deps.overlay ? (aor) => deps.overlay!.lookupAor(aor) : undefined,
+      allowPlainPhones: () => this.allowUnencryptedPhones,
+    });
     this.actions = new InDialogActions({
       stack: deps.stack,
       log: deps.log,
@@ -83,7 +99,27 @@ export class CallService {
       dial: async (target) => this.calls.get((await this.dial(target)).id)!,
       presenceNotify: deps.presenceNotify,
       configNotify: deps.configNotify,
+      keyChanged: (call, detail) => {
+        this.security.refused.downgrade++;
+        this.deps.log.warn('refused a change to an encrypted call', { call: call.id, detail });
+      },
     });
+  }
+
+  /** Settings → Calls, and what encryption did so far. */
+  securityView(): CallSecurityView {
+    return {
+      allowUnencryptedPhones: this.allowUnencryptedPhones,
+      encryptedCalls: this.security.encryptedCalls,
+      unencryptedCalls: this.security.plainCalls,
+      refused: { ...this.security.refused },
+    };
+  }
+
+  async setAllowUnencryptedPhones(allowed: boolean): Promise<CallSecurityView> {
+    this.allowUnencryptedPhones = allowed;
+    await this.deps.unencryptedPhones?.save(allowed);
+    return this.securityView();
   }
 
   async start(): Promise<void> {
@@ -204,23 +240,38 @@ export class CallService {
   }
 
   private async lookupContacts(aor: string): Promise<string[]> {
-    const contacts = (await this.deps.overlay!.lookupAor(aor)).contacts;
-    if (!contacts.length) throw new UserError('LOOKUP_FAILED', `${aor} has no device online.`);
-    return contacts;
+    return (await this.lookupUser(aor)).contacts;
+  }
+
+  private async lookupUser(aor: string): Promise<{ contacts: string[]; owner?: string; x25519?: string }> {
+    const found = await this.deps.overlay!.lookupAor(aor);
+    if (!found.contacts.length) throw new UserError('LOOKUP_FAILED', `${aor} has no device online.`);
+    return found;
   }
 
   private async sendInvite(call: Call, target: { peer: string; requestUri?: string; viaOverlay: boolean }, displayName: string): Promise<void> {
     let requestUri = target.requestUri;
+    let found: { owner?: string; x25519?: string } | undefined;
     if (target.viaOverlay) {
       try {
-        requestUri = (await this.lookupContacts(target.peer))[0];
+        found = await this.lookupUser(target.peer);
+        requestUri = (found as { contacts: string[] }).contacts[0];
       } catch (error) {
         this.end(call, 'unreachable', (error as Error).message);
         return;
       }
     }
     if (hasEnded(call)) return;
-    const from = (target.viaOverlay ? this.deps.overlay?.ownAor() : undefined) ?? this.ownUri()!;
+    const ownAor = target.viaOverlay ? this.deps.overlay?.ownAor() : undefined;
+    const from = ownAor ?? this.ownUri()!;
+    // A Peerdial user gets an offer with our signed key; anyone else plain audio, if the user allows it.
+    call.offeredSecurity = ownAor && found ? this.security.offer(call.sipCallId, ownAor, target.peer, found) : undefined;
+    if (call.offeredSecurity) call.local = { ...call.local, mediaKey: call.offeredSecurity.key };
+    else if (!call.hidden && !this.allowUnencryptedPhones) {
+      this.security.refused['plain-not-allowed']++;
+      this.end(call, 'not-secured', 'they cannot encrypt, and calls in the clear are turned off in Settings');
+      return;
+    }
     // RFC 8445: the offerer gathers its candidates first and controls the checks.
     const ice = await call.media.gatherIce('controlling');
     if (hasEnded(call)) return;
@@ -253,7 +304,8 @@ export class CallService {
     const status = outcome.kind === 'final' ? outcome.response.status : 408;
     for (const tell of call.settled.splice(0)) tell(status);
     if (call.state === 'ended') return;
-    if (outcome.kind === 'final') this.end(call, reasonForStatus(status), `${status} ${outcome.response.reason}`);
+    if (outcome.kind === 'final' && status === 488 && outcome.response.reason === NOT_SECURED_REASON) this.end(call, 'not-secured', warningText(outcome.response));
+    else if (outcome.kind === 'final') this.end(call, reasonForStatus(status), `${status} ${outcome.response.reason}`);
     else this.end(call, outcome.kind === 'timeout' && call.state === 'ringing' ? 'no-answer' : 'unreachable', describeOutcome(outcome));
   }
 
@@ -290,8 +342,19 @@ export class CallService {
     const negotiated = readAnswer(decodeBody(response.content), call.local);
     if (!negotiated.ok) {
       this.sendBye(call);
-      this.end(call, 'not-acceptable', negotiated.reason);
+      if (negotiated.code === 'not-secured') this.security.refused.downgrade++;
+      this.end(call, negotiated.code === 'not-secured' ? 'not-secured' : 'not-acceptable', negotiated.reason);
       return;
+    }
+    if (call.offeredSecurity) {
+      const secured = this.security.answered(call.offeredSecurity, negotiated.peerMediaKey);
+      if (!secured.ok) {
+        this.sendBye(call);
+        this.end(call, 'not-secured', secured.reason);
+        return;
+      }
+      call.media.secure(secured.keys);
+      call.agreedPeerKey = negotiated.peerMediaKey;
     }
     for (const tell of call.settled.splice(0)) tell(response.status);
     call.media.signallingPeer = call.inviteFlow?.address;
@@ -336,6 +399,18 @@ export class CallService {
     const flow = flowBehindNat(dialog.remoteTarget, incoming.remote);
     if (flow) dialog.flow = flow;
     const offer = sdpOf(request);
+    if (!echo) {
+      const secured = await this.securityOfOffer(request.headers['call-id'], offer, from.uri);
+      if (secured.kind === 'refused') {
+        await this.discard(call);
+        this.deps.log.info('refused a call that could not be secured', { from: from.uri, why: secured.refusal, detail: secured.reason });
+        return incoming.respond(488, { reason: NOT_SECURED_REASON, headers: { warning: `399 ${this.deps.stack.host} "Call could not be secured: ${secured.reason}"` } });
+      }
+      if (secured.kind === 'encrypted') {
+        call.local = { ...call.local, mediaKey: secured.key };
+        call.srtpKeys = secured.keys;
+      }
+    }
     if (offer !== undefined) {
       media.signallingPeer = incoming.remote.address;
       // A phone without ICE sends where our answer's c= says: a relay, when our NAT lets nothing else in.
@@ -350,6 +425,7 @@ export class CallService {
         return incoming.respond(488, { headers: { warning: `305 ${this.deps.stack.host} "${result.reason}"` } });
       }
       call.pendingAnswer = result;
+      call.agreedPeerKey = result.peerMediaKey;
     }
     call.dialog = dialog;
     call.incoming = incoming;
@@ -423,6 +499,8 @@ export class CallService {
 
   private startMedia(call: Call, negotiated: NegotiatedAudio): void {
     call.negotiated = negotiated;
+    if (call.srtpKeys && !call.media.encrypted) call.media.secure(call.srtpKeys);
+    if (!call.hidden) this.security.counted(call.media.encrypted ? 'end-to-end' : 'none');
     call.media.configure(negotiated);
     call.remoteHold = !sends(negotiated.direction);
     call.media.onDtmf = (digit) => {
@@ -452,6 +530,17 @@ export class CallService {
     call.state = 'active';
     this.refocus();
     this.changed(call);
+  }
+
+  /**
+   * The callee's side of end-to-end encryption: an offer (or an offer-less INVITE) is checked
+   * against the caller's name in our overlay; a From outside it is a phone or another domain.
+   */
+  private async securityOfOffer(callId: string, offer: string | undefined, fromUri: string): Promise<AnswerSecurity> {
+    const overlay = this.deps.overlay;
+    const parsed = parseSipUri(fromUri);
+    const fromAor = overlay && parsed?.user && overlay.isOverlayUri(parsed) ? `sip:${parsed.user.toLowerCase()}@${overlay.overlay}` : undefined;
+    return this.security.answer(callId, offer ?? '', overlay?.ownAor(), fromAor);
   }
 
   // ---- helpers ----
@@ -593,6 +682,14 @@ export class CallService {
       if (!this.stopping) this.scheduleQuality();
     });
   }
+}
+
+/** The text of a Warning header (RFC 3261 20.43), or the status line when there is none. */
+function warningText(response: SipResponse): string {
+  const raw = response.headers.warning;
+  const warning = Array.isArray(raw) ? raw[0] : raw;
+  const quoted = typeof warning === 'string' ? /"(.*)"/.exec(warning)?.[1] : undefined;
+  return quoted ?? `${response.status} ${response.reason}`;
 }
 
 function elapsedSince(start: number | undefined): number | undefined {

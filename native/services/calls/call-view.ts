@@ -1,4 +1,5 @@
 // What a user sees of a call and of the call history; the control API serves these as they are.
+import type { SecurityRefusal } from './call-security.js';
 
 /**
  * A call's life. Outgoing: calling -> ringing (the callee's phone rings) -> active -> ended.
@@ -18,6 +19,7 @@ export type CallEndReason =
   | 'not-acceptable' // no common codec (488)
   | 'transferred' // REFER accepted: the call moved on
   | 'connection-lost' // media or session timer saw the peer die
+  | 'not-secured' // a Peerdial user's key was missing or wrong, or a phone cannot encrypt and the user allows no clear calls
   | 'failed'; // anything else, with the status in endMessage
 
 export interface CallQuality {
@@ -37,6 +39,8 @@ export interface CallQuality {
   path?: MediaPathView;
   /** With ICE: datagrams from addresses that never passed a connectivity check, dropped unheard. */
   refusedMedia?: number;
+  /** Encrypted calls: SRTP packets refused (failed authentication, replayed, unreadable). */
+  refusedSrtp?: number;
 }
 
 export interface MediaPathView {
@@ -76,6 +80,22 @@ export interface CallView {
   quality?: CallQuality;
   /** Outgoing calls: ms from our INVITE leaving to the callee's ringing (180/183) and to the answer (2xx). */
   setup?: { toRingingMs?: number; toAnswerMs?: number };
+  /**
+   * Once media is agreed: 'end-to-end' when the audio is SRTP keyed by the two ends alone (a
+   * Peerdial user, keys signed by their identity key); 'none' when it travels in the clear (a phone
+   * that cannot encrypt): the UI says "Not encrypted".
+   */
+  encryption?: 'end-to-end' | 'none';
+}
+
+/** Settings → Calls, and what encryption did since the node started. */
+export interface CallSecurityView {
+  /** "Allow unencrypted calls with phones": on by default; never relevant between Peerdial users. */
+  allowUnencryptedPhones: boolean;
+  encryptedCalls: number;
+  unencryptedCalls: number;
+  /** Calls refused because they could not be secured, by why. */
+  refused: Record<SecurityRefusal, number>;
 }
 
 export type CallOutcome = 'answered' | 'missed' | 'declined' | 'busy' | 'failed' | 'cancelled';

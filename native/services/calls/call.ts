@@ -4,6 +4,8 @@ import type { CallEndReason, CallHistoryEntry, CallOutcome, CallState, CallView 
 import type { Dialog } from '../../proto/sip/dialog.js';
 import type { AudioSource } from '../../proto/media/audio-io.js';
 import type { LocalMedia, NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
+import type { CallSrtpKeys, MediaKey } from '../../wire/sdp/media-key.js';
+import type { OfferedSecurity } from './call-security.js';
 import type { StoredCall } from '../../storage/repositories/call-repository.js';
 import type { MediaSession } from './media-session.js';
 import type { IncomingRequest, OutgoingInvite } from '../sip/index.js';
@@ -55,7 +57,16 @@ export interface Call {
   timers: TimerHandle[];
   /** Told once when the call leaves the ringing phase: answered, or the SIP status it ended with. */
   settled: Array<(status: number) => void>;
+  /** Outgoing to a Peerdial user: our signed key, and whose signature the answer must carry. */
+  offeredSecurity?: OfferedSecurity;
+  /** Incoming encrypted call: the SRTP keys, set on the media when it starts. */
+  srtpKeys?: CallSrtpKeys;
+  /** The other side's signed key agreed at the start: every later offer or answer in the dialog carries it unchanged. */
+  agreedPeerKey?: MediaKey;
 }
+
+/** The reason phrase of our 488 when a call could not be secured, which tells the caller why (beside the Warning). */
+export const NOT_SECURED_REASON = 'Not Acceptable Here (call could not be secured)';
 
 export function callView(call: Call): CallView {
   const hold = call.localHold && call.remoteHold ? 'both' : call.localHold ? 'local' : call.remoteHold ? 'remote' : 'none';
@@ -75,6 +86,7 @@ export function callView(call: Call): CallView {
   if (call.endReason) view.endReason = call.endReason;
   if (call.endMessage) view.endMessage = call.endMessage;
   if (call.setup) view.setup = { ...call.setup };
+  if (call.negotiated) view.encryption = call.media.encrypted ? 'end-to-end' : 'none';
   if (call.negotiated && call.answeredAt) {
     const s = call.media.stats();
     view.quality = {
@@ -87,6 +99,7 @@ export function callView(call: Call): CallView {
       ...(s.remoteMedia ? { remoteMedia: s.remoteMedia } : {}),
       ...(s.path ? { path: s.path } : {}),
       ...(s.refusedMedia !== undefined ? { refusedMedia: s.refusedMedia } : {}),
+      ...(s.srtp ? { refusedSrtp: s.srtp.authFailed + s.srtp.replayed + s.srtp.malformed } : {}),
     };
   }
   return view;
@@ -129,6 +142,8 @@ export function endMessageFor(call: Pick<Call, 'direction' | 'peer' | 'peerName'
       return `The connection to ${who} was lost`;
     case 'failed':
       return `The call failed${detail ? ` (${detail})` : ''}`;
+    case 'not-secured':
+      return `The call with ${who} could not be secured${detail ? ` (${detail})` : ''}`;
   }
 }
 

@@ -11,7 +11,8 @@ import { decodeBody } from '../../wire/sip/message.js';
 import { parseSipUri } from '../../wire/sip/uri.js';
 import { UserError } from '../errors.js';
 import type { IncomingRequest, OutgoingRequest, SipStack } from '../sip/index.js';
-import type { Call } from './call.js';
+import { NOT_SECURED_REASON, type Call } from './call.js';
+import type { MediaKey } from '../../wire/sdp/media-key.js';
 import { ackFor, describeOutcome, sdpOf } from './dialog-requests.js';
 
 const DTMF_KEYS = /^[0-9*#A-D]+$/i;
@@ -37,6 +38,15 @@ export interface InDialogHost {
   presenceNotify?(incoming: IncomingRequest): void;
   /** NOTIFYs of `Event: peerdial-config` go to the LAN offer service. */
   configNotify?(incoming: IncomingRequest): void;
+  /** An offer or answer in an encrypted call dropped or changed the key agreed at its start (counted as a downgrade). */
+  keyChanged(call: Call, detail: string): void;
+}
+
+/** True when an encrypted call's later SDP still carries the other side's key as agreed (no rekeying yet). */
+function keepsAgreedKey(call: Call, seen: MediaKey | undefined): boolean {
+  const agreed = call.agreedPeerKey;
+  if (!agreed) return true;
+  return seen !== undefined && seen.ephemeral === agreed.ephemeral && seen.signature === agreed.signature;
 }
 
 export class InDialogActions {
@@ -121,7 +131,16 @@ export class InDialogActions {
       }
       if (status >= 300) throw new UserError('UNAVAILABLE', `${call.peerName ?? call.peer} refused the change (${status} ${outcome.response.reason}).`);
       const negotiated = readAnswer(decodeBody(outcome.response.content), local);
-      if (!negotiated.ok) throw new UserError('UNAVAILABLE', `The answer to the change was not usable: ${negotiated.reason}`);
+      if (!negotiated.ok || !keepsAgreedKey(call, negotiated.peerMediaKey)) {
+        if (call.agreedPeerKey) {
+          // The session's keys can no longer be trusted to be the two ends' only: it ends here.
+          this.host.keyChanged(call, negotiated.ok ? 'the answer changed the end-to-end key' : negotiated.reason);
+          this.host.sendBye(call);
+          this.host.end(call, 'not-secured', 'an answer in the call dropped or changed the end-to-end key');
+          return false;
+        }
+        throw new UserError('UNAVAILABLE', `The answer to the change was not usable: ${(negotiated as { reason: string }).reason}`);
+      }
       refreshTarget(call.dialog!, outcome.response);
       call.local = local;
       call.negotiated = negotiated;
@@ -152,7 +171,13 @@ export class InDialogActions {
     }
     const result = answer(offer, local);
     if (!result.ok) {
-      incoming.respond(488, { headers: { warning: `305 ${this.host.stack.host} "${result.reason}"` } });
+      if (call.agreedPeerKey) this.host.keyChanged(call, result.reason);
+      incoming.respond(488, { ...(call.agreedPeerKey ? { reason: NOT_SECURED_REASON } : {}), headers: { warning: `305 ${this.host.stack.host} "${result.reason}"` } });
+      return;
+    }
+    if (!keepsAgreedKey(call, result.peerMediaKey)) {
+      this.host.keyChanged(call, 'a new offer changed the end-to-end key');
+      incoming.respond(488, { reason: NOT_SECURED_REASON, headers: { warning: `399 ${this.host.stack.host} "Call could not be secured: the new offer changed the end-to-end key"` } });
       return;
     }
     call.local = local;

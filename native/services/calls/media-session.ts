@@ -25,6 +25,8 @@ import { parseTelephoneEvent, serializeTelephoneEvent } from '../../wire/rtp/tel
 import type { NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
 import { receives, sends } from '../../wire/sdp/direction.js';
 import { IcePath, type CallPortMapping, type HeldRelays, type IceGatheringConfig } from './ice-path.js';
+import { SrtcpReceiver, SrtcpSender, SrtpReceiver, SrtpSender } from '../../wire/srtp/srtp.js';
+import type { CallSrtpKeys } from '../../wire/sdp/media-key.js';
 
 export interface MediaSessionOptions {
   bind: string;
@@ -65,6 +67,15 @@ export interface MediaStats extends CallQuality {
   path?: MediaPathView;
   /** With ICE: datagrams that were not from a checked pair (RFC 8445 7.2.5.3.2), dropped. */
   refusedMedia?: number;
+  /** With SRTP: packets and compounds refused, by why (RFC 3711 3.3: failed authentication, replayed, unreadable). */
+  srtp?: { authFailed: number; replayed: number; malformed: number };
+}
+
+interface SrtpContexts {
+  rtpOut: SrtpSender;
+  rtpIn: SrtpReceiver;
+  rtcpOut: SrtcpSender;
+  rtcpIn: SrtcpReceiver;
 }
 
 export class DtmfUnavailableError extends Error {
@@ -173,6 +184,8 @@ export class MediaSession {
 
   private readonly dtmfQueue: DtmfJob[] = [];
   private dtmf: DtmfInProgress | undefined;
+  /** Set before the first configure() of an encrypted call: then nothing goes or is taken in the clear. */
+  private srtp: SrtpContexts | undefined;
 
   private readonly counts = {
     packetsReceived: 0,
@@ -281,6 +294,21 @@ export class MediaSession {
     }, CONTROLLED_RESTART_WAIT_MS);
   }
 
+  /** An encrypted call's keys, one master key per direction (RFC 3711 8.2); set once, before configure(). */
+  secure(keys: CallSrtpKeys): void {
+    if (this.srtp || this.negotiated) throw new Error('SRTP keys are set once, before media starts');
+    this.srtp = {
+      rtpOut: new SrtpSender(keys.send.key, keys.send.salt),
+      rtpIn: new SrtpReceiver(keys.receive.key, keys.receive.salt),
+      rtcpOut: new SrtcpSender(keys.send.key, keys.send.salt),
+      rtcpIn: new SrtcpReceiver(keys.receive.key, keys.receive.salt),
+    };
+  }
+
+  get encrypted(): boolean {
+    return this.srtp !== undefined;
+  }
+
   /** First call starts media; later ones (re-INVITE) change codec, remote or direction, keeping SSRC and sequence. */
   configure(negotiated: NegotiatedAudio): void {
     if (this.closed) return;
@@ -376,6 +404,7 @@ export class MediaSession {
       ignoredPackets: this.counts.ignoredPackets,
       rtcpReceived: this.counts.rtcpReceived,
       ...(this.iceInUse ? { path, refusedMedia: this.ice?.counters.refusedMedia ?? 0 } : path ? { path } : {}),
+      ...(this.srtp ? { srtp: srtpRefusals(this.srtp) } : {}),
     };
   }
 
@@ -455,7 +484,8 @@ export class MediaSession {
   }
 
   private sendRtp(payloadType: number, marker: boolean, timestamp: number, payload: Buffer, target: RtpEndpoint | undefined): void {
-    const datagram = serializeRtpPacket({ payloadType, marker, sequenceNumber: this.sequence, timestamp, ssrc: this.ssrc, payload });
+    const plain = serializeRtpPacket({ payloadType, marker, sequenceNumber: this.sequence, timestamp, ssrc: this.ssrc, payload });
+    const datagram = this.srtp ? this.srtp.rtpOut.protect(plain) : plain;
     this.sequence = (this.sequence + 1) & 0xffff;
     this.sent.sent(payload.length);
     if (this.iceInUse && this.ice) this.ice.sendMedia(datagram);
@@ -486,8 +516,15 @@ export class MediaSession {
     else this.receiveRtp(datagram, from);
   }
 
-  private receiveRtp(datagram: Buffer, from: RtpEndpoint): void {
+  private receiveRtp(received: Buffer, from: RtpEndpoint): void {
     if (this.closed) return;
+    let datagram = received;
+    if (this.srtp) {
+      // RFC 3711 3.3: authenticated and checked against replay before anything else reads it.
+      const opened = this.srtp.rtpIn.unprotect(received);
+      if (!opened.ok) return;
+      datagram = opened.rtp;
+    }
     const parsed = parseRtpPacket(datagram);
     if (!parsed.ok) {
       this.counts.malformedDatagrams++;
@@ -668,7 +705,8 @@ export class MediaSession {
             reports: blocks,
           }
         : { type: 'rr', ssrc: this.ssrc, reports: blocks };
-    const compound = serializeRtcpCompound(report, this.cname, bye ? { reason: 'call ended' } : undefined);
+    const plain = serializeRtcpCompound(report, this.cname, bye ? { reason: 'call ended' } : undefined);
+    const compound = this.srtp ? this.srtp.rtcpOut.protect(plain) : plain;
     // With ICE, RTCP is multiplexed on the selected pair (RFC 5761).
     if (this.iceInUse && this.ice) {
       this.ice.sendMedia(compound);
@@ -678,12 +716,18 @@ export class MediaSession {
     return this.sockets.sendRtcp(compound, target.to, target.via);
   }
 
-  private receiveRtcp(datagram: Buffer, from: RtpEndpoint, arrival: RtcpArrival): void {
+  private receiveRtcp(received: Buffer, from: RtpEndpoint, arrival: RtcpArrival): void {
     if (this.closed) return;
     if (arrival === 'rtcp-port' && this.iceInUse) {
       // With ICE, RTCP comes multiplexed on the checked pair; the old RTCP port is nobody's to use.
       this.counts.ignoredPackets++;
       return;
+    }
+    let datagram = received;
+    if (this.srtp) {
+      const opened = this.srtp.rtcpIn.unprotect(received);
+      if (!opened.ok) return;
+      datagram = opened.rtcp;
     }
     const parsed = parseRtcpCompound(datagram);
     if (!parsed.ok) {
@@ -717,4 +761,10 @@ export class MediaSession {
       }
     }
   }
+}
+
+function srtpRefusals(srtp: SrtpContexts): { authFailed: number; replayed: number; malformed: number } {
+  const rtp = srtp.rtpIn.counters;
+  const rtcp = srtp.rtcpIn.counters;
+  return { authFailed: rtp.authFailed + rtcp.authFailed, replayed: rtp.replayed + rtcp.replayed, malformed: rtp.malformed + rtcp.malformed };
 }

@@ -3,6 +3,7 @@
 import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
 import { answerDirection, directionOf, isDirection, sends, type MediaDirection } from './direction.js';
 import { readIce, writeIce, type IceDescription, type RemoteIce } from './ice-attributes.js';
+import { formatMediaKey, MEDIA_KEY_ATTRIBUTE, parseMediaKey, type MediaKey } from './media-key.js';
 
 export type AudioCodecName = 'PCMU' | 'PCMA';
 
@@ -32,6 +33,8 @@ export interface LocalMedia {
   sessionVersion?: number;
   /** Our ICE ufrag, password and candidates (RFC 8839); an answer carries them only if the offer had ICE. */
   ice?: IceDescription;
+  /** Our signed end-to-end key (media-key.ts): the stream is then RTP/SAVP and must be so both ways. */
+  mediaKey?: MediaKey;
 }
 
 export interface NegotiatedAudio {
@@ -45,9 +48,11 @@ export interface NegotiatedAudio {
   direction: MediaDirection;
   /** The peer's ICE, when its SDP has it; without it media goes to remoteAddress:remotePort. */
   ice?: RemoteIce;
+  /** The peer's signed end-to-end key, when the stream is encrypted (checked by the caller of this module). */
+  peerMediaKey?: MediaKey;
 }
 
-export type SdpRefusalCode = 'malformed-sdp' | 'no-audio-stream' | 'no-common-codec';
+export type SdpRefusalCode = 'malformed-sdp' | 'no-audio-stream' | 'no-common-codec' | 'not-secured';
 
 export interface SdpRefusal {
   ok: false;
@@ -91,7 +96,8 @@ function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: n
   const media = {
     type: 'audio',
     port: local.port,
-    protocol: 'RTP/AVP',
+    // RFC 3711 7: the SRTP profile names an encrypted stream.
+    protocol: local.mediaKey ? 'RTP/SAVP' : 'RTP/AVP',
     payloads: rtp.map((r) => r.payload).join(' '),
     rtp,
     fmtp,
@@ -99,6 +105,7 @@ function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: n
     direction,
   } as MediaDescription;
   if (local.ice) writeIce(media, local.ice);
+  if (local.mediaKey) media.invalid = [{ value: formatMediaKey(local.mediaKey) }];
   return media;
 }
 
@@ -161,6 +168,31 @@ function isRtpAvp(media: MediaDescription): boolean {
   return media.type === 'audio' && String(media.protocol).toUpperCase() === 'RTP/AVP';
 }
 
+function isRtpSavp(media: MediaDescription): boolean {
+  return media.type === 'audio' && String(media.protocol).toUpperCase() === 'RTP/SAVP';
+}
+
+/** The stream's `a=peerdial-srtp`, 'malformed' when one is there but unreadable (sdp-transform leaves unknown attributes in `invalid`). */
+function mediaKeyOf(media: MediaDescription): MediaKey | 'malformed' | undefined {
+  const line = (media.invalid ?? []).find((entry) => String(entry.value).startsWith(`${MEDIA_KEY_ATTRIBUTE}:`));
+  if (!line) return undefined;
+  return parseMediaKey(String(line.value)) ?? 'malformed';
+}
+
+/** What an offer says of end-to-end encryption: its first audio stream's key, plainly absent, or unreadable. */
+export type OfferedMediaKey = { kind: 'key'; key: MediaKey } | { kind: 'none' } | { kind: 'malformed' };
+
+export function offeredMediaKey(offerText: string): OfferedMediaKey {
+  const offer = parseSdp(offerText);
+  const media = offer?.media.find((m) => (isRtpAvp(m) || isRtpSavp(m)) && Number(m.port) > 0);
+  if (!media) return { kind: 'none' };
+  const key = mediaKeyOf(media);
+  if (key === 'malformed' || (isRtpSavp(media) && !key)) return { kind: 'malformed' };
+  // A key on a plain RTP/AVP stream would be a half-encrypted offer: not one we take.
+  if (key && !isRtpSavp(media)) return { kind: 'malformed' };
+  return key ? { kind: 'key', key } : { kind: 'none' };
+}
+
 function rejected(media: MediaDescription): MediaDescription {
   // RFC 3264 6: a refused stream stays in place with port 0 and the offer's formats.
   return { type: String(media.type), port: 0, protocol: String(media.protocol), payloads: String(media.payloads ?? '0'), rtp: [], fmtp: [] } as MediaDescription;
@@ -178,7 +210,9 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
   let sawAudio = false;
   const answered: MediaDescription[] = [];
   for (const media of offer.media) {
-    if (negotiated || !isRtpAvp(media) || !(Number(media.port) > 0)) {
+    // An encrypted stream only when we carry a key of ours (the caller checked theirs); a plain one only without.
+    const takes = local.mediaKey ? isRtpSavp(media) && mediaKeyOf(media) !== undefined : isRtpAvp(media);
+    if (negotiated || !takes || !(Number(media.port) > 0)) {
       answered.push(rejected(media));
       continue;
     }
@@ -197,7 +231,8 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
     const te = local.telephoneEvent === false ? undefined : offeredTe;
     const direction = answerDirection(audio.direction, local.direction);
     const ice = readIce(offer, media);
-    negotiated = { codec, telephoneEventPayloadType: te, remoteAddress: audio.address, remotePort: audio.port, direction, ice };
+    const peerKey = local.mediaKey ? mediaKeyOf(media) : undefined;
+    negotiated = { codec, telephoneEventPayloadType: te, remoteAddress: audio.address, remotePort: audio.port, direction, ice, ...(peerKey && peerKey !== 'malformed' ? { peerMediaKey: peerKey } : {}) };
     // RFC 8839 4.2.1: no ICE in the answer to an offer without it.
     answered.push(audioMedia(ice ? local : { ...local, ice: undefined }, [codec], te, direction));
   }
@@ -216,8 +251,13 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
 export function readAnswer(answerText: string, local: LocalMedia): AnswerReadResult {
   const sdp = parseSdp(answerText);
   if (!sdp) return { ok: false, code: 'malformed-sdp', reason: 'The answer is not a readable session description.' };
-  const media = sdp.media.find((m) => isRtpAvp(m));
+  const media = sdp.media.find((m) => isRtpAvp(m) || isRtpSavp(m));
   if (!media || !(Number(media.port) > 0)) return { ok: false, code: 'no-audio-stream', reason: 'The answer refused the audio stream.' };
+  const peerKey = mediaKeyOf(media);
+  if (local.mediaKey && (!isRtpSavp(media) || peerKey === undefined || peerKey === 'malformed')) {
+    return { ok: false, code: 'not-secured', reason: 'The answer carries no end-to-end key of the other side.' };
+  }
+  if (!local.mediaKey && !isRtpAvp(media)) return { ok: false, code: 'no-audio-stream', reason: 'The answer turned the audio stream into one we did not offer.' };
   const audio = readAudio(sdp, media);
   const chosenPt = audio.payloadTypes.find((pt) => {
     const name = audio.codecOf(pt);
@@ -235,5 +275,6 @@ export function readAnswer(answerText: string, local: LocalMedia): AnswerReadRes
     // Our direction is the answer's, seen from the other end.
     direction: answerDirection(audio.direction, local.direction),
     ice: local.ice ? readIce(sdp, media) : undefined,
+    ...(local.mediaKey && peerKey && peerKey !== 'malformed' ? { peerMediaKey: peerKey } : {}),
   };
 }

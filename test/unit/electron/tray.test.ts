@@ -20,6 +20,12 @@ const status = (services: ServiceView[]): NodeStatus => ({
     counters: { registered: 0, challenged: 0, authFailed: 0, lockedOut: 0, proxied: 0, branches: 0, midDialogForwarded: 0, refusedPolicy: 0, loops: 0, tooManyHops: 0, notFound: 0, badRouteToken: 0, rateLimited: 0 },
     farm: { enabled: false, state: 'off', counters: { joinsAdmitted: 0, joinsRefused: 0, syncsSent: 0, syncsReceived: 0, syncsRefused: 0 } },
   },
+  callSecurity: {
+    allowUnencryptedPhones: true,
+    encryptedCalls: 0,
+    unencryptedCalls: 0,
+    refused: { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0 },
+  },
 });
 let seq = 0;
 const event = (data: ServiceView): StreamItem => ({ type: 'service.state', seq: ++seq, epoch: 'e', data });

@@ -1,0 +1,130 @@
+// Whether a call is encrypted end to end, and with which keys. Between Peerdial users it must be:
+// each side signs a fresh X25519 key with its identity key (wire/sdp/media-key.ts) and checks the
+// other's against the key pinned for the buddy or, for a stranger, the owner of their name in
+// the overlay. A Peerdial user's offer without a key (stripped on the way: a downgrade) or with a
+// bad one is refused. A call with an ordinary SIP phone stays plain, marked "Not encrypted", if
+// the user allows such calls.
+import { generateX25519KeyPair } from '../../wire/crypto/x25519.js';
+import { checkMediaKey, deriveCallSrtpKeys, signMediaKey, type CallSrtpKeys, type MediaKey, type MediaKeyContext } from '../../wire/sdp/media-key.js';
+import { offeredMediaKey } from '../../wire/sdp/audio-offer-answer.js';
+import type { IdentityService } from '../identity/index.js';
+
+/** How a call's audio is protected, as the user sees it. */
+export type CallEncryption = 'end-to-end' | 'none';
+
+/** Why a call could not be secured, counted in node status `calls.security`. */
+export type SecurityRefusal = 'downgrade' | 'bad-signature' | 'wrong-key' | 'malformed-key' | 'unsupported' | 'plain-not-allowed';
+
+export interface CallSecurityDeps {
+  identity: IdentityService;
+  /** The key pinned for a buddy, when `aor` is one. */
+  pinnedKey?(aor: string): string | undefined;
+  /** Who owns a name in the overlay, and whether it is a Peerdial user (its claim names an X25519 key) rather than a phone. */
+  lookup?(aor: string): Promise<{ owner?: string; x25519?: string }>;
+  /** Settings: whether calls with phones that cannot encrypt may go ahead in the clear. */
+  allowPlainPhones(): boolean;
+}
+
+/** What the caller keeps between its offer and the answer. */
+export interface OfferedSecurity {
+  key: MediaKey;
+  ephemeralPrivate: Buffer;
+  context: MediaKeyContext;
+  /** The identity the answer must be signed by. */
+  peerIdentity: string;
+}
+
+export type Secured = { ok: true; keys: CallSrtpKeys } | { ok: false; refusal: SecurityRefusal; reason: string };
+export type AnswerSecurity = { kind: 'encrypted'; key: MediaKey; keys: CallSrtpKeys } | { kind: 'plain' } | { kind: 'refused'; refusal: SecurityRefusal; reason: string };
+
+export class CallSecurity {
+  readonly refused: Record<SecurityRefusal, number> = { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0 };
+  encryptedCalls = 0;
+  plainCalls = 0;
+
+  constructor(private readonly deps: CallSecurityDeps) {}
+
+  /**
+   * The caller's key for an offer to a Peerdial user (`peer` names an X25519 key in the overlay);
+   * undefined for a phone, which is offered plain audio.
+   */
+  offer(callId: string, ownAor: string, peerAor: string, found: { owner?: string; x25519?: string }): OfferedSecurity | undefined {
+    const peerIdentity = this.deps.pinnedKey?.(peerAor) ?? found.owner;
+    const signing = this.signing();
+    if (!found.x25519 || !peerIdentity || !signing) return undefined;
+    const pair = generateX25519KeyPair();
+    const context = { callId, callerAor: ownAor, calleeAor: peerAor };
+    const key = signMediaKey('caller', context, { ephemeral: pair.publicKey.toString('base64url'), ...signing });
+    return { key, ephemeralPrivate: pair.privateKey, context, peerIdentity };
+  }
+
+  /** The caller's check of the callee's signed key, and the keys both directions use. */
+  answered(offered: OfferedSecurity, peerKey: MediaKey | undefined): Secured {
+    if (!peerKey) return this.refuse('downgrade', 'the answer carries no end-to-end key');
+    const check = checkMediaKey(peerKey, 'callee', offered.context, offered.peerIdentity, offered.key.ephemeral);
+    if (!check.ok) return this.refuse(refusalOf(check.problem), check.reason);
+    return this.keys('caller', offered.ephemeralPrivate, offered.key.ephemeral, peerKey.ephemeral, offered.context.callId);
+  }
+
+  /**
+   * The callee's decision on an offer from `fromAor` (an overlay AOR, or undefined for anyone
+   * else): encrypted with our signed key, plain (a phone), or refused.
+   */
+  async answer(callId: string, offer: string, ownAor: string | undefined, fromAor: string | undefined): Promise<AnswerSecurity> {
+    const offered = offeredMediaKey(offer);
+    if (offered.kind === 'malformed') return this.refuse('malformed-key', 'the offer carries an end-to-end key that cannot be read');
+    const found = fromAor ? await this.deps.lookup?.(fromAor).catch(() => undefined) : undefined;
+    const peerIdentity = (fromAor && this.deps.pinnedKey?.(fromAor)) ?? found?.owner;
+    if (offered.kind === 'none') {
+      // A Peerdial user always offers a key: an offer without one from a user's name was stripped on the way.
+      if (fromAor && (found?.x25519 || this.deps.pinnedKey?.(fromAor))) return this.refuse('downgrade', 'the offer of a Peerdial user came without its end-to-end key');
+      if (!this.deps.allowPlainPhones()) return this.refuse('plain-not-allowed', 'the caller cannot encrypt, and calls in the clear are turned off in Settings');
+      return { kind: 'plain' };
+    }
+    const signing = this.signing();
+    if (!fromAor || !ownAor || !signing) return this.refuse('unsupported', 'the caller is not a user of this overlay, so its key cannot be checked');
+    if (!peerIdentity) return this.refuse('wrong-key', `nobody owns ${fromAor} in the overlay to check its key against`);
+    const context = { callId, callerAor: fromAor, calleeAor: ownAor };
+    const check = checkMediaKey(offered.key, 'caller', context, peerIdentity);
+    if (!check.ok) return this.refuse(refusalOf(check.problem), check.reason);
+    const pair = generateX25519KeyPair();
+    const key = signMediaKey('callee', context, { ephemeral: pair.publicKey.toString('base64url'), ...signing }, offered.key.ephemeral);
+    const secured = this.keys('callee', pair.privateKey, offered.key.ephemeral, key.ephemeral, callId);
+    return secured.ok ? { kind: 'encrypted', key, keys: secured.keys } : { kind: 'refused', refusal: secured.refusal, reason: secured.reason };
+  }
+
+  /** A re-offer or re-answer in the dialog must carry the very key agreed at the start (no rekeying yet). */
+  sameKey(agreed: MediaKey | undefined, seen: MediaKey | undefined): Secured | undefined {
+    if (!agreed) return undefined;
+    if (!seen || seen.ephemeral !== agreed.ephemeral || seen.signature !== agreed.signature) return this.refuse('downgrade', 'a new offer in the call dropped or changed the end-to-end key');
+    return undefined;
+  }
+
+  counted(encryption: CallEncryption): void {
+    if (encryption === 'end-to-end') this.encryptedCalls++;
+    else this.plainCalls++;
+  }
+
+  private signing(): { identity: string; identityPrivateKey: Buffer } | undefined {
+    const identity = this.deps.identity.current;
+    const privateKey = this.deps.identity.signingKey;
+    return identity && privateKey ? { identity: identity.publicKey, identityPrivateKey: privateKey } : undefined;
+  }
+
+  private keys(role: 'caller' | 'callee', own: Buffer, callerEphemeral: string, calleeEphemeral: string, callId: string): Secured {
+    try {
+      return { ok: true, keys: deriveCallSrtpKeys(role, own, callerEphemeral, calleeEphemeral, callId) };
+    } catch (error) {
+      return this.refuse('malformed-key', (error as Error).message);
+    }
+  }
+
+  private refuse(refusal: SecurityRefusal, reason: string): { ok: false; kind: 'refused'; refusal: SecurityRefusal; reason: string } {
+    this.refused[refusal]++;
+    return { ok: false, kind: 'refused', refusal, reason };
+  }
+}
+
+function refusalOf(problem: 'version' | 'suite' | 'wrong-key' | 'signature'): SecurityRefusal {
+  return problem === 'signature' ? 'bad-signature' : problem === 'wrong-key' ? 'wrong-key' : 'unsupported';
+}
