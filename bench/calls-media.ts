@@ -22,6 +22,8 @@ import { MediaSession, type MediaProbe } from '../native/services/calls/media-se
 import { MediaClock } from '../native/transport/media-clock.js';
 import { decodeG711, encodeG711 } from '../native/wire/audio/g711.js';
 import type { NegotiatedAudio } from '../native/wire/sdp/audio-offer-answer.js';
+import { generateX25519KeyPair } from '../native/wire/crypto/x25519.js';
+import { deriveCallSrtpKeys } from '../native/wire/sdp/media-key.js';
 
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf('--json');
@@ -113,7 +115,15 @@ interface Pair {
   b: MediaSession;
 }
 
-async function openPairs(clock: MediaClock, count: number, probeFor?: (i: number) => { source: AudioSource; sink: AudioSink & MediaProbe }): Promise<Pair[]> {
+/** Both ends' SRTP keys from a fresh agreement, as an encrypted call between Peerdial users makes them. */
+function agreedKeys(callId: string) {
+  const caller = generateX25519KeyPair();
+  const callee = generateX25519KeyPair();
+  const [c, d] = [caller.publicKey.toString('base64url'), callee.publicKey.toString('base64url')];
+  return { caller: deriveCallSrtpKeys('caller', caller.privateKey, c, d, callId), callee: deriveCallSrtpKeys('callee', callee.privateKey, c, d, callId) };
+}
+
+async function openPairs(clock: MediaClock, count: number, probeFor?: (i: number) => { source: AudioSource; sink: AudioSink & MediaProbe }, encrypted = false): Promise<Pair[]> {
   const pairs: Pair[] = [];
   for (let i = 0; i < count; i++) {
     const probe = probeFor?.(i);
@@ -123,6 +133,11 @@ async function openPairs(clock: MediaClock, count: number, probeFor?: (i: number
     b.setSource(new ToneSource());
     a.setSink(new DiscardingSink());
     b.setSink(probe?.sink ?? new DiscardingSink());
+    if (encrypted) {
+      const keys = agreedKeys(`bench-${i}`);
+      a.secure(keys.caller);
+      b.secure(keys.callee);
+    }
     pairs.push({ a, b });
   }
   for (const { a, b } of pairs) {
@@ -164,9 +179,9 @@ interface Trial {
   passed: boolean;
 }
 
-async function trial(calls: number): Promise<Trial> {
+async function trial(calls: number, encrypted: boolean): Promise<Trial> {
   const clock = new MediaClock({ lanes: 4 });
-  const pairs = await openPairs(clock, calls / 2);
+  const pairs = await openPairs(clock, calls / 2, undefined, encrypted);
   await sleep(WARMUP_MS);
   const start = snapshot(pairs);
   clock.resetStats();
@@ -220,21 +235,29 @@ function round(value: number, digits: number): number {
   return Math.round(value * f) / f;
 }
 
-const tried: Trial[] = [];
-let best = 0;
-for (const calls of RAMP) {
-  let result = await trial(calls);
-  tried.push(result);
-  console.log(result);
-  if (!result.passed) {
-    // Other work on the machine can spoil one run: a step fails only if a second run fails too.
-    result = await trial(calls);
+async function ramp(encrypted: boolean): Promise<{ best: number; tried: Trial[] }> {
+  const tried: Trial[] = [];
+  let best = 0;
+  for (const calls of RAMP) {
+    let result = await trial(calls, encrypted);
     tried.push(result);
-    console.log(result);
+    console.log(encrypted ? 'encrypted' : 'plain', result);
+    if (!result.passed) {
+      // Other work on the machine can spoil one run: a step fails only if a second run fails too.
+      result = await trial(calls, encrypted);
+      tried.push(result);
+      console.log(encrypted ? 'encrypted' : 'plain', result);
+    }
+    if (!result.passed) break;
+    best = calls;
   }
-  if (!result.passed) break;
-  best = calls;
+  return { best, tried };
 }
+
+const { best, tried } = await ramp(false);
+// The same ramp with SRTP and SRTCP both ways (issue 14: >= 200 encrypted calls per core).
+const encryptedRamp = await ramp(true);
+const summaryOf = (t: Trial[]) => t.map(({ calls, lateFraction, dropFraction, packetsSent, maxLateMs, cpuFraction }) => ({ calls, lateFraction, dropFraction, packetsSent, maxLateMs, cpuFraction }));
 
 const idle = await latency(0);
 console.log('latency, one call', idle);
@@ -243,13 +266,16 @@ if (loaded) console.log(`latency, one call among ${best}`, loaded);
 
 const report = {
   concurrentCallsPerCore: best,
-  concurrentCalls: { tried: tried.map(({ calls, lateFraction, dropFraction, packetsSent, maxLateMs, cpuFraction }) => ({ calls, lateFraction, dropFraction, packetsSent, maxLateMs, cpuFraction })) },
+  concurrentCalls: { tried: summaryOf(tried) },
+  concurrentEncryptedCallsPerCore: encryptedRamp.best,
+  concurrentEncryptedCalls: { tried: summaryOf(encryptedRamp.tried) },
   engineAddedLatencyMs: { p50: idle.p50, p99: idle.p99 },
   engineAddedLatencyUnderLoadMs: loaded ? { calls: best, p50: loaded.p50, p99: loaded.p99 } : undefined,
   notes: [
     'One process, so one core for the engine: all sessions, sockets and the shared 20 ms media clock run on the main thread.',
     'A call is one media session of the node (50 RTP packets/s sent and 50 received, G.711 PCMU, RTCP, jitter buffer, loss concealment). Sessions are paired on loopback inside the same process, so N calls = N sessions = N/2 pairs; the far end of each pair is itself counted as a call because it does the same work a real call does on its node.',
     `A step passes when at most ${THRESHOLD * 100}% of packets are sent more than 5 ms after their tick's schedule and at most ${THRESHOLD * 100}% are dropped (sent minus received over a ${MEASURE_MS / 1000} s window after ${WARMUP_MS / 1000} s of warm-up); a failed step is run a second time before the ramp stops.`,
+    'concurrentEncryptedCallsPerCore: the same ramp with every pair keyed as an encrypted call (SRTP and SRTCP, AES_CM_128_HMAC_SHA1_80, both ways).',
     'engineAddedLatencyMs: frame pulled from the source -> same frame written to the remote sink, minus the time its packet sat in the jitter buffer; packetization happens before the pull and is not in the span. Measured on one call alone; engineAddedLatencyUnderLoadMs is one call among the largest passing load.',
     `cpuFraction is process CPU time over wall time in the window (1.0 = one core busy). Machine: ${process.arch}, node ${process.version}, shared with other work.`,
   ],

@@ -60,6 +60,8 @@ export interface MessageView {
   status: MessageStatus;
   /** Why a message failed, in words a person understands (e.g. "404 Not Found"). */
   reason?: string;
+  /** Sealed and signed end to end (between Peerdial users); false: a phone's or plain SIP address's, whose sender nobody checked. */
+  encrypted: boolean;
   createdAt: number;
   updatedAt: number;
 }
@@ -102,6 +104,8 @@ export interface NodeStatus {
   routing: PhonesStatus;
   /** Calls encrypted end to end, calls in the clear, and calls refused because they could not be secured. */
   callSecurity: CallSecurityView;
+  /** Messages (texts, receipts, typing) sealed and opened end to end, and those refused for want of it. */
+  messageSecurity: SealingCounters;
 }
 
 /** A node of the overlay as the Network screen shows it. */
@@ -167,6 +171,7 @@ export interface LookupView {
 // passes them through unchanged.
 export type { CallEndReason, CallHistoryEntry, CallOutcome, CallQuality, CallSecurityView, CallState, CallView } from '../services/calls/call-view.js';
 import type { CallHistoryEntry, CallSecurityView, CallView } from '../services/calls/call-view.js';
+import type { SealingCounters } from '../services/im/message-security-view.js';
 export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceStatus } from '../services/presence/buddy-view.js';
 import type { BuddyView, OwnPresenceView } from '../services/presence/buddy-view.js';
 export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedConfig } from '../services/lan/lan-view.js';

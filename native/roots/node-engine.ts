@@ -85,6 +85,11 @@ export interface EngineOptions {
   log?: Logger;
   /** Answer incoming calls after the first ring. */
   autoAnswer?: boolean;
+  /**
+   * Benchmarks only (no CLI flag, no setting): calls between Peerdial users go unencrypted, to
+   * measure what encryption adds to call setup. Both ends must have it.
+   */
+  plainCallsForBenchmark?: boolean;
   /** A WAV file that is the microphone of every call (played from its start in each). */
   playFile?: string;
   /** A WAV file that records everything heard in calls. */
@@ -268,6 +273,7 @@ export class Engine {
       onServiceContent: (incoming) => rescue.onMessage(incoming) || relay.onMessage(incoming),
       onTyping: (peer, active) => buddies.setTyping(peer, active),
       onUnreadChanged: (peer) => buddies.unreadChanged(peer),
+      pinnedKey: (aor) => buddies.buddyKey(aor),
       sendBlockReason: (peer) => buddies.sendBlockReason(peer),
       isBlocked: (peer) => buddies.isBlocked(peer),
     });
@@ -509,6 +515,7 @@ export class Engine {
       presenceNotify: (incoming) => void presence.onNotify(incoming),
       configNotify: (incoming) => lanOffers.onNotify(incoming),
       pinnedKey: (aor) => buddies.buddyKey(aor),
+      encryptUserCalls: !options.plainCallsForBenchmark,
       unencryptedPhones: {
         allowed: (await settings.get<boolean>(UNENCRYPTED_PHONES_KEY)) ?? true,
         save: (allowed) => settings.set(UNENCRYPTED_PHONES_KEY, allowed),
@@ -631,6 +638,7 @@ export class Engine {
       },
       routing: this.phones.status(),
       callSecurity: this.calls.securityView(),
+      messageSecurity: this.im.sealingCounters,
     };
   }
 

@@ -117,6 +117,8 @@ describe('buddies, presence and receipts between two UIs', { timeout: 180_000 },
     // Bob opens the conversation: the message is his to read, and alice's turns "read".
     await openConversationWith(bob, 'alice');
     await listItemWith(bob.getByRole('list', { name: 'Messages' }), ['Are you free after the meeting?']);
+    // Between two Peerdial users the conversation is sealed end to end, and says so.
+    await bob.getByRole('note').filter({ hasText: 'encrypted end to end' }).waitFor({ timeout: 5_000 });
     await listItemWith(aliceMessages, ['Are you free after the meeting?', /\bread\b/]);
     await until('bob\'s unread count to clear', async () => (await buddyList(bob).getByRole('listitem').filter({ hasText: 'unread' }).count()) === 0, 10_000);
     await screenshot(alice, 'buddies-read-alice');

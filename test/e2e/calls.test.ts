@@ -111,6 +111,8 @@ describe('a call between two UIs', { timeout: 180_000 }, () => {
     const ringing = bob.getByRole('alertdialog', { name: 'Incoming call' });
     await ringing.waitFor({ timeout: 15_000 });
     assert.match(await ringing.innerText(), /alice/i);
+    // Two Peerdial users: the call is encrypted end to end, and says so while it rings.
+    await ringing.getByText('Encrypted end to end').waitFor({ timeout: 5_000 });
     await screenshot(bob, 'calls-incoming-bob');
     await ringing.getByRole('button', { name: 'Answer' }).click();
     await ringing.waitFor({ state: 'detached', timeout: 10_000 });
@@ -134,6 +136,11 @@ describe('a call between two UIs', { timeout: 180_000 }, () => {
     }
 
     assert.match(await aliceCall.getByLabel('Duration').innerText(), /^0:0[1-9]$|^0:[1-9]\d$/);
+    // The lock explains itself on a click.
+    const lock = aliceCall.getByRole('button', { name: /Encrypted end to end/ });
+    await lock.click();
+    await aliceCall.getByText(/Only you and the other person can hear this call/).waitFor({ timeout: 5_000 });
+    await bobCall.getByRole('button', { name: /Encrypted end to end/ }).waitFor({ timeout: 5_000 });
     await aliceCall.getByRole('term').filter({ hasText: 'Codec' }).waitFor({ timeout: 5_000 });
     await screenshot(alice, 'calls-in-call-alice');
 
@@ -167,6 +174,18 @@ describe('a call between two UIs', { timeout: 180_000 }, () => {
     await alice.reload();
     await alice.getByRole('button', { name: 'Calls', exact: true }).click();
     await listItemWith(alice.getByRole('list', { name: 'Call history' }), ['Outgoing', /bob/i, 'Answered']);
+
+    // Settings → Calls counts the encrypted call, and keeps the choice for calls with phones.
+    await alice.getByRole('button', { name: 'Settings', exact: true }).click();
+    const callsSettings = alice.getByRole('region', { name: 'Calls' });
+    assert.equal((await callsSettings.locator('.encrypted-count').innerText()).trim(), '1');
+    const allowPlain = callsSettings.getByRole('checkbox', { name: 'Allow unencrypted calls with phones' });
+    assert.equal(await allowPlain.isChecked(), true);
+    await allowPlain.uncheck();
+    await callsSettings.getByText('Such calls are refused').waitFor({ timeout: 5_000 });
+    await alice.reload();
+    await alice.getByRole('button', { name: 'Settings', exact: true }).click();
+    assert.equal(await alice.getByRole('region', { name: 'Calls' }).getByRole('checkbox', { name: 'Allow unencrypted calls with phones' }).isChecked(), false);
 
     for (const app of pages) assert.deepEqual(app.problems, [], 'no page errors and no CSP violations (the audio worklet loads from our own origin)');
   });

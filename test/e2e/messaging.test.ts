@@ -129,7 +129,7 @@ describe('the UI in a browser', { timeout: 180_000 }, () => {
     const services = page.getByRole('list', { name: 'Services' });
     assert.equal(await services.getByRole('listitem').count(), await services.getByRole('listitem').filter({ hasText: 'running' }).count());
     assert.ok((await services.getByRole('listitem').count()) >= 3);
-    assert.match((await page.locator('dl').nth(1).textContent()) ?? '', new RegExp(`SIP port\\s*${fresh.sipPort}\\s*Transports\\s*UDP, TCP`));
+    assert.match((await page.getByRole('region', { name: 'This node' }).locator('dl').textContent()) ?? '', new RegExp(`SIP port\\s*${fresh.sipPort}\\s*Transports\\s*UDP, TCP`));
     await screenshot(page, 'settings');
 
     assert.equal(await fresh.stop(), 0);
@@ -168,6 +168,9 @@ describe('the UI in a browser', { timeout: 180_000 }, () => {
     await fromAlice.getByRole('button').click();
     const bMessages = b.page.getByRole('list', { name: 'Messages' });
     await listItemWith(bMessages, ['Hello Bob, this is Alice']);
+    // Written to a contact address, not to a user's name: not encrypted, and the page says so.
+    await b.page.getByRole('note').filter({ hasText: 'Not encrypted' }).waitFor({ timeout: 5_000 });
+    await listItemWith(bMessages, ['Hello Bob, this is Alice', 'not encrypted, sender not verified']);
 
     // Shift+Enter adds a line; Enter sends.
     const bBox = b.page.getByRole('textbox', { name: 'Message' });

@@ -12,8 +12,7 @@ import type { IdentityService } from '../identity/index.js';
 /** How a call's audio is protected, as the user sees it. */
 export type CallEncryption = 'end-to-end' | 'none';
 
-/** Why a call could not be secured, counted in node status `calls.security`. */
-export type SecurityRefusal = 'downgrade' | 'bad-signature' | 'wrong-key' | 'malformed-key' | 'unsupported' | 'plain-not-allowed';
+import type { SecurityRefusal } from './call-view.js';
 
 export interface CallSecurityDeps {
   identity: IdentityService;
@@ -23,6 +22,8 @@ export interface CallSecurityDeps {
   lookup?(aor: string): Promise<{ owner?: string; x25519?: string }>;
   /** Settings: whether calls with phones that cannot encrypt may go ahead in the clear. */
   allowPlainPhones(): boolean;
+  /** False only in the setup benchmark, which measures what encryption adds: users' calls go plain. */
+  encryptUserCalls?: boolean;
 }
 
 /** What the caller keeps between its offer and the answer. */
@@ -51,6 +52,7 @@ export class CallSecurity {
   offer(callId: string, ownAor: string, peerAor: string, found: { owner?: string; x25519?: string }): OfferedSecurity | undefined {
     const peerIdentity = this.deps.pinnedKey?.(peerAor) ?? found.owner;
     const signing = this.signing();
+    if (this.deps.encryptUserCalls === false) return undefined;
     if (!found.x25519 || !peerIdentity || !signing) return undefined;
     const pair = generateX25519KeyPair();
     const context = { callId, callerAor: ownAor, calleeAor: peerAor };
@@ -73,6 +75,7 @@ export class CallSecurity {
   async answer(callId: string, offer: string, ownAor: string | undefined, fromAor: string | undefined): Promise<AnswerSecurity> {
     const offered = offeredMediaKey(offer);
     if (offered.kind === 'malformed') return this.refuse('malformed-key', 'the offer carries an end-to-end key that cannot be read');
+    if (offered.kind === 'none' && this.deps.encryptUserCalls === false) return { kind: 'plain' };
     const found = fromAor ? await this.deps.lookup?.(fromAor).catch(() => undefined) : undefined;
     const peerIdentity = (fromAor && this.deps.pinnedKey?.(fromAor)) ?? found?.owner;
     if (offered.kind === 'none') {

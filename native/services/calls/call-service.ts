@@ -60,6 +60,8 @@ export interface CallServiceDeps {
   presenceNotify?(incoming: IncomingRequest): void;
   /** NOTIFYs of `Event: peerdial-config` go to the LAN offer service. */
   configNotify?(incoming: IncomingRequest): void;
+  /** False for benchmarks only: calls between users go plain (CallSecurityDeps.encryptUserCalls). */
+  encryptUserCalls?: boolean;
   /** The key pinned for a buddy: their calls must be signed by it. */
   pinnedKey?: CallSecurityDeps['pinnedKey'];
   /** Settings → Calls: whether calls with phones that cannot encrypt go ahead in the clear (default on). */
@@ -84,6 +86,7 @@ export class CallService {
       pinnedKey: deps.pinnedKey,
       lookup: deps.overlay ? (aor) => deps.overlay!.lookupAor(aor) : undefined,
       allowPlainPhones: () => this.allowUnencryptedPhones,
+      encryptUserCalls: deps.encryptUserCalls,
     });
     this.actions = new InDialogActions({
       stack: deps.stack,

@@ -1,5 +1,4 @@
 // What a user sees of a call and of the call history; the control API serves these as they are.
-import type { SecurityRefusal } from './call-security.js';
 
 /**
  * A call's life. Outgoing: calling -> ringing (the callee's phone rings) -> active -> ended.
@@ -87,6 +86,9 @@ export interface CallView {
    */
   encryption?: 'end-to-end' | 'none';
 }
+
+/** Why a call could not be secured (docs/protocol.md, "Encrypted calls"). */
+export type SecurityRefusal = 'downgrade' | 'bad-signature' | 'wrong-key' | 'malformed-key' | 'unsupported' | 'plain-not-allowed';
 
 /** Settings → Calls, and what encryption did since the node started. */
 export interface CallSecurityView {

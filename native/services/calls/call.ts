@@ -86,7 +86,8 @@ export function callView(call: Call): CallView {
   if (call.endReason) view.endReason = call.endReason;
   if (call.endMessage) view.endMessage = call.endMessage;
   if (call.setup) view.setup = { ...call.setup };
-  if (call.negotiated) view.encryption = call.media.encrypted ? 'end-to-end' : 'none';
+  // Known once the offer is checked: an incoming call shows it while it rings.
+  if (call.negotiated || call.pendingAnswer) view.encryption = call.media.encrypted || call.srtpKeys ? 'end-to-end' : 'none';
   if (call.negotiated && call.answeredAt) {
     const s = call.media.stats();
     view.quality = {

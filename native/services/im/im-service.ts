@@ -13,12 +13,15 @@ import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
 import type { StoreOutcome } from './mailbox-service.js';
 import type { IncomingRequest, RequestOutcome, SipStack } from '../sip/index.js';
+import { MessageSealing } from './message-sealing.js';
+import type { SealingCounters } from './message-security-view.js';
+import { SEALED_MESSAGE_CONTENT_TYPE } from '../../wire/im/sealed-message.js';
 
 /** RFC 3428 5: a MESSAGE body is limited; past 1300 bytes the stack moves to TCP (RFC 3261 18.1.1). */
 export const MAX_MESSAGE_TEXT_BYTES = 16 * 1024;
 const TEXT_PLAIN = 'text/plain';
 /** What a 415 lists as understood (RFC 3428 7, RFC 3261 21.4.13). */
-const ACCEPTED_TYPES = [TEXT_PLAIN, RECEIPT_CONTENT_TYPE, IS_COMPOSING_CONTENT_TYPE].join(', ');
+const ACCEPTED_TYPES = [TEXT_PLAIN, RECEIPT_CONTENT_TYPE, IS_COMPOSING_CONTENT_TYPE, SEALED_MESSAGE_CONTENT_TYPE].join(', ');
 
 /** What IM needs of the overlay: this user's AOR, and the contacts and keys of another's. */
 export interface AorResolver {
@@ -55,9 +58,12 @@ export interface ImServiceDeps {
   sendBlockReason?(peer: string): string | undefined;
   /** The user blocked `peer`: nothing they send is taken. */
   isBlocked?(peer: string): boolean;
+  /** The key pinned for a buddy: what they seal must be signed by it, and what we seal goes to it. */
+  pinnedKey?(aor: string): string | undefined;
 }
 
-type Delivery = RequestOutcome | { kind: 'stored' } | { kind: 'not-stored'; reason: string };
+/** How a message left: `sealed` when it went sealed and signed end to end. */
+type Delivery = (RequestOutcome | { kind: 'stored' } | { kind: 'not-stored'; reason: string }) & { sealed?: boolean };
 
 /** What is known of a conversation's composing state, each way. */
 interface Composing {
@@ -76,10 +82,18 @@ export class ImService {
   private readonly timers: TimerHost;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly composing = new Map<string, Composing>();
+  private readonly sealing: MessageSealing | undefined;
 
   constructor(private readonly deps: ImServiceDeps) {
     this.now = deps.now ?? Date.now;
     this.timers = deps.timers ?? realTimers;
+    const overlay = deps.overlay;
+    this.sealing = overlay && new MessageSealing({ identity: deps.identity, ownAor: () => overlay.ownAor(), lookup: (aor) => overlay.lookupAor(aor), pinnedKey: deps.pinnedKey, now: this.now });
+  }
+
+  /** Messages sealed and opened end to end, and refused for want of it. */
+  get sealingCounters(): SealingCounters {
+    return { ...(this.sealing?.counters ?? { sealedSent: 0, sealedReceived: 0, refusedUnsealed: 0, refusedSealed: 0 }) };
   }
 
   async start(): Promise<void> {
@@ -166,18 +180,25 @@ export class ImService {
     } catch (error) {
       return { kind: 'unresolvable', error: error as Error };
     }
+    let sealed: { contentType: string; body: string } | undefined;
+    try {
+      sealed = this.sealing?.seal({ to: message.to, callId: message.callId, contentType: message.contentType, body: message.body }, found);
+    } catch (error) {
+      return { kind: 'not-stored', reason: (error as Error).message };
+    }
+    const outgoing = sealed ? { ...message, ...sealed } : message;
     let last: RequestOutcome | undefined;
     for (const contact of found.contacts) {
-      last = await this.deps.stack.request({ method: 'MESSAGE', ...message, requestUri: contact, timeoutMs: 8_000 });
-      if (last.kind === 'final' && last.response.status < 300) return last;
+      last = await this.deps.stack.request({ method: 'MESSAGE', ...outgoing, requestUri: contact, timeoutMs: 8_000 });
+      if (last.kind === 'final' && last.response.status < 300) return { ...last, sealed: sealed !== undefined };
       // A definite answer from the user's device (e.g. 403, 415) is theirs to give: no mailbox.
-      if (last.kind === 'final' && !UNAVAILABLE_STATUSES.has(last.response.status)) return last;
+      if (last.kind === 'final' && !UNAVAILABLE_STATUSES.has(last.response.status)) return { ...last, sealed: sealed !== undefined };
     }
     const nobody: RequestOutcome = last ?? { kind: 'unresolvable', error: new Error(`${message.to} has no device online`) };
     if (!offline || !this.deps.mailbox || !found.owner) return nobody;
     if (!found.x25519) return { kind: 'not-stored', reason: `${message.to} is offline, and their Peerdial cannot receive messages while offline` };
     const kept = await this.deps.mailbox.store({ to: message.to, callId: message.callId, seq: offline.seq, at: offline.at, text: message.body }, { owner: found.owner, x25519: found.x25519 });
-    return kept.ok ? { kind: 'stored' } : { kind: 'not-stored', reason: `${message.to} is offline, and the message could not be kept for them: ${kept.reason}` };
+    return kept.ok ? { kind: 'stored', sealed: true } : { kind: 'not-stored', reason: `${message.to} is offline, and the message could not be kept for them: ${kept.reason}` };
   }
 
   conversations(): Promise<Array<{ peer: string; lastMessage: StoredMessage; messageCount: number }>> {
@@ -275,8 +296,9 @@ export class ImService {
 
   private async settle(id: number, outcome: Delivery): Promise<void> {
     const [status, reason] = describeOutcome(outcome);
+    if (outcome.sealed) await this.deps.messages.markEncrypted(id);
     // A receipt may have overtaken the outcome (a read message stays read).
-    const updated = await this.deps.messages.settle(id, status, reason, this.now());
+    const updated = (await this.deps.messages.settle(id, status, reason, this.now())) ?? (outcome.sealed ? await this.deps.messages.byId(id) : undefined);
     if (updated) this.deps.onMessage(updated, 'updated');
   }
 
@@ -294,8 +316,8 @@ export class ImService {
       return;
     }
     // RFC 3428 7: a body type the UAS does not understand gets 415 with Accept.
-    const type = String(request.headers['content-type'] ?? TEXT_PLAIN).split(';')[0].trim().toLowerCase();
-    if (type !== TEXT_PLAIN && type !== RECEIPT_CONTENT_TYPE && type !== IS_COMPOSING_CONTENT_TYPE) {
+    let type = contentTypeOf(request.headers['content-type']);
+    if (type !== TEXT_PLAIN && type !== RECEIPT_CONTENT_TYPE && type !== IS_COMPOSING_CONTENT_TYPE && type !== SEALED_MESSAGE_CONTENT_TYPE) {
       if (this.deps.onOtherContent && (await this.deps.onOtherContent(incoming))) return;
       respond(415, { headers: { accept: ACCEPTED_TYPES } });
       return;
@@ -309,16 +331,38 @@ export class ImService {
       respond(403);
       return;
     }
-    if (type === RECEIPT_CONTENT_TYPE) return this.receiveReceipt(peer, decodeBody(request.content), respond);
-    if (type === IS_COMPOSING_CONTENT_TYPE) return this.receiveComposing(peer, decodeBody(request.content), respond);
+    const fromAor = this.overlayAorOf(request.headers.from.uri);
+    let body = decodeBody(request.content);
+    const encrypted = type === SEALED_MESSAGE_CONTENT_TYPE;
+    if (encrypted) {
+      const opened = (await this.sealing?.open(fromAor, request.headers['call-id'], body)) ?? { ok: false as const, reason: 'this node is in no overlay' };
+      if (!opened.ok) {
+        respond(403, { reason: 'Forbidden (sealed message refused)', headers: { warning: `399 ${this.deps.stack.host} "${opened.reason}"` } });
+        return;
+      }
+      type = contentTypeOf(opened.type);
+      body = opened.body;
+      if (type !== TEXT_PLAIN && type !== RECEIPT_CONTENT_TYPE && type !== IS_COMPOSING_CONTENT_TYPE) {
+        respond(415, { headers: { accept: ACCEPTED_TYPES } });
+        return;
+      }
+    } else if (fromAor && this.sealing && (await this.sealing.isUser(fromAor))) {
+      // Anyone can write any From: only a sealed message speaks for a Peerdial user.
+      this.sealing.refusedUnsealed();
+      respond(403, { reason: 'Forbidden (messages from Peerdial users must be sealed)' });
+      return;
+    }
+    if (type === RECEIPT_CONTENT_TYPE) return this.receiveReceipt(peer, body, respond);
+    if (type === IS_COMPOSING_CONTENT_TYPE) return this.receiveComposing(peer, body, respond);
     const stored = await this.deps.messages.add({
       peer,
       direction: 'in',
-      text: decodeBody(request.content),
+      text: body,
       status: 'received',
       sipCallId: request.headers['call-id'],
       sipCseq: request.headers.cseq.seq,
       at: this.now(),
+      encrypted,
     });
     // Committed to disk before the 200: a crash after this loses nothing.
     respond(200);
@@ -328,6 +372,13 @@ export class ImService {
     }
     // RFC 3994 3.3: a content message ends the sender's "active" state.
     this.theyStopped(peer);
+  }
+
+  /** `sip:user@OVERLAY` when `uri` names a user of our overlay, else undefined (a phone elsewhere, a plain address). */
+  private overlayAorOf(uri: string): string | undefined {
+    const overlay = this.deps.overlay;
+    const parsed = parseSipUri(uri);
+    return overlay && parsed?.user && overlay.isOverlayUri(parsed) ? `sip:${parsed.user.toLowerCase()}@${overlay.overlay}` : undefined;
   }
 
   private async receiveReceipt(peer: string, body: string, respond: IncomingRequest['respond']): Promise<void> {
@@ -369,6 +420,10 @@ export class ImService {
     state.theirTimeout = undefined;
     this.deps.onTyping?.(peer, false);
   }
+}
+
+function contentTypeOf(header: unknown): string {
+  return String(header ?? TEXT_PLAIN).split(';')[0].trim().toLowerCase();
 }
 
 function describeOutcome(outcome: Delivery): [StoredMessageStatus, string | undefined] {

@@ -199,7 +199,7 @@ export class MailboxService {
     const delivered = new Map<string, string[]>();
     for (const m of valid) {
       const peer = conversationKey(m.from)!;
-      const added = await this.deps.messages.add({ peer, direction: 'in', text: m.text, status: 'received', sipCallId: m.callId, sipCseq: 1, at: m.at });
+      const added = await this.deps.messages.add({ peer, direction: 'in', text: m.text, status: 'received', sipCallId: m.callId, sipCseq: 1, at: m.at, encrypted: true });
       if (added) {
         this.stats.received++;
         this.deps.onMessage(added, 'added');

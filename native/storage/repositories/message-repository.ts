@@ -9,6 +9,8 @@ export interface StoredMessage {
   text: string;
   status: StoredMessageStatus;
   reason?: string;
+  /** Sealed and signed end to end (between Peerdial users); false for a phone or plain SIP address. */
+  encrypted: boolean;
   createdAt: number;
   updatedAt: number;
 }
@@ -24,6 +26,7 @@ interface Row {
   updated_at: number;
   sip_call_id: string;
   read_at: number | null;
+  encrypted: number;
 }
 
 const toMessage = (r: Row): StoredMessage => ({
@@ -33,6 +36,7 @@ const toMessage = (r: Row): StoredMessage => ({
   text: r.body,
   status: r.status,
   ...(r.reason ? { reason: r.reason } : {}),
+  encrypted: r.encrypted === 1,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -45,6 +49,8 @@ export interface NewMessage {
   sipCallId: string;
   sipCseq: number;
   at: number;
+  /** Sealed end to end (default false). */
+  encrypted?: boolean;
 }
 
 export class MessageRepository {
@@ -53,9 +59,9 @@ export class MessageRepository {
   /** Stores a message; returns undefined when the same SIP message was stored already. */
   async add(m: NewMessage): Promise<StoredMessage | undefined> {
     const result = await this.db.run(
-      `INSERT OR IGNORE INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      [m.peer, m.direction, m.text, m.status, m.sipCallId, m.sipCseq, m.at, m.at],
+      `INSERT OR IGNORE INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at, encrypted)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [m.peer, m.direction, m.text, m.status, m.sipCallId, m.sipCseq, m.at, m.at, m.encrypted ? 1 : 0],
     );
     if (result.changes !== 1) return undefined;
     return this.byId(result.lastID);
@@ -70,6 +76,11 @@ export class MessageRepository {
   async settle(id: number, status: StoredMessageStatus, reason: string | undefined, at: number): Promise<StoredMessage | undefined> {
     const result = await this.db.run(`UPDATE messages SET status = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'sending'`, [status, reason ?? null, at, id]);
     return result.changes ? this.byId(id) : undefined;
+  }
+
+  /** The message left sealed end to end (whatever its status became meanwhile). */
+  async markEncrypted(id: number): Promise<void> {
+    await this.db.run('UPDATE messages SET encrypted = 1 WHERE id = ?', [id]);
   }
 
   async byId(id: number): Promise<StoredMessage | undefined> {

@@ -1,16 +1,13 @@
 // A message kept in the overlay for a recipient who is offline: signed by the sender, then
-// sealed to the recipient (wire/crypto/sealed-box.ts).
+// sealed to the recipient (wire/im/signed-envelope.ts, label "peerdial-offline-message-v1").
 //
 //   payload  = JSON {v:1, from, to, toKey, callId, seq, at, text}   (the exact string is signed, not a re-encoding)
-//   sig      = Ed25519(sender, "peerdial-offline-message-v1\n" || payload)
-//   sealed   = seal(JSON {payload, sig}, recipient's X25519 key, context = "peerdial-offline-message-v1" || sender's Ed25519 key)
 //
 // Sign-then-seal: the signature, inside the box, tells the recipient who wrote the words and to
 // whom (`to`, `toKey`: a recipient cannot pass a message on as if it had been sent to someone
 // else). The sender's key in the sealing context means the box only opens under the record
 // owner the storing nodes checked; `seq` orders one sender's messages.
-import { openSealed, sealToRecipient } from '../crypto/sealed-box.js';
-import { signEd25519, verifyEd25519 } from '../crypto/signature.js';
+import { openThenVerify, signThenSeal, type EnvelopeSender } from './signed-envelope.js';
 import type { KeyObject } from 'node:crypto';
 
 export interface OfflineMessage {
@@ -28,40 +25,25 @@ export interface OfflineMessage {
   text: string;
 }
 
-const SIGNING_LABEL = 'peerdial-offline-message-v1\n';
-const SEALING_LABEL = 'peerdial-offline-message-v1';
+const LABEL = 'peerdial-offline-message-v1';
 /** The largest text an offline message carries (bytes of UTF-8). */
 export const MAX_OFFLINE_TEXT_BYTES = 16 * 1024;
 
 export type OpenedOfflineMessage = { ok: true; message: OfflineMessage } | { ok: false; reason: 'undecryptable' | 'malformed' | 'bad-signature' };
 
 /** Sign with the sender's Ed25519 key and seal to the recipient's X25519 key; base64url. */
-export function sealOfflineMessage(message: OfflineMessage, sender: { publicKey: string; privateKey: Buffer | KeyObject }, recipientX25519: Buffer): string {
+export function sealOfflineMessage(message: OfflineMessage, sender: EnvelopeSender, recipientX25519: Buffer): string {
   const { from, to, toKey, callId, seq, at, text } = message;
   const payload = JSON.stringify({ v: 1, from, to, toKey, callId, seq, at, text });
-  const sig = signEd25519(Buffer.from(SIGNING_LABEL + payload), sender.privateKey);
-  const envelope = Buffer.from(JSON.stringify({ payload, sig }));
-  return sealToRecipient(envelope, recipientX25519, sealingContext(sender.publicKey)).toString('base64url');
+  return signThenSeal(LABEL, payload, sender, recipientX25519).toString('base64url');
 }
 
 /** Opens a sealed message that `senderKey` (raw Ed25519, base64url) claims to have written. */
 export function openOfflineMessage(sealed: string, recipientX25519Private: Buffer | KeyObject, senderKey: string): OpenedOfflineMessage {
-  const opened = openSealed(Buffer.from(sealed, 'base64url'), recipientX25519Private, sealingContext(senderKey));
-  if (!opened) return { ok: false, reason: 'undecryptable' };
-  let envelope: { payload?: unknown; sig?: unknown };
-  try {
-    envelope = JSON.parse(opened.toString('utf8')) as typeof envelope;
-  } catch {
-    return { ok: false, reason: 'malformed' };
-  }
-  if (typeof envelope.payload !== 'string' || typeof envelope.sig !== 'string') return { ok: false, reason: 'malformed' };
-  if (!verifyEd25519(Buffer.from(SIGNING_LABEL + envelope.payload), envelope.sig, senderKey)) return { ok: false, reason: 'bad-signature' };
-  const message = parsePayload(envelope.payload);
+  const opened = openThenVerify(LABEL, Buffer.from(sealed, 'base64url'), recipientX25519Private, senderKey);
+  if (!opened.ok) return opened;
+  const message = parsePayload(opened.payload);
   return message ? { ok: true, message } : { ok: false, reason: 'malformed' };
-}
-
-function sealingContext(senderKey: string): Buffer {
-  return Buffer.concat([Buffer.from(SEALING_LABEL), Buffer.from(senderKey, 'base64url')]);
 }
 
 function parsePayload(payload: string): OfflineMessage | undefined {

@@ -127,3 +127,22 @@ export function outcomeLabel(entry: Pick<CallHistoryEntry, 'outcome' | 'endMessa
   if (entry.outcome === 'failed' && entry.endMessage) return entry.endMessage;
   return OUTCOMES[entry.outcome];
 }
+
+/** What the lock on a call says, and the sentence behind it; undefined until the audio is agreed. */
+export function encryptionNote(call: Pick<CallView, 'encryption'>): { label: string; explanation: string; secure: boolean } | undefined {
+  if (call.encryption === 'end-to-end') {
+    return {
+      label: 'Encrypted end to end',
+      explanation: 'Only you and the other person can hear this call: its keys were made by your two devices and signed with your identities. Nobody who carries it, relays included, can listen.',
+      secure: true,
+    };
+  }
+  if (call.encryption === 'none') {
+    return {
+      label: 'Not encrypted',
+      explanation: 'This phone cannot encrypt calls: anyone on the network path could listen. You can refuse such calls in Settings → Calls.',
+      secure: false,
+    };
+  }
+  return undefined;
+}

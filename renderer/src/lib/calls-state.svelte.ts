@@ -1,6 +1,6 @@
 // Calls not yet ended, the call history, and calls that just ended (shown with their plain
 // end message for a few seconds), kept in step with call.changed and call.history events.
-import type { CallHistoryEntry, CallView, ConsistentLoad, ControlClient, ControlEvent } from './control-types.js';
+import type { CallHistoryEntry, CallSecurityView, CallView, ConsistentLoad, ControlClient, ControlEvent } from './control-types.js';
 import { describeError } from './errors.js';
 
 const HISTORY_LIMIT = 200;
@@ -14,6 +14,8 @@ export class CallsState {
   ended = $state<CallView[]>([]);
   /** The last refusal of a call command, as a sentence. */
   problem = $state<string | undefined>();
+  /** Settings → Calls, and how many calls were encrypted, in the clear, or refused. */
+  security = $state<CallSecurityView | undefined>();
 
   private readonly dismissed = new Set<string>();
 
@@ -29,7 +31,22 @@ export class CallsState {
         () => this.client.invoke('call.history', { limit: HISTORY_LIMIT }),
         (history) => (this.history = history),
       ),
+      consistent(
+        () => this.client.invoke('call.security', {}),
+        (security) => (this.security = security),
+      ),
     ]);
+  }
+
+  /** "Allow unencrypted calls with phones"; false when the engine refused (the problem says why). */
+  async setAllowUnencryptedPhones(allowed: boolean): Promise<boolean> {
+    try {
+      this.security = await this.client.invoke('call.setSecurity', { allowUnencryptedPhones: allowed });
+      return true;
+    } catch (error) {
+      this.problem = describeError(error);
+      return false;
+    }
   }
 
   /** Pure state change; safe to apply the same event twice. */

@@ -6,6 +6,7 @@ export type {
   CallHistoryEntry,
   CallOutcome,
   CallQuality,
+  CallSecurityView,
   CallState,
   CallView,
   ConfigOfferView,

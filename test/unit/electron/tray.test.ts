@@ -26,6 +26,7 @@ const status = (services: ServiceView[]): NodeStatus => ({
     unencryptedCalls: 0,
     refused: { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0 },
   },
+  messageSecurity: { sealedSent: 0, sealedReceived: 0, refusedUnsealed: 0, refusedSealed: 0 },
 });
 let seq = 0;
 const event = (data: ServiceView): StreamItem => ({ type: 'service.state', seq: ++seq, epoch: 'e', data });

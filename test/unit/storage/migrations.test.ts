@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Database } from '../../../native/storage/db.js';
 import { CallRepository } from '../../../native/storage/repositories/call-repository.js';
+import { MessageRepository } from '../../../native/storage/repositories/message-repository.js';
 import { PhoneRepository } from '../../../native/storage/repositories/phone-repository.js';
 import { migrations } from '../../../native/storage/migrations/index.js';
 
@@ -147,5 +148,23 @@ describe('migration 009 farm', () => {
     await phones.pruneFarmRemovals(4000);
     assert.deepEqual(await phones.farmRemovals(), []);
     await db.close();
+  });
+});
+
+describe('migration 010 sealed messages', () => {
+  it('marks every older message as sent in the clear, and keeps the mark of a sealed one through its status changes', async () => {
+    const { db, file } = await openAt(9);
+    await db.run("INSERT INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at) VALUES ('sip:bob@peerdial', 'in', 'old', 'received', 'c1', 1, 1, 1)");
+    await db.close();
+    const upgraded = await Database.open(file, migrations.filter((m) => m.version <= 10));
+    const messages = new MessageRepository(upgraded);
+    const [old] = await messages.history('sip:bob@peerdial', 10);
+    assert.equal(old.encrypted, false);
+    const sent = await messages.add({ peer: 'sip:bob@peerdial', direction: 'out', text: 'new', status: 'sending', sipCallId: 'c2', sipCseq: 1, at: 2 });
+    await messages.markEncrypted(sent!.id);
+    const settled = await messages.settle(sent!.id, 'delivered', undefined, 3);
+    assert.equal(settled?.encrypted, true);
+    assert.equal(settled?.status, 'delivered');
+    await upgraded.close();
   });
 });
