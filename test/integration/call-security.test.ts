@@ -7,30 +7,16 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
+import type { Engine } from '../../native/roots/node-engine.js';
+import { EngineHarness } from '../support/engines.js';
 import { generateX25519KeyPair } from '../../native/wire/crypto/x25519.js';
 import { parseSipMessage } from '../../native/wire/sip/message.js';
 import { formatMediaKey, signMediaKey, type MediaKey } from '../../native/wire/sdp/media-key.js';
 import type { CallView } from '../../native/control/api.js';
-import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
-const dirs: string[] = [];
-const engines: Engine[] = [];
-
-async function start(userName: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
-  const dataDir = await tempDataDir();
-  dirs.push(dataDir);
-  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, user: { userName }, overlayConfig: FAST, ...options });
-  engines.push(engine);
-  return engine;
-}
-
-after(async () => {
-  await Promise.all(engines.map((e) => e.stop()));
-  await Promise.all(dirs.map(removeDir));
-});
+const engines = new EngineHarness();
+after(() => engines.stopAll());
 
 /** A SIP peer on a UDP socket that sends one INVITE and reports the final response. */
 async function rawInvite(to: Engine, from: string, sdp: string, callId = `${randomBytes(8).toString('hex')}@attacker`): Promise<{ status: number; reason: string; warning?: string }> {
@@ -90,17 +76,9 @@ describe('offers that try to get around end-to-end encryption', () => {
   const rang: CallView[] = [];
 
   before(async () => {
-    ann = await start('ann');
-    ben = await start('ben', { bootstrap: [`127.0.0.1:${ann.sip.port}`] });
+    [ann, ben] = await engines.pair('ann', 'ben');
     ben.api.subscribe(undefined, (item) => {
       if (item.type === 'call.changed') rang.push(item.data as CallView);
-    });
-    await until('ann and ben in the overlay', async () => {
-      for (const [engine, user] of [[ann, 'ben'], [ben, 'ann']] as const) {
-        const found = await engine.api.invoke('overlay.lookup', { aor: user }).catch(() => undefined);
-        if (!found?.contacts.length) return false;
-      }
-      return true;
     });
   });
 

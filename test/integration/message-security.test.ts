@@ -9,28 +9,14 @@ import dgram from 'node:dgram';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { MessageView } from '../../native/control/api.js';
-import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
+import type { Engine } from '../../native/roots/node-engine.js';
+import { EngineHarness } from '../support/engines.js';
 import { SEALED_MESSAGE_CONTENT_TYPE, sealMessage } from '../../native/wire/im/sealed-message.js';
 import { parseSipMessage } from '../../native/wire/sip/message.js';
-import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
-const dirs: string[] = [];
-const engines: Engine[] = [];
-
-async function start(userName: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
-  const dataDir = await tempDataDir();
-  dirs.push(dataDir);
-  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, user: { userName }, overlayConfig: FAST, ...options });
-  engines.push(engine);
-  return engine;
-}
-
-after(async () => {
-  await Promise.all(engines.map((e) => e.stop()));
-  await Promise.all(dirs.map(removeDir));
-});
+const engines = new EngineHarness();
+after(() => engines.stopAll());
 
 /** One MESSAGE from a raw UDP socket; resolves with the final status. */
 async function rawMessage(to: Engine, from: string, contentType: string, body: string, callId = `${randomBytes(8).toString('hex')}@raw`): Promise<number> {
@@ -68,15 +54,7 @@ describe('messages end to end', () => {
   let ben: Engine;
 
   before(async () => {
-    ann = await start('ann');
-    ben = await start('ben', { bootstrap: [`127.0.0.1:${ann.sip.port}`] });
-    await until('ann and ben in the overlay', async () => {
-      for (const [engine, user] of [[ann, 'ben'], [ben, 'ann']] as const) {
-        const found = await engine.api.invoke('overlay.lookup', { aor: user }).catch(() => undefined);
-        if (!found?.contacts.length) return false;
-      }
-      return true;
-    });
+    [ann, ben] = await engines.pair('ann', 'ben');
   });
 
   const conversationOf = (engine: Engine, peer: string) => engine.api.invoke('im.history', { peer, limit: 50 });

@@ -7,7 +7,7 @@
 // whom (`to`, `toKey`: a recipient cannot pass a message on as if it had been sent to someone
 // else). The sender's key in the sealing context means the box only opens under the record
 // owner the storing nodes checked; `seq` orders one sender's messages.
-import { openThenVerify, signThenSeal, type EnvelopeSender } from './signed-envelope.js';
+import { openThenVerify, readPayload, signThenSeal, type EnvelopeSender } from './signed-envelope.js';
 import type { KeyObject } from 'node:crypto';
 
 export interface OfflineMessage {
@@ -47,15 +47,8 @@ export function openOfflineMessage(sealed: string, recipientX25519Private: Buffe
 }
 
 function parsePayload(payload: string): OfflineMessage | undefined {
-  let p: Record<string, unknown>;
-  try {
-    p = JSON.parse(payload) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-  if (!p || typeof p !== 'object' || p.v !== 1) return undefined;
-  const strings = ['from', 'to', 'toKey', 'callId', 'text'] as const;
-  if (strings.some((k) => typeof p[k] !== 'string')) return undefined;
+  const p = readPayload(payload, ['from', 'to', 'toKey', 'callId', 'text']);
+  if (!p) return undefined;
   if (!Number.isSafeInteger(p.seq) || !Number.isSafeInteger(p.at)) return undefined;
   if (Buffer.byteLength(p.text as string) > MAX_OFFLINE_TEXT_BYTES || (p.callId as string).length > 256) return undefined;
   return { from: p.from as string, to: p.to as string, toKey: p.toKey as string, callId: p.callId as string, seq: p.seq as number, at: p.at as number, text: p.text as string };

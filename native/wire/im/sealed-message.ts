@@ -8,7 +8,7 @@
 // `from`, `to` and `toKey` say who wrote it to whom; `callId` must be the MESSAGE's own Call-ID,
 // so a captured box replayed in a new request is either a duplicate (same Call-ID) or refused.
 import type { KeyObject } from 'node:crypto';
-import { openThenVerify, signThenSeal, type EnvelopeSender } from './signed-envelope.js';
+import { openThenVerify, readPayload, signThenSeal, type EnvelopeSender } from './signed-envelope.js';
 
 export const SEALED_MESSAGE_CONTENT_TYPE = 'application/vnd.peerdial.sealed';
 const LABEL = 'peerdial-message-v1';
@@ -47,14 +47,7 @@ export function openSealedMessage(body: string, recipientX25519Private: Buffer |
 }
 
 function parsePayload(payload: string): SealedMessage | undefined {
-  let p: Record<string, unknown>;
-  try {
-    p = JSON.parse(payload) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-  if (!p || typeof p !== 'object' || p.v !== 1) return undefined;
-  if ((['from', 'to', 'toKey', 'callId', 'type', 'body'] as const).some((k) => typeof p[k] !== 'string')) return undefined;
-  if (!Number.isSafeInteger(p.at) || (p.callId as string).length > 256 || (p.type as string).length > 128) return undefined;
+  const p = readPayload(payload, ['from', 'to', 'toKey', 'callId', 'type', 'body']);
+  if (!p || !Number.isSafeInteger(p.at) || (p.callId as string).length > 256 || (p.type as string).length > 128) return undefined;
   return { from: p.from as string, to: p.to as string, toKey: p.toKey as string, callId: p.callId as string, at: p.at as number, type: p.type as string, body: p.body as string };
 }

@@ -43,3 +43,17 @@ export function openThenVerify(label: string, sealed: Buffer, recipientX25519Pri
 function sealingContext(label: string, senderKey: string): Buffer {
   return Buffer.concat([Buffer.from(label), Buffer.from(senderKey, 'base64url')]);
 }
+
+/** The payload's fields, when it is a version-1 JSON object whose `strings` are all strings. */
+export function readPayload(payload: string, strings: readonly string[]): Record<string, unknown> | undefined {
+  let fields: unknown;
+  try {
+    fields = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  if (!fields || typeof fields !== 'object') return undefined;
+  const record = fields as Record<string, unknown>;
+  if (record.v !== 1 || strings.some((key) => typeof record[key] !== 'string')) return undefined;
+  return record;
+}
