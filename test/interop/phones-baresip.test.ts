@@ -118,6 +118,9 @@ describe('a SIP phone registered to its user node (baresip)', () => {
     await phone!.waitFor('CALL_INCOMING', () => phone!.events.filter((e) => e.type === 'CALL_INCOMING').length > phoneCallsBefore, 10_000);
     await phone!.accept();
     await until('bob talks to the phone', async () => bobCalls.get(call.id)?.state === 'active', 10_000, describeCalls(bobCalls));
+    // The app was offered the call encrypted end to end; the desk phone plain, its answer vouched for by alice's node.
+    assert.equal(incoming.encryption, 'end-to-end');
+    assert.equal(bobCalls.get(call.id)?.encryption, 'none', 'answered on a phone that cannot encrypt');
     // The app stops ringing: another device took the call.
     await until('the app stops ringing', async () => aliceCalls.get(incoming.id)?.state === 'ended', 10_000, describeCalls(aliceCalls));
     await sleep(TALK_MS);
@@ -133,6 +136,7 @@ describe('a SIP phone registered to its user node (baresip)', () => {
     await phone!.dial('sip:bob@peerdial');
     const incoming = await until('bob rings', async () => [...bobCalls.values()].find((c) => !before.includes(c.id) && c.direction === 'in' && c.state === 'incoming'), 10_000, describeCalls(bobCalls));
     assert.equal(incoming.peer, 'sip:alice@peerdial', 'the phone calls as its user');
+    assert.equal(incoming.encryption, 'none', 'a phone, vouched for by its node: taken in the clear, and marked so');
     await bobApi.invoke('call.answer', { id: incoming.id });
     await phone!.waitFor('CALL_ESTABLISHED', (e) => e.direction === 'outgoing', 10_000);
     await sleep(TALK_MS);
@@ -177,19 +181,21 @@ describe('a SIP phone registered to its user node (baresip)', () => {
     await until('the phone hung up at the app', async () => aliceCalls.get(incoming.id)?.state === 'ended', 10_000, describeCalls(aliceCalls));
   });
 
-  it('the phone messages sip:bob@peerdial, and bob\'s message to alice goes to the phone and the app', async () => {
+  it('the phone messages sip:bob@peerdial, vouched for by its node; bob\'s sealed answer goes to the app', async () => {
     const sent = await phone!.command('message', 'Hello from the desk phone');
     assert.ok(sent.ok, sent.data);
     await until('bob has the phone\'s message', async () => {
       const history = await bobApi.invoke('im.history', { peer: 'sip:alice@peerdial' }).catch(() => []);
       return history.some((m) => m.text === 'Hello from the desk phone');
     });
-    // baresip 1.0 takes a MESSAGE (200, and its alert sound) without printing it: the node's
-    // counters show it went to both devices.
+    // The phone cannot seal: its node vouched for it with alice's key, so bob took it in the clear, marked so.
+    const fromPhone = (await bobApi.invoke('im.history', { peer: 'sip:alice@peerdial' })).find((m) => m.text === 'Hello from the desk phone');
+    assert.equal(fromPhone?.encrypted, false);
+    // Bob's answer is sealed to alice's key: her app opens it; her desk phone, which cannot, is not sent it.
     const branchesBefore = (await aliceApi.invoke('node.status', {})).routing.counters.branches;
     const sentBack = await bobApi.invoke('im.send', { to: 'sip:alice@peerdial', text: 'Hello back, desk' });
     await until('bob\'s message delivered', async () => (await bobApi.invoke('im.history', { peer: 'sip:alice@peerdial' })).find((m) => m.id === sentBack.id)?.status === 'delivered');
-    assert.equal((await aliceApi.invoke('node.status', {})).routing.counters.branches, branchesBefore + 2, 'sent to the app and to the phone');
+    assert.equal((await aliceApi.invoke('node.status', {})).routing.counters.branches, branchesBefore, 'not forked: the app alone takes a sealed message');
     const history = await aliceApi.invoke('im.history', { peer: 'sip:bob@peerdial' });
     assert.ok(history.some((m) => m.text === 'Hello back, desk'), 'the app has it too');
   });

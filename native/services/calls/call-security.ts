@@ -72,15 +72,17 @@ export class CallSecurity {
    * The callee's decision on an offer from `fromAor` (an overlay AOR, or undefined for anyone
    * else): encrypted with our signed key, plain (a phone), or refused.
    */
-  async answer(callId: string, offer: string, ownAor: string | undefined, fromAor: string | undefined): Promise<AnswerSecurity> {
+  async answer(callId: string, offer: string, ownAor: string | undefined, fromAor: string | undefined, vouchedPhone?: (userKey: string) => boolean): Promise<AnswerSecurity> {
     const offered = offeredMediaKey(offer);
     if (offered.kind === 'malformed') return this.refuse('malformed-key', 'the offer carries an end-to-end key that cannot be read');
     if (offered.kind === 'none' && this.deps.encryptUserCalls === false) return { kind: 'plain' };
     const found = fromAor ? await this.deps.lookup?.(fromAor).catch(() => undefined) : undefined;
     const peerIdentity = (fromAor && this.deps.pinnedKey?.(fromAor)) ?? found?.owner;
     if (offered.kind === 'none') {
-      // A Peerdial user always offers a key: an offer without one from a user's name was stripped on the way.
-      if (fromAor && (found?.x25519 || this.deps.pinnedKey?.(fromAor))) return this.refuse('downgrade', 'the offer of a Peerdial user came without its end-to-end key');
+      // A Peerdial user always offers a key: an offer without one from a user's name was stripped
+      // on the way, unless the user's own node vouches that it comes from one of the user's phones.
+      const user = fromAor && (found?.x25519 || this.deps.pinnedKey?.(fromAor));
+      if (user && !(peerIdentity && vouchedPhone?.(peerIdentity))) return this.refuse('downgrade', 'the offer of a Peerdial user came without its end-to-end key');
       if (!this.deps.allowPlainPhones()) return this.refuse('plain-not-allowed', 'the caller cannot encrypt, and calls in the clear are turned off in Settings');
       return { kind: 'plain' };
     }

@@ -15,6 +15,7 @@ import { sends } from '../../wire/sdp/direction.js';
 import { offersIce, withIce } from '../../wire/sdp/ice-attributes.js';
 import { decodeBody, generateCallId, type SipResponse } from '../../wire/sip/message.js';
 import { addressInOverlay, parseSipUri, sipUri } from '../../wire/sip/uri.js';
+import { checkPhoneAttestation } from '../../wire/sip/phone-attestation.js';
 import { callView, endMessageFor, historyEntry, outcomeFor, reasonForStatus, type Call } from './call.js';
 import { echoLoop, type UserAudio } from './call-audio.js';
 import { UserError } from '../errors.js';
@@ -342,7 +343,19 @@ export class CallService {
     call.dialog = dialog;
     call.setup = { ...call.setup, toAnswerMs: elapsedSince(call.inviteSentAt) };
     this.byDialog.set(dialogKey(dialog.callId, dialog.localTag, dialog.remoteTag), call);
-    const negotiated = readAnswer(decodeBody(response.content), call.local);
+    let negotiated = readAnswer(decodeBody(response.content), call.local);
+    if (!negotiated.ok && negotiated.code === 'not-secured' && call.offeredSecurity && checkPhoneAttestation(response, call.offeredSecurity.peerIdentity, this.now()) === 'valid') {
+      // The user picked up on one of their SIP phones, and their node says so: a plain call, if we allow those.
+      if (!this.allowUnencryptedPhones) {
+        this.sendBye(call);
+        this.security.refused['plain-not-allowed']++;
+        this.end(call, 'not-secured', 'they answered on a phone that cannot encrypt, and calls in the clear are turned off in Settings');
+        return;
+      }
+      call.offeredSecurity = undefined;
+      call.local = { ...call.local, mediaKey: undefined };
+      negotiated = readAnswer(decodeBody(response.content), call.local);
+    }
     if (!negotiated.ok) {
       this.sendBye(call);
       if (negotiated.code === 'not-secured') this.security.refused.downgrade++;
@@ -403,7 +416,7 @@ export class CallService {
     if (flow) dialog.flow = flow;
     const offer = sdpOf(request);
     if (!echo) {
-      const secured = await this.securityOfOffer(request.headers['call-id'], offer, from.uri);
+      const secured = await this.securityOfOffer(request, offer, from.uri);
       if (secured.kind === 'refused') {
         await this.discard(call);
         this.deps.log.info('refused a call that could not be secured', { from: from.uri, why: secured.refusal, detail: secured.reason });
@@ -539,11 +552,12 @@ export class CallService {
    * The callee's side of end-to-end encryption: an offer (or an offer-less INVITE) is checked
    * against the caller's name in our overlay; a From outside it is a phone or another domain.
    */
-  private async securityOfOffer(callId: string, offer: string | undefined, fromUri: string): Promise<AnswerSecurity> {
+  private async securityOfOffer(request: IncomingRequest['request'], offer: string | undefined, fromUri: string): Promise<AnswerSecurity> {
     const overlay = this.deps.overlay;
     const parsed = parseSipUri(fromUri);
     const fromAor = overlay && parsed?.user && overlay.isOverlayUri(parsed) ? `sip:${parsed.user.toLowerCase()}@${overlay.overlay}` : undefined;
-    return this.security.answer(callId, offer ?? '', overlay?.ownAor(), fromAor);
+    const vouched = (userKey: string) => checkPhoneAttestation(request, userKey, this.now()) === 'valid';
+    return this.security.answer(request.headers['call-id'], offer ?? '', overlay?.ownAor(), fromAor, vouched);
   }
 
   // ---- helpers ----

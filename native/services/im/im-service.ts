@@ -16,6 +16,7 @@ import type { IncomingRequest, RequestOutcome, SipStack } from '../sip/index.js'
 import { MessageSealing } from './message-sealing.js';
 import type { SealingCounters } from './message-security-view.js';
 import { SEALED_MESSAGE_CONTENT_TYPE } from '../../wire/im/sealed-message.js';
+import { checkPhoneAttestation } from '../../wire/sip/phone-attestation.js';
 
 /** RFC 3428 5: a MESSAGE body is limited; past 1300 bytes the stack moves to TCP (RFC 3261 18.1.1). */
 export const MAX_MESSAGE_TEXT_BYTES = 16 * 1024;
@@ -346,7 +347,7 @@ export class ImService {
         respond(415, { headers: { accept: ACCEPTED_TYPES } });
         return;
       }
-    } else if (fromAor && this.sealing && (await this.sealing.isUser(fromAor))) {
+    } else if (fromAor && this.sealing && !(await this.sealing.plainAllowed(fromAor, (key) => checkPhoneAttestation(request, key, this.now()) === 'valid'))) {
       // Anyone can write any From: only a sealed message speaks for a Peerdial user.
       this.sealing.refusedUnsealed();
       respond(403, { reason: 'Forbidden (messages from Peerdial users must be sealed)' });

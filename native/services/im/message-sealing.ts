@@ -72,10 +72,17 @@ export class MessageSealing {
     return { ok: true, type: m.type, body: m.body };
   }
 
-  /** Whether `aor` is a Peerdial user (a buddy, or a name whose claim names an X25519 key): then only sealed messages speak for it. */
-  async isUser(aor: string): Promise<boolean> {
-    if (this.deps.pinnedKey?.(aor)) return true;
-    return (await this.found(aor))?.x25519 !== undefined;
+  /**
+   * Whether a plain message from `aor` may be taken: not when it names a Peerdial user (a buddy, or
+   * a name whose claim names an X25519 key), whose messages are sealed, unless the user's own
+   * node vouches that it comes from one of the user's phones (`vouched` checks that with their key).
+   */
+  async plainAllowed(aor: string, vouched: (userKey: string) => boolean): Promise<boolean> {
+    const pinned = this.deps.pinnedKey?.(aor);
+    const found = pinned ? undefined : await this.found(aor);
+    if (!pinned && found?.x25519 === undefined) return true;
+    const key = pinned ?? found?.owner;
+    return key !== undefined && vouched(key);
   }
 
   refusedUnsealed(): void {

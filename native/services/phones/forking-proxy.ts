@@ -17,6 +17,10 @@ export interface ProxyTarget {
   alternates?: Remote[];
   /** Record-Route entries this branch carries (16.6 step 4), topmost first. */
   recordRoute: RouteEntry[];
+  /** Changes this branch's copy of the request before it goes (a phone's plain offer). */
+  adaptRequest?(copy: SipRequest): void;
+  /** Changes this branch's 2xx before it goes upstream (the user's word for the phone's answer). */
+  adaptAnswer?(response: SipResponse): void;
 }
 
 interface Branch {
@@ -62,6 +66,7 @@ export class ForkingProxy {
         copy.uri = target.uri;
         copy.headers['max-forwards'] = hops;
         if (target.recordRoute.length) copy.headers['record-route'] = [...target.recordRoute, ...((copy.headers['record-route'] as RouteEntry[] | undefined) ?? [])];
+        target.adaptRequest?.(copy);
         let heard = false;
         const canFailOver = () => !heard && attempt + 1 < remotes.length && !answered && !branch.final;
         const onResponse = (response: SipResponse) => {
@@ -74,6 +79,7 @@ export class ForkingProxy {
             return;
           }
           if (status < 300) {
+            target.adaptAnswer?.(response);
             // Every 2xx to an INVITE goes upstream, the caller's dialog ACKs (or ends) each.
             if (!answered || isInvite) incoming.relay(response);
             if (!answered) {

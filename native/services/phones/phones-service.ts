@@ -12,6 +12,7 @@ import type { Binding } from '../../proto/sip/registrar-bindings.js';
 import { FARM_CONTENT_TYPE, type FarmAccount, type FarmRemoval, type FarmSync } from '../../wire/farm/farm-message.js';
 import { PHONE_CONTACT_PARAM, type OverlayRecord } from '../../wire/overlay/record.js';
 import { digestHa1 } from '../../wire/sip/digest.js';
+import { attestPhoneRequest, PHONE_ATTESTATION_HEADER, plainOfferForPhone } from '../../wire/sip/phone-attestation.js';
 import { hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import type { PhoneRepository, StoredPhone } from '../../storage/repositories/phone-repository.js';
 import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
@@ -35,7 +36,7 @@ export interface PhonesOverlay {
 export interface PhonesServiceDeps {
   stack: SipStack;
   phones: PhoneRepository;
-  identity: { readonly current?: { userName: string } };
+  identity: { readonly current?: { userName: string }; readonly signingKey?: Buffer };
   overlay: PhonesOverlay;
   log: Logger;
   now?: () => number;
@@ -442,6 +443,7 @@ export class PhonesService implements FarmAccounts {
    * A MESSAGE makes no dialog: only a NATed sender needs its flow remembered.
    */
   private fork(incoming: IncomingRequest, targets: ProxyTarget[], fromPhone: Remote | undefined): void {
+    this.vouchForOwnPhone(incoming);
     const { request, remote } = incoming;
     const contact = uriText(((request.headers.contact as RouteEntry[] | undefined) ?? [])[0]?.uri ?? '');
     const upstream = fromPhone ?? (request.method === 'INVITE' ? { ...remote } : contact ? flowBehindNat(contact, remote) : undefined);
@@ -478,9 +480,31 @@ export class PhonesService implements FarmAccounts {
         .filter((b) => b.expiresAt > now)
         .map((b) => {
           const remote = phoneRemote(b);
-          return { uri: b.contact, remote, recordRoute: [this.routes.recordRoute(remote)] };
+          return { uri: b.contact, remote, recordRoute: [this.routes.recordRoute(remote)], ...(e.phone.farmUser ? {} : this.plainForPhone()) };
         }),
     );
+  }
+
+  /**
+   * A user's encrypted call forked to one of the user's phones: the phone gets the offer in plain
+   * RTP/AVP (it cannot take the end-to-end key), and its answer goes back vouched for by the
+   * user's key, so the caller can tell the user picked up on a phone that cannot encrypt.
+   */
+  private plainForPhone(): Pick<ProxyTarget, 'adaptRequest' | 'adaptAnswer'> {
+    const key = this.deps.identity.signingKey;
+    if (!key) return {};
+    let madePlain = false;
+    return {
+      adaptRequest: (copy) => {
+        const sdp = typeof copy.content === 'string' ? copy.content : '';
+        if (copy.method !== 'INVITE' || !sdp.includes('a=peerdial-srtp:')) return;
+        copy.content = plainOfferForPhone(sdp);
+        madePlain = true;
+      },
+      adaptAnswer: (response) => {
+        if (madePlain) response.headers[PHONE_ATTESTATION_HEADER] = attestPhoneRequest(response, this.now(), key);
+      },
+    };
   }
 
   /** Phones of this node's own user with a registration that has not run out. */
@@ -497,13 +521,33 @@ export class PhonesService implements FarmAccounts {
 
   /** The flow of a registered phone when the request came on it. */
   private phoneFlow(remote: Remote): Remote | undefined {
+    return this.phoneOnFlow(remote)?.flow;
+  }
+
+  private phoneOnFlow(remote: Remote): { flow: Remote; phone: StoredPhone } | undefined {
     const now = this.now();
     for (const e of this.entries.values()) {
       for (const b of e.bindings) {
-        if (b.expiresAt > now && b.source.address === remote.address && b.source.port === remote.port && b.source.protocol === remote.protocol) return { ...b.source };
+        if (b.expiresAt > now && b.source.address === remote.address && b.source.port === remote.port && b.source.protocol === remote.protocol) return { flow: { ...b.source }, phone: e.phone };
       }
     }
     return undefined;
+  }
+
+  /**
+   * The user's own phone cannot encrypt or seal: the node vouches for its INVITE or MESSAGE with
+   * the user's key (wire/sip/phone-attestation.ts), so the far end takes it in the clear as this
+   * user's phone. A Peerdial-Phone header anyone else brought is removed, never passed on.
+   */
+  private vouchForOwnPhone(incoming: IncomingRequest): void {
+    const { request, remote } = incoming;
+    delete request.headers[PHONE_ATTESTATION_HEADER];
+    const on = this.phoneOnFlow(remote);
+    const user = this.deps.identity.current?.userName;
+    const key = this.deps.identity.signingKey;
+    const from = parseSipUri(uriText(request.headers.from?.uri ?? ''));
+    if (!on || on.phone.farmUser || !user || !key || from?.user?.toLowerCase() !== user || from.host.toLowerCase() !== this.deps.overlay.overlay.toLowerCase()) return;
+    request.headers[PHONE_ATTESTATION_HEADER] = attestPhoneRequest(request, this.now(), key);
   }
 
   /**
