@@ -227,6 +227,8 @@ export interface Commands {
   'buddy.block': { params: { aor: string }; result: BuddyView };
   /** Accepts the new key a buddy now uses (after the user checked it). */
   'buddy.trustKey': { params: { aor: string }; result: BuddyView };
+  /** The user compared the safety number with the buddy and marks it verified (or not). */
+  'buddy.verify': { params: { aor: string; verified: boolean }; result: BuddyView };
   'presence.get': { params: Record<string, never>; result: OwnPresenceView };
   /** Sets the user's own status and note; `awayAfterMinutes` changes the idle time (0 = never). */
   'presence.set': { params: { status?: 'available' | 'away' | 'busy'; note?: string; awayAfterMinutes?: number }; result: OwnPresenceView };

@@ -99,6 +99,7 @@ export class ControlApi implements ControlEndpoint {
       },
       'buddy.block': async (p) => services.buddies.block(text(p, 'aor')),
       'buddy.trustKey': async (p) => services.buddies.trustKey(text(p, 'aor')),
+      'buddy.verify': async (p) => services.buddies.verify(text(p, 'aor'), flag(p, 'verified')),
       'presence.get': async () => services.presence.get(),
       'presence.set': async (p) =>
         services.presence.set({

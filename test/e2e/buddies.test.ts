@@ -119,6 +119,15 @@ describe('buddies, presence and receipts between two UIs', { timeout: 180_000 },
     await listItemWith(bob.getByRole('list', { name: 'Messages' }), ['Are you free after the meeting?']);
     // Between two Peerdial users the conversation is sealed end to end, and says so.
     await bob.getByRole('note').filter({ hasText: 'encrypted end to end' }).waitFor({ timeout: 5_000 });
+    // Both see the same safety number; bob compares it with alice and marks her verified.
+    await bob.getByRole('button', { name: 'Safety number' }).click();
+    const bobDigits = await bob.getByLabel('Safety number digits').innerText();
+    assert.match(bobDigits, /^(\d{5} ){11}\d{5}$/);
+    await alice.getByRole('button', { name: 'Safety number' }).click();
+    assert.equal(await alice.getByLabel('Safety number digits').innerText(), bobDigits, 'the same digits on both sides');
+    await bob.getByRole('button', { name: 'Mark as verified' }).click();
+    await bob.getByRole('button', { name: '✓ Verified' }).waitFor({ timeout: 5_000 });
+    await screenshot(bob, 'buddies-safety-number-bob');
     await listItemWith(aliceMessages, ['Are you free after the meeting?', /\bread\b/]);
     await until('bob\'s unread count to clear', async () => (await buddyList(bob).getByRole('listitem').filter({ hasText: 'unread' }).count()) === 0, 10_000);
     await screenshot(alice, 'buddies-read-alice');

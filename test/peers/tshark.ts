@@ -37,9 +37,11 @@ export interface Capture {
  * the capture filter includes, and readers should leave out) shows up in its packet summary.
  * Stopping does the same first, so nothing sent before stop() is missing from the file.
  */
-export async function startCapture(options: { file: string; ports: number[]; probePort: number; maxSeconds: number; iface?: string }): Promise<Capture> {
+export async function startCapture(options: { file: string; ports: number[]; probePort: number; maxSeconds: number; iface?: string; hosts?: string[] }): Promise<Capture> {
   const ports = [...options.ports, options.probePort].map((p) => `port ${p}`).join(' or ');
-  const args = ['-i', options.iface ?? 'lo', '-f', `(udp or tcp) and (${ports})`, '-w', options.file, '-a', `duration:${options.maxSeconds}`, '-P', '-l', '-n'];
+  // Traffic to or from these addresses is captured whatever its port (a client's media, say).
+  const hosts = (options.hosts ?? []).map((h) => ` or host ${h}`).join('');
+  const args = ['-i', options.iface ?? 'lo', '-f', `(udp or tcp) and (${ports}${hosts})`, '-w', options.file, '-a', `duration:${options.maxSeconds}`, '-P', '-l', '-n'];
   const child: ChildProcess = spawn('tshark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let summaries = '';

@@ -11,6 +11,7 @@ import { decodeBody } from '../../wire/sip/message.js';
 import type { BuddyPresence, BuddyState, BuddyView } from './buddy-view.js';
 import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
+import { safetyNumber } from '../../wire/crypto/safety-number.js';
 import { fingerprintOf, parseAorUser } from '../overlay/index.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 import { BuddyOutbox } from './buddy-outbox.js';
@@ -54,6 +55,7 @@ export class BuddyService {
   private readonly gone = new Map<string, StoredBuddy>();
   private readonly live = new Map<string, BuddyPresence>();
   private readonly typing = new Map<string, TimerHandle>();
+  private readonly safetyNumbers = new Map<string, string>();
   private readonly unread = new Map<string, number>();
   private readonly relationListeners: RelationListener[] = [];
   private readonly now: () => number;
@@ -161,6 +163,15 @@ export class BuddyService {
     this.live.delete(aor);
     this.relationChanged(aor);
     return this.view(aor)!;
+  }
+
+  /** The user compared the safety number with the buddy (or takes that back). */
+  async verify(text: string, verified: boolean): Promise<BuddyView> {
+    const row = this.requireRow(text);
+    if (verified && (!row.publicKey || row.seenKey)) throw new UserError('INVALID_STATE', `${row.aor} has no settled key to verify yet.`);
+    await this.save({ ...row, verifiedKey: verified ? row.publicKey : undefined, updatedAt: this.now() });
+    this.relationChanged(row.aor);
+    return this.view(row.aor)!;
   }
 
   async trustKey(text: string): Promise<BuddyView> {
@@ -352,10 +363,26 @@ export class BuddyService {
       ...(row.publicKey ? { fingerprint: fingerprintOf(row.publicKey) } : {}),
       ...(row.seenKey ? { keyChanged: { fingerprint: fingerprintOf(row.seenKey), seenAt: row.seenKeyAt ?? row.updatedAt } } : {}),
       ...(row.requestNote ? { requestNote: row.requestNote } : {}),
+      ...(row.publicKey ? this.safetyOf(row.aor, row.publicKey) : {}),
+      verified: !!row.publicKey && row.verifiedKey === row.publicKey && !row.seenKey,
       presence: { ...presence },
       unread: this.unread.get(aor) ?? 0,
       typing: this.typing.has(aor),
     };
+  }
+
+  /** The safety number with a buddy's key, computed once per key (5200 hashes each side). */
+  private safetyOf(aor: string, key: string): { safetyNumber?: string } {
+    const own = this.deps.identity.current;
+    const ownAor = own && this.deps.overlay.ownAor();
+    if (!own || !ownAor) return {};
+    const cacheKey = `${key} ${aor}`;
+    let number = this.safetyNumbers.get(cacheKey);
+    if (!number) {
+      number = safetyNumber({ publicKey: own.publicKey, aor: ownAor }, { publicKey: key, aor });
+      this.safetyNumbers.set(cacheKey, number);
+    }
+    return { safetyNumber: number };
   }
 
   /**

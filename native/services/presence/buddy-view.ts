@@ -29,6 +29,13 @@ export interface BuddyView {
   fingerprint?: string;
   /** A different key was seen for this buddy: nothing is sent to them until the user trusts it (buddy.trustKey). */
   keyChanged?: { fingerprint: string; seenAt: number };
+  /**
+   * 60 digits in groups of five from both users' keys, the same on both sides: read aloud or
+   * compared in person, they show nobody stands between the two (wire/crypto/safety-number.ts).
+   */
+  safetyNumber?: string;
+  /** The user compared the safety number and marked it verified, and the key has not changed since. */
+  verified: boolean;
   /** The note that came with their request, or that we sent with ours. */
   requestNote?: string;
   presence: BuddyPresence;

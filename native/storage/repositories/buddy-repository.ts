@@ -22,6 +22,8 @@ export interface StoredBuddy {
   presenceAt?: number;
   /** The signed time of the last buddy message taken from them. */
   lastMessageAt?: number;
+  /** The key the user compared by safety number and marked as verified. */
+  verifiedKey?: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -39,6 +41,7 @@ interface Row {
   last_seen: number | null;
   presence_at: number | null;
   last_message_at: number | null;
+  verified_key: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -55,6 +58,7 @@ const COLUMNS: Array<[keyof StoredBuddy, keyof Row]> = [
   ['lastSeen', 'last_seen'],
   ['presenceAt', 'presence_at'],
   ['lastMessageAt', 'last_message_at'],
+  ['verifiedKey', 'verified_key'],
   ['createdAt', 'created_at'],
   ['updatedAt', 'updated_at'],
 ];

@@ -69,6 +69,9 @@ export class BuddiesState {
   trustKey(aor: string): Promise<boolean> {
     return this.run(() => this.client.invoke('buddy.trustKey', { aor }));
   }
+  verify(aor: string, verified: boolean): Promise<boolean> {
+    return this.run(() => this.client.invoke('buddy.verify', { aor, verified }));
+  }
 
   async remove(aor: string): Promise<boolean> {
     try {

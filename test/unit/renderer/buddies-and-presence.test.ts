@@ -29,6 +29,7 @@ const buddy = (over: Partial<BuddyView> & { aor: string }): BuddyView => ({
   presence: { status: 'available' },
   unread: 0,
   typing: false,
+  verified: false,
   ...over,
 });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Database } from '../../../native/storage/db.js';
 import { CallRepository } from '../../../native/storage/repositories/call-repository.js';
+import { BuddyRepository } from '../../../native/storage/repositories/buddy-repository.js';
 import { MessageRepository } from '../../../native/storage/repositories/message-repository.js';
 import { PhoneRepository } from '../../../native/storage/repositories/phone-repository.js';
 import { migrations } from '../../../native/storage/migrations/index.js';
@@ -165,6 +166,21 @@ describe('migration 010 sealed messages', () => {
     const settled = await messages.settle(sent!.id, 'delivered', undefined, 3);
     assert.equal(settled?.encrypted, true);
     assert.equal(settled?.status, 'delivered');
+    await upgraded.close();
+  });
+});
+
+describe('migration 011 verified buddies', () => {
+  it('keeps the verified key with the buddy, and every older buddy starts unverified', async () => {
+    const { db, file } = await openAt(10);
+    await db.run("INSERT INTO buddies (aor, state, public_key, created_at, updated_at) VALUES ('sip:bob@peerdial', 'accepted', 'KEY', 1, 1)");
+    await db.close();
+    const upgraded = await Database.open(file, migrations.filter((m) => m.version <= 11));
+    const buddies = new BuddyRepository(upgraded);
+    const bob = (await buddies.get('sip:bob@peerdial'))!;
+    assert.equal(bob.verifiedKey, undefined);
+    await buddies.save({ ...bob, verifiedKey: 'KEY', updatedAt: 2 });
+    assert.equal((await buddies.get('sip:bob@peerdial'))!.verifiedKey, 'KEY');
     await upgraded.close();
   });
 });
