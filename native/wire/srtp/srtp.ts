@@ -22,6 +22,34 @@ export interface SrtpSessionKeys {
 }
 
 /**
+ * AES-CM (4.1.1) as a keystream from one long-lived AES-128-ECB cipher: the counter blocks of a
+ * packet go through it and the result is XORed in. A cipher object per packet (aes-128-ctr with
+ * the packet's IV) made enough garbage at a few hundred calls to delay the media clock's ticks.
+ */
+class CounterMode {
+  private readonly ecb;
+  private counters = Buffer.alloc(16 * 16);
+
+  constructor(key: Buffer) {
+    this.ecb = createCipheriv('aes-128-ecb', key, null);
+    this.ecb.setAutoPadding(false);
+  }
+
+  /** XORs the keystream for `iv` over `input` into `output` at `at`. */
+  apply(iv: Buffer, input: Buffer, output: Buffer, at: number): void {
+    const blocks = Math.ceil(input.length / 16);
+    if (this.counters.length < blocks * 16) this.counters = Buffer.alloc(blocks * 16);
+    for (let b = 0; b < blocks; b++) {
+      iv.copy(this.counters, b * 16);
+      // The block counter lives in the IV's last 16 bits (zero in the IV itself).
+      this.counters.writeUInt16BE(b, b * 16 + 14);
+    }
+    const keystream = this.ecb.update(this.counters.subarray(0, blocks * 16));
+    for (let i = 0; i < input.length; i++) output[at + i] = input[i] ^ keystream[i];
+  }
+}
+
+/**
  * RFC 3711 4.3.1 with a key derivation rate of 0: x = label || 0 (48 bits) XOR master salt,
  * and the key is AES-CM of zeros under the master key with IV x * 2^16.
  */
@@ -70,20 +98,22 @@ function authTag(keys: SrtpSessionKeys, authenticated: Buffer, roc: number): Buf
 }
 
 /** The packet with its payload en- or decrypted (AES-CM is its own inverse), in `room` more bytes for a tag. */
-function crypt(keys: SrtpSessionKeys, packet: Buffer, header: number, ssrc: number, index: number, room = 0): Buffer {
+function crypt(keys: SrtpSessionKeys, cm: CounterMode, packet: Buffer, header: number, ssrc: number, index: number, room = 0): Buffer {
   const out = Buffer.allocUnsafe(packet.length + room);
   packet.copy(out, 0, 0, header);
-  createCipheriv('aes-128-ctr', keys.encryption, counterIv(keys.salt, ssrc, index)).update(packet.subarray(header)).copy(out, header);
+  cm.apply(counterIv(keys.salt, ssrc, index), packet.subarray(header), out, header);
   return out;
 }
 
 /** Protects the RTP packets one side sends: each SSRC's rollover counter follows its sequence numbers. */
 export class SrtpSender {
   private readonly keys: SrtpSessionKeys;
+  private readonly cm: CounterMode;
   private readonly streams = new Map<number, { roc: number; last: number }>();
 
   constructor(masterKey: Buffer, masterSalt: Buffer) {
     this.keys = deriveSessionKeys(masterKey, masterSalt, 'rtp');
+    this.cm = new CounterMode(this.keys.encryption);
   }
 
   /** The SRTP packet for an RTP packet; throws on bytes that are not RTP (our own sender made them). */
@@ -97,7 +127,7 @@ export class SrtpSender {
     // The sequence number wrapped (a jump back by more than half the space): a new roll.
     else if (seq < stream.last && stream.last - seq > 0x8000) stream.roc = (stream.roc + 1) >>> 0;
     stream.last = seq;
-    const out = crypt(this.keys, rtp, header, ssrc, stream.roc * 0x10000 + seq, SRTP_AUTH_TAG_BYTES);
+    const out = crypt(this.keys, this.cm, rtp, header, ssrc, stream.roc * 0x10000 + seq, SRTP_AUTH_TAG_BYTES);
     authTag(this.keys, out.subarray(0, rtp.length), stream.roc).copy(out, rtp.length);
     return out;
   }
@@ -119,11 +149,13 @@ const WINDOW_MASK = (1n << BigInt(SRTP_REPLAY_WINDOW)) - 1n;
 /** Checks and decrypts the SRTP packets one side receives. Nothing changes state until a packet authenticates. */
 export class SrtpReceiver {
   private readonly keys: SrtpSessionKeys;
+  private readonly cm: CounterMode;
   private readonly streams = new Map<number, ReceiveState>();
   readonly counters = { malformed: 0, authFailed: 0, replayed: 0 };
 
   constructor(masterKey: Buffer, masterSalt: Buffer) {
     this.keys = deriveSessionKeys(masterKey, masterSalt, 'rtp');
+    this.cm = new CounterMode(this.keys.encryption);
   }
 
   unprotect(srtp: Buffer): UnprotectOutcome {
@@ -150,7 +182,7 @@ export class SrtpReceiver {
       state.roc = roc;
       state.highest = seq;
     } else state.seen |= 1n << BigInt(delta);
-    return { ok: true, rtp: crypt(this.keys, body, header, ssrc, index), index };
+    return { ok: true, rtp: crypt(this.keys, this.cm, body, header, ssrc, index), index };
   }
 
   private refuse(reason: SrtpRejection): UnprotectOutcome {
@@ -181,10 +213,12 @@ function rtcpTag(keys: SrtpSessionKeys, authenticated: Buffer): Buffer {
 /** Protects the RTCP compounds one side sends: each SSRC counts its own SRTCP index from 0. */
 export class SrtcpSender {
   private readonly keys: SrtpSessionKeys;
+  private readonly cm: CounterMode;
   private readonly indexes = new Map<number, number>();
 
   constructor(masterKey: Buffer, masterSalt: Buffer) {
     this.keys = deriveSessionKeys(masterKey, masterSalt, 'rtcp');
+    this.cm = new CounterMode(this.keys.encryption);
   }
 
   protect(rtcp: Buffer): Buffer {
@@ -196,7 +230,7 @@ export class SrtcpSender {
     this.indexes.set(ssrc, index + 1);
     const out = Buffer.allocUnsafe(rtcp.length + SRTCP_INDEX_BYTES + SRTP_AUTH_TAG_BYTES);
     rtcp.copy(out, 0, 0, RTCP_CLEAR_BYTES);
-    createCipheriv('aes-128-ctr', this.keys.encryption, counterIv(this.keys.salt, ssrc, index)).update(rtcp.subarray(RTCP_CLEAR_BYTES)).copy(out, RTCP_CLEAR_BYTES);
+    this.cm.apply(counterIv(this.keys.salt, ssrc, index), rtcp.subarray(RTCP_CLEAR_BYTES), out, RTCP_CLEAR_BYTES);
     out.writeUInt32BE((SRTCP_E_FLAG | index) >>> 0, rtcp.length);
     rtcpTag(this.keys, out.subarray(0, rtcp.length + SRTCP_INDEX_BYTES)).copy(out, rtcp.length + SRTCP_INDEX_BYTES);
     return out;
@@ -208,11 +242,13 @@ export type UnprotectRtcpOutcome = { ok: true; rtcp: Buffer; index: number } | {
 /** Checks and decrypts SRTCP: the index is explicit, so the replay list needs no guess. */
 export class SrtcpReceiver {
   private readonly keys: SrtpSessionKeys;
+  private readonly cm: CounterMode;
   private readonly streams = new Map<number, { highest: number; seen: bigint }>();
   readonly counters = { malformed: 0, authFailed: 0, replayed: 0 };
 
   constructor(masterKey: Buffer, masterSalt: Buffer) {
     this.keys = deriveSessionKeys(masterKey, masterSalt, 'rtcp');
+    this.cm = new CounterMode(this.keys.encryption);
   }
 
   unprotect(srtcp: Buffer): UnprotectRtcpOutcome {
@@ -235,7 +271,7 @@ export class SrtcpReceiver {
     srtcp.copy(rtcp, 0, 0, RTCP_CLEAR_BYTES);
     // E = 0: the sender left the compound in the clear (3.4 allows it); it is still authenticated.
     const body = srtcp.subarray(RTCP_CLEAR_BYTES, end);
-    if (word & SRTCP_E_FLAG) createCipheriv('aes-128-ctr', this.keys.encryption, counterIv(this.keys.salt, ssrc, index)).update(body).copy(rtcp, RTCP_CLEAR_BYTES);
+    if (word & SRTCP_E_FLAG) this.cm.apply(counterIv(this.keys.salt, ssrc, index), body, rtcp, RTCP_CLEAR_BYTES);
     else body.copy(rtcp, RTCP_CLEAR_BYTES);
     return { ok: true, rtcp, index };
   }
