@@ -5,6 +5,7 @@ import type { ParentPort } from 'electron';
 import { Engine } from '../native/roots/node-engine.js';
 import { hostEngine, type ChannelPort } from './engine-channel.js';
 import { dataDirArgument } from './shell-args.js';
+import { KEYCHAIN_SECRET_ENV } from './keychain-secret.js';
 
 /** parentPort hands listeners a MessageEvent; the channel wants the message itself. */
 function channelPortOf(parentPort: ParentPort): ChannelPort {
@@ -26,6 +27,9 @@ function channelPortOf(parentPort: ParentPort): ChannelPort {
 
 const parentPort = process.parentPort;
 const dataDir = dataDirArgument(process.argv);
+// The keychain secret main read through safeStorage; out of the environment before anything else runs.
+const keychainSecret = process.env[KEYCHAIN_SECRET_ENV];
+delete process.env[KEYCHAIN_SECRET_ENV];
 if (!parentPort || !dataDir) {
   process.stderr.write('peerdial engine-host: run by the desktop app only (as a utilityProcess with --data-dir DIR).\n');
   process.exit(2);
@@ -34,7 +38,7 @@ if (!parentPort || !dataDir) {
 hostEngine(
   channelPortOf(parentPort),
   async () => {
-    const engine = await Engine.start({ dataDir, serveUi: false });
+    const engine = await Engine.start({ dataDir, serveUi: false, ...(keychainSecret ? { keyProtector: { kind: 'os-keychain' as const, secret: keychainSecret } } : {}) });
     return { endpoint: engine.api, audio: engine.audio, stop: () => engine.stop() };
   },
   // Leave a moment for the 'stopped' frame to cross before the process ends.

@@ -7,6 +7,8 @@ import { RestartableEndpoint } from './restartable-endpoint.js';
 export interface EngineProxyOptions {
   hostPath: string;
   dataDir: string;
+  /** Extra environment for the engine process (the keychain secret). */
+  env?: Record<string, string>;
   /** Called with each started engine (to load its state) and with undefined when it goes away. */
   onEngine(client: EngineChannelClient | undefined): void;
 }
@@ -34,6 +36,7 @@ export class EngineProxy {
     const child = utilityProcess.fork(this.options.hostPath, ['--data-dir', this.options.dataDir], {
       serviceName: 'Peerdial engine',
       stdio: 'inherit',
+      ...(this.options.env ? { env: { ...process.env, ...this.options.env } } : {}),
     });
     const client = new EngineChannelClient(channelPortOf(child));
     this.child = child;

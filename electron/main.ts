@@ -2,7 +2,8 @@
 // no application logic; everything the window does goes through the control API.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, ipcMain, Menu, nativeImage, Notification, session, Tray, type MenuItemConstructorOptions } from 'electron';
+import { app, BrowserWindow, ipcMain, Menu, nativeImage, Notification, safeStorage, session, Tray, type MenuItemConstructorOptions } from 'electron';
+import { KEYCHAIN_SECRET_ENV, keychainSecret } from './keychain-secret.js';
 import type { CallView, NodeStatus } from '../native/control/api.js';
 import { bindIpcControl } from '../native/control/ipc-adapter.js';
 import { withContentSecurityPolicy } from './content-security-policy.js';
@@ -74,9 +75,11 @@ function start(): void {
     online = isOnline;
     updateTray();
   });
+  const secret = keychainSecret(safeStorage, app.getPath('userData'));
   const engine = new EngineProxy({
     hostPath: ENGINE_HOST,
     dataDir: app.getPath('userData'),
+    ...(secret ? { env: { [KEYCHAIN_SECRET_ENV]: secret } } : {}),
     onEngine: (client) => {
       if (client) return followEngine(client, onlineState);
       onlineState.engineStopped();

@@ -2,10 +2,11 @@
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { DEFAULT_CHORD_CONFIG, Engine, parseTurnUrl, type ChordConfig, type TurnServerUrl } from '../roots/node-engine.js';
+import { DEFAULT_CHORD_CONFIG, Engine, MIN_PASSPHRASE_LENGTH, parseTurnUrl, type ChordConfig, type TurnServerUrl } from '../roots/node-engine.js';
 import { VERSION } from '../roots/defaults.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, parseFlags, port, UsageError } from './flags.js';
+import { readFile } from 'node:fs/promises';
 
 /** `peerdial --help`: the commands, and the node's options (the command most people run). */
 export const HELP = `Peerdial ${VERSION}: a peer-to-peer SIP softphone.
@@ -73,6 +74,11 @@ Options for "node":
   --play FILE.wav      use this WAV file as the microphone of every call (16-bit PCM;
                        8 kHz mono is best, other rates are converted)
   --record FILE.wav    write everything heard in calls to this WAV file (8 kHz mono)
+  --key-passphrase-file FILE
+                       keep the identity's private keys encrypted on disk under the
+                       passphrase in FILE (its first line; 8 characters at least): an
+                       identity kept in the clear is encrypted at this start, and from then
+                       on the node starts only with this flag
   --rtp-ports LO-HI    the UDP ports calls' audio may use (default: 16384-32767)
   --no-mdns            do not find LAN peers by DNS-SD over mDNS, nor announce this node there
   --no-multicast-register
@@ -119,6 +125,7 @@ function parseNodeFlags(args: string[]) {
     'auto-answer': { type: 'boolean' },
     play: { type: 'string' },
     record: { type: 'string' },
+    'key-passphrase-file': { type: 'string' },
     'rtp-ports': { type: 'string' },
     'no-multicast-register': { type: 'boolean' },
     rescue: { type: 'boolean' },
@@ -168,6 +175,7 @@ function parseNodeFlags(args: string[]) {
   }
   if (v.play === '') throw new UsageError('--play needs a WAV file.');
   if (v.record === '') throw new UsageError('--record needs a WAV file to write.');
+  if (v['key-passphrase-file'] === '') throw new UsageError('--key-passphrase-file needs the file that holds the passphrase.');
   let rtpPorts: [number, number] | undefined;
   if (v['rtp-ports'] !== undefined) {
     const m = /^(\d+)-(\d+)$/.exec(v['rtp-ports']);
@@ -230,6 +238,7 @@ function parseNodeFlags(args: string[]) {
     multicastRegister: !v['no-multicast-register'],
     playFile: v.play === undefined ? undefined : path.resolve(v.play),
     recordFile: v.record === undefined ? undefined : path.resolve(v.record),
+    keyPassphraseFile: v['key-passphrase-file'] === undefined ? undefined : path.resolve(v['key-passphrase-file']),
     rtpPorts,
     replicas: replicas === undefined ? undefined : Number(replicas),
     help: v.help ?? false,
@@ -257,9 +266,19 @@ export async function nodeMain(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  let keyPassphrase: string | undefined;
+  if (flags.keyPassphraseFile) {
+    try {
+      keyPassphrase = readPassphrase(await readFile(flags.keyPassphraseFile, 'utf8'));
+    } catch (error) {
+      process.stderr.write(`peerdial: ${(error as Error).message.startsWith('--key') ? (error as Error).message : `cannot read --key-passphrase-file ${flags.keyPassphraseFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`}\n`);
+      return 2;
+    }
+  }
   let engine: Engine;
   try {
     engine = await Engine.start({
+      keyProtector: keyPassphrase === undefined ? undefined : { kind: 'passphrase', secret: keyPassphrase },
       dataDir: flags.dataDir,
       sipPort: flags.sipPort,
       uiPort: flags.uiPort,
@@ -331,6 +350,13 @@ function chordTuningFromEnv(): Partial<ChordConfig> | undefined {
   }
 }
 
+/** The passphrase is the file's first line; a file of one short line says what is wrong. */
+function readPassphrase(content: string): string {
+  const passphrase = content.split(/\r?\n/)[0];
+  if (passphrase.length < MIN_PASSPHRASE_LENGTH) throw new Error(`--key-passphrase-file: the passphrase (the file's first line) must be at least ${MIN_PASSPHRASE_LENGTH} characters.`);
+  return passphrase;
+}
+
 function startFailure(error: unknown, flags: { sipPort?: number; uiPort?: number; bind?: string; dataDir: string }): string {
   const e = error as NodeJS.ErrnoException & { code?: string };
   if (e.code === 'PORT_IN_USE' && /^Rescue/.test(e.message)) return `${e.message}: pick another with --rescue-port N, or leave it out to use any free port.`;
@@ -338,6 +364,7 @@ function startFailure(error: unknown, flags: { sipPort?: number; uiPort?: number
   if (e.code === 'PORT_IN_USE') return `${e.message}: pick another with --sip-port N, or leave it out to use any free port.`;
   if (e.code === 'EADDRNOTAVAIL') return `--bind ${flags.bind} is not an address of this machine: use one it has, or 0.0.0.0.`;
   if (e.code === 'EACCES' || e.code === 'EPERM') return `cannot use ${flags.dataDir} or a port below 1024 (${e.message}): pick another --data-dir or port.`;
+  if (e.code === 'IDENTITY_LOCKED') return e.message;
   if ((e as { name?: string }).name === 'UserError') return `${e.message} (check --user)`;
   if (e.message?.includes('WAV') || e.message?.startsWith('cannot read the WAV')) return `${e.message} (check --play)`;
   if (e.code === 'ENOENT' || e.code === 'EISDIR') return `cannot write ${e.path ?? 'the file'} (${e.code}): check --record.`;

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'UNAVAILABLE'
   | 'LOOKUP_FAILED'
+  | 'IDENTITY_LOCKED'
   | 'UNAUTHORIZED'
   /** The command does not fit the call's state (e.g. answering a call that already ended). */
   | 'INVALID_STATE'
@@ -42,6 +43,8 @@ export interface IdentityView {
   /** A short, human-comparable fingerprint of the public key. */
   fingerprint: string;
   createdAt: number;
+  /** How the private keys are kept on disk: in the clear, under the user's passphrase, or under a secret in the system keychain. */
+  keyProtection: 'none' | 'passphrase' | 'os-keychain';
 }
 
 /**
@@ -189,6 +192,10 @@ import type { FarmView, NewPhone, PhonesStatus, PhoneView } from '../services/ph
 export interface Commands {
   'identity.get': { params: Record<string, never>; result: IdentityView | null };
   'identity.create': { params: { displayName: string; userName: string }; result: IdentityView };
+  /** An encrypted backup of the identity (its keys included), as the text of a file, for a new computer. */
+  'identity.export': { params: { passphrase: string }; result: { fileName: string; backup: string } };
+  /** Makes this node's identity from such a backup (a node without one). */
+  'identity.import': { params: { backup: string; passphrase: string }; result: IdentityView };
   'node.status': { params: Record<string, never>; result: NodeStatus };
   'im.send': { params: { to: string; text: string }; result: MessageView };
   'im.conversations': { params: Record<string, never>; result: ConversationView[] };

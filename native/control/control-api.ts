@@ -55,6 +55,11 @@ export class ControlApi implements ControlEndpoint {
     this.handlers = {
       'identity.get': async () => (await services.identity.load()) ?? null,
       'identity.create': async (p) => services.identity.create(text(p, 'displayName'), text(p, 'userName')),
+      'identity.export': async (p) => {
+        const identity = await services.identity.load();
+        return { fileName: `peerdial-identity-${identity?.userName ?? 'backup'}.json`, backup: services.identity.exportBackup(text(p, 'passphrase')) };
+      },
+      'identity.import': async (p) => services.identity.importBackup(text(p, 'backup'), text(p, 'passphrase')),
       'node.status': async () => services.status(),
       'im.send': async (p) => services.im.send(text(p, 'to'), text(p, 'text')),
       'im.conversations': async () => services.im.conversations(),

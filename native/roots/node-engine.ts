@@ -9,7 +9,7 @@ import { ControlApi } from '../control/control-api.js';
 import { EventLog } from '../control/event-log.js';
 import { WsControlAdapter } from '../control/ws-adapter.js';
 import { createLogger, type Logger } from '../log.js';
-import { IdentityService } from '../services/identity/index.js';
+import { IdentityService, type KeyProtector } from '../services/identity/index.js';
 import { ImService, MailboxService } from '../services/im/index.js';
 import { BuddyService, PresenceService } from '../services/presence/index.js';
 import { ConfigOfferService, type LanPeerView, LanDiscoveryService } from '../services/lan/index.js';
@@ -25,6 +25,7 @@ import { RescueServer, type RescueSettings } from '../services/rescue/index.js';
 export { DEFAULT_CHORD_CONFIG, type ChordConfig } from '../proto/overlay/chord-node.js';
 export { isHostPort } from '../services/overlay/index.js';
 export { parseTurnUrl, type TurnServerUrl } from '../wire/stun/turn-url.js';
+export { MIN_PASSPHRASE_LENGTH } from '../services/identity/index.js';
 import type { TurnServerUrl } from '../wire/stun/turn-url.js';
 import { overlayStatusView } from '../control/overlay-view.js';
 import { OverlayRepository } from '../storage/repositories/overlay-repository.js';
@@ -85,6 +86,8 @@ export interface EngineOptions {
   log?: Logger;
   /** Answer incoming calls after the first ring. */
   autoAnswer?: boolean;
+  /** Keeps the identity's private keys encrypted on disk under this secret (--key-passphrase-file; the desktop app's keychain secret). */
+  keyProtector?: KeyProtector;
   /**
    * Benchmarks only (no CLI flag, no setting): calls between Peerdial users go unencrypted, to
    * measure what encryption adds to call setup. Both ends must have it.
@@ -195,13 +198,22 @@ export class Engine {
 
     const db = await Database.open(path.join(options.dataDir, 'peerdial.sqlite3'));
     const settings = new SettingsRepository(db);
-    const identity = new IdentityService(new IdentityRepository(db), (created) => {
-      events.publish('identity.created', created);
-      publishStatus();
-      void overlay.register();
-      nat.attachNow();
-    });
-    await identity.load();
+    const identity = new IdentityService(
+      new IdentityRepository(db),
+      (created) => {
+        events.publish('identity.created', created);
+        publishStatus();
+        void overlay.register();
+        nat.attachNow();
+      },
+      options.keyProtector,
+    );
+    try {
+      await identity.load();
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
     const bind = options.bind ?? '0.0.0.0';
     const sip = new SipStack({
       bind,

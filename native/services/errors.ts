@@ -1,5 +1,5 @@
 /** A failure the user can act on, with a stable code the control API passes through unchanged. */
-export type UserErrorCode = 'INVALID_ARGUMENT' | 'NO_IDENTITY' | 'IDENTITY_EXISTS' | 'INVALID_URI' | 'NOT_FOUND' | 'UNAVAILABLE' | 'INVALID_STATE' | 'LOOKUP_FAILED';
+export type UserErrorCode = 'INVALID_ARGUMENT' | 'NO_IDENTITY' | 'IDENTITY_EXISTS' | 'INVALID_URI' | 'NOT_FOUND' | 'UNAVAILABLE' | 'INVALID_STATE' | 'LOOKUP_FAILED' | 'IDENTITY_LOCKED';
 
 export class UserError extends Error {
   constructor(

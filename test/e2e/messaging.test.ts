@@ -142,9 +142,35 @@ describe('the UI in a browser', { timeout: 180_000 }, () => {
     // The page that was open all along reconnects by itself to the restarted node (same UI port).
     await page.getByRole('status').filter({ hasText: 'Online' }).waitFor({ timeout: 15_000 });
 
-    assert.deepEqual([...first.problems, ...second.problems], []);
+    // The identity moves to a new computer: an encrypted backup from Settings, imported on a fresh node's first run.
+    await second.page.getByRole('button', { name: 'Settings' }).click();
+    await second.page.getByText('Not encrypted on this disk').waitFor();
+    await second.page.getByText('Export your identity (for a new computer)').click();
+    await second.page.getByLabel('Passphrase for the backup').fill('a new laptop at last');
+    await second.page.getByLabel('The same again').fill('a new laptop at last');
+    const [download] = await Promise.all([second.page.waitForEvent('download'), second.page.getByRole('button', { name: 'Export identity' }).click()]);
+    assert.equal(download.suggestedFilename(), 'peerdial-identity-carol.json');
+    const backupFile = await download.path();
+    const fingerprint = await second.page.locator('dd.mono').first().innerText();
+
+    const laptop = await node();
+    const third = await openApp(laptop.uiUrl);
+    await third.page.getByRole('heading', { name: 'Welcome to Peerdial' }).waitFor({ timeout: 10_000 });
+    await third.page.getByText('Move your identity from another computer').click();
+    await third.page.getByLabel('Backup file').setInputFiles(backupFile);
+    await third.page.getByLabel('Its passphrase').fill('not it at all');
+    await third.page.getByRole('button', { name: 'Import identity' }).click();
+    await third.page.getByRole('alert').filter({ hasText: 'does not open this backup' }).waitFor();
+    await third.page.getByLabel('Its passphrase').fill('a new laptop at last');
+    await third.page.getByRole('button', { name: 'Import identity' }).click();
+    await chatScreen(third.page);
+    await third.page.getByRole('button', { name: 'Settings' }).click();
+    assert.equal(await third.page.locator('dd.mono').first().innerText(), fingerprint, 'the same key on the new computer');
+
+    assert.deepEqual([...first.problems, ...second.problems, ...third.problems], []);
     await first.context.close();
     await second.context.close();
+    await third.context.close();
   });
 
   test('two nodes message each other live, and history survives a restart', async () => {

@@ -1,7 +1,8 @@
 // The user's identity: an Ed25519 key pair (node:crypto) with a display name and user name.
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import type { IdentityRepository, StoredIdentity } from '../../storage/repositories/identity-repository.js';
-import { generateX25519KeyPair } from '../../wire/crypto/x25519.js';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import type { IdentityRepository, KeyProtection, StoredIdentity } from '../../storage/repositories/identity-repository.js';
+import { deriveKek, newKdfParams, openIdentityBackup, parseKdfParams, sealIdentityBackup, unwrapKey, wrapKey } from '../../wire/crypto/key-wrap.js';
+import { generateX25519KeyPair, x25519PublicOf } from '../../wire/crypto/x25519.js';
 import { UserError } from '../errors.js';
 
 export interface Identity {
@@ -10,7 +11,23 @@ export interface Identity {
   publicKey: string;
   fingerprint: string;
   createdAt: number;
+  /** How the private keys are kept on disk. */
+  keyProtection: KeyProtection;
 }
+
+/**
+ * Where the secret that encrypts the private keys on disk comes from: the user's passphrase
+ * (`--key-passphrase-file`), or a random secret the desktop app keeps in the system keychain.
+ */
+export interface KeyProtector {
+  kind: Exclude<KeyProtection, 'none'>;
+  secret: string;
+}
+
+/** The shortest passphrase for a backup or for the keys on disk. */
+export const MIN_PASSPHRASE_LENGTH = 8;
+const LABEL_ED25519 = 'peerdial-identity-ed25519';
+const LABEL_X25519 = 'peerdial-identity-x25519';
 
 /** RFC 3261 25.1 `user` allows more, but a name people can type and read keeps AORs sane. */
 const USER_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
@@ -21,17 +38,110 @@ export class IdentityService {
   constructor(
     private readonly repository: IdentityRepository,
     private readonly onCreated: (identity: Identity) => void = () => undefined,
+    private readonly protector?: KeyProtector,
   ) {}
 
+  /**
+   * Reads the identity and opens its private keys: with the protector when they are wrapped
+   * (IDENTITY_LOCKED without one, or with the wrong secret); an identity kept in the clear is
+   * wrapped in place the first time a protector is given.
+   */
   async load(): Promise<Identity | undefined> {
-    this.cached ??= await this.repository.get();
-    if (this.cached && !this.cached.x25519) {
+    if (this.cached) return toIdentity(this.cached);
+    const stored = await this.repository.get();
+    if (!stored) return undefined;
+    let open = this.unwrapped(stored);
+    if (!open.x25519) {
       // An identity from before offline messages: give it the key they are sealed to.
       const pair = generateX25519KeyPair();
-      if (await this.repository.setX25519(pair)) this.cached = { ...this.cached, x25519: pair };
-      else this.cached = await this.repository.get();
+      const kept = open.protection === 'none' ? pair : { ...pair, privateKey: this.wrap(pair.privateKey, LABEL_X25519, open.kdf!) };
+      if (await this.repository.setX25519(kept)) open = { ...open, x25519: pair };
+      else return this.load();
     }
-    return this.cached && toIdentity(this.cached);
+    if (this.protector && open.protection === 'none') open = await this.protect(open);
+    this.cached = open;
+    return toIdentity(open);
+  }
+
+  /** The identity in an encrypted backup file's text, for a new computer. */
+  exportBackup(passphrase: string): string {
+    const s = this.cached;
+    if (!s) throw new UserError('NO_IDENTITY', 'There is no identity to export yet.');
+    checkPassphrase(passphrase);
+    return sealIdentityBackup(
+      {
+        displayName: s.displayName,
+        userName: s.userName,
+        publicKey: s.publicKey.toString('base64url'),
+        privateKey: s.privateKey.toString('base64url'),
+        ...(s.x25519 ? { x25519Public: s.x25519.publicKey.toString('base64url'), x25519Private: s.x25519.privateKey.toString('base64url') } : {}),
+        createdAt: s.createdAt,
+      },
+      passphrase,
+    );
+  }
+
+  /** Makes this node's identity from a backup (only while it has none). */
+  async importBackup(text: string, passphrase: string): Promise<Identity> {
+    if (this.cached) throw new UserError('IDENTITY_EXISTS', 'This node already has an identity; import on a new data directory.');
+    const opened = openIdentityBackup(text, passphrase);
+    if (!opened.ok) throw new UserError('INVALID_ARGUMENT', opened.reason === 'wrong-passphrase' ? 'The passphrase does not open this backup.' : 'This is not a Peerdial identity backup.');
+    const c = opened.content;
+    const publicKey = Buffer.from(c.publicKey, 'base64url');
+    const privateKey = Buffer.from(c.privateKey, 'base64url');
+    const x25519 = c.x25519Public && c.x25519Private ? { publicKey: Buffer.from(c.x25519Public, 'base64url'), privateKey: Buffer.from(c.x25519Private, 'base64url') } : generateX25519KeyPair();
+    if (!keysMatch(publicKey, privateKey) || !x25519PublicOf(x25519.privateKey).equals(x25519.publicKey)) throw new UserError('INVALID_ARGUMENT', 'The backup\'s keys do not belong together.');
+    return this.store({ displayName: c.displayName, userName: c.userName, publicKey, privateKey, createdAt: c.createdAt, x25519, protection: 'none' });
+  }
+
+  private unwrapped(stored: StoredIdentity): StoredIdentity {
+    const protection = stored.protection ?? 'none';
+    if (protection === 'none') return { ...stored, protection };
+    if (!this.protector) {
+      throw new UserError('IDENTITY_LOCKED', protection === 'os-keychain' ? 'The identity key is encrypted by the desktop app\'s keychain secret: open it in the desktop app, or export it there and import it here.' : 'The identity key is encrypted with a passphrase: start with --key-passphrase-file FILE.');
+    }
+    const params = stored.kdf && parseKdfParams(stored.kdf);
+    if (!params) throw new UserError('IDENTITY_LOCKED', 'The identity key\'s encryption parameters are damaged.');
+    const kek = deriveKek(this.protector.secret, params);
+    const privateKey = unwrapKey(stored.privateKey, kek, LABEL_ED25519);
+    const x25519Private = stored.x25519 && unwrapKey(stored.x25519.privateKey, kek, LABEL_X25519);
+    if (!privateKey || (stored.x25519 && !x25519Private)) {
+      throw new UserError('IDENTITY_LOCKED', this.protector.kind === 'passphrase' ? 'The passphrase in --key-passphrase-file does not unlock the identity key.' : 'The keychain secret does not unlock the identity key.');
+    }
+    return { ...stored, privateKey, ...(stored.x25519 ? { x25519: { publicKey: stored.x25519.publicKey, privateKey: x25519Private! } } : {}) };
+  }
+
+  /** Wraps an identity kept in the clear, in place; returns it open, marked as now protected. */
+  private async protect(open: StoredIdentity): Promise<StoredIdentity> {
+    const kdf = JSON.stringify(newKdfParams());
+    const privateKey = this.wrap(open.privateKey, LABEL_ED25519, kdf);
+    const x25519Private = open.x25519 ? this.wrap(open.x25519.privateKey, LABEL_X25519, kdf) : null;
+    await this.repository.setProtection({ privateKey, x25519Private }, this.protector!.kind, kdf);
+    return { ...open, protection: this.protector!.kind, kdf };
+  }
+
+  private wrap(key: Buffer, label: string, kdf: string): Buffer {
+    return wrapKey(key, deriveKek(this.protector!.secret, parseKdfParams(kdf)!), label);
+  }
+
+  /** Stores a new identity (wrapped when a protector is given) and makes it current. */
+  private async store(open: StoredIdentity): Promise<Identity> {
+    let kept: StoredIdentity = { ...open, protection: 'none' };
+    if (this.protector) {
+      const kdf = JSON.stringify(newKdfParams());
+      kept = {
+        ...open,
+        privateKey: this.wrap(open.privateKey, LABEL_ED25519, kdf),
+        ...(open.x25519 ? { x25519: { publicKey: open.x25519.publicKey, privateKey: this.wrap(open.x25519.privateKey, LABEL_X25519, kdf) } } : {}),
+        protection: this.protector.kind,
+        kdf,
+      };
+    }
+    if (!(await this.repository.create(kept))) throw new UserError('IDENTITY_EXISTS', 'This node already has an identity.');
+    this.cached = { ...open, protection: kept.protection, ...(kept.kdf ? { kdf: kept.kdf } : {}) };
+    const identity = toIdentity(this.cached);
+    this.onCreated(identity);
+    return identity;
   }
 
   /** The identity, or undefined before the first-run screen made one. Synchronous after load(). */
@@ -63,19 +173,14 @@ export class IdentityService {
       throw new UserError('INVALID_ARGUMENT', 'The user name must be 1 to 32 characters: letters, digits, dot, dash or underscore, starting with a letter or digit.');
     }
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-    const stored: StoredIdentity = {
+    return this.store({
       displayName: name,
       userName: user,
       publicKey: publicKey.export({ format: 'der', type: 'spki' }),
       privateKey: privateKey.export({ format: 'der', type: 'pkcs8' }),
       createdAt: now,
       x25519: generateX25519KeyPair(),
-    };
-    if (!(await this.repository.create(stored))) throw new UserError('IDENTITY_EXISTS', 'This node already has an identity.');
-    this.cached = stored;
-    const identity = toIdentity(stored);
-    this.onCreated(identity);
-    return identity;
+    });
   }
 }
 
@@ -97,5 +202,22 @@ function toIdentity(s: StoredIdentity): Identity {
     publicKey: raw.toString('base64url'),
     fingerprint: keyFingerprint(raw),
     createdAt: s.createdAt,
+    keyProtection: s.protection ?? 'none',
   };
+}
+
+function checkPassphrase(passphrase: string): void {
+  if (typeof passphrase !== 'string' || passphrase.length < MIN_PASSPHRASE_LENGTH) {
+    throw new UserError('INVALID_ARGUMENT', `Choose a passphrase of at least ${MIN_PASSPHRASE_LENGTH} characters.`);
+  }
+}
+
+/** Whether a PKCS#8 Ed25519 private key is the one of this SPKI public key. */
+function keysMatch(spki: Buffer, pkcs8: Buffer): boolean {
+  try {
+    const derived = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })).export({ format: 'der', type: 'spki' });
+    return derived.equals(spki);
+  } catch {
+    return false;
+  }
 }

@@ -9,6 +9,7 @@ import { m008Phones } from './008-phones.js';
 import { m009Farm } from './009-farm.js';
 import { m010SealedMessages } from './010-sealed-messages.js';
 import { m011VerifiedBuddies } from './011-verified-buddies.js';
+import { m012IdentityProtection } from './012-identity-protection.js';
 
 export interface Migration {
   version: number;
@@ -17,4 +18,4 @@ export interface Migration {
 }
 
 /** Every migration, in order. Never edit a shipped one: add the next number. */
-export const migrations: Migration[] = [m001Identity, m002Settings, m003Messages, m004Overlay, m005Calls, m006Buddies, m007OfflineMessages, m008Phones, m009Farm, m010SealedMessages, m011VerifiedBuddies];
+export const migrations: Migration[] = [m001Identity, m002Settings, m003Messages, m004Overlay, m005Calls, m006Buddies, m007OfflineMessages, m008Phones, m009Farm, m010SealedMessages, m011VerifiedBuddies, m012IdentityProtection];

@@ -28,6 +28,16 @@ export class NodeState {
     this.identity = await this.client.invoke('identity.create', { displayName, userName });
   }
 
+  /** An identity moved from another computer: its encrypted backup file's text and passphrase. */
+  async importIdentity(backup: string, passphrase: string): Promise<void> {
+    this.identity = await this.client.invoke('identity.import', { backup, passphrase });
+  }
+
+  /** The encrypted backup of this identity, as a file name and its text. */
+  exportIdentity(passphrase: string): Promise<{ fileName: string; backup: string }> {
+    return this.client.invoke('identity.export', { passphrase });
+  }
+
   /** Pure state change; safe to apply the same event twice. */
   apply(event: ControlEvent): void {
     switch (event.type) {

@@ -184,3 +184,15 @@ describe('migration 011 verified buddies', () => {
     await upgraded.close();
   });
 });
+
+describe('migration 012 identity protection', () => {
+  it('an existing identity reads as kept in the clear; the column takes only the known ways', async () => {
+    const { db, file } = await openAt(11);
+    await db.run("INSERT INTO identity (id, display_name, user_name, public_key, private_key, created_at) VALUES (1, 'A', 'a', x'00', x'01', 0)");
+    await db.close();
+    const upgraded = await Database.open(file, migrations.filter((m) => m.version <= 12));
+    assert.equal((await upgraded.get<{ key_protection: string }>('SELECT key_protection FROM identity'))?.key_protection, 'none');
+    await assert.rejects(upgraded.run("UPDATE identity SET key_protection = 'rot13'"), /CHECK constraint/);
+    await upgraded.close();
+  });
+});
