@@ -158,6 +158,7 @@ export class SrtpReceiver {
     this.cm = new CounterMode(this.keys.encryption);
   }
 
+  /** Checks and decrypts `srtp` in place (its bytes are overwritten); the result is a view of it. */
   unprotect(srtp: Buffer): UnprotectOutcome {
     const header = headerLength(srtp.subarray(0, Math.max(0, srtp.length - SRTP_AUTH_TAG_BYTES)));
     if (header === undefined) return this.refuse('malformed');
@@ -182,7 +183,9 @@ export class SrtpReceiver {
       state.roc = roc;
       state.highest = seq;
     } else state.seen |= 1n << BigInt(delta);
-    return { ok: true, rtp: crypt(this.keys, this.cm, body, header, ssrc, index), index };
+    // Decrypted in place: the datagram is the receiver's own, and a copy per packet is garbage.
+    this.cm.apply(counterIv(this.keys.salt, ssrc, index), body.subarray(header), body, header);
+    return { ok: true, rtp: body, index };
   }
 
   private refuse(reason: SrtpRejection): UnprotectOutcome {
