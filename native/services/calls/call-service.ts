@@ -16,7 +16,7 @@ import { offersIce, withIce } from '../../wire/sdp/ice-attributes.js';
 import { decodeBody, generateCallId, type SipResponse } from '../../wire/sip/message.js';
 import { addressInOverlay, parseSipUri, sipUri } from '../../wire/sip/uri.js';
 import { checkPhoneAttestation } from '../../wire/sip/phone-attestation.js';
-import { callView, endMessageFor, historyEntry, outcomeFor, reasonForStatus, type Call } from './call.js';
+import { callView, endMessageFor, historyEntry, NOT_SECURED_REASON, outcomeFor, reasonForStatus, type Call } from './call.js';
 import { echoLoop, type UserAudio } from './call-audio.js';
 import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
@@ -26,7 +26,6 @@ import type { IncomingRequest, OutgoingRequest, SipStack } from '../sip/index.js
 import { ackFor, describeOutcome, inDialogRequest, sdpOf } from './dialog-requests.js';
 import { InDialogActions } from './in-dialog-actions.js';
 import { CallSecurity, type AnswerSecurity, type CallSecurityDeps } from './call-security.js';
-import { NOT_SECURED_REASON } from './call.js';
 import type { CallSecurityView } from './call-view.js';
 
 export const ECHO_USER = 'echo';
