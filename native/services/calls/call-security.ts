@@ -8,11 +8,7 @@ import { generateX25519KeyPair } from '../../wire/crypto/x25519.js';
 import { checkMediaKey, deriveCallSrtpKeys, signMediaKey, type CallSrtpKeys, type MediaKey, type MediaKeyContext } from '../../wire/sdp/media-key.js';
 import { offeredMediaKey } from '../../wire/sdp/audio-offer-answer.js';
 import type { IdentityService } from '../identity/index.js';
-
-/** How a call's audio is protected, as the user sees it. */
-export type CallEncryption = 'end-to-end' | 'none';
-
-import type { SecurityRefusal } from './call-view.js';
+import type { CallEncryption, SecurityRefusal } from './call-view.js';
 
 export interface CallSecurityDeps {
   identity: IdentityService;
@@ -50,10 +46,10 @@ export class CallSecurity {
    * undefined for a phone, which is offered plain audio.
    */
   offer(callId: string, ownAor: string, peerAor: string, found: { owner?: string; x25519?: string }): OfferedSecurity | undefined {
+    if (this.deps.encryptUserCalls === false || !found.x25519) return undefined;
     const peerIdentity = this.deps.pinnedKey?.(peerAor) ?? found.owner;
     const signing = this.signing();
-    if (this.deps.encryptUserCalls === false) return undefined;
-    if (!found.x25519 || !peerIdentity || !signing) return undefined;
+    if (!peerIdentity || !signing) return undefined;
     const pair = generateX25519KeyPair();
     const context = { callId, callerAor: ownAor, calleeAor: peerAor };
     const key = signMediaKey('caller', context, { ephemeral: pair.publicKey.toString('base64url'), ...signing });
@@ -96,13 +92,6 @@ export class CallSecurity {
     const key = signMediaKey('callee', context, { ephemeral: pair.publicKey.toString('base64url'), ...signing }, offered.key.ephemeral);
     const secured = this.keys('callee', pair.privateKey, offered.key.ephemeral, key.ephemeral, callId);
     return secured.ok ? { kind: 'encrypted', key, keys: secured.keys } : { kind: 'refused', refusal: secured.refusal, reason: secured.reason };
-  }
-
-  /** A re-offer or re-answer in the dialog must carry the very key agreed at the start (no rekeying yet). */
-  sameKey(agreed: MediaKey | undefined, seen: MediaKey | undefined): Secured | undefined {
-    if (!agreed) return undefined;
-    if (!seen || seen.ephemeral !== agreed.ephemeral || seen.signature !== agreed.signature) return this.refuse('downgrade', 'a new offer in the call dropped or changed the end-to-end key');
-    return undefined;
   }
 
   counted(encryption: CallEncryption): void {

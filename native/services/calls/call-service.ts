@@ -14,7 +14,7 @@ import { answer, createOffer, readAnswer, type NegotiatedAudio } from '../../wir
 import { sends } from '../../wire/sdp/direction.js';
 import { offersIce, withIce } from '../../wire/sdp/ice-attributes.js';
 import { decodeBody, generateCallId, type SipResponse } from '../../wire/sip/message.js';
-import { addressInOverlay, parseSipUri, sipUri } from '../../wire/sip/uri.js';
+import { addressInOverlay, overlayAorOf, parseSipUri, sipUri } from '../../wire/sip/uri.js';
 import { checkPhoneAttestation } from '../../wire/sip/phone-attestation.js';
 import { callView, endMessageFor, historyEntry, NOT_SECURED_REASON, outcomeFor, reasonForStatus, type Call } from './call.js';
 import { echoLoop, type UserAudio } from './call-audio.js';
@@ -254,11 +254,11 @@ export class CallService {
 
   private async sendInvite(call: Call, target: { peer: string; requestUri?: string; viaOverlay: boolean }, displayName: string): Promise<void> {
     let requestUri = target.requestUri;
-    let found: { owner?: string; x25519?: string } | undefined;
+    let found: { contacts: string[]; owner?: string; x25519?: string } | undefined;
     if (target.viaOverlay) {
       try {
         found = await this.lookupUser(target.peer);
-        requestUri = (found as { contacts: string[] }).contacts[0];
+        requestUri = found.contacts[0];
       } catch (error) {
         this.end(call, 'unreachable', (error as Error).message);
         return;
@@ -553,8 +553,7 @@ export class CallService {
    */
   private async securityOfOffer(request: IncomingRequest['request'], offer: string | undefined, fromUri: string): Promise<AnswerSecurity> {
     const overlay = this.deps.overlay;
-    const parsed = parseSipUri(fromUri);
-    const fromAor = overlay && parsed?.user && overlay.isOverlayUri(parsed) ? `sip:${parsed.user.toLowerCase()}@${overlay.overlay}` : undefined;
+    const fromAor = overlayAorOf(fromUri, overlay?.overlay);
     const vouched = (userKey: string) => checkPhoneAttestation(request, userKey, this.now()) === 'valid';
     return this.security.answer(request.headers['call-id'], offer ?? '', overlay?.ownAor(), fromAor, vouched);
   }

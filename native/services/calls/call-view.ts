@@ -84,8 +84,11 @@ export interface CallView {
    * Peerdial user, keys signed by their identity key); 'none' when it travels in the clear (a phone
    * that cannot encrypt): the UI says "Not encrypted".
    */
-  encryption?: 'end-to-end' | 'none';
+  encryption?: CallEncryption;
 }
+
+/** How a call's audio is protected, as the user sees it. */
+export type CallEncryption = 'end-to-end' | 'none';
 
 /** Why a call could not be secured (docs/protocol.md, "Encrypted calls"). */
 export type SecurityRefusal = 'downgrade' | 'bad-signature' | 'wrong-key' | 'malformed-key' | 'unsupported' | 'plain-not-allowed';

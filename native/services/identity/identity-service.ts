@@ -34,6 +34,8 @@ const USER_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
 
 export class IdentityService {
   private cached?: StoredIdentity;
+  /** The key that wraps the stored private keys, once derived (scrypt is slow: once a start). */
+  private kek?: Buffer;
 
   constructor(
     private readonly repository: IdentityRepository,
@@ -54,7 +56,7 @@ export class IdentityService {
     if (!open.x25519) {
       // An identity from before offline messages: give it the key they are sealed to.
       const pair = generateX25519KeyPair();
-      const kept = open.protection === 'none' ? pair : { ...pair, privateKey: this.wrap(pair.privateKey, LABEL_X25519, open.kdf!) };
+      const kept = open.protection === 'none' ? pair : { ...pair, privateKey: wrapKey(pair.privateKey, this.kek!, LABEL_X25519) };
       if (await this.repository.setX25519(kept)) open = { ...open, x25519: pair };
       else return this.load();
     }
@@ -103,6 +105,7 @@ export class IdentityService {
     const params = stored.kdf && parseKdfParams(stored.kdf);
     if (!params) throw new UserError('IDENTITY_LOCKED', 'The identity key\'s encryption parameters are damaged.');
     const kek = deriveKek(this.protector.secret, params);
+    this.kek = kek;
     const privateKey = unwrapKey(stored.privateKey, kek, LABEL_ED25519);
     const x25519Private = stored.x25519 && unwrapKey(stored.x25519.privateKey, kek, LABEL_X25519);
     if (!privateKey || (stored.x25519 && !x25519Private)) {
@@ -113,30 +116,28 @@ export class IdentityService {
 
   /** Wraps an identity kept in the clear, in place; returns it open, marked as now protected. */
   private async protect(open: StoredIdentity): Promise<StoredIdentity> {
-    const kdf = JSON.stringify(newKdfParams());
-    const privateKey = this.wrap(open.privateKey, LABEL_ED25519, kdf);
-    const x25519Private = open.x25519 ? this.wrap(open.x25519.privateKey, LABEL_X25519, kdf) : null;
-    await this.repository.setProtection({ privateKey, x25519Private }, this.protector!.kind, kdf);
-    return { ...open, protection: this.protector!.kind, kdf };
+    const wrapped = this.wrapped(open);
+    await this.repository.setProtection({ privateKey: wrapped.privateKey, x25519Private: wrapped.x25519?.privateKey ?? null }, wrapped.protection!, wrapped.kdf);
+    return { ...open, protection: wrapped.protection, kdf: wrapped.kdf };
   }
 
-  private wrap(key: Buffer, label: string, kdf: string): Buffer {
-    return wrapKey(key, deriveKek(this.protector!.secret, parseKdfParams(kdf)!), label);
+  /** The identity as it is kept: both private keys wrapped under one new scrypt key (one derivation, about 0.1 s). */
+  private wrapped(open: StoredIdentity): StoredIdentity {
+    const params = newKdfParams();
+    const kek = deriveKek(this.protector!.secret, params);
+    this.kek = kek;
+    return {
+      ...open,
+      privateKey: wrapKey(open.privateKey, kek, LABEL_ED25519),
+      ...(open.x25519 ? { x25519: { publicKey: open.x25519.publicKey, privateKey: wrapKey(open.x25519.privateKey, kek, LABEL_X25519) } } : {}),
+      protection: this.protector!.kind,
+      kdf: JSON.stringify(params),
+    };
   }
 
   /** Stores a new identity (wrapped when a protector is given) and makes it current. */
   private async store(open: StoredIdentity): Promise<Identity> {
-    let kept: StoredIdentity = { ...open, protection: 'none' };
-    if (this.protector) {
-      const kdf = JSON.stringify(newKdfParams());
-      kept = {
-        ...open,
-        privateKey: this.wrap(open.privateKey, LABEL_ED25519, kdf),
-        ...(open.x25519 ? { x25519: { publicKey: open.x25519.publicKey, privateKey: this.wrap(open.x25519.privateKey, LABEL_X25519, kdf) } } : {}),
-        protection: this.protector.kind,
-        kdf,
-      };
-    }
+    const kept: StoredIdentity = this.protector ? this.wrapped(open) : { ...open, protection: 'none' };
     if (!(await this.repository.create(kept))) throw new UserError('IDENTITY_EXISTS', 'This node already has an identity.');
     this.cached = { ...open, protection: kept.protection, ...(kept.kdf ? { kdf: kept.kdf } : {}) };
     const identity = toIdentity(this.cached);

@@ -8,7 +8,7 @@ import { realTimers } from '../../transport/clock.js';
 import { DEFAULT_ACTIVE_TIMEOUT_S, DEFAULT_REFRESH_S, IDLE_AFTER_MS, IS_COMPOSING_CONTENT_TYPE, parseIsComposing, serializeIsComposing } from '../../wire/im/is-composing.js';
 import { encodeReceipt, MAX_RECEIPT_IDS, parseReceipt, RECEIPT_CONTENT_TYPE, type ReceiptKind } from '../../wire/im/receipt.js';
 import { decodeBody, generateCallId, reasonPhrase } from '../../wire/sip/message.js';
-import { addressInOverlay, conversationKey, parseSipUri } from '../../wire/sip/uri.js';
+import { addressInOverlay, conversationKey, overlayAorOf, parseSipUri } from '../../wire/sip/uri.js';
 import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
 import type { StoreOutcome } from './mailbox-service.js';
@@ -332,7 +332,7 @@ export class ImService {
       respond(403);
       return;
     }
-    const fromAor = this.overlayAorOf(request.headers.from.uri);
+    const fromAor = overlayAorOf(request.headers.from.uri, this.deps.overlay?.overlay);
     let body = decodeBody(request.content);
     const encrypted = type === SEALED_MESSAGE_CONTENT_TYPE;
     if (encrypted) {
@@ -373,13 +373,6 @@ export class ImService {
     }
     // RFC 3994 3.3: a content message ends the sender's "active" state.
     this.theyStopped(peer);
-  }
-
-  /** `sip:user@OVERLAY` when `uri` names a user of our overlay, else undefined (a phone elsewhere, a plain address). */
-  private overlayAorOf(uri: string): string | undefined {
-    const overlay = this.deps.overlay;
-    const parsed = parseSipUri(uri);
-    return overlay && parsed?.user && overlay.isOverlayUri(parsed) ? `sip:${parsed.user.toLowerCase()}@${overlay.overlay}` : undefined;
   }
 
   private async receiveReceipt(peer: string, body: string, respond: IncomingRequest['respond']): Promise<void> {

@@ -13,7 +13,7 @@ import { FARM_CONTENT_TYPE, type FarmAccount, type FarmRemoval, type FarmSync } 
 import { PHONE_CONTACT_PARAM, type OverlayRecord } from '../../wire/overlay/record.js';
 import { digestHa1 } from '../../wire/sip/digest.js';
 import { attestPhoneRequest, PHONE_ATTESTATION_HEADER, plainOfferForPhone } from '../../wire/sip/phone-attestation.js';
-import { hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { hostForUri, overlayAorOf, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import type { PhoneRepository, StoredPhone } from '../../storage/repositories/phone-repository.js';
 import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
 import type { Remote } from '../../transport/sip-sockets.js';
@@ -542,11 +542,12 @@ export class PhonesService implements FarmAccounts {
   private vouchForOwnPhone(incoming: IncomingRequest): void {
     const { request, remote } = incoming;
     delete request.headers[PHONE_ATTESTATION_HEADER];
-    const on = this.phoneOnFlow(remote);
     const user = this.deps.identity.current?.userName;
     const key = this.deps.identity.signingKey;
-    const from = parseSipUri(uriText(request.headers.from?.uri ?? ''));
-    if (!on || on.phone.farmUser || !user || !key || from?.user?.toLowerCase() !== user || from.host.toLowerCase() !== this.deps.overlay.overlay.toLowerCase()) return;
+    // The cheap test first: requests routed for others never name our user, and need no scan of the phones.
+    if (!user || !key || overlayAorOf(uriText(request.headers.from?.uri ?? ''), this.deps.overlay.overlay) !== `sip:${user}@${this.deps.overlay.overlay.toLowerCase()}`) return;
+    const on = this.phoneOnFlow(remote);
+    if (!on || on.phone.farmUser) return;
     request.headers[PHONE_ATTESTATION_HEADER] = attestPhoneRequest(request, this.now(), key);
   }
 

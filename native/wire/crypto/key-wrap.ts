@@ -26,15 +26,20 @@ export function newKdfParams(): KdfParams {
   return { salt: randomBytes(16).toString('base64url'), ...DEFAULT_COST };
 }
 
+/** The parameters stored as JSON text (identity.kdf), or undefined when they are not sane. */
 export function parseKdfParams(text: string): KdfParams | undefined {
   try {
-    const p = JSON.parse(text) as Partial<KdfParams>;
-    const ok =
-      typeof p.salt === 'string' && /^[\w-]{16,64}$/.test(p.salt) && Number.isInteger(p.N) && p.N! >= 2 ** 10 && p.N! <= MAX_COST_N && (p.N! & (p.N! - 1)) === 0 && Number.isInteger(p.r) && p.r! >= 1 && p.r! <= 32 && Number.isInteger(p.p) && p.p! >= 1 && p.p! <= 16;
-    return ok ? { salt: p.salt!, N: p.N!, r: p.r!, p: p.p! } : undefined;
+    return kdfParamsOf(JSON.parse(text));
   } catch {
     return undefined;
   }
+}
+
+function kdfParamsOf(value: unknown): KdfParams | undefined {
+  const p = (value ?? {}) as Partial<KdfParams>;
+  const ok =
+    typeof p.salt === 'string' && /^[\w-]{16,64}$/.test(p.salt) && Number.isInteger(p.N) && p.N! >= 2 ** 10 && p.N! <= MAX_COST_N && (p.N! & (p.N! - 1)) === 0 && Number.isInteger(p.r) && p.r! >= 1 && p.r! <= 32 && Number.isInteger(p.p) && p.p! >= 1 && p.p! <= 16;
+  return ok ? { salt: p.salt!, N: p.N!, r: p.r!, p: p.p! } : undefined;
 }
 
 export function deriveKek(secret: string, params: KdfParams): Buffer {
@@ -94,7 +99,7 @@ export function openIdentityBackup(text: string, passphrase: string): OpenedBack
   } catch {
     return { ok: false, reason: 'not-a-backup' };
   }
-  const kdf = file && typeof file === 'object' ? parseKdfParams(JSON.stringify(file.kdf ?? null)) : undefined;
+  const kdf = file && typeof file === 'object' ? kdfParamsOf(file.kdf) : undefined;
   if (file?.format !== BACKUP_FORMAT || file.version !== 1 || !kdf || typeof file.sealed !== 'string') return { ok: false, reason: 'not-a-backup' };
   const opened = unwrapKey(Buffer.from(file.sealed, 'base64url'), deriveKek(passphrase, kdf), BACKUP_LABEL);
   if (!opened) return { ok: false, reason: 'wrong-passphrase' };

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { signEd25519, verifyEd25519 } from '../crypto/signature.js';
 import type { KeyObject } from 'node:crypto';
-import type { SipRequest, SipResponse } from './message.js';
+import { isRequest, type SipRequest, type SipResponse } from './message.js';
 
 export const PHONE_ATTESTATION_HEADER = 'peerdial-phone';
 /** How far the signing time may be from the checker's clock. */
@@ -24,13 +24,13 @@ export const PHONE_ATTESTATION_WINDOW_MS = 5 * 60_000;
 function signedBytes(message: SipRequest | SipResponse, at: number): Buffer {
   const h = message.headers;
   const body = Buffer.isBuffer(message.content) ? message.content : Buffer.from(String(message.content ?? ''), 'latin1');
-  const first = 'method' in message && typeof message.method === 'string' ? ['peerdial-phone/1', message.method] : ['peerdial-phone-answer/1', String((message as SipResponse).status)];
+  const request = isRequest(message);
   const lines = [
-    ...first,
+    ...(request ? ['peerdial-phone/1', message.method] : ['peerdial-phone-answer/1', String((message as SipResponse).status)]),
     String(h['call-id'] ?? ''),
-    'method' in message && typeof message.method === 'string' ? String(h.from?.uri ?? '') : '',
+    request ? String(h.from?.uri ?? '') : '',
     String(h.from?.params?.tag ?? ''),
-    'method' in message && typeof message.method === 'string' ? String(h.to?.uri ?? '') : String(h.to?.params?.tag ?? ''),
+    request ? String(h.to?.uri ?? '') : String(h.to?.params?.tag ?? ''),
     String(h.cseq?.seq ?? ''),
     String(at),
     createHash('sha256').update(body).digest('base64url'),

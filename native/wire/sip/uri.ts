@@ -41,6 +41,13 @@ export function addressInOverlay(text: string, overlay: string | undefined): str
   return overlay && BARE_NAME.test(trimmed) ? `sip:${trimmed}@${overlay.toLowerCase()}` : trimmed;
 }
 
+/** `sip:user@OVERLAY` (lower case) when `text` names a user of `overlay` (a From, say); else undefined. */
+export function overlayAorOf(text: string, overlay: string | undefined): string | undefined {
+  const uri = parseSipUri(text);
+  if (!overlay || !uri?.user || uri.host.toLowerCase() !== overlay.toLowerCase()) return undefined;
+  return `sip:${uri.user.toLowerCase()}@${overlay.toLowerCase()}`;
+}
+
 /** The canonical form two URIs are compared by for a conversation: scheme, user, host, port. */
 export function conversationKey(text: string): string | undefined {
   const uri = parseSipUri(text);
