@@ -1,9 +1,23 @@
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { counterIv, deriveSessionKeys, SrtcpReceiver, SrtcpSender, SrtpReceiver, SrtpSender, SRTP_AUTH_TAG_BYTES } from '../../../native/wire/srtp/srtp.js';
+import {
+  counterIv,
+  deriveSessionKeys,
+  gcmIv,
+  isSrtpSuite,
+  SRTP_AUTH_TAG_BYTES,
+  SRTP_SUITES,
+  SrtcpReceiver,
+  SrtcpSender,
+  srtcpTransform,
+  SrtpReceiver,
+  SrtpSender,
+  srtpTransform,
+  type SrtpSessionKeys,
+} from '../../../native/wire/srtp/srtp.js';
 
-const hex = (s: string) => Buffer.from(s, 'hex');
+const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
 const masterKey = hex('E1F97A0D3E018BE0D64FA32C06DE4139');
 const masterSalt = hex('0EC675AD498AFEEBB6960B3AABE6');
 
@@ -170,5 +184,201 @@ describe('SRTCP (RFC 3711 3.4, AES_CM_128_HMAC_SHA1_80)', () => {
     const otherSource = Buffer.from(receiverReport);
     otherSource.writeUInt32BE(0x01020304, 4);
     assert.ok(receiver.unprotect(sender.protect(otherSource)).ok, 'index 0 of another SSRC');
+  });
+});
+
+const GCM = 'AEAD_AES_128_GCM';
+
+// RFC 7714 16 and 17 state their vectors with the session key and salt (no master key).
+const vectorKeys: SrtpSessionKeys = { encryption: hex('000102030405060708090a0b0c0d0e0f'), auth: Buffer.alloc(0), salt: hex('517569642070726f2071756f') };
+/** RFC 7714 16: "Gallia est omnis divisa in partes tres", SSRC 0x5501a0b2, sequence number 0xf17b, ROC 0. */
+const vectorRtp = hex('8040f17b 8041f8d3 5501a0b2 47616c6c 69612065 7374206f 6d6e6973 20646976 69736120 696e2070 61727465 73207472 6573');
+const vectorSrtp = hex(
+  '8040f17b 8041f8d3 5501a0b2 f24de3a3 fb34de6c acba861c 9d7e4bca be633bd5 0d294e6f 42a5f47a 51c7d19b 36de3adf 8833' + '899d7f27 beb16a91 52cf765e e4390cce',
+);
+/** RFC 7714 17: a sender report from SSRC "Mars", SRTCP index 0x5d4. */
+const vectorRtcp = hex('81c8000d 4d617273 4e545031 4e545032 52545020 0000042a 0000e930 4c756e61 deadbeef deadbeef deadbeef deadbeef deadbeef');
+const vectorSrtcp = hex(
+  '81c8000d 4d617273 63e94885 dcdab67c a727d766 2f6b7e99 7ff5c0f7 6c06f32d c676a5f1 730d6fda 4ce09b46 86303ded 0bb9275b c84aa458' +
+    '96cf4d2f c5abf872 45d9eade' + '800005d4',
+);
+/** The same compound authenticated only (E = 0): all of it is AAD, the tag follows, then the index. */
+const vectorSrtcpClear = Buffer.concat([vectorRtcp, hex('841dd968 3dd78ec9 2ae58790 125f62b3 000005d4')]);
+
+// A GCM master key and 12-byte salt, and the packets libsrtp's srtp_validate_gcm (test/srtp_driver.c)
+// makes from them: the RFC 7714 11 key derivation, end to end.
+const gcmMasterKey = hex('000102030405060708090a0b0c0d0e0f');
+const gcmMasterSalt = hex('a0a1a2a3a4a5a6a7a8a9aaab');
+
+describe('SRTP AEAD_AES_128_GCM (RFC 7714)', () => {
+  it('names its sizes: a 16-byte master key, a 12-byte master salt, a 16-byte tag', () => {
+    assert.deepEqual(SRTP_SUITES[GCM], { masterKeyBytes: 16, masterSaltBytes: 12, tagBytes: 16 });
+    assert.deepEqual(SRTP_SUITES.AES_CM_128_HMAC_SHA1_80, { masterKeyBytes: 16, masterSaltBytes: 14, tagBytes: 10 });
+    assert.ok(isSrtpSuite(GCM) && isSrtpSuite('AES_CM_128_HMAC_SHA1_80'));
+    assert.ok(!isSrtpSuite('AES_256_CM_HMAC_SHA1_80') && !isSrtpSuite('toString'));
+    assert.throws(() => new SrtpSender(gcmMasterKey, hex('0ec675ad498afeebb6960b3aabe6'), GCM), /master salt is 12 bytes/);
+    assert.throws(() => new SrtpReceiver(gcmMasterKey, gcmMasterSalt), /master salt is 14 bytes/, 'the default suite is still AES-CM');
+    const keys = deriveSessionKeys(gcmMasterKey, gcmMasterSalt, 'rtp', GCM);
+    assert.equal(keys.encryption.length, 16);
+    assert.equal(keys.salt.length, 12, 'a 96-bit session salt');
+    assert.equal(keys.auth.length, 0, 'GCM needs no HMAC key');
+  });
+
+  it('builds the IVs of 8.1 and 9.1 for the vectors of sections 16 and 17', () => {
+    assert.equal(gcmIv(vectorKeys.salt, 0x5501a0b2, 0xf17b).toString('hex'), '51753c6580c2726f20718414');
+    assert.equal(gcmIv(vectorKeys.salt, 0x4d617273, 0x5d4).toString('hex'), '517524055203726f207170bb');
+    // 0x0000 || SSRC || ROC || SEQ: the 48-bit index (ROC || SEQ) takes the last 6 bytes.
+    assert.equal(gcmIv(Buffer.alloc(12), 0x01020304, 0x0a0b0c0d0e0f).toString('hex'), '0000' + '01020304' + '0a0b0c0d0e0f');
+  });
+
+  it('encrypts and decrypts the SRTP packet of 16.1, the header as AAD', () => {
+    const transform = srtpTransform(GCM, vectorKeys);
+    assert.deepEqual(transform.protect(vectorRtp, 12, 0x5501a0b2, 0xf17b), vectorSrtp);
+    const received = Buffer.from(vectorSrtp);
+    const body = received.subarray(0, vectorRtp.length);
+    assert.ok(transform.unprotect(body, received.subarray(vectorRtp.length), 12, 0x5501a0b2, 0xf17b));
+    assert.deepEqual(body, vectorRtp);
+    const forged = Buffer.from(vectorSrtp);
+    forged[1] ^= 0x01;
+    assert.ok(!transform.unprotect(forged.subarray(0, vectorRtp.length), forged.subarray(vectorRtp.length), 12, 0x5501a0b2, 0xf17b), 'the header is authenticated');
+    assert.ok(!transform.unprotect(Buffer.from(vectorSrtp).subarray(0, vectorRtp.length), vectorSrtp.subarray(vectorRtp.length), 12, 0x5501a0b2, 0x1f17b), 'so is the ROC');
+  });
+
+  it('encrypts, decrypts and (E = 0) authenticates the SRTCP compound of 17.1, tag before the index', () => {
+    const transform = srtcpTransform(GCM, vectorKeys);
+    assert.deepEqual(transform.protect(vectorRtcp, 0x4d617273, 0x5d4), vectorSrtcp);
+    assert.equal(transform.indexAt(vectorSrtcp.length), vectorSrtcp.length - 4);
+    assert.deepEqual(transform.unprotect(vectorSrtcp, 0x4d617273, 0x800005d4), vectorRtcp);
+    assert.deepEqual(transform.unprotect(vectorSrtcpClear, 0x4d617273, 0x000005d4), vectorRtcp);
+    const tampered = Buffer.from(vectorSrtcpClear);
+    tampered[20] ^= 0x40;
+    assert.equal(transform.unprotect(tampered, 0x4d617273, 0x000005d4), undefined, 'E = 0 still authenticates every byte');
+  });
+
+  it('derives its session keys from a 12-byte master salt as libsrtp does (RFC 7714 11), RTP and RTCP', () => {
+    const plain = hex('800f1234decafbadcafebabe' + 'ab'.repeat(16));
+    const libsrtpRtp = hex('800f1234decafbadcafebabe c5002ede04cfdd2eb91159e0880aa06e d2976826f796b201df3131a127e8a392');
+    assert.deepEqual(new SrtpSender(gcmMasterKey, gcmMasterSalt, GCM).protect(plain), libsrtpRtp);
+    const opened = new SrtpReceiver(gcmMasterKey, gcmMasterSalt, GCM).unprotect(Buffer.from(libsrtpRtp));
+    assert.ok(opened.ok && opened.rtp.equals(plain));
+
+    const report = hex('81c8000bcafebabe' + 'ab'.repeat(16));
+    // libsrtp's first SRTCP index is 1, ours 0: its packet is our second.
+    const libsrtpRtcp = hex('81c8000bcafebabe c98b8b5df0392a55852b6c21ac8e7025 c52c6fbea2b3b446ea31123ba88ce61e 80000001');
+    const sender = new SrtcpSender(gcmMasterKey, gcmMasterSalt, GCM);
+    sender.protect(report);
+    assert.deepEqual(sender.protect(report), libsrtpRtcp);
+    const back = new SrtcpReceiver(gcmMasterKey, gcmMasterSalt, GCM).unprotect(libsrtpRtcp);
+    assert.ok(back.ok && back.rtcp.equals(report) && back.index === 1);
+  });
+
+  it('round-trips a packet with CSRCs and a header extension, which stay in the clear', () => {
+    const sender = new SrtpSender(gcmMasterKey, gcmMasterSalt, GCM);
+    const receiver = new SrtpReceiver(gcmMasterKey, gcmMasterSalt, GCM);
+    const plain = rtp(7, 1, Buffer.concat([hex('00000001'), hex('bede0001'), hex('10ff0000')]));
+    plain[0] = 0x80 | 0x10 | 1;
+    const sent = sender.protect(plain);
+    assert.equal(sent.length, plain.length + 16);
+    assert.deepEqual(sent.subarray(0, 24), plain.subarray(0, 24));
+    assert.notDeepEqual(sent.subarray(24, plain.length), plain.subarray(24));
+    const back = receiver.unprotect(Buffer.from(sent));
+    assert.ok(back.ok && back.rtp.equals(plain));
+  });
+
+  it('refuses a packet tampered in its header, payload or tag, leaves it as it came, and counts each', () => {
+    const sender = new SrtpSender(gcmMasterKey, gcmMasterSalt, GCM);
+    const receiver = new SrtpReceiver(gcmMasterKey, gcmMasterSalt, GCM);
+    const sent = sender.protect(rtp(42));
+    for (const at of [6, 40, sent.length - 1]) {
+      const tampered = Buffer.from(sent);
+      tampered[at] ^= 0x01;
+      const before = Buffer.from(tampered);
+      assert.deepEqual(receiver.unprotect(tampered), { ok: false, reason: 'auth' }, `byte ${at}`);
+      assert.deepEqual(tampered, before, 'no unauthenticated plaintext written over it');
+    }
+    const cmSalt = Buffer.concat([gcmMasterSalt, hex('0000')]);
+    assert.equal(new SrtpReceiver(gcmMasterKey, cmSalt).unprotect(Buffer.from(sent)).ok, false, 'an AES-CM receiver cannot open it');
+    assert.deepEqual(receiver.unprotect(Buffer.alloc(12 + 15)), { ok: false, reason: 'malformed' }, 'shorter than a header and a GCM tag');
+    assert.ok(receiver.unprotect(Buffer.from(sent)).ok, 'the forgeries did not spend its index');
+    assert.deepEqual(receiver.counters, { malformed: 1, authFailed: 3, replayed: 0 });
+  });
+
+  it('refuses a replayed packet and one older than the replay list; takes reordered ones once', () => {
+    const sender = new SrtpSender(gcmMasterKey, gcmMasterSalt, GCM);
+    const receiver = new SrtpReceiver(gcmMasterKey, gcmMasterSalt, GCM);
+    const packets = Array.from({ length: 100 }, (_, i) => sender.protect(rtp(i)));
+    for (const i of [0, 3, 1, 2]) assert.ok(receiver.unprotect(Buffer.from(packets[i])).ok, `packet ${i}`);
+    assert.deepEqual(receiver.unprotect(Buffer.from(packets[2])), { ok: false, reason: 'replay' });
+    for (let i = 4; i < 100; i++) assert.ok(receiver.unprotect(Buffer.from(packets[i])).ok);
+    assert.deepEqual(receiver.unprotect(Buffer.from(packets[99])), { ok: false, reason: 'replay' });
+    assert.deepEqual(receiver.unprotect(Buffer.from(packets[30])), { ok: false, reason: 'replay' }, 'older than 64 packets');
+    assert.deepEqual(receiver.counters, { malformed: 0, authFailed: 0, replayed: 3 });
+  });
+
+  it('round-trips across the sequence number wrap 65535 -> 0, the ROC in the IV (8.1, RFC 3711 3.3.1)', () => {
+    const sender = new SrtpSender(gcmMasterKey, gcmMasterSalt, GCM);
+    const receiver = new SrtpReceiver(gcmMasterKey, gcmMasterSalt, GCM);
+    const seqs = [65533, 65534, 65535, 0, 1, 2];
+    const packets = new Map(seqs.map((s) => [s, sender.protect(rtp(s))]));
+    const indexes: number[] = [];
+    for (const s of [65533, 65535, 0, 65534, 2, 1]) {
+      const back = receiver.unprotect(Buffer.from(packets.get(s)!));
+      assert.ok(back.ok, `seq ${s}`);
+      assert.deepEqual(back.rtp, rtp(s));
+      indexes.push(back.index);
+    }
+    assert.deepEqual(indexes, [65533, 65535, 65536, 65534, 65538, 65537]);
+    const rocZero = new SrtpSender(gcmMasterKey, gcmMasterSalt, GCM).protect(rtp(3));
+    assert.deepEqual(receiver.unprotect(rocZero), { ok: false, reason: 'auth' }, 'a packet sealed with ROC 0 after the wrap');
+    const rocOne = sender.protect(rtp(3));
+    const back = receiver.unprotect(rocOne);
+    assert.ok(back.ok && back.index === 65539);
+  });
+});
+
+describe('SRTCP AEAD_AES_128_GCM (RFC 7714 9)', () => {
+  it('encrypts all but the first 8 bytes, then the tag, then E and the index', () => {
+    const sender = new SrtcpSender(gcmMasterKey, gcmMasterSalt, GCM);
+    const receiver = new SrtcpReceiver(gcmMasterKey, gcmMasterSalt, GCM);
+    const first = sender.protect(receiverReport);
+    const second = sender.protect(receiverReport);
+    assert.equal(first.length, receiverReport.length + 16 + 4);
+    assert.deepEqual(first.subarray(0, 8), receiverReport.subarray(0, 8));
+    assert.notDeepEqual(first.subarray(8, receiverReport.length), receiverReport.subarray(8));
+    assert.equal(first.readUInt32BE(first.length - 4), 0x80000000, 'E set, index 0');
+    assert.equal(second.readUInt32BE(second.length - 4), 0x80000001, 'index 1');
+    const back = receiver.unprotect(second);
+    assert.ok(back.ok && back.rtcp.equals(receiverReport) && back.index === 1);
+    assert.ok(receiver.unprotect(first).ok, 'an older compound inside the window');
+  });
+
+  it('refuses a replayed compound, a changed index or E flag (both AAD), and counts each', () => {
+    const sender = new SrtcpSender(gcmMasterKey, gcmMasterSalt, GCM);
+    const receiver = new SrtcpReceiver(gcmMasterKey, gcmMasterSalt, GCM);
+    const sent = sender.protect(receiverReport);
+    assert.ok(receiver.unprotect(sent).ok);
+    assert.deepEqual(receiver.unprotect(sent), { ok: false, reason: 'replay' });
+    const next = sender.protect(receiverReport);
+    const flippedIndex = Buffer.from(next);
+    flippedIndex[next.length - 1] ^= 0x02;
+    assert.deepEqual(receiver.unprotect(flippedIndex), { ok: false, reason: 'auth' });
+    const clearedE = Buffer.from(next);
+    clearedE[next.length - 4] &= 0x7f;
+    assert.deepEqual(receiver.unprotect(clearedE), { ok: false, reason: 'auth' });
+    assert.deepEqual(receiver.unprotect(receiverReport.subarray(0, 27)), { ok: false, reason: 'malformed' });
+    assert.ok(receiver.unprotect(next).ok);
+    assert.deepEqual(receiver.counters, { malformed: 1, authFailed: 2, replayed: 1 });
+  });
+
+  it('survives an index that jumps across the whole space, and replays still fail after it', () => {
+    const keys = deriveSessionKeys(gcmMasterKey, gcmMasterSalt, 'rtcp', GCM);
+    const far = srtcpTransform(GCM, keys).protect(receiverReport, 0xdeadbeef, 0x7fffffff);
+    const receiver = new SrtcpReceiver(gcmMasterKey, gcmMasterSalt, GCM);
+    assert.ok(receiver.unprotect(new SrtcpSender(gcmMasterKey, gcmMasterSalt, GCM).protect(receiverReport)).ok);
+    const started = Date.now();
+    const back = receiver.unprotect(far);
+    assert.ok(back.ok && back.index === 0x7fffffff);
+    assert.ok(Date.now() - started < 1000, 'the replay list is not shifted bit by bit across the jump');
+    assert.deepEqual(receiver.unprotect(far), { ok: false, reason: 'replay' });
   });
 });
