@@ -23,6 +23,8 @@ Options for "node":
                        (default: ${defaultDataDir()})
   --sip-port N         SIP port for UDP and TCP, 0 for any free port (default: 5060 when
                        free, else any free port)
+  --tls-port N         SIP over TLS port, 0 for any free port (default: 5061 with SIP on
+                       5060, when free; else any free port)
   --bind ADDR          address the SIP sockets listen on (default: 0.0.0.0, all IPv4 addresses)
   --ui-port N          port of the browser UI on 127.0.0.1 (default: the last one used, else any)
   --user NAME          create the identity NAME on first run, skipping the first-run screen
@@ -126,6 +128,7 @@ function parseNodeFlags(args: string[]) {
     play: { type: 'string' },
     record: { type: 'string' },
     'key-passphrase-file': { type: 'string' },
+    'tls-port': { type: 'string' },
     'rtp-ports': { type: 'string' },
     'no-multicast-register': { type: 'boolean' },
     rescue: { type: 'boolean' },
@@ -244,6 +247,7 @@ function parseNodeFlags(args: string[]) {
     help: v.help ?? false,
     dataDir: dataDir(v['data-dir'], defaultDataDir()),
     sipPort: port(v['sip-port'], '--sip-port', { anyFree: true }),
+    tlsPort: port(v['tls-port'], '--tls-port', { anyFree: true }),
     uiPort: port(v['ui-port'], '--ui-port'),
     bind: v.bind,
     user: v.user === undefined ? undefined : { userName: v.user, displayName: v['display-name'] },
@@ -281,6 +285,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       keyProtector: keyPassphrase === undefined ? undefined : { kind: 'passphrase', secret: keyPassphrase },
       dataDir: flags.dataDir,
       sipPort: flags.sipPort,
+      tlsPort: flags.tlsPort,
       uiPort: flags.uiPort,
       bind: flags.bind,
       user: flags.user,
@@ -324,6 +329,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       engine.sipContact
         ? `sip: ${engine.sipContact}`
         : `sip: listening on ${status.sipAddress}:${status.sipPort} (no identity yet: open the UI to create one, or pass --user NAME)`,
+      `sip over tls: ${status.sipAddress}:${status.sipTlsPort}, certificate sha-256 ${status.tls.certificate}`,
       `overlay: ${engine.overlay.overlay} as ${engine.overlay.role}, node ${engine.overlay.self?.id}`,
       ...(engine.overlay.ownAor() ? [`aor: ${engine.overlay.ownAor()}`] : []),
       ...(engine.rescue.httpUrl && engine.rescue.view().settings.enabled ? [`rescue: ${engine.rescue.httpUrl}`] : []),
@@ -361,6 +367,7 @@ function startFailure(error: unknown, flags: { sipPort?: number; uiPort?: number
   const e = error as NodeJS.ErrnoException & { code?: string };
   if (e.code === 'PORT_IN_USE' && /^Rescue/.test(e.message)) return `${e.message}: pick another with --rescue-port N, or leave it out to use any free port.`;
   if (e.code === 'PORT_IN_USE' && /^UI/.test(e.message)) return `${e.message}: pick another with --ui-port N, or leave it out to use any free port.`;
+  if (e.code === 'PORT_IN_USE' && /^SIP over TLS/.test(e.message)) return `${e.message}: pick another with --tls-port N, or leave it out to use any free port.`;
   if (e.code === 'PORT_IN_USE') return `${e.message}: pick another with --sip-port N, or leave it out to use any free port.`;
   if (e.code === 'EADDRNOTAVAIL') return `--bind ${flags.bind} is not an address of this machine: use one it has, or 0.0.0.0.`;
   if (e.code === 'EACCES' || e.code === 'EPERM') return `cannot use ${flags.dataDir} or a port below 1024 (${e.message}): pick another --data-dir or port.`;

@@ -91,7 +91,15 @@ export interface NodeStatus {
   sipContact?: string;
   sipAddress: string;
   sipPort: number;
-  transports: Array<'udp' | 'tcp'>;
+  transports: Array<'udp' | 'tcp' | 'tls'>;
+  /** The SIP over TLS port (0 before it listens). */
+  sipTlsPort: number;
+  /**
+   * SIP over TLS: the fingerprint of this node's certificate (SHA-256, base64url, as its binding
+   * records publish it), pinned certificates peers failed to present, failed handshakes, requests
+   * sent on a connection a peer opened (RFC 5923), and stream connections open now.
+   */
+  tls: { certificate?: string; certificateMismatches: number; handshakeFailures: number; reusedConnections: number; connections: number };
   startedAt: number;
   services: ServiceView[];
   sip: {

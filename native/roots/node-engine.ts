@@ -27,6 +27,7 @@ export { isHostPort } from '../services/overlay/index.js';
 export { parseTurnUrl, type TurnServerUrl } from '../wire/stun/turn-url.js';
 export { MIN_PASSPHRASE_LENGTH } from '../services/identity/index.js';
 import type { TurnServerUrl } from '../wire/stun/turn-url.js';
+import { makeSelfSignedCertificate } from '../wire/crypto/certificate.js';
 import { overlayStatusView } from '../control/overlay-view.js';
 import { OverlayRepository } from '../storage/repositories/overlay-repository.js';
 import { PhoneRepository } from '../storage/repositories/phone-repository.js';
@@ -50,6 +51,8 @@ export interface EngineOptions {
   dataDir: string;
   /** SIP port for UDP and TCP; 0 = any free port; undefined = 5060 when free, else any. */
   sipPort?: number;
+  /** SIP over TLS port; by default 5061 beside SIP on 5060 (when free), else any free port. */
+  tlsPort?: number;
   /** Address the SIP sockets bind to; default 0.0.0.0. */
   bind?: string;
   /** Serve the UI in a browser (headless face); the Electron shell does not need it. */
@@ -215,9 +218,14 @@ export class Engine {
       throw error;
     }
     const bind = options.bind ?? '0.0.0.0';
+    // A certificate of this run's own: its fingerprint travels in our signed binding records,
+    // so peers pin it without a CA (docs/protocol.md, "SIP over TLS").
+    const tls = await makeSelfSignedCertificate(`peerdial-node-${process.pid}`);
     const sip = new SipStack({
       bind,
       port: options.sipPort,
+      tls,
+      tlsPort: options.tlsPort,
       advertisedHost: advertisedAddress(bind),
       timers: realTimers,
       log: log.child('sip'),
@@ -637,7 +645,9 @@ export class Engine {
       sipContact: this.sipContact,
       sipAddress: this.sip.host,
       sipPort: this.sip.started ? this.sip.port : 0,
-      transports: ['udp', 'tcp'],
+      transports: this.sip.tlsPort === undefined ? ['udp', 'tcp'] : ['udp', 'tcp', 'tls'],
+      sipTlsPort: this.sip.tlsPort ?? 0,
+      tls: { certificate: this.sip.certificate, ...this.sip.tlsStats },
       startedAt: this.startedAt,
       services: this.supervisor.views,
       sip: {

@@ -1,15 +1,32 @@
-// Every SIP socket: one UDP socket and one TCP listener on the same port (RFC 3261 18), and
-// the TCP connections opened to or from peers. Framing of stream messages by Content-Length
-// (RFC 3261 18.3) lives here too; parsing does not.
+// Every SIP socket: one UDP socket and one TCP listener on the same port (RFC 3261 18), a TLS
+// listener beside them (RFC 3261 26.2), and the stream connections opened to or from peers.
+// Framing of stream messages by Content-Length (RFC 3261 18.3) lives here too; parsing does not.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
+import { certificateFingerprint, type TlsCredentials } from '../wire/crypto/certificate.js';
 import { looksLikeStun, MAGIC_COOKIE, stunLengthOnStream } from '../wire/stun/message.js';
 
-export type SipProtocol = 'udp' | 'tcp';
+export type SipProtocol = 'udp' | 'tcp' | 'tls';
 export interface Remote {
   protocol: SipProtocol;
   address: string;
   port: number;
+  /**
+   * TLS only. Sending: the certificate (certificateFingerprint) the peer must present, pinned
+   * through the overlay; without it a peer named by an IP address is not authenticated, one
+   * named by a domain must hold a certificate the system trusts for it (RFC 5922). Received:
+   * the certificate the peer presented, if any.
+   */
+  certificate?: string;
+}
+
+/** The peer at a pinned address presented another certificate than its owner published. */
+export class TlsCertificateError extends Error {
+  readonly code = 'TLS_CERTIFICATE_MISMATCH';
+  constructor(readonly remote: Remote, readonly presented: string | undefined) {
+    super(`the peer at ${remote.address}:${remote.port} presented ${presented ? 'another certificate' : 'no certificate'} than the one its owner published`);
+  }
 }
 
 export interface SipSocketsOptions {
@@ -25,17 +42,23 @@ export interface SipSocketsOptions {
   onFailure?(error: Error): void;
   maxConnections?: number;
   maxMessageBytes?: number;
+  /** Listen for SIP over TLS too, presenting these (and present them when connecting). */
+  tls?: TlsCredentials;
+  /** The TLS port: undefined for 5061 beside SIP on 5060 (if free), else any free port. */
+  tlsPort?: number;
 }
 
 export class PortInUseError extends Error {
   readonly code = 'PORT_IN_USE';
-  constructor(readonly port: number, readonly address: string) {
-    super(`SIP port ${port} on ${address} is already in use`);
+  constructor(readonly port: number, readonly address: string, what = 'SIP') {
+    super(`${what} port ${port} on ${address} is already in use`);
   }
 }
 
 const DEFAULT_SIP_PORT = 5060;
 const CONNECT_TIMEOUT_MS = 5_000;
+/** How long a TLS handshake may take once the TCP connection stands. */
+const HANDSHAKE_TIMEOUT_MS = 5_000;
 const IDLE_TIMEOUT_MS = 120_000;
 
 const SIP_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -43,13 +66,33 @@ const SIP_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 export class SipSockets {
   private readonly connections = new Map<string, net.Socket>();
   private readonly pending = new Map<string, Promise<net.Socket>>();
+  /**
+   * RFC 5923: TLS connections a peer opened to us and named (Via `alias`) as the way to reach
+   * its own listener, by that listener's address. One is reused only for a request whose pinned
+   * certificate is the one the peer presented on it (the check 5923 5 asks for, done our way).
+   */
+  private readonly aliases = new Map<string, tls.TLSSocket>();
+  private tlsServer?: tls.Server;
+  private tlsListenPort?: number;
   private closed = false;
   /**
    * Every address, and address and port, this UDP socket has sent to (up to 8,192 entries, oldest forgotten first): a dial-back
    * probe counts only from an address our NAT holds no state for (services/nat/reachability.ts).
    */
   private readonly sentTo = new Set<string>();
-  readonly stats = { datagramsIn: 0, streamMessagesIn: 0, stunIn: 0, framingErrors: 0, sendErrors: 0 };
+  readonly stats = {
+    datagramsIn: 0,
+    streamMessagesIn: 0,
+    stunIn: 0,
+    framingErrors: 0,
+    sendErrors: 0,
+    /** Connections we opened whose peer presented another certificate than the pinned one. */
+    tlsCertificateMismatches: 0,
+    /** TLS handshakes (either way) that failed before any SIP. */
+    tlsHandshakeFailures: 0,
+    /** Requests sent on a connection the peer opened (RFC 5923 reuse). */
+    tlsReused: 0,
+  };
 
   private constructor(
     private readonly options: SipSocketsOptions,
@@ -68,11 +111,54 @@ export class SipSockets {
     });
     // Send errors arrive through send callbacks; an 'error' event means the socket itself broke.
     udp.on('error', (e) => options.onFailure?.(e));
-    tcp.on('connection', (socket) => this.adopt(socket));
+    tcp.on('connection', (socket) => this.adopt(socket, 'tcp'));
     tcp.on('error', (e) => options.onFailure?.(e));
   }
 
   static async open(options: SipSocketsOptions): Promise<SipSockets> {
+    const sockets = await SipSockets.openPlain(options);
+    if (!options.tls) return sockets;
+    try {
+      await sockets.listenTls(options.tls, options.tlsPort);
+    } catch (error) {
+      await sockets.close();
+      throw error;
+    }
+    return sockets;
+  }
+
+  /** The port SIP over TLS listens on; undefined without TLS. */
+  get tlsPort(): number | undefined {
+    return this.tlsListenPort;
+  }
+
+  private async listenTls(credentials: TlsCredentials, port: number | undefined): Promise<void> {
+    // Peers may present a certificate (Peerdial nodes do; most phones do not): asked, never required.
+    const server = tls.createServer({ key: credentials.keyPem, cert: credentials.certPem, requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+    server.on('secureConnection', (socket) => this.adopt(socket, 'tls'));
+    server.on('tlsClientError', () => this.stats.tlsHandshakeFailures++);
+    // 5061 beside the standard 5060; beside any other port, any free one (the next port up may
+    // be another node's SIP port on this host).
+    const tryPorts = port !== undefined ? [port] : this.port === DEFAULT_SIP_PORT ? [DEFAULT_SIP_PORT + 1, 0] : [0];
+    for (const candidate of tryPorts) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' || e.code === 'EACCES' ? new PortInUseError(candidate, this.address, 'SIP over TLS') : e));
+          server.listen(candidate, this.address, () => resolve());
+        });
+        server.removeAllListeners('error');
+        server.on('error', (e) => this.options.onFailure?.(e));
+        this.tlsServer = server;
+        this.tlsListenPort = (server.address() as net.AddressInfo).port;
+        return;
+      } catch (error) {
+        server.removeAllListeners('error');
+        if (!(error instanceof PortInUseError) || candidate === tryPorts.at(-1)) throw error;
+      }
+    }
+  }
+
+  private static async openPlain(options: SipSocketsOptions): Promise<SipSockets> {
     if (options.port) return SipSockets.bindBoth(options, options.port);
     if (options.port === undefined) {
       try {
@@ -162,6 +248,7 @@ export class SipSockets {
     this.sentTo.clear();
     for (const socket of this.connections.values()) socket.destroy();
     this.connections.clear();
+    this.aliases.clear();
   }
 
   get connectionCount(): number {
@@ -173,42 +260,110 @@ export class SipSockets {
     this.closed = true;
     for (const socket of this.connections.values()) socket.destroy();
     this.connections.clear();
+    this.aliases.clear();
     await Promise.all([
       new Promise<void>((resolve) => this.udp.close(() => resolve())),
       new Promise<void>((resolve) => this.tcp.close(() => resolve())),
+      new Promise<void>((resolve) => (this.tlsServer ? this.tlsServer.close(() => resolve()) : resolve())),
     ]);
   }
 
+  /**
+   * RFC 5923 4: the peer on this inbound TLS connection says (Via `alias`) its listener is
+   * `host`:`port`; requests for that listener may go on this connection, if they pin the
+   * certificate the peer presented here.
+   */
+  alias(remote: Remote, host: string, port: number): void {
+    if (remote.protocol !== 'tls' || !remote.certificate) return;
+    const socket = this.connections.get(connectionKey(remote));
+    if (!(socket instanceof tls.TLSSocket)) return;
+    const key = connectionKey({ protocol: 'tls', address: host, port });
+    if (this.aliases.get(key) === socket) return;
+    this.aliases.set(key, socket);
+    socket.once('close', () => {
+      if (this.aliases.get(key) === socket) this.aliases.delete(key);
+    });
+  }
+
   private connection(remote: Remote): Promise<net.Socket> {
-    const key = `${remote.address}:${remote.port}`;
+    const key = connectionKey(remote);
     const open = this.connections.get(key);
-    if (open && !open.destroyed) return Promise.resolve(open);
-    const inFlight = this.pending.get(key);
+    if (open && !open.destroyed && presentsPinned(open, remote)) return Promise.resolve(open);
+    const aliased = remote.certificate ? this.aliases.get(key) : undefined;
+    if (aliased && !aliased.destroyed && presentsPinned(aliased, remote)) {
+      this.stats.tlsReused++;
+      return Promise.resolve(aliased);
+    }
+    const pendingKey = `${key}|${remote.certificate ?? ''}`;
+    const inFlight = this.pending.get(pendingKey);
     if (inFlight) return inFlight;
-    const connecting = new Promise<net.Socket>((resolve, reject) => {
+    const connecting = (remote.protocol === 'tls' ? this.connectTls(remote) : this.connectTcp(remote))
+      .then((socket) => {
+        this.adopt(socket, remote.protocol === 'tls' ? 'tls' : 'tcp', key);
+        return socket;
+      })
+      .finally(() => this.pending.delete(pendingKey));
+    this.pending.set(pendingKey, connecting);
+    return connecting;
+  }
+
+  private connectTcp(remote: Remote): Promise<net.Socket> {
+    return new Promise<net.Socket>((resolve, reject) => {
       const socket = net.connect({ host: remote.address, port: remote.port, noDelay: true });
-      const timer = setTimeout(() => socket.destroy(new Error(`TCP connect to ${key} timed out`)), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(() => socket.destroy(new Error(`TCP connect to ${remote.address}:${remote.port} timed out`)), CONNECT_TIMEOUT_MS);
       socket.once('connect', () => {
         clearTimeout(timer);
-        this.adopt(socket, key);
         resolve(socket);
       });
       socket.once('error', (e) => {
         clearTimeout(timer);
         reject(e);
       });
-    }).finally(() => this.pending.delete(key));
-    this.pending.set(key, connecting);
-    return connecting;
+    });
   }
 
-  private adopt(socket: net.Socket, key = `${socket.remoteAddress}:${socket.remotePort}`): void {
+  private connectTls(remote: Remote): Promise<net.Socket> {
+    const credentials = this.options.tls;
+    // A domain without a pinned certificate is checked the usual way, against the system's CAs (RFC 5922 7.3).
+    const byName = !remote.certificate && net.isIP(remote.address) === 0;
+    return new Promise<net.Socket>((resolve, reject) => {
+      const socket = tls.connect({
+        host: remote.address,
+        port: remote.port,
+        ...(credentials ? { key: credentials.keyPem, cert: credentials.certPem } : {}),
+        rejectUnauthorized: byName,
+        ...(byName ? { servername: remote.address } : {}),
+      });
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => socket.destroy(new Error(`TLS connect to ${remote.address}:${remote.port} timed out`)), CONNECT_TIMEOUT_MS + HANDSHAKE_TIMEOUT_MS);
+      socket.once('secureConnect', () => {
+        clearTimeout(timer);
+        const presented = peerCertificateOf(socket);
+        if (remote.certificate && presented !== remote.certificate) {
+          this.stats.tlsCertificateMismatches++;
+          socket.destroy();
+          reject(new TlsCertificateError(remote, presented));
+          return;
+        }
+        resolve(socket);
+      });
+      socket.once('error', (e) => {
+        clearTimeout(timer);
+        if ((e as NodeJS.ErrnoException).code !== 'ECONNREFUSED') this.stats.tlsHandshakeFailures++;
+        reject(e);
+      });
+    });
+  }
+
+  private adopt(socket: net.Socket, protocol: 'tcp' | 'tls', key?: string): void {
     const max = this.options.maxConnections ?? 1_000;
     if (this.closed || this.connections.size >= max) {
       socket.destroy();
       return;
     }
-    const remote: Remote = { protocol: 'tcp', address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    const certificate = socket instanceof tls.TLSSocket ? peerCertificateOf(socket) : undefined;
+    const remote: Remote = { protocol, address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, ...(certificate ? { certificate } : {}) };
+    key ??= connectionKey(remote);
     this.connections.set(key, socket);
     socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => undefined);
@@ -240,6 +395,27 @@ export class SipSockets {
       }
     });
   }
+}
+
+function connectionKey(remote: Remote): string {
+  return `${remote.protocol === 'udp' ? 'tcp' : remote.protocol}|${remote.address}|${remote.port}`;
+}
+
+const presentedCertificates = new WeakMap<tls.TLSSocket, string | undefined>();
+
+/** The fingerprint of the certificate the peer presented (worked out once a connection). */
+function peerCertificateOf(socket: tls.TLSSocket): string | undefined {
+  if (presentedCertificates.has(socket)) return presentedCertificates.get(socket);
+  const der = socket.getPeerX509Certificate()?.raw;
+  const fingerprint = der ? certificateFingerprint(der) : undefined;
+  presentedCertificates.set(socket, fingerprint);
+  return fingerprint;
+}
+
+/** A connection may carry a request that pins a certificate only if its peer presented that one. */
+function presentsPinned(socket: net.Socket, remote: Remote): boolean {
+  if (remote.protocol !== 'tls' || !remote.certificate) return true;
+  return socket instanceof tls.TLSSocket && peerCertificateOf(socket) === remote.certificate;
 }
 
 /**

@@ -7,7 +7,7 @@ import { formatSipUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 
 /** Where a dialog's messages really came from: a transport, an address and a port. */
 export interface DialogFlow {
-  protocol: 'udp' | 'tcp';
+  protocol: 'udp' | 'tcp' | 'tls';
   address: string;
   port: number;
 }

@@ -5,7 +5,7 @@
 import { sipUriKey } from '../../wire/sip/uri.js';
 
 export interface FlowSource {
-  protocol: 'udp' | 'tcp';
+  protocol: 'udp' | 'tcp' | 'tls';
   address: string;
   port: number;
 }

@@ -1,13 +1,14 @@
 // Locating SIP servers (RFC 3263 4): from a SIP URI to the ordered transport addresses a request
 // is tried at, one after another (4.3: a timeout, a transport error or a 503 moves to the next).
-// An IP address or an explicit port is used as it is; otherwise NAPTR (SIP+D2U, SIP+D2T) picks
-// the transports and SRV names, SRV (RFC 2782: by priority, then weighted at random) the hosts
-// and ports, and A/AAAA the addresses; with no NAPTR, _sip._udp and _sip._tcp SRV are asked, and
-// with no SRV the host itself on 5060. DNS goes through the given resolver; hostile answers are
+// An IP address or an explicit port is used as it is; otherwise NAPTR (SIP+D2U, SIP+D2T,
+// SIPS+D2T) picks the transports and SRV names, SRV (RFC 2782: by priority, then weighted at
+// random) the hosts and ports, and A/AAAA the addresses; with no NAPTR, _sip._udp and _sip._tcp
+// SRV are asked (_sips._tcp for a sips: URI or transport=tls), and with no SRV the host itself
+// on 5060 (5061 for TLS). DNS goes through the given resolver; hostile answers are
 // bounded: at most MAX_TARGETS addresses, SRV target "." means no service.
 import { isIP } from 'node:net';
 
-export type SipTransport = 'udp' | 'tcp';
+export type SipTransport = 'udp' | 'tcp' | 'tls';
 
 export interface SipTarget {
   protocol: SipTransport;
@@ -38,20 +39,32 @@ export interface SipDns {
 }
 
 export const MAX_TARGETS = 16;
-const SERVICES: Record<string, SipTransport> = { 'SIP+D2U': 'udp', 'SIP+D2T': 'tcp' };
+const SERVICES: Record<string, SipTransport> = { 'SIP+D2U': 'udp', 'SIP+D2T': 'tcp', 'SIPS+D2T': 'tls' };
 
 export interface LocateInput {
   host: string;
   port?: number;
   /** The URI's transport parameter, if any. */
   transport?: string;
+  /** A sips: URI: TLS only (RFC 3263 4.1). */
+  secure?: boolean;
+}
+
+function forcedTransport(input: LocateInput): SipTransport | undefined {
+  const named = input.transport?.toLowerCase();
+  if (input.secure || named === 'tls') return 'tls';
+  return named ? (named === 'tcp' ? 'tcp' : 'udp') : undefined;
+}
+
+function defaultPort(protocol: SipTransport | undefined): number {
+  return protocol === 'tls' ? 5061 : 5060;
 }
 
 export async function locateSipServers(input: LocateInput, dns: SipDns, random: () => number = Math.random): Promise<SipTarget[]> {
   const host = input.host.replace(/^\[(.*)\]$/, '$1');
-  const forced: SipTransport | undefined = input.transport ? (input.transport.toLowerCase() === 'tcp' ? 'tcp' : 'udp') : undefined;
+  const forced = forcedTransport(input);
   // 4.1/4.2: a numeric address, or a name with a port, is used as it is (A/AAAA only).
-  if (isIP(host)) return [{ protocol: forced ?? 'udp', address: host, port: input.port ?? 5060 }];
+  if (isIP(host)) return [{ protocol: forced ?? 'udp', address: host, port: input.port ?? defaultPort(forced) }];
   if (input.port !== undefined) return (await dns.addresses(host)).slice(0, MAX_TARGETS).map((address) => ({ protocol: forced ?? 'udp', address, port: input.port! }));
 
   const srvNames: Array<{ name: string; protocol: SipTransport }> = [];
@@ -62,7 +75,7 @@ export async function locateSipServers(input: LocateInput, dns: SipDns, random: 
     for (const r of naptr) srvNames.push({ name: r.replacement.replace(/\.$/, ''), protocol: SERVICES[r.service.toUpperCase()] });
   }
   if (!srvNames.length) {
-    for (const protocol of forced ? [forced] : (['udp', 'tcp'] as const)) srvNames.push({ name: `_sip._${protocol}.${host}`, protocol });
+    for (const protocol of forced ? [forced] : (['udp', 'tcp'] as const)) srvNames.push({ name: protocol === 'tls' ? `_sips._tcp.${host}` : `_sip._${protocol}.${host}`, protocol });
   }
   const targets: SipTarget[] = [];
   let anySrv = false;
@@ -79,8 +92,8 @@ export async function locateSipServers(input: LocateInput, dns: SipDns, random: 
     }
   }
   if (anySrv) return targets;
-  // 4.2: no SRV at all: the host itself, on 5060.
-  return (await dns.addresses(host)).slice(0, MAX_TARGETS).map((address) => ({ protocol: forced ?? 'udp', address, port: 5060 }));
+  // 4.2: no SRV at all: the host itself, on 5060 (5061 for TLS).
+  return (await dns.addresses(host)).slice(0, MAX_TARGETS).map((address) => ({ protocol: forced ?? 'udp', address, port: defaultPort(forced) }));
 }
 
 /** RFC 2782: lowest priority first; within one, a weighted random order (weight 0 last, rarely first). */

@@ -35,7 +35,7 @@ export type Secured = { ok: true; keys: CallSrtpKeys } | { ok: false; refusal: S
 export type AnswerSecurity = { kind: 'encrypted'; key: MediaKey; keys: CallSrtpKeys } | { kind: 'plain' } | { kind: 'refused'; refusal: SecurityRefusal; reason: string };
 
 export class CallSecurity {
-  readonly refused: Record<SecurityRefusal, number> = { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0 };
+  readonly refused: Record<SecurityRefusal, number> = { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0, 'wrong-certificate': 0 };
   encryptedCalls = 0;
   plainCalls = 0;
 

@@ -22,7 +22,7 @@ import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
 import type { AorResolver } from '../im/index.js';
 import type { MediaSession } from './media-session.js';
-import type { IncomingRequest, OutgoingRequest, SipStack } from '../sip/index.js';
+import { isCertificateMismatch, type IncomingRequest, type OutgoingRequest, type RequestOutcome, type SipStack } from '../sip/index.js';
 import { ackFor, describeOutcome, inDialogRequest, sdpOf } from './dialog-requests.js';
 import { InDialogActions } from './in-dialog-actions.js';
 import { CallSecurity, type AnswerSecurity, type CallSecurityDeps } from './call-security.js';
@@ -295,7 +295,7 @@ export class CallService {
       (response) => this.onInviteResponse(call, response),
     );
     if ('kind' in invite) {
-      this.end(call, 'unreachable', describeOutcome(invite));
+      if (!this.endIfImpostor(call, invite)) this.end(call, 'unreachable', describeOutcome(invite));
       return;
     }
     call.invite = invite;
@@ -306,10 +306,18 @@ export class CallService {
     if (outcome.kind === 'final' && outcome.response.status < 300) return;
     const status = outcome.kind === 'final' ? outcome.response.status : 408;
     for (const tell of call.settled.splice(0)) tell(status);
-    if (call.state === 'ended') return;
+    if (call.state === 'ended' || this.endIfImpostor(call, outcome)) return;
     if (outcome.kind === 'final' && status === 488 && outcome.response.reason === NOT_SECURED_REASON) this.end(call, 'not-secured', warningText(outcome.response));
     else if (outcome.kind === 'final') this.end(call, reasonForStatus(status), `${status} ${outcome.response.reason}`);
     else this.end(call, outcome.kind === 'timeout' && call.state === 'ringing' ? 'no-answer' : 'unreachable', describeOutcome(outcome));
+  }
+
+  /** The callee's address answered with another TLS certificate than the callee published: not our callee. */
+  private endIfImpostor(call: Call, outcome: RequestOutcome): boolean {
+    if (!isCertificateMismatch(outcome)) return false;
+    this.security.refused['wrong-certificate']++;
+    this.end(call, 'not-secured', `${outcome.error.message}: someone may be in between`);
+    return true;
   }
 
   private onInviteResponse(call: Call, response: SipResponse): void {

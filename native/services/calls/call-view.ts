@@ -91,7 +91,8 @@ export interface CallView {
 export type CallEncryption = 'end-to-end' | 'none';
 
 /** Why a call could not be secured (docs/protocol.md, "Encrypted calls"). */
-export type SecurityRefusal = 'downgrade' | 'bad-signature' | 'wrong-key' | 'malformed-key' | 'unsupported' | 'plain-not-allowed';
+/** Why a call could not be secured; 'wrong-certificate': the callee's node presented another TLS certificate than it published. */
+export type SecurityRefusal = 'downgrade' | 'bad-signature' | 'wrong-key' | 'malformed-key' | 'unsupported' | 'plain-not-allowed' | 'wrong-certificate';
 
 /** Settings → Calls, and what encryption did since the node started. */
 export interface CallSecurityView {

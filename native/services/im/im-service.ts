@@ -12,7 +12,7 @@ import { addressInOverlay, conversationKey, overlayAorOf, parseSipUri } from '..
 import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
 import type { StoreOutcome } from './mailbox-service.js';
-import type { IncomingRequest, RequestOutcome, SipStack } from '../sip/index.js';
+import { isCertificateMismatch, type IncomingRequest, type RequestOutcome, type SipStack } from '../sip/index.js';
 import { MessageSealing } from './message-sealing.js';
 import type { SealingCounters } from './message-security-view.js';
 import { SEALED_MESSAGE_CONTENT_TYPE } from '../../wire/im/sealed-message.js';
@@ -436,6 +436,7 @@ function describeOutcome(outcome: Delivery): [StoredMessageStatus, string | unde
     case 'timeout':
       return ['failed', 'No answer from the recipient (timed out)'];
     case 'transport-error':
+      if (isCertificateMismatch(outcome)) return ['failed', `Not sent: ${outcome.error.message}, so someone may be in between`];
       return ['failed', `Could not reach the recipient: ${outcome.error.message}`];
     case 'unresolvable':
       return ['failed', `Could not find the recipient: ${outcome.error.message}`];

@@ -150,7 +150,7 @@ export class NatService {
     stack.addForwarder(this.flows);
     stack.handleStun((bytes, remote) => {
       if (remote.protocol === 'udp') this.onDatagram(bytes, remote, { ip: 0, port: 0 });
-      else this.onStream(bytes, remote);
+      else if (remote.protocol === 'tcp') this.onStream(bytes, { ...remote, protocol: 'tcp' });
     });
     this.lastLocal = this.localAddresses().join(',');
     this.every(this.options.interfacePollMs ?? INTERFACE_POLL_MS, () => this.pollInterfaces());

@@ -2,7 +2,7 @@
 // client), the records it stores for others (kept in sqlite), and this user's own registration:
 // a signed name claim and a signed binding of the AOR to this device's contact, refreshed before
 // they expire.
-import { hostForUri } from '../../wire/sip/uri.js';
+import { CERTIFICATE_URI_PARAM, formatSipUri, hostForUri, parseSipUri } from '../../wire/sip/uri.js';
 import type { Logger } from '../../log.js';
 import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult, type MergeOutcome } from '../../proto/overlay/chord-node.js';
 import { RecordStore } from '../../proto/overlay/record-store.js';
@@ -406,6 +406,8 @@ export class OverlayService {
     const name: UnsignedRecord = { ...base, type: 'name', slot: '', expires: now + NAME_TTL_MS, value: nameValue };
     const value: BindingValue = { user: identity.userName, overlay: this.overlay, contact: this.options.stack.contactFor(identity.userName) };
     if (this.role === 'client' && this.member) value.via = `${hostForUri(this.member.host)}:${this.member.port}`;
+    const tls = this.role === 'client' ? undefined : this.options.stack.reachableTls;
+    if (tls) value.tls = tls;
     const binding: UnsignedRecord = { ...base, type: 'binding', slot: this.selfRef.id, expires: now + 3 * this.refreshMs, value };
     // The user's SIP phones registered here: each a device of the user, reached through this node.
     const phones = (this.phoneBindings?.(value.contact) ?? []).map(
@@ -660,7 +662,17 @@ export function liveContacts(records: OverlayRecord[], key: string, overlay: str
   return valid
     .filter((r): r is OverlayRecord & { value: BindingValue } => r.type === 'binding' && (!name || r.owner === name.owner))
     .sort((a, b) => phoneRank(a.value.contact) - phoneRank(b.value.contact) || b.seq - a.seq)
-    .map((r) => r.value.contact);
+    .map((r) => contactOf(r.value));
+}
+
+/**
+ * Where to send to a binding: over TLS, with its certificate pinned, when the device publishes a
+ * TLS listener and is reached directly (docs/protocol.md, "SIP over TLS"); else its contact.
+ */
+export function contactOf(binding: BindingValue): string {
+  const uri = binding.tls && !binding.via ? parseSipUri(binding.contact) : undefined;
+  if (!uri || !binding.tls || uri.params.transport) return binding.contact;
+  return formatSipUri({ ...uri, port: binding.tls.port, params: { ...uri.params, transport: 'tls', [CERTIFICATE_URI_PARAM]: binding.tls.certificate } });
 }
 
 /** Apps before phones: a caller trying one contact reaches an app, and the app's node rings its phones too. */

@@ -101,7 +101,7 @@ export class DialogRoutes implements MessageForwarder {
     const expected = Buffer.from(this.mac(text));
     if (expected.length !== mac.length || !timingSafeEqual(expected, Buffer.from(mac))) return undefined;
     const [protocol, address, port] = text.split('~');
-    if ((protocol !== 'udp' && protocol !== 'tcp') || !address || !Number(port)) return undefined;
+    if ((protocol !== 'udp' && protocol !== 'tcp' && protocol !== 'tls') || !address || !Number(port)) return undefined;
     return { protocol, address, port: Number(port) };
   }
 

@@ -652,7 +652,9 @@ function phoneSlot(phoneId: string): string {
  * socket, and a phone on a public or the same address is reached there).
  */
 function phoneRemote(b: Binding): Remote {
-  if (b.regId !== undefined) return { ...b.source };
+  // Over TLS, the connection the phone registered on: its own listener would show a certificate
+  // nobody can check, and the phone knows this connection to be ours.
+  if (b.regId !== undefined || b.source.protocol === 'tls') return { ...b.source };
   const behindNat = flowBehindNat(b.contact, b.source);
   if (behindNat) return behindNat;
   const uri = parseSipUri(b.contact);

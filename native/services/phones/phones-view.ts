@@ -5,7 +5,7 @@ export interface PhoneBindingView {
   contact: string;
   /** Where its REGISTER came from (its NAT's address, when it is behind one). */
   address: string;
-  protocol: 'udp' | 'tcp';
+  protocol: 'udp' | 'tcp' | 'tls';
   userAgent?: string;
   /** Seconds until the registration runs out unless the phone renews it. */
   expiresInS: number;

@@ -17,10 +17,11 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../../wire/sip/message.js';
-import { hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { CERTIFICATE_URI_PARAM, formatSipUri, hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import type { TlsCredentials } from '../../wire/crypto/certificate.js';
 import { locateSipServers, type SipDns } from '../../proto/sip/rfc3263.js';
 import { systemSipDns } from '../../transport/dns.js';
-import { SipSockets, type Remote, type SipProtocol } from '../../transport/sip-sockets.js';
+import { SipSockets, TlsCertificateError, type Remote, type SipProtocol } from '../../transport/sip-sockets.js';
 
 export const USER_AGENT = 'Peerdial/0.1';
 
@@ -125,6 +126,10 @@ export interface SipStackOptions {
   onFailure?(error: Error): void;
   /** The DNS for RFC 3263 lookups (the system's by default). */
   dns?: SipDns;
+  /** SIP over TLS too, with this certificate (wire/crypto/certificate.ts). */
+  tls?: TlsCredentials;
+  /** The TLS port; by default 5061 beside SIP on 5060 (if free), else any free port. */
+  tlsPort?: number;
 }
 
 /** RFC 3263 4.3: an INVITE to a target that gives no answer at all this soon goes to the next. */
@@ -133,6 +138,7 @@ const SILENT_TARGET_MS = 4_000;
 export class SipStack {
   private sockets?: SipSockets;
   private boundPort?: number;
+  private boundTlsPort?: number;
   private transactions: TransactionLayer;
   private readonly handlers = new Map<string, RequestHandler>();
   private stunHandler?: (bytes: Buffer, remote: Remote) => void;
@@ -196,6 +202,8 @@ export class SipStack {
       bind: this.options.bind,
       // After a restart, keep the port peers already know.
       port: this.boundPort ?? this.options.port,
+      tls: this.options.tls,
+      tlsPort: this.boundTlsPort ?? this.options.tlsPort,
       onMessage: (bytes, remote) => this.onMessage(bytes, remote),
       onStun: (bytes, remote) => {
         if (this.stunHandler) this.stunHandler(bytes, remote);
@@ -208,6 +216,7 @@ export class SipStack {
       },
     });
     this.boundPort = this.sockets.port;
+    this.boundTlsPort = this.sockets.tlsPort;
     this.transactions = new TransactionLayer({
       timers: this.options.timers,
       maxServerTransactions: this.options.maxServerTransactions,
@@ -261,6 +270,57 @@ export class SipStack {
   contactFor(user: string): string {
     if (this.flowContact) return this.flowContact;
     return `sip:${user}@${hostForUri(this.host)}:${this.port}`;
+  }
+
+  /** The port SIP over TLS listens on, once started with TLS. */
+  get tlsPort(): number | undefined {
+    return this.boundTlsPort;
+  }
+
+  /** The fingerprint of the certificate this node presents on TLS (what its binding record publishes). */
+  get certificate(): string | undefined {
+    return this.options.tls?.fingerprint;
+  }
+
+  /** TLS counters: pinned certificates that did not match, failed handshakes, reused connections. */
+  get tlsStats(): { certificateMismatches: number; handshakeFailures: number; reusedConnections: number; connections: number } {
+    const stats = this.sockets?.stats;
+    return { certificateMismatches: stats?.tlsCertificateMismatches ?? 0, handshakeFailures: stats?.tlsHandshakeFailures ?? 0, reusedConnections: stats?.tlsReused ?? 0, connections: this.sockets?.connectionCount ?? 0 };
+  }
+
+  /**
+   * `contact` as reached over TLS, when it names this node's own address (no other transport):
+   * our TLS port, transport=tls, and our certificate pinned, so a peer's requests in the dialog
+   * come back over TLS and to no one else. Anything else is left as it is.
+   */
+  overTls(contact: string): string {
+    const uri = parseSipUri(contact);
+    if (!uri || this.boundTlsPort === undefined || !this.certificate || uri.params.transport || !this.isOwnAddress(uri.host, uri.port)) return contact;
+    return formatSipUri({ ...uri, port: this.boundTlsPort, params: { ...uri.params, transport: 'tls', [CERTIFICATE_URI_PARAM]: this.certificate } });
+  }
+
+  /**
+   * The TLS listener, as a binding record publishes it: only where peers reach this node's own
+   * address (not a client carried by a member, nor behind a router that forwards just the SIP port).
+   */
+  get reachableTls(): { port: number; certificate: string } | undefined {
+    if (this.flowContact || this.publicHost || this.boundTlsPort === undefined || !this.certificate) return undefined;
+    return { port: this.boundTlsPort, certificate: this.certificate };
+  }
+
+  /**
+   * The Contact a request to `target` will carry once sent: overTls(contact) when the target is
+   * reached over TLS. For a signer that must sign the Contact as it goes out (SUBSCRIBE).
+   */
+  contactToward(target: string, contact: string): string {
+    const uri = parseSipUri(target);
+    const tls = uri && (uri.schema === 'sips' || String(uri.params.transport ?? '').toLowerCase() === 'tls');
+    return tls ? this.overTls(contact) : contact;
+  }
+
+  /** The port our Via names for `protocol`: the TLS listener for TLS. */
+  viaPort(protocol: SipProtocol): number {
+    return protocol === 'tls' ? (this.boundTlsPort ?? this.port) : this.port;
   }
 
   /** A client's contact through its member's flow (RFC 5626), or undefined to use our own address. */
@@ -325,7 +385,7 @@ export class SipStack {
   private retarget(request: SipRequest, remote: Remote): { request: SipRequest; bytes: Buffer; remote: Remote } {
     if (this.tcpOnly && remote.protocol === 'udp') remote = { ...remote, protocol: 'tcp' };
     const copy = structuredClone(request) as SipRequest;
-    copy.headers.via[0] = { ...copy.headers.via[0], protocol: remote.protocol.toUpperCase(), params: { ...copy.headers.via[0].params, branch: generateBranch() } };
+    copy.headers.via[0] = this.topVia(remote.protocol);
     return { request: copy, bytes: serializeSipMessage(copy), remote };
   }
 
@@ -492,7 +552,8 @@ export class SipStack {
    */
   forward(request: SipRequest, remote: Remote, onResponse: (response: SipResponse) => void, branchPrefix = 'z9hG4bK-pdpx-', silentMs?: number): ForwardedRequest | RequestOutcome {
     if (this.tcpOnly && remote.protocol === 'udp') remote = { ...remote, protocol: 'tcp' };
-    request.headers.via.unshift({ version: '2.0', protocol: remote.protocol.toUpperCase(), host: this.host, port: this.port, params: { branch: branchPrefix + randomTag() + randomTag(), rport: null } });
+    const via = this.topVia(remote.protocol);
+    request.headers.via.unshift({ ...via, params: { ...via.params, branch: branchPrefix + randomTag() + randomTag() } });
     const bytes = serializeSipMessage(request);
     if (request.method === 'INVITE') {
       const started = this.startInvite(request, bytes, remote, onResponse, silentMs);
@@ -520,9 +581,11 @@ export class SipStack {
   async resolveAll(uri: SipUri): Promise<Remote[]> {
     if (this.isSelf(uri)) return [this.loopback];
     this.dns ??= this.options.dns ?? systemSipDns();
-    const targets = await locateSipServers({ host: uri.host, port: uri.port, transport: uri.params.transport ?? undefined }, this.dns);
+    const targets = await locateSipServers({ host: uri.host, port: uri.port, transport: uri.params.transport ?? undefined, secure: uri.schema === 'sips' }, this.dns);
     if (!targets.length) throw new Error(`no SIP server found for ${uri.host} (no NAPTR, SRV or address records)`);
-    return targets;
+    // A Peerdial contact pins the certificate its owner published (docs/protocol.md, "SIP over TLS").
+    const pinned = uri.params[CERTIFICATE_URI_PARAM];
+    return targets.map((t) => (t.protocol === 'tls' && typeof pinned === 'string' ? { ...t, certificate: pinned } : t));
   }
 
   /** Where this node sends to itself: its own address, never a router's hairpin. */
@@ -530,10 +593,11 @@ export class SipStack {
     return { protocol: 'udp', address: this.localHost, port: this.port };
   }
 
-  /** True when `host:port` names this node's sockets (its public or its own address). */
+  /** True when `host:port` names this node's sockets, SIP or TLS (its public or its own address). */
   isOwnAddress(host: string, port: number | undefined): boolean {
     const bare = host.replace(/^\[(.*)\]$/, '$1');
-    return this.boundPort !== undefined && (port ?? 5060) === this.boundPort && (bare === this.host || bare === this.localHost);
+    const ours = (port ?? 5060) === this.boundPort || (port !== undefined && port === this.boundTlsPort);
+    return this.boundPort !== undefined && ours && (bare === this.host || bare === this.localHost);
   }
 
   /** A URI naming this node (a Route we record-routed, say): sent to our own address, never through a router's hairpin. */
@@ -555,16 +619,9 @@ export class SipStack {
 
   private buildRequest(outgoing: OutgoingRequest, uri: SipUri, protocol: SipProtocol): SipRequest {
     const dialog = outgoing.dialog;
+    const contact = outgoing.contact && protocol === 'tls' ? this.overTls(outgoing.contact) : outgoing.contact;
     const headers: Record<string, unknown> = {
-      via: [
-        {
-          version: '2.0',
-          protocol: protocol.toUpperCase(),
-          host: this.host,
-          port: this.port,
-          params: { branch: generateBranch(), rport: null },
-        },
-      ],
+      via: [this.topVia(protocol)],
       'max-forwards': 70,
       to: { uri: outgoing.to.replace(/^<(.*)>$/, '$1'), params: dialog ? { tag: dialog.remoteTag } : {} },
       from: {
@@ -576,7 +633,7 @@ export class SipStack {
       cseq: { seq: dialog?.cseq ?? 1, method: outgoing.method },
       ...(dialog?.routeSet.length ? { route: dialog.routeSet.map((r) => ({ uri: r.replace(/^<(.*)>$/, '$1'), params: {} })) } : {}),
       'user-agent': USER_AGENT,
-      ...(outgoing.contact ? { contact: [{ uri: outgoing.contact, params: {} }] } : {}),
+      ...(contact ? { contact: [{ uri: contact, params: {} }] } : {}),
       ...(outgoing.headers ?? {}),
     };
     if (outgoing.body !== undefined) headers['content-type'] = outgoing.contentType ?? 'text/plain;charset=utf-8';
@@ -586,6 +643,21 @@ export class SipStack {
       version: '2.0',
       headers: headers as SipRequest['headers'],
       content: outgoing.body === undefined ? '' : encodeBody(outgoing.body),
+    };
+  }
+
+  /**
+   * Our Via for a request sent over `protocol`, with a new branch. Over TLS it names the TLS
+   * listener and carries `alias` (RFC 5923 4): the peer may send its requests for us back on
+   * this connection, since we present the certificate it would pin.
+   */
+  private topVia(protocol: SipProtocol): SipRequest['headers']['via'][number] {
+    return {
+      version: '2.0',
+      protocol: protocol.toUpperCase(),
+      host: this.host,
+      port: this.viaPort(protocol),
+      params: { branch: generateBranch(), rport: null, ...(protocol === 'tls' ? { alias: null } : {}) },
     };
   }
 
@@ -625,10 +697,13 @@ export class SipStack {
         else this.counters.strayResponses++;
         return;
       }
-      case 'request':
+      case 'request': {
         this.counters.requestsIn++;
+        const via = outcome.message.headers.via[0];
+        if (remote.protocol === 'tls' && via.params.alias !== undefined && via.port) this.sockets?.alias(remote, via.host, via.port);
         if (this.forwarders.some((f) => f.request(outcome.message, remote))) return;
         this.onRequest(outcome.message, remote);
+      }
     }
   }
 
@@ -664,6 +739,8 @@ export class SipStack {
       respond: (status, opts = {}) => {
         const response = makeResponse(request, status, { ...opts, toTag });
         response.headers['user-agent'] = USER_AGENT;
+        const contact = response.headers.contact;
+        if (remote.protocol === 'tls' && Array.isArray(contact)) response.headers.contact = contact.map((c) => ({ ...c, uri: this.overTls(c.uri) }));
         const bytes = serializeSipMessage(response);
         if (tx.respond(bytes, status) && isInvite && status >= 200 && status < 300) this.retransmit2xx(incoming, bytes, target);
       },
@@ -845,6 +922,11 @@ export function responseTarget(request: SipRequest, remote: Remote): Remote {
   const via = request.headers.via[0];
   const useSourcePort = via.params.rport !== undefined || via.port === undefined || via.params.received !== undefined;
   return { protocol: 'udp', address: remote.address, port: useSourcePort ? remote.port : (via.port ?? 5060) };
+}
+
+/** The request was not sent: the peer at a pinned address showed another TLS certificate than its owner published. */
+export function isCertificateMismatch(outcome: RequestOutcome): outcome is { kind: 'transport-error'; error: TlsCertificateError } {
+  return outcome.kind === 'transport-error' && outcome.error instanceof TlsCertificateError;
 }
 
 /** RFC 3263 4.3: a transport failure, no answer, or a 503 sends the request to the next target. */

@@ -10,6 +10,7 @@ import { m009Farm } from './009-farm.js';
 import { m010SealedMessages } from './010-sealed-messages.js';
 import { m011VerifiedBuddies } from './011-verified-buddies.js';
 import { m012IdentityProtection } from './012-identity-protection.js';
+import { m013PhoneTls } from './013-phone-tls.js';
 
 export interface Migration {
   version: number;
@@ -18,4 +19,4 @@ export interface Migration {
 }
 
 /** Every migration, in order. Never edit a shipped one: add the next number. */
-export const migrations: Migration[] = [m001Identity, m002Settings, m003Messages, m004Overlay, m005Calls, m006Buddies, m007OfflineMessages, m008Phones, m009Farm, m010SealedMessages, m011VerifiedBuddies, m012IdentityProtection];
+export const migrations: Migration[] = [m001Identity, m002Settings, m003Messages, m004Overlay, m005Calls, m006Buddies, m007OfflineMessages, m008Phones, m009Farm, m010SealedMessages, m011VerifiedBuddies, m012IdentityProtection, m013PhoneTls];

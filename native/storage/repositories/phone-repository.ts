@@ -22,7 +22,7 @@ export interface StoredPhoneBinding {
   q?: number;
   instance?: string;
   regId?: number;
-  source: { protocol: 'udp' | 'tcp'; address: string; port: number };
+  source: { protocol: 'udp' | 'tcp' | 'tls'; address: string; port: number };
   userAgent?: string;
 }
 
@@ -47,7 +47,7 @@ interface BindingRow {
   q: number | null;
   instance: string | null;
   reg_id: number | null;
-  source_protocol: 'udp' | 'tcp';
+  source_protocol: 'udp' | 'tcp' | 'tls';
   source_address: string;
   source_port: number;
   user_agent: string | null;

@@ -1,6 +1,7 @@
 // Records stored in the overlay: signed by their owner's Ed25519 key, versioned by a sequence
 // number, and expiring. The signature covers a canonical JSON form of every field but `sig`.
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { isCertificateFingerprint } from '../crypto/certificate.js';
 
 export type RecordType = 'name' | 'binding' | 'mailbox' | 'service';
 export const RECORD_TYPES: readonly RecordType[] = ['name', 'binding', 'mailbox', 'service'];
@@ -49,6 +50,11 @@ export interface BindingValue {
   contact: string;
   /** For a client (not in the ring), the member it is attached to. */
   via?: string;
+  /**
+   * The device's SIP over TLS listener on the contact's host, and the SHA-256 of the certificate
+   * it presents (base64url): a peer that reaches the device there accepts exactly that one.
+   */
+  tls?: { port: number; certificate: string };
 }
 
 /**
@@ -189,6 +195,7 @@ export function parseRecord(input: unknown): OverlayRecord | string {
   const v = r.value as Record<string, unknown> | undefined;
   if (!v || typeof v !== 'object' || typeof v.user !== 'string' || typeof v.overlay !== 'string') return 'bad value';
   if (r.type === 'binding' && (typeof v.contact !== 'string' || v.contact.length > 256)) return 'bad binding contact';
+  if (r.type === 'binding' && v.tls !== undefined && !isTlsListener(v.tls)) return 'bad binding tls';
   if (r.type === 'name' && v.x25519 !== undefined && (typeof v.x25519 !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(v.x25519))) return 'bad x25519 key';
   if (r.type === 'mailbox') return checkMailbox(r, v) ?? (input as OverlayRecord);
   if (r.type === 'service') {
@@ -197,6 +204,11 @@ export function parseRecord(input: unknown): OverlayRecord | string {
   }
   if (canonicalJson(v).length > 1024) return 'value too large';
   return input as OverlayRecord;
+}
+
+function isTlsListener(value: unknown): boolean {
+  const t = value as { port?: unknown; certificate?: unknown } | null;
+  return !!t && typeof t === 'object' && Number.isInteger(t.port) && (t.port as number) > 0 && (t.port as number) < 65536 && isCertificateFingerprint(t.certificate);
 }
 
 /** Identity of a stored record: one per (key, type, slot). */

@@ -67,6 +67,12 @@ export function sipUriKey(text: string): string | undefined {
 }
 
 /** A host as a URI writes it: an IPv6 address in brackets (RFC 3261 25.1, IPv6reference). */
+/**
+ * The URI parameter that pins a Peerdial node's TLS certificate (its SHA-256, base64url) in a
+ * contact its owner signed: `sip:alice@192.0.2.10:5061;transport=tls;pdcert=...`.
+ */
+export const CERTIFICATE_URI_PARAM = 'pdcert';
+
 export function hostForUri(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }

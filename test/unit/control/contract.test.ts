@@ -167,7 +167,8 @@ for (const [name, make] of Object.entries(adapters)) {
     it('looks an AOR up, and says which inputs are not AORs of this overlay', async () => {
       const found = await h.client.invoke('overlay.lookup', { aor: 'alice' });
       assert.equal(found.aor, 'sip:alice@peerdial');
-      assert.deepEqual(found.contacts, [`sip:alice@127.0.0.1:${h.engine.sip.port}`]);
+      // Reached over TLS, pinning the certificate alice's node presents.
+      assert.deepEqual(found.contacts, [`sip:alice@127.0.0.1:${h.engine.sip.tlsPort};transport=tls;pdcert=${h.engine.sip.certificate}`]);
       assert.equal(found.hops, 0);
       assert.deepEqual((await h.client.invoke('overlay.lookup', { aor: 'sip:nobody@peerdial' })).contacts, []);
       await assert.rejects(h.client.invoke('overlay.lookup', { aor: 'sip:bob@elsewhere' }), { code: 'INVALID_URI' });
@@ -177,7 +178,9 @@ for (const [name, make] of Object.entries(adapters)) {
     it('reports node status with the SIP contact', async () => {
       const status = await h.client.invoke('node.status', {});
       assert.equal(status.sipContact, `sip:alice@127.0.0.1:${h.engine.sip.port}`);
-      assert.deepEqual(status.transports, ['udp', 'tcp']);
+      assert.deepEqual(status.transports, ['udp', 'tcp', 'tls']);
+      assert.equal(status.sipTlsPort, h.engine.sip.tlsPort);
+      assert.match(status.tls.certificate ?? '', /^[A-Za-z0-9_-]{43}$/);
       assert.ok(status.services.some((s) => s.name === 'sip' && s.state === 'running'));
     });
   });

@@ -4,6 +4,7 @@ import { RecordStore } from '../../../native/proto/overlay/record-store.js';
 import { idToHex, keyForAor } from '../../../native/wire/overlay/node-id.js';
 import { parseRecord, SERVICE_LIMITS, serviceKey, serviceSlot, signRecord, verifyRecord, type OverlayRecord } from '../../../native/wire/overlay/record.js';
 import { nameRecord, newOwner, type Owner } from '../../sim/records.js';
+import { contactOf } from '../../../native/services/overlay/overlay-service.js';
 
 const OVERLAY = 'peerdial';
 const HOUR = 3_600_000;
@@ -38,6 +39,22 @@ describe('signed records', () => {
     assert.equal(parseRecord({ ...r, sig: '' }), 'bad signature encoding');
     assert.equal(parseRecord({ ...r, seq: -1 }), 'bad seq');
     assert.equal(typeof parseRecord(r), 'object');
+  });
+
+  it('a binding\'s TLS listener is a port and a SHA-256 fingerprint, and callers reach it over TLS, pinned', () => {
+    const alice = newOwner();
+    const certificate = 'n_tmX-3EdZFM0QtNZ0rz62UNIkk8d0QbHsJuzNGloHI';
+    const binding = (value: Record<string, unknown>): OverlayRecord =>
+      signRecord({ type: 'binding', key: idToHex(keyForAor('alice', OVERLAY)), owner: alice.owner, slot: 'a'.repeat(40), seq: 1, expires: HOUR, value: { user: 'alice', overlay: OVERLAY, contact: 'sip:alice@192.0.2.10:5060', ...value } as never }, alice.privateKey);
+    assert.equal(typeof parseRecord(binding({ tls: { port: 5061, certificate } })), 'object');
+    assert.equal(parseRecord(binding({ tls: { port: 70000, certificate } })), 'bad binding tls');
+    assert.equal(parseRecord(binding({ tls: { port: 5061, certificate: 'AB:CD' } })), 'bad binding tls');
+    assert.equal(parseRecord(binding({ tls: 'yes' })), 'bad binding tls');
+    assert.equal(contactOf({ user: 'alice', overlay: OVERLAY, contact: 'sip:alice@192.0.2.10:5060', tls: { port: 5061, certificate } }), `sip:alice@192.0.2.10:5061;transport=tls;pdcert=${certificate}`);
+    assert.equal(contactOf({ user: 'alice', overlay: OVERLAY, contact: 'sip:alice@192.0.2.10:5060;pdphone=p1', tls: { port: 5061, certificate } }), `sip:alice@192.0.2.10:5061;pdphone=p1;transport=tls;pdcert=${certificate}`);
+    // A client carried by a member is reached through the member's flow, never at its own TLS port.
+    assert.equal(contactOf({ user: 'alice', overlay: OVERLAY, contact: 'sip:alice@192.0.2.1:5060;pdflow=x', via: '192.0.2.1:5060', tls: { port: 5061, certificate } }), 'sip:alice@192.0.2.1:5060;pdflow=x');
+    assert.equal(contactOf({ user: 'alice', overlay: OVERLAY, contact: 'sip:alice@192.0.2.10:5060' }), 'sip:alice@192.0.2.10:5060');
   });
 });
 

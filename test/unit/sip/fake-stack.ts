@@ -13,6 +13,11 @@ export class FakeStack {
   readonly sent: SentRequest[] = [];
   private waiting: Array<() => void> = [];
 
+  /** No TLS here: the Contact goes out as given. */
+  contactToward(_target: string, contact: string): string {
+    return contact;
+  }
+
   request(request: OutgoingRequest): Promise<RequestOutcome> {
     return new Promise((resolve) => {
       this.sent.push({ request, answer: resolve });

@@ -53,6 +53,21 @@ describe('locating SIP servers (RFC 3263 4)', () => {
     assert.deepEqual(await locateSipServers({ host: 'example.test' }, bare), [{ protocol: 'udp', address: '192.0.2.7', port: 5060 }]);
   });
 
+  it('a sips: URI or transport=tls goes over TLS: 5061 by default, _sips._tcp SRV, SIPS+D2T from NAPTR', async () => {
+    const bare = zone({ a: { 'example.test': ['192.0.2.7'] } });
+    assert.deepEqual(await locateSipServers({ host: '198.51.100.1', transport: 'tls' }, bare), [{ protocol: 'tls', address: '198.51.100.1', port: 5061 }]);
+    assert.deepEqual(await locateSipServers({ host: 'example.test', secure: true }, bare), [{ protocol: 'tls', address: '192.0.2.7', port: 5061 }]);
+    assert.deepEqual(bare.asked, ['SRV _sips._tcp.example.test', 'A example.test'], 'a sips: URI never falls back to UDP or TCP');
+    const srv = zone({ srv: { '_sips._tcp.example.test': [{ priority: 1, weight: 1, port: 5071, name: 't.example.test' }] }, a: { 't.example.test': ['192.0.2.8'] } });
+    assert.deepEqual(await locateSipServers({ host: 'example.test', transport: 'TLS' }, srv), [{ protocol: 'tls', address: '192.0.2.8', port: 5071 }]);
+    const naptr = zone({
+      naptr: { 'example.test': [{ order: 1, preference: 0, flags: 'S', service: 'SIPS+D2T', replacement: '_sips._tcp.example.test' }] },
+      srv: { '_sips._tcp.example.test': [{ priority: 1, weight: 1, port: 5061, name: 't.example.test' }] },
+      a: { 't.example.test': ['192.0.2.8'] },
+    });
+    assert.deepEqual(await locateSipServers({ host: 'example.test' }, naptr), [{ protocol: 'tls', address: '192.0.2.8', port: 5061 }]);
+  });
+
   it('hostile answers are bounded: "." means no service, a huge SRV set gives at most 16 targets', async () => {
     const none = zone({ srv: { '_sip._udp.example.test': [{ priority: 0, weight: 0, port: 0, name: '.' }] } });
     assert.deepEqual(await locateSipServers({ host: 'example.test' }, none), []);

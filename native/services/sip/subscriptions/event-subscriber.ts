@@ -198,7 +198,9 @@ export class EventSubscriber {
   /** A SUBSCRIBE: the first of a dialog, a refresh, or an unsubscription (expires 0). */
   private send(s: Subscription, expires: number): Promise<RequestOutcome> {
     const from = this.deps.ownUri();
-    const contact = this.deps.ownContact();
+    const own = this.deps.ownContact();
+    // Signed as it goes out: over TLS the stack names our TLS listener in it.
+    const contact = own && s.target ? this.deps.stack.contactToward(s.target, own) : own;
     if (!from || !contact || !s.callId || !s.target) return Promise.resolve({ kind: 'transport-error', error: new Error('no identity or SIP not started') });
     const extra = this.deps.headersFor ? this.deps.headersFor({ from, to: s.to, callId: s.callId, cseq: s.cseq + 1, expires, contact }) : {};
     if (!extra) return Promise.resolve({ kind: 'transport-error', error: new Error('no key to sign with') });
