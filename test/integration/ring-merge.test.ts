@@ -9,6 +9,7 @@ import type { MessageView } from '../../native/control/api.js';
 import { Engine } from '../../native/roots/node-engine.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
+import { reachesDevice } from '../support/contacts.js';
 
 const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
 const SEGMENT_A = ['ann', 'ben', 'cat'];
@@ -61,7 +62,7 @@ function ringErrors(members: Engine[]): string[] {
 
 async function findsContact(from: Engine, user: string): Promise<boolean> {
   const found = await from.overlay.lookupAor(user);
-  return found.contacts.includes(contactOf(user));
+  return reachesDevice(found.contacts, contactOf(user));
 }
 
 describe('two rings of engines merging', () => {
@@ -147,7 +148,8 @@ describe('two rings of engines merging', () => {
     const ids = all.map((e) => e.overlay.self!).sort((a, b) => (a.id < b.id ? -1 : 1));
     for (const user of engines.keys()) {
       const found = await engines.get('ann')!.overlay.lookupAor(user);
-      assert.deepEqual(found.contacts, [contactOf(user)], `${user}'s binding`);
+      assert.equal(found.contacts.length, 1, `${user}'s binding`);
+      assert.ok(reachesDevice(found.contacts, contactOf(user)), `${user}'s binding: ${found.contacts[0]}`);
       const responsible = ids.find((n) => n.id >= found.key) ?? ids[0];
       assert.equal(found.responsible.id, responsible.id, `${user}'s key is routed to the node that follows it`);
       const holder = all.find((e) => e.overlay.self!.id === responsible.id)!;

@@ -16,6 +16,7 @@ import { EXPERT_SEVERITY, OVERLAY_HEADER_PREFS, readPackets, requireTshark, star
 import { freePort, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { controlOf, type NodeControl } from '../support/control.js';
 import { until } from '../support/poll.js';
+import { reachesDevice } from '../support/contacts.js';
 
 const OVERLAY = 'peerdial';
 const CHORD_TUNING = JSON.stringify({ stabilizeMs: 300, fixFingersMs: 200, checkPredecessorMs: 500, replicateMs: 2000 });
@@ -88,7 +89,7 @@ describe('overlay traffic as tshark and sipp see it', () => {
         for (const target of nodes) {
           await until(`${from.user} finds ${target.user}`, async () => {
             const view = await from.control.invoke('overlay.lookup', { aor: `sip:${target.user}@${OVERLAY}` });
-            return view.contacts.includes(target === erin ? erinContact : target.proc.sipContact!);
+            return reachesDevice(view.contacts, target === erin ? erinContact : target.proc.sipContact!);
           });
         }
       }

@@ -17,6 +17,7 @@ import { requireBaresipIce, startLabBaresip, type LabBaresip } from '../netns/la
 import { recordedBytes, toneHeardSince } from '../netns/lab-tones.js';
 import { makeLan, requireNetnsPrivileges, type LanHost, type NetnsLan } from '../netns/lan.js';
 import { startLanNode, type LanNode } from '../netns/lan-node.js';
+import { deviceOf } from '../support/contacts.js';
 
 const OVERLAY = 'farm.test';
 const DAVE_HZ = 450;
@@ -145,7 +146,7 @@ describe('a zero-conf server farm: three --farm servers share phones, and surviv
     erin = await startPhone(erinHost, erinAccount, ERIN_HZ, [b]);
     await until('c finds dave and erin in the overlay, at their servers', async () => {
       const [d, e] = await Promise.all(['dave', 'erin'].map((u) => c.invoke('overlay.lookup', { aor: u }).catch(() => undefined)));
-      return d?.contacts.some((x) => /;pdphone=/.test(x)) && e?.contacts.some((x) => x.includes(`@${b.host.address}:5060;pdphone=`));
+      return d?.contacts.some((x) => /;pdphone=/.test(x)) && e?.contacts.some((x) => /;pdphone=/.test(x) && deviceOf(x) === `erin@${b.host.address}`);
     }, 30_000);
     await callAndHear(dave, DAVE_HZ, erin, ERIN_HZ, `sip:erin@${OVERLAY}`, [a, b]);
   });
