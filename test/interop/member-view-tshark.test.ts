@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeG711 } from '../../native/wire/audio/g711.js';
 import { SEALED_MESSAGE_CONTENT_TYPE } from '../../native/wire/im/sealed-message.js';
 import { readPackets, requireTshark, startCapture, type Capture } from '../peers/tshark.js';
-import { writeTone } from '../support/calls.js';
+import { framesAt, framesOf, writeTone } from '../support/calls.js';
 import { controlOf, type NodeControl } from '../support/control.js';
 import { freePort, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
@@ -21,21 +21,6 @@ const CHORD_ENV = { PEERDIAL_CHORD: '{"stabilizeMs":300,"fixFingersMs":200,"chec
 const CAROL_ADDRESS = '127.0.0.9';
 const SECRET = 'the vault code is 271828';
 const BOB_HZ = 440;
-
-/** The fraction of 20 ms frames whose zero crossings put them within 40 Hz of `hz`. */
-function framesAt(frames: Int16Array[], hz: number): number {
-  let near = 0;
-  for (const frame of frames) {
-    let crossings = 0;
-    for (let i = 1; i < frame.length; i++) if (frame[i - 1] < 0 !== frame[i] < 0) crossings++;
-    if (Math.abs((crossings / 2) * (8000 / frame.length) - hz) < 40) near++;
-  }
-  return near / Math.max(1, frames.length);
-}
-
-function framesOf(samples: Int16Array, size = 160): Int16Array[] {
-  return Array.from({ length: Math.floor(samples.length / size) }, (_, i) => samples.subarray(i * size, (i + 1) * size));
-}
 
 describe('what a member carrying a client sees of two users', { timeout: 180_000 }, () => {
   const nodes: NodeProcess[] = [];

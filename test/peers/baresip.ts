@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../support/node-process.js';
+import { makeSelfSignedCertificate } from '../../native/wire/crypto/certificate.js';
 
 export const BARESIP_INSTALL_HINT = 'run `sudo bash scripts/install-test-deps.sh` (it installs Debian\'s baresip-core)';
 const MODULE_PATH = '/usr/lib/baresip/modules';
@@ -54,11 +55,17 @@ export interface BaresipOptions {
   register?: { aor: string; username: string; password: string; proxy: string };
   /** Its contact list (the contact module): `message TEXT` goes to the first. */
   contacts?: string[];
+  /** Media encryption (the account's `mediaenc`): SDES with the srtp module, or DTLS-SRTP. */
+  mediaenc?: 'srtp' | 'srtp-mand' | 'dtls_srtp';
+  /** Listen for SIP over TLS too (on the SIP port + 1), with a self-signed certificate. */
+  tls?: boolean;
 }
 
 export interface Baresip {
   /** Where to call it: sip:USER@127.0.0.1:PORT. */
   uri: string;
+  /** With `tls`: where to call it over TLS. */
+  tlsUri?: string;
   dir: string;
   events: BaresipEvent[];
   command(name: string, params?: string): Promise<CommandResponse>;
@@ -98,7 +105,7 @@ async function freeUdpRange(count: number): Promise<number> {
   throw new Error('found no free UDP port range for baresip RTP');
 }
 
-function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; source: string; recordings: string; contacts: boolean }): string {
+function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; source: string; recordings: string; contacts: boolean; certificate?: string; mediaenc?: string }): string {
   return [
     'poll_method epoll',
     `sip_listen 127.0.0.1:${options.sipPort}`,
@@ -123,6 +130,8 @@ function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; s
     'module sndfile.so',
     'module_tmp account.so',
     ...(options.contacts ? ['module contact.so'] : []),
+    ...(options.mediaenc === 'dtls_srtp' ? ['module dtls_srtp.so'] : options.mediaenc ? ['module srtp.so'] : []),
+    ...(options.certificate ? [`sip_certificate ${options.certificate}`] : []),
     'module_app menu.so',
     'module_app ctrl_tcp.so',
     '',
@@ -181,13 +190,21 @@ async function startBaresipOnce(options: BaresipOptions): Promise<Baresip> {
   const ctrlPort = await freePort();
   const rtpBase = await freeUdpRange(10);
   const uri = `sip:${user}@127.0.0.1:${sipPort}`;
-  await writeFile(path.join(dir, 'config'), config({ sipPort, ctrlPort, rtpBase, source: options.source, recordings, contacts: !!options.contacts?.length }));
+  let certificate: string | undefined;
+  if (options.tls) {
+    // libre reads the key and the certificate from one PEM file.
+    const credentials = await makeSelfSignedCertificate(`baresip-${user}`);
+    certificate = path.join(dir, 'cert.pem');
+    await writeFile(certificate, credentials.keyPem + credentials.certPem);
+  }
+  await writeFile(path.join(dir, 'config'), config({ sipPort, ctrlPort, rtpBase, source: options.source, recordings, contacts: !!options.contacts?.length, certificate, mediaenc: options.mediaenc }));
   // regint=0: no registrar, calls go by direct URI. PCMU first, as most phones offer.
   const r = options.register;
   const account = r
     ? `<${r.aor}>;auth_user=${r.username};auth_pass=${r.password};outbound="sip:${r.proxy}";regint=600;answermode=${options.answerMode};audio_codecs=PCMU,PCMA`
     : `<${uri}>;regint=0;answermode=${options.answerMode};audio_codecs=PCMU,PCMA`;
-  await writeFile(path.join(dir, 'accounts'), account + '\n');
+  const mediaenc = options.mediaenc ? `;mediaenc=${options.mediaenc}` : '';
+  await writeFile(path.join(dir, 'accounts'), account + mediaenc + '\n');
   await writeFile(path.join(dir, 'contacts'), (options.contacts ?? []).map((c) => `<${c}>\n`).join(''));
 
   // Line-buffered, so what it prints (a MESSAGE received, say) shows while it runs.
@@ -266,6 +283,7 @@ async function startBaresipOnce(options: BaresipOptions): Promise<Baresip> {
 
   return {
     uri,
+    ...(options.tls ? { tlsUri: `sip:${user}@127.0.0.1:${sipPort + 1};transport=tls` } : {}),
     dir,
     events,
     command,

@@ -92,3 +92,19 @@ export function watchCalls(control: NodeControl): Map<string, CallView> {
 export function describeCalls(calls: Map<string, CallView>): () => string {
   return () => `calls seen: ${JSON.stringify([...calls.values()])}`;
 }
+
+/** The fraction of 20 ms frames whose zero crossings put them within 40 Hz of `hz`. */
+export function framesAt(frames: Int16Array[], hz: number): number {
+  let near = 0;
+  for (const frame of frames) {
+    let crossings = 0;
+    for (let i = 1; i < frame.length; i++) if (frame[i - 1] < 0 !== frame[i] < 0) crossings++;
+    if (Math.abs((crossings / 2) * (8000 / frame.length) - hz) < 40) near++;
+  }
+  return near / Math.max(1, frames.length);
+}
+
+/** 20 ms frames of 8 kHz samples. */
+export function framesOf(samples: Int16Array, size = 160): Int16Array[] {
+  return Array.from({ length: Math.floor(samples.length / size) }, (_, i) => samples.subarray(i * size, (i + 1) * size));
+}

@@ -7,6 +7,7 @@
 import { generateX25519KeyPair } from '../../wire/crypto/x25519.js';
 import { checkMediaKey, deriveCallSrtpKeys, signMediaKey, type CallSrtpKeys, type MediaKey, type MediaKeyContext } from '../../wire/sdp/media-key.js';
 import { offeredMediaKey } from '../../wire/sdp/audio-offer-answer.js';
+import { newCrypto, sdesCallKeys, type CryptoAttribute } from '../../wire/sdp/sdes.js';
 import type { IdentityService } from '../identity/index.js';
 import type { CallEncryption, SecurityRefusal } from './call-view.js';
 
@@ -32,11 +33,17 @@ export interface OfferedSecurity {
 }
 
 export type Secured = { ok: true; keys: CallSrtpKeys } | { ok: false; refusal: SecurityRefusal; reason: string };
-export type AnswerSecurity = { kind: 'encrypted'; key: MediaKey; keys: CallSrtpKeys } | { kind: 'plain' } | { kind: 'refused'; refusal: SecurityRefusal; reason: string };
+export type AnswerSecurity =
+  | { kind: 'encrypted'; key: MediaKey; keys: CallSrtpKeys }
+  /** A phone's SDES offer taken: our line for the answer, the call's keys, and whether they came over TLS. */
+  | { kind: 'sdes'; own: CryptoAttribute; keys: CallSrtpKeys; overTls: boolean }
+  | { kind: 'plain' }
+  | { kind: 'refused'; refusal: SecurityRefusal; reason: string };
 
 export class CallSecurity {
   readonly refused: Record<SecurityRefusal, number> = { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0, 'wrong-certificate': 0 };
   encryptedCalls = 0;
+  phoneEncryptedCalls = 0;
   plainCalls = 0;
 
   constructor(private readonly deps: CallSecurityDeps) {}
@@ -66,19 +73,21 @@ export class CallSecurity {
 
   /**
    * The callee's decision on an offer from `fromAor` (an overlay AOR, or undefined for anyone
-   * else): encrypted with our signed key, plain (a phone), or refused.
+   * else): encrypted with our signed key, keyed by a phone's SDES (`overTls`: the offer came
+   * over TLS), plain (a phone), or refused.
    */
-  async answer(callId: string, offer: string, ownAor: string | undefined, fromAor: string | undefined, vouchedPhone?: (userKey: string) => boolean): Promise<AnswerSecurity> {
+  async answer(callId: string, offer: string, ownAor: string | undefined, fromAor: string | undefined, vouchedPhone?: (userKey: string) => boolean, overTls = false): Promise<AnswerSecurity> {
     const offered = offeredMediaKey(offer);
     if (offered.kind === 'malformed') return this.refuse('malformed-key', 'the offer carries an end-to-end key that cannot be read');
     if (offered.kind === 'none' && this.deps.encryptUserCalls === false) return { kind: 'plain' };
     const found = fromAor ? await this.deps.lookup?.(fromAor).catch(() => undefined) : undefined;
     const peerIdentity = (fromAor && this.deps.pinnedKey?.(fromAor)) ?? found?.owner;
-    if (offered.kind === 'none') {
+    if (offered.kind === 'none' || offered.kind === 'sdes') {
       // A Peerdial user always offers a key: an offer without one from a user's name was stripped
       // on the way, unless the user's own node vouches that it comes from one of the user's phones.
       const user = fromAor && (found?.x25519 || this.deps.pinnedKey?.(fromAor));
       if (user && !(peerIdentity && vouchedPhone?.(peerIdentity))) return this.refuse('downgrade', 'the offer of a Peerdial user came without its end-to-end key');
+      if (offered.kind === 'sdes') return this.answerSdes(offered.offered, overTls);
       if (!this.deps.allowPlainPhones()) return this.refuse('plain-not-allowed', 'the caller cannot encrypt, and calls in the clear are turned off in Settings');
       return { kind: 'plain' };
     }
@@ -96,7 +105,21 @@ export class CallSecurity {
 
   counted(encryption: CallEncryption): void {
     if (encryption === 'end-to-end') this.encryptedCalls++;
+    else if (encryption === 'to-phone') this.phoneEncryptedCalls++;
     else this.plainCalls++;
+  }
+
+  /**
+   * A phone's SDES offer (RFC 4568): its first line in a suite we speak, answered with a fresh key
+   * of ours. Keys sent in the clear (not over TLS) are as good as none: such a call is taken only
+   * where plain calls with phones are allowed.
+   */
+  private answerSdes(offered: CryptoAttribute[], overTls: boolean): AnswerSecurity {
+    const peer = offered[0];
+    if (!peer) return this.refuse('unsupported', 'the phone offers SRTP only in suites Peerdial does not speak');
+    if (!overTls && !this.deps.allowPlainPhones()) return this.refuse('plain-not-allowed', 'the phone sent its SRTP keys in the clear (not over TLS), and calls in the clear are turned off in Settings');
+    const own = newCrypto(peer.tag, peer.suite);
+    return { kind: 'sdes', own, keys: sdesCallKeys(own, peer), overTls };
   }
 
   private signing(): { identity: string; identityPrivateKey: Buffer } | undefined {

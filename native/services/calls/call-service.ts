@@ -14,9 +14,10 @@ import { answer, createOffer, readAnswer, type NegotiatedAudio } from '../../wir
 import { sends } from '../../wire/sdp/direction.js';
 import { offersIce, withIce } from '../../wire/sdp/ice-attributes.js';
 import { decodeBody, generateCallId, type SipResponse } from '../../wire/sip/message.js';
-import { addressInOverlay, overlayAorOf, parseSipUri, sipUri } from '../../wire/sip/uri.js';
+import { addressInOverlay, isTlsUri, overlayAorOf, parseSipUri, sipUri } from '../../wire/sip/uri.js';
+import { newCrypto, SDES_SUITES, sdesCallKeys } from '../../wire/sdp/sdes.js';
 import { checkPhoneAttestation } from '../../wire/sip/phone-attestation.js';
-import { callView, endMessageFor, historyEntry, NOT_SECURED_REASON, outcomeFor, reasonForStatus, type Call } from './call.js';
+import { callView, encryptionOf, endMessageFor, historyEntry, NOT_SECURED_REASON, outcomeFor, reasonForStatus, type Call } from './call.js';
 import { echoLoop, type UserAudio } from './call-audio.js';
 import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
@@ -114,6 +115,7 @@ export class CallService {
     return {
       allowUnencryptedPhones: this.allowUnencryptedPhones,
       encryptedCalls: this.security.encryptedCalls,
+      phoneEncryptedCalls: this.security.phoneEncryptedCalls,
       unencryptedCalls: this.security.plainCalls,
       refused: { ...this.security.refused },
     };
@@ -270,7 +272,11 @@ export class CallService {
     // A Peerdial user gets an offer with our signed key; anyone else plain audio, if the user allows it.
     call.offeredSecurity = ownAor && found ? this.security.offer(call.sipCallId, ownAor, target.peer, found) : undefined;
     if (call.offeredSecurity) call.local = { ...call.local, mediaKey: call.offeredSecurity.key };
-    else if (!call.hidden && !this.allowUnencryptedPhones) {
+    else if (!call.hidden && !found && isTlsUri(requestUri ?? target.peer)) {
+      // A phone dialled over TLS is offered SRTP keyed by SDES (RFC 4568), in both suites we speak.
+      call.local = { ...call.local, sdes: SDES_SUITES.map((suite, i) => newCrypto(i + 1, suite)) };
+      call.sdes = { overTls: true };
+    } else if (!call.hidden && !this.allowUnencryptedPhones) {
       this.security.refused['plain-not-allowed']++;
       this.end(call, 'not-secured', 'they cannot encrypt, and calls in the clear are turned off in Settings');
       return;
@@ -369,6 +375,10 @@ export class CallService {
       this.end(call, negotiated.code === 'not-secured' ? 'not-secured' : 'not-acceptable', negotiated.reason);
       return;
     }
+    if (negotiated.sdes) {
+      call.local = { ...call.local, sdes: [negotiated.sdes.own] };
+      call.media.secure(sdesCallKeys(negotiated.sdes.own, negotiated.sdes.peer));
+    }
     if (call.offeredSecurity) {
       const secured = this.security.answered(call.offeredSecurity, negotiated.peerMediaKey);
       if (!secured.ok) {
@@ -423,7 +433,7 @@ export class CallService {
     if (flow) dialog.flow = flow;
     const offer = sdpOf(request);
     if (!echo) {
-      const secured = await this.securityOfOffer(request, offer, from.uri);
+      const secured = await this.securityOfOffer(request, offer, from.uri, incoming.remote.protocol === 'tls');
       if (secured.kind === 'refused') {
         await this.discard(call);
         this.deps.log.info('refused a call that could not be secured', { from: from.uri, why: secured.refusal, detail: secured.reason });
@@ -432,6 +442,10 @@ export class CallService {
       if (secured.kind === 'encrypted') {
         call.local = { ...call.local, mediaKey: secured.key };
         call.srtpKeys = secured.keys;
+      } else if (secured.kind === 'sdes') {
+        call.local = { ...call.local, sdes: [secured.own] };
+        call.srtpKeys = secured.keys;
+        call.sdes = { overTls: secured.overTls };
       }
     }
     if (offer !== undefined) {
@@ -523,7 +537,7 @@ export class CallService {
   private startMedia(call: Call, negotiated: NegotiatedAudio): void {
     call.negotiated = negotiated;
     if (call.srtpKeys && !call.media.encrypted) call.media.secure(call.srtpKeys);
-    if (!call.hidden) this.security.counted(call.media.encrypted ? 'end-to-end' : 'none');
+    if (!call.hidden) this.security.counted(encryptionOf(call));
     call.media.configure(negotiated);
     call.remoteHold = !sends(negotiated.direction);
     call.media.onDtmf = (digit) => {
@@ -559,11 +573,11 @@ export class CallService {
    * The callee's side of end-to-end encryption: an offer (or an offer-less INVITE) is checked
    * against the caller's name in our overlay; a From outside it is a phone or another domain.
    */
-  private async securityOfOffer(request: IncomingRequest['request'], offer: string | undefined, fromUri: string): Promise<AnswerSecurity> {
+  private async securityOfOffer(request: IncomingRequest['request'], offer: string | undefined, fromUri: string, overTls: boolean): Promise<AnswerSecurity> {
     const overlay = this.deps.overlay;
     const fromAor = overlayAorOf(fromUri, overlay?.overlay);
     const vouched = (userKey: string) => checkPhoneAttestation(request, userKey, this.now()) === 'valid';
-    return this.security.answer(request.headers['call-id'], offer ?? '', overlay?.ownAor(), fromAor, vouched);
+    return this.security.answer(request.headers['call-id'], offer ?? '', overlay?.ownAor(), fromAor, vouched, overTls);
   }
 
   // ---- helpers ----

@@ -88,9 +88,12 @@ export interface CallView {
 }
 
 /** How a call's audio is protected, as the user sees it. */
-export type CallEncryption = 'end-to-end' | 'none';
+/**
+ * 'to-phone': SRTP with an ordinary phone, keyed by SDES (RFC 4568) over TLS: the path cannot
+ * listen, though the phone's side (its SIP server, if any) learns the keys.
+ */
+export type CallEncryption = 'end-to-end' | 'to-phone' | 'none';
 
-/** Why a call could not be secured (docs/protocol.md, "Encrypted calls"). */
 /** Why a call could not be secured; 'wrong-certificate': the callee's node presented another TLS certificate than it published. */
 export type SecurityRefusal = 'downgrade' | 'bad-signature' | 'wrong-key' | 'malformed-key' | 'unsupported' | 'plain-not-allowed' | 'wrong-certificate';
 
@@ -99,6 +102,8 @@ export interface CallSecurityView {
   /** "Allow unencrypted calls with phones": on by default; never relevant between Peerdial users. */
   allowUnencryptedPhones: boolean;
   encryptedCalls: number;
+  /** Calls with phones encrypted by SDES over TLS. */
+  phoneEncryptedCalls: number;
   unencryptedCalls: number;
   /** Calls refused because they could not be secured, by why. */
   refused: Record<SecurityRefusal, number>;

@@ -1,6 +1,6 @@
 // One call as the call service keeps it, and how it reads to a user: its view, the plain
 // message it ended with, and the outcome the history records.
-import type { CallEndReason, CallHistoryEntry, CallOutcome, CallState, CallView } from './call-view.js';
+import type { CallEncryption, CallEndReason, CallHistoryEntry, CallOutcome, CallState, CallView } from './call-view.js';
 import type { Dialog } from '../../proto/sip/dialog.js';
 import type { AudioSource } from '../../proto/media/audio-io.js';
 import type { LocalMedia, NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
@@ -61,8 +61,17 @@ export interface Call {
   offeredSecurity?: OfferedSecurity;
   /** Incoming encrypted call: the SRTP keys, set on the media when it starts. */
   srtpKeys?: CallSrtpKeys;
+  /** A phone's call keyed by SDES, and whether those keys travelled over TLS. */
+  sdes?: { overTls: boolean };
   /** The other side's signed key agreed at the start: every later offer or answer in the dialog carries it unchanged. */
   agreedPeerKey?: MediaKey;
+}
+
+/** What the lock says: SDES keys that crossed the network in the clear protect against no one who saw the signalling. */
+export function encryptionOf(call: Call): CallEncryption {
+  if (!call.media.encrypted && !call.srtpKeys) return 'none';
+  if (call.sdes) return call.sdes.overTls ? 'to-phone' : 'none';
+  return 'end-to-end';
 }
 
 /** The reason phrase of our 488 when a call could not be secured, which tells the caller why (beside the Warning). */
@@ -87,7 +96,7 @@ export function callView(call: Call): CallView {
   if (call.endMessage) view.endMessage = call.endMessage;
   if (call.setup) view.setup = { ...call.setup };
   // Known once the offer is checked: an incoming call shows it while it rings.
-  if (call.negotiated || call.pendingAnswer) view.encryption = call.media.encrypted || call.srtpKeys ? 'end-to-end' : 'none';
+  if (call.negotiated || call.pendingAnswer) view.encryption = encryptionOf(call);
   if (call.negotiated && call.answeredAt) {
     const s = call.media.stats();
     view.quality = {

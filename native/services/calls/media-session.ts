@@ -298,10 +298,10 @@ export class MediaSession {
   secure(keys: CallSrtpKeys): void {
     if (this.srtp || this.negotiated) throw new Error('SRTP keys are set once, before media starts');
     this.srtp = {
-      rtpOut: new SrtpSender(keys.send.key, keys.send.salt),
-      rtpIn: new SrtpReceiver(keys.receive.key, keys.receive.salt),
-      rtcpOut: new SrtcpSender(keys.send.key, keys.send.salt),
-      rtcpIn: new SrtcpReceiver(keys.receive.key, keys.receive.salt),
+      rtpOut: new SrtpSender(keys.send.key, keys.send.salt, keys.suite),
+      rtpIn: new SrtpReceiver(keys.receive.key, keys.receive.salt, keys.suite),
+      rtcpOut: new SrtcpSender(keys.send.key, keys.send.salt, keys.suite),
+      rtcpIn: new SrtcpReceiver(keys.receive.key, keys.receive.salt, keys.suite),
     };
   }
 

@@ -17,7 +17,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../../wire/sip/message.js';
-import { CERTIFICATE_URI_PARAM, formatSipUri, hostForUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { CERTIFICATE_URI_PARAM, formatSipUri, hostForUri, isTlsUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
 import type { TlsCredentials } from '../../wire/crypto/certificate.js';
 import { locateSipServers, type SipDns } from '../../proto/sip/rfc3263.js';
 import { systemSipDns } from '../../transport/dns.js';
@@ -313,9 +313,7 @@ export class SipStack {
    * reached over TLS. For a signer that must sign the Contact as it goes out (SUBSCRIBE).
    */
   contactToward(target: string, contact: string): string {
-    const uri = parseSipUri(target);
-    const tls = uri && (uri.schema === 'sips' || String(uri.params.transport ?? '').toLowerCase() === 'tls');
-    return tls ? this.overTls(contact) : contact;
+    return isTlsUri(target) ? this.overTls(contact) : contact;
   }
 
   /** The port our Via names for `protocol`: the TLS listener for TLS. */

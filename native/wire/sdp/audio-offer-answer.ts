@@ -4,6 +4,7 @@ import { parse, write, type MediaDescription, type SessionDescription } from 'sd
 import { answerDirection, directionOf, isDirection, sends, type MediaDirection } from './direction.js';
 import { readIce, writeIce, type IceDescription, type RemoteIce } from './ice-attributes.js';
 import { formatMediaKey, MEDIA_KEY_ATTRIBUTE, parseMediaKey, type MediaKey } from './media-key.js';
+import { formatCrypto, parseCrypto, type CryptoAttribute } from './sdes.js';
 
 export type AudioCodecName = 'PCMU' | 'PCMA';
 
@@ -35,6 +36,11 @@ export interface LocalMedia {
   ice?: IceDescription;
   /** Our signed end-to-end key (media-key.ts): the stream is then RTP/SAVP and must be so both ways. */
   mediaKey?: MediaKey;
+  /**
+   * SDES keys (sdes.ts) for a phone: in an offer, one line per suite we take; in an answer, the
+   * one line (the offer's tag and suite) we answer with. The stream is then RTP/SAVP.
+   */
+  sdes?: CryptoAttribute[];
 }
 
 export interface NegotiatedAudio {
@@ -50,6 +56,8 @@ export interface NegotiatedAudio {
   ice?: RemoteIce;
   /** The peer's signed end-to-end key, when the stream is encrypted (checked by the caller of this module). */
   peerMediaKey?: MediaKey;
+  /** Keyed by SDES: our line and the peer's, of one tag and suite. */
+  sdes?: { own: CryptoAttribute; peer: CryptoAttribute };
 }
 
 export type SdpRefusalCode = 'malformed-sdp' | 'no-audio-stream' | 'no-common-codec' | 'not-secured';
@@ -97,7 +105,7 @@ function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: n
     type: 'audio',
     port: local.port,
     // RFC 3711 7: the SRTP profile names an encrypted stream.
-    protocol: local.mediaKey ? 'RTP/SAVP' : 'RTP/AVP',
+    protocol: local.mediaKey || local.sdes?.length ? 'RTP/SAVP' : 'RTP/AVP',
     payloads: rtp.map((r) => r.payload).join(' '),
     rtp,
     fmtp,
@@ -106,6 +114,7 @@ function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: n
   } as MediaDescription;
   if (local.ice) writeIce(media, local.ice);
   if (local.mediaKey) media.invalid = [{ value: formatMediaKey(local.mediaKey) }];
+  if (local.sdes?.length) media.invalid = [...(media.invalid ?? []), ...local.sdes.map((c) => ({ value: formatCrypto(c) }))];
   return media;
 }
 
@@ -179,15 +188,29 @@ function mediaKeyOf(media: MediaDescription): MediaKey | 'malformed' | undefined
   return parseMediaKey(String(line.value)) ?? 'malformed';
 }
 
-/** What an offer says of end-to-end encryption: its first audio stream's key, plainly absent, or unreadable. */
-export type OfferedMediaKey = { kind: 'key'; key: MediaKey } | { kind: 'none' } | { kind: 'malformed' };
+/** The stream's `a=crypto` lines we can take (RFC 4568), in the offerer's order. */
+function cryptoOf(media: MediaDescription): { usable: CryptoAttribute[]; lines: number } {
+  // sdp-transform reads a=crypto into `crypto`; the line is rebuilt and read by sdes.ts.
+  const lines = (media.crypto ?? []).map((c) => `${c.id} ${c.suite} ${c.config}${c.sessionConfig ? ` ${c.sessionConfig}` : ''}`);
+  return { usable: lines.map(parseCrypto).filter((c): c is CryptoAttribute => typeof c !== 'string'), lines: lines.length };
+}
+
+/**
+ * What an offer says of encryption: its first audio stream's end-to-end key, SDES keys of a
+ * phone (those we can take; none when it offers only suites we lack), plainly nothing, or unreadable.
+ */
+export type OfferedMediaKey = { kind: 'key'; key: MediaKey } | { kind: 'sdes'; offered: CryptoAttribute[] } | { kind: 'none' } | { kind: 'malformed' };
 
 export function offeredMediaKey(offerText: string): OfferedMediaKey {
   const offer = parseSdp(offerText);
   const media = offer?.media.find((m) => (isRtpAvp(m) || isRtpSavp(m)) && Number(m.port) > 0);
   if (!media) return { kind: 'none' };
   const key = mediaKeyOf(media);
-  if (key === 'malformed' || (isRtpSavp(media) && !key)) return { kind: 'malformed' };
+  if (isRtpSavp(media) && !key) {
+    const crypto = cryptoOf(media);
+    return crypto.lines ? { kind: 'sdes', offered: crypto.usable } : { kind: 'malformed' };
+  }
+  if (key === 'malformed') return { kind: 'malformed' };
   // A key on a plain RTP/AVP stream would be a half-encrypted offer: not one we take.
   if (key && !isRtpSavp(media)) return { kind: 'malformed' };
   return key ? { kind: 'key', key } : { kind: 'none' };
@@ -211,7 +234,9 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
   const answered: MediaDescription[] = [];
   for (const media of offer.media) {
     // An encrypted stream only when we carry a key of ours (the caller checked theirs); a plain one only without.
-    const takes = local.mediaKey ? isRtpSavp(media) && mediaKeyOf(media) !== undefined : isRtpAvp(media);
+    const sdesLine = local.sdes?.[0];
+    const peerCrypto = sdesLine && isRtpSavp(media) ? cryptoOf(media).usable.find((c) => c.tag === sdesLine.tag && c.suite === sdesLine.suite) : undefined;
+    const takes = local.mediaKey ? isRtpSavp(media) && mediaKeyOf(media) !== undefined : sdesLine ? peerCrypto !== undefined : isRtpAvp(media);
     if (negotiated || !takes || !(Number(media.port) > 0)) {
       answered.push(rejected(media));
       continue;
@@ -232,7 +257,16 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
     const direction = answerDirection(audio.direction, local.direction);
     const ice = readIce(offer, media);
     const peerKey = local.mediaKey ? mediaKeyOf(media) : undefined;
-    negotiated = { codec, telephoneEventPayloadType: te, remoteAddress: audio.address, remotePort: audio.port, direction, ice, ...(peerKey && peerKey !== 'malformed' ? { peerMediaKey: peerKey } : {}) };
+    negotiated = {
+      codec,
+      telephoneEventPayloadType: te,
+      remoteAddress: audio.address,
+      remotePort: audio.port,
+      direction,
+      ice,
+      ...(peerKey && peerKey !== 'malformed' ? { peerMediaKey: peerKey } : {}),
+      ...(sdesLine && peerCrypto ? { sdes: { own: sdesLine, peer: peerCrypto } } : {}),
+    };
     // RFC 8839 4.2.1: no ICE in the answer to an offer without it.
     answered.push(audioMedia(ice ? local : { ...local, ice: undefined }, [codec], te, direction));
   }
@@ -257,7 +291,13 @@ export function readAnswer(answerText: string, local: LocalMedia): AnswerReadRes
   if (local.mediaKey && (!isRtpSavp(media) || peerKey === undefined || peerKey === 'malformed')) {
     return { ok: false, code: 'not-secured', reason: 'The answer carries no end-to-end key of the other side.' };
   }
-  if (!local.mediaKey && !isRtpAvp(media)) return { ok: false, code: 'no-audio-stream', reason: 'The answer turned the audio stream into one we did not offer.' };
+  let sdes: NegotiatedAudio['sdes'];
+  if (local.sdes?.length) {
+    // RFC 4568 6.2.1: the answer takes one of our lines, by its tag, with the same suite.
+    const peer = isRtpSavp(media) ? cryptoOf(media).usable.find((c) => local.sdes!.some((own) => own.tag === c.tag && own.suite === c.suite)) : undefined;
+    if (!peer) return { ok: false, code: 'not-secured', reason: 'The answer takes none of the SRTP keys we offered.' };
+    sdes = { own: local.sdes.find((own) => own.tag === peer.tag)!, peer };
+  } else if (!local.mediaKey && !isRtpAvp(media)) return { ok: false, code: 'no-audio-stream', reason: 'The answer turned the audio stream into one we did not offer.' };
   const audio = readAudio(sdp, media);
   const chosenPt = audio.payloadTypes.find((pt) => {
     const name = audio.codecOf(pt);
@@ -276,5 +316,6 @@ export function readAnswer(answerText: string, local: LocalMedia): AnswerReadRes
     direction: answerDirection(audio.direction, local.direction),
     ice: local.ice ? readIce(sdp, media) : undefined,
     ...(local.mediaKey && peerKey && peerKey !== 'malformed' ? { peerMediaKey: peerKey } : {}),
+    ...(sdes ? { sdes } : {}),
   };
 }

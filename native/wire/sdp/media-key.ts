@@ -7,7 +7,7 @@
 import { diffieHellman, hkdfSync } from 'node:crypto';
 import { signEd25519, verifyEd25519 } from '../crypto/signature.js';
 import { x25519PrivateKey, x25519PublicKeyFromRaw } from '../crypto/x25519.js';
-import { SRTP_MASTER_KEY_BYTES, SRTP_MASTER_SALT_BYTES } from '../srtp/srtp.js';
+import { SRTP_MASTER_KEY_BYTES, SRTP_MASTER_SALT_BYTES, type SrtpSuite } from '../srtp/srtp.js';
 
 export const MEDIA_KEY_ATTRIBUTE = 'peerdial-srtp';
 export const MEDIA_KEY_VERSION = 1;
@@ -93,6 +93,8 @@ export interface SrtpMasterKey {
 export interface CallSrtpKeys {
   send: SrtpMasterKey;
   receive: SrtpMasterKey;
+  /** The SRTP suite; AES_CM_128_HMAC_SHA1_80 when absent (the one our signed agreement names). */
+  suite?: SrtpSuite;
 }
 
 const KEY_INFO = 'peerdial-srtp/1 master keys';

@@ -73,6 +73,12 @@ export function sipUriKey(text: string): string | undefined {
  */
 export const CERTIFICATE_URI_PARAM = 'pdcert';
 
+/** A sips: URI, or one with transport=tls: requests to it go over TLS (RFC 3261 26.2, RFC 3263). */
+export function isTlsUri(text: string): boolean {
+  const uri = parseSipUri(text);
+  return !!uri && (uri.schema === 'sips' || String(uri.params.transport ?? '').toLowerCase() === 'tls');
+}
+
 export function hostForUri(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }

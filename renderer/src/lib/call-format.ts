@@ -137,6 +137,13 @@ export function encryptionNote(call: Pick<CallView, 'encryption'>): { label: str
       secure: true,
     };
   }
+  if (call.encryption === 'to-phone') {
+    return {
+      label: 'Encrypted to the phone',
+      explanation: 'This phone is not a Peerdial user, but it encrypts the call (SRTP) with keys sent over an encrypted connection (TLS): nobody on the network path can listen. The phone, and a SIP server it goes through, can.',
+      secure: true,
+    };
+  }
   if (call.encryption === 'none') {
     return {
       label: 'Not encrypted',

@@ -25,6 +25,7 @@ const status = (services: ServiceView[]): NodeStatus => ({
   callSecurity: {
     allowUnencryptedPhones: true,
     encryptedCalls: 0,
+    phoneEncryptedCalls: 0,
     unencryptedCalls: 0,
     refused: { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0, 'wrong-certificate': 0 },
   },

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CallHistoryEntry, CallView } from '../../../native/control/api.js';
 import { bursts, CADENCES, cadenceLength, frequenciesAt } from '../../../renderer/src/lib/audio/tone-cadence.js';
-import { callStateLabel, candidateWords, formatDuration, historyKind, outcomeLabel, pathDetails, pathLine, qualityFigures, talkSeconds, type MediaPath } from '../../../renderer/src/lib/call-format.js';
+import { callStateLabel, candidateWords, encryptionNote, formatDuration, historyKind, outcomeLabel, pathDetails, pathLine, qualityFigures, talkSeconds, type MediaPath } from '../../../renderer/src/lib/call-format.js';
 import { callRoles, toneFor, wantsCallAudio } from '../../../renderer/src/lib/call-roles.js';
 import { availableChoice, deviceOptions, loadDeviceChoice, saveDeviceChoice } from '../../../renderer/src/lib/device-choice.js';
 
@@ -22,6 +22,16 @@ const call = (over: Partial<CallView>): CallView => ({
 });
 
 describe('calls on screen', () => {
+  it('says how a call is protected: end to end, to the phone (a lock too), or not at all', () => {
+    assert.equal(encryptionNote(call({ encryption: 'end-to-end' }))?.label, 'Encrypted end to end');
+    const toPhone = encryptionNote(call({ encryption: 'to-phone' }));
+    assert.equal(toPhone?.label, 'Encrypted to the phone');
+    assert.equal(toPhone?.secure, true);
+    assert.match(toPhone?.explanation ?? '', /TLS/);
+    assert.equal(encryptionNote(call({ encryption: 'none' }))?.secure, false);
+    assert.equal(encryptionNote(call({})), undefined, 'nothing before the audio is agreed');
+  });
+
   it('shows a lone ringing call as an incoming call with its ring tone, and no call audio yet', () => {
     const ringing = call({ direction: 'in', state: 'incoming' });
     const roles = callRoles([ringing]);
