@@ -7,6 +7,7 @@ packages=(
   sip-tester          # sipp: interop tests and the SIP load benchmark
   baresip-core        # a real softphone: call interop (audio both ways, DTMF)
   kamailio            # a real record-routing proxy: calls whose dialogs carry a route set; another SIP domain; bench:sip-server's reference
+  kamailio-tls-modules  # Kamailio's tls module (OpenSSL): SIP over TLS with another stack (Debian's sipp has no TLS)
   knot                # an authoritative DNS server: NAPTR/SRV for SIP domains (RFC 3263) in the namespaces of the domains test
   sox espeak-ng       # the spoken WAVs the call interop tests send and compare
   tshark              # Wireshark's dissectors: the overlay interop test captures and decodes our SIP

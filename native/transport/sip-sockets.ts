@@ -309,7 +309,7 @@ export class SipSockets {
 
   private connectTcp(remote: Remote): Promise<net.Socket> {
     return new Promise<net.Socket>((resolve, reject) => {
-      const socket = net.connect({ host: remote.address, port: remote.port, noDelay: true });
+      const socket = net.connect({ host: remote.address, port: remote.port, noDelay: true, ...this.localAddress() });
       const timer = setTimeout(() => socket.destroy(new Error(`TCP connect to ${remote.address}:${remote.port} timed out`)), CONNECT_TIMEOUT_MS);
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -330,6 +330,7 @@ export class SipSockets {
       const socket = tls.connect({
         host: remote.address,
         port: remote.port,
+        ...this.localAddress(),
         ...(credentials ? { key: credentials.keyPem, cert: credentials.certPem } : {}),
         rejectUnauthorized: byName,
         ...(byName ? { servername: remote.address } : {}),
@@ -353,6 +354,11 @@ export class SipSockets {
         reject(e);
       });
     });
+  }
+
+  /** Connections leave from the bound address when there is one (what our Via names), not the system's pick. */
+  private localAddress(): { localAddress?: string } {
+    return this.address === '0.0.0.0' || this.address === '::' ? {} : { localAddress: this.address };
   }
 
   private adopt(socket: net.Socket, protocol: 'tcp' | 'tls', key?: string): void {
