@@ -269,6 +269,15 @@ export class SipSockets {
   }
 
   /**
+   * Keeps a stream connection open for `ms` without traffic (at least the usual idle time): a
+   * phone registered over TCP or TLS is reached on its connection until its registration ends.
+   */
+  holdOpen(remote: Remote, ms: number): void {
+    const socket = this.connections.get(connectionKey(remote));
+    if (socket && !socket.destroyed) socket.setTimeout(Math.max(IDLE_TIMEOUT_MS, ms));
+  }
+
+  /**
    * RFC 5923 4: the peer on this inbound TLS connection says (Via `alias`) its listener is
    * `host`:`port`; requests for that listener may go on this connection, if they pin the
    * certificate the peer presented here.

@@ -30,11 +30,16 @@ export class DialogRoutes implements MessageForwarder {
     this.secret = Buffer.from(secret);
   }
 
-  /** The Record-Route entry for a dialog with the phone on `flow`. */
+  /**
+   * The Record-Route entry for a dialog with the phone on `flow`. For a phone over TLS it names
+   * our TLS listener: the phone sends the dialog's requests on its connection, and the far end
+   * reaches us over TLS too.
+   */
   recordRoute(flow: Remote): { uri: string; params: Record<string, unknown> } {
     const text = `${flow.protocol}~${flow.address}~${flow.port}`;
     const token = ROUTE_TOKEN_PREFIX + Buffer.from(text).toString('base64url') + '.' + this.mac(text);
     const stack = this.options.stack;
+    if (flow.protocol === 'tls' && stack.tlsPort !== undefined) return { uri: `sip:${token}@${hostForUri(stack.host)}:${stack.tlsPort};transport=tls;lr`, params: {} };
     return { uri: `sip:${token}@${hostForUri(stack.host)}:${stack.port};lr`, params: {} };
   }
 
@@ -62,14 +67,14 @@ export class DialogRoutes implements MessageForwarder {
     request.headers['max-forwards'] = hops - 1;
     // RFC 3261 16.4: our own Route entry comes off.
     request.headers.route = routesOf(request).slice(1);
-    const fromFlow = remote.address === flow.address && remote.port === flow.port;
+    const fromFlow = remote.protocol === flow.protocol && remote.address === flow.address && remote.port === flow.port;
     void this.nextHop(request, fromFlow ? undefined : flow).then((next) => {
       if (!next) return;
       const incomingBranch = String(request.headers.via[0]?.params.branch ?? '');
       // RFC 3261 16.11: the branch is a function of the request, so retransmissions (and a CANCEL) match.
       const branch = BRANCH_PREFIX + createHash('sha1').update(`${incomingBranch}|${request.method === 'CANCEL' ? 'INVITE' : request.method}`).digest('hex').slice(0, 20);
       const stack = this.options.stack;
-      request.headers.via.unshift({ version: '2.0', protocol: next.protocol.toUpperCase(), host: stack.host, port: stack.port, params: { branch, rport: null } });
+      request.headers.via.unshift({ version: '2.0', protocol: next.protocol.toUpperCase(), host: stack.host, port: stack.viaPort(next.protocol), params: { branch, rport: null } });
       this.options.counters.midDialogForwarded++;
       void stack.sendRaw(serializeSipMessage(request), next).catch(() => undefined);
     });

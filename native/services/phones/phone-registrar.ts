@@ -49,6 +49,8 @@ export interface PhoneRegistrarOptions {
   lockout?: AuthLockout;
   /** A request was refused (a count in node.status changed). */
   onRefused?(): void;
+  /** The phone registered on this stream connection for `ms`: keep it open that long (RFC 5626 5.2). */
+  holdFlow?(remote: IncomingRequest['remote'], ms: number): void;
 }
 
 export class PhoneRegistrar {
@@ -108,6 +110,8 @@ export class PhoneRegistrar {
     }
     await this.options.setBindings(entry.phone.id, outcome.bindings);
     counters.registered++;
+    const lastsMs = Math.max(0, ...outcome.bindings.filter((b) => b.source.address === remote.address && b.source.port === remote.port).map((b) => b.expiresAt - now));
+    if (lastsMs > 0) this.options.holdFlow?.(remote, lastsMs + 30_000);
     const outbound = /\boutbound\b/i.test(String(request.headers.supported ?? '')) && outcome.bindings.some((b) => b.regId !== undefined);
     respond(200, {
       headers: {

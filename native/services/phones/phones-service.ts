@@ -109,6 +109,7 @@ export class PhonesService implements FarmAccounts {
       byUsername: (username) => [...this.entries.values()].find((e) => e.phone.username === username),
       setBindings: (id, bindings) => this.setBindings(id, bindings),
       onRefused: () => deps.onRefused?.(),
+      holdFlow: (remote, ms) => deps.stack.holdFlow(remote, ms),
     });
     this.farm = new FarmService({ ...deps.farm, settings: deps.settings, stack: deps.stack, accounts: this, overlay: deps.overlay, log: deps.log.child('farm'), now: this.now, onChange: () => deps.onChange() });
   }

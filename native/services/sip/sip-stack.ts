@@ -316,6 +316,11 @@ export class SipStack {
     return isTlsUri(target) ? this.overTls(contact) : contact;
   }
 
+  /** A phone's registration came on this stream connection: keep it open as long as the registration lasts. */
+  holdFlow(remote: Remote, ms: number): void {
+    if (remote.protocol !== 'udp') this.sockets?.holdOpen(remote, ms);
+  }
+
   /** The port our Via names for `protocol`: the TLS listener for TLS. */
   viaPort(protocol: SipProtocol): number {
     return protocol === 'tls' ? (this.boundTlsPort ?? this.port) : this.port;
