@@ -255,7 +255,11 @@ describe('a five-node overlay, seen through two UIs', { timeout: 240_000 }, () =
     await network.getByRole('textbox', { name: 'Look up' }).fill('carol');
     await network.getByRole('button', { name: 'Look up' }).click();
     const result = network.getByRole('region', { name: 'Lookup result' });
-    await result.getByRole('list', { name: 'Contacts' }).getByText(`sip:carol@127.0.0.1:${carol.process.sipPort}`).waitFor();
+    // Carol's device is reached over TLS (the port her node printed), its certificate pinned by her record.
+    const carolTls = /^sip over tls: [^\s]+:(\d+),/m.exec(carol.process.output())?.[1];
+    const contact = result.getByRole('list', { name: 'Contacts' }).getByRole('listitem').filter({ hasText: `sip:carol@127.0.0.1:${carolTls}` });
+    await contact.waitFor();
+    assert.match((await contact.textContent()) ?? '', /TLS, certificate pinned/);
     assert.match((await result.textContent()) ?? '', new RegExp(`Address\\s*sip:carol@${OVERLAY}\\s*Responsible node\\s*${holdersOf('carol')[0].slice(0, 8)}`));
     assert.match((await result.textContent()) ?? '', /Route\s*\d+ hops?, [\d.]+ ms/);
     await result.scrollIntoViewIfNeeded();

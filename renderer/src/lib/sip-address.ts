@@ -24,3 +24,16 @@ export function addressFromInput(typed: string, overlay: string | undefined): st
   if (/^[^:@\s<>]+@[^@\s<>]+$/.test(text)) return `sip:${text}`;
   return text;
 }
+
+/**
+ * A contact as the Network screen shows it: the address without its transport and certificate
+ * parameters, and whether it is reached over TLS with a certificate pinned by its owner's record
+ * (docs/protocol.md, "SIP over TLS").
+ */
+export function contactParts(contact: string): { address: string; tls: boolean; certificate?: string } {
+  const [address, ...params] = contact.split(';');
+  const values = new Map(params.map((p) => [p.split('=')[0].toLowerCase(), p.split('=')[1] ?? '']));
+  const kept = params.filter((p) => !/^(transport|pdcert)(=|$)/i.test(p));
+  const certificate = values.get('pdcert');
+  return { address: [address, ...kept].join(';'), tls: values.get('transport')?.toLowerCase() === 'tls', ...(certificate ? { certificate } : {}) };
+}

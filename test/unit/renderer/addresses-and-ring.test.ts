@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { OverlayStatus } from '../../../native/control/api.js';
 import { conversationKey } from '../../../native/wire/sip/uri.js';
 import { knownNodes, pointOnCircle, turnOf } from '../../../renderer/src/lib/ring.js';
-import { addressFromInput, conversationKeyOf } from '../../../renderer/src/lib/sip-address.js';
+import { addressFromInput, contactParts, conversationKeyOf } from '../../../renderer/src/lib/sip-address.js';
 import { proposeUserName } from '../../../renderer/src/lib/user-name.js';
 
 describe('addresses typed in the chat', () => {
@@ -67,5 +67,17 @@ describe('the user name the first-run screen proposes', () => {
       const proposed = proposeUserName(name);
       assert.ok(proposed === '' || /^[a-z0-9][a-z0-9._-]{0,31}$/.test(proposed), `${name} -> ${proposed}`);
     }
+  });
+});
+
+describe('contacts on the Network screen', () => {
+  it('shows a TLS contact as its address, marked TLS with the certificate pinned; other parameters stay', () => {
+    assert.deepEqual(contactParts('sip:carol@127.0.0.1:5061;transport=tls;pdcert=n_tmX-3EdZFM0QtNZ0rz62UNIkk8d0QbHsJuzNGloHI'), {
+      address: 'sip:carol@127.0.0.1:5061',
+      tls: true,
+      certificate: 'n_tmX-3EdZFM0QtNZ0rz62UNIkk8d0QbHsJuzNGloHI',
+    });
+    assert.deepEqual(contactParts('sip:carol@192.0.2.1:5060;pdphone=p1'), { address: 'sip:carol@192.0.2.1:5060;pdphone=p1', tls: false });
+    assert.deepEqual(contactParts('sip:carol@192.0.2.1:5061;transport=TLS'), { address: 'sip:carol@192.0.2.1:5061', tls: true });
   });
 });
