@@ -10,7 +10,7 @@ import { requireBaresip, startBaresip, type Baresip } from '../peers/baresip.js'
 import { readPackets, requireTshark, startCapture, type Capture } from '../peers/tshark.js';
 import { audioTempDir } from '../support/audio-analysis.js';
 import { describeCalls, watchCalls, writeTone } from '../support/calls.js';
-import { controlOf, type NodeControl } from '../support/control.js';
+import { controlOf, untilFoundByEachOther, type NodeControl } from '../support/control.js';
 import { freePort, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { recordedBytes, toneHeardSince } from '../netns/lab-tones.js';
@@ -52,11 +52,7 @@ describe('a SIP phone registered to its user\'s node over TLS (baresip)', { time
     bobApi = controlOf(bob);
     aliceApi = controlOf(alice);
     bobCalls = watchCalls(bobApi);
-    await until('each user found in the overlay by the other', async () => {
-      const a = await aliceApi.invoke('overlay.lookup', { aor: 'bob' }).catch(() => undefined);
-      const b = await bobApi.invoke('overlay.lookup', { aor: 'alice' }).catch(() => undefined);
-      return a?.contacts.length && b?.contacts.length;
-    });
+    await untilFoundByEachOther({ api: aliceApi, user: 'alice' }, { api: bobApi, user: 'bob' });
     credentials = await aliceApi.invoke('phones.add', { name: 'Desk phone' });
     aliceTls = (await aliceApi.invoke('node.status', {})).sipTlsPort;
     phone = await startBaresip({

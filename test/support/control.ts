@@ -30,3 +30,11 @@ export async function untilFoundInOverlay(node: { uiUrl: string }, other: string
     client.close();
   }
 }
+
+/** Waits until each of two users finds the other in the overlay (through their nodes' control APIs). */
+export async function untilFoundByEachOther(a: { api: NodeControl; user: string }, b: { api: NodeControl; user: string }): Promise<void> {
+  await until('each user found in the overlay by the other', async () => {
+    const [ab, ba] = await Promise.all([a.api.invoke('overlay.lookup', { aor: b.user }).catch(() => undefined), b.api.invoke('overlay.lookup', { aor: a.user }).catch(() => undefined)]);
+    return !!ab?.contacts.length && !!ba?.contacts.length;
+  });
+}
