@@ -42,7 +42,8 @@ describe('DNS-SD interop with avahi', () => {
       'avahi-browse resolves the node',
       async () => {
         seen = await avahi.browse('_sip._udp');
-        return seen.find((s) => s.txt.includes(`node=${node.nodeId}`));
+        // Once its user's identity exists (the first advert may go out before it does, unnamed).
+        return seen.find((s) => s.txt.includes(`node=${node.nodeId}`) && s.txt.includes('aor=sip:alice@peerdial'));
       },
       10_000,
       () => JSON.stringify(seen),
