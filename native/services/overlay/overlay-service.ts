@@ -2,7 +2,7 @@
 // client), the records it stores for others (kept in sqlite), and this user's own registration:
 // a signed name claim and a signed binding of the AOR to this device's contact, refreshed before
 // they expire.
-import { CERTIFICATE_URI_PARAM, formatSipUri, hostForUri, parseSipUri } from '../../wire/sip/uri.js';
+import { hostForUri, parseSipUri, pinnedTlsUri } from '../../wire/sip/uri.js';
 import type { Logger } from '../../log.js';
 import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult, type MergeOutcome } from '../../proto/overlay/chord-node.js';
 import { RecordStore } from '../../proto/overlay/record-store.js';
@@ -672,7 +672,7 @@ export function liveContacts(records: OverlayRecord[], key: string, overlay: str
 export function contactOf(binding: BindingValue): string {
   const uri = binding.tls && !binding.via ? parseSipUri(binding.contact) : undefined;
   if (!uri || !binding.tls || uri.params.transport) return binding.contact;
-  return formatSipUri({ ...uri, port: binding.tls.port, params: { ...uri.params, transport: 'tls', [CERTIFICATE_URI_PARAM]: binding.tls.certificate } });
+  return pinnedTlsUri(uri, binding.tls.port, binding.tls.certificate);
 }
 
 /** Apps before phones: a caller trying one contact reaches an app, and the app's node rings its phones too. */

@@ -110,7 +110,7 @@ export class PhoneRegistrar {
     }
     await this.options.setBindings(entry.phone.id, outcome.bindings);
     counters.registered++;
-    const lastsMs = Math.max(0, ...outcome.bindings.filter((b) => b.source.address === remote.address && b.source.port === remote.port).map((b) => b.expiresAt - now));
+    const lastsMs = Math.max(0, ...outcome.bindings.filter((b) => b.source.protocol === remote.protocol && b.source.address === remote.address && b.source.port === remote.port).map((b) => b.expiresAt - now));
     if (lastsMs > 0) this.options.holdFlow?.(remote, lastsMs + 30_000);
     const outbound = /\boutbound\b/i.test(String(request.headers.supported ?? '')) && outcome.bindings.some((b) => b.regId !== undefined);
     respond(200, {

@@ -17,7 +17,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../../wire/sip/message.js';
-import { CERTIFICATE_URI_PARAM, formatSipUri, hostForUri, isTlsUri, parseSipUri, type SipUri } from '../../wire/sip/uri.js';
+import { CERTIFICATE_URI_PARAM, hostForUri, isTlsUri, parseSipUri, pinnedTlsUri, type SipUri } from '../../wire/sip/uri.js';
 import type { TlsCredentials } from '../../wire/crypto/certificate.js';
 import { locateSipServers, type SipDns } from '../../proto/sip/rfc3263.js';
 import { systemSipDns } from '../../transport/dns.js';
@@ -296,7 +296,7 @@ export class SipStack {
   overTls(contact: string): string {
     const uri = parseSipUri(contact);
     if (!uri || this.boundTlsPort === undefined || !this.certificate || uri.params.transport || !this.isOwnAddress(uri.host, uri.port)) return contact;
-    return formatSipUri({ ...uri, port: this.boundTlsPort, params: { ...uri.params, transport: 'tls', [CERTIFICATE_URI_PARAM]: this.certificate } });
+    return pinnedTlsUri(uri, this.boundTlsPort, this.certificate);
   }
 
   /**

@@ -73,6 +73,11 @@ export function sipUriKey(text: string): string | undefined {
  */
 export const CERTIFICATE_URI_PARAM = 'pdcert';
 
+/** `uri` reached at a TLS listener on its host: that port, transport=tls, and the listener's certificate pinned. */
+export function pinnedTlsUri(uri: SipUri, port: number, certificate: string): string {
+  return formatSipUri({ ...uri, port, params: { ...uri.params, transport: 'tls', [CERTIFICATE_URI_PARAM]: certificate } });
+}
+
 /** A sips: URI, or one with transport=tls: requests to it go over TLS (RFC 3261 26.2, RFC 3263). */
 export function isTlsUri(text: string): boolean {
   const uri = parseSipUri(text);
