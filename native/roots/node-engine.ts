@@ -521,6 +521,8 @@ export class Engine {
           portRange: options.rtpPorts,
           silenceTimeoutMs: options.mediaSilenceTimeoutMs,
           timers: realTimers,
+          // DTLS-SRTP with phones presents the certificate SIP over TLS does.
+          dtls: tls,
           // Members' STUN (on their SIP port) gives each call's socket its public address.
           ice: () => ({ stunServers: overlay.knownMembers(), relays: callRelays, relayFailed: (address) => relayFinder.markLost(address), relayByDefault: nat.needsRelayForPlainPeers(), mapPort: (port) => nat.mapCallPort(port) }),
         }),

@@ -59,6 +59,8 @@ export interface BaresipOptions {
   mediaenc?: 'srtp' | 'srtp-mand' | 'dtls_srtp';
   /** Listen for SIP over TLS too (on the SIP port + 1), with a self-signed certificate. */
   tls?: boolean;
+  /** Offer and take RTCP on the RTP port (RFC 5761); baresip's default is off. */
+  rtcpMux?: boolean;
 }
 
 export interface Baresip {
@@ -105,7 +107,7 @@ async function freeUdpRange(count: number): Promise<number> {
   throw new Error('found no free UDP port range for baresip RTP');
 }
 
-function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; source: string; recordings: string; contacts: boolean; certificate?: string; mediaenc?: string }): string {
+function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; source: string; recordings: string; contacts: boolean; certificate?: string; mediaenc?: string; rtcpMux?: boolean }): string {
   return [
     'poll_method epoll',
     `sip_listen 127.0.0.1:${options.sipPort}`,
@@ -121,6 +123,7 @@ function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; s
     'ausrc_channels 1',
     'auplay_channels 1',
     `rtp_ports ${options.rtpBase}-${options.rtpBase + 9}`,
+    ...(options.rtcpMux ? ['rtcp_mux yes'] : []),
     `snd_path ${options.recordings}`,
     `ctrl_tcp_listen 127.0.0.1:${options.ctrlPort}`,
     `module_path ${MODULE_PATH}`,
@@ -197,7 +200,7 @@ async function startBaresipOnce(options: BaresipOptions): Promise<Baresip> {
     certificate = path.join(dir, 'cert.pem');
     await writeFile(certificate, credentials.keyPem + credentials.certPem);
   }
-  await writeFile(path.join(dir, 'config'), config({ sipPort, ctrlPort, rtpBase, source: options.source, recordings, contacts: !!options.contacts?.length, certificate, mediaenc: options.mediaenc }));
+  await writeFile(path.join(dir, 'config'), config({ sipPort, ctrlPort, rtpBase, source: options.source, recordings, contacts: !!options.contacts?.length, certificate, mediaenc: options.mediaenc, rtcpMux: options.rtcpMux }));
   // regint=0: no registrar, calls go by direct URI. PCMU first, as most phones offer.
   const r = options.register;
   const account = r

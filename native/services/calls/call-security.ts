@@ -8,6 +8,7 @@ import { generateX25519KeyPair } from '../../wire/crypto/x25519.js';
 import { checkMediaKey, deriveCallSrtpKeys, signMediaKey, type CallSrtpKeys, type MediaKey, type MediaKeyContext } from '../../wire/sdp/media-key.js';
 import { offeredMediaKey } from '../../wire/sdp/audio-offer-answer.js';
 import { newCrypto, sdesCallKeys, type CryptoAttribute } from '../../wire/sdp/sdes.js';
+import { answerSetup, type DtlsDescription, type DtlsSetup } from '../../wire/sdp/dtls-attributes.js';
 import type { IdentityService } from '../identity/index.js';
 import type { CallEncryption, SecurityRefusal } from './call-view.js';
 
@@ -37,11 +38,13 @@ export type AnswerSecurity =
   | { kind: 'encrypted'; key: MediaKey; keys: CallSrtpKeys }
   /** A phone's SDES offer taken: our line for the answer, the call's keys, and whether they came over TLS. */
   | { kind: 'sdes'; own: CryptoAttribute; keys: CallSrtpKeys; overTls: boolean }
+  /** A phone's DTLS-SRTP offer taken: our setup for the answer; the keys come from the handshake. */
+  | { kind: 'dtls'; setup: DtlsSetup; peer: DtlsDescription }
   | { kind: 'plain' }
   | { kind: 'refused'; refusal: SecurityRefusal; reason: string };
 
 export class CallSecurity {
-  readonly refused: Record<SecurityRefusal, number> = { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0, 'wrong-certificate': 0 };
+  readonly refused: Record<SecurityRefusal, number> = { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0, 'wrong-certificate': 0, 'dtls-failed': 0 };
   encryptedCalls = 0;
   phoneEncryptedCalls = 0;
   plainCalls = 0;
@@ -82,12 +85,17 @@ export class CallSecurity {
     if (offered.kind === 'none' && this.deps.encryptUserCalls === false) return { kind: 'plain' };
     const found = fromAor ? await this.deps.lookup?.(fromAor).catch(() => undefined) : undefined;
     const peerIdentity = (fromAor && this.deps.pinnedKey?.(fromAor)) ?? found?.owner;
-    if (offered.kind === 'none' || offered.kind === 'sdes') {
+    if (offered.kind === 'none' || offered.kind === 'sdes' || offered.kind === 'dtls') {
       // A Peerdial user always offers a key: an offer without one from a user's name was stripped
       // on the way, unless the user's own node vouches that it comes from one of the user's phones.
       const user = fromAor && (found?.x25519 || this.deps.pinnedKey?.(fromAor));
       if (user && !(peerIdentity && vouchedPhone?.(peerIdentity))) return this.refuse('downgrade', 'the offer of a Peerdial user came without its end-to-end key');
       if (offered.kind === 'sdes') return this.answerSdes(offered.offered, overTls);
+      if (offered.kind === 'dtls') {
+        // The keys never cross the signalling, so this holds over UDP too (RFC 5763 8 on what the fingerprint's integrity still needs).
+        if (typeof offered.offered === 'string') return this.refuse('unsupported', `the phone offers DTLS-SRTP that Peerdial cannot take: ${offered.offered}`);
+        return { kind: 'dtls', setup: answerSetup(offered.offered.setup), peer: offered.offered };
+      }
       if (!this.deps.allowPlainPhones()) return this.refuse('plain-not-allowed', 'the caller cannot encrypt, and calls in the clear are turned off in Settings');
       return { kind: 'plain' };
     }

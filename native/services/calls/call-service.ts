@@ -276,6 +276,11 @@ export class CallService {
       // A phone dialled over TLS is offered SRTP keyed by SDES (RFC 4568), in both suites we speak.
       call.local = { ...call.local, sdes: SDES_SUITES.map((suite, i) => newCrypto(i + 1, suite)) };
       call.sdes = { overTls: true };
+    } else if (!call.hidden && !found && !call.offeredPlainAfterDtls && call.media.dtlsFingerprint) {
+      // Any other phone is offered DTLS-SRTP (RFC 5763): its keys never cross the signalling. One
+      // that cannot do it refuses (488) and is offered plain audio, where the user allows that.
+      call.local = { ...call.local, dtls: { setup: 'actpass', fingerprint: call.media.dtlsFingerprint } };
+      call.dtls = true;
     } else if (!call.hidden && !this.allowUnencryptedPhones) {
       this.security.refused['plain-not-allowed']++;
       this.end(call, 'not-secured', 'they cannot encrypt, and calls in the clear are turned off in Settings');
@@ -311,6 +316,19 @@ export class CallService {
     call.invite = undefined;
     if (outcome.kind === 'final' && outcome.response.status < 300) return;
     const status = outcome.kind === 'final' ? outcome.response.status : 408;
+    if (outcome.kind === 'final' && call.dtls && !call.dialog && call.state !== 'ended' && (status === 488 || status === 606)) {
+      // The phone does not take DTLS-SRTP (RFC 3261 13.3.1.3): plain audio, if the user allows calls in the clear.
+      call.dtls = false;
+      call.local = { ...call.local, dtls: undefined };
+      if (this.allowUnencryptedPhones) {
+        call.offeredPlainAfterDtls = true;
+        return this.sendInvite(call, target, displayName);
+      }
+      this.security.refused['plain-not-allowed']++;
+      for (const tell of call.settled.splice(0)) tell(status);
+      this.end(call, 'not-secured', 'they cannot encrypt, and calls in the clear are turned off in Settings');
+      return;
+    }
     for (const tell of call.settled.splice(0)) tell(status);
     if (call.state === 'ended' || this.endIfImpostor(call, outcome)) return;
     if (outcome.kind === 'final' && status === 488 && outcome.response.reason === NOT_SECURED_REASON) this.end(call, 'not-secured', warningText(outcome.response));
@@ -367,6 +385,18 @@ export class CallService {
       }
       call.offeredSecurity = undefined;
       call.local = { ...call.local, mediaKey: undefined };
+      negotiated = readAnswer(decodeBody(response.content), call.local);
+    }
+    if (!negotiated.ok && negotiated.code === 'not-secured' && call.dtls) {
+      // A phone that answers our DTLS-SRTP offer with plain RTP (sipp and some others do): plain, if allowed.
+      if (!this.allowUnencryptedPhones) {
+        this.sendBye(call);
+        this.security.refused['plain-not-allowed']++;
+        this.end(call, 'not-secured', 'they answered without encryption, and calls in the clear are turned off in Settings');
+        return;
+      }
+      call.dtls = false;
+      call.local = { ...call.local, dtls: undefined };
       negotiated = readAnswer(decodeBody(response.content), call.local);
     }
     if (!negotiated.ok) {
@@ -446,6 +476,14 @@ export class CallService {
         call.local = { ...call.local, sdes: [secured.own] };
         call.srtpKeys = secured.keys;
         call.sdes = { overTls: secured.overTls };
+      } else if (secured.kind === 'dtls') {
+        const fingerprint = media.dtlsFingerprint;
+        if (!fingerprint) {
+          await this.discard(call);
+          return incoming.respond(488, { reason: NOT_SECURED_REASON, headers: { warning: `399 ${this.deps.stack.host} "Call could not be secured: this node has no certificate for DTLS-SRTP"` } });
+        }
+        call.local = { ...call.local, dtls: { setup: secured.setup, fingerprint } };
+        call.dtls = true;
       }
     }
     if (offer !== undefined) {
@@ -534,11 +572,25 @@ export class CallService {
     }
   }
 
+  /** DTLS-SRTP with a phone: the handshake starts now; a failed one ends the call as not secured. */
+  private startDtls(call: Call, dtls: NonNullable<NegotiatedAudio['dtls']>, rtcpMux: boolean): void {
+    call.media.onSecurityFailed = (problem, reason) => {
+      if (call.state === 'ended') return;
+      this.security.refused[problem === 'wrong-certificate' ? 'wrong-certificate' : 'dtls-failed']++;
+      this.deps.log.info('a call with a phone could not be secured', { call: call.id, problem, reason });
+      this.sendBye(call);
+      this.end(call, 'not-secured', reason);
+    };
+    call.media.onSecured = () => this.changed(call);
+    call.media.startDtls(dtls.setup, dtls.peerFingerprint, rtcpMux);
+  }
+
   private startMedia(call: Call, negotiated: NegotiatedAudio): void {
     call.negotiated = negotiated;
     if (call.srtpKeys && !call.media.encrypted) call.media.secure(call.srtpKeys);
     if (!call.hidden) this.security.counted(encryptionOf(call));
     call.media.configure(negotiated);
+    if (negotiated.dtls) this.startDtls(call, negotiated.dtls, negotiated.rtcpMux === true);
     call.remoteHold = !sends(negotiated.direction);
     call.media.onDtmf = (digit) => {
       call.dtmfReceived += digit;

@@ -94,8 +94,12 @@ export interface CallView {
  */
 export type CallEncryption = 'end-to-end' | 'to-phone' | 'none';
 
-/** Why a call could not be secured; 'wrong-certificate': the callee's node presented another TLS certificate than it published. */
-export type SecurityRefusal = 'downgrade' | 'bad-signature' | 'wrong-key' | 'malformed-key' | 'unsupported' | 'plain-not-allowed' | 'wrong-certificate';
+/**
+ * Why a call could not be secured. 'wrong-certificate': the callee's node presented another TLS
+ * certificate than it published, or a phone's DTLS certificate was not the one its SDP named (or
+ * the phone refused ours); 'dtls-failed': a DTLS-SRTP handshake with a phone did not finish.
+ */
+export type SecurityRefusal = 'downgrade' | 'bad-signature' | 'wrong-key' | 'malformed-key' | 'unsupported' | 'plain-not-allowed' | 'wrong-certificate' | 'dtls-failed';
 
 /** Settings → Calls, and what encryption did since the node started. */
 export interface CallSecurityView {

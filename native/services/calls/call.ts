@@ -63,12 +63,20 @@ export interface Call {
   srtpKeys?: CallSrtpKeys;
   /** A phone's call keyed by SDES, and whether those keys travelled over TLS. */
   sdes?: { overTls: boolean };
+  /**
+   * With a phone, DTLS-SRTP offered or taken (RFC 5764): the keys come from a handshake on the
+   * media path and never cross the signalling.
+   */
+  dtls?: boolean;
+  /** The phone refused our DTLS-SRTP offer (488), and was offered plain audio instead. */
+  offeredPlainAfterDtls?: boolean;
   /** The other side's signed key agreed at the start: every later offer or answer in the dialog carries it unchanged. */
   agreedPeerKey?: MediaKey;
 }
 
 /** What the lock says: SDES keys that crossed the network in the clear protect against no one who saw the signalling. */
 export function encryptionOf(call: Call): CallEncryption {
+  if (call.dtls) return 'to-phone';
   if (!call.media.encrypted && !call.srtpKeys) return 'none';
   if (call.sdes) return call.sdes.overTls ? 'to-phone' : 'none';
   return 'end-to-end';

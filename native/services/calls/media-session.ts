@@ -2,7 +2,7 @@
 // buffer and loss concealment to an AudioSink, RTCP reports both ways, RFC 4733 DTMF both ways,
 // and symmetric RTP (send to where the peer's media really comes from, RFC 4961's idea, which
 // is what gets media through a NAT when the SDP address is a private one).
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt, X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../log.js';
 import type { CallQuality, MediaPathView } from './call-view.js';
@@ -27,6 +27,9 @@ import { receives, sends } from '../../wire/sdp/direction.js';
 import { IcePath, type CallPortMapping, type HeldRelays, type IceGatheringConfig } from './ice-path.js';
 import { SrtcpReceiver, SrtcpSender, SrtpReceiver, SrtpSender } from '../../wire/srtp/srtp.js';
 import type { CallSrtpKeys } from '../../wire/sdp/media-key.js';
+import { DtlsSession, type DtlsCredentials, type DtlsFailure } from '../../transport/dtls-session.js';
+import { dtlsRoleFor, fingerprintOf, type DtlsFingerprint, type DtlsSetup } from '../../wire/sdp/dtls-attributes.js';
+import { looksLikeDtls } from '../../wire/rtp/demultiplex.js';
 
 export interface MediaSessionOptions {
   bind: string;
@@ -44,6 +47,8 @@ export interface MediaSessionOptions {
   ice?: () => IceGatheringConfig;
   /** Real timers for ICE (the media clock drives audio only). */
   timers?: TimerHost;
+  /** The certificate of DTLS-SRTP handshakes with phones (the node's own, as on SIP over TLS). */
+  dtls?: DtlsCredentials;
 }
 
 export interface MediaProbe {
@@ -90,6 +95,8 @@ const INTER_DIGIT_GAP_FRAMES = 3;
 /** A different SSRC replaces the peer's only after the current one has been quiet this long. */
 const SOURCE_SWITCH_QUIET_MS = 500;
 const SEQ_RING = 1024;
+/** Datagrams kept while DTLS-SRTP keys are pending: a phone may send before our side of the handshake ends. */
+const EARLY_DATAGRAMS = 32;
 const LATE_TICK_MS = 5;
 /** Packet sizes followed: 10 ms to 200 ms of G.711 (RFC 3551 4.2). */
 const MIN_PACKET_SAMPLES = 80;
@@ -186,6 +193,16 @@ export class MediaSession {
   private dtmf: DtmfInProgress | undefined;
   /** Set before the first configure() of an encrypted call: then nothing goes or is taken in the clear. */
   private srtp: SrtpContexts | undefined;
+  /** DTLS-SRTP: the handshake on this socket, and what arrived before it (or its keys) did. */
+  private dtls: DtlsSession | undefined;
+  private keysPending = false;
+  private readonly early: { datagram: Buffer; from: RtpEndpoint }[] = [];
+  /** DTLS-SRTP without RTCP multiplexed: the RTCP port would need its own handshake, so no RTCP goes or is read. */
+  private rtcpOff = false;
+  /** The DTLS-SRTP handshake failed or the peer refused our certificate: the call cannot be secured. */
+  onSecurityFailed?: (problem: DtlsFailure, reason: string) => void;
+  /** The DTLS-SRTP keys are in place. */
+  onSecured?: () => void;
 
   private readonly counts = {
     packetsReceived: 0,
@@ -211,6 +228,17 @@ export class MediaSession {
     this.rtcpIntervalMs = options.rtcpIntervalMs ?? RTCP_MIN_INTERVAL_MS;
     this.probe = options.probe;
     this.iceOptions = { config: options.ice, timers: options.timers };
+    this.dtlsCredentials = options.dtls;
+  }
+
+  private readonly dtlsCredentials: DtlsCredentials | undefined;
+  private ownFingerprint: DtlsFingerprint | undefined;
+
+  /** The fingerprint our DTLS-SRTP certificate goes by in SDP; undefined when this node has none. */
+  get dtlsFingerprint(): DtlsFingerprint | undefined {
+    if (!this.dtlsCredentials) return undefined;
+    this.ownFingerprint ??= fingerprintOf(new X509Certificate(this.dtlsCredentials.certPem).raw);
+    return this.ownFingerprint;
   }
 
   static async open(options: MediaSessionOptions): Promise<MediaSession> {
@@ -296,7 +324,7 @@ export class MediaSession {
 
   /** An encrypted call's keys, one master key per direction (RFC 3711 8.2); set once, before configure(). */
   secure(keys: CallSrtpKeys): void {
-    if (this.srtp || this.negotiated) throw new Error('SRTP keys are set once, before media starts');
+    if (this.srtp || (this.negotiated && !this.keysPending)) throw new Error('SRTP keys are set once, before media starts');
     this.srtp = {
       rtpOut: new SrtpSender(keys.send.key, keys.send.salt, keys.suite),
       rtpIn: new SrtpReceiver(keys.receive.key, keys.receive.salt, keys.suite),
@@ -306,7 +334,64 @@ export class MediaSession {
   }
 
   get encrypted(): boolean {
-    return this.srtp !== undefined;
+    return this.srtp !== undefined || this.keysPending;
+  }
+
+  /**
+   * DTLS-SRTP (RFC 5764): the keys come from a handshake on this socket with the peer that must
+   * present `peerFingerprint`. Called once media is configured; until the keys are in place
+   * nothing is sent, and what arrives waits (a little of it) to be opened with them.
+   */
+  startDtls(ownSetup: DtlsSetup, peerFingerprint: DtlsFingerprint, rtcpMux: boolean): void {
+    if (this.closed || this.dtls || this.srtp) return;
+    if (!this.dtlsCredentials) throw new Error('this node has no certificate for DTLS-SRTP');
+    this.keysPending = true;
+    this.rtcpOff = !rtcpMux;
+    const dtls = new DtlsSession({
+      role: dtlsRoleFor(ownSetup),
+      credentials: this.dtlsCredentials,
+      peerFingerprint,
+      send: (record) => this.sendRecord(record),
+    });
+    this.dtls = dtls;
+    dtls.onPeerClosed = () => {
+      // A phone checks our certificate after the handshake and ends DTLS when it does not match.
+      if (this.counts.packetsReceived === 0 && !this.closed) this.onSecurityFailed?.('wrong-certificate', 'the other side ended DTLS before any audio: it did not accept our certificate');
+    };
+    for (const held of this.early.splice(0)) if (looksLikeDtls(held.datagram)) dtls.receive(held.datagram);
+    void dtls.outcome.then((outcome) => {
+      if (this.closed || this.dtls !== dtls) return;
+      if (!outcome.ok) {
+        this.log.info('DTLS-SRTP failed', { problem: outcome.problem, reason: outcome.reason });
+        this.onSecurityFailed?.(outcome.problem, outcome.reason);
+        return;
+      }
+      this.log.debug('DTLS-SRTP keys agreed', { suite: outcome.keys.suite, handshakeMs: Math.round(outcome.handshakeMs) });
+      this.secure(outcome.keys);
+      this.keysPending = false;
+      for (const held of this.early.splice(0)) this.receiveMedia(held.datagram, held.from);
+      this.onSecured?.();
+    });
+  }
+
+  /** A DTLS record goes where media goes: the ICE pair, the anchoring relay, or the peer's address. */
+  private sendRecord(record: Buffer): void {
+    if (this.iceInUse && this.ice) {
+      this.ice.sendMedia(record);
+      return;
+    }
+    const target = this.dtlsPeer ?? this.rtpTarget();
+    if (target && !this.ice?.sendAnchored(record, target)) this.sockets.sendRtp(record, target);
+  }
+
+  /** Where the peer's DTLS comes from, without ICE: our records answer there (its SDP address may be a LAN one). */
+  private dtlsPeer: RtpEndpoint | undefined;
+
+  /** RFC 7983: a DTLS record on the media port goes to the handshake, or waits for it to start. */
+  private receiveDtls(record: Buffer, from: RtpEndpoint): void {
+    if (!this.iceInUse) this.dtlsPeer = from;
+    if (this.dtls) this.dtls.receive(record);
+    else if (this.early.length < EARLY_DATAGRAMS) this.early.push({ datagram: record, from });
   }
 
   /** First call starts media; later ones (re-INVITE) change codec, remote or direction, keeping SSRC and sequence. */
@@ -419,6 +504,7 @@ export class MediaSession {
     for (const job of this.dtmfQueue.splice(0)) job.reject(ended);
     this.dtmf = undefined;
     await byeSent;
+    this.dtls?.close();
     if (this.pathLostTimer) clearTimeout(this.pathLostTimer);
     await this.ice?.close();
     await this.portMapping?.then((mapping) => mapping?.release());
@@ -484,6 +570,8 @@ export class MediaSession {
   }
 
   private sendRtp(payloadType: number, marker: boolean, timestamp: number, payload: Buffer, target: RtpEndpoint | undefined): void {
+    // DTLS-SRTP keys still on their way: nothing goes in the clear.
+    if (this.keysPending) return;
     const plain = serializeRtpPacket({ payloadType, marker, sequenceNumber: this.sequence, timestamp, ssrc: this.ssrc, payload });
     const datagram = this.srtp ? this.srtp.rtpOut.protect(plain) : plain;
     this.sequence = (this.sequence + 1) & 0xffff;
@@ -506,13 +594,22 @@ export class MediaSession {
       if (verdict === 'consumed') return;
       if (verdict === 'refused' && this.iceInUse) return;
     }
-    if (looksLikeRtcp) this.receiveRtcp(datagram, from, 'rtp-port');
+    if (looksLikeDtls(datagram)) this.receiveDtls(datagram, from);
+    else if (this.keysPending) this.holdEarly(datagram, from);
+    else if (looksLikeRtcp) this.receiveRtcp(datagram, from, 'rtp-port');
     else this.receiveRtp(datagram, from);
+  }
+
+  private holdEarly(datagram: Buffer, from: RtpEndpoint): void {
+    if (this.early.length < EARLY_DATAGRAMS) this.early.push({ datagram, from });
+    else this.counts.ignoredPackets++;
   }
 
   /** Media that came through a TURN relay from the selected peer. */
   private receiveMedia(datagram: Buffer, from: RtpEndpoint): void {
-    if (looksLikeRtcp(datagram)) this.receiveRtcp(datagram, from, 'rtp-port');
+    if (looksLikeDtls(datagram)) this.receiveDtls(datagram, from);
+    else if (this.keysPending) this.holdEarly(datagram, from);
+    else if (looksLikeRtcp(datagram)) this.receiveRtcp(datagram, from, 'rtp-port');
     else this.receiveRtp(datagram, from);
   }
 
@@ -674,13 +771,14 @@ export class MediaSession {
   private rtcpTarget(): { to: RtpEndpoint; via: RtcpArrival } | undefined {
     if (this.latchedRtcp) return this.latchedRtcp;
     const rtp = this.latchedRtp ?? this.sdpRtp;
+    if (rtp && this.negotiated?.rtcpMux) return { to: rtp, via: 'rtp-port' };
     // RFC 3550 11: without other information, RTCP goes to the RTP port plus one.
     return rtp ? { to: { address: rtp.address, port: rtp.port + 1 }, via: 'rtcp-port' } : undefined;
   }
 
   private sendRtcpReport(bye: boolean): Promise<void> | undefined {
     const target = this.rtcpTarget();
-    if (!target) return undefined;
+    if (!target || this.keysPending || this.rtcpOff) return undefined;
     // Sub-millisecond wallclock: Date.now() alone would put a millisecond of noise into every RTT.
     const ntp = msToNtp(performance.timeOrigin + performance.now());
     const now = this.clock.now();
@@ -718,7 +816,7 @@ export class MediaSession {
 
   private receiveRtcp(received: Buffer, from: RtpEndpoint, arrival: RtcpArrival): void {
     if (this.closed) return;
-    if (arrival === 'rtcp-port' && this.iceInUse) {
+    if (arrival === 'rtcp-port' && (this.iceInUse || this.rtcpOff)) {
       // With ICE, RTCP comes multiplexed on the checked pair; the old RTCP port is nobody's to use.
       this.counts.ignoredPackets++;
       return;

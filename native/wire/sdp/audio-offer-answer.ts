@@ -5,6 +5,7 @@ import { answerDirection, directionOf, isDirection, sends, type MediaDirection }
 import { readIce, writeIce, type IceDescription, type RemoteIce } from './ice-attributes.js';
 import { formatMediaKey, MEDIA_KEY_ATTRIBUTE, parseMediaKey, type MediaKey } from './media-key.js';
 import { formatCrypto, parseCrypto, type CryptoAttribute } from './sdes.js';
+import { DTLS_SRTP_PROTO, formatFingerprint, isDtlsSrtpProto, parseFingerprint, parseSetup, type DtlsDescription, type DtlsFingerprint, type DtlsSetup } from './dtls-attributes.js';
 
 export type AudioCodecName = 'PCMU' | 'PCMA';
 
@@ -41,6 +42,11 @@ export interface LocalMedia {
    * one line (the offer's tag and suite) we answer with. The stream is then RTP/SAVP.
    */
   sdes?: CryptoAttribute[];
+  /**
+   * DTLS-SRTP (RFC 5763) for a phone: our setup and certificate fingerprint. The stream is then
+   * UDP/TLS/RTP/SAVP (an answer echoes the offer's profile) with RTCP multiplexed when the offer allows.
+   */
+  dtls?: DtlsDescription;
 }
 
 export interface NegotiatedAudio {
@@ -58,6 +64,10 @@ export interface NegotiatedAudio {
   peerMediaKey?: MediaKey;
   /** Keyed by SDES: our line and the peer's, of one tag and suite. */
   sdes?: { own: CryptoAttribute; peer: CryptoAttribute };
+  /** Keyed by DTLS-SRTP: our setup (which says our role in the handshake) and the certificate the peer must present. */
+  dtls?: { setup: DtlsSetup; peerFingerprint: DtlsFingerprint };
+  /** RTCP goes on the RTP port (RFC 5761): both sides said a=rtcp-mux. */
+  rtcpMux?: boolean;
 }
 
 export type SdpRefusalCode = 'malformed-sdp' | 'no-audio-stream' | 'no-common-codec' | 'not-secured';
@@ -94,7 +104,7 @@ function session(local: LocalMedia, media: MediaDescription[]): SessionDescripti
   } as SessionDescription;
 }
 
-function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: number | undefined, direction: MediaDirection): MediaDescription {
+function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: number | undefined, direction: MediaDirection, answering?: { proto: string; rtcpMux: boolean }): MediaDescription {
   const rtp: { payload: number; codec: string; rate: number }[] = codecs.map((c) => ({ payload: c.payloadType, codec: c.name, rate: 8000 }));
   const fmtp: { payload: number; config: string }[] = [];
   if (telephoneEventPt !== undefined) {
@@ -105,7 +115,7 @@ function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: n
     type: 'audio',
     port: local.port,
     // RFC 3711 7: the SRTP profile names an encrypted stream.
-    protocol: local.mediaKey || local.sdes?.length ? 'RTP/SAVP' : 'RTP/AVP',
+    protocol: local.dtls ? (answering?.proto ?? DTLS_SRTP_PROTO) : local.mediaKey || local.sdes?.length ? 'RTP/SAVP' : 'RTP/AVP',
     payloads: rtp.map((r) => r.payload).join(' '),
     rtp,
     fmtp,
@@ -115,6 +125,13 @@ function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: n
   if (local.ice) writeIce(media, local.ice);
   if (local.mediaKey) media.invalid = [{ value: formatMediaKey(local.mediaKey) }];
   if (local.sdes?.length) media.invalid = [...(media.invalid ?? []), ...local.sdes.map((c) => ({ value: formatCrypto(c) }))];
+  if (local.dtls) {
+    media.setup = local.dtls.setup;
+    const [type, hash] = formatFingerprint(local.dtls.fingerprint).split(' ');
+    media.fingerprint = { type, hash };
+    // One port for RTP and RTCP means one handshake (RFC 5764 4.1): offered always, answered when offered.
+    if (!answering || answering.rtcpMux) media.rtcpMux = 'rtcp-mux';
+  }
   return media;
 }
 
@@ -181,6 +198,22 @@ function isRtpSavp(media: MediaDescription): boolean {
   return media.type === 'audio' && String(media.protocol).toUpperCase() === 'RTP/SAVP';
 }
 
+function isDtlsSrtp(media: MediaDescription): boolean {
+  return media.type === 'audio' && isDtlsSrtpProto(media.protocol);
+}
+
+/** A DTLS-SRTP stream's setup and fingerprint (media level, else session level: RFC 8122 5), or why we cannot take it. */
+function dtlsOf(sdp: SessionDescription, media: MediaDescription): DtlsDescription | string {
+  const line = media.fingerprint ?? sdp.fingerprint;
+  const fingerprint = parseFingerprint(line?.type, line?.hash);
+  if (typeof fingerprint === 'string') return fingerprint;
+  // Media level, else session level (baresip writes it there); RFC 4145 4: none at all means active.
+  const offered = media.setup ?? (sdp as { setup?: string }).setup;
+  const setup = offered === undefined ? 'active' : parseSetup(offered);
+  if (!setup) return `a=setup:${String(offered)} is not a role for media`;
+  return { setup, fingerprint };
+}
+
 /** The stream's `a=peerdial-srtp`, 'malformed' when one is there but unreadable (sdp-transform leaves unknown attributes in `invalid`). */
 function mediaKeyOf(media: MediaDescription): MediaKey | 'malformed' | undefined {
   const line = (media.invalid ?? []).find((entry) => String(entry.value).startsWith(`${MEDIA_KEY_ATTRIBUTE}:`));
@@ -199,12 +232,19 @@ function cryptoOf(media: MediaDescription): { usable: CryptoAttribute[]; lines: 
  * What an offer says of encryption: its first audio stream's end-to-end key, SDES keys of a
  * phone (those we can take; none when it offers only suites we lack), plainly nothing, or unreadable.
  */
-export type OfferedMediaKey = { kind: 'key'; key: MediaKey } | { kind: 'sdes'; offered: CryptoAttribute[] } | { kind: 'none' } | { kind: 'malformed' };
+export type OfferedMediaKey =
+  | { kind: 'key'; key: MediaKey }
+  | { kind: 'sdes'; offered: CryptoAttribute[] }
+  /** DTLS-SRTP: the phone's setup and fingerprint, or why we cannot take them. */
+  | { kind: 'dtls'; offered: DtlsDescription | string }
+  | { kind: 'none' }
+  | { kind: 'malformed' };
 
 export function offeredMediaKey(offerText: string): OfferedMediaKey {
   const offer = parseSdp(offerText);
-  const media = offer?.media.find((m) => (isRtpAvp(m) || isRtpSavp(m)) && Number(m.port) > 0);
-  if (!media) return { kind: 'none' };
+  const media = offer?.media.find((m) => (isRtpAvp(m) || isRtpSavp(m) || isDtlsSrtp(m)) && Number(m.port) > 0);
+  if (!offer || !media) return { kind: 'none' };
+  if (isDtlsSrtp(media)) return { kind: 'dtls', offered: dtlsOf(offer, media) };
   const key = mediaKeyOf(media);
   if (isRtpSavp(media) && !key) {
     const crypto = cryptoOf(media);
@@ -236,7 +276,14 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
     // An encrypted stream only when we carry a key of ours (the caller checked theirs); a plain one only without.
     const sdesLine = local.sdes?.[0];
     const peerCrypto = sdesLine && isRtpSavp(media) ? cryptoOf(media).usable.find((c) => c.tag === sdesLine.tag && c.suite === sdesLine.suite) : undefined;
-    const takes = local.mediaKey ? isRtpSavp(media) && mediaKeyOf(media) !== undefined : sdesLine ? peerCrypto !== undefined : isRtpAvp(media);
+    const peerDtls = local.dtls && isDtlsSrtp(media) ? dtlsOf(offer, media) : undefined;
+    const takes = local.mediaKey
+      ? isRtpSavp(media) && mediaKeyOf(media) !== undefined
+      : sdesLine
+        ? peerCrypto !== undefined
+        : local.dtls
+          ? peerDtls !== undefined && typeof peerDtls !== 'string'
+          : isRtpAvp(media);
     if (negotiated || !takes || !(Number(media.port) > 0)) {
       answered.push(rejected(media));
       continue;
@@ -266,9 +313,11 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
       ice,
       ...(peerKey && peerKey !== 'malformed' ? { peerMediaKey: peerKey } : {}),
       ...(sdesLine && peerCrypto ? { sdes: { own: sdesLine, peer: peerCrypto } } : {}),
+      ...(local.dtls && peerDtls && typeof peerDtls !== 'string' ? { dtls: { setup: local.dtls.setup, peerFingerprint: peerDtls.fingerprint }, rtcpMux: media.rtcpMux !== undefined } : {}),
     };
     // RFC 8839 4.2.1: no ICE in the answer to an offer without it.
-    answered.push(audioMedia(ice ? local : { ...local, ice: undefined }, [codec], te, direction));
+    const answering = local.dtls ? { proto: String(media.protocol), rtcpMux: media.rtcpMux !== undefined } : undefined;
+    answered.push(audioMedia(ice ? local : { ...local, ice: undefined }, [codec], te, direction, answering));
   }
   if (!negotiated) {
     return sawAudio
@@ -285,18 +334,24 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
 export function readAnswer(answerText: string, local: LocalMedia): AnswerReadResult {
   const sdp = parseSdp(answerText);
   if (!sdp) return { ok: false, code: 'malformed-sdp', reason: 'The answer is not a readable session description.' };
-  const media = sdp.media.find((m) => isRtpAvp(m) || isRtpSavp(m));
+  const media = sdp.media.find((m) => isRtpAvp(m) || isRtpSavp(m) || isDtlsSrtp(m));
   if (!media || !(Number(media.port) > 0)) return { ok: false, code: 'no-audio-stream', reason: 'The answer refused the audio stream.' };
   const peerKey = mediaKeyOf(media);
   if (local.mediaKey && (!isRtpSavp(media) || peerKey === undefined || peerKey === 'malformed')) {
     return { ok: false, code: 'not-secured', reason: 'The answer carries no end-to-end key of the other side.' };
   }
   let sdes: NegotiatedAudio['sdes'];
+  let dtls: NegotiatedAudio['dtls'];
   if (local.sdes?.length) {
     // RFC 4568 6.2.1: the answer takes one of our lines, by its tag, with the same suite.
     const peer = isRtpSavp(media) ? cryptoOf(media).usable.find((c) => local.sdes!.some((own) => own.tag === c.tag && own.suite === c.suite)) : undefined;
     if (!peer) return { ok: false, code: 'not-secured', reason: 'The answer takes none of the SRTP keys we offered.' };
     sdes = { own: local.sdes.find((own) => own.tag === peer.tag)!, peer };
+  } else if (local.dtls) {
+    // RFC 5763 5: the answer says active or passive, and names the certificate it will present.
+    const peer = isDtlsSrtp(media) ? dtlsOf(sdp, media) : 'the answer is not DTLS-SRTP';
+    if (typeof peer === 'string' || peer.setup === 'actpass') return { ok: false, code: 'not-secured', reason: `The answer does not take DTLS-SRTP (${typeof peer === 'string' ? peer : 'it says actpass'}).` };
+    dtls = { setup: peer.setup === 'active' ? 'passive' : 'active', peerFingerprint: peer.fingerprint };
   } else if (!local.mediaKey && !isRtpAvp(media)) return { ok: false, code: 'no-audio-stream', reason: 'The answer turned the audio stream into one we did not offer.' };
   const audio = readAudio(sdp, media);
   const chosenPt = audio.payloadTypes.find((pt) => {
@@ -317,5 +372,6 @@ export function readAnswer(answerText: string, local: LocalMedia): AnswerReadRes
     ice: local.ice ? readIce(sdp, media) : undefined,
     ...(local.mediaKey && peerKey && peerKey !== 'malformed' ? { peerMediaKey: peerKey } : {}),
     ...(sdes ? { sdes } : {}),
+    ...(dtls ? { dtls, rtcpMux: media.rtcpMux !== undefined } : {}),
   };
 }

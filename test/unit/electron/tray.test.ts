@@ -27,7 +27,7 @@ const status = (services: ServiceView[]): NodeStatus => ({
     encryptedCalls: 0,
     phoneEncryptedCalls: 0,
     unencryptedCalls: 0,
-    refused: { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0, 'wrong-certificate': 0 },
+    refused: { downgrade: 0, 'bad-signature': 0, 'wrong-key': 0, 'malformed-key': 0, unsupported: 0, 'plain-not-allowed': 0, 'wrong-certificate': 0, 'dtls-failed': 0 },
   },
   messageSecurity: { sealedSent: 0, sealedReceived: 0, refusedUnsealed: 0, refusedSealed: 0 },
 });
