@@ -87,7 +87,7 @@ describe('DSRP', () => {
     assert.equal(url, `http://198.51.100.7:8099/r/${originId}/img/a.png?v=2`);
     assert.deepEqual(parseRescuePath(new URL(url).pathname + new URL(url).search), { originId, path: '/img/a.png?v=2' });
     assert.deepEqual(parseRescuePath(`/r/${originId}`), { originId, path: '/' });
-    for (const bad of ['/', '/r/', `/r/${originId.toUpperCase()}/a`, '/r/123/a', `/r/${originId}/../etc/passwd`, `/r/${originId}//evil.example/x`, 'http://evil.example/']) {
+    for (const bad of ['/', '/r/', `/r/${originId.replace(/^./, 'F').toUpperCase()}/a`, '/r/123/a', `/r/${originId}/../etc/passwd`, `/r/${originId}//evil.example/x`, 'http://evil.example/']) {
       assert.equal(parseRescuePath(bad), undefined, bad);
     }
   });
