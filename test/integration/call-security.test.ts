@@ -19,6 +19,22 @@ const engines = new EngineHarness();
 after(() => engines.stopAll());
 
 /** A SIP peer on a UDP socket that sends one INVITE and reports the final response. */
+/** A phone that cannot encrypt: every INVITE it gets is answered 488, and its offer kept. */
+async function refusingPhone(): Promise<{ port: number; offers: string[]; close(): void }> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+  const offers: string[] = [];
+  socket.on('message', (bytes, from) => {
+    const text = bytes.toString();
+    if (!text.startsWith('INVITE ')) return;
+    offers.push(text.slice(text.indexOf('\r\n\r\n') + 4));
+    const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(text)![1];
+    const response = `SIP/2.0 488 Not Acceptable Here\r\nVia: ${header('Via')}\r\nFrom: ${header('From')}\r\nTo: ${header('To')};tag=phone\r\nCall-ID: ${header('Call-ID')}\r\nCSeq: ${header('CSeq')}\r\nContent-Length: 0\r\n\r\n`;
+    socket.send(response, from.port, from.address);
+  });
+  return { port: socket.address().port, offers, close: () => socket.close() };
+}
+
 async function rawInvite(to: Engine, from: string, sdp: string, callId = `${randomBytes(8).toString('hex')}@attacker`): Promise<{ status: number; reason: string; warning?: string }> {
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
@@ -137,11 +153,20 @@ describe('offers that try to get around end-to-end encryption', () => {
     assert.equal(answer.status, 488);
     assert.match(answer.warning ?? '', /turned off in Settings/);
     assert.equal((await refused())['plain-not-allowed'], 1);
-    // And ben's own call to a phone is stopped before it leaves, saying why.
-    const dialled = await ben.api.invoke('call.dial', { to: 'sip:deskphone@127.0.0.1:9' });
-    const ended = await until('the refused dial', async () => rang.find((v) => v.id === dialled.id && v.state === 'ended'));
-    assert.equal(ended.endReason, 'not-secured');
-    assert.match(ended.endMessage ?? '', /could not be secured/);
+    // And ben's own call to a phone offers DTLS-SRTP only; refused by a phone that cannot encrypt, it ends saying why.
+    const phone = await refusingPhone();
+    try {
+      const dialled = await ben.api.invoke('call.dial', { to: `sip:deskphone@127.0.0.1:${phone.port}` });
+      const ended = await until('the refused dial', async () => rang.find((v) => v.id === dialled.id && v.state === 'ended'));
+      assert.equal(ended.endReason, 'not-secured');
+      assert.match(ended.endMessage ?? '', /could not be secured/);
+      assert.equal(phone.offers.length, 1, 'no plain offer follows the refusal');
+      assert.match(phone.offers[0], /m=audio \d+ UDP\/TLS\/RTP\/SAVP /);
+      assert.match(phone.offers[0], /a=fingerprint:sha-256 /);
+      assert.equal((await refused())['plain-not-allowed'], 2);
+    } finally {
+      phone.close();
+    }
     await ben.api.invoke('call.setSecurity', { allowUnencryptedPhones: true });
   });
 });

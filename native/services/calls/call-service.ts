@@ -405,6 +405,8 @@ export class CallService {
       this.end(call, negotiated.code === 'not-secured' ? 'not-secured' : 'not-acceptable', negotiated.reason);
       return;
     }
+    // RFC 5763 5: the answer settled our DTLS role; later offers in the dialog keep it.
+    if (negotiated.dtls && call.local.dtls) call.local = { ...call.local, dtls: { ...call.local.dtls, setup: negotiated.dtls.setup } };
     if (negotiated.sdes) {
       call.local = { ...call.local, sdes: [negotiated.sdes.own] };
       call.media.secure(sdesCallKeys(negotiated.sdes.own, negotiated.sdes.peer));

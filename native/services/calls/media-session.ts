@@ -308,6 +308,7 @@ export class MediaSession {
    * restart at once; the controlled one only if the other side has not done so a little later.
    */
   private pathState(path: IcePath, state: string, config: IceGatheringConfig): void {
+    if (path === this.ice && state === 'connected') this.flushDtlsOutbox();
     if (path !== this.ice || (state !== 'disconnected' && state !== 'failed')) return;
     for (const address of path.selectedRelays()) {
       config.relayFailed?.(address);
@@ -377,11 +378,18 @@ export class MediaSession {
   /** A DTLS record goes where media goes: the ICE pair, the anchoring relay, or the peer's address. */
   private sendRecord(record: Buffer): void {
     if (this.iceInUse && this.ice) {
-      this.ice.sendMedia(record);
+      // With ICE the handshake waits for a checked pair (RFC 8842 4: DTLS runs on ICE's selected pair).
+      if (!this.ice.sendMedia(record) && this.dtlsOutbox.length < EARLY_DATAGRAMS) this.dtlsOutbox.push(record);
       return;
     }
     const target = this.dtlsPeer ?? this.rtpTarget();
     if (target && !this.ice?.sendAnchored(record, target)) this.sockets.sendRtp(record, target);
+  }
+
+  private readonly dtlsOutbox: Buffer[] = [];
+
+  private flushDtlsOutbox(): void {
+    for (const record of this.dtlsOutbox.splice(0)) this.ice?.sendMedia(record);
   }
 
   /** Where the peer's DTLS comes from, without ICE: our records answer there (its SDP address may be a LAN one). */
@@ -521,7 +529,8 @@ export class MediaSession {
     this.tickScheduledMs = tick.scheduledMs;
     // RFC 3550 5.1: the timestamp is the sampling instant, so it runs on while we send nothing.
     this.timestamp = (this.timestamp + FRAME_SAMPLES) >>> 0;
-    if (!sends(negotiated.direction)) {
+    // DTLS-SRTP keys still on their way: nothing goes in the clear, and queued keys wait for them.
+    if (!sends(negotiated.direction) || this.keysPending) {
       this.markNext = true;
       return;
     }
@@ -570,7 +579,6 @@ export class MediaSession {
   }
 
   private sendRtp(payloadType: number, marker: boolean, timestamp: number, payload: Buffer, target: RtpEndpoint | undefined): void {
-    // DTLS-SRTP keys still on their way: nothing goes in the clear.
     if (this.keysPending) return;
     const plain = serializeRtpPacket({ payloadType, marker, sequenceNumber: this.sequence, timestamp, ssrc: this.ssrc, payload });
     const datagram = this.srtp ? this.srtp.rtpOut.protect(plain) : plain;
@@ -699,7 +707,7 @@ export class MediaSession {
     } else {
       this.silenceSinceMs = now;
     }
-    if (now >= this.nextRtcpAtMs) {
+    if (now >= this.nextRtcpAtMs && !this.keysPending) {
       void this.sendRtcpReport(false);
       this.nextRtcpAtMs = now + nextRtcpIntervalMs(Math.random, this.rtcpIntervalMs);
     }

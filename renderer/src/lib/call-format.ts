@@ -140,7 +140,7 @@ export function encryptionNote(call: Pick<CallView, 'encryption'>): { label: str
   if (call.encryption === 'to-phone') {
     return {
       label: 'Encrypted to the phone',
-      explanation: 'This phone is not a Peerdial user, but it encrypts the call (SRTP) with keys sent over an encrypted connection (TLS): nobody on the network path can listen. The phone, and a SIP server it goes through, can.',
+      explanation: 'This phone is not a Peerdial user, but it encrypts the call (SRTP) with keys it agreed with your device over an encrypted channel (TLS or DTLS): nobody who only watches the network can listen. The phone can, and so could a SIP server between you that set out to.',
       secure: true,
     };
   }
