@@ -1,8 +1,7 @@
 // Calls benchmark (`npm run bench:calls`): call setup time on loopback, by direct URI between
 // two engines and by AOR through a 20-node overlay (encrypted, and plain for comparison), then the media figures of
-// bench/calls-media.ts (calls one core carries, latency the engine adds), and SRTP's throughput
-// (bench/srtp.ts). Writes
-// bench/results/calls.json.
+// bench/calls-media.ts (calls one core carries, latency the engine adds), SRTP's throughput
+// (bench/srtp.ts) and DTLS-SRTP handshakes (bench/dtls-srtp.ts). Writes bench/results/calls.json.
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,6 +12,7 @@ import type { CallView, StreamItem } from '../native/control/api.js';
 import { Engine } from '../native/roots/node-engine.js';
 import { removeDir, startNode, type NodeProcess } from '../test/support/node-process.js';
 import { measureSrtp } from './srtp.js';
+import { measureDtlsSrtp } from './dtls-srtp.js';
 
 const { values } = parseArgs({
   options: {
@@ -161,6 +161,8 @@ async function main() {
     overlay: { nodes: OVERLAY_NODES, meanLookupHops: hops.reduce((a, b) => a + b, 0) / hops.length },
     /** SRTP packets one core protects and unprotects a second (200 calls need 10,000 of each). */
     srtp: measureSrtp(),
+    /** DTLS-SRTP with phones: one handshake's CPU time (both ends in one process) and handshakes of one side per second on a core. */
+    dtlsSrtp: await measureDtlsSrtp(),
     targets: { setupTo180MsAorP50: 20, concurrentCallsPerCore: 200, concurrentEncryptedCallsPerCore: 200, encryptionAddsTo200MsP50: 30, engineAddedLatencyMs: 5 },
     ...media,
     notes: [
