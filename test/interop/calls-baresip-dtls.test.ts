@@ -11,11 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { CallView } from '../../native/control/api.js';
-import { decodeG711 } from '../../native/wire/audio/g711.js';
 import { requireBaresip, startBaresip, type Baresip } from '../peers/baresip.js';
 import { readPackets, requireTshark, startCapture, type Capture } from '../peers/tshark.js';
-import { readWav } from '../support/audio-analysis.js';
-import { describeCalls, framesAt, framesOf, watchCalls, writeTone } from '../support/calls.js';
+import { describeCalls, framesAt, watchCalls, writeTone } from '../support/calls.js';
+import { heardTone, rtpPayloadsTo } from '../support/wire-audio.js';
 import { controlOf, type NodeControl } from '../support/control.js';
 import { freePort, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
@@ -25,17 +24,6 @@ const NODE_ADDRESS = '127.0.0.6';
 const NODE_RTP_PORTS = '20000-23999';
 const NODE_HZ = 440;
 const PHONE_HZ = 660;
-
-function heardTone(file: string, hz: number): number {
-  const loud = framesOf(readWav(file).samples).filter((f) => f.some((x) => Math.abs(x) > 4000));
-  return framesAt(loud, hz);
-}
-
-/** RTP payloads on the wire to `dst` (past the 12-byte header), decoded as if they were G.711 mu-law. */
-function payloadsTo(pcap: string, dst: string): Int16Array[] {
-  const packets = readPackets(pcap, ['udp.payload'], `rtp && ip.dst == ${dst}`, ['-o', 'rtp.heuristic_rtp:TRUE']);
-  return packets.map((p) => decodeG711('mu', Buffer.from((p['udp.payload'][0] ?? '').replace(/[^0-9a-f]/gi, ''), 'hex').subarray(12, -16)));
-}
 
 describe('calls with baresip keyed by DTLS-SRTP', { timeout: 180_000 }, () => {
   let dir: string;
@@ -62,7 +50,7 @@ describe('calls with baresip keyed by DTLS-SRTP', { timeout: 180_000 }, () => {
     if (baresip) await removeDir(baresip.dir);
     [node, control, baresip, capture] = [undefined, undefined, undefined, undefined];
   });
-  after(() => process.env.KEEP ? undefined : rm(dir, { recursive: true, force: true }));
+  after(() => rm(dir, { recursive: true, force: true }));
 
   async function startBoth(name: string, phone: { mediaenc?: 'dtls_srtp'; rtcpMux?: boolean }) {
     const recording = path.join(dir, `node-heard-${name}.wav`);
@@ -111,8 +99,8 @@ describe('calls with baresip keyed by DTLS-SRTP', { timeout: 180_000 }, () => {
     assert.ok(readPackets(pcap, ['frame.number'], 'dtls.handshake').length > 0, 'a DTLS handshake on the wire');
     assert.equal(readPackets(pcap, ['frame.number'], 'sdp.media_attr contains "crypto"').length, 0, 'no SDES keys in the SIP');
     assert.ok(readPackets(pcap, ['frame.number'], 'sdp.media_attr matches "(?i)fingerprint:sha-256" || sdp.session_attr matches "(?i)fingerprint:sha-256"').length >= 2, 'fingerprints in offer and answer');
-    const toNode = payloadsTo(pcap, NODE_ADDRESS);
-    const fromNode = payloadsTo(pcap, '127.0.0.1');
+    const toNode = rtpPayloadsTo(pcap, NODE_ADDRESS, 16);
+    const fromNode = rtpPayloadsTo(pcap, '127.0.0.1', 16);
     assert.ok(toNode.length > 100 && fromNode.length > 100, `RTP both ways on the wire: ${toNode.length} to the node, ${fromNode.length} from it`);
     const nodeHeard = heardTone(recording, PHONE_HZ);
     const phoneHeard = heardTone(baresip!.receivedRecording(), NODE_HZ);

@@ -8,11 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { CallView } from '../../native/control/api.js';
-import { decodeG711 } from '../../native/wire/audio/g711.js';
 import { requireBaresip, startBaresip, type Baresip } from '../peers/baresip.js';
 import { readPackets, requireTshark, startCapture, type Capture } from '../peers/tshark.js';
-import { readWav } from '../support/audio-analysis.js';
-import { describeCalls, framesAt, framesOf, watchCalls, writeTone } from '../support/calls.js';
+import { describeCalls, framesAt, watchCalls, writeTone } from '../support/calls.js';
+import { heardTone, rtpPayloadsTo } from '../support/wire-audio.js';
 import { controlOf, type NodeControl } from '../support/control.js';
 import { freePort, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
@@ -22,18 +21,6 @@ const NODE_ADDRESS = '127.0.0.5';
 const NODE_RTP_PORTS = '16384-19999';
 const NODE_HZ = 440;
 const PHONE_HZ = 660;
-
-/** The share of loud 20 ms frames in a recording that sound like `hz`. */
-function heardTone(file: string, hz: number): number {
-  const loud = framesOf(readWav(file).samples).filter((f) => f.some((x) => Math.abs(x) > 4000));
-  return framesAt(loud, hz);
-}
-
-/** RTP payloads on the wire to `dst` (past the 12-byte header, up to the 10-byte tag), decoded as G.711 mu-law. */
-function payloadsTo(pcap: string, dst: string): Int16Array[] {
-  const packets = readPackets(pcap, ['udp.payload'], `rtp && ip.dst == ${dst}`, ['-o', 'rtp.heuristic_rtp:TRUE']);
-  return packets.map((p) => decodeG711('mu', Buffer.from((p['udp.payload'][0] ?? '').replace(/[^0-9a-f]/gi, ''), 'hex').subarray(12, -10)));
-}
 
 describe('calls with baresip over TLS, encrypted to the phone (SDES)', { timeout: 120_000 }, () => {
   let dir: string;
@@ -91,9 +78,9 @@ describe('calls with baresip over TLS, encrypted to the phone (SDES)', { timeout
     assert.equal(readPackets(pcap, ['frame.number'], 'sip').length, 0, 'no SIP in the clear');
     assert.ok(readPackets(pcap, ['frame.number'], 'tls.record').length > 0, 'TLS records between them');
     // The audio: each side hears the other's tone; the packets on the wire sound like neither.
-    const toNode = payloadsTo(pcap, NODE_ADDRESS);
+    const toNode = rtpPayloadsTo(pcap, NODE_ADDRESS, 10);
     // Everything captured is the node's: what goes to baresip's address came from it.
-    const fromNode = payloadsTo(pcap, '127.0.0.1');
+    const fromNode = rtpPayloadsTo(pcap, '127.0.0.1', 10);
     assert.ok(toNode.length > 100 && fromNode.length > 100, `RTP both ways on the wire: ${toNode.length} to the node, ${fromNode.length} from it`);
     const nodeHeard = heardTone(recording, PHONE_HZ);
     const phoneHeard = heardTone(baresip.receivedRecording(), NODE_HZ);
