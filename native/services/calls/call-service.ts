@@ -52,7 +52,7 @@ export interface CallServiceDeps {
   /** A fresh microphone for each answered call (the --play WAV); the UI's microphone otherwise. */
   playSource?: () => AudioSource;
   /** Also hears everything the call in focus hears (the --record WAV). */
-  recorder?: AudioSink;
+  recorder?: AudioSink & { settle?(): Promise<void> };
   ringTimeoutMs?: number;
   /** Calls at once, hidden echo calls included; past it, 486 Busy Here. */
   maxCalls?: number;
@@ -718,7 +718,11 @@ export class CallService {
     for (const t of call.timers) this.deps.timers.clear(t);
     call.timers = [];
     for (const tell of call.settled.splice(0)) tell(reason === 'busy' ? 486 : 487);
-    void call.media.close().catch((error: unknown) => this.deps.log.debug('media close failed', { error: String(error) }));
+    void call.media
+      .close()
+      // The --record file is a whole WAV as soon as a call ends, not only when the node stops.
+      .then(() => this.deps.recorder?.settle?.())
+      .catch((error: unknown) => this.deps.log.debug('media close or recording failed', { error: String(error) }));
     this.refocus();
     if (!call.hidden) {
       this.changed(call);

@@ -73,7 +73,8 @@ export function resampleTo8k(samples: Int16Array, fromRate: number): Int16Array 
 
 /**
  * Records 8 kHz mono frames to a WAV file as they come. The header goes first with zero sizes
- * and is fixed on close, so a crash loses only the sizes, which decodeWav tolerates.
+ * and is brought up to date at the end of each call (settle) and on close, so the file is a
+ * valid WAV between calls, and a crash loses at most the sizes of the call under way.
  */
 export class WavRecorder implements AudioSink {
   private bytesWritten = 0;
@@ -106,9 +107,27 @@ export class WavRecorder implements AudioSink {
     return this.bytesWritten / 2;
   }
 
+  /** Writes the header's sizes for everything recorded so far; the file stays open for more. */
+  async settle(): Promise<void> {
+    if (this.closing) return this.closing;
+    const bytes = this.bytesWritten;
+    // The callback of an empty write runs once everything queued before it is on disk.
+    await new Promise<void>((resolve, reject) => this.stream.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve())));
+    await this.writeHeader(bytes);
+  }
+
   close(): Promise<void> {
     this.closing ??= this.finish();
     return this.closing;
+  }
+
+  private async writeHeader(bytes: number): Promise<void> {
+    const file = await open(this.path, 'r+');
+    try {
+      await file.write(wavHeader(SAMPLE_RATE, bytes), 0, undefined, 0);
+    } finally {
+      await file.close();
+    }
   }
 
   private async finish(): Promise<void> {
@@ -116,11 +135,6 @@ export class WavRecorder implements AudioSink {
       this.stream.once('error', reject);
       this.stream.end(() => resolve());
     });
-    const file = await open(this.path, 'r+');
-    try {
-      await file.write(wavHeader(SAMPLE_RATE, this.bytesWritten), 0, undefined, 0);
-    } finally {
-      await file.close();
-    }
+    await this.writeHeader(this.bytesWritten);
   }
 }

@@ -75,4 +75,24 @@ describe('wav file audio', () => {
     assert.equal(bytes.readUInt32LE(4), 36 + signal.length * 2);
     assert.deepEqual(decodeWav(bytes).samples, signal);
   });
+
+  it('is-a-whole-wav-after-each-call-while-it-keeps-recording', async () => {
+    const file = path.join(dir, 'calls.wav');
+    const recorder = await WavRecorder.create(file);
+    const first = tone(8000, 500, 0.2);
+    for (let i = 0; i < first.length; i += 160) recorder.write(first.subarray(i, i + 160));
+    await recorder.settle();
+    // Read as sox would while the node runs: the sizes in the header say what is there.
+    let bytes = await readFile(file);
+    assert.equal(bytes.readUInt32LE(40), first.length * 2, 'data size after the first call');
+    assert.equal(bytes.length, 44 + first.length * 2);
+    const second = tone(8000, 700, 0.1);
+    for (let i = 0; i < second.length; i += 160) recorder.write(second.subarray(i, i + 160));
+    await recorder.settle();
+    bytes = await readFile(file);
+    assert.equal(bytes.readUInt32LE(40), (first.length + second.length) * 2, 'data size after the second call');
+    assert.equal(bytes.readUInt32LE(4), 36 + (first.length + second.length) * 2);
+    await recorder.close();
+    assert.equal(decodeWav(await readFile(file)).samples.length, first.length + second.length);
+  });
 });
