@@ -104,6 +104,9 @@ export interface EngineOptions {
   rtpPorts?: [number, number];
   /** A call whose peer sends nothing (RTP nor RTCP) for this long is ended as lost (default 30 s; tests shorten it). */
   mediaSilenceTimeoutMs?: number;
+  /** RFC 4028 session timers: the interval asked for and the least taken (1800 and 90 s; tests shorten them). */
+  sessionExpiresS?: number;
+  minSessionExpiresS?: number;
   /** How often the offline store is polled for messages kept for this user (default 30 s; tests shorten it). */
   mailboxPollMs?: number;
   /** How long presence subscriptions last, in seconds (default 120); a dead buddy shows offline within offlineBoundMs() of it. */
@@ -538,6 +541,8 @@ export class Engine {
       configNotify: (incoming) => lanOffers.onNotify(incoming),
       pinnedKey: (aor) => buddies.buddyKey(aor),
       encryptUserCalls: !options.plainCallsForBenchmark,
+      sessionExpiresS: options.sessionExpiresS,
+      minSessionExpiresS: options.minSessionExpiresS,
       unencryptedPhones: {
         allowed: (await settings.get<boolean>(UNENCRYPTED_PHONES_KEY)) ?? true,
         save: (allowed) => settings.set(UNENCRYPTED_PHONES_KEY, allowed),

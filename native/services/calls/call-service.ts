@@ -27,6 +27,8 @@ import { isCertificateMismatch, type IncomingRequest, type OutgoingRequest, type
 import { ackFor, describeOutcome, inDialogRequest, sdpOf } from './dialog-requests.js';
 import { InDialogActions } from './in-dialog-actions.js';
 import { CallSecurity, type AnswerSecurity, type CallSecurityDeps } from './call-security.js';
+import { SessionTimers } from './session-timers.js';
+import { DEFAULT_SESSION_EXPIRES_S, formatSessionExpires, MIN_SESSION_EXPIRES_S, TIMER_OPTION, uacSessionTimer, uasSessionTimer } from '../../proto/sip/session-timer.js';
 import type { CallSecurityView } from './call-view.js';
 
 export const ECHO_USER = 'echo';
@@ -67,6 +69,9 @@ export interface CallServiceDeps {
   pinnedKey?: CallSecurityDeps['pinnedKey'];
   /** Settings → Calls: whether calls with phones that cannot encrypt go ahead in the clear (default on). */
   unencryptedPhones?: { allowed: boolean; save(allowed: boolean): Promise<void> };
+  /** RFC 4028 session timers: the interval we ask for and the least we take (1800 and 90 s; tests shorten them). */
+  sessionExpiresS?: number;
+  minSessionExpiresS?: number;
 }
 
 export class CallService {
@@ -77,17 +82,31 @@ export class CallService {
   private stopping = false;
   private readonly actions: InDialogActions;
   private readonly security: CallSecurity;
+  private readonly sessionTimers: SessionTimers;
   private allowUnencryptedPhones: boolean;
+  private readonly sessionExpiresS: number;
+  private readonly minSessionExpiresS: number;
 
   constructor(private readonly deps: CallServiceDeps) {
     this.now = deps.now ?? Date.now;
     this.allowUnencryptedPhones = deps.unencryptedPhones?.allowed ?? true;
+    this.sessionExpiresS = deps.sessionExpiresS ?? DEFAULT_SESSION_EXPIRES_S;
+    this.minSessionExpiresS = deps.minSessionExpiresS ?? MIN_SESSION_EXPIRES_S;
     this.security = new CallSecurity({
       identity: deps.identity,
       pinnedKey: deps.pinnedKey,
       lookup: deps.overlay ? (aor) => deps.overlay!.lookupAor(aor) : undefined,
       allowPlainPhones: () => this.allowUnencryptedPhones,
       encryptUserCalls: deps.encryptUserCalls,
+    });
+    this.sessionTimers = new SessionTimers({
+      timers: deps.timers,
+      refresh: (call) => this.actions.refreshSession(call),
+      expired: (call, why) => {
+        this.deps.log.info('session timer expired', { call: call.id, why });
+        this.sendBye(call);
+        this.end(call, 'connection-lost', why);
+      },
     });
     this.actions = new InDialogActions({
       stack: deps.stack,
@@ -103,6 +122,7 @@ export class CallService {
       dial: async (target) => this.calls.get((await this.dial(target)).id)!,
       presenceNotify: deps.presenceNotify,
       configNotify: deps.configNotify,
+      sessionRefreshed: (call) => this.sessionTimers.refreshed(call),
       keyChanged: (call, detail) => {
         this.security.refused.downgrade++;
         this.deps.log.warn('refused a change to an encrypted call', { call: call.id, detail });
@@ -302,6 +322,8 @@ export class CallService {
         callId: call.sipCallId,
         body: createOffer(call.local),
         contentType: 'application/sdp',
+        // RFC 4028 7.1: we support session timers, ask for our interval, and take nothing shorter than our Min-SE.
+        headers: { supported: TIMER_OPTION, 'session-expires': String(this.sessionExpiresS), 'min-se': String(this.minSessionExpiresS) },
       },
       (response) => this.onInviteResponse(call, response),
     );
@@ -424,6 +446,8 @@ export class CallService {
     for (const tell of call.settled.splice(0)) tell(response.status);
     call.media.signallingPeer = call.inviteFlow?.address;
     this.startMedia(call, negotiated);
+    const timer = uacSessionTimer(response.headers as Record<string, unknown>, this.minSessionExpiresS);
+    if (timer) this.sessionTimers.start(call, timer, 'uac');
   }
 
   private ringTimedOut(call: Call): void {
@@ -463,6 +487,12 @@ export class CallService {
     // A phone behind a NAT calls with its LAN address as Contact: our requests go back where its INVITE came from.
     const flow = flowBehindNat(dialog.remoteTarget, incoming.remote);
     if (flow) dialog.flow = flow;
+    const timer = uasSessionTimer(request.headers as Record<string, unknown>, this.sessionExpiresS, this.minSessionExpiresS);
+    if (timer && 'tooSmall' in timer) {
+      // RFC 4028 8.1: an interval below our minimum gets 422 with the least we take.
+      await this.discard(call);
+      return incoming.respond(422, { headers: { 'min-se': String(timer.tooSmall) } });
+    }
     const offer = sdpOf(request);
     if (!echo) {
       const secured = await this.securityOfOffer(request, offer, from.uri, incoming.remote.protocol === 'tls');
@@ -557,15 +587,20 @@ export class CallService {
         this.startMedia(call, negotiated);
       }
     };
+    const timer = call.hidden ? undefined : uasSessionTimer(incoming.request.headers as Record<string, unknown>, this.sessionExpiresS, this.minSessionExpiresS);
+    const agreedTimer = timer && !('tooSmall' in timer) ? timer : undefined;
     incoming.respond(200, {
       headers: {
         contact: [{ uri: this.ownUri() ?? sipUri(ECHO_USER, this.deps.stack.host, this.deps.stack.port), params: {} }],
         'content-type': 'application/sdp',
         // RFC 3261 12.1.1: the UAS copies Record-Route into its 2xx.
         ...(incoming.request.headers['record-route'] ? { 'record-route': incoming.request.headers['record-route'] } : {}),
+        // RFC 4028 9: the interval and refresher agreed, and Require: timer to a caller that supports it.
+        ...(agreedTimer ? { 'session-expires': formatSessionExpires({ seconds: agreedTimer.intervalS, refresher: agreedTimer.refresher }), ...(agreedTimer.require ? { require: TIMER_OPTION } : {}) } : {}),
       },
       body,
     });
+    if (agreedTimer) this.sessionTimers.start(call, agreedTimer, 'uas');
     if (call.pendingAnswer) this.startMedia(call, call.pendingAnswer);
     else {
       call.answeredAt = this.now();
@@ -717,6 +752,7 @@ export class CallService {
     call.endMessage = endMessageFor(call, reason, detail);
     for (const t of call.timers) this.deps.timers.clear(t);
     call.timers = [];
+    this.sessionTimers.stop(call);
     for (const tell of call.settled.splice(0)) tell(reason === 'busy' ? 486 : 487);
     void call.media
       .close()

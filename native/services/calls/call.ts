@@ -10,6 +10,7 @@ import type { StoredCall } from '../../storage/repositories/call-repository.js';
 import type { MediaSession } from './media-session.js';
 import type { IncomingRequest, OutgoingInvite } from '../sip/index.js';
 import type { TimerHandle } from '../../proto/sip/timers.js';
+import type { CallSessionTimer } from './session-timers.js';
 
 export interface Call {
   id: string;
@@ -68,6 +69,8 @@ export interface Call {
    * media path and never cross the signalling.
    */
   dtls?: boolean;
+  /** RFC 4028: the agreed session interval and who refreshes, once the call is set up with one. */
+  sessionTimer?: CallSessionTimer;
   /** The phone refused our DTLS-SRTP offer (488), and was offered plain audio instead. */
   offeredPlainAfterDtls?: boolean;
   /** The other side's signed key agreed at the start: every later offer or answer in the dialog carries it unchanged. */
@@ -157,7 +160,7 @@ export function endMessageFor(call: Pick<Call, 'direction' | 'peer' | 'peerName'
     case 'transferred':
       return `Transferred to ${detail ?? 'another number'}`;
     case 'connection-lost':
-      return `The connection to ${who} was lost`;
+      return `The connection to ${who} was lost${detail ? ` (${detail})` : ''}`;
     case 'failed':
       return `The call failed${detail ? ` (${detail})` : ''}`;
     case 'not-secured':

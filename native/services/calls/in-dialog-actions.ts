@@ -14,6 +14,7 @@ import type { IncomingRequest, OutgoingRequest, SipStack } from '../sip/index.js
 import { NOT_SECURED_REASON, type Call } from './call.js';
 import type { MediaKey } from '../../wire/sdp/media-key.js';
 import { ackFor, describeOutcome, sdpOf } from './dialog-requests.js';
+import { formatSessionExpires, TIMER_OPTION } from '../../proto/sip/session-timer.js';
 
 const DTMF_KEYS = /^[0-9*#A-D]+$/i;
 
@@ -40,6 +41,16 @@ export interface InDialogHost {
   configNotify?(incoming: IncomingRequest): void;
   /** An offer or answer in an encrypted call dropped or changed the key agreed at its start (counted as a downgrade). */
   keyChanged(call: Call, detail: string): void;
+  /** A re-INVITE went through, either way: the session timer starts again (RFC 4028 10). */
+  sessionRefreshed(call: Call): void;
+}
+
+/** The Session-Expires of a re-INVITE or its 2xx in a call with a session timer; `ourRole` in that transaction. */
+function sessionExpiresHeaders(call: Call, ourRole: 'uac' | 'uas'): Record<string, string> {
+  const timer = call.sessionTimer;
+  if (!timer) return {};
+  const refresher = timer.refresherIsUs ? ourRole : ourRole === 'uac' ? 'uas' : 'uac';
+  return { 'session-expires': formatSessionExpires({ seconds: timer.intervalS, refresher }), ...(ourRole === 'uac' ? { supported: TIMER_OPTION } : {}) };
 }
 
 /** True when an encrypted call's later SDP still carries the other side's key as agreed (no rekeying yet). */
@@ -107,12 +118,25 @@ export class InDialogActions {
     if (await this.offerChange(call, local)) this.host.changed(call);
   }
 
+  /**
+   * RFC 4028 10: the session refresh, a re-INVITE with our offer unchanged. False when it showed
+   * the peer gone (the call has ended); a change under way, or a refusal, refreshes well enough.
+   */
+  async refreshSession(call: Call): Promise<boolean> {
+    if (call.state !== 'active' || call.reinviting) return call.state === 'active';
+    try {
+      return await this.offerChange(call, { ...call.local });
+    } catch {
+      return call.state === 'active';
+    }
+  }
+
   /** A re-INVITE with a changed offer; true once the answer is in place. */
   private async offerChange(call: Call, local: LocalMedia): Promise<boolean> {
     if (call.reinviting) throw new UserError('INVALID_STATE', 'The call is still changing; try again in a moment.');
     call.reinviting = true;
     try {
-      const request = this.host.inDialog(call, 'INVITE', { body: createOffer(local), contentType: 'application/sdp' });
+      const request = this.host.inDialog(call, 'INVITE', { body: createOffer(local), contentType: 'application/sdp', headers: sessionExpiresHeaders(call, 'uac') });
       const cseq = request.dialog!.cseq;
       const invite = await this.host.stack.invite(request, (response) => {
         if (response.status >= 200 && call.dialog) void this.host.stack.sendAck(ackFor(call.dialog, cseq));
@@ -146,6 +170,7 @@ export class InDialogActions {
       call.negotiated = negotiated;
       call.media.configure(negotiated);
       call.remoteHold = !sends(negotiated.direction);
+      this.host.sessionRefreshed(call);
       return true;
     } finally {
       call.reinviting = false;
@@ -188,7 +213,8 @@ export class InDialogActions {
         this.host.end(call, 'connection-lost', 'no ACK for our answer');
       }
     };
-    incoming.respond(200, { headers: { contact: [{ uri: this.host.ownUri(), params: {} }], 'content-type': 'application/sdp' }, body: result.sdp });
+    incoming.respond(200, { headers: { contact: [{ uri: this.host.ownUri(), params: {} }], 'content-type': 'application/sdp', ...sessionExpiresHeaders(call, 'uas') }, body: result.sdp });
+    this.host.sessionRefreshed(call);
     call.negotiated = result;
     call.media.configure(result);
     call.remoteHold = !sends(result.direction);

@@ -132,6 +132,9 @@ export interface SipStackOptions {
   tlsPort?: number;
 }
 
+/** Option tags a request may Require of us (RFC 3261 8.2.2.3): session timers (RFC 4028). */
+const SUPPORTED_OPTIONS = ['timer'];
+
 /** RFC 3263 4.3: an INVITE to a target that gives no answer at all this soon goes to the next. */
 const SILENT_TARGET_MS = 4_000;
 
@@ -763,7 +766,7 @@ export class SipStack {
     if (request.method !== 'CANCEL' && this.router?.(incoming)) return;
     // RFC 3261 8.2.2.3: an extension we do not support in Require gets 420 listing it in Unsupported
     // (a UAS ignores Proxy-Require). CANCEL and ACK are exempt.
-    const required = String(request.headers.require ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const required = String(request.headers.require ?? '').split(',').map((s) => s.trim()).filter((tag) => tag && !SUPPORTED_OPTIONS.includes(tag.toLowerCase()));
     if (required.length && request.method !== 'CANCEL') {
       respond(420, { headers: { unsupported: required.join(', ') } });
       return;
