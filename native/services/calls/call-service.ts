@@ -373,6 +373,7 @@ export class CallService {
         call.state = 'ringing';
         this.changed(call);
       }
+      if (response.status === 183) this.startEarlyMedia(call, response);
       return;
     }
     const request = call.invite?.request;
@@ -429,7 +430,7 @@ export class CallService {
     }
     // RFC 5763 5: the answer settled our DTLS role; later offers in the dialog keep it.
     if (negotiated.dtls && call.local.dtls) call.local = { ...call.local, dtls: { ...call.local.dtls, setup: negotiated.dtls.setup } };
-    if (negotiated.sdes) {
+    if (negotiated.sdes && !call.media.encrypted) {
       call.local = { ...call.local, sdes: [negotiated.sdes.own] };
       call.media.secure(sdesCallKeys(negotiated.sdes.own, negotiated.sdes.peer));
     }
@@ -607,6 +608,36 @@ export class CallService {
       call.state = 'active';
       this.changed(call);
     }
+  }
+
+  /**
+   * RFC 3960: a phone's 183 with SDP answers our offer for early media (no PRACK: the 2xx must
+   * carry the same answer). Its audio plays while the call rings; nothing from the microphone goes
+   * out before the answer. Between Peerdial users there is none: their keys come with the 2xx.
+   */
+  private startEarlyMedia(call: Call, response: SipResponse): void {
+    if (call.earlyMedia || call.offeredSecurity || call.state !== 'ringing') return;
+    const sdp = decodeBody(response.content);
+    if (!sdp) return;
+    let early = readAnswer(sdp, call.local);
+    if (!early.ok && early.code === 'not-secured' && call.dtls && this.allowUnencryptedPhones) {
+      // A plain answer to our DTLS-SRTP offer, taken as the 2xx would take it.
+      call.dtls = false;
+      call.local = { ...call.local, dtls: undefined };
+      early = readAnswer(sdp, call.local);
+    }
+    if (!early.ok) return;
+    call.earlyMedia = early;
+    if (early.dtls && call.local.dtls) call.local = { ...call.local, dtls: { ...call.local.dtls, setup: early.dtls.setup } };
+    if (early.sdes) {
+      call.local = { ...call.local, sdes: [early.sdes.own] };
+      call.media.secure(sdesCallKeys(early.sdes.own, early.sdes.peer));
+    }
+    call.media.signallingPeer = call.inviteFlow?.address;
+    call.media.configure(early);
+    if (early.dtls) this.startDtls(call, early.dtls, early.rtcpMux === true);
+    this.refocus();
+    this.changed(call);
   }
 
   /** DTLS-SRTP with a phone: the handshake starts now; a failed one ends the call as not secured. */
@@ -787,6 +818,8 @@ export class CallService {
       if (call.hidden || call.state !== 'active' || call.localHold) continue;
       if (!focus || (call.focusedAt ?? 0) > (focus.focusedAt ?? 0)) focus = call;
     }
+    // With no call in progress, a ringing call's early media is heard (the microphone stays off).
+    const early = focus ? undefined : [...this.calls.values()].find((call) => !call.hidden && call.state === 'ringing' && call.earlyMedia);
     for (const call of this.calls.values()) {
       if (call.state === 'ended') continue;
       if (call.hidden) {
@@ -795,6 +828,9 @@ export class CallService {
       }
       if (call === focus) {
         call.media.setSource(call.playSource ?? this.deps.audio.microphone);
+        call.media.setSink(this.deps.audio.speakerSink(this.deps.recorder));
+      } else if (call === early) {
+        call.media.setSource(undefined);
         call.media.setSink(this.deps.audio.speakerSink(this.deps.recorder));
       } else {
         call.media.setSource(undefined);

@@ -80,6 +80,11 @@ export interface CallView {
   /** Outgoing calls: ms from our INVITE leaving to the callee's ringing (180/183) and to the answer (2xx). */
   setup?: { toRingingMs?: number; toAnswerMs?: number };
   /**
+   * An outgoing call still ringing whose callee already sends audio (a 183 with SDP, RFC 3960):
+   * a network's ringback or announcement, played instead of our own ringback tone.
+   */
+  earlyMedia?: boolean;
+  /**
    * Once media is agreed: 'end-to-end' when the audio is SRTP keyed by the two ends alone (a
    * Peerdial user, keys signed by their identity key); 'none' when it travels in the clear (a phone
    * that cannot encrypt): the UI says "Not encrypted".

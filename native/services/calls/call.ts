@@ -69,6 +69,8 @@ export interface Call {
    * media path and never cross the signalling.
    */
   dtls?: boolean;
+  /** A 183 with SDP set up media before the answer (RFC 3960): what it negotiated. */
+  earlyMedia?: NegotiatedAudio;
   /** RFC 4028: the agreed session interval and who refreshes, once the call is set up with one. */
   sessionTimer?: CallSessionTimer;
   /** The phone refused our DTLS-SRTP offer (488), and was offered plain audio instead. */
@@ -108,6 +110,7 @@ export function callView(call: Call): CallView {
   if (call.setup) view.setup = { ...call.setup };
   // Known once the offer is checked: an incoming call shows it while it rings.
   if (call.negotiated || call.pendingAnswer) view.encryption = encryptionOf(call);
+  if (call.earlyMedia && call.state === 'ringing') view.earlyMedia = true;
   if (call.negotiated && call.answeredAt) {
     const s = call.media.stats();
     view.quality = {

@@ -36,11 +36,12 @@ export function callRoles(calls: readonly CallView[]): CallRoles {
 export function toneFor(calls: readonly CallView[]): ToneName | undefined {
   const { incoming, waiting } = callRoles(calls);
   if (incoming) return waiting ? 'call-waiting' : 'ring';
-  if (calls.some((call) => call.direction === 'out' && call.state === 'ringing')) return 'ringback';
+  // A callee that sends early media (its network's ringback or an announcement) is heard instead.
+  if (calls.some((call) => call.direction === 'out' && call.state === 'ringing' && !call.earlyMedia)) return 'ringback';
   return undefined;
 }
 
 /** Whether the microphone and speaker should run: while any call is connected. */
 export function wantsCallAudio(calls: readonly CallView[]): boolean {
-  return calls.some((call) => call.state === 'active');
+  return calls.some((call) => call.state === 'active' || call.earlyMedia === true);
 }

@@ -68,6 +68,12 @@ describe('calls on screen', () => {
     assert.equal(toneFor([]), undefined);
   });
 
+  it('plays the callee\'s early media instead of our ringback, with the speaker on', () => {
+    assert.equal(toneFor([call({ state: 'ringing', earlyMedia: true })]), undefined);
+    assert.equal(wantsCallAudio([call({ state: 'ringing', earlyMedia: true })]), true);
+    assert.equal(wantsCallAudio([call({ state: 'ringing' })]), false);
+  });
+
   it('names each state as the in-call screen shows it', () => {
     assert.equal(callStateLabel(call({ state: 'calling' })), 'Calling…');
     assert.equal(callStateLabel(call({ state: 'ringing' })), 'Ringing…');
