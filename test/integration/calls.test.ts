@@ -67,6 +67,10 @@ describe('a call between two engines by direct URI', () => {
     assert.equal(live.quality!.codec, 'PCMU');
     assert.ok(live.quality!.lossFraction < 0.01);
     await new Promise((r) => setTimeout(r, 1_500));
+    // The panel's bitrate is G.711's 64 kbit/s, and a clean loopback call rates excellent.
+    const [rated] = await alice.api.invoke('call.list', {});
+    assert.ok(Math.abs(rated.quality!.bitrateKbps! - 64) < 3, `bitrate ${rated.quality!.bitrateKbps} kbit/s`);
+    assert.ok(rated.quality!.mos! >= 4.3, `MOS ${rated.quality!.mos}`);
 
     await alice.api.invoke('call.hangup', { id: dialled.id });
     const ended = await bobCalls.waitFor('the end at bob', (v) => v.state === 'ended');

@@ -40,6 +40,10 @@ export interface CallQuality {
   refusedMedia?: number;
   /** Encrypted calls: SRTP packets refused (failed authentication, replayed, unreadable). */
   refusedSrtp?: number;
+  /** The codec's bitrate as sent over the last second or so, kbit/s (RTP payload only). */
+  bitrateKbps?: number;
+  /** Expected quality, 1 to 4.5, from the E-model (ITU-T G.107, simplified) on the figures above. */
+  mos?: number;
 }
 
 export interface MediaPathView {

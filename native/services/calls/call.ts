@@ -11,6 +11,7 @@ import type { MediaSession } from './media-session.js';
 import type { IncomingRequest, OutgoingInvite } from '../sip/index.js';
 import type { TimerHandle } from '../../proto/sip/timers.js';
 import type { CallSessionTimer } from './session-timers.js';
+import { estimateMos } from '../../proto/media/e-model.js';
 
 export interface Call {
   id: string;
@@ -123,6 +124,8 @@ export function callView(call: Call): CallView {
       ...(s.remoteMedia ? { remoteMedia: s.remoteMedia } : {}),
       ...(s.path ? { path: s.path } : {}),
       ...(s.refusedMedia !== undefined ? { refusedMedia: s.refusedMedia } : {}),
+      ...(s.bitrateKbps !== undefined ? { bitrateKbps: Math.round(s.bitrateKbps * 10) / 10 } : {}),
+      mos: estimateMos({ codec: call.negotiated.codec.name, lossFraction: s.lossFraction, jitterMs: s.jitterMs, rttMs: s.rttMs }),
       ...(s.srtp ? { refusedSrtp: s.srtp.authFailed + s.srtp.replayed + s.srtp.malformed } : {}),
     };
   }

@@ -387,6 +387,8 @@ export class MediaSession {
   }
 
   private readonly dtlsOutbox: Buffer[] = [];
+  private rateMark = { at: 0, octets: 0 };
+  private bitrateKbps: number | undefined;
 
   private flushDtlsOutbox(): void {
     for (const record of this.dtlsOutbox.splice(0)) this.ice?.sendMedia(record);
@@ -477,6 +479,12 @@ export class MediaSession {
   }
 
   stats(): MediaStats {
+    // The send bitrate over the last second or more: what the codec really uses (DTX, adaptation).
+    const nowMs = this.clock.now();
+    if (nowMs - this.rateMark.at >= 1000) {
+      if (this.rateMark.at > 0) this.bitrateKbps = (8 * (this.sent.octets - this.rateMark.octets)) / (nowMs - this.rateMark.at);
+      this.rateMark = { at: nowMs, octets: this.sent.octets };
+    }
     const remote = this.iceInUse ? this.ice?.agent.mediaTarget()?.to : this.rtpTarget();
     const anchored = !this.iceInUse && this.ice?.anchored ? this.ice.view() : undefined;
     // Through a relay to a peer without ICE: the far end is where its media comes from, the round trip RTCP's.
@@ -496,6 +504,7 @@ export class MediaSession {
       malformedDatagrams: this.counts.malformedDatagrams,
       ignoredPackets: this.counts.ignoredPackets,
       rtcpReceived: this.counts.rtcpReceived,
+      ...(this.bitrateKbps !== undefined ? { bitrateKbps: this.bitrateKbps } : {}),
       ...(this.iceInUse ? { path, refusedMedia: this.ice?.counters.refusedMedia ?? 0 } : path ? { path } : {}),
       ...(this.srtp ? { srtp: srtpRefusals(this.srtp) } : {}),
     };

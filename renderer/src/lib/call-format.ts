@@ -39,10 +39,21 @@ export interface QualityFigures {
   loss: string;
   jitter: string;
   roundTrip: string;
+  /** "64 kbit/s", once a second of audio went out. */
+  bitrate?: string;
+  /** "4.4 (excellent)": the engine's MOS estimate, in the usual bands. */
+  rating?: string;
+}
+
+/** How a MOS reads: 4.3 and above is what a good phone line gives. */
+function mosWords(mos: number): string {
+  return mos >= 4.3 ? 'excellent' : mos >= 4.0 ? 'good' : mos >= 3.6 ? 'fair' : mos >= 3.1 ? 'poor' : 'bad';
 }
 
 export function qualityFigures(quality: CallQuality): QualityFigures {
   return {
+    ...(quality.bitrateKbps !== undefined ? { bitrate: `${Math.round(quality.bitrateKbps)} kbit/s` } : {}),
+    ...(quality.mos !== undefined ? { rating: `${quality.mos.toFixed(1)} (${mosWords(quality.mos)})` } : {}),
     codec: quality.codec,
     loss: `${(quality.lossFraction * 100).toFixed(1)} %`,
     jitter: `${Math.round(quality.jitterMs)} ms`,
