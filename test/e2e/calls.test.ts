@@ -53,7 +53,7 @@ async function openApp(node: NodeProcess): Promise<Page> {
   return app.page;
 }
 
-/** The 16-bit samples a running node has recorded so far (the WAV header's sizes are written only at the end). */
+/** The 16-bit samples a running node has recorded so far (while a call runs, the header's sizes lag behind). */
 async function recordedSamples(file: string): Promise<Int16Array> {
   const bytes = await readFile(file);
   const body = bytes.subarray(WAV_HEADER_BYTES, WAV_HEADER_BYTES + ((bytes.length - WAV_HEADER_BYTES) & ~1));
@@ -188,5 +188,27 @@ describe('a call between two UIs', { timeout: 180_000 }, () => {
     assert.equal(await alice.getByRole('region', { name: 'Calls' }).getByRole('checkbox', { name: 'Allow unencrypted calls with phones' }).isChecked(), false);
 
     for (const app of pages) assert.deepEqual(app.problems, [], 'no page errors and no CSP violations (the audio worklet loads from our own origin)');
+  });
+
+  test('Settings → Audio devices: the input level follows the microphone, and the echo test calls back what it hears', async () => {
+    const alice = await openApp(nodes[0]);
+    await alice.getByRole('button', { name: 'Settings', exact: true }).click();
+    const audio = alice.getByRole('region', { name: 'Audio devices' });
+    const meter = audio.getByRole('meter', { name: 'Input level' });
+    assert.equal(Number(await meter.getAttribute('value')), 0, 'nothing measured before the check');
+    await audio.getByRole('button', { name: 'Check microphone' }).click();
+    // The fake microphone plays a 440 Hz tone at half scale (about -9 dBFS).
+    await alice.waitForFunction(() => Number(document.querySelector('meter')?.getAttribute('value') ?? 0) > 0.3, undefined, { timeout: 10_000 });
+    await screenshot(alice, 'settings-microphone-level');
+    await audio.getByRole('button', { name: 'Stop' }).click();
+    assert.equal(Number(await meter.getAttribute('value')), 0);
+
+    await audio.getByRole('button', { name: 'Test my microphone and speaker' }).click();
+    const echoCall = alice.getByRole('region', { name: 'Current call' });
+    await echoCall.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 10_000 });
+    assert.match(await echoCall.innerText(), /echo/i);
+    await echoCall.getByRole('button', { name: 'Hang up' }).click();
+    await echoCall.waitFor({ state: 'detached', timeout: 10_000 });
+    assert.deepEqual(pages.at(-1)!.problems, []);
   });
 });
