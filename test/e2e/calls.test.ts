@@ -12,6 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { untilFoundInOverlay } from '../support/control.js';
 import { launchBrowser, listItemWith, newAppPage, screenshot, type AppPage } from '../support/browser.js';
 import { rmsDbfs } from '../support/audio-analysis.js';
+import { until } from '../support/poll.js';
 import { REPO_ROOT, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 
 const OVERLAY = 'peerdial';
@@ -198,7 +199,7 @@ describe('a call between two UIs', { timeout: 180_000 }, () => {
     assert.equal(Number(await meter.getAttribute('value')), 0, 'nothing measured before the check');
     await audio.getByRole('button', { name: 'Check microphone' }).click();
     // The fake microphone plays a 440 Hz tone at half scale (about -9 dBFS).
-    await alice.waitForFunction(() => Number(document.querySelector('meter')?.getAttribute('value') ?? 0) > 0.3, undefined, { timeout: 10_000 });
+    await until('the meter to rise', async () => (Number(await meter.getAttribute('value')) > 0.3 ? true : undefined), 10_000);
     await screenshot(alice, 'settings-microphone-level');
     await audio.getByRole('button', { name: 'Stop' }).click();
     assert.equal(Number(await meter.getAttribute('value')), 0);
