@@ -114,6 +114,23 @@ describe('calls with baresip keyed by DTLS-SRTP', { timeout: 180_000 }, () => {
   it('baresip calls the node with DTLS-SRTP (RTCP on its own port), and both hear each other', (t) => talk('phone', false, t));
   it('the node calls baresip, offers DTLS-SRTP with RTCP multiplexed, and both hear each other', (t) => talk('node', true, t));
 
+  it('hold and resume keep the DTLS-SRTP call going on the keys agreed at its start', async () => {
+    const { api, calls } = await startBoth('hold', { mediaenc: 'dtls_srtp', rtcpMux: true });
+    const { id } = await api.invoke('call.dial', { to: baresip!.uri });
+    await baresip!.waitFor('CALL_ESTABLISHED');
+    const received = async () => (await api.invoke('call.list', {})).find((c) => c.id === id)?.quality?.packetsReceived ?? 0;
+    await until('audio from baresip', async () => ((await received()) > 50 ? true : undefined), 15_000, describeCalls(calls));
+    await api.invoke('call.hold', { id, hold: true });
+    await api.invoke('call.hold', { id, hold: false });
+    const resumedAt = await received();
+    await until('audio again after the resume', async () => ((await received()) > resumedAt + 100 ? true : undefined), 15_000, describeCalls(calls));
+    const [view] = await api.invoke('call.list', {});
+    assert.equal(view.encryption, 'to-phone');
+    assert.ok((view.quality?.refusedSrtp ?? 0) < 5, `SRTP refused after the re-INVITEs: ${view.quality?.refusedSrtp}`);
+    assert.doesNotMatch(baresip!.output(), /dtls_srtp: .*(error|failed)/i);
+    await api.invoke('call.hangup', { id });
+  });
+
   it('a fingerprint changed on the way is caught by the handshake: the call ends as not secured, counted', async () => {
     const { api, calls, status } = await startBoth('tampered', { mediaenc: 'dtls_srtp' });
     // Someone on the signalling path rewrites the phone's a=fingerprint (as a man in the middle

@@ -91,6 +91,25 @@ describe('calls with baresip over TLS, encrypted to the phone (SDES)', { timeout
     assert.ok(wire.toNode < 0.02 && wire.fromNode < 0.02, `packets on the wire that sound like the tones: ${(wire.toNode * 100).toFixed(1)}% to the node, ${(wire.fromNode * 100).toFixed(1)}% from it`);
   }
 
+  it('hold and resume keep the encrypted audio going, whatever keys baresip answers the re-INVITEs with', async () => {
+    node = await startNode({ user: 'alice', args: ['--bind', NODE_ADDRESS, '--auto-answer', '--play', nodeTone, '--rtp-ports', NODE_RTP_PORTS, '--no-mdns', '--no-multicast-register'] });
+    const api = (control = controlOf(node));
+    const calls = watchCalls(api);
+    baresip = await startBaresip({ user: 'carol', answerMode: 'auto', source: phoneTone, tls: true, mediaenc: 'srtp-mand' });
+    const { id } = await api.invoke('call.dial', { to: baresip.tlsUri! });
+    await baresip.waitFor('CALL_ESTABLISHED');
+    const received = async () => (await api.invoke('call.list', {})).find((c) => c.id === id)?.quality?.packetsReceived ?? 0;
+    await until('audio from baresip', async () => ((await received()) > 50 ? true : undefined), 15_000, describeCalls(calls));
+    await api.invoke('call.hold', { id, hold: true });
+    await api.invoke('call.hold', { id, hold: false });
+    const resumedAt = await received();
+    await until('audio again after the resume', async () => ((await received()) > resumedAt + 100 ? true : undefined), 15_000, describeCalls(calls));
+    const [view] = await api.invoke('call.list', {});
+    assert.equal(view.encryption, 'to-phone');
+    assert.ok((view.quality?.refusedSrtp ?? 0) < 5, `SRTP refused after the re-INVITEs: ${view.quality?.refusedSrtp}`);
+    await api.invoke('call.hangup', { id });
+  });
+
   it('baresip calls the node over TLS with SRTP only, and both hear each other', (t) => talk('phone', t));
   it('the node calls baresip at a transport=tls URI, offers SDES, and both hear each other', (t) => talk('node', t));
 });
