@@ -27,9 +27,10 @@ import { receives, sends } from '../../wire/sdp/direction.js';
 import { IcePath, type CallPortMapping, type HeldRelays, type IceGatheringConfig } from './ice-path.js';
 import { SrtcpReceiver, SrtcpSender, SrtpReceiver, SrtpSender } from '../../wire/srtp/srtp.js';
 import type { CallSrtpKeys } from '../../wire/sdp/media-key.js';
-import { DtlsSession, type DtlsCredentials, type DtlsFailure } from '../../transport/dtls-session.js';
-import { dtlsRoleFor, fingerprintOf, type DtlsFingerprint, type DtlsSetup } from '../../wire/sdp/dtls-attributes.js';
+import type { DtlsCredentials, DtlsFailure } from '../../transport/dtls-session.js';
+import { fingerprintOf, type DtlsFingerprint, type DtlsSetup } from '../../wire/sdp/dtls-attributes.js';
 import { looksLikeDtls } from '../../wire/rtp/demultiplex.js';
+import { DtlsKeying } from './dtls-keying.js';
 
 export interface MediaSessionOptions {
   bind: string;
@@ -95,8 +96,6 @@ const INTER_DIGIT_GAP_FRAMES = 3;
 /** A different SSRC replaces the peer's only after the current one has been quiet this long. */
 const SOURCE_SWITCH_QUIET_MS = 500;
 const SEQ_RING = 1024;
-/** Datagrams kept while DTLS-SRTP keys are pending: a phone may send before our side of the handshake ends. */
-const EARLY_DATAGRAMS = 32;
 const LATE_TICK_MS = 5;
 /** Packet sizes followed: 10 ms to 200 ms of G.711 (RFC 3551 4.2). */
 const MIN_PACKET_SAMPLES = 80;
@@ -193,12 +192,13 @@ export class MediaSession {
   private dtmf: DtmfInProgress | undefined;
   /** Set before the first configure() of an encrypted call: then nothing goes or is taken in the clear. */
   private srtp: SrtpContexts | undefined;
-  /** DTLS-SRTP: the handshake on this socket, and what arrived before it (or its keys) did. */
-  private dtls: DtlsSession | undefined;
-  private keysPending = false;
-  private readonly early: { datagram: Buffer; from: RtpEndpoint }[] = [];
+  /** DTLS-SRTP with a phone: the handshake, and what waits for its keys (dtls-keying.ts). */
+  private readonly keying: DtlsKeying | undefined;
   /** DTLS-SRTP without RTCP multiplexed: the RTCP port would need its own handshake, so no RTCP goes or is read. */
   private rtcpOff = false;
+  /** The send bitrate: octets sent as of the last mark, and when. */
+  private rateMark = { at: 0, octets: 0 };
+  private bitrateKbps: number | undefined;
   /** The DTLS-SRTP handshake failed or the peer refused our certificate: the call cannot be secured. */
   onSecurityFailed?: (problem: DtlsFailure, reason: string) => void;
   /** The DTLS-SRTP keys are in place. */
@@ -229,6 +229,22 @@ export class MediaSession {
     this.probe = options.probe;
     this.iceOptions = { config: options.ice, timers: options.timers };
     this.dtlsCredentials = options.dtls;
+    this.keying = options.dtls && new DtlsKeying(options.dtls, {
+      log: this.log,
+      send: (record, peer) => this.sendRecord(record, peer),
+      keyed: (keys) => {
+        if (!this.closed) this.secure(keys);
+      },
+      arrivedEarly: (early) => {
+        if (this.closed) return;
+        for (const held of early) this.receiveMedia(held.datagram, held.from);
+        this.onSecured?.();
+      },
+      failed: (problem, reason) => {
+        if (!this.closed) this.onSecurityFailed?.(problem, reason);
+      },
+      heardPeer: () => this.counts.packetsReceived > 0,
+    });
   }
 
   private readonly dtlsCredentials: DtlsCredentials | undefined;
@@ -239,6 +255,11 @@ export class MediaSession {
     if (!this.dtlsCredentials) return undefined;
     this.ownFingerprint ??= fingerprintOf(new X509Certificate(this.dtlsCredentials.certPem).raw);
     return this.ownFingerprint;
+  }
+
+  /** DTLS-SRTP keys still on their way: nothing goes out in the clear, and what comes in waits. */
+  private get keysPending(): boolean {
+    return this.keying?.pending === true;
   }
 
   static async open(options: MediaSessionOptions): Promise<MediaSession> {
@@ -308,7 +329,7 @@ export class MediaSession {
    * restart at once; the controlled one only if the other side has not done so a little later.
    */
   private pathState(path: IcePath, state: string, config: IceGatheringConfig): void {
-    if (path === this.ice && state === 'connected') this.flushDtlsOutbox();
+    if (path === this.ice && state === 'connected') this.keying?.pathReady();
     if (path !== this.ice || (state !== 'disconnected' && state !== 'failed')) return;
     for (const address of path.selectedRelays()) {
       config.relayFailed?.(address);
@@ -344,64 +365,18 @@ export class MediaSession {
    * nothing is sent, and what arrives waits (a little of it) to be opened with them.
    */
   startDtls(ownSetup: DtlsSetup, peerFingerprint: DtlsFingerprint, rtcpMux: boolean): void {
-    if (this.closed || this.dtls || this.srtp) return;
-    if (!this.dtlsCredentials) throw new Error('this node has no certificate for DTLS-SRTP');
-    this.keysPending = true;
+    if (this.closed || this.keying?.started || this.srtp) return;
+    if (!this.keying) throw new Error('this node has no certificate for DTLS-SRTP');
     this.rtcpOff = !rtcpMux;
-    const dtls = new DtlsSession({
-      role: dtlsRoleFor(ownSetup),
-      credentials: this.dtlsCredentials,
-      peerFingerprint,
-      send: (record) => this.sendRecord(record),
-    });
-    this.dtls = dtls;
-    dtls.onPeerClosed = () => {
-      // A phone checks our certificate after the handshake and ends DTLS when it does not match.
-      if (this.counts.packetsReceived === 0 && !this.closed) this.onSecurityFailed?.('wrong-certificate', 'the other side ended DTLS before any audio: it did not accept our certificate');
-    };
-    for (const held of this.early.splice(0)) if (looksLikeDtls(held.datagram)) dtls.receive(held.datagram);
-    void dtls.outcome.then((outcome) => {
-      if (this.closed || this.dtls !== dtls) return;
-      if (!outcome.ok) {
-        this.log.info('DTLS-SRTP failed', { problem: outcome.problem, reason: outcome.reason });
-        this.onSecurityFailed?.(outcome.problem, outcome.reason);
-        return;
-      }
-      this.log.debug('DTLS-SRTP keys agreed', { suite: outcome.keys.suite, handshakeMs: Math.round(outcome.handshakeMs) });
-      this.secure(outcome.keys);
-      this.keysPending = false;
-      for (const held of this.early.splice(0)) this.receiveMedia(held.datagram, held.from);
-      this.onSecured?.();
-    });
+    this.keying.start(ownSetup, peerFingerprint);
   }
 
-  /** A DTLS record goes where media goes: the ICE pair, the anchoring relay, or the peer's address. */
-  private sendRecord(record: Buffer): void {
-    if (this.iceInUse && this.ice) {
-      // With ICE the handshake waits for a checked pair (RFC 8842 4: DTLS runs on ICE's selected pair).
-      if (!this.ice.sendMedia(record) && this.dtlsOutbox.length < EARLY_DATAGRAMS) this.dtlsOutbox.push(record);
-      return;
-    }
-    const target = this.dtlsPeer ?? this.rtpTarget();
+  /** A DTLS record goes where media goes: the ICE pair (false until there is one), the anchoring relay, or the peer. */
+  private sendRecord(record: Buffer, peer: RtpEndpoint | undefined): boolean {
+    if (this.iceInUse && this.ice) return this.ice.sendMedia(record);
+    const target = peer ?? this.rtpTarget();
     if (target && !this.ice?.sendAnchored(record, target)) this.sockets.sendRtp(record, target);
-  }
-
-  private readonly dtlsOutbox: Buffer[] = [];
-  private rateMark = { at: 0, octets: 0 };
-  private bitrateKbps: number | undefined;
-
-  private flushDtlsOutbox(): void {
-    for (const record of this.dtlsOutbox.splice(0)) this.ice?.sendMedia(record);
-  }
-
-  /** Where the peer's DTLS comes from, without ICE: our records answer there (its SDP address may be a LAN one). */
-  private dtlsPeer: RtpEndpoint | undefined;
-
-  /** RFC 7983: a DTLS record on the media port goes to the handshake, or waits for it to start. */
-  private receiveDtls(record: Buffer, from: RtpEndpoint): void {
-    if (!this.iceInUse) this.dtlsPeer = from;
-    if (this.dtls) this.dtls.receive(record);
-    else if (this.early.length < EARLY_DATAGRAMS) this.early.push({ datagram: record, from });
+    return true;
   }
 
   /** First call starts media; later ones (re-INVITE) change codec, remote or direction, keeping SSRC and sequence. */
@@ -502,7 +477,7 @@ export class MediaSession {
       dtmfSent: this.counts.dtmfSent,
       dtmfReceived: this.counts.dtmfReceived,
       malformedDatagrams: this.counts.malformedDatagrams,
-      ignoredPackets: this.counts.ignoredPackets,
+      ignoredPackets: this.counts.ignoredPackets + (this.keying?.overflowed ?? 0),
       rtcpReceived: this.counts.rtcpReceived,
       ...(this.bitrateKbps !== undefined ? { bitrateKbps: this.bitrateKbps } : {}),
       ...(this.iceInUse ? { path, refusedMedia: this.ice?.counters.refusedMedia ?? 0 } : path ? { path } : {}),
@@ -521,7 +496,7 @@ export class MediaSession {
     for (const job of this.dtmfQueue.splice(0)) job.reject(ended);
     this.dtmf = undefined;
     await byeSent;
-    this.dtls?.close();
+    this.keying?.close();
     if (this.pathLostTimer) clearTimeout(this.pathLostTimer);
     await this.ice?.close();
     await this.portMapping?.then((mapping) => mapping?.release());
@@ -611,21 +586,20 @@ export class MediaSession {
       if (verdict === 'consumed') return;
       if (verdict === 'refused' && this.iceInUse) return;
     }
-    if (looksLikeDtls(datagram)) this.receiveDtls(datagram, from);
-    else if (this.keysPending) this.holdEarly(datagram, from);
+    if (this.keying && (looksLikeDtls(datagram) || this.keying.pending)) this.keyingTakes(datagram, from);
     else if (looksLikeRtcp) this.receiveRtcp(datagram, from, 'rtp-port');
     else this.receiveRtp(datagram, from);
   }
 
-  private holdEarly(datagram: Buffer, from: RtpEndpoint): void {
-    if (this.early.length < EARLY_DATAGRAMS) this.early.push({ datagram, from });
-    else this.counts.ignoredPackets++;
+  /** RFC 7983: DTLS records to the handshake; media that came before the keys waits for them. */
+  private keyingTakes(datagram: Buffer, from: RtpEndpoint): void {
+    if (looksLikeDtls(datagram)) this.keying!.receiveRecord(datagram, from, this.iceInUse);
+    else this.keying!.hold(datagram, from);
   }
 
   /** Media that came through a TURN relay from the selected peer. */
   private receiveMedia(datagram: Buffer, from: RtpEndpoint): void {
-    if (looksLikeDtls(datagram)) this.receiveDtls(datagram, from);
-    else if (this.keysPending) this.holdEarly(datagram, from);
+    if (this.keying && (looksLikeDtls(datagram) || this.keying.pending)) this.keyingTakes(datagram, from);
     else if (looksLikeRtcp(datagram)) this.receiveRtcp(datagram, from, 'rtp-port');
     else this.receiveRtp(datagram, from);
   }
