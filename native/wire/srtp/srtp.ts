@@ -5,6 +5,7 @@
 // Why by hand: werift-rtp 0.8.9, the one maintained TypeScript SRTP, accepts a replayed packet
 // (no replay list, 3.3.2), guesses the rollover counter by a heuristic rather than 3.3.1, and
 // pulls a 12 MB media library with it (measurements in the team's notes for issue 14).
+import { HmacSha1 } from '../crypto/hmac-sha1.js';
 import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 
 export const SRTP_MASTER_KEY_BYTES = 16;
@@ -109,8 +110,9 @@ function headerLength(packet: Buffer): number | undefined {
 }
 
 /** The session salt XOR the SSRC at `ssrcAt` and the 48-bit index in the 6 bytes after it. */
-function saltedIv(size: number, salt: Buffer, ssrcAt: number, ssrc: number, index: number): Buffer {
-  const iv = Buffer.alloc(size);
+function saltedIv(size: number, salt: Buffer, ssrcAt: number, ssrc: number, index: number, into?: Buffer): Buffer {
+  const iv = into ?? Buffer.alloc(size);
+  iv.fill(0);
   iv.writeUInt32BE(ssrc >>> 0, ssrcAt);
   iv.writeUIntBE(index, ssrcAt + 4, 6);
   for (let i = 0; i < salt.length; i++) iv[i] ^= salt[i];
@@ -178,22 +180,30 @@ export interface SrtpTransform {
 class CounterModeHmacRtp implements SrtpTransform {
   readonly tagBytes = SRTP_AUTH_TAG_BYTES;
   private readonly cm: CounterMode;
+  private readonly hmac: HmacSha1;
+  /** Scratch for each packet's IV, ROC and tag: used and done with before protect or unprotect returns. */
+  private readonly iv = Buffer.alloc(16);
+  private readonly roc = Buffer.alloc(4);
+  private readonly tag = Buffer.alloc(20);
 
   constructor(private readonly keys: SrtpSessionKeys) {
     this.cm = new CounterMode(keys.encryption);
+    this.hmac = new HmacSha1(keys.auth);
   }
 
   protect(rtp: Buffer, header: number, ssrc: number, index: number): Buffer {
     const out = Buffer.allocUnsafe(rtp.length + this.tagBytes);
     rtp.copy(out, 0, 0, header);
-    this.cm.apply(counterIv(this.keys.salt, ssrc, index), rtp.subarray(header), out, header);
-    authTag(this.keys, out.subarray(0, rtp.length), rocOf(index)).copy(out, rtp.length);
+    this.cm.apply(saltedIv(16, this.keys.salt, 4, ssrc, index, this.iv), rtp.subarray(header), out, header);
+    this.roc.writeUInt32BE(rocOf(index) >>> 0);
+    this.hmac.digestInto(out.subarray(0, rtp.length), this.roc, out, rtp.length, this.tagBytes);
     return out;
   }
 
   unprotect(body: Buffer, tag: Buffer, header: number, ssrc: number, index: number): boolean {
-    if (!timingSafeEqual(authTag(this.keys, body, rocOf(index)), tag)) return false;
-    this.cm.apply(counterIv(this.keys.salt, ssrc, index), body.subarray(header), body, header);
+    this.roc.writeUInt32BE(rocOf(index) >>> 0);
+    if (tag.length !== this.tagBytes || !this.hmac.verifies(body, this.roc, tag, this.tag)) return false;
+    this.cm.apply(saltedIv(16, this.keys.salt, 4, ssrc, index, this.iv), body.subarray(header), body, header);
     return true;
   }
 }
@@ -252,30 +262,46 @@ export class SrtpSender {
 export type SrtpRejection = 'malformed' | 'auth' | 'replay';
 export type UnprotectOutcome = { ok: true; rtp: Buffer; index: number } | { ok: false; reason: SrtpRejection };
 
-const WINDOW_MASK = (1n << BigInt(SRTP_REPLAY_WINDOW)) - 1n;
-
-/** RFC 3711 3.3.2: one stream's replay list, a bit mask behind the highest index authenticated so far. */
+/**
+ * RFC 3711 3.3.2: one stream's replay list, a 64-bit mask behind the highest index authenticated
+ * so far, kept as two 32-bit halves: BigInt arithmetic would allocate on every packet.
+ */
 class ReplayList {
-  /** Bit i set: the packet of index (highest - i) was received. */
-  private seen = 1n;
+  /** Bit d set: the packet of index (highest - d) was received; d 0..31 here, 32..63 in `older`. */
+  private recent = 1;
+  private older = 0;
 
   constructor(public highest: number) {}
 
   /** An index received already, or too old for the list to tell. */
   refuses(index: number): boolean {
     const delta = this.highest - index;
-    return delta >= SRTP_REPLAY_WINDOW || (delta >= 0 && ((this.seen >> BigInt(delta)) & 1n) === 1n);
+    if (delta < 0) return false;
+    if (delta >= SRTP_REPLAY_WINDOW) return true;
+    return delta < 32 ? ((this.recent >>> delta) & 1) === 1 : ((this.older >>> (delta - 32)) & 1) === 1;
   }
 
   /** Records an index whose packet authenticated. */
   accept(index: number): void {
     const delta = this.highest - index;
     if (delta >= 0) {
-      this.seen |= 1n << BigInt(delta);
+      if (delta < 32) this.recent = (this.recent | (1 << delta)) >>> 0;
+      else this.older = (this.older | (1 << (delta - 32))) >>> 0;
       return;
     }
-    // A jump past the whole list empties it, without a shift as long as the jump.
-    this.seen = -delta >= SRTP_REPLAY_WINDOW ? 1n : ((this.seen << BigInt(-delta)) | 1n) & WINDOW_MASK;
+    // The list moves up by `shift`; a jump past the whole list empties it.
+    const shift = -delta;
+    if (shift >= SRTP_REPLAY_WINDOW) {
+      this.older = 0;
+      this.recent = 0;
+    } else if (shift >= 32) {
+      this.older = (this.recent << (shift - 32)) >>> 0;
+      this.recent = 0;
+    } else {
+      this.older = ((this.older << shift) | (this.recent >>> (32 - shift))) >>> 0;
+      this.recent = (this.recent << shift) >>> 0;
+    }
+    this.recent = (this.recent | 1) >>> 0;
     this.highest = index;
   }
 }

@@ -104,6 +104,30 @@ describe('SRTP (RFC 3711, AES_CM_128_HMAC_SHA1_80)', () => {
     for (const i of [2, 9, 5]) assert.deepEqual(receiver.unprotect(packets[i]), { ok: false, reason: 'replay' });
   });
 
+  it('decides replays as a plain list of everything seen would, across jumps of every size', () => {
+    const sender = new SrtpSender(masterKey, masterSalt);
+    const receiver = new SrtpReceiver(masterKey, masterSalt);
+    const packets = Array.from({ length: 4000 }, (_, i) => sender.protect(rtp(i)));
+    // Seeded, so a failure repeats: a cursor that mostly creeps forward, jumps ahead by up to
+    // 100, and reaches back by up to 80 (across the 64-packet list and its 32-bit halves).
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const seen = new Set<number>();
+    let highest = -1;
+    let cursor = 0;
+    for (let n = 0; n < 3000; n++) {
+      const r = random();
+      cursor = Math.min(3999, Math.max(0, r < 0.6 ? cursor + 1 : r < 0.8 ? cursor + Math.floor(random() * 100) : cursor - Math.floor(random() * 80)));
+      const expectReplay = (highest >= 0 && cursor <= highest - 64) || seen.has(cursor);
+      const outcome = receiver.unprotect(Buffer.from(packets[cursor]));
+      assert.equal(outcome.ok, !expectReplay, `packet ${cursor} after highest ${highest}: ${JSON.stringify(outcome)}`);
+      if (outcome.ok) {
+        seen.add(cursor);
+        highest = Math.max(highest, cursor);
+      }
+    }
+  });
+
   it('follows the rollover counter across the sequence number wrap, packets reordered around it (3.3.1)', () => {
     const sender = new SrtpSender(masterKey, masterSalt);
     const receiver = new SrtpReceiver(masterKey, masterSalt);
