@@ -133,12 +133,6 @@ export function gcmIv(salt: Buffer, ssrc: number, index: number): Buffer {
   return saltedIv(12, salt, 2, ssrc, index);
 }
 
-function authTag(keys: SrtpSessionKeys, authenticated: Buffer, roc: number): Buffer {
-  const rocBytes = Buffer.allocUnsafe(4);
-  rocBytes.writeUInt32BE(roc >>> 0);
-  return createHmac('sha1', keys.auth).update(authenticated).update(rocBytes).digest().subarray(0, SRTP_AUTH_TAG_BYTES);
-}
-
 /**
  * AES-GCM (RFC 7714 7) under a fresh cipher per packet: node:crypto takes a GCM IV only when the
  * cipher is made. Writes the ciphertext of `plain` into `out` at `at`, its 16-byte tag right after.
