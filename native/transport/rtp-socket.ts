@@ -82,9 +82,20 @@ export class RtpSocketPair {
     return new RtpSocketPair(rtp, rtcp, options.bind, port, options);
   }
 
+  /** Fifty a second per call: one shared callback, no promise or closure per packet (they are garbage the media clock pays for). */
   sendRtp(datagram: Buffer, to: RtpEndpoint): void {
-    void this.send(this.rtp, datagram, to);
+    if (this.closed) return;
+    try {
+      this.rtp.send(datagram, to.port, to.address, this.countSendError);
+    } catch {
+      // A bad address or port from a peer's SDP throws synchronously; it is a failed send, not a crash.
+      this.stats.sendErrors++;
+    }
   }
+
+  private readonly countSendError = (error: Error | null): void => {
+    if (error) this.stats.sendErrors++;
+  };
 
   /** RTCP goes out of the RTCP port, or the RTP port when the peer multiplexes (RFC 5761 4). */
   sendRtcp(datagram: Buffer, to: RtpEndpoint, from: RtcpArrival = 'rtcp-port'): Promise<void> {
