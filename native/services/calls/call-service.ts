@@ -322,8 +322,8 @@ export class CallService {
         callId: call.sipCallId,
         body: createOffer(call.local),
         contentType: 'application/sdp',
-        // RFC 4028 7.1: we support session timers, ask for our interval, and take nothing shorter than our Min-SE.
-        headers: { supported: TIMER_OPTION, 'session-expires': String(this.sessionExpiresS), 'min-se': String(this.minSessionExpiresS) },
+        // RFC 4028 7.1: we support session timers and ask for our interval (Min-SE only when not the default 90 s: bytes count, 18.1.1).
+        headers: { supported: TIMER_OPTION, 'session-expires': String(this.sessionExpiresS), ...(this.minSessionExpiresS !== MIN_SESSION_EXPIRES_S ? { 'min-se': String(this.minSessionExpiresS) } : {}) },
       },
       (response) => this.onInviteResponse(call, response),
     );

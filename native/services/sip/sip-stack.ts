@@ -380,6 +380,9 @@ export class SipStack {
     let bytes = serializeSipMessage(request);
     if (remote.protocol === 'udp' && bytes.length > 1300 && !nextHop.params.transport) {
       // RFC 3261 18.1.1: a request larger than 1300 bytes MUST go over a congestion-controlled transport.
+      // A peer that cannot take TCP (a phone behind a NAT that only opened UDP) still gets it over
+      // UDP, fragmented, when TCP fails: as RFC 3263 4.3 moves on to the next target.
+      alternates = [remote, ...alternates];
       remote = { ...remote, protocol: 'tcp' };
       request = this.buildRequest(outgoing, uri, 'tcp');
       bytes = serializeSipMessage(request);
