@@ -495,29 +495,28 @@ export class CallService {
       return incoming.respond(422, { headers: { 'min-se': String(timer.tooSmall) } });
     }
     const offer = sdpOf(request);
-    if (!echo) {
-      const secured = await this.securityOfOffer(request, offer, from.uri, incoming.remote.protocol === 'tls');
-      if (secured.kind === 'refused') {
+    // The echo service answers as this node does: DTLS-SRTP when offered (our own dialer offers it), plain only where allowed.
+    const secured = await this.securityOfOffer(request, offer, from.uri, incoming.remote.protocol === 'tls');
+    if (secured.kind === 'refused') {
+      await this.discard(call);
+      this.deps.log.info('refused a call that could not be secured', { from: from.uri, why: secured.refusal, detail: secured.reason });
+      return incoming.respond(488, { reason: NOT_SECURED_REASON, headers: { warning: `399 ${this.deps.stack.host} "Call could not be secured: ${secured.reason}"` } });
+    }
+    if (secured.kind === 'encrypted') {
+      call.local = { ...call.local, mediaKey: secured.key };
+      call.srtpKeys = secured.keys;
+    } else if (secured.kind === 'sdes') {
+      call.local = { ...call.local, sdes: [secured.own] };
+      call.srtpKeys = secured.keys;
+      call.sdes = { overTls: secured.overTls };
+    } else if (secured.kind === 'dtls') {
+      const fingerprint = media.dtlsFingerprint;
+      if (!fingerprint) {
         await this.discard(call);
-        this.deps.log.info('refused a call that could not be secured', { from: from.uri, why: secured.refusal, detail: secured.reason });
-        return incoming.respond(488, { reason: NOT_SECURED_REASON, headers: { warning: `399 ${this.deps.stack.host} "Call could not be secured: ${secured.reason}"` } });
+        return incoming.respond(488, { reason: NOT_SECURED_REASON, headers: { warning: `399 ${this.deps.stack.host} "Call could not be secured: this node has no certificate for DTLS-SRTP"` } });
       }
-      if (secured.kind === 'encrypted') {
-        call.local = { ...call.local, mediaKey: secured.key };
-        call.srtpKeys = secured.keys;
-      } else if (secured.kind === 'sdes') {
-        call.local = { ...call.local, sdes: [secured.own] };
-        call.srtpKeys = secured.keys;
-        call.sdes = { overTls: secured.overTls };
-      } else if (secured.kind === 'dtls') {
-        const fingerprint = media.dtlsFingerprint;
-        if (!fingerprint) {
-          await this.discard(call);
-          return incoming.respond(488, { reason: NOT_SECURED_REASON, headers: { warning: `399 ${this.deps.stack.host} "Call could not be secured: this node has no certificate for DTLS-SRTP"` } });
-        }
-        call.local = { ...call.local, dtls: { setup: secured.setup, fingerprint } };
-        call.dtls = true;
-      }
+      call.local = { ...call.local, dtls: { setup: secured.setup, fingerprint } };
+      call.dtls = true;
     }
     if (offer !== undefined) {
       media.signallingPeer = incoming.remote.address;
