@@ -347,11 +347,12 @@ export type StreamItem = ControlEvent | { type: 'reset'; epoch: string; seq: num
 
 /**
  * Audio between the UI's devices and the engine: 20 ms frames of 16-bit signed mono PCM at
- * 8 kHz (160 samples, 320 bytes, little-endian), the G.711 rate; the renderer resamples.
+ * 48 kHz (960 samples, 1920 bytes, little-endian), the rate of sound cards and of Opus, so
+ * wideband is not lost on the way; the engine converts to the call's codec rate.
  * Microphone frames go to the call that is active and not held; speaker frames come from it.
  */
-export const AUDIO_SAMPLE_RATE = 8000;
-export const AUDIO_FRAME_SAMPLES = 160;
+export const AUDIO_SAMPLE_RATE = 48000;
+export const AUDIO_FRAME_SAMPLES = 960;
 export const AUDIO_FRAME_BYTES = AUDIO_FRAME_SAMPLES * 2;
 
 export interface AudioEndpoint {

@@ -535,7 +535,7 @@ export class Engine {
       onChange: (view) => events.publish('call.changed', view),
       onHistory: (entry) => events.publish('call.history', entry),
       autoAnswer: options.autoAnswer,
-      playSource: played && (() => new WavFileSource({ sampleRate: 8000, samples: played.samples })),
+      playSource: played && (() => played.again()),
       recorder,
       presenceNotify: (incoming) => void presence.onNotify(incoming),
       configNotify: (incoming) => lanOffers.onNotify(incoming),

@@ -13,6 +13,7 @@ import { untilFoundInOverlay } from '../support/control.js';
 import { launchBrowser, listItemWith, newAppPage, screenshot, type AppPage } from '../support/browser.js';
 import { rmsDbfs } from '../support/audio-analysis.js';
 import { until } from '../support/poll.js';
+import { RECORDING_RATE } from '../support/calls.js';
 import { REPO_ROOT, removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 
 const OVERLAY = 'peerdial';
@@ -33,13 +34,13 @@ function launchWithMicrophone(wav: string): Promise<Browser> {
   ]);
 }
 
-/** Amplitude of one frequency in 8 kHz samples (a single DFT bin). */
+/** Amplitude of one frequency in a recording's samples (a single DFT bin). */
 function toneAmplitude(samples: Int16Array, hz: number): number {
   let re = 0;
   let im = 0;
   for (let n = 0; n < samples.length; n++) {
-    re += samples[n] * Math.cos((2 * Math.PI * hz * n) / 8000);
-    im -= samples[n] * Math.sin((2 * Math.PI * hz * n) / 8000);
+    re += samples[n] * Math.cos((2 * Math.PI * hz * n) / RECORDING_RATE);
+    im -= samples[n] * Math.sin((2 * Math.PI * hz * n) / RECORDING_RATE);
   }
   return (2 * Math.hypot(re, im)) / samples.length;
 }
@@ -126,7 +127,7 @@ describe('a call between two UIs', { timeout: 180_000 }, () => {
     const recordedBefore = (await recordedSamples(recording)).length;
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const heard = (await recordedSamples(recording)).subarray(recordedBefore);
-    assert.ok(heard.length >= 8000 * 2, `bob's node recorded ${heard.length} samples in 3 s of call`);
+    assert.ok(heard.length >= RECORDING_RATE * 2, `bob's node recorded ${heard.length} samples in 3 s of call`);
     // Chromium's noise suppression turns a steady tone down over the first seconds (it takes it
     // for background noise), so the test looks for the tone itself, not for its full loudness.
     const level = rmsDbfs(heard);

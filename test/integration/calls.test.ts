@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
 import { decodeWav } from '../../native/wire/audio/wav.js';
-import { CallEvents, toneHz, writeTone } from '../support/calls.js';
+import { CallEvents, RECORDING_RATE, toneHz, writeTone } from '../support/calls.js';
 import { removeDir, startNode, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
@@ -82,9 +82,9 @@ describe('a call between two engines by direct URI', () => {
     const heard = await until('bob\'s recording, settled', async () => {
       const bytes = await readFile(recording);
       const dataBytes = bytes.readUInt32LE(40);
-      return dataBytes > 8000 * 2 * 2 && dataBytes === bytes.length - 44 && bytes.readUInt32LE(4) === bytes.length - 8 ? decodeWav(bytes) : undefined;
+      return dataBytes > RECORDING_RATE * 2 * 2 && dataBytes === bytes.length - 44 && bytes.readUInt32LE(4) === bytes.length - 8 ? decodeWav(bytes) : undefined;
     }, 5_000);
-    const hz = toneHz(heard.samples);
+    const hz = toneHz(heard.samples, heard.sampleRate);
     assert.ok(hz !== undefined && Math.abs(hz - 440) < 15, `bob heard ${hz} Hz, not alice's 440 Hz`);
 
     const [aliceEntry] = await alice.api.invoke('call.history', {});
@@ -237,7 +237,7 @@ describe('call waiting, transfer and the echo test', () => {
     await daveCalls.waitFor('the echo answers', (v) => v.state === 'active');
     await new Promise((r) => setTimeout(r, 2_000));
     await dave.api.invoke('call.hangup', { id: dialled.id });
-    await until('the recording', async () => decodeWav(await readFile(recording)).samples.length > 8000);
+    await until('the recording', async () => decodeWav(await readFile(recording)).samples.length > RECORDING_RATE);
     const hz = toneHz(decodeWav(await readFile(recording)).samples);
     assert.ok(hz !== undefined && Math.abs(hz - 600) < 15, `the echo returned ${hz} Hz, not the 600 Hz sent`);
     assert.deepEqual(await dave.api.invoke('call.list', {}), []);

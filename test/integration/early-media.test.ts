@@ -50,9 +50,9 @@ describe('early media (RFC 3960)', () => {
         const bytes = await readFile(recording);
         return bytes.readUInt32LE(40) > 0 && bytes.readUInt32LE(40) === bytes.length - 44 ? decodeWav(bytes) : undefined;
       });
-      const loud = heard.samples.filter((x) => Math.abs(x) > 2000).length / 8000;
+      const loud = heard.samples.filter((x) => Math.abs(x) > 2000).length / heard.sampleRate;
       assert.ok(loud > 1, `${loud.toFixed(2)} s of the early tone heard`);
-      const hz = toneHz(heard.samples.subarray(0, 8000 * 2));
+      const hz = toneHz(heard.samples.subarray(0, heard.sampleRate * 2), heard.sampleRate);
       assert.ok(hz !== undefined && Math.abs(hz - 800) < 20, `heard ${hz} Hz before the answer, the phone played 800 Hz`);
     } finally {
       phone.close();

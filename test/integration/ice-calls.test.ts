@@ -10,7 +10,7 @@ import { Engine } from '../../native/roots/node-engine.js';
 import { decodeWav } from '../../native/wire/audio/wav.js';
 import { encodeG711 } from '../../native/wire/audio/g711.js';
 import { serializeRtpPacket } from '../../native/wire/rtp/rtp-packet.js';
-import { CallEvents, tone, toneHz, writeTone } from '../support/calls.js';
+import { CallEvents, RECORDING_RATE, tone, toneHz, writeTone } from '../support/calls.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
@@ -65,7 +65,7 @@ describe('ICE in a call between two engines', () => {
     assert.ok(after.quality!.refusedMedia! >= 100);
     // What bob hears is still alice's 440 Hz, not the intruder's 2 kHz.
     const heard = decodeWav(await readFile(recording)).samples;
-    const hz = toneHz(heard.subarray(Math.max(0, heard.length - 16000)));
+    const hz = toneHz(heard.subarray(Math.max(0, heard.length - 2 * RECORDING_RATE)));
     assert.ok(hz !== undefined && Math.abs(hz - 440) < 25, `bob hears ${hz} Hz`);
     await bob.api.invoke('call.hangup', { id: call.id });
     await until('alice to see the call end', async () => (await alice.api.invoke('call.list', {})).length === 0, 5_000);

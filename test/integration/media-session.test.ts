@@ -14,6 +14,7 @@ import { createLogger } from '../../native/log.js';
 import type { AudioSink } from '../../native/proto/media/audio-io.js';
 import { MediaSession, type MediaSessionOptions } from '../../native/services/calls/media-session.js';
 import { WavFileSource, WavRecorder } from '../../native/services/calls/wav-file-audio.js';
+import { resample } from '../../native/proto/media/resampler.js';
 import { MediaClock } from '../../native/transport/media-clock.js';
 import { decodeWav } from '../../native/wire/audio/wav.js';
 import { parseRtcpCompound, serializeRtcpCompound } from '../../native/wire/rtp/rtcp.js';
@@ -121,7 +122,9 @@ describe('media session between two peers on loopback', () => {
     await waitFor(() => source.finished, 3000, 'the sweep to be sent');
     await sleep(400); // jitter buffer delay and the last frames in flight
     await recorder.close();
-    const heard = decodeWav(await readFile(recordingPath)).samples;
+    // The recorder keeps 48 kHz; the sweep was sent at 8 kHz, so it is compared at 8 kHz.
+    const recorded = decodeWav(await readFile(recordingPath));
+    const heard = resample(recorded.samples, recorded.sampleRate, 8000);
     assert.ok(rms(heard) > 10 * 20, `recording is near silent (rms ${rms(heard).toFixed(1)})`);
     const match = bestCorrelation(signal, heard);
     assert.ok(match.value > 0.9, `recording does not carry the sweep (best correlation ${match.value.toFixed(3)} at lag ${match.lag})`);

@@ -19,7 +19,7 @@ import {
   soundSeconds,
   type SpokenWav,
 } from '../support/audio-analysis.js';
-import { describeCalls, watchCalls } from '../support/calls.js';
+import { describeCalls, RECORDING_RATE, watchCalls } from '../support/calls.js';
 import { controlOf, type NodeControl } from '../support/control.js';
 import { removeDir, startNode, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
@@ -40,7 +40,8 @@ function assertCarries(who: string, recordingFile: string, heard: SpokenWav, own
   const expected = readWav(heard.speech);
   const ownVoice = readWav(own.speech);
   const facts = `${who}: ${describeRecording(recording, expected)}`;
-  assert.equal(recording.sampleRate, 8000, facts);
+  // The node records at 48 kHz, baresip at the 8 kHz its config asks for.
+  assert.ok([8000, RECORDING_RATE].includes(recording.sampleRate), facts);
   assert.ok(durationSeconds(recording) >= durationSeconds(expected), `recording too short; ${facts}`);
   // The whole phrase fits in the talk time: most of its sound must have arrived.
   assert.ok(soundSeconds(recording) >= 0.8 * soundSeconds(expected), `too little sound (sent ${soundSeconds(expected).toFixed(2)} s); ${facts}`);

@@ -14,7 +14,7 @@ import { writeTone } from '../support/calls.js';
 import { removeDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { requireBaresipIce, startLabBaresip, type LabBaresip } from '../netns/lab-baresip.js';
-import { recordedBytes, toneHeardSince } from '../netns/lab-tones.js';
+import { recordedSecondsSince, toneHeardSince } from '../netns/lab-tones.js';
 import { makeLan, requireNetnsPrivileges, type LanHost, type NetnsLan } from '../netns/lan.js';
 import { startLanNode, type LanNode } from '../netns/lan-node.js';
 import { deviceOf } from '../support/contacts.js';
@@ -22,7 +22,6 @@ import { deviceOf } from '../support/contacts.js';
 const OVERLAY = 'farm.test';
 const DAVE_HZ = 450;
 const ERIN_HZ = 700;
-const TWO_SECONDS = 2 * 8000 * 2;
 const near = (hz: number | undefined, expected: number) => hz !== undefined && Math.abs(hz - expected) < 25;
 
 describe('a zero-conf server farm: three --farm servers share phones, and survive one dying', () => {
@@ -131,7 +130,7 @@ describe('a zero-conf server farm: three --farm servers share phones, and surviv
     for (const [listener, hz] of [[callee, callerHz], [caller, calleeHz]] as const) {
       await until(`${listener.uri} hears ${hz} Hz`, async () => {
         const file = listener.receivedRecording();
-        return file !== undefined && !earlier.includes(file) && (await recordedBytes(file)) > TWO_SECONDS && near(await toneHeardSince(file, 0), hz);
+        return file !== undefined && !earlier.includes(file) && (await recordedSecondsSince(file, 0)) > 2 && near(await toneHeardSince(file, 0), hz);
       }, 15_000);
     }
     await caller.command('hangup');

@@ -18,20 +18,28 @@ export async function writeTone(file: string, hz: number, seconds: number): Prom
   return file;
 }
 
+/** The rate a node's --record file is written at (native/services/calls/wav-file-audio.ts). */
+export const RECORDING_RATE = 48_000;
+
 /**
  * The frequency of a steady tone, from its zero crossings over the loud part of `samples`
  * (undefined when there is hardly any sound).
  */
-export function toneHz(samples: Int16Array, sampleRate = 8000): number | undefined {
+export function toneHz(samples: Int16Array, sampleRate = RECORDING_RATE): number | undefined {
+  // Read at 8 kHz (every sixth sample of a 48 kHz recording): a quiet sample on each side of a
+  // crossing says the crossing is in silence, which holds only where samples are that far apart.
+  const step = sampleRate > 8000 && sampleRate % 8000 === 0 ? sampleRate / 8000 : 1;
+  const rate = sampleRate / step;
   let crossings = 0;
   let loud = 0;
-  for (let i = 1; i < samples.length; i++) {
-    if (Math.abs(samples[i]) < 1000 && Math.abs(samples[i - 1]) < 1000) continue;
+  for (let i = step; i < samples.length; i += step) {
+    const previous = samples[i - step];
+    if (Math.abs(samples[i]) < 1000 && Math.abs(previous) < 1000) continue;
     loud++;
-    if (samples[i - 1] < 0 !== samples[i] < 0) crossings++;
+    if (previous < 0 !== samples[i] < 0) crossings++;
   }
-  if (loud < sampleRate / 2) return undefined;
-  return (crossings / 2) * (sampleRate / loud);
+  if (loud < rate / 2) return undefined;
+  return (crossings / 2) * (rate / loud);
 }
 
 /**
@@ -93,18 +101,18 @@ export function describeCalls(calls: Map<string, CallView>): () => string {
   return () => `calls seen: ${JSON.stringify([...calls.values()])}`;
 }
 
-/** The fraction of 20 ms frames whose zero crossings put them within 40 Hz of `hz`. */
-export function framesAt(frames: Int16Array[], hz: number): number {
+/** The fraction of 20 ms frames (of `sampleRate` samples a second) whose zero crossings put them within 40 Hz of `hz`. */
+export function framesAt(frames: Int16Array[], hz: number, sampleRate = 8000): number {
   let near = 0;
   for (const frame of frames) {
     let crossings = 0;
     for (let i = 1; i < frame.length; i++) if (frame[i - 1] < 0 !== frame[i] < 0) crossings++;
-    if (Math.abs((crossings / 2) * (8000 / frame.length) - hz) < 40) near++;
+    if (Math.abs((crossings / 2) * (sampleRate / frame.length) - hz) < 40) near++;
   }
   return near / Math.max(1, frames.length);
 }
 
-/** 20 ms frames of 8 kHz samples. */
+/** 20 ms frames: 160 samples at 8 kHz, 960 at the recordings' 48 kHz. */
 export function framesOf(samples: Int16Array, size = 160): Int16Array[] {
   return Array.from({ length: Math.floor(samples.length / size) }, (_, i) => samples.subarray(i * size, (i + 1) * size));
 }

@@ -7,8 +7,9 @@ import { framesAt, framesOf } from './calls.js';
 
 /** The share of loud 20 ms frames in a recording that sound like `hz`. */
 export function heardTone(file: string, hz: number): number {
-  const loud = framesOf(readWav(file).samples).filter((f) => f.some((x) => Math.abs(x) > 4000));
-  return framesAt(loud, hz);
+  const audio = readWav(file);
+  const loud = framesOf(audio.samples, audio.sampleRate / 50).filter((f) => f.some((x) => Math.abs(x) > 4000));
+  return framesAt(loud, hz, audio.sampleRate);
 }
 
 /**

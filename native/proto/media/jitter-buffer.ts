@@ -13,7 +13,9 @@ export interface MediaPacket {
 
 export type PlayoutFrame =
   | { concealed: false; seq: number; timestamp: number; payload: Uint8Array }
-  | { concealed: true; reason: 'buffering' | 'lost' | 'underrun' | 'growing' };
+  | { concealed: true; reason: 'buffering' | 'underrun' | 'growing' }
+  /** `next`: the packet after the lost one, when it is already here (a codec with in-band FEC rebuilds the lost one from it). */
+  | { concealed: true; reason: 'lost'; next?: Uint8Array };
 
 export interface JitterBufferOptions {
   frameMs?: number;
@@ -151,7 +153,8 @@ export class JitterBuffer {
     if (!packet) {
       this.counts.lost++;
       this.counts.concealed++;
-      return { concealed: true, reason: 'lost' };
+      const next = this.slots.get(this.cursor!);
+      return next ? { concealed: true, reason: 'lost', next: next.payload } : { concealed: true, reason: 'lost' };
     }
     this.counts.played++;
     return { concealed: false, seq: packet.seq, timestamp: packet.timestamp, payload: packet.payload };

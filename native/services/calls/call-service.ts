@@ -18,6 +18,7 @@ import { addressInOverlay, isTlsUri, overlayAorOf, parseSipUri, sipUri } from '.
 import { newCrypto, SDES_SUITES, sdesCallKeys } from '../../wire/sdp/sdes.js';
 import { checkPhoneAttestation } from '../../wire/sip/phone-attestation.js';
 import { callView, encryptionOf, endMessageFor, historyEntry, NOT_SECURED_REASON, outcomeFor, reasonForStatus, type Call } from './call.js';
+import { OFFERED_CODECS } from './voice-codecs.js';
 import { echoLoop, type UserAudio } from './call-audio.js';
 import { UserError } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
@@ -725,7 +726,7 @@ export class CallService {
       local: {
         address: c.media.address,
         port: c.media.port,
-        codecs: ['PCMU', 'PCMA'],
+        codecs: OFFERED_CODECS,
         telephoneEvent: true,
         direction: 'sendrecv',
         sessionId: String(Math.floor(Math.random() * 1e9)),

@@ -1,12 +1,12 @@
-// The media of one call: 20 ms G.711 frames from an AudioSource to RTP, RTP through the jitter
-// buffer and loss concealment to an AudioSink, RTCP reports both ways, RFC 4733 DTMF both ways,
+// The media of one call: 20 ms frames from an AudioSource through the codec to RTP, RTP through
+// the jitter buffer, the codec and loss concealment to an AudioSink, RTCP reports both ways, RFC 4733 DTMF both ways,
 // and symmetric RTP (send to where the peer's media really comes from, RFC 4961's idea, which
 // is what gets media through a NAT when the SDP address is a private one).
 import { randomBytes, randomInt, X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../log.js';
 import type { CallQuality, MediaPathView } from './call-view.js';
-import { FRAME_SAMPLES, SAMPLE_RATE, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
+import { FRAME_MS, frameSamples, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
 import { DtmfReceiver } from '../../proto/media/dtmf-receiver.js';
 import { planDtmfPackets, validateDtmfKeys, type DtmfPacketPlanEntry } from '../../proto/media/dtmf-sender.js';
 import { JitterBuffer } from '../../proto/media/jitter-buffer.js';
@@ -18,11 +18,12 @@ import type { TimerHost } from '../../proto/sip/timers.js';
 import type { IceDescription } from '../../wire/sdp/ice-attributes.js';
 import type { MediaClock, MediaTick } from '../../transport/media-clock.js';
 import { RtpSocketPair, type RtcpArrival, type RtpEndpoint } from '../../transport/rtp-socket.js';
-import { decodeG711, encodeG711, type G711Law } from '../../wire/audio/g711.js';
+import type { VoiceCodec } from '../../wire/audio/voice-codec.js';
+import { createVoiceCodec, packetMs } from './voice-codecs.js';
 import { msToNtp, parseRtcpCompound, serializeRtcpCompound, type ReportBlock, type ReportPacket } from '../../wire/rtp/rtcp.js';
 import { looksLikeRtcp, parseRtpPacket, serializeRtpPacket } from '../../wire/rtp/rtp-packet.js';
 import { parseTelephoneEvent, serializeTelephoneEvent } from '../../wire/rtp/telephone-event.js';
-import type { NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
+import { rtpClockRate, type AudioCodecName, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
 import { receives, sends } from '../../wire/sdp/direction.js';
 import { IcePath, type CallPortMapping, type HeldRelays, type IceGatheringConfig } from './ice-path.js';
 import { SrtcpReceiver, SrtcpSender, SrtpReceiver, SrtpSender } from '../../wire/srtp/srtp.js';
@@ -97,9 +98,9 @@ const INTER_DIGIT_GAP_FRAMES = 3;
 const SOURCE_SWITCH_QUIET_MS = 500;
 const SEQ_RING = 1024;
 const LATE_TICK_MS = 5;
-/** Packet sizes followed: 10 ms to 200 ms of G.711 (RFC 3551 4.2). */
-const MIN_PACKET_SAMPLES = 80;
-const MAX_PACKET_SAMPLES = 1600;
+/** Packet lengths followed: 10 ms to 200 ms (RFC 3551 4.2); Opus may send 2.5 ms, which we take as 10. */
+const MIN_PACKET_MS = 10;
+const MAX_PACKET_MS = 200;
 
 interface DtmfJob {
   keys: string[];
@@ -142,8 +143,20 @@ export class MediaSession {
   private tickScheduledMs = 0;
 
   private negotiated: NegotiatedAudio | undefined;
-  private law: G711Law = 'mu';
-  private silence: Buffer = encodeG711('mu', new Int16Array(FRAME_SAMPLES));
+  /** The agreed codec's state; a re-INVITE to another codec makes a new one. */
+  private codec: VoiceCodec | undefined;
+  private codecName: AudioCodecName | undefined;
+  /** PCM rate of the codec, and samples of a 20 ms frame at it. */
+  private pcmRate = 8000;
+  private frameSize = frameSamples(8000);
+  /** RTP clock of the codec (RFC 3551 4.5), and its ticks in 20 ms. */
+  private rtpClock = 8000;
+  private timestampStep = frameSamples(8000);
+  /** A stateless codec's silence, encoded once (G.711); others encode their silence (Opus DTX, G.722's state). */
+  private silence: Buffer | undefined;
+  private silentFrame = new Int16Array(frameSamples(8000));
+  /** The loss figure we last tuned the encoder to, from the peer's reports (percent). */
+  private tunedLoss: number | undefined;
   private source: AudioSource | undefined;
   private sink: AudioSink | undefined;
 
@@ -152,13 +165,13 @@ export class MediaSession {
   private lastFromPeerMs = 0;
   private reception = new ReceptionStatistics();
   private jitterBuffer = new JitterBuffer();
-  /** Samples per packet the peer sends (G.711: one byte each); 160 until its packets say otherwise. */
-  private packetSamples = FRAME_SAMPLES;
+  /** How long the peer's packets are; 20 ms until they say otherwise. */
+  private packetMs = FRAME_MS;
   /** Decoded samples not yet played: packets of other sizes are cut into 20 ms frames here. */
-  private backlog = new Int16Array(4 * FRAME_SAMPLES);
+  private backlog = new Int16Array(4 * frameSamples(8000));
   private backlogOffset = 0;
   private backlogLength = 0;
-  private readonly concealer = new LossConcealer();
+  private concealer = new LossConcealer();
   private readonly dtmfReceiver = new DtmfReceiver();
   private readonly arrivalBySeq = new Float64Array(SEQ_RING);
   private playoutStarted = false;
@@ -385,8 +398,7 @@ export class MediaSession {
     this.configureIce(negotiated);
     const previous = this.negotiated;
     this.negotiated = negotiated;
-    this.law = negotiated.codec.name === 'PCMA' ? 'a' : 'mu';
-    this.silence = encodeG711(this.law, new Int16Array(FRAME_SAMPLES));
+    if (negotiated.codec.name !== this.codecName) this.useCodec(negotiated.codec.name);
     const remote = { address: negotiated.remoteAddress, port: negotiated.remotePort };
     if (!this.sdpRtp || this.sdpRtp.address !== remote.address || this.sdpRtp.port !== remote.port) {
       // A new remote party (or a moved one): what we latched belonged to the old one.
@@ -407,6 +419,32 @@ export class MediaSession {
       this.silenceSinceMs = now;
       this.silentFired = false;
     }
+  }
+
+  /** A new codec (the first, or another one agreed by re-INVITE): its rates, and playout state that counts in them. */
+  private useCodec(name: AudioCodecName): void {
+    this.codec?.close();
+    this.codec = createVoiceCodec(name);
+    this.codecName = name;
+    this.pcmRate = this.codec.sampleRate;
+    this.frameSize = frameSamples(this.pcmRate);
+    this.rtpClock = rtpClockRate(name);
+    this.timestampStep = frameSamples(this.rtpClock);
+    this.silentFrame = new Int16Array(this.frameSize);
+    this.silence = name === 'PCMU' || name === 'PCMA' ? this.codec.encode(this.silentFrame) : undefined;
+    this.tunedLoss = undefined;
+    this.concealer = new LossConcealer(this.pcmRate);
+    this.backlog = new Int16Array(4 * this.frameSize);
+    this.backlogOffset = 0;
+    this.backlogLength = 0;
+    this.restartReception();
+  }
+
+  /** Statistics and the jitter buffer start over: a new codec or a new source. */
+  private restartReception(): void {
+    this.reception = new ReceptionStatistics(this.rtpClock);
+    this.jitterBuffer = new JitterBuffer({ frameMs: this.packetMs, clockRate: this.rtpClock });
+    this.playoutStarted = false;
   }
 
   /**
@@ -501,6 +539,7 @@ export class MediaSession {
     await this.ice?.close();
     await this.portMapping?.then((mapping) => mapping?.release());
     await this.sockets.close();
+    this.codec?.close();
   }
 
   // ---- sending ----
@@ -512,7 +551,7 @@ export class MediaSession {
     this.tickTimestamp = timestamp;
     this.tickScheduledMs = tick.scheduledMs;
     // RFC 3550 5.1: the timestamp is the sampling instant, so it runs on while we send nothing.
-    this.timestamp = (this.timestamp + FRAME_SAMPLES) >>> 0;
+    this.timestamp = (this.timestamp + this.timestampStep) >>> 0;
     // DTLS-SRTP keys still on their way: nothing goes in the clear, and queued keys wait for them.
     if (!sends(negotiated.direction) || this.keysPending) {
       this.markNext = true;
@@ -520,8 +559,13 @@ export class MediaSession {
     }
     const target = this.rtpTarget();
     if (this.sendDtmfPacket(timestamp, negotiated, target)) return;
-    const frame = this.source?.read();
-    const payload = this.muted || !frame ? this.silence : encodeG711(this.law, frame);
+    const frame = this.muted ? undefined : this.source?.read(this.pcmRate);
+    const payload = frame ? this.codec!.encode(frame) : (this.silence ?? this.codec!.encode(this.silentFrame));
+    // RFC 7587 3.1.3 / libopus: a DTX frame of two bytes or less need not be sent; the decoder fills the gap.
+    if (payload.length <= 2 && this.codecName === 'opus') {
+      this.markNext = true;
+      return;
+    }
     // RFC 3551 4.1: the marker goes on the first packet after a silence or event gap.
     this.sendRtp(negotiated.codec.payloadType, this.markNext, timestamp, payload, target);
     this.markNext = false;
@@ -551,7 +595,7 @@ export class MediaSession {
     const job = this.dtmfQueue[0];
     if (!job) return;
     const key = job.keys.shift()!;
-    this.dtmf = { plan: planDtmfPackets(key), next: 0, startTimestamp: timestamp, gapFrames: INTER_DIGIT_GAP_FRAMES };
+    this.dtmf = { plan: planDtmfPackets(key, { clockRate: this.rtpClock }), next: 0, startTimestamp: timestamp, gapFrames: INTER_DIGIT_GAP_FRAMES };
   }
 
   private finishJobIfDone(): void {
@@ -647,7 +691,7 @@ export class MediaSession {
     if (!receives(negotiated!.direction)) return;
     if (isAudio) {
       this.arrivalBySeq[packet.sequenceNumber % SEQ_RING] = now;
-      this.followPacketSize(packet.payload.length);
+      this.followPacketSize(packet.payload);
       this.jitterBuffer.push({ seq: packet.sequenceNumber, timestamp: packet.timestamp, payload: packet.payload }, now);
       return;
     }
@@ -673,9 +717,7 @@ export class MediaSession {
     if (this.remoteSsrc !== undefined && now - this.lastFromPeerMs < SOURCE_SWITCH_QUIET_MS) return false;
     if (this.remoteSsrc !== undefined) {
       this.log.debug('peer changed its RTP source', { from: this.remoteSsrc, to: ssrc });
-      this.reception = new ReceptionStatistics();
-      this.jitterBuffer = new JitterBuffer({ frameMs: (this.packetSamples * 1000) / SAMPLE_RATE });
-      this.playoutStarted = false;
+      this.restartReception();
     }
     this.remoteSsrc = ssrc;
     return true;
@@ -699,27 +741,31 @@ export class MediaSession {
   /**
    * One 20 ms frame to the sink. The peer may send other packet sizes (RFC 3551 4.2: a
    * receiver should take any up to 200 ms; sipp's and many phones' are 30 ms), so decoded
-   * packets go through a sample backlog and the sink always gets exactly FRAME_SAMPLES.
+   * packets go through a sample backlog and the sink always gets exactly one 20 ms frame.
    */
   private playOneFrame(now: number): void {
-    while (this.backlogLength - this.backlogOffset < FRAME_SAMPLES) this.appendPacketToBacklog(now);
-    const pcm = this.backlog.slice(this.backlogOffset, this.backlogOffset + FRAME_SAMPLES);
-    this.backlogOffset += FRAME_SAMPLES;
-    this.sink?.write(pcm);
+    while (this.backlogLength - this.backlogOffset < this.frameSize) this.appendPacketToBacklog(now);
+    const pcm = this.backlog.slice(this.backlogOffset, this.backlogOffset + this.frameSize);
+    this.backlogOffset += this.frameSize;
+    this.sink?.write(pcm, this.pcmRate);
   }
 
   private appendPacketToBacklog(now: number): void {
     const frame = this.jitterBuffer.pop(now);
+    const packetSamples = Math.round((this.packetMs * this.pcmRate) / 1000);
     let pcm: Int16Array;
     if (!frame.concealed) {
       this.playoutStarted = true;
-      pcm = this.concealer.received(decodeG711(this.law, frame.payload));
+      const decoded = this.decode(frame.payload);
+      pcm = decoded.length > 0 ? this.concealer.received(decoded) : new Int16Array(packetSamples);
       this.probe?.framePlayed(now - this.arrivalBySeq[frame.seq % SEQ_RING]);
     } else if (frame.reason === 'buffering' || !this.playoutStarted) {
-      pcm = new Int16Array(this.packetSamples);
+      pcm = new Int16Array(packetSamples);
     } else {
       this.counts.concealedFrames++;
-      pcm = this.concealer.conceal(this.packetSamples);
+      // The codec's own recovery first (Opus: FEC from the next packet, else its PLC), ours otherwise.
+      const next = frame.reason === 'lost' && frame.next ? Buffer.from(frame.next.buffer, frame.next.byteOffset, frame.next.byteLength) : undefined;
+      pcm = this.recover(packetSamples, next) ?? this.concealer.conceal(packetSamples);
     }
     if (this.backlogOffset > 0) {
       this.backlog.copyWithin(0, this.backlogOffset, this.backlogLength);
@@ -735,12 +781,31 @@ export class MediaSession {
     this.backlogLength += pcm.length;
   }
 
-  /** The jitter buffer counts in the peer's packets: follow their size when it is not 20 ms. */
-  private followPacketSize(samples: number): void {
-    if (samples === this.packetSamples || samples < MIN_PACKET_SAMPLES || samples > MAX_PACKET_SAMPLES) return;
-    this.log.debug('peer packet size', { ms: samples / 8 });
-    this.packetSamples = samples;
-    this.jitterBuffer = new JitterBuffer({ frameMs: (samples * 1000) / SAMPLE_RATE });
+  /** A codec that cannot read a packet must not end the call: the packet counts as malformed and plays as silence. */
+  private decode(payload: Uint8Array): Int16Array {
+    try {
+      return this.codec!.decode(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+    } catch {
+      this.counts.malformedDatagrams++;
+      return new Int16Array(0);
+    }
+  }
+
+  private recover(samples: number, next: Buffer | undefined): Int16Array | undefined {
+    try {
+      return this.codec!.recover(samples, next);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The jitter buffer counts in the peer's packets: follow their length when it is not 20 ms. */
+  private followPacketSize(payload: Uint8Array): void {
+    const ms = packetMs(this.codecName!, payload);
+    if (ms === undefined || ms === this.packetMs || ms < MIN_PACKET_MS || ms > MAX_PACKET_MS) return;
+    this.log.debug('peer packet size', { ms });
+    this.packetMs = ms;
+    this.jitterBuffer = new JitterBuffer({ frameMs: ms, clockRate: this.rtpClock });
     this.playoutStarted = false;
   }
 
@@ -787,7 +852,7 @@ export class MediaSession {
               ntpSeconds: ntp.seconds,
               ntpFraction: ntp.fraction,
               // The RTP clock at the same instant as the NTP time.
-              rtpTimestamp: (this.tickTimestamp + Math.round(((now - this.tickScheduledMs) * SAMPLE_RATE) / 1000)) >>> 0,
+              rtpTimestamp: (this.tickTimestamp + Math.round(((now - this.tickScheduledMs) * this.rtpClock) / 1000)) >>> 0,
               packetCount: this.sent.packets >>> 0,
               octetCount: this.sent.octets >>> 0,
             },
@@ -803,6 +868,15 @@ export class MediaSession {
     }
     if (this.ice?.sendAnchored(compound, target.to)) return undefined;
     return this.sockets.sendRtcp(compound, target.to, target.via);
+  }
+
+  private adaptToLoss(lossFraction: number): void {
+    if (this.codecName !== 'opus') return;
+    const settings = opusSettingsFor(lossFraction);
+    if (settings.packetLossPercent === this.tunedLoss) return;
+    this.tunedLoss = settings.packetLossPercent;
+    this.codec?.tune(settings);
+    this.log.debug('opus tuned to the reported loss', settings);
   }
 
   private receiveRtcp(received: Buffer, from: RtpEndpoint, arrival: RtcpArrival): void {
@@ -844,12 +918,26 @@ export class MediaSession {
           if (block.ssrc !== this.ssrc) continue;
           const rtt = roundTripFromReport(block, wallMs);
           if (rtt !== undefined) this.rttMs = rtt;
+          this.adaptToLoss(block.fractionLost / 256);
         }
       } else if (packet.type === 'bye') {
         this.log.debug('peer said RTCP BYE', { ssrcs: packet.ssrcs, reason: packet.reason });
       }
     }
   }
+}
+
+/**
+ * Opus bitrate and loss hint from the loss the peer reports (RFC 3550 6.4.1 fraction lost). A clean
+ * path gets 32 kbit/s; as loss grows the encoder spends fewer bits on the audio and more on in-band
+ * FEC, which needs at least ~20 kbit/s to carry anything (libopus), so that is the floor. libopus
+ * adds FEC only when told of loss worth it (none at 5 % with 32 kbit/s), so from 2 % on it is told
+ * twice what the peer sees, at least 10 %.
+ */
+export function opusSettingsFor(lossFraction: number): { bitrate: number; packetLossPercent: number } {
+  const percent = Math.min(100, Math.ceil(lossFraction * 100));
+  const bitrate = percent <= 1 ? 32_000 : percent <= 5 ? 28_000 : percent <= 15 ? 24_000 : 20_000;
+  return { bitrate, packetLossPercent: percent < 2 ? percent : Math.min(100, Math.max(10, 2 * percent)) };
 }
 
 function srtpRefusals(srtp: SrtpContexts): { authFailed: number; replayed: number; malformed: number } {

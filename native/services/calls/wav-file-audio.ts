@@ -2,16 +2,27 @@
 // plays a file once and then gives silence, and a sink that streams what it hears to disk.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { FRAME_SAMPLES, SAMPLE_RATE, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
+import { DEVICE_SAMPLE_RATE, FRAME_MS, frameSamples, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
+import { RateConverter, resample } from '../../proto/media/resampler.js';
 import { decodeWav, wavHeader, type WavAudio } from '../../wire/audio/wav.js';
 
-/** Plays 8 kHz frames of a WAV file once, then silence. Files at other rates are resampled. */
+/** Plays a WAV file once, in 20 ms frames at the rate each read asks for, then silence. */
 export class WavFileSource implements AudioSource {
-  private position = 0;
-  readonly samples: Int16Array;
+  /** Frames played so far: a change of rate mid-file (a re-INVITE to another codec) goes on from the same instant. */
+  private frame = 0;
+  private readonly byRate: Map<number, Int16Array>;
 
-  constructor(audio: WavAudio) {
-    this.samples = audio.sampleRate === SAMPLE_RATE ? audio.samples : resampleTo8k(audio.samples, audio.sampleRate);
+  constructor(
+    readonly audio: WavAudio,
+    converted?: Map<number, Int16Array>,
+  ) {
+    if (!(Number.isInteger(audio.sampleRate) && audio.sampleRate > 0)) throw new Error(`WAV sample rate ${audio.sampleRate} is not usable`);
+    this.byRate = converted ?? new Map([[audio.sampleRate, audio.samples]]);
+  }
+
+  /** The same file from its start (each call plays it once), sharing what was converted. */
+  again(): WavFileSource {
+    return new WavFileSource(this.audio, this.byRate);
   }
 
   static async load(path: string): Promise<WavFileSource> {
@@ -28,57 +39,45 @@ export class WavFileSource implements AudioSource {
     }
   }
 
-  read(): Int16Array | undefined {
-    if (this.position >= this.samples.length) return undefined;
-    const frame = new Int16Array(FRAME_SAMPLES);
-    frame.set(this.samples.subarray(this.position, this.position + FRAME_SAMPLES));
-    this.position += FRAME_SAMPLES;
-    return frame;
+  /** The file's samples at `sampleRate`, converted once per rate. */
+  samplesAt(sampleRate: number): Int16Array {
+    let samples = this.byRate.get(sampleRate);
+    if (!samples) {
+      samples = resample(this.audio.samples, this.audio.sampleRate, sampleRate);
+      this.byRate.set(sampleRate, samples);
+    }
+    return samples;
+  }
+
+  read(sampleRate: number): Int16Array | undefined {
+    if (this.finished) return undefined;
+    const size = frameSamples(sampleRate);
+    const samples = this.samplesAt(sampleRate);
+    const start = this.frame * size;
+    this.frame++;
+    if (start >= samples.length) return undefined;
+    const out = new Int16Array(size);
+    out.set(samples.subarray(start, start + size));
+    return out;
   }
 
   get finished(): boolean {
-    return this.position >= this.samples.length;
+    return this.frame * FRAME_MS >= (this.audio.samples.length * 1000) / this.audio.sampleRate;
   }
 }
 
 /**
- * Converts to 8 kHz. Going down, each output sample is the mean of the input samples around
- * it (a box low-pass as wide as the step), which keeps most of what would alias out of the
- * telephone band; going up, it interpolates linearly. Plenty for tones and speech on G.711.
- */
-export function resampleTo8k(samples: Int16Array, fromRate: number): Int16Array {
-  if (!(fromRate > 0)) throw new Error(`WAV sample rate ${fromRate} is not usable`);
-  const step = fromRate / SAMPLE_RATE;
-  const length = Math.floor(samples.length / step);
-  const out = new Int16Array(length);
-  if (step > 1) {
-    for (let i = 0; i < length; i++) {
-      const start = Math.floor(i * step);
-      const end = Math.min(samples.length, Math.max(start + 1, Math.floor((i + 1) * step)));
-      let sum = 0;
-      for (let j = start; j < end; j++) sum += samples[j];
-      out[i] = Math.round(sum / (end - start));
-    }
-  } else {
-    for (let i = 0; i < length; i++) {
-      const at = i * step;
-      const left = Math.floor(at);
-      const right = Math.min(samples.length - 1, left + 1);
-      const weight = at - left;
-      out[i] = Math.round(samples[left] * (1 - weight) + samples[right] * weight);
-    }
-  }
-  return out;
-}
-
-/**
- * Records 8 kHz mono frames to a WAV file as they come. The header goes first with zero sizes
+ * Records mono frames to a WAV file at 48 kHz (the devices' rate) as they come, converting
+ * frames of other rates. The header goes first with zero sizes
  * and is brought up to date at the end of each call (settle) and on close, so the file is a
  * valid WAV between calls, and a crash loses at most the sizes of the call under way.
  */
+const RECORDING_RATE = DEVICE_SAMPLE_RATE;
+
 export class WavRecorder implements AudioSink {
   private bytesWritten = 0;
   private closing: Promise<void> | undefined;
+  private readonly converter = new RateConverter();
 
   private constructor(
     readonly path: string,
@@ -91,12 +90,13 @@ export class WavRecorder implements AudioSink {
       stream.once('open', () => resolve());
       stream.once('error', (error) => reject(new Error(`cannot record to ${path}: ${error.message}`)));
     });
-    stream.write(wavHeader(SAMPLE_RATE, 0));
+    stream.write(wavHeader(RECORDING_RATE, 0));
     return new WavRecorder(path, stream);
   }
 
-  write(frame: Int16Array): void {
+  write(heard: Int16Array, sampleRate: number): void {
     if (this.closing) return;
+    const frame = this.converter.convert(heard, sampleRate, RECORDING_RATE);
     const bytes = Buffer.alloc(frame.length * 2);
     for (let i = 0; i < frame.length; i++) bytes.writeInt16LE(frame[i], i * 2);
     this.bytesWritten += bytes.length;
@@ -124,7 +124,7 @@ export class WavRecorder implements AudioSink {
   private async writeHeader(bytes: number): Promise<void> {
     const file = await open(this.path, 'r+');
     try {
-      await file.write(wavHeader(SAMPLE_RATE, bytes), 0, undefined, 0);
+      await file.write(wavHeader(RECORDING_RATE, bytes), 0, undefined, 0);
     } finally {
       await file.close();
     }

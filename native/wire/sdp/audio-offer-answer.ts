@@ -1,5 +1,6 @@
-// RFC 3264 offer/answer for a single audio stream of G.711 (RFC 3551) and telephone-event
-// (RFC 4733). sdp-transform reads and writes the SDP text; the negotiation rules are ours.
+// RFC 3264 offer/answer for a single audio stream of Opus (RFC 7587), G.722 and G.711 (RFC 3551)
+// and telephone-event (RFC 4733). sdp-transform reads and writes the SDP text; the negotiation
+// rules are ours.
 import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
 import { answerDirection, directionOf, isDirection, sends, type MediaDirection } from './direction.js';
 import { readIce, writeIce, type IceDescription, type RemoteIce } from './ice-attributes.js';
@@ -7,16 +8,41 @@ import { formatMediaKey, MEDIA_KEY_ATTRIBUTE, parseMediaKey, type MediaKey } fro
 import { formatCrypto, parseCrypto, type CryptoAttribute } from './sdes.js';
 import { DTLS_SRTP_PROTO, formatFingerprint, isDtlsSrtpProto, parseFingerprint, parseSetup, type DtlsDescription, type DtlsFingerprint, type DtlsSetup } from './dtls-attributes.js';
 
-export type AudioCodecName = 'PCMU' | 'PCMA';
+export type AudioCodecName = 'opus' | 'G722' | 'PCMU' | 'PCMA';
 
 export interface AudioCodec {
   name: AudioCodecName;
   payloadType: number;
 }
 
-/** RFC 3551 Table 4: the static payload types. */
-const STATIC_PAYLOAD_TYPES: Record<AudioCodecName, number> = { PCMU: 0, PCMA: 8 };
+interface CodecFormat {
+  /** The rtpmap encoding name, clock rate and channels. */
+  encoding: string;
+  clockRate: number;
+  channels?: number;
+  /** RFC 3551 Table 4's static type, or the dynamic one we offer. */
+  payloadType: number;
+  /** Our receiving preferences (a=fmtp). */
+  fmtp?: string;
+}
+
+const CODEC_FORMATS: Record<AudioCodecName, CodecFormat> = {
+  // RFC 7587 7: always opus/48000/2, whatever is sent. We take in-band FEC and prefer DTX (6.1).
+  opus: { encoding: 'opus', clockRate: 48000, channels: 2, payloadType: 111, fmtp: 'minptime=10;useinbandfec=1;usedtx=1' },
+  // RFC 3551 4.5.2: G.722 samples at 16 kHz but its RTP clock runs at 8000, an old mistake kept.
+  G722: { encoding: 'G722', clockRate: 8000, payloadType: 9 },
+  PCMU: { encoding: 'PCMU', clockRate: 8000, payloadType: 0 },
+  PCMA: { encoding: 'PCMA', clockRate: 8000, payloadType: 8 },
+};
+
+/** The RTP timestamp rate of a codec (RFC 3551 4.5, RFC 7587 4.1). */
+export function rtpClockRate(codec: AudioCodecName): number {
+  return CODEC_FORMATS[codec].clockRate;
+}
+
 const DEFAULT_TELEPHONE_EVENT_PT = 101;
+/** RFC 4733 2.1: events run on the audio's clock, so Opus needs its own telephone-event at 48000. */
+const WIDEBAND_TELEPHONE_EVENT_PT = 110;
 /** RFC 4733 3.2: events 0-15 are the DTMF digits, 16 the flash. */
 const TELEPHONE_EVENTS = '0-16';
 const FRAME_MS = 20;
@@ -104,12 +130,23 @@ function session(local: LocalMedia, media: MediaDescription[]): SessionDescripti
   } as SessionDescription;
 }
 
-function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: number | undefined, direction: MediaDirection, answering?: { proto: string; rtcpMux: boolean }): MediaDescription {
-  const rtp: { payload: number; codec: string; rate: number }[] = codecs.map((c) => ({ payload: c.payloadType, codec: c.name, rate: 8000 }));
+/** A telephone-event payload type and the clock it runs at. */
+interface EventFormat {
+  payloadType: number;
+  clockRate: number;
+}
+
+function audioMedia(local: LocalMedia, codecs: AudioCodec[], events: EventFormat[], direction: MediaDirection, answering?: { proto: string; rtcpMux: boolean }): MediaDescription {
+  const rtp: { payload: number; codec: string; rate: number; encoding?: number }[] = [];
   const fmtp: { payload: number; config: string }[] = [];
-  if (telephoneEventPt !== undefined) {
-    rtp.push({ payload: telephoneEventPt, codec: 'telephone-event', rate: 8000 });
-    fmtp.push({ payload: telephoneEventPt, config: TELEPHONE_EVENTS });
+  for (const codec of codecs) {
+    const format = CODEC_FORMATS[codec.name];
+    rtp.push({ payload: codec.payloadType, codec: format.encoding, rate: format.clockRate, ...(format.channels ? { encoding: format.channels } : {}) });
+    if (format.fmtp) fmtp.push({ payload: codec.payloadType, config: format.fmtp });
+  }
+  for (const event of events) {
+    rtp.push({ payload: event.payloadType, codec: 'telephone-event', rate: event.clockRate });
+    fmtp.push({ payload: event.payloadType, config: TELEPHONE_EVENTS });
   }
   const media = {
     type: 'audio',
@@ -136,14 +173,20 @@ function audioMedia(local: LocalMedia, codecs: AudioCodec[], telephoneEventPt: n
 }
 
 export function createOffer(local: LocalMedia): string {
-  const codecs = local.codecs.map((name) => ({ name, payloadType: STATIC_PAYLOAD_TYPES[name] }));
-  const te = local.telephoneEvent === false ? undefined : local.telephoneEvent === true ? DEFAULT_TELEPHONE_EVENT_PT : local.telephoneEvent;
-  return write(session(local, [audioMedia(local, codecs, te, local.direction)]));
+  const codecs = local.codecs.map((name) => ({ name, payloadType: CODEC_FORMATS[name].payloadType }));
+  const events: EventFormat[] = [];
+  if (local.telephoneEvent !== false) {
+    events.push({ payloadType: local.telephoneEvent === true ? DEFAULT_TELEPHONE_EVENT_PT : local.telephoneEvent, clockRate: 8000 });
+    if (local.codecs.some((name) => CODEC_FORMATS[name].clockRate === 48000)) events.push({ payloadType: WIDEBAND_TELEPHONE_EVENT_PT, clockRate: 48000 });
+  }
+  return write(session(local, [audioMedia(local, codecs, events, local.direction)]));
 }
 
 interface OfferedAudio {
   payloadTypes: number[];
   codecOf(pt: number): AudioCodecName | 'telephone-event' | undefined;
+  /** The clock rate of a payload type's rtpmap (8000 for the static types without one). */
+  clockOf(pt: number): number;
   address: string | undefined;
   port: number;
   direction: MediaDirection;
@@ -173,21 +216,34 @@ function readAudio(sdp: SessionDescription, media: MediaDescription): OfferedAud
       // RFC 3551 6: static types may be used without an rtpmap.
       if (pt === 0) return 'PCMU';
       if (pt === 8) return 'PCMA';
+      if (pt === 9) return 'G722';
       return undefined;
     }
-    if (map.rate !== 8000 || (map.encoding !== undefined && Number(map.encoding) !== 1)) return undefined;
-    const name = map.codec.toUpperCase();
-    if (name === 'PCMU' || name === 'PCMA') return name;
-    if (name === 'TELEPHONE-EVENT') return 'telephone-event';
+    const name = map.codec.toLowerCase();
+    const channels = map.encoding === undefined ? 1 : Number(map.encoding);
+    if (name === 'telephone-event') return map.rate === 8000 || map.rate === 48000 || map.rate === 16000 ? 'telephone-event' : undefined;
+    for (const [codec, format] of Object.entries(CODEC_FORMATS) as [AudioCodecName, CodecFormat][]) {
+      if (format.encoding.toLowerCase() === name && format.clockRate === map.rate && channels === (format.channels ?? 1)) return codec;
+    }
     return undefined;
   };
+  const clockOf = (pt: number): number => rtpmaps.get(pt)?.rate ?? 8000;
   // RFC 4566 5.7: media-level c= overrides the session-level one.
   const connection = media.connection ?? sdp.connection;
   let direction: MediaDirection = isDirection(media.direction) ? media.direction : isDirection(sdp.direction) ? sdp.direction : 'sendrecv';
   const address = connection?.ip ? String(connection.ip).split('/')[0] : undefined;
   // RFC 3264 8.4: c=0.0.0.0 is the pre-3264 way to put a call on hold: the offerer receives nothing.
   if (address === '0.0.0.0') direction = directionOf(sends(direction), false);
-  return { payloadTypes, codecOf, address, port: Number(media.port), direction };
+  return { payloadTypes, codecOf, clockOf, address, port: Number(media.port), direction };
+}
+
+/**
+ * The telephone-event type to use with `codec`: the one on the codec's clock (RFC 4733 2.1);
+ * failing that any, as phones that offer Opus with only telephone-event/8000 still expect keys.
+ */
+function eventTypeFor(audio: OfferedAudio, codec: AudioCodecName): number | undefined {
+  const events = audio.payloadTypes.filter((pt) => audio.codecOf(pt) === 'telephone-event');
+  return events.find((pt) => audio.clockOf(pt) === rtpClockRate(codec)) ?? events[0];
 }
 
 function isRtpAvp(media: MediaDescription): boolean {
@@ -299,8 +355,7 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
       continue;
     }
     const codec: AudioCodec = { name: audio.codecOf(chosenPt) as AudioCodecName, payloadType: chosenPt };
-    const offeredTe = audio.payloadTypes.find((pt) => audio.codecOf(pt) === 'telephone-event');
-    const te = local.telephoneEvent === false ? undefined : offeredTe;
+    const te = local.telephoneEvent === false ? undefined : eventTypeFor(audio, codec.name);
     const direction = answerDirection(audio.direction, local.direction);
     const ice = readIce(offer, media);
     const peerKey = local.mediaKey ? mediaKeyOf(media) : undefined;
@@ -317,7 +372,7 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
     };
     // RFC 8839 4.2.1: no ICE in the answer to an offer without it.
     const answering = local.dtls ? { proto: String(media.protocol), rtcpMux: media.rtcpMux !== undefined } : undefined;
-    answered.push(audioMedia(ice ? local : { ...local, ice: undefined }, [codec], te, direction, answering));
+    answered.push(audioMedia(ice ? local : { ...local, ice: undefined }, [codec], te === undefined ? [] : [{ payloadType: te, clockRate: audio.clockOf(te) }], direction, answering));
   }
   if (!negotiated) {
     return sawAudio
@@ -360,10 +415,11 @@ export function readAnswer(answerText: string, local: LocalMedia): AnswerReadRes
   });
   if (chosenPt === undefined) return { ok: false, code: 'no-common-codec', reason: 'The answer lists no codec that we offered.' };
   if (!audio.address) return { ok: false, code: 'malformed-sdp', reason: 'The answer has no connection address.' };
-  const te = local.telephoneEvent === false ? undefined : audio.payloadTypes.find((pt) => audio.codecOf(pt) === 'telephone-event');
+  const name = audio.codecOf(chosenPt) as AudioCodecName;
+  const te = local.telephoneEvent === false ? undefined : eventTypeFor(audio, name);
   return {
     ok: true,
-    codec: { name: audio.codecOf(chosenPt) as AudioCodecName, payloadType: chosenPt },
+    codec: { name, payloadType: chosenPt },
     telephoneEventPayloadType: te,
     remoteAddress: audio.address,
     remotePort: audio.port,

@@ -50,11 +50,18 @@ function mosWords(mos: number): string {
   return mos >= 4.3 ? 'excellent' : mos >= 4.0 ? 'good' : mos >= 3.6 ? 'fair' : mos >= 3.1 ? 'poor' : 'bad';
 }
 
+/** The codec as a person reads it: the wideband ones say so. */
+export function codecWords(codec: string): string {
+  if (codec === 'opus') return 'Opus (wideband)';
+  if (codec === 'G722') return 'G.722 (wideband)';
+  return codec;
+}
+
 export function qualityFigures(quality: CallQuality): QualityFigures {
   return {
     ...(quality.bitrateKbps !== undefined ? { bitrate: `${Math.round(quality.bitrateKbps)} kbit/s` } : {}),
     ...(quality.mos !== undefined ? { rating: `${quality.mos.toFixed(1)} (${mosWords(quality.mos)})` } : {}),
-    codec: quality.codec,
+    codec: codecWords(quality.codec),
     loss: `${(quality.lossFraction * 100).toFixed(1)} %`,
     jitter: `${Math.round(quality.jitterMs)} ms`,
     roundTrip: quality.rttMs === undefined ? 'not measured yet' : `${Math.round(quality.rttMs)} ms`,

@@ -25,7 +25,7 @@ export class ControlClientError extends Error implements ControlErrorShape {
   }
 }
 
-/** Call audio to and from the engine, as the preload bridge carries it: 20 ms frames of 16-bit PCM at 8 kHz. */
+/** Call audio to and from the engine, as the preload bridge carries it: 20 ms frames of 16-bit PCM at 48 kHz. */
 export type AudioChannel = Pick<PeerdialBridge, 'sendAudio' | 'onAudio'>;
 
 function unwrap<T>(envelope: Envelope<T>): T {

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { AUDIO_FRAME_SAMPLES } from '../../../native/control/api.js';
+import { AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE } from '../../../native/control/api.js';
 import { bindIpcControl, type IpcAudioCounters } from '../../../native/control/ipc-adapter.js';
 import { WsControlAdapter } from '../../../native/control/ws-adapter.js';
 import { Engine } from '../../../native/roots/node-engine.js';
@@ -122,7 +122,7 @@ for (const [name, make] of Object.entries(adapters)) {
       for (const frame of frames) client.sendAudio(bytes(frame));
       const mic = h.engine.audio.microphone;
       await until('three microphone frames', async () => mic.length === 3, 3_000, undefined, 10);
-      for (const frame of frames) assert.deepEqual([...mic.read()!], [...frame]);
+      for (const frame of frames) assert.deepEqual([...mic.read(AUDIO_SAMPLE_RATE)!], [...frame]);
       client.close();
     });
 
@@ -135,7 +135,7 @@ for (const [name, make] of Object.entries(adapters)) {
       client.sendAudio(bytes(good));
       const mic = h.engine.audio.microphone;
       await until('the good frame', async () => mic.length === 1, 3_000, undefined, 10);
-      assert.deepEqual([...mic.read()!], [...good]);
+      assert.deepEqual([...mic.read(AUDIO_SAMPLE_RATE)!], [...good]);
       assert.equal(h.dropped() - before, 2);
       client.close();
     });
@@ -150,7 +150,7 @@ for (const [name, make] of Object.entries(adapters)) {
       await until(
         'a speaker frame',
         async () => {
-          speaker.write(tone);
+          speaker.write(tone, AUDIO_SAMPLE_RATE);
           return heard.length > 0;
         },
         3_000,
@@ -161,7 +161,7 @@ for (const [name, make] of Object.entries(adapters)) {
       stop();
       await pause(100);
       const count = heard.length;
-      speaker.write(tone);
+      speaker.write(tone, AUDIO_SAMPLE_RATE);
       await pause(100);
       assert.equal(heard.length, count, 'nothing after unsubscribing');
       listener.close();
@@ -179,7 +179,7 @@ for (const [name, make] of Object.entries(adapters)) {
         await until(
           'a speaker frame for the listener',
           async () => {
-            speaker.write(frameOf(() => 7));
+            speaker.write(frameOf(() => 7), AUDIO_SAMPLE_RATE);
             return heard.length > 0;
           },
           3_000,
@@ -199,7 +199,7 @@ for (const [name, make] of Object.entries(adapters)) {
         const heard: ArrayBuffer[] = [];
         foreign.onAudio((frame) => heard.push(frame));
         await pause(50);
-        h.engine.audio.speakerSink().write(frameOf(() => 5));
+        h.engine.audio.speakerSink().write(frameOf(() => 5), AUDIO_SAMPLE_RATE);
         await pause(100);
         assert.equal(h.engine.audio.microphone.length, 0);
         assert.deepEqual(heard, []);

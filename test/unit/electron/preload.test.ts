@@ -124,24 +124,24 @@ describe('preload', () => {
 
     const heard: Int16Array[] = [];
     const stop = bridge.onAudio((frame) => heard.push(new Int16Array(frame)));
-    const tone = Int16Array.from({ length: 160 }, (_, i) => Math.round(8000 * Math.sin(i / 3)));
+    const tone = Int16Array.from({ length: 960 }, (_, i) => Math.round(8000 * Math.sin(i / 3)));
     // The page attached itself as the speaker with its first onAudio; give that a moment to cross.
     await new Promise((resolve) => setTimeout(resolve, 50));
-    engineAudio.speakerSink().write(tone);
+    engineAudio.speakerSink().write(tone, 48000);
     await until(() => heard.length === 1);
     assert.deepEqual([...heard[0]], [...tone]);
 
-    const spoken = Int16Array.from({ length: 160 }, (_, i) => i * 100 - 8000);
+    const spoken = Int16Array.from({ length: 960 }, (_, i) => i * 100 - 8000);
     bridge.sendAudio(spoken.slice().buffer);
     bridge.sendAudio(new ArrayBuffer(100)); // not a frame: dropped on the way
     await until(() => engineAudio.microphone.length > 0);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(engineAudio.microphone.length, 1);
-    assert.deepEqual([...engineAudio.microphone.read()!], [...spoken]);
+    assert.deepEqual([...engineAudio.microphone.read(48000)!], [...spoken]);
 
     stop();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    engineAudio.speakerSink().write(tone);
+    engineAudio.speakerSink().write(tone, 48000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(heard.length, 1, 'no speaker frames after the page stopped listening');
     unbind();

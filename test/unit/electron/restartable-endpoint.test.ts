@@ -57,7 +57,7 @@ describe('the endpoint the window uses across engine restarts', () => {
     const endpoint = new RestartableEndpoint();
     const heard: number[] = [];
     endpoint.onSpeaker((frame) => heard.push(frame[0]));
-    const frame = (value: number) => new Int16Array(160).fill(value);
+    const frame = (value: number) => new Int16Array(960).fill(value);
     // Nothing runs: a microphone frame has nowhere to go and is dropped.
     endpoint.pushMicrophone(frame(1));
 
@@ -74,7 +74,7 @@ describe('the endpoint the window uses across engine restarts', () => {
     };
     const play = async (audio: UserAudio, value: number) =>
       until(() => {
-        audio.speakerSink().write(frame(value));
+        audio.speakerSink().write(frame(value), 48000);
         return heard.includes(value);
       });
 
@@ -83,7 +83,7 @@ describe('the endpoint the window uses across engine restarts', () => {
     await play(first.audio, 7);
     endpoint.pushMicrophone(frame(2));
     await until(() => first.audio.microphone.length === 1);
-    assert.equal(first.audio.microphone.read()![0], 2);
+    assert.equal(first.audio.microphone.read(48000)![0], 2);
 
     endpoint.detach();
     await first.f.client.stop(2_000);
@@ -92,6 +92,6 @@ describe('the endpoint the window uses across engine restarts', () => {
     await play(second.audio, 9);
     endpoint.pushMicrophone(frame(3));
     await until(() => second.audio.microphone.length === 1);
-    assert.equal(second.audio.microphone.read()![0], 3);
+    assert.equal(second.audio.microphone.read(48000)![0], 3);
   });
 });

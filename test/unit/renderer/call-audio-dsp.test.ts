@@ -31,7 +31,7 @@ function toneAmplitude(x: Float32Array, frequency: number, rate: number): number
 }
 
 describe('call audio: frame format', () => {
-  it('matches the control API: 20 ms of 16-bit mono at 8 kHz', () => {
+  it('matches the control API: 20 ms of 16-bit mono at 48 kHz', () => {
     assert.equal(ENGINE_SAMPLE_RATE, AUDIO_SAMPLE_RATE);
     assert.equal(FRAME_SAMPLES, AUDIO_FRAME_SAMPLES);
     assert.equal(FRAME_BYTES, AUDIO_FRAME_BYTES);
@@ -73,17 +73,17 @@ describe('call audio: resampling', () => {
 });
 
 describe('call audio: framing the microphone', () => {
-  it('cuts 8 kHz samples arriving in uneven blocks into 160-sample frames, carrying the rest over', () => {
+  it('cuts 48 kHz samples arriving in uneven blocks into 960-sample frames, carrying the rest over', () => {
     const slicer = new FrameSlicer();
-    const ramp = Float32Array.from({ length: 500 }, (_, i) => i / 1000);
-    const frames = [...slicer.push(ramp.subarray(0, 21)), ...slicer.push(ramp.subarray(21, 350)), ...slicer.push(ramp.subarray(350))];
-    assert.equal(frames.length, 3); // 480 of 500 samples; 20 wait for the next block
+    const ramp = Float32Array.from({ length: 3000 }, (_, i) => i / 4000);
+    const frames = [...slicer.push(ramp.subarray(0, 128)), ...slicer.push(ramp.subarray(128, 2100)), ...slicer.push(ramp.subarray(2100))];
+    assert.equal(frames.length, 3); // 2880 of 3000 samples; 120 wait for the next block
     assert.ok(frames.every((f) => f.length === FRAME_SAMPLES));
-    assert.equal(frames[1][0], floatToInt16(Float32Array.of(ramp[160]))[0]);
-    assert.equal(frames[2][159], floatToInt16(Float32Array.of(ramp[479]))[0]);
-    const next = slicer.push(new Float32Array(140));
+    assert.equal(frames[1][0], floatToInt16(Float32Array.of(ramp[960]))[0]);
+    assert.equal(frames[2][959], floatToInt16(Float32Array.of(ramp[2879]))[0]);
+    const next = slicer.push(new Float32Array(840));
     assert.equal(next.length, 1);
-    assert.equal(next[0][0], floatToInt16(Float32Array.of(ramp[480]))[0]);
+    assert.equal(next[0][0], floatToInt16(Float32Array.of(ramp[2880]))[0]);
   });
 });
 

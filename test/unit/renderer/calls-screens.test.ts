@@ -96,6 +96,8 @@ describe('calls on screen', () => {
     const figures = qualityFigures({ codec: 'PCMU', packetsSent: 10, packetsReceived: 9, lossFraction: 0.0125, jitterMs: 3.6 });
     assert.deepEqual(figures, { codec: 'PCMU', loss: '1.3 %', jitter: '4 ms', roundTrip: 'not measured yet' });
     assert.equal(qualityFigures({ codec: 'PCMA', packetsSent: 1, packetsReceived: 1, lossFraction: 0, jitterMs: 0, rttMs: 41.4 }).roundTrip, '41 ms');
+    assert.equal(qualityFigures({ codec: 'opus', packetsSent: 1, packetsReceived: 1, lossFraction: 0, jitterMs: 0 }).codec, 'Opus (wideband)');
+    assert.equal(qualityFigures({ codec: 'G722', packetsSent: 1, packetsReceived: 1, lossFraction: 0, jitterMs: 0 }).codec, 'G.722 (wideband)');
     const rated = qualityFigures({ codec: 'PCMU', packetsSent: 1, packetsReceived: 1, lossFraction: 0, jitterMs: 0, bitrateKbps: 64.2, mos: 4.4 });
     assert.equal(rated.bitrate, '64 kbit/s');
     assert.equal(rated.rating, '4.4 (excellent)');

@@ -38,6 +38,56 @@ describe('SDP offer', () => {
   });
 });
 
+describe('SDP with wideband codecs', () => {
+  const wide: LocalMedia = { ...alice, codecs: ['opus', 'G722', 'PCMU', 'PCMA'] };
+
+  it('offers-opus-first-then-g722-pcmu-pcma-with-an-event-type-on-each-clock', () => {
+    const sdp = createOffer(wide);
+    assert.deepEqual(mediaLines(sdp), ['m=audio 40000 RTP/AVP 111 9 0 8 101 110']);
+    // RFC 7587 7: opus/48000/2 whatever is sent; RFC 3551 4.5.2: G.722's RTP clock is 8000.
+    assert.match(sdp, /^a=rtpmap:111 opus\/48000\/2$/m);
+    assert.match(sdp, /^a=fmtp:111 .*useinbandfec=1/m);
+    assert.match(sdp, /^a=fmtp:111 .*usedtx=1/m);
+    assert.match(sdp, /^a=rtpmap:9 G722\/8000$/m);
+    assert.match(sdp, /^a=rtpmap:101 telephone-event\/8000$/m);
+    assert.match(sdp, /^a=rtpmap:110 telephone-event\/48000$/m);
+  });
+
+  it('answers-opus-with-the-telephone-event-on-its-48-khz-clock', () => {
+    const result = answer(createOffer(wide), { ...bob, codecs: ['opus', 'PCMU'] });
+    assert.ok(result.ok);
+    assert.deepEqual(result.codec, { name: 'opus', payloadType: 111 });
+    assert.equal(result.telephoneEventPayloadType, 110);
+    assert.deepEqual(mediaLines(result.sdp), ['m=audio 42000 RTP/AVP 111 110']);
+    const back = readAnswer(result.sdp, wide);
+    assert.ok(back.ok);
+    assert.deepEqual([back.codec.name, back.telephoneEventPayloadType], ['opus', 110]);
+  });
+
+  it('takes-a-phones-opus-on-its-own-payload-type-and-its-only-event-type', () => {
+    const offer = foreignOffer(['c=IN IP4 192.0.2.5', 'm=audio 5004 RTP/AVP 96 9 0 101', 'a=rtpmap:96 opus/48000/2', 'a=fmtp:96 stereo=1;sprop-stereo=1', 'a=rtpmap:101 telephone-event/8000']);
+    const result = answer(offer, { ...bob, codecs: ['opus', 'G722', 'PCMU'] });
+    assert.ok(result.ok);
+    assert.deepEqual(result.codec, { name: 'opus', payloadType: 96 });
+    assert.equal(result.telephoneEventPayloadType, 101);
+  });
+
+  it('does-not-take-opus-that-is-not-48000-2-nor-g722-at-16000', () => {
+    const offer = foreignOffer(['c=IN IP4 192.0.2.5', 'm=audio 5004 RTP/AVP 96 97 0', 'a=rtpmap:96 opus/48000', 'a=rtpmap:97 G722/16000']);
+    const result = answer(offer, { ...bob, codecs: ['opus', 'G722', 'PCMU'] });
+    assert.ok(result.ok);
+    assert.equal(result.codec.name, 'PCMU');
+  });
+
+  it('takes-g722-on-its-static-type-without-an-rtpmap', () => {
+    const offer = foreignOffer(['c=IN IP4 192.0.2.5', 'm=audio 5004 RTP/AVP 9 0']);
+    const result = answer(offer, { ...bob, codecs: ['G722', 'PCMU'] });
+    assert.ok(result.ok);
+    assert.deepEqual(result.codec, { name: 'G722', payloadType: 9 });
+    assert.match(result.sdp, /^a=rtpmap:9 G722\/8000$/m);
+  });
+});
+
 describe('SDP answer', () => {
   it('accepts-our-own-offer-with-the-offerers-first-codec-and-its-event-type', () => {
     const result = answer(createOffer(alice), bob);

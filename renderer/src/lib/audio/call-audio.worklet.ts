@@ -1,7 +1,7 @@
 // The AudioWorklet side of a call, in the audio rendering thread. Built by Vite as its own
 // module (imported with `?worker&url` in call-audio.ts), loaded from our own origin, so the
 // CSP's `script-src 'self'` covers it.
-//   peerdial-capture:  microphone -> 8 kHz mono -> 20 ms Int16 frames, posted (transferred) to the page.
+//   peerdial-capture:  microphone -> 48 kHz mono (the engine's rate) -> 20 ms Int16 frames, posted (transferred) to the page.
 //   peerdial-playback: 20 ms Int16 frames from the page -> device rate -> playout FIFO -> speaker.
 import { ENGINE_SAMPLE_RATE, FRAME_SAMPLES } from './frame-format.js';
 import { FrameSlicer } from './frame-slicer.js';

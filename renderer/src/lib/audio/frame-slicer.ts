@@ -1,4 +1,4 @@
-// Cuts a stream of 8 kHz samples (arriving in blocks of any length) into the engine's 20 ms
+// Cuts a stream of 48 kHz samples (arriving in blocks of any length) into the engine's 20 ms
 // frames of 16-bit PCM.
 import { FRAME_SAMPLES } from './frame-format.js';
 import { floatToInt16 } from './pcm.js';

@@ -1,8 +1,8 @@
 // A streaming sample-rate converter for one mono signal, fed in render-quantum-sized blocks
 // (128 samples in an AudioWorklet). Linear interpolation between input samples, with the
-// fractional read position kept across blocks so block edges make no clicks. Going down (48 kHz
-// to 8 kHz) a low-pass filter runs first, so the voice band survives and what lies above the new
-// Nyquist frequency does not fold back into it as noise.
+// fractional read position kept across blocks so block edges make no clicks. Going down (a 96 kHz
+// device to the engine's 48 kHz, say) a low-pass filter runs first, so what lies above the new
+// Nyquist frequency does not fold back into the audio as noise.
 import { LowPassFilter } from './low-pass-filter.js';
 
 export class StreamResampler {
@@ -20,8 +20,8 @@ export class StreamResampler {
   ) {
     if (!(fromRate > 0 && toRate > 0)) throw new RangeError('sample rates must be positive');
     this.step = fromRate / toRate;
-    // Telephone speech stops near 3.4 kHz; cut a little below the new Nyquist frequency.
-    if (toRate < fromRate) this.filter = new LowPassFilter(fromRate, Math.min(3_600, toRate * 0.45));
+    // Cut a little below the new Nyquist frequency.
+    if (toRate < fromRate) this.filter = new LowPassFilter(fromRate, toRate * 0.45);
   }
 
   /** Converts one block; the output length varies by a sample from block to block. */
