@@ -38,6 +38,9 @@ const ILB = Int32Array.of(
   2896, 2960, 3025, 3091, 3158, 3228, 3298, 3371, 3444, 3520, 3597, 3676, 3756, 3838, 3922, 4008,
 );
 
+/** Room for the QMF delay lines to slide through before they are copied back (see G722Encoder.x). */
+const DELAY_BUFFER = 512;
+
 /** The spec's 16-bit saturating arithmetic (its "limit" on every add). */
 function sat(x: number): number {
   return x > 32767 ? 32767 : x < -32768 ? -32768 : x;
@@ -91,27 +94,29 @@ class SubBand {
     let a1 = sat((sg0 === sg1 ? 192 : -192) + ((this.a1 * 32640) >> 15));
     const bound = sat(15360 - a2);
     a1 = a1 > bound ? bound : a1 < -bound ? -bound : a1;
-    // UPZERO: sign of DLT (0 counts as positive) against each stored one; DLT 0 only leaks.
-    const d = this.d;
-    const b = this.b;
-    const step = dlt === 0 ? 0 : 128;
-    const dNegative = dlt < 0;
-    for (let i = 1; i < 7; i++) {
-      b[i] = sat((d[i] < 0 === dNegative ? step : -step) + ((b[i] * 32640) >> 15));
-    }
-    // DELAYA
-    for (let i = 6; i > 1; i--) d[i] = d[i - 1];
-    d[1] = dlt;
     this.p2 = this.p1;
     this.p1 = p;
     this.r2 = this.r1;
     this.r1 = r;
     this.a1 = a1;
     this.a2 = a2;
-    // FILTEP, FILTEZ, PREDIC
-    const sp = sat(((a1 * sat(r + r)) >> 15) + ((a2 * sat(this.r2 + this.r2)) >> 15));
+    // UPZERO, DELAYA and FILTEZ in one pass from the oldest tap down, so each DLT is read once:
+    // B[i] adapts by the sign of the old DLT[i] against DLT (0 counts as positive; DLT 0 only
+    // leaks), then DLT[i] takes DLT[i-1], then the new pair adds to SZ.
+    const d = this.d;
+    const b = this.b;
+    const step = dlt === 0 ? 0 : 128;
+    const dNegative = dlt < 0;
     let sz = 0;
-    for (let i = 6; i > 0; i--) sz += (b[i] * sat(d[i] + d[i])) >> 15;
+    for (let i = 6; i > 0; i--) {
+      const bi = sat((d[i] < 0 === dNegative ? step : -step) + ((b[i] * 32640) >> 15));
+      const di = i > 1 ? d[i - 1] : dlt;
+      b[i] = bi;
+      d[i] = di;
+      sz += (bi * sat(di + di)) >> 15;
+    }
+    // FILTEP, PREDIC
+    const sp = sat(((a1 * sat(r + r)) >> 15) + ((a2 * sat(this.r2 + this.r2)) >> 15));
     this.sz = sat(sz);
     this.s = sat(sp + this.sz);
   }
@@ -141,8 +146,14 @@ function linearScale(nb: number, offset: number): number {
 /** QUANTL: the 6-bit low-band code of the difference EL for scale DETL. */
 function quantizeLow(el: number, det: number): number {
   const wd = el >= 0 ? el : -(el + 1);
-  let level = 0; // how many decision levels wd reaches: 0..29
-  while (level < 29 && wd >= (Q6[level] * det) >> 12) level++;
+  // How many of the 29 decision levels wd reaches (they rise, so a binary search finds it).
+  let level = 0;
+  let above = 29;
+  while (level < above) {
+    const mid = (level + above) >> 1;
+    if (wd >= (Q6[mid] * det) >> 12) level = mid + 1;
+    else above = mid;
+  }
   // Table 6's codes: positive intervals count down from 61, negative from 63, 62 then 31 down.
   if (el >= 0) return 61 - level;
   return level < 2 ? 63 - level : 33 - level;
@@ -160,8 +171,13 @@ function quantizeHigh(eh: number, det: number): number {
 export class G722Encoder {
   private readonly low = new SubBand(32);
   private readonly high = new SubBand(8);
-  /** The 24-sample QMF delay line, newest at 0. */
-  private readonly x = new Int32Array(24);
+  /**
+   * The 24-sample QMF delay line is x[at..at+24), newest first, inside a longer buffer: each pair
+   * moves `at` down by 2 instead of shifting 22 samples, and only at the bottom are the newest
+   * 22 copied back to the top.
+   */
+  private readonly x = new Int32Array(DELAY_BUFFER);
+  private at = DELAY_BUFFER - 24;
 
   /** Two input samples per output octet; an odd last sample is dropped. */
   encode(pcm: Int16Array): Buffer {
@@ -169,16 +185,21 @@ export class G722Encoder {
     const x = this.x;
     const low = this.low;
     const high = this.high;
+    let at = this.at;
     for (let n = 0; n < out.length; n++) {
-      x.copyWithin(2, 0, 22);
-      x[1] = pcm[2 * n];
-      x[0] = pcm[2 * n + 1];
+      if (at < 2) {
+        x.copyWithin(DELAY_BUFFER - 22, at, at + 22);
+        at = DELAY_BUFFER - 22;
+      }
+      at -= 2;
+      x[at + 1] = pcm[2 * n];
+      x[at] = pcm[2 * n + 1];
       // 4.3 (transmit QMF): XA over the even taps, XB over the odd; XL = XA + XB, XH = XA - XB.
       let xa = 0;
       let xb = 0;
       for (let i = 0; i < 24; i += 2) {
-        xa += x[i] * QMF[i];
-        xb += x[i + 1] * QMF[i + 1];
+        xa += x[at + i] * QMF[i];
+        xb += x[at + i + 1] * QMF[i + 1];
       }
       const xl = (xa + xb) >> 14;
       const xh = (xa - xb) >> 14;
@@ -196,6 +217,7 @@ export class G722Encoder {
 
       out[n] = (ih << 6) | il;
     }
+    this.at = at;
     return out;
   }
 }
@@ -204,9 +226,10 @@ export class G722Encoder {
 export class G722Decoder {
   private readonly low = new SubBand(32);
   private readonly high = new SubBand(8);
-  /** XD = RL - RH and XS = RL + RH, the receive QMF's two 12-sample delay lines, newest at 0. */
-  private readonly xd = new Int32Array(12);
-  private readonly xs = new Int32Array(12);
+  /** XD = RL - RH and XS = RL + RH, the receive QMF's two 12-sample delay lines at [at, at+12), newest first. */
+  private readonly xd = new Int32Array(DELAY_BUFFER);
+  private readonly xs = new Int32Array(DELAY_BUFFER);
+  private at = DELAY_BUFFER - 12;
 
   /** Each octet gives two samples. */
   decode(codes: Uint8Array): Int16Array {
@@ -215,6 +238,7 @@ export class G722Decoder {
     const high = this.high;
     const xd = this.xd;
     const xs = this.xs;
+    let at = this.at;
     for (let n = 0; n < codes.length; n++) {
       const il = codes[n] & 0x3f;
       const ih = codes[n] >> 6;
@@ -234,19 +258,24 @@ export class G722Decoder {
       high.adapt(dh);
 
       // 4.4 (receive QMF): XOUT1 from the even taps over XD, XOUT2 from the odd taps over XS.
-      xd.copyWithin(1, 0, 11);
-      xs.copyWithin(1, 0, 11);
-      xd[0] = rl - rh;
-      xs[0] = rl + rh;
+      if (at < 1) {
+        xd.copyWithin(DELAY_BUFFER - 11, 0, 11);
+        xs.copyWithin(DELAY_BUFFER - 11, 0, 11);
+        at = DELAY_BUFFER - 11;
+      }
+      at--;
+      xd[at] = rl - rh;
+      xs[at] = rl + rh;
       let out1 = 0;
       let out2 = 0;
       for (let i = 0; i < 12; i++) {
-        out1 += xd[i] * QMF[2 * i];
-        out2 += xs[i] * QMF[2 * i + 1];
+        out1 += xd[at + i] * QMF[2 * i];
+        out2 += xs[at + i] * QMF[2 * i + 1];
       }
       out[2 * n] = sat(out1 >> 11);
       out[2 * n + 1] = sat(out2 >> 11);
     }
+    this.at = at;
     return out;
   }
 }
