@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { VoiceCodec } from './voice-codec.js';
 
-/** RFC 7587 4.1: always 48 kHz on the wire and in the rtpmap, whatever the audio bandwidth. */
+/** RFC 7587 4.1: the RTP clock is 48 kHz whatever the audio bandwidth; we code at that rate too. */
 export const OPUS_SAMPLE_RATE = 48000;
-/** 20 ms at 48 kHz: the frame we send (RFC 7587 4.2 recommends 20 ms). */
+/** 20 ms at 48 kHz: the frame we send. */
 export const OPUS_FRAME_SAMPLES = 960;
 /** FEC (LBRR) only carries anything at about this bitrate and above. */
 export const OPUS_MIN_FEC_BITRATE = 20000;
@@ -37,12 +37,13 @@ const OPUS_SET_PACKET_LOSS_PERC = 4014;
 const OPUS_SET_DTX = 4016;
 const OPUS_SET_SIGNAL = 4024;
 const OPUS_SIGNAL_VOICE = 3001;
-const OPUS_INVALID_PACKET = -4;
 
 /** RFC 6716 3.2.1: no packet is longer than 1275 octets per frame; 3 frames of room covers a 60 ms repacketization. */
 const MAX_PACKET = 4000;
 /** 120 ms at 48 kHz: the longest a single Opus packet can hold (RFC 6716 3.2.5). */
 const MAX_DECODE_SAMPLES = 5760;
+/** 2.5 ms at 48 kHz: the granularity of Opus frames, and so of what PLC and FEC can fill. */
+const PLC_STEP = 120;
 
 /** The C functions of libopus that the .wasm exports. */
 interface OpusExports {
@@ -145,8 +146,9 @@ export interface OpusOptions {
 /**
  * Opus for one call: 48 kHz mono (RFC 7587 7: the SDP says opus/48000/2, but mono is what we
  * encode and decoders must take either), VoIP application, 20 ms frames, in-band FEC and DTX on.
- * With DTX, silence gives 1-3 octet packets every 400 ms and nothing-worth-sending in between
- * (still returned here; the sender may skip them, RFC 7587 3.1.3).
+ * With DTX, after ~200 ms of silence libopus gives 1-octet packets (nothing worth sending: RFC
+ * 7587 3.1.3 lets the sender skip them) with a comfort-noise update every 400 ms; all are
+ * returned here and the media layer decides.
  */
 export function createOpusCodec(options: OpusOptions = {}): VoiceCodec {
   const rt = opusRuntime();
@@ -174,17 +176,21 @@ export function createOpusCodec(options: OpusOptions = {}): VoiceCodec {
     if (!open) throw new Error('opus: codec used after close()');
   }
 
-  /** opus_decode into the scratch PCM, copied out; a packet libopus rejects gives no samples. */
-  function decodeInto(data: Buffer | undefined, frameSize: number, fec: 0 | 1): Int16Array {
+  /**
+   * opus_decode into the scratch PCM, copied out. undefined where libopus refuses (a corrupt
+   * packet: OPUS_INVALID_PACKET, or any other error), so no peer's packet can throw.
+   */
+  function decodeInto(data: Buffer | undefined, frameSize: number, fec: 0 | 1): Int16Array | undefined {
     let dataPtr = 0;
+    let length = 0;
     if (data && data.length > 0) {
-      if (data.length > MAX_PACKET) return new Int16Array(0);
+      if (data.length > MAX_PACKET) return undefined;
       rt.bytes(rt.packet, data.length).set(data);
       dataPtr = rt.packet;
+      length = data.length;
     }
-    const n = lib.opus_decode(decoder, dataPtr, dataPtr ? data!.length : 0, rt.pcm, frameSize, fec);
-    if (n === OPUS_INVALID_PACKET) return new Int16Array(0);
-    rt.check(n, 'decode');
+    const n = lib.opus_decode(decoder, dataPtr, length, rt.pcm, frameSize, fec);
+    if (n < 0) return undefined;
     return rt.samples(rt.pcm, n).slice();
   }
 
@@ -193,6 +199,8 @@ export function createOpusCodec(options: OpusOptions = {}): VoiceCodec {
 
     encode(pcm) {
       ensureOpen();
+      // opus_encode takes 2.5 to 60 ms (RFC 6716 2.1.4); it refuses other lengths with an error.
+      if (pcm.length > MAX_DECODE_SAMPLES) throw new Error(`opus: cannot encode ${pcm.length} samples in one packet`);
       rt.samples(rt.pcm, pcm.length).set(pcm);
       const n = rt.check(lib.opus_encode(encoder, rt.pcm, pcm.length, rt.packet, MAX_PACKET), 'encode');
       return Buffer.from(rt.bytes(rt.packet, n));
@@ -203,15 +211,18 @@ export function createOpusCodec(options: OpusOptions = {}): VoiceCodec {
     decode(payload) {
       ensureOpen();
       if (payload.length === 0) return new Int16Array(0);
-      return decodeInto(payload, MAX_DECODE_SAMPLES, 0);
+      return decodeInto(payload, MAX_DECODE_SAMPLES, 0) ?? new Int16Array(0);
     },
 
     // RFC 6716 4.4 (PLC) and the LBRR of 4.2.7.4, as libopus exposes them: decode_fec=1 on the
     // next packet rebuilds the lost one from its redundancy (or conceals when it has none).
+    // libopus wants whole 2.5 ms steps here, so the gap is cut down to one (and to 120 ms at most).
     recover(samples, next) {
       ensureOpen();
-      if (next && next.length > 0) return decodeInto(next, samples, 1);
-      return decodeInto(undefined, samples, 0);
+      const frameSize = Math.min(MAX_DECODE_SAMPLES, Math.floor(samples / PLC_STEP) * PLC_STEP);
+      if (frameSize <= 0) return new Int16Array(0);
+      const rebuilt = next && next.length > 0 ? decodeInto(next, frameSize, 1) : undefined;
+      return rebuilt ?? decodeInto(undefined, frameSize, 0) ?? new Int16Array(frameSize);
     },
 
     tune({ bitrate, packetLossPercent }) {

@@ -118,7 +118,11 @@ describe('Opus codec', () => {
   it('gives-no-samples-for-a-packet-libopus-rejects-and-refuses-use-after-close', () => {
     const codec = createOpusCodec();
     // TOC code 3 (RFC 6716 3.2.5) with a frame count of 0: invalid.
-    assert.equal(codec.decode(Buffer.from([0x03, 0x00])).length, 0);
+    const corrupt = Buffer.from([0x03, 0x00]);
+    assert.equal(codec.decode(corrupt).length, 0);
+    // A corrupt next packet leaves concealment; a gap not in 2.5 ms steps is filled to the step below.
+    assert.equal(codec.recover(OPUS_FRAME_SAMPLES, corrupt)?.length, OPUS_FRAME_SAMPLES);
+    assert.equal(codec.recover(1000)?.length, 960);
     codec.close();
     assert.throws(() => codec.encode(new Int16Array(OPUS_FRAME_SAMPLES)), /after close/);
   });
