@@ -1,6 +1,6 @@
-// ITU-T G.722 (09/2012) at 64 kbit/s (mode 1): a QMF splits 16 kHz PCM into two 8 kHz sub-bands,
+// ITU-T G.722 at 64 kbit/s (mode 1): a QMF splits 16 kHz PCM into two 8 kHz sub-bands,
 // coded by ADPCM with 6 bits (low band) and 2 bits (high band), one octet per input sample pair.
-// Block names (QUANTL, LOGSCL, UPPOL2, ...) are those of the spec's clause 6, fixed-point as
+// Block names (QUANTL, LOGSCL, UPPOL2, ...) and variable names are the spec's, fixed-point as
 // there; the spec's 14-bit PCM is taken and given as 16-bit (two more bits in the QMF shifts),
 // which is what other 16-bit implementations (ffmpeg's g722) do, so our octets and samples match.
 // RFC 3551 4.5.2: RTP clock 8000 though the audio is 16 kHz; 20 ms = 320 samples = 160 octets.
@@ -12,21 +12,21 @@ export const G722_PAYLOAD_TYPE = 9;
 /** Table 11: the 24 QMF coefficients, symmetric (h[i] = h[23 - i]). */
 const QMF = Int32Array.of(3, -11, -11, 53, 12, -156, 32, 362, -210, -805, 951, 3876, 3876, 951, -805, -210, 362, 32, -156, 12, 53, -11, -11, 3);
 
-/** Table 6 (QUANTL): the low band's 29 decision levels, scaled by DETL >> 12. */
+/** QUANTL: the low band's 29 decision levels, scaled by DETL >> 12. */
 const Q6 = Int32Array.of(
   35, 72, 110, 150, 190, 233, 276, 323, 370, 422, 473, 530, 587, 650, 714, 786,
   858, 940, 1023, 1121, 1219, 1339, 1458, 1612, 1765, 1980, 2195, 2557, 2919,
 );
-/** Table 7 (INVQAL): output levels of the 4-bit low-band code that drives adaptation. */
+/** INVQAL: output levels of the 4-bit low-band code that drives adaptation. */
 const QQ4 = Int32Array.of(0, -20456, -12896, -8968, -6288, -4240, -2584, -1200, 20456, 12896, 8968, 6288, 4240, 2584, 1200, 0);
-/** Table 7 (INVQBL, 64 kbit/s): output levels of the full 6-bit low-band code. */
+/** INVQBL at 64 kbit/s: output levels of the full 6-bit low-band code. */
 const QQ6 = Int32Array.of(
   -136, -136, -136, -136, -24808, -21904, -19008, -16704, -14984, -13512, -12280, -11192, -10232, -9360, -8576, -7856,
   -7192, -6576, -6000, -5456, -4944, -4464, -4008, -3576, -3168, -2776, -2400, -2032, -1688, -1360, -1040, -728,
   24808, 21904, 19008, 16704, 14984, 13512, 12280, 11192, 10232, 9360, 8576, 7856, 7192, 6576, 6000, 5456,
   4944, 4464, 4008, 3576, 3168, 2776, 2400, 2032, 1688, 1360, 1040, 728, 432, 136, -432, -136,
 );
-/** Table 9 (INVQAH): output levels of the 2-bit high-band code. */
+/** INVQAH: output levels of the 2-bit high-band code. */
 const QQ2 = Int32Array.of(-7408, -1616, 7408, 1616);
 /** LOGSCL's WL after RIL's mapping RL42, indexed directly by the 4-bit low-band code. */
 const WL = Int32Array.of(-60, 3042, 1198, 538, 334, 172, 58, -30, 3042, 1198, 538, 334, 172, 58, -30, -60);
@@ -47,7 +47,7 @@ function sat(x: number): number {
 }
 
 /**
- * One sub-band's adaptive state (clause 6.2, blocks 3 and 4): the scale factor and the
+ * One sub-band's adaptive state (the spec's blocks 3 and 4): the scale factor and the
  * pole-zero predictor. The encoder and the decoder keep identical copies.
  */
 class SubBand {
@@ -154,7 +154,7 @@ function quantizeLow(el: number, det: number): number {
     if (wd >= (Q6[mid] * det) >> 12) level = mid + 1;
     else above = mid;
   }
-  // Table 6's codes: positive intervals count down from 61, negative from 63, 62 then 31 down.
+  // QUANTL's codes: positive intervals count down from 61, negative from 63, 62 then 31 down.
   if (el >= 0) return 61 - level;
   return level < 2 ? 63 - level : 33 - level;
 }
@@ -194,7 +194,7 @@ export class G722Encoder {
       at -= 2;
       x[at + 1] = pcm[2 * n];
       x[at] = pcm[2 * n + 1];
-      // 4.3 (transmit QMF): XA over the even taps, XB over the odd; XL = XA + XB, XH = XA - XB.
+      // Transmit QMF: XA over the even taps, XB over the odd; XL = XA + XB, XH = XA - XB.
       let xa = 0;
       let xb = 0;
       for (let i = 0; i < 24; i += 2) {
@@ -257,7 +257,7 @@ export class G722Decoder {
       high.scaleHigh(ih);
       high.adapt(dh);
 
-      // 4.4 (receive QMF): XOUT1 from the even taps over XD, XOUT2 from the odd taps over XS.
+      // Receive QMF: XOUT1 from the even taps over XD, XOUT2 from the odd taps over XS.
       if (at < 1) {
         xd.copyWithin(DELAY_BUFFER - 11, 0, 11);
         xs.copyWithin(DELAY_BUFFER - 11, 0, 11);

@@ -14,8 +14,9 @@ export const OPUS_FRAME_SAMPLES = 960;
 export const OPUS_MIN_FEC_BITRATE = 20000;
 export const OPUS_DEFAULT_BITRATE = 32000;
 /**
- * bench/codecs.ts, one core of the dev machine (2 vCPU VM), 20 ms frames of speech at 32 kbit/s:
- * complexity 10: 1.9k encodes/s, 5: 5.0k, 3: 6.4k, 1: 9.7k, 0: 10.9k; decodes ~24-27k/s at any.
+ * bench/codecs.ts, one core of the dev machine (a shared 2 vCPU VM: runs vary by ~20 %), 20 ms
+ * frames of speech at 32 kbit/s: complexity 10: 1.9k encodes/s, 5: 4-5k, 3: 4.4-6.4k, 1: 8-9.8k,
+ * 0: 9-11k; decodes 24-31k/s at any (libopus alone, without our copies: 30-38k).
  * A call costs 50 encodes and 50 decodes a second, so 300 calls a core would need 15k of each:
  * no complexity gets there with this WASM build (0 gives ~155 calls both ways, 5 ~80, 10 ~35).
  * We take 0, the most calls per core; SILK at 0 still codes wideband speech cleanly, and a
