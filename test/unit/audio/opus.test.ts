@@ -115,6 +115,18 @@ describe('Opus codec', () => {
     assert.ok(high > 2 * low, `mean ${high.toFixed(0)} octets at 64 kbit/s against ${low.toFixed(0)} at 16`);
   });
 
+  it('keeps-hundreds-of-calls-apart-in-one-growing-wasm-memory', () => {
+    // 400 encoder+decoder pairs outgrow the instance's first 16 MiB: growth must not break the
+    // codecs made before it, and each call's stream must decode as it would alone.
+    const frames = framesOf(speechLike(RATE, 0.2), OPUS_FRAME_SAMPLES);
+    const alone = decodeAll(encodeAll(concat(frames)));
+    const calls = Array.from({ length: 400 }, () => createOpusCodec());
+    const outputs = calls.map(() => [] as Int16Array[]);
+    for (const frame of frames) calls.forEach((call, i) => outputs[i].push(call.decode(call.encode(frame))));
+    for (const call of calls) call.close();
+    for (const out of [outputs[0], outputs[399]]) assert.deepEqual(concat(out), alone);
+  });
+
   it('gives-no-samples-for-a-packet-libopus-rejects-and-refuses-use-after-close', () => {
     const codec = createOpusCodec();
     // TOC code 3 (RFC 6716 3.2.5) with a frame count of 0: invalid.
