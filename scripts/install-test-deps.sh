@@ -10,6 +10,7 @@ packages=(
   kamailio-tls-modules  # Kamailio's tls module (OpenSSL): SIP over TLS with another stack (Debian's sipp has no TLS)
   knot                # an authoritative DNS server: NAPTR/SRV for SIP domains (RFC 3263) in the namespaces of the domains test
   sox espeak-ng       # the spoken WAVs the call interop tests send and compare
+  ffmpeg              # the reference the codec tests compare with: G.722 octets and samples, Opus streams (in Ogg)
   tshark              # Wireshark's dissectors: the overlay interop test captures and decodes our SIP
   chromium            # end-to-end UI tests through playwright-core
   fonts-dejavu-core   # so screenshots show text

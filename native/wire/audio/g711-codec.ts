@@ -1,4 +1,5 @@
-// G.711 (RFC 3551 4.5.14) as a VoiceCodec: one byte per sample at 8 kHz, no state, no concealment.
+// G.711 behind the VoiceCodec shape. Stateless, so both directions share nothing and close() has
+// nothing to free; it has no concealment of its own (G.711 Appendix I PLC is the caller's).
 import { decodeG711, encodeG711, type G711Law } from './g711.js';
 import type { VoiceCodec } from './voice-codec.js';
 

@@ -1,4 +1,4 @@
-// What the media session needs of a voice codec, whichever it is.
+// The one shape every voice codec of a call has, so the media session never asks which it holds.
 
 /** One call's codec state, both directions (encoder and decoder are separate states inside). */
 export interface VoiceCodec {
