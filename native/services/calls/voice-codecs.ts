@@ -1,11 +1,26 @@
 // The codec of a call, made from the name the SDP agreed on, and how long its packets are.
 import { createG711Codec } from '../../wire/audio/g711-codec.js';
+import { createG722Codec } from '../../wire/audio/g722.js';
+import { createOpusCodec } from '../../wire/audio/opus.js';
 import { opusPacketMs } from '../../wire/audio/opus-toc.js';
 import type { VoiceCodec } from '../../wire/audio/voice-codec.js';
 import type { AudioCodecName } from '../../wire/sdp/audio-offer-answer.js';
 
-/** What this node speaks, most preferred first (RFC 3264 5.1: the offer's order is the preference). */
-export const OFFERED_CODECS: AudioCodecName[] = ['PCMU', 'PCMA'];
+/**
+ * What this node speaks, most preferred first (RFC 3264 5.1: the offer's order is the
+ * preference): Opus between Peerdial users and with phones that have it, then the wideband
+ * and narrowband codecs every phone has.
+ */
+export const OFFERED_CODECS: AudioCodecName[] = ['opus', 'G722', 'PCMU', 'PCMA'];
+
+/**
+ * Opus encoder effort. Complexity 5 sounds better but costs ~2.5 times complexity 0's CPU
+ * (bench/codecs.ts: ~4k against ~10k encodes a second on one core): a node with a few calls
+ * takes it, one carrying many (a benchmark, a busy relay of calls) takes 0 for the calls after.
+ */
+const OPUS_RICH_COMPLEXITY = 5;
+const OPUS_RICH_CALLS = 16;
+let openOpusCodecs = 0;
 
 export function createVoiceCodec(name: AudioCodecName): VoiceCodec {
   switch (name) {
@@ -13,9 +28,30 @@ export function createVoiceCodec(name: AudioCodecName): VoiceCodec {
       return createG711Codec('mu');
     case 'PCMA':
       return createG711Codec('a');
-    default:
-      throw new Error(`no ${name} codec in this build`);
+    case 'G722':
+      return createG722Codec();
+    case 'opus':
+      return countedOpus();
   }
+}
+
+function countedOpus(): VoiceCodec {
+  const codec = createOpusCodec(openOpusCodecs < OPUS_RICH_CALLS ? { complexity: OPUS_RICH_COMPLEXITY } : {});
+  openOpusCodecs++;
+  let closed = false;
+  return {
+    sampleRate: codec.sampleRate,
+    encode: (pcm) => codec.encode(pcm),
+    decode: (payload) => codec.decode(payload),
+    recover: (samples, next) => codec.recover(samples, next),
+    tune: (settings) => codec.tune(settings),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      openOpusCodecs--;
+      codec.close();
+    },
+  };
 }
 
 /** The audio a packet holds, in ms; undefined when it cannot be told. */
