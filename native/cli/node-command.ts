@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { DEFAULT_CHORD_CONFIG, Engine, MIN_PASSPHRASE_LENGTH, parseTurnUrl, type ChordConfig, type TurnServerUrl } from '../roots/node-engine.js';
+import { DEFAULT_CHORD_CONFIG, Engine, MIN_PASSPHRASE_LENGTH, OFFERED_CODECS, parseTurnUrl, type AudioCodecName, type ChordConfig, type TurnServerUrl } from '../roots/node-engine.js';
 import { VERSION } from '../roots/defaults.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, parseFlags, port, UsageError } from './flags.js';
@@ -73,15 +73,17 @@ Options for "node":
   --replicas N         copies of every overlay record this node stores: the responsible
                        node and its next N-1 successors (default: 3)
   --auto-answer        answer incoming calls after the first ring
-  --play FILE.wav      use this WAV file as the microphone of every call (16-bit PCM;
-                       8 kHz mono is best, other rates are converted)
-  --record FILE.wav    write everything heard in calls to this WAV file (8 kHz mono)
+  --play FILE.wav      use this WAV file as the microphone of every call (16-bit PCM mono,
+                       any rate: it is converted to the call's)
+  --record FILE.wav    write everything heard in calls to this WAV file (48 kHz mono)
   --key-passphrase-file FILE
                        keep the identity's private keys encrypted on disk under the
                        passphrase in FILE (its first line; 8 characters at least): an
                        identity kept in the clear is encrypted at this start, and from then
                        on the node starts only with this flag
   --rtp-ports LO-HI    the UDP ports calls' audio may use (default: 16384-32767)
+  --codecs LIST        the codecs calls offer and take, most preferred first, from
+                       opus, G722, PCMU, PCMA (default: all four in that order)
   --no-mdns            do not find LAN peers by DNS-SD over mDNS, nor announce this node there
   --no-multicast-register
                        do not send or answer the SIP multicast REGISTER (224.0.1.75:5060)
@@ -102,6 +104,20 @@ Call sip:echo@THIS-NODE (or "echo" in the UI) to hear yourself: the echo test.
 Once ready it prints the UI address (with its access token) and its SIP contact.
 Stop it with Ctrl-C (SIGINT) or SIGTERM.
 `;
+
+/** `--codecs opus,PCMU`: names we speak, each once, in the order of preference given. */
+function parseCodecList(list: string): AudioCodecName[] {
+  const known = new Map(OFFERED_CODECS.map((name) => [name.toLowerCase(), name]));
+  const names = list.split(',').map((name) => name.trim());
+  const codecs: AudioCodecName[] = [];
+  for (const name of names) {
+    const codec = known.get(name.toLowerCase());
+    if (!codec) throw new UsageError(`--codecs takes a comma-separated list of ${OFFERED_CODECS.join(', ')} (got "${name || list}").`);
+    if (codecs.includes(codec)) throw new UsageError(`--codecs names ${codec} twice: give each codec once.`);
+    codecs.push(codec);
+  }
+  return codecs;
+}
 
 export function defaultDataDir(): string {
   const home = os.homedir();
@@ -127,6 +143,7 @@ function parseNodeFlags(args: string[]) {
     'auto-answer': { type: 'boolean' },
     play: { type: 'string' },
     record: { type: 'string' },
+    codecs: { type: 'string' },
     'key-passphrase-file': { type: 'string' },
     'tls-port': { type: 'string' },
     'rtp-ports': { type: 'string' },
@@ -178,6 +195,7 @@ function parseNodeFlags(args: string[]) {
   }
   if (v.play === '') throw new UsageError('--play needs a WAV file.');
   if (v.record === '') throw new UsageError('--record needs a WAV file to write.');
+  const codecs = v.codecs === undefined ? undefined : parseCodecList(v.codecs);
   if (v['key-passphrase-file'] === '') throw new UsageError('--key-passphrase-file needs the file that holds the passphrase.');
   let rtpPorts: [number, number] | undefined;
   if (v['rtp-ports'] !== undefined) {
@@ -241,6 +259,7 @@ function parseNodeFlags(args: string[]) {
     multicastRegister: !v['no-multicast-register'],
     playFile: v.play === undefined ? undefined : path.resolve(v.play),
     recordFile: v.record === undefined ? undefined : path.resolve(v.record),
+    codecs,
     keyPassphraseFile: v['key-passphrase-file'] === undefined ? undefined : path.resolve(v['key-passphrase-file']),
     rtpPorts,
     replicas: replicas === undefined ? undefined : Number(replicas),
@@ -304,6 +323,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       autoAnswer: flags.autoAnswer,
       playFile: flags.playFile,
       recordFile: flags.recordFile,
+      codecs: flags.codecs,
       rtpPorts: flags.rtpPorts,
       mdns: flags.mdns,
       multicastRegister: flags.multicastRegister,

@@ -16,7 +16,8 @@ import { ConfigOfferService, type LanPeerView, LanDiscoveryService } from '../se
 import { BuddyRepository } from '../storage/repositories/buddy-repository.js';
 import { OverlayService } from '../services/overlay/index.js';
 import type { ChordConfig } from '../proto/overlay/chord-node.js';
-import { UserAudio, CallService, MediaSession, WavFileSource, WavRecorder } from '../services/calls/index.js';
+import { UserAudio, CallService, MediaSession, WavFileSource, WavRecorder, type AudioCodecName } from '../services/calls/index.js';
+export { OFFERED_CODECS, type AudioCodecName } from '../services/calls/index.js';
 import { CallRepository } from '../storage/repositories/call-repository.js';
 import { MediaClock } from '../transport/media-clock.js';
 import { RescueServer, type RescueSettings } from '../services/rescue/index.js';
@@ -89,6 +90,8 @@ export interface EngineOptions {
   log?: Logger;
   /** Answer incoming calls after the first ring. */
   autoAnswer?: boolean;
+  /** The codecs calls offer and take, most preferred first (--codecs). */
+  codecs?: AudioCodecName[];
   /** Keeps the identity's private keys encrypted on disk under this secret (--key-passphrase-file; the desktop app's keychain secret). */
   keyProtector?: KeyProtector;
   /**
@@ -535,6 +538,7 @@ export class Engine {
       onChange: (view) => events.publish('call.changed', view),
       onHistory: (entry) => events.publish('call.history', entry),
       autoAnswer: options.autoAnswer,
+      codecs: options.codecs,
       playSource: played && (() => played.again()),
       recorder,
       presenceNotify: (incoming) => void presence.onNotify(incoming),

@@ -31,6 +31,11 @@ export interface NetnsLan {
   blockMdns(host: LanHost): Promise<void>;
   /** Drops the SIP multicast REGISTER (anything to 224.0.1.75) in and out of a host. */
   blockMulticastRegister(host: LanHost): Promise<void>;
+  /**
+   * Drops this fraction of the UDP datagrams arriving at a host's ports LO-HI, each at random
+   * (iptables' statistic match: the kernels we run on have no netem). Resolves with the undo.
+   */
+  loseUdp(host: LanHost, ports: string, fraction: number): Promise<() => Promise<void>>;
   /** Kills every process in the namespaces and deletes them (and their links with them). */
   teardown(): Promise<void>;
 }
@@ -121,6 +126,11 @@ export async function makeLan(options: { hosts: number; bridges?: number; hostBr
     async blockMulticastRegister(host) {
       await iptables(host.ns, ['-A', 'INPUT', '-d', '224.0.1.75', '-j', 'DROP']);
       await iptables(host.ns, ['-A', 'OUTPUT', '-d', '224.0.1.75', '-j', 'DROP']);
+    },
+    async loseUdp(host, ports, fraction) {
+      const rule = ['INPUT', '-p', 'udp', '--dport', ports.replace('-', ':'), '-m', 'statistic', '--mode', 'random', '--probability', String(fraction), '-j', 'DROP'];
+      await iptables(host.ns, ['-A', ...rule]);
+      return () => iptables(host.ns, ['-D', ...rule]);
     },
     teardown,
   };

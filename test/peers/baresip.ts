@@ -61,7 +61,17 @@ export interface BaresipOptions {
   tls?: boolean;
   /** Offer and take RTCP on the RTP port (RFC 5761); baresip's default is off. */
   rtcpMux?: boolean;
+  /** The one codec it offers and takes (its opus or g722 module); PCMU and PCMA when not given. */
+  codec?: 'opus' | 'G722';
+  /** Its audio device rate (ausrc_srate, auplay_srate; default 8000): the source WAV's rate. */
+  sampleRate?: number;
 }
+
+/** baresip's module and account `audio_codecs` for each codec (RECIPES.md: Opus must be named opus/48000/2). */
+const CODEC_SETTINGS = {
+  opus: { module: 'opus.so', codecs: 'opus/48000/2' },
+  G722: { module: 'g722.so', codecs: 'G722' },
+};
 
 export interface Baresip {
   /** Where to call it: sip:USER@127.0.0.1:PORT. */
@@ -107,7 +117,7 @@ async function freeUdpRange(count: number): Promise<number> {
   throw new Error('found no free UDP port range for baresip RTP');
 }
 
-function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; source: string; recordings: string; contacts: boolean; certificate?: string; mediaenc?: string; rtcpMux?: boolean }): string {
+function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; source: string; recordings: string; contacts: boolean; certificate?: string; mediaenc?: string; rtcpMux?: boolean; codec?: 'opus' | 'G722'; sampleRate?: number }): string {
   return [
     'poll_method epoll',
     `sip_listen 127.0.0.1:${options.sipPort}`,
@@ -118,8 +128,8 @@ function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; s
     // No sound card: the speaker is a null bridge, and sndfile taps the decoded stream.
     'audio_player aubridge,nil',
     'audio_alert aubridge,nil',
-    'ausrc_srate 8000',
-    'auplay_srate 8000',
+    `ausrc_srate ${options.sampleRate ?? 8000}`,
+    `auplay_srate ${options.sampleRate ?? 8000}`,
     'ausrc_channels 1',
     'auplay_channels 1',
     `rtp_ports ${options.rtpBase}-${options.rtpBase + 9}`,
@@ -128,6 +138,7 @@ function config(options: { sipPort: number; ctrlPort: number; rtpBase: number; s
     `ctrl_tcp_listen 127.0.0.1:${options.ctrlPort}`,
     `module_path ${MODULE_PATH}`,
     'module g711.so',
+    ...(options.codec ? [`module ${CODEC_SETTINGS[options.codec].module}`] : []),
     'module aufile.so',
     'module aubridge.so',
     'module sndfile.so',
@@ -200,12 +211,13 @@ async function startBaresipOnce(options: BaresipOptions): Promise<Baresip> {
     certificate = path.join(dir, 'cert.pem');
     await writeFile(certificate, credentials.keyPem + credentials.certPem);
   }
-  await writeFile(path.join(dir, 'config'), config({ sipPort, ctrlPort, rtpBase, source: options.source, recordings, contacts: !!options.contacts?.length, certificate, mediaenc: options.mediaenc, rtcpMux: options.rtcpMux }));
+  await writeFile(path.join(dir, 'config'), config({ sipPort, ctrlPort, rtpBase, source: options.source, recordings, contacts: !!options.contacts?.length, certificate, mediaenc: options.mediaenc, rtcpMux: options.rtcpMux, codec: options.codec, sampleRate: options.sampleRate }));
   // regint=0: no registrar, calls go by direct URI. PCMU first, as most phones offer.
   const r = options.register;
+  const codecs = options.codec ? CODEC_SETTINGS[options.codec].codecs : 'PCMU,PCMA';
   const account = r
-    ? `<${r.aor}>;auth_user=${r.username};auth_pass=${r.password};outbound="sip:${r.proxy}";regint=600;answermode=${options.answerMode};audio_codecs=PCMU,PCMA`
-    : `<${uri}>;regint=0;answermode=${options.answerMode};audio_codecs=PCMU,PCMA`;
+    ? `<${r.aor}>;auth_user=${r.username};auth_pass=${r.password};outbound="sip:${r.proxy}";regint=600;answermode=${options.answerMode};audio_codecs=${codecs}`
+    : `<${uri}>;regint=0;answermode=${options.answerMode};audio_codecs=${codecs}`;
   const mediaenc = options.mediaenc ? `;mediaenc=${options.mediaenc}` : '';
   await writeFile(path.join(dir, 'accounts'), account + mediaenc + '\n');
   await writeFile(path.join(dir, 'contacts'), (options.contacts ?? []).map((c) => `<${c}>\n`).join(''));

@@ -77,6 +77,8 @@ const BANDS: ReadonlyArray<readonly [number, number]> = [
   [1000, 2000],
   [2000, 3500],
 ];
+/** What a wideband call (G.722, Opus) carries on top: fricatives live here, and G.711 cuts it all. */
+const WIDE_BANDS: ReadonlyArray<readonly [number, number]> = [...BANDS, [3500, 5000], [5000, 7000]];
 
 /** The signal through a band-pass biquad (RBJ audio-EQ cookbook, 0 dB peak), twice for steeper skirts. */
 function bandPass(samples: Int16Array, sampleRate: number, low: number, high: number): Float64Array {
@@ -99,11 +101,23 @@ function bandPass(samples: Int16Array, sampleRate: number, low: number, high: nu
   return signal;
 }
 
+/**
+ * The level (dBFS) of what lies between `low` and `high` Hz: 4-7 kHz tells a wideband call (G.722,
+ * Opus) from a telephone-band one (G.711 carries nothing above 4 kHz).
+ */
+export function bandDbfs(audio: WavAudio, low: number, high: number): number {
+  if (high >= audio.sampleRate / 2) return -Infinity;
+  const filtered = bandPass(audio.samples, audio.sampleRate, low, high);
+  let sum = 0;
+  for (const v of filtered) sum += v * v;
+  return 20 * Math.log10(Math.sqrt(sum / Math.max(1, filtered.length)) / 32768);
+}
+
 /** One loudness envelope (RMS per 10 ms) per speech band below `topHz` (and below the audio's own Nyquist frequency). */
-export function bandEnvelopes(audio: WavAudio, topHz = audio.sampleRate / 2): Float64Array[] {
+export function bandEnvelopes(audio: WavAudio, topHz = audio.sampleRate / 2, bands = BANDS): Float64Array[] {
   const frameSamples = Math.max(1, Math.round((audio.sampleRate * ENVELOPE_FRAME_MS) / 1000));
   const frames = Math.floor(audio.samples.length / frameSamples);
-  return BANDS.filter(([, high]) => high < Math.min(topHz, audio.sampleRate / 2)).map(([low, high]) => {
+  return bands.filter(([, high]) => high < Math.min(topHz, audio.sampleRate / 2)).map(([low, high]) => {
     const filtered = bandPass(audio.samples, audio.sampleRate, low, high);
     const out = new Float64Array(frames);
     for (let f = 0; f < frames; f++) {
@@ -135,6 +149,8 @@ export interface MatchOptions {
   minOverlap?: number;
   /** How far (seconds) each second of the sent signal may slip from the whole signal's best offset. */
   slipSeconds?: number;
+  /** Also compare 3.5-7 kHz, where a wideband call carries speech and G.711 nothing. */
+  wideband?: boolean;
 }
 
 const CHUNK_FRAMES = 2000 / ENVELOPE_FRAME_MS;
@@ -148,8 +164,11 @@ const CHUNK_FRAMES = 2000 / ENVELOPE_FRAME_MS;
 export function bestMatch(sent: WavAudio, received: WavAudio, options: MatchOptions = {}): Match {
   // Only the bands both signals can hold: a recording at a lower rate lost the top ones.
   const topHz = Math.min(sent.sampleRate, received.sampleRate) / 2;
-  const template = bandEnvelopes(sent, topHz);
-  const recording = bandEnvelopes(received, topHz);
+  const bands = options.wideband ? WIDE_BANDS : BANDS;
+  const template = bandEnvelopes(sent, topHz, bands);
+  // The recording's bands are those the sent signal has, even where the recording has nothing:
+  // a call that lost the high band must score for it.
+  const recording = bandEnvelopes(received, received.sampleRate / 2, bands.filter(([, high]) => high < topHz));
   const templateFrames = template[0]?.length ?? 0;
   const recordingFrames = recording[0]?.length ?? 0;
   const need = Math.max(2, Math.ceil(templateFrames * (options.minOverlap ?? 0.6)));
@@ -254,7 +273,7 @@ function run(tool: string, args: string[]): void {
 }
 
 export interface SpokenWav {
-  /** The speech alone, 8 kHz mono 16-bit: what a recording is compared with. */
+  /** The speech alone, mono 16-bit (8 kHz unless asked otherwise): what a recording is compared with. */
   speech: string;
   /** The speech followed by silence, for players that hang up when their file ends (baresip's aufile). */
   padded: string;
@@ -264,12 +283,12 @@ export interface SpokenWav {
  * Speaks `text` with espeak-ng into DIR/NAME.wav at 8 kHz mono 16-bit (the rate G.711 carries,
  * so nothing is lost on the way but quantisation), plus DIR/NAME-padded.wav with `padSeconds` of silence after it.
  */
-export function makeSpeechWav(dir: string, name: string, text: string, options: { voice?: string; padSeconds?: number } = {}): SpokenWav {
+export function makeSpeechWav(dir: string, name: string, text: string, options: { voice?: string; padSeconds?: number; sampleRate?: number } = {}): SpokenWav {
   const raw = path.join(dir, `${name}-espeak.wav`);
   const speech = path.join(dir, `${name}.wav`);
   const padded = path.join(dir, `${name}-padded.wav`);
   run('espeak-ng', [...(options.voice ? ['-v', options.voice] : []), '-w', raw, text]);
-  run('sox', [raw, '-r', '8000', '-c', '1', '-b', '16', '-e', 'signed-integer', speech]);
+  run('sox', [raw, '-r', String(options.sampleRate ?? 8000), '-c', '1', '-b', '16', '-e', 'signed-integer', speech]);
   run('sox', [speech, padded, 'pad', '0', String(options.padSeconds ?? 20)]);
   return { speech, padded };
 }

@@ -1,7 +1,10 @@
 // An adaptive jitter buffer for fixed 20 ms frames, sans IO: the caller pushes packets with
 // their arrival time and pops one frame per 20 ms tick with the current time. Playout follows
 // RTP sequence numbers; the delay adapts by holding the playout cursor for a tick (grow) or
-// skipping a frame (shrink), driven by the RFC 3550 A.8 interarrival jitter estimate.
+// skipping a frame (shrink), driven by the RFC 3550 A.8 interarrival jitter estimate. Ticks
+// with nothing to play (an underrun) stand in for the frames they covered: when packets come
+// again after a gap (a late burst, or a sender's DTX silence), the cursor moves past the frames
+// that time already covered, so the delay stays what it was instead of growing by the gap.
 
 export interface MediaPacket {
   /** RTP sequence number, 16 bits. */
@@ -60,6 +63,8 @@ export class JitterBuffer {
   private started = false;
   private firstArrivalMs = 0;
   private surplusTicks = 0;
+  /** Ticks the buffer had nothing to play for since it last played a frame. */
+  private underrunTicks = 0;
   private readonly recentlyPlayed = new Set<number>();
 
   // RFC 3550 A.8 state, in timestamp units.
@@ -115,6 +120,11 @@ export class JitterBuffer {
       this.cursor = seq;
       this.firstArrivalMs = arrivalMs;
     }
+    if (seq > this.cursor && this.underrunTicks > 0 && this.bufferedMs === 0) {
+      // The first packet after an underrun: the ticks without audio already filled part of the gap.
+      this.cursor += Math.min(this.underrunTicks, seq - this.cursor);
+    }
+    this.underrunTicks = 0;
     if (seq < this.cursor) {
       // Its playout time has passed: it was already concealed.
       this.counts.late++;
@@ -130,11 +140,16 @@ export class JitterBuffer {
     if (!this.started) {
       if (nowMs - this.firstArrivalMs < this.targetDelayMs) return { concealed: true, reason: 'buffering' };
       this.started = true;
+      // What came in a burst before playout (media held while DTLS-SRTP keys were agreed, say)
+      // is older than the delay we aim for: start at the target, not a second of shrinking later.
+      while (this.bufferedMs > this.targetDelayMs + this.frameMs) this.discardCursor();
     }
     this.trimToMaximum();
     if (this.bufferedMs === 0) {
-      // Nothing at or after the cursor yet: hold it, which adds one frame of delay.
+      // Nothing at or after the cursor yet: hold it (a packet late by a tick then keeps its
+      // place), and count the tick for what a later packet is past (see push).
       this.counts.concealed++;
+      this.underrunTicks++;
       return { concealed: true, reason: 'underrun' };
     }
     if (this.bufferedMs + this.frameMs < this.targetDelayMs) {
@@ -220,5 +235,6 @@ export class JitterBuffer {
     this.highest = undefined;
     this.started = false;
     this.surplusTicks = 0;
+    this.underrunTicks = 0;
   }
 }

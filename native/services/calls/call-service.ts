@@ -10,7 +10,7 @@ import type { AudioSink, AudioSource } from '../../proto/media/audio-io.js';
 import { dialogAsUac, dialogAsUas, dialogKey, flowBehindNat } from '../../proto/sip/dialog.js';
 import type { TimerHost } from '../../proto/sip/timers.js';
 import type { CallRepository } from '../../storage/repositories/call-repository.js';
-import { answer, createOffer, readAnswer, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
+import { answer, createOffer, readAnswer, type AudioCodecName, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
 import { sends } from '../../wire/sdp/direction.js';
 import { offersIce, withIce } from '../../wire/sdp/ice-attributes.js';
 import { decodeBody, generateCallId, type SipResponse } from '../../wire/sip/message.js';
@@ -52,6 +52,8 @@ export interface CallServiceDeps {
   onHistory(entry: CallHistoryEntry): void;
   /** Answer incoming calls after the first ring (headless nodes, tests). */
   autoAnswer?: boolean;
+  /** The codecs offered and taken, most preferred first (--codecs); all we have when not given. */
+  codecs?: AudioCodecName[];
   /** A fresh microphone for each answered call (the --play WAV); the UI's microphone otherwise. */
   playSource?: () => AudioSource;
   /** Also hears everything the call in focus hears (the --record WAV). */
@@ -726,7 +728,7 @@ export class CallService {
       local: {
         address: c.media.address,
         port: c.media.port,
-        codecs: OFFERED_CODECS,
+        codecs: this.deps.codecs ?? OFFERED_CODECS,
         telephoneEvent: true,
         direction: 'sendrecv',
         sessionId: String(Math.floor(Math.random() * 1e9)),

@@ -4,4 +4,6 @@ export * from './call-view.js';
 export * from './call-audio.js';
 export * from './media-session.js';
 export * from './wav-file-audio.js';
+export { OFFERED_CODECS } from './voice-codecs.js';
+export type { AudioCodecName } from '../../wire/sdp/audio-offer-answer.js';
 export type { CallPortMapping, CallSocket, IceGatheringConfig, RelayLeg } from './ice-path.js';

@@ -98,6 +98,9 @@ const INTER_DIGIT_GAP_FRAMES = 3;
 const SOURCE_SWITCH_QUIET_MS = 500;
 const SEQ_RING = 1024;
 const LATE_TICK_MS = 5;
+/** Below -50 dBFS (RMS) a frame is silence for DTX; 200 ms of it before DTX may start. */
+const DTX_LEVEL_SQUARED = (32768 * 10 ** (-50 / 20)) ** 2;
+const DTX_AFTER_FRAMES = 10;
 /** Packet lengths followed: 10 ms to 200 ms (RFC 3551 4.2); Opus may send 2.5 ms, which we take as 10. */
 const MIN_PACKET_MS = 10;
 const MAX_PACKET_MS = 200;
@@ -157,6 +160,9 @@ export class MediaSession {
   private silentFrame = new Int16Array(frameSamples(8000));
   /** The loss figure we last tuned the encoder to, from the peer's reports (percent). */
   private tunedLoss: number | undefined;
+  /** Opus: frames in a row below the DTX level, and whether the encoder may use DTX now. */
+  private quietFrames = 0;
+  private dtxAllowed = true;
   private source: AudioSource | undefined;
   private sink: AudioSink | undefined;
 
@@ -167,6 +173,8 @@ export class MediaSession {
   private jitterBuffer = new JitterBuffer();
   /** How long the peer's packets are; 20 ms until they say otherwise. */
   private packetMs = FRAME_MS;
+  /** A received packet's RTP timestamp and its jitter buffer slot: what later packets are placed from. */
+  private slotAnchor: { timestamp: number; slot: number } | undefined;
   /** Decoded samples not yet played: packets of other sizes are cut into 20 ms frames here. */
   private backlog = new Int16Array(4 * frameSamples(8000));
   private backlogOffset = 0;
@@ -433,6 +441,8 @@ export class MediaSession {
     this.silentFrame = new Int16Array(this.frameSize);
     this.silence = name === 'PCMU' || name === 'PCMA' ? this.codec.encode(this.silentFrame) : undefined;
     this.tunedLoss = undefined;
+    this.quietFrames = 0;
+    this.dtxAllowed = true;
     this.concealer = new LossConcealer(this.pcmRate);
     this.backlog = new Int16Array(4 * this.frameSize);
     this.backlogOffset = 0;
@@ -440,8 +450,30 @@ export class MediaSession {
     this.restartReception();
   }
 
+  /**
+   * Where a packet goes in the jitter buffer: by its RTP timestamp, one slot per packet length,
+   * not by its sequence number. A sender in DTX (Opus's silence) stops sending but keeps its
+   * clock running, so after the silence the sequence number goes on by one while the timestamp
+   * jumps: counted in time, the silence is frames the buffer fills with concealment, and the
+   * delay stays what it was. For a sender without gaps both counts agree.
+   */
+  private playoutSlot(sequenceNumber: number, timestamp: number): number {
+    const anchor = this.slotAnchor;
+    const step = (this.packetMs * this.rtpClock) / 1000;
+    if (!anchor) {
+      this.slotAnchor = { timestamp, slot: sequenceNumber };
+      return sequenceNumber;
+    }
+    const frames = Math.round(((timestamp - anchor.timestamp) | 0) / step);
+    const slot = (anchor.slot + frames) & 0xffff;
+    // Move the anchor forward only, so a late packet is placed against the same reference.
+    if (frames > 0) this.slotAnchor = { timestamp, slot };
+    return slot;
+  }
+
   /** Statistics and the jitter buffer start over: a new codec or a new source. */
   private restartReception(): void {
+    this.slotAnchor = undefined;
     this.reception = new ReceptionStatistics(this.rtpClock);
     this.jitterBuffer = new JitterBuffer({ frameMs: this.packetMs, clockRate: this.rtpClock });
     this.playoutStarted = false;
@@ -560,6 +592,7 @@ export class MediaSession {
     const target = this.rtpTarget();
     if (this.sendDtmfPacket(timestamp, negotiated, target)) return;
     const frame = this.muted ? undefined : this.source?.read(this.pcmRate);
+    if (this.codecName === 'opus') this.gateDtx(frame);
     const payload = frame ? this.codec!.encode(frame) : (this.silence ?? this.codec!.encode(this.silentFrame));
     // RFC 7587 3.1.3 / libopus: a DTX frame of two bytes or less need not be sent; the decoder fills the gap.
     if (payload.length <= 2 && this.codecName === 'opus') {
@@ -569,6 +602,26 @@ export class MediaSession {
     // RFC 3551 4.1: the marker goes on the first packet after a silence or event gap.
     this.sendRtp(negotiated.codec.payloadType, this.markNext, timestamp, payload, target);
     this.markNext = false;
+  }
+
+  /**
+   * Opus DTX only in real silence: libopus's own voice detector takes a steady low sound (a
+   * 300 Hz tone, a hum) for noise and would stop sending it. DTX is allowed once the input has
+   * stayed below DTX_LEVEL for DTX_AFTER_FRAMES, and taken back at the first louder frame.
+   */
+  private gateDtx(frame: Int16Array | undefined): void {
+    let quiet = true;
+    if (frame) {
+      let sum = 0;
+      for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
+      quiet = sum / frame.length < DTX_LEVEL_SQUARED;
+    }
+    this.quietFrames = quiet ? this.quietFrames + 1 : 0;
+    const allow = this.quietFrames >= DTX_AFTER_FRAMES;
+    if (allow !== this.dtxAllowed) {
+      this.dtxAllowed = allow;
+      this.codec!.tune({ dtx: allow });
+    }
   }
 
   /** RFC 4733 2.5: while a key is being sent, its event packets take the place of audio. */
@@ -690,9 +743,10 @@ export class MediaSession {
     }
     if (!receives(negotiated!.direction)) return;
     if (isAudio) {
-      this.arrivalBySeq[packet.sequenceNumber % SEQ_RING] = now;
       this.followPacketSize(packet.payload);
-      this.jitterBuffer.push({ seq: packet.sequenceNumber, timestamp: packet.timestamp, payload: packet.payload }, now);
+      const slot = this.playoutSlot(packet.sequenceNumber, packet.timestamp);
+      this.arrivalBySeq[slot % SEQ_RING] = now;
+      this.jitterBuffer.push({ seq: slot, timestamp: packet.timestamp, payload: packet.payload }, now);
       return;
     }
     const event = parseTelephoneEvent(packet.payload);
@@ -805,6 +859,7 @@ export class MediaSession {
     if (ms === undefined || ms === this.packetMs || ms < MIN_PACKET_MS || ms > MAX_PACKET_MS) return;
     this.log.debug('peer packet size', { ms });
     this.packetMs = ms;
+    this.slotAnchor = undefined;
     this.jitterBuffer = new JitterBuffer({ frameMs: ms, clockRate: this.rtpClock });
     this.playoutStarted = false;
   }

@@ -226,8 +226,9 @@ export function createOpusCodec(options: OpusOptions = {}): VoiceCodec {
       return rebuilt ?? decodeInto(undefined, frameSize, 0) ?? new Int16Array(frameSize);
     },
 
-    tune({ bitrate, packetLossPercent }) {
+    tune({ bitrate, packetLossPercent, dtx }) {
       ensureOpen();
+      if (dtx !== undefined) rt.check(lib.opus_encoder_ctl_set(encoder, OPUS_SET_DTX, dtx ? 1 : 0), 'set DTX');
       if (bitrate !== undefined) rt.check(lib.opus_encoder_ctl_set(encoder, OPUS_SET_BITRATE, Math.round(bitrate)), 'set bitrate');
       if (packetLossPercent !== undefined) {
         const percent = Math.max(0, Math.min(100, Math.round(packetLossPercent)));

@@ -15,8 +15,11 @@ export interface VoiceCodec {
    * concealment of its own and the caller conceals (G.711, G.722).
    */
   recover(samples: number, next?: Buffer): Int16Array | undefined;
-  /** Opus: target bitrate in bit/s and the expected loss in percent (feeds in-band FEC); others ignore. */
-  tune(settings: { bitrate?: number; packetLossPercent?: number }): void;
+  /**
+   * Opus: target bitrate in bit/s, the expected loss in percent (feeds in-band FEC), and whether
+   * DTX may stop sending in silence; others ignore.
+   */
+  tune(settings: { bitrate?: number; packetLossPercent?: number; dtx?: boolean }): void;
   /** Frees what the codec holds (WASM memory). */
   close(): void;
 }

@@ -1,0 +1,101 @@
+// Speech through a lossy path: 10% of the datagrams to the callee's media ports are dropped at
+// random, in a namespace of a test LAN. Opus, with its in-band FEC and concealment, must still
+// carry the caller's phrase (band-envelope correlation at least OPUS_CARRIES), and lose less of
+// it to the loss than G.711 does: each codec's call through the loss is compared with its call
+// over the same path without loss, so what each codec does to clean speech is not counted.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { makeLan, requireNetnsPrivileges, type LanHost, type NetnsLan } from '../netns/lan.js';
+import { startLanNode, type LanNode } from '../netns/lan-node.js';
+import { audioTempDir, bestMatch, describeRecording, makeSpeechWav, readWav, requireAudioTools, type SpokenWav } from '../support/audio-analysis.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
+import { until } from '../support/poll.js';
+
+const LOSS = 0.1;
+const RTP_PORTS = '20000-20999';
+/** What Opus must keep of the phrase through 10% loss (a clean Opus call correlates ~0.96, G.711 ~0.99). */
+const OPUS_CARRIES = 0.9;
+
+const dirs: string[] = [];
+const stops: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  await Promise.all(dirs.map(removeDir));
+});
+
+async function start(host: LanHost, args: string[]): Promise<LanNode> {
+  const dir = await tempDataDir('peerdial-loss-');
+  dirs.push(dir);
+  const node = await startLanNode(host, ['--data-dir', dir, '--no-multicast-register', '--no-mdns', '--rtp-ports', RTP_PORTS, ...args]);
+  stops.push(() => node.stop());
+  return node;
+}
+
+describe('speech through 10% packet loss', () => {
+  let lan: NetnsLan;
+  let dir: string;
+  let speech: SpokenWav;
+  const correlation: Record<string, number> = {};
+
+  before(async () => {
+    await requireNetnsPrivileges();
+    requireAudioTools();
+    dir = await audioTempDir();
+    dirs.push(dir);
+    speech = makeSpeechWav(dir, 'phrase', 'The quick brown fox jumps over the lazy dog. One, two, three, four, five, six.', { sampleRate: 16_000 });
+    lan = await makeLan({ hosts: 2 });
+    stops.push(() => lan.teardown());
+  });
+
+  /** One call from ann to bea on `codec`, bea recording; the correlation of what bea heard with the phrase. */
+  async function call(codec: 'opus' | 'PCMU', loss: number): Promise<{ correlation: number; facts: string }> {
+    const [callerHost, calleeHost] = lan.hosts;
+    const undo = loss > 0 ? await lan.loseUdp(calleeHost, RTP_PORTS, loss) : undefined;
+    const recording = path.join(dir, `heard-${codec}-${loss}.wav`);
+    const caller = await start(callerHost, ['--user', 'ann', '--play', speech.padded, '--codecs', codec]);
+    const callee = await start(calleeHost, ['--user', 'bea', '--auto-answer', '--record', recording, '--codecs', codec]);
+    try {
+      const dialled = await caller.invoke('call.dial', { to: `sip:bea@${calleeHost.address}:5060` });
+      const active = await until('the call to carry audio', async () => {
+        const [view] = await callee.invoke('call.list', {});
+        return view?.state === 'active' && (view.quality?.packetsReceived ?? 0) > 0 ? view : undefined;
+      }, 20_000);
+      assert.equal(active.quality!.codec, codec);
+      // The phrase, the buffering and two seconds to spare.
+      const sent = readWav(speech.speech);
+      await new Promise((resolve) => setTimeout(resolve, (sent.samples.length / sent.sampleRate) * 1000 + 2_000));
+      const [during] = await callee.invoke('call.list', {});
+      await caller.invoke('call.hangup', { id: dialled.id });
+      await callee.stop();
+      const lost = during.quality!.lossFraction;
+      if (loss > 0) assert.ok(lost > loss / 2, `the path lost ${(lost * 100).toFixed(1)}%: the loss was not applied`);
+      const heard = readWav(recording);
+      const match = bestMatch(sent, heard);
+      return { correlation: match.correlation, facts: `${codec}, ${(lost * 100).toFixed(1)}% lost: ${describeRecording(heard, sent)}` };
+    } finally {
+      await caller.stop();
+      await callee.stop();
+      await undo?.();
+    }
+  }
+
+  for (const codec of ['opus', 'PCMU'] as const) {
+    it(`${codec}: the callee hears the caller's phrase without loss, and through 10% loss`, async (t) => {
+      const clean = await call(codec, 0);
+      const lossy = await call(codec, LOSS);
+      correlation[`${codec}-clean`] = clean.correlation;
+      correlation[`${codec}-lossy`] = lossy.correlation;
+      t.diagnostic(clean.facts);
+      t.diagnostic(lossy.facts);
+    });
+  }
+
+  it('opus keeps the phrase through the loss, and loses less of it than G.711', () => {
+    const opusDrop = correlation['opus-clean'] - correlation['opus-lossy'];
+    const g711Drop = correlation['PCMU-clean'] - correlation['PCMU-lossy'];
+    const facts = JSON.stringify(correlation);
+    assert.ok(correlation['opus-lossy'] >= OPUS_CARRIES, `opus correlates ${correlation['opus-lossy']?.toFixed(3)} through ${LOSS * 100}% loss (want ${OPUS_CARRIES}); ${facts}`);
+    assert.ok(opusDrop < g711Drop, `the loss cost opus ${opusDrop.toFixed(3)} of correlation, G.711 ${g711Drop.toFixed(3)}; ${facts}`);
+  });
+});
