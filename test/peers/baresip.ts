@@ -67,10 +67,10 @@ export interface BaresipOptions {
   sampleRate?: number;
 }
 
-/** baresip's module and account `audio_codecs` for each codec (RECIPES.md: Opus must be named opus/48000/2). */
+/** baresip's module and account `audio_codecs` for each codec: named NAME/RATE/CHANNELS as its module registers it (Opus opus/48000/2, G.722 G722/16000/1); a name it does not match makes it offer every codec it has. */
 const CODEC_SETTINGS = {
   opus: { module: 'opus.so', codecs: 'opus/48000/2' },
-  G722: { module: 'g722.so', codecs: 'G722' },
+  G722: { module: 'g722.so', codecs: 'G722/16000/1' },
 };
 
 export interface Baresip {

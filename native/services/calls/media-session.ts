@@ -407,6 +407,11 @@ export class MediaSession {
     const previous = this.negotiated;
     this.negotiated = negotiated;
     if (negotiated.codec.name !== this.codecName) this.useCodec(negotiated.codec.name);
+    // RFC 7587 6.1: DTX only toward a decoder that asked for it.
+    if (this.codecName === 'opus' && !negotiated.peerTakesDtx && this.dtxAllowed) {
+      this.dtxAllowed = false;
+      this.codec!.tune({ dtx: false });
+    }
     const remote = { address: negotiated.remoteAddress, port: negotiated.remotePort };
     if (!this.sdpRtp || this.sdpRtp.address !== remote.address || this.sdpRtp.port !== remote.port) {
       // A new remote party (or a moved one): what we latched belonged to the old one.
@@ -442,6 +447,7 @@ export class MediaSession {
     this.silence = name === 'PCMU' || name === 'PCMA' ? this.codec.encode(this.silentFrame) : undefined;
     this.tunedLoss = undefined;
     this.quietFrames = 0;
+    // The encoder starts with DTX on (opus.ts); the gate or the peer's SDP turns it off.
     this.dtxAllowed = true;
     this.concealer = new LossConcealer(this.pcmRate);
     this.backlog = new Int16Array(4 * this.frameSize);
@@ -592,7 +598,7 @@ export class MediaSession {
     const target = this.rtpTarget();
     if (this.sendDtmfPacket(timestamp, negotiated, target)) return;
     const frame = this.muted ? undefined : this.source?.read(this.pcmRate);
-    if (this.codecName === 'opus') this.gateDtx(frame);
+    if (this.codecName === 'opus' && negotiated.peerTakesDtx) this.gateDtx(frame);
     const payload = frame ? this.codec!.encode(frame) : (this.silence ?? this.codec!.encode(this.silentFrame));
     // RFC 7587 3.1.3 / libopus: a DTX frame of two bytes or less need not be sent; the decoder fills the gap.
     if (payload.length <= 2 && this.codecName === 'opus') {

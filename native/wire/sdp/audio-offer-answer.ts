@@ -94,6 +94,8 @@ export interface NegotiatedAudio {
   dtls?: { setup: DtlsSetup; peerFingerprint: DtlsFingerprint };
   /** RTCP goes on the RTP port (RFC 5761): both sides said a=rtcp-mux. */
   rtcpMux?: boolean;
+  /** Opus: the peer's decoder asked for DTX (RFC 7587 6.1 `usedtx=1`; without it, no DTX toward it). */
+  peerTakesDtx?: boolean;
 }
 
 export type SdpRefusalCode = 'malformed-sdp' | 'no-audio-stream' | 'no-common-codec' | 'not-secured';
@@ -187,6 +189,8 @@ interface OfferedAudio {
   codecOf(pt: number): AudioCodecName | 'telephone-event' | undefined;
   /** The clock rate of a payload type's rtpmap (8000 for the static types without one). */
   clockOf(pt: number): number;
+  /** A payload type's a=fmtp parameters, names in lower case. */
+  fmtpOf(pt: number): Map<string, string>;
   address: string | undefined;
   port: number;
   direction: MediaDirection;
@@ -228,13 +232,22 @@ function readAudio(sdp: SessionDescription, media: MediaDescription): OfferedAud
     return undefined;
   };
   const clockOf = (pt: number): number => rtpmaps.get(pt)?.rate ?? 8000;
+  const fmtpOf = (pt: number): Map<string, string> => {
+    const line = (media.fmtp ?? []).find((f) => Number(f.payload) === pt);
+    const params = new Map<string, string>();
+    for (const part of String(line?.config ?? '').split(';')) {
+      const [name, value] = part.split('=');
+      if (name?.trim()) params.set(name.trim().toLowerCase(), (value ?? '').trim());
+    }
+    return params;
+  };
   // RFC 4566 5.7: media-level c= overrides the session-level one.
   const connection = media.connection ?? sdp.connection;
   let direction: MediaDirection = isDirection(media.direction) ? media.direction : isDirection(sdp.direction) ? sdp.direction : 'sendrecv';
   const address = connection?.ip ? String(connection.ip).split('/')[0] : undefined;
   // RFC 3264 8.4: c=0.0.0.0 is the pre-3264 way to put a call on hold: the offerer receives nothing.
   if (address === '0.0.0.0') direction = directionOf(sends(direction), false);
-  return { payloadTypes, codecOf, clockOf, address, port: Number(media.port), direction };
+  return { payloadTypes, codecOf, clockOf, fmtpOf, address, port: Number(media.port), direction };
 }
 
 /**
@@ -361,6 +374,7 @@ export function answer(offerText: string, local: LocalMedia): AnswerResult {
     const peerKey = local.mediaKey ? mediaKeyOf(media) : undefined;
     negotiated = {
       codec,
+      ...(codec.name === 'opus' && audio.fmtpOf(chosenPt).get('usedtx') === '1' ? { peerTakesDtx: true } : {}),
       telephoneEventPayloadType: te,
       remoteAddress: audio.address,
       remotePort: audio.port,
@@ -420,6 +434,7 @@ export function readAnswer(answerText: string, local: LocalMedia): AnswerReadRes
   return {
     ok: true,
     codec: { name, payloadType: chosenPt },
+    ...(name === 'opus' && audio.fmtpOf(chosenPt).get('usedtx') === '1' ? { peerTakesDtx: true } : {}),
     telephoneEventPayloadType: te,
     remoteAddress: audio.address,
     remotePort: audio.port,

@@ -59,9 +59,10 @@ describe('SDP with wideband codecs', () => {
     assert.deepEqual(result.codec, { name: 'opus', payloadType: 111 });
     assert.equal(result.telephoneEventPayloadType, 110);
     assert.deepEqual(mediaLines(result.sdp), ['m=audio 42000 RTP/AVP 111 110']);
+    assert.equal(result.peerTakesDtx, true, 'our own offer asks for DTX');
     const back = readAnswer(result.sdp, wide);
     assert.ok(back.ok);
-    assert.deepEqual([back.codec.name, back.telephoneEventPayloadType], ['opus', 110]);
+    assert.deepEqual([back.codec.name, back.telephoneEventPayloadType, back.peerTakesDtx], ['opus', 110, true]);
   });
 
   it('takes-a-phones-opus-on-its-own-payload-type-and-its-only-event-type', () => {
@@ -70,6 +71,7 @@ describe('SDP with wideband codecs', () => {
     assert.ok(result.ok);
     assert.deepEqual(result.codec, { name: 'opus', payloadType: 96 });
     assert.equal(result.telephoneEventPayloadType, 101);
+    assert.equal(result.peerTakesDtx, undefined, 'no usedtx=1: no DTX toward this phone (RFC 7587 6.1)');
   });
 
   it('does-not-take-opus-that-is-not-48000-2-nor-g722-at-16000', () => {
