@@ -13,6 +13,7 @@ import { Engine } from '../native/roots/node-engine.js';
 import { removeDir, startNode, type NodeProcess } from '../test/support/node-process.js';
 import { measureSrtp } from './srtp.js';
 import { measureDtlsSrtp } from './dtls-srtp.js';
+import { measureCodecs } from './codecs.js';
 
 const { values } = parseArgs({
   options: {
@@ -77,6 +78,15 @@ async function measure(caller: Engine, callee: Engine, to: string, calls: number
     dialToRinging.push(t.dialToRingingMs);
   }
   return { ringing: summary(ringing), answer: summary(answer), dialToRinging: summary(dialToRinging) };
+}
+
+/** opus.encodePerSec and opus.decodePerSec (issue 15's keys) at the default complexity, and G.722's. */
+function codecFigures() {
+  const measured = measureCodecs();
+  return {
+    opus: { encodePerSec: measured.opus.encodePerSec, decodePerSec: measured.opus.decodePerSec, complexity: measured.opus.complexity, byComplexity: measured.opus.byComplexity },
+    g722: { encodePerSec: measured.g722.encodePerSec, decodePerSec: measured.g722.decodePerSec },
+  };
 }
 
 async function main() {
@@ -163,7 +173,9 @@ async function main() {
     srtp: measureSrtp(),
     /** DTLS-SRTP with phones: one handshake's CPU time (both ends in one process) and handshakes of one side per second on a core. */
     dtlsSrtp: await measureDtlsSrtp(),
-    targets: { setupTo180MsAorP50: 20, concurrentCallsPerCore: 200, concurrentEncryptedCallsPerCore: 200, encryptionAddsTo200MsP50: 30, engineAddedLatencyMs: 5, mouthToEarMs: 60 },
+    /** Voice codecs on one core, 20 ms frames of speech-like audio (bench/codecs.ts). */
+    ...codecFigures(),
+    targets: { setupTo180MsAorP50: 20, concurrentCallsPerCore: 1000, concurrentEncryptedCallsPerCore: 200, concurrentOpusCallsPerCore: 300, encryptionAddsTo200MsP50: 30, engineAddedLatencyMs: 5, mouthToEarMs: 60 },
     ...media,
     notes: [
       'Setup times are measured in the caller engine from the INVITE leaving its SIP stack to the 180 and the 200 arriving; callee answers as soon as it rings.',

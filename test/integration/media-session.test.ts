@@ -194,6 +194,73 @@ describe('media session between two peers on loopback', () => {
   });
 });
 
+describe('an Opus call between two media sessions', () => {
+  function opus(remotePort: number, peerTakesDtx = false): NegotiatedAudio {
+    return { codec: { name: 'opus', payloadType: 111 }, telephoneEventPayloadType: 110, remoteAddress: '127.0.0.1', remotePort, direction: 'sendrecv', ...(peerTakesDtx ? { peerTakesDtx } : {}) };
+  }
+
+  /** A sweep 300 Hz -> 7 kHz at 48 kHz: the top half is what a telephone-band call would lose. */
+  function wideSweep(seconds: number): Int16Array {
+    const rate = 48000;
+    return Int16Array.from({ length: rate * seconds }, (_, i) => {
+      const t = i / rate;
+      return Math.round(12000 * Math.sin(2 * Math.PI * (300 * t + ((7000 - 300) / (2 * seconds)) * t * t)));
+    });
+  }
+
+  /**
+   * RMS (dBFS) through a fourth-order difference filter: its gain rises 24 dB an octave, so 3.5 kHz
+   * (the top of a telephone-band call) comes out ~23 dB below 7 kHz.
+   */
+  function highBandDbfs(samples: Int16Array): number {
+    let sum = 0;
+    for (let i = 4; i < samples.length; i++) {
+      const v = samples[i] - 4 * samples[i - 1] + 6 * samples[i - 2] - 4 * samples[i - 3] + samples[i - 4];
+      sum += v * v;
+    }
+    return 20 * Math.log10(Math.sqrt(sum / samples.length) / 32768);
+  }
+
+  it('carries-48-khz-audio-with-its-high-band-and-keys-on-the-opus-clock', async () => {
+    const a = await open();
+    const b = await open();
+    const signal = wideSweep(2);
+    a.setSource(new WavFileSource({ sampleRate: 48000, samples: signal }));
+    const heard: Int16Array[] = [];
+    b.setSink({ write: (frame, rate) => rate === 48000 && heard.push(frame.slice()) });
+    const digits: string[] = [];
+    b.onDtmf = (digit) => digits.push(digit);
+    a.configure(opus(b.port));
+    b.configure(opus(a.port));
+    await waitFor(() => b.stats().packetsReceived >= 100, 4000, 'two seconds of Opus');
+    await a.sendDtmf('7#');
+    await waitFor(() => digits.length === 2, 3000, 'the keys');
+    assert.deepEqual(digits, ['7', '#']);
+    assert.equal(b.stats().codec, 'opus');
+    // The sweep's top (5.3-7 kHz in its last quarter) came through: G.711 would carry none of it.
+    const all = new Int16Array(heard.reduce((n, f) => n + f.length, 0));
+    heard.reduce((at, f) => (all.set(f, at), at + f.length), 0);
+    const loudest = Math.max(...Array.from({ length: Math.floor(all.length / 4800) }, (_, k) => highBandDbfs(all.subarray(k * 4800, (k + 1) * 4800))));
+    const sentTop = highBandDbfs(signal.subarray(signal.length - 24000));
+    assert.ok(loudest > sentTop - 6, `the high band peaked at ${loudest.toFixed(1)} dBFS; the sweep's top was sent at ${sentTop.toFixed(1)}`);
+  });
+
+  it('stops-sending-in-silence-only-toward-a-peer-that-asked-for-dtx', async () => {
+    const quiet = async (peerTakesDtx: boolean) => {
+      const a = await open();
+      const b = await open();
+      a.configure(opus(b.port, peerTakesDtx));
+      b.configure(opus(a.port));
+      await sleep(1500);
+      return a.stats().packetsSent;
+    };
+    const withDtx = await quiet(true);
+    const without = await quiet(false);
+    assert.ok(without >= 60, `${without} packets in 1.5 s of silence without DTX: one every 20 ms`);
+    assert.ok(withDtx < without / 2, `${withDtx} packets with DTX against ${without} without`);
+  });
+});
+
 describe('media session against a raw UDP peer', () => {
   async function rawPeer() {
     const socket = dgram.createSocket('udp4');

@@ -147,6 +147,17 @@ describe('jitter buffer', () => {
     assert.ok(out.slice(-100).every((f) => !f.concealed));
   });
 
+  it('keeps-its-delay-through-a-silence-the-sender-did-not-send', () => {
+    // Frames 0-49 and 100-149 arrive with a 5 ms transit; 50-99 were never sent (DTX), so
+    // slots 50-99 are missing in time, as the media session places packets by timestamp.
+    const buffer = new JitterBuffer({ minDelayMs: 40 });
+    const out = simulate(buffer, 150, (n) => (n >= 50 && n < 100 ? undefined : 5), 160);
+    const playedAt = (seq: number) => out.findIndex((f) => !f.concealed && f.seq === seq);
+    // The talk spurt after the silence plays as late after its sending as the one before.
+    assert.equal(playedAt(100) - 100, playedAt(0) - 0, `frame 0 at tick ${playedAt(0)}, frame 100 at tick ${playedAt(100)}`);
+    assert.equal(playedAt(149) - 149, playedAt(0) - 0);
+  });
+
   it('reports-buffering-before-the-first-packet', () => {
     const buffer = new JitterBuffer();
     assert.deepEqual(buffer.pop(0), { concealed: true, reason: 'buffering' });
