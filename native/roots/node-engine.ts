@@ -509,6 +509,9 @@ export class Engine {
 
     // Fail on a bad --play file before anything starts, with the file's problem in words.
     const played = options.playFile ? await WavFileSource.load(options.playFile) : undefined;
+    // Converted now to every codec rate (G.711, G.722, Opus): done in a call's first tick, a long
+    // file's conversion would hold up that tick's audio for every call.
+    for (const rate of [8000, 16000, 48000]) played?.samplesAt(rate);
     const recorder = options.recordFile ? await WavRecorder.create(options.recordFile) : undefined;
     // Four 5 ms lanes: each call sends once per 20 ms in its lane, so calls do not all burst at once.
     const mediaClock = new MediaClock({ lanes: 4 });

@@ -9,6 +9,8 @@ import { requireNetnsPrivileges } from '../netns/lan.js';
 import type { LanNode } from '../netns/lan-node.js';
 import { callCarryingAudio, hangUpAll, labNodes, relaysReady, startPartnerMembers, startRelayMember } from '../netns/nat-lab-nodes.js';
 import { makeNatLab, type NatLab } from '../netns/nat-lab.js';
+import { toneArgs } from '../netns/lab-tones.js';
+import { removeDir, tempDataDir } from '../support/node-process.js';
 
 describe('relays run by members', () => {
   let lab: NatLab;
@@ -17,6 +19,7 @@ describe('relays run by members', () => {
   const relays: LanNode[] = [];
   let alice: LanNode;
   let bob: LanNode;
+  let toneDir: string | undefined;
 
   const relayAddress = async (node: LanNode) => (await node.invoke('relay.status', {})).server.address!;
   const flowing = (user: LanNode, what: string) => callCarryingAudio(user, what);
@@ -28,7 +31,10 @@ describe('relays run by members', () => {
     // The partner members carry signalling only.
     for (const member of nodes.all) await member.invoke('relay.configure', { enabled: false });
     relays.push(await startRelayMember(nodes, lab, members, 'rosa'), await startRelayMember(nodes, lab, members, 'rick'));
-    const client = async (name: string) => nodes.start(await lab.addHost(await lab.addRouter('symmetric')), ['--role', 'client', '--sip-port', '5060', '--user', name, '--auto-answer', ...members.flatMap((m) => ['--bootstrap', m])]);
+    // Each plays a tone: between users Opus stops sending in silence (DTX), and the audio is what is counted.
+    toneDir = await tempDataDir('peerdial-relay-tones-');
+    const tones: Record<string, number> = { alice: 500, bob: 700 };
+    const client = async (name: string) => nodes.start(await lab.addHost(await lab.addRouter('symmetric')), ['--role', 'client', '--sip-port', '5060', '--user', name, '--auto-answer', ...(await toneArgs(toneDir!, name, tones[name])).args, ...members.flatMap((m) => ['--bootstrap', m])]);
     alice = await client('alice');
     bob = await client('bob');
     for (const user of [alice, bob]) await relaysReady(user, 2);
@@ -37,6 +43,7 @@ describe('relays run by members', () => {
   after(async () => {
     await nodes.stopAll();
     await lab?.teardown();
+    if (toneDir) await removeDir(toneDir);
   });
 
   it('a relay at its cap refuses the allocation, and the call goes through the other one', async () => {
