@@ -173,8 +173,9 @@ export class MediaSession {
   private jitterBuffer = new JitterBuffer();
   /** How long the peer's packets are; 20 ms until they say otherwise. */
   private packetMs = FRAME_MS;
-  /** A received packet's RTP timestamp and its jitter buffer slot: what later packets are placed from. */
-  private slotAnchor: { timestamp: number; slot: number } | undefined;
+  /** A received packet's RTP timestamp and its jitter buffer slot (-1: none yet): what later packets are placed from. */
+  private anchorTimestamp = 0;
+  private anchorSlot = -1;
   /** Decoded samples not yet played: packets of other sizes are cut into 20 ms frames here. */
   private backlog = new Int16Array(4 * frameSamples(8000));
   private backlogOffset = 0;
@@ -464,22 +465,25 @@ export class MediaSession {
    * delay stays what it was. For a sender without gaps both counts agree.
    */
   private playoutSlot(sequenceNumber: number, timestamp: number): number {
-    const anchor = this.slotAnchor;
-    const step = (this.packetMs * this.rtpClock) / 1000;
-    if (!anchor) {
-      this.slotAnchor = { timestamp, slot: sequenceNumber };
+    if (this.anchorSlot < 0) {
+      this.anchorTimestamp = timestamp;
+      this.anchorSlot = sequenceNumber;
       return sequenceNumber;
     }
-    const frames = Math.round(((timestamp - anchor.timestamp) | 0) / step);
-    const slot = (anchor.slot + frames) & 0xffff;
+    const step = (this.packetMs * this.rtpClock) / 1000;
+    const frames = Math.round(((timestamp - this.anchorTimestamp) | 0) / step);
+    const slot = (this.anchorSlot + frames) & 0xffff;
     // Move the anchor forward only, so a late packet is placed against the same reference.
-    if (frames > 0) this.slotAnchor = { timestamp, slot };
+    if (frames > 0) {
+      this.anchorTimestamp = timestamp;
+      this.anchorSlot = slot;
+    }
     return slot;
   }
 
   /** Statistics and the jitter buffer start over: a new codec or a new source. */
   private restartReception(): void {
-    this.slotAnchor = undefined;
+    this.anchorSlot = -1;
     this.reception = new ReceptionStatistics(this.rtpClock);
     this.jitterBuffer = new JitterBuffer({ frameMs: this.packetMs, clockRate: this.rtpClock });
     this.playoutStarted = false;
@@ -844,7 +848,8 @@ export class MediaSession {
   /** A codec that cannot read a packet must not end the call: the packet counts as malformed and plays as silence. */
   private decode(payload: Uint8Array): Int16Array {
     try {
-      return this.codec!.decode(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+      // RTP payloads are Buffers already (rtp-packet.ts); a view is made only for anything else.
+      return this.codec!.decode(Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
     } catch {
       this.counts.malformedDatagrams++;
       return new Int16Array(0);
@@ -865,7 +870,7 @@ export class MediaSession {
     if (ms === undefined || ms === this.packetMs || ms < MIN_PACKET_MS || ms > MAX_PACKET_MS) return;
     this.log.debug('peer packet size', { ms });
     this.packetMs = ms;
-    this.slotAnchor = undefined;
+    this.anchorSlot = -1;
     this.jitterBuffer = new JitterBuffer({ frameMs: ms, clockRate: this.rtpClock });
     this.playoutStarted = false;
   }
