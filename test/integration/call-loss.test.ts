@@ -1,14 +1,18 @@
 // Speech through a lossy path: 10% of the datagrams to the callee's media ports are dropped at
 // random, in a namespace of a test LAN. Opus, with its in-band FEC and concealment, must still
 // carry the caller's phrase (band-envelope correlation at least OPUS_CARRIES), and lose less of
-// it to the loss than G.711 does: each codec's call through the loss is compared with its call
-// over the same path without loss, so what each codec does to clean speech is not counted.
+// it to the loss than G.711 does: each codec's calls through the loss (two, averaged: which
+// packets a random 10% takes varies) are compared with its call over the same path without
+// loss, so what each codec does to clean speech is not counted. The loss starts once the call
+// carries audio, in the silence before the phrase: call setup is not what is measured here.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeLan, requireNetnsPrivileges, type LanHost, type NetnsLan } from '../netns/lan.js';
 import { startLanNode, type LanNode } from '../netns/lan-node.js';
+import { writeFile } from 'node:fs/promises';
 import { audioTempDir, bestMatch, describeRecording, makeSpeechWav, readWav, requireAudioTools, type SpokenWav } from '../support/audio-analysis.js';
+import { encodeWav } from '../../native/wire/audio/wav.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
@@ -36,6 +40,8 @@ describe('speech through 10% packet loss', () => {
   let lan: NetnsLan;
   let dir: string;
   let speech: SpokenWav;
+  /** The phrase after 2 s of silence (the loss starts in it), then silence. */
+  let played: string;
   const correlation: Record<string, number> = {};
 
   before(async () => {
@@ -44,6 +50,11 @@ describe('speech through 10% packet loss', () => {
     dir = await audioTempDir();
     dirs.push(dir);
     speech = makeSpeechWav(dir, 'phrase', 'The quick brown fox jumps over the lazy dog. One, two, three, four, five, six.', { sampleRate: 16_000 });
+    const phrase = readWav(speech.speech);
+    const samples = new Int16Array(phrase.samples.length + 22 * phrase.sampleRate);
+    samples.set(phrase.samples, 2 * phrase.sampleRate);
+    played = path.join(dir, 'phrase-late.wav');
+    await writeFile(played, encodeWav({ sampleRate: phrase.sampleRate, samples }));
     lan = await makeLan({ hosts: 2 });
     stops.push(() => lan.teardown());
   });
@@ -51,9 +62,9 @@ describe('speech through 10% packet loss', () => {
   /** One call from ann to bea on `codec`, bea recording; the correlation of what bea heard with the phrase. */
   async function call(codec: 'opus' | 'PCMU', loss: number): Promise<{ correlation: number; facts: string }> {
     const [callerHost, calleeHost] = lan.hosts;
-    const undo = loss > 0 ? await lan.loseUdp(calleeHost, RTP_PORTS, loss) : undefined;
-    const recording = path.join(dir, `heard-${codec}-${loss}.wav`);
-    const caller = await start(callerHost, ['--user', 'ann', '--play', speech.padded, '--codecs', codec]);
+    let undo: (() => Promise<void>) | undefined;
+    const recording = path.join(dir, `heard-${codec}-${loss}-${Date.now()}.wav`);
+    const caller = await start(callerHost, ['--user', 'ann', '--play', played, '--codecs', codec]);
     const callee = await start(calleeHost, ['--user', 'bea', '--auto-answer', '--record', recording, '--codecs', codec]);
     try {
       const dialled = await caller.invoke('call.dial', { to: `sip:bea@${calleeHost.address}:5060` });
@@ -62,9 +73,10 @@ describe('speech through 10% packet loss', () => {
         return view?.state === 'active' && (view.quality?.packetsReceived ?? 0) > 0 ? view : undefined;
       }, 20_000);
       assert.equal(active.quality!.codec, codec);
-      // The phrase, the buffering and two seconds to spare.
+      if (loss > 0) undo = await lan.loseUdp(calleeHost, RTP_PORTS, loss);
+      // The silence, the phrase, the buffering and a second to spare.
       const sent = readWav(speech.speech);
-      await new Promise((resolve) => setTimeout(resolve, (sent.samples.length / sent.sampleRate) * 1000 + 2_000));
+      await new Promise((resolve) => setTimeout(resolve, (sent.samples.length / sent.sampleRate) * 1000 + 3_000));
       const [during] = await callee.invoke('call.list', {});
       await caller.invoke('call.hangup', { id: dialled.id });
       await callee.stop();
@@ -83,11 +95,10 @@ describe('speech through 10% packet loss', () => {
   for (const codec of ['opus', 'PCMU'] as const) {
     it(`${codec}: the callee hears the caller's phrase without loss, and through 10% loss`, async (t) => {
       const clean = await call(codec, 0);
-      const lossy = await call(codec, LOSS);
+      const lossy = [await call(codec, LOSS), await call(codec, LOSS)];
       correlation[`${codec}-clean`] = clean.correlation;
-      correlation[`${codec}-lossy`] = lossy.correlation;
-      t.diagnostic(clean.facts);
-      t.diagnostic(lossy.facts);
+      correlation[`${codec}-lossy`] = (lossy[0].correlation + lossy[1].correlation) / 2;
+      for (const run of [clean, ...lossy]) t.diagnostic(run.facts);
     });
   }
 
