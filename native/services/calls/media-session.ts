@@ -162,7 +162,7 @@ export class MediaSession {
   private tunedLoss: number | undefined;
   /** Opus: frames in a row below the DTX level, and whether the encoder may use DTX now. */
   private quietFrames = 0;
-  private dtxAllowed = true;
+  private dtxAllowed = false;
   private source: AudioSource | undefined;
   private sink: AudioSink | undefined;
 
@@ -408,11 +408,6 @@ export class MediaSession {
     const previous = this.negotiated;
     this.negotiated = negotiated;
     if (negotiated.codec.name !== this.codecName) this.useCodec(negotiated.codec.name);
-    // RFC 7587 6.1: DTX only toward a decoder that asked for it.
-    if (this.codecName === 'opus' && !negotiated.peerTakesDtx && this.dtxAllowed) {
-      this.dtxAllowed = false;
-      this.codec!.tune({ dtx: false });
-    }
     const remote = { address: negotiated.remoteAddress, port: negotiated.remotePort };
     if (!this.sdpRtp || this.sdpRtp.address !== remote.address || this.sdpRtp.port !== remote.port) {
       // A new remote party (or a moved one): what we latched belonged to the old one.
@@ -448,8 +443,9 @@ export class MediaSession {
     this.silence = name === 'PCMU' || name === 'PCMA' ? this.codec.encode(this.silentFrame) : undefined;
     this.tunedLoss = undefined;
     this.quietFrames = 0;
-    // The encoder starts with DTX on (opus.ts); the gate or the peer's SDP turns it off.
-    this.dtxAllowed = true;
+    // DTX starts off: gateDtx turns it on in silence, and only toward a peer that asked (RFC 7587 6.1).
+    this.dtxAllowed = false;
+    this.codec.tune({ dtx: false });
     this.concealer = new LossConcealer(this.pcmRate);
     this.backlog = new Int16Array(4 * this.frameSize);
     this.backlogOffset = 0;
