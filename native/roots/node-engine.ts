@@ -10,7 +10,7 @@ import { EventLog } from '../control/event-log.js';
 import { WsControlAdapter } from '../control/ws-adapter.js';
 import { createLogger, type Logger } from '../log.js';
 import { IdentityService, type KeyProtector } from '../services/identity/index.js';
-import { ImService, MailboxService } from '../services/im/index.js';
+import { ImService, MailboxService, VoicemailService } from '../services/im/index.js';
 import { BuddyService, PresenceService } from '../services/presence/index.js';
 import { ConfigOfferService, type LanPeerView, LanDiscoveryService } from '../services/lan/index.js';
 import { BuddyRepository } from '../storage/repositories/buddy-repository.js';
@@ -166,6 +166,8 @@ export class Engine {
   lanOffers!: ConfigOfferService;
   rescue!: RescueServer;
   phones!: PhonesService;
+  mailbox!: MailboxService;
+  voicemail!: VoicemailService;
   private ui?: UiServer;
   private stopped = false;
 
@@ -283,7 +285,10 @@ export class Engine {
       log: log.child('mailbox'),
       timers: realTimers,
       pollMs: options.mailboxPollMs,
-      onMessage: publishMessage,
+      onMessage: (message, change) => {
+        publishMessage(message, change);
+        if (message.voice && message.direction === 'in' && change === 'added') void voicemail.countsChanged();
+      },
       onDelivered: (sender, callIds) => void im.sendReceipt(sender, 'delivered', callIds).catch(() => undefined),
       onUnreadChanged: (peer) => buddies.unreadChanged(peer),
     });
@@ -325,6 +330,7 @@ export class Engine {
       onChange: (view) => events.publish('presence.changed', view),
       expiresSeconds: options.presenceExpiresSeconds,
       configSubscribe: (incoming) => lanOffers.onSubscribe(incoming),
+      messageSummarySubscribe: (incoming) => phones.onMessageSummarySubscribe(incoming),
     });
     // lan.changed at most every 250 ms: discovery and offers may change in bursts.
     let lanChangePending = false;
@@ -550,11 +556,37 @@ export class Engine {
       encryptUserCalls: !options.plainCallsForBenchmark,
       sessionExpiresS: options.sessionExpiresS,
       minSessionExpiresS: options.minSessionExpiresS,
+      voicemail: () => voicemail.settings,
       unencryptedPhones: {
         allowed: (await settings.get<boolean>(UNENCRYPTED_PHONES_KEY)) ?? true,
         save: (allowed) => settings.set(UNENCRYPTED_PHONES_KEY, allowed),
       },
     });
+
+    const voicemail = new VoicemailService({
+      mailbox,
+      messages,
+      overlay,
+      audio,
+      playSource: played && (() => played.again()),
+      recorder,
+      settings,
+      publishSettings: async (chosen) => {
+        overlay.voicemailEnabled = chosen.enabled;
+        if (identity.current) await overlay.register();
+      },
+      host: sip.host,
+      log: log.child('voicemail'),
+      timers: realTimers,
+      onMessage: publishMessage,
+      onRecording: (view) => events.publish('voicemail.recording', view),
+      onPlayback: (view) => events.publish('voicemail.playback', view),
+      sendReceipt: (peer, callIds) => im.sendReceipt(peer, 'read', callIds),
+      onCountsChanged: (counts) => phones.messageWaiting(counts),
+    });
+    // The name claim says whether this user takes voice messages: known before the overlay starts.
+    await voicemail.start();
+    overlay.voicemailEnabled = voicemail.settings.enabled;
 
     const relayControl = {
       view: relayView,
@@ -563,7 +595,7 @@ export class Engine {
         return relayView();
       },
     };
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, voicemail, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
@@ -572,6 +604,8 @@ export class Engine {
     engine.lanOffers = lanOffers;
     engine.rescue = rescue;
     engine.phones = phones;
+    engine.mailbox = mailbox;
+    engine.voicemail = voicemail;
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
@@ -591,6 +625,8 @@ export class Engine {
           await recorder?.close();
         },
       });
+      // Added after calls, so stopped before them: a message being left is dropped and playback ends before the --record file closes.
+      await supervisor.add({ name: 'voicemail', start: () => voicemail.countsChanged(), stop: () => voicemail.stop() });
       await supervisor.add({ name: 'buddies', start: () => buddies.start(), stop: () => buddies.stop() });
       await supervisor.add({ name: 'presence', start: () => presence.start(), stop: () => presence.stop() });
       await supervisor.add({ name: 'lan-offers', start: () => lanOffers.start(), stop: () => lanOffers.stop() });

@@ -30,7 +30,7 @@ export interface AorResolver {
   readonly overlay: string;
   ownAor(): string | undefined;
   isOverlayUri(uri: { host: string }): boolean;
-  lookupAor(aor: string): Promise<{ contacts: string[]; owner?: string; x25519?: string }>;
+  lookupAor(aor: string): Promise<{ contacts: string[]; owner?: string; x25519?: string; voicemail?: boolean }>;
 }
 
 /** Where a message goes when its recipient has no device online. */
