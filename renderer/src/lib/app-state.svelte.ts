@@ -16,6 +16,7 @@ import { OverlayState } from './overlay-state.svelte.js';
 import { RelayState } from './relay-state.svelte.js';
 import { PhonesState } from './phones-state.svelte.js';
 import { RescueState } from './rescue-state.svelte.js';
+import { VoicemailState } from './voicemail-state.svelte.js';
 
 const JOURNAL_LIMIT = 500;
 
@@ -31,6 +32,7 @@ export class AppState {
   readonly relay: RelayState;
   readonly phones: PhonesState;
   readonly rescue: RescueState;
+  readonly voicemail: VoicemailState;
   /** Tones and call audio; App.svelte feeds it the call list as it changes. */
   readonly media: CallMedia;
   /** Why call audio is not fully working (e.g. no microphone), as a sentence. */
@@ -57,6 +59,7 @@ export class AppState {
     this.relay = new RelayState(client);
     this.phones = new PhonesState(client);
     this.rescue = new RescueState(client);
+    this.voicemail = new VoicemailState(client);
     this.media = new CallMedia(
       client,
       () => this.devices.forCall(),
@@ -102,11 +105,12 @@ export class AppState {
     this.relay.apply(event);
     this.phones.apply(event);
     this.rescue.apply(event);
+    this.voicemail.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.relay.load(this.consistent), this.phones.load(this.consistent), this.rescue.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.relay.load(this.consistent), this.phones.load(this.consistent), this.rescue.load(this.consistent), this.voicemail.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {

@@ -18,7 +18,8 @@ export class CallMedia {
     private readonly onProblem: (problem: string | undefined) => void,
   ) {}
 
-  update(calls: readonly CallView[]): void {
+  /** `voicemail`: a voice message is being left or played, which needs the microphone and speaker as a call does. */
+  update(calls: readonly CallView[], voicemail = false): void {
     const tone = toneFor(calls);
     if (tone !== this.tone?.name) {
       this.tone?.stop();
@@ -29,7 +30,7 @@ export class CallMedia {
       }
     }
 
-    const wantAudio = wantsCallAudio(calls);
+    const wantAudio = wantsCallAudio(calls) || voicemail;
     if (wantAudio && !this.audio) {
       const audio = new CallAudio(this.channel);
       this.audio = audio;

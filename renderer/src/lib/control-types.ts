@@ -33,7 +33,9 @@ export type {
   OverlayRecordView,
   OverlayStatus,
   OwnPresenceView,
+  PlaybackView,
   PresenceStatus,
+  RecordingView,
   RelayCandidateView,
   RelayServerView,
   RelaySettings,
@@ -46,6 +48,8 @@ export type {
   ServiceView,
   SharedConfig,
   StreamItem,
+  VoicemailSettings,
+  VoicemailView,
 } from '../../../native/control/api.js';
 import type { ControlEndpoint } from '../../../native/control/api.js';
 import type { AudioChannel } from './control-client.js';
