@@ -304,6 +304,7 @@ export class Engine {
       onServiceContent: (incoming) => rescue.onMessage(incoming) || relay.onMessage(incoming),
       onTyping: (peer, active) => buddies.setTyping(peer, active),
       onUnreadChanged: (peer) => buddies.unreadChanged(peer),
+      onMailboxHint: () => void mailbox.poll(),
       pinnedKey: (aor) => buddies.buddyKey(aor),
       sendBlockReason: (peer) => buddies.sendBlockReason(peer),
       isBlocked: (peer) => buddies.isBlocked(peer),
@@ -582,6 +583,7 @@ export class Engine {
       onRecording: (view) => events.publish('voicemail.recording', view),
       onPlayback: (view) => events.publish('voicemail.playback', view),
       sendReceipt: (peer, callIds) => im.sendReceipt(peer, 'read', callIds),
+      sendMailboxHint: (peer) => im.sendMailboxHint(peer),
       onCountsChanged: (counts) => phones.messageWaiting(counts),
     });
     // The name claim says whether this user takes voice messages: known before the overlay starts.

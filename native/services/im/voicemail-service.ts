@@ -56,6 +56,8 @@ export interface VoicemailDeps {
   onPlayback(view: PlaybackView): void;
   /** A message was heard: tell its sender (a read receipt). */
   sendReceipt(peer: string, callIds: string[]): Promise<void>;
+  /** The message is in their mailbox: their devices online may fetch it now. */
+  sendMailboxHint?(peer: string): Promise<void>;
   /** Unheard and heard voice messages changed (RFC 3842 message-waiting for the user's phones). */
   onCountsChanged?(counts: { unheard: number; heard: number }): void;
 }
@@ -285,6 +287,7 @@ export class VoicemailService {
     }
     const settled = await this.deps.messages.settle(stored.id, reason ? 'failed' : 'stored', reason ? `The voice message could not be kept for ${recording.peer}: ${reason}` : undefined, this.now());
     if (settled) this.deps.onMessage(settled, 'updated');
+    if (!reason && this.deps.sendMailboxHint) this.track(this.deps.sendMailboxHint(recording.peer));
     recording.view.state = reason ? 'failed' : 'sent';
     if (reason) recording.view.reason = reason;
     this.deps.onRecording({ ...recording.view });
