@@ -197,8 +197,8 @@ export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample
 import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
 export type { FarmView, NewPhone, PhoneBindingView, PhonesStatus, PhoneView, RoutingCounters } from '../services/phones/phones-view.js';
 import type { FarmView, NewPhone, PhonesStatus, PhoneView } from '../services/phones/phones-view.js';
-export type { PlaybackView, RecordingView, RecordingState, VoicemailSettings } from '../services/im/voicemail-view.js';
-import type { PlaybackView, RecordingView, VoicemailSettings } from '../services/im/voicemail-view.js';
+export type { PlaybackView, RecordingView, RecordingState, VoicemailSettings, VoicemailView } from '../services/im/voicemail-view.js';
+import type { PlaybackView, RecordingView, VoicemailSettings, VoicemailView } from '../services/im/voicemail-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {
@@ -309,11 +309,14 @@ export interface Commands {
   /** Settings → Voicemail: on or off, ring time; and how many voice messages are unheard. */
   'voicemail.settings': { params: Record<string, never>; result: VoicemailView };
   'voicemail.configure': { params: Partial<VoicemailSettings>; result: VoicemailView };
+  /** Starts recording the user's own greeting (up to 8 s, after the tone); voicemail.finish keeps and publishes it. */
+  'voicemail.recordGreeting': { params: Record<string, never>; result: RecordingView };
+  /** Plays the user's own greeting into the speaker. */
+  'voicemail.playGreeting': { params: Record<string, never>; result: null };
+  /** Back to the default greeting. */
+  'voicemail.clearGreeting': { params: Record<string, never>; result: VoicemailView };
 }
 
-export interface VoicemailView extends VoicemailSettings {
-  unheard: number;
-}
 export type CommandName = keyof Commands;
 export type ParamsOf<N extends CommandName> = Commands[N]['params'];
 export type ResultOf<N extends CommandName> = Commands[N]['result'];

@@ -144,14 +144,23 @@ export class ControlApi implements ControlEndpoint {
       'voicemail.cancel': async (p) => services.voicemail.cancel(text(p, 'id')),
       'voicemail.play': async (p) => services.voicemail.play(int(p, 'messageId', 1, Number.MAX_SAFE_INTEGER)),
       'voicemail.stop': async () => services.voicemail.stopPlayback() ?? null,
-      'voicemail.settings': async () => ({ ...services.voicemail.settings, unheard: (await services.voicemail.counts()).unheard }),
+      'voicemail.settings': async () => services.voicemail.view(),
       'voicemail.configure': async (p) => {
         const change: { enabled?: boolean; ringSeconds?: number } = {};
         if (p.enabled !== undefined) change.enabled = flag(p, 'enabled');
         const ring = optionalInt(p, 'ringSeconds', 1, 3600);
         if (ring !== undefined) change.ringSeconds = ring;
-        const settings = await services.voicemail.setSettings(change);
-        return { ...settings, unheard: (await services.voicemail.counts()).unheard };
+        await services.voicemail.setSettings(change);
+        return services.voicemail.view();
+      },
+      'voicemail.recordGreeting': async () => services.voicemail.recordGreeting(),
+      'voicemail.playGreeting': async () => {
+        await services.voicemail.playGreeting();
+        return null;
+      },
+      'voicemail.clearGreeting': async () => {
+        await services.voicemail.clearGreeting();
+        return services.voicemail.view();
       },
       'rescue.status': async () => services.rescue.view(),
       'rescue.configure': async (p) => services.rescue.configure(rescueChange(p)),

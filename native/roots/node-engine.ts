@@ -587,7 +587,7 @@ export class Engine {
       onCountsChanged: (counts) => phones.messageWaiting(counts),
     });
     // The name claim says whether this user takes voice messages: known before the overlay starts.
-    await voicemail.start();
+    await voicemail.load();
     overlay.voicemailEnabled = voicemail.settings.enabled;
 
     const relayControl = {
@@ -628,7 +628,7 @@ export class Engine {
         },
       });
       // Added after calls, so stopped before them: a message being left is dropped and playback ends before the --record file closes.
-      await supervisor.add({ name: 'voicemail', start: () => voicemail.countsChanged(), stop: () => voicemail.stop() });
+      await supervisor.add({ name: 'voicemail', start: () => voicemail.start(), stop: () => voicemail.stop() });
       await supervisor.add({ name: 'buddies', start: () => buddies.start(), stop: () => buddies.stop() });
       await supervisor.add({ name: 'presence', start: () => presence.start(), stop: () => presence.stop() });
       await supervisor.add({ name: 'lan-offers', start: () => lanOffers.start(), stop: () => lanOffers.stop() });

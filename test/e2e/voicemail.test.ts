@@ -75,6 +75,18 @@ describe('a voice message between two UIs', { timeout: 240_000 }, () => {
     const alice = await node({ user: 'alice', args: join });
     const bob = await node({ user: 'bob', args: join });
     await Promise.all([untilFoundInOverlay(alice, 'bob'), untilFoundInOverlay(bob, 'alice')]);
+
+    // Bob records his own greeting in Settings → Voicemail before he goes.
+    const bobFirst = await openApp(bob);
+    await bobFirst.getByRole('button', { name: 'Settings', exact: true }).click();
+    const settings = bobFirst.getByRole('region', { name: 'Voicemail' });
+    await settings.getByText(/Greeting:\s+the default/).waitFor({ timeout: 10_000 });
+    await settings.getByRole('button', { name: 'Record a greeting' }).click();
+    const greeting = bobFirst.getByRole('status', { name: 'Greeting' });
+    await greeting.getByText(/Recording your greeting: 0:02/).waitFor({ timeout: 15_000 });
+    await greeting.getByRole('button', { name: 'Keep greeting' }).click();
+    await settings.getByText(/Greeting:\s+yours, 0:0[23]/).waitFor({ timeout: 10_000 });
+    await screenshot(bobFirst, 'voicemail-greeting-bob');
     await bob.stop();
 
     const alicePage = await openApp(alice);

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CallView, MessageView, PlaybackView, RecordingView } from '../../native/control/api.js';
 import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
 import { mailboxChunkSlot, mailboxKey, type MailboxValue } from '../../native/wire/overlay/record.js';
-import { audioTempDir, bestMatch, durationSeconds, makeSpeechWav, readWav, requireAudioTools } from '../support/audio-analysis.js';
+import { audioTempDir, bestMatch, durationSeconds, makeSpeechWav, readWav, requireAudioTools, soundSeconds } from '../support/audio-analysis.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 
@@ -46,14 +46,13 @@ async function history(engine: Engine, peer: string): Promise<MessageView[]> {
   return engine.api.invoke('im.history', { peer });
 }
 
-/** Records what `engine` says into a voice message for `to`, `seconds` long, and sends it. */
-async function leaveMessage(engine: Engine, to: string, seconds: number): Promise<RecordingView> {
-  const states: RecordingView[] = [];
+/** Records what `engine` says into a voice message for `to` (or, with `to` undefined, its greeting), `seconds` long, and sends it. */
+async function leaveMessage(engine: Engine, to: string | undefined, seconds: number, states: RecordingView[] = []): Promise<RecordingView> {
   const unsubscribe = engine.api.subscribe(undefined, (item) => {
     if ('type' in item && item.type === 'voicemail.recording') states.push(item.data as RecordingView);
   });
   try {
-    const started = await engine.api.invoke('voicemail.record', { to });
+    const started = to === undefined ? await engine.api.invoke('voicemail.recordGreeting', {}) : await engine.api.invoke('voicemail.record', { to });
     await until(`${seconds} s recorded`, async () => states.some((s) => s.id === started.id && s.elapsedMs >= seconds * 1000));
     return await engine.api.invoke('voicemail.finish', { id: started.id });
   } finally {
@@ -180,5 +179,34 @@ describe('voice messages for a user who is offline', () => {
     await until('cat refused the tampered message', async () => cat.mailbox.stats.voiceTampered >= 1);
     const voices = (await history(cat, 'sip:ben@peerdial')).filter((m) => m.voice);
     assert.equal(voices.length, 1, 'only the first, good message is in the conversation');
+  });
+
+  it("a user's recorded greeting plays to a caller before the tone, from the overlay, while the user is offline", async () => {
+    const ann = running.get('ann')!;
+    const ben = running.get('ben') ?? (await start('ben', { playFile: speech }));
+    const greeting = await leaveMessage(ben, undefined, 2);
+    assert.equal(greeting.state, 'sent', greeting.reason);
+    const view = await ben.api.invoke('voicemail.settings', {});
+    assert.ok(view.greeting && view.greeting.durationMs >= 2_000 && view.greeting.durationMs <= 8_000, `greeting of ${view.greeting?.durationMs} ms`);
+    await stop('ben');
+    await until("ben's device gone from the overlay", async () => (await ann.overlay.lookupAor('ben')).contacts.length === 0);
+
+    await stop('cat');
+    const heard = path.join(audioDir, 'cat-greeting.wav');
+    const cat = await start('cat', { recordFile: heard });
+    const states: RecordingView[] = [];
+    const left = await leaveMessage(cat, 'ben', 1, states);
+    assert.equal(left.state, 'sent', left.reason);
+    const greetingPlayed = states.filter((s) => s.state === 'greeting');
+    assert.ok(greetingPlayed.length >= 1);
+    await stop('cat');
+    // What cat's speaker played before the tone: ben's greeting (his speech), then the tone.
+    const recording = readWav(heard);
+    assert.ok(soundSeconds(recording) >= 1, `cat heard ${soundSeconds(recording).toFixed(1)} s of sound before recording (the tone alone is 0.4 s)`);
+    // The greeting is the start of what ben's --play file says.
+    const said = readWav(speech);
+    const opening = { sampleRate: said.sampleRate, samples: said.samples.subarray(0, Math.round((said.sampleRate * view.greeting!.durationMs) / 1000)) };
+    const match = bestMatch(opening, recording, { wideband: true });
+    assert.ok(match.correlation >= 0.7, `cat heard ben's greeting: correlation ${match.correlation.toFixed(2)}`);
   });
 });

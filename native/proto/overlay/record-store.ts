@@ -142,11 +142,19 @@ export class RecordStore {
     const existing = this.live(record, now);
     const all = this.allUnder(record.key, 'mailbox');
     const box = all.filter((r) => !isChunk(r));
-    if (record.value.chunk !== undefined) {
+    if (record.value.greeting !== undefined) {
+      // The recipient's greeting: replaced by a newer one of the same key, one per key, few per mailbox.
+      if (existing) {
+        if (record.seq < existing.seq) return { ok: false, reason: 'replay' };
+        if (record.seq === existing.seq) return existing.sig === record.sig ? { ok: true, changed: false } : { ok: false, reason: 'replay' };
+      } else if (all.filter((r) => (r.value as MailboxValue).greeting !== undefined).length >= MAILBOX_LIMITS.maxAcks) {
+        return { ok: false, reason: 'mailbox-full' };
+      }
+    } else if (record.value.chunk !== undefined) {
       if (existing) return existing.sig === record.sig ? { ok: true, changed: false } : { ok: false, reason: 'replay' };
       const ack = this.live({ key: record.key, type: 'mailbox', slot: mailboxAckSlot(record.value.to) }, now);
       if ((ack?.value as MailboxValue | undefined)?.acked?.includes(messageSlotOfChunk(record.slot)!)) return { ok: false, reason: 'acknowledged' };
-      const chunks = all.filter(isChunk);
+      const chunks = all.filter((r) => (r.value as MailboxValue).chunk !== undefined);
       const bytes = chunks.reduce((sum, r) => sum + recordBytes(r), 0);
       if (chunks.length >= MAILBOX_LIMITS.maxVoiceChunks || bytes + recordBytes(record) > MAILBOX_LIMITS.maxVoiceBytes) return { ok: false, reason: 'mailbox-full' };
     } else if (record.value.sealed !== undefined) {
@@ -240,6 +248,7 @@ export class RecordStore {
   }
 }
 
+/** Voice chunks and greetings: fetched one by one by slot, never with a whole mailbox. */
 function isChunk(r: OverlayRecord): boolean {
-  return r.type === 'mailbox' && (r.value as MailboxValue).chunk !== undefined;
+  return r.type === 'mailbox' && ((r.value as MailboxValue).chunk !== undefined || (r.value as MailboxValue).greeting !== undefined);
 }

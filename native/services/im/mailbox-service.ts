@@ -17,6 +17,7 @@ import {
   MAILBOX_LIMITS,
   mailboxAckSlot,
   mailboxChunkSlot,
+  mailboxGreetingSlot,
   mailboxKey,
   mailboxMessageSlot,
   recordBytes,
@@ -164,6 +165,42 @@ export class MailboxService {
     const refused = result.rejected[0];
     if (refused) return { ok: false, reason: refused.reason === 'mailbox-full' ? `${to} has too many messages waiting already` : `The overlay would not keep it (${refused.reason})` };
     return result.stored >= records.length ? { ok: true } : { ok: false, reason: 'The overlay did not keep it' };
+  }
+
+  /**
+   * Publishes this user's recorded greeting (packed Opus) in their mailbox, in the clear, for
+   * callers to play; `undefined` replaces it with an empty one (the default greeting again).
+   */
+  async publishGreeting(audio: Buffer | undefined): Promise<StoreOutcome> {
+    const identity = this.deps.identity.current;
+    const signingKey = this.deps.identity.signingKey;
+    if (!identity || !signingKey) return { ok: false, reason: 'No identity in this overlay to sign with' };
+    const now = this.now();
+    const record = signRecord(
+      {
+        type: 'mailbox',
+        key: mailboxKey(identity.userName, this.deps.overlay.overlay),
+        owner: identity.publicKey,
+        slot: mailboxGreetingSlot(identity.publicKey),
+        seq: now,
+        expires: now + MAILBOX_TTL_MS,
+        value: { user: identity.userName, overlay: this.deps.overlay.overlay, to: identity.publicKey, greeting: audio?.toString('base64url') ?? '' },
+      },
+      signingKey,
+    );
+    if (recordBytes(record) > MAILBOX_LIMITS.maxRecordBytes) return { ok: false, reason: 'The greeting is too long' };
+    return this.put([record], 'your mailbox');
+  }
+
+  /** The greeting `owner` (the key of `user`'s name claim) recorded, packed Opus; undefined for none (or one that fails its checks). */
+  async fetchGreeting(user: string, owner: string): Promise<Buffer | undefined> {
+    const key = mailboxKey(user, this.deps.overlay.overlay);
+    const slot = mailboxGreetingSlot(owner);
+    const good = (r: OverlayRecord) => r.type === 'mailbox' && r.key === key && r.slot === slot && r.owner === owner && (r.value as MailboxValue).to === owner && verifyRecord(r);
+    const records = await this.deps.overlay.fetchRecords(key, { slot, accept: (found) => found.some(good) }).catch(() => []);
+    const newest = records.filter(good).sort((a, b) => b.seq - a.seq)[0];
+    const audio = newest && (newest.value as MailboxValue).greeting ? Buffer.from((newest.value as MailboxValue).greeting!, 'base64url') : undefined;
+    return audio && unpackVoice(audio) ? audio : undefined;
   }
 
   /** Takes the messages waiting for this user: verified, decrypted, stored in order, then acknowledged. */

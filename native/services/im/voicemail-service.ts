@@ -7,7 +7,7 @@
 // name claim, so a caller knows them even while the callee is offline.
 import { UserError } from '../errors.js';
 import type { Logger } from '../../log.js';
-import { DEVICE_SAMPLE_RATE, frameSamples, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
+import { frameSamples, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import type { MessageRepository, StoredMessage } from '../../storage/repositories/message-repository.js';
 import { realTimers } from '../../transport/clock.js';
@@ -17,10 +17,15 @@ import { MAX_VOICE_MS, packVoice, unpackVoice, VOICE_CODEC, VOICE_FRAME_MS } fro
 import { generateCallId } from '../../wire/sip/message.js';
 import { addressInOverlay, conversationKey, parseSipUri } from '../../wire/sip/uri.js';
 import type { MailboxService } from './mailbox-service.js';
-import type { PlaybackView, RecordingView, VoicemailSettings } from './voicemail-view.js';
+import type { PlaybackView, RecordingView, VoicemailSettings, VoicemailView } from './voicemail-view.js';
 
 /** Voice messages are 24 kbit/s wideband Opus: clear speech, 180 KiB a minute. */
 export const VOICEMAIL_BITRATE = 24_000;
+/** A greeting is at most 8 s at 12 kbit/s: one overlay record (MAILBOX_LIMITS.maxRecordBytes) holds it. */
+export const MAX_GREETING_MS = 8_000;
+const GREETING_BITRATE = 12_000;
+/** A published greeting is stored again this often (it lives 6 days in the overlay). */
+const GREETING_REPUBLISH_MS = 24 * 3600_000;
 export const DEFAULT_VOICEMAIL_RING_S = 25;
 export const MIN_VOICEMAIL_RING_S = 5;
 export const MAX_VOICEMAIL_RING_S = 120;
@@ -30,12 +35,20 @@ const BEEP_MS = 400;
 /** A message shorter than this is not worth keeping (a caller who changed their mind). */
 const MIN_VOICE_MS = 500;
 const SETTINGS_KEY = 'voicemail';
+const GREETING_KEY = 'voicemail.greeting';
+
+interface SavedGreeting {
+  /** Packed Opus, base64url. */
+  audio: string;
+  durationMs: number;
+}
 
 export interface VoicemailDeps {
-  mailbox: Pick<MailboxService, 'store'>;
+  mailbox: Pick<MailboxService, 'store' | 'publishGreeting' | 'fetchGreeting'>;
   messages: MessageRepository;
   overlay: {
     readonly overlay: string;
+    ownAor(): string | undefined;
     lookupAor(aor: string): Promise<{ owner?: string; x25519?: string; voicemail?: boolean }>;
   };
   /** The user's microphone (the UI's frames) and speaker. */
@@ -64,6 +77,8 @@ export interface VoicemailDeps {
 
 interface Recording {
   view: RecordingView;
+  /** What plays before the microphone is heard: the callee's greeting (if any), then the tone. */
+  prelude: Int16Array[];
   source: AudioSource;
   codec: VoiceCodec;
   packets: Buffer[];
@@ -87,6 +102,8 @@ export class VoicemailService {
   private readonly timers: TimerHost;
   private readonly now: () => number;
   private current: VoicemailSettings = { enabled: true, ringSeconds: DEFAULT_VOICEMAIL_RING_S };
+  private greeting?: SavedGreeting;
+  private republishTimer?: TimerHandle;
   private recording?: Recording;
   private playback?: Playback;
   private readonly pending = new Set<Promise<unknown>>();
@@ -96,12 +113,22 @@ export class VoicemailService {
     this.now = deps.now ?? Date.now;
   }
 
-  async start(): Promise<void> {
+  /** Reads the settings (before the overlay starts: the name claim carries them). */
+  async load(): Promise<void> {
     const saved = await this.deps.settings.get<Partial<VoicemailSettings>>(SETTINGS_KEY);
     this.current = normalize({ ...this.current, ...saved });
+    this.greeting = await this.deps.settings.get<SavedGreeting>(GREETING_KEY);
+  }
+
+  /** Once the overlay runs: the phones learn the counts, and a recorded greeting is published (again). */
+  async start(): Promise<void> {
+    await this.countsChanged();
+    this.scheduleRepublish(0);
   }
 
   async stop(): Promise<void> {
+    if (this.republishTimer) this.timers.clear(this.republishTimer);
+    this.republishTimer = undefined;
     if (this.recording && (this.recording.view.state === 'greeting' || this.recording.view.state === 'recording')) this.cancel(this.recording.view.id);
     this.stopPlayback();
     await Promise.allSettled([...this.pending]);
@@ -109,6 +136,10 @@ export class VoicemailService {
 
   get settings(): VoicemailSettings {
     return { ...this.current };
+  }
+
+  async view(): Promise<VoicemailView> {
+    return { ...this.current, ...(this.greeting ? { greeting: { durationMs: this.greeting.durationMs } } : {}), unheard: (await this.counts()).unheard };
   }
 
   async setSettings(change: Partial<VoicemailSettings>): Promise<VoicemailSettings> {
@@ -136,22 +167,75 @@ export class VoicemailService {
     const found = await this.deps.overlay.lookupAor(peer).catch(() => ({}) as { owner?: string; x25519?: string; voicemail?: boolean });
     if (!found.owner || !found.x25519) throw new UserError('UNAVAILABLE', `${peer} cannot receive voice messages (their Peerdial is too old or their name was not found).`);
     if (found.voicemail === false) throw new UserError('UNAVAILABLE', `${peer} does not take voice messages.`);
+    const greeting = await this.deps.mailbox.fetchGreeting(uri.user.toLowerCase(), found.owner);
+    return this.begin({ kind: 'message', to: peer, maxMs: MAX_VOICE_MS, bitrate: VOICEMAIL_BITRATE, greeting });
+  }
+
+  /** Starts recording the user's own greeting: the tone, then up to 8 s of the microphone. */
+  async recordGreeting(): Promise<RecordingView> {
+    const own = this.deps.overlay.ownAor();
+    if (!own) throw new UserError('NO_IDENTITY', 'Create your identity before recording a greeting.');
+    if (this.recording && (this.recording.view.state === 'greeting' || this.recording.view.state === 'recording')) {
+      throw new UserError('INVALID_STATE', 'A voice message is being recorded already.');
+    }
+    return this.begin({ kind: 'greeting', to: own, maxMs: MAX_GREETING_MS, bitrate: GREETING_BITRATE });
+  }
+
+  private begin(what: { kind: RecordingView['kind']; to: string; maxMs: number; bitrate: number; greeting?: Buffer }): RecordingView {
     this.stopPlayback();
-    const codec = createOpusCodec({ bitrate: VOICEMAIL_BITRATE, complexity: 5, packetLossPercent: 0 });
+    const codec = createOpusCodec({ bitrate: what.bitrate, complexity: 5, packetLossPercent: 0 });
     codec.tune({ dtx: false });
     const recording: Recording = {
-      view: { id: generateCallId(this.deps.host), to: peer, state: 'greeting', elapsedMs: 0, maxMs: MAX_VOICE_MS },
+      view: { id: generateCallId(this.deps.host), kind: what.kind, to: what.to, state: 'greeting', elapsedMs: 0, maxMs: what.maxMs },
+      prelude: [...(what.greeting ? decodeAll(what.greeting) : []), ...beep()],
       source: this.deps.playSource?.() ?? this.deps.audio.microphone,
       codec,
       packets: [],
       startedAt: 0,
       frames: 0,
-      peer,
+      peer: what.to,
     };
     this.recording = recording;
     this.deps.onRecording({ ...recording.view });
-    this.beepThenRecord(recording);
+    this.preludeThenRecord(recording);
     return { ...recording.view };
+  }
+
+  /** Plays the user's own greeting into the speaker (to hear how callers hear it). */
+  async playGreeting(): Promise<void> {
+    if (!this.greeting) throw new UserError('NOT_FOUND', 'You have not recorded a greeting: callers hear the default one.');
+    const sink = this.deps.audio.speakerSink();
+    const frames = decodeAll(Buffer.from(this.greeting.audio, 'base64url'));
+    const started = this.now();
+    let played = 0;
+    const tick = () => {
+      const due = Math.min(frames.length, Math.floor((this.now() - started) / VOICE_FRAME_MS) + 1);
+      for (; played < due; played++) sink.write(frames[played], OPUS_SAMPLE_RATE);
+      if (played < frames.length) this.timers.set(VOICE_FRAME_MS, tick);
+    };
+    tick();
+  }
+
+  /** Back to the default greeting: the recorded one is forgotten here and emptied in the overlay. */
+  async clearGreeting(): Promise<void> {
+    this.greeting = undefined;
+    await this.deps.settings.set(GREETING_KEY, null);
+    const published = await this.deps.mailbox.publishGreeting(undefined);
+    if (!published.ok) this.deps.log.warn('could not clear the greeting in the overlay', { reason: published.reason });
+  }
+
+  private scheduleRepublish(delay: number): void {
+    if (this.republishTimer) this.timers.clear(this.republishTimer);
+    this.republishTimer = this.timers.set(delay, () => {
+      const greeting = this.greeting;
+      const work = greeting ? this.deps.mailbox.publishGreeting(Buffer.from(greeting.audio, 'base64url')) : Promise.resolve({ ok: true as const });
+      this.track(
+        work.then((outcome) => {
+          // Not in the overlay yet (still joining): try again soon.
+          this.scheduleRepublish(outcome.ok ? GREETING_REPUBLISH_MS : 30_000);
+        }),
+      );
+    });
   }
 
   /** Ends the recording and sends it; the message is in the conversation as 'sending', then 'stored' or 'failed'. */
@@ -164,7 +248,7 @@ export class VoicemailService {
       this.deps.onRecording({ ...recording.view });
       return { ...recording.view };
     }
-    const sent = this.send(recording);
+    const sent = recording.view.kind === 'greeting' ? this.keepGreeting(recording) : this.send(recording);
     this.track(sent);
     await sent.then(
       () => undefined,
@@ -188,22 +272,17 @@ export class VoicemailService {
     return this.recording;
   }
 
-  /** The greeting's tone goes to the speaker first; the microphone is heard from its end. */
-  private beepThenRecord(recording: Recording): void {
-    const sink = this.deps.audio.speakerSink();
-    const samples = frameSamples(DEVICE_SAMPLE_RATE);
-    const beepFrames = BEEP_MS / VOICE_FRAME_MS;
+  /** The callee's greeting and the tone go to the speaker first; the microphone is heard from their end. */
+  private preludeThenRecord(recording: Recording): void {
+    const sink = this.deps.audio.speakerSink(this.deps.recorder);
+    const frames = recording.prelude;
     let sent = 0;
     const started = this.now();
     const tick = () => {
       if (recording.view.state !== 'greeting') return;
-      const due = Math.min(beepFrames, Math.floor((this.now() - started) / VOICE_FRAME_MS) + 1);
-      for (; sent < due; sent++) {
-        const frame = new Int16Array(samples);
-        for (let i = 0; i < samples; i++) frame[i] = Math.round(8000 * Math.sin((2 * Math.PI * BEEP_HZ * (sent * samples + i)) / DEVICE_SAMPLE_RATE));
-        sink.write(frame, DEVICE_SAMPLE_RATE);
-      }
-      if (sent < beepFrames) {
+      const due = Math.min(frames.length, Math.floor((this.now() - started) / VOICE_FRAME_MS) + 1);
+      for (; sent < due; sent++) sink.write(frames[sent], OPUS_SAMPLE_RATE);
+      if (sent < frames.length) {
         recording.timer = this.timers.set(VOICE_FRAME_MS, tick);
         return;
       }
@@ -221,7 +300,8 @@ export class VoicemailService {
     const samples = frameSamples(OPUS_SAMPLE_RATE);
     const tick = () => {
       if (recording.view.state !== 'recording') return;
-      const due = Math.min(MAX_VOICE_MS / VOICE_FRAME_MS, Math.floor((this.now() - recording.startedAt) / VOICE_FRAME_MS));
+      const maxFrames = recording.view.maxMs / VOICE_FRAME_MS;
+      const due = Math.min(maxFrames, Math.floor((this.now() - recording.startedAt) / VOICE_FRAME_MS));
       let announced = Math.floor(recording.view.elapsedMs / 1000);
       for (; recording.frames < due; recording.frames++) {
         const frame = recording.source.read(OPUS_SAMPLE_RATE) ?? new Int16Array(samples);
@@ -232,8 +312,8 @@ export class VoicemailService {
           this.deps.onRecording({ ...recording.view });
         }
       }
-      if (recording.frames >= MAX_VOICE_MS / VOICE_FRAME_MS) {
-        // Two minutes: the message is sent as if the caller had hung up.
+      if (recording.frames >= maxFrames) {
+        // The longest a message (2 minutes) or greeting may be: it is sent as if the caller had hung up.
         void this.finish(recording.view.id);
         return;
       }
@@ -294,6 +374,19 @@ export class VoicemailService {
     this.deps.log.info('voice message left', { to: recording.peer, durationMs, bytes: audio.length, ok: !reason, reason });
   }
 
+  private async keepGreeting(recording: Recording): Promise<void> {
+    recording.view.state = 'sending';
+    this.deps.onRecording({ ...recording.view });
+    const audio = packVoice(recording.packets);
+    this.greeting = { audio: audio.toString('base64url'), durationMs: recording.packets.length * VOICE_FRAME_MS };
+    await this.deps.settings.set(GREETING_KEY, this.greeting);
+    const published = await this.deps.mailbox.publishGreeting(audio).catch((error: unknown) => ({ ok: false as const, reason: String(error) }));
+    // Kept here either way; the overlay gets it at the next try when it could not now.
+    if (!published.ok) this.scheduleRepublish(30_000);
+    recording.view.state = 'sent';
+    this.deps.onRecording({ ...recording.view });
+  }
+
   // ---- listening ----
 
   /** Plays a voice message into the speaker (and the --record file); played to the end, it is listened. */
@@ -304,13 +397,7 @@ export class VoicemailService {
     const packets = stored.codec === VOICE_CODEC ? unpackVoice(stored.audio) : undefined;
     if (!packets) throw new UserError('INVALID_STATE', 'This voice message cannot be played (its audio is damaged).');
     this.stopPlayback();
-    const codec = createOpusCodec();
-    const frames: Int16Array[] = [];
-    try {
-      for (const packet of packets) frames.push(codec.decode(packet));
-    } finally {
-      codec.close();
-    }
+    const frames = decodeAll(stored.audio);
     const playback: Playback = {
       view: { messageId, positionMs: 0, durationMs: frames.length * VOICE_FRAME_MS, playing: true },
       frames,
@@ -378,6 +465,27 @@ export class VoicemailService {
     const tracked = work.catch((error: unknown) => this.deps.log.warn('voicemail work failed', { error: String(error) }));
     this.pending.add(tracked);
     void tracked.finally(() => this.pending.delete(tracked));
+  }
+}
+
+/** The tone after a greeting, as 20 ms frames at 48 kHz. */
+function beep(): Int16Array[] {
+  const samples = frameSamples(OPUS_SAMPLE_RATE);
+  return Array.from({ length: BEEP_MS / VOICE_FRAME_MS }, (_, n) => {
+    const frame = new Int16Array(samples);
+    for (let i = 0; i < samples; i++) frame[i] = Math.round(8000 * Math.sin((2 * Math.PI * BEEP_HZ * (n * samples + i)) / OPUS_SAMPLE_RATE));
+    return frame;
+  });
+}
+
+/** Packed Opus to 20 ms frames at 48 kHz (nothing for audio that does not unpack). */
+function decodeAll(packed: Buffer): Int16Array[] {
+  const packets = unpackVoice(packed) ?? [];
+  const codec = createOpusCodec();
+  try {
+    return packets.map((p) => codec.decode(p));
+  } finally {
+    codec.close();
   }
 }
 

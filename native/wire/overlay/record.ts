@@ -75,6 +75,8 @@ export interface MailboxValue {
   acked?: string[];
   /** One encrypted chunk of a voice message's audio (wire/im/voice-message.ts), base64url; only in a chunk. */
   chunk?: string;
+  /** The recipient's own recorded greeting, packed Opus (voice-message.ts), base64url, in the clear: callers play it. */
+  greeting?: string;
 }
 
 /**
@@ -152,6 +154,11 @@ export function mailboxChunkSlot(callId: string, index: number): string {
 export function messageSlotOfChunk(slot: string): string | undefined {
   const match = /^v:([0-9a-f]{40}):\d{1,3}$/.exec(slot);
   return match ? `m:${match[1]}` : undefined;
+}
+
+/** The slot of a recipient's recorded greeting: one per recipient key. */
+export function mailboxGreetingSlot(recipientKey: string): string {
+  return 'g:' + recipientKey;
 }
 
 /** The slot of a recipient's acknowledgement: one per recipient key. */
@@ -244,7 +251,14 @@ function checkMailbox(r: Record<string, unknown>, v: Record<string, unknown>): s
   const isMessage = typeof v.sealed === 'string';
   const isAck = Array.isArray(v.acked);
   const isChunk = typeof v.chunk === 'string';
-  if (Number(isMessage) + Number(isAck) + Number(isChunk) !== 1) return 'a mailbox record is a message, a voice chunk or an acknowledgement';
+  const isGreeting = typeof v.greeting === 'string';
+  if (Number(isMessage) + Number(isAck) + Number(isChunk) + Number(isGreeting) !== 1) return 'a mailbox record is a message, a voice chunk, a greeting or an acknowledgement';
+  if (isGreeting) {
+    if (r.slot !== mailboxGreetingSlot(v.to) || r.owner !== v.to) return "a greeting is the recipient's own";
+    if (!/^[A-Za-z0-9_-]*$/.test(v.greeting as string)) return 'bad greeting';
+    if (recordBytes(r as unknown as OverlayRecord) > MAILBOX_LIMITS.maxRecordBytes) return 'greeting too large';
+    return undefined;
+  }
   if (isChunk) {
     if (!messageSlotOfChunk(r.slot as string)) return 'bad voice chunk slot';
     if (!/^[A-Za-z0-9_-]+$/.test(v.chunk as string)) return 'bad voice chunk';

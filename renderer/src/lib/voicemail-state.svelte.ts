@@ -14,13 +14,15 @@ export class VoicemailState {
   settings = $state<VoicemailView | undefined>();
   /** The last refusal of a voicemail command, as a sentence. */
   problem = $state<string | undefined>();
+  /** The user's own greeting is playing (the engine sends no events for it: its length says how long). */
+  previewing = $state(false);
 
   constructor(private readonly client: ControlClient) {}
 
   /** The microphone or speaker is in use for a voice message: the page's audio must run. */
   get active(): boolean {
     const r = this.recording?.state;
-    return r === 'greeting' || r === 'recording' || this.playback?.playing === true;
+    return r === 'greeting' || r === 'recording' || this.playback?.playing === true || this.previewing;
   }
 
   async load(consistent: ConsistentLoad): Promise<void> {
@@ -43,6 +45,30 @@ export class VoicemailState {
 
   async record(to: string): Promise<boolean> {
     return this.run(async () => this.showRecording(await this.client.invoke('voicemail.record', { to })));
+  }
+
+  async recordGreeting(): Promise<boolean> {
+    return this.run(async () => this.showRecording(await this.client.invoke('voicemail.recordGreeting', {})));
+  }
+
+  async playGreeting(): Promise<boolean> {
+    return this.run(async () => {
+      // The page's audio must run before the engine's frames come.
+      this.previewing = true;
+      try {
+        await this.client.invoke('voicemail.playGreeting', {});
+      } catch (error) {
+        this.previewing = false;
+        throw error;
+      }
+      setTimeout(() => (this.previewing = false), (this.settings?.greeting?.durationMs ?? 0) + 500);
+    });
+  }
+
+  async clearGreeting(): Promise<boolean> {
+    return this.run(async () => {
+      this.settings = await this.client.invoke('voicemail.clearGreeting', {});
+    });
   }
 
   async finish(): Promise<boolean> {
@@ -81,6 +107,7 @@ export class VoicemailState {
   private showRecording(view: RecordingView): void {
     if (this.recording && this.recording.id === view.id && isFinal(this.recording.state) && !isFinal(view.state)) return;
     this.recording = view;
+    if (view.kind === 'greeting' && view.state === 'sent') void this.refreshCounts();
     if (view.state === 'sent' || view.state === 'cancelled') {
       setTimeout(() => {
         if (this.recording?.id === view.id && this.recording.state === view.state) this.recording = undefined;
