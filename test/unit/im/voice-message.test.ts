@@ -11,6 +11,7 @@ import {
   MAILBOX_LIMITS,
   mailboxAckSlot,
   mailboxChunkSlot,
+  mailboxGreetingSlot,
   mailboxKey,
   mailboxMessageSlot,
   messageSlotOfChunk,
@@ -82,7 +83,7 @@ describe('voice chunks in a mailbox', () => {
     assert.equal(typeof parseRecord(r), 'object');
     assert.equal(messageSlotOfChunk(r.slot), mailboxMessageSlot('c1'));
     assert.equal(parseRecord({ ...r, slot: 'v:nothex:1' }), 'bad voice chunk slot');
-    assert.equal(parseRecord({ ...r, value: { ...r.value, sealed: 'AAAA' } }), 'a mailbox record is a message, a voice chunk or an acknowledgement');
+    assert.equal(parseRecord({ ...r, value: { ...r.value, sealed: 'AAAA' } }), 'a mailbox record is a message, a voice chunk, a greeting or an acknowledgement');
   });
 
   it('stay out of a whole-mailbox fetch and come one by one by slot; the acknowledgement of their message drops them', () => {
@@ -112,5 +113,18 @@ describe('voice chunks in a mailbox', () => {
     for (let i = 0; i < fit + 2; i++) if (s.put(chunkRecord(ben, carol, `c${Math.floor(i / 50)}`, i % 50, Buffer.alloc(VOICE_CHUNK_BYTES, i % 256))).ok) stored++;
     assert.ok(stored <= fit && stored >= fit - 1, `${stored} chunks of ~${perChunk} bytes kept under ${MAILBOX_LIMITS.maxVoiceBytes}`);
     assert.deepEqual(s.put(chunkRecord(newOwner(), carol, 'other', 0, Buffer.alloc(VOICE_CHUNK_BYTES))).ok, false, 'the full mailbox refuses more voice');
+  });
+
+  it("a greeting is the recipient's own, replaced by a newer one, and fetched only by its slot", () => {
+    const s = store();
+    const key = mailboxKey('carol', OVERLAY);
+    const greeting = (owner: Owner, seq: number, to = owner.owner) =>
+      signRecord({ type: 'mailbox', key, owner: owner.owner, slot: mailboxGreetingSlot(to), seq, expires: DAY, value: { user: 'carol', overlay: OVERLAY, to, greeting: 'AAAA' } }, owner.privateKey);
+    assert.equal(parseRecord(greeting(ben, 1, carol.owner)), "a greeting is the recipient's own");
+    assert.deepEqual(s.put(greeting(carol, 1)), { ok: true, changed: true });
+    assert.deepEqual(s.put(greeting(carol, 2)), { ok: true, changed: true });
+    assert.deepEqual(s.put(greeting(carol, 1)), { ok: false, reason: 'replay' });
+    assert.deepEqual(s.get(key), [], 'not in a whole-mailbox fetch');
+    assert.equal(s.get(key, 'mailbox', mailboxGreetingSlot(carol.owner))[0]?.seq, 2);
   });
 });
