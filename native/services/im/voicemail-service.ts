@@ -129,7 +129,10 @@ export class VoicemailService {
   async stop(): Promise<void> {
     if (this.republishTimer) this.timers.clear(this.republishTimer);
     this.republishTimer = undefined;
-    if (this.recording && (this.recording.view.state === 'greeting' || this.recording.view.state === 'recording')) this.cancel(this.recording.view.id);
+    // Closing Peerdial while leaving a message is hanging up: what was said is sent, not lost
+    // (the overlay stops after this service).
+    if (this.recording?.view.state === 'recording') await this.finish(this.recording.view.id).catch(() => undefined);
+    else if (this.recording?.view.state === 'greeting') this.cancel(this.recording.view.id);
     this.stopPlayback();
     await Promise.allSettled([...this.pending]);
   }
