@@ -197,6 +197,8 @@ export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample
 import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
 export type { FarmView, NewPhone, PhoneBindingView, PhonesStatus, PhoneView, RoutingCounters } from '../services/phones/phones-view.js';
 import type { FarmView, NewPhone, PhonesStatus, PhoneView } from '../services/phones/phones-view.js';
+export type { DhtView } from '../services/dht/dht-view.js';
+import type { DhtView } from '../services/dht/dht-view.js';
 export type { PlaybackView, RecordingView, RecordingState, VoicemailSettings, VoicemailView } from '../services/im/voicemail-view.js';
 import type { PlaybackView, RecordingView, VoicemailSettings, VoicemailView } from '../services/im/voicemail-view.js';
 
@@ -310,6 +312,12 @@ export interface Commands {
   'voicemail.settings': { params: Record<string, never>; result: VoicemailView };
   'voicemail.configure': { params: Partial<VoicemailSettings>; result: VoicemailView };
   /** Starts recording the user's own greeting (up to 8 s, after the tone); voicemail.finish keeps and publishes it. */
+  /** The BitTorrent mainline DHT: whether it is on, its endpoint, DHT nodes known, last lookup and announce. */
+  'dht.status': { params: Record<string, never>; result: DhtView };
+  /** "Find Peerdial users through the BitTorrent DHT" on or off (kept in settings; off closes the DHT socket at once). */
+  'dht.configure': { params: { enabled: boolean }; result: DhtView };
+  /** Looks the overlay up in the DHT now; the answer is the status after the lookup. */
+  'dht.lookup': { params: Record<string, never>; result: DhtView };
   'voicemail.recordGreeting': { params: Record<string, never>; result: RecordingView };
   /** Plays the user's own greeting into the speaker. */
   'voicemail.playGreeting': { params: Record<string, never>; result: null };
@@ -348,6 +356,8 @@ export interface EventPayloads {
   'rescue.changed': RescueView;
   /** A phone was added or removed, registered or let its registration go. */
   'phones.changed': PhoneView[];
+  /** The DHT started, looked up, announced, or found peers. */
+  'dht.changed': DhtView;
   /** The voice message being left changed state, or another second was recorded. */
   'voicemail.recording': RecordingView;
   /** A voice message started, stopped, or played another second. */

@@ -2,6 +2,7 @@
 // and turns every failure into a ControlError with a stable code.
 import type { IdentityService } from '../services/identity/index.js';
 import type { ImService, VoicemailService } from '../services/im/index.js';
+import type { DhtService } from '../services/dht/index.js';
 import type { OverlayService } from '../services/overlay/index.js';
 import type { CallService } from '../services/calls/index.js';
 import type { BuddyService, PresenceService } from '../services/presence/index.js';
@@ -42,6 +43,7 @@ export interface ControlServices {
   /** The user's SIP phones (registrar and proxy). */
   phones: PhonesService;
   voicemail: VoicemailService;
+  dht: DhtService;
   status(): NodeStatus;
 }
 
@@ -139,6 +141,12 @@ export class ControlApi implements ControlEndpoint {
       'nat.configure': async (p) => services.nat.setPortMapping(flag(p, 'portMapping')),
       'relay.status': async () => services.relay.view(),
       'relay.configure': async (p) => services.relay.configure(relayChange(p)),
+      'dht.status': async () => services.dht.view(),
+      'dht.configure': async (p) => services.dht.configure(flag(p, 'enabled')),
+      'dht.lookup': async () => {
+        await services.dht.lookupNow();
+        return services.dht.view();
+      },
       'voicemail.record': async (p) => services.voicemail.record(text(p, 'to')),
       'voicemail.finish': async (p) => services.voicemail.finish(text(p, 'id')),
       'voicemail.cancel': async (p) => services.voicemail.cancel(text(p, 'id')),

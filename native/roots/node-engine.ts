@@ -11,6 +11,8 @@ import { WsControlAdapter } from '../control/ws-adapter.js';
 import { createLogger, type Logger } from '../log.js';
 import { IdentityService, type KeyProtector } from '../services/identity/index.js';
 import { ImService, MailboxService, VoicemailService } from '../services/im/index.js';
+import { DhtService } from '../services/dht/index.js';
+import { startMainlineDht } from '../transport/mainline-dht.js';
 import { BuddyService, PresenceService } from '../services/presence/index.js';
 import { ConfigOfferService, type LanPeerView, LanDiscoveryService } from '../services/lan/index.js';
 import { BuddyRepository } from '../storage/repositories/buddy-repository.js';
@@ -116,6 +118,14 @@ export interface EngineOptions {
   presenceExpiresSeconds?: number;
   /** Find LAN peers by DNS-SD over mDNS, and be found (default on). */
   mdns?: boolean;
+  /** Find the overlay through the BitTorrent mainline DHT and announce this member there; kept as the user's choice. Unset: the saved choice, else `dhtByDefault`. */
+  dht?: boolean;
+  /** The DHT's default before the user chose (off for the headless node; the desktop app turns it on). */
+  dhtByDefault?: boolean;
+  /** DHT nodes (HOST:PORT) to start from instead of the public routers: a private DHT. */
+  dhtBootstrap?: string[];
+  /** The DHT's UDP port (default: any free one). */
+  dhtPort?: number;
   /** Find LAN peers by the SIP multicast REGISTER to 224.0.1.75:5060, and answer theirs (default on). */
   multicastRegister?: boolean;
   /** LAN peers found by a discovery outside the engine (tests inject them), and how to hear of changes. */
@@ -139,6 +149,8 @@ export interface EngineOptions {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Settings key of "Ask my router to open a port". */
+/** "Find Peerdial users through the BitTorrent DHT". */
+const DHT_ENABLED_KEY = 'dht.enabled';
 /** Settings → Calls, "Allow unencrypted calls with phones". */
 const UNENCRYPTED_PHONES_KEY = 'calls.allowUnencryptedPhones';
 const PORT_MAPPING_KEY = 'nat.portMapping';
@@ -168,6 +180,7 @@ export class Engine {
   phones!: PhonesService;
   mailbox!: MailboxService;
   voicemail!: VoicemailService;
+  dht!: DhtService;
   private ui?: UiServer;
   private stopped = false;
 
@@ -275,6 +288,30 @@ export class Engine {
       timers: realTimers,
       log: log.child('lan'),
       onChange: () => lanPeerListeners.forEach((listener) => listener()),
+    });
+    const dhtSaved = await settings.get<boolean>(DHT_ENABLED_KEY);
+    if (options.dht !== undefined) await settings.set(DHT_ENABLED_KEY, options.dht);
+    const dht = new DhtService({
+      enabled: options.dht ?? dhtSaved ?? options.dhtByDefault ?? false,
+      save: (enabled) => settings.set(DHT_ENABLED_KEY, enabled),
+      bind: options.bind ?? '0.0.0.0',
+      port: options.dhtPort ?? 0,
+      bootstrap: options.dhtBootstrap?.length ? options.dhtBootstrap : undefined,
+      overlay: {
+        overlay: overlay.overlay,
+        isMember: () => overlay.role === 'member',
+        isAlone: () => {
+          const table = overlay.node?.table;
+          return !table || (table.successors.length === 0 && !table.predecessor);
+        },
+        sipPort: () => (sip.started ? sip.port : undefined),
+        isSelf: (peer) => peer.port === sip.port && (peer.host === sip.host || peer.host === options.bind),
+        mergeWith: (hostPort) => overlay.mergeWith(hostPort),
+      },
+      start: startMainlineDht,
+      timers: realTimers,
+      log: log.child('dht'),
+      onChange: () => events.publish('dht.changed', dht.view()),
     });
     const messages = new MessageRepository(db);
     const publishMessage = (message: StoredMessage, change: 'added' | 'updated') => events.publish(change === 'added' ? 'message.added' : 'message.updated', message);
@@ -597,7 +634,7 @@ export class Engine {
         return relayView();
       },
     };
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, voicemail, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, voicemail, dht, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
@@ -608,6 +645,7 @@ export class Engine {
     engine.phones = phones;
     engine.mailbox = mailbox;
     engine.voicemail = voicemail;
+    engine.dht = dht;
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
@@ -616,6 +654,7 @@ export class Engine {
       await supervisor.add({ name: 'nat', start: () => nat.start(), stop: () => nat.stop() });
       await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
       await supervisor.add({ name: 'lan-discovery', start: () => lan.start(), stop: () => lan.stop() });
+      await supervisor.add({ name: 'dht', start: () => dht.start(), stop: () => dht.stop() });
       await supervisor.add({ name: 'phones', start: () => phones.start(), stop: () => phones.stop() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
       await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });

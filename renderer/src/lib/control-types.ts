@@ -13,6 +13,7 @@ export type {
   ControlEndpoint,
   ControlEvent,
   ConversationView,
+  DhtView,
   IdentityView,
   LanDiscoveryMethod,
   LanPeerView,
