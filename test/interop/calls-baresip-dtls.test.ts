@@ -72,7 +72,7 @@ describe('calls with baresip keyed by DTLS-SRTP', { timeout: 180_000 }, () => {
     await baresip!.waitFor('CALL_ESTABLISHED');
     const talking: CallView = await until('two seconds of audio at the node', async () => {
       const [view] = await api.invoke('call.list', {});
-      return view?.quality && view.quality.packetsReceived > 100 ? view : undefined;
+      return view?.quality && view.quality.packetsReceived > 100 && view.quality.packetsSent > 100 ? view : undefined;
     }, 15_000, describeCalls(calls));
     assert.equal(talking.encryption, 'to-phone', 'the call screen says "Encrypted to the phone"');
     if (rtcpMux) {

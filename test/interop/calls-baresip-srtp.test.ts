@@ -64,7 +64,7 @@ describe('calls with baresip over TLS, encrypted to the phone (SDES)', { timeout
     await baresip.waitFor('CALL_ESTABLISHED');
     const talking: CallView = await until('two seconds of audio at the node', async () => {
       const [view] = await api.invoke('call.list', {});
-      return view?.quality && view.quality.packetsReceived > 100 ? view : undefined;
+      return view?.quality && view.quality.packetsReceived > 100 && view.quality.packetsSent > 100 ? view : undefined;
     }, 15_000, describeCalls(calls));
     assert.equal(talking.encryption, 'to-phone', 'the call screen says "Encrypted to the phone"');
     await api.invoke('call.hangup', { id: talking.id });
