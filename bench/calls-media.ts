@@ -193,8 +193,23 @@ interface Trial {
   passed: boolean;
 }
 
-async function trial(calls: number, encrypted: boolean, codec: Codec = 'PCMU'): Promise<Trial> {
+/**
+ * Keeps the main thread busy for `stallMs` out of every `everyMs`, as a big sqlite query, an
+ * overlay burst or a UI reload does; returns how to stop it.
+ */
+function stallMainThread(stallMs: number, everyMs: number): () => void {
+  const timer = setInterval(() => {
+    const until = performance.now() + stallMs;
+    while (performance.now() < until) {
+      // busy, as synchronous work on the main thread is
+    }
+  }, everyMs);
+  return () => clearInterval(timer);
+}
+
+async function trial(calls: number, encrypted: boolean, codec: Codec = 'PCMU', stall?: { stallMs: number; everyMs: number }): Promise<Trial> {
   const pairs = await openPairs(calls / 2, undefined, encrypted, codec);
+  const stopStalls = stall ? stallMainThread(stall.stallMs, stall.everyMs) : undefined;
   await sleep(WARMUP_MS);
   const start = snapshot(pairs);
   await workers.clockStats(true);
@@ -207,6 +222,7 @@ async function trial(calls: number, encrypted: boolean, codec: Codec = 'PCMU'): 
   const busyFraction = workers.busyFractions().map((b) => round(b, 3));
   const end = snapshot(pairs);
   const maxLateMs = Math.max(0, ...(await workers.clockStats()).map((s) => s.maxLateMs));
+  stopStalls?.();
   await closePairs(pairs);
   const sent = end.sent - start.sent;
   // In-flight packets at the two ends of the window cancel out in steady state.
@@ -291,6 +307,11 @@ const summaryOf = (t: Trial[]) => t.map(({ calls, lateFraction, dropFraction, pa
 
 const idle = await latency(0);
 console.log('latency, one call', idle);
+// The point of the workers: the main thread stalled 20 ms in every 100 (the G.711 load that passed).
+const STALL = { stallMs: 20, everyMs: 100 };
+const stalled = best > 0 ? await trial(best * WORKERS, false, 'PCMU', STALL) : undefined;
+if (stalled) console.log('PCMU plain, main thread stalled', stalled);
+
 const loadCalls = best * WORKERS;
 const loaded = loadCalls >= 2 ? await latency(loadCalls - 2) : undefined;
 if (loaded) console.log(`latency, one call among ${loadCalls}`, loaded);
@@ -302,6 +323,8 @@ const report = {
   concurrentCalls: { workers: WORKERS, total: best * WORKERS, tried: summaryOf(tried) },
   concurrentEncryptedCallsPerCore: encryptedRamp.best,
   concurrentEncryptedCalls: { workers: WORKERS, total: encryptedRamp.best * WORKERS, tried: summaryOf(encryptedRamp.tried) },
+  /** The largest passing G.711 load again, with the main thread busy 20 ms in every 100 (sqlite, overlay or UI work). */
+  concurrentCallsWithMainThreadStalls: stalled ? { ...STALL, ...summaryOf([stalled])[0] } : undefined,
   /** Issue 15: Opus calls (encrypted, as between users) one core carries with under 1% of sends late (target >= 300). */
   concurrentOpusCallsPerCore: opusRamp.best,
   concurrentOpusCalls: { workers: WORKERS, total: opusRamp.best * WORKERS, tried: summaryOf(opusRamp.tried) },

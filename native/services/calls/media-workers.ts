@@ -28,6 +28,7 @@ interface PoolWorker {
   receivers: Map<number, (message: FromWorker) => void>;
   clockWaiters: ((stats: MediaClockStats) => void)[];
   utilization: EventLoopUtilization;
+  dead: boolean;
 }
 
 // Built, the worker is JavaScript beside this file. Under tsx (tests, benchmarks) both are
@@ -109,8 +110,9 @@ export class MediaWorkerPool {
       });
   }
 
-  get calls(): number {
-    return this.workers.reduce((n, w) => n + (w?.calls ?? 0), 0);
+  /** Calls on each worker, in pool order (0 for a worker not started). */
+  get load(): number[] {
+    return this.workers.map((w) => w?.calls ?? 0);
   }
 
   async close(): Promise<void> {
@@ -121,19 +123,27 @@ export class MediaWorkerPool {
 
   private spawn(): PoolWorker {
     const worker = startWorker();
-    const entry: PoolWorker = { worker, calls: 0, outbox: [], receivers: new Map(), clockWaiters: [], utilization: worker.performance.eventLoopUtilization() };
+    const entry: PoolWorker = { worker, calls: 0, outbox: [], receivers: new Map(), clockWaiters: [], utilization: worker.performance.eventLoopUtilization(), dead: false };
     worker.on('message', (batch: FromWorker[]) => {
       for (const message of batch) {
         if (message.t === 'clock-stats') entry.clockWaiters.shift()?.(message.stats);
         else entry.receivers.get(message.id)?.(message);
       }
     });
-    worker.on('error', (error) => {
-      // A worker that died takes its calls' media with it; say so on each call's log.
-      for (const receive of entry.receivers.values()) receive({ t: 'log', id: -1, level: 'error', message: 'media worker failed', fields: { error: String(error) } });
+    const died = (reason: string) => {
       const index = this.workers.indexOf(entry);
-      if (index >= 0) this.workers[index] = undefined;
-    });
+      if (index < 0) return;
+      // A worker that died takes its calls' media with it: each call's log says so, and what
+      // waits for the worker (a call opening or closing) is answered, so nothing hangs on it.
+      this.workers[index] = undefined;
+      entry.dead = true;
+      for (const [id, receive] of entry.receivers) {
+        receive({ t: 'log', id, level: 'error', message: 'media worker failed', fields: { reason } });
+        for (const t of ['open-failed', 'stopped', 'closed'] as const) receive(t === 'open-failed' ? { t, id, message: `the media worker failed: ${reason}` } : { t, id });
+      }
+    };
+    worker.on('error', (error) => died(String(error)));
+    worker.on('exit', (code) => died(`exited with code ${code}`));
     // A worker without calls must not keep a finished process running (unref after the listeners:
     // adding one refs the worker again).
     worker.unref();
@@ -142,12 +152,13 @@ export class MediaWorkerPool {
 
   /** Messages of one turn go to a worker as one. */
   private post(entry: PoolWorker, message: ToWorker): void {
+    if (entry.dead) return;
     entry.outbox.push(message);
     if (entry.outbox.length === 1) {
       queueMicrotask(() => {
         const batch = entry.outbox;
         entry.outbox = [];
-        entry.worker.postMessage(batch);
+        if (!entry.dead) entry.worker.postMessage(batch);
       });
     }
   }
