@@ -17,6 +17,7 @@ export const OFFERED_CODECS: AudioCodecName[] = ['opus', 'G722', 'PCMU', 'PCMA']
  * Opus encoder effort. Complexity 5 sounds better but costs ~2.5 times complexity 0's CPU
  * (bench/codecs.ts: ~4k against ~10k encodes a second on one core): a node with a few calls
  * takes it, one carrying many (a benchmark, a busy relay of calls) takes 0 for the calls after.
+ * Counted per thread: each media worker (media-workers.ts) gives its own first calls complexity 5.
  */
 const OPUS_RICH_COMPLEXITY = 5;
 const OPUS_RICH_CALLS = 16;
