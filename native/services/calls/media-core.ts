@@ -234,11 +234,11 @@ export class MediaCore {
   }
 
   /** First call starts media; later ones (re-INVITE) change codec, remote or direction, keeping SSRC and sequence. */
-  configure(negotiated: NegotiatedAudio): void {
+  configure(negotiated: NegotiatedAudio, opusComplexity?: number): void {
     if (this.stopped) return;
     const previous = this.negotiated;
     this.negotiated = negotiated;
-    if (negotiated.codec.name !== this.codecName) this.useCodec(negotiated.codec.name);
+    if (negotiated.codec.name !== this.codecName) this.useCodec(negotiated.codec.name, opusComplexity);
     const remote = { address: negotiated.remoteAddress, port: negotiated.remotePort };
     if (!this.sdpRtp || this.sdpRtp.address !== remote.address || this.sdpRtp.port !== remote.port) {
       // A new remote party (or a moved one): what we latched belonged to the old one.
@@ -497,9 +497,9 @@ export class MediaCore {
   }
 
   /** A new codec (the first, or another one agreed by re-INVITE): its rates, and playout state that counts in them. */
-  private useCodec(name: AudioCodecName): void {
+  private useCodec(name: AudioCodecName, opusComplexity: number | undefined): void {
     this.codec?.close();
-    this.codec = createVoiceCodec(name);
+    this.codec = createVoiceCodec(name, opusComplexity);
     this.codecName = name;
     this.pcmRate = this.codec.sampleRate;
     this.frameSize = frameSamples(this.pcmRate);

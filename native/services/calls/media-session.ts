@@ -22,6 +22,7 @@ import type { DtlsCredentials, DtlsFailure } from '../../transport/dtls-session.
 import { fingerprintOf, type DtlsFingerprint, type DtlsSetup } from '../../wire/sdp/dtls-attributes.js';
 import { looksLikeDtls } from '../../wire/rtp/demultiplex.js';
 import { DtlsKeying } from './dtls-keying.js';
+import { opusEffort } from './voice-codecs.js';
 import { asBuffer, endpointKey, STAT, STAT_SLOTS, type FromWorker, type MediaRoute, type ToWorker } from './media-worker-protocol.js';
 import { sharedMediaWorkers, type MediaWorkerChannel, type MediaWorkerPool } from './media-workers.js';
 
@@ -134,6 +135,8 @@ export class MediaSession {
   private readonly iceOptions: { config?: () => IceGatheringConfig; timers?: TimerHost };
 
   private srtpSet = false;
+  /** This call's share of the node's richer Opus encoders, while it speaks Opus. */
+  private opusClaim: ReturnType<typeof opusEffort.claim> | undefined;
   /** DTLS-SRTP with a phone: the handshake, and what waits for its keys (dtls-keying.ts). */
   private readonly keying: DtlsKeying | undefined;
   /** DTLS-SRTP without RTCP multiplexed: the RTCP port would need its own handshake, so no RTCP goes or is read. */
@@ -500,9 +503,16 @@ export class MediaSession {
       this.sdpRtp = remote;
       this.latchedRtp = undefined;
     }
+    // The node's first Opus calls encode at a higher complexity (voice-codecs.ts): counted here, for every worker.
+    if (negotiated.codec.name !== 'opus') {
+      this.opusClaim?.release();
+      this.opusClaim = undefined;
+    }
+    const startsOpus = negotiated.codec.name === 'opus' && !this.opusClaim;
+    if (startsOpus) this.opusClaim = opusEffort.claim();
     this.updateGate();
     this.updateRoute();
-    this.post({ t: 'configure', id: this.id, negotiated });
+    this.post({ t: 'configure', id: this.id, negotiated, ...(startsOpus ? { opusComplexity: this.opusClaim!.complexity } : {}) });
   }
 
   /**
@@ -609,6 +619,7 @@ export class MediaSession {
     await this.ice?.close();
     await this.portMapping?.then((mapping) => mapping?.release());
     await this.ask({ t: 'close', id: this.id }, 'closed');
+    this.opusClaim?.release();
     this.channel.detach();
   }
 }

@@ -37,7 +37,7 @@ export interface RepeatedFramesSpec {
 
 export type ToWorker =
   | { t: 'open'; id: number; bind: string; portRange?: [number, number]; stats: SharedArrayBuffer; silenceTimeoutMs: number; rtcpIntervalMs: number; probe: boolean }
-  | { t: 'configure'; id: number; negotiated: NegotiatedAudio }
+  | { t: 'configure'; id: number; negotiated: NegotiatedAudio; opusComplexity?: number }
   | { t: 'secure'; id: number; keys: CallSrtpKeys }
     /** `rtcpOff`: DTLS-SRTP without RTCP multiplexed (the RTCP port would need its own handshake): no RTCP goes or is read. */
   | { t: 'gate'; id: number; gate: MediaGate; rtcpOff: boolean }

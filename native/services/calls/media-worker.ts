@@ -87,7 +87,7 @@ function handle(message: ToWorker): void {
   if (!core) return;
   switch (message.t) {
     case 'configure':
-      core.configure(message.negotiated);
+      core.configure(message.negotiated, message.opusComplexity);
       break;
     case 'secure':
       core.secure(message.keys);
