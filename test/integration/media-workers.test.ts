@@ -2,6 +2,7 @@
 // busy (a long sqlite query, an overlay burst) stops none of their audio.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../native/log.js';
 import { MediaSession, RepeatedFrameSource } from '../../native/services/calls/media-session.js';
@@ -56,5 +57,37 @@ describe('media worker threads', () => {
     }
     assert.ok(b.stats().packetsReceived >= heardBefore + 25, `B heard ${b.stats().packetsReceived - heardBefore} packets while the main thread was busy`);
     assert.ok(a.stats().packetsSent >= sentBefore + 25);
+  });
+
+  it('waits-for-a-main-thread-source-that-answers-late-instead-of-sending-silence', async () => {
+    const a = await open();
+    const b = await open();
+    // Each frame takes the main thread 8 ms to produce: more than the 5 ms it is asked ahead.
+    a.setSource({
+      read: () => {
+        const until = performance.now() + 8;
+        while (performance.now() < until) {
+          // a slow source
+        }
+        return tone;
+      },
+    });
+    let loud = 0;
+    let silentAfterLoud = 0;
+    const heard = new Promise<void>((resolve) => {
+      b.setSink({
+        write: (frame) => {
+          let sum = 0;
+          for (const x of frame) sum += x * x;
+          if (Math.sqrt(sum / frame.length) > 1000) loud++;
+          else if (loud > 0) silentAfterLoud++;
+          if (loud + silentAfterLoud >= 100) resolve();
+        },
+      });
+    });
+    a.configure(pcmu(b.port));
+    b.configure(pcmu(a.port));
+    await heard;
+    assert.ok(silentAfterLoud <= 3, `${silentAfterLoud} silent frames among ${loud + silentAfterLoud} once the tone began`);
   });
 });

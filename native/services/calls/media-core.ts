@@ -207,6 +207,7 @@ export class MediaCore {
     this.repeated = spec;
     this.pulled.length = 0;
     this.pullsOutstanding = 0;
+    if (this.deferredTimestamp !== undefined && this.negotiated) this.sendAudio(undefined, this.takeDeferred()!);
   }
 
   setSink(on: boolean): void {
@@ -223,6 +224,7 @@ export class MediaCore {
     if (this.pullsOutstanding === 0) return; // the source changed since it was asked for
     this.pullsOutstanding--;
     if (this.pulled.length < PULLED_FRAMES_KEPT) this.pulled.push(pcm);
+    if (this.deferredTimestamp !== undefined) this.sendAudio(this.muted ? undefined : this.readSource(), this.takeDeferred()!);
   }
 
   sendDtmf(job: number, digits: string): void {
@@ -269,6 +271,7 @@ export class MediaCore {
     if (this.stopped) return;
     const byeSent = this.negotiated ? this.sendRtcpReport(true) : undefined;
     this.stopped = true;
+    this.deferredTimestamp = undefined;
     for (const leave of this.leaveClock.splice(0)) leave();
     for (const job of this.dtmfQueue.splice(0)) this.emit({ t: 'dtmf-done', id: this.id, job: job.id, error: 'the call ended before the keys were sent' });
     this.dtmf = undefined;
@@ -688,8 +691,35 @@ export class MediaCore {
       this.markNext = true;
       return;
     }
+    // The frame the main thread owed the tick before never came: that packet goes now, silent.
+    if (this.deferredTimestamp !== undefined) this.sendAudio(undefined, this.takeDeferred()!);
     if (this.sendDtmfPacket(timestamp, negotiated)) return;
-    const frame = this.muted ? undefined : this.readSource();
+    if (!this.muted && this.sourceKind === 'main' && this.pulled.length === 0 && this.pullsOutstanding > 0) {
+      // The main thread is late with this frame: the packet waits for it (as the whole tick
+      // waited when the source was read on the main thread), rather than going silent.
+      this.deferredTimestamp = timestamp;
+      this.deferredScheduledMs = tick.scheduledMs;
+      return;
+    }
+    this.sendAudio(this.muted ? undefined : this.readSource(), timestamp);
+  }
+
+  /** A tick's packet still waiting for its frame from the main thread. */
+  private deferredTimestamp: number | undefined;
+
+  private deferredScheduledMs = 0;
+
+  /** The waiting packet's timestamp; a packet that goes more than 5 ms after its tick was due counts as a late tick. */
+  private takeDeferred(): number | undefined {
+    const timestamp = this.deferredTimestamp;
+    this.deferredTimestamp = undefined;
+    if (timestamp !== undefined && this.clock.now() - this.deferredScheduledMs > LATE_TICK_MS) this.stats[STAT.lateTicks]++;
+    return timestamp;
+  }
+
+  private sendAudio(frame: Int16Array | undefined, timestamp: number): void {
+    const negotiated = this.negotiated!;
+    if (this.stopped || !sends(negotiated.direction) || this.gate.keysPending) return;
     if (this.codecName === 'opus' && negotiated.peerTakesDtx) this.gateDtx(frame);
     const payload = frame ? this.codec!.encode(frame) : (this.silence ?? this.codec!.encode(this.silentFrame));
     // RFC 7587 3.1.3 / libopus: a DTX frame of two bytes or less need not be sent; the decoder fills the gap.
