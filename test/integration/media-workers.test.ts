@@ -62,10 +62,10 @@ describe('media worker threads', () => {
   it('waits-for-a-main-thread-source-that-answers-late-instead-of-sending-silence', async () => {
     const a = await open();
     const b = await open();
-    // Each frame takes the main thread 8 ms to produce: more than the 5 ms it is asked ahead.
+    // Each frame takes the main thread 14 ms to produce: more than the 10 ms it is asked ahead.
     a.setSource({
       read: () => {
-        const until = performance.now() + 8;
+        const until = performance.now() + 14;
         while (performance.now() < until) {
           // a slow source
         }

@@ -49,6 +49,8 @@ const MIN_PACKET_MS = 10;
 const MAX_PACKET_MS = 200;
 /** ICE learns that media still comes on its pair this often (its consent timer looks every 250 ms). */
 const HEARD_EVERY_MS = 200;
+/** How many of the clock's lanes (5 ms each) before its send a main-thread source is asked for a frame. */
+const PULL_LEAD_LANES = 2;
 /** Frames from the main thread's source waiting to be sent: the next, and one that came late. */
 const PULLED_FRAMES_KEPT = 2;
 
@@ -254,9 +256,10 @@ export class MediaCore {
       this.leaveClock.push(this.clock.join((tick) => this.sendTick(tick), 0, lane));
       this.leaveClock.push(this.clock.join(() => this.playoutTick(), 1, lane));
       this.nextRtcpAtMs = now + firstRtcpIntervalMs(Math.random, this.rtcpIntervalMs);
-      // A source on the main thread is asked one lane (5 ms) before the send: long enough for its
-      // answer to come back, short enough to add little to the mouth-to-ear delay.
-      this.leaveClock.push(this.clock.join(() => this.sourceKind === 'main' && this.pull(), 2, lane + this.clock.lanes - 1));
+      // A source on the main thread is asked two lanes (10 ms) before the send: time for its answer
+      // to come back while the main thread (or the machine) is busy for a moment, little enough to
+      // add to the mouth-to-ear delay of the one call in focus.
+      this.leaveClock.push(this.clock.join(() => this.sourceKind === 'main' && this.pull(), 2, lane + this.clock.lanes - PULL_LEAD_LANES));
     }
     if (!previous || sends(negotiated.direction) !== sends(previous.direction)) this.markNext = true;
     if (!previous || !receives(previous.direction)) {
