@@ -38,7 +38,8 @@ if (!parentPort || !dataDir) {
 hostEngine(
   channelPortOf(parentPort),
   async () => {
-    const engine = await Engine.start({ dataDir, serveUi: false, ...(keychainSecret ? { keyProtector: { kind: 'os-keychain' as const, secret: keychainSecret } } : {}) });
+    // The desktop app finds the overlay through the BitTorrent DHT unless the user turned it off.
+    const engine = await Engine.start({ dataDir, serveUi: false, dhtByDefault: true, ...(keychainSecret ? { keyProtector: { kind: 'os-keychain' as const, secret: keychainSecret } } : {}) });
     return { endpoint: engine.api, audio: engine.audio, stop: () => engine.stop() };
   },
   // Leave a moment for the 'stopped' frame to cross before the process ends.

@@ -13,6 +13,7 @@ packages=(
   ffmpeg              # the reference the codec tests compare with: G.722 octets and samples, Opus streams (in Ogg)
   tshark              # Wireshark's dissectors: the overlay interop test captures and decodes our SIP
   chromium            # end-to-end UI tests through playwright-core
+  pulseaudio pulseaudio-utils  # the echo cancellation e2e test's room: its own sound server (a user daemon it starts and ends), pactl and paplay; nothing is started by the install
   fonts-dejavu-core   # so screenshots show text
   iproute2 procps     # ip netns for multi-host tests; ps for process checks
   iptables            # LAN discovery tests block mDNS or the multicast REGISTER inside namespaces; the NAT lab's routers MASQUERADE

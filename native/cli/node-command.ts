@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { DEFAULT_CHORD_CONFIG, Engine, MIN_PASSPHRASE_LENGTH, OFFERED_CODECS, parseTurnUrl, type AudioCodecName, type ChordConfig, type TurnServerUrl } from '../roots/node-engine.js';
+import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, MIN_PASSPHRASE_LENGTH, OFFERED_CODECS, parseTurnUrl, type AudioCodecName, type ChordConfig, type TurnServerUrl } from '../roots/node-engine.js';
 import { VERSION } from '../roots/defaults.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, parseFlags, port, UsageError } from './flags.js';
@@ -85,6 +85,14 @@ Options for "node":
   --codecs LIST        the codecs calls offer and take, most preferred first, from
                        opus, G722, PCMU, PCMA (default: all four in that order)
   --no-mdns            do not find LAN peers by DNS-SD over mDNS, nor announce this node there
+  --dht on|off         find the overlay through the BitTorrent mainline DHT, and announce
+                       this member there (kept for next time; default: off for the headless
+                       node; it tells the DHT that this address runs Peerdial). Once ready
+                       the node prints its DHT endpoint
+  --dht-bootstrap HOST:PORT
+                       start from this DHT node instead of the public routers (repeatable):
+                       a private DHT; any node with --dht on can be another's
+  --dht-port N         the DHT's UDP port (default: any free port)
   --no-multicast-register
                        do not send or answer the SIP multicast REGISTER (224.0.1.75:5060)
                        that finds LAN peers
@@ -148,6 +156,9 @@ function parseNodeFlags(args: string[]) {
     'tls-port': { type: 'string' },
     'rtp-ports': { type: 'string' },
     'no-multicast-register': { type: 'boolean' },
+    dht: { type: 'string' },
+    'dht-bootstrap': { type: 'string', multiple: true },
+    'dht-port': { type: 'string' },
     rescue: { type: 'boolean' },
     'no-rescue': { type: 'boolean' },
     'donate-mbit': { type: 'string' },
@@ -193,6 +204,9 @@ function parseNodeFlags(args: string[]) {
   if (replicas !== undefined && (!/^\d+$/.test(replicas) || Number(replicas) < 1 || Number(replicas) > 16)) {
     throw new UsageError(`--replicas must be a whole number from 1 to 16 (got "${replicas}").`);
   }
+  if (v.dht !== undefined && v.dht !== 'on' && v.dht !== 'off') throw new UsageError(`--dht must be on or off (got "${v.dht}").`);
+  for (const b of v['dht-bootstrap'] ?? []) if (!isHostPort(b)) throw new UsageError(`--dht-bootstrap must be HOST:PORT, such as 192.0.2.10:6881 (got "${b}").`);
+  if (v['dht-bootstrap']?.length && v.dht !== 'on') throw new UsageError('--dht-bootstrap goes with --dht on.');
   if (v.play === '') throw new UsageError('--play needs a WAV file.');
   if (v.record === '') throw new UsageError('--record needs a WAV file to write.');
   const codecs = v.codecs === undefined ? undefined : parseCodecList(v.codecs);
@@ -257,6 +271,9 @@ function parseNodeFlags(args: string[]) {
     autoAnswer: v['auto-answer'] ?? false,
     mdns: !v['no-mdns'],
     multicastRegister: !v['no-multicast-register'],
+    dht: v.dht === undefined ? undefined : v.dht === 'on',
+    dhtBootstrap: v['dht-bootstrap'],
+    dhtPort: port(v['dht-port'], '--dht-port'),
     playFile: v.play === undefined ? undefined : path.resolve(v.play),
     recordFile: v.record === undefined ? undefined : path.resolve(v.record),
     codecs,
@@ -326,6 +343,9 @@ export async function nodeMain(args: string[]): Promise<number> {
       codecs: flags.codecs,
       rtpPorts: flags.rtpPorts,
       mdns: flags.mdns,
+      dht: flags.dht,
+      dhtBootstrap: flags.dhtBootstrap,
+      dhtPort: flags.dhtPort,
       multicastRegister: flags.multicastRegister,
       rescue: flags.rescue,
       rescuePort: flags.rescuePort,
@@ -356,6 +376,20 @@ export async function nodeMain(args: string[]): Promise<number> {
       '',
     ].join('\n'),
   );
+  // The DHT boots in the background (its lookups take seconds): its line comes when it is ready.
+  const printDht = () => {
+    const view = engine.dht.view();
+    if (view.state === 'ready' && view.endpoint) {
+      process.stdout.write(`dht: ${view.endpoint}\n`);
+      return true;
+    }
+    return view.state === 'failed' || !view.enabled;
+  };
+  if (!printDht()) {
+    const unsubscribe = engine.api.subscribe(undefined, (item) => {
+      if ('type' in item && item.type === 'dht.changed' && printDht()) unsubscribe();
+    });
+  }
   await stopped;
   return 0;
 }

@@ -65,6 +65,8 @@ export interface MessageView {
   reason?: string;
   /** Sealed and signed end to end (between Peerdial users); false: a phone's or plain SIP address's, whose sender nobody checked. */
   encrypted: boolean;
+  /** A voice message: its length, and (incoming) whether it was played to the end. Outgoing: status 'read' means heard. */
+  voice?: { durationMs: number; listened: boolean };
   createdAt: number;
   updatedAt: number;
 }
@@ -195,6 +197,10 @@ export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample
 import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
 export type { FarmView, NewPhone, PhoneBindingView, PhonesStatus, PhoneView, RoutingCounters } from '../services/phones/phones-view.js';
 import type { FarmView, NewPhone, PhonesStatus, PhoneView } from '../services/phones/phones-view.js';
+export type { DhtView } from '../services/dht/dht-view.js';
+import type { DhtView } from '../services/dht/dht-view.js';
+export type { PlaybackView, RecordingView, RecordingState, VoicemailSettings, VoicemailView } from '../services/im/voicemail-view.js';
+import type { PlaybackView, RecordingView, VoicemailSettings, VoicemailView } from '../services/im/voicemail-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {
@@ -216,7 +222,8 @@ export interface Commands {
   /** Calls an AOR (sip:bob@OVERLAY, or just bob) or any SIP URI; the echo-test address is `echo`. */
   'call.dial': { params: { to: string }; result: CallView };
   'call.answer': { params: { id: string }; result: CallView };
-  'call.decline': { params: { id: string }; result: CallView };
+  /** Declines a ringing call; `toVoicemail`: the caller is offered to leave a voice message instead. */
+  'call.decline': { params: { id: string; toVoicemail?: boolean }; result: CallView };
   'call.hangup': { params: { id: string }; result: CallView };
   'call.mute': { params: { id: string; muted: boolean }; result: CallView };
   /** Puts the call on hold (RFC 3264 re-INVITE with sendonly) or resumes it. */
@@ -293,7 +300,31 @@ export interface Commands {
   'farm.configure': { params: { enabled: boolean }; result: FarmView };
   /** Lets other servers join the farm through this member for `minutes` (0 closes admission). */
   'farm.admit': { params: { minutes: number }; result: FarmView };
+  /** Starts leaving a voice message for `to` (a Peerdial user): the tone, then the microphone, up to 2 minutes. */
+  'voicemail.record': { params: { to: string }; result: RecordingView };
+  /** Ends the recording and sends it (it shows in the conversation). */
+  'voicemail.finish': { params: { id: string }; result: RecordingView };
+  'voicemail.cancel': { params: { id: string }; result: RecordingView };
+  /** Plays a voice message into the speaker; played to the end, it is marked listened and its sender told. */
+  'voicemail.play': { params: { messageId: number }; result: PlaybackView };
+  'voicemail.stop': { params: Record<string, never>; result: PlaybackView | null };
+  /** Settings → Voicemail: on or off, ring time; and how many voice messages are unheard. */
+  'voicemail.settings': { params: Record<string, never>; result: VoicemailView };
+  'voicemail.configure': { params: Partial<VoicemailSettings>; result: VoicemailView };
+  /** Starts recording the user's own greeting (up to 8 s, after the tone); voicemail.finish keeps and publishes it. */
+  /** The BitTorrent mainline DHT: whether it is on, its endpoint, DHT nodes known, last lookup and announce. */
+  'dht.status': { params: Record<string, never>; result: DhtView };
+  /** "Find Peerdial users through the BitTorrent DHT" on or off (kept in settings; off closes the DHT socket at once). */
+  'dht.configure': { params: { enabled: boolean }; result: DhtView };
+  /** Looks the overlay up in the DHT now; the answer is the status after the lookup. */
+  'dht.lookup': { params: Record<string, never>; result: DhtView };
+  'voicemail.recordGreeting': { params: Record<string, never>; result: RecordingView };
+  /** Plays the user's own greeting into the speaker. */
+  'voicemail.playGreeting': { params: Record<string, never>; result: null };
+  /** Back to the default greeting. */
+  'voicemail.clearGreeting': { params: Record<string, never>; result: VoicemailView };
 }
+
 export type CommandName = keyof Commands;
 export type ParamsOf<N extends CommandName> = Commands[N]['params'];
 export type ResultOf<N extends CommandName> = Commands[N]['result'];
@@ -325,6 +356,12 @@ export interface EventPayloads {
   'rescue.changed': RescueView;
   /** A phone was added or removed, registered or let its registration go. */
   'phones.changed': PhoneView[];
+  /** The DHT started, looked up, announced, or found peers. */
+  'dht.changed': DhtView;
+  /** The voice message being left changed state, or another second was recorded. */
+  'voicemail.recording': RecordingView;
+  /** A voice message started, stopped, or played another second. */
+  'voicemail.playback': PlaybackView;
 }
 export type EventType = keyof EventPayloads;
 

@@ -1,7 +1,8 @@
 // The control API's implementation: checks each command's parameters, calls the services,
 // and turns every failure into a ControlError with a stable code.
 import type { IdentityService } from '../services/identity/index.js';
-import type { ImService } from '../services/im/index.js';
+import type { ImService, VoicemailService } from '../services/im/index.js';
+import type { DhtService } from '../services/dht/index.js';
 import type { OverlayService } from '../services/overlay/index.js';
 import type { CallService } from '../services/calls/index.js';
 import type { BuddyService, PresenceService } from '../services/presence/index.js';
@@ -41,6 +42,8 @@ export interface ControlServices {
   relay: { view(): RelayView; configure(change: Partial<RelaySettings>): Promise<RelayView> };
   /** The user's SIP phones (registrar and proxy). */
   phones: PhonesService;
+  voicemail: VoicemailService;
+  dht: DhtService;
   status(): NodeStatus;
 }
 
@@ -84,7 +87,7 @@ export class ControlApi implements ControlEndpoint {
       },
       'call.dial': async (p) => services.calls.dial(text(p, 'to')),
       'call.answer': async (p) => services.calls.answer(text(p, 'id')),
-      'call.decline': async (p) => services.calls.decline(text(p, 'id')),
+      'call.decline': async (p) => services.calls.decline(text(p, 'id'), optionalFlag(p, 'toVoicemail') ?? false),
       'call.hangup': async (p) => services.calls.hangup(text(p, 'id')),
       'call.mute': async (p) => services.calls.mute(text(p, 'id'), flag(p, 'muted')),
       'call.hold': async (p) => services.calls.hold(text(p, 'id'), flag(p, 'hold')),
@@ -138,6 +141,35 @@ export class ControlApi implements ControlEndpoint {
       'nat.configure': async (p) => services.nat.setPortMapping(flag(p, 'portMapping')),
       'relay.status': async () => services.relay.view(),
       'relay.configure': async (p) => services.relay.configure(relayChange(p)),
+      'dht.status': async () => services.dht.view(),
+      'dht.configure': async (p) => services.dht.configure(flag(p, 'enabled')),
+      'dht.lookup': async () => {
+        await services.dht.lookupNow();
+        return services.dht.view();
+      },
+      'voicemail.record': async (p) => services.voicemail.record(text(p, 'to')),
+      'voicemail.finish': async (p) => services.voicemail.finish(text(p, 'id')),
+      'voicemail.cancel': async (p) => services.voicemail.cancel(text(p, 'id')),
+      'voicemail.play': async (p) => services.voicemail.play(int(p, 'messageId', 1, Number.MAX_SAFE_INTEGER)),
+      'voicemail.stop': async () => services.voicemail.stopPlayback() ?? null,
+      'voicemail.settings': async () => services.voicemail.view(),
+      'voicemail.configure': async (p) => {
+        const change: { enabled?: boolean; ringSeconds?: number } = {};
+        if (p.enabled !== undefined) change.enabled = flag(p, 'enabled');
+        const ring = optionalInt(p, 'ringSeconds', 1, 3600);
+        if (ring !== undefined) change.ringSeconds = ring;
+        await services.voicemail.setSettings(change);
+        return services.voicemail.view();
+      },
+      'voicemail.recordGreeting': async () => services.voicemail.recordGreeting(),
+      'voicemail.playGreeting': async () => {
+        await services.voicemail.playGreeting();
+        return null;
+      },
+      'voicemail.clearGreeting': async () => {
+        await services.voicemail.clearGreeting();
+        return services.voicemail.view();
+      },
       'rescue.status': async () => services.rescue.view(),
       'rescue.configure': async (p) => services.rescue.configure(rescueChange(p)),
     };
@@ -221,6 +253,16 @@ function rescueChange(p: Record<string, unknown>): Partial<RescueSettings> {
 function flag(p: Record<string, unknown>, key: string): boolean {
   const v = p[key];
   if (typeof v !== 'boolean') throw new ControlError('INVALID_ARGUMENT', `"${key}" must be true or false.`);
+  return v;
+}
+
+function optionalFlag(p: Record<string, unknown>, key: string): boolean | undefined {
+  return p[key] === undefined || p[key] === null ? undefined : flag(p, key);
+}
+
+function int(p: Record<string, unknown>, key: string, min: number, max: number): number {
+  const v = optionalInt(p, key, min, max);
+  if (v === undefined) throw new ControlError('INVALID_ARGUMENT', `"${key}" must be a whole number from ${min} to ${max}.`);
   return v;
 }
 

@@ -10,7 +10,9 @@ import { EventLog } from '../control/event-log.js';
 import { WsControlAdapter } from '../control/ws-adapter.js';
 import { createLogger, type Logger } from '../log.js';
 import { IdentityService, type KeyProtector } from '../services/identity/index.js';
-import { ImService, MailboxService } from '../services/im/index.js';
+import { ImService, MailboxService, VoicemailService } from '../services/im/index.js';
+import { DhtService } from '../services/dht/index.js';
+import { startMainlineDht } from '../transport/mainline-dht.js';
 import { BuddyService, PresenceService } from '../services/presence/index.js';
 import { ConfigOfferService, type LanPeerView, LanDiscoveryService } from '../services/lan/index.js';
 import { BuddyRepository } from '../storage/repositories/buddy-repository.js';
@@ -115,6 +117,14 @@ export interface EngineOptions {
   presenceExpiresSeconds?: number;
   /** Find LAN peers by DNS-SD over mDNS, and be found (default on). */
   mdns?: boolean;
+  /** Find the overlay through the BitTorrent mainline DHT and announce this member there; kept as the user's choice. Unset: the saved choice, else `dhtByDefault`. */
+  dht?: boolean;
+  /** The DHT's default before the user chose (off for the headless node; the desktop app turns it on). */
+  dhtByDefault?: boolean;
+  /** DHT nodes (HOST:PORT) to start from instead of the public routers: a private DHT. */
+  dhtBootstrap?: string[];
+  /** The DHT's UDP port (default: any free one). */
+  dhtPort?: number;
   /** Find LAN peers by the SIP multicast REGISTER to 224.0.1.75:5060, and answer theirs (default on). */
   multicastRegister?: boolean;
   /** LAN peers found by a discovery outside the engine (tests inject them), and how to hear of changes. */
@@ -138,6 +148,8 @@ export interface EngineOptions {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Settings key of "Ask my router to open a port". */
+/** "Find Peerdial users through the BitTorrent DHT". */
+const DHT_ENABLED_KEY = 'dht.enabled';
 /** Settings → Calls, "Allow unencrypted calls with phones". */
 const UNENCRYPTED_PHONES_KEY = 'calls.allowUnencryptedPhones';
 const PORT_MAPPING_KEY = 'nat.portMapping';
@@ -165,6 +177,9 @@ export class Engine {
   lanOffers!: ConfigOfferService;
   rescue!: RescueServer;
   phones!: PhonesService;
+  mailbox!: MailboxService;
+  voicemail!: VoicemailService;
+  dht!: DhtService;
   private ui?: UiServer;
   private stopped = false;
 
@@ -273,6 +288,30 @@ export class Engine {
       log: log.child('lan'),
       onChange: () => lanPeerListeners.forEach((listener) => listener()),
     });
+    const dhtSaved = await settings.get<boolean>(DHT_ENABLED_KEY);
+    if (options.dht !== undefined) await settings.set(DHT_ENABLED_KEY, options.dht);
+    const dht = new DhtService({
+      enabled: options.dht ?? dhtSaved ?? options.dhtByDefault ?? false,
+      save: (enabled) => settings.set(DHT_ENABLED_KEY, enabled),
+      bind: options.bind ?? '0.0.0.0',
+      port: options.dhtPort ?? 0,
+      bootstrap: options.dhtBootstrap?.length ? options.dhtBootstrap : undefined,
+      overlay: {
+        overlay: overlay.overlay,
+        isMember: () => overlay.role === 'member',
+        isAlone: () => {
+          const table = overlay.node?.table;
+          return !table || (table.successors.length === 0 && !table.predecessor);
+        },
+        sipPort: () => (sip.started ? sip.port : undefined),
+        isSelf: (peer) => peer.port === sip.port && (peer.host === sip.host || peer.host === options.bind),
+        mergeWith: (hostPort) => overlay.mergeWith(hostPort),
+      },
+      start: startMainlineDht,
+      timers: realTimers,
+      log: log.child('dht'),
+      onChange: () => events.publish('dht.changed', dht.view()),
+    });
     const messages = new MessageRepository(db);
     const publishMessage = (message: StoredMessage, change: 'added' | 'updated') => events.publish(change === 'added' ? 'message.added' : 'message.updated', message);
     const mailbox = new MailboxService({
@@ -282,7 +321,10 @@ export class Engine {
       log: log.child('mailbox'),
       timers: realTimers,
       pollMs: options.mailboxPollMs,
-      onMessage: publishMessage,
+      onMessage: (message, change) => {
+        publishMessage(message, change);
+        if (message.voice && message.direction === 'in' && change === 'added') void voicemail.countsChanged();
+      },
       onDelivered: (sender, callIds) => void im.sendReceipt(sender, 'delivered', callIds).catch(() => undefined),
       onUnreadChanged: (peer) => buddies.unreadChanged(peer),
     });
@@ -298,6 +340,7 @@ export class Engine {
       onServiceContent: (incoming) => rescue.onMessage(incoming) || relay.onMessage(incoming),
       onTyping: (peer, active) => buddies.setTyping(peer, active),
       onUnreadChanged: (peer) => buddies.unreadChanged(peer),
+      onMailboxHint: () => void mailbox.poll(),
       pinnedKey: (aor) => buddies.buddyKey(aor),
       sendBlockReason: (peer) => buddies.sendBlockReason(peer),
       isBlocked: (peer) => buddies.isBlocked(peer),
@@ -324,6 +367,7 @@ export class Engine {
       onChange: (view) => events.publish('presence.changed', view),
       expiresSeconds: options.presenceExpiresSeconds,
       configSubscribe: (incoming) => lanOffers.onSubscribe(incoming),
+      messageSummarySubscribe: (incoming) => phones.onMessageSummarySubscribe(incoming),
     });
     // lan.changed at most every 250 ms: discovery and offers may change in bursts.
     let lanChangePending = false;
@@ -547,11 +591,38 @@ export class Engine {
       encryptUserCalls: !options.plainCallsForBenchmark,
       sessionExpiresS: options.sessionExpiresS,
       minSessionExpiresS: options.minSessionExpiresS,
+      voicemail: () => voicemail.settings,
       unencryptedPhones: {
         allowed: (await settings.get<boolean>(UNENCRYPTED_PHONES_KEY)) ?? true,
         save: (allowed) => settings.set(UNENCRYPTED_PHONES_KEY, allowed),
       },
     });
+
+    const voicemail = new VoicemailService({
+      mailbox,
+      messages,
+      overlay,
+      audio,
+      playSource: played && (() => played.again()),
+      recorder,
+      settings,
+      publishSettings: async (chosen) => {
+        overlay.voicemailEnabled = chosen.enabled;
+        if (identity.current) await overlay.register();
+      },
+      host: sip.host,
+      log: log.child('voicemail'),
+      timers: realTimers,
+      onMessage: publishMessage,
+      onRecording: (view) => events.publish('voicemail.recording', view),
+      onPlayback: (view) => events.publish('voicemail.playback', view),
+      sendReceipt: (peer, callIds) => im.sendReceipt(peer, 'read', callIds),
+      sendMailboxHint: (peer) => im.sendMailboxHint(peer),
+      onCountsChanged: (counts) => phones.messageWaiting(counts),
+    });
+    // The name claim says whether this user takes voice messages: known before the overlay starts.
+    await voicemail.load();
+    overlay.voicemailEnabled = voicemail.settings.enabled;
 
     const relayControl = {
       view: relayView,
@@ -560,7 +631,7 @@ export class Engine {
         return relayView();
       },
     };
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, voicemail, dht, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
@@ -569,6 +640,9 @@ export class Engine {
     engine.lanOffers = lanOffers;
     engine.rescue = rescue;
     engine.phones = phones;
+    engine.mailbox = mailbox;
+    engine.voicemail = voicemail;
+    engine.dht = dht;
 
     try {
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
@@ -577,6 +651,7 @@ export class Engine {
       await supervisor.add({ name: 'nat', start: () => nat.start(), stop: () => nat.stop() });
       await supervisor.add({ name: 'overlay', start: () => overlay.start(), stop: () => overlay.stop() });
       await supervisor.add({ name: 'lan-discovery', start: () => lan.start(), stop: () => lan.stop() });
+      await supervisor.add({ name: 'dht', start: () => dht.start(), stop: () => dht.stop() });
       await supervisor.add({ name: 'phones', start: () => phones.start(), stop: () => phones.stop() });
       await supervisor.add({ name: 'im', start: () => im.start(), stop: () => im.stop() });
       await supervisor.add({ name: 'mailbox', start: () => mailbox.start(), stop: () => mailbox.stop() });
@@ -588,6 +663,8 @@ export class Engine {
           await recorder?.close();
         },
       });
+      // Added after calls, so stopped before them: a message being left is dropped and playback ends before the --record file closes.
+      await supervisor.add({ name: 'voicemail', start: () => voicemail.start(), stop: () => voicemail.stop() });
       await supervisor.add({ name: 'buddies', start: () => buddies.start(), stop: () => buddies.stop() });
       await supervisor.add({ name: 'presence', start: () => presence.start(), stop: () => presence.stop() });
       await supervisor.add({ name: 'lan-offers', start: () => lanOffers.start(), stop: () => lanOffers.stop() });

@@ -8,10 +8,22 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 export const CHROMIUM = '/usr/bin/chromium';
 export const SHOTS_DIR = '/tmp/peerdial-shots';
 
+export interface BrowserOptions {
+  /** The browser's environment (PULSE_SERVER for a sound server of the test's own). */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Let pages make sound: playwright starts a headless Chromium with --mute-audio, under which
+   * nothing a page plays reaches the sound server.
+   */
+  audible?: boolean;
+}
+
 /** `extraArgs` add Chromium switches, e.g. a fake microphone for calls. */
-export function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
+export function launchBrowser(extraArgs: string[] = [], options: BrowserOptions = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.audible ? { ignoreDefaultArgs: ['--mute-audio'] } : {}),
     args: [
       '--no-sandbox',
       '--disable-gpu',

@@ -243,29 +243,36 @@ export class ChordNode {
     const result: StoreResult = { stored: 0, rejected: [] };
     for (const [key, group] of groupByKey(records)) {
       const found = await this.lookup(idFromHex(key)!);
-      const outcome = await this.firstAnswer([found.node, ...found.successors].slice(0, this.config.replicas), (node) =>
-        node.id === this.self.id ? this.storeHere(group, false) : this.send(node, 'store', { records: group, replica: false }),
-      );
-      result.stored += outcome.stored;
-      result.rejected.push(...outcome.rejected);
+      // In batches that fit one SIP message (a voice message's chunks weigh hundreds of KiB), in order.
+      for (const batch of storeBatches(group)) {
+        const outcome = await this.firstAnswer([found.node, ...found.successors].slice(0, this.config.replicas), (node) =>
+          node.id === this.self.id ? this.storeHere(batch, false) : this.send(node, 'store', { records: batch, replica: false }),
+        );
+        result.stored += outcome.stored;
+        result.rejected.push(...outcome.rejected);
+      }
     }
     return result;
   }
 
   /** Fetches the live records under `key`, from the responsible node or, failing it, its replicas. */
-  async get(key: NodeId, type?: RecordType): Promise<OverlayRecord[]> {
-    return this.fetchFrom(await this.lookup(key), key, type);
+  async get(key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean): Promise<OverlayRecord[]> {
+    return this.fetchFrom(await this.lookup(key), key, type, slot, accept);
   }
 
-  /** Fetches from a lookup's result: the responsible node first, then its replicas. */
-  async fetchFrom(found: LookupResult, key: NodeId, type?: RecordType): Promise<OverlayRecord[]> {
+  /**
+   * Fetches from a lookup's result: the responsible node first, then its replicas. `accept`
+   * judges an answer (a voice chunk must match its digest); one it refuses sends us to the next replica.
+   */
+  async fetchFrom(found: LookupResult, key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean): Promise<OverlayRecord[]> {
     const hex = idToHex(key);
     const candidates = [found.node, ...found.successors].slice(0, this.config.replicas);
+    const request = { key: hex, ...(type ? { type } : {}), ...(slot !== undefined ? { slot } : {}) };
     for (const node of candidates) {
       try {
-        const records = node.id === this.self.id ? this.store.get(hex, type) : (await this.send(node, 'fetch', { key: hex, type })).records;
+        const records = node.id === this.self.id ? this.store.get(hex, type, slot) : (await this.send(node, 'fetch', request)).records;
         // An empty answer from a node that just took over is not final: ask the next replica.
-        if (records.length) return records;
+        if (records.length && (!accept || accept(records))) return records;
       } catch {
         // next replica
       }
@@ -302,7 +309,12 @@ export class ChordNode {
     }
     if (!replica && accepted.length) {
       const replicaNodes = this.table.successors.slice(0, this.config.replicas - 1);
-      await Promise.allSettled(replicaNodes.map((n) => this.send(n, 'store', { records: accepted, replica: true })));
+      const batches = storeBatches(accepted);
+      await Promise.allSettled(
+        replicaNodes.map(async (n) => {
+          for (const records of batches) await this.send(n, 'store', { records, replica: true });
+        }),
+      );
     }
     if (accepted.length) this.changed();
     return result;
@@ -432,7 +444,7 @@ export class ChordNode {
       case 'store':
         return (await this.storeHere(b.records as OverlayRecord[], b.replica as boolean)) as OpResponse<O>;
       case 'fetch':
-        return { records: this.store.get(b.key as string, b.type as RecordType | undefined) } as OpResponse<O>;
+        return { records: this.store.get(b.key as string, b.type as RecordType | undefined, typeof b.slot === 'string' ? b.slot : undefined) } as OpResponse<O>;
       case 'lookup': {
         const found = await this.lookup(idFromHex(b.key as string)!);
         return { node: found.node, successors: found.successors, hops: found.hops } as OpResponse<O>;
@@ -440,7 +452,7 @@ export class ChordNode {
       case 'put':
         return (await this.put(b.records as OverlayRecord[])) as OpResponse<O>;
       case 'get':
-        return { records: await this.get(idFromHex(b.key as string)!, b.type as RecordType | undefined) } as OpResponse<O>;
+        return { records: await this.get(idFromHex(b.key as string)!, b.type as RecordType | undefined, typeof b.slot === 'string' ? b.slot : undefined) } as OpResponse<O>;
     }
     throw new OverlayRequestError('rejected', `unknown operation ${String(op)}`);
   }
@@ -659,7 +671,7 @@ export class ChordNode {
       try {
         const found = await this.lookup(idFromHex(key)!);
         const holders = [found.node, ...found.successors].slice(0, this.config.replicas);
-        if (found.node.id !== this.self.id) await this.send(found.node, 'store', { records: this.store.get(key), replica: false });
+        if (found.node.id !== this.self.id) for (const records of storeBatches(this.store.allUnder(key))) await this.send(found.node, 'store', { records, replica: false });
         // Drop only on a full picture: a short successor list may just not reach this node.
         if (holders.length === this.config.replicas && !holders.some((h) => h.id === this.self.id) && this.store.removeKey(key)) this.changed();
       } catch {

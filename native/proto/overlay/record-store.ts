@@ -3,12 +3,15 @@
 // from the owner of the name it binds. Mailboxes (messages kept for offline users) have their
 // own rules: a message slot is written once, only the recipient's signed acknowledgement removes
 // it, and each recipient's mailbox is capped in records and bytes so nobody can fill the overlay.
+// A voice message's audio chunks sit beside it under the same key, capped apart (they are far
+// bigger), never in a whole-mailbox fetch (one is asked for by its slot), and dropped with it.
 // Service advertisements: one per node key under the service's key, short-lived, capped in number.
 import { idToHex, keyForAor } from '../../wire/overlay/node-id.js';
 import {
   MAILBOX_LIMITS,
   mailboxAckSlot,
   mailboxKey,
+  messageSlotOfChunk,
   parseRecord,
   recordBytes,
   recordSlotId,
@@ -68,8 +71,19 @@ export class RecordStore {
     return [...this.byKey.values()].flatMap((slots) => [...slots.values()]);
   }
 
-  /** The live records under `key` (a fetch answers from here, so it looks at that key only). */
-  get(key: string, type?: OverlayRecord['type']): OverlayRecord[] {
+  /**
+   * The live records under `key` (a fetch answers from here, so it looks at that key only).
+   * Voice chunks only when asked for by `slot`: a mailbox's messages fit one answer, its audio does not.
+   */
+  get(key: string, type?: OverlayRecord['type'], slot?: string): OverlayRecord[] {
+    const now = this.options.now();
+    return [...(this.byKey.get(key)?.values() ?? [])].filter(
+      (r) => (!type || r.type === type) && r.expires > now && (slot === undefined ? !isChunk(r) : r.slot === slot),
+    );
+  }
+
+  /** Every live record under `key` (of `type`), voice chunks too: what moves when the key changes hands. */
+  allUnder(key: string, type?: OverlayRecord['type']): OverlayRecord[] {
     const now = this.options.now();
     return [...(this.byKey.get(key)?.values() ?? [])].filter((r) => (!type || r.type === type) && r.expires > now);
   }
@@ -126,8 +140,24 @@ export class RecordStore {
     // Records this node puts itself have not been through the network's parse: check the shape here.
     if (typeof parseRecord(record) === 'string') return { ok: false, reason: 'malformed' };
     const existing = this.live(record, now);
-    const box = this.get(record.key, 'mailbox');
-    if (record.value.sealed !== undefined) {
+    const all = this.allUnder(record.key, 'mailbox');
+    const box = all.filter((r) => !isChunk(r));
+    if (record.value.greeting !== undefined) {
+      // The recipient's greeting: replaced by a newer one of the same key, one per key, few per mailbox.
+      if (existing) {
+        if (record.seq < existing.seq) return { ok: false, reason: 'replay' };
+        if (record.seq === existing.seq) return existing.sig === record.sig ? { ok: true, changed: false } : { ok: false, reason: 'replay' };
+      } else if (all.filter((r) => (r.value as MailboxValue).greeting !== undefined).length >= MAILBOX_LIMITS.maxAcks) {
+        return { ok: false, reason: 'mailbox-full' };
+      }
+    } else if (record.value.chunk !== undefined) {
+      if (existing) return existing.sig === record.sig ? { ok: true, changed: false } : { ok: false, reason: 'replay' };
+      const ack = this.live({ key: record.key, type: 'mailbox', slot: mailboxAckSlot(record.value.to) }, now);
+      if ((ack?.value as MailboxValue | undefined)?.acked?.includes(messageSlotOfChunk(record.slot)!)) return { ok: false, reason: 'acknowledged' };
+      const chunks = all.filter((r) => (r.value as MailboxValue).chunk !== undefined);
+      const bytes = chunks.reduce((sum, r) => sum + recordBytes(r), 0);
+      if (chunks.length >= MAILBOX_LIMITS.maxVoiceChunks || bytes + recordBytes(record) > MAILBOX_LIMITS.maxVoiceBytes) return { ok: false, reason: 'mailbox-full' };
+    } else if (record.value.sealed !== undefined) {
       if (existing) return existing.sig === record.sig ? { ok: true, changed: false } : { ok: false, reason: 'replay' };
       const ack = this.live({ key: record.key, type: 'mailbox', slot: mailboxAckSlot(record.value.to) }, now);
       if ((ack?.value as MailboxValue | undefined)?.acked?.includes(record.slot)) return { ok: false, reason: 'acknowledged' };
@@ -152,9 +182,10 @@ export class RecordStore {
     this.set(record);
     this.options.onStored?.(record);
     const acked = new Set(record.value.acked ?? []);
-    for (const r of box) {
+    for (const r of all) {
       const value = r.value as MailboxValue;
-      if (acked.has(r.slot) && value.sealed !== undefined && value.to === record.owner) this.drop(r);
+      if (value.to !== record.owner) continue;
+      if ((value.sealed !== undefined && acked.has(r.slot)) || (value.chunk !== undefined && acked.has(messageSlotOfChunk(r.slot)!))) this.drop(r);
     }
     return { ok: true, changed: true };
   }
@@ -215,4 +246,9 @@ export class RecordStore {
     if (!slots.size) this.byKey.delete(r.key);
     this.options.onDropped?.(r);
   }
+}
+
+/** Voice chunks and greetings: fetched one by one by slot, never with a whole mailbox. */
+function isChunk(r: OverlayRecord): boolean {
+  return r.type === 'mailbox' && ((r.value as MailboxValue).chunk !== undefined || (r.value as MailboxValue).greeting !== undefined);
 }

@@ -75,7 +75,14 @@ export interface CallServiceDeps {
   /** RFC 4028 session timers: the interval we ask for and the least we take (1800 and 90 s; tests shorten them). */
   sessionExpiresS?: number;
   minSessionExpiresS?: number;
+  /** The user's voicemail settings: an unanswered incoming call goes to voicemail after the ring time. */
+  voicemail?: () => { enabled: boolean; ringSeconds: number };
 }
+
+/** The reason phrase of our 480 when a call goes to voicemail (declined to it, or rung out). */
+export const VOICEMAIL_REASON = 'Temporarily Unavailable (voicemail)';
+/** How a caller's call ended when a voice message may be left instead. */
+const VOICEMAIL_REASONS = new Set(['no-answer', 'unreachable', 'busy']);
 
 export class CallService {
   private readonly calls = new Map<string, Call>();
@@ -204,11 +211,17 @@ export class CallService {
     return callView(call);
   }
 
-  async decline(id: string): Promise<CallView> {
+  /** Declines a ringing call; with `toVoicemail` the caller is told to leave a message instead (480, not 603). */
+  async decline(id: string, toVoicemail = false): Promise<CallView> {
     const call = this.find(id);
     if (call.state !== 'incoming' || !call.incoming) throw new UserError('INVALID_STATE', 'This call is not ringing.');
-    call.incoming.respond(603);
-    this.end(call, 'declined');
+    if (toVoicemail) {
+      call.incoming.respond(480, { reason: VOICEMAIL_REASON });
+      this.end(call, 'declined', 'sent to voicemail');
+    } else {
+      call.incoming.respond(603);
+      this.end(call, 'declined');
+    }
     return callView(call);
   }
 
@@ -457,7 +470,7 @@ export class CallService {
   private ringTimedOut(call: Call): void {
     if (call.answeredAt || call.state === 'ended') return;
     if (call.direction === 'in') {
-      call.incoming?.respond(480, { reason: 'Temporarily Unavailable (no answer)' });
+      call.incoming?.respond(480, { reason: this.deps.voicemail?.().enabled ? VOICEMAIL_REASON : 'Temporarily Unavailable (no answer)' });
       this.end(call, 'no-answer');
     } else {
       call.invite?.cancel();
@@ -556,8 +569,30 @@ export class CallService {
       return;
     }
     this.changed(call);
-    call.timers.push(this.deps.timers.set(this.deps.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS, () => this.ringTimedOut(call)));
+    call.timers.push(this.deps.timers.set(this.incomingRingMs(), () => this.ringTimedOut(call)));
     if (this.deps.autoAnswer) call.timers.push(this.deps.timers.set(200, () => call.state === 'incoming' && this.acceptIncoming(call)));
+  }
+
+  /** How long an incoming call rings: the voicemail ring time when voicemail is on (never longer than the ring timeout). */
+  private incomingRingMs(): number {
+    const timeout = this.deps.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS;
+    const voicemail = this.deps.voicemail?.();
+    return voicemail?.enabled ? Math.min(timeout, voicemail.ringSeconds * 1000) : timeout;
+  }
+
+  /** An outgoing call to a Peerdial user nobody answered: offer a voice message if their name claim allows one. */
+  private offerVoicemail(call: Call, reason: string): void {
+    const overlay = this.deps.overlay;
+    const uri = parseSipUri(call.peer);
+    if (call.direction !== 'out' || call.answeredAt || call.hidden || !overlay || !VOICEMAIL_REASONS.has(reason) || !uri?.user || !overlay.isOverlayUri(uri)) return;
+    void overlay.lookupAor(call.peer).then(
+      (found) => {
+        if (!found.owner || !found.x25519 || found.voicemail === false) return;
+        call.voicemail = true;
+        this.changed(call);
+      },
+      () => undefined,
+    );
   }
 
   private acceptIncoming(call: Call): void {
@@ -793,6 +828,7 @@ export class CallService {
       .then(() => this.deps.recorder?.settle?.())
       .catch((error: unknown) => this.deps.log.debug('media close or recording failed', { error: String(error) }));
     this.refocus();
+    this.offerVoicemail(call, reason);
     if (!call.hidden) {
       this.changed(call);
       if (call.historyId !== undefined) {

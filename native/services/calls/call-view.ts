@@ -89,6 +89,11 @@ export interface CallView {
    */
   earlyMedia?: boolean;
   /**
+   * An outgoing call to a Peerdial user that nobody answered (offline, no answer, busy, or sent to
+   * voicemail): the callee takes voice messages, so the UI offers "Leave a voice message".
+   */
+  voicemail?: boolean;
+  /**
    * Once media is agreed: 'end-to-end' when the audio is SRTP keyed by the two ends alone (a
    * Peerdial user, keys signed by their identity key); 'none' when it travels in the clear (a phone
    * that cannot encrypt): the UI says "Not encrypted".

@@ -29,6 +29,8 @@ export interface Call {
   endedAt?: number;
   endReason?: CallEndReason;
   endMessage?: string;
+  /** The callee takes voice messages and did not answer (CallView.voicemail). */
+  voicemail?: boolean;
   dtmfReceived: string;
   /** Outgoing: when the INVITE left, and how long until ringing and the answer (ms). */
   inviteSentAt?: number;
@@ -107,6 +109,7 @@ export function callView(call: Call): CallView {
   if (call.answeredAt) view.answeredAt = call.answeredAt;
   if (call.endedAt) view.endedAt = call.endedAt;
   if (call.endReason) view.endReason = call.endReason;
+  if (call.voicemail) view.voicemail = true;
   if (call.endMessage) view.endMessage = call.endMessage;
   if (call.setup) view.setup = { ...call.setup };
   // Known once the offer is checked: an incoming call shows it while it rings.

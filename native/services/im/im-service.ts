@@ -6,6 +6,7 @@ import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import type { MessageRepository, StoredMessage, StoredMessageStatus } from '../../storage/repositories/message-repository.js';
 import { realTimers } from '../../transport/clock.js';
 import { DEFAULT_ACTIVE_TIMEOUT_S, DEFAULT_REFRESH_S, IDLE_AFTER_MS, IS_COMPOSING_CONTENT_TYPE, parseIsComposing, serializeIsComposing } from '../../wire/im/is-composing.js';
+import { MAILBOX_HINT_BODY, MAILBOX_HINT_CONTENT_TYPE } from '../../wire/im/mailbox-hint.js';
 import { encodeReceipt, MAX_RECEIPT_IDS, parseReceipt, RECEIPT_CONTENT_TYPE, type ReceiptKind } from '../../wire/im/receipt.js';
 import { decodeBody, generateCallId, reasonPhrase } from '../../wire/sip/message.js';
 import { addressInOverlay, conversationKey, overlayAorOf, parseSipUri } from '../../wire/sip/uri.js';
@@ -30,7 +31,7 @@ export interface AorResolver {
   readonly overlay: string;
   ownAor(): string | undefined;
   isOverlayUri(uri: { host: string }): boolean;
-  lookupAor(aor: string): Promise<{ contacts: string[]; owner?: string; x25519?: string }>;
+  lookupAor(aor: string): Promise<{ contacts: string[]; owner?: string; x25519?: string; voicemail?: boolean }>;
 }
 
 /** Where a message goes when its recipient has no device online. */
@@ -51,6 +52,8 @@ export interface ImServiceDeps {
   onTyping?(peer: string, active: boolean): void;
   /** The number of `peer`'s unread messages may have changed. */
   onUnreadChanged?(peer: string): void;
+  /** A Peerdial user stored something in our mailbox just now: read it now (mailbox-hint.ts). */
+  onMailboxHint?(): void;
   /** A MESSAGE with a body type IM does not handle (e.g. a buddy request); true when it was answered. */
   onOtherContent?(incoming: IncomingRequest): boolean | Promise<boolean>;
   /** Node-level content (DSRP for the rescue server), taken before any user is needed: true when it took the request. */
@@ -259,6 +262,11 @@ export class ImService {
     }
   }
 
+  /** Tells `peer`'s devices online that their mailbox has something new (mailbox-hint.ts). Best effort. */
+  sendMailboxHint(peer: string): Promise<void> {
+    return this.sendControl(peer, MAILBOX_HINT_CONTENT_TYPE, MAILBOX_HINT_BODY);
+  }
+
   private sendComposing(peer: string, state: 'active' | 'idle'): Promise<void> {
     const now = this.now();
     const body = serializeIsComposing(state === 'active' ? { state, contentType: TEXT_PLAIN, refresh: DEFAULT_REFRESH_S, lastActive: now } : { state, contentType: TEXT_PLAIN, lastActive: now });
@@ -343,6 +351,11 @@ export class ImService {
       }
       type = contentTypeOf(opened.type);
       body = opened.body;
+      if (type === MAILBOX_HINT_CONTENT_TYPE) {
+        respond(200);
+        this.deps.onMailboxHint?.();
+        return;
+      }
       if (type !== TEXT_PLAIN && type !== RECEIPT_CONTENT_TYPE && type !== IS_COMPOSING_CONTENT_TYPE) {
         respond(415, { headers: { accept: ACCEPTED_TYPES } });
         return;

@@ -4,15 +4,20 @@
 // the sender's name claim, stores it as received, and acknowledges it with a signed record that
 // makes the storing nodes drop it. The sender learns of the delivery from a receipt when it is
 // online, else from the acknowledgement the next time it polls (also after a restart).
+// A voice message is the same sealed message with a `voice` manifest, its audio stored first in
+// encrypted chunks beside it (wire/im/voice-message.ts); the recipient takes it only whole.
 import type { Logger } from '../../log.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import type { MessageRepository, StoredMessage } from '../../storage/repositories/message-repository.js';
 import { realTimers } from '../../transport/clock.js';
 import { MAX_OFFLINE_TEXT_BYTES, openOfflineMessage, sealOfflineMessage, type OfflineMessage } from '../../wire/im/offline-message.js';
+import { chunkDigest, encryptVoice, openVoiceChunk, unpackVoice, type VoiceManifest } from '../../wire/im/voice-message.js';
 import type { StoreResult } from '../../wire/overlay/messages.js';
 import {
   MAILBOX_LIMITS,
   mailboxAckSlot,
+  mailboxChunkSlot,
+  mailboxGreetingSlot,
   mailboxKey,
   mailboxMessageSlot,
   recordBytes,
@@ -34,7 +39,13 @@ export interface MailboxOverlay {
   ownAor(): string | undefined;
   lookupAor(aor: string): Promise<{ owner?: string; x25519?: string }>;
   putRecords(records: OverlayRecord[]): Promise<StoreResult>;
-  fetchRecords(key: string): Promise<OverlayRecord[]>;
+  fetchRecords(key: string, options?: { slot?: string; accept?: (records: OverlayRecord[]) => boolean }): Promise<OverlayRecord[]>;
+}
+
+/** A voice message to keep for its recipient: Opus packets packed (voice-message.ts packVoice). */
+export interface OutgoingVoice {
+  audio: Buffer;
+  durationMs: number;
 }
 
 export interface MailboxServiceDeps {
@@ -56,7 +67,7 @@ export type StoreOutcome = { ok: true } | { ok: false; reason: string };
 
 export class MailboxService {
   /** What the mailbox polls found (forged and undecryptable entries are dropped and counted, never delivered). */
-  readonly stats = { received: 0, forged: 0, undecryptable: 0, foreign: 0, polls: 0, pollFailures: 0 };
+  readonly stats = { received: 0, forged: 0, undecryptable: 0, foreign: 0, polls: 0, pollFailures: 0, voiceReceived: 0, voiceTampered: 0, voiceIncomplete: 0 };
   private readonly now: () => number;
   private readonly timers: TimerHost;
   private readonly pollMs: number;
@@ -107,31 +118,89 @@ export class MailboxService {
     return this.polling;
   }
 
-  /** Seals `message` to the recipient (whose keys come from their name claim) and stores it in their mailbox. */
-  async store(message: Omit<OfflineMessage, 'from' | 'toKey'>, recipient: { owner: string; x25519: string }): Promise<StoreOutcome> {
+  /**
+   * Seals `message` to the recipient (whose keys come from their name claim) and stores it in
+   * their mailbox. With `voice`, the audio's encrypted chunks are stored first and the message
+   * last, so a recipient never finds a voice message whose audio is not there yet.
+   */
+  async store(message: Omit<OfflineMessage, 'from' | 'toKey' | 'voice'>, recipient: { owner: string; x25519: string }, voice?: OutgoingVoice): Promise<StoreOutcome> {
     const identity = this.deps.identity.current;
     const signingKey = this.deps.identity.signingKey;
     const from = this.deps.overlay.ownAor();
     const user = parseSipUri(message.to)?.user?.toLowerCase();
     if (!identity || !signingKey || !from || !user) return { ok: false, reason: 'No identity in this overlay to sign with' };
     if (Buffer.byteLength(message.text) > MAX_OFFLINE_TEXT_BYTES) return { ok: false, reason: `Too long to keep for an offline user (over ${MAX_OFFLINE_TEXT_BYTES} bytes)` };
-    const sealed = sealOfflineMessage({ ...message, from, toKey: recipient.owner }, { publicKey: identity.publicKey, privateKey: signingKey }, Buffer.from(recipient.x25519, 'base64url'));
     const now = this.now();
-    const value: MailboxValue = { user, overlay: this.deps.overlay.overlay, to: recipient.owner, sealed };
-    const record = signRecord(
-      { type: 'mailbox', key: mailboxKey(user, this.deps.overlay.overlay), owner: identity.publicKey, slot: mailboxMessageSlot(message.callId), seq: now, expires: now + MAILBOX_TTL_MS, value },
-      signingKey,
+    const key = mailboxKey(user, this.deps.overlay.overlay);
+    const expires = now + MAILBOX_TTL_MS;
+    const base = { user, overlay: this.deps.overlay.overlay, to: recipient.owner };
+    let manifest: VoiceManifest | undefined;
+    if (voice) {
+      const encrypted = encryptVoice(voice.audio, message.callId, voice.durationMs);
+      manifest = encrypted.manifest;
+      const chunks = encrypted.chunks.map((chunk, index) =>
+        signRecord({ type: 'mailbox', key, owner: identity.publicKey, slot: mailboxChunkSlot(message.callId, index), seq: now, expires, value: { ...base, chunk: chunk.toString('base64url') } }, signingKey),
+      );
+      const kept = await this.put(chunks, message.to);
+      if (!kept.ok) return kept;
+    }
+    const sealed = sealOfflineMessage(
+      { ...message, from, toKey: recipient.owner, ...(manifest ? { voice: manifest } : {}) },
+      { publicKey: identity.publicKey, privateKey: signingKey },
+      Buffer.from(recipient.x25519, 'base64url'),
     );
+    const value: MailboxValue = { ...base, sealed };
+    const record = signRecord({ type: 'mailbox', key, owner: identity.publicKey, slot: mailboxMessageSlot(message.callId), seq: now, expires, value }, signingKey);
     if (recordBytes(record) > MAILBOX_LIMITS.maxRecordBytes) return { ok: false, reason: 'Too long to keep for an offline user' };
+    return this.put([record], message.to);
+  }
+
+  private async put(records: OverlayRecord[], to: string): Promise<StoreOutcome> {
     let result: StoreResult;
     try {
-      result = await this.deps.overlay.putRecords([record]);
+      result = await this.deps.overlay.putRecords(records);
     } catch (error) {
       return { ok: false, reason: (error as Error).message };
     }
     const refused = result.rejected[0];
-    if (refused) return { ok: false, reason: refused.reason === 'mailbox-full' ? `${message.to} has too many messages waiting already` : `The overlay would not keep it (${refused.reason})` };
-    return result.stored > 0 ? { ok: true } : { ok: false, reason: 'The overlay did not keep it' };
+    if (refused) return { ok: false, reason: refused.reason === 'mailbox-full' ? `${to} has too many messages waiting already` : `The overlay would not keep it (${refused.reason})` };
+    return result.stored >= records.length ? { ok: true } : { ok: false, reason: 'The overlay did not keep it' };
+  }
+
+  /**
+   * Publishes this user's recorded greeting (packed Opus) in their mailbox, in the clear, for
+   * callers to play; `undefined` replaces it with an empty one (the default greeting again).
+   */
+  async publishGreeting(audio: Buffer | undefined): Promise<StoreOutcome> {
+    const identity = this.deps.identity.current;
+    const signingKey = this.deps.identity.signingKey;
+    if (!identity || !signingKey) return { ok: false, reason: 'No identity in this overlay to sign with' };
+    const now = this.now();
+    const record = signRecord(
+      {
+        type: 'mailbox',
+        key: mailboxKey(identity.userName, this.deps.overlay.overlay),
+        owner: identity.publicKey,
+        slot: mailboxGreetingSlot(identity.publicKey),
+        seq: now,
+        expires: now + MAILBOX_TTL_MS,
+        value: { user: identity.userName, overlay: this.deps.overlay.overlay, to: identity.publicKey, greeting: audio?.toString('base64url') ?? '' },
+      },
+      signingKey,
+    );
+    if (recordBytes(record) > MAILBOX_LIMITS.maxRecordBytes) return { ok: false, reason: 'The greeting is too long' };
+    return this.put([record], 'your mailbox');
+  }
+
+  /** The greeting `owner` (the key of `user`'s name claim) recorded, packed Opus; undefined for none (or one that fails its checks). */
+  async fetchGreeting(user: string, owner: string): Promise<Buffer | undefined> {
+    const key = mailboxKey(user, this.deps.overlay.overlay);
+    const slot = mailboxGreetingSlot(owner);
+    const good = (r: OverlayRecord) => r.type === 'mailbox' && r.key === key && r.slot === slot && r.owner === owner && (r.value as MailboxValue).to === owner && verifyRecord(r);
+    const records = await this.deps.overlay.fetchRecords(key, { slot, accept: (found) => found.some(good) }).catch(() => []);
+    const newest = records.filter(good).sort((a, b) => b.seq - a.seq)[0];
+    const audio = newest && (newest.value as MailboxValue).greeting ? Buffer.from((newest.value as MailboxValue).greeting!, 'base64url') : undefined;
+    return audio && unpackVoice(audio) ? audio : undefined;
   }
 
   /** Takes the messages waiting for this user: verified, decrypted, stored in order, then acknowledged. */
@@ -156,6 +225,7 @@ export class MailboxService {
     const taken: string[] = [];
     const valid: OfflineMessage[] = [];
     const senderKeys = new Map<string, string | undefined>();
+    const voices = new Map<string, Buffer>();
     for (const record of waiting) {
       const value = record.value as MailboxValue;
       if (value.to !== identity.publicKey) {
@@ -190,6 +260,21 @@ export class MailboxService {
         taken.push(record.slot);
         continue;
       }
+      if (m.voice) {
+        const audio = await this.fetchVoice(key, m.callId, m.voice, record.owner);
+        if (audio === 'incomplete') {
+          // Its chunks may still be on their way to the replica we asked: next round.
+          this.stats.voiceIncomplete++;
+          continue;
+        }
+        if (audio === 'tampered') {
+          this.stats.voiceTampered++;
+          this.deps.log.warn('dropped a voice message whose audio was changed in the overlay', { sender, slot: record.slot });
+          taken.push(record.slot);
+          continue;
+        }
+        voices.set(m.callId, audio);
+      }
       valid.push(m);
       taken.push(record.slot);
     }
@@ -199,9 +284,12 @@ export class MailboxService {
     const delivered = new Map<string, string[]>();
     for (const m of valid) {
       const peer = conversationKey(m.from)!;
-      const added = await this.deps.messages.add({ peer, direction: 'in', text: m.text, status: 'received', sipCallId: m.callId, sipCseq: 1, at: m.at, encrypted: true });
+      const audio = voices.get(m.callId);
+      const voice = m.voice && audio ? { codec: m.voice.codec, durationMs: m.voice.durationMs, audio } : undefined;
+      const added = await this.deps.messages.add({ peer, direction: 'in', text: m.text, status: 'received', sipCallId: m.callId, sipCseq: 1, at: m.at, encrypted: true, ...(voice ? { voice } : {}) });
       if (added) {
         this.stats.received++;
+        if (voice) this.stats.voiceReceived++;
         this.deps.onMessage(added, 'added');
         this.deps.onUnreadChanged?.(peer);
       }
@@ -209,6 +297,37 @@ export class MailboxService {
     }
     if (taken.length) await this.acknowledge(previousAck, taken, { key, user: identity.userName, owner: identity.publicKey, signingKey });
     for (const [sender, callIds] of delivered) this.deps.onDelivered?.(sender, callIds);
+  }
+
+  /**
+   * A voice message's audio, chunk by chunk: each must be signed by the message's signer and match
+   * the digest the sealed manifest lists; a copy that does not is refused and the next replica asked.
+   */
+  private async fetchVoice(key: string, callId: string, manifest: VoiceManifest, signer: string): Promise<Buffer | 'incomplete' | 'tampered'> {
+    const parts: Buffer[] = [];
+    for (let index = 0; index < manifest.chunks.length; index++) {
+      const slot = mailboxChunkSlot(callId, index);
+      let refused = false;
+      const good = (r: OverlayRecord) => {
+        const chunk = (r.value as MailboxValue).chunk;
+        const ok = r.type === 'mailbox' && r.key === key && r.slot === slot && r.owner === signer && chunk !== undefined && verifyRecord(r) && chunkDigest(Buffer.from(chunk, 'base64url')) === manifest.chunks[index];
+        if (!ok) refused = true;
+        return ok;
+      };
+      let records: OverlayRecord[];
+      try {
+        records = await this.deps.overlay.fetchRecords(key, { slot, accept: (found) => found.some(good) });
+      } catch {
+        return 'incomplete';
+      }
+      const record = records.find(good);
+      if (!record) return refused ? 'tampered' : 'incomplete';
+      const opened = openVoiceChunk(Buffer.from((record.value as MailboxValue).chunk!, 'base64url'), manifest, callId, index);
+      if (!opened.ok) return 'tampered';
+      parts.push(opened.audio);
+    }
+    const audio = Buffer.concat(parts);
+    return unpackVoice(audio) ? audio : 'tampered';
   }
 
   /** Stores (again) this user's acknowledgement, listing the newest slots taken; the storing nodes drop those messages. */

@@ -58,6 +58,8 @@ export interface AorLookup {
   owner?: string;
   /** The X25519 key (raw, base64url) the name claim publishes: messages kept while the user is offline are sealed to it. */
   x25519?: string;
+  /** false when the name claim says the user takes no voice messages. */
+  voicemail?: boolean;
 }
 
 const NAME_TTL_MS = 24 * 3600_000;
@@ -68,6 +70,8 @@ const MERGE_CHECK_MS = 60_000;
 const MERGE_SETTLE_ROUNDS = 4;
 
 export class OverlayService {
+  /** Whether the name claim tells callers this user takes voice messages (Settings → Voicemail). */
+  voicemailEnabled = true;
   private chord?: ChordNode;
   private store?: RecordStore;
   private selfRef?: NodeRef;
@@ -402,7 +406,13 @@ export class OverlayService {
     // The sequence number is the time of signing: it grows across restarts without being stored.
     const base = { key, owner: identity.publicKey, seq: now };
     const agreement = this.options.identity.agreementKey;
-    const nameValue: NameValue = { user: identity.userName, overlay: this.overlay, displayName: identity.displayName, ...(agreement ? { x25519: agreement.publicKey.toString('base64url') } : {}) };
+    const nameValue: NameValue = {
+      user: identity.userName,
+      overlay: this.overlay,
+      displayName: identity.displayName,
+      ...(agreement ? { x25519: agreement.publicKey.toString('base64url') } : {}),
+      ...(this.voicemailEnabled ? {} : { voicemail: false }),
+    };
     const name: UnsignedRecord = { ...base, type: 'name', slot: '', expires: now + NAME_TTL_MS, value: nameValue };
     const value: BindingValue = { user: identity.userName, overlay: this.overlay, contact: this.options.stack.contactFor(identity.userName) };
     if (this.role === 'client' && this.member) value.via = `${hostForUri(this.member.host)}:${this.member.port}`;
@@ -463,6 +473,7 @@ export class OverlayService {
       contacts: liveContacts(records, idToHex(key), this.overlay, this.now()),
       ...(claim ? { owner: claim.owner } : {}),
       ...(claim && (claim.value as NameValue).x25519 ? { x25519: (claim.value as NameValue).x25519 } : {}),
+      ...(claim && (claim.value as NameValue).voicemail === false ? { voicemail: false } : {}),
     };
   }
 
@@ -478,14 +489,18 @@ export class OverlayService {
     }
   }
 
-  /** The live records under a ring key (40 hex digits), from the node responsible for it or its replicas. */
-  async fetchRecords(key: string): Promise<OverlayRecord[]> {
+  /**
+   * The live records under a ring key (40 hex digits), from the node responsible for it or its
+   * replicas. `slot` asks for one record only (a voice chunk); an answer `accept` refuses makes a
+   * member ask the next replica (a client, asking through its member, gets what the member found).
+   */
+  async fetchRecords(key: string, options: { slot?: string; accept?: (records: OverlayRecord[]) => boolean } = {}): Promise<OverlayRecord[]> {
     const id = idFromHex(key);
     if (id === undefined) throw new UserError('INVALID_ARGUMENT', `"${key}" is not a ring key.`);
     try {
-      if (this.role === 'client') return (await this.viaMember('get', { key })).records;
+      if (this.role === 'client') return (await this.viaMember('get', { key, ...(options.slot !== undefined ? { slot: options.slot } : {}) })).records;
       if (!this.chord) throw new UserError('UNAVAILABLE', 'The overlay is not running.');
-      return await this.chord.get(id);
+      return await this.chord.get(id, undefined, options.slot, options.accept);
     } catch (error) {
       if (error instanceof UserError) throw error;
       throw new UserError('UNAVAILABLE', `Could not reach the overlay: ${(error as Error).message}`);

@@ -23,6 +23,8 @@ import { DialogRoutes, routesOf, uriText, ROUTE_TOKEN_PREFIX, type RouteEntry } 
 import { ForkingProxy, PROXY_BRANCH_PREFIX, type ProxyTarget } from './forking-proxy.js';
 import { FarmService, type FarmAccounts, type FarmServiceDeps } from './farm-service.js';
 import { PhoneRegistrar, type RegisteredPhone } from './phone-registrar.js';
+import { MessageWaiting } from './message-waiting.js';
+import { realTimers } from '../../transport/clock.js';
 import type { NewPhone, PhonesStatus, PhoneView, RoutingCounters } from './phones-view.js';
 
 /** What the phones domain needs of the overlay: its name, the devices of an AOR, and (for a farm) a way to publish records. */
@@ -90,6 +92,8 @@ export class PhonesService implements FarmAccounts {
   private readonly dirty = new Set<string>();
   private flushTimer?: NodeJS.Timeout;
   readonly registrar: PhoneRegistrar;
+  /** RFC 3842: the phones' message-waiting lamps. */
+  readonly messageWaitingNotifier: MessageWaiting;
   private readonly routes: DialogRoutes;
   private readonly proxy: ForkingProxy;
 
@@ -110,6 +114,19 @@ export class PhonesService implements FarmAccounts {
       setBindings: (id, bindings) => this.setBindings(id, bindings),
       onRefused: () => deps.onRefused?.(),
       holdFlow: (remote, ms) => deps.stack.holdFlow(remote, ms),
+    });
+    this.messageWaitingNotifier = new MessageWaiting({
+      stack: deps.stack,
+      timers: realTimers,
+      log: deps.log.child('mwi'),
+      overlay: deps.overlay.overlay,
+      ownUser: () => deps.identity.current?.userName,
+      ownContact: () => {
+        const user = deps.identity.current?.userName;
+        return user ? deps.stack.contactFor(user) : undefined;
+      },
+      authenticate: (incoming) => this.registrar.authenticate(incoming, 'www'),
+      ownerOf: (phone) => this.ownerOf(phone.phone),
     });
     this.farm = new FarmService({ ...deps.farm, settings: deps.settings, stack: deps.stack, accounts: this, overlay: deps.overlay, log: deps.log.child('farm'), now: this.now, onChange: () => deps.onChange() });
   }
@@ -136,7 +153,19 @@ export class PhonesService implements FarmAccounts {
     return secret.toString('base64url');
   }
 
+  /** A phone subscribes to its user's voice messages (RFC 3842). */
+  onMessageSummarySubscribe(incoming: IncomingRequest): void {
+    if (this.overRate(incoming)) return;
+    this.messageWaitingNotifier.onSubscribe(incoming);
+  }
+
+  /** The user's voice messages changed: the phones' lamps follow. */
+  messageWaiting(counts: { unheard: number; heard: number }): void {
+    void this.messageWaitingNotifier.update(counts);
+  }
+
   async stop(): Promise<void> {
+    await this.messageWaitingNotifier.stop();
     this.farm.stop();
     await this.flush();
   }

@@ -32,6 +32,8 @@ export interface PresenceServiceDeps {
   now?: () => number;
   /** SUBSCRIBEs for `Event: peerdial-config` go to the LAN offer service (one handler per method in the stack). */
   configSubscribe?(incoming: IncomingRequest): void;
+  /** SUBSCRIBEs of `Event: message-summary` (a phone's message-waiting lamp, RFC 3842) go to the phones. */
+  messageSummarySubscribe?(incoming: IncomingRequest): void;
 }
 
 interface Stored extends OwnPresenceView {
@@ -94,6 +96,7 @@ export class PresenceService {
     this.deps.stack.handle('SUBSCRIBE', (incoming) => {
       const event = String(incoming.request.headers.event ?? '').split(';')[0].trim().toLowerCase();
       if (event === 'peerdial-config' && this.deps.configSubscribe) return this.deps.configSubscribe(incoming);
+      if (event === 'message-summary' && this.deps.messageSummarySubscribe) return this.deps.messageSummarySubscribe(incoming);
       return this.notifier.onSubscribe(incoming);
     });
     this.watcher.start();

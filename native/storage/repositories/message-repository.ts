@@ -11,8 +11,16 @@ export interface StoredMessage {
   reason?: string;
   /** Sealed and signed end to end (between Peerdial users); false for a phone or plain SIP address. */
   encrypted: boolean;
+  /** A voice message: its length, and (incoming) whether it was played to the end. */
+  voice?: { durationMs: number; listened: boolean };
   createdAt: number;
   updatedAt: number;
+}
+
+/** A voice message's audio as kept: the codec and the packed Opus packets. */
+export interface VoiceAudio {
+  codec: string;
+  audio: Buffer;
 }
 
 interface Row {
@@ -27,6 +35,8 @@ interface Row {
   sip_call_id: string;
   read_at: number | null;
   encrypted: number;
+  voice_ms: number | null;
+  listened_at: number | null;
 }
 
 const toMessage = (r: Row): StoredMessage => ({
@@ -37,6 +47,7 @@ const toMessage = (r: Row): StoredMessage => ({
   status: r.status,
   ...(r.reason ? { reason: r.reason } : {}),
   encrypted: r.encrypted === 1,
+  ...(r.voice_ms !== null && r.voice_ms !== undefined ? { voice: { durationMs: r.voice_ms, listened: r.listened_at !== null } } : {}),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -51,6 +62,8 @@ export interface NewMessage {
   at: number;
   /** Sealed end to end (default false). */
   encrypted?: boolean;
+  /** A voice message: stored with its audio in one transaction. */
+  voice?: VoiceAudio & { durationMs: number };
 }
 
 export class MessageRepository {
@@ -58,13 +71,40 @@ export class MessageRepository {
 
   /** Stores a message; returns undefined when the same SIP message was stored already. */
   async add(m: NewMessage): Promise<StoredMessage | undefined> {
-    const result = await this.db.run(
-      `INSERT OR IGNORE INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at, encrypted)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [m.peer, m.direction, m.text, m.status, m.sipCallId, m.sipCseq, m.at, m.at, m.encrypted ? 1 : 0],
+    const id = await this.db.transaction(async () => {
+      const result = await this.db.run(
+        `INSERT OR IGNORE INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at, encrypted, voice_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [m.peer, m.direction, m.text, m.status, m.sipCallId, m.sipCseq, m.at, m.at, m.encrypted ? 1 : 0, m.voice?.durationMs ?? null],
+      );
+      if (result.changes !== 1) return undefined;
+      if (m.voice) await this.db.run('INSERT INTO voice_audio (message_id, codec, audio) VALUES (?, ?, ?)', [result.lastID, m.voice.codec, m.voice.audio]);
+      return result.lastID;
+    });
+    return id === undefined ? undefined : this.byId(id);
+  }
+
+  /** A voice message's audio, or undefined for a message that has none. */
+  async voiceAudio(id: number): Promise<VoiceAudio | undefined> {
+    return this.db.get<VoiceAudio>('SELECT codec, audio FROM voice_audio WHERE message_id = ?', [id]);
+  }
+
+  /** Marks an incoming voice message listened (and read); returns its Call-ID the first time (for the read receipt). */
+  async markListened(id: number, at: number): Promise<string | undefined> {
+    return this.db.transaction(async () => {
+      const row = await this.db.get<{ sip_call_id: string }>(`SELECT sip_call_id FROM messages WHERE id = ? AND direction = 'in' AND voice_ms IS NOT NULL AND listened_at IS NULL`, [id]);
+      if (!row) return undefined;
+      await this.db.run('UPDATE messages SET listened_at = ?, read_at = COALESCE(read_at, ?), updated_at = ? WHERE id = ?', [at, at, at, id]);
+      return row.sip_call_id;
+    });
+  }
+
+  /** Incoming voice messages not yet listened to, and all incoming ones (RFC 3842 Voice-Message counts). */
+  async voiceCounts(): Promise<{ unheard: number; heard: number }> {
+    const row = await this.db.get<{ unheard: number; heard: number }>(
+      `SELECT COALESCE(SUM(listened_at IS NULL), 0) AS unheard, COALESCE(SUM(listened_at IS NOT NULL), 0) AS heard FROM messages WHERE direction = 'in' AND voice_ms IS NOT NULL`,
     );
-    if (result.changes !== 1) return undefined;
-    return this.byId(result.lastID);
+    return { unheard: row?.unheard ?? 0, heard: row?.heard ?? 0 };
   }
 
   async setStatus(id: number, status: StoredMessageStatus, reason: string | undefined, at: number): Promise<StoredMessage | undefined> {
@@ -106,12 +146,13 @@ export class MessageRepository {
     return rows.map((r) => ({ peer: r.peer, lastMessage: toMessage(r), messageCount: r.message_count }));
   }
 
-  /** Marks `peer`'s unread messages read; returns their Call-IDs (for the read receipt). */
+  /** Marks `peer`'s unread messages read; returns the Call-IDs of the texts among them (for the read receipt). */
   async markRead(peer: string, at: number): Promise<string[]> {
     return this.db.transaction(async () => {
-      const rows = await this.db.all<{ sip_call_id: string }>(`SELECT sip_call_id FROM messages WHERE peer = ? AND direction = 'in' AND read_at IS NULL ORDER BY id`, [peer]);
+      const rows = await this.db.all<{ sip_call_id: string; voice_ms: number | null }>(`SELECT sip_call_id, voice_ms FROM messages WHERE peer = ? AND direction = 'in' AND read_at IS NULL ORDER BY id`, [peer]);
       if (rows.length) await this.db.run(`UPDATE messages SET read_at = ? WHERE peer = ? AND direction = 'in' AND read_at IS NULL`, [at, peer]);
-      return rows.map((r) => r.sip_call_id);
+      // A voice message's read receipt says it was heard (markListened), not that the conversation was opened.
+      return rows.filter((r) => r.voice_ms === null).map((r) => r.sip_call_id);
     });
   }
 

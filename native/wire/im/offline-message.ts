@@ -1,7 +1,9 @@
 // A message kept in the overlay for a recipient who is offline: signed by the sender, then
 // sealed to the recipient (wire/im/signed-envelope.ts, label "peerdial-offline-message-v1").
 //
-//   payload  = JSON {v:1, from, to, toKey, callId, seq, at, text}   (the exact string is signed, not a re-encoding)
+//   payload  = JSON {v:1, from, to, toKey, callId, seq, at, text, voice?}   (the exact string is signed, not a re-encoding)
+//
+// `voice`, in a voice message, opens the encrypted audio chunks stored beside it (voice-message.ts).
 //
 // Sign-then-seal: the signature, inside the box, tells the recipient who wrote the words and to
 // whom (`to`, `toKey`: a recipient cannot pass a message on as if it had been sent to someone
@@ -9,6 +11,7 @@
 // owner the storing nodes checked; `seq` orders one sender's messages.
 import { openThenVerify, readPayload, signThenSeal, type EnvelopeSender } from './signed-envelope.js';
 import type { KeyObject } from 'node:crypto';
+import { parseVoiceManifest, type VoiceManifest } from './voice-message.js';
 
 export interface OfflineMessage {
   /** The sender's AOR. */
@@ -23,6 +26,8 @@ export interface OfflineMessage {
   /** When the sender sent it (ms since the epoch). */
   at: number;
   text: string;
+  /** A voice message: its audio's key, chunk digests, codec and length. */
+  voice?: VoiceManifest;
 }
 
 const LABEL = 'peerdial-offline-message-v1';
@@ -33,8 +38,8 @@ export type OpenedOfflineMessage = { ok: true; message: OfflineMessage } | { ok:
 
 /** Sign with the sender's Ed25519 key and seal to the recipient's X25519 key; base64url. */
 export function sealOfflineMessage(message: OfflineMessage, sender: EnvelopeSender, recipientX25519: Buffer): string {
-  const { from, to, toKey, callId, seq, at, text } = message;
-  const payload = JSON.stringify({ v: 1, from, to, toKey, callId, seq, at, text });
+  const { from, to, toKey, callId, seq, at, text, voice } = message;
+  const payload = JSON.stringify({ v: 1, from, to, toKey, callId, seq, at, text, ...(voice ? { voice } : {}) });
   return signThenSeal(LABEL, payload, sender, recipientX25519).toString('base64url');
 }
 
@@ -51,5 +56,7 @@ function parsePayload(payload: string): OfflineMessage | undefined {
   if (!p) return undefined;
   if (!Number.isSafeInteger(p.seq) || !Number.isSafeInteger(p.at)) return undefined;
   if (Buffer.byteLength(p.text as string) > MAX_OFFLINE_TEXT_BYTES || (p.callId as string).length > 256) return undefined;
-  return { from: p.from as string, to: p.to as string, toKey: p.toKey as string, callId: p.callId as string, seq: p.seq as number, at: p.at as number, text: p.text as string };
+  const voice = p.voice === undefined ? undefined : parseVoiceManifest(p.voice);
+  if (p.voice !== undefined && !voice) return undefined;
+  return { from: p.from as string, to: p.to as string, toKey: p.toKey as string, callId: p.callId as string, seq: p.seq as number, at: p.at as number, text: p.text as string, ...(voice ? { voice } : {}) };
 }

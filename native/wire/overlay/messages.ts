@@ -30,14 +30,14 @@ export interface OverlayOps {
   leave: { request: { node: NodeRef; predecessor?: NodeRef; successors: NodeRef[] }; response: Record<string, never> };
   /** Store records at the responsible node (replica=false) or at a replica (replica=true). */
   store: { request: { records: OverlayRecord[]; replica: boolean }; response: StoreResult };
-  /** Fetch the live records under a key. */
-  fetch: { request: { key: string; type?: RecordType }; response: { records: OverlayRecord[] } };
+  /** Fetch the live records under a key; with `slot`, only that one (how a voice chunk is fetched). */
+  fetch: { request: { key: string; type?: RecordType; slot?: string }; response: { records: OverlayRecord[] } };
   /** Client role: a member looks a key up for an attached client. */
   lookup: { request: { key: string }; response: { node: NodeRef; successors: NodeRef[]; hops: number } };
   /** Client role: a member stores records for an attached client, at the responsible node. */
   put: { request: { records: OverlayRecord[] }; response: StoreResult };
   /** Client role: a member fetches for an attached client. */
-  get: { request: { key: string; type?: RecordType }; response: { records: OverlayRecord[] } };
+  get: { request: { key: string; type?: RecordType; slot?: string }; response: { records: OverlayRecord[] } };
 }
 export type OverlayOp = keyof OverlayOps;
 export type OpRequest<O extends OverlayOp> = OverlayOps[O]['request'];
@@ -148,6 +148,7 @@ function checkOpBody(op: OverlayOp, b: Record<string, unknown>): string | undefi
       return isKey(b.key) ? undefined : 'key must be 40 hex digits';
     case 'fetch':
     case 'get':
+      if (b.slot !== undefined && (typeof b.slot !== 'string' || b.slot.length > 64)) return 'slot must be a string of at most 64 characters';
       return isKey(b.key) && isType(b.type) ? undefined : 'key must be 40 hex digits, type name or binding';
     case 'notify':
       return isNodeRef(b.node) ? undefined : 'node is not a node reference';

@@ -34,6 +34,8 @@ export interface NameValue {
   displayName?: string;
   /** The user's X25519 public key (raw, base64url): messages kept for them while offline are sealed to it. */
   x25519?: string;
+  /** false: the user takes no voice messages (absent: they do). */
+  voicemail?: boolean;
 }
 
 /**
@@ -71,6 +73,10 @@ export interface MailboxValue {
   sealed?: string;
   /** The message slots the recipient took; only in an acknowledgement. */
   acked?: string[];
+  /** One encrypted chunk of a voice message's audio (wire/im/voice-message.ts), base64url; only in a chunk. */
+  chunk?: string;
+  /** The recipient's own recorded greeting, packed Opus (voice-message.ts), base64url, in the clear: callers play it. */
+  greeting?: string;
 }
 
 /**
@@ -118,6 +124,13 @@ export const MAILBOX_LIMITS = {
   maxAcked: 64,
   /** Acknowledgements under one mailbox key (the recipient needs one). */
   maxAcks: 4,
+  /**
+   * Voice: serialized bytes of all chunk records under one mailbox key. A chunk record is about
+   * 22 KiB, so 3 MiB is 140 chunks: four 2-minute messages at 24 kbit/s, or 30 half-minute ones.
+   */
+  maxVoiceBytes: 3 * 1024 * 1024,
+  /** Voice: chunk records under one mailbox key. */
+  maxVoiceChunks: 160,
 };
 
 export type UnsignedRecord = Omit<OverlayRecord, 'sig'>;
@@ -130,6 +143,22 @@ export function mailboxKey(user: string, overlay: string): string {
 /** The slot of the message with this Call-ID in a mailbox. */
 export function mailboxMessageSlot(callId: string): string {
   return 'm:' + createHash('sha1').update(callId).digest('hex');
+}
+
+/** The slot of chunk `index` of the voice message with this Call-ID: acknowledging the message drops its chunks. */
+export function mailboxChunkSlot(callId: string, index: number): string {
+  return `v:${mailboxMessageSlot(callId).slice(2)}:${index}`;
+}
+
+/** The message slot (`m:...`) a chunk slot belongs to, or undefined for any other slot. */
+export function messageSlotOfChunk(slot: string): string | undefined {
+  const match = /^v:([0-9a-f]{40}):\d{1,3}$/.exec(slot);
+  return match ? `m:${match[1]}` : undefined;
+}
+
+/** The slot of a recipient's recorded greeting: one per recipient key. */
+export function mailboxGreetingSlot(recipientKey: string): string {
+  return 'g:' + recipientKey;
 }
 
 /** The slot of a recipient's acknowledgement: one per recipient key. */
@@ -196,6 +225,7 @@ export function parseRecord(input: unknown): OverlayRecord | string {
   if (!v || typeof v !== 'object' || typeof v.user !== 'string' || typeof v.overlay !== 'string') return 'bad value';
   if (r.type === 'binding' && (typeof v.contact !== 'string' || v.contact.length > 256)) return 'bad binding contact';
   if (r.type === 'binding' && v.tls !== undefined && !isTlsListener(v.tls)) return 'bad binding tls';
+  if (r.type === 'name' && v.voicemail !== undefined && typeof v.voicemail !== 'boolean') return 'bad voicemail flag';
   if (r.type === 'name' && v.x25519 !== undefined && (typeof v.x25519 !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(v.x25519))) return 'bad x25519 key';
   if (r.type === 'mailbox') return checkMailbox(r, v) ?? (input as OverlayRecord);
   if (r.type === 'service') {
@@ -220,7 +250,21 @@ function checkMailbox(r: Record<string, unknown>, v: Record<string, unknown>): s
   if (typeof v.to !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(v.to)) return 'bad mailbox recipient';
   const isMessage = typeof v.sealed === 'string';
   const isAck = Array.isArray(v.acked);
-  if (isMessage === isAck) return 'a mailbox record is a message or an acknowledgement';
+  const isChunk = typeof v.chunk === 'string';
+  const isGreeting = typeof v.greeting === 'string';
+  if (Number(isMessage) + Number(isAck) + Number(isChunk) + Number(isGreeting) !== 1) return 'a mailbox record is a message, a voice chunk, a greeting or an acknowledgement';
+  if (isGreeting) {
+    if (r.slot !== mailboxGreetingSlot(v.to) || r.owner !== v.to) return "a greeting is the recipient's own";
+    if (!/^[A-Za-z0-9_-]*$/.test(v.greeting as string)) return 'bad greeting';
+    if (recordBytes(r as unknown as OverlayRecord) > MAILBOX_LIMITS.maxRecordBytes) return 'greeting too large';
+    return undefined;
+  }
+  if (isChunk) {
+    if (!messageSlotOfChunk(r.slot as string)) return 'bad voice chunk slot';
+    if (!/^[A-Za-z0-9_-]+$/.test(v.chunk as string)) return 'bad voice chunk';
+    if (recordBytes(r as unknown as OverlayRecord) > MAILBOX_LIMITS.maxRecordBytes) return 'voice chunk too large';
+    return undefined;
+  }
   if (isMessage) {
     if (!/^m:[0-9a-f]{40}$/.test(r.slot as string)) return 'bad mailbox slot';
     if (!/^[A-Za-z0-9_-]+$/.test(v.sealed as string)) return 'bad sealed message';

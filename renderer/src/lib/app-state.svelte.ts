@@ -8,6 +8,7 @@ import { CallsState } from './calls-state.svelte.js';
 import { ChatState } from './chat-state.svelte.js';
 import type { ControlClient, ControlEvent, StreamItem } from './control-types.js';
 import { DevicesState } from './devices-state.svelte.js';
+import { DhtState } from './dht-state.svelte.js';
 import { describeError } from './errors.js';
 import { LanState } from './lan-state.svelte.js';
 import { NatState } from './nat-state.svelte.js';
@@ -16,6 +17,7 @@ import { OverlayState } from './overlay-state.svelte.js';
 import { RelayState } from './relay-state.svelte.js';
 import { PhonesState } from './phones-state.svelte.js';
 import { RescueState } from './rescue-state.svelte.js';
+import { VoicemailState } from './voicemail-state.svelte.js';
 
 const JOURNAL_LIMIT = 500;
 
@@ -31,6 +33,8 @@ export class AppState {
   readonly relay: RelayState;
   readonly phones: PhonesState;
   readonly rescue: RescueState;
+  readonly voicemail: VoicemailState;
+  readonly dht: DhtState;
   /** Tones and call audio; App.svelte feeds it the call list as it changes. */
   readonly media: CallMedia;
   /** Why call audio is not fully working (e.g. no microphone), as a sentence. */
@@ -57,6 +61,8 @@ export class AppState {
     this.relay = new RelayState(client);
     this.phones = new PhonesState(client);
     this.rescue = new RescueState(client);
+    this.voicemail = new VoicemailState(client);
+    this.dht = new DhtState(client);
     this.media = new CallMedia(
       client,
       () => this.devices.forCall(),
@@ -102,11 +108,13 @@ export class AppState {
     this.relay.apply(event);
     this.phones.apply(event);
     this.rescue.apply(event);
+    this.voicemail.apply(event);
+    this.dht.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.relay.load(this.consistent), this.phones.load(this.consistent), this.rescue.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.relay.load(this.consistent), this.phones.load(this.consistent), this.rescue.load(this.consistent), this.voicemail.load(this.consistent), this.dht.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {

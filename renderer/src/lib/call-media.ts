@@ -1,10 +1,9 @@
 // Sound for calls on this page: the tone that fits the calls now (ring, ringback, call waiting)
 // and the microphone and speaker while a call is connected. update() is called with every change
 // of the call list and starts or stops only what changed.
-import { CallAudio } from './audio/call-audio.js';
+import { CallAudio, type CallAudioDevices } from './audio/call-audio.js';
 import { CallTone } from './audio/call-tones.js';
 import type { AudioChannel } from './control-client.js';
-import type { DeviceChoice } from './device-choice.js';
 import { toneFor, wantsCallAudio } from './call-roles.js';
 import type { CallView } from './control-types.js';
 
@@ -14,11 +13,12 @@ export class CallMedia {
 
   constructor(
     private readonly channel: AudioChannel,
-    private readonly devices: () => DeviceChoice,
+    private readonly devices: () => CallAudioDevices,
     private readonly onProblem: (problem: string | undefined) => void,
   ) {}
 
-  update(calls: readonly CallView[]): void {
+  /** `voicemail`: a voice message is being left or played, which needs the microphone and speaker as a call does. */
+  update(calls: readonly CallView[], voicemail = false): void {
     const tone = toneFor(calls);
     if (tone !== this.tone?.name) {
       this.tone?.stop();
@@ -29,7 +29,7 @@ export class CallMedia {
       }
     }
 
-    const wantAudio = wantsCallAudio(calls);
+    const wantAudio = wantsCallAudio(calls) || voicemail;
     if (wantAudio && !this.audio) {
       const audio = new CallAudio(this.channel);
       this.audio = audio;

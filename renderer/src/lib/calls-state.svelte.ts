@@ -61,8 +61,14 @@ export class CallsState {
   answer(id: string): Promise<boolean> {
     return this.run(() => this.client.invoke('call.answer', { id }));
   }
-  decline(id: string): Promise<boolean> {
-    return this.run(() => this.client.invoke('call.decline', { id }));
+  /** `toVoicemail`: the caller is offered to leave a voice message instead. */
+  decline(id: string, toVoicemail = false): Promise<boolean> {
+    return this.run(() => this.client.invoke('call.decline', toVoicemail ? { id, toVoicemail } : { id }));
+  }
+
+  /** The user left (or will not leave) the voice message an ended call offered: it goes from the screen. */
+  dismissEnded(id: string): void {
+    this.ended = this.ended.filter((c) => c.id !== id);
   }
   hangup(id: string): Promise<boolean> {
     return this.run(() => this.client.invoke('call.hangup', { id }));
@@ -112,11 +118,18 @@ export class CallsState {
       return;
     }
     if (i >= 0) this.calls.splice(i, 1);
+    // A later view of an ended call (the callee takes voice messages) replaces the one shown.
+    const shown = this.ended.findIndex((c) => c.id === call.id);
+    if (shown >= 0) {
+      this.ended[shown] = call;
+      return;
+    }
     if (this.dismissed.has(call.id)) return;
     this.dismissed.add(call.id);
     this.ended.push(call);
     setTimeout(() => {
-      this.ended = this.ended.filter((c) => c.id !== call.id);
+      // An offer to leave a voice message stays until the user answers it.
+      this.ended = this.ended.filter((c) => c.id !== call.id || c.voicemail);
     }, ENDED_SHOWN_MS);
   }
 

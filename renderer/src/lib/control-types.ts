@@ -13,6 +13,7 @@ export type {
   ControlEndpoint,
   ControlEvent,
   ConversationView,
+  DhtView,
   IdentityView,
   LanDiscoveryMethod,
   LanPeerView,
@@ -33,7 +34,9 @@ export type {
   OverlayRecordView,
   OverlayStatus,
   OwnPresenceView,
+  PlaybackView,
   PresenceStatus,
+  RecordingView,
   RelayCandidateView,
   RelayServerView,
   RelaySettings,
@@ -46,6 +49,8 @@ export type {
   ServiceView,
   SharedConfig,
   StreamItem,
+  VoicemailSettings,
+  VoicemailView,
 } from '../../../native/control/api.js';
 import type { ControlEndpoint } from '../../../native/control/api.js';
 import type { AudioChannel } from './control-client.js';

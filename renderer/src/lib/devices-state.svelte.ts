@@ -1,10 +1,14 @@
-// The audio devices to choose from and the user's choice, remembered across restarts.
+// The audio devices to choose from and the user's choice, with echo cancellation on or off,
+// remembered across restarts.
+import type { CallAudioDevices } from './audio/call-audio.js';
 import { availableChoice, deviceOptions, loadDeviceChoice, saveDeviceChoice, type DeviceChoice, type DeviceOption } from './device-choice.js';
+import { loadEchoCancellation, saveEchoCancellation } from './voice-processing.js';
 
 export class DevicesState {
   microphones = $state<DeviceOption[]>([{ id: '', label: 'System default' }]);
   speakers = $state<DeviceOption[]>([{ id: '', label: 'System default' }]);
   choice = $state<DeviceChoice>(loadDeviceChoice(localStorage));
+  echoCancellation = $state(loadEchoCancellation(localStorage));
   /** Whether this browser can send audio to a chosen speaker (HTMLMediaElement/AudioContext setSinkId). */
   readonly canChooseSpeaker = typeof AudioContext !== 'undefined' && 'setSinkId' in AudioContext.prototype;
   problem = $state<string | undefined>();
@@ -43,9 +47,14 @@ export class DevicesState {
     saveDeviceChoice(localStorage, this.choice);
   }
 
+  setEchoCancellation(on: boolean): void {
+    this.echoCancellation = on;
+    saveEchoCancellation(localStorage, on);
+  }
+
   /** What a call should use now: the remembered devices that are still connected. */
-  forCall(): DeviceChoice {
-    if (this.microphones.length <= 1 && this.speakers.length <= 1) return { ...this.choice };
-    return availableChoice(this.choice, this.microphones, this.speakers);
+  forCall(): CallAudioDevices {
+    const devices = this.microphones.length <= 1 && this.speakers.length <= 1 ? { ...this.choice } : availableChoice(this.choice, this.microphones, this.speakers);
+    return { ...devices, echoCancellation: this.echoCancellation };
   }
 }

@@ -1,7 +1,7 @@
 // A message's delivery state in plain words, as the conversation shows it under an outgoing message.
 import type { MessageView } from './control-types.js';
 
-export function messageStatusLabel(message: Pick<MessageView, 'status' | 'reason'>): string {
+export function messageStatusLabel(message: Pick<MessageView, 'status' | 'reason' | 'voice'>): string {
   switch (message.status) {
     case 'sending':
       return 'sending';
@@ -13,7 +13,8 @@ export function messageStatusLabel(message: Pick<MessageView, 'status' | 'reason
     case 'delivered':
       return 'delivered';
     case 'read':
-      return 'read';
+      // A voice message's read receipt comes when it was played to the end.
+      return message.voice ? 'heard' : 'read';
     case 'failed':
       return message.reason ? `failed: ${message.reason}` : 'failed';
     case 'received':

@@ -1,6 +1,7 @@
 // "Check microphone" in Settings: the chosen microphone, with the same echo cancellation, noise
-// suppression and gain control calls use, feeding a level meter until the user stops it.
+// suppression and gain control calls use (voice-processing.ts), feeding a level meter until the user stops it.
 import { meterLevel } from './audio/level.js';
+import { microphoneConstraints } from './voice-processing.js';
 
 export class MicrophoneCheck {
   level = $state(0);
@@ -10,13 +11,11 @@ export class MicrophoneCheck {
   private context?: AudioContext;
   private frame = 0;
 
-  async start(microphone: string | undefined): Promise<void> {
+  async start(microphone: string | undefined, echoCancellation = true): Promise<void> {
     if (this.running) return;
     this.problem = undefined;
     try {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: { deviceId: microphone ? { exact: microphone } : undefined, echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
-      });
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: microphoneConstraints(microphone, echoCancellation) });
       const context = new AudioContext();
       const analyser = context.createAnalyser();
       analyser.fftSize = 2048;

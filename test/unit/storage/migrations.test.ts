@@ -157,7 +157,8 @@ describe('migration 010 sealed messages', () => {
     const { db, file } = await openAt(9);
     await db.run("INSERT INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at) VALUES ('sip:bob@peerdial', 'in', 'old', 'received', 'c1', 1, 1, 1)");
     await db.close();
-    const upgraded = await Database.open(file, migrations.filter((m) => m.version <= 10));
+    // Up to today's schema: the repository is today's.
+    const upgraded = await Database.open(file, migrations);
     const messages = new MessageRepository(upgraded);
     const [old] = await messages.history('sip:bob@peerdial', 10);
     assert.equal(old.encrypted, false);
@@ -193,6 +194,30 @@ describe('migration 012 identity protection', () => {
     const upgraded = await Database.open(file, migrations.filter((m) => m.version <= 12));
     assert.equal((await upgraded.get<{ key_protection: string }>('SELECT key_protection FROM identity'))?.key_protection, 'none');
     await assert.rejects(upgraded.run("UPDATE identity SET key_protection = 'rot13'"), /CHECK constraint/);
+    await upgraded.close();
+  });
+});
+
+describe('migration 014 voice messages', () => {
+  it('keeps older messages as texts, stores a voice message with its audio at once, and counts it unheard until listened', async () => {
+    const { db, file } = await openAt(13);
+    await db.run("INSERT INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at) VALUES ('sip:bob@peerdial', 'in', 'old', 'received', 'c1', 1, 1, 1)");
+    await db.close();
+    const upgraded = await Database.open(file, migrations.filter((m) => m.version <= 14));
+    const messages = new MessageRepository(upgraded);
+    const [old] = await messages.history('sip:bob@peerdial', 10);
+    assert.equal(old.voice, undefined);
+    const audio = Buffer.from([0, 3, 1, 2, 3]);
+    const voice = await messages.add({ peer: 'sip:bob@peerdial', direction: 'in', text: 'Voice message', status: 'received', sipCallId: 'v1', sipCseq: 1, at: 2, encrypted: true, voice: { codec: 'opus/48000', durationMs: 20, audio } });
+    assert.deepEqual(voice?.voice, { durationMs: 20, listened: false });
+    assert.deepEqual(await messages.voiceAudio(voice!.id), { codec: 'opus/48000', audio });
+    assert.deepEqual(await messages.voiceCounts(), { unheard: 1, heard: 0 });
+    // Opening the conversation sends a read receipt for the text only: the voice message is not heard yet.
+    assert.deepEqual(await messages.markRead('sip:bob@peerdial', 3), ['c1']);
+    assert.equal(await messages.markListened(voice!.id, 4), 'v1');
+    assert.equal(await messages.markListened(voice!.id, 5), undefined, 'listened once');
+    assert.deepEqual(await messages.voiceCounts(), { unheard: 0, heard: 1 });
+    assert.equal((await messages.byId(voice!.id))?.voice?.listened, true);
     await upgraded.close();
   });
 });

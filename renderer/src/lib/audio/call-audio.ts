@@ -1,12 +1,15 @@
 // A call's audio on the page: the chosen microphone through the capture worklet to the engine,
 // and the engine's speaker frames through the playback worklet to the chosen speaker.
 import type { AudioChannel } from '../control-client.js';
+import { microphoneConstraints } from '../voice-processing.js';
 import workletUrl from './call-audio.worklet.ts?worker&url';
 
 export interface CallAudioDevices {
   /** deviceId from enumerateDevices, or undefined for the system default. */
   microphone?: string;
   speaker?: string;
+  /** false when the user turned echo cancellation off (Settings → Audio devices); on otherwise. */
+  echoCancellation?: boolean;
 }
 
 /** What the audio could not do, in words a person understands. */
@@ -40,15 +43,7 @@ export class CallAudio {
 
     let problem: CallAudioProblem | undefined;
     try {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: {
-          deviceId: devices.microphone ? { exact: devices.microphone } : undefined,
-          echoCancellation: true,
-          noiseSuppression: true,
-          autoGainControl: true,
-          channelCount: 1,
-        },
-      });
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: microphoneConstraints(devices.microphone, devices.echoCancellation ?? true) });
       if (this.stopped) {
         stream.getTracks().forEach((track) => track.stop());
         return undefined;

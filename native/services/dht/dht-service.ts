@@ -1,0 +1,251 @@
+// Finding the overlay through the BitTorrent mainline DHT (BEP 5), with no server of ours: a
+// member announces its SIP port under the overlay's infohash (wire/dht/overlay-infohash.ts);
+// a node looks that infohash up and merges with (or, alone, joins through) each peer it finds,
+// through the overlay's own merge, which first checks over SIP that the address is a member of
+// this overlay: an address the DHT gave is never trusted by itself.
+//
+// Respect for the shared DHT: while this node is alone in its ring it looks up after 2, 5, 10 and
+// 30 s (installs started together find each other's announces) and then once a minute; in a ring,
+// every 15 minutes; one announce every 15 minutes while a member (BEP 5 tokens last 10).
+import type { Logger } from '../../log.js';
+import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
+import type { DhtPeer, MainlineDht, MainlineDhtOptions } from '../../transport/mainline-dht.js';
+import { overlayInfohash } from '../../wire/dht/overlay-infohash.js';
+import type { DhtView } from './dht-view.js';
+
+export const ALONE_LOOKUP_MS = 60_000;
+/** The first lookups while alone come sooner: members started together announce meanwhile. */
+const FIRST_ALONE_LOOKUPS_MS = [2_000, 5_000, 10_000, 30_000];
+export const LOOKUP_MS = 15 * 60_000;
+export const ANNOUNCE_MS = 15 * 60_000;
+/** An address tried (and found no member, or one already in our ring) is not tried again sooner. */
+const RETRY_PEER_MS = 10 * 60_000;
+
+/** What the DHT service needs of the overlay. */
+export interface DhtOverlay {
+  readonly overlay: string;
+  /** A member (not a client behind a NAT): only members announce. */
+  isMember(): boolean;
+  /** Alone in a ring of one: look up often. */
+  isAlone(): boolean;
+  /** Our SIP port, announced. */
+  sipPort(): number | undefined;
+  isSelf(peer: DhtPeer): boolean;
+  mergeWith(hostPort: string): Promise<void>;
+}
+
+export interface DhtServiceOptions {
+  /** On at start (the --dht flag, the saved setting, or the default: off headless, on in the desktop app). */
+  enabled: boolean;
+  /** Keeps the user's choice (Settings / Network: "Find Peerdial users through the BitTorrent DHT"). */
+  save?(enabled: boolean): Promise<void>;
+  bind: string;
+  /** The DHT's UDP port (0: any free one). */
+  port: number;
+  /** Private DHT nodes to start from (tests, closed networks); the public routers when undefined. */
+  bootstrap?: string[];
+  overlay: DhtOverlay;
+  start(options: MainlineDhtOptions): Promise<MainlineDht>;
+  timers: TimerHost;
+  log: Logger;
+  now?: () => number;
+  onChange(): void;
+}
+
+export class DhtService {
+  private dht?: MainlineDht;
+  private state: DhtView['state'] = 'off';
+  private timer?: TimerHandle;
+  private announceTimer?: TimerHandle;
+  private readonly tried = new Map<string, number>();
+  private readonly now: () => number;
+  private lastLookupAt?: number;
+  private lastAnnounceAt?: number;
+  private error?: string;
+  private looking = false;
+  readonly stats = { lookups: 0, announces: 0, peersFound: 0, merged: 0, refusedPrivate: 0, unverified: 0 };
+
+  constructor(private readonly options: DhtServiceOptions) {
+    this.now = options.now ?? Date.now;
+    this.enabled = options.enabled;
+  }
+
+  /** Starts the DHT node in the background: its bootstrap takes seconds, and nothing else waits for it. */
+  async start(): Promise<void> {
+    if (!this.enabled || this.state === 'starting' || this.state === 'ready') return;
+    this.state = 'starting';
+    this.options.onChange();
+    this.starting = this.boot();
+  }
+
+  private starting?: Promise<void>;
+  private enabled: boolean;
+
+  /** Turns the DHT on (it boots in the background) or off (its socket closes at once); kept. */
+  async configure(enabled: boolean): Promise<DhtView> {
+    await this.options.save?.(enabled);
+    if (enabled !== this.enabled) {
+      this.enabled = enabled;
+      if (enabled) await this.start();
+      else await this.stop();
+      this.options.onChange();
+    }
+    return this.view();
+  }
+
+  private async boot(): Promise<void> {
+    try {
+      this.dht = await this.options.start({ bind: this.options.bind, port: this.options.port, bootstrap: this.options.bootstrap });
+    } catch (error) {
+      this.state = 'failed';
+      this.error = (error as Error).message;
+      this.options.onChange();
+      return;
+    }
+    if (this.state !== 'starting') {
+      // Stopped while it booted.
+      await this.dht.close();
+      this.dht = undefined;
+      return;
+    }
+    this.state = 'ready';
+    this.options.log.info('the mainline DHT is ready', { endpoint: this.endpoint, nodes: this.dht.nodeCount() });
+    this.options.onChange();
+    this.scheduleLookup(0);
+    this.scheduleAnnounce(0);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) this.options.timers.clear(this.timer);
+    if (this.announceTimer) this.options.timers.clear(this.announceTimer);
+    this.timer = this.announceTimer = undefined;
+    this.state = 'off';
+    await this.starting;
+    const dht = this.dht;
+    this.dht = undefined;
+    await dht?.close();
+  }
+
+  /** HOST:PORT of our DHT node, once it listens. */
+  get endpoint(): string | undefined {
+    const a = this.dht?.address();
+    return a && `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  view(): DhtView {
+    return {
+      enabled: this.enabled,
+      state: this.state,
+      ...(this.endpoint ? { endpoint: this.endpoint } : {}),
+      nodes: this.dht?.nodeCount() ?? 0,
+      ...(this.lastLookupAt ? { lastLookupAt: this.lastLookupAt } : {}),
+      ...(this.lastAnnounceAt ? { lastAnnounceAt: this.lastAnnounceAt } : {}),
+      ...(this.error ? { error: this.error } : {}),
+      stats: { ...this.stats, ...(this.dht ? { malformed: this.dht.counters.warnings } : { malformed: 0 }) },
+    };
+  }
+
+  /** Looks the overlay up now (the Network screen's "Look again"). */
+  async lookupNow(): Promise<void> {
+    await this.lookup();
+  }
+
+  private scheduleLookup(delay: number): void {
+    if (this.timer) this.options.timers.clear(this.timer);
+    this.timer = this.options.timers.set(delay, () => {
+      void this.lookup().finally(() => {
+        if (this.dht) this.scheduleLookup(this.options.overlay.isAlone() ? (FIRST_ALONE_LOOKUPS_MS[this.stats.lookups - 1] ?? ALONE_LOOKUP_MS) : LOOKUP_MS);
+      });
+    });
+  }
+
+  private scheduleAnnounce(delay: number): void {
+    if (this.announceTimer) this.options.timers.clear(this.announceTimer);
+    this.announceTimer = this.options.timers.set(delay, () => {
+      void this.announce().finally(() => {
+        if (this.dht) this.scheduleAnnounce(ANNOUNCE_MS);
+      });
+    });
+  }
+
+  private async lookup(): Promise<void> {
+    const dht = this.dht;
+    if (!dht || this.looking) return;
+    this.looking = true;
+    this.stats.lookups++;
+    const found: DhtPeer[] = [];
+    try {
+      await dht.lookup(overlayInfohash(this.options.overlay.overlay), (peer) => found.push(peer));
+    } catch (error) {
+      this.options.log.debug('DHT lookup failed', { error: String(error) });
+    } finally {
+      this.looking = false;
+      this.lastLookupAt = this.now();
+    }
+    for (const peer of dedupe(found)) await this.consider(peer);
+    this.options.onChange();
+  }
+
+  private async announce(): Promise<void> {
+    const dht = this.dht;
+    const port = this.options.overlay.sipPort();
+    if (!dht || !port || !this.options.overlay.isMember()) return;
+    try {
+      await dht.announce(overlayInfohash(this.options.overlay.overlay), port);
+      this.stats.announces++;
+      this.lastAnnounceAt = this.now();
+      this.options.onChange();
+    } catch (error) {
+      this.options.log.debug('DHT announce failed', { error: String(error) });
+    }
+  }
+
+  /** A peer the DHT named: merged with when it answers over SIP as a member of this overlay. */
+  private async consider(peer: DhtPeer): Promise<void> {
+    this.stats.peersFound++;
+    if (this.options.overlay.isSelf(peer)) return;
+    // From the public DHT, an address of a private network is nobody we can reach, or a trap.
+    if (!this.options.bootstrap && !isPublicAddress(peer.host)) {
+      this.stats.refusedPrivate++;
+      return;
+    }
+    const key = `${peer.host}:${peer.port}`;
+    const last = this.tried.get(key);
+    if (last !== undefined && this.now() - last < RETRY_PEER_MS) return;
+    this.tried.set(key, this.now());
+    try {
+      await this.options.overlay.mergeWith(peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : key);
+      this.stats.merged++;
+    } catch (error) {
+      this.stats.unverified++;
+      this.options.log.debug('a DHT peer is no member of this overlay', { peer: key, error: String(error) });
+    }
+  }
+}
+
+function dedupe(peers: DhtPeer[]): DhtPeer[] {
+  const seen = new Set<string>();
+  return peers.filter((p) => {
+    const key = `${p.host}:${p.port}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Not loopback, private (RFC 1918, RFC 4193), link-local, CGNAT, unspecified or multicast. */
+export function isPublicAddress(host: string): boolean {
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    if (a === 0 || a === 10 || a === 127 || a >= 224) return false;
+    if (a === 169 && b === 254) return false;
+    if (a === 172 && b >= 16 && b <= 31) return false;
+    if (a === 192 && b === 168) return false;
+    if (a === 100 && b >= 64 && b <= 127) return false;
+    return true;
+  }
+  const v6 = host.toLowerCase();
+  if (v6 === '::' || v6 === '::1' || v6.startsWith('fe80:') || v6.startsWith('fc') || v6.startsWith('fd') || v6.startsWith('ff')) return false;
+  return v6.includes(':');
+}

@@ -1,0 +1,29 @@
+// What a user sees of the mainline DHT; the control API serves this as it is.
+
+export interface DhtView {
+  /** "Find Peerdial users through the BitTorrent DHT". */
+  enabled: boolean;
+  state: 'off' | 'starting' | 'ready' | 'failed';
+  /** HOST:PORT our DHT node listens on. */
+  endpoint?: string;
+  /** DHT nodes in our routing table. */
+  nodes: number;
+  lastLookupAt?: number;
+  lastAnnounceAt?: number;
+  /** Why the DHT could not start. */
+  error?: string;
+  stats: {
+    lookups: number;
+    announces: number;
+    /** Peers the lookups named (the same one found again counts again). */
+    peersFound: number;
+    /** Peers merged with or joined through (each checked over SIP first). */
+    merged: number;
+    /** Private or loopback addresses from the public DHT, not tried. */
+    refusedPrivate: number;
+    /** Peers that did not answer as members of this overlay. */
+    unverified: number;
+    /** Malformed or unexpected KRPC the DHT node dropped. */
+    malformed: number;
+  };
+}

@@ -1,0 +1,37 @@
+// A private BitTorrent mainline DHT on loopback for tests and benchmarks: N bittorrent-dht nodes
+// in this process, each bootstrapped from the first few, so nothing ever reaches the internet.
+import DHT from 'bittorrent-dht';
+
+export interface PrivateDht {
+  /** HOST:PORT of a few of its nodes: a --dht-bootstrap list. */
+  bootstrap: string[];
+  nodes: DHT[];
+  close(): Promise<void>;
+}
+
+export async function startPrivateDht(count: number, seeds = 4): Promise<PrivateDht> {
+  const nodes: DHT[] = [];
+  const listen = (dht: DHT) => new Promise<void>((resolve) => dht.listen(0, '127.0.0.1', () => resolve()));
+  for (let i = 0; i < seeds; i++) {
+    const dht = new DHT({ bootstrap: false });
+    await listen(dht);
+    nodes.push(dht);
+  }
+  const bootstrap = nodes.map((n) => `127.0.0.1:${n.address()!.port}`);
+  // The seeds know each other; every other node starts from them and fills its table by lookups.
+  for (const a of nodes) for (const b of nodes) if (a !== b) a.addNode({ host: '127.0.0.1', port: b.address()!.port });
+  const rest: Array<Promise<void>> = [];
+  for (let i = seeds; i < count; i++) {
+    const dht = new DHT({ bootstrap });
+    nodes.push(dht);
+    rest.push(listen(dht).then(() => new Promise<void>((resolve) => (dht.ready ? resolve() : dht.once('ready', () => resolve())))));
+  }
+  await Promise.all(rest);
+  return {
+    bootstrap,
+    nodes,
+    close: async () => {
+      await Promise.all(nodes.map((n) => new Promise<void>((resolve) => n.destroy(() => resolve()))));
+    },
+  };
+}
