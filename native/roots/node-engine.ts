@@ -21,7 +21,6 @@ import type { ChordConfig } from '../proto/overlay/chord-node.js';
 import { UserAudio, CallService, MediaSession, WavFileSource, WavRecorder, type AudioCodecName } from '../services/calls/index.js';
 export { OFFERED_CODECS, type AudioCodecName } from '../services/calls/index.js';
 import { CallRepository } from '../storage/repositories/call-repository.js';
-import { MediaClock } from '../transport/media-clock.js';
 import { RescueServer, type RescueSettings } from '../services/rescue/index.js';
 
 // What the CLI needs from below the engine, so it imports the composition root alone.
@@ -557,8 +556,6 @@ export class Engine {
     // file's conversion would hold up that tick's audio for every call.
     for (const rate of [8000, 16000, 48000]) played?.samplesAt(rate);
     const recorder = options.recordFile ? await WavRecorder.create(options.recordFile) : undefined;
-    // Four 5 ms lanes: each call sends once per 20 ms in its lane, so calls do not all burst at once.
-    const mediaClock = new MediaClock({ lanes: 4 });
     const audio = new UserAudio();
     const calls = new CallService({
       stack: sip,
@@ -569,7 +566,7 @@ export class Engine {
         MediaSession.open({
           bind,
           advertisedHost: sip.host,
-          clock: mediaClock,
+          // The calls' media runs on the process's media worker threads (services/calls/media-workers.ts).
           log: log.child('media'),
           portRange: options.rtpPorts,
           silenceTimeoutMs: options.mediaSilenceTimeoutMs,

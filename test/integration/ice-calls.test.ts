@@ -58,9 +58,11 @@ describe('ICE in a call between two engines', () => {
       await new Promise<void>((resolve) => intruder.send(packet, port, '127.0.0.1', () => resolve()));
     }
     intruder.close();
-    const after = await until('the injected packets to be counted', async () => {
+    // Counted, and a second more of alice's audio after them: toneHz needs half a second of sound
+    // in the last two, which the half second of audio before the injection only just gave.
+    const after = await until('the injected packets to be counted, and alice heard on', async () => {
       const [view] = await bob.api.invoke('call.list', {});
-      return (view?.quality?.refusedMedia ?? 0) >= 100 ? view : undefined;
+      return (view?.quality?.refusedMedia ?? 0) >= 100 && (view?.quality?.packetsReceived ?? 0) >= call.quality!.packetsReceived + 50 ? view : undefined;
     }, 5_000);
     assert.ok(after.quality!.refusedMedia! >= 100);
     // What bob hears is still alice's 440 Hz, not the intruder's 2 kHz.

@@ -15,7 +15,6 @@ import type { AudioSink } from '../../native/proto/media/audio-io.js';
 import { MediaSession, type MediaSessionOptions } from '../../native/services/calls/media-session.js';
 import { WavFileSource, WavRecorder } from '../../native/services/calls/wav-file-audio.js';
 import { resample } from '../../native/proto/media/resampler.js';
-import { MediaClock } from '../../native/transport/media-clock.js';
 import { decodeWav } from '../../native/wire/audio/wav.js';
 import { parseRtcpCompound, serializeRtcpCompound } from '../../native/wire/rtp/rtcp.js';
 import { looksLikeRtcp, parseRtpPacket, serializeRtpPacket, type RtpPacket } from '../../native/wire/rtp/rtp-packet.js';
@@ -23,7 +22,6 @@ import { parseTelephoneEvent } from '../../native/wire/rtp/telephone-event.js';
 import type { NegotiatedAudio } from '../../native/wire/sdp/audio-offer-answer.js';
 import { freePort } from '../support/node-process.js';
 
-const clock = new MediaClock();
 const log = createLogger('media-test', 'silent');
 const dir = await mkdtemp(path.join(tmpdir(), 'peerdial-media-'));
 const sessions: MediaSession[] = [];
@@ -33,7 +31,7 @@ after(async () => {
 });
 
 async function open(extra: Partial<MediaSessionOptions> = {}): Promise<MediaSession> {
-  const session = await MediaSession.open({ bind: '127.0.0.1', advertisedHost: '127.0.0.1', clock, log, rtcpIntervalMs: 500, ...extra });
+  const session = await MediaSession.open({ bind: '127.0.0.1', advertisedHost: '127.0.0.1', log, rtcpIntervalMs: 500, ...extra });
   sessions.push(session);
   return session;
 }

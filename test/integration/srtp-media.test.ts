@@ -14,7 +14,6 @@ import { createLogger } from '../../native/log.js';
 import { MediaSession } from '../../native/services/calls/media-session.js';
 import { WavFileSource, WavRecorder } from '../../native/services/calls/wav-file-audio.js';
 import { resample } from '../../native/proto/media/resampler.js';
-import { MediaClock } from '../../native/transport/media-clock.js';
 import { decodeG711, encodeG711 } from '../../native/wire/audio/g711.js';
 import { decodeWav } from '../../native/wire/audio/wav.js';
 import { generateX25519KeyPair } from '../../native/wire/crypto/x25519.js';
@@ -22,7 +21,6 @@ import { looksLikeRtcp, serializeRtpPacket } from '../../native/wire/rtp/rtp-pac
 import type { NegotiatedAudio } from '../../native/wire/sdp/audio-offer-answer.js';
 import { deriveCallSrtpKeys } from '../../native/wire/sdp/media-key.js';
 
-const clock = new MediaClock();
 const log = createLogger('srtp-media-test', 'silent');
 const dir = await mkdtemp(path.join(tmpdir(), 'peerdial-srtp-'));
 const closers: (() => Promise<void> | void)[] = [];
@@ -127,7 +125,7 @@ async function hostileRelay(aPort: number, bPort: number) {
 describe('an encrypted call through a hostile relay', () => {
   it('plays the audio at the far end, leaves the relay only ciphertext, and refuses replays, tampering and injection', async () => {
     const open = async () => {
-      const session = await MediaSession.open({ bind: '127.0.0.1', advertisedHost: '127.0.0.1', clock, log, rtcpIntervalMs: 500 });
+      const session = await MediaSession.open({ bind: '127.0.0.1', advertisedHost: '127.0.0.1', log, rtcpIntervalMs: 500 });
       closers.push(() => session.close());
       return session;
     };

@@ -1,43 +1,39 @@
-// The media of one call: 20 ms frames from an AudioSource through the codec to RTP, RTP through
-// the jitter buffer, the codec and loss concealment to an AudioSink, RTCP reports both ways, RFC 4733 DTMF both ways,
-// and symmetric RTP (send to where the peer's media really comes from, RFC 4961's idea, which
-// is what gets media through a NAT when the SDP address is a private one).
-import { randomBytes, randomInt, X509Certificate } from 'node:crypto';
+// One call's media as the rest of the engine sees it. The per-packet and per-tick work (the 20 ms
+// clock, codecs, jitter buffer, SRTP, RTCP, DTMF) and the call's UDP sockets are in a media worker
+// thread (media-core.ts, on the pool of media-workers.ts); this side, on the main thread, keeps
+// what is signalling's: ICE (checks, TURN relays), the DTLS-SRTP handshake with phones, the port
+// mapping, and the call's audio devices. It tells the worker where to send (the route) and what to
+// hand back (the gate), and answers the worker's pulls for source frames and plays its frames.
+import { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../log.js';
 import type { CallQuality, MediaPathView } from './call-view.js';
-import { FRAME_MS, frameSamples, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
-import { DtmfReceiver } from '../../proto/media/dtmf-receiver.js';
-import { planDtmfPackets, validateDtmfKeys, type DtmfPacketPlanEntry } from '../../proto/media/dtmf-sender.js';
-import { JitterBuffer } from '../../proto/media/jitter-buffer.js';
-import { LossConcealer } from '../../proto/media/loss-concealment.js';
-import { firstRtcpIntervalMs, nextRtcpIntervalMs, RTCP_MIN_INTERVAL_MS } from '../../proto/media/rtcp-interval.js';
-import { ReceptionStatistics, roundTripFromReport, SenderCounters } from '../../proto/media/rtp-statistics.js';
+import { frameSamples, type AudioSink, type AudioSource } from '../../proto/media/audio-io.js';
+import { validateDtmfKeys } from '../../proto/media/dtmf-sender.js';
+import { RTCP_MIN_INTERVAL_MS } from '../../proto/media/rtcp-interval.js';
 import type { IceRole } from '../../proto/nat/ice-agent.js';
 import type { TimerHost } from '../../proto/sip/timers.js';
 import type { IceDescription } from '../../wire/sdp/ice-attributes.js';
-import type { MediaClock, MediaTick } from '../../transport/media-clock.js';
-import { RtpSocketPair, type RtcpArrival, type RtpEndpoint } from '../../transport/rtp-socket.js';
-import type { VoiceCodec } from '../../wire/audio/voice-codec.js';
-import { createVoiceCodec, packetMs } from './voice-codecs.js';
-import { msToNtp, parseRtcpCompound, serializeRtcpCompound, type ReportBlock, type ReportPacket } from '../../wire/rtp/rtcp.js';
-import { looksLikeRtcp, parseRtpPacket, serializeRtpPacket } from '../../wire/rtp/rtp-packet.js';
-import { parseTelephoneEvent, serializeTelephoneEvent } from '../../wire/rtp/telephone-event.js';
-import { rtpClockRate, type AudioCodecName, type NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
-import { receives, sends } from '../../wire/sdp/direction.js';
+import type { RtpEndpoint } from '../../transport/rtp-socket.js';
+import type { NegotiatedAudio } from '../../wire/sdp/audio-offer-answer.js';
 import { IcePath, type CallPortMapping, type HeldRelays, type IceGatheringConfig } from './ice-path.js';
-import { SrtcpReceiver, SrtcpSender, SrtpReceiver, SrtpSender } from '../../wire/srtp/srtp.js';
 import type { CallSrtpKeys } from '../../wire/sdp/media-key.js';
 import type { DtlsCredentials, DtlsFailure } from '../../transport/dtls-session.js';
 import { fingerprintOf, type DtlsFingerprint, type DtlsSetup } from '../../wire/sdp/dtls-attributes.js';
 import { looksLikeDtls } from '../../wire/rtp/demultiplex.js';
 import { DtlsKeying } from './dtls-keying.js';
+import { opusEffort } from './voice-codecs.js';
+import { asBuffer, endpointKey, STAT, STAT_SLOTS, type FromWorker, type MediaRoute, type ToWorker } from './media-worker-protocol.js';
+import { sharedMediaWorkers, type MediaWorkerChannel, type MediaWorkerPool } from './media-workers.js';
+
+export { opusSettingsFor } from './media-core.js';
 
 export interface MediaSessionOptions {
   bind: string;
   advertisedHost: string;
-  clock: MediaClock;
   log: Logger;
+  /** The worker threads the call's media runs on (default: the process's shared pool). */
+  workers?: MediaWorkerPool;
   portRange?: [number, number];
   /** No RTP nor RTCP from the peer for this long while it should be sending: onPeerSilent fires once (default 30000). */
   silenceTimeoutMs?: number;
@@ -56,6 +52,17 @@ export interface MediaSessionOptions {
 export interface MediaProbe {
   /** `heldMs`: how long the frame's packet waited in the jitter buffer. */
   framePlayed(heldMs: number): void;
+}
+
+/**
+ * A source the media worker plays by itself, without asking the main thread each tick: the
+ * same 20 ms frame again and again (one per codec rate it has, told apart by their length).
+ */
+export class RepeatedFrameSource implements AudioSource {
+  constructor(readonly frames: Int16Array[]) {}
+  read(sampleRate: number): Int16Array | undefined {
+    return this.frames.find((f) => f.length === frameSamples(sampleRate));
+  }
 }
 
 /** What a call shows of its quality, and the counters behind it. */
@@ -78,13 +85,6 @@ export interface MediaStats extends CallQuality {
   srtp?: { authFailed: number; replayed: number; malformed: number };
 }
 
-interface SrtpContexts {
-  rtpOut: SrtpSender;
-  rtpIn: SrtpReceiver;
-  rtcpOut: SrtcpSender;
-  rtcpIn: SrtcpReceiver;
-}
-
 export class DtmfUnavailableError extends Error {
   readonly code = 'DTMF_UNAVAILABLE';
 }
@@ -92,110 +92,39 @@ export class DtmfUnavailableError extends Error {
 const DEFAULT_SILENCE_TIMEOUT_MS = 30_000;
 /** The controlled side of a dead path restarts ICE itself only if the controlling side has not within this long. */
 const CONTROLLED_RESTART_WAIT_MS = 3_000;
-/** Silence between two keys after the end packets, in frames (RFC 4733 leaves it to the sender). */
-const INTER_DIGIT_GAP_FRAMES = 3;
-/** A different SSRC replaces the peer's only after the current one has been quiet this long. */
-const SOURCE_SWITCH_QUIET_MS = 500;
-const SEQ_RING = 1024;
-const LATE_TICK_MS = 5;
-/** Below -50 dBFS (RMS) a frame is silence for DTX; 200 ms of it before DTX may start. */
-const DTX_LEVEL_SQUARED = (32768 * 10 ** (-50 / 20)) ** 2;
-const DTX_AFTER_FRAMES = 10;
-/** Packet lengths followed: 10 ms to 200 ms (RFC 3551 4.2); Opus may send 2.5 ms, which we take as 10. */
-const MIN_PACKET_MS = 10;
-const MAX_PACKET_MS = 200;
-
-interface DtmfJob {
-  keys: string[];
-  resolve(): void;
-  reject(error: Error): void;
-}
-
-interface DtmfInProgress {
-  plan: DtmfPacketPlanEntry[];
-  next: number;
-  startTimestamp: number;
-  gapFrames: number;
-}
 
 export class MediaSession {
   readonly port: number;
   readonly address: string;
-  muted = false;
   onDtmf?: (digit: string) => void;
   onPeerSilent?: () => void;
   /** With ICE: the selected path stopped carrying anything; the controlling side restarts ICE. */
   onPathLost?: () => void;
 
   private readonly log: Logger;
-  private readonly clock: MediaClock;
-  private readonly silenceTimeoutMs: number;
-  private readonly rtcpIntervalMs: number;
   private readonly probe: MediaProbe | undefined;
-  private readonly leaveClock: (() => void)[] = [];
-
-  // Our stream (RFC 3550 5.1: random SSRC, initial sequence number and timestamp).
-  private readonly ssrc = randomBytes(4).readUInt32BE(0);
-  private sequence = randomInt(0, 0x10000);
-  private timestamp = randomBytes(4).readUInt32BE(0);
-  private readonly cname = `${randomBytes(12).toString('base64url')}@peerdial`;
-  private readonly sent = new SenderCounters();
-  private markNext = true;
-  // The RTP time of the latest tick and when it was due, to stamp SRs (RFC 3550 6.4.1).
-  private tickTimestamp = 0;
-  private tickScheduledMs = 0;
+  private readonly channel: MediaWorkerChannel;
+  /** The worker's counters for this call (STAT), in memory both threads see. */
+  private readonly counters: Float64Array;
+  private mutedNow = false;
 
   private negotiated: NegotiatedAudio | undefined;
-  /** The agreed codec's state; a re-INVITE to another codec makes a new one. */
-  private codec: VoiceCodec | undefined;
-  private codecName: AudioCodecName | undefined;
-  /** PCM rate of the codec, and samples of a 20 ms frame at it. */
-  private pcmRate = 8000;
-  private frameSize = frameSamples(8000);
-  /** RTP clock of the codec (RFC 3551 4.5), and its ticks in 20 ms. */
-  private rtpClock = 8000;
-  private timestampStep = frameSamples(8000);
-  /** A stateless codec's silence, encoded once (G.711); others encode their silence (Opus DTX, G.722's state). */
-  private silence: Buffer | undefined;
-  private silentFrame = new Int16Array(frameSamples(8000));
-  /** The loss figure we last tuned the encoder to, from the peer's reports (percent). */
-  private tunedLoss: number | undefined;
-  /** Opus: frames in a row below the DTX level, and whether the encoder may use DTX now. */
-  private quietFrames = 0;
-  private dtxAllowed = false;
   private source: AudioSource | undefined;
   private sink: AudioSink | undefined;
+  private readonly dtmfJobs = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  private nextDtmfJob = 1;
 
-  // The peer's stream.
-  private remoteSsrc: number | undefined;
-  private lastFromPeerMs = 0;
-  private reception = new ReceptionStatistics();
-  private jitterBuffer = new JitterBuffer();
-  /** How long the peer's packets are; 20 ms until they say otherwise. */
-  private packetMs = FRAME_MS;
-  /** A received packet's RTP timestamp and its jitter buffer slot (-1: none yet): what later packets are placed from. */
-  private anchorTimestamp = 0;
-  private anchorSlot = -1;
-  /** Decoded samples not yet played: packets of other sizes are cut into 20 ms frames here. */
-  private backlog = new Int16Array(4 * frameSamples(8000));
-  private backlogOffset = 0;
-  private backlogLength = 0;
-  private concealer = new LossConcealer();
-  private readonly dtmfReceiver = new DtmfReceiver();
-  private readonly arrivalBySeq = new Float64Array(SEQ_RING);
-  private playoutStarted = false;
-
-  // Where to send: the SDP's address until the peer's own packets show the real one.
+  // Where to send: the SDP's address until the peer's own packets show the real one (the worker latches; it tells us).
   private sdpRtp: RtpEndpoint | undefined;
   private latchedRtp: RtpEndpoint | undefined;
-  private latchedRtcp: { to: RtpEndpoint; via: RtcpArrival } | undefined;
 
-  private rttMs: number | undefined;
   /** ICE for this call's socket, once gathered; dropped when the peer turns out not to do ICE. */
   private ice: IcePath | undefined;
   /** True once the peer's SDP had ICE: media then goes only on the selected pair. */
   private iceInUse = false;
   private iceRemoteUfrag: string | undefined;
+  /** Sources ICE let media in from (address:port): the worker reads their media without asking again. */
+  private readonly iceAllowed = new Set<string>();
   /** The call's port mapped on our router, asked for at the first gathering and kept across ICE restarts. */
   private portMapping: Promise<CallPortMapping | undefined> | undefined;
   /** Where the peer's SIP comes from: a relay anchoring media for a phone without ICE lets that address in too. */
@@ -204,16 +133,10 @@ export class MediaSession {
   /** Relays (IP addresses) the dead path went through: a restart leaves them behind. */
   private failedRelays: string[] = [];
   private readonly iceOptions: { config?: () => IceGatheringConfig; timers?: TimerHost };
-  /** Packets sent as of the last two reports, newest first (RFC 3550 6.4: SR or RR). */
-  private sentAtReports: [number, number] = [0, 0];
-  private nextRtcpAtMs = Infinity;
-  private silenceSinceMs = 0;
-  private silentFired = false;
 
-  private readonly dtmfQueue: DtmfJob[] = [];
-  private dtmf: DtmfInProgress | undefined;
-  /** Set before the first configure() of an encrypted call: then nothing goes or is taken in the clear. */
-  private srtp: SrtpContexts | undefined;
+  private srtpSet = false;
+  /** This call's share of the node's richer Opus encoders, while it speaks Opus. */
+  private opusClaim: ReturnType<typeof opusEffort.claim> | undefined;
   /** DTLS-SRTP with a phone: the handshake, and what waits for its keys (dtls-keying.ts). */
   private readonly keying: DtlsKeying | undefined;
   /** DTLS-SRTP without RTCP multiplexed: the RTCP port would need its own handshake, so no RTCP goes or is read. */
@@ -226,28 +149,22 @@ export class MediaSession {
   /** The DTLS-SRTP keys are in place. */
   onSecured?: () => void;
 
-  private readonly counts = {
-    packetsReceived: 0,
-    lateTicks: 0,
-    concealedFrames: 0,
-    dtmfSent: 0,
-    dtmfReceived: 0,
-    malformedDatagrams: 0,
-    ignoredPackets: 0,
-    rtcpReceived: 0,
-  };
   private closed = false;
+  /** Answers the worker owes this side: stopped, closed. */
+  private readonly waiting = new Map<'stopped' | 'closed', () => void>();
 
   private constructor(
     options: MediaSessionOptions,
-    private readonly sockets: RtpSocketPair,
+    private readonly id: number,
+    channel: MediaWorkerChannel,
+    counters: Float64Array,
+    port: number,
   ) {
-    this.port = sockets.port;
+    this.port = port;
+    this.channel = channel;
+    this.counters = counters;
     this.address = options.advertisedHost;
-    this.clock = options.clock;
     this.log = options.log;
-    this.silenceTimeoutMs = options.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS;
-    this.rtcpIntervalMs = options.rtcpIntervalMs ?? RTCP_MIN_INTERVAL_MS;
     this.probe = options.probe;
     this.iceOptions = { config: options.ice, timers: options.timers };
     this.dtlsCredentials = options.dtls;
@@ -259,14 +176,17 @@ export class MediaSession {
       },
       arrivedEarly: (early) => {
         if (this.closed) return;
+        // The keys are in: the worker reads media itself again, after what waited for them.
+        this.updateGate();
         for (const held of early) this.receiveMedia(held.datagram, held.from);
         this.onSecured?.();
       },
       failed: (problem, reason) => {
         if (!this.closed) this.onSecurityFailed?.(problem, reason);
       },
-      heardPeer: () => this.counts.packetsReceived > 0,
+      heardPeer: () => this.counters[STAT.packetsReceived] > 0,
     });
+    if (this.keying) this.updateGate();
   }
 
   private readonly dtlsCredentials: DtlsCredentials | undefined;
@@ -284,18 +204,179 @@ export class MediaSession {
     return this.keying?.pending === true;
   }
 
+  /** Opens the call's sockets in a media worker (the least loaded) and the session that drives them. */
   static async open(options: MediaSessionOptions): Promise<MediaSession> {
-    // Datagrams are delivered by later event-loop turns, so the session exists before the first one.
-    const route: { to?: MediaSession } = {};
-    const sockets = await RtpSocketPair.open({
-      bind: options.bind,
-      portRange: options.portRange,
-      onRtp: (datagram, from) => route.to?.receiveOnRtpPort(datagram, from, false),
-      onRtcp: (datagram, from, arrival) => (arrival === 'rtp-port' ? route.to?.receiveOnRtpPort(datagram, from, true) : route.to?.receiveRtcp(datagram, from, arrival)),
-      onError: (error) => options.log.warn('RTP socket failed', { error: error.message }),
+    const workers = options.workers ?? sharedMediaWorkers();
+    const stats = new SharedArrayBuffer(STAT_SLOTS * Float64Array.BYTES_PER_ELEMENT);
+    // Messages for the session wait here until it exists (the worker answers `open` first).
+    const route: { to?: MediaSession; opened?: (message: FromWorker) => void } = {};
+    const { id, channel } = workers.attach((message) => {
+      if (route.to) route.to.fromWorker(message);
+      else if (message.t === 'log') options.log[message.level](message.message, message.fields);
+      else route.opened?.(message);
     });
-    route.to = new MediaSession(options, sockets);
+    const answer = await new Promise<FromWorker>((resolve) => {
+      route.opened = resolve;
+      channel.post({
+        t: 'open',
+        id,
+        bind: options.bind,
+        portRange: options.portRange,
+        stats,
+        silenceTimeoutMs: options.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS,
+        rtcpIntervalMs: options.rtcpIntervalMs ?? RTCP_MIN_INTERVAL_MS,
+        probe: options.probe !== undefined,
+      });
+    });
+    if (answer.t !== 'opened') {
+      channel.detach();
+      const failure = answer.t === 'open-failed' ? answer : { message: 'the media worker did not open the call', code: undefined };
+      throw Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {});
+    }
+    route.to = new MediaSession(options, id, channel, new Float64Array(stats), answer.port);
     return route.to;
+  }
+
+  get muted(): boolean {
+    return this.mutedNow;
+  }
+
+  set muted(muted: boolean) {
+    this.mutedNow = muted;
+    this.post({ t: 'mute', id: this.id, muted });
+  }
+
+  private post(message: ToWorker): void {
+    this.channel.post(message);
+  }
+
+  // ---- what the worker says ----
+
+  private fromWorker(message: FromWorker): void {
+    switch (message.t) {
+      case 'datagram':
+        if (message.arrival === 'rtp-port' || message.arrival === 'rtp') this.receiveOnRtpPort(asBuffer(message.datagram), message.from);
+        break;
+      case 'out':
+        if (this.closed && !this.ice) break;
+        if (message.to) this.ice?.sendAnchored(asBuffer(message.datagram), message.to);
+        else this.ice?.sendMedia(asBuffer(message.datagram));
+        break;
+      case 'pull':
+        this.post({ t: 'frame', id: this.id, pcm: this.mutedNow ? undefined : this.source?.read(message.rate) });
+        break;
+      case 'play':
+        if (message.heldMs !== undefined) this.probe?.framePlayed(message.heldMs);
+        this.sink?.write(message.pcm, message.rate);
+        break;
+      case 'dtmf-done': {
+        const job = this.dtmfJobs.get(message.job);
+        this.dtmfJobs.delete(message.job);
+        if (message.error === undefined) job?.resolve();
+        else job?.reject(new DtmfUnavailableError(message.error));
+        break;
+      }
+      case 'digit':
+        try {
+          this.onDtmf?.(message.digit);
+        } catch (error) {
+          this.log.warn('onDtmf handler threw', { error: String(error) });
+        }
+        break;
+      case 'silent':
+        try {
+          this.onPeerSilent?.();
+        } catch (error) {
+          this.log.warn('onPeerSilent handler threw', { error: String(error) });
+        }
+        break;
+      case 'latched':
+        this.latchedRtp = message.rtp;
+        break;
+      case 'heard':
+        // Media on the pair is a sign of life for ICE's consent (RFC 7675), as it was when ICE saw every packet.
+        if (this.ice && !this.ice.anchored) this.ice.agent.acceptsMedia(message.from, 'socket');
+        break;
+      case 'log':
+        this.log[message.level](message.message, message.fields);
+        break;
+      case 'stopped':
+      case 'closed':
+        this.waiting.get(message.t)?.();
+        this.waiting.delete(message.t);
+        break;
+    }
+  }
+
+  private ask(message: ToWorker & { t: 'stop' | 'close' }, answer: 'stopped' | 'closed'): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting.set(answer, resolve);
+      this.post(message);
+    });
+  }
+
+  /** What the worker must hand over rather than read itself, now. */
+  private updateGate(): void {
+    this.post({
+      t: 'gate',
+      id: this.id,
+      gate: {
+        ice: this.ice !== undefined,
+        iceInUse: this.iceInUse,
+        anchored: this.ice?.anchored === true,
+        allowed: [...this.iceAllowed],
+        keying: this.keying !== undefined,
+        keysPending: this.keysPending,
+      },
+      rtcpOff: this.rtcpOff,
+    });
+  }
+
+  /** Where the worker sends media, now: ICE's selected pair, a relay (through this thread), or the peer. */
+  private updateRoute(): void {
+    let route: MediaRoute;
+    if (this.iceInUse && this.ice) {
+      const target = this.ice.agent.mediaTarget();
+      route = !target ? { kind: 'none' } : target.via === 'socket' ? { kind: 'pair', to: target.to } : { kind: 'main', anchored: false };
+    } else if (this.ice?.anchored) {
+      route = { kind: 'main', anchored: true };
+    } else {
+      route = { kind: 'peer' };
+    }
+    this.post({ t: 'route', id: this.id, route });
+  }
+
+  /** From the call's RTP socket: STUN and TURN for ICE, DTLS for the handshake; media ICE lets in goes back to the worker. */
+  private receiveOnRtpPort(datagram: Buffer, from: RtpEndpoint): void {
+    if (this.closed) return;
+    if (this.ice) {
+      const verdict = this.ice.intercept(datagram, from);
+      if (verdict === 'consumed') return;
+      if (verdict === 'refused' && this.iceInUse) return;
+      if (verdict === 'media' && !this.ice.anchored && !this.iceAllowed.has(endpointKey(from))) {
+        this.iceAllowed.add(endpointKey(from));
+        this.updateGate();
+      }
+    }
+    if (this.keying && (looksLikeDtls(datagram) || this.keying.pending)) this.keyingTakes(datagram, from);
+    else this.post({ t: 'media', id: this.id, datagram, from });
+  }
+
+  /** RFC 7983: DTLS records to the handshake; media that came before the keys waits for them. */
+  private keyingTakes(datagram: Buffer, from: RtpEndpoint): void {
+    if (looksLikeDtls(datagram)) this.keying!.receiveRecord(datagram, from, this.iceInUse);
+    else this.keying!.hold(datagram, from);
+  }
+
+  /** Media that came through a TURN relay from the selected peer (or waited for DTLS keys). */
+  private receiveMedia(datagram: Buffer, from: RtpEndpoint): void {
+    if (this.closed) return;
+    if (this.keying && (looksLikeDtls(datagram) || this.keying.pending)) this.keyingTakes(datagram, from);
+    else this.post({ t: 'media', id: this.id, datagram, from });
+  }
+
+  private sendFromSocket(bytes: Buffer, to: RtpEndpoint): void {
+    this.post({ t: 'send', id: this.id, bytes, to });
   }
 
   /**
@@ -312,13 +393,16 @@ export class MediaSession {
       adopt,
       hostAddresses: [this.address],
       port: this.port,
-      sendFromSocket: (bytes, to) => this.sockets.sendRtp(bytes, to),
+      sendFromSocket: (bytes, to) => this.sendFromSocket(bytes, to),
       deliverMedia: (datagram, from) => this.receiveMedia(datagram, from),
       timers,
       log: this.log.child('ice'),
       onState: (state) => this.pathState(path, state, config),
     });
     this.ice = path;
+    this.iceAllowed.clear();
+    this.updateGate();
+    this.updateRoute();
     this.portMapping ??= config.mapPort?.(this.port).catch(() => undefined);
     return path.gather(config, this.portMapping);
   }
@@ -334,6 +418,9 @@ export class MediaSession {
     const old = this.ice;
     this.ice = undefined;
     this.iceRemoteUfrag = undefined;
+    this.iceAllowed.clear();
+    this.updateGate();
+    this.updateRoute();
     this.pathLostTimer = undefined;
     const held = old?.handOver(this.failedRelays);
     this.failedRelays = [];
@@ -351,6 +438,13 @@ export class MediaSession {
    * restart at once; the controlled one only if the other side has not done so a little later.
    */
   private pathState(path: IcePath, state: string, config: IceGatheringConfig): void {
+    if (path === this.ice) {
+      if (state === 'failed' || state === 'closed') {
+        this.iceAllowed.clear();
+        this.updateGate();
+      }
+      this.updateRoute();
+    }
     if (path === this.ice && state === 'connected') this.keying?.pathReady();
     if (path !== this.ice || (state !== 'disconnected' && state !== 'failed')) return;
     for (const address of path.selectedRelays()) {
@@ -368,17 +462,13 @@ export class MediaSession {
 
   /** An encrypted call's keys, one master key per direction (RFC 3711 8.2); set once, before configure(). */
   secure(keys: CallSrtpKeys): void {
-    if (this.srtp || (this.negotiated && !this.keysPending)) throw new Error('SRTP keys are set once, before media starts');
-    this.srtp = {
-      rtpOut: new SrtpSender(keys.send.key, keys.send.salt, keys.suite),
-      rtpIn: new SrtpReceiver(keys.receive.key, keys.receive.salt, keys.suite),
-      rtcpOut: new SrtcpSender(keys.send.key, keys.send.salt, keys.suite),
-      rtcpIn: new SrtcpReceiver(keys.receive.key, keys.receive.salt, keys.suite),
-    };
+    if (this.srtpSet || (this.negotiated && !this.keysPending)) throw new Error('SRTP keys are set once, before media starts');
+    this.srtpSet = true;
+    this.post({ t: 'secure', id: this.id, keys });
   }
 
   get encrypted(): boolean {
-    return this.srtp !== undefined || this.keysPending;
+    return this.srtpSet || this.keysPending;
   }
 
   /**
@@ -387,17 +477,18 @@ export class MediaSession {
    * nothing is sent, and what arrives waits (a little of it) to be opened with them.
    */
   startDtls(ownSetup: DtlsSetup, peerFingerprint: DtlsFingerprint, rtcpMux: boolean): void {
-    if (this.closed || this.keying?.started || this.srtp) return;
+    if (this.closed || this.keying?.started || this.srtpSet) return;
     if (!this.keying) throw new Error('this node has no certificate for DTLS-SRTP');
     this.rtcpOff = !rtcpMux;
     this.keying.start(ownSetup, peerFingerprint);
+    this.updateGate();
   }
 
   /** A DTLS record goes where media goes: the ICE pair (false until there is one), the anchoring relay, or the peer. */
   private sendRecord(record: Buffer, peer: RtpEndpoint | undefined): boolean {
     if (this.iceInUse && this.ice) return this.ice.sendMedia(record);
     const target = peer ?? this.rtpTarget();
-    if (target && !this.ice?.sendAnchored(record, target)) this.sockets.sendRtp(record, target);
+    if (target && !this.ice?.sendAnchored(record, target)) this.sendFromSocket(record, target);
     return true;
   }
 
@@ -405,84 +496,23 @@ export class MediaSession {
   configure(negotiated: NegotiatedAudio): void {
     if (this.closed) return;
     this.configureIce(negotiated);
-    const previous = this.negotiated;
     this.negotiated = negotiated;
-    if (negotiated.codec.name !== this.codecName) this.useCodec(negotiated.codec.name);
     const remote = { address: negotiated.remoteAddress, port: negotiated.remotePort };
     if (!this.sdpRtp || this.sdpRtp.address !== remote.address || this.sdpRtp.port !== remote.port) {
-      // A new remote party (or a moved one): what we latched belonged to the old one.
+      // A new remote party (or a moved one): what was latched belonged to the old one (the worker forgets it too).
       this.sdpRtp = remote;
       this.latchedRtp = undefined;
-      this.latchedRtcp = undefined;
     }
-    const now = this.clock.now();
-    if (!previous) {
-      const lane = this.clock.nextLane();
-      this.leaveClock.push(this.clock.join((tick) => this.sendTick(tick), 0, lane));
-      this.leaveClock.push(this.clock.join(() => this.playoutTick(), 1, lane));
-      this.nextRtcpAtMs = now + firstRtcpIntervalMs(Math.random, this.rtcpIntervalMs);
+    // The node's first Opus calls encode at a higher complexity (voice-codecs.ts): counted here, for every worker.
+    if (negotiated.codec.name !== 'opus') {
+      this.opusClaim?.release();
+      this.opusClaim = undefined;
     }
-    if (!previous || sends(negotiated.direction) !== sends(previous.direction)) this.markNext = true;
-    if (!previous || !receives(previous.direction)) {
-      // The wait for the peer starts when we begin to expect its media.
-      this.silenceSinceMs = now;
-      this.silentFired = false;
-    }
-  }
-
-  /** A new codec (the first, or another one agreed by re-INVITE): its rates, and playout state that counts in them. */
-  private useCodec(name: AudioCodecName): void {
-    this.codec?.close();
-    this.codec = createVoiceCodec(name);
-    this.codecName = name;
-    this.pcmRate = this.codec.sampleRate;
-    this.frameSize = frameSamples(this.pcmRate);
-    this.rtpClock = rtpClockRate(name);
-    this.timestampStep = frameSamples(this.rtpClock);
-    this.silentFrame = new Int16Array(this.frameSize);
-    this.silence = name === 'PCMU' || name === 'PCMA' ? this.codec.encode(this.silentFrame) : undefined;
-    this.tunedLoss = undefined;
-    this.quietFrames = 0;
-    // DTX starts off: gateDtx turns it on in silence, and only toward a peer that asked (RFC 7587 6.1).
-    this.dtxAllowed = false;
-    this.codec.tune({ dtx: false });
-    this.concealer = new LossConcealer(this.pcmRate);
-    this.backlog = new Int16Array(4 * this.frameSize);
-    this.backlogOffset = 0;
-    this.backlogLength = 0;
-    this.restartReception();
-  }
-
-  /**
-   * Where a packet goes in the jitter buffer: by its RTP timestamp, one slot per packet length,
-   * not by its sequence number. A sender in DTX (Opus's silence) stops sending but keeps its
-   * clock running, so after the silence the sequence number goes on by one while the timestamp
-   * jumps: counted in time, the silence is frames the buffer fills with concealment, and the
-   * delay stays what it was. For a sender without gaps both counts agree.
-   */
-  private playoutSlot(sequenceNumber: number, timestamp: number): number {
-    if (this.anchorSlot < 0) {
-      this.anchorTimestamp = timestamp;
-      this.anchorSlot = sequenceNumber;
-      return sequenceNumber;
-    }
-    const step = (this.packetMs * this.rtpClock) / 1000;
-    const frames = Math.round(((timestamp - this.anchorTimestamp) | 0) / step);
-    const slot = (this.anchorSlot + frames) & 0xffff;
-    // Move the anchor forward only, so a late packet is placed against the same reference.
-    if (frames > 0) {
-      this.anchorTimestamp = timestamp;
-      this.anchorSlot = slot;
-    }
-    return slot;
-  }
-
-  /** Statistics and the jitter buffer start over: a new codec or a new source. */
-  private restartReception(): void {
-    this.anchorSlot = -1;
-    this.reception = new ReceptionStatistics(this.rtpClock);
-    this.jitterBuffer = new JitterBuffer({ frameMs: this.packetMs, clockRate: this.rtpClock });
-    this.playoutStarted = false;
+    const startsOpus = negotiated.codec.name === 'opus' && !this.opusClaim;
+    if (startsOpus) this.opusClaim = opusEffort.claim();
+    this.updateGate();
+    this.updateRoute();
+    this.post({ t: 'configure', id: this.id, negotiated, ...(startsOpus ? { opusComplexity: this.opusClaim!.complexity } : {}) });
   }
 
   /**
@@ -506,12 +536,16 @@ export class MediaSession {
     this.ice.start(negotiated.ice);
   }
 
+  /** Where audio to send comes from. A RepeatedFrameSource plays in the worker; any other is asked one frame ahead. */
   setSource(source: AudioSource | undefined): void {
     this.source = source;
+    if (source instanceof RepeatedFrameSource) this.post({ t: 'source', id: this.id, kind: 'repeat', spec: { frames: source.frames } });
+    else this.post({ t: 'source', id: this.id, kind: source ? 'main' : 'none' });
   }
 
   setSink(sink: AudioSink | undefined): void {
     this.sink = sink;
+    this.post({ t: 'sink', id: this.id, on: sink !== undefined });
   }
 
   /** RFC 4733: sends the keys in order, about 100 ms each plus a gap; resolves once all are sent. */
@@ -526,38 +560,48 @@ export class MediaSession {
       return Promise.reject(new DtmfUnavailableError('the other side did not agree to RFC 4733 telephone-events'));
     }
     if (digits.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => this.dtmfQueue.push({ keys: [...digits.toUpperCase()], resolve, reject }));
+    const job = this.nextDtmfJob++;
+    return new Promise((resolve, reject) => {
+      this.dtmfJobs.set(job, { resolve, reject });
+      this.post({ t: 'dtmf', id: this.id, job, digits: digits.toUpperCase() });
+    });
+  }
+
+  private rtpTarget(): RtpEndpoint | undefined {
+    return this.latchedRtp ?? this.sdpRtp;
   }
 
   stats(): MediaStats {
+    const c = this.counters;
     // The send bitrate over the last second or more: what the codec really uses (DTX, adaptation).
-    const nowMs = this.clock.now();
+    const nowMs = performance.now();
     if (nowMs - this.rateMark.at >= 1000) {
-      if (this.rateMark.at > 0) this.bitrateKbps = (8 * (this.sent.octets - this.rateMark.octets)) / (nowMs - this.rateMark.at);
-      this.rateMark = { at: nowMs, octets: this.sent.octets };
+      if (this.rateMark.at > 0) this.bitrateKbps = (8 * (c[STAT.octetsSent] - this.rateMark.octets)) / (nowMs - this.rateMark.at);
+      this.rateMark = { at: nowMs, octets: c[STAT.octetsSent] };
     }
     const remote = this.iceInUse ? this.ice?.agent.mediaTarget()?.to : this.rtpTarget();
     const anchored = !this.iceInUse && this.ice?.anchored ? this.ice.view() : undefined;
+    const rttMs = Number.isNaN(c[STAT.rttMs]) ? undefined : c[STAT.rttMs];
     // Through a relay to a peer without ICE: the far end is where its media comes from, the round trip RTCP's.
-    const path = this.iceInUse ? this.ice?.view() : anchored && { ...anchored, rttMs: this.rttMs === undefined ? undefined : Math.round(this.rttMs), remote: remote ? `plain ${remote.address}:${remote.port}` : anchored.remote };
+    const path = this.iceInUse ? this.ice?.view() : anchored && { ...anchored, rttMs: rttMs === undefined ? undefined : Math.round(rttMs), remote: remote ? `plain ${remote.address}:${remote.port}` : anchored.remote };
     return {
       codec: this.negotiated?.codec.name ?? '',
-      packetsSent: this.sent.packets,
-      packetsReceived: this.counts.packetsReceived,
-      lossFraction: this.reception.lossFraction,
-      jitterMs: this.reception.jitterMs,
-      rttMs: this.rttMs,
+      packetsSent: c[STAT.packetsSent],
+      packetsReceived: c[STAT.packetsReceived],
+      lossFraction: c[STAT.lossFraction],
+      jitterMs: c[STAT.jitterMs],
+      rttMs,
       remoteMedia: remote ? `${remote.address}:${remote.port}` : undefined,
-      lateTicks: this.counts.lateTicks,
-      concealedFrames: this.counts.concealedFrames,
-      dtmfSent: this.counts.dtmfSent,
-      dtmfReceived: this.counts.dtmfReceived,
-      malformedDatagrams: this.counts.malformedDatagrams,
-      ignoredPackets: this.counts.ignoredPackets + (this.keying?.overflowed ?? 0),
-      rtcpReceived: this.counts.rtcpReceived,
+      lateTicks: c[STAT.lateTicks],
+      concealedFrames: c[STAT.concealedFrames],
+      dtmfSent: c[STAT.dtmfSent],
+      dtmfReceived: c[STAT.dtmfReceived],
+      malformedDatagrams: c[STAT.malformedDatagrams],
+      ignoredPackets: c[STAT.ignoredPackets] + (this.keying?.overflowed ?? 0),
+      rtcpReceived: c[STAT.rtcpReceived],
       ...(this.bitrateKbps !== undefined ? { bitrateKbps: this.bitrateKbps } : {}),
       ...(this.iceInUse ? { path, refusedMedia: this.ice?.counters.refusedMedia ?? 0 } : path ? { path } : {}),
-      ...(this.srtp ? { srtp: srtpRefusals(this.srtp) } : {}),
+      ...(c[STAT.srtpOn] ? { srtp: { authFailed: c[STAT.srtpAuthFailed], replayed: c[STAT.srtpReplayed], malformed: c[STAT.srtpMalformed] } } : {}),
     };
   }
 
@@ -565,448 +609,17 @@ export class MediaSession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // The BYE must have left before its socket closes.
-    const byeSent = this.negotiated ? this.sendRtcpReport(true) : undefined;
-    for (const leave of this.leaveClock.splice(0)) leave();
+    // The worker sends the BYE (through this thread when a relay carries the call) before anything closes.
+    await this.ask({ t: 'stop', id: this.id }, 'stopped');
     const ended = new DtmfUnavailableError('the call ended before the keys were sent');
-    for (const job of this.dtmfQueue.splice(0)) job.reject(ended);
-    this.dtmf = undefined;
-    await byeSent;
+    for (const job of this.dtmfJobs.values()) job.reject(ended);
+    this.dtmfJobs.clear();
     this.keying?.close();
     if (this.pathLostTimer) clearTimeout(this.pathLostTimer);
     await this.ice?.close();
     await this.portMapping?.then((mapping) => mapping?.release());
-    await this.sockets.close();
-    this.codec?.close();
+    await this.ask({ t: 'close', id: this.id }, 'closed');
+    this.opusClaim?.release();
+    this.channel.detach();
   }
-
-  // ---- sending ----
-
-  private sendTick(tick: MediaTick): void {
-    if (tick.lateMs > LATE_TICK_MS) this.counts.lateTicks++;
-    const negotiated = this.negotiated!;
-    const timestamp = this.timestamp;
-    this.tickTimestamp = timestamp;
-    this.tickScheduledMs = tick.scheduledMs;
-    // RFC 3550 5.1: the timestamp is the sampling instant, so it runs on while we send nothing.
-    this.timestamp = (this.timestamp + this.timestampStep) >>> 0;
-    // DTLS-SRTP keys still on their way: nothing goes in the clear, and queued keys wait for them.
-    if (!sends(negotiated.direction) || this.keysPending) {
-      this.markNext = true;
-      return;
-    }
-    const target = this.rtpTarget();
-    if (this.sendDtmfPacket(timestamp, negotiated, target)) return;
-    const frame = this.muted ? undefined : this.source?.read(this.pcmRate);
-    if (this.codecName === 'opus' && negotiated.peerTakesDtx) this.gateDtx(frame);
-    const payload = frame ? this.codec!.encode(frame) : (this.silence ?? this.codec!.encode(this.silentFrame));
-    // RFC 7587 3.1.3 / libopus: a DTX frame of two bytes or less need not be sent; the decoder fills the gap.
-    if (payload.length <= 2 && this.codecName === 'opus') {
-      this.markNext = true;
-      return;
-    }
-    // RFC 3551 4.1: the marker goes on the first packet after a silence or event gap.
-    this.sendRtp(negotiated.codec.payloadType, this.markNext, timestamp, payload, target);
-    this.markNext = false;
-  }
-
-  /**
-   * Opus DTX only in real silence: libopus's own voice detector takes a steady low sound (a
-   * 300 Hz tone, a hum) for noise and would stop sending it. DTX is allowed once the input has
-   * stayed below DTX_LEVEL for DTX_AFTER_FRAMES, and taken back at the first louder frame.
-   */
-  private gateDtx(frame: Int16Array | undefined): void {
-    let quiet = true;
-    if (frame) {
-      let sum = 0;
-      for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-      quiet = sum / frame.length < DTX_LEVEL_SQUARED;
-    }
-    this.quietFrames = quiet ? this.quietFrames + 1 : 0;
-    const allow = this.quietFrames >= DTX_AFTER_FRAMES;
-    if (allow !== this.dtxAllowed) {
-      this.dtxAllowed = allow;
-      this.codec!.tune({ dtx: allow });
-    }
-  }
-
-  /** RFC 4733 2.5: while a key is being sent, its event packets take the place of audio. */
-  private sendDtmfPacket(timestamp: number, negotiated: NegotiatedAudio, target: RtpEndpoint | undefined): boolean {
-    if (!this.dtmf) this.startNextDigit(timestamp);
-    const progress = this.dtmf;
-    if (!progress) return false;
-    if (progress.next < progress.plan.length && negotiated.telephoneEventPayloadType !== undefined) {
-      const entry = progress.plan[progress.next++];
-      this.sendRtp(negotiated.telephoneEventPayloadType, entry.marker, progress.startTimestamp, serializeTelephoneEvent(entry.event), target);
-      if (progress.next === progress.plan.length) this.counts.dtmfSent++;
-      this.markNext = true;
-      return true;
-    }
-    // The gap after a key is ordinary audio; the next key starts once it has passed.
-    if (progress.gapFrames-- <= 0) {
-      this.dtmf = undefined;
-      this.finishJobIfDone();
-    }
-    return false;
-  }
-
-  private startNextDigit(timestamp: number): void {
-    const job = this.dtmfQueue[0];
-    if (!job) return;
-    const key = job.keys.shift()!;
-    this.dtmf = { plan: planDtmfPackets(key, { clockRate: this.rtpClock }), next: 0, startTimestamp: timestamp, gapFrames: INTER_DIGIT_GAP_FRAMES };
-  }
-
-  private finishJobIfDone(): void {
-    const job = this.dtmfQueue[0];
-    if (job && job.keys.length === 0) {
-      this.dtmfQueue.shift();
-      job.resolve();
-    }
-  }
-
-  private sendRtp(payloadType: number, marker: boolean, timestamp: number, payload: Buffer, target: RtpEndpoint | undefined): void {
-    if (this.keysPending) return;
-    const plain = serializeRtpPacket({ payloadType, marker, sequenceNumber: this.sequence, timestamp, ssrc: this.ssrc, payload });
-    const datagram = this.srtp ? this.srtp.rtpOut.protect(plain) : plain;
-    this.sequence = (this.sequence + 1) & 0xffff;
-    this.sent.sent(payload.length);
-    if (this.iceInUse && this.ice) this.ice.sendMedia(datagram);
-    else if (target && !this.ice?.sendAnchored(datagram, target)) this.sockets.sendRtp(datagram, target);
-  }
-
-  private rtpTarget(): RtpEndpoint | undefined {
-    return this.latchedRtp ?? this.sdpRtp;
-  }
-
-  // ---- receiving ----
-
-  /** On the RTP port: STUN and TURN for ICE, then media, which with ICE must come from a checked pair. */
-  private receiveOnRtpPort(datagram: Buffer, from: RtpEndpoint, looksLikeRtcp: boolean): void {
-    if (this.closed) return;
-    if (this.ice) {
-      const verdict = this.ice.intercept(datagram, from);
-      if (verdict === 'consumed') return;
-      if (verdict === 'refused' && this.iceInUse) return;
-    }
-    if (this.keying && (looksLikeDtls(datagram) || this.keying.pending)) this.keyingTakes(datagram, from);
-    else if (looksLikeRtcp) this.receiveRtcp(datagram, from, 'rtp-port');
-    else this.receiveRtp(datagram, from);
-  }
-
-  /** RFC 7983: DTLS records to the handshake; media that came before the keys waits for them. */
-  private keyingTakes(datagram: Buffer, from: RtpEndpoint): void {
-    if (looksLikeDtls(datagram)) this.keying!.receiveRecord(datagram, from, this.iceInUse);
-    else this.keying!.hold(datagram, from);
-  }
-
-  /** Media that came through a TURN relay from the selected peer. */
-  private receiveMedia(datagram: Buffer, from: RtpEndpoint): void {
-    if (this.keying && (looksLikeDtls(datagram) || this.keying.pending)) this.keyingTakes(datagram, from);
-    else if (looksLikeRtcp(datagram)) this.receiveRtcp(datagram, from, 'rtp-port');
-    else this.receiveRtp(datagram, from);
-  }
-
-  private receiveRtp(received: Buffer, from: RtpEndpoint): void {
-    if (this.closed) return;
-    let datagram = received;
-    if (this.srtp) {
-      // RFC 3711 3.3: authenticated and checked against replay before anything else reads it.
-      const opened = this.srtp.rtpIn.unprotect(received);
-      if (!opened.ok) return;
-      datagram = opened.rtp;
-    }
-    const parsed = parseRtpPacket(datagram);
-    if (!parsed.ok) {
-      this.counts.malformedDatagrams++;
-      this.log.debug('dropped a datagram that is not RTP', { from: `${from.address}:${from.port}`, reason: parsed.reason });
-      return;
-    }
-    const negotiated = this.negotiated;
-    const packet = parsed.packet;
-    const isAudio = negotiated !== undefined && packet.payloadType === negotiated.codec.payloadType;
-    const isEvent = negotiated?.telephoneEventPayloadType !== undefined && packet.payloadType === negotiated.telephoneEventPayloadType;
-    if (!isAudio && !isEvent) {
-      this.counts.ignoredPackets++;
-      return;
-    }
-    const now = this.clock.now();
-    if (!this.acceptSource(packet.ssrc, now)) {
-      this.counts.ignoredPackets++;
-      return;
-    }
-    const verdict = this.reception.packetReceived(packet.sequenceNumber, packet.timestamp, now, isAudio);
-    if (verdict === 'bad-jump') {
-      this.counts.ignoredPackets++;
-      return;
-    }
-    this.counts.packetsReceived++;
-    this.lastFromPeerMs = now;
-    // Symmetric RTP: answer to the address the peer's media comes from, whatever its SDP said.
-    if (!this.latchedRtp || this.latchedRtp.address !== from.address || this.latchedRtp.port !== from.port) {
-      if (!this.latchedRtp) this.log.debug('latched RTP to the peer source', { from: `${from.address}:${from.port}` });
-      this.latchedRtp = from;
-    }
-    if (!receives(negotiated!.direction)) return;
-    if (isAudio) {
-      this.followPacketSize(packet.payload);
-      const slot = this.playoutSlot(packet.sequenceNumber, packet.timestamp);
-      this.arrivalBySeq[slot % SEQ_RING] = now;
-      this.jitterBuffer.push({ seq: slot, timestamp: packet.timestamp, payload: packet.payload }, now);
-      return;
-    }
-    const event = parseTelephoneEvent(packet.payload);
-    if (!event) {
-      this.counts.malformedDatagrams++;
-      return;
-    }
-    const digit = this.dtmfReceiver.receive({ ssrc: packet.ssrc, timestamp: packet.timestamp, marker: packet.marker, event });
-    if (digit !== undefined) {
-      this.counts.dtmfReceived++;
-      try {
-        this.onDtmf?.(digit);
-      } catch (error) {
-        this.log.warn('onDtmf handler threw', { error: String(error) });
-      }
-    }
-  }
-
-  /** One peer source at a time; another SSRC takes over only once the current one has gone quiet (a restarted peer). */
-  private acceptSource(ssrc: number, now: number): boolean {
-    if (this.remoteSsrc === ssrc) return true;
-    if (this.remoteSsrc !== undefined && now - this.lastFromPeerMs < SOURCE_SWITCH_QUIET_MS) return false;
-    if (this.remoteSsrc !== undefined) {
-      this.log.debug('peer changed its RTP source', { from: this.remoteSsrc, to: ssrc });
-      this.restartReception();
-    }
-    this.remoteSsrc = ssrc;
-    return true;
-  }
-
-  private playoutTick(): void {
-    const now = this.clock.now();
-    const negotiated = this.negotiated!;
-    if (receives(negotiated.direction)) {
-      this.playOneFrame(now);
-      this.checkPeerSilence(now);
-    } else {
-      this.silenceSinceMs = now;
-    }
-    if (now >= this.nextRtcpAtMs && !this.keysPending) {
-      void this.sendRtcpReport(false);
-      this.nextRtcpAtMs = now + nextRtcpIntervalMs(Math.random, this.rtcpIntervalMs);
-    }
-  }
-
-  /**
-   * One 20 ms frame to the sink. The peer may send other packet sizes (RFC 3551 4.2: a
-   * receiver should take any up to 200 ms; sipp's and many phones' are 30 ms), so decoded
-   * packets go through a sample backlog and the sink always gets exactly one 20 ms frame.
-   */
-  private playOneFrame(now: number): void {
-    while (this.backlogLength - this.backlogOffset < this.frameSize) this.appendPacketToBacklog(now);
-    const pcm = this.backlog.slice(this.backlogOffset, this.backlogOffset + this.frameSize);
-    this.backlogOffset += this.frameSize;
-    this.sink?.write(pcm, this.pcmRate);
-  }
-
-  private appendPacketToBacklog(now: number): void {
-    const frame = this.jitterBuffer.pop(now);
-    const packetSamples = Math.round((this.packetMs * this.pcmRate) / 1000);
-    let pcm: Int16Array;
-    if (!frame.concealed) {
-      this.playoutStarted = true;
-      const decoded = this.decode(frame.payload);
-      pcm = decoded.length > 0 ? this.concealer.received(decoded) : new Int16Array(packetSamples);
-      this.probe?.framePlayed(now - this.arrivalBySeq[frame.seq % SEQ_RING]);
-    } else if (frame.reason === 'buffering' || !this.playoutStarted) {
-      pcm = new Int16Array(packetSamples);
-    } else {
-      this.counts.concealedFrames++;
-      // The codec's own recovery first (Opus: FEC from the next packet, else its PLC), ours otherwise.
-      const next = frame.reason === 'lost' && frame.next ? Buffer.from(frame.next.buffer, frame.next.byteOffset, frame.next.byteLength) : undefined;
-      pcm = this.recover(packetSamples, next) ?? this.concealer.conceal(packetSamples);
-    }
-    if (this.backlogOffset > 0) {
-      this.backlog.copyWithin(0, this.backlogOffset, this.backlogLength);
-      this.backlogLength -= this.backlogOffset;
-      this.backlogOffset = 0;
-    }
-    if (this.backlogLength + pcm.length > this.backlog.length) {
-      const grown = new Int16Array(this.backlogLength + pcm.length);
-      grown.set(this.backlog.subarray(0, this.backlogLength));
-      this.backlog = grown;
-    }
-    this.backlog.set(pcm, this.backlogLength);
-    this.backlogLength += pcm.length;
-  }
-
-  /** A codec that cannot read a packet must not end the call: the packet counts as malformed and plays as silence. */
-  private decode(payload: Uint8Array): Int16Array {
-    try {
-      // RTP payloads are Buffers already (rtp-packet.ts); a view is made only for anything else.
-      return this.codec!.decode(Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
-    } catch {
-      this.counts.malformedDatagrams++;
-      return new Int16Array(0);
-    }
-  }
-
-  private recover(samples: number, next: Buffer | undefined): Int16Array | undefined {
-    try {
-      return this.codec!.recover(samples, next);
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** The jitter buffer counts in the peer's packets: follow their length when it is not 20 ms. */
-  private followPacketSize(payload: Uint8Array): void {
-    const ms = packetMs(this.codecName!, payload);
-    if (ms === undefined || ms === this.packetMs || ms < MIN_PACKET_MS || ms > MAX_PACKET_MS) return;
-    this.log.debug('peer packet size', { ms });
-    this.packetMs = ms;
-    this.anchorSlot = -1;
-    this.jitterBuffer = new JitterBuffer({ frameMs: ms, clockRate: this.rtpClock });
-    this.playoutStarted = false;
-  }
-
-  private checkPeerSilence(now: number): void {
-    if (this.silentFired) return;
-    const heardAt = Math.max(this.lastFromPeerMs, this.silenceSinceMs);
-    if (now - heardAt < this.silenceTimeoutMs) return;
-    this.silentFired = true;
-    this.log.info('no media from the peer', { silentForMs: Math.round(now - heardAt) });
-    try {
-      this.onPeerSilent?.();
-    } catch (error) {
-      this.log.warn('onPeerSilent handler threw', { error: String(error) });
-    }
-  }
-
-  // ---- RTCP ----
-
-  private rtcpTarget(): { to: RtpEndpoint; via: RtcpArrival } | undefined {
-    if (this.latchedRtcp) return this.latchedRtcp;
-    const rtp = this.latchedRtp ?? this.sdpRtp;
-    if (rtp && this.negotiated?.rtcpMux) return { to: rtp, via: 'rtp-port' };
-    // RFC 3550 11: without other information, RTCP goes to the RTP port plus one.
-    return rtp ? { to: { address: rtp.address, port: rtp.port + 1 }, via: 'rtcp-port' } : undefined;
-  }
-
-  private sendRtcpReport(bye: boolean): Promise<void> | undefined {
-    const target = this.rtcpTarget();
-    if (!target || this.keysPending || this.rtcpOff) return undefined;
-    // Sub-millisecond wallclock: Date.now() alone would put a millisecond of noise into every RTT.
-    const ntp = msToNtp(performance.timeOrigin + performance.now());
-    const now = this.clock.now();
-    const blocks: ReportBlock[] = [];
-    if (this.remoteSsrc !== undefined && this.reception.packetsReceived > 0) blocks.push(this.reception.reportBlock(this.remoteSsrc, now));
-    // RFC 3550 6.4: an SR if we sent RTP since the report before last, else an RR (on hold, say).
-    const sentLately = this.sent.packets > this.sentAtReports[1];
-    this.sentAtReports = [this.sent.packets, this.sentAtReports[0]];
-    const report: ReportPacket =
-      sentLately
-        ? {
-            type: 'sr',
-            ssrc: this.ssrc,
-            sender: {
-              ntpSeconds: ntp.seconds,
-              ntpFraction: ntp.fraction,
-              // The RTP clock at the same instant as the NTP time.
-              rtpTimestamp: (this.tickTimestamp + Math.round(((now - this.tickScheduledMs) * this.rtpClock) / 1000)) >>> 0,
-              packetCount: this.sent.packets >>> 0,
-              octetCount: this.sent.octets >>> 0,
-            },
-            reports: blocks,
-          }
-        : { type: 'rr', ssrc: this.ssrc, reports: blocks };
-    const plain = serializeRtcpCompound(report, this.cname, bye ? { reason: 'call ended' } : undefined);
-    const compound = this.srtp ? this.srtp.rtcpOut.protect(plain) : plain;
-    // With ICE, RTCP is multiplexed on the selected pair (RFC 5761).
-    if (this.iceInUse && this.ice) {
-      this.ice.sendMedia(compound);
-      return undefined;
-    }
-    if (this.ice?.sendAnchored(compound, target.to)) return undefined;
-    return this.sockets.sendRtcp(compound, target.to, target.via);
-  }
-
-  private adaptToLoss(lossFraction: number): void {
-    if (this.codecName !== 'opus') return;
-    const settings = opusSettingsFor(lossFraction);
-    if (settings.packetLossPercent === this.tunedLoss) return;
-    this.tunedLoss = settings.packetLossPercent;
-    this.codec?.tune(settings);
-    this.log.debug('opus tuned to the reported loss', settings);
-  }
-
-  private receiveRtcp(received: Buffer, from: RtpEndpoint, arrival: RtcpArrival): void {
-    if (this.closed) return;
-    if (arrival === 'rtcp-port' && (this.iceInUse || this.rtcpOff)) {
-      // With ICE, RTCP comes multiplexed on the checked pair; the old RTCP port is nobody's to use.
-      this.counts.ignoredPackets++;
-      return;
-    }
-    let datagram = received;
-    if (this.srtp) {
-      const opened = this.srtp.rtcpIn.unprotect(received);
-      if (!opened.ok) return;
-      datagram = opened.rtcp;
-    }
-    const parsed = parseRtcpCompound(datagram);
-    if (!parsed.ok) {
-      this.counts.malformedDatagrams++;
-      this.log.debug('dropped a datagram that is not RTCP', { from: `${from.address}:${from.port}`, reason: parsed.reason });
-      return;
-    }
-    const now = this.clock.now();
-    const wallMs = performance.timeOrigin + performance.now();
-    const report = parsed.packets[0] as ReportPacket;
-    if (this.remoteSsrc !== undefined && report.ssrc !== this.remoteSsrc) {
-      // Reports from some other source say nothing about this call.
-      this.counts.ignoredPackets++;
-      return;
-    }
-    this.counts.rtcpReceived++;
-    this.lastFromPeerMs = now;
-    this.latchedRtcp = { to: from, via: arrival };
-    for (const packet of parsed.packets) {
-      if (packet.type === 'sr' || packet.type === 'rr') {
-        if (packet.type === 'sr' && (this.remoteSsrc === undefined || packet.ssrc === this.remoteSsrc)) {
-          this.reception.senderReportReceived({ seconds: packet.sender.ntpSeconds, fraction: packet.sender.ntpFraction }, now);
-        }
-        for (const block of packet.reports) {
-          if (block.ssrc !== this.ssrc) continue;
-          const rtt = roundTripFromReport(block, wallMs);
-          if (rtt !== undefined) this.rttMs = rtt;
-          this.adaptToLoss(block.fractionLost / 256);
-        }
-      } else if (packet.type === 'bye') {
-        this.log.debug('peer said RTCP BYE', { ssrcs: packet.ssrcs, reason: packet.reason });
-      }
-    }
-  }
-}
-
-/**
- * Opus bitrate and loss hint from the loss the peer reports (RFC 3550 6.4.1 fraction lost). A clean
- * path gets 32 kbit/s; as loss grows the encoder spends fewer bits on the audio and more on in-band
- * FEC, which needs at least ~20 kbit/s to carry anything (libopus), so that is the floor. libopus
- * adds FEC only when told of loss worth it (none at 5 % with 32 kbit/s), so it is told twice what
- * the peer sees, and never less than 10 %: reports come every 5 s, and a path that was clean in
- * the last one (Wi-Fi) may lose packets now; FEC that is on when it starts is worth its bits
- * (test/integration/call-loss.test.ts: with the hint at 0 after a clean report, 7 % loss cost
- * Opus more of the phrase than G.711).
- */
-export function opusSettingsFor(lossFraction: number): { bitrate: number; packetLossPercent: number } {
-  const percent = Math.min(100, Math.ceil(lossFraction * 100));
-  const bitrate = percent <= 1 ? 32_000 : percent <= 5 ? 28_000 : percent <= 15 ? 24_000 : 20_000;
-  return { bitrate, packetLossPercent: Math.min(100, Math.max(10, 2 * percent)) };
-}
-
-function srtpRefusals(srtp: SrtpContexts): { authFailed: number; replayed: number; malformed: number } {
-  const rtp = srtp.rtpIn.counters;
-  const rtcp = srtp.rtcpIn.counters;
-  return { authFailed: rtp.authFailed + rtcp.authFailed, replayed: rtp.replayed + rtcp.replayed, malformed: rtp.malformed + rtcp.malformed };
 }

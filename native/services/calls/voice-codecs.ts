@@ -17,12 +17,36 @@ export const OFFERED_CODECS: AudioCodecName[] = ['opus', 'G722', 'PCMU', 'PCMA']
  * Opus encoder effort. Complexity 5 sounds better but costs ~2.5 times complexity 0's CPU
  * (bench/codecs.ts: ~4k against ~10k encodes a second on one core): a node with a few calls
  * takes it, one carrying many (a benchmark, a busy relay of calls) takes 0 for the calls after.
+ * The codecs live in the media workers, but the count is the node's: the main thread keeps it
+ * (OpusEffort) and tells each call's worker which complexity to make its encoder with.
  */
 const OPUS_RICH_COMPLEXITY = 5;
 const OPUS_RICH_CALLS = 16;
-let openOpusCodecs = 0;
 
-export function createVoiceCodec(name: AudioCodecName): VoiceCodec {
+export class OpusEffort {
+  private rich = 0;
+
+  /** The complexity for a call starting Opus now; a call given the rich one gives it back with release(). */
+  claim(): { complexity: number | undefined; release(): void } {
+    if (this.rich >= OPUS_RICH_CALLS) return { complexity: undefined, release: () => undefined };
+    this.rich++;
+    let released = false;
+    return {
+      complexity: OPUS_RICH_COMPLEXITY,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.rich--;
+      },
+    };
+  }
+}
+
+/** The node's ledger (one per process, as the media workers are). */
+export const opusEffort = new OpusEffort();
+
+/** `opusComplexity`: undefined for libopus's default in opus.ts (0). */
+export function createVoiceCodec(name: AudioCodecName, opusComplexity?: number): VoiceCodec {
   switch (name) {
     case 'PCMU':
       return createG711Codec('mu');
@@ -31,27 +55,8 @@ export function createVoiceCodec(name: AudioCodecName): VoiceCodec {
     case 'G722':
       return createG722Codec();
     case 'opus':
-      return countedOpus();
+      return createOpusCodec(opusComplexity !== undefined ? { complexity: opusComplexity } : {});
   }
-}
-
-function countedOpus(): VoiceCodec {
-  const codec = createOpusCodec(openOpusCodecs < OPUS_RICH_CALLS ? { complexity: OPUS_RICH_COMPLEXITY } : {});
-  openOpusCodecs++;
-  let closed = false;
-  return {
-    sampleRate: codec.sampleRate,
-    encode: (pcm) => codec.encode(pcm),
-    decode: (payload) => codec.decode(payload),
-    recover: (samples, next) => codec.recover(samples, next),
-    tune: (settings) => codec.tune(settings),
-    close: () => {
-      if (closed) return;
-      closed = true;
-      openOpusCodecs--;
-      codec.close();
-    },
-  };
 }
 
 /** The audio a packet holds, in ms; undefined when it cannot be told. */
