@@ -85,17 +85,11 @@ interface Recording {
   startedAt: number;
   frames: number;
   timer?: TimerHandle;
-  peer: string;
 }
 
 interface Playback {
   view: PlaybackView;
-  frames: Int16Array[];
-  sink: AudioSink;
-  startedAt: number;
-  played: number;
   timer?: TimerHandle;
-  sender: string;
 }
 
 export class VoicemailService {
@@ -196,7 +190,6 @@ export class VoicemailService {
       packets: [],
       startedAt: 0,
       frames: 0,
-      peer: what.to,
     };
     this.recording = recording;
     this.deps.onRecording({ ...recording.view });
@@ -207,16 +200,7 @@ export class VoicemailService {
   /** Plays the user's own greeting into the speaker (to hear how callers hear it). */
   async playGreeting(): Promise<void> {
     if (!this.greeting) throw new UserError('NOT_FOUND', 'You have not recorded a greeting: callers hear the default one.');
-    const sink = this.deps.audio.speakerSink();
-    const frames = decodeAll(Buffer.from(this.greeting.audio, 'base64url'));
-    const started = this.now();
-    let played = 0;
-    const tick = () => {
-      const due = Math.min(frames.length, Math.floor((this.now() - started) / VOICE_FRAME_MS) + 1);
-      for (; played < due; played++) sink.write(frames[played], OPUS_SAMPLE_RATE);
-      if (played < frames.length) this.timers.set(VOICE_FRAME_MS, tick);
-    };
-    tick();
+    this.playInRealTime(decodeAll(Buffer.from(this.greeting.audio, 'base64url')), this.deps.audio.speakerSink(), { wanted: () => true, timer: () => undefined, done: () => undefined });
   }
 
   /** Back to the default greeting: the recorded one is forgotten here and emptied in the overlay. */
@@ -277,23 +261,30 @@ export class VoicemailService {
 
   /** The callee's greeting and the tone go to the speaker first; the microphone is heard from their end. */
   private preludeThenRecord(recording: Recording): void {
-    const sink = this.deps.audio.speakerSink(this.deps.recorder);
-    const frames = recording.prelude;
-    let sent = 0;
+    this.playInRealTime(recording.prelude, this.deps.audio.speakerSink(this.deps.recorder), {
+      wanted: () => recording.view.state === 'greeting',
+      timer: (handle) => (recording.timer = handle),
+      done: () => {
+        recording.view.state = 'recording';
+        recording.startedAt = this.now();
+        this.drain(recording.source);
+        this.deps.onRecording({ ...recording.view });
+        this.capture(recording);
+      },
+    });
+  }
+
+  /** Writes `frames` to `sink` in real time (catching up after a late timer) while `wanted()`; `done` once all are out. */
+  private playInRealTime(frames: Int16Array[], sink: AudioSink, hooks: { wanted(): boolean; timer(handle: TimerHandle): void; played?(count: number): void; done(): void }): void {
     const started = this.now();
+    let played = 0;
     const tick = () => {
-      if (recording.view.state !== 'greeting') return;
+      if (!hooks.wanted()) return;
       const due = Math.min(frames.length, Math.floor((this.now() - started) / VOICE_FRAME_MS) + 1);
-      for (; sent < due; sent++) sink.write(frames[sent], OPUS_SAMPLE_RATE);
-      if (sent < frames.length) {
-        recording.timer = this.timers.set(VOICE_FRAME_MS, tick);
-        return;
-      }
-      recording.view.state = 'recording';
-      recording.startedAt = this.now();
-      this.drain(recording.source);
-      this.deps.onRecording({ ...recording.view });
-      this.capture(recording);
+      for (; played < due; played++) sink.write(frames[played], OPUS_SAMPLE_RATE);
+      hooks.played?.(played);
+      if (played < frames.length) hooks.timer(this.timers.set(VOICE_FRAME_MS, tick));
+      else hooks.done();
     };
     tick();
   }
@@ -343,7 +334,7 @@ export class VoicemailService {
     const audio = packVoice(recording.packets);
     const at = this.now();
     const stored = await this.deps.messages.add({
-      peer: recording.peer,
+      peer: recording.view.to,
       direction: 'out',
       text: 'Voice message',
       status: 'sending',
@@ -359,22 +350,22 @@ export class VoicemailService {
     this.deps.onMessage(stored, 'added');
     let reason: string | undefined;
     try {
-      const found = await this.deps.overlay.lookupAor(recording.peer);
-      if (!found.owner || !found.x25519) reason = `${recording.peer} cannot receive voice messages`;
+      const found = await this.deps.overlay.lookupAor(recording.view.to);
+      if (!found.owner || !found.x25519) reason = `${recording.view.to} cannot receive voice messages`;
       else {
-        const kept = await this.deps.mailbox.store({ to: recording.peer, callId: recording.view.id, seq: stored.id, at, text: 'Voice message' }, { owner: found.owner, x25519: found.x25519 }, { audio, durationMs });
+        const kept = await this.deps.mailbox.store({ to: recording.view.to, callId: recording.view.id, seq: stored.id, at, text: 'Voice message' }, { owner: found.owner, x25519: found.x25519 }, { audio, durationMs });
         if (!kept.ok) reason = kept.reason;
       }
     } catch (error) {
       reason = (error as Error).message;
     }
-    const settled = await this.deps.messages.settle(stored.id, reason ? 'failed' : 'stored', reason ? `The voice message could not be kept for ${recording.peer}: ${reason}` : undefined, this.now());
+    const settled = await this.deps.messages.settle(stored.id, reason ? 'failed' : 'stored', reason ? `The voice message could not be kept for ${recording.view.to}: ${reason}` : undefined, this.now());
     if (settled) this.deps.onMessage(settled, 'updated');
-    if (!reason && this.deps.sendMailboxHint) this.track(this.deps.sendMailboxHint(recording.peer));
+    if (!reason && this.deps.sendMailboxHint) this.track(this.deps.sendMailboxHint(recording.view.to));
     recording.view.state = reason ? 'failed' : 'sent';
     if (reason) recording.view.reason = reason;
     this.deps.onRecording({ ...recording.view });
-    this.deps.log.info('voice message left', { to: recording.peer, durationMs, bytes: audio.length, ok: !reason, reason });
+    this.deps.log.info('voice message left', { to: recording.view.to, durationMs, bytes: audio.length, ok: !reason, reason });
   }
 
   private async keepGreeting(recording: Recording): Promise<void> {
@@ -397,21 +388,29 @@ export class VoicemailService {
     const message = await this.deps.messages.byId(messageId);
     const stored = message?.voice ? await this.deps.messages.voiceAudio(messageId) : undefined;
     if (!message?.voice || !stored) throw new UserError('NOT_FOUND', 'No such voice message.');
-    const packets = stored.codec === VOICE_CODEC ? unpackVoice(stored.audio) : undefined;
-    if (!packets) throw new UserError('INVALID_STATE', 'This voice message cannot be played (its audio is damaged).');
+    const frames = stored.codec === VOICE_CODEC ? decodeAll(stored.audio) : [];
+    if (!frames.length) throw new UserError('INVALID_STATE', 'This voice message cannot be played (its audio is damaged).');
     this.stopPlayback();
-    const frames = decodeAll(stored.audio);
-    const playback: Playback = {
-      view: { messageId, positionMs: 0, durationMs: frames.length * VOICE_FRAME_MS, playing: true },
-      frames,
-      sink: this.deps.audio.speakerSink(this.deps.recorder),
-      startedAt: this.now(),
-      played: 0,
-      sender: message.peer,
-    };
+    const playback: Playback = { view: { messageId, positionMs: 0, durationMs: frames.length * VOICE_FRAME_MS, playing: true } };
     this.playback = playback;
     this.deps.onPlayback({ ...playback.view });
-    this.pace(playback, message);
+    this.playInRealTime(frames, this.deps.audio.speakerSink(this.deps.recorder), {
+      wanted: () => this.playback === playback,
+      timer: (handle) => (playback.timer = handle),
+      // The UI hears of each second played.
+      played: (count) => {
+        const second = Math.floor(playback.view.positionMs / 1000);
+        playback.view.positionMs = count * VOICE_FRAME_MS;
+        if (count < frames.length && Math.floor(playback.view.positionMs / 1000) !== second) this.deps.onPlayback({ ...playback.view });
+      },
+      done: () => {
+        this.playback = undefined;
+        playback.view.playing = false;
+        this.deps.onPlayback({ ...playback.view });
+        if (this.deps.recorder?.settle) this.track(this.deps.recorder.settle());
+        if (message.direction === 'in') this.track(this.listened(message));
+      },
+    });
     return { ...playback.view };
   }
 
@@ -423,27 +422,6 @@ export class VoicemailService {
     playback.view.playing = false;
     this.deps.onPlayback({ ...playback.view });
     return { ...playback.view };
-  }
-
-  private pace(playback: Playback, message: StoredMessage): void {
-    const tick = () => {
-      if (this.playback !== playback) return;
-      const due = Math.min(playback.frames.length, Math.floor((this.now() - playback.startedAt) / VOICE_FRAME_MS) + 1);
-      const second = Math.floor(playback.view.positionMs / 1000);
-      for (; playback.played < due; playback.played++) playback.sink.write(playback.frames[playback.played], OPUS_SAMPLE_RATE);
-      playback.view.positionMs = playback.played * VOICE_FRAME_MS;
-      if (playback.played >= playback.frames.length) {
-        this.playback = undefined;
-        playback.view.playing = false;
-        this.deps.onPlayback({ ...playback.view });
-        if (this.deps.recorder?.settle) this.track(this.deps.recorder.settle());
-        if (message.direction === 'in') this.track(this.listened(message));
-        return;
-      }
-      if (Math.floor(playback.view.positionMs / 1000) !== second) this.deps.onPlayback({ ...playback.view });
-      playback.timer = this.timers.set(VOICE_FRAME_MS, tick);
-    };
-    tick();
   }
 
   private async listened(message: StoredMessage): Promise<void> {
