@@ -1,5 +1,6 @@
-// A private BitTorrent mainline DHT on loopback for tests and benchmarks: N bittorrent-dht nodes
-// in this process, each bootstrapped from the first few, so nothing ever reaches the internet.
+// A private BitTorrent mainline DHT for tests and benchmarks: N bittorrent-dht nodes in this
+// process on one address (loopback unless told; test/netns/private-dht-host.ts runs one on a lab
+// host's address), each bootstrapped from the first few, so nothing ever reaches the internet.
 import DHT from 'bittorrent-dht';
 
 export interface PrivateDht {
@@ -9,17 +10,17 @@ export interface PrivateDht {
   close(): Promise<void>;
 }
 
-export async function startPrivateDht(count: number, seeds = 4): Promise<PrivateDht> {
+export async function startPrivateDht(count: number, seeds = 4, host = '127.0.0.1'): Promise<PrivateDht> {
   const nodes: DHT[] = [];
-  const listen = (dht: DHT) => new Promise<void>((resolve) => dht.listen(0, '127.0.0.1', () => resolve()));
+  const listen = (dht: DHT) => new Promise<void>((resolve) => dht.listen(0, host, () => resolve()));
   for (let i = 0; i < seeds; i++) {
     const dht = new DHT({ bootstrap: false });
     await listen(dht);
     nodes.push(dht);
   }
-  const bootstrap = nodes.map((n) => `127.0.0.1:${n.address()!.port}`);
+  const bootstrap = nodes.map((n) => `${host}:${n.address()!.port}`);
   // The seeds know each other; every other node starts from them and fills its table by lookups.
-  for (const a of nodes) for (const b of nodes) if (a !== b) a.addNode({ host: '127.0.0.1', port: b.address()!.port });
+  for (const a of nodes) for (const b of nodes) if (a !== b) a.addNode({ host, port: b.address()!.port });
   const rest: Array<Promise<void>> = [];
   for (let i = seeds; i < count; i++) {
     const dht = new DHT({ bootstrap });
