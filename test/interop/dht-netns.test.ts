@@ -48,7 +48,7 @@ describe('three nodes on separate routed networks find each other through a priv
     assert.deepEqual(left, [], 'teardown deletes every namespace of the lab');
   });
 
-  it('with no bootstrap and no LAN discovery they form one ring of three, over the routes', async () => {
+  it('with no bootstrap and no LAN discovery they form one ring of three, over the routes', async (t) => {
     assert.ok(QUIET.includes('--no-mdns') && QUIET.includes('--no-multicast-register'), 'the lab nodes run with LAN discovery off');
     for (const b of dht!.bootstrap) assert.ok(b.startsWith(`${dhtHost.address}:`), `the DHT listens on the public host: ${b}`);
     // Counted from before the nodes start: SIP from each network to each other one's SIP port, and
@@ -74,26 +74,28 @@ describe('three nodes on separate routed networks find each other through a priv
     }
 
     let statuses: OverlayStatus[] = [];
-    let problem = '';
+    /** What keeps the three from being one ring yet (undefined once they are). */
+    const notYetOneRing = async (): Promise<string | undefined> => {
+      statuses = await Promise.all(peers.map((p) => p.invoke('overlay.status', {})));
+      const problem = ringProblem(statuses);
+      if (problem) return problem;
+      for (const [i, status] of statuses.entries()) {
+        const others = statuses.filter((s) => s !== status).map((s) => s.nodeId);
+        if (!others.every((id) => status.successors.some((s) => s.id === id))) return `${NAMES[i]}: successors ${JSON.stringify(status.successors)}`;
+      }
+      for (const [i, peer] of peers.entries()) {
+        for (const [j, name] of NAMES.entries()) {
+          if (i === j) continue;
+          const found = await peer.invoke('overlay.lookup', { aor: name }).catch((e: Error) => e.message);
+          if (typeof found === 'string' || !found.contacts.some((c) => c.includes(`@${hosts[j].address}:`))) return `${NAMES[i]} resolving ${name}: ${JSON.stringify(found)}`;
+        }
+      }
+      return undefined;
+    };
+    let problem: string | undefined = 'not asked yet';
     await until(
       'one ring of three',
-      async () => {
-        statuses = await Promise.all(peers.map((p) => p.invoke('overlay.status', {})));
-        problem = ringProblem(statuses) ?? '';
-        if (problem) return false;
-        for (const [i, status] of statuses.entries()) {
-          const others = statuses.filter((s) => s !== status).map((s) => s.nodeId);
-          if (!others.every((id) => status.successors.some((s) => s.id === id))) return (problem = `${NAMES[i]}: successors ${JSON.stringify(status.successors)}`), false;
-        }
-        for (const [i, peer] of peers.entries()) {
-          for (const [j, name] of NAMES.entries()) {
-            if (i === j) continue;
-            const found = await peer.invoke('overlay.lookup', { aor: name }).catch((e: Error) => e.message);
-            if (typeof found === 'string' || !found.contacts.some((c) => c.includes(hosts[j].address))) return (problem = `${NAMES[i]} resolving ${name}: ${JSON.stringify(found)}`), false;
-          }
-        }
-        return true;
-      },
+      async () => (problem = await notYetOneRing()) === undefined,
       90_000,
       () => `${problem}\n${peers.map((p) => p.output()).join('\n---\n')}`,
       250,
@@ -120,6 +122,6 @@ describe('three nodes on separate routed networks find each other through a priv
       const packets = await count.read();
       assert.ok(packets > 0, `${count.what}: ${packets} packets forwarded`);
     }
-    process.stdout.write(`# one ring of three ${ringMs} ms after the nodes were started\n`);
+    t.diagnostic(`one ring of three ${ringMs} ms after the nodes were started; DHT stats ${JSON.stringify(views.map((v) => v.stats))}`);
   });
 });
