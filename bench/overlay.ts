@@ -19,6 +19,8 @@ const { values } = parseArgs({
     'udp-nodes': { type: 'string', default: '50' },
     seed: { type: 'string', default: '1' },
     'churn-minutes': { type: 'string', default: '6' },
+    /** Median session times (minutes) of the churn runs. */
+    'churn-medians': { type: 'string', default: '1.4,30' },
     /** JSON overriding the churn ChordConfig, for exploring the bytes/success trade-off. */
     'churn-config': { type: 'string' },
     out: { type: 'string', default: 'bench/results/overlay.json' },
@@ -231,7 +233,10 @@ async function main() {
     for (const n of [100, 1_000, 10_000]) sim[String(n)] = await simHops(n);
     report.sim = sim;
   }
-  if (parts.has('churn')) report.churn = { '1.4min': await churn(1.4), '30min': await churn(30) };
+  if (parts.has('churn')) {
+    report.churn = {};
+    for (const median of values['churn-medians'].split(',').map(Number)) (report.churn as Record<string, unknown>)[`${median}min`] = await churn(median);
+  }
   if (parts.has('mass')) report.massFailure = { '0.2': await massFailure(0.2), '0.5': await massFailure(0.5) };
   if (parts.has('udp')) report.udp = await overlayOverUdp({ nodes: Number(values['udp-nodes']), lookups: 500, messages: 200, log });
   await mkdir(path.dirname(out), { recursive: true });

@@ -7,7 +7,7 @@
 // The querier sees every hop, so it can time out a dead one, avoid it and go on from its own
 // table; a recursive lookup would lose the path at the dead hop and need end-to-end retries.
 // The price is a round trip to the querier per hop (measured in bench/overlay).
-import { isNodeRef, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
+import { isNodeRef, successorDigest, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
 import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, type NodeId } from '../../wire/overlay/node-id.js';
 import type { OverlayRecord, RecordType } from '../../wire/overlay/record.js';
 import type { TimerHandle, TimerHost } from '../sip/timers.js';
@@ -41,6 +41,11 @@ export interface ChordConfig {
   maxHops: number;
   /** How long a node that failed to answer is avoided. */
   avoidMs: number;
+  /**
+   * While a node's neighbourhood stays the same, its stabilize interval doubles after each quiet
+   * round, up to this many times stabilizeMs; any change brings it back to stabilizeMs at once.
+   */
+  stabilizeBackoff: number;
 }
 
 export const DEFAULT_CHORD_CONFIG: ChordConfig = {
@@ -53,6 +58,7 @@ export const DEFAULT_CHORD_CONFIG: ChordConfig = {
   minSuccessors: 3,
   maxHops: 32,
   avoidMs: 30_000,
+  stabilizeBackoff: 4,
 };
 
 export interface LookupResult {
@@ -96,6 +102,8 @@ const MERGE_REBALANCE_KEYS = 1_024;
 const MERGE_REBALANCE_PARALLEL = 8;
 /** After a merge hint, records are re-placed once the ring has had this many stabilization rounds. */
 const MERGE_SETTLE_ROUNDS = 3;
+/** Stabilize rounds in a row that change nothing before its interval starts to grow. */
+const QUIET_ROUNDS_BEFORE_BACKOFF = 3;
 /** A merge hint names a node of the other ring; a ping carries it (older nodes ignore the field). */
 const mergePing = (node: NodeRef): OpRequest<'ping'> => ({ merge: node });
 
@@ -118,6 +126,15 @@ export class ChordNode {
   /** Nodes of other rings this node has passed on as merge hints, and until when it ignores them again. */
   private readonly mergeHints = new Map<string, number>();
   private readonly random: () => number;
+  /** The interval of the next stabilize round (grows while the neighbourhood is quiet). */
+  private stabilizeDelay = 0;
+  private quietRounds = 0;
+  private stabilizeTimer?: TimerHandle;
+  private stabilizeDueAt = 0;
+  /** The successor list our successor last sent, and its digest (sent back as `known`). */
+  private fromSuccessor?: { id: string; digest: string; successors: NodeRef[] };
+  /** When our predecessor last asked us anything: its stabilize proves it alive, no ping needed. */
+  private predecessorHeardAt = -Infinity;
 
   constructor(private readonly options: ChordNodeOptions) {
     this.config = { ...DEFAULT_CHORD_CONFIG, ...options.config };
@@ -410,7 +427,7 @@ export class ChordNode {
     if (!successor || inOpenInterval(idOf(candidate), this.table.selfId, idOf(successor))) {
       const info = await this.send(candidate, 'neighbours', {});
       this.stats.mergeAdoptions++;
-      if (this.table.mergeSuccessors([candidate, ...info.successors])) {
+      if (this.table.mergeSuccessors([candidate, ...(info.successors ?? [])])) {
         this.changed();
         void this.replicate();
       }
@@ -423,18 +440,27 @@ export class ChordNode {
   /** Answers an operation another node sent. Throws OverlayRequestError('rejected') for bad input. */
   async handle<O extends OverlayOp>(op: O, body: OpRequest<O>, sender?: NodeRef): Promise<OpResponse<O>> {
     this.stats.requestsHandled++;
-    if (sender) this.table.alive(sender.id);
+    if (sender) {
+      this.table.alive(sender.id);
+      if (sender.id === this.table.predecessor?.id) this.predecessorHeardAt = this.options.now();
+    }
     const b = body as Record<string, unknown>;
     switch (op) {
       case 'ping': {
         const hint = (body as OpRequest<'ping'>).merge;
         if (hint !== undefined && isNodeRef(hint)) void this.spreadMerge(hint);
+        if ((body as OpRequest<'ping'>).stabilize === true) this.stabilizeNow();
         return { node: this.self } as OpResponse<O>;
       }
       case 'find-closest':
         return this.findClosestLocal(idFromHex(b.key as string)!, Array.isArray(b.avoid) ? new Set(b.avoid as string[]) : undefined) as OpResponse<O>;
-      case 'neighbours':
-        return { predecessor: this.table.predecessor, successors: this.table.successors } as OpResponse<O>;
+      case 'neighbours': {
+        const ask = body as OpRequest<'neighbours'>;
+        if (ask.notify && isNodeRef(ask.notify)) this.onNotify(ask.notify);
+        const digest = successorDigest(this.table.successors);
+        const answer: OpResponse<'neighbours'> = { predecessor: this.table.predecessor, digest, ...(ask.known === digest ? {} : { successors: this.table.successors }) };
+        return answer as OpResponse<O>;
+      }
       case 'notify':
         this.onNotify(b.node as NodeRef);
         return {} as OpResponse<O>;
@@ -463,8 +489,12 @@ export class ChordNode {
     const pred = this.table.predecessor;
     if (!pred || inOpenInterval(idOf(n), idOf(pred), this.table.selfId)) {
       this.table.predecessor = n;
+      this.predecessorHeardAt = this.options.now();
       this.handOver(n);
       this.changed();
+      // A node joined between our old predecessor and us: tell the old one to meet it now, not at
+      // its next (perhaps backed-off) stabilize round; until then it names us for the newcomer's keys.
+      if (pred && pred.id !== n.id) void this.send(pred, 'ping', { stabilize: true }).catch(() => undefined);
     }
     // A ring of one learns its first successor from the first node that joins it.
     if (this.table.successors.length === 0) {
@@ -500,7 +530,8 @@ export class ChordNode {
     this.stop();
     this.generation++;
     this.running = true;
-    this.every(this.config.stabilizeMs, () => this.stabilize());
+    this.stabilizeDelay = this.config.stabilizeMs;
+    this.scheduleStabilize(this.generation);
     this.every(this.config.fixFingersMs, () => this.fixFingers());
     this.every(this.config.checkPredecessorMs, () => this.checkPredecessor());
     this.every(this.config.replicateMs, () => this.replicate());
@@ -525,10 +556,57 @@ export class ChordNode {
     schedule();
   }
 
+  /**
+   * Stabilize runs at stabilizeMs while the neighbourhood changes and backs off (doubling, up to
+   * stabilizeBackoff times) while it is quiet: a quiet round costs one request and a short answer.
+   * A change seen anywhere (a new predecessor, a node found dead, a join) calls hurryStabilize.
+   * (Bamboo's lesson: recover periodically, not reactively, but at a rate the churn sets.)
+   */
+  private scheduleStabilize(generation: number): void {
+    const delay = this.stabilizeDelay * (0.9 + 0.2 * this.random());
+    this.stabilizeDueAt = this.options.now() + delay;
+    this.stabilizeTimer = this.options.timers.set(delay, () => {
+      this.stabilizeTimer = undefined;
+      if (!this.running || generation !== this.generation) return;
+      void this.stabilize().finally(() => {
+        if (this.running && generation === this.generation && !this.stabilizeTimer) this.scheduleStabilize(generation);
+      });
+    });
+  }
+
+  /** Something changed nearby: stabilize within stabilizeMs, and at that pace until it is quiet again. */
+  private hurryStabilize(): void {
+    this.stabilizeDelay = this.config.stabilizeMs;
+    this.quietRounds = 0;
+    if (!this.running || !this.stabilizeTimer || this.stabilizeDueAt - this.options.now() <= this.config.stabilizeMs) return;
+    this.options.timers.clear(this.stabilizeTimer);
+    this.stabilizeTimer = undefined;
+    this.scheduleStabilize(this.generation);
+  }
+
+  /** Stabilize at once (a neighbour told us the ring changed here), then at the fast pace. */
+  private stabilizeNow(): void {
+    this.stabilizeDelay = this.config.stabilizeMs;
+    this.quietRounds = 0;
+    if (!this.running || this.busy.stabilize || !this.stabilizeTimer) return;
+    this.options.timers.clear(this.stabilizeTimer);
+    this.stabilizeTimer = undefined;
+    const generation = this.generation;
+    this.stabilizeDueAt = this.options.now();
+    this.stabilizeTimer = this.options.timers.set(0, () => {
+      this.stabilizeTimer = undefined;
+      if (!this.running || generation !== this.generation) return;
+      void this.stabilize().finally(() => {
+        if (this.running && generation === this.generation && !this.stabilizeTimer) this.scheduleStabilize(generation);
+      });
+    });
+  }
+
   /** Chord's stabilize: check our successor's predecessor, adopt it if it sits between us, notify. */
   async stabilize(): Promise<void> {
     if (this.busy.stabilize) return;
     this.busy.stabilize = true;
+    let quiet = false;
     try {
       const now = this.options.now();
       let successor = this.table.liveSuccessor(now);
@@ -538,14 +616,15 @@ export class ChordNode {
         this.changed();
         return;
       }
-      let info: OpResponse<'neighbours'>;
+      let info: { predecessor?: NodeRef; successors: NodeRef[] };
       try {
-        info = await this.send(successor, 'neighbours', {});
+        info = await this.askNeighbours(successor);
       } catch {
         this.table.remove(successor.id, this.options.now(), this.config.avoidMs);
         this.changed();
         return;
       }
+      const named = info.predecessor?.id === this.self.id;
       // Chord steps back one node per round. While rings merge, a run of the other ring's nodes
       // can sit between us and our successor: walk back through them in this round.
       const maxSteps = this.merging(now) ? MERGE_WALK_STEPS : 1;
@@ -553,24 +632,38 @@ export class ChordNode {
         const x = info.predecessor;
         if (!x || x.id === this.self.id || !inOpenInterval(idOf(x), this.table.selfId, idOf(successor))) break;
         try {
-          info = await this.send(x, 'neighbours', {});
+          info = await this.askNeighbours(x);
           successor = x;
         } catch {
           this.table.remove(x.id, this.options.now(), this.config.avoidMs);
           break;
         }
       }
+      // Every round notifies (the request carries it), even when the successor already names us:
+      // skipping it left the ring broken after half the nodes failed at once (bench, massFailure 0.5).
       const changed = this.table.setSuccessors(successor, info.successors);
-      // Notify every round, even when the successor already names us: skipping it saved ~20% of
-      // the bytes but left the ring broken after half the nodes failed at once (bench, massFailure 0.5).
-      await this.send(successor, 'notify', { node: this.self }).catch(() => undefined);
       if (changed) {
         this.changed();
         void this.replicate();
       }
+      quiet = named && !changed && !this.merging(now);
     } finally {
       this.busy.stabilize = false;
+      // Changes travel back along the ring one node per round: back off only after a few quiet rounds.
+      this.quietRounds = quiet ? this.quietRounds + 1 : 0;
+      const backoff = Math.min(2 ** Math.max(0, this.quietRounds - QUIET_ROUNDS_BEFORE_BACKOFF), this.config.stabilizeBackoff);
+      this.stabilizeDelay = this.config.stabilizeMs * backoff;
     }
+  }
+
+  /** One stabilize exchange with `node`: notify it, and learn its predecessor and successors (sent only when they changed). */
+  private async askNeighbours(node: NodeRef): Promise<{ predecessor?: NodeRef; successors: NodeRef[] }> {
+    const cached = this.fromSuccessor?.id === node.id ? this.fromSuccessor : undefined;
+    const answer = await this.send(node, 'neighbours', { notify: this.self, ...(cached ? { known: cached.digest } : {}) });
+    const successors = answer.successors ?? (answer.digest === cached?.digest ? cached?.successors : undefined);
+    if (!successors) throw new OverlayRequestError('rejected', 'neighbours left out a successor list we do not hold');
+    this.fromSuccessor = { id: node.id, digest: answer.digest ?? successorDigest(successors), successors };
+    return { predecessor: answer.predecessor, successors };
   }
 
   /** Refreshes the next finger that lies beyond our successor (the ones before it are the successor). */
@@ -592,7 +685,7 @@ export class ChordNode {
           continue;
         }
         try {
-          const found = await this.lookup(start);
+          const found = await this.refreshFinger(start, this.table.fingers[i]);
           this.table.fingers[i] = found.node.id === this.self.id ? undefined : found.node;
         } catch {
           // keep the old finger; the next round tries again
@@ -604,10 +697,29 @@ export class ChordNode {
     }
   }
 
-  /** Chord's check_predecessor, with one retry before the predecessor is declared dead. */
+  /**
+   * The node now responsible for a finger's start. The lookup starts at the finger we hold: while
+   * it is still right (the usual case) that is one exchange, not a lookup across the ring.
+   */
+  private async refreshFinger(start: NodeId, known: NodeRef | undefined): Promise<LookupResult> {
+    if (known) {
+      try {
+        return await this.lookupFrom(start, await this.send(known, 'find-closest', { key: idToHex(start) }));
+      } catch {
+        // The finger is gone: look it up from our own table.
+      }
+    }
+    return this.lookup(start);
+  }
+
+  /**
+   * Chord's check_predecessor, with one retry before the predecessor is declared dead. A
+   * predecessor heard from within the period (its own stabilize asks us) is alive: no ping.
+   */
   async checkPredecessor(): Promise<void> {
     const pred = this.table.predecessor;
     if (!pred || this.busy.predecessor) return;
+    if (this.options.now() - this.predecessorHeardAt < this.config.checkPredecessorMs) return;
     this.busy.predecessor = true;
     try {
       for (let attempt = 0; attempt < 2; attempt++) {
@@ -706,6 +818,7 @@ export class ChordNode {
   }
 
   private changed(): void {
+    this.hurryStabilize();
     this.options.onChange?.();
   }
 }

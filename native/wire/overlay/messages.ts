@@ -1,6 +1,7 @@
 // The overlay's operations and how each travels as SIP: a REGISTER whose P2P-Op header names
 // the operation (after SIPpeer), with a JSON body, answered by a 200 whose JSON body is the
 // result. Every overlay packet is therefore valid SIP that sipp, Kamailio and Wireshark parse.
+import { createHash } from 'node:crypto';
 import { type SipRequest, type SipResponse, decodeBody } from '../sip/message.js';
 import { parseRecord, type OverlayRecord, type RecordType } from './record.js';
 
@@ -19,11 +20,17 @@ export interface StoreResult {
 export interface OverlayOps {
   /** Liveness (check-predecessor, failure detection). */
   /** `merge`: a node of another ring of this overlay, to merge with (docs/protocol.md "Merging rings"). */
-  ping: { request: { merge?: NodeRef }; response: { node: NodeRef } };
+  /** `stabilize`: the sender just took a new predecessor between us and it: stabilize now to meet it. */
+  ping: { request: { merge?: NodeRef; stabilize?: boolean }; response: { node: NodeRef } };
   /** One step of an iterative lookup: the key's successor if known (done), else a closer node. */
   'find-closest': { request: { key: string; avoid?: string[] }; response: { done: boolean; node: NodeRef; successors: NodeRef[] } };
-  /** Stabilize: the receiver's predecessor and successor list. */
-  neighbours: { request: Record<string, never>; response: { predecessor?: NodeRef; successors: NodeRef[] } };
+  /**
+   * Stabilize: the receiver's predecessor and successor list. `notify`: the sender may be the
+   * receiver's predecessor (Chord's notify, carried here so a round is one exchange, not two).
+   * `known`: the digest of the successor list the sender already holds from the receiver; when it
+   * is still current the answer leaves `successors` out.
+   */
+  neighbours: { request: { notify?: NodeRef; known?: string }; response: { predecessor?: NodeRef; successors?: NodeRef[]; digest?: string } };
   /** "I might be your predecessor." */
   notify: { request: { node: NodeRef }; response: Record<string, never> };
   /** A graceful leave, sent to both neighbours. */
@@ -121,6 +128,14 @@ export function decodeOverlayResponse<O extends OverlayOp>(op: O, response: SipR
   }
 }
 
+/** The digest of a successor list (8 hex digits): who the nodes are and where, in order. */
+export function successorDigest(successors: readonly NodeRef[]): string {
+  return createHash('sha1')
+    .update(successors.map((n) => `${n.id}@${n.host}:${n.port}`).join(','))
+    .digest('hex')
+    .slice(0, 8);
+}
+
 export function parseNodeUri(uri: string): NodeRef | undefined {
   const m = /^sip:([0-9a-f]{40})@(\[[0-9a-fA-F:.]+\]|[^:;>\s]+):(\d{1,5})/.exec(uri);
   return m ? { id: m[1], host: m[2].replace(/^\[(.*)\]$/, '$1'), port: Number(m[3]) } : undefined;
@@ -131,6 +146,7 @@ export function isNodeRef(v: unknown): v is NodeRef {
   return !!n && typeof n === 'object' && typeof n.id === 'string' && /^[0-9a-f]{40}$/.test(n.id) && typeof n.host === 'string' && n.host.length > 0 && n.host.length < 256 && Number.isInteger(n.port) && n.port > 0 && n.port < 65536;
 }
 
+const isDigest = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{8}$/.test(v);
 const isKey = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{40}$/.test(v);
 const isNodeList = (v: unknown) => Array.isArray(v) && v.length <= 64 && v.every(isNodeRef);
 const isRecordList = (v: unknown) => Array.isArray(v) && v.length <= 1_000 && v.every((r) => typeof parseRecord(r) !== 'string');
@@ -139,9 +155,11 @@ const isType = (v: unknown) => v === undefined || v === 'name' || v === 'binding
 function checkOpBody(op: OverlayOp, b: Record<string, unknown>): string | undefined {
   switch (op) {
     case 'ping':
+      if (b.stabilize !== undefined && typeof b.stabilize !== 'boolean') return 'stabilize must be true or false';
       return b.merge === undefined || isNodeRef(b.merge) ? undefined : 'merge is not a node reference';
     case 'neighbours':
-      return undefined;
+      if (b.notify !== undefined && !isNodeRef(b.notify)) return 'notify is not a node reference';
+      return b.known === undefined || isDigest(b.known) ? undefined : 'known must be a successor-list digest';
     case 'find-closest':
       return isKey(b.key) && (b.avoid === undefined || (Array.isArray(b.avoid) && b.avoid.length <= 64 && b.avoid.every(isKey))) ? undefined : 'key must be 40 hex digits';
     case 'lookup':
@@ -171,7 +189,9 @@ function checkResponseBody(op: OverlayOp, b: Record<string, unknown>): string | 
     case 'lookup':
       return isNodeRef(b.node) && isNodeList(b.successors) && Number.isInteger(b.hops) ? undefined : 'node or successors';
     case 'neighbours':
-      return (b.predecessor === undefined || isNodeRef(b.predecessor)) && isNodeList(b.successors) ? undefined : 'predecessor or successors';
+      if (b.digest !== undefined && !isDigest(b.digest)) return 'digest';
+      // The successors are left out only beside the digest that says they did not change.
+      return (b.predecessor === undefined || isNodeRef(b.predecessor)) && (isNodeList(b.successors) || (b.successors === undefined && b.digest !== undefined)) ? undefined : 'predecessor or successors';
     case 'store':
     case 'put':
       return Number.isInteger(b.stored) && Array.isArray(b.rejected) ? undefined : 'stored';
