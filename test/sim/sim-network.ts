@@ -5,6 +5,7 @@ import { RecordStore } from '../../native/proto/overlay/record-store.js';
 import type { NodeRef, OpRequest, OpResponse, OverlayOp } from '../../native/wire/overlay/messages.js';
 import { idToHex, sha1Id } from '../../native/wire/overlay/node-id.js';
 import { EventScheduler } from './event-scheduler.js';
+import { overlayOverheads } from './sip-size.js';
 
 export { seededRandom } from '../support/random.js';
 
@@ -20,8 +21,13 @@ export interface SimNetworkOptions {
   schedulerBatch?: number;
 }
 
-/** Bytes a request or response costs on the wire beyond its JSON body (SIP start line and headers). */
-export const SIP_OVERHEAD_BYTES = 420;
+/**
+ * What a request and its response cost on the wire beyond their JSON bodies (start line and
+ * headers), by operation, from the real encoders (sip-size.ts): about 475 and 385 bytes.
+ */
+const OVERHEADS = overlayOverheads();
+/** The mean of a find-closest request's and response's overhead (for estimates of lookup traffic). */
+export const SIP_OVERHEAD_BYTES = Math.round((OVERHEADS.get('find-closest')!.request + OVERHEADS.get('find-closest')!.response) / 2);
 
 export class SimNetwork {
   readonly scheduler: EventScheduler;
@@ -114,7 +120,7 @@ export class SimNetwork {
             reject(new OverlayRequestError('timeout', `${op} to ${target} timed out`));
           });
           const payload = JSON.stringify(body);
-          this.count(from, op, payload.length + SIP_OVERHEAD_BYTES);
+          this.count(from, op, Buffer.byteLength(payload) + OVERHEADS.get(op)!.request);
           if (this.lost()) return;
           this.scheduler.set(this.latency(from, target), () => {
             const node = this.nodes.get(target);
@@ -124,7 +130,7 @@ export class SimNetwork {
               .then((answer) => {
                 if (this.dead.has(target)) return;
                 const reply = JSON.stringify(answer);
-                this.count(target, op, reply.length + SIP_OVERHEAD_BYTES);
+                this.count(target, op, Buffer.byteLength(reply) + OVERHEADS.get(op)!.response);
                 if (this.lost()) return;
                 this.scheduler.set(this.latency(target, from), () => {
                   if (settled || this.dead.has(from)) return;

@@ -102,8 +102,10 @@ const MERGE_REBALANCE_KEYS = 1_024;
 const MERGE_REBALANCE_PARALLEL = 8;
 /** After a merge hint, records are re-placed once the ring has had this many stabilization rounds. */
 const MERGE_SETTLE_ROUNDS = 3;
+/** How many nodes a finger check steps back through (nodes that joined before the finger) before it looks the start up. */
+const FINGER_WALK_STEPS = 3;
 /** Stabilize rounds in a row that change nothing before its interval starts to grow. */
-const QUIET_ROUNDS_BEFORE_BACKOFF = 3;
+const QUIET_ROUNDS_BEFORE_BACKOFF = 1;
 /** A merge hint names a node of the other ring; a ping carries it (older nodes ignore the field). */
 const mergePing = (node: NodeRef): OpRequest<'ping'> => ({ merge: node });
 
@@ -133,6 +135,8 @@ export class ChordNode {
   private stabilizeDueAt = 0;
   /** The successor list our successor last sent, and its digest (sent back as `known`). */
   private fromSuccessor?: { id: string; digest: string; successors: NodeRef[] };
+  /** For each finger, the node that followed it when it was found: where to look once it dies. */
+  private readonly fingerNext: Array<NodeRef | undefined> = [];
   /** When our predecessor last asked us anything: its stabilize proves it alive, no ping needed. */
   private predecessorHeardAt = -Infinity;
 
@@ -242,14 +246,17 @@ export class ChordNode {
   /** One lookup step answered from this node's own table. */
   private findClosestLocal(key: NodeId, avoid?: Set<string>): OpResponse<'find-closest'> {
     const now = this.options.now();
-    if (this.table.isResponsible(key)) return { done: true, node: this.self, successors: this.table.successors };
+    // A lookup's answer names the responsible node and the few after it: where its replicas are,
+    // and where to go when it is down. The rest of the list would only cost bytes on every hop.
+    const after = (list: NodeRef[]) => list.slice(0, this.config.replicas + 1);
+    if (this.table.isResponsible(key)) return { done: true, node: this.self, successors: after(this.table.successors) };
     const successor = this.table.successors.find((s) => !this.table.isSuspect(s.id, now) && !avoid?.has(s.id));
     if (!successor) return { done: true, node: this.self, successors: [] };
     if (inHalfOpenInterval(key, this.table.selfId, idOf(successor))) {
-      return { done: true, node: successor, successors: this.table.successors.filter((s) => s.id !== successor.id) };
+      return { done: true, node: successor, successors: after(this.table.successors.filter((s) => s.id !== successor.id)) };
     }
     const next = this.table.closestPreceding(key, now, avoid);
-    if (next.id === this.self.id) return { done: true, node: successor, successors: this.table.successors.filter((s) => s.id !== successor.id) };
+    if (next.id === this.self.id) return { done: true, node: successor, successors: after(this.table.successors.filter((s) => s.id !== successor.id)) };
     return { done: false, node: next, successors: [] };
   }
 
@@ -456,9 +463,14 @@ export class ChordNode {
         return this.findClosestLocal(idFromHex(b.key as string)!, Array.isArray(b.avoid) ? new Set(b.avoid as string[]) : undefined) as OpResponse<O>;
       case 'neighbours': {
         const ask = body as OpRequest<'neighbours'>;
-        if (ask.notify && isNodeRef(ask.notify)) this.onNotify(ask.notify);
+        if (ask.notify === true && sender) this.onNotify(sender);
         const digest = successorDigest(this.table.successors);
-        const answer: OpResponse<'neighbours'> = { predecessor: this.table.predecessor, digest, ...(ask.known === digest ? {} : { successors: this.table.successors }) };
+        const pred = this.table.predecessor;
+        const answer: OpResponse<'neighbours'> = {
+          ...(pred && sender && pred.id === sender.id ? { you: true } : pred ? { predecessor: pred } : {}),
+          digest,
+          ...(ask.known === digest || ask.brief === true ? {} : { successors: this.table.successors }),
+        };
         return answer as OpResponse<O>;
       }
       case 'notify':
@@ -649,7 +661,7 @@ export class ChordNode {
       quiet = named && !changed && !this.merging(now);
     } finally {
       this.busy.stabilize = false;
-      // Changes travel back along the ring one node per round: back off only after a few quiet rounds.
+      // Changes travel back along the ring one node per round: the interval grows from the second quiet round on.
       this.quietRounds = quiet ? this.quietRounds + 1 : 0;
       const backoff = Math.min(2 ** Math.max(0, this.quietRounds - QUIET_ROUNDS_BEFORE_BACKOFF), this.config.stabilizeBackoff);
       this.stabilizeDelay = this.config.stabilizeMs * backoff;
@@ -659,11 +671,11 @@ export class ChordNode {
   /** One stabilize exchange with `node`: notify it, and learn its predecessor and successors (sent only when they changed). */
   private async askNeighbours(node: NodeRef): Promise<{ predecessor?: NodeRef; successors: NodeRef[] }> {
     const cached = this.fromSuccessor?.id === node.id ? this.fromSuccessor : undefined;
-    const answer = await this.send(node, 'neighbours', { notify: this.self, ...(cached ? { known: cached.digest } : {}) });
+    const answer = await this.send(node, 'neighbours', { notify: true, ...(cached ? { known: cached.digest } : {}) });
     const successors = answer.successors ?? (answer.digest === cached?.digest ? cached?.successors : undefined);
     if (!successors) throw new OverlayRequestError('rejected', 'neighbours left out a successor list we do not hold');
     this.fromSuccessor = { id: node.id, digest: answer.digest ?? successorDigest(successors), successors };
-    return { predecessor: answer.predecessor, successors };
+    return { predecessor: answer.you ? this.self : answer.predecessor, successors };
   }
 
   /** Refreshes the next finger that lies beyond our successor (the ones before it are the successor). */
@@ -685,8 +697,9 @@ export class ChordNode {
           continue;
         }
         try {
-          const found = await this.refreshFinger(start, this.table.fingers[i]);
+          const found = await this.refreshFinger(start, [this.table.fingers[i], this.fingerNext[i]]);
           this.table.fingers[i] = found.node.id === this.self.id ? undefined : found.node;
+          if (found.next?.id !== this.self.id) this.fingerNext[i] = found.next ?? this.fingerNext[i];
         } catch {
           // keep the old finger; the next round tries again
         }
@@ -698,18 +711,31 @@ export class ChordNode {
   }
 
   /**
-   * The node now responsible for a finger's start. The lookup starts at the finger we hold: while
-   * it is still right (the usual case) that is one exchange, not a lookup across the ring.
+   * The node now responsible for a finger's start, found from the finger we hold (or, when it
+   * died, the node that followed it): it is still right when the start lies between its
+   * predecessor and it; a node that joined in between is its predecessor, one step back. A few
+   * small exchanges while the ring there is known; a lookup across the ring only when it is not.
    */
-  private async refreshFinger(start: NodeId, known: NodeRef | undefined): Promise<LookupResult> {
-    if (known) {
+  private async refreshFinger(start: NodeId, candidates: Array<NodeRef | undefined>): Promise<{ node: NodeRef; next?: NodeRef }> {
+    const now = this.options.now();
+    for (const first of candidates) {
+      if (!first || first.id === this.self.id || this.table.isSuspect(first.id, now)) continue;
+      let node = first;
+      let next: NodeRef | undefined;
       try {
-        return await this.lookupFrom(start, await this.send(known, 'find-closest', { key: idToHex(start) }));
+        for (let step = 0; step < FINGER_WALK_STEPS; step++) {
+          const { predecessor } = await this.send(node, 'neighbours', { brief: true });
+          if (!predecessor || !inOpenInterval(idOf(predecessor), start, idOf(node)) || idOf(predecessor) === start) return { node, next };
+          next = node;
+          node = predecessor;
+        }
       } catch {
-        // The finger is gone: look it up from our own table.
+        // Gone: try the next candidate, then a lookup.
+        continue;
       }
     }
-    return this.lookup(start);
+    const found = await this.lookup(start);
+    return { node: found.node, next: found.successors[0] };
   }
 
   /**

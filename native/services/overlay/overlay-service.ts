@@ -726,7 +726,7 @@ export class OverlayService {
     }
     try {
       const answer = await chord.handle(decoded.op, decoded.body as OpRequest<OverlayOp>, decoded.sender);
-      respond(200, { headers: { 'Content-Type': OVERLAY_CONTENT_TYPE, 'P2P-Op': decoded.op }, body: JSON.stringify(answer) });
+      respond(200, { headers: { 'Content-Type': OVERLAY_CONTENT_TYPE, 'P2P-Op': decoded.op }, body: JSON.stringify(answer), compact: true });
     } catch (error) {
       const lookupFailed = error instanceof LookupError || error instanceof OverlayRequestError;
       respond(lookupFailed ? 504 : 500, { reason: lookupFailed ? 'Server Time-out (overlay lookup failed)' : 'Server Internal Error' });

@@ -18,6 +18,7 @@ export function sipOverlayTransport(stack: SipStack, self: () => NodeRef, overla
         body: parts.body,
         contentType: parts.contentType,
         timeoutMs,
+        compact: true,
       });
       switch (outcome.kind) {
         case 'timeout':

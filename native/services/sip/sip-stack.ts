@@ -29,6 +29,8 @@ export interface ResponseOptions {
   reason?: string;
   headers?: Record<string, unknown>;
   body?: string;
+  /** Compact header names and no User-Agent: the overlay's own traffic (RFC 3261 7.3.3). */
+  compact?: boolean;
 }
 
 export interface IncomingRequest {
@@ -94,6 +96,8 @@ export interface OutgoingRequest {
   dialog?: { callId: string; localTag: string; remoteTag: string; cseq: number; routeSet: string[] };
   /** Where a request without a route set goes instead of the Request-URI's host: the flow a peer behind a NAT talks to us on. */
   flow?: Remote;
+  /** Compact header names and no User-Agent: the overlay's own traffic, sent many times a minute (RFC 3261 7.3.3). */
+  compact?: boolean;
 }
 
 /** An INVITE on its way: its outcome, and CANCEL while no final response has come. */
@@ -144,6 +148,8 @@ export class SipStack {
   private boundTlsPort?: number;
   private transactions: TransactionLayer;
   private readonly handlers = new Map<string, RequestHandler>();
+  /** Requests sent with compact header names: a retry to another target is sent so too. */
+  private readonly compactRequests = new WeakSet<SipRequest>();
   private stunHandler?: (bytes: Buffer, remote: Remote) => void;
   private readonly forwarders: MessageForwarder[] = [];
   private router?: RequestRouter;
@@ -376,8 +382,9 @@ export class SipStack {
     }
     // A network that drops UDP (a strict firewall): every request goes over TCP.
     if (this.tcpOnly && remote.protocol === 'udp') remote = { ...remote, protocol: 'tcp' };
+    const compact = { compact: outgoing.compact === true };
     let request = this.buildRequest(outgoing, uri, remote.protocol);
-    let bytes = serializeSipMessage(request);
+    let bytes = serializeSipMessage(request, compact);
     if (remote.protocol === 'udp' && bytes.length > 1300 && !nextHop.params.transport) {
       // RFC 3261 18.1.1: a request larger than 1300 bytes MUST go over a congestion-controlled transport.
       // A peer that cannot take TCP (a phone behind a NAT that only opened UDP) still gets it over
@@ -385,8 +392,9 @@ export class SipStack {
       alternates = [remote, ...alternates];
       remote = { ...remote, protocol: 'tcp' };
       request = this.buildRequest(outgoing, uri, 'tcp');
-      bytes = serializeSipMessage(request);
+      bytes = serializeSipMessage(request, compact);
     }
+    if (outgoing.compact) this.compactRequests.add(request);
     return { request, bytes, remote, alternates };
   }
 
@@ -395,7 +403,9 @@ export class SipStack {
     if (this.tcpOnly && remote.protocol === 'udp') remote = { ...remote, protocol: 'tcp' };
     const copy = structuredClone(request) as SipRequest;
     copy.headers.via[0] = this.topVia(remote.protocol);
-    return { request: copy, bytes: serializeSipMessage(copy), remote };
+    const compact = this.compactRequests.has(request);
+    if (compact) this.compactRequests.add(copy);
+    return { request: copy, bytes: serializeSipMessage(copy, { compact }), remote };
   }
 
   /** Sends a non-INVITE request to the URI in `to` and resolves with its outcome. */
@@ -641,7 +651,7 @@ export class SipStack {
       'call-id': dialog?.callId ?? outgoing.callId ?? generateCallId(this.host),
       cseq: { seq: dialog?.cseq ?? 1, method: outgoing.method },
       ...(dialog?.routeSet.length ? { route: dialog.routeSet.map((r) => ({ uri: r.replace(/^<(.*)>$/, '$1'), params: {} })) } : {}),
-      'user-agent': USER_AGENT,
+      ...(outgoing.compact ? {} : { 'user-agent': USER_AGENT }),
       ...(contact ? { contact: [{ uri: contact, params: {} }] } : {}),
       ...(outgoing.headers ?? {}),
     };
@@ -747,10 +757,10 @@ export class SipStack {
       toTag,
       respond: (status, opts = {}) => {
         const response = makeResponse(request, status, { ...opts, toTag });
-        response.headers['user-agent'] = USER_AGENT;
+        if (!opts.compact) response.headers['user-agent'] = USER_AGENT;
         const contact = response.headers.contact;
         if (remote.protocol === 'tls' && Array.isArray(contact)) response.headers.contact = contact.map((c) => ({ ...c, uri: this.overTls(c.uri) }));
-        const bytes = serializeSipMessage(response);
+        const bytes = serializeSipMessage(response, { compact: opts.compact === true });
         if (tx.respond(bytes, status) && isInvite && status >= 200 && status < 300) this.retransmit2xx(incoming, bytes, target);
       },
       discard: () => tx.terminate(),

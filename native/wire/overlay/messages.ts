@@ -25,12 +25,14 @@ export interface OverlayOps {
   /** One step of an iterative lookup: the key's successor if known (done), else a closer node. */
   'find-closest': { request: { key: string; avoid?: string[] }; response: { done: boolean; node: NodeRef; successors: NodeRef[] } };
   /**
-   * Stabilize: the receiver's predecessor and successor list. `notify`: the sender may be the
-   * receiver's predecessor (Chord's notify, carried here so a round is one exchange, not two).
+   * Stabilize: the receiver's predecessor and successor list. `notify`: the sender (its Contact)
+   * may be the receiver's predecessor (Chord's notify, carried here so a round is one exchange,
+   * not two). `you` in the answer: the receiver's predecessor is the sender (not named again).
    * `known`: the digest of the successor list the sender already holds from the receiver; when it
-   * is still current the answer leaves `successors` out.
+   * is still current the answer leaves `successors` out; `brief`: leave them out anyway (a finger
+   * check needs only the predecessor).
    */
-  neighbours: { request: { notify?: NodeRef; known?: string }; response: { predecessor?: NodeRef; successors?: NodeRef[]; digest?: string } };
+  neighbours: { request: { notify?: boolean; known?: string; brief?: boolean }; response: { predecessor?: NodeRef; you?: boolean; successors?: NodeRef[]; digest?: string } };
   /** "I might be your predecessor." */
   notify: { request: { node: NodeRef }; response: Record<string, never> };
   /** A graceful leave, sent to both neighbours. */
@@ -158,7 +160,8 @@ function checkOpBody(op: OverlayOp, b: Record<string, unknown>): string | undefi
       if (b.stabilize !== undefined && typeof b.stabilize !== 'boolean') return 'stabilize must be true or false';
       return b.merge === undefined || isNodeRef(b.merge) ? undefined : 'merge is not a node reference';
     case 'neighbours':
-      if (b.notify !== undefined && !isNodeRef(b.notify)) return 'notify is not a node reference';
+      if (b.notify !== undefined && typeof b.notify !== 'boolean') return 'notify must be true or false';
+      if (b.brief !== undefined && typeof b.brief !== 'boolean') return 'brief must be true or false';
       return b.known === undefined || isDigest(b.known) ? undefined : 'known must be a successor-list digest';
     case 'find-closest':
       return isKey(b.key) && (b.avoid === undefined || (Array.isArray(b.avoid) && b.avoid.length <= 64 && b.avoid.every(isKey))) ? undefined : 'key must be 40 hex digits';
@@ -190,6 +193,7 @@ function checkResponseBody(op: OverlayOp, b: Record<string, unknown>): string | 
       return isNodeRef(b.node) && isNodeList(b.successors) && Number.isInteger(b.hops) ? undefined : 'node or successors';
     case 'neighbours':
       if (b.digest !== undefined && !isDigest(b.digest)) return 'digest';
+      if (b.you !== undefined && typeof b.you !== 'boolean') return 'you';
       // The successors are left out only beside the digest that says they did not change.
       return (b.predecessor === undefined || isNodeRef(b.predecessor)) && (isNodeList(b.successors) || (b.successors === undefined && b.digest !== undefined)) ? undefined : 'predecessor or successors';
     case 'store':

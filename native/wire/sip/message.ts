@@ -144,7 +144,25 @@ function hasCoreHeaders(m: sip.Message): boolean {
   );
 }
 
-export function serializeSipMessage(m: SipMessage): Buffer {
+/** RFC 3261 7.3.3: the compact form of the headers that have one (20: each header's entry). */
+const COMPACT_NAMES: Record<string, string> = {
+  via: 'v',
+  from: 'f',
+  to: 't',
+  'call-id': 'i',
+  contact: 'm',
+  'content-type': 'c',
+  'content-length': 'l',
+  'content-encoding': 'e',
+  supported: 'k',
+  subject: 's',
+};
+
+/**
+ * The message's bytes. `compact`: header names in their compact form (RFC 3261 7.3.3), for the
+ * overlay's own traffic, which every node sends many times a minute.
+ */
+export function serializeSipMessage(m: SipMessage, options: { compact?: boolean } = {}): Buffer {
   // The package writes a name-addr without a display name as "To:  <uri>": we format those
   // headers ourselves (RFC 3261 20: name-addr = [ display-name ] LAQUOT addr-spec RAQUOT).
   const headers: Record<string, unknown> = { ...m.headers };
@@ -153,7 +171,20 @@ export function serializeSipMessage(m: SipMessage): Buffer {
     if (Array.isArray(value)) headers[name] = value.map(formatNameAddr).join(', ');
     else if (value && typeof value === 'object') headers[name] = formatNameAddr(value as NameAddr);
   }
-  return Buffer.from(sip.stringify({ ...m, headers: headers as SipHeaders }), 'latin1');
+  const text = sip.stringify({ ...m, headers: headers as SipHeaders });
+  return Buffer.from(options.compact ? compactHeaderNames(text) : text, 'latin1');
+}
+
+function compactHeaderNames(text: string): string {
+  const end = text.indexOf('\r\n\r\n');
+  const head = end < 0 ? text : text.slice(0, end);
+  const lines = head.split('\r\n');
+  for (let i = 1; i < lines.length; i++) {
+    const colon = lines[i].indexOf(':');
+    const short = colon > 0 ? COMPACT_NAMES[lines[i].slice(0, colon).trim().toLowerCase()] : undefined;
+    if (short) lines[i] = `${short}:${lines[i].slice(colon + 1)}`;
+  }
+  return lines.join('\r\n') + (end < 0 ? '' : text.slice(end));
 }
 
 function formatNameAddr(a: NameAddr): string {
