@@ -227,7 +227,7 @@ function bootstrapUasScenario(): string {
     <action>
       <ereg regexp="^ *(ping|find-closest)$" search_in="hdr" header="P2P-Op:" check_it="true" assign_to="op"/>
       <ereg regexp="${OVERLAY}" search_in="hdr" header="P2P-Overlay:" check_it="true" assign_to="overlay"/>
-      <ereg regexp="application/peerdial-overlay\\+json" search_in="hdr" header="Content-Type:" check_it="true" assign_to="type"/>
+      <ereg regexp="(Content-Type|c): *application/peerdial-overlay\\+json" search_in="msg" check_it="true" assign_to="type"/>
       <ereg regexp="^\\{(&quot;key&quot;:&quot;[0-9a-f]{40}&quot;)?\\}" search_in="body" check_it="true" assign_to="body"/>
     </action>
   </recv>
@@ -254,7 +254,8 @@ Content-Length: [len]
 /**
  * sipp as an overlay peer: a ping, and the 200 must echo P2P-Op and carry the node's reference.
  * sipp's header="..." lookup is case-sensitive, while header names are not (RFC 3261 7.3.1), so
- * the echoed P2P-Op is matched in the whole message, in any case.
+ * the echoed P2P-Op is matched in the whole message, in any case; Content-Type too, in its long
+ * or compact form (`c:`, RFC 3261 7.3.3), which the overlay's own messages use.
  */
 function pingUacScenario(): string {
   return `<?xml version="1.0" encoding="UTF-8"?>
@@ -279,7 +280,7 @@ Content-Length: [len]
   <recv response="200">
     <action>
       <ereg regexp="[Pp]2[Pp]-[Oo][Pp]: *ping" search_in="msg" check_it="true" assign_to="op"/>
-      <ereg regexp="application/peerdial-overlay\\+json" search_in="hdr" header="Content-Type:" check_it="true" assign_to="type"/>
+      <ereg regexp="(Content-Type|c): *application/peerdial-overlay\\+json" search_in="msg" check_it="true" assign_to="type"/>
       <ereg regexp="\\{&quot;node&quot;:\\{&quot;id&quot;:&quot;[0-9a-f]{40}&quot;" search_in="body" check_it="true" assign_to="node"/>
     </action>
   </recv>
