@@ -104,6 +104,8 @@ const MERGE_REBALANCE_PARALLEL = 8;
 const MERGE_SETTLE_ROUNDS = 3;
 /** How many nodes a finger check steps back through (nodes that joined before the finger) before it looks the start up. */
 const FINGER_WALK_STEPS = 3;
+/** How many members a join tries to go through (the bootstrap, then members it met) before it fails. */
+const JOIN_ATTEMPTS = 4;
 /** Stabilize rounds in a row that change nothing before its interval starts to grow. */
 const QUIET_ROUNDS_BEFORE_BACKOFF = 1;
 /** A merge hint names a node of the other ring; a ping carries it (older nodes ignore the field). */
@@ -163,11 +165,40 @@ export class ChordNode {
     this.startMaintenance();
   }
 
-  /** Joins the ring that `bootstrap` belongs to (Chord's join: find our successor through it). */
+  /**
+   * Joins the ring that `bootstrap` belongs to (Chord's join: find our successor through it).
+   * A lookup that fails on the way (a hop died: churn) starts again through another member it met,
+   * a few times, before the join fails.
+   */
   async join(bootstrap: { host: string; port: number }): Promise<void> {
+    const met: NodeRef[] = [];
+    const tried = new Set<string>();
+    let through: { host: string; port: number } | undefined = bootstrap;
+    let lastError: unknown;
+    for (let attempt = 0; through && attempt < JOIN_ATTEMPTS; attempt++) {
+      tried.add(`${through.host}:${through.port}`);
+      try {
+        return await this.joinThrough(through, met);
+      } catch (error) {
+        lastError = error;
+      }
+      through = met.find((n) => n.id !== this.self.id && !tried.has(`${n.host}:${n.port}`));
+    }
+    throw lastError;
+  }
+
+  private async joinThrough(bootstrap: { host: string; port: number }, met: NodeRef[]): Promise<void> {
     const first = await this.send(bootstrap, 'find-closest', { key: this.self.id });
-    const found = await this.lookupFrom(idFromHex(this.self.id)!, first);
+    met.push(first.node, ...first.successors);
+    // Not joined yet, our own table knows nobody: a hop that fails is routed round by the hop before it, else the join starts again.
+    const found = await this.lookupFrom(idFromHex(this.self.id)!, first, [], { remoteOnly: true, origin: bootstrap, met });
     if (found.node.id === this.self.id) throw new LookupError('the bootstrap node answered with this node itself');
+    // The successor found must see us between its predecessor and itself: else the answer was stale.
+    const { predecessor } = await this.send(found.node, 'neighbours', { brief: true });
+    if (predecessor && predecessor.id !== this.self.id && !inOpenInterval(this.table.selfId, idOf(predecessor), idOf(found.node))) {
+      met.unshift(predecessor);
+      throw new LookupError(`${found.node.host}:${found.node.port} is not our successor: its predecessor is past us`);
+    }
     this.table.predecessor = undefined;
     this.table.setSuccessors(found.node, found.successors);
     this.startMaintenance();
@@ -206,13 +237,14 @@ export class ChordNode {
     return this.lookupFrom(key, this.findClosestLocal(key));
   }
 
-  private async lookupFrom(key: NodeId, firstStep: OpResponse<'find-closest'>, avoid: string[] = []): Promise<LookupResult> {
+  private async lookupFrom(key: NodeId, firstStep: OpResponse<'find-closest'>, avoid: string[] = [], options: { remoteOnly?: boolean; origin?: { host: string; port: number }; met?: NodeRef[] } = {}): Promise<LookupResult> {
     this.stats.lookups++;
     let step = firstStep;
     let hops = 0;
     let failures = 0;
     const dead = new Set<string>(avoid);
-    let lastGood: NodeRef | undefined;
+    // The node that gave the first step, when it is not us: asked for a way round a first hop that fails.
+    let lastGood: { host: string; port: number; id?: string } | undefined = options.origin;
     while (!step.done) {
       if (hops + failures >= this.config.maxHops) {
         this.stats.lookupFailures++;
@@ -223,17 +255,20 @@ export class ChordNode {
         step = await this.send(next, 'find-closest', { key: idToHex(key), ...(dead.size ? { avoid: [...dead] } : {}) });
         lastGood = next;
         hops++;
+        options.met?.push(step.node);
       } catch {
         // The hop is dead or lost. Others still route to it, so ask the hop that sent us there
         // for another way round it (the avoid list), else go on from our own table without it.
         failures++;
         dead.add(next.id);
-        step = this.findClosestLocal(key, dead);
+        // A joining node's own table knows nobody: only the hop before can route round the failure.
+        if (options.remoteOnly && !lastGood) throw new LookupError(`lookup of ${idToHex(key)}: ${next.host}:${next.port} did not answer`);
+        step = options.remoteOnly ? step : this.findClosestLocal(key, dead);
         if (lastGood) {
           try {
             step = await this.send(lastGood, 'find-closest', { key: idToHex(key), avoid: [...dead] });
           } catch {
-            dead.add(lastGood.id);
+            if (lastGood.id) dead.add(lastGood.id);
             lastGood = undefined;
           }
         }
