@@ -5,12 +5,18 @@ import { RecordStore } from '../../native/proto/overlay/record-store.js';
 import type { NodeRef, OpRequest, OpResponse, OverlayOp } from '../../native/wire/overlay/messages.js';
 import { idToHex, sha1Id } from '../../native/wire/overlay/node-id.js';
 import { EventScheduler } from './event-scheduler.js';
+import type { InternetLatencyModel } from './internet-latency.js';
 
 export { seededRandom } from '../support/random.js';
 
 export interface SimNetworkOptions {
   /** One-way latency in ms between two nodes. */
   latency?: (from: string, to: string) => number;
+  /**
+   * Latencies from positions (internet-latency.ts, fitted to published Internet RTTs), used
+   * when `latency` is not given. Without either, each message takes 10-50 ms, uniform.
+   */
+  latencyModel?: InternetLatencyModel;
   /** Probability that one message (request or response) is lost. */
   loss?: number;
   random?: () => number;
@@ -34,6 +40,13 @@ export class SimNetwork {
   /** Every byte sent by every node, the dead included. */
   totalBytes = 0;
   messages = 0;
+  /** Requests that timed out. */
+  timeouts = 0;
+  /**
+   * Requests that timed out although neither message was lost and the node was up: the answer
+   * was on its way, only later than the timeout (a timeout too short for the latency model).
+   */
+  lateTimeouts = 0;
   private readonly random: () => number;
   private nextPort = 1;
 
@@ -108,14 +121,23 @@ export class SimNetwork {
         new Promise<OpResponse<O>>((resolve, reject) => {
           const target = this.address(to);
           let settled = false;
+          let dropped = false;
           const timer = this.scheduler.set(timeoutMs, () => {
             if (settled) return;
             settled = true;
+            // A crashed sender's requests still time out (its code may be awaiting them); not counted.
+            if (!this.dead.has(from)) {
+              this.timeouts++;
+              if (!dropped && this.nodes.has(target) && !this.dead.has(target)) this.lateTimeouts++;
+            }
             reject(new OverlayRequestError('timeout', `${op} to ${target} timed out`));
           });
           const payload = JSON.stringify(body);
           this.count(from, op, payload.length + SIP_OVERHEAD_BYTES);
-          if (this.lost()) return;
+          if (this.lost()) {
+            dropped = true;
+            return;
+          }
           this.scheduler.set(this.latency(from, target), () => {
             const node = this.nodes.get(target);
             if (!node || this.dead.has(target) || this.dead.has(from)) return;
@@ -125,7 +147,10 @@ export class SimNetwork {
                 if (this.dead.has(target)) return;
                 const reply = JSON.stringify(answer);
                 this.count(target, op, reply.length + SIP_OVERHEAD_BYTES);
-                if (this.lost()) return;
+                if (this.lost()) {
+                  dropped = true;
+                  return;
+                }
                 this.scheduler.set(this.latency(target, from), () => {
                   if (settled || this.dead.has(from)) return;
                   settled = true;
@@ -140,7 +165,22 @@ export class SimNetwork {
   }
 
   private latency(from: string, to: string): number {
-    return this.options.latency ? this.options.latency(from, to) : 10 + this.random() * 40;
+    if (this.options.latency) return this.options.latency(from, to);
+    if (this.options.latencyModel) return this.options.latencyModel.oneWay(from, to, this.random);
+    return 10 + this.random() * 40;
+  }
+
+  /**
+   * Round-trip time between two nodes in ms, as the latency model has it (without jitter); with
+   * a `latency` function, the sum of one sample each way; by default, the mean (60 ms).
+   */
+  rtt(a: { host: string; port: number }, b: { host: string; port: number }): number {
+    const from = this.address(a);
+    const to = this.address(b);
+    if (from === to) return 0;
+    if (this.options.latency) return this.options.latency(from, to) + this.options.latency(to, from);
+    if (this.options.latencyModel) return this.options.latencyModel.rtt(from, to);
+    return 60;
   }
 
   private lost(): boolean {
