@@ -4,6 +4,7 @@ import { ChordNode, DEFAULT_CHORD_CONFIG, OverlayRequestError, type ChordConfig,
 import { RecordStore } from '../../native/proto/overlay/record-store.js';
 import type { NodeRef, OpRequest, OpResponse, OverlayOp } from '../../native/wire/overlay/messages.js';
 import { idToHex, sha1Id } from '../../native/wire/overlay/node-id.js';
+import { T1, T2, type TimerHandle } from '../../native/proto/sip/timers.js';
 import { EventScheduler } from './event-scheduler.js';
 import type { InternetLatencyModel } from './internet-latency.js';
 
@@ -22,6 +23,13 @@ export interface SimNetworkOptions {
   random?: () => number;
   overlay?: string;
   config?: Partial<ChordConfig>;
+  /**
+   * Resend an unanswered request as a SIP client transaction over UDP does (Timer E: after T1 =
+   * 500 ms, then doubling up to T2 = 4 s, until the overlay's request timeout), and answer a
+   * resent request with the response already sent, as the server transaction does. Off by
+   * default: without it a lost message always costs the sender a full request timeout.
+   */
+  retransmit?: boolean;
   /** Passed to the EventScheduler; 1 runs the slow reference path. */
   schedulerBatch?: number;
 }
@@ -122,9 +130,11 @@ export class SimNetwork {
           const target = this.address(to);
           let settled = false;
           let dropped = false;
+          let retransmitTimer: TimerHandle | undefined;
           const timer = this.scheduler.set(timeoutMs, () => {
             if (settled) return;
             settled = true;
+            if (retransmitTimer) this.scheduler.clear(retransmitTimer);
             // A crashed sender's requests still time out (its code may be awaiting them); not counted.
             if (!this.dead.has(from)) {
               this.timeouts++;
@@ -133,33 +143,64 @@ export class SimNetwork {
             reject(new OverlayRequestError('timeout', `${op} to ${target} timed out`));
           });
           const payload = JSON.stringify(body);
-          this.count(from, op, payload.length + SIP_OVERHEAD_BYTES);
-          if (this.lost()) {
-            dropped = true;
-            return;
+          /** The receiving side's server transaction: not reached yet, handling the request, or answered. */
+          let server: { reply?: string } | undefined;
+          const sendReply = (reply: string) => {
+            this.count(target, op, reply.length + SIP_OVERHEAD_BYTES);
+            if (this.lost()) {
+              dropped = true;
+              return;
+            }
+            this.scheduler.set(this.latency(target, from), () => {
+              if (settled || this.dead.has(from)) return;
+              settled = true;
+              this.scheduler.clear(timer);
+              if (retransmitTimer) this.scheduler.clear(retransmitTimer);
+              resolve(JSON.parse(reply) as OpResponse<O>);
+            });
+          };
+          const sendRequest = () => {
+            this.count(from, op, payload.length + SIP_OVERHEAD_BYTES);
+            if (this.lost()) {
+              dropped = true;
+              return;
+            }
+            this.scheduler.set(this.latency(from, target), () => {
+              const node = this.nodes.get(target);
+              if (!node || this.dead.has(target) || this.dead.has(from)) return;
+              // RFC 3261 17.2.2: a retransmission reaches the server transaction, not the node: it is
+              // absorbed while the request is being handled, and answered with the same response after.
+              if (server) {
+                if (server.reply !== undefined) sendReply(server.reply);
+                return;
+              }
+              const answering: { reply?: string } = {};
+              server = answering;
+              node
+                .handle(op, JSON.parse(payload) as OpRequest<O>, self)
+                .then((answer) => {
+                  if (this.dead.has(target)) return;
+                  answering.reply = JSON.stringify(answer);
+                  sendReply(answering.reply);
+                })
+                .catch(() => undefined);
+            });
+          };
+          sendRequest();
+          if (this.options.retransmit) {
+            // RFC 3261 17.1.2.2: "If an unreliable transport is in use, the client transaction MUST
+            // set timer E to fire in T1 seconds"; each firing resends and doubles it, up to T2.
+            let interval = T1;
+            const arm = () => {
+              retransmitTimer = this.scheduler.set(interval, () => {
+                if (settled || this.dead.has(from)) return;
+                sendRequest();
+                interval = Math.min(2 * interval, T2);
+                arm();
+              });
+            };
+            arm();
           }
-          this.scheduler.set(this.latency(from, target), () => {
-            const node = this.nodes.get(target);
-            if (!node || this.dead.has(target) || this.dead.has(from)) return;
-            node
-              .handle(op, JSON.parse(payload) as OpRequest<O>, self)
-              .then((answer) => {
-                if (this.dead.has(target)) return;
-                const reply = JSON.stringify(answer);
-                this.count(target, op, reply.length + SIP_OVERHEAD_BYTES);
-                if (this.lost()) {
-                  dropped = true;
-                  return;
-                }
-                this.scheduler.set(this.latency(target, from), () => {
-                  if (settled || this.dead.has(from)) return;
-                  settled = true;
-                  this.scheduler.clear(timer);
-                  resolve(JSON.parse(reply) as OpResponse<O>);
-                });
-              })
-              .catch(() => undefined);
-          });
         }),
     };
   }
