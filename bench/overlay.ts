@@ -295,6 +295,7 @@ async function main() {
       usedBy: 'sim, churn, churnLoss, stretch, massFailure',
     },
     loss: 'churnLoss: per message (request or response), independently; 0 elsewhere',
+    sipRetransmit: retransmit ? 'churn, churnLoss: unanswered requests resent at 500 ms, 1 s, ... (RFC 3261 Timer E) until the request timeout; resent requests answered with the response already sent' : 'off',
     sipOverheadBytes: SIP_OVERHEAD_BYTES,
     routing: 'iterative',
     defaultConfigFor: 'sim, massFailure',
