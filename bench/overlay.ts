@@ -1,26 +1,35 @@
 // Overlay benchmark in the discrete-event simulator (test/sim): hops per lookup at 100, 1,000
-// and 10,000 nodes; lookup success and maintenance bytes under churn; lookups and records after
-// a mass failure. Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,mass,udp). The udp part runs real node processes
-// on loopback (bench/overlay-udp.ts).
+// and 10,000 nodes (rings grown by real joins); lookup success and maintenance bytes under churn,
+// without and with random message loss; lookup stretch; lookups and records after a mass
+// failure. Every simulated part runs on the Internet latency model (test/sim/internet-latency.ts).
+// Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,loss,stretch,mass,udp).
+// The udp part runs real node processes on loopback (bench/overlay-udp.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ChordConfig, ChordNode } from '../native/proto/overlay/chord-node.js';
+import { LookupError, OverlayRequestError, type ChordConfig, type ChordNode } from '../native/proto/overlay/chord-node.js';
 import { fraction, fetchable, lookupBatch, probeLookup, type LookupVerdict } from '../test/sim/probes.js';
 import { nameRecords, newOwner } from '../test/sim/records.js';
-import { installConvergedTables, joinInWaves, mean, percentile, roundsUntilCorrect } from '../test/sim/ring.js';
+import { InternetLatencyModel, rttQuantiles } from '../test/sim/internet-latency.js';
+import { joinInWaves, mean, percentile, roundsUntilCorrect } from '../test/sim/ring.js';
 import { seededRandom, SimNetwork, SIP_OVERHEAD_BYTES } from '../test/sim/sim-network.js';
+import { measureStretch } from '../test/sim/stretch.js';
 import { overlayOverUdp } from './overlay-udp.js';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'sim,churn,mass,udp' },
+    only: { type: 'string', default: 'sim,churn,loss,stretch,mass,udp' },
     'udp-nodes': { type: 'string', default: '50' },
     seed: { type: 'string', default: '1' },
     'churn-minutes': { type: 'string', default: '6' },
     /** Median session times (minutes) of the churn runs. */
     'churn-medians': { type: 'string', default: '1.4,30' },
+    /** Message loss rates of the 1.4-minute churn runs reported under churnLoss. */
+    'churn-losses': { type: 'string', default: '0.01,0.05' },
+    'stretch-lookups': { type: 'string', default: '2000' },
+    /** Resend unanswered requests as SIP over UDP does (Timer E) in the churn runs: on or off. */
+    'sip-retransmit': { type: 'string', default: 'on' },
     /** JSON overriding the churn ChordConfig, for exploring the bytes/success trade-off. */
     'churn-config': { type: 'string' },
     out: { type: 'string', default: 'bench/results/overlay.json' },
@@ -28,13 +37,26 @@ const { values } = parseArgs({
 });
 const parts = new Set(values.only.split(','));
 const seed = Number(values.seed);
+/** One geography for every part: a node's place depends only on the seed and its address. */
+const latencyModel = new InternetLatencyModel({ seed });
+/**
+ * The engine sends overlay requests as SIP non-INVITE transactions, over UDP with Timer E
+ * resending them (RFC 3261 17.1.2.2): the churn runs model that, so a lost message costs a
+ * 500 ms resend, not a request timeout and a neighbour dropped as dead.
+ */
+const retransmit = values['sip-retransmit'] !== 'off';
 
 /**
  * Maintenance for the churn runs. Lookup success needs a fast stabilize (1 s): at 4 s the ring
  * falls behind a 1.4-minute median session time and comes apart (measured: about half the
  * successor pointers wrong after 5 minutes). Fingers matter less and cost a whole lookup each,
- * so one is refreshed every 8 s; the predecessor is pinged every 4 s. A simulated round trip is
- * at most 100 ms, so a request may time out after 500 ms. Each SIP message carries ~420 bytes
+ * so one is refreshed every 8 s; the predecessor is pinged every 4 s. The request timeout is
+ * 1 s: about twice the Internet model's p99 RTT (~430 ms; its longest pairs, two slow access
+ * links far apart, reach ~900 ms). At 500 ms (enough for the old uniform 20-100 ms round trips)
+ * the slowest pairs always time out, their nodes are dropped as dead by the nodes they cannot
+ * answer in time, and lookups at a 1.4-minute median fall to 78% (3 measured minutes, seed 1;
+ * 334 timeouts of live nodes whose answer was on its way); at 1 s, 99.35% and none; at 1.5 s,
+ * 98.9% (dead hops cost more). Each SIP message carries ~420 bytes
  * of headers, so this costs ~3 KB/s per node: above the 900 B/s target, which allows about
  * one request/response pair per node per second (--churn-config explores the trade-off).
  */
@@ -43,7 +65,7 @@ const CHURN_CONFIG: Partial<ChordConfig> = {
   fixFingersMs: 8_000,
   checkPredecessorMs: 4_000,
   replicateMs: 30_000,
-  requestTimeoutMs: 500,
+  requestTimeoutMs: 1_000,
   ...(values['churn-config'] ? (JSON.parse(values['churn-config']) as Partial<ChordConfig>) : {}),
 };
 
@@ -52,23 +74,23 @@ const log = (...args: unknown[]) => console.log(`[${(performance.now() / 1000).t
 
 async function simHops(n: number): Promise<Record<string, unknown>> {
   const random = seededRandom(seed * 1000 + n);
-  const net = new SimNetwork({ random });
-  let construction: string;
-  if (n <= 1_000) {
-    const grown = await joinInWaves(net, n, random);
-    // Let fix-fingers sweep the table a few times so routing is as short as it gets.
-    await net.scheduler.runFor(30_000);
-    construction = `real joins in ${grown.waves} waves`;
-  } else {
-    const nodes = Array.from({ length: n }, () => net.addNode());
-    installConvergedTables(nodes, Math.ceil(Math.log2(n)));
-    construction = 'converged-tables';
-  }
+  const net = new SimNetwork({ random, latencyModel });
+  const startedAt = performance.now();
+  const grown = await joinInWaves(net, n, random);
+  const joinedAt = performance.now();
+  const joinedSimMs = net.scheduler.now;
+  // Let fix-fingers sweep the table a few times so routing is as short as it gets.
+  await net.scheduler.runFor(30_000);
   const verdicts = await lookupBatch(net, n <= 1_000 ? 2_000 : 5_000, random);
   const hops = verdicts.filter((v) => !v.failed).map((v) => v.hops).sort((a, b) => a - b);
   const result = {
     nodes: n,
-    construction,
+    construction: 'real joins',
+    waves: grown.waves,
+    joinFailures: grown.joinFailures,
+    settleRoundsMax: Math.max(...grown.settleRounds.map((r) => r ?? Infinity)),
+    joinWallSeconds: round((joinedAt - startedAt) / 1000, 1),
+    joinSimulatedSeconds: round(joinedSimMs / 1000, 1),
     lookups: verdicts.length,
     hopsMean: round(mean(hops), 3),
     hopsP99: percentile(hops, 99),
@@ -85,9 +107,9 @@ async function simHops(n: number): Promise<Record<string, unknown>> {
  * crash: no leave message) is replaced at once by a new node joining through a random member.
  * Random nodes look random keys up throughout; bytes are counted over the measured window.
  */
-async function churn(medianMinutes: number): Promise<Record<string, unknown>> {
-  const random = seededRandom(seed * 7 + Math.round(medianMinutes * 10));
-  const net = new SimNetwork({ random, config: CHURN_CONFIG });
+async function churn(medianMinutes: number, loss = 0): Promise<Record<string, unknown>> {
+  const random = seededRandom(seed * 7 + Math.round(medianMinutes * 10) + Math.round(loss * 1000));
+  const net = new SimNetwork({ random, config: CHURN_CONFIG, latencyModel, loss, retransmit });
   const size = 1_000;
   await joinInWaves(net, size, random);
   await net.scheduler.runFor(60_000);
@@ -95,6 +117,14 @@ async function churn(medianMinutes: number): Promise<Record<string, unknown>> {
   const session = () => -Math.log(1 - random()) * meanSessionMs;
   let departures = 0;
   let joinFailures = 0;
+  const joinFailureReasons = new Map<string, number>();
+  /** Why a join failed: its bootstrap died under it, a later hop timed out, or the lookup went astray. */
+  const joinFailureReason = (error: unknown, bootstrap: ChordNode): string => {
+    if (!bootstrap.joined) return 'bootstrap-died';
+    if (error instanceof OverlayRequestError) return `bootstrap-${error.kind}`;
+    if (error instanceof LookupError) return /itself/.test(error.message) ? 'named-itself' : 'too-many-steps';
+    return 'other';
+  };
   const scheduleDeparture = (node: ChordNode) => {
     net.scheduler.set(session(), () => {
       if (!node.joined) return;
@@ -106,12 +136,15 @@ async function churn(medianMinutes: number): Promise<Record<string, unknown>> {
   const replace = async (attempt = 0): Promise<void> => {
     const members = net.live();
     const node = net.addNode();
+    const bootstrap = members[Math.floor(random() * members.length)];
     try {
-      await node.join(members[Math.floor(random() * members.length)].self);
+      await node.join(bootstrap.self);
       scheduleDeparture(node);
-    } catch {
+    } catch (error) {
       net.kill(node);
       joinFailures++;
+      const reason = joinFailureReason(error, bootstrap);
+      joinFailureReasons.set(reason, (joinFailureReasons.get(reason) ?? 0) + 1);
       if (attempt < 5) net.scheduler.set(1_000, () => void replace(attempt + 1));
     }
   };
@@ -137,11 +170,15 @@ async function churn(medianMinutes: number): Promise<Record<string, unknown>> {
   await net.scheduler.runFor(warmupMs);
   const bytesBefore = net.totalBytes;
   const departuresBefore = departures;
+  const joinFailuresBefore = joinFailures;
+  const timeoutsBefore = { all: net.timeouts, late: net.lateTimeouts };
   const opBytesBefore = new Map(net.bytesByOp);
   measuring = true;
   await net.scheduler.runFor(measureMs);
   const bytes = net.totalBytes - bytesBefore;
   const byOp = Object.fromEntries([...net.bytesByOp].map(([op, b]) => [op, b - (opBytesBefore.get(op) ?? 0)]));
+  const timeouts = net.timeouts - timeoutsBefore.all;
+  const lateTimeouts = net.lateTimeouts - timeoutsBefore.late;
   const meanSize = sizeSum / sizeSamples;
   // Let lookups still in flight finish (they are judged when they do).
   await net.scheduler.runFor(10_000);
@@ -154,9 +191,13 @@ async function churn(medianMinutes: number): Promise<Record<string, unknown>> {
     nodes: size,
     meanNodes: round(meanSize, 1),
     medianSessionMinutes: medianMinutes,
+    loss,
+    sipRetransmit: retransmit,
     measuredMinutes: measureMs / 60_000,
     departures: departures - departuresBefore,
     joinFailures,
+    joinFailuresMeasured: joinFailures - joinFailuresBefore,
+    joinFailuresByReason: Object.fromEntries(joinFailureReasons),
     lookups: verdicts.length,
     lookupSuccess: round(fraction(verdicts, (v) => v.usable)),
     lookupExact: round(fraction(verdicts, (v) => v.exact)),
@@ -164,16 +205,20 @@ async function churn(medianMinutes: number): Promise<Record<string, unknown>> {
     hopsMean: round(mean(hops), 3),
     bytesPerNodePerSec: round(bytes / meanSize / (measureMs / 1000), 1),
     probeBytesPerNodePerSec: round(probeBytes / meanSize / (measureMs / 1000), 1),
-    bytesPerNodePerSecByOp: Object.fromEntries(Object.entries(byOp).map(([op, b]) => [op, round(b / meanSize / (measureMs / 1000), 1)])),
+    bytesByOperation: Object.fromEntries(Object.entries(byOp).map(([op, b]) => [op, round(b / meanSize / (measureMs / 1000), 1)])),
+    // Requests that timed out in the measured window, and those of them whose answer was only
+    // late (neither message lost, the node up): the request timeout against the latency model.
+    requestTimeouts: timeouts,
+    lateTimeouts,
   };
-  log(`churn ${medianMinutes} min`, result);
+  log(`churn ${medianMinutes} min, loss ${loss}`, result);
   return result;
 }
 
 /** A 1,000-node ring holding records loses a fraction of its nodes at once. */
 async function massFailure(share: number): Promise<Record<string, unknown>> {
   const random = seededRandom(seed * 13 + Math.round(share * 100));
-  const net = new SimNetwork({ random });
+  const net = new SimNetwork({ random, latencyModel });
   await joinInWaves(net, 1_000, random);
   await net.scheduler.runFor(30_000);
   const records = nameRecords(newOwner(), 1_000, net.overlay, 24 * 3_600_000);
@@ -214,14 +259,43 @@ async function massFailure(share: number): Promise<Record<string, unknown>> {
   return result;
 }
 
+/**
+ * Lookup stretch on a 1,000-node ring grown by real joins: lookup time plus the final exchange,
+ * over the direct RTT to the node the lookup names (test/sim/stretch.ts).
+ */
+async function stretch(): Promise<Record<string, unknown>> {
+  const random = seededRandom(seed * 17 + 1);
+  const net = new SimNetwork({ random, latencyModel });
+  await joinInWaves(net, 1_000, random);
+  await net.scheduler.runFor(30_000);
+  const measured = await measureStretch(net, Number(values['stretch-lookups']), random);
+  const { samples, ...figures } = measured;
+  void samples;
+  const result = {
+    nodes: 1_000,
+    construction: 'real joins',
+    proximity: 'none (fingers and successors chosen by ID only)',
+    ...figures,
+    target: { p50: 2.5 },
+  };
+  log('stretch', result);
+  return result;
+}
+
 async function main() {
   const out = path.resolve(values.out);
   const report: Record<string, unknown> = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : {};
   report.generatedAt = new Date().toISOString();
   report.seed = seed;
   report.simulator = {
-    latencyMs: 'uniform 10-50 one way',
-    loss: 0,
+    latency: {
+      model: 'internet: 2-D plane of four regions + per-node access-link height, rtt = distance + height(a) + height(b), one way = rtt / 2 (test/sim/internet-latency.ts; shaped after the quoted figures of the King data set, see docs/overlay-simulation.md)',
+      seed,
+      rtt: rttQuantiles(latencyModel, Array.from({ length: 1_000 }, (_, i) => `sim:${i + 1}`), 100_000, seededRandom(seed)),
+      usedBy: 'sim, churn, churnLoss, stretch, massFailure',
+    },
+    loss: 'churnLoss: per message (request or response), independently; 0 elsewhere',
+    sipRetransmit: retransmit ? 'churn, churnLoss: unanswered requests resent at 500 ms, 1 s, ... (RFC 3261 Timer E) until the request timeout; resent requests answered with the response already sent' : 'off',
     sipOverheadBytes: SIP_OVERHEAD_BYTES,
     routing: 'iterative',
     defaultConfigFor: 'sim, massFailure',
@@ -237,6 +311,11 @@ async function main() {
     report.churn = {};
     for (const median of values['churn-medians'].split(',').map(Number)) (report.churn as Record<string, unknown>)[`${median}min`] = await churn(median);
   }
+  if (parts.has('loss')) {
+    report.churnLoss = {};
+    for (const loss of values['churn-losses'].split(',')) (report.churnLoss as Record<string, unknown>)[loss] = await churn(1.4, Number(loss));
+  }
+  if (parts.has('stretch')) report.stretch = await stretch();
   if (parts.has('mass')) report.massFailure = { '0.2': await massFailure(0.2), '0.5': await massFailure(0.5) };
   if (parts.has('udp')) report.udp = await overlayOverUdp({ nodes: Number(values['udp-nodes']), lookups: 500, messages: 200, log });
   await mkdir(path.dirname(out), { recursive: true });

@@ -4,7 +4,9 @@ import { ChordNode, DEFAULT_CHORD_CONFIG, OverlayRequestError, type ChordConfig,
 import { RecordStore } from '../../native/proto/overlay/record-store.js';
 import type { NodeRef, OpRequest, OpResponse, OverlayOp } from '../../native/wire/overlay/messages.js';
 import { idToHex, sha1Id } from '../../native/wire/overlay/node-id.js';
+import { T1, T2, type TimerHandle } from '../../native/proto/sip/timers.js';
 import { EventScheduler } from './event-scheduler.js';
+import type { InternetLatencyModel } from './internet-latency.js';
 import { overlayOverheads } from './sip-size.js';
 
 export { seededRandom } from '../support/random.js';
@@ -12,11 +14,23 @@ export { seededRandom } from '../support/random.js';
 export interface SimNetworkOptions {
   /** One-way latency in ms between two nodes. */
   latency?: (from: string, to: string) => number;
+  /**
+   * Latencies from positions (internet-latency.ts, fitted to published Internet RTTs), used
+   * when `latency` is not given. Without either, each message takes 10-50 ms, uniform.
+   */
+  latencyModel?: InternetLatencyModel;
   /** Probability that one message (request or response) is lost. */
   loss?: number;
   random?: () => number;
   overlay?: string;
   config?: Partial<ChordConfig>;
+  /**
+   * Resend an unanswered request as a SIP client transaction over UDP does (Timer E: after T1 =
+   * 500 ms, then doubling up to T2 = 4 s, until the overlay's request timeout), and answer a
+   * resent request with the response already sent, as the server transaction does. Off by
+   * default: without it a lost message always costs the sender a full request timeout.
+   */
+  retransmit?: boolean;
   /** Passed to the EventScheduler; 1 runs the slow reference path. */
   schedulerBatch?: number;
 }
@@ -40,6 +54,13 @@ export class SimNetwork {
   /** Every byte sent by every node, the dead included. */
   totalBytes = 0;
   messages = 0;
+  /** Requests that timed out. */
+  timeouts = 0;
+  /**
+   * Requests that timed out although neither message was lost and the node was up: the answer
+   * was on its way, only later than the timeout (a timeout too short for the latency model).
+   */
+  lateTimeouts = 0;
   private readonly random: () => number;
   private nextPort = 1;
 
@@ -114,39 +135,99 @@ export class SimNetwork {
         new Promise<OpResponse<O>>((resolve, reject) => {
           const target = this.address(to);
           let settled = false;
+          let dropped = false;
+          let retransmitTimer: TimerHandle | undefined;
           const timer = this.scheduler.set(timeoutMs, () => {
             if (settled) return;
             settled = true;
+            if (retransmitTimer) this.scheduler.clear(retransmitTimer);
+            // A crashed sender's requests still time out (its code may be awaiting them); not counted.
+            if (!this.dead.has(from)) {
+              this.timeouts++;
+              if (!dropped && this.nodes.has(target) && !this.dead.has(target)) this.lateTimeouts++;
+            }
             reject(new OverlayRequestError('timeout', `${op} to ${target} timed out`));
           });
           const payload = JSON.stringify(body);
-          this.count(from, op, Buffer.byteLength(payload) + OVERHEADS.get(op)!.request);
-          if (this.lost()) return;
-          this.scheduler.set(this.latency(from, target), () => {
-            const node = this.nodes.get(target);
-            if (!node || this.dead.has(target) || this.dead.has(from)) return;
-            node
-              .handle(op, JSON.parse(payload) as OpRequest<O>, self)
-              .then((answer) => {
-                if (this.dead.has(target)) return;
-                const reply = JSON.stringify(answer);
-                this.count(target, op, Buffer.byteLength(reply) + OVERHEADS.get(op)!.response);
-                if (this.lost()) return;
-                this.scheduler.set(this.latency(target, from), () => {
-                  if (settled || this.dead.has(from)) return;
-                  settled = true;
-                  this.scheduler.clear(timer);
-                  resolve(JSON.parse(reply) as OpResponse<O>);
-                });
-              })
-              .catch(() => undefined);
-          });
+          /** The receiving side's server transaction: not reached yet, handling the request, or answered. */
+          let server: { reply?: string } | undefined;
+          const sendReply = (reply: string) => {
+            this.count(target, op, Buffer.byteLength(reply) + OVERHEADS.get(op)!.response);
+            if (this.lost()) {
+              dropped = true;
+              return;
+            }
+            this.scheduler.set(this.latency(target, from), () => {
+              if (settled || this.dead.has(from)) return;
+              settled = true;
+              this.scheduler.clear(timer);
+              if (retransmitTimer) this.scheduler.clear(retransmitTimer);
+              resolve(JSON.parse(reply) as OpResponse<O>);
+            });
+          };
+          const sendRequest = () => {
+            this.count(from, op, Buffer.byteLength(payload) + OVERHEADS.get(op)!.request);
+            if (this.lost()) {
+              dropped = true;
+              return;
+            }
+            this.scheduler.set(this.latency(from, target), () => {
+              const node = this.nodes.get(target);
+              if (!node || this.dead.has(target) || this.dead.has(from)) return;
+              // RFC 3261 17.2.2: a retransmission reaches the server transaction, not the node: it is
+              // absorbed while the request is being handled, and answered with the same response after.
+              if (server) {
+                if (server.reply !== undefined) sendReply(server.reply);
+                return;
+              }
+              const answering: { reply?: string } = {};
+              server = answering;
+              node
+                .handle(op, JSON.parse(payload) as OpRequest<O>, self)
+                .then((answer) => {
+                  if (this.dead.has(target)) return;
+                  answering.reply = JSON.stringify(answer);
+                  sendReply(answering.reply);
+                })
+                .catch(() => undefined);
+            });
+          };
+          sendRequest();
+          if (this.options.retransmit) {
+            // RFC 3261 17.1.2.2: "If an unreliable transport is in use, the client transaction MUST
+            // set timer E to fire in T1 seconds"; each firing resends and doubles it, up to T2.
+            let interval = T1;
+            const arm = () => {
+              retransmitTimer = this.scheduler.set(interval, () => {
+                if (settled || this.dead.has(from)) return;
+                sendRequest();
+                interval = Math.min(2 * interval, T2);
+                arm();
+              });
+            };
+            arm();
+          }
         }),
     };
   }
 
   private latency(from: string, to: string): number {
-    return this.options.latency ? this.options.latency(from, to) : 10 + this.random() * 40;
+    if (this.options.latency) return this.options.latency(from, to);
+    if (this.options.latencyModel) return this.options.latencyModel.oneWay(from, to, this.random);
+    return 10 + this.random() * 40;
+  }
+
+  /**
+   * Round-trip time between two nodes in ms, as the latency model has it (without jitter); with
+   * a `latency` function, the sum of one sample each way; by default, the mean (60 ms).
+   */
+  rtt(a: { host: string; port: number }, b: { host: string; port: number }): number {
+    const from = this.address(a);
+    const to = this.address(b);
+    if (from === to) return 0;
+    if (this.options.latency) return this.options.latency(from, to) + this.options.latency(to, from);
+    if (this.options.latencyModel) return this.options.latencyModel.rtt(from, to);
+    return 60;
   }
 
   private lost(): boolean {
