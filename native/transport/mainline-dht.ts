@@ -1,6 +1,7 @@
 // The BitTorrent mainline DHT (BEP 5) as the engine uses it: bittorrent-dht's node (its own UDP
 // socket, routing table and KRPC via k-rpc), seen through the few calls the DHT service needs.
 import DHT from 'bittorrent-dht';
+import { guardKrpcSocket } from './krpc-gate.js';
 
 export interface DhtPeer {
   host: string;
@@ -16,8 +17,8 @@ export interface MainlineDht {
   lookup(infohash: Buffer, onPeer: (peer: DhtPeer) => void): Promise<number>;
   /** announce_peer for `infohash` with `port` (after the lookup that gets the tokens). */
   announce(infohash: Buffer, port: number): Promise<void>;
-  /** Malformed or unexpected KRPC the node dropped (k-rpc's and ours), and errors seen. */
-  readonly counters: { warnings: number; errors: number };
+  /** KRPC datagrams dropped (malformed, unasked, oversized: krpc-gate.ts), other warnings of the library, and errors seen. */
+  readonly counters: { dropped: number; warnings: number; errors: number };
   close(): Promise<void>;
 }
 
@@ -31,8 +32,8 @@ export interface MainlineDhtOptions {
 /** Starts a DHT node; resolves once it listens and has bootstrapped (or failed to: it keeps trying). */
 export async function startMainlineDht(options: MainlineDhtOptions): Promise<MainlineDht> {
   const dht = new DHT({ ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}) });
-  const counters = { warnings: 0, errors: 0 };
-  dht.on('warning', () => counters.warnings++);
+  const counters = { dropped: 0, warnings: 0, errors: 0 };
+  guardKrpcSocket(dht, counters);
   dht.on('error', () => counters.errors++);
   await new Promise<void>((resolve) => dht.listen(options.port, options.bind, () => resolve()));
   await new Promise<void>((resolve) => {

@@ -141,7 +141,7 @@ export class DhtService {
       ...(this.lastLookupAt ? { lastLookupAt: this.lastLookupAt } : {}),
       ...(this.lastAnnounceAt ? { lastAnnounceAt: this.lastAnnounceAt } : {}),
       ...(this.error ? { error: this.error } : {}),
-      stats: { ...this.stats, ...(this.dht ? { malformed: this.dht.counters.warnings } : { malformed: 0 }) },
+      stats: { ...this.stats, ...(this.dht ? { malformed: this.dht.counters.dropped } : { malformed: 0 }) },
     };
   }
 
