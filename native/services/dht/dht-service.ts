@@ -20,6 +20,12 @@ export const LOOKUP_MS = 15 * 60_000;
 export const ANNOUNCE_MS = 15 * 60_000;
 /** An address tried (and found no member, or one already in our ring) is not tried again sooner. */
 const RETRY_PEER_MS = 10 * 60_000;
+/**
+ * Peers tried over SIP per lookup, one after another: one DHT node can name thousands (or a
+ * flood of addresses that never answer); the rest wait for a later lookup, picked at random so
+ * that the order a node gave them in does not decide who is tried.
+ */
+export const MAX_PEERS_PER_LOOKUP = 32;
 
 /** What the DHT service needs of the overlay. */
 export interface DhtOverlay {
@@ -63,7 +69,7 @@ export class DhtService {
   private lastAnnounceAt?: number;
   private error?: string;
   private looking = false;
-  readonly stats = { lookups: 0, announces: 0, peersFound: 0, merged: 0, refusedPrivate: 0, unverified: 0 };
+  readonly stats = { lookups: 0, announces: 0, peersFound: 0, merged: 0, refusedPrivate: 0, unverified: 0, notTried: 0 };
 
   constructor(private readonly options: DhtServiceOptions) {
     this.now = options.now ?? Date.now;
@@ -182,7 +188,9 @@ export class DhtService {
       this.looking = false;
       this.lastLookupAt = this.now();
     }
-    for (const peer of dedupe(found)) await this.consider(peer);
+    const candidates = shuffle(dedupe(found).filter((peer) => this.worthTrying(peer)));
+    this.stats.notTried += Math.max(0, candidates.length - MAX_PEERS_PER_LOOKUP);
+    for (const peer of candidates.slice(0, MAX_PEERS_PER_LOOKUP)) await this.tryPeer(peer);
     this.options.onChange();
   }
 
@@ -200,19 +208,25 @@ export class DhtService {
     }
   }
 
-  /** A peer the DHT named: merged with when it answers over SIP as a member of this overlay. */
-  private async consider(peer: DhtPeer): Promise<void> {
+  /** A peer the DHT named: not ourselves, not private when the DHT is the public one, not tried lately. */
+  private worthTrying(peer: DhtPeer): boolean {
     this.stats.peersFound++;
-    if (this.options.overlay.isSelf(peer)) return;
+    if (this.options.overlay.isSelf(peer)) return false;
     // From the public DHT, an address of a private network is nobody we can reach, or a trap.
     if (!this.options.bootstrap && !isPublicAddress(peer.host)) {
       this.stats.refusedPrivate++;
-      return;
+      return false;
     }
+    const last = this.tried.get(`${peer.host}:${peer.port}`);
+    return last === undefined || this.now() - last >= RETRY_PEER_MS;
+  }
+
+  /** Merged with when it answers over SIP as a member of this overlay. */
+  private async tryPeer(peer: DhtPeer): Promise<void> {
     const key = `${peer.host}:${peer.port}`;
-    const last = this.tried.get(key);
-    if (last !== undefined && this.now() - last < RETRY_PEER_MS) return;
-    this.tried.set(key, this.now());
+    const now = this.now();
+    for (const [k, at] of this.tried) if (now - at >= RETRY_PEER_MS) this.tried.delete(k);
+    this.tried.set(key, now);
     try {
       await this.options.overlay.mergeWith(peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : key);
       this.stats.merged++;
@@ -231,6 +245,14 @@ function dedupe(peers: DhtPeer[]): DhtPeer[] {
     seen.add(key);
     return true;
   });
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
 }
 
 /** Not loopback, private (RFC 1918, RFC 4193), link-local, CGNAT, unspecified or multicast. */
