@@ -1,8 +1,10 @@
-// The part of bencode 4 the tests use to write KRPC by hand (it ships no types).
+// The part of bencode 4 (BEP 3 encoding) Peerdial uses (it ships no types).
 declare module 'bencode' {
-  /** Strings, Buffers and Uint8Arrays become byte strings, integers integers, arrays lists, objects dictionaries (keys sorted). */
-  export function encode(data: unknown): Uint8Array;
-  export function decode(data: Uint8Array, encoding?: string): unknown;
-  const bencode: { encode: typeof encode; decode: typeof decode };
+  const bencode: {
+    /** Byte strings decode as Uint8Array, integers as numbers, lists as arrays, dictionaries as objects. */
+    decode(data: Uint8Array, start?: number, end?: number, encoding?: string): unknown;
+    /** Dictionary keys are written sorted (BEP 3); strings as UTF-8. */
+    encode(data: unknown): Uint8Array;
+  };
   export default bencode;
 }

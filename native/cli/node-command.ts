@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, MIN_PASSPHRASE_LENGTH, OFFERED_CODECS, parseTurnUrl, type AudioCodecName, type ChordConfig, type TurnServerUrl } from '../roots/node-engine.js';
+import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, MIN_PASSPHRASE_LENGTH, OFFERED_CODECS, parseTurnUrl, type AudioCodecName, type ChordConfig, type LocationMode, type TurnServerUrl } from '../roots/node-engine.js';
 import { VERSION } from '../roots/defaults.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, parseFlags, port, UsageError } from './flags.js';
@@ -93,6 +93,12 @@ Options for "node":
                        start from this DHT node instead of the public routers (repeatable):
                        a private DHT; any node with --dht on can be another's
   --dht-port N         the DHT's UDP port (default: any free port)
+  --location ring|dht|both
+                       where users' bindings (which device is where) are kept and looked
+                       for: the overlay's ring, the user's signed item in the BitTorrent DHT
+                       (BEP 44; buddies whose key is pinned are found there from any ring),
+                       or both, taking the freshest (default: both; the DHT only while it
+                       is on). Names stay in the ring
   --no-multicast-register
                        do not send or answer the SIP multicast REGISTER (224.0.1.75:5060)
                        that finds LAN peers
@@ -159,6 +165,7 @@ function parseNodeFlags(args: string[]) {
     dht: { type: 'string' },
     'dht-bootstrap': { type: 'string', multiple: true },
     'dht-port': { type: 'string' },
+    location: { type: 'string' },
     rescue: { type: 'boolean' },
     'no-rescue': { type: 'boolean' },
     'donate-mbit': { type: 'string' },
@@ -207,6 +214,8 @@ function parseNodeFlags(args: string[]) {
   if (v.dht !== undefined && v.dht !== 'on' && v.dht !== 'off') throw new UsageError(`--dht must be on or off (got "${v.dht}").`);
   for (const b of v['dht-bootstrap'] ?? []) if (!isHostPort(b)) throw new UsageError(`--dht-bootstrap must be HOST:PORT, such as 192.0.2.10:6881 (got "${b}").`);
   if (v['dht-bootstrap']?.length && v.dht !== 'on') throw new UsageError('--dht-bootstrap goes with --dht on.');
+  if (v.location !== undefined && !['ring', 'dht', 'both'].includes(v.location)) throw new UsageError(`--location must be ring, dht or both (got "${v.location}").`);
+  if (v.location === 'dht' && v.dht !== 'on') throw new UsageError('--location dht keeps bindings in the BitTorrent DHT: add --dht on.');
   if (v.play === '') throw new UsageError('--play needs a WAV file.');
   if (v.record === '') throw new UsageError('--record needs a WAV file to write.');
   const codecs = v.codecs === undefined ? undefined : parseCodecList(v.codecs);
@@ -274,6 +283,7 @@ function parseNodeFlags(args: string[]) {
     dht: v.dht === undefined ? undefined : v.dht === 'on',
     dhtBootstrap: v['dht-bootstrap'],
     dhtPort: port(v['dht-port'], '--dht-port'),
+    location: v.location as LocationMode | undefined,
     playFile: v.play === undefined ? undefined : path.resolve(v.play),
     recordFile: v.record === undefined ? undefined : path.resolve(v.record),
     codecs,
@@ -346,6 +356,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       dht: flags.dht,
       dhtBootstrap: flags.dhtBootstrap,
       dhtPort: flags.dhtPort,
+      location: flags.location,
       multicastRegister: flags.multicastRegister,
       rescue: flags.rescue,
       rescuePort: flags.rescuePort,

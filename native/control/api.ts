@@ -171,13 +171,15 @@ export interface LookupView {
   aor: string;
   /** Ring key of the AOR. */
   key: string;
-  /** The node responsible for the key. */
-  responsible: OverlayNodeView;
+  /** The node responsible for the key (absent when only the DHT was asked: --location dht, key pinned). */
+  responsible?: OverlayNodeView;
   hops: number;
   /** How long the lookup took, in ms. */
   ms: number;
   /** The user's devices (bindings found), newest first. */
   contacts: string[];
+  /** Where the contacts came from: the ring, or the user's signed location item in the BitTorrent DHT. */
+  source: 'ring' | 'dht';
 }
 
 // The call types are the call service's own (services may not import control); the API

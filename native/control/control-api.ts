@@ -79,7 +79,8 @@ export class ControlApi implements ControlEndpoint {
       'overlay.status': async () => overlayStatusView(services.overlay),
       'overlay.lookup': async (p) => {
         const found = await services.overlay.lookupAor(text(p, 'aor'));
-        return { ...found, ms: Math.round(found.ms * 1000) / 1000, responsible: { id: found.responsible.id, host: found.responsible.host, port: found.responsible.port } };
+        const { responsible } = found;
+        return { ...found, ms: Math.round(found.ms * 1000) / 1000, ...(responsible ? { responsible: { id: responsible.id, host: responsible.host, port: responsible.port } } : {}) };
       },
       'overlay.addBootstrap': async (p) => {
         await services.overlay.addBootstrap(text(p, 'address'));

@@ -1,6 +1,6 @@
 // The composition root: builds every service in order, starts and supervises them, and
 // stops them in reverse. Nothing else wires services together.
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes, sign } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { WsControlAdapter } from '../control/ws-adapter.js';
 import { createLogger, type Logger } from '../log.js';
 import { IdentityService, type KeyProtector } from '../services/identity/index.js';
 import { ImService, MailboxService, VoicemailService } from '../services/im/index.js';
-import { DhtService } from '../services/dht/index.js';
+import { DhtService, type LocationMode } from '../services/dht/index.js';
 import { startMainlineDht } from '../transport/mainline-dht.js';
 import { BuddyService, PresenceService } from '../services/presence/index.js';
 import { ConfigOfferService, type LanPeerView, LanDiscoveryService } from '../services/lan/index.js';
@@ -26,6 +26,7 @@ import { RescueServer, type RescueSettings } from '../services/rescue/index.js';
 // What the CLI needs from below the engine, so it imports the composition root alone.
 export { DEFAULT_CHORD_CONFIG, type ChordConfig } from '../proto/overlay/chord-node.js';
 export { isHostPort } from '../services/overlay/index.js';
+export type { LocationMode } from '../services/dht/index.js';
 export { parseTurnUrl, type TurnServerUrl } from '../wire/stun/turn-url.js';
 export { MIN_PASSPHRASE_LENGTH } from '../services/identity/index.js';
 import type { TurnServerUrl } from '../wire/stun/turn-url.js';
@@ -125,6 +126,8 @@ export interface EngineOptions {
   dhtBootstrap?: string[];
   /** The DHT's UDP port (default: any free one). */
   dhtPort?: number;
+  /** --location: where users' bindings are kept and looked for: the ring, the DHT (BEP 44), or both (default). */
+  location?: LocationMode;
   /** Find LAN peers by the SIP multicast REGISTER to 224.0.1.75:5060, and answer theirs (default on). */
   multicastRegister?: boolean;
   /** LAN peers found by a discovery outside the engine (tests inject them), and how to hear of changes. */
@@ -269,7 +272,9 @@ export class Engine {
       log: log.child('overlay'),
       config: options.overlayConfig,
       refreshMs: options.registrationRefreshMs,
+      location: options.location,
       onChange: () => {
+        dht.locationChanged();
         if (overlayChangePending) return;
         overlayChangePending = true;
         realTimers.set(250, () => {
@@ -306,12 +311,16 @@ export class Engine {
         sipPort: () => (sip.started ? sip.port : undefined),
         isSelf: (peer) => peer.port === sip.port && (peer.host === sip.host || peer.host === options.bind),
         mergeWith: (hostPort) => overlay.mergeWith(hostPort),
+        ownLocation: () => overlay.ownLocation(),
+        sign: (data) => sign(null, data, createPrivateKey({ key: identity.signingKey!, format: 'der', type: 'pkcs8' })),
       },
+      location: options.location ?? 'both',
       start: startMainlineDht,
       timers: realTimers,
       log: log.child('dht'),
       onChange: () => events.publish('dht.changed', dht.view()),
     });
+    overlay.externalLocation = { active: () => dht.keepsLocations, find: (user, owner, maxAgeMs) => dht.findLocation(user, owner, maxAgeMs) };
     const messages = new MessageRepository(db);
     const publishMessage = (message: StoredMessage, change: 'added' | 'updated') => events.publish(change === 'added' ? 'message.added' : 'message.updated', message);
     const mailbox = new MailboxService({
@@ -356,6 +365,7 @@ export class Engine {
       onRemoved: (aor) => events.publish('buddy.removed', { aor }),
       unreadCount: (peer) => messages.unreadCount(peer),
     });
+    overlay.pinnedKey = (aor) => buddies.buddyKey(aor);
     const presence = new PresenceService({
       stack: sip,
       identity,

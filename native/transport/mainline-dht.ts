@@ -1,7 +1,9 @@
 // The BitTorrent mainline DHT (BEP 5) as the engine uses it: bittorrent-dht's node (its own UDP
 // socket, routing table and KRPC via k-rpc), seen through the few calls the DHT service needs.
+import { createHash, verify } from 'node:crypto';
 import DHT from 'bittorrent-dht';
 import { guardKrpcSocket } from './krpc-gate.js';
+import { publicKeyFromRaw } from '../wire/overlay/record.js';
 
 export interface DhtPeer {
   host: string;
@@ -17,10 +19,31 @@ export interface MainlineDht {
   lookup(infohash: Buffer, onPeer: (peer: DhtPeer) => void): Promise<number>;
   /** announce_peer for `infohash` with `port` (after the lookup that gets the tokens). */
   announce(infohash: Buffer, port: number): Promise<void>;
-  /** KRPC datagrams dropped (malformed, unasked, oversized: krpc-gate.ts), other warnings of the library, and errors seen. */
-  readonly counters: { dropped: number; warnings: number; errors: number };
+  /**
+   * BEP 44 get of the mutable item under (publicKey, salt): of the answers whose signature holds
+   * and whose key and salt hash to the target, the one with the highest seq.
+   */
+  getMutable(publicKey: Buffer, salt: Buffer): Promise<MutableItem | undefined>;
+  /**
+   * BEP 44 put, signed by `sign`. `cas`: the seq read before (the storing nodes refuse the put if
+   * another device wrote meanwhile). Resolves with how many DHT nodes stored it.
+   */
+  putMutable(item: { publicKey: Buffer; salt: Buffer; seq: number; value: Buffer; cas?: number; sign(data: Buffer): Buffer }): Promise<number>;
+  /**
+   * KRPC datagrams dropped (malformed, unasked, oversized: krpc-gate.ts), the library's other
+   * warnings, errors seen, and mutable items refused because their signature did not hold.
+   */
+  readonly counters: { dropped: number; warnings: number; errors: number; badSignatures: number };
   close(): Promise<void>;
 }
+
+export interface MutableItem {
+  value: Buffer;
+  seq: number;
+}
+
+/** Items of other users this node keeps for the DHT (BEP 44 puts it accepts), each at most 1000 bytes. */
+const MAX_STORED_ITEMS = 200;
 
 export interface MainlineDhtOptions {
   bind: string;
@@ -31,8 +54,13 @@ export interface MainlineDhtOptions {
 
 /** Starts a DHT node; resolves once it listens and has bootstrapped (or failed to: it keeps trying). */
 export async function startMainlineDht(options: MainlineDhtOptions): Promise<MainlineDht> {
-  const dht = new DHT({ ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}) });
-  const counters = { dropped: 0, warnings: 0, errors: 0 };
+  const counters = { dropped: 0, warnings: 0, errors: 0, badSignatures: 0 };
+  const checkSignature = (signature: Buffer, data: Buffer, publicKey: Buffer): boolean => {
+    const good = verifyEd25519(signature, data, publicKey);
+    if (!good) counters.badSignatures++;
+    return good;
+  };
+  const dht = new DHT({ ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}), verify: checkSignature, maxValues: MAX_STORED_ITEMS });
   guardKrpcSocket(dht, counters);
   dht.on('error', () => counters.errors++);
   await new Promise<void>((resolve) => dht.listen(options.port, options.bind, () => resolve()));
@@ -60,7 +88,33 @@ export async function startMainlineDht(options: MainlineDhtOptions): Promise<Mai
         });
       }),
     announce: (infohash, port) => new Promise((resolve, reject) => dht.announce(infohash, port, (error: Error | null) => (error ? reject(error) : resolve()))),
+    getMutable: (publicKey, salt) =>
+      new Promise((resolve, reject) => {
+        dht.get(hashTarget(publicKey, salt), { salt, verify: checkSignature, cache: false }, (error: Error | null, found: { v: Uint8Array; seq?: number } | null) => {
+          if (error) reject(error);
+          else resolve(found ? { value: Buffer.from(found.v), seq: found.seq ?? 0 } : undefined);
+        });
+      }),
+    putMutable: (item) =>
+      new Promise((resolve, reject) => {
+        dht.put({ k: item.publicKey, v: item.value, salt: item.salt, seq: item.seq, ...(item.cas !== undefined ? { cas: item.cas } : {}), sign: item.sign }, (error: Error | null, _key: Buffer, stored: number) =>
+          error ? reject(error) : resolve(stored ?? 0),
+        );
+      }),
     counters,
     close: () => new Promise((resolve) => dht.destroy(() => resolve())),
   };
+}
+
+function verifyEd25519(signature: Buffer, data: Buffer, publicKey: Buffer): boolean {
+  try {
+    return publicKey.length === 32 && signature.length === 64 && verify(null, data, publicKeyFromRaw(Buffer.from(publicKey)), signature);
+  } catch {
+    return false;
+  }
+}
+
+/** BEP 44: a mutable item lives at SHA-1(public key || salt). */
+function hashTarget(publicKey: Buffer, salt: Buffer): Buffer {
+  return createHash('sha1').update(Buffer.concat([publicKey, salt])).digest();
 }

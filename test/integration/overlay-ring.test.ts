@@ -87,7 +87,7 @@ describe('a ring of 20 engines on loopback UDP', () => {
       `${from.user} to find ${target.user}`,
       async () => {
         const view = await from.control.invoke('overlay.lookup', { aor: `sip:${target.user}@${OVERLAY}` });
-        seen = `responsible ${short(view.responsible.id)}, ${view.hops} hops, contacts ${JSON.stringify(view.contacts)}`;
+        seen = `responsible ${short(view.responsible?.id)}, ${view.hops} hops, contacts ${JSON.stringify(view.contacts)}`;
         return reachesDevice(view.contacts, contact);
       },
       ms,

@@ -3,14 +3,16 @@
 // and filtering the router is named for (and no answer at all through the UDP firewall); a port
 // mapped through the 'upnp' router's miniupnpd, over UPnP IGD (upnpc) and over NAT-PMP (natpmpc),
 // lets the public host reach a UDP listener behind it; a host moved to another router is seen at
-// that router's public address (turnutils_stunclient). The root namespace is never touched.
+// that router's public address (turnutils_stunclient); hosts on two 'routed' networks (no NAT)
+// reach each other and the public host from their own addresses, through the upstream. The root
+// namespace is never touched.
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { until } from '../support/poll.js';
 import { ip, requireNetnsPrivileges, runIn, spawnIn } from '../netns/lan.js';
-import { ALL_ROUTER_KINDS, EXPECTED, makeNatLab, type Coturn, type LabHost, type Mapping, type NatLab, type Router, type RouterKind } from '../netns/nat-lab.js';
+import { ALL_ROUTER_KINDS, EXPECTED, makeNatLab, ROUTED_PREFIX, type Coturn, type LabHost, type Mapping, type NatLab, type Router, type RouterKind } from '../netns/nat-lab.js';
 
 /** How turnutils_natdiscovery words each behaviour ("NAT with Endpoint Independent Mapping!"). */
 const WORDS: Record<Mapping, string> = {
@@ -210,6 +212,33 @@ describe('the NAT lab, as coturn, miniupnpd and their clients find it', () => {
     assert.equal(await reflexive('the mapping after the move'), to.publicAddress);
     const route = await runIn(mover.ns, 'ip', ['route', 'show', 'default']);
     assert.match(route.stdout, new RegExp(`default via ${to.gateway.replace(/\./g, '\\.')} `));
+  });
+
+  // Last but one: from here on the upstream routes (the earlier tests saw it forward nothing).
+  it('routed: hosts on two routed networks reach each other and the public host from their own addresses, through the upstream, unasked', async () => {
+    const [a, b] = [await lab.addRouter('routed'), await lab.addRouter('routed')];
+    const [hostA, hostB] = [await lab.addHost(a), await lab.addHost(b)];
+    assert.ok(hostA.address.startsWith(`${ROUTED_PREFIX}.`) && hostB.address.startsWith(`${ROUTED_PREFIX}.`), `${hostA.address}, ${hostB.address}`);
+    const crossed = await lab.countForwarded({ from: `${a.lanPrefix}.0/24`, to: `${b.lanPrefix}.0/24`, protocol: 'udp', port: 42000 });
+    // Nobody said hello first: no NAT and no firewall in the way, each way.
+    const atB = await listen(hostB.ns, ['42000']);
+    const atPublic = await listen(lab.publicHost.ns, ['42001', lab.publicHost.address]);
+    await until('a datagram from network a to network b', async () => {
+      await send(hostA.ns, hostB.address, 42000, 'from a');
+      return atB.lines.find((l) => l.endsWith(' from a'));
+    }, 10_000, () => atB.lines.join('\n'));
+    assert.equal(atB.lines[0].split(':')[0], hostA.address, 'b sees a\'s own address');
+    assert.ok((await crossed()) > 0, 'the upstream forwarded it');
+    await until('a datagram from network b to the public host', async () => {
+      await send(hostB.ns, lab.publicHost.address, 42001, 'from b');
+      return atPublic.lines.find((l) => l.endsWith(' from b'));
+    }, 10_000, () => atPublic.lines.join('\n'));
+    assert.equal(atPublic.lines[0].split(':')[0], hostB.address, 'the public host sees b\'s own address');
+    const atA = await listen(hostA.ns, ['42002']);
+    await until('a datagram from the public host to network a', async () => {
+      await send(lab.publicHost.ns, hostA.address, 42002, 'from the public host');
+      return atA.lines.find((l) => l.endsWith(' from the public host'));
+    }, 10_000, () => atA.lines.join('\n'));
   });
 
   it('nothing of the lab is in the root namespace: no links, no netfilter rules, forwarding as it was', async () => {

@@ -9,6 +9,8 @@
 //   router N's LAN   192.168.(10+N).0/24 on bridge `lan` in the router: the router is .1, hosts .2, .3, …
 //   'double'         the carrier's router (…-rN, public side) and the home router (…-rNi) share
 //                    100.64.N.0/24 (RFC 6598, carrier-grade NAT): .1 the carrier, .2 the home router
+//   'routed'         no NAT: router N's network is 198.18.N.0/24 (RFC 2544's range, public-style
+//                    addresses), routed to and from the public network by the upstream (below)
 //
 // Routers (mapping and filtering as RFC 4787 names them, and as coturn's RFC 5780 client finds them):
 //
@@ -20,6 +22,10 @@
 //   upnp                 endpoint-independent         address-and-port-dependent   port-restricted, plus miniupnpd (UPnP IGD, NAT-PMP, PCP) on the LAN side adding DNATs on request
 //   double               endpoint-independent         address-and-port-dependent   port-restricted behind port-restricted
 //   udp-blocked          (no UDP at all)                                           MASQUERADE, and a firewall that drops every forwarded UDP datagram both ways
+//
+// The upstream (.1, in the switch namespace) forwards nothing, until a 'routed' network is added:
+// from then on it routes each routed network through its router (packets between two of them cross
+// it: countForwarded() counts them) and still drops every other destination silently.
 //
 // Namespaces are named with this run's process ID, like test/netns/lan.ts, so a later run removes
 // what a crashed one left; teardown kills what runs in them (coturn, miniupnpd) and deletes them.
@@ -33,6 +39,8 @@ import type { LanHost } from './lan.js';
 const PREFIX = 'pdnat';
 export const PUBLIC_PREFIX = '198.51.100';
 const UPSTREAM = `${PUBLIC_PREFIX}.1`;
+/** Routed network N is `${ROUTED_PREFIX}.N.0/24`. */
+export const ROUTED_PREFIX = '198.18';
 
 export type RouterKind = 'full-cone' | 'address-restricted' | 'port-restricted' | 'symmetric' | 'upnp' | 'double' | 'udp-blocked';
 /**
@@ -41,6 +49,9 @@ export type RouterKind = 'full-cone' | 'address-restricted' | 'port-restricted' 
  */
 export const ROUTER_KINDS: RouterKind[] = ['full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'double', 'udp-blocked'];
 export const ALL_ROUTER_KINDS: RouterKind[] = ['full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'upnp', 'double', 'udp-blocked'];
+
+/** A router of one of the NAT kinds, or 'routed': a router with no NAT whose network is reachable from everywhere. */
+export type NetworkKind = RouterKind | 'routed';
 
 export type Mapping = 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent';
 export type Filtering = Mapping;
@@ -57,7 +68,7 @@ export const EXPECTED: Record<RouterKind, { udp: boolean; mapping?: Mapping; fil
 };
 
 export interface Router {
-  kind: RouterKind;
+  kind: NetworkKind;
   /** The namespace whose WAN side is on the public network (the outer one for 'double'). */
   ns: string;
   publicAddress: string;
@@ -92,7 +103,8 @@ export interface NatLab {
   publicHost: LabHost & { addresses: string[] };
   /** Another host on the public network (.20, .21, ...): a second member, a peer of a test. */
   addPublicHost(options?: { firewall?: boolean }): Promise<LabHost>;
-  addRouter(kind: RouterKind): Promise<Router>;
+  /** A router of `kind` on the public network (.100+N), with its own network behind it (see the top of the file). */
+  addRouter(kind: NetworkKind): Promise<Router>;
   /** A host behind `router`, with its default route through it. */
   addHost(router: Router): Promise<LabHost>;
   /** Unplugs `host` from its router and plugs it in behind `router` with a new address (a laptop changing networks). */
@@ -103,6 +115,12 @@ export interface NatLab {
    * asks it for its public address), the same one after that until it is stopped.
    */
   startCoturn(): Promise<Coturn>;
+  /**
+   * Starts counting the packets the upstream forwards from `from` to `to` (addresses or networks,
+   * such as two routed networks' `${lanPrefix}.0/24`), optionally only UDP or TCP to `port`;
+   * resolves with a reader of the count so far. Needs a routed network: nothing else is forwarded.
+   */
+  countForwarded(match: { from: string; to: string; protocol?: 'udp' | 'tcp'; port?: number }): Promise<() => Promise<number>>;
   /** Kills everything running in the lab, deletes its namespaces and its temporary files. */
   teardown(): Promise<void>;
 }
@@ -116,6 +134,8 @@ export async function makeNatLab(): Promise<NatLab> {
   let publicHosts = 0;
   let ports = 0;
   let routers = 0;
+  let routing = false;
+  let counters = 0;
   let coturn: Promise<Coturn> | undefined;
   /** The next host number on each private network. */
   const nextHost = new Map<string, number>();
@@ -189,6 +209,7 @@ export async function makeNatLab(): Promise<NatLab> {
         await addNamespace(ns);
         const publicAddress = `${PUBLIC_PREFIX}.${100 + n}`;
         await plugPublic(ns, 'wan', [publicAddress]);
+        if (kind === 'routed') return addRoutedNetwork(ns, n, publicAddress);
         let lanNs = ns;
         const lanPrefix = `192.168.${10 + n}`;
         if (kind === 'double') {
@@ -236,7 +257,41 @@ export async function makeNatLab(): Promise<NatLab> {
         })();
         return coturn;
       },
+      async countForwarded(match) {
+        if (!routing) throw new Error('countForwarded: the upstream forwards nothing until a routed network is added (addRouter(\'routed\'))');
+        // A rule of its own with no target: it only counts, and the packet goes on to the next rule.
+        const comment = `count${counters++}`;
+        const ports = match.protocol ? ['-p', match.protocol, ...(match.port ? ['--dport', String(match.port)] : [])] : [];
+        await iptables(switchNs, '-I', 'FORWARD', '-s', match.from, '-d', match.to, ...ports, '-m', 'comment', '--comment', comment);
+        return async () => {
+          const { stdout } = await runIn(switchNs, 'iptables', ['-w', '-L', 'FORWARD', '-v', '-x', '-n']);
+          const line = stdout.split('\n').find((l) => l.includes(`/* ${comment} */`));
+          if (!line) throw new Error(`countForwarded: no rule ${comment} in ${switchNs}:\n${stdout}`);
+          return Number(line.trim().split(/\s+/)[0]);
+        };
+      },
       teardown,
+    };
+
+    /** Router N with no NAT: its network 198.18.N.0/24 behind it, routed both ways through the upstream. */
+    const addRoutedNetwork = async (ns: string, n: number, publicAddress: string): Promise<Router> => {
+      if (!routing) {
+        // The upstream starts routing. Every destination but the routed networks is still dropped
+        // without a word (a blackhole sends no ICMP), as before; and it sends no ICMP redirects, so
+        // that traffic between two routed networks keeps crossing it rather than going router to
+        // router (both routers' WANs are on the public network).
+        await runIn(switchNs, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.br0.send_redirects=0']);
+        await ip('-n', switchNs, 'route', 'add', 'blackhole', 'default');
+        routing = true;
+      }
+      const lanPrefix = `${ROUTED_PREFIX}.${n}`;
+      await ip('-n', ns, 'link', 'add', 'lan', 'type', 'bridge');
+      await ip('-n', ns, 'addr', 'add', `${lanPrefix}.1/24`, 'dev', 'lan');
+      await ip('-n', ns, 'link', 'set', 'lan', 'up');
+      await ip('-n', ns, 'route', 'add', 'default', 'via', UPSTREAM);
+      await runIn(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      await ip('-n', switchNs, 'route', 'add', `${lanPrefix}.0/24`, 'via', publicAddress);
+      return { kind: 'routed', ns, publicAddress, lanPrefix, lanNs: ns, gateway: `${lanPrefix}.1` };
     };
     return lab;
   } catch (error) {

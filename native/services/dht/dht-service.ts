@@ -7,11 +7,17 @@
 // Respect for the shared DHT: while this node is alone in its ring it looks up after 2, 5, 10 and
 // 30 s (installs started together find each other's announces) and then once a minute; in a ring,
 // every 15 minutes; one announce every 15 minutes while a member (BEP 5 tokens last 10).
+//
+// The same DHT node keeps the user's location item (BEP 44, location-store.ts) when the location
+// mode is dht or both: a buddy whose key is pinned is found there even from another ring, and the
+// member a found binding names is merged with like a peer found by BEP 5.
 import type { Logger } from '../../log.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import type { DhtPeer, MainlineDht, MainlineDhtOptions } from '../../transport/mainline-dht.js';
 import { overlayInfohash } from '../../wire/dht/overlay-infohash.js';
-import type { DhtView } from './dht-view.js';
+import { parseSipUri } from '../../wire/sip/uri.js';
+import type { DhtView, LocationMode } from './dht-view.js';
+import { LocationStore, type FoundLocation, type OwnLocation } from './location-store.js';
 
 export const ALONE_LOOKUP_MS = 60_000;
 /** The first lookups while alone come sooner: members started together announce meanwhile. */
@@ -38,6 +44,10 @@ export interface DhtOverlay {
   sipPort(): number | undefined;
   isSelf(peer: DhtPeer): boolean;
   mergeWith(hostPort: string): Promise<void>;
+  /** What this device publishes in its user's location item (undefined before it registers). */
+  ownLocation(): OwnLocation | undefined;
+  /** Signs with the user's identity key. */
+  sign(data: Buffer): Buffer;
 }
 
 export interface DhtServiceOptions {
@@ -51,6 +61,8 @@ export interface DhtServiceOptions {
   /** Private DHT nodes to start from (tests, closed networks); the public routers when undefined. */
   bootstrap?: string[];
   overlay: DhtOverlay;
+  /** Where users' bindings are kept and looked for (--location): the DHT takes part unless `ring`. */
+  location: LocationMode;
   start(options: MainlineDhtOptions): Promise<MainlineDht>;
   timers: TimerHost;
   log: Logger;
@@ -63,6 +75,9 @@ export class DhtService {
   private state: DhtView['state'] = 'off';
   private timer?: TimerHandle;
   private announceTimer?: TimerHandle;
+  private publishTimer?: TimerHandle;
+  private readonly location: LocationStore;
+  private readonly mergedThrough = new WeakSet<FoundLocation>();
   private readonly tried = new Map<string, number>();
   private readonly now: () => number;
   private lastLookupAt?: number;
@@ -74,6 +89,12 @@ export class DhtService {
   constructor(private readonly options: DhtServiceOptions) {
     this.now = options.now ?? Date.now;
     this.enabled = options.enabled;
+    this.location = new LocationStore({ overlay: options.overlay.overlay, own: () => options.overlay.ownLocation(), sign: (data) => options.overlay.sign(data), log: options.log, now: this.now });
+  }
+
+  /** Whether bindings go to (and are looked for in) the DHT now: the DHT is ready and --location is not `ring`. */
+  get keepsLocations(): boolean {
+    return this.state === 'ready' && this.options.location !== 'ring';
   }
 
   /** Starts the DHT node in the background: its bootstrap takes seconds, and nothing else waits for it. */
@@ -119,12 +140,50 @@ export class DhtService {
     this.options.onChange();
     this.scheduleLookup(0);
     this.scheduleAnnounce(0);
+    this.locationChanged();
+  }
+
+  /** This user's bindings changed (or were first stored): publish them, as soon as the rate allows. */
+  locationChanged(): void {
+    if (!this.dht || !this.keepsLocations) return;
+    const due = this.location.publishDueIn();
+    if (this.publishTimer) this.options.timers.clear(this.publishTimer);
+    this.publishTimer = undefined;
+    if (due === undefined) return;
+    this.publishTimer = this.options.timers.set(due, () => {
+      this.publishTimer = undefined;
+      const dht = this.dht;
+      if (!dht) return;
+      void this.location.publish(dht).finally(() => {
+        this.options.onChange();
+        this.locationChanged();
+      });
+    });
+  }
+
+  /**
+   * `user`'s location as its owner (raw Ed25519 key, base64url) published it in the DHT, when valid
+   * and live. The members its bindings name are merged with (checked over SIP first, as always).
+   */
+  async findLocation(user: string, owner: string, maxAgeMs: number): Promise<FoundLocation | undefined> {
+    const dht = this.dht;
+    if (!dht || !this.keepsLocations) return undefined;
+    const found = await this.location.find(dht, user, owner, maxAgeMs);
+    // Each answer once: a cached one was merged through when it came.
+    if (!found || this.mergedThrough.has(found)) return found;
+    this.mergedThrough.add(found);
+    for (const binding of found.bindings) {
+      const member = binding.via ? parseHostPort(binding.via) : hostPortOf(binding.contact);
+      if (member) void this.consider(member);
+    }
+    return found;
   }
 
   async stop(): Promise<void> {
     if (this.timer) this.options.timers.clear(this.timer);
     if (this.announceTimer) this.options.timers.clear(this.announceTimer);
-    this.timer = this.announceTimer = undefined;
+    if (this.publishTimer) this.options.timers.clear(this.publishTimer);
+    this.timer = this.announceTimer = this.publishTimer = undefined;
     this.state = 'off';
     await this.starting;
     const dht = this.dht;
@@ -146,8 +205,18 @@ export class DhtService {
       nodes: this.dht?.nodeCount() ?? 0,
       ...(this.lastLookupAt ? { lastLookupAt: this.lastLookupAt } : {}),
       ...(this.lastAnnounceAt ? { lastAnnounceAt: this.lastAnnounceAt } : {}),
+      location: this.options.location,
+      ...(this.location.lastPublishAt ? { lastPublishAt: this.location.lastPublishAt } : {}),
       ...(this.error ? { error: this.error } : {}),
-      stats: { ...this.stats, ...(this.dht ? { malformed: this.dht.counters.dropped } : { malformed: 0 }) },
+      stats: {
+        ...this.stats,
+        malformed: this.dht?.counters.dropped ?? 0,
+        published: this.location.stats.publishes,
+        publishFailures: this.location.stats.publishFailures,
+        locationsFound: this.location.stats.found,
+        locationsNotFound: this.location.stats.notFound,
+        locationsRefused: this.location.stats.refused + this.location.stats.stale + (this.dht?.counters.badSignatures ?? 0),
+      },
     };
   }
 
@@ -208,7 +277,12 @@ export class DhtService {
     }
   }
 
-  /** A peer the DHT named: not ourselves, not private when the DHT is the public one, not tried lately. */
+  /** A peer the DHT named: merged with when it answers over SIP as a member of this overlay. */
+  private async consider(peer: DhtPeer): Promise<void> {
+    if (this.worthTrying(peer)) await this.tryPeer(peer);
+  }
+
+  /** Not ourselves, not private when the DHT is the public one, not tried lately. */
   private worthTrying(peer: DhtPeer): boolean {
     this.stats.peersFound++;
     if (this.options.overlay.isSelf(peer)) return false;
@@ -235,6 +309,17 @@ export class DhtService {
       this.options.log.debug('a DHT peer is no member of this overlay', { peer: key, error: String(error) });
     }
   }
+}
+
+function parseHostPort(text: string): DhtPeer | undefined {
+  const m = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(text);
+  return m ? { host: m[1], port: Number(m[2]) } : undefined;
+}
+
+/** The host and port of a binding's SIP contact (the device's node: a member, unless it has a `via`). */
+function hostPortOf(contact: string): DhtPeer | undefined {
+  const uri = parseSipUri(contact);
+  return uri ? { host: uri.host, port: uri.port ?? 5060 } : undefined;
 }
 
 function dedupe(peers: DhtPeer[]): DhtPeer[] {

@@ -1,5 +1,8 @@
 // What a user sees of the mainline DHT; the control API serves this as it is.
 
+/** Where users' bindings are kept and looked for (--location): the ring, the DHT (BEP 44), or both. */
+export type LocationMode = 'ring' | 'dht' | 'both';
+
 export interface DhtView {
   /** "Find Peerdial users through the BitTorrent DHT". */
   enabled: boolean;
@@ -10,6 +13,9 @@ export interface DhtView {
   nodes: number;
   lastLookupAt?: number;
   lastAnnounceAt?: number;
+  location: LocationMode;
+  /** When this device last wrote the user's location item (BEP 44). */
+  lastPublishAt?: number;
   /** Why the DHT could not start. */
   error?: string;
   stats: {
@@ -27,5 +33,13 @@ export interface DhtView {
     notTried: number;
     /** Malformed or unexpected KRPC the DHT node dropped. */
     malformed: number;
+    /** Location items this device wrote (BEP 44 puts), and puts that failed. */
+    published: number;
+    publishFailures: number;
+    /** Buddies' location items found valid and live, or not found. */
+    locationsFound: number;
+    locationsNotFound: number;
+    /** Items refused: a bad signature, not our format, another user's name, or older than one already seen. */
+    locationsRefused: number;
   };
 }

@@ -15,6 +15,7 @@ import type { SettingsRepository } from '../../storage/repositories/settings-rep
 import { UserError } from '../errors.js';
 import { keyFingerprint, type IdentityService } from '../identity/index.js';
 import { sipOverlayTransport } from './overlay-transport.js';
+import { EXTERNAL_GRACE_MS, EXTERNAL_REFRESH_MS, EXTERNAL_RETRY_MS, newestBindingSeq, withinGrace, type ExternalAnswer, type ExternalLocation, type LocationMode } from './external-location.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 
 export interface OverlayServiceOptions {
@@ -38,6 +39,8 @@ export interface OverlayServiceOptions {
   config?: Partial<ChordConfig>;
   /** How often this user's binding is stored again (it lives three times as long). */
   refreshMs?: number;
+  /** --location: where bindings are kept and looked for (default both; the DHT only takes part when it is on). */
+  location?: LocationMode;
 }
 
 export type OverlayRole = 'member' | 'client' | 'joining' | 'offline';
@@ -50,7 +53,8 @@ export interface Registration {
 export interface AorLookup {
   aor: string;
   key: string;
-  responsible: NodeRef;
+  /** The ring node responsible for the key (absent when only the DHT was asked). */
+  responsible?: NodeRef;
   hops: number;
   ms: number;
   contacts: string[];
@@ -60,6 +64,8 @@ export interface AorLookup {
   x25519?: string;
   /** false when the name claim says the user takes no voice messages. */
   voicemail?: boolean;
+  /** Where the contacts came from: the ring, or the owner's location item in the DHT (fresher, or the ring had none). */
+  source: 'ring' | 'dht';
 }
 
 const NAME_TTL_MS = 24 * 3600_000;
@@ -90,6 +96,12 @@ export class OverlayService {
   private stopping = false;
   private bootstrapList: string[] = [];
   private joinCandidates: string[] = [];
+  /** Bindings kept outside the ring (the DHT), set by the engine. */
+  externalLocation?: ExternalLocation;
+  /** The key the user pinned for a buddy's AOR: the DHT is searched with it. */
+  pinnedKey?: (aor: string) => string | undefined;
+  /** The bindings this device stored at its last registration (the DHT publishes them too). */
+  private ownBindings: Array<{ slot: string; value: BindingValue }> = [];
   /** Members a client met in its member's lookup answers (newest last). */
   private readonly membersSeen = new Map<string, { address: string; port: number }>();
 
@@ -423,8 +435,11 @@ export class OverlayService {
     const phones = (this.phoneBindings?.(value.contact) ?? []).map(
       (p): UnsignedRecord => ({ ...base, type: 'binding', slot: p.slot, expires: now + 3 * this.refreshMs, value: { ...value, contact: p.contact } }),
     );
+    this.ownBindings = [binding, ...phones].map((r) => ({ slot: r.slot, value: r.value as BindingValue }));
+    // --location dht: the ring keeps the name claim, the DHT the bindings (while the DHT is up).
+    const bindingsInRing = this.locationMode !== 'dht' || !this.externalLocation?.active();
     try {
-      const records = [signRecord(name, signingKey), signRecord(binding, signingKey), ...phones.map((r) => signRecord(r, signingKey))];
+      const records = [signRecord(name, signingKey), ...(bindingsInRing ? [binding, ...phones].map((r) => signRecord(r, signingKey)) : [])];
       const result = this.role === 'client' ? await this.viaMember('put', { records }) : await this.chord!.put(records);
       const refused = result.rejected[0];
       if (refused) {
@@ -440,10 +455,77 @@ export class OverlayService {
     return this.registration;
   }
 
-  /** Resolves `bob`, `bob@overlay` or `sip:bob@overlay` to the user's live contacts, newest first. */
+  get locationMode(): LocationMode {
+    return this.options.location ?? 'both';
+  }
+
+  /** What this device publishes in the user's location item outside the ring. */
+  ownLocation(): { publicKey: string; user: string; x25519?: string; voicemail?: false; bindings: Array<{ slot: string; value: BindingValue }> } | undefined {
+    const identity = this.options.identity.current;
+    if (!identity || this.registration.state !== 'registered' || !this.ownBindings.length) return undefined;
+    const agreement = this.options.identity.agreementKey;
+    return {
+      publicKey: identity.publicKey,
+      user: identity.userName,
+      ...(agreement ? { x25519: agreement.publicKey.toString('base64url') } : {}),
+      ...(this.voicemailEnabled ? {} : { voicemail: false as const }),
+      bindings: this.ownBindings,
+    };
+  }
+
+  /**
+   * Resolves `bob`, `bob@overlay` or `sip:bob@overlay` to the user's live contacts, newest first.
+   * With the DHT in use, a buddy whose key is pinned is also looked for there, beside the ring,
+   * and the freshest valid answer is taken (external-location.ts); a user found by name in the
+   * ring whose bindings are not there is looked for in the DHT under the name claim's key.
+   */
   async lookupAor(text: string): Promise<AorLookup> {
     const user = parseAorUser(text, this.overlay);
     if (!user) throw new UserError('INVALID_URI', `"${text}" is not a user of overlay ${this.overlay} (write bob or sip:bob@${this.overlay}).`);
+    const external = this.externalLocation?.active() ? this.externalLocation : undefined;
+    const pinned = external && this.pinnedKey?.(`sip:${user}@${this.overlay}`);
+    const early = pinned ? external.find(user, pinned, EXTERNAL_REFRESH_MS) : undefined;
+    const started = performance.now();
+    let ring: AorLookup | undefined;
+    let ringSeq = 0;
+    let ringError: unknown;
+    if (!pinned || this.locationMode !== 'dht') {
+      try {
+        ({ found: ring, newestSeq: ringSeq } = await this.lookupInRing(user));
+      } catch (error) {
+        ringError = error;
+      }
+    }
+    const owner = pinned || ring?.owner;
+    let answer: ExternalAnswer | undefined;
+    if (external && owner) {
+      answer = ring?.contacts.length ? await withinGrace(early ?? external.find(user, owner, EXTERNAL_REFRESH_MS), EXTERNAL_GRACE_MS, this.options.timers) : await (early ?? Promise.resolve(undefined));
+      if (!ring?.contacts.length && !answer?.bindings.length) answer = await external.find(user, owner, EXTERNAL_RETRY_MS);
+    }
+    if (!ring && !answer) {
+      if (ringError) throw ringError;
+      return { aor: `sip:${user}@${this.overlay}`, key: idToHex(keyForAor(user, this.overlay)), hops: 0, ms: performance.now() - started, contacts: [], ...(pinned ? { owner: pinned } : {}), source: 'dht' };
+    }
+    if (answer?.bindings.length && answer.seq > ringSeq) {
+      return {
+        aor: `sip:${user}@${this.overlay}`,
+        key: idToHex(keyForAor(user, this.overlay)),
+        ...(ring?.responsible ? { responsible: ring.responsible } : {}),
+        hops: ring?.hops ?? 0,
+        ms: performance.now() - started,
+        contacts: answer.bindings.sort((a, b) => phoneRank(a.contact) - phoneRank(b.contact)).map(contactOf),
+        // The ring's claim names the owner when it has one: a key-change flag must still see it.
+        owner: ring?.owner ?? owner!,
+        ...((ring?.x25519 ?? answer.x25519) ? { x25519: ring?.x25519 ?? answer.x25519 } : {}),
+        ...((ring ? ring.voicemail : answer.voicemail) === false ? { voicemail: false } : {}),
+        source: 'dht',
+      };
+    }
+    return ring!;
+  }
+
+  /** The ring's answer, and the newest seq of its bindings (compared with the DHT's answer). */
+  private async lookupInRing(user: string): Promise<{ found: AorLookup; newestSeq: number }> {
     const key = keyForAor(user, this.overlay);
     const started = performance.now();
     let found: LookupResult;
@@ -465,6 +547,8 @@ export class OverlayService {
     const ms = performance.now() - started;
     const claim = records.find((r) => r.type === 'name' && r.key === idToHex(key) && r.expires > this.now() && verifyRecord(r));
     return {
+      newestSeq: newestBindingSeq(records, idToHex(key), this.now()),
+      found: {
       aor: `sip:${user}@${this.overlay}`,
       key: idToHex(key),
       responsible: found.node,
@@ -474,6 +558,8 @@ export class OverlayService {
       ...(claim ? { owner: claim.owner } : {}),
       ...(claim && (claim.value as NameValue).x25519 ? { x25519: (claim.value as NameValue).x25519 } : {}),
       ...(claim && (claim.value as NameValue).voicemail === false ? { voicemail: false } : {}),
+      source: 'ring',
+      },
     };
   }
 

@@ -23,7 +23,9 @@ function fakeDht(peers: DhtPeer[]): MainlineDht & { started?: MainlineDhtOptions
       return 8;
     },
     announce: async () => undefined,
-    counters: { dropped: 3, warnings: 0, errors: 0 },
+    getMutable: async () => undefined,
+    putMutable: async () => 0,
+    counters: { dropped: 3, warnings: 0, errors: 0, badSignatures: 0 },
     close: async () => undefined,
   };
   return fake;
@@ -47,7 +49,10 @@ function service(dht: MainlineDht, bootstrap?: string[], merge: (hostPort: strin
         merged.push(hostPort);
         return merge(hostPort);
       },
+      ownLocation: () => undefined,
+      sign: () => Buffer.alloc(64),
     },
+    location: 'ring',
     start: async (options) => {
       (dht as { started?: MainlineDhtOptions }).started = options;
       return dht;
