@@ -15,7 +15,7 @@ import type { SettingsRepository } from '../../storage/repositories/settings-rep
 import { UserError } from '../errors.js';
 import { keyFingerprint, type IdentityService } from '../identity/index.js';
 import { sipOverlayTransport } from './overlay-transport.js';
-import { EXTERNAL_GRACE_MS, EXTERNAL_REFRESH_MS, EXTERNAL_RETRY_MS, newestBindingSeq, withinGrace, type ExternalAnswer, type ExternalLocation, type LocationMode } from './external-location.js';
+import { EXTERNAL_GRACE_MS, EXTERNAL_REFRESH_MS, EXTERNAL_RETRY_MS, fresherOutside, newestBindingSeq, withinGrace, type ExternalAnswer, type ExternalLocation, type LocationMode } from './external-location.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 
 export interface OverlayServiceOptions {
@@ -462,7 +462,7 @@ export class OverlayService {
   /** What this device publishes in the user's location item outside the ring. */
   ownLocation(): { publicKey: string; user: string; x25519?: string; voicemail?: false; bindings: Array<{ slot: string; value: BindingValue }> } | undefined {
     const identity = this.options.identity.current;
-    if (!identity || this.registration.state !== 'registered' || !this.ownBindings.length) return undefined;
+    if (!identity || !this.options.identity.signingKey || this.registration.state !== 'registered' || !this.ownBindings.length) return undefined;
     const agreement = this.options.identity.agreementKey;
     return {
       publicKey: identity.publicKey,
@@ -506,7 +506,7 @@ export class OverlayService {
       if (ringError) throw ringError;
       return { aor: `sip:${user}@${this.overlay}`, key: idToHex(keyForAor(user, this.overlay)), hops: 0, ms: performance.now() - started, contacts: [], ...(pinned ? { owner: pinned } : {}), source: 'dht' };
     }
-    if (answer?.bindings.length && answer.seq > ringSeq) {
+    if (answer && fresherOutside(answer, ring ? ringSeq : undefined)) {
       return {
         aor: `sip:${user}@${this.overlay}`,
         key: idToHex(keyForAor(user, this.overlay)),
