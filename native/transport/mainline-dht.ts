@@ -3,6 +3,7 @@
 import { createHash, verify } from 'node:crypto';
 import DHT from 'bittorrent-dht';
 import { guardKrpcSocket } from './krpc-gate.js';
+import { answerWithKClosest } from './krpc-courtesy.js';
 import { publicKeyFromRaw } from '../wire/overlay/record.js';
 
 export interface DhtPeer {
@@ -62,6 +63,7 @@ export async function startMainlineDht(options: MainlineDhtOptions): Promise<Mai
   };
   const dht = new DHT({ ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}), verify: checkSignature, maxValues: MAX_STORED_ITEMS });
   guardKrpcSocket(dht, counters);
+  answerWithKClosest(dht);
   dht.on('error', () => counters.errors++);
   await new Promise<void>((resolve) => dht.listen(options.port, options.bind, () => resolve()));
   await new Promise<void>((resolve) => {

@@ -6,7 +6,8 @@
 //
 // Respect for the shared DHT: while this node is alone in its ring it looks up after 2, 5, 10 and
 // 30 s (installs started together find each other's announces) and then once a minute; in a ring,
-// every 15 minutes; one announce every 15 minutes while a member (BEP 5 tokens last 10).
+// every 15 minutes; a member announces right after a lookup, at most every 15 minutes, on the
+// nodes that lookup found (BEP 5 tokens last 10).
 //
 // The same DHT node keeps the user's location item (BEP 44, location-store.ts) when the location
 // mode is dht or both: a buddy whose key is pinned is found there even from another ring, and the
@@ -74,7 +75,6 @@ export class DhtService {
   private dht?: MainlineDht;
   private state: DhtView['state'] = 'off';
   private timer?: TimerHandle;
-  private announceTimer?: TimerHandle;
   private publishTimer?: TimerHandle;
   private readonly location: LocationStore;
   private readonly mergedThrough = new WeakSet<FoundLocation>();
@@ -138,8 +138,8 @@ export class DhtService {
     this.state = 'ready';
     this.options.log.info('the mainline DHT is ready', { endpoint: this.endpoint, nodes: this.dht.nodeCount() });
     this.options.onChange();
+    // The first announce follows the first lookup, on the nodes its traversal found (not a second traversal).
     this.scheduleLookup(0);
-    this.scheduleAnnounce(0);
     this.locationChanged();
   }
 
@@ -181,9 +181,8 @@ export class DhtService {
 
   async stop(): Promise<void> {
     if (this.timer) this.options.timers.clear(this.timer);
-    if (this.announceTimer) this.options.timers.clear(this.announceTimer);
     if (this.publishTimer) this.options.timers.clear(this.publishTimer);
-    this.timer = this.announceTimer = this.publishTimer = undefined;
+    this.timer = this.publishTimer = undefined;
     this.state = 'off';
     await this.starting;
     const dht = this.dht;
@@ -234,32 +233,38 @@ export class DhtService {
     });
   }
 
-  private scheduleAnnounce(delay: number): void {
-    if (this.announceTimer) this.options.timers.clear(this.announceTimer);
-    this.announceTimer = this.options.timers.set(delay, () => {
-      void this.announce().finally(() => {
-        if (this.dht) this.scheduleAnnounce(ANNOUNCE_MS);
-      });
-    });
-  }
-
   private async lookup(): Promise<void> {
     const dht = this.dht;
     if (!dht || this.looking) return;
     this.looking = true;
     this.stats.lookups++;
-    const found: DhtPeer[] = [];
+    // Each address named is judged once; alone, the first worth trying is tried at once: joining
+    // does not wait for the traversal's end.
+    const seen = new Set<string>();
+    const candidates: DhtPeer[] = [];
+    let first: Promise<void> | undefined;
     try {
-      await dht.lookup(overlayInfohash(this.options.overlay.overlay), (peer) => found.push(peer));
+      await dht.lookup(overlayInfohash(this.options.overlay.overlay), (peer) => {
+        const key = `${peer.host}:${peer.port}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+        if (!this.worthTrying(peer)) return;
+        if (!first && this.options.overlay.isAlone()) first = this.tryPeer(peer);
+        else candidates.push(peer);
+      });
     } catch (error) {
       this.options.log.debug('DHT lookup failed', { error: String(error) });
     } finally {
       this.looking = false;
       this.lastLookupAt = this.now();
     }
-    const candidates = shuffle(dedupe(found).filter((peer) => this.worthTrying(peer)));
-    this.stats.notTried += Math.max(0, candidates.length - MAX_PEERS_PER_LOOKUP);
-    for (const peer of candidates.slice(0, MAX_PEERS_PER_LOOKUP)) await this.tryPeer(peer);
+    // Announce when due, right after the lookup of the same infohash: its traversal's nodes take it.
+    if (this.lastAnnounceAt === undefined || this.now() - this.lastAnnounceAt >= ANNOUNCE_MS) await this.announce();
+    await first;
+    shuffle(candidates);
+    const budget = MAX_PEERS_PER_LOOKUP - (first ? 1 : 0);
+    this.stats.notTried += Math.max(0, candidates.length - budget);
+    for (const peer of candidates.slice(0, budget)) await this.tryPeer(peer);
     this.options.onChange();
   }
 
@@ -320,16 +325,6 @@ function parseHostPort(text: string): DhtPeer | undefined {
 function hostPortOf(contact: string): DhtPeer | undefined {
   const uri = parseSipUri(contact);
   return uri ? { host: uri.host, port: uri.port ?? 5060 } : undefined;
-}
-
-function dedupe(peers: DhtPeer[]): DhtPeer[] {
-  const seen = new Set<string>();
-  return peers.filter((p) => {
-    const key = `${p.host}:${p.port}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 function shuffle<T>(items: T[]): T[] {
