@@ -258,6 +258,8 @@ export class Engine {
     const roleOption = options.client ? 'client' : (options.role ?? 'auto');
     // overlay.changed at most every 250 ms: routing state can change many times a second.
     let overlayChangePending = false;
+    // The DHT publishes this user's bindings when they change; it is made after the overlay.
+    let locationChanged = (): void => undefined;
     const overlay = new OverlayService({
       stack: sip,
       identity,
@@ -274,7 +276,7 @@ export class Engine {
       refreshMs: options.registrationRefreshMs,
       location: options.location,
       onChange: () => {
-        dht.locationChanged();
+        locationChanged();
         if (overlayChangePending) return;
         overlayChangePending = true;
         realTimers.set(250, () => {
@@ -320,6 +322,7 @@ export class Engine {
       log: log.child('dht'),
       onChange: () => events.publish('dht.changed', dht.view()),
     });
+    locationChanged = () => dht.locationChanged();
     overlay.externalLocation = { active: () => dht.keepsLocations, find: (user, owner, maxAgeMs) => dht.findLocation(user, owner, maxAgeMs) };
     const messages = new MessageRepository(db);
     const publishMessage = (message: StoredMessage, change: 'added' | 'updated') => events.publish(change === 'added' ? 'message.added' : 'message.updated', message);

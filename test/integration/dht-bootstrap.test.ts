@@ -67,7 +67,7 @@ describe('finding the overlay through the mainline DHT', () => {
     assert.ok([ann, ben, cat].some((e) => e.dht.view().stats.merged > 0));
   });
 
-  it('the headless node says where its DHT listens once ready, and refuses bad DHT flags in words', async () => {
+  it('the headless node says where its DHT listens once ready, and refuses bad DHT and location flags in words', async () => {
     const node = await startNode({ user: 'eve', args: ['--no-mdns', '--no-multicast-register', '--dht', 'on', '--dht-bootstrap', dht.bootstrap[0]] });
     try {
       const line = await until('the dht: line', async () => /^dht: 127\.0\.0\.1:(\d+)$/m.exec(node.output()) ?? undefined, 15_000);
@@ -81,5 +81,10 @@ describe('finding the overlay through the mainline DHT', () => {
     assert.match(bad.stderr, /--dht must be on or off \(got "maybe"\)/);
     const lonely = await runCli(['node', '--dht-bootstrap', '127.0.0.1:6881']);
     assert.match(lonely.stderr, /--dht-bootstrap goes with --dht on/);
+    const where = await runCli(['node', '--location', 'cloud']);
+    assert.equal(where.code, 2);
+    assert.match(where.stderr, /--location must be ring, dht or both \(got "cloud"\)/);
+    const dhtOnly = await runCli(['node', '--location', 'dht']);
+    assert.match(dhtOnly.stderr, /--location dht keeps bindings in the BitTorrent DHT: add --dht on/);
   });
 });

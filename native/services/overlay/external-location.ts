@@ -36,6 +36,14 @@ export function newestBindingSeq(records: OverlayRecord[], key: string, now: num
   return newest;
 }
 
+/**
+ * Whether the DHT's answer wins over the ring's: it has live bindings, and the ring has none
+ * (`ringSeq` 0, or no ring answer at all) or only bindings signed before the item was.
+ */
+export function fresherOutside(answer: ExternalAnswer, ringSeq: number | undefined): boolean {
+  return answer.bindings.length > 0 && answer.seq > (ringSeq ?? 0);
+}
+
 /** `answer`, or undefined when it has not come within `ms` (it goes on, and fills the cache). */
 export async function withinGrace<T>(answer: Promise<T | undefined>, ms: number, timers: TimerHost): Promise<T | undefined> {
   let timer: ReturnType<TimerHost['set']> | undefined;

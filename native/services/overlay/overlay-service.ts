@@ -15,7 +15,7 @@ import type { SettingsRepository } from '../../storage/repositories/settings-rep
 import { UserError } from '../errors.js';
 import { keyFingerprint, type IdentityService } from '../identity/index.js';
 import { sipOverlayTransport } from './overlay-transport.js';
-import { EXTERNAL_GRACE_MS, EXTERNAL_REFRESH_MS, EXTERNAL_RETRY_MS, newestBindingSeq, withinGrace, type ExternalAnswer, type ExternalLocation, type LocationMode } from './external-location.js';
+import { EXTERNAL_GRACE_MS, EXTERNAL_REFRESH_MS, EXTERNAL_RETRY_MS, fresherOutside, newestBindingSeq, withinGrace, type ExternalAnswer, type ExternalLocation, type LocationMode } from './external-location.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 
 export interface OverlayServiceOptions {
@@ -462,7 +462,7 @@ export class OverlayService {
   /** What this device publishes in the user's location item outside the ring. */
   ownLocation(): { publicKey: string; user: string; x25519?: string; voicemail?: false; bindings: Array<{ slot: string; value: BindingValue }> } | undefined {
     const identity = this.options.identity.current;
-    if (!identity || this.registration.state !== 'registered' || !this.ownBindings.length) return undefined;
+    if (!identity || !this.options.identity.signingKey || this.registration.state !== 'registered' || !this.ownBindings.length) return undefined;
     const agreement = this.options.identity.agreementKey;
     return {
       publicKey: identity.publicKey,
@@ -498,15 +498,18 @@ export class OverlayService {
     }
     const owner = pinned || ring?.owner;
     let answer: ExternalAnswer | undefined;
+    // A buddy (key pinned) is looked for in both, the freshest answer winning; anyone else only
+    // when the ring has the name but no live device (a relay's credential check, say, needs only
+    // the claim, and must not cost a DHT traversal).
     if (external && owner) {
-      answer = ring?.contacts.length ? await withinGrace(early ?? external.find(user, owner, EXTERNAL_REFRESH_MS), EXTERNAL_GRACE_MS, this.options.timers) : await (early ?? Promise.resolve(undefined));
+      answer = ring?.contacts.length ? early && (await withinGrace(early, EXTERNAL_GRACE_MS, this.options.timers)) : await early;
       if (!ring?.contacts.length && !answer?.bindings.length) answer = await external.find(user, owner, EXTERNAL_RETRY_MS);
     }
     if (!ring && !answer) {
       if (ringError) throw ringError;
       return { aor: `sip:${user}@${this.overlay}`, key: idToHex(keyForAor(user, this.overlay)), hops: 0, ms: performance.now() - started, contacts: [], ...(pinned ? { owner: pinned } : {}), source: 'dht' };
     }
-    if (answer?.bindings.length && answer.seq > ringSeq) {
+    if (answer && fresherOutside(answer, ring ? ringSeq : undefined)) {
       return {
         aor: `sip:${user}@${this.overlay}`,
         key: idToHex(keyForAor(user, this.overlay)),
