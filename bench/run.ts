@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ['im-latency', 'sip-load', 'overlay', 'g711', 'calls', 'rescue', 'nat', 'lan', 'sip-server'];
+const ALL = ['im-latency', 'sip-load', 'overlay', 'g711', 'calls', 'rescue', 'nat', 'lan', 'sip-server', 'dht'];
 const args = process.argv.slice(2);
 const firstFlag = args.findIndex((a) => a.startsWith('-'));
 const wanted = firstFlag < 0 ? args : args.slice(0, firstFlag);

@@ -2,6 +2,8 @@
 // socket, routing table and KRPC via k-rpc), seen through the few calls the DHT service needs.
 import { createHash, verify } from 'node:crypto';
 import DHT from 'bittorrent-dht';
+import { guardKrpcSocket } from './krpc-gate.js';
+import { answerWithKClosest } from './krpc-courtesy.js';
 import { publicKeyFromRaw } from '../wire/overlay/record.js';
 
 export interface DhtPeer {
@@ -29,10 +31,10 @@ export interface MainlineDht {
    */
   putMutable(item: { publicKey: Buffer; salt: Buffer; seq: number; value: Buffer; cas?: number; sign(data: Buffer): Buffer }): Promise<number>;
   /**
-   * Malformed or unexpected KRPC the node dropped (k-rpc's warnings), errors seen, and mutable
-   * items refused because their signature did not hold.
+   * KRPC datagrams dropped (malformed, unasked, oversized: krpc-gate.ts), the library's other
+   * warnings, errors seen, and mutable items refused because their signature did not hold.
    */
-  readonly counters: { warnings: number; errors: number; badSignatures: number };
+  readonly counters: { dropped: number; warnings: number; errors: number; badSignatures: number };
   close(): Promise<void>;
 }
 
@@ -53,14 +55,15 @@ export interface MainlineDhtOptions {
 
 /** Starts a DHT node; resolves once it listens and has bootstrapped (or failed to: it keeps trying). */
 export async function startMainlineDht(options: MainlineDhtOptions): Promise<MainlineDht> {
-  const counters = { warnings: 0, errors: 0, badSignatures: 0 };
+  const counters = { dropped: 0, warnings: 0, errors: 0, badSignatures: 0 };
   const checkSignature = (signature: Buffer, data: Buffer, publicKey: Buffer): boolean => {
     const good = verifyEd25519(signature, data, publicKey);
     if (!good) counters.badSignatures++;
     return good;
   };
   const dht = new DHT({ ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}), verify: checkSignature, maxValues: MAX_STORED_ITEMS });
-  dht.on('warning', () => counters.warnings++);
+  guardKrpcSocket(dht, counters);
+  answerWithKClosest(dht);
   dht.on('error', () => counters.errors++);
   await new Promise<void>((resolve) => dht.listen(options.port, options.bind, () => resolve()));
   await new Promise<void>((resolve) => {

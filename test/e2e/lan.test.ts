@@ -2,6 +2,7 @@
 // Bob's screen lists Alice's node as found on the LAN and her signed offer; accepting it in the
 // UI applies it (checked through the control API), her next version shows by itself, and Bob
 // shares settings of his own from the form. LAN discovery is stood in for by an injected list.
+// Then the BitTorrent DHT card, for a node whose DHT starts from a private DHT on loopback.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +12,7 @@ import { Engine } from '../../native/roots/node-engine.js';
 import { launchBrowser, listItemWith, newAppPage, screenshot, type AppPage } from '../support/browser.js';
 import { REPO_ROOT, removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
+import { startPrivateDht, type PrivateDht } from '../support/private-dht.js';
 
 let browser: Browser;
 let alice: Engine;
@@ -30,13 +32,16 @@ async function networkScreen(page: Page): Promise<Locator> {
   return page.getByRole('region', { name: 'Network', exact: true });
 }
 
+before(() => {
+  // The engines run in this process; only the renderer needs building.
+  const build = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'renderer/vite.config.ts', '--logLevel', 'warn'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  assert.equal(build.status, 0, `the renderer build failed:\n${build.stdout}\n${build.stderr}`);
+});
+
 describe('the LAN on the Network screen', { timeout: 120_000 }, () => {
   let aliceAddress: string;
 
   before(async () => {
-    // The engines run in this process; only the renderer needs building.
-    const build = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'renderer/vite.config.ts', '--logLevel', 'warn'], { cwd: REPO_ROOT, encoding: 'utf8' });
-    assert.equal(build.status, 0, `the renderer build failed:\n${build.stdout}\n${build.stderr}`);
     browser = await launchBrowser();
     alice = await startEngine('alice');
     aliceAddress = `127.0.0.1:${alice.sip.port}`;
@@ -115,5 +120,58 @@ describe('the LAN on the Network screen', { timeout: 120_000 }, () => {
     assert.equal((await bob.api.invoke('lan.status', {})).sharing, undefined);
     await screenshot(app.page, 'lan-share');
     assert.deepEqual(app.problems, []);
+  });
+});
+
+describe('the BitTorrent DHT card on the Network screen', { timeout: 120_000 }, () => {
+  let dht: PrivateDht;
+  let dan: Engine;
+  let page: AppPage;
+  let dhtBrowser: Browser;
+
+  before(async () => {
+    // Only loopback: a private DHT of this test's own, never the public routers.
+    dht = await startPrivateDht(12);
+    dhtBrowser = await launchBrowser();
+    dan = await startEngine('dan', { serveUi: true, mdns: false, multicastRegister: false, dht: true, dhtBootstrap: dht.bootstrap });
+    page = await newAppPage(dhtBrowser);
+    assert.equal((await page.page.goto(dan.uiUrl!))?.status(), 200);
+  });
+
+  after(async () => {
+    await dhtBrowser?.close();
+    await dan?.stop();
+    await dht?.close();
+    await Promise.all(dirs.map(removeDir));
+  });
+
+  test("the card shows the DHT ready with the nodes it knows, and its switch turns it off and on", async () => {
+    const network = await networkScreen(page.page);
+    const card = network.getByRole('region', { name: 'BitTorrent DHT', exact: true });
+    await card.scrollIntoViewIfNeeded();
+    const state = card.locator('.dht-state');
+    const nodes = card.locator('.dht-nodes');
+    const toggle = card.getByRole('checkbox', { name: 'Find Peerdial users through the BitTorrent DHT' });
+    await until('the card to say Ready', async () => (await state.textContent()) === 'Ready', 30_000);
+    await until('a node count above 0', async () => Number(await nodes.textContent()) > 0);
+    assert.equal(await toggle.isChecked(), true);
+    assert.match((await card.textContent()) ?? '', new RegExp(`127\\.0\\.0\\.1:${dan.dht.endpoint!.split(':')[1]}`), 'the DHT endpoint shown');
+    await screenshot(page.page, 'dht-card-ready');
+
+    await toggle.uncheck();
+    await until('the card to say Off', async () => (await state.textContent()) === 'Off');
+    assert.equal(await toggle.isChecked(), false);
+    assert.equal(await nodes.count(), 0, 'no node count while off');
+    const off = await dan.api.invoke('dht.status', {});
+    assert.equal(off.enabled, false);
+    assert.equal(off.state, 'off');
+
+    await toggle.check();
+    await until('the card to say Ready again', async () => (await state.textContent()) === 'Ready', 30_000);
+    await until('a node count above 0 again', async () => Number(await nodes.textContent()) > 0);
+    const on = await dan.api.invoke('dht.status', {});
+    assert.equal(on.enabled, true);
+    assert.equal(on.state, 'ready');
+    assert.deepEqual(page.problems, []);
   });
 });

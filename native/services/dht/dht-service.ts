@@ -6,7 +6,8 @@
 //
 // Respect for the shared DHT: while this node is alone in its ring it looks up after 2, 5, 10 and
 // 30 s (installs started together find each other's announces) and then once a minute; in a ring,
-// every 15 minutes; one announce every 15 minutes while a member (BEP 5 tokens last 10).
+// every 15 minutes; a member announces right after a lookup, at most every 15 minutes, on the
+// nodes that lookup found (BEP 5 tokens last 10).
 //
 // The same DHT node keeps the user's location item (BEP 44, location-store.ts) when the location
 // mode is dht or both: a buddy whose key is pinned is found there even from another ring, and the
@@ -26,6 +27,12 @@ export const LOOKUP_MS = 15 * 60_000;
 export const ANNOUNCE_MS = 15 * 60_000;
 /** An address tried (and found no member, or one already in our ring) is not tried again sooner. */
 const RETRY_PEER_MS = 10 * 60_000;
+/**
+ * Peers tried over SIP per lookup, one after another: one DHT node can name thousands (or a
+ * flood of addresses that never answer); the rest wait for a later lookup, picked at random so
+ * that the order a node gave them in does not decide who is tried.
+ */
+export const MAX_PEERS_PER_LOOKUP = 32;
 
 /** What the DHT service needs of the overlay. */
 export interface DhtOverlay {
@@ -68,7 +75,6 @@ export class DhtService {
   private dht?: MainlineDht;
   private state: DhtView['state'] = 'off';
   private timer?: TimerHandle;
-  private announceTimer?: TimerHandle;
   private publishTimer?: TimerHandle;
   private readonly location: LocationStore;
   private readonly mergedThrough = new WeakSet<FoundLocation>();
@@ -78,7 +84,7 @@ export class DhtService {
   private lastAnnounceAt?: number;
   private error?: string;
   private looking = false;
-  readonly stats = { lookups: 0, announces: 0, peersFound: 0, merged: 0, refusedPrivate: 0, unverified: 0 };
+  readonly stats = { lookups: 0, announces: 0, peersFound: 0, merged: 0, refusedPrivate: 0, unverified: 0, notTried: 0 };
 
   constructor(private readonly options: DhtServiceOptions) {
     this.now = options.now ?? Date.now;
@@ -132,8 +138,8 @@ export class DhtService {
     this.state = 'ready';
     this.options.log.info('the mainline DHT is ready', { endpoint: this.endpoint, nodes: this.dht.nodeCount() });
     this.options.onChange();
+    // The first announce follows the first lookup, on the nodes its traversal found (not a second traversal).
     this.scheduleLookup(0);
-    this.scheduleAnnounce(0);
     this.locationChanged();
   }
 
@@ -175,9 +181,8 @@ export class DhtService {
 
   async stop(): Promise<void> {
     if (this.timer) this.options.timers.clear(this.timer);
-    if (this.announceTimer) this.options.timers.clear(this.announceTimer);
     if (this.publishTimer) this.options.timers.clear(this.publishTimer);
-    this.timer = this.announceTimer = this.publishTimer = undefined;
+    this.timer = this.publishTimer = undefined;
     this.state = 'off';
     await this.starting;
     const dht = this.dht;
@@ -204,7 +209,7 @@ export class DhtService {
       ...(this.error ? { error: this.error } : {}),
       stats: {
         ...this.stats,
-        malformed: this.dht?.counters.warnings ?? 0,
+        malformed: this.dht?.counters.dropped ?? 0,
         published: this.location.stats.publishes,
         publishFailures: this.location.stats.publishFailures,
         locationsFound: this.location.stats.found,
@@ -228,30 +233,38 @@ export class DhtService {
     });
   }
 
-  private scheduleAnnounce(delay: number): void {
-    if (this.announceTimer) this.options.timers.clear(this.announceTimer);
-    this.announceTimer = this.options.timers.set(delay, () => {
-      void this.announce().finally(() => {
-        if (this.dht) this.scheduleAnnounce(ANNOUNCE_MS);
-      });
-    });
-  }
-
   private async lookup(): Promise<void> {
     const dht = this.dht;
     if (!dht || this.looking) return;
     this.looking = true;
     this.stats.lookups++;
-    const found: DhtPeer[] = [];
+    // Each address named is judged once; alone, the first worth trying is tried at once: joining
+    // does not wait for the traversal's end.
+    const seen = new Set<string>();
+    const candidates: DhtPeer[] = [];
+    let first: Promise<void> | undefined;
     try {
-      await dht.lookup(overlayInfohash(this.options.overlay.overlay), (peer) => found.push(peer));
+      await dht.lookup(overlayInfohash(this.options.overlay.overlay), (peer) => {
+        const key = `${peer.host}:${peer.port}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+        if (!this.worthTrying(peer)) return;
+        if (!first && this.options.overlay.isAlone()) first = this.tryPeer(peer);
+        else candidates.push(peer);
+      });
     } catch (error) {
       this.options.log.debug('DHT lookup failed', { error: String(error) });
     } finally {
       this.looking = false;
       this.lastLookupAt = this.now();
     }
-    for (const peer of dedupe(found)) await this.consider(peer);
+    // Announce when due, right after the lookup of the same infohash: its traversal's nodes take it.
+    if (this.lastAnnounceAt === undefined || this.now() - this.lastAnnounceAt >= ANNOUNCE_MS) await this.announce();
+    await first;
+    shuffle(candidates);
+    const budget = MAX_PEERS_PER_LOOKUP - (first ? 1 : 0);
+    this.stats.notTried += Math.max(0, candidates.length - budget);
+    for (const peer of candidates.slice(0, budget)) await this.tryPeer(peer);
     this.options.onChange();
   }
 
@@ -271,17 +284,28 @@ export class DhtService {
 
   /** A peer the DHT named: merged with when it answers over SIP as a member of this overlay. */
   private async consider(peer: DhtPeer): Promise<void> {
+    if (this.worthTrying(peer)) await this.tryPeer(peer);
+  }
+
+  /** Not ourselves, not private when the DHT is the public one, not tried lately. */
+  private worthTrying(peer: DhtPeer): boolean {
     this.stats.peersFound++;
-    if (this.options.overlay.isSelf(peer)) return;
+    if (this.options.overlay.isSelf(peer)) return false;
     // From the public DHT, an address of a private network is nobody we can reach, or a trap.
     if (!this.options.bootstrap && !isPublicAddress(peer.host)) {
       this.stats.refusedPrivate++;
-      return;
+      return false;
     }
+    const last = this.tried.get(`${peer.host}:${peer.port}`);
+    return last === undefined || this.now() - last >= RETRY_PEER_MS;
+  }
+
+  /** Merged with when it answers over SIP as a member of this overlay. */
+  private async tryPeer(peer: DhtPeer): Promise<void> {
     const key = `${peer.host}:${peer.port}`;
-    const last = this.tried.get(key);
-    if (last !== undefined && this.now() - last < RETRY_PEER_MS) return;
-    this.tried.set(key, this.now());
+    const now = this.now();
+    for (const [k, at] of this.tried) if (now - at >= RETRY_PEER_MS) this.tried.delete(k);
+    this.tried.set(key, now);
     try {
       await this.options.overlay.mergeWith(peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : key);
       this.stats.merged++;
@@ -303,14 +327,12 @@ function hostPortOf(contact: string): DhtPeer | undefined {
   return uri ? { host: uri.host, port: uri.port ?? 5060 } : undefined;
 }
 
-function dedupe(peers: DhtPeer[]): DhtPeer[] {
-  const seen = new Set<string>();
-  return peers.filter((p) => {
-    const key = `${p.host}:${p.port}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
 }
 
 /** Not loopback, private (RFC 1918, RFC 4193), link-local, CGNAT, unspecified or multicast. */

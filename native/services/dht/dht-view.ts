@@ -29,6 +29,8 @@ export interface DhtView {
     refusedPrivate: number;
     /** Peers that did not answer as members of this overlay. */
     unverified: number;
+    /** Peers past the first MAX_PEERS_PER_LOOKUP (32) a lookup named, left for a later lookup. */
+    notTried: number;
     /** Malformed or unexpected KRPC the DHT node dropped. */
     malformed: number;
     /** Location items this device wrote (BEP 44 puts), and puts that failed. */

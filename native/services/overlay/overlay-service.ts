@@ -498,8 +498,11 @@ export class OverlayService {
     }
     const owner = pinned || ring?.owner;
     let answer: ExternalAnswer | undefined;
+    // A buddy (key pinned) is looked for in both, the freshest answer winning; anyone else only
+    // when the ring has the name but no live device (a relay's credential check, say, needs only
+    // the claim, and must not cost a DHT traversal).
     if (external && owner) {
-      answer = ring?.contacts.length ? await withinGrace(early ?? external.find(user, owner, EXTERNAL_REFRESH_MS), EXTERNAL_GRACE_MS, this.options.timers) : await (early ?? Promise.resolve(undefined));
+      answer = ring?.contacts.length ? early && (await withinGrace(early, EXTERNAL_GRACE_MS, this.options.timers)) : await early;
       if (!ring?.contacts.length && !answer?.bindings.length) answer = await external.find(user, owner, EXTERNAL_RETRY_MS);
     }
     if (!ring && !answer) {

@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { NoFreeRtpPortError, RtpSocketPair, type RtcpArrival } from '../../../native/transport/rtp-socket.js';
 import { serializeRtcpCompound } from '../../../native/wire/rtp/rtcp.js';
 import { serializeRtpPacket } from '../../../native/wire/rtp/rtp-packet.js';
+import { freeEvenPortPair } from '../../support/udp-ports.js';
 
 const opened: RtpSocketPair[] = [];
 after(() => Promise.all(opened.map((p) => p.close())));
@@ -66,8 +67,10 @@ describe('rtp socket pair', () => {
   });
 
   it('says-so-when-the-range-has-no-free-pair', async () => {
-    const { pair } = await openPair([41000, 41001]);
-    assert.equal(pair.port, 41000);
-    await assert.rejects(openPair([41000, 41001]), NoFreeRtpPortError);
+    // A range of one free pair (a fixed one may be held by another program on the machine).
+    const port = await freeEvenPortPair('127.0.0.1');
+    const { pair } = await openPair([port, port + 1]);
+    assert.equal(pair.port, port);
+    await assert.rejects(openPair([port, port + 1]), NoFreeRtpPortError);
   });
 });
