@@ -117,6 +117,7 @@ async function churn(medianMinutes: number, loss = 0): Promise<Record<string, un
   const session = () => -Math.log(1 - random()) * meanSessionMs;
   let departures = 0;
   let joinFailures = 0;
+  let joinsLost = 0;
   const joinFailureReasons = new Map<string, number>();
   /** Why a join failed: its bootstrap died under it, a later hop timed out, or the lookup went astray. */
   const joinFailureReason = (error: unknown, bootstrap: ChordNode): string => {
@@ -145,7 +146,9 @@ async function churn(medianMinutes: number, loss = 0): Promise<Record<string, un
       joinFailures++;
       const reason = joinFailureReason(error, bootstrap);
       joinFailureReasons.set(reason, (joinFailureReasons.get(reason) ?? 0) + 1);
+      // A failed join is tried again a second later, as a user's node would; one that fails 5 times is lost.
       if (attempt < 5) net.scheduler.set(1_000, () => void replace(attempt + 1));
+      else joinsLost++;
     }
   };
   for (const node of net.live()) scheduleDeparture(node);
@@ -196,6 +199,7 @@ async function churn(medianMinutes: number, loss = 0): Promise<Record<string, un
     measuredMinutes: measureMs / 60_000,
     departures: departures - departuresBefore,
     joinFailures,
+    joinsLost,
     joinFailuresMeasured: joinFailures - joinFailuresBefore,
     joinFailuresByReason: Object.fromEntries(joinFailureReasons),
     lookups: verdicts.length,
