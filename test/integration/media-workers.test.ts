@@ -52,11 +52,12 @@ describe('media worker threads', () => {
     const heardBefore = b.stats().packetsReceived;
     const sentBefore = a.stats().packetsSent;
     const deadline = Date.now() + 10_000;
-    while (b.stats().packetsReceived < heardBefore + 25 && Date.now() < deadline) {
+    // Both ends must go on: wait for both (B's first packets heard may have left A before sentBefore was read).
+    while ((b.stats().packetsReceived < heardBefore + 25 || a.stats().packetsSent < sentBefore + 25) && Date.now() < deadline) {
       // the main thread busy, as synchronous work on it is
     }
     assert.ok(b.stats().packetsReceived >= heardBefore + 25, `B heard ${b.stats().packetsReceived - heardBefore} packets while the main thread was busy`);
-    assert.ok(a.stats().packetsSent >= sentBefore + 25);
+    assert.ok(a.stats().packetsSent >= sentBefore + 25, `A sent ${a.stats().packetsSent - sentBefore} packets while the main thread was busy`);
   });
 
   it('waits-for-a-main-thread-source-that-answers-late-instead-of-sending-silence', async () => {
