@@ -1,6 +1,6 @@
 // The composition root: builds every service in order, starts and supervises them, and
 // stops them in reverse. Nothing else wires services together.
-import { createPrivateKey, randomBytes, sign } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,7 @@ export { parseTurnUrl, type TurnServerUrl } from '../wire/stun/turn-url.js';
 export { MIN_PASSPHRASE_LENGTH } from '../services/identity/index.js';
 import type { TurnServerUrl } from '../wire/stun/turn-url.js';
 import { makeSelfSignedCertificate } from '../wire/crypto/certificate.js';
+import { signEd25519 } from '../wire/crypto/signature.js';
 import { overlayStatusView } from '../control/overlay-view.js';
 import { OverlayRepository } from '../storage/repositories/overlay-repository.js';
 import { PhoneRepository } from '../storage/repositories/phone-repository.js';
@@ -314,7 +315,7 @@ export class Engine {
         isSelf: (peer) => peer.port === sip.port && (peer.host === sip.host || peer.host === options.bind),
         mergeWith: (hostPort) => overlay.mergeWith(hostPort),
         ownLocation: () => overlay.ownLocation(),
-        sign: (data) => sign(null, data, createPrivateKey({ key: identity.signingKey!, format: 'der', type: 'pkcs8' })),
+        sign: (data) => Buffer.from(signEd25519(data, identity.signingKey!), 'base64url'),
       },
       location: options.location ?? 'both',
       start: startMainlineDht,

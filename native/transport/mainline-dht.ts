@@ -1,10 +1,10 @@
 // The BitTorrent mainline DHT (BEP 5) as the engine uses it: bittorrent-dht's node (its own UDP
 // socket, routing table and KRPC via k-rpc), seen through the few calls the DHT service needs.
-import { createHash, verify } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import DHT from 'bittorrent-dht';
 import { guardKrpcSocket } from './krpc-gate.js';
 import { answerWithKClosest } from './krpc-courtesy.js';
-import { publicKeyFromRaw } from '../wire/overlay/record.js';
+import { verifyEd25519 } from '../wire/crypto/signature.js';
 
 export interface DhtPeer {
   host: string;
@@ -57,7 +57,7 @@ export interface MainlineDhtOptions {
 export async function startMainlineDht(options: MainlineDhtOptions): Promise<MainlineDht> {
   const counters = { dropped: 0, warnings: 0, errors: 0, badSignatures: 0 };
   const checkSignature = (signature: Buffer, data: Buffer, publicKey: Buffer): boolean => {
-    const good = verifyEd25519(signature, data, publicKey);
+    const good = verifyEd25519(Buffer.from(data), Buffer.from(signature).toString('base64url'), Buffer.from(publicKey).toString('base64url'));
     if (!good) counters.badSignatures++;
     return good;
   };
@@ -106,14 +106,6 @@ export async function startMainlineDht(options: MainlineDhtOptions): Promise<Mai
     counters,
     close: () => new Promise((resolve) => dht.destroy(() => resolve())),
   };
-}
-
-function verifyEd25519(signature: Buffer, data: Buffer, publicKey: Buffer): boolean {
-  try {
-    return publicKey.length === 32 && signature.length === 64 && verify(null, data, publicKeyFromRaw(Buffer.from(publicKey)), signature);
-  } catch {
-    return false;
-  }
 }
 
 /** BEP 44: a mutable item lives at SHA-1(public key || salt). */

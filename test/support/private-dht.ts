@@ -2,17 +2,12 @@
 // process on one address (loopback unless told; test/netns/private-dht-host.ts runs one on a lab
 // host's address), each bootstrapped from the first few, so nothing ever reaches the internet.
 // They store BEP 44 mutable items, as most mainline DHT nodes do.
-import { createPublicKey, verify } from 'node:crypto';
+import { verifyEd25519 as verifySignature } from '../../native/wire/crypto/signature.js';
 import DHT from 'bittorrent-dht';
 
 /** BEP 44 signatures (Ed25519): without a verify function a bittorrent-dht node stores no mutable item. */
 export function verifyEd25519(signature: Buffer, data: Buffer, publicKey: Buffer): boolean {
-  try {
-    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKey)]);
-    return verify(null, data, createPublicKey({ key: spki, format: 'der', type: 'spki' }), Buffer.from(signature));
-  } catch {
-    return false;
-  }
+  return verifySignature(Buffer.from(data), Buffer.from(signature).toString('base64url'), Buffer.from(publicKey).toString('base64url'));
 }
 
 export interface PrivateDht {
