@@ -63,6 +63,8 @@ export class SimNetwork {
   lateTimeouts = 0;
   private readonly random: () => number;
   private nextPort = 1;
+  /** While set, the side (of two) each address is on: messages between the sides are lost. */
+  private side?: Set<string>;
 
   constructor(private readonly options: SimNetworkOptions = {}) {
     this.random = options.random ?? Math.random;
@@ -109,6 +111,20 @@ export class SimNetwork {
     this.kill(node);
   }
 
+  /** A network partition: from now on no message crosses between `nodes` and every other node. */
+  partition(nodes: ChordNode[]): void {
+    this.side = new Set(nodes.map((n) => this.address(n.self)));
+  }
+
+  /** The partition ends: every node reaches every other again. */
+  heal(): void {
+    this.side = undefined;
+  }
+
+  private cut(from: string, to: string): boolean {
+    return this.side !== undefined && this.side.has(from) !== this.side.has(to);
+  }
+
   /** Nodes running the protocol (joined or created, not stopped). */
   live(): ChordNode[] {
     return [...this.nodes.values()].filter((n) => n.joined);
@@ -153,7 +169,7 @@ export class SimNetwork {
           let server: { reply?: string } | undefined;
           const sendReply = (reply: string) => {
             this.count(target, op, Buffer.byteLength(reply) + OVERHEADS.get(op)!.response);
-            if (this.lost()) {
+            if (this.lost() || this.cut(target, from)) {
               dropped = true;
               return;
             }
@@ -167,7 +183,7 @@ export class SimNetwork {
           };
           const sendRequest = () => {
             this.count(from, op, Buffer.byteLength(payload) + OVERHEADS.get(op)!.request);
-            if (this.lost()) {
+            if (this.lost() || this.cut(from, target)) {
               dropped = true;
               return;
             }

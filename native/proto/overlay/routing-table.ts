@@ -134,6 +134,11 @@ export class RoutingTable {
     return wasSuccessor;
   }
 
+  /** True when the node is our predecessor, a successor or a finger. */
+  knows(id: string): boolean {
+    return this.predecessor?.id === id || this.successors.some((s) => s.id === id) || this.fingers.some((f) => f?.id === id);
+  }
+
   /** A node answered: it is no longer suspect. */
   alive(id: string): void {
     this.suspects.delete(id);
