@@ -411,19 +411,38 @@ export class ChordNode {
    * one of us when a lookup of its ID in our ring names it, or, for a node that joined so lately
    * that our ring has not caught up, when a lookup of our ID through it names us. Rejects when the
    * contact or our own lookup fails: that tells nothing either way.
+   *
+   * Lookups can pass between two rings through a finger that still points across (a ring that
+   * split under load keeps such fingers), so "same ring" may be only half true: our successor
+   * pointer can still skip live nodes, in a small loop of its own. So a contact found in our ring
+   * is also asked for our successor (as a merge probe does), and a closer one is adopted.
    */
   async mergeWith(contact: { host: string; port: number }): Promise<MergeOutcome> {
     const foreign = (await this.send(contact, 'ping', {})).node;
     if (foreign.id === this.self.id) return 'self';
     if (this.table.successors.length) {
-      if ((await this.lookup(idOf(foreign))).node.id === foreign.id) return 'same-ring';
-      const theirs = await this.lookupFrom(this.table.selfId, await this.send(foreign, 'find-closest', { key: this.self.id }));
-      if (theirs.node.id === this.self.id) return 'same-ring';
+      let same = (await this.lookup(idOf(foreign))).node.id === foreign.id;
+      if (!same) same = (await this.lookupFrom(this.table.selfId, await this.send(foreign, 'find-closest', { key: this.self.id }))).node.id === this.self.id;
+      if (same) {
+        await this.checkSuccessorThrough(foreign);
+        return 'same-ring';
+      }
     }
     // The contact passes the news through its own ring, naming us as the node to probe through.
     await this.send(foreign, 'ping', mergePing(this.self)).catch(() => undefined);
     await this.spreadMerge(foreign);
     return 'merging';
+  }
+
+  /** Looks our successor up through `contact` (our own ID avoided) and adopts it when it is closer than ours. */
+  private async checkSuccessorThrough(contact: NodeRef): Promise<void> {
+    const key = addId(this.table.selfId, 1n);
+    const avoid = [this.self.id];
+    try {
+      await this.adoptFromProbe(key, await this.send(contact, 'find-closest', { key: idToHex(key), avoid }), avoid);
+    } catch {
+      // tells nothing: the next check tries again
+    }
   }
 
   /** True while a merge this node took part in is recent. */
