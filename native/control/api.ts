@@ -157,8 +157,11 @@ export interface OverlayStatus {
   member?: OverlayNodeView;
   predecessor?: OverlayNodeView;
   successors: OverlayNodeView[];
-  /** Distinct finger table entries: the first finger index at which each node appears. */
-  fingers: Array<{ index: number; node: OverlayNodeView }>;
+  /**
+   * Distinct finger table entries: the first finger index at which each node appears, with the
+   * smoothed RTT of this node's requests to it (proximity neighbour selection keeps the nearest).
+   */
+  fingers: Array<{ index: number; node: OverlayNodeView; rttMs?: number }>;
   records: OverlayRecordView[];
   /** Whether this node's name claim and binding are stored in the overlay, and when they were last refreshed. */
   registration: { state: 'unregistered' | 'registering' | 'registered' | 'failed'; lastRefresh?: number; error?: string };

@@ -32,7 +32,10 @@ export function overlayStatusView(service: OverlayService): OverlayStatus {
     ...(service.role === 'client' && member ? { member: { id: member.id ?? '', host: member.host, port: member.port } } : {}),
     ...(table?.predecessor ? { predecessor: view(table.predecessor) } : {}),
     successors: (table?.successors ?? []).map(view),
-    fingers: (table?.distinctFingers() ?? []).map((f) => ({ index: f.index, node: view(f.node) })),
+    fingers: (table?.distinctFingers() ?? []).map((f) => {
+      const rtt = chord?.rtts.get(f.node.id);
+      return { index: f.index, node: view(f.node), ...(rtt !== undefined ? { rttMs: Math.round(rtt) } : {}) };
+    }),
     records,
     registration: { ...service.registration },
     bootstrap: [...service.bootstrap],

@@ -227,6 +227,8 @@ describe('a five-node overlay, seen through two UIs', { timeout: 240_000 }, () =
     assert.match((await first.textContent()) ?? '', new RegExp(`${expected.successor.slice(0, 8)}\\s*127\\.0\\.0\\.1:${nodeById(expected.successor).process.sipPort}`));
     assert.ok((await successors.getByRole('listitem').count()) >= 3, 'a successor list of at least 3');
     assert.ok((await network.getByRole('list', { name: 'Fingers' }).getByRole('listitem').count()) >= 1);
+    // Each finger the node has asked shows how far it is (proximity neighbour selection keeps the nearest).
+    await network.getByRole('list', { name: 'Fingers' }).getByText(/^\d+ ms$/).first().waitFor({ timeout: 15_000 });
     assert.match((await network.textContent()) ?? '', new RegExp(`Predecessor\\s*${expected.predecessor.slice(0, 8)}`));
     assert.match((await network.textContent()) ?? '', /Registration\s*registered/);
     // Loopback has no NAT: the connection card says so in words, with the address members see.

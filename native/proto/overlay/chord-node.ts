@@ -12,6 +12,7 @@ import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, type Nod
 import type { OverlayRecord, RecordType } from '../../wire/overlay/record.js';
 import type { TimerHandle, TimerHost } from '../sip/timers.js';
 import type { RecordStore } from './record-store.js';
+import { inFingerInterval, nearestCandidate, RttEstimates } from './proximity.js';
 import { idOf, RoutingTable } from './routing-table.js';
 
 export class OverlayRequestError extends Error {
@@ -52,6 +53,11 @@ export interface ChordConfig {
    * again). Default: 30 stabilize periods.
    */
   ringCheckMs?: number;
+  /**
+   * Proximity neighbour selection: among the nodes a node knows in a finger's interval, route
+   * through the one with the lowest measured RTT (proximity.ts). Default on.
+   */
+  proximity?: boolean;
 }
 
 export const DEFAULT_CHORD_CONFIG: ChordConfig = {
@@ -114,6 +120,12 @@ const FINGER_WALK_STEPS = 3;
 const JOIN_ATTEMPTS = 4;
 /** Stabilize rounds in a row that change nothing before its interval starts to grow. */
 const QUIET_ROUNDS_BEFORE_BACKOFF = 1;
+/** Nodes in a finger's interval considered for it (the node responsible for its start and those after it). */
+const PNS_CANDIDATES = 8;
+/** How long a finger's candidates are kept before they are asked for again (while the node responsible for its start stays the same). */
+const PNS_CANDIDATES_MS = 10 * 60_000;
+/** Candidates without an RTT measured by other traffic that are pinged each time the candidates are fetched. */
+const PNS_PINGS = 1;
 /** Dropped nodes remembered for the ring check (the newest kept). */
 const DEPARTED_MEMORY = 16;
 /** A dropped node that does not answer the ring check is asked again after twice as long, this many times, then forgotten (about an hour in all). */
@@ -149,6 +161,12 @@ export class ChordNode {
   private fromSuccessor?: { id: string; digest: string; successors: NodeRef[] };
   /** For each finger, the node that followed it when it was found: where to look once it dies. */
   private readonly fingerNext: Array<NodeRef | undefined> = [];
+  /** The node responsible for each finger's start (what the finger would be without proximity): where its refresh starts. */
+  private readonly fingerBase: Array<NodeRef | undefined> = [];
+  /** Each finger's candidates for proximity, and when they were fetched. */
+  private readonly fingerCandidates: Array<{ nodes: NodeRef[]; at: number } | undefined> = [];
+  /** RTTs of this node's own requests, for proximity neighbour selection. */
+  readonly rtts = new RttEstimates();
   /** When our predecessor last asked us anything: its stabilize proves it alive, no ping needed. */
   private predecessorHeardAt = -Infinity;
   /** Nodes dropped from the table as dead, oldest first: the ring check asks each at `next`, backing off. */
@@ -762,10 +780,20 @@ export class ChordNode {
           this.table.fingers[i] = successor;
           continue;
         }
+        const current = this.table.fingers[i];
+        const chosen = this.fingerCandidates[i];
+        if (this.config.proximity !== false && current && chosen && this.options.now() - chosen.at <= PNS_CANDIDATES_MS && inFingerInterval(current, start, this.fingerEnd(i))) {
+          // A finger chosen for proximity stays right while it lives (any node in the interval
+          // routes as well), whoever joins before it: one ping, and a rebuild only when it fails.
+          await this.send(current, 'ping', {}).catch(() => undefined);
+          break;
+        }
         try {
-          const found = await this.refreshFinger(start, [this.table.fingers[i], this.fingerNext[i]]);
-          this.table.fingers[i] = found.node.id === this.self.id ? undefined : found.node;
+          const found = await this.refreshFinger(start, [this.fingerBase[i] ?? this.table.fingers[i], this.fingerNext[i]]);
+          const base = found.node.id === this.self.id ? undefined : found.node;
           if (found.next?.id !== this.self.id) this.fingerNext[i] = found.next ?? this.fingerNext[i];
+          this.fingerBase[i] = base;
+          this.table.fingers[i] = base && this.config.proximity !== false ? await this.nearestFinger(i, base) : base;
         } catch {
           // keep the old finger; the next round tries again
         }
@@ -774,6 +802,40 @@ export class ChordNode {
     } finally {
       this.busy.fingers = false;
     }
+  }
+
+  /** Where finger i's interval ends: the next finger's start (our own ID for the last). */
+  private fingerEnd(i: number): NodeId {
+    return i + 1 < this.table.fingers.length ? this.table.fingerStart(i + 1) : this.table.selfId;
+  }
+
+  /**
+   * Proximity: the finger to keep in finger i's interval, `base` being the node responsible for
+   * its start. The candidates are base and the nodes after it in its successor list that still
+   * lie in the interval, fetched (one full neighbours answer) every 10 minutes or when none of
+   * them is left; then one not yet measured by other traffic gets a ping. More pings chose better
+   * fingers but cost more than they saved under churn (docs/overlay-simulation.md, Proximity).
+   */
+  private async nearestFinger(i: number, base: NodeRef): Promise<NodeRef> {
+    const now = this.options.now();
+    const start = this.table.fingerStart(i);
+    const end = this.fingerEnd(i);
+    let known = this.fingerCandidates[i];
+    const alive = known?.nodes.filter((n) => n.id !== base.id && !this.table.isSuspect(n.id, now)) ?? [];
+    if (known && alive.length && now - known.at <= PNS_CANDIDATES_MS) {
+      // Base changed (a node joined before it, or it died): the others are still candidates.
+      known = { nodes: [base, ...alive].slice(0, PNS_CANDIDATES), at: known.at };
+      this.fingerCandidates[i] = known;
+    } else {
+      const info = await this.send(base, 'neighbours', {}).catch(() => undefined);
+      const nodes = [base, ...(info?.successors ?? [])].filter((n) => n.id !== this.self.id && inFingerInterval(n, start, end)).slice(0, PNS_CANDIDATES);
+      known = { nodes, at: now };
+      this.fingerCandidates[i] = known;
+      const unmeasured = nodes.filter((n) => this.rtts.get(n.id) === undefined).slice(0, PNS_PINGS);
+      await Promise.all(unmeasured.map((n) => this.send(n, 'ping', {}).catch(() => undefined)));
+    }
+    const later = this.options.now();
+    return nearestCandidate(known.nodes.filter((n) => !this.table.isSuspect(n.id, later)), this.rtts) ?? base;
   }
 
   /**
@@ -892,9 +954,13 @@ export class ChordNode {
 
   private async send<O extends OverlayOp>(to: { host: string; port: number; id?: string }, op: O, body: OpRequest<O>, timeoutMs = this.config.requestTimeoutMs): Promise<OpResponse<O>> {
     this.stats.requestsSent++;
+    const sentAt = this.options.now();
     try {
       const answer = await this.options.transport.request(to, op, body, timeoutMs);
-      if (to.id) this.table.alive(to.id);
+      if (to.id) {
+        this.table.alive(to.id);
+        this.rtts.sample(to.id, this.options.now() - sentAt);
+      }
       return answer;
     } catch (error) {
       this.stats.requestFailures++;
@@ -911,6 +977,7 @@ export class ChordNode {
    * stabilize, or, when its loss split the ring, by the ring check.)
    */
   private drop(node: NodeRef): void {
+    this.rtts.forget(node.id);
     const known = this.table.knows(node.id);
     const wasPredecessor = this.table.predecessor?.id === node.id;
     const wasSuccessor = this.table.remove(node.id, this.options.now(), this.config.avoidMs);
