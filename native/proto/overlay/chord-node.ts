@@ -8,7 +8,7 @@
 // table; a recursive lookup would lose the path at the dead hop and need end-to-end retries.
 // The price is a round trip to the querier per hop (measured in bench/overlay).
 import { isNodeRef, successorDigest, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
-import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, type NodeId } from '../../wire/overlay/node-id.js';
+import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, RING_SIZE, type NodeId } from '../../wire/overlay/node-id.js';
 import type { OverlayRecord, RecordType } from '../../wire/overlay/record.js';
 import type { TimerHandle, TimerHost } from '../sip/timers.js';
 import type { RecordStore } from './record-store.js';
@@ -79,6 +79,8 @@ export interface LookupResult {
   /** The nodes after it, where its replicas live. */
   successors: NodeRef[];
   hops: number;
+  /** The node that answered `done` (absent when our own table did): its successor pointer covers the key. */
+  via?: NodeRef;
 }
 
 export class LookupError extends Error {
@@ -126,6 +128,8 @@ const PNS_CANDIDATES = 8;
 const PNS_CANDIDATES_MS = 10 * 60_000;
 /** Candidates without an RTT measured by other traffic that are pinged each time the candidates are fetched. */
 const PNS_PINGS = 1;
+/** Check-predecessor periods without a predecessor before a node looks for the node whose successor pointer should name it. */
+const ORPHAN_PERIODS = 2;
 /** Dropped nodes remembered for the ring check (the newest kept). */
 const DEPARTED_MEMORY = 16;
 /** A dropped node that does not answer the ring check is asked again after twice as long, this many times, then forgotten (about an hour in all). */
@@ -136,7 +140,7 @@ const mergePing = (node: NodeRef): OpRequest<'ping'> => ({ merge: node });
 export class ChordNode {
   readonly table: RoutingTable;
   readonly config: ChordConfig;
-  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0, mergeProbes: 0, mergeAdoptions: 0 };
+  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0, mergeProbes: 0, mergeAdoptions: 0, orphanHints: 0 };
   private readonly timers: Array<TimerHandle | undefined> = [];
   private readonly oneOffTimers = new Set<TimerHandle>();
   private running = false;
@@ -169,6 +173,8 @@ export class ChordNode {
   readonly rtts = new RttEstimates();
   /** When our predecessor last asked us anything: its stabilize proves it alive, no ping needed. */
   private predecessorHeardAt = -Infinity;
+  /** Since when this node has had no predecessor (checked every checkPredecessorMs). */
+  private orphanedSince?: number;
   /** Nodes dropped from the table as dead, oldest first: the ring check asks each at `next`, backing off. */
   private readonly departed = new Map<string, { node: NodeRef; next: number; tries: number }>();
 
@@ -275,6 +281,7 @@ export class ChordNode {
     const dead = new Set<string>(avoid);
     // The node that gave the first step, when it is not us: asked for a way round a first hop that fails.
     let lastGood: { host: string; port: number; id?: string } | undefined = options.origin;
+    let via: NodeRef | undefined;
     while (!step.done) {
       if (hops + failures >= this.config.maxHops) {
         this.stats.lookupFailures++;
@@ -284,6 +291,7 @@ export class ChordNode {
       try {
         step = await this.send(next, 'find-closest', { key: idToHex(key), ...(dead.size ? { avoid: [...dead] } : {}) });
         lastGood = next;
+        via = next;
         hops++;
         options.met?.push(step.node);
       } catch {
@@ -297,6 +305,7 @@ export class ChordNode {
         if (lastGood) {
           try {
             step = await this.send(lastGood, 'find-closest', { key: idToHex(key), avoid: [...dead] });
+            via = undefined;
           } catch {
             if (lastGood.id) dead.add(lastGood.id);
             lastGood = undefined;
@@ -305,7 +314,7 @@ export class ChordNode {
       }
     }
     this.stats.hops += hops;
-    return { node: step.node, successors: step.successors, hops };
+    return { node: step.node, successors: step.successors, hops, ...(via ? { via } : {}) };
   }
 
   /** One lookup step answered from this node's own table. */
@@ -541,6 +550,8 @@ export class ChordNode {
         const hint = (body as OpRequest<'ping'>).merge;
         if (hint !== undefined && isNodeRef(hint)) void this.spreadMerge(hint);
         if ((body as OpRequest<'ping'>).stabilize === true) this.stabilizeNow();
+        const successor = (body as OpRequest<'ping'>).successor;
+        if (successor !== undefined && isNodeRef(successor)) void this.considerSuccessor(successor);
         return { node: this.self } as OpResponse<O>;
       }
       case 'find-closest':
@@ -869,10 +880,22 @@ export class ChordNode {
   /**
    * Chord's check_predecessor, with one retry before the predecessor is declared dead. A
    * predecessor heard from within the period (its own stabilize asks us) is alive: no ping.
+   * Without a predecessor for a few periods, look for the node that should be it.
    */
   async checkPredecessor(): Promise<void> {
     const pred = this.table.predecessor;
-    if (!pred || this.busy.predecessor) return;
+    if (!pred) {
+      if (this.busy.predecessor || !this.table.successor) return;
+      this.busy.predecessor = true;
+      try {
+        await this.findOrphaningNode();
+      } finally {
+        this.busy.predecessor = false;
+      }
+      return;
+    }
+    this.orphanedSince = undefined;
+    if (this.busy.predecessor) return;
     if (this.options.now() - this.predecessorHeardAt < this.config.checkPredecessorMs) return;
     this.busy.predecessor = true;
     try {
@@ -887,6 +910,45 @@ export class ChordNode {
       if (this.table.predecessor?.id === pred.id) this.drop(pred);
     } finally {
       this.busy.predecessor = false;
+    }
+  }
+
+  /**
+   * Nobody has notified us for ORPHAN_PERIODS check periods: when many nodes crash at once, the
+   * node before us can lose every successor and finger and fall back on a successor behind it,
+   * and then nobody's successor pointer reaches us; stabilize alone never repairs that. A lookup
+   * of the key just before our ID ends at the node whose successor pointer covers it: if that
+   * names another node, we tell it we may be its successor.
+   */
+  private async findOrphaningNode(): Promise<void> {
+    const now = this.options.now();
+    this.orphanedSince ??= now;
+    if (now - this.orphanedSince < ORPHAN_PERIODS * this.config.checkPredecessorMs) return;
+    this.orphanedSince = now;
+    try {
+      // The key just before our ID: ours to serve, so the lookup ends at the node that should name us.
+      const found = await this.lookup(addId(this.table.selfId, RING_SIZE - 1n));
+      if (found.node.id !== this.self.id && found.via && found.via.id !== this.self.id) {
+        this.stats.orphanHints++;
+        await this.send(found.via, 'ping', { successor: this.self });
+      }
+    } catch {
+      // the next period tries again
+    }
+  }
+
+  /** A node told us it may be our successor: adopt it when it is alive and closer than ours. */
+  private async considerSuccessor(node: NodeRef): Promise<void> {
+    const successor = this.table.successor;
+    if (!this.running || node.id === this.self.id || (successor && !inOpenInterval(idOf(node), this.table.selfId, idOf(successor)))) return;
+    try {
+      const info = await this.send(node, 'neighbours', { notify: true });
+      if (this.table.mergeSuccessors([node, ...(info.successors ?? [])])) {
+        this.changed();
+        void this.replicate();
+      }
+    } catch {
+      // not alive after all
     }
   }
 

@@ -21,7 +21,7 @@ export interface OverlayOps {
   /** Liveness (check-predecessor, failure detection). */
   /** `merge`: a node of another ring of this overlay, to merge with (docs/protocol.md "Merging rings"). */
   /** `stabilize`: the sender just took a new predecessor between us and it: stabilize now to meet it. */
-  ping: { request: { merge?: NodeRef; stabilize?: boolean }; response: { node: NodeRef } };
+  ping: { request: { merge?: NodeRef; stabilize?: boolean; successor?: NodeRef }; response: { node: NodeRef } };
   /** One step of an iterative lookup: the key's successor if known (done), else a closer node. */
   'find-closest': { request: { key: string; avoid?: string[] }; response: { done: boolean; node: NodeRef; successors: NodeRef[] } };
   /**
@@ -158,6 +158,7 @@ function checkOpBody(op: OverlayOp, b: Record<string, unknown>): string | undefi
   switch (op) {
     case 'ping':
       if (b.stabilize !== undefined && typeof b.stabilize !== 'boolean') return 'stabilize must be true or false';
+      if (b.successor !== undefined && !isNodeRef(b.successor)) return 'successor is not a node reference';
       return b.merge === undefined || isNodeRef(b.merge) ? undefined : 'merge is not a node reference';
     case 'neighbours':
       if (b.notify !== undefined && typeof b.notify !== 'boolean') return 'notify must be true or false';
