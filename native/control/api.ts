@@ -167,7 +167,14 @@ export interface OverlayStatus {
   registration: { state: 'unregistered' | 'registering' | 'registered' | 'failed'; lastRefresh?: number; error?: string };
   /** Bootstrap peers configured (host:port). */
   bootstrap: string[];
-  stats: { lookups: number; lookupFailures: number; meanHops: number; requestsHandled: number };
+  stats: {
+    lookups: number;
+    lookupFailures: number;
+    meanHops: number;
+    requestsHandled: number;
+    /** The record store: records and serialized bytes held, and writes refused by reason (quotas, not responsible, bad signature...). */
+    store: { records: number; bytes: number; refused: Record<string, number> };
+  };
 }
 
 export interface LookupView {

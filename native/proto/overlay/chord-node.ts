@@ -7,9 +7,9 @@
 // The querier sees every hop, so it can time out a dead one, avoid it and go on from its own
 // table; a recursive lookup would lose the path at the dead hop and need end-to-end retries.
 // The price is a round trip to the querier per hop (measured in bench/overlay).
-import { isNodeRef, successorDigest, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
+import { isNodeRef, successorDigest, SYNC_BATCH, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
 import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, RING_SIZE, type NodeId } from '../../wire/overlay/node-id.js';
-import type { OverlayRecord, RecordType } from '../../wire/overlay/record.js';
+import { recordDigest, type OverlayRecord, type RecordType } from '../../wire/overlay/record.js';
 import type { TimerHandle, TimerHost } from '../sip/timers.js';
 import type { RecordStore } from './record-store.js';
 import { inFingerInterval, nearestCandidate, RttEstimates } from './proximity.js';
@@ -337,14 +337,14 @@ export class ChordNode {
   // ---- storing and fetching records --------------------------------------------------------
 
   /** Stores records at the node responsible for their key (trying its replicas if it is down). */
-  async put(records: OverlayRecord[]): Promise<StoreResult> {
+  async put(records: OverlayRecord[], source?: string): Promise<StoreResult> {
     const result: StoreResult = { stored: 0, rejected: [] };
     for (const [key, group] of groupByKey(records)) {
       const found = await this.lookup(idFromHex(key)!);
       // In batches that fit one SIP message (a voice message's chunks weigh hundreds of KiB), in order.
       for (const batch of storeBatches(group)) {
         const outcome = await this.firstAnswer([found.node, ...found.successors].slice(0, this.config.replicas), (node) =>
-          node.id === this.self.id ? this.storeHere(batch, false) : this.send(node, 'store', { records: batch, replica: false }),
+          node.id === this.self.id ? this.storeHere(batch, false, source !== undefined ? { source } : undefined) : this.send(node, 'store', { records: batch, replica: false }),
         );
         result.stored += outcome.stored;
         result.rejected.push(...outcome.rejected);
@@ -390,13 +390,25 @@ export class ChordNode {
     throw last;
   }
 
-  /** Stores locally; as the responsible node, copies to the replicas before answering. */
-  private async storeHere(records: OverlayRecord[], replica: boolean): Promise<StoreResult> {
+  /**
+   * Stores locally; as the responsible node, copies to the replicas before answering. `from`: who
+   * sent the write (absent for our own): a node keeps only keys it holds (as primary, or as a
+   * replica of the sender), and a primary write counts against its source network's quota.
+   */
+  private async storeHere(records: OverlayRecord[], replica: boolean, from?: { sender?: NodeRef; source?: string }): Promise<StoreResult> {
     const result: StoreResult = { stored: 0, rejected: [] };
     const accepted: OverlayRecord[] = [];
     const now = this.options.now();
+    // A hand-over brings what a neighbour held: from our successor when we became its predecessor,
+    // from our predecessor when it leaves. Take it all (the owner quota still holds).
+    const handOver = !replica && from?.sender !== undefined && (from.sender.id === this.table.successor?.id || from.sender.id === this.table.predecessor?.id);
     for (const r of records) {
-      const outcome = this.store.put(r);
+      if (from && !handOver && !this.mayHold(idFromHex(r.key)!, replica, from.sender)) {
+        this.store.countRefused('not-responsible');
+        result.rejected.push({ key: r.key, type: r.type, reason: 'not-responsible' });
+        continue;
+      }
+      const outcome = this.store.put(r, !replica && !handOver ? from?.source : undefined);
       if (outcome.ok) {
         if (replica) this.confirmed.set(recordId(r), now);
         result.stored++;
@@ -416,6 +428,33 @@ export class ChordNode {
     }
     if (accepted.length) this.changed();
     return result;
+  }
+
+  /**
+   * Whether a write from another node for `key` belongs here. A primary write: the key is ours
+   * ((predecessor, self]), or our predecessor has not been heard from lately (it may be dead, and
+   * its keys ours; a put falls back on the replicas then). A replica write: the sender is the
+   * key's primary, so the key lies between us and it going round ((self, sender]); which replica
+   * we are is not checked (we know one predecessor, not two), the owner quota bounds the rest.
+   */
+  private mayHold(key: NodeId, replica: boolean, sender: NodeRef | undefined): boolean {
+    if (replica) return sender !== undefined && sender.id !== this.self.id && inHalfOpenInterval(key, this.table.selfId, idOf(sender));
+    const pred = this.table.predecessor;
+    if (!pred || inHalfOpenInterval(key, idOf(pred), this.table.selfId)) return true;
+    return this.options.now() - this.predecessorHeardAt > PREDECESSOR_SILENT_PERIODS * this.config.checkPredecessorMs;
+  }
+
+  /** A replica's side of `sync`: which of the listed records it lacks; the ones it has are confirmed. */
+  private onSync(have: string[]): OpResponse<'sync'> {
+    const now = this.options.now();
+    const mine = new Map(this.store.all().map((r) => [digestOf(r), r]));
+    const missing: string[] = [];
+    for (const d of have) {
+      const r = mine.get(d);
+      if (r) this.confirmed.set(recordId(r), now);
+      else missing.push(d);
+    }
+    return { missing };
   }
 
   // ---- merging two rings --------------------------------------------------------------------
@@ -537,8 +576,11 @@ export class ChordNode {
 
   // ---- answering requests ------------------------------------------------------------------
 
-  /** Answers an operation another node sent. Throws OverlayRequestError('rejected') for bad input. */
-  async handle<O extends OverlayOp>(op: O, body: OpRequest<O>, sender?: NodeRef): Promise<OpResponse<O>> {
+  /**
+   * Answers an operation another node sent. `source`: the network it came from (record-store.ts
+   * sourceNetwork), which the record store's source quota counts.
+   */
+  async handle<O extends OverlayOp>(op: O, body: OpRequest<O>, sender?: NodeRef, source?: string): Promise<OpResponse<O>> {
     this.stats.requestsHandled++;
     if (sender) {
       this.table.alive(sender.id);
@@ -575,7 +617,9 @@ export class ChordNode {
         this.onLeave(body as OpRequest<'leave'>);
         return {} as OpResponse<O>;
       case 'store':
-        return (await this.storeHere(b.records as OverlayRecord[], b.replica as boolean)) as OpResponse<O>;
+        return (await this.storeHere(b.records as OverlayRecord[], b.replica as boolean, { sender, source })) as OpResponse<O>;
+      case 'sync':
+        return this.onSync((body as OpRequest<'sync'>).have) as OpResponse<O>;
       case 'fetch':
         return { records: this.store.get(b.key as string, b.type as RecordType | undefined, typeof b.slot === 'string' ? b.slot : undefined) } as OpResponse<O>;
       case 'lookup': {
@@ -583,7 +627,7 @@ export class ChordNode {
         return { node: found.node, successors: found.successors, hops: found.hops } as OpResponse<O>;
       }
       case 'put':
-        return (await this.put(b.records as OverlayRecord[])) as OpResponse<O>;
+        return (await this.put(b.records as OverlayRecord[], source)) as OpResponse<O>;
       case 'get':
         return { records: await this.get(idFromHex(b.key as string)!, b.type as RecordType | undefined, typeof b.slot === 'string' ? b.slot : undefined) } as OpResponse<O>;
     }
@@ -960,12 +1004,31 @@ export class ChordNode {
       if (this.store.expire()) this.changed();
       const mine = this.store.all().filter((r) => this.table.isResponsible(idFromHex(r.key)!));
       const replicaNodes = this.table.successors.slice(0, this.config.replicas - 1);
-      await Promise.allSettled(
-        replicaNodes.flatMap((n) => storeBatches(mine).map((records) => this.send(n, 'store', { records, replica: true }))),
-      );
+      await Promise.allSettled(replicaNodes.map((n) => this.syncReplica(n, mine)));
       await this.rebalance();
     } finally {
       this.busy.replicate = false;
+    }
+  }
+
+  /**
+   * Brings one replica up to date: lists the digests of our records (op `sync`) and stores the
+   * ones it lacks. A node that does not know `sync` (an older version) gets every record.
+   */
+  private async syncReplica(node: NodeRef, mine: OverlayRecord[]): Promise<void> {
+    if (!mine.length) return;
+    const byDigest = new Map(mine.map((r) => [digestOf(r), r]));
+    const digests = [...byDigest.keys()];
+    for (let i = 0; i < digests.length; i += SYNC_BATCH) {
+      let missing: OverlayRecord[];
+      try {
+        const answer = await this.send(node, 'sync', { have: digests.slice(i, i + SYNC_BATCH) });
+        missing = answer.missing.map((d) => byDigest.get(d)).filter((r): r is OverlayRecord => r !== undefined);
+      } catch (error) {
+        if ((error as OverlayRequestError).kind !== 'rejected') return;
+        missing = digests.slice(i, i + SYNC_BATCH).map((d) => byDigest.get(d)!);
+      }
+      for (const records of storeBatches(missing)) await this.send(node, 'store', { records, replica: true });
     }
   }
 
@@ -1086,6 +1149,8 @@ export class ChordNode {
 }
 
 /** A store request's records are kept under this many bytes of JSON, well inside one 64 KB SIP message. */
+/** A predecessor not heard from in this many check periods may be dead: writes for its keys are taken. */
+const PREDECESSOR_SILENT_PERIODS = 3;
 const STORE_BATCH_BYTES = 48 * 1024;
 const STORE_BATCH_RECORDS = 200;
 
@@ -1110,6 +1175,14 @@ export function storeBatches(records: OverlayRecord[]): OverlayRecord[][] {
   }
   if (batch.length) out.push(batch);
   return out;
+}
+
+/** A record's digest, worked out once per record object (replication lists them every round). */
+const digests = new WeakMap<OverlayRecord, string>();
+function digestOf(r: OverlayRecord): string {
+  let d = digests.get(r);
+  if (d === undefined) digests.set(r, (d = recordDigest(r)));
+  return d;
 }
 
 /** One record's place in a store: key, type and slot. */

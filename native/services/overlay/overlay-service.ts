@@ -5,7 +5,7 @@
 import { hostForUri, parseSipUri, pinnedTlsUri } from '../../wire/sip/uri.js';
 import type { Logger } from '../../log.js';
 import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult, type MergeOutcome } from '../../proto/overlay/chord-node.js';
-import { RecordStore } from '../../proto/overlay/record-store.js';
+import { RecordStore, sourceNetwork } from '../../proto/overlay/record-store.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { decodeOverlayRequest, isOverlayRequest, OVERLAY_CONTENT_TYPE, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
 import { idFromHex, idToHex, keyForAor, nodeIdFromPublicKey } from '../../wire/overlay/node-id.js';
@@ -178,7 +178,10 @@ export class OverlayService {
       onDropped: (r) => void repo.remove(recordSlotId(r)).catch(() => undefined),
     });
     const kept = (await repo.records(this.now())).map((row) => parseRecord(JSON.parse(row.json))).filter((r): r is OverlayRecord => typeof r !== 'string' && verifyRecord(r));
-    this.store.restore(kept);
+    // Records beyond today's quotas (kept by an older version, or by a flood before them) go from disk too.
+    const left = this.store.restore(kept);
+    for (const r of left) await repo.remove(recordSlotId(r));
+    if (left.length) this.options.log.info('records over quota not restored', { count: left.length });
     const self = this.selfRef;
     this.chord = new ChordNode({
       self,
@@ -728,7 +731,7 @@ export class OverlayService {
       return;
     }
     try {
-      const answer = await chord.handle(decoded.op, decoded.body as OpRequest<OverlayOp>, decoded.sender);
+      const answer = await chord.handle(decoded.op, decoded.body as OpRequest<OverlayOp>, decoded.sender, sourceNetwork(incoming.remote.address));
       respond(200, { headers: { 'Content-Type': OVERLAY_CONTENT_TYPE, 'P2P-Op': decoded.op }, body: JSON.stringify(answer), compact: true });
     } catch (error) {
       const lookupFailed = error instanceof LookupError || error instanceof OverlayRequestError;

@@ -39,6 +39,12 @@ export interface OverlayOps {
   leave: { request: { node: NodeRef; predecessor?: NodeRef; successors: NodeRef[] }; response: Record<string, never> };
   /** Store records at the responsible node (replica=false) or at a replica (replica=true). */
   store: { request: { records: OverlayRecord[]; replica: boolean }; response: StoreResult };
+  /**
+   * Replication: the primary lists the digests (recordDigest) of the records it holds and the
+   * receiver is a replica for; the replica answers the ones it lacks, which the primary then
+   * stores. A round where nothing changed costs 16 hex digits a record, not the record.
+   */
+  sync: { request: { have: string[] }; response: { missing: string[] } };
   /** Fetch the live records under a key; with `slot`, only that one (how a voice chunk is fetched). */
   fetch: { request: { key: string; type?: RecordType; slot?: string }; response: { records: OverlayRecord[] } };
   /** Client role: a member looks a key up for an attached client. */
@@ -52,7 +58,9 @@ export type OverlayOp = keyof OverlayOps;
 export type OpRequest<O extends OverlayOp> = OverlayOps[O]['request'];
 export type OpResponse<O extends OverlayOp> = OverlayOps[O]['response'];
 
-export const OVERLAY_OPS: readonly OverlayOp[] = ['ping', 'find-closest', 'neighbours', 'notify', 'leave', 'store', 'fetch', 'lookup', 'put', 'get'];
+export const OVERLAY_OPS: readonly OverlayOp[] = ['ping', 'find-closest', 'neighbours', 'notify', 'leave', 'store', 'sync', 'fetch', 'lookup', 'put', 'get'];
+/** Digests in one `sync` request (about 40 KB of JSON). */
+export const SYNC_BATCH = 2_000;
 export const OVERLAY_CONTENT_TYPE = 'application/peerdial-overlay+json';
 export const OP_HEADER = 'p2p-op';
 export const OVERLAY_HEADER = 'p2p-overlay';
@@ -152,6 +160,7 @@ const isDigest = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{8}$/.test(v
 const isKey = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{40}$/.test(v);
 const isNodeList = (v: unknown) => Array.isArray(v) && v.length <= 64 && v.every(isNodeRef);
 const isRecordList = (v: unknown) => Array.isArray(v) && v.length <= 1_000 && v.every((r) => typeof parseRecord(r) !== 'string');
+const isDigestList = (v: unknown) => Array.isArray(v) && v.length <= SYNC_BATCH && v.every((d) => typeof d === 'string' && /^[0-9a-f]{16}$/.test(d));
 const isType = (v: unknown) => v === undefined || v === 'name' || v === 'binding';
 
 function checkOpBody(op: OverlayOp, b: Record<string, unknown>): string | undefined {
@@ -180,6 +189,8 @@ function checkOpBody(op: OverlayOp, b: Record<string, unknown>): string | undefi
       return isRecordList(b.records) && typeof b.replica === 'boolean' ? undefined : 'records must be well-formed records';
     case 'put':
       return isRecordList(b.records) ? undefined : 'records must be well-formed records';
+    case 'sync':
+      return isDigestList(b.have) ? undefined : `have must be at most ${SYNC_BATCH} record digests of 16 hex digits`;
   }
 }
 
@@ -203,6 +214,8 @@ function checkResponseBody(op: OverlayOp, b: Record<string, unknown>): string | 
     case 'fetch':
     case 'get':
       return isRecordList(b.records) ? undefined : 'records';
+    case 'sync':
+      return isDigestList(b.missing) ? undefined : 'missing';
     case 'notify':
     case 'leave':
       return undefined;

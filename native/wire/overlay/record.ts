@@ -166,6 +166,14 @@ export function mailboxAckSlot(recipientKey: string): string {
   return 'ack:' + recipientKey;
 }
 
+/**
+ * One version of one record, in 16 hex digits (SHA-1 of its place, seq and signature): what a
+ * primary lists to its replicas each round instead of the records themselves (op `sync`).
+ */
+export function recordDigest(record: OverlayRecord): string {
+  return createHash('sha1').update(`${record.key} ${record.type} ${record.slot} ${record.seq} ${record.sig}`).digest('hex').slice(0, 16);
+}
+
 /** Serialized size, as the limits count it. */
 export function recordBytes(record: OverlayRecord): number {
   return Buffer.byteLength(JSON.stringify(record));
