@@ -8,7 +8,7 @@
 // table; a recursive lookup would lose the path at the dead hop and need end-to-end retries.
 // The price is a round trip to the querier per hop (measured in bench/overlay).
 import { isNodeRef, successorDigest, SYNC_BATCH, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
-import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, RING_SIZE, type NodeId } from '../../wire/overlay/node-id.js';
+import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, RING_SIZE, ringDistance, type NodeId } from '../../wire/overlay/node-id.js';
 import { recordDigest, type OverlayRecord, type RecordType } from '../../wire/overlay/record.js';
 import type { TimerHandle, TimerHost } from '../sip/timers.js';
 import type { RecordStore } from './record-store.js';
@@ -434,12 +434,20 @@ export class ChordNode {
    * Whether a write from another node for `key` belongs here. A primary write: the key is ours
    * ((predecessor, self]), or our predecessor has not been heard from lately (it may be dead, and
    * its keys ours; a put falls back on the replicas then). A replica write: the sender is the
-   * key's primary, so the key lies between us and it going round ((self, sender]); which replica
-   * we are is not checked (we know one predecessor, not two), the owner quota bounds the rest.
+   * key's primary, so the key lies between us and it going round ((self, sender]), and the sender
+   * is one of the few nodes before us. We know only one of them, so "few" is by distance: within
+   * REPLICA_REACH mean gaps between nodes per replica (the gaps measured over our predecessor and
+   * successors); gaps that wide by chance are rarer than 1 in 10,000.
    */
   private mayHold(key: NodeId, replica: boolean, sender: NodeRef | undefined): boolean {
-    if (replica) return sender !== undefined && sender.id !== this.self.id && inHalfOpenInterval(key, this.table.selfId, idOf(sender));
     const pred = this.table.predecessor;
+    if (replica) {
+      if (!sender || sender.id === this.self.id || !inHalfOpenInterval(key, this.table.selfId, idOf(sender))) return false;
+      const last = this.table.successors.at(-1);
+      if (!pred || !last || pred.id === last.id) return true;
+      const meanGap = ringDistance(idOf(pred), idOf(last)) / BigInt(this.table.successors.length + 1);
+      return ringDistance(idOf(sender), this.table.selfId) <= meanGap * BigInt(REPLICA_REACH * this.config.replicas);
+    }
     if (!pred || inHalfOpenInterval(key, idOf(pred), this.table.selfId)) return true;
     return this.options.now() - this.predecessorHeardAt > PREDECESSOR_SILENT_PERIODS * this.config.checkPredecessorMs;
   }
@@ -1151,6 +1159,8 @@ export class ChordNode {
 /** A store request's records are kept under this many bytes of JSON, well inside one 64 KB SIP message. */
 /** A predecessor not heard from in this many check periods may be dead: writes for its keys are taken. */
 const PREDECESSOR_SILENT_PERIODS = 3;
+/** How far back (in mean gaps between nodes, per replica) a node takes replica writes from. */
+const REPLICA_REACH = 4;
 const STORE_BATCH_BYTES = 48 * 1024;
 const STORE_BATCH_RECORDS = 200;
 

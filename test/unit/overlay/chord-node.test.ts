@@ -21,6 +21,8 @@ class Ring {
   readonly clock = new FakeClock();
   readonly nodes = new Map<number, ChordNode>();
   readonly down = new Set<number>();
+  /** Requests sent, by operation. */
+  readonly sent = new Map<string, number>();
 
   constructor(private readonly config: Partial<ChordConfig> = {}) {}
 
@@ -31,6 +33,7 @@ class Ring {
     const transport: OverlayTransport = {
       request: <O extends OverlayOp>(to: { port: number }, op: O, body: OpRequest<O>, timeoutMs: number) =>
         new Promise<OpResponse<O>>((resolve, reject) => {
+          this.sent.set(op, (this.sent.get(op) ?? 0) + 1);
           const target = this.nodes.get(to.port);
           if (!target || this.down.has(to.port) || this.down.has(port)) {
             this.clock.set(timeoutMs, () => reject(new OverlayRequestError('timeout', `${op} timed out`)));
@@ -203,5 +206,54 @@ describe('Chord node on a fake clock', () => {
     await ring.run(5_000);
     assert.equal(primary.store.get(claim.key, 'binding')[0]?.sig, binding.sig);
     assert.equal(nodes[0].store.get(claim.key, 'binding')[0]?.sig, binding.sig, 'and from there to every replica');
+  });
+
+  it('refuses a write for a key it does not hold, from a stranger or a node far from the key', async () => {
+    const ring = new Ring();
+    const nodes = Array.from({ length: 20 }, (_, i) => ring.add(0.01 + i / 20));
+    nodes[0].create();
+    for (const n of nodes.slice(1)) await ring.settle(n.join(nodes[0].self));
+    await ring.run(20_000);
+    const at = (f: number) => nodes[Math.round((f - 0.01) * 20)];
+    const [b, primary, far] = [at(0.31), at(0.41), at(0.66)];
+    const stranger: NodeRef = { id: idToHex((RING_SIZE * 95n) / 100n), host: '192.0.2.9', port: 9 };
+    const claim = nameRecord(newOwner(), userBetween(0.36, 0.41), 'test', 3_600_000);
+    // b comes before the key: neither its primary nor a replica.
+    const asPrimary = await b.handle('store', { records: [claim], replica: false }, stranger, '192.0.2.0/24');
+    assert.deepEqual(asPrimary.rejected.map((r) => r.reason), ['not-responsible']);
+    for (const sender of [primary, far]) {
+      const asReplica = await b.handle('store', { records: [claim], replica: true }, sender.self);
+      assert.deepEqual(asReplica.rejected.map((r) => r.reason), ['not-responsible'], `replica write from ${sender.self.port}`);
+    }
+    assert.equal(b.store.get(claim.key).length, 0);
+    assert.equal(b.store.refused['not-responsible'], 3);
+    // The primary takes it, and its replicas (the next two nodes) take it from the primary.
+    assert.equal((await ring.settle(primary.handle('store', { records: [claim], replica: false }, stranger, '192.0.2.0/24'))).stored, 1);
+    assert.equal(at(0.46).store.get(claim.key)[0]?.sig, claim.sig);
+    assert.equal(at(0.51).store.get(claim.key)[0]?.sig, claim.sig);
+  });
+
+  it('replicates by digest: a quiet round stores nothing, and a copy a replica lost comes back', async () => {
+    const ring = new Ring();
+    const nodes = [0.1, 0.4, 0.7].map((f) => ring.add(f));
+    nodes[0].create();
+    for (const n of nodes.slice(1)) await ring.settle(n.join(nodes[0].self));
+    await ring.run(5_000);
+    const records = Array.from({ length: 20 }, (_, i) => nameRecord(newOwner(), `quiet-${i}`, 'test', 3_600_000));
+    await ring.settle(nodes[0].put(records));
+    await ring.run(12_000);
+    ring.sent.clear();
+    // Two replication periods (10 s) with nothing new: sync requests, no store.
+    await ring.run(21_000);
+    assert.ok((ring.sent.get('sync') ?? 0) >= 6, `sync sent ${ring.sent.get('sync')}`);
+    assert.equal(ring.sent.get('store') ?? 0, 0);
+    // A replica loses one copy; the next round's sync names it and the primary stores it again.
+    const lost = records.find((r) => nodes.filter((n) => n.store.get(r.key).length).length === 3)!;
+    const primary = nodes.find((n) => n.table.isResponsible(idFromHex(lost.key)!))!;
+    const replica = nodes.find((n) => n !== primary)!;
+    replica.store.removeKey(lost.key);
+    await ring.run(11_000);
+    assert.equal(replica.store.get(lost.key)[0]?.sig, lost.sig);
+    assert.ok((ring.sent.get('store') ?? 0) >= 1);
   });
 });
