@@ -103,6 +103,8 @@ export interface NodeStatus {
    */
   tls: { certificate?: string; certificateMismatches: number; handshakeFailures: number; reusedConnections: number; connections: number };
   startedAt: number;
+  /** This process's resident memory, V8 heap in use, and memory outside the heap (buffers), in bytes. */
+  memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number };
   services: ServiceView[];
   sip: {
     requestsIn: number;

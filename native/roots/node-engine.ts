@@ -751,6 +751,7 @@ export class Engine {
       sipTlsPort: this.sip.tlsPort ?? 0,
       tls: { certificate: this.sip.certificate, ...this.sip.tlsStats },
       startedAt: this.startedAt,
+      memory: memoryView(),
       services: this.supervisor.views,
       sip: {
         requestsIn: c.requestsIn,
@@ -784,4 +785,10 @@ async function loadOrCreateToken(dataDir: string): Promise<string> {
   const token = randomBytes(24).toString('base64url');
   await writeFile(file, token + '\n', { mode: 0o600 });
   return token;
+}
+
+/** The process's memory now (a flood must not grow it for good: see docs/protocol.md "Acceptance"). */
+function memoryView(): { rssBytes: number; heapUsedBytes: number; externalBytes: number } {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external + m.arrayBuffers };
 }

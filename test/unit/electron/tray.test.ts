@@ -8,6 +8,7 @@ const service = (name: string, state: ServiceView['state']): ServiceView => ({ n
 const status = (services: ServiceView[]): NodeStatus => ({
   version: '0.1.0',
   online: services.every((s) => s.state === 'running'),
+  memory: { rssBytes: 0, heapUsedBytes: 0, externalBytes: 0 },
   sipAddress: '127.0.0.1',
   sipPort: 5060,
   transports: ['udp', 'tcp', 'tls'],
