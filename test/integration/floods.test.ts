@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { MessageView, StreamItem } from '../../native/control/api.js';
+import type { ControlEvent, MessageView, StreamItem } from '../../native/control/api.js';
 import { Engine } from '../../native/roots/node-engine.js';
 import { CallEvents } from '../support/calls.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
@@ -80,7 +80,7 @@ async function udpFlooder(address: string): Promise<{ port: number; send(bytes: 
 }
 
 /** Resolves with the first event of `engine` for which `match` holds. */
-function nextEvent(engine: Engine, match: (item: StreamItem) => boolean, timeoutMs = 10_000): Promise<StreamItem> {
+function nextEvent(engine: Engine, match: (item: StreamItem) => boolean, timeoutMs = 10_000): Promise<ControlEvent> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       stop();
@@ -90,7 +90,7 @@ function nextEvent(engine: Engine, match: (item: StreamItem) => boolean, timeout
       if (!match(item)) return;
       clearTimeout(timer);
       stop();
-      resolve(item);
+      resolve(item as ControlEvent);
     });
   });
 }
