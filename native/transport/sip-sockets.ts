@@ -174,6 +174,24 @@ export class SipSockets {
       this.adopt(socket, 'tls');
     });
     server.on('tlsClientError', () => this.stats.tlsHandshakeFailures++);
+    // A connection still in its handshake holds no slot yet: its address's share bounds those too.
+    const handshaking = new Map<string, number>();
+    server.on('connection', (raw: net.Socket) => {
+      const address = raw.remoteAddress ?? '';
+      const held = handshaking.get(address) ?? 0;
+      if (held >= (this.options.maxConnectionsPerAddress ?? DEFAULT_CONNECTIONS_PER_ADDRESS)) {
+        this.stats.tcpRefused++;
+        this.options.onLimited?.(address, 'tcp-per-address');
+        raw.destroy();
+        return;
+      }
+      handshaking.set(address, held + 1);
+      raw.once('close', () => {
+        const left = (handshaking.get(address) ?? 1) - 1;
+        if (left > 0) handshaking.set(address, left);
+        else handshaking.delete(address);
+      });
+    });
     // 5061 beside the standard 5060; beside any other port, any free one (the next port up may
     // be another node's SIP port on this host).
     const tryPorts = port !== undefined ? [port] : this.port === DEFAULT_SIP_PORT ? [DEFAULT_SIP_PORT + 1, 0] : [0];

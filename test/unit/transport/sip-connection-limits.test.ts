@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { SipSockets, type SipSocketsOptions } from '../../../native/transport/sip-sockets.js';
+import { makeSelfSignedCertificate } from '../../../native/wire/crypto/certificate.js';
 
 const options = (n: number) => Buffer.from(`OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nCall-ID: ${n}\r\nContent-Length: 0\r\n\r\n`);
 
@@ -102,5 +103,13 @@ describe('stream connection slots', () => {
     assert.match(await heard, /Call-ID: 4/);
     await Promise.all(flood.slice(64).map(closed));
     assert.equal(sockets.stats.tcpRefused, 936, 'all but the default 64 an address may hold');
+  });
+
+  it('bounds an address\'s connections to the TLS port while they are still in their handshake', async () => {
+    const { sockets } = await listener({ maxConnectionsPerAddress: 4, tls: await makeSelfSignedCertificate('test') });
+    const flood = await Promise.all(Array.from({ length: 10 }, () => connect(sockets.tlsPort!, '127.0.0.2')));
+    await Promise.all(flood.slice(4).map(closed));
+    assert.equal(sockets.stats.tcpRefused, 6);
+    assert.ok(flood.slice(0, 4).every((s) => !s.destroyed));
   });
 });
