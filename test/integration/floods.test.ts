@@ -74,7 +74,14 @@ async function udpFlooder(address: string): Promise<{ port: number; send(bytes: 
     port: socket.address().port,
     send: (bytes, port) => new Promise((resolve, reject) => socket.send(bytes, port, '127.0.0.1', (e) => (e ? reject(e) : resolve()))),
     responses,
-    first: (status) => (responses.some((r) => r.status === status) ? Promise.resolve() : new Promise((resolve) => waiting.push({ status, resolve }))),
+    // A status that never comes fails the test (and lets it close its socket) rather than hang it.
+    first: (status) =>
+      responses.some((r) => r.status === status)
+        ? Promise.resolve()
+        : new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no ${status} came (${responses.length} responses)`)), 10_000);
+            waiting.push({ status, resolve: () => (clearTimeout(timer), resolve()) });
+          }),
     close: () => socket.close(),
   };
 }
