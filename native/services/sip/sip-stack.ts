@@ -194,6 +194,8 @@ export class SipStack {
   private readonly limiter: RequestLimiter;
   /** Counted here for limits kept elsewhere: MESSAGE bodies too large, senders over their rate (services/im). */
   private readonly elsewhere = { tooLarge: 0, sendersLimited: 0 };
+  /** Socket counters of sockets closed before (a restart of the SIP service keeps the totals). */
+  private readonly closedSocketStats = { tcpRefused: 0, tcpEvicted: 0, tcpIdleClosed: 0 };
   private readonly now: () => number;
 
   constructor(private readonly options: SipStackOptions) {
@@ -227,9 +229,6 @@ export class SipStack {
     this.limiter.note(address, limit, this.now());
     this.options.onLimited?.();
   }
-
-  /** Socket counters of sockets closed before (a restart of the SIP service keeps the totals). */
-  private readonly closedSocketStats = { tcpRefused: 0, tcpEvicted: 0, tcpIdleClosed: 0 };
 
   get port(): number {
     if (this.boundPort === undefined) throw new Error('SIP stack not started');
