@@ -224,6 +224,25 @@ describe('floods from one source', () => {
     }
   });
 
+  it('an overlay request flood gets 503 with Retry-After past its limit, and alice\'s message still gets through', async () => {
+    const mallory = await udpFlooder('127.0.0.74');
+    try {
+      const before = (await bob.api.invoke('node.status', {})).limits!.refused.overlay;
+      const ping = () =>
+        sipRequest('REGISTER', `sip:127.0.0.1:${bob.sip.port}`, { address: '127.0.0.74', port: mallory.port, transport: 'UDP' }, '{}', 'application/peerdial-overlay+json', ['P2P-Op: ping', 'P2P-Overlay: peerdial']);
+      for (let i = 0; i < 2_000; i += 100) await Promise.all(Array.from({ length: 100 }, () => mallory.send(ping(), bob.sip.port)));
+      await mallory.first(503);
+      assert.equal(await aliceMessagesBob(alice, bob, 'after the overlay flood'), 'delivered');
+      assert.ok(mallory.responses.some((r) => r.status === 200), 'the burst was served');
+      assert.ok(mallory.responses.filter((r) => r.status === 503).every((r) => r.retryAfter !== undefined));
+      const after = (await bob.api.invoke('node.status', {})).limits!;
+      // A burst of 1,000 and 200 a second: most of the rest refused.
+      assert.ok(after.refused.overlay - before >= 500, `refused ${after.refused.overlay - before} of 2,000`);
+    } finally {
+      mallory.close();
+    }
+  });
+
   it('a MESSAGE body over the limit is answered 413 and nothing is stored', async () => {
     const socket = net.connect({ host: '127.0.0.1', port: bob.sip.port, localAddress: '127.0.0.69' });
     try {
