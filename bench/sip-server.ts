@@ -120,7 +120,7 @@ async function ramp(server: Server, scenario: Scenario): Promise<{ best: number;
 
 async function peerdialServer(): Promise<Server> {
   // One sipp is one source: the per-source rate limit (which Kamailio here has not) is off.
-  const node = await startNode({ user: 'alice', args: ['--no-mdns', '--no-multicast-register', '--no-relay', '--sip-rate-limit', '0'] });
+  const node = await startNode({ user: 'alice', args: ['--no-mdns', '--no-multicast-register', '--no-relay', '--sip-rate-limit', '0', '--sip-method-limits', 'off'] });
   const control = controlOf(node);
   const phone = await control.invoke('phones.add', { name: 'bench' });
   return {

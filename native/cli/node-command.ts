@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, MIN_PASSPHRASE_LENGTH, OFFERED_CODECS, parseTurnUrl, type AudioCodecName, type ChordConfig, type LocationMode, type TurnServerUrl } from '../roots/node-engine.js';
+import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, MIN_PASSPHRASE_LENGTH, OFFERED_CODECS, parseRequestLimits, parseTurnUrl, type RequestLimitsConfig, type AudioCodecName, type ChordConfig, type LocationMode, type TurnServerUrl } from '../roots/node-engine.js';
 import { VERSION } from '../roots/defaults.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, parseFlags, port, UsageError } from './flags.js';
@@ -59,6 +59,20 @@ Options for "node":
   --sip-rate-limit N   requests a second one address may send this node's registrar and
                        proxy (phones registering, requests routed for the overlay); more get
                        503 with Retry-After (default: 100; 0 for no limit)
+  --sip-method-limits LIST
+                       per-source limits on every SIP request, CLASS=RATE[/BURST] a second
+                       comma-separated, CLASS one of invite, message, subscribe, register,
+                       overlay, dialog, other (RATE 0 turns a class off), or "off"; a source
+                       over it gets 503 with Retry-After (default: invite=20/50,
+                       message=150/300, subscribe=20/100, register=150/300,
+                       overlay=200/1000, dialog=200/500, other=50/200, per address and port;
+                       one address gets ten times that over all its ports)
+  --tcp-per-address N  TCP and TLS connections one address may open to this node at once
+                       (default: 64); when all 1,000 are taken, the one idle longest is closed
+  --tcp-idle-seconds N close a TCP or TLS connection idle this long (default: 120)
+  --message-sender-limit RATE[/BURST]
+                       messages from one sender stored a second, after a burst (default:
+                       2/30; 0 for no limit); more get 503 with Retry-After
   --farm               be a server of this LAN's server farm: join the farm a member
                        announces (while it admits servers), or found one; phones of the
                        farm's users register to any member (kept for next time; --no-farm
@@ -180,6 +194,10 @@ function parseNodeFlags(args: string[]) {
     'relay-port': { type: 'string' },
     turn: { type: 'string' },
     'sip-rate-limit': { type: 'string' },
+    'sip-method-limits': { type: 'string' },
+    'tcp-per-address': { type: 'string' },
+    'tcp-idle-seconds': { type: 'string' },
+    'message-sender-limit': { type: 'string' },
     farm: { type: 'boolean' },
     'no-farm': { type: 'boolean' },
   });
@@ -199,6 +217,28 @@ function parseNodeFlags(args: string[]) {
   if (sipRateLimit !== undefined && (!/^\d+$/.test(sipRateLimit) || Number(sipRateLimit) > 1_000_000)) {
     throw new UsageError(`--sip-rate-limit must be a whole number of requests a second from 0 (no limit) to 1000000, such as 200 (got "${sipRateLimit}").`);
   }
+  let requestLimits: RequestLimitsConfig | undefined;
+  if (v['sip-method-limits'] !== undefined) {
+    try {
+      requestLimits = parseRequestLimits(v['sip-method-limits']);
+    } catch (error) {
+      throw new UsageError(`--sip-method-limits: ${(error as Error).message}, such as invite=20/50,message=150 or off.`);
+    }
+  }
+  const perAddress = v['tcp-per-address'];
+  if (perAddress !== undefined && (!/^\d+$/.test(perAddress) || Number(perAddress) < 1 || Number(perAddress) > 100_000)) {
+    throw new UsageError(`--tcp-per-address must be a whole number from 1 to 100000, such as 64 (got "${perAddress}").`);
+  }
+  const idleSeconds = v['tcp-idle-seconds'];
+  if (idleSeconds !== undefined && (!/^\d+$/.test(idleSeconds) || Number(idleSeconds) < 1 || Number(idleSeconds) > 86_400)) {
+    throw new UsageError(`--tcp-idle-seconds must be a whole number from 1 to 86400, such as 120 (got "${idleSeconds}").`);
+  }
+  const senderLimitText = v['message-sender-limit'];
+  const senderMatch = senderLimitText === undefined ? undefined : /^(\d{1,6})(?:\/(\d{1,6}))?$/.exec(senderLimitText);
+  if (senderLimitText !== undefined && (!senderMatch || (Number(senderMatch[1]) > 0 && senderMatch[2] !== undefined && Number(senderMatch[2]) < 1))) {
+    throw new UsageError(`--message-sender-limit must be RATE or RATE/BURST in whole messages, such as 2/30, or 0 for no limit (got "${senderLimitText}").`);
+  }
+  const messageSenderLimit = !senderMatch ? undefined : Number(senderMatch[1]) === 0 ? null : { perSecond: Number(senderMatch[1]), burst: Number(senderMatch[2] ?? Math.max(1, 15 * Number(senderMatch[1]))) };
   const maxClients = v['max-clients'];
   if (maxClients !== undefined && (!/^\d+$/.test(maxClients) || Number(maxClients) > 1_000_000)) {
     throw new UsageError(`--max-clients must be a whole number from 0 to 1000000, such as 2000 (got "${maxClients}").`);
@@ -305,6 +345,10 @@ function parseNodeFlags(args: string[]) {
     stunOtherAddress: other,
     maxClients: maxClients === undefined ? undefined : Number(maxClients),
     sipRateLimit: sipRateLimit === undefined ? undefined : Number(sipRateLimit),
+    requestLimits,
+    maxConnectionsPerAddress: perAddress === undefined ? undefined : Number(perAddress),
+    connectionIdleMs: idleSeconds === undefined ? undefined : Number(idleSeconds) * 1000,
+    messageSenderLimit,
     farm: v.farm ? true : v['no-farm'] ? false : undefined,
     refreshMs: refresh === undefined ? undefined : Number(refresh) * 1000,
   };
@@ -343,6 +387,10 @@ export async function nodeMain(args: string[]): Promise<number> {
       stunOtherAddress: flags.stunOtherAddress,
       maxClients: flags.maxClients,
       sipRateLimit: flags.sipRateLimit,
+      requestLimits: flags.requestLimits,
+      maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
+      connectionIdleMs: flags.connectionIdleMs,
+      messageSenderLimit: flags.messageSenderLimit,
       farm: flags.farm,
       registrationRefreshMs: flags.refreshMs,
       overlayConfig: { ...chordTuningFromEnv(), ...(flags.replicas ? { replicas: flags.replicas } : {}) },

@@ -121,6 +121,8 @@ export interface NodeStatus {
   callSecurity: CallSecurityView;
   /** Messages (texts, receipts, typing) sealed and opened end to end, and those refused for want of it. */
   messageSecurity: SealingCounters;
+  /** Quotas and rate limits (issue 21): refusals by request class, connections, message size and senders, and who met them (absent from an older engine). */
+  limits?: LimitsView;
 }
 
 /** A node of the overlay as the Network screen shows it. */
@@ -199,6 +201,8 @@ export interface LookupView {
 export type { CallEndReason, CallHistoryEntry, CallOutcome, CallQuality, CallSecurityView, CallState, CallView } from '../services/calls/call-view.js';
 import type { CallHistoryEntry, CallSecurityView, CallView } from '../services/calls/call-view.js';
 import type { SealingCounters } from '../services/im/message-security-view.js';
+import type { LimitedSourceView, LimitsView } from '../services/sip/limits-view.js';
+export type { LimitedSourceView, LimitsView };
 export type { BuddyPresence, BuddyState, BuddyView, OwnPresenceView, PresenceStatus } from '../services/presence/buddy-view.js';
 import type { BuddyView, OwnPresenceView } from '../services/presence/buddy-view.js';
 export type { ConfigOfferView, LanDiscoveryMethod, LanPeerView, LanView, SharedConfig } from '../services/lan/lan-view.js';

@@ -29,6 +29,8 @@ export { isHostPort } from '../services/overlay/index.js';
 export type { LocationMode } from '../services/dht/index.js';
 export { parseTurnUrl, type TurnServerUrl } from '../wire/stun/turn-url.js';
 export { MIN_PASSPHRASE_LENGTH } from '../services/identity/index.js';
+export { parseRequestLimits, type RequestLimitsConfig } from '../proto/sip/request-limits.js';
+import type { RequestLimitsConfig } from '../proto/sip/request-limits.js';
 import type { TurnServerUrl } from '../wire/stun/turn-url.js';
 import { makeSelfSignedCertificate } from '../wire/crypto/certificate.js';
 import { signEd25519 } from '../wire/crypto/signature.js';
@@ -81,6 +83,18 @@ export interface EngineOptions {
   maxClients?: number;
   /** Requests a second one address may send the registrar and proxy (0: no limit; default 100). */
   sipRateLimit?: number;
+  /** Per-source limits on every SIP request class (--sip-method-limits; proto/sip/request-limits.ts for the defaults). */
+  requestLimits?: Partial<RequestLimitsConfig>;
+  /** Stream connections one address may open to this node at once (--tcp-per-address; default 64). */
+  maxConnectionsPerAddress?: number;
+  /** Stream connections at once (default 1,000; tests lower it). */
+  maxConnections?: number;
+  /** A stream connection idle this long is closed (--tcp-idle-seconds; default 120 s). */
+  connectionIdleMs?: number;
+  /** A connection a peer opened and sent nothing whole on this long is closed (default 10 s; tests shorten it). */
+  firstMessageMs?: number;
+  /** Texts stored per sender (--message-sender-limit; default 2 a second after 30; null: no limit). */
+  messageSenderLimit?: { perSecond: number; burst: number } | null;
   /** --farm (true) / --no-farm (false): be a server of the LAN's farm (kept for next time); absent: as last saved. */
   farm?: boolean;
   /** A second address of this host: the STUN server answers RFC 5780 CHANGE-REQUEST from it. */
@@ -245,6 +259,8 @@ export class Engine {
     // A certificate of this run's own: its fingerprint travels in our signed binding records,
     // so peers pin it without a CA (docs/protocol.md, "SIP over TLS").
     const tls = await makeSelfSignedCertificate(`peerdial-node-${process.pid}`);
+    // A limit met shows in node.status within a second, however many come.
+    let limitPublishPending = false;
     const sip = new SipStack({
       bind,
       port: options.sipPort,
@@ -254,6 +270,19 @@ export class Engine {
       timers: realTimers,
       log: log.child('sip'),
       onFailure: (error) => supervisor.reportFailure('sip', error),
+      requestLimits: options.requestLimits,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+      maxConnections: options.maxConnections,
+      connectionIdleMs: options.connectionIdleMs,
+      firstMessageMs: options.firstMessageMs,
+      onLimited: () => {
+        if (limitPublishPending) return;
+        limitPublishPending = true;
+        realTimers.set(1_000, () => {
+          limitPublishPending = false;
+          publishStatus();
+        });
+      },
     });
     const overlayRepository = new OverlayRepository(db);
     const roleOption = options.client ? 'client' : (options.role ?? 'auto');
@@ -357,6 +386,7 @@ export class Engine {
       pinnedKey: (aor) => buddies.buddyKey(aor),
       sendBlockReason: (peer) => buddies.sendBlockReason(peer),
       isBlocked: (peer) => buddies.isBlocked(peer),
+      senderLimit: options.messageSenderLimit,
     });
     const buddies = new BuddyService({
       stack: sip,
@@ -764,6 +794,7 @@ export class Engine {
       routing: this.phones.status(),
       callSecurity: this.calls.securityView(),
       messageSecurity: this.im.sealingCounters,
+      limits: this.sip.limits,
     };
   }
 

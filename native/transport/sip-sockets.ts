@@ -40,7 +40,16 @@ export interface SipSocketsOptions {
   onFramingError?(remote: Remote, reason: string): void;
   /** A socket broke in a way that needs the transport to be reopened. */
   onFailure?(error: Error): void;
+  /** Stream connections at once, both ways (default 1,000): when all are taken, the one idle longest makes room. */
   maxConnections?: number;
+  /** Connections one address may open to us at once (default 64); more are refused. */
+  maxConnectionsPerAddress?: number;
+  /** A connection without a message either way for this long is closed (default 120 s). */
+  idleMs?: number;
+  /** A connection a peer opened and sent no whole message on within this long is closed (default 10 s). */
+  firstMessageMs?: number;
+  /** A connection from `address` was refused (its address had too many) or closed for want of a first message. */
+  onLimited?(address: string, reason: 'tcp-per-address' | 'tcp-silent'): void;
   maxMessageBytes?: number;
   /** Listen for SIP over TLS too, presenting these (and present them when connecting). */
   tls?: TlsCredentials;
@@ -60,11 +69,29 @@ const CONNECT_TIMEOUT_MS = 5_000;
 /** How long a TLS handshake may take once the TCP connection stands. */
 const HANDSHAKE_TIMEOUT_MS = 5_000;
 const IDLE_TIMEOUT_MS = 120_000;
+/** Connections one address may hold open to us: a few phones behind one NAT, or a loopback test ring of nodes. */
+export const DEFAULT_CONNECTIONS_PER_ADDRESS = 64;
+/** A peer opens a connection to send on it: one that says nothing this long is a held slot (slowloris). */
+const FIRST_MESSAGE_MS = 10_000;
+
+/** What the slot accounting knows of one stream connection. */
+interface ConnectionSlot {
+  inbound: boolean;
+  address: string;
+  /** The last whole message either way, or when it opened (ms, performance.now()). */
+  lastActive: number;
+  messages: number;
+  /** A phone's registration keeps it (holdOpen): evicted only after every other. */
+  held: boolean;
+}
 
 const SIP_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export class SipSockets {
   private readonly connections = new Map<string, net.Socket>();
+  /** Every stream connection counted against the limits, oldest first. */
+  private readonly slots = new Map<net.Socket, ConnectionSlot>();
+  private readonly inboundPerAddress = new Map<string, number>();
   private readonly pending = new Map<string, Promise<net.Socket>>();
   /**
    * RFC 5923: TLS connections a peer opened to us and named (Via `alias`) as the way to reach
@@ -92,6 +119,12 @@ export class SipSockets {
     tlsHandshakeFailures: 0,
     /** Requests sent on a connection the peer opened (RFC 5923 reuse). */
     tlsReused: 0,
+    /** Connections refused: their address held its share, or every slot was busy and none idle. */
+    tcpRefused: 0,
+    /** Connections closed to make room for a new one (the one idle longest). */
+    tcpEvicted: 0,
+    /** Connections closed for silence: no first message in time, or idle too long. */
+    tcpIdleClosed: 0,
   };
 
   private constructor(
@@ -141,6 +174,24 @@ export class SipSockets {
       this.adopt(socket, 'tls');
     });
     server.on('tlsClientError', () => this.stats.tlsHandshakeFailures++);
+    // A connection still in its handshake holds no slot yet: its address's share bounds those too.
+    const handshaking = new Map<string, number>();
+    server.on('connection', (raw: net.Socket) => {
+      const address = raw.remoteAddress ?? '';
+      const held = handshaking.get(address) ?? 0;
+      if (held >= (this.options.maxConnectionsPerAddress ?? DEFAULT_CONNECTIONS_PER_ADDRESS)) {
+        this.stats.tcpRefused++;
+        this.options.onLimited?.(address, 'tcp-per-address');
+        raw.destroy();
+        return;
+      }
+      handshaking.set(address, held + 1);
+      raw.once('close', () => {
+        const left = (handshaking.get(address) ?? 1) - 1;
+        if (left > 0) handshaking.set(address, left);
+        else handshaking.delete(address);
+      });
+    });
     // 5061 beside the standard 5060; beside any other port, any free one (the next port up may
     // be another node's SIP port on this host).
     const tryPorts = port !== undefined ? [port] : this.port === DEFAULT_SIP_PORT ? [DEFAULT_SIP_PORT + 1, 0] : [0];
@@ -233,6 +284,8 @@ export class SipSockets {
       return;
     }
     const socket = await this.connection(remote);
+    const slot = this.slots.get(socket);
+    if (slot) slot.lastActive = performance.now();
     await new Promise<void>((resolve, reject) => socket.write(bytes, (e) => (e ? reject(e) : resolve())));
   }
 
@@ -253,6 +306,11 @@ export class SipSockets {
     for (const socket of this.connections.values()) socket.destroy();
     this.connections.clear();
     this.aliases.clear();
+  }
+
+  /** Stream connections now, and how many addresses opened them. */
+  get connectionSlots(): { connections: number; addresses: number } {
+    return { connections: this.slots.size, addresses: this.inboundPerAddress.size };
   }
 
   get connectionCount(): number {
@@ -278,7 +336,10 @@ export class SipSockets {
    */
   holdOpen(remote: Remote, ms: number): void {
     const socket = this.connections.get(connectionKey(remote));
-    if (socket && !socket.destroyed) socket.setTimeout(Math.max(IDLE_TIMEOUT_MS, ms));
+    if (!socket || socket.destroyed) return;
+    socket.setTimeout(Math.max(this.options.idleMs ?? IDLE_TIMEOUT_MS, ms));
+    const slot = this.slots.get(socket);
+    if (slot) slot.held = true;
   }
 
   /**
@@ -374,19 +435,89 @@ export class SipSockets {
     return this.address === '0.0.0.0' || this.address === '::' ? {} : { localAddress: this.address };
   }
 
+  /**
+   * Takes a stream connection into the slots, or refuses it (issue 21: 1,000 idle connections from
+   * one address took every slot, and a real request was then reset). A peer's address holds at
+   * most maxConnectionsPerAddress of the connections it opened; when every slot is busy, the
+   * connection idle longest makes room (one that never carried a message first, a phone's held
+   * flow last), so a newcomer with a real request still gets in.
+   */
+  private admit(socket: net.Socket, inbound: boolean): boolean {
+    if (this.closed) return false;
+    const address = socket.remoteAddress ?? '';
+    if (inbound && (this.inboundPerAddress.get(address) ?? 0) >= (this.options.maxConnectionsPerAddress ?? DEFAULT_CONNECTIONS_PER_ADDRESS)) {
+      this.stats.tcpRefused++;
+      this.options.onLimited?.(address, 'tcp-per-address');
+      return false;
+    }
+    if (this.slots.size >= (this.options.maxConnections ?? 1_000)) {
+      const victim = this.longestIdle();
+      if (!victim) {
+        this.stats.tcpRefused++;
+        return false;
+      }
+      this.stats.tcpEvicted++;
+      this.release(victim);
+      victim.destroy();
+    }
+    const slot: ConnectionSlot = { inbound, address, lastActive: performance.now(), messages: 0, held: false };
+    this.slots.set(socket, slot);
+    if (inbound) this.inboundPerAddress.set(address, (this.inboundPerAddress.get(address) ?? 0) + 1);
+    return true;
+  }
+
+  /** The connection to close for a newcomer: never used first, then idle longest; held flows last. */
+  private longestIdle(): net.Socket | undefined {
+    let best: net.Socket | undefined;
+    let bestRank: [number, number, number] | undefined;
+    for (const [socket, slot] of this.slots) {
+      const rank: [number, number, number] = [slot.held ? 1 : 0, slot.messages > 0 ? 1 : 0, slot.lastActive];
+      if (!bestRank || rank[0] < bestRank[0] || (rank[0] === bestRank[0] && (rank[1] < bestRank[1] || (rank[1] === bestRank[1] && rank[2] < bestRank[2])))) {
+        best = socket;
+        bestRank = rank;
+      }
+    }
+    return best;
+  }
+
+  private release(socket: net.Socket): void {
+    const slot = this.slots.get(socket);
+    if (!slot) return;
+    this.slots.delete(socket);
+    if (!slot.inbound) return;
+    const left = (this.inboundPerAddress.get(slot.address) ?? 1) - 1;
+    if (left > 0) this.inboundPerAddress.set(slot.address, left);
+    else this.inboundPerAddress.delete(slot.address);
+  }
+
   private adopt(socket: net.Socket, protocol: 'tcp' | 'tls', key?: string): void {
-    const max = this.options.maxConnections ?? 1_000;
-    if (this.closed || this.connections.size >= max) {
+    const inbound = key === undefined;
+    if (!this.admit(socket, inbound)) {
       socket.destroy();
       return;
     }
+    const slot = this.slots.get(socket)!;
     const certificate = socket instanceof tls.TLSSocket ? peerCertificateOf(socket) : undefined;
     const remote: Remote = { protocol, address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, ...(certificate ? { certificate } : {}) };
     key ??= connectionKey(remote);
     this.connections.set(key, socket);
-    socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+    socket.setTimeout(this.options.idleMs ?? IDLE_TIMEOUT_MS, () => {
+      this.stats.tcpIdleClosed++;
+      socket.destroy();
+    });
+    if (inbound) {
+      const silent = setTimeout(() => {
+        if (slot.messages > 0 || socket.destroyed) return;
+        this.stats.tcpIdleClosed++;
+        this.options.onLimited?.(slot.address, 'tcp-silent');
+        socket.destroy();
+      }, this.options.firstMessageMs ?? FIRST_MESSAGE_MS);
+      silent.unref();
+      socket.once('close', () => clearTimeout(silent));
+    }
     socket.on('error', () => undefined);
     socket.on('close', () => {
+      this.release(socket);
       if (this.connections.get(key) === socket) this.connections.delete(key);
     });
     const framer = new StreamFramer(this.options.maxMessageBytes ?? 65_535);
@@ -394,6 +525,10 @@ export class SipSockets {
     socket.on('data', (chunk: Buffer) => {
       if (unframeable) return;
       const result = framer.push(chunk);
+      if (result.messages.length) {
+        slot.messages += result.messages.length;
+        slot.lastActive = performance.now();
+      }
       for (const message of result.messages) {
         if (looksLikeStun(message)) {
           this.stats.stunIn++;

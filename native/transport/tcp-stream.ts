@@ -82,14 +82,35 @@ export async function tcpConnectMs(to: TcpEndpoint, timeoutMs: number): Promise<
   }
 }
 
+export interface TcpListenLimits {
+  /** Connections one remote address may hold at once; more are closed as they come (issue 21: idle connection floods). */
+  maxPerAddress?: number;
+  /** A connection was closed for its address holding its share. */
+  onRefused?(address: string): void;
+}
+
 /** Listens on `address`:`port` (exclusively: EADDRINUSE when taken) and hands over each connection. */
-export function listenTcp(address: string, port: number, onConnection: (connection: TcpConnection) => void, onError: (error: Error) => void): Promise<TcpListener> {
+export function listenTcp(address: string, port: number, onConnection: (connection: TcpConnection) => void, onError: (error: Error) => void, limits: TcpListenLimits = {}): Promise<TcpListener> {
+  const perAddress = new Map<string, number>();
   const server = net.createServer((socket) => {
-    if (!socket.remoteAddress || socket.remotePort === undefined) {
+    const from = socket.remoteAddress;
+    if (!from || socket.remotePort === undefined) {
       socket.destroy();
       return;
     }
-    onConnection(wrap(socket, { address: socket.remoteAddress, port: socket.remotePort }));
+    const held = perAddress.get(from) ?? 0;
+    if (limits.maxPerAddress !== undefined && held >= limits.maxPerAddress) {
+      socket.destroy();
+      limits.onRefused?.(from);
+      return;
+    }
+    perAddress.set(from, held + 1);
+    socket.once('close', () => {
+      const left = (perAddress.get(from) ?? 1) - 1;
+      if (left > 0) perAddress.set(from, left);
+      else perAddress.delete(from);
+    });
+    onConnection(wrap(socket, { address: from, port: socket.remotePort }));
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

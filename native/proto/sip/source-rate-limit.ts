@@ -34,4 +34,17 @@ export class SourceRateLimit {
     bucket.tokens -= 1;
     return true;
   }
+
+  /** How long until `source` has a whole token again (0 when it has one now), ms. */
+  waitMs(source: string, now: number): number {
+    const bucket = this.buckets.get(source);
+    if (!bucket || this.options.perSecond <= 0) return 0;
+    const tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.options.perSecond);
+    return tokens >= 1 ? 0 : ((1 - tokens) / this.options.perSecond) * 1000;
+  }
+
+  /** How many sources are remembered now (at most maxSources). */
+  get size(): number {
+    return this.buckets.size;
+  }
 }

@@ -120,6 +120,15 @@ export class TransactionLayer {
     return { kind: 'new', transaction: tx };
   }
 
+  /**
+   * True when `request` is no new work: a retransmission of a request we hold a server transaction
+   * for, or a CANCEL of an INVITE we hold (rate limits never refuse these).
+   */
+  knows(request: SipRequest): boolean {
+    if (this.servers.has(serverKey(request))) return true;
+    return request.method === 'CANCEL' && this.inviteServerFor(request) !== undefined;
+  }
+
   /** RFC 3261 9.2: the INVITE server transaction a CANCEL is for (same branch and sent-by). */
   inviteServerFor(cancel: SipRequest): InviteServerTransaction | undefined {
     const tx = this.servers.get(serverKey(cancel, 'INVITE'));

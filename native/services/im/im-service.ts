@@ -18,10 +18,23 @@ import { MessageSealing } from './message-sealing.js';
 import type { SealingCounters } from './message-security-view.js';
 import { SEALED_MESSAGE_CONTENT_TYPE } from '../../wire/im/sealed-message.js';
 import { checkPhoneAttestation } from '../../wire/sip/phone-attestation.js';
+import { SourceRateLimit } from '../../proto/sip/source-rate-limit.js';
 
 /** RFC 3428 5: a MESSAGE body is limited; past 1300 bytes the stack moves to TCP (RFC 3261 18.1.1). */
 export const MAX_MESSAGE_TEXT_BYTES = 16 * 1024;
 const TEXT_PLAIN = 'text/plain';
+/**
+ * The largest sealed body taken (base64url characters): a 16 KiB text whose every character JSON
+ * escapes to two (newlines, quotes), signed, sealed and base64url'd, is about 44 KiB. Checked
+ * before anything is opened; what opens is held to MAX_MESSAGE_TEXT_BYTES again.
+ */
+export const MAX_SEALED_MESSAGE_BYTES = 48 * 1024;
+/**
+ * Messages one sender may have stored, a second, after a burst (issue 21: one sender's 10,000
+ * MESSAGEs in 10 s were all stored). Someone typing sends one every few seconds; a paste cut in
+ * lines a few dozen at once. Receipts and typing notices are not stored and not counted.
+ */
+export const DEFAULT_SENDER_LIMIT = { perSecond: 2, burst: 30 };
 /** What a 415 lists as understood (RFC 3428 7, RFC 3261 21.4.13). */
 const ACCEPTED_TYPES = [TEXT_PLAIN, RECEIPT_CONTENT_TYPE, IS_COMPOSING_CONTENT_TYPE, SEALED_MESSAGE_CONTENT_TYPE].join(', ');
 
@@ -64,6 +77,8 @@ export interface ImServiceDeps {
   isBlocked?(peer: string): boolean;
   /** The key pinned for a buddy: what they seal must be signed by it, and what we seal goes to it. */
   pinnedKey?(aor: string): string | undefined;
+  /** Texts stored per sender (DEFAULT_SENDER_LIMIT when absent; null: no limit). */
+  senderLimit?: { perSecond: number; burst: number } | null;
 }
 
 /** How a message left: `sealed` when it went sealed and signed end to end. */
@@ -87,9 +102,12 @@ export class ImService {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly composing = new Map<string, Composing>();
   private readonly sealing: MessageSealing | undefined;
+  private readonly senders?: SourceRateLimit;
 
   constructor(private readonly deps: ImServiceDeps) {
     this.now = deps.now ?? Date.now;
+    const senderLimit = deps.senderLimit === undefined ? DEFAULT_SENDER_LIMIT : deps.senderLimit;
+    if (senderLimit && senderLimit.perSecond > 0) this.senders = new SourceRateLimit({ ...senderLimit, maxSources: 4_096 });
     this.timers = deps.timers ?? realTimers;
     const overlay = deps.overlay;
     this.sealing = overlay && new MessageSealing({ identity: deps.identity, ownAor: () => overlay.ownAor(), lookup: (aor) => overlay.lookupAor(aor), pinnedKey: deps.pinnedKey, now: this.now });
@@ -331,6 +349,9 @@ export class ImService {
       respond(415, { headers: { accept: ACCEPTED_TYPES } });
       return;
     }
+    // RFC 3261 21.4.11: a body over the limit gets 413, before anything is opened or stored.
+    const limit = type === SEALED_MESSAGE_CONTENT_TYPE ? MAX_SEALED_MESSAGE_BYTES : MAX_MESSAGE_TEXT_BYTES;
+    if ((request.content ?? '').length > limit) return this.tooLarge(incoming, limit);
     const peer = conversationKey(request.headers.from.uri);
     if (!peer) {
       respond(400, { reason: 'Bad Request (From is not a SIP URI)' });
@@ -368,6 +389,16 @@ export class ImService {
     }
     if (type === RECEIPT_CONTENT_TYPE) return this.receiveReceipt(peer, body, respond);
     if (type === IS_COMPOSING_CONTENT_TYPE) return this.receiveComposing(peer, body, respond);
+    if (Buffer.byteLength(body) > MAX_MESSAGE_TEXT_BYTES) return this.tooLarge(incoming, MAX_MESSAGE_TEXT_BYTES);
+    // A sealed message's sender is proven by its signature; anyone else's From is only a claim,
+    // so its budget is kept per address too (a forged From spends no one else's).
+    const sender = encrypted ? peer : `${peer}|${incoming.remote.address}`;
+    if (this.senders && !this.senders.allow(sender, this.now())) {
+      this.deps.stack.noteLimited(incoming.remote.address, 'message-sender');
+      const retryAfter = Math.max(1, Math.ceil(this.senders.waitMs(sender, this.now()) / 1000));
+      respond(503, { reason: 'Service Unavailable (too many messages from you)', headers: { 'retry-after': retryAfter } });
+      return;
+    }
     const stored = await this.deps.messages.add({
       peer,
       direction: 'in',
@@ -386,6 +417,11 @@ export class ImService {
     }
     // RFC 3994 3.3: a content message ends the sender's "active" state.
     this.theyStopped(peer);
+  }
+
+  private tooLarge(incoming: IncomingRequest, limit: number): void {
+    this.deps.stack.noteLimited(incoming.remote.address, 'message-size');
+    incoming.respond(413, { reason: `Request Entity Too Large (a message body may have ${limit} bytes)` });
   }
 
   private async receiveReceipt(peer: string, body: string, respond: IncomingRequest['respond']): Promise<void> {

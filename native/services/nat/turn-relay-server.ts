@@ -55,6 +55,8 @@ export interface TurnRelayStats extends TurnStats {
   tcpConnections: number;
   /** Data for a TCP client dropped because its connection was not draining. */
   tcpBacklogDrops: number;
+  /** TCP connections closed as they came: their address already held its share. */
+  tcpRefused?: number;
   /** The kernel receive buffer the UDP listener got (bytes, as the kernel reports it). */
   listenerReceiveBufferBytes?: number;
 }
@@ -64,6 +66,8 @@ const MAX_TCP_BACKLOG_BYTES = 256 * 1024;
 const LISTENER_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 /** A TCP client must complete a message this soon, and then never be silent longer than an allocation lives. */
 const FIRST_MESSAGE_MS = 30_000;
+/** TCP clients one address may hold at once (issue 21: 1,000 idle connections from one address filled a listener). */
+const TCP_CONNECTIONS_PER_ADDRESS = 64;
 const IDLE_GRACE_MS = 60_000;
 /** How many ports a relay bind tries before the Allocate gets 508. */
 const BIND_ATTEMPTS = 200;
@@ -85,6 +89,7 @@ export class TurnRelayServer {
   private readonly portsInUse = new Set<number>();
   private nextConnection = 1;
   private tcpBacklogDrops = 0;
+  private tcpRefused = 0;
   private stopped = true;
   private options?: TurnRelayServerOptions;
   private listening: UdpEndpoint = { address: '', port: 0 };
@@ -164,6 +169,7 @@ export class TurnRelayServer {
       relayPortsOpen: this.relays.size + this.reserved.size,
       tcpConnections: this.connections.size,
       tcpBacklogDrops: this.tcpBacklogDrops,
+      tcpRefused: this.tcpRefused,
       listenerReceiveBufferBytes: this.udp?.receiveBufferBytes,
     };
   }
@@ -189,8 +195,12 @@ export class TurnRelayServer {
         return;
       }
       try {
-        this.tcpServer = await listenTcp(options.address, udp.port, (connection) => this.accept(connection), (error) =>
-          options.log?.warn('turn: TCP listener error', { error: String(error) }),
+        this.tcpServer = await listenTcp(
+          options.address,
+          udp.port,
+          (connection) => this.accept(connection),
+          (error) => options.log?.warn('turn: TCP listener error', { error: String(error) }),
+          { maxPerAddress: TCP_CONNECTIONS_PER_ADDRESS, onRefused: () => this.tcpRefused++ },
         );
         this.udp = udp;
         this.listening = { address: options.address, port: udp.port };

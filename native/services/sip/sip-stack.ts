@@ -22,6 +22,9 @@ import type { TlsCredentials } from '../../wire/crypto/certificate.js';
 import { locateSipServers, type SipDns } from '../../proto/sip/rfc3263.js';
 import { systemSipDns } from '../../transport/dns.js';
 import { SipSockets, TlsCertificateError, type Remote, type SipProtocol } from '../../transport/sip-sockets.js';
+import { limitClassOf, RequestLimiter, type RequestLimitsConfig } from '../../proto/sip/request-limits.js';
+import { isOverlayRequest } from '../../wire/overlay/messages.js';
+import type { LimitsView } from './limits-view.js';
 
 export const USER_AGENT = 'Peerdial/0.1';
 
@@ -134,6 +137,22 @@ export interface SipStackOptions {
   tls?: TlsCredentials;
   /** The TLS port; by default 5061 beside SIP on 5060 (if free), else any free port. */
   tlsPort?: number;
+  /** Per-source request limits by class (proto/sip/request-limits.ts); a class left out keeps its default, undefined turns it off. */
+  requestLimits?: Partial<RequestLimitsConfig>;
+  /** One address, all its ports together, gets this many times a source's room (default 10; 0: no per-address limit). */
+  addressFactor?: number;
+  /** Stream connections one address may open to us at once (default 64). */
+  maxConnectionsPerAddress?: number;
+  /** Stream connections at once (default 1,000). */
+  maxConnections?: number;
+  /** A stream connection idle this long is closed (default 120 s). */
+  connectionIdleMs?: number;
+  /** A connection a peer opened and sent nothing whole on this long is closed (default 10 s). */
+  firstMessageMs?: number;
+  /** A request or connection was refused by a limit (node.status shows it). */
+  onLimited?(): void;
+  /** Wall-clock ms (the limits' buckets and the limited sources' times). */
+  now?: () => number;
 }
 
 /** Option tags a request may Require of us (RFC 3261 8.2.2.3): session timers (RFC 4028). */
@@ -172,9 +191,43 @@ export class SipStack {
   private readonly unacked = new Map<string, { incoming: IncomingRequest; timer?: TimerHandle; giveUp: TimerHandle }>();
   private readonly inviteRequests = new WeakMap<InviteServerTransaction, IncomingRequest>();
   private dns?: SipDns;
+  private readonly limiter: RequestLimiter;
+  /** Counted here for limits kept elsewhere: MESSAGE bodies too large, senders over their rate (services/im). */
+  private readonly elsewhere = { tooLarge: 0, sendersLimited: 0 };
+  /** Socket counters of sockets closed before (a restart of the SIP service keeps the totals). */
+  private readonly closedSocketStats = { tcpRefused: 0, tcpEvicted: 0, tcpIdleClosed: 0 };
+  private readonly now: () => number;
 
   constructor(private readonly options: SipStackOptions) {
     this.transactions = new TransactionLayer({ timers: options.timers, maxServerTransactions: options.maxServerTransactions });
+    this.limiter = new RequestLimiter(options.requestLimits, options.addressFactor);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** What the limits refused, and from whom (node.status `limits`). */
+  get limits(): LimitsView {
+    const stats = this.sockets?.stats;
+    return {
+      refused: { ...this.limiter.refused },
+      unanswered: this.limiter.unanswered,
+      tcpRefused: (stats?.tcpRefused ?? 0) + this.closedSocketStats.tcpRefused,
+      tcpEvicted: (stats?.tcpEvicted ?? 0) + this.closedSocketStats.tcpEvicted,
+      tcpIdleClosed: (stats?.tcpIdleClosed ?? 0) + this.closedSocketStats.tcpIdleClosed,
+      tooLarge: this.elsewhere.tooLarge,
+      sendersLimited: this.elsewhere.sendersLimited,
+      sources: this.limiter.sources(),
+    };
+  }
+
+  /**
+   * A service refused a request from `address` by a limit of its own: `message-size` (413) or
+   * `message-sender` (a sender over its rate); counted and listed with the stack's.
+   */
+  noteLimited(address: string, limit: 'message-size' | 'message-sender'): void {
+    if (limit === 'message-size') this.elsewhere.tooLarge++;
+    else this.elsewhere.sendersLimited++;
+    this.limiter.note(address, limit, this.now());
+    this.options.onLimited?.();
   }
 
   get port(): number {
@@ -213,6 +266,14 @@ export class SipStack {
       port: this.boundPort ?? this.options.port,
       tls: this.options.tls,
       tlsPort: this.boundTlsPort ?? this.options.tlsPort,
+      maxConnections: this.options.maxConnections,
+      maxConnectionsPerAddress: this.options.maxConnectionsPerAddress,
+      idleMs: this.options.connectionIdleMs,
+      firstMessageMs: this.options.firstMessageMs,
+      onLimited: (address, reason) => {
+        this.limiter.note(address, reason, this.now());
+        this.options.onLimited?.();
+      },
       onMessage: (bytes, remote) => this.onMessage(bytes, remote),
       onStun: (bytes, remote) => {
         if (this.stunHandler) this.stunHandler(bytes, remote);
@@ -239,6 +300,7 @@ export class SipStack {
     }
     this.unacked.clear();
     this.transactions.shutdown();
+    if (this.sockets) for (const k of ['tcpRefused', 'tcpEvicted', 'tcpIdleClosed'] as const) this.closedSocketStats[k] += this.sockets.stats[k];
     await this.sockets?.close();
     this.sockets = undefined;
   }
@@ -720,10 +782,31 @@ export class SipStack {
         this.counters.requestsIn++;
         const via = outcome.message.headers.via[0];
         if (remote.protocol === 'tls' && via.params.alias !== undefined && via.port) this.sockets?.alias(remote, via.host, via.port);
+        if (this.overLimit(outcome.message, remote)) return;
         if (this.forwarders.some((f) => f.request(outcome.message, remote))) return;
         this.onRequest(outcome.message, remote);
       }
     }
+  }
+
+  /**
+   * A new request from a source over its class's rate (proto/sip/request-limits.ts) gets 503 with
+   * Retry-After (RFC 3261 21.5.4, 20.33), sent statelessly: no transaction is kept for it, and a
+   * source refused faster than the answers' own rate is not even answered. Retransmissions of a
+   * request we hold, a CANCEL of an INVITE we hold, and ACK are never refused.
+   */
+  private overLimit(request: SipRequest, remote: Remote): boolean {
+    const inDialog = request.headers.to?.params.tag !== undefined;
+    const kind = limitClassOf(request.method, inDialog, isOverlayRequest(request));
+    if (!kind || this.transactions.knows(request)) return false;
+    const decision = this.limiter.check(kind, remote.address, remote.port, this.now());
+    if (decision.allowed) return false;
+    this.options.onLimited?.();
+    if (decision.answer) {
+      const response = makeResponse(request, 503, { reason: 'Service Unavailable (too many requests from your address)', headers: { 'retry-after': decision.retryAfterS } });
+      this.sockets?.sendQuietly(serializeSipMessage(response), responseTarget(request, remote));
+    }
+    return true;
   }
 
   private onRequest(request: SipRequest, remote: Remote): void {

@@ -29,6 +29,8 @@ export type {
   LookupView,
   MessageStatus,
   MessageView,
+  LimitedSourceView,
+  LimitsView,
   NodeStatus,
   OverlayNodeView,
   OverlayRecordView,

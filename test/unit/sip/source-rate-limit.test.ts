@@ -16,3 +16,14 @@ describe('requests per second from one source', () => {
     assert.ok(allowed >= 99 && allowed <= 121, `about 10/s over 10 s plus what refilled: ${allowed}`);
   });
 });
+
+describe('how long a limited source waits', () => {
+  it('is the time to one whole token, and nothing for a source with tokens or never seen', () => {
+    const limit = new SourceRateLimit({ perSecond: 4, burst: 1 });
+    assert.equal(limit.waitMs('192.0.2.1', 0), 0, 'never seen');
+    assert.equal(limit.allow('192.0.2.1', 0), true);
+    assert.equal(limit.waitMs('192.0.2.1', 0), 250);
+    assert.equal(Math.round(limit.waitMs('192.0.2.1', 200)), 50);
+    assert.equal(limit.waitMs('192.0.2.1', 300), 0);
+  });
+});
