@@ -125,6 +125,10 @@ describe('a record flood from one stranger', () => {
     const status = await apis[0].invoke('overlay.status', {});
     assert.ok(status.stats.store.bytes < SOURCE_QUOTA.bytes + 2 * MB, `alice holds ${status.stats.store.bytes} bytes`);
     assert.ok((status.stats.store.refused['source-quota'] ?? 0) >= sourceRefusals);
+    // Settings lists the attacker under "Blocked and limited".
+    const limits = (await apis[0].invoke('node.status', {})).limits!;
+    assert.ok(limits.recordsRefused > 0);
+    assert.ok(limits.sources.some((x) => x.address === '127.0.1.1' && x.method === 'records'), JSON.stringify(limits.sources));
   });
 
   it('a real user who joins now still registers and is found', async () => {

@@ -732,6 +732,9 @@ export class OverlayService {
     }
     try {
       const answer = await chord.handle(decoded.op, decoded.body as OpRequest<OverlayOp>, decoded.sender, sourceNetwork(incoming.remote.address));
+      if (decoded.op === 'store' && (answer as StoreResult).rejected.some((r) => r.reason === 'owner-quota' || r.reason === 'source-quota')) {
+        this.options.stack.noteLimited(incoming.remote.address, 'records');
+      }
       respond(200, { headers: { 'Content-Type': OVERLAY_CONTENT_TYPE, 'P2P-Op': decoded.op }, body: JSON.stringify(answer), compact: true });
     } catch (error) {
       const lookupFailed = error instanceof LookupError || error instanceof OverlayRequestError;

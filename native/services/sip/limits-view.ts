@@ -8,7 +8,7 @@ export interface LimitedSourceView {
   /**
    * The limit it met: a request class (invite, message, subscribe, register, overlay, dialog,
    * other), `tcp-per-address` (too many connections), `tcp-silent` (a connection that never
-   * spoke), `message-size` (413) or `message-sender` (a sender over its rate).
+   * spoke), `message-size` (413), `message-sender` (a sender over its rate) or `records` (overlay records over quota).
    */
   method: string;
   count: number;
@@ -31,6 +31,8 @@ export interface LimitsView {
   tooLarge: number;
   /** MESSAGEs refused because their sender was over its rate. */
   sendersLimited: number;
+  /** Overlay stores some of whose records were refused over their owner's or source network's quota (overlay.status stats.store has the counts by reason). */
+  recordsRefused: number;
   /** The sources limited most, at most 32. */
   sources: LimitedSourceView[];
 }

@@ -192,8 +192,8 @@ export class SipStack {
   private readonly inviteRequests = new WeakMap<InviteServerTransaction, IncomingRequest>();
   private dns?: SipDns;
   private readonly limiter: RequestLimiter;
-  /** Counted here for limits kept elsewhere: MESSAGE bodies too large, senders over their rate (services/im). */
-  private readonly elsewhere = { tooLarge: 0, sendersLimited: 0 };
+  /** Counted here for limits kept elsewhere: MESSAGE bodies too large, senders over their rate (services/im), overlay stores over a record quota (services/overlay). */
+  private readonly elsewhere = { tooLarge: 0, sendersLimited: 0, recordsRefused: 0 };
   /** Socket counters of sockets closed before (a restart of the SIP service keeps the totals). */
   private readonly closedSocketStats = { tcpRefused: 0, tcpEvicted: 0, tcpIdleClosed: 0 };
   private readonly now: () => number;
@@ -215,16 +215,19 @@ export class SipStack {
       tcpIdleClosed: (stats?.tcpIdleClosed ?? 0) + this.closedSocketStats.tcpIdleClosed,
       tooLarge: this.elsewhere.tooLarge,
       sendersLimited: this.elsewhere.sendersLimited,
+      recordsRefused: this.elsewhere.recordsRefused,
       sources: this.limiter.sources(),
     };
   }
 
   /**
    * A service refused a request from `address` by a limit of its own: `message-size` (413) or
-   * `message-sender` (a sender over its rate); counted and listed with the stack's.
+   * `message-sender` (a sender over its rate) or `records` (an overlay store whose records met
+   * their owner's or source network's quota); counted and listed with the stack's.
    */
-  noteLimited(address: string, limit: 'message-size' | 'message-sender'): void {
+  noteLimited(address: string, limit: 'message-size' | 'message-sender' | 'records'): void {
     if (limit === 'message-size') this.elsewhere.tooLarge++;
+    else if (limit === 'records') this.elsewhere.recordsRefused++;
     else this.elsewhere.sendersLimited++;
     this.limiter.note(address, limit, this.now());
     this.options.onLimited?.();

@@ -14,6 +14,7 @@ const LIMIT_WORDS: Record<string, string> = {
   'tcp-silent': 'connections that never spoke',
   'message-size': 'messages too large',
   'message-sender': 'messages faster than a person writes',
+  records: 'overlay records over their quota',
 };
 
 /** The limit a source met, in words (the engine's name for one this version does not know). */
@@ -24,7 +25,7 @@ export function limitWords(method: string): string {
 /** Every refusal the limits made, summed: requests, connections, messages. */
 export function refusedTotal(limits: LimitsView): number {
   const requests = Object.values(limits.refused).reduce((sum, n) => sum + n, 0);
-  return requests + limits.tcpRefused + limits.tcpEvicted + limits.tooLarge + limits.sendersLimited;
+  return requests + limits.tcpRefused + limits.tcpEvicted + limits.tooLarge + limits.sendersLimited + limits.recordsRefused;
 }
 
 /** "12,345 times": how often a source met its limit. */

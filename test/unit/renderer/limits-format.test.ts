@@ -12,6 +12,7 @@ const limits = (over: Partial<LimitsView> = {}): LimitsView => ({
   tcpIdleClosed: 5,
   tooLarge: 1,
   sendersLimited: 4,
+  recordsRefused: 7,
   sources: [],
   ...over,
 });
@@ -21,11 +22,12 @@ describe('the limited sources in Settings', () => {
     assert.equal(limitWords('invite'), 'too many calls (INVITE)');
     assert.equal(limitWords('tcp-per-address'), 'too many connections at once');
     assert.equal(limitWords('message-size'), 'messages too large');
+    assert.equal(limitWords('records'), 'overlay records over their quota');
     assert.equal(limitWords('owner-quota'), 'owner-quota');
   });
 
   it('sums every refusal (idle connections closed are housekeeping, not refusals)', () => {
-    assert.equal(refusedTotal(limits()), 3 + 10 + 1 + 936 + 2 + 1 + 4);
+    assert.equal(refusedTotal(limits()), 3 + 10 + 1 + 936 + 2 + 1 + 4 + 7);
   });
 
   it('says how often', () => {
