@@ -40,6 +40,7 @@ import { advertisedAddress, SipStack, USER_AGENT } from '../services/sip/index.j
 import { allocateLeg, NatService, RelayFinder, RelayService, type RelaySettings } from '../services/nat/index.js';
 import type { CallSocket, RelayLeg } from '../services/calls/index.js';
 import { Supervisor } from '../services/supervisor.js';
+import { DataDirLock } from '../storage/data-dir-lock.js';
 import { Database } from '../storage/db.js';
 import { IdentityRepository } from '../storage/repositories/identity-repository.js';
 import { MessageRepository, type StoredMessage } from '../storage/repositories/message-repository.js';
@@ -204,10 +205,21 @@ export class Engine {
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
+    await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+    // Before the database opens: a second node on this dir stops here with one sentence.
+    const lock = DataDirLock.acquire(options.dataDir);
+    try {
+      return await Engine.startLocked(options, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  private static async startLocked(options: EngineOptions, lock: DataDirLock): Promise<Engine> {
     const log = options.log ?? createLogger();
     const startedAt = Date.now();
     const built: { engine?: Engine } = {};
-    await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
 
     // Services report into the event log the control API serves.
     const events = new EventLog();
@@ -659,6 +671,8 @@ export class Engine {
     engine.dht = dht;
 
     try {
+      // First in, last out: the lock goes only once everything else, the database included, is closed.
+      await supervisor.add({ name: 'data-dir-lock', start: async () => undefined, stop: async () => lock.release() });
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
       await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
       // NAT first: an auto node checks its NAT and reachability before it joins the ring.
