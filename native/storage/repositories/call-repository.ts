@@ -38,19 +38,38 @@ const toCall = (r: Row): StoredCall => ({
   ...(r.end_message ? { endMessage: r.end_message } : {}),
 });
 
-export class CallRepository {
-  constructor(private readonly db: Database) {}
+/** Calls kept in the history: an INVITE flood once left 500 missed calls a time, never pruned. */
+export const CALL_HISTORY_LIMIT = 1_000;
 
-  /** Writes the row of a call that just started; returns its id. */
+export class CallRepository {
+  constructor(
+    private readonly db: Database,
+    private readonly keep = CALL_HISTORY_LIMIT,
+  ) {}
+
+  /**
+   * Writes the row of a call that just started and returns its id; in the same transaction,
+   * drops the oldest finished calls beyond the newest `keep` (calls in progress stay).
+   */
   async start(c: { direction: 'in' | 'out'; peer: string; peerName?: string; sipCallId: string; at: number }): Promise<number> {
-    const r = await this.db.run(`INSERT INTO calls (direction, peer, peer_name, sip_call_id, started_at) VALUES (?, ?, ?, ?, ?)`, [
-      c.direction,
-      c.peer,
-      c.peerName ?? null,
-      c.sipCallId,
-      c.at,
-    ]);
-    return r.lastID;
+    return this.db.transaction(async (db) => {
+      const r = await db.run(`INSERT INTO calls (direction, peer, peer_name, sip_call_id, started_at) VALUES (?, ?, ?, ?, ?)`, [
+        c.direction,
+        c.peer,
+        c.peerName ?? null,
+        c.sipCallId,
+        c.at,
+      ]);
+      await db.run(
+        `DELETE FROM calls WHERE outcome IS NOT NULL AND id NOT IN (SELECT id FROM calls ORDER BY started_at DESC, id DESC LIMIT ?)`,
+        [this.keep],
+      );
+      return r.lastID;
+    });
+  }
+
+  async count(): Promise<number> {
+    return (await this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM calls`))?.n ?? 0;
   }
 
   async answered(id: number, at: number): Promise<void> {
