@@ -40,6 +40,7 @@ import { advertisedAddress, SipStack, USER_AGENT } from '../services/sip/index.j
 import { allocateLeg, NatService, RelayFinder, RelayService, type RelaySettings } from '../services/nat/index.js';
 import type { CallSocket, RelayLeg } from '../services/calls/index.js';
 import { Supervisor } from '../services/supervisor.js';
+import { REQUEST_LIMITS, StrangersService } from '../services/strangers/index.js';
 import { DataDirLock } from '../storage/data-dir-lock.js';
 import { Database } from '../storage/db.js';
 import { IdentityRepository } from '../storage/repositories/identity-repository.js';
@@ -339,7 +340,15 @@ export class Engine {
     overlay.externalLocation = { active: () => dht.keepsLocations, find: (user, owner, maxAgeMs) => dht.findLocation(user, owner, maxAgeMs) };
     const messages = new MessageRepository(db);
     const publishMessage = (message: StoredMessage, change: 'added' | 'updated') => events.publish(change === 'added' ? 'message.added' : 'message.updated', message);
+    // Strangers' texts wait in Requests (services/strangers); the service itself comes after the buddies it asks.
+    const strangerRules = {
+      isStranger: (peer: string) => strangers.relation(peer) === 'stranger',
+      mailboxAllowed: () => strangers.settings.strangerMailbox,
+      limits: REQUEST_LIMITS,
+      onRequestsChanged: () => void strangers.requests().then((list) => events.publish('requests.changed', list), (error: unknown) => log.warn('requests not listed', { error: String(error) })),
+    };
     const mailbox = new MailboxService({
+      strangers: strangerRules,
       overlay,
       identity,
       messages,
@@ -369,6 +378,7 @@ export class Engine {
       pinnedKey: (aor) => buddies.buddyKey(aor),
       sendBlockReason: (peer) => buddies.sendBlockReason(peer),
       isBlocked: (peer) => buddies.isBlocked(peer),
+      strangers: strangerRules,
     });
     const buddies = new BuddyService({
       stack: sip,
@@ -382,6 +392,15 @@ export class Engine {
       unreadCount: (peer) => messages.unreadCount(peer),
     });
     overlay.pinnedKey = (aor) => buddies.buddyKey(aor);
+    const strangers = new StrangersService({
+      messages,
+      settings,
+      buddies,
+      onRequestsChanged: strangerRules.onRequestsChanged,
+      onSettingsChanged: (view) => events.publish('strangers.settings', view),
+      onAccepted: (peer) => buddies.unreadChanged(peer),
+    });
+    await strangers.load();
     const presence = new PresenceService({
       stack: sip,
       identity,
@@ -618,6 +637,7 @@ export class Engine {
       sessionExpiresS: options.sessionExpiresS,
       minSessionExpiresS: options.minSessionExpiresS,
       voicemail: () => voicemail.settings,
+      callerPolicy: (peer) => strangers.callPolicy(peer),
       unencryptedPhones: {
         allowed: (await settings.get<boolean>(UNENCRYPTED_PHONES_KEY)) ?? true,
         save: (allowed) => settings.set(UNENCRYPTED_PHONES_KEY, allowed),
@@ -657,7 +677,7 @@ export class Engine {
         return relayView();
       },
     };
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, voicemail, dht, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, voicemail, dht, strangers, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
