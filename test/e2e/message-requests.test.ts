@@ -1,6 +1,7 @@
 // End to end, a message request as a user meets it: carol, a stranger to bob, writes to him by
 // name; bob's page shows it under Requests (not among Conversations) with a count on the Chat
-// tab; Accept moves it to his conversations.
+// tab; Accept moves it to his conversations; blocked from there, she shows under Settings ->
+// Blocked and limited until he unblocks her.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
@@ -58,5 +59,17 @@ describe('message requests in the UI', { timeout: 120_000 }, () => {
     await request.getByRole('button', { name: /^Accept/ }).click();
     await requests.waitFor({ state: 'detached', timeout: 10_000 });
     await listItemWith(page.getByRole('list', { name: 'Conversations' }), [`sip:carol@${OVERLAY}`, 'Hi Bob, Carol from the conference here']);
+
+    // Blocked from the conversation, she is listed under Settings -> Blocked and limited, and Unblock lifts it.
+    await (await listItemWith(page.getByRole('list', { name: 'Conversations' }), [`sip:carol@${OVERLAY}`])).getByRole('button').click();
+    await page.getByRole('button', { name: 'Block', exact: true }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Block', exact: true }).click();
+    await page.getByRole('button', { name: 'Settings', exact: true }).click();
+    await page.getByRole('heading', { name: 'Blocked and limited' }).waitFor();
+    const blocked = page.getByRole('list', { name: 'Blocked people' });
+    const entry = await listItemWith(blocked, [`sip:carol@${OVERLAY}`]);
+    await screenshot(page, 'blocked-people-bob');
+    await entry.getByRole('button', { name: /^Unblock/ }).click();
+    await page.getByText('Nobody is blocked.').waitFor();
   });
 });
