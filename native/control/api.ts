@@ -132,6 +132,8 @@ export interface NodeStatus {
   callSecurity: CallSecurityView;
   /** Messages (texts, receipts, typing) sealed and opened end to end, and those refused for want of it. */
   messageSecurity: SealingCounters;
+  /** What strangers and blocked identities sent that was refused or dropped (since start). */
+  strangers?: { blockedMessages: number; requestMessagesDropped: number; callsRejected: number; mailboxMessagesDropped: number };
 }
 
 /** A node of the overlay as the Network screen shows it. */

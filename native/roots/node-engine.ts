@@ -797,6 +797,12 @@ export class Engine {
       routing: this.phones.status(),
       callSecurity: this.calls.securityView(),
       messageSecurity: this.im.sealingCounters,
+      strangers: {
+        blockedMessages: this.im.blockedDropped,
+        requestMessagesDropped: this.im.requestsDropped,
+        callsRejected: this.calls.rejectedCalls,
+        mailboxMessagesDropped: this.mailbox.stats.strangerDropped,
+      },
     };
   }
 

@@ -94,6 +94,9 @@ describe('strangers', () => {
     assert.equal(bobCalls.seen.length, 0, 'nothing rang at bob');
     bobCalls.close();
     carolCalls.close();
+    const counted = (await bob.api.invoke('node.status', {})).strangers!;
+    assert.equal(counted.blockedMessages, 1);
+    assert.equal(counted.callsRejected, 1);
 
     await bob.api.invoke('block.remove', { aor: CAROL });
     assert.deepEqual(await bob.api.invoke('block.list', {}), []);
