@@ -577,7 +577,8 @@ export class CallService {
     call.historyId = await this.deps.calls.start({ direction: 'in', peer: call.peer, peerName: call.peerName, sipCallId: call.sipCallId, at: call.startedAt });
     if (hasEnded(call)) {
       // Cancelled while the row was written.
-      await this.deps.calls.finish(call.historyId, 'missed', call.endedAt ?? this.now(), call.endMessage);
+      const stored = await this.deps.calls.finish(call.historyId, 'missed', call.endedAt ?? this.now(), call.endMessage);
+      if (stored) this.deps.onHistory(historyEntry(stored));
       return;
     }
     this.changed(call);

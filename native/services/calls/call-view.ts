@@ -146,4 +146,8 @@ export interface CallHistoryEntry {
   /** Talk time in whole seconds (0 when never answered). */
   durationSeconds: number;
   endMessage?: string;
+  /** Missed calls from this caller folded into this entry, when more than one. */
+  count?: number;
+  /** The entry this one folded in: a client drops it from its list. */
+  replaces?: number;
 }
