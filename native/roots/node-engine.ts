@@ -401,6 +401,8 @@ export class Engine {
       onAccepted: (peer) => buddies.unreadChanged(peer),
     });
     await strangers.load();
+    // Before IM, the mailbox and calls start: who is a buddy, a stranger or blocked is known from the first request.
+    await buddies.load();
     const presence = new PresenceService({
       stack: sip,
       identity,

@@ -176,10 +176,17 @@ describe('messages for a user who is offline', () => {
     };
 
     let cat = await sendWhileCatIsOffline(['first, from a stranger', 'second', 'third']);
-    const [request] = await until('one request', async () => {
-      const list = await cat.api.invoke('requests.list', {});
-      return list.length === 1 ? list : undefined;
-    });
+    let last = '';
+    const [request] = await until(
+      'one request',
+      async () => {
+        const list = await cat.api.invoke('requests.list', {});
+        last = JSON.stringify({ list, stats: cat.mailbox.stats, history: await history(cat, 'ann') });
+        return list.length === 1 ? list : undefined;
+      },
+      20_000,
+      () => last,
+    );
     assert.equal(request.peer, 'sip:ann@peerdial');
     assert.equal(request.messageCount, 1);
     assert.equal(request.lastMessage.text, 'first, from a stranger');
