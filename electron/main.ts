@@ -133,7 +133,8 @@ function notifyIncomingCall(call: CallView): void {
   const notification = new Notification({
     title: incomingCallTitle(call),
     body: call.peerName ? call.peer : 'Open Peerdial to answer or decline.',
-    urgency: 'critical',
+    // A stranger's call under the "ask" policy: shown, never sounded.
+    ...(call.request ? { silent: true, urgency: 'normal' as const } : { urgency: 'critical' as const }),
     timeoutType: 'never',
   });
   notification.on('click', () => showWindow());

@@ -485,6 +485,7 @@ function startFailure(error: unknown, flags: { sipPort?: number; uiPort?: number
   if (e.code === 'EADDRNOTAVAIL') return `--bind ${flags.bind} is not an address of this machine: use one it has, or 0.0.0.0.`;
   if (e.code === 'EACCES' || e.code === 'EPERM') return `cannot use ${flags.dataDir} or a port below 1024 (${e.message}): pick another --data-dir or port.`;
   if (e.code === 'IDENTITY_LOCKED') return e.message;
+  if (e.code === 'DATA_DIR_LOCKED') return e.message.charAt(0).toUpperCase() + e.message.slice(1);
   if ((e as { name?: string }).name === 'UserError') return `${e.message} (check --user)`;
   if (e.message?.includes('WAV') || e.message?.startsWith('cannot read the WAV')) return `${e.message} (check --play)`;
   if (e.code === 'ENOENT' || e.code === 'EISDIR') return `cannot write ${e.path ?? 'the file'} (${e.code}): check --record.`;

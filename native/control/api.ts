@@ -67,8 +67,21 @@ export interface MessageView {
   encrypted: boolean;
   /** A voice message: its length, and (incoming) whether it was played to the end. Outgoing: status 'read' means heard. */
   voice?: { durationMs: number; listened: boolean };
+  /** From a stranger whose conversation waits in Requests (set on message.added as it arrives). */
+  request?: true;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A stranger's conversation waiting in Requests: accept, delete or block it. */
+export interface MessageRequestView {
+  peer: string;
+  lastMessage: MessageView;
+  messageCount: number;
+  createdAt: number;
+  updatedAt: number;
+  /** Messages past the request's cap (20), dropped. */
+  dropped: number;
 }
 
 export interface ConversationView {
@@ -123,6 +136,8 @@ export interface NodeStatus {
   messageSecurity: SealingCounters;
   /** Quotas and rate limits (issue 21): refusals by request class, connections, message size and senders, and who met them (absent from an older engine). */
   limits?: LimitsView;
+  /** What strangers and blocked identities sent that was refused or dropped (since start). */
+  strangers?: { blockedMessages: number; requestMessagesDropped: number; callsRejected: number; mailboxMessagesDropped: number };
 }
 
 /** A node of the overlay as the Network screen shows it. */
@@ -219,6 +234,8 @@ export type { DhtView } from '../services/dht/dht-view.js';
 import type { DhtView } from '../services/dht/dht-view.js';
 export type { PlaybackView, RecordingView, RecordingState, VoicemailSettings, VoicemailView } from '../services/im/voicemail-view.js';
 import type { PlaybackView, RecordingView, VoicemailSettings, VoicemailView } from '../services/im/voicemail-view.js';
+export type { BlockedView, StrangerCalls, StrangerSettings } from '../services/strangers/strangers-view.js';
+import type { BlockedView, StrangerSettings } from '../services/strangers/strangers-view.js';
 
 /** Every command: its parameters and its result. */
 export interface Commands {
@@ -341,6 +358,20 @@ export interface Commands {
   'voicemail.playGreeting': { params: Record<string, never>; result: null };
   /** Back to the default greeting. */
   'voicemail.clearGreeting': { params: Record<string, never>; result: VoicemailView };
+  /** Strangers' conversations waiting in Requests, newest first. */
+  'requests.list': { params: Record<string, never>; result: MessageRequestView[] };
+  /** Moves the request to the conversations (presence still needs them as a buddy). */
+  'requests.accept': { params: { peer: string }; result: null };
+  /** Deletes the request and its messages; a later message opens a new one. */
+  'requests.delete': { params: { peer: string }; result: null };
+  /** Blocks an identity: its messages are dropped unread, its calls declined, it sees no presence; its request goes. */
+  'block.add': { params: { aor: string }; result: BlockedView };
+  /** Lifts a block: a stranger again. */
+  'block.remove': { params: { aor: string }; result: null };
+  'block.list': { params: Record<string, never>; result: BlockedView[] };
+  /** Calls from strangers (ring, ask, reject) and their offline messages (strangerMailbox). */
+  'strangers.settings': { params: Record<string, never>; result: StrangerSettings };
+  'strangers.configure': { params: Partial<StrangerSettings>; result: StrangerSettings };
 }
 
 export type CommandName = keyof Commands;
@@ -380,6 +411,9 @@ export interface EventPayloads {
   'voicemail.recording': RecordingView;
   /** A voice message started, stopped, or played another second. */
   'voicemail.playback': PlaybackView;
+  /** A request came, grew, or was accepted, deleted or blocked: the whole list. */
+  'requests.changed': MessageRequestView[];
+  'strangers.settings': StrangerSettings;
 }
 export type EventType = keyof EventPayloads;
 

@@ -10,6 +10,7 @@ import type { ConfigOfferService, SharedConfig } from '../services/lan/index.js'
 import type { NatService, RelaySettings, RelayView } from '../services/nat/index.js';
 import type { RescueServer, RescueSettings } from '../services/rescue/index.js';
 import type { PhonesService } from '../services/phones/index.js';
+import type { StrangersService } from '../services/strangers/index.js';
 import { overlayStatusView } from './overlay-view.js';
 import { UserError } from '../services/errors.js';
 import {
@@ -21,6 +22,7 @@ import {
   type NodeStatus,
   type ParamsOf,
   type ResultOf,
+  type StrangerCalls,
   type StreamItem,
 } from './api.js';
 import { EventLog } from './event-log.js';
@@ -44,6 +46,8 @@ export interface ControlServices {
   phones: PhonesService;
   voicemail: VoicemailService;
   dht: DhtService;
+  /** Message requests, blocks, and the settings for strangers. */
+  strangers: StrangersService;
   status(): NodeStatus;
 }
 
@@ -153,6 +157,27 @@ export class ControlApi implements ControlEndpoint {
       'voicemail.cancel': async (p) => services.voicemail.cancel(text(p, 'id')),
       'voicemail.play': async (p) => services.voicemail.play(int(p, 'messageId', 1, Number.MAX_SAFE_INTEGER)),
       'voicemail.stop': async () => services.voicemail.stopPlayback() ?? null,
+      'requests.list': async () => services.strangers.requests(),
+      'requests.accept': async (p) => {
+        await services.strangers.accept(text(p, 'peer'));
+        return null;
+      },
+      'requests.delete': async (p) => {
+        await services.strangers.delete(text(p, 'peer'));
+        return null;
+      },
+      'block.add': async (p) => services.strangers.block(text(p, 'aor')),
+      'block.remove': async (p) => {
+        await services.strangers.unblock(text(p, 'aor'));
+        return null;
+      },
+      'block.list': async () => services.strangers.blocked(),
+      'strangers.settings': async () => services.strangers.settings,
+      'strangers.configure': async (p) =>
+        services.strangers.configure({
+          ...(p.strangerCalls !== undefined ? { strangerCalls: text(p, 'strangerCalls') as StrangerCalls } : {}),
+          ...(p.strangerMailbox !== undefined ? { strangerMailbox: flag(p, 'strangerMailbox') } : {}),
+        }),
       'voicemail.settings': async () => services.voicemail.view(),
       'voicemail.configure': async (p) => {
         const change: { enabled?: boolean; ringSeconds?: number } = {};

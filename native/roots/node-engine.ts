@@ -42,6 +42,8 @@ import { advertisedAddress, SipStack, USER_AGENT } from '../services/sip/index.j
 import { allocateLeg, NatService, RelayFinder, RelayService, type RelaySettings } from '../services/nat/index.js';
 import type { CallSocket, RelayLeg } from '../services/calls/index.js';
 import { Supervisor } from '../services/supervisor.js';
+import { REQUEST_LIMITS, StrangersService } from '../services/strangers/index.js';
+import { DataDirLock } from '../storage/data-dir-lock.js';
 import { Database } from '../storage/db.js';
 import { IdentityRepository } from '../storage/repositories/identity-repository.js';
 import { MessageRepository, type StoredMessage } from '../storage/repositories/message-repository.js';
@@ -218,10 +220,21 @@ export class Engine {
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
+    await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+    // Before the database opens: a second node on this dir stops here with one sentence.
+    const lock = DataDirLock.acquire(options.dataDir);
+    try {
+      return await Engine.startLocked(options, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  private static async startLocked(options: EngineOptions, lock: DataDirLock): Promise<Engine> {
     const log = options.log ?? createLogger();
     const startedAt = Date.now();
     const built: { engine?: Engine } = {};
-    await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
 
     // Services report into the event log the control API serves.
     const events = new EventLog();
@@ -356,7 +369,15 @@ export class Engine {
     overlay.externalLocation = { active: () => dht.keepsLocations, find: (user, owner, maxAgeMs) => dht.findLocation(user, owner, maxAgeMs) };
     const messages = new MessageRepository(db);
     const publishMessage = (message: StoredMessage, change: 'added' | 'updated') => events.publish(change === 'added' ? 'message.added' : 'message.updated', message);
+    // Strangers' texts wait in Requests (services/strangers); the service itself comes after the buddies it asks.
+    const strangerRules = {
+      isStranger: (peer: string) => strangers.relation(peer) === 'stranger',
+      mailboxAllowed: () => strangers.settings.strangerMailbox,
+      limits: REQUEST_LIMITS,
+      onRequestsChanged: () => void strangers.requests().then((list) => events.publish('requests.changed', list), (error: unknown) => log.warn('requests not listed', { error: String(error) })),
+    };
     const mailbox = new MailboxService({
+      strangers: strangerRules,
       overlay,
       identity,
       messages,
@@ -387,6 +408,7 @@ export class Engine {
       sendBlockReason: (peer) => buddies.sendBlockReason(peer),
       isBlocked: (peer) => buddies.isBlocked(peer),
       senderLimit: options.messageSenderLimit,
+      strangers: strangerRules,
     });
     const buddies = new BuddyService({
       stack: sip,
@@ -400,6 +422,17 @@ export class Engine {
       unreadCount: (peer) => messages.unreadCount(peer),
     });
     overlay.pinnedKey = (aor) => buddies.buddyKey(aor);
+    const strangers = new StrangersService({
+      messages,
+      settings,
+      buddies,
+      onRequestsChanged: strangerRules.onRequestsChanged,
+      onSettingsChanged: (view) => events.publish('strangers.settings', view),
+      onAccepted: (peer) => buddies.unreadChanged(peer),
+    });
+    await strangers.load();
+    // Before IM, the mailbox and calls start: who is a buddy, a stranger or blocked is known from the first request.
+    await buddies.load();
     const presence = new PresenceService({
       stack: sip,
       identity,
@@ -636,6 +669,7 @@ export class Engine {
       sessionExpiresS: options.sessionExpiresS,
       minSessionExpiresS: options.minSessionExpiresS,
       voicemail: () => voicemail.settings,
+      callerPolicy: (peer) => strangers.callPolicy(peer),
       unencryptedPhones: {
         allowed: (await settings.get<boolean>(UNENCRYPTED_PHONES_KEY)) ?? true,
         save: (allowed) => settings.set(UNENCRYPTED_PHONES_KEY, allowed),
@@ -675,7 +709,7 @@ export class Engine {
         return relayView();
       },
     };
-    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, voicemail, dht, status: () => engine.status() }, events);
+    const api: ControlApi = new ControlApi({ identity, im, overlay, calls, buddies, presence, lan: lanOffers, rescue, nat, relay: relayControl, phones, voicemail, dht, strangers, status: () => engine.status() }, events);
     const engine = new Engine(options, supervisor, sip, identity, im, overlay, calls, audio, api, startedAt);
     built.engine = engine;
     engine.buddies = buddies;
@@ -689,6 +723,8 @@ export class Engine {
     engine.dht = dht;
 
     try {
+      // First in, last out: the lock goes only once everything else, the database included, is closed.
+      await supervisor.add({ name: 'data-dir-lock', start: async () => undefined, stop: async () => lock.release() });
       await supervisor.add({ name: 'storage', start: async () => undefined, stop: () => db.close() });
       await supervisor.add({ name: 'sip', start: () => sip.start(), stop: () => sip.stop() });
       // NAT first: an auto node checks its NAT and reachability before it joins the ring.
@@ -795,6 +831,12 @@ export class Engine {
       callSecurity: this.calls.securityView(),
       messageSecurity: this.im.sealingCounters,
       limits: this.sip.limits,
+      strangers: {
+        blockedMessages: this.im.blockedDropped,
+        requestMessagesDropped: this.im.requestsDropped,
+        callsRejected: this.calls.rejectedCalls,
+        mailboxMessagesDropped: this.mailbox.stats.strangerDropped,
+      },
     };
   }
 

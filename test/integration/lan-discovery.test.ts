@@ -58,9 +58,10 @@ async function threeNodesFormOneRing(options: RingOptions & { expectVia: string[
       const text = `hello ${RING_NAMES[(i + 1) % 3]}, from ${RING_NAMES[i]} on the LAN`;
       const sent = await from.invoke('im.send', { to: to.aor!, text });
       assert.notEqual(sent.status, 'failed', sent.reason);
+      // Strangers to each other: the message waits in the receiver's Requests.
       await until(`${to.aor} receives the message`, async () => {
-        const conversations = await to.invoke('im.conversations', {});
-        return conversations.some((c) => c.lastMessage.direction === 'in' && c.lastMessage.text === text);
+        const requests = await to.invoke('requests.list', {});
+        return requests.some((c) => c.lastMessage.direction === 'in' && c.lastMessage.text === text);
       }, 10_000);
     }
   } finally {
@@ -136,7 +137,7 @@ describe('LAN discovery: two LAN segments joined later', () => {
       }
       const text = 'hello from the other segment';
       await nodes[0].invoke('im.send', { to: nodes[3].aor!, text });
-      await until(`${nodes[3].aor} receives the message`, async () => (await nodes[3].invoke('im.conversations', {})).some((c) => c.lastMessage.text === text), 10_000);
+      await until(`${nodes[3].aor} receives the message`, async () => (await nodes[3].invoke('requests.list', {})).some((c) => c.lastMessage.text === text), 10_000);
     } finally {
       await Promise.all(nodes.map((n) => n.stop()));
       await lan.teardown();

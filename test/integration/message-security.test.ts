@@ -66,6 +66,8 @@ describe('messages end to end', () => {
     const delivered = await until('delivered at ann', async () => (await conversationOf(ann, 'ben')).find((m: MessageView) => m.id === sent.id && m.status !== 'sending'));
     assert.equal(delivered.encrypted, true);
     await ben.api.invoke('im.typing', { peer: 'ann', active: true });
+    // ann is no buddy of ben's: her message waits in his Requests, and tells her nothing until he accepts.
+    await ben.api.invoke('requests.accept', { peer: 'ann' });
     await ben.api.invoke('im.markRead', { peer: 'ann' });
     await until('the read receipt at ann', async () => (await conversationOf(ann, 'ben')).find((m: MessageView) => m.id === sent.id && m.status === 'read'));
     // The text one way; the typing notice and the read receipt the other: every one sealed and opened.

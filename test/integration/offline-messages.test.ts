@@ -58,6 +58,11 @@ describe('messages for a user who is offline', () => {
       }
       return true;
     });
+    // ben and cat are buddies: a buddy's offline messages all wait for them (a stranger may leave one, tested below).
+    await running.get('ben')!.api.invoke('buddy.add', { aor: 'cat' });
+    await until("ben's request at cat", async () => (await running.get('cat')!.api.invoke('buddy.list', {})).some((b) => b.aor === 'sip:ben@peerdial' && b.state === 'incoming'));
+    await running.get('cat')!.api.invoke('buddy.accept', { aor: 'sip:ben@peerdial' });
+    await until('buddies both ways', async () => (await running.get('ben')!.api.invoke('buddy.list', {})).some((b) => b.aor === 'sip:cat@peerdial' && b.state === 'accepted'));
   });
   after(async () => {
     for (const user of [...running.keys()]) await stop(user);
@@ -150,5 +155,48 @@ describe('messages for a user who is offline', () => {
     assert.equal(received.peer, 'sip:ann@peerdial');
     await until('ann sees it delivered', async () => (await history(ann, 'cat')).find((m) => m.id === sent.id && (m.status === 'delivered' || m.status === 'read')));
     await assert.rejects(ann.api.invoke('im.send', { to: 'cat and dog', text: 'hi' }), (error: Error & { code?: string }) => error.code === 'INVALID_URI' && /not a SIP address/.test(error.message));
+  });
+
+  it('a stranger may leave one message: it waits in Requests, the rest are acknowledged and dropped; with the setting off, none', async () => {
+    const ann = running.get('ann')!;
+    // The message of the test above opened ann's request at cat: start from none.
+    await running.get('cat')!.api.invoke('requests.delete', { peer: 'ann' });
+    const sendWhileCatIsOffline = async (texts: string[]) => {
+      await stop('cat');
+      await until("cat's device gone from the overlay", async () => (await ann.overlay.lookupAor('cat')).contacts.length === 0);
+      const sent: MessageView[] = [];
+      for (const text of texts) sent.push(await ann.api.invoke('im.send', { to: 'cat', text }));
+      await until('stored for delivery', async () => {
+        const mine = (await history(ann, 'cat')).filter((m) => sent.some((s) => s.id === m.id));
+        return mine.length === texts.length && mine.every((m) => m.status === 'stored');
+      });
+      const cat = await start('cat');
+      await until('the mailbox emptied', async () => (await waiting(ann, 'cat')).length === 0);
+      return cat;
+    };
+
+    let cat = await sendWhileCatIsOffline(['first, from a stranger', 'second', 'third']);
+    let last = '';
+    const [request] = await until(
+      'one request',
+      async () => {
+        const list = await cat.api.invoke('requests.list', {});
+        last = JSON.stringify({ list, stats: cat.mailbox.stats, history: await history(cat, 'ann') });
+        return list.length === 1 ? list : undefined;
+      },
+      20_000,
+      () => last,
+    );
+    assert.equal(request.peer, 'sip:ann@peerdial');
+    assert.equal(request.messageCount, 1);
+    assert.equal(request.lastMessage.text, 'first, from a stranger');
+    assert.equal(cat.mailbox.stats.strangerDropped, 2);
+
+    await cat.api.invoke('requests.delete', { peer: 'ann' });
+    await cat.api.invoke('strangers.configure', { strangerMailbox: false });
+    cat = await sendWhileCatIsOffline(['with the mailbox closed to strangers']);
+    assert.equal(cat.mailbox.stats.strangerDropped, 1);
+    assert.deepEqual(await cat.api.invoke('requests.list', {}), []);
+    assert.ok(!(await history(cat, 'ann')).some((m) => m.text === 'with the mailbox closed to strangers'));
   });
 });

@@ -89,6 +89,12 @@ describe('voice messages for a user who is offline', () => {
       }
       return true;
     });
+    // ben and cat are buddies: every voice message of a buddy waits in the mailbox and is receipted
+    // (a stranger may leave one, into Requests, with no delivery receipt: offline-messages.test.ts).
+    await running.get('ben')!.api.invoke('buddy.add', { aor: 'cat' });
+    await until("ben's request at cat", async () => (await running.get('cat')!.api.invoke('buddy.list', {})).some((b) => b.aor === 'sip:ben@peerdial' && b.state === 'incoming'));
+    await running.get('cat')!.api.invoke('buddy.accept', { aor: 'sip:ben@peerdial' });
+    await until('buddies both ways', async () => (await running.get('ben')!.api.invoke('buddy.list', {})).some((b) => b.aor === 'sip:cat@peerdial' && b.state === 'accepted'));
   });
   after(async () => {
     for (const user of [...running.keys()]) await stop(user);

@@ -14,7 +14,7 @@ import { answer, createOffer, readAnswer, type AudioCodecName, type NegotiatedAu
 import { sends } from '../../wire/sdp/direction.js';
 import { offersIce, withIce } from '../../wire/sdp/ice-attributes.js';
 import { decodeBody, generateCallId, type SipResponse } from '../../wire/sip/message.js';
-import { addressInOverlay, isTlsUri, overlayAorOf, parseSipUri, sipUri } from '../../wire/sip/uri.js';
+import { addressInOverlay, conversationKey, isTlsUri, overlayAorOf, parseSipUri, sipUri } from '../../wire/sip/uri.js';
 import { newCrypto, SDES_SUITES, sdesCallKeys } from '../../wire/sdp/sdes.js';
 import { checkPhoneAttestation } from '../../wire/sip/phone-attestation.js';
 import { callView, encryptionOf, endMessageFor, historyEntry, NOT_SECURED_REASON, outcomeFor, reasonForStatus, type Call } from './call.js';
@@ -77,6 +77,8 @@ export interface CallServiceDeps {
   minSessionExpiresS?: number;
   /** The user's voicemail settings: an unanswered incoming call goes to voicemail after the ring time. */
   voicemail?: () => { enabled: boolean; ringSeconds: number };
+  /** How a call from `peer` is taken: ring, ask (a call request, silent), or reject (strangers-service.ts). Ring when not given. */
+  callerPolicy?(peer: string): 'ring' | 'ask' | 'reject';
 }
 
 /** The reason phrase of our 480 when a call goes to voicemail (declined to it, or rung out). */
@@ -90,6 +92,8 @@ export class CallService {
   private readonly now: () => number;
   private qualityTimer?: ReturnType<TimerHost['set']>;
   private stopping = false;
+  /** Calls declined by the caller policy (blocked callers, or strangers under "reject"). */
+  rejectedCalls = 0;
   private readonly actions: InDialogActions;
   private readonly security: CallSecurity;
   private readonly sessionTimers: SessionTimers;
@@ -491,11 +495,19 @@ export class CallService {
     if (this.stopping || [...this.calls.values()].filter((c) => c.state !== 'ended').length >= (this.deps.maxCalls ?? 500)) {
       return incoming.respond(486);
     }
-    const media = await this.deps.openMedia();
     const from = request.headers.from;
+    const policy = echo ? 'ring' : (this.deps.callerPolicy?.(conversationKey(from.uri) ?? from.uri) ?? 'ring');
+    if (policy === 'reject') {
+      // RFC 3261 21.6.2: 603 Decline, the user's explicit refusal: what pressing Decline sends, so a
+      // blocked caller cannot tell the block from a person declining. No media opened, no history row.
+      this.rejectedCalls++;
+      return incoming.respond(603);
+    }
+    const media = await this.deps.openMedia();
     const peerName = typeof from.name === 'string' ? from.name.replace(/^"(.*)"$/, '$1').replace(/\\(.)/g, '$1') || undefined : undefined;
     const call = this.newCall({ direction: 'in', peer: from.uri, peerName, media, sipCallId: request.headers['call-id'], hidden: echo });
     call.state = 'incoming';
+    if (policy === 'ask') call.request = true;
     const dialog = dialogAsUas(request, incoming.toTag);
     if (!dialog) {
       await this.discard(call);
@@ -565,12 +577,13 @@ export class CallService {
     call.historyId = await this.deps.calls.start({ direction: 'in', peer: call.peer, peerName: call.peerName, sipCallId: call.sipCallId, at: call.startedAt });
     if (hasEnded(call)) {
       // Cancelled while the row was written.
-      await this.deps.calls.finish(call.historyId, 'missed', call.endedAt ?? this.now(), call.endMessage);
+      const stored = await this.deps.calls.finish(call.historyId, 'missed', call.endedAt ?? this.now(), call.endMessage);
+      if (stored) this.deps.onHistory(historyEntry(stored));
       return;
     }
     this.changed(call);
     call.timers.push(this.deps.timers.set(this.incomingRingMs(), () => this.ringTimedOut(call)));
-    if (this.deps.autoAnswer) call.timers.push(this.deps.timers.set(200, () => call.state === 'incoming' && this.acceptIncoming(call)));
+    if (this.deps.autoAnswer && !call.request) call.timers.push(this.deps.timers.set(200, () => call.state === 'incoming' && this.acceptIncoming(call)));
   }
 
   /** How long an incoming call rings: the voicemail ring time when voicemail is on (never longer than the ring timeout). */

@@ -94,6 +94,11 @@ export interface CallView {
    */
   voicemail?: boolean;
   /**
+   * An incoming call from a stranger under the "ask" caller policy: shown as a call request,
+   * without ringing or a sounding notification; the user answers or declines it as any call.
+   */
+  request?: boolean;
+  /**
    * Once media is agreed: 'end-to-end' when the audio is SRTP keyed by the two ends alone (a
    * Peerdial user, keys signed by their identity key); 'none' when it travels in the clear (a phone
    * that cannot encrypt): the UI says "Not encrypted".
@@ -141,4 +146,8 @@ export interface CallHistoryEntry {
   /** Talk time in whole seconds (0 when never answered). */
   durationSeconds: number;
   endMessage?: string;
+  /** Missed calls from this caller folded into this entry, when more than one. */
+  count?: number;
+  /** The entry this one folded in: a client drops it from its list. */
+  replaces?: number;
 }

@@ -31,6 +31,8 @@ export interface Call {
   endMessage?: string;
   /** The callee takes voice messages and did not answer (CallView.voicemail). */
   voicemail?: boolean;
+  /** A stranger's call under the "ask" policy (CallView.request). */
+  request?: boolean;
   dtmfReceived: string;
   /** Outgoing: when the INVITE left, and how long until ringing and the answer (ms). */
   inviteSentAt?: number;
@@ -110,6 +112,7 @@ export function callView(call: Call): CallView {
   if (call.endedAt) view.endedAt = call.endedAt;
   if (call.endReason) view.endReason = call.endReason;
   if (call.voicemail) view.voicemail = true;
+  if (call.request) view.request = true;
   if (call.endMessage) view.endMessage = call.endMessage;
   if (call.setup) view.setup = { ...call.setup };
   // Known once the offer is checked: an incoming call shows it while it rings.

@@ -3,7 +3,7 @@
 // delivery and read receipts (wire/im/receipt.ts), "is typing" (RFC 3994), and, for a user of
 // the overlay with no device online, the offline store (mailbox-service.ts).
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
-import type { MessageRepository, StoredMessage, StoredMessageStatus } from '../../storage/repositories/message-repository.js';
+import type { MessageRepository, RequestLimits, StoredMessage, StoredMessageStatus } from '../../storage/repositories/message-repository.js';
 import { realTimers } from '../../transport/clock.js';
 import { DEFAULT_ACTIVE_TIMEOUT_S, DEFAULT_REFRESH_S, IDLE_AFTER_MS, IS_COMPOSING_CONTENT_TYPE, parseIsComposing, serializeIsComposing } from '../../wire/im/is-composing.js';
 import { MAILBOX_HINT_BODY, MAILBOX_HINT_CONTENT_TYPE } from '../../wire/im/mailbox-hint.js';
@@ -79,6 +79,8 @@ export interface ImServiceDeps {
   pinnedKey?(aor: string): string | undefined;
   /** Texts stored per sender (DEFAULT_SENDER_LIMIT when absent; null: no limit). */
   senderLimit?: { perSecond: number; burst: number } | null;
+  /** A stranger's text waits in Requests (strangers-service.ts); without this, every text is a conversation's. */
+  strangers?: { isStranger(peer: string): boolean; limits: RequestLimits; onRequestsChanged(): void };
 }
 
 /** How a message left: `sealed` when it went sealed and signed end to end. */
@@ -103,6 +105,9 @@ export class ImService {
   private readonly composing = new Map<string, Composing>();
   private readonly sealing: MessageSealing | undefined;
   private readonly senders?: SourceRateLimit;
+  /** Texts from blocked senders, and from strangers past their request's cap: taken and dropped. */
+  blockedDropped = 0;
+  requestsDropped = 0;
 
   constructor(private readonly deps: ImServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -170,6 +175,8 @@ export class ImService {
     if (Buffer.byteLength(text) > MAX_MESSAGE_TEXT_BYTES) throw new UserError('INVALID_ARGUMENT', `The message is longer than ${MAX_MESSAGE_TEXT_BYTES} bytes.`);
     const blocked = this.deps.sendBlockReason?.(peer);
     if (blocked) throw new UserError('UNAVAILABLE', blocked);
+    // Writing back to a stranger accepts their request, as in Signal.
+    if (this.deps.strangers && (await this.deps.messages.acceptRequest(peer))) this.deps.strangers.onRequestsChanged();
 
     const callId = generateCallId(this.deps.stack.host);
     const at = this.now();
@@ -242,6 +249,8 @@ export class ImService {
   async markRead(peer: string): Promise<void> {
     const key = conversationKey(this.address(peer));
     if (!key) throw new UserError('INVALID_URI', `"${peer}" is not a SIP address.`);
+    // A stranger learns nothing (no read receipt) until the user accepts their request.
+    if (await this.deps.messages.isRequest(key)) return;
     const callIds = await this.deps.messages.markRead(key, this.now());
     if (!callIds.length) return;
     this.deps.onUnreadChanged?.(key);
@@ -358,7 +367,10 @@ export class ImService {
       return;
     }
     if (this.deps.isBlocked?.(peer)) {
-      respond(403);
+      // A blocked sender is not told (as in Signal): 202 reads "accepted, not known delivered"
+      // (RFC 3428 7), so their message shows sent, never delivered; nothing is kept.
+      this.blockedDropped++;
+      respond(202);
       return;
     }
     const fromAor = overlayAorOf(request.headers.from.uri, this.deps.overlay?.overlay);
@@ -399,6 +411,8 @@ export class ImService {
       respond(503, { reason: 'Service Unavailable (too many messages from you)', headers: { 'retry-after': retryAfter } });
       return;
     }
+    const strangers = this.deps.strangers;
+    if (fromAor && strangers?.isStranger(peer)) return this.receiveFromStranger(request, peer, body, encrypted, respond, strangers);
     const stored = await this.deps.messages.add({
       peer,
       direction: 'in',
@@ -422,6 +436,32 @@ export class ImService {
   private tooLarge(incoming: IncomingRequest, limit: number): void {
     this.deps.stack.noteLimited(incoming.remote.address, 'message-size');
     incoming.respond(413, { reason: `Request Entity Too Large (a message body may have ${limit} bytes)` });
+  }
+
+  /** A stranger's text: into their request (or their conversation, once accepted), stored before the answer. */
+  private async receiveFromStranger(
+    request: IncomingRequest['request'],
+    peer: string,
+    text: string,
+    encrypted: boolean,
+    respond: IncomingRequest['respond'],
+    strangers: NonNullable<ImServiceDeps['strangers']>,
+  ): Promise<void> {
+    const outcome = await this.deps.messages.addFromStranger(
+      { peer, direction: 'in', text, status: 'received', sipCallId: request.headers['call-id'], sipCseq: request.headers.cseq.seq, at: this.now(), encrypted },
+      strangers.limits,
+    );
+    if (outcome.kind === 'over-limit') {
+      // Past the request's cap: dropped, and answered as a blocked sender is (202), so a flood learns nothing.
+      this.requestsDropped++;
+      respond(202);
+      return;
+    }
+    respond(200);
+    if (outcome.kind === 'duplicate') return;
+    this.deps.onMessage(outcome.message, 'added');
+    if (outcome.kind === 'request') strangers.onRequestsChanged();
+    else this.deps.onUnreadChanged?.(peer);
   }
 
   private async receiveReceipt(peer: string, body: string, respond: IncomingRequest['respond']): Promise<void> {

@@ -8,7 +8,7 @@
 // encrypted chunks beside it (wire/im/voice-message.ts); the recipient takes it only whole.
 import type { Logger } from '../../log.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
-import type { MessageRepository, StoredMessage } from '../../storage/repositories/message-repository.js';
+import type { MessageRepository, RequestLimits, StoredMessage } from '../../storage/repositories/message-repository.js';
 import { realTimers } from '../../transport/clock.js';
 import { MAX_OFFLINE_TEXT_BYTES, openOfflineMessage, sealOfflineMessage, type OfflineMessage } from '../../wire/im/offline-message.js';
 import { chunkDigest, encryptVoice, openVoiceChunk, unpackVoice, type VoiceManifest } from '../../wire/im/voice-message.js';
@@ -61,13 +61,19 @@ export interface MailboxServiceDeps {
   /** Messages from `sender` came out of the mailbox: tell them (a delivery receipt), if they are reachable. */
   onDelivered?(sender: string, callIds: string[]): void;
   onUnreadChanged?(peer: string): void;
+  /**
+   * Strangers (not buddies) may leave one message each while we are offline, or none when the
+   * user turned that off: it lands in Requests; the rest are acknowledged (the storing nodes
+   * drop them) and dropped here. Without this, every sender's messages are delivered.
+   */
+  strangers?: { isStranger(peer: string): boolean; mailboxAllowed(): boolean; limits: RequestLimits; onRequestsChanged(): void };
 }
 
 export type StoreOutcome = { ok: true } | { ok: false; reason: string };
 
 export class MailboxService {
   /** What the mailbox polls found (forged and undecryptable entries are dropped and counted, never delivered). */
-  readonly stats = { received: 0, forged: 0, undecryptable: 0, foreign: 0, polls: 0, pollFailures: 0, voiceReceived: 0, voiceTampered: 0, voiceIncomplete: 0 };
+  readonly stats = { received: 0, forged: 0, undecryptable: 0, foreign: 0, polls: 0, pollFailures: 0, voiceReceived: 0, voiceTampered: 0, voiceIncomplete: 0, strangerDropped: 0 };
   private readonly now: () => number;
   private readonly timers: TimerHost;
   private readonly pollMs: number;
@@ -282,11 +288,35 @@ export class MailboxService {
     // One sender's messages in the order they were sent; senders interleaved by time.
     valid.sort((a, b) => (a.from === b.from ? a.seq - b.seq : a.at - b.at || a.seq - b.seq));
     const delivered = new Map<string, string[]>();
+    const strangers = this.deps.strangers;
+    let requestsChanged = false;
     for (const m of valid) {
       const peer = conversationKey(m.from)!;
       const audio = voices.get(m.callId);
       const voice = m.voice && audio ? { codec: m.voice.codec, durationMs: m.voice.durationMs, audio } : undefined;
-      const added = await this.deps.messages.add({ peer, direction: 'in', text: m.text, status: 'received', sipCallId: m.callId, sipCseq: 1, at: m.at, encrypted: true, ...(voice ? { voice } : {}) });
+      const incoming = { peer, direction: 'in' as const, text: m.text, status: 'received' as const, sipCallId: m.callId, sipCseq: 1, at: m.at, encrypted: true, ...(voice ? { voice } : {}) };
+      if (strangers?.isStranger(peer)) {
+        // One pending message per stranger: a request already waiting (from this round or an earlier one) takes no more.
+        if (!strangers.mailboxAllowed() || (await this.deps.messages.isRequest(peer))) {
+          this.stats.strangerDropped++;
+          continue;
+        }
+        const outcome = await this.deps.messages.addFromStranger(incoming, strangers.limits);
+        if (outcome.kind === 'over-limit') this.stats.strangerDropped++;
+        if (outcome.kind !== 'request' && outcome.kind !== 'conversation') continue;
+        this.stats.received++;
+        if (voice) this.stats.voiceReceived++;
+        this.deps.onMessage(outcome.message, 'added');
+        if (outcome.kind === 'request') {
+          // No delivery receipt: a stranger learns nothing of us until the user accepts.
+          requestsChanged = true;
+          continue;
+        }
+        this.deps.onUnreadChanged?.(peer);
+        delivered.set(peer, [...(delivered.get(peer) ?? []), m.callId]);
+        continue;
+      }
+      const added = await this.deps.messages.add(incoming);
       if (added) {
         this.stats.received++;
         if (voice) this.stats.voiceReceived++;
@@ -295,6 +325,7 @@ export class MailboxService {
       }
       delivered.set(peer, [...(delivered.get(peer) ?? []), m.callId]);
     }
+    if (requestsChanged) strangers?.onRequestsChanged();
     if (taken.length) await this.acknowledge(previousAck, taken, { key, user: identity.userName, owner: identity.publicKey, signingKey });
     for (const [sender, callIds] of delivered) this.deps.onDelivered?.(sender, callIds);
   }

@@ -77,11 +77,27 @@ export class BuddyService {
     });
   }
 
+  /**
+   * Reads the list from storage. The engine calls it before IM, the mailbox and calls start, so
+   * none of them takes a buddy for a stranger (or misses a block) at start-up; the maps are
+   * swapped whole, so nobody sees them half read.
+   */
+  async load(): Promise<void> {
+    const rows = new Map<string, StoredBuddy>();
+    const gone = new Map<string, StoredBuddy>();
+    for (const row of await this.deps.repository.list()) (row.state === 'removed' ? gone : rows).set(row.aor, row);
+    const unread = new Map<string, number>();
+    if (this.deps.unreadCount) for (const aor of rows.keys()) unread.set(aor, await this.deps.unreadCount(aor).catch(() => 0));
+    for (const [target, source] of [[this.rows, rows], [this.gone, gone]] as const) {
+      target.clear();
+      for (const [k, v] of source) target.set(k, v);
+    }
+    this.unread.clear();
+    for (const [k, v] of unread) this.unread.set(k, v);
+  }
+
   async start(): Promise<void> {
-    this.rows.clear();
-    this.gone.clear();
-    for (const row of await this.deps.repository.list()) (row.state === 'removed' ? this.gone : this.rows).set(row.aor, row);
-    if (this.deps.unreadCount) for (const aor of this.rows.keys()) this.unread.set(aor, await this.deps.unreadCount(aor).catch(() => 0));
+    await this.load();
     this.outbox.start();
   }
 

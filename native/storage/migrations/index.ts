@@ -12,6 +12,8 @@ import { m011VerifiedBuddies } from './011-verified-buddies.js';
 import { m012IdentityProtection } from './012-identity-protection.js';
 import { m013PhoneTls } from './013-phone-tls.js';
 import { m014VoiceMessages } from './014-voice-messages.js';
+import { m015MessageRequests } from './015-message-requests.js';
+import { m016MissedCallCount } from './016-missed-call-count.js';
 
 export interface Migration {
   version: number;
@@ -20,4 +22,4 @@ export interface Migration {
 }
 
 /** Every migration, in order. Never edit a shipped one: add the next number. */
-export const migrations: Migration[] = [m001Identity, m002Settings, m003Messages, m004Overlay, m005Calls, m006Buddies, m007OfflineMessages, m008Phones, m009Farm, m010SealedMessages, m011VerifiedBuddies, m012IdentityProtection, m013PhoneTls, m014VoiceMessages];
+export const migrations: Migration[] = [m001Identity, m002Settings, m003Messages, m004Overlay, m005Calls, m006Buddies, m007OfflineMessages, m008Phones, m009Farm, m010SealedMessages, m011VerifiedBuddies, m012IdentityProtection, m013PhoneTls, m014VoiceMessages, m015MessageRequests, m016MissedCallCount];

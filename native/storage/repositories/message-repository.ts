@@ -13,6 +13,8 @@ export interface StoredMessage {
   encrypted: boolean;
   /** A voice message: its length, and (incoming) whether it was played to the end. */
   voice?: { durationMs: number; listened: boolean };
+  /** From a stranger whose conversation waits in Requests (set on the message as it arrives). */
+  request?: true;
   createdAt: number;
   updatedAt: number;
 }
@@ -66,22 +68,111 @@ export interface NewMessage {
   voice?: VoiceAudio & { durationMs: number };
 }
 
+/** How much a stranger's messages may take before the user answers their request. */
+export interface RequestLimits {
+  /** Messages kept per pending request; later ones are counted and dropped. */
+  perRequest: number;
+  /** Requests pending at once; a new stranger past it is counted and dropped. */
+  requests: number;
+}
+
+/** Where a stranger's message went: its conversation (one exists), its request, or nowhere. */
+export type StrangerOutcome =
+  | { kind: 'conversation' | 'request'; message: StoredMessage }
+  | { kind: 'duplicate' }
+  | { kind: 'over-limit' };
+
+export interface MessageRequestRow {
+  peer: string;
+  createdAt: number;
+  updatedAt: number;
+  dropped: number;
+}
+
 export class MessageRepository {
   constructor(private readonly db: Database) {}
 
   /** Stores a message; returns undefined when the same SIP message was stored already. */
   async add(m: NewMessage): Promise<StoredMessage | undefined> {
-    const id = await this.db.transaction(async () => {
-      const result = await this.db.run(
-        `INSERT OR IGNORE INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at, encrypted, voice_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [m.peer, m.direction, m.text, m.status, m.sipCallId, m.sipCseq, m.at, m.at, m.encrypted ? 1 : 0, m.voice?.durationMs ?? null],
-      );
-      if (result.changes !== 1) return undefined;
-      if (m.voice) await this.db.run('INSERT INTO voice_audio (message_id, codec, audio) VALUES (?, ?, ?)', [result.lastID, m.voice.codec, m.voice.audio]);
-      return result.lastID;
-    });
+    const id = await this.db.transaction(() => this.insert(m));
     return id === undefined ? undefined : this.byId(id);
+  }
+
+  private async insert(m: NewMessage): Promise<number | undefined> {
+    const result = await this.db.run(
+      `INSERT OR IGNORE INTO messages (peer, direction, body, status, sip_call_id, sip_cseq, created_at, updated_at, encrypted, voice_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [m.peer, m.direction, m.text, m.status, m.sipCallId, m.sipCseq, m.at, m.at, m.encrypted ? 1 : 0, m.voice?.durationMs ?? null],
+    );
+    if (result.changes !== 1) return undefined;
+    if (m.voice) await this.db.run('INSERT INTO voice_audio (message_id, codec, audio) VALUES (?, ?, ?)', [result.lastID, m.voice.codec, m.voice.audio]);
+    return result.lastID;
+  }
+
+  /**
+   * An incoming message from a stranger (not a buddy): into the conversation when there is one
+   * and no request is pending (the user wrote to them first, or accepted them), otherwise into
+   * their request, opened here if new. One transaction: a request is never lost, never doubled.
+   */
+  async addFromStranger(m: NewMessage, limits: RequestLimits): Promise<StrangerOutcome> {
+    const outcome = await this.db.transaction(async (): Promise<{ kind: StrangerOutcome['kind']; id?: number }> => {
+      const pending = await this.db.get<{ peer: string }>('SELECT peer FROM message_requests WHERE peer = ?', [m.peer]);
+      if (!pending) {
+        const known = await this.db.get<{ id: number }>('SELECT id FROM messages WHERE peer = ? LIMIT 1', [m.peer]);
+        if (known) {
+          const id = await this.insert(m);
+          return id === undefined ? { kind: 'duplicate' } : { kind: 'conversation', id };
+        }
+        const open = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM message_requests');
+        if ((open?.n ?? 0) >= limits.requests) return { kind: 'over-limit' };
+        const id = await this.insert(m);
+        if (id === undefined) return { kind: 'duplicate' };
+        await this.db.run('INSERT INTO message_requests (peer, created_at, updated_at) VALUES (?, ?, ?)', [m.peer, m.at, m.at]);
+        return { kind: 'request', id };
+      }
+      const held = await this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE peer = ?`, [m.peer]);
+      if ((held?.n ?? 0) >= limits.perRequest) {
+        await this.db.run('UPDATE message_requests SET dropped = dropped + 1 WHERE peer = ?', [m.peer]);
+        return { kind: 'over-limit' };
+      }
+      const id = await this.insert(m);
+      if (id === undefined) return { kind: 'duplicate' };
+      await this.db.run('UPDATE message_requests SET updated_at = ? WHERE peer = ?', [m.at, m.peer]);
+      return { kind: 'request', id };
+    });
+    if (outcome.id === undefined) return { kind: outcome.kind as 'duplicate' | 'over-limit' };
+    const message = (await this.byId(outcome.id))!;
+    return { kind: outcome.kind as 'conversation' | 'request', message: outcome.kind === 'request' ? { ...message, request: true } : message };
+  }
+
+  async isRequest(peer: string): Promise<boolean> {
+    return (await this.db.get<{ peer: string }>('SELECT peer FROM message_requests WHERE peer = ?', [peer])) !== undefined;
+  }
+
+  /** Pending requests, newest activity first, each with its newest message and how many it holds. */
+  async requests(): Promise<Array<MessageRequestRow & { lastMessage: StoredMessage; messageCount: number }>> {
+    const rows = await this.db.all<Row & { message_count: number; r_created: number; r_updated: number; r_dropped: number }>(
+      `SELECT m.*, c.message_count, r.created_at AS r_created, r.updated_at AS r_updated, r.dropped AS r_dropped
+       FROM message_requests r
+       JOIN (SELECT peer, MAX(id) AS last_id, COUNT(*) AS message_count FROM messages GROUP BY peer) c ON c.peer = r.peer
+       JOIN messages m ON m.id = c.last_id
+       ORDER BY r.updated_at DESC, m.id DESC`,
+    );
+    return rows.map((r) => ({ peer: r.peer, createdAt: r.r_created, updatedAt: r.r_updated, dropped: r.r_dropped, lastMessage: { ...toMessage(r), request: true }, messageCount: r.message_count }));
+  }
+
+  /** The user accepted the request: its messages become an ordinary conversation. False when none was pending. */
+  async acceptRequest(peer: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM message_requests WHERE peer = ?', [peer])).changes === 1;
+  }
+
+  /** The user deleted (or blocked) the request: it and its messages go, in one transaction. False when none was pending. */
+  async deleteRequest(peer: string): Promise<boolean> {
+    return this.db.transaction(async () => {
+      const removed = (await this.db.run('DELETE FROM message_requests WHERE peer = ?', [peer])).changes === 1;
+      if (removed) await this.db.run('DELETE FROM messages WHERE peer = ?', [peer]);
+      return removed;
+    });
   }
 
   /** A voice message's audio, or undefined for a message that has none. */
@@ -137,10 +228,12 @@ export class MessageRepository {
     return rows.reverse().map(toMessage);
   }
 
+  /** Conversations, newest first; peers whose request is pending are in requests() instead. */
   async conversations(): Promise<Array<{ peer: string; lastMessage: StoredMessage; messageCount: number }>> {
     const rows = await this.db.all<Row & { message_count: number }>(
       `SELECT m.*, c.message_count FROM messages m
        JOIN (SELECT peer, MAX(id) AS last_id, COUNT(*) AS message_count FROM messages GROUP BY peer) c ON m.id = c.last_id
+       WHERE m.peer NOT IN (SELECT peer FROM message_requests)
        ORDER BY m.id DESC`,
     );
     return rows.map((r) => ({ peer: r.peer, lastMessage: toMessage(r), messageCount: r.message_count }));

@@ -18,6 +18,7 @@ import { RelayState } from './relay-state.svelte.js';
 import { PhonesState } from './phones-state.svelte.js';
 import { RescueState } from './rescue-state.svelte.js';
 import { VoicemailState } from './voicemail-state.svelte.js';
+import { StrangersState } from './strangers-state.svelte.js';
 
 const JOURNAL_LIMIT = 500;
 
@@ -35,6 +36,7 @@ export class AppState {
   readonly rescue: RescueState;
   readonly voicemail: VoicemailState;
   readonly dht: DhtState;
+  readonly strangers: StrangersState;
   /** Tones and call audio; App.svelte feeds it the call list as it changes. */
   readonly media: CallMedia;
   /** Why call audio is not fully working (e.g. no microphone), as a sentence. */
@@ -63,6 +65,7 @@ export class AppState {
     this.rescue = new RescueState(client);
     this.voicemail = new VoicemailState(client);
     this.dht = new DhtState(client);
+    this.strangers = new StrangersState(client);
     this.media = new CallMedia(
       client,
       () => this.devices.forCall(),
@@ -110,11 +113,12 @@ export class AppState {
     this.rescue.apply(event);
     this.voicemail.apply(event);
     this.dht.apply(event);
+    this.strangers.apply(event);
   }
 
   private async reload(): Promise<void> {
     try {
-      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.relay.load(this.consistent), this.phones.load(this.consistent), this.rescue.load(this.consistent), this.voicemail.load(this.consistent), this.dht.load(this.consistent)]);
+      await Promise.all([this.node.load(this.consistent), this.chat.load(), this.overlay.load(this.consistent), this.calls.load(this.consistent), this.buddies.load(this.consistent), this.lan.load(this.consistent), this.nat.load(this.consistent), this.relay.load(this.consistent), this.phones.load(this.consistent), this.rescue.load(this.consistent), this.voicemail.load(this.consistent), this.dht.load(this.consistent), this.strangers.load(this.consistent)]);
       this.loadError = undefined;
       this.ready = true;
     } catch (error) {

@@ -35,7 +35,8 @@ export function callRoles(calls: readonly CallView[]): CallRoles {
 /** The tone to play now, if any. */
 export function toneFor(calls: readonly CallView[]): ToneName | undefined {
   const { incoming, waiting } = callRoles(calls);
-  if (incoming) return waiting ? 'call-waiting' : 'ring';
+  // A stranger's call request (the "ask" policy) is shown without a sound.
+  if (incoming) return incoming.request ? undefined : waiting ? 'call-waiting' : 'ring';
   // A callee that sends early media (its network's ringback or an announcement) is heard instead.
   if (calls.some((call) => call.direction === 'out' && call.state === 'ringing' && !call.earlyMedia)) return 'ringback';
   return undefined;

@@ -135,6 +135,8 @@ export class CallsState {
 
   private applyHistory(entry: CallHistoryEntry): void {
     if (this.history.some((e) => e.id === entry.id)) return;
+    // Repeated missed calls from one caller: the new entry carries the count, the one it folded in goes.
+    if (entry.replaces !== undefined) this.history = this.history.filter((e) => e.id !== entry.replaces);
     const after = this.history.findIndex((e) => e.id < entry.id);
     if (after < 0) this.history.push(entry);
     else this.history.splice(after, 0, entry);

@@ -68,7 +68,18 @@ export class ChatState {
   }
 
   apply(event: ControlEvent): void {
+    // A stranger's message waits in Requests (strangers-state), not among the conversations.
+    if (event.type === 'message.added' && event.data.request) return;
     if (event.type === 'message.added' || event.type === 'message.updated') this.applyMessage(event.data);
+    // An accepted request becomes a conversation: the engine's list has it.
+    if (event.type === 'requests.changed') void this.reloadConversations();
+  }
+
+  private async reloadConversations(): Promise<void> {
+    await this.consistent(
+      () => this.client.invoke('im.conversations', {}),
+      (list) => (this.conversations = list),
+    ).catch(() => undefined);
   }
 
   /** Pure and idempotent: ids grow, so a message at or below a conversation's last id is already counted. */

@@ -1,5 +1,9 @@
 // The renderer's view of the control API: types only, never the engine's runtime code.
 export type {
+  BlockedView,
+  MessageRequestView,
+  StrangerCalls,
+  StrangerSettings,
   BuddyPresence,
   BuddyState,
   BuddyView,

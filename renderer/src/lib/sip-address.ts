@@ -25,6 +25,13 @@ export function addressFromInput(typed: string, overlay: string | undefined): st
   return text;
 }
 
+/** A user of this node's overlay (`sip:bob@OVERLAY`): an identity that can be blocked, unlike a phone's From. */
+export function isOverlayUser(address: string, overlay: string | undefined): boolean {
+  if (!overlay) return false;
+  const key = conversationKeyOf(address);
+  return !!key && /^sip:[^@]+@/.test(key) && key.endsWith(`@${overlay.toLowerCase()}`);
+}
+
 /**
  * A contact as the Network screen shows it: the address without its transport and certificate
  * parameters, and whether it is reached over TLS with a certificate pinned by its owner's record

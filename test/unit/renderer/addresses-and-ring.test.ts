@@ -4,10 +4,18 @@ import { describe, it } from 'node:test';
 import type { OverlayStatus } from '../../../native/control/api.js';
 import { conversationKey } from '../../../native/wire/sip/uri.js';
 import { knownNodes, pointOnCircle, turnOf } from '../../../renderer/src/lib/ring.js';
-import { addressFromInput, contactParts, conversationKeyOf } from '../../../renderer/src/lib/sip-address.js';
+import { addressFromInput, contactParts, conversationKeyOf, isOverlayUser } from '../../../renderer/src/lib/sip-address.js';
 import { proposeUserName } from '../../../renderer/src/lib/user-name.js';
 
 describe('addresses typed in the chat', () => {
+  it('tells a user of the overlay (blockable) from a phone or another domain', () => {
+    assert.equal(isOverlayUser('sip:carol@peerdial', 'peerdial'), true);
+    assert.equal(isOverlayUser('<sip:Carol@PeerDial>', 'peerdial'), true);
+    assert.equal(isOverlayUser('sip:desk@192.0.2.7:5060', 'peerdial'), false);
+    assert.equal(isOverlayUser('sip:carol@peerdial.example', 'peerdial'), false);
+    assert.equal(isOverlayUser('sip:carol@peerdial', undefined), false);
+  });
+
   it('turn a bare user name into an AOR of this overlay, and keep full SIP URIs', () => {
     assert.equal(addressFromInput(' Bob ', 'peerdial'), 'sip:bob@peerdial');
     assert.equal(addressFromInput('bob@192.0.2.10:5060', 'peerdial'), 'sip:bob@192.0.2.10:5060');

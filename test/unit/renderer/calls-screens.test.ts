@@ -42,6 +42,13 @@ describe('calls on screen', () => {
     assert.equal(wantsCallAudio([ringing]), false);
   });
 
+  it('shows a stranger\'s call request (the "ask" policy) without any tone, alone or while talking', () => {
+    const request = call({ direction: 'in', state: 'incoming', request: true });
+    assert.equal(callRoles([request]).incoming, request);
+    assert.equal(toneFor([request]), undefined);
+    assert.equal(toneFor([call({ state: 'active' }), request]), undefined);
+  });
+
   it('offers call waiting for a second call while talking, with a quiet beep instead of the ring', () => {
     const talking = call({ state: 'active' });
     const second = call({ direction: 'in', state: 'incoming', peer: 'sip:carol@peerdial' });

@@ -70,6 +70,16 @@ describe('migrations', () => {
     await db.close();
   });
 
+  it('016 missed-call count: calls from before count as one each', async () => {
+    const { db, file } = await openAt(15);
+    await db.run("INSERT INTO calls (direction, peer, sip_call_id, outcome, started_at, ended_at) VALUES ('in', 'sip:a@x', 'c1', 'missed', 1, 2)");
+    await db.close();
+    const upgraded = await Database.open(file, migrations.filter((m) => m.version <= 16));
+    assert.deepEqual(await upgraded.get('SELECT repeat FROM calls'), { repeat: 1 });
+    assert.equal((await new CallRepository(upgraded).recent(10))[0].count, undefined);
+    await upgraded.close();
+  });
+
   it('upgrade an older database in place and keep its rows', async () => {
     const { db, file } = await openAt(1);
     await db.run("INSERT INTO identity (id, display_name, user_name, public_key, private_key, created_at) VALUES (1, 'A', 'a', x'00', x'00', 0)");
