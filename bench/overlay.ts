@@ -2,7 +2,7 @@
 // and 10,000 nodes (rings grown by real joins); lookup success and maintenance bytes under churn,
 // without and with random message loss; lookup stretch; lookups and records after a mass
 // failure. Every simulated part runs on the Internet latency model (test/sim/internet-latency.ts).
-// Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,loss,stretch,mass,udp).
+// Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,loss,stretch,mass,udp,adversarial).
 // The udp part runs real node processes on loopback (bench/overlay-udp.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -16,10 +16,11 @@ import { joinInWaves, mean, percentile, roundsUntilCorrect } from '../test/sim/r
 import { seededRandom, SimNetwork, SIP_OVERHEAD_BYTES } from '../test/sim/sim-network.js';
 import { measureStretch } from '../test/sim/stretch.js';
 import { overlayOverUdp } from './overlay-udp.js';
+import { adversarialLookups } from '../test/sim/liars.js';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'sim,churn,loss,stretch,mass,udp' },
+    only: { type: 'string', default: 'sim,churn,loss,stretch,mass,udp,adversarial' },
     'udp-nodes': { type: 'string', default: '50' },
     seed: { type: 'string', default: '1' },
     'churn-minutes': { type: 'string', default: '6' },
@@ -326,6 +327,17 @@ async function main() {
   }
   if (parts.has('stretch')) report.stretch = await stretch();
   if (parts.has('mass')) report.massFailure = { '0.2': await massFailure(0.2), '0.5': await massFailure(0.5) };
+  if (parts.has('adversarial')) {
+    const adversarial: Record<string, unknown> = {
+      model: 'liars answer every lookup step "done", naming the liar closest after the key; they hold no records; otherwise honest. Converged 1,000-node ring, 1,000 lookups from honest nodes, the same lookups with lookup() (undefended) and lookupDisjoint() (6 disjoint checked paths, closest answer after the key wins). Liars placing themselves at chosen IDs not simulated.',
+      target: { '0.2': 0.99, '0.3': 0.95 },
+    };
+    for (const share of [0.1, 0.2, 0.3]) {
+      adversarial[String(share)] = await adversarialLookups({ seed, share });
+      log(`adversarial ${share}`, adversarial[String(share)]);
+    }
+    report.adversarial = adversarial;
+  }
   if (parts.has('udp')) report.udp = await overlayOverUdp({ nodes: Number(values['udp-nodes']), lookups: 500, messages: 200, log });
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(report, null, 2) + '\n');

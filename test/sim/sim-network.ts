@@ -43,7 +43,16 @@ const OVERHEADS = overlayOverheads();
 /** The mean of a find-closest request's and response's overhead (for estimates of lookup traffic). */
 export const SIP_OVERHEAD_BYTES = Math.round((OVERHEADS.get('find-closest')!.request + OVERHEADS.get('find-closest')!.response) / 2);
 
+/**
+ * A malicious node's answer to one request, in place of the honest node's: an answer, DROP (no
+ * answer at all), or undefined to answer honestly.
+ */
+export type Adversary = (op: OverlayOp, body: unknown) => unknown;
+export const DROP = Symbol('drop');
+
 export class SimNetwork {
+  /** Nodes that answer as an attacker would, by address (host:port). */
+  readonly adversaries = new Map<string, Adversary>();
   readonly scheduler: EventScheduler;
   readonly nodes = new Map<string, ChordNode>();
   readonly config: ChordConfig;
@@ -198,8 +207,9 @@ export class SimNetwork {
               }
               const answering: { reply?: string } = {};
               server = answering;
-              node
-                .handle(op, JSON.parse(payload) as OpRequest<O>, self)
+              const lie = this.adversaries.get(target)?.(op, JSON.parse(payload));
+              if (lie === DROP) return;
+              (lie !== undefined ? Promise.resolve(lie as OpResponse<O>) : node.handle(op, JSON.parse(payload) as OpRequest<O>, self))
                 .then((answer) => {
                   if (this.dead.has(target)) return;
                   answering.reply = JSON.stringify(answer);

@@ -140,7 +140,7 @@ const mergePing = (node: NodeRef): OpRequest<'ping'> => ({ merge: node });
 export class ChordNode {
   readonly table: RoutingTable;
   readonly config: ChordConfig;
-  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0, mergeProbes: 0, mergeAdoptions: 0, orphanHints: 0 };
+  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0, mergeProbes: 0, mergeAdoptions: 0, orphanHints: 0, implausibleAnswers: 0 };
   private readonly timers: Array<TimerHandle | undefined> = [];
   private readonly oneOffTimers = new Set<TimerHandle>();
   private running = false;
@@ -273,7 +273,59 @@ export class ChordNode {
     return this.lookupFrom(key, this.findClosestLocal(key));
   }
 
-  private async lookupFrom(key: NodeId, firstStep: OpResponse<'find-closest'>, avoid: string[] = [], options: { remoteOnly?: boolean; origin?: { host: string; port: number }; met?: NodeRef[] } = {}): Promise<LookupResult> {
+  /**
+   * A lookup that survives lying nodes (after S/Kademlia): `paths` iterative lookups at once, each
+   * from its own first hop and through nodes no other path visits, each step checked (a closer
+   * node must lie between the one that named it and the key; a "done" must name a node after the
+   * key, and one suspiciously far after it, more than SUSPICIOUS_GAPS mean gaps, must be named by
+   * a second node of the path before it is believed). Of the paths' answers the node closest
+   * after the key wins: a liar can name a node further on, not conjure one closer than the truth.
+   */
+  async lookupDisjoint(key: NodeId, paths = DISJOINT_PATHS): Promise<LookupResult> {
+    const local = this.findClosestLocal(key);
+    if (local.done) return this.lookupFrom(key, local);
+    const first = this.table.precedingNodes(key, this.options.now(), paths);
+    const claimed = new Map<string, number>();
+    const results = await Promise.allSettled(first.map((node, index) => this.lookupFrom(key, { done: false, node, successors: [] }, [], { path: { claimed, index, named: new Map() } })));
+    const found = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (!found.length) throw (results[0] as PromiseRejectedResult | undefined)?.reason ?? new LookupError(`lookup of ${idToHex(key)}: no path`);
+    return found.reduce((best, r) => (ringDistance(key, idOf(r.node)) < ringDistance(key, idOf(best.node)) ? r : best));
+  }
+
+  /** Whether one step of a disjoint lookup path is believable (see lookupDisjoint). */
+  private plausible(key: NodeId, from: NodeRef | { id?: string }, answer: OpResponse<'find-closest'>, named: Map<string, Set<string>>): boolean {
+    if (!from.id) return true;
+    const fromId = idFromHex(from.id)!;
+    if (!answer.done) return inOpenInterval(idOf(answer.node), fromId, key);
+    if (answer.node.id !== from.id && !inHalfOpenInterval(key, fromId, idOf(answer.node))) return false;
+    const gap = this.meanGap();
+    if (gap === undefined || ringDistance(key, idOf(answer.node)) <= gap * BigInt(SUSPICIOUS_GAPS)) return true;
+    const by = named.get(answer.node.id) ?? new Set<string>();
+    by.add(from.id);
+    named.set(answer.node.id, by);
+    return by.size >= 2;
+  }
+
+  /** The mean ID distance between neighbouring nodes, measured over our predecessor and successors. */
+  private meanGap(): bigint | undefined {
+    const pred = this.table.predecessor;
+    const last = this.table.successors.at(-1);
+    if (!pred || !last || pred.id === last.id) return undefined;
+    return ringDistance(idOf(pred), idOf(last)) / BigInt(this.table.successors.length + 1);
+  }
+
+  private async lookupFrom(
+    key: NodeId,
+    firstStep: OpResponse<'find-closest'>,
+    avoid: string[] = [],
+    options: {
+      remoteOnly?: boolean;
+      origin?: { host: string; port: number };
+      met?: NodeRef[];
+      /** One path of lookupDisjoint: the nodes each path visits (no other path may), and the far nodes named so far. */
+      path?: { claimed: Map<string, number>; index: number; named: Map<string, Set<string>> };
+    } = {},
+  ): Promise<LookupResult> {
     this.stats.lookups++;
     let step = firstStep;
     let hops = 0;
@@ -289,7 +341,18 @@ export class ChordNode {
       }
       const next = step.node;
       try {
-        step = await this.send(next, 'find-closest', { key: idToHex(key), ...(dead.size ? { avoid: [...dead] } : {}) });
+        const path = options.path;
+        if (path) {
+          const owner = path.claimed.get(next.id);
+          if (owner !== undefined && owner !== path.index) throw new LookupError('another path visits this node');
+          path.claimed.set(next.id, path.index);
+        }
+        const answer = await this.send(next, 'find-closest', { key: idToHex(key), ...(dead.size ? { avoid: [...dead] } : {}) });
+        if (path && !this.plausible(key, next, answer, path.named)) {
+          this.stats.implausibleAnswers++;
+          throw new LookupError('implausible answer');
+        }
+        step = answer;
         lastGood = next;
         via = next;
         hops++;
@@ -1159,6 +1222,10 @@ export class ChordNode {
 /** A store request's records are kept under this many bytes of JSON, well inside one 64 KB SIP message. */
 /** A predecessor not heard from in this many check periods may be dead: writes for its keys are taken. */
 const PREDECESSOR_SILENT_PERIODS = 3;
+/** Paths of a lookup that must survive lying nodes (lookupDisjoint). */
+const DISJOINT_PATHS = 6;
+/** A "done" naming a node more than this many mean gaps after the key needs a second witness. */
+const SUSPICIOUS_GAPS = 2;
 /** How far back (in mean gaps between nodes, per replica) a node takes replica writes from. */
 const REPLICA_REACH = 4;
 const STORE_BATCH_BYTES = 48 * 1024;

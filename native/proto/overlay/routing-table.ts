@@ -65,6 +65,21 @@ export class RoutingTable {
     return best;
   }
 
+  /**
+   * Up to `count` distinct nodes of the table that precede `key`, closest to it first: where
+   * disjoint lookup paths start (each path takes its own first hop).
+   */
+  precedingNodes(key: NodeId, now: number, count: number): NodeRef[] {
+    const keyDistance = ringDistance(this.selfId, key);
+    const seen = new Map<string, { node: NodeRef; d: bigint }>();
+    for (const n of [...this.fingers, ...this.successors]) {
+      if (!n || n.id === this.self.id || seen.has(n.id) || this.isSuspect(n.id, now)) continue;
+      const d = ringDistance(this.selfId, idOf(n));
+      if (d > 0n && d < keyDistance) seen.set(n.id, { node: n, d });
+    }
+    return [...seen.values()].sort((a, b) => (a.d > b.d ? -1 : a.d < b.d ? 1 : 0)).slice(0, count).map((x) => x.node);
+  }
+
   /** The first live successor, if any. */
   liveSuccessor(now: number): NodeRef | undefined {
     return this.successors.find((s) => !this.isSuspect(s.id, now));

@@ -1,0 +1,14 @@
+// Lookups in a ring where a fifth of the nodes lie in concert (test/sim/liars.ts): the plain
+// iterative lookup believes the first liar it meets; lookupDisjoint's checked, disjoint paths
+// find the responsible node nearly always.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { adversarialLookups } from './liars.js';
+
+describe('lookups with 20% of the nodes lying', () => {
+  it('succeed with disjoint checked paths where the plain lookup fails about half the time', async () => {
+    const result = await adversarialLookups({ seed: 7, share: 0.2, nodes: 400, lookups: 300 });
+    assert.ok(result.lookupSuccessUndefended < 0.7, `undefended ${result.lookupSuccessUndefended}`);
+    assert.ok(result.lookupSuccess >= 0.95, `defended ${result.lookupSuccess}`);
+  });
+});
