@@ -1,0 +1,33 @@
+// Inputs the fuzzers (test/fuzz) found that broke a wire parser, each kept as the case it was.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { decodeLocationItem } from '../../../native/wire/dht/location-item.js';
+import { buildPidf, MAX_NOTE_LENGTH, parsePidf } from '../../../native/wire/presence/pidf.js';
+
+describe('inputs found by fuzzing', () => {
+  it('refuses a location item with a negative string length instead of looping forever', () => {
+    // bencode 4.0.1 steps backwards on "-48...1:" and never ends; run it where a hang can be cut off.
+    const input = 'ZDotNDgyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIxOjpk';
+    const code = `import('./native/wire/dht/location-item.ts').then((m) => console.log(JSON.stringify(m.decodeLocationItem(Buffer.from('${input}', 'base64')))))`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.signal, null, 'decodeLocationItem did not return within 20 s');
+    assert.equal(r.stdout.trim(), '"not bencode"');
+    assert.equal(decodeLocationItem(Buffer.from('d1:bi-1ee')), 'no valid user name');
+  });
+});
+
+describe('PIDF notes found by fuzzing', () => {
+  const doc = (note: string) => `<presence entity="sip:a@b"><tuple id="t"><status><basic>open</basic></status></tuple><note>${note}</note></presence>`;
+
+  it('reads a note the same after writing it out again when its cut ends in a space', () => {
+    // Cut at MAX_NOTE_LENGTH, "x...x& more" ends in "& ".
+    const first = parsePidf(doc('x'.repeat(MAX_NOTE_LENGTH - 2) + '&amp; more'));
+    assert.equal(first?.note, 'x'.repeat(MAX_NOTE_LENGTH - 2) + '&');
+    assert.deepEqual(parsePidf(buildPidf({ ...first!, at: 0 })), { ...first, at: 0 });
+  });
+
+  it('drops a note that is only an escaped space', () => {
+    assert.deepEqual(parsePidf(doc('&#32;')), { entity: 'sip:a@b', status: 'available' });
+  });
+});
