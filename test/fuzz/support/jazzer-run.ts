@@ -110,8 +110,9 @@ export async function runFuzzTarget(target: string, seconds: number): Promise<Fu
   const run: FuzzRun = {
     target,
     seconds,
-    executions: statistic(output, 'number_of_executed_units'),
-    execsPerSecond: statistic(output, 'average_exec_per_sec'),
+    // The final stats, else the last status line (#RUNS ... exec/s: N) when they did not come through.
+    executions: statistic(output, 'number_of_executed_units') || lastNumber(output, /^#(\d+)\s/gm),
+    execsPerSecond: statistic(output, 'average_exec_per_sec') || lastNumber(output, /exec\/s: (\d+)/g),
     coverage: lastNumber(output, /\bcov: (\d+)/g),
     corpusSize: lastNumber(output, /\bcorp: (\d+)/g),
     peakRssMb: statistic(output, 'peak_rss_mb'),
@@ -130,7 +131,7 @@ export async function runFuzzTarget(target: string, seconds: number): Promise<Fu
 
 function statistic(output: string, name: string): number {
   const m = new RegExp(`stat::${name}:\\s+(\\d+)`).exec(output);
-  return m ? Number(m[1]) : NaN;
+  return m ? Number(m[1]) : 0;
 }
 
 function lastNumber(output: string, pattern: RegExp): number {
