@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { decodeLocationItem } from '../../../native/wire/dht/location-item.js';
+import { decodeOverlayRequest, OVERLAY_CONTENT_TYPE } from '../../../native/wire/overlay/messages.js';
+import { parseRecord } from '../../../native/wire/overlay/record.js';
 import { buildPidf, MAX_NOTE_LENGTH, parsePidf } from '../../../native/wire/presence/pidf.js';
+import type { SipRequest } from '../../../native/wire/sip/message.js';
 
 describe('inputs found by fuzzing', () => {
   it('refuses a location item with a negative string length instead of looping forever', () => {
@@ -29,5 +32,28 @@ describe('PIDF notes found by fuzzing', () => {
 
   it('drops a note that is only an escaped space', () => {
     assert.deepEqual(parsePidf(doc('&#32;')), { entity: 'sip:a@b', status: 'available' });
+  });
+});
+
+describe('overlay records nested deep, found by fuzzing', () => {
+  const depth = 20_000;
+  const record = (extra: string) =>
+    `{"type":"name","key":"${'a'.repeat(40)}","owner":"${'A'.repeat(43)}","slot":"","seq":1,"expires":1,"sig":"${'A'.repeat(86)}","value":{"user":"a","overlay":"b"${extra}}}`;
+  const deep = ',"x":' + '['.repeat(depth) + ']'.repeat(depth);
+
+  it('refuses a 40 KB record whose value nests 20,000 deep instead of overflowing the stack', () => {
+    assert.equal(parseRecord(JSON.parse(record(deep))), 'nested too deep');
+    assert.equal(typeof parseRecord(JSON.parse(record(''))), 'object');
+  });
+
+  it('answers 400 to an overlay store carrying one', () => {
+    const request = {
+      method: 'REGISTER',
+      uri: 'sip:192.0.2.1:5060',
+      version: '2.0',
+      headers: { 'p2p-op': 'store', 'p2p-overlay': 'o', 'content-type': OVERLAY_CONTENT_TYPE, contact: [] },
+      content: `{"records":[${record(deep)}],"replica":false}`,
+    } as unknown as SipRequest;
+    assert.deepEqual(decodeOverlayRequest(request), { ok: false, status: 400, reason: 'Bad Request (records must be well-formed records)' });
   });
 });
