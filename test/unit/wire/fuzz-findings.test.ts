@@ -3,10 +3,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { decodeLocationItem } from '../../../native/wire/dht/location-item.js';
+import { readConfigOffer } from '../../../native/wire/lan/config-offer.js';
+import { decodeCredentialRequest } from '../../../native/wire/relay/credential.js';
+import { decodeDsrp } from '../../../native/wire/rescue/dsrp.js';
 import { decodeOverlayRequest, OVERLAY_CONTENT_TYPE } from '../../../native/wire/overlay/messages.js';
 import { parseRecord } from '../../../native/wire/overlay/record.js';
 import { buildPidf, MAX_NOTE_LENGTH, parsePidf } from '../../../native/wire/presence/pidf.js';
 import type { SipRequest } from '../../../native/wire/sip/message.js';
+import { SEED_NOW } from '../../fuzz/support/seed-time.js';
 
 describe('inputs found by fuzzing', () => {
   it('refuses a location item with a negative string length instead of looping forever', () => {
@@ -55,5 +59,26 @@ describe('overlay records nested deep, found by fuzzing', () => {
       content: `{"records":[${record(deep)}],"replica":false}`,
     } as unknown as SipRequest;
     assert.deepEqual(decodeOverlayRequest(request), { ok: false, status: 400, reason: 'Bad Request (records must be well-formed records)' });
+  });
+});
+
+describe('signed JSON nested deep, found by fuzzing', () => {
+  // 12 KB nested 6,000 deep: JSON.parse takes it, canonicalJson in the signature check did not.
+  const deep = '['.repeat(6_000) + ']'.repeat(6_000);
+  const key = 'A'.repeat(43);
+
+  it('refuses a relay credential request nested deep instead of throwing RangeError', () => {
+    const body = `{"zz":${deep},"relay":1,"type":"credential-request","aor":"sip:a@b","member":"m","key":"${key}","sig":"x","at":${SEED_NOW}}`;
+    assert.deepEqual(decodeCredentialRequest(body, SEED_NOW), { ok: false, reason: 'nested too deep' });
+  });
+
+  it('refuses a DSRP message nested deep instead of throwing RangeError', () => {
+    const body = `{"zz":${deep},"dsrp":1,"type":"release","origin":"0123456789abcdef","key":"${key}","sig":"x","at":${SEED_NOW}}`;
+    assert.deepEqual(decodeDsrp(body, SEED_NOW), { ok: false, reason: 'nested too deep' });
+  });
+
+  it('refuses a LAN configuration offer nested deep instead of throwing RangeError', () => {
+    const body = `{"zz":${deep},"type":"peerdial-config","signer":{"key":"${key}"},"version":1,"issuedAt":1,"config":{},"sig":"x"}`;
+    assert.deepEqual(readConfigOffer(body), { kind: 'malformed', reason: 'nested too deep' });
   });
 });
