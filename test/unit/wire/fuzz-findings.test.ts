@@ -9,7 +9,7 @@ import { decodeDsrp } from '../../../native/wire/rescue/dsrp.js';
 import { decodeOverlayRequest, OVERLAY_CONTENT_TYPE } from '../../../native/wire/overlay/messages.js';
 import { parseRecord } from '../../../native/wire/overlay/record.js';
 import { buildPidf, MAX_NOTE_LENGTH, parsePidf } from '../../../native/wire/presence/pidf.js';
-import type { SipRequest } from '../../../native/wire/sip/message.js';
+import { parseSipMessage, serializeSipMessage, type SipRequest } from '../../../native/wire/sip/message.js';
 import { SEED_NOW } from '../../fuzz/support/seed-time.js';
 
 describe('inputs found by fuzzing', () => {
@@ -80,5 +80,27 @@ describe('signed JSON nested deep, found by fuzzing', () => {
   it('refuses a LAN configuration offer nested deep instead of throwing RangeError', () => {
     const body = `{"zz":${deep},"type":"peerdial-config","signer":{"key":"${key}"},"version":1,"issuedAt":1,"config":{},"sig":"x"}`;
     assert.deepEqual(readConfigOffer(body), { kind: 'malformed', reason: 'nested too deep' });
+  });
+});
+
+describe('SIP route sets the sip package cannot read, found by fuzzing', () => {
+  const request = (route: string) =>
+    Buffer.from(
+      'OPTIONS sip:b@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n' +
+        'To: <sip:b@example.test>\r\nFrom: <sip:a@example.test>;tag=1\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n' +
+        `Route: ${route}\r\nContent-Length: 0\r\n\r\n`,
+    );
+
+  it('answers 400 to a Route of another scheme instead of accepting what cannot be written out', () => {
+    const outcome = parseSipMessage(request('<si0:proxy.example.test;lr>'));
+    assert.equal(outcome.kind, 'bad-request');
+    assert.equal(outcome.kind === 'bad-request' && outcome.status, 400);
+    assert.equal(outcome.kind === 'bad-request' && outcome.reason, 'unreadable Route address');
+  });
+
+  it('still takes and writes out a SIP Route', () => {
+    const outcome = parseSipMessage(request('<sip:proxy.example.test;lr>'));
+    assert.equal(outcome.kind, 'request');
+    assert.match(serializeSipMessage(outcome.kind === 'request' ? outcome.message : ({} as SipRequest)).toString(), /^Route: +<sip:proxy\.example\.test;lr>\r$/m);
   });
 });
