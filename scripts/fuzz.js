@@ -1,5 +1,5 @@
 // `npm run fuzz`: every fuzz target for FUZZ_SECONDS each (default 120; the CI suite
-// `npm run test:fuzz` runs 7). FUZZ_TARGETS=sip-message,rtp runs some only.
+// `npm run test:fuzz` runs 8). FUZZ_TARGETS=sip-message,rtp runs some only.
 import { spawnSync } from 'node:child_process';
 
 const env = { ...process.env, FUZZ_SECONDS: process.env.FUZZ_SECONDS ?? '120' };

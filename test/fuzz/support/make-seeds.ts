@@ -117,6 +117,15 @@ for (const suite of ['AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'] as const) {
   put('srtp', `${suite}.srtcp`, new SrtcpSender(mk, ms, suite).protect(seeds.rtp['sr-sdes-bye.rtcp'] as Buffer));
 }
 
+// Hostile shapes the fuzzer would take long to grow: JSON nested 6,000 deep inside a message
+// that passes every check before the signature (canonicalJson recursed into it and overflowed).
+const deep = '['.repeat(6_000) + ']'.repeat(6_000);
+const nestDeep = (json: string) => json.replace(/^\{/, `{"zz":${deep},`);
+for (const [target, name] of [['relay', 'request.json'], ['rescue-dsrp', 'sos.json'], ['lan', 'offer.json'], ['overlay-record', 'name.json']] as const) {
+  put(target, `deep-${name}`, nestDeep(seeds[target][name] as string));
+}
+put('overlay-messages', 'store-deep', `store ${contact}\n{"replica":false,"records":[${nestDeep(seeds['overlay-record']['name.json'] as string)}]}`);
+
 for (const [target, files] of Object.entries(seeds)) {
   mkdirSync(path.join(CORPUS_DIR, target), { recursive: true });
   for (const [name, bytes] of Object.entries(files)) writeFileSync(path.join(CORPUS_DIR, target, name), bytes);
