@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-const SUITES = { unit: 'test/unit', sim: 'test/sim', integration: 'test/integration', interop: 'test/interop', e2e: 'test/e2e' };
+const SUITES = { unit: 'test/unit', sim: 'test/sim', integration: 'test/integration', interop: 'test/interop', e2e: 'test/e2e', fuzz: 'test/fuzz' };
 const suite = process.argv[2];
 if (!(suite in SUITES)) {
   console.error(`run-tests: name a suite: ${Object.keys(SUITES).join(', ')}`);

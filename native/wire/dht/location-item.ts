@@ -17,6 +17,7 @@
 // The item's BEP 44 seq is the time of signing in milliseconds, like a ring record's seq.
 import { createHash } from 'node:crypto';
 import bencode from 'bencode';
+import { decodeBencode } from './krpc-check.js';
 import { PHONE_CONTACT_PARAM } from '../overlay/record.js';
 
 /** BEP 44: the bencoded `v` of an item is at most 1000 bytes. */
@@ -97,6 +98,9 @@ function toWire(item: LocationItem): Record<string, unknown> {
 export function decodeLocationItem(value: Uint8Array): LocationItem | string {
   const bytes = Buffer.from(value);
   if (bencodedSize(bytes) > LOCATION_ITEM_MAX_BYTES) return `larger than ${LOCATION_ITEM_MAX_BYTES} bytes`;
+  // bencode 4.0.1's decoder takes a negative string length ("d:-4:") as a step backwards and
+  // loops forever (found by fuzzing): only what our strict reader accepts goes on to it.
+  if (decodeBencode(bytes) === undefined) return 'not bencode';
   let decoded: unknown;
   try {
     decoded = bencode.decode(bytes);

@@ -2,7 +2,7 @@
 // document signed by the offering user's Ed25519 key, versioned, carried in NOTIFY bodies of
 // the `peerdial-config` event package. The signature covers, under its own context line, the
 // canonical JSON of every field but `sig`, so it can be checked wherever the document travels.
-import { canonicalJson } from '../overlay/record.js';
+import { canonicalJson, nestedDeeperThan } from '../overlay/record.js';
 import { signEd25519, verifyEd25519 } from '../crypto/signature.js';
 
 /** RFC 6665 event package name, in Event and Allow-Events. */
@@ -82,6 +82,8 @@ export function readConfigOffer(body: string): ConfigOfferReading {
     return { kind: 'malformed', reason: 'not JSON' };
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { kind: 'malformed', reason: 'not an object' };
+  // Offers nest 4 levels (config, turn, a relay); canonicalJson below would overflow the stack on deep nesting.
+  if (nestedDeeperThan(parsed, 8)) return { kind: 'malformed', reason: 'nested too deep' };
   const d = parsed as Record<string, unknown>;
   if (d.type !== DOCUMENT_TYPE) return { kind: 'malformed', reason: 'not a configuration offer' };
   const signer = checkSigner(d.signer);

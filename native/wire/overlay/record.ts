@@ -221,6 +221,7 @@ export function verifyRecord(record: OverlayRecord): boolean {
 /** Checks the shape of a record that arrived from the network; returns it typed, or why not. */
 export function parseRecord(input: unknown): OverlayRecord | string {
   if (!input || typeof input !== 'object') return 'not an object';
+  if (nestedDeeperThan(input, MAX_RECORD_DEPTH)) return 'nested too deep';
   const r = input as Record<string, unknown>;
   if (!RECORD_TYPES.includes(r.type as RecordType)) return 'unknown record type';
   if (typeof r.key !== 'string' || !/^[0-9a-f]{40}$/.test(r.key)) return 'bad key';
@@ -242,6 +243,20 @@ export function parseRecord(input: unknown): OverlayRecord | string {
   }
   if (canonicalJson(v).length > 1024) return 'value too large';
   return input as OverlayRecord;
+}
+
+/** Records we write nest 3 levels (record, value, tls); see nestedDeeperThan. */
+const MAX_RECORD_DEPTH = 8;
+
+/**
+ * JSON.parse takes a 12 KB body nested 6,000 deep; canonicalJson (and JSON.stringify) then
+ * overflow the stack with a RangeError. Signed JSON from the network is refused by this before
+ * canonicalJson sees it (found by fuzzing). Recursion here stops at `levels`.
+ */
+export function nestedDeeperThan(value: unknown, levels: number): boolean {
+  if (!value || typeof value !== 'object') return false;
+  if (levels === 0) return true;
+  return Object.values(value).some((v) => nestedDeeperThan(v, levels - 1));
 }
 
 function isTlsListener(value: unknown): boolean {

@@ -46,13 +46,15 @@ export function parsePidf(xml: string): PresenceDocument | undefined {
   const busy = /<(?:[\w-]+:)?(busy|on-the-phone|meeting)\b/.test(activities);
   const away = /<(?:[\w-]+:)?(away|sleeping|vacation)\b/.test(activities);
   const status: DocumentStatus = basic === 'closed' ? 'offline' : busy ? 'busy' : away ? 'away' : 'available';
-  const noteText = elementText(body, 'note');
+  // Trimmed after unescaping and cutting (found by fuzzing): "&#32;" or a cut that ends in a
+  // space gave a note that read differently once we wrote it out again.
+  const note = unescapeXml((elementText(body, 'note') ?? '').trim()).slice(0, MAX_NOTE_LENGTH).trim();
   const stamp = elementText(body, 'timestamp');
   const at = stamp ? Date.parse(stamp.trim()) : NaN;
   return {
     entity: unescapeXml(entity),
     status,
-    ...(noteText !== undefined && noteText.trim() ? { note: unescapeXml(noteText.trim()).slice(0, MAX_NOTE_LENGTH) } : {}),
+    ...(note ? { note } : {}),
     ...(Number.isFinite(at) ? { at } : {}),
   };
 }

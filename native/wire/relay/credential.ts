@@ -3,7 +3,7 @@
 // the member answers in the 200 with a TURN username and password good for a few minutes
 // (docs/protocol.md, "Relays").
 import { signEd25519, verifyEd25519 } from '../crypto/signature.js';
-import { canonicalJson } from '../overlay/record.js';
+import { canonicalJson, nestedDeeperThan } from '../overlay/record.js';
 
 export const RELAY_CONTENT_TYPE = 'application/vnd.peerdial.relay+json';
 export const RELAY_VERSION = 1;
@@ -60,6 +60,8 @@ export function decodeCredentialRequest(body: string, now: number): DecodedReque
     return { ok: false, reason: 'not JSON' };
   }
   if (!m || typeof m !== 'object' || Array.isArray(m)) return { ok: false, reason: 'not an object' };
+  // A request is flat; canonicalJson below would overflow the stack on deep nesting.
+  if (nestedDeeperThan(m, 4)) return { ok: false, reason: 'nested too deep' };
   if (m.relay !== RELAY_VERSION || m.type !== 'credential-request') return { ok: false, reason: 'not a credential request of a version we speak' };
   if (typeof m.aor !== 'string' || m.aor.length > 256 || !/^sips?:[^@\s]+@[^\s]+$/.test(m.aor)) return { ok: false, reason: 'bad AOR' };
   if (typeof m.member !== 'string' || m.member.length > 128) return { ok: false, reason: 'bad member' };

@@ -6,7 +6,7 @@
 // tells each side that the other is still there. docs/protocol.md, "Rescue", has examples.
 import { createHash } from 'node:crypto';
 import { signEd25519, verifyEd25519 } from '../crypto/signature.js';
-import { canonicalJson } from '../overlay/record.js';
+import { canonicalJson, nestedDeeperThan } from '../overlay/record.js';
 
 export const DSRP_CONTENT_TYPE = 'application/vnd.peerdial.dsrp+json';
 export const DSRP_VERSION = 1;
@@ -137,6 +137,8 @@ export function decodeDsrp(body: string, now: number): DecodedDsrp {
     return { ok: false, reason: 'not JSON' };
   }
   if (!m || typeof m !== 'object' || Array.isArray(m)) return { ok: false, reason: 'not an object' };
+  // Messages nest 2 levels (peers); canonicalJson below would overflow the stack on deep nesting.
+  if (nestedDeeperThan(m, 4)) return { ok: false, reason: 'nested too deep' };
   if (m.dsrp !== DSRP_VERSION) return { ok: false, reason: `unsupported DSRP version ${String(m.dsrp)}` };
   if (typeof m.origin !== 'string' || !ID.test(m.origin)) return { ok: false, reason: 'bad origin ID' };
   if (typeof m.key !== 'string' || !KEY.test(m.key)) return { ok: false, reason: 'bad key' };

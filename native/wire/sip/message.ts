@@ -11,6 +11,7 @@ import {
   salvageHeaderValue,
   splitSipMessage,
   STRUCTURED_HEADERS,
+  type GrammarProblem,
   type RawSipMessage,
   type StartLine,
 } from './grammar.js';
@@ -53,8 +54,9 @@ export function parseSipMessage(bytes: Buffer): ParseOutcome {
   const start = parseStartLine(raw.startLine);
   if (!start) return { kind: 'garbage', reason: 'no Request-Line or Status-Line' };
 
-  const problem = checkSipGrammar(raw, start);
-  const parsed = parseWithSipPackage(raw, start, problem === undefined);
+  const grammarProblem = checkSipGrammar(raw, start);
+  const parsed = parseWithSipPackage(raw, start, grammarProblem === undefined);
+  const problem = grammarProblem ?? (parsed && unreadableRouteUri(parsed));
   if (start.kind === 'response') {
     // RFC 4475 3.1.2.5, 3.1.2.19: a malformed response is dropped; nobody is there to answer.
     if (problem || !parsed || !hasCoreHeaders(parsed)) return { kind: 'garbage', reason: problem?.reason ?? 'unreadable response' };
@@ -121,6 +123,22 @@ function parseWithSipPackage(raw: RawSipMessage, start: StartLine, wellFormed: b
   }
   parsed.version = start.version;
   return parsed;
+}
+
+/**
+ * The `sip` package reads the URIs of Route, Record-Route and Path itself (the only name-addr
+ * headers it does) and leaves one it cannot read undefined: another scheme ("<si0:host;lr>",
+ * grammatical as an absoluteURI) or a SIP URI beyond its pattern. Writing the message out then
+ * throws a TypeError (found by fuzzing), and nobody can route on it: 400.
+ */
+function unreadableRouteUri(m: sip.Message): GrammarProblem | undefined {
+  for (const [name, rawName] of [['route', 'Route'], ['record-route', 'Record-Route'], ['path', 'Path']]) {
+    const entries = (m.headers as Record<string, unknown>)[name];
+    if (Array.isArray(entries) && entries.some((e: { uri?: unknown }) => !e || typeof e.uri !== 'object' || e.uri === null)) {
+      return { status: 400, reason: `unreadable ${rawName} address` };
+    }
+  }
+  return undefined;
 }
 
 function isAnswerable(request: SipRequest): boolean {
