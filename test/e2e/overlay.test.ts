@@ -181,7 +181,10 @@ describe('a five-node overlay, seen through two UIs', { timeout: 240_000 }, () =
     const aliceMessages = alice.getByRole('list', { name: 'Messages' });
     await listItemWith(aliceMessages, ['Hello Erin, found you by name', 'delivered']);
 
-    // Erin's page only stayed open: the message arrives live, filed under alice's AOR.
+    // Erin's page only stayed open: the message arrives live, filed under alice's AOR. Alice is not
+    // her buddy, so it waits under Requests until erin accepts it.
+    const request = await listItemWith(erin.getByRole('list', { name: /^Requests/ }), [`sip:alice@${OVERLAY}`, 'Hello Erin, found you by name']);
+    await request.getByRole('button', { name: /^Accept/ }).click();
     const fromAlice = await listItemWith(erin.getByRole('list', { name: 'Conversations' }), [`sip:alice@${OVERLAY}`, 'Hello Erin, found you by name']);
     await fromAlice.getByRole('button').click();
     await erin.getByRole('heading', { name: `sip:alice@${OVERLAY}`, exact: true }).waitFor();
