@@ -503,14 +503,12 @@ export class ChordNode {
    * successors); gaps that wide by chance are rarer than 1 in 10,000.
    */
   private mayHold(key: NodeId, replica: boolean, sender: NodeRef | undefined): boolean {
-    const pred = this.table.predecessor;
     if (replica) {
       if (!sender || sender.id === this.self.id || !inHalfOpenInterval(key, this.table.selfId, idOf(sender))) return false;
-      const last = this.table.successors.at(-1);
-      if (!pred || !last || pred.id === last.id) return true;
-      const meanGap = ringDistance(idOf(pred), idOf(last)) / BigInt(this.table.successors.length + 1);
-      return ringDistance(idOf(sender), this.table.selfId) <= meanGap * BigInt(REPLICA_REACH * this.config.replicas);
+      const gap = this.meanGap();
+      return gap === undefined || ringDistance(idOf(sender), this.table.selfId) <= gap * BigInt(REPLICA_REACH * this.config.replicas);
     }
+    const pred = this.table.predecessor;
     if (!pred || inHalfOpenInterval(key, idOf(pred), this.table.selfId)) return true;
     return this.options.now() - this.predecessorHeardAt > PREDECESSOR_SILENT_PERIODS * this.config.checkPredecessorMs;
   }

@@ -90,8 +90,8 @@ export class RecordStore {
   /** What each owner key, and each source network, holds here now. */
   private readonly owners = new Map<string, { records: number; bytes: number }>();
   private readonly sources = new Map<string, { records: number; bytes: number }>();
-  /** Each held record's size and the network it first came from (none for our own and restored ones). */
-  private readonly held = new WeakMap<OverlayRecord, { bytes: number; source?: string }>();
+  /** The network each held record first came from (none for our own, replicated and restored ones). */
+  private readonly cameFrom = new WeakMap<OverlayRecord, string>();
   /** Writes refused, by reason (node.status shows them). */
   readonly refused: Partial<Record<RejectReason, number>> = {};
 
@@ -218,8 +218,8 @@ export class RecordStore {
   }
 
   private overQuota(record: OverlayRecord, source: string | undefined, existing: OverlayRecord | undefined): RejectReason | undefined {
-    const size = recordBytes(record);
-    const replaced = existing ? (this.held.get(existing)?.bytes ?? recordBytes(existing)) : 0;
+    const size = sizeOf(record);
+    const replaced = existing ? sizeOf(existing) : 0;
     const added = existing ? 0 : 1;
     const owner = this.owners.get(record.owner) ?? { records: 0, bytes: 0 };
     const ownerBefore = existing?.owner === record.owner ? replaced : 0;
@@ -338,9 +338,9 @@ export class RecordStore {
     else this.count++;
     slots.set(recordSlotId(r), r);
     // A newer version keeps the network the record first came from.
-    const from = source ?? (old ? this.held.get(old)?.source : undefined);
-    const bytes = recordBytes(r);
-    this.held.set(r, { bytes, ...(from !== undefined ? { source: from } : {}) });
+    const from = source ?? (old ? this.cameFrom.get(old) : undefined);
+    const bytes = sizeOf(r);
+    if (from !== undefined) this.cameFrom.set(r, from);
     this.totalBytes += bytes;
     add(this.owners, r.owner, 1, bytes);
     if (from !== undefined) add(this.sources, from, 1, bytes);
@@ -356,13 +356,22 @@ export class RecordStore {
     this.options.onDropped?.(r);
   }
 
+  /** Takes a record that is leaving the store (dropped, or replaced) out of the totals. */
   private uncount(r: OverlayRecord): void {
-    const held = this.held.get(r);
-    if (!held) return;
-    this.totalBytes -= held.bytes;
-    add(this.owners, r.owner, -1, -held.bytes);
-    if (held.source !== undefined) add(this.sources, held.source, -1, -held.bytes);
+    const bytes = sizeOf(r);
+    this.totalBytes -= bytes;
+    add(this.owners, r.owner, -1, -bytes);
+    const from = this.cameFrom.get(r);
+    if (from !== undefined) add(this.sources, from, -1, -bytes);
   }
+}
+
+/** A record's serialized size, worked out once per record object (the quota checks and the accounting both need it). */
+const sizes = new WeakMap<OverlayRecord, number>();
+function sizeOf(r: OverlayRecord): number {
+  let size = sizes.get(r);
+  if (size === undefined) sizes.set(r, (size = recordBytes(r)));
+  return size;
 }
 
 function add(usage: Map<string, { records: number; bytes: number }>, who: string, records: number, bytes: number): void {
