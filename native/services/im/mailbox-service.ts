@@ -73,6 +73,8 @@ export type StoreOutcome = { ok: true } | { ok: false; reason: string };
 
 export class MailboxService {
   /** What the mailbox polls found (forged and undecryptable entries are dropped and counted, never delivered). */
+  /** Call-IDs of strangers' mailbox messages already counted as dropped (oldest forgotten first). */
+  private readonly droppedFromStrangers = new Set<string>();
   readonly stats = { received: 0, forged: 0, undecryptable: 0, foreign: 0, polls: 0, pollFailures: 0, voiceReceived: 0, voiceTampered: 0, voiceIncomplete: 0, strangerDropped: 0 };
   private readonly now: () => number;
   private readonly timers: TimerHost;
@@ -297,12 +299,14 @@ export class MailboxService {
       const incoming = { peer, direction: 'in' as const, text: m.text, status: 'received' as const, sipCallId: m.callId, sipCseq: 1, at: m.at, encrypted: true, ...(voice ? { voice } : {}) };
       if (strangers?.isStranger(peer)) {
         // One pending message per stranger: a request already waiting (from this round or an earlier one) takes no more.
+        // A replica that has not yet seen our acknowledgement hands back what we took: not news.
+        if (await this.deps.messages.hasIncoming(m.callId, 1)) continue;
         if (!strangers.mailboxAllowed() || (await this.deps.messages.isRequest(peer))) {
-          this.stats.strangerDropped++;
+          this.countStrangerDrop(m.callId);
           continue;
         }
         const outcome = await this.deps.messages.addFromStranger(incoming, strangers.limits);
-        if (outcome.kind === 'over-limit') this.stats.strangerDropped++;
+        if (outcome.kind === 'over-limit') this.countStrangerDrop(m.callId);
         if (outcome.kind !== 'request' && outcome.kind !== 'conversation') continue;
         this.stats.received++;
         if (voice) this.stats.voiceReceived++;
@@ -328,6 +332,14 @@ export class MailboxService {
     if (requestsChanged) strangers?.onRequestsChanged();
     if (taken.length) await this.acknowledge(previousAck, taken, { key, user: identity.userName, owner: identity.publicKey, signingKey });
     for (const [sender, callIds] of delivered) this.deps.onDelivered?.(sender, callIds);
+  }
+
+  /** Counts a stranger's dropped mailbox message once, however often a lagging replica returns it. */
+  private countStrangerDrop(callId: string): void {
+    if (this.droppedFromStrangers.has(callId)) return;
+    this.droppedFromStrangers.add(callId);
+    if (this.droppedFromStrangers.size > 1024) this.droppedFromStrangers.delete(this.droppedFromStrangers.values().next().value!);
+    this.stats.strangerDropped++;
   }
 
   /**

@@ -145,6 +145,11 @@ export class MessageRepository {
     return { kind: outcome.kind as 'conversation' | 'request', message: outcome.kind === 'request' ? { ...message, request: true } : message };
   }
 
+  /** Whether this incoming SIP message (by Call-ID and CSeq) is stored already. */
+  async hasIncoming(sipCallId: string, sipCseq: number): Promise<boolean> {
+    return (await this.db.get<{ id: number }>(`SELECT id FROM messages WHERE sip_call_id = ? AND sip_cseq = ? AND direction = 'in'`, [sipCallId, sipCseq])) !== undefined;
+  }
+
   async isRequest(peer: string): Promise<boolean> {
     return (await this.db.get<{ peer: string }>('SELECT peer FROM message_requests WHERE peer = ?', [peer])) !== undefined;
   }
