@@ -177,11 +177,16 @@ export class OverlayService {
       onStored: (r) => void repo.save({ slotId: recordSlotId(r), json: JSON.stringify(r), expires: r.expires }).catch((e) => this.options.log.warn('could not save a record', { error: String(e) })),
       onDropped: (r) => void repo.remove(recordSlotId(r)).catch(() => undefined),
     });
-    const kept = (await repo.records(this.now())).map((row) => parseRecord(JSON.parse(row.json))).filter((r): r is OverlayRecord => typeof r !== 'string' && verifyRecord(r));
-    // Records beyond today's quotas (kept by an older version, or by a flood before them) go from disk too.
-    const left = this.store.restore(kept);
-    for (const r of left) await repo.remove(recordSlotId(r));
-    if (left.length) this.options.log.info('records over quota not restored', { count: left.length });
+    // A page at a time, longest-lived first (as restore() wants them). Records beyond today's
+    // quotas (kept by an older version, or by a flood before them) go from disk too.
+    let leftOut = 0;
+    for await (const page of repo.recordPages(this.now())) {
+      const kept = page.map((row) => parseRecord(JSON.parse(row.json))).filter((r): r is OverlayRecord => typeof r !== 'string' && verifyRecord(r));
+      const left = this.store.restore(kept);
+      for (const r of left) await repo.remove(recordSlotId(r));
+      leftOut += left.length;
+    }
+    if (leftOut) this.options.log.info('records over quota not restored', { count: leftOut });
     const self = this.selfRef;
     this.chord = new ChordNode({
       self,

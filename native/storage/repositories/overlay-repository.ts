@@ -21,9 +21,25 @@ export class OverlayRepository {
     return this.nodeKey(now);
   }
 
-  async records(now = Date.now()): Promise<StoredOverlayRecord[]> {
-    const rows = await this.db.all<{ slot_id: string; record: string; expires: number }>('SELECT * FROM overlay_records WHERE expires > ?', [now]);
-    return rows.map((r) => ({ slotId: r.slot_id, json: r.record, expires: r.expires }));
+  /**
+   * The live records, longest-lived first, a page at a time: a store filled to its quotas is
+   * hundreds of MB of JSON, and reading it whole at start doubled a node's memory for a while.
+   */
+  async *recordPages(now = Date.now(), pageSize = 500): AsyncGenerator<StoredOverlayRecord[]> {
+    let after: { expires: number; slotId: string } | undefined;
+    for (;;) {
+      const rows = await this.db.all<{ slot_id: string; record: string; expires: number }>(
+        after
+          ? 'SELECT * FROM overlay_records WHERE expires > ? AND (expires < ? OR (expires = ? AND slot_id > ?)) ORDER BY expires DESC, slot_id LIMIT ?'
+          : 'SELECT * FROM overlay_records WHERE expires > ? ORDER BY expires DESC, slot_id LIMIT ?',
+        after ? [now, after.expires, after.expires, after.slotId, pageSize] : [now, pageSize],
+      );
+      if (!rows.length) return;
+      yield rows.map((r) => ({ slotId: r.slot_id, json: r.record, expires: r.expires }));
+      const last = rows[rows.length - 1];
+      after = { expires: last.expires, slotId: last.slot_id };
+      if (rows.length < pageSize) return;
+    }
   }
 
   async save(record: StoredOverlayRecord): Promise<void> {
