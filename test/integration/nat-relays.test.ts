@@ -22,7 +22,13 @@ describe('relays run by members', () => {
   let toneDir: string | undefined;
 
   const relayAddress = async (node: LanNode) => (await node.invoke('relay.status', {})).server.address!;
-  const flowing = (user: LanNode, what: string) => callCarryingAudio(user, what);
+  // On failure, both sides' whole call lists: once (1 CI run in 9), bob refused every packet of
+  // alice's as SRTP (keys not agreed), and one side's view alone could not tell why.
+  const flowing = (user: LanNode, what: string) =>
+    callCarryingAudio(user, what).catch(async (error: Error) => {
+      const sides = await Promise.all([alice, bob].map(async (u) => JSON.stringify(await u.invoke('call.list', {}).catch((e: Error) => e.message))));
+      throw new Error(`${error.message}\nalice's calls: ${sides[0]}\nbob's calls: ${sides[1]}`);
+    });
 
   before(async () => {
     await requireNetnsPrivileges();
