@@ -462,7 +462,11 @@ function chordTuningFromEnv(): Partial<ChordConfig> | undefined {
   if (!raw) return undefined;
   try {
     const parsed = JSON.parse(raw) as Record<string, unknown>;
-    return Object.fromEntries(Object.entries(parsed).filter(([k, v]) => k in DEFAULT_CHORD_CONFIG && typeof v === 'number' && v > 0)) as Partial<ChordConfig>;
+    // ringCheckMs has no fixed default (30 stabilize periods) but is tuned like the rest.
+    const known = (k: string) => k in DEFAULT_CHORD_CONFIG || k === 'ringCheckMs';
+    const ignored = Object.entries(parsed).filter(([k, v]) => !known(k) || typeof v !== 'number' || v <= 0);
+    if (ignored.length) process.stderr.write(`peerdial: PEERDIAL_CHORD: ignored ${ignored.map(([k]) => k).join(', ')} (not an overlay timing, or not a positive number).\n`);
+    return Object.fromEntries(Object.entries(parsed).filter(([k, v]) => known(k) && typeof v === 'number' && v > 0)) as Partial<ChordConfig>;
   } catch {
     process.stderr.write('peerdial: PEERDIAL_CHORD is not JSON; using the default overlay timings.\n');
     return undefined;

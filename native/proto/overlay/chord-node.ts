@@ -103,7 +103,8 @@ export interface ChordNodeOptions {
 }
 
 /** What `mergeWith` found: the contact is this node, a member of our own ring, or of another ring. */
-export type MergeOutcome = 'self' | 'same-ring' | 'merging';
+/** `same-ring-unchecked`: the contact is in our ring, but looking our successor up through it failed. */
+export type MergeOutcome = 'self' | 'same-ring' | 'same-ring-unchecked' | 'merging';
 
 /** How long a node remembers a merge hint, so that it passes each one on once. */
 const MERGE_HINT_MEMORY_MS = 60_000;
@@ -559,8 +560,7 @@ export class ChordNode {
       let same = (await this.lookup(idOf(foreign))).node.id === foreign.id;
       if (!same) same = (await this.lookupFrom(this.table.selfId, await this.send(foreign, 'find-closest', { key: this.self.id }))).node.id === this.self.id;
       if (same) {
-        await this.checkSuccessorThrough(foreign);
-        return 'same-ring';
+        return (await this.checkSuccessorThrough(foreign)) ? 'same-ring' : 'same-ring-unchecked';
       }
     }
     // The contact passes the news through its own ring, naming us as the node to probe through.
@@ -569,14 +569,15 @@ export class ChordNode {
     return 'merging';
   }
 
-  /** Looks our successor up through `contact` (our own ID avoided) and adopts it when it is closer than ours. */
-  private async checkSuccessorThrough(contact: NodeRef): Promise<void> {
+  /** Looks our successor up through `contact` (our own ID avoided) and adopts it when it is closer than ours; false when the lookup failed. */
+  private async checkSuccessorThrough(contact: NodeRef): Promise<boolean> {
     const key = addId(this.table.selfId, 1n);
     const avoid = [this.self.id];
     try {
       await this.adoptFromProbe(key, await this.send(contact, 'find-closest', { key: idToHex(key), avoid }), avoid);
+      return true;
     } catch {
-      // tells nothing: the next check tries again
+      return false;
     }
   }
 
@@ -1198,7 +1199,8 @@ export class ChordNode {
     if (!due || !this.table.successor) return;
     const [id, entry] = due;
     try {
-      await this.mergeWith(entry.node);
+      // A successor check that failed says nothing: that contact is asked again, as one that did not answer.
+      if ((await this.mergeWith(entry.node)) === 'same-ring-unchecked') throw new LookupError('successor not checked');
       this.departed.delete(id);
     } catch {
       entry.tries++;
