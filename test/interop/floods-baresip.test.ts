@@ -188,7 +188,7 @@ describe('sipp floods a node while its user is in a call with baresip', { timeou
     assert.ok(recorded >= 0.95 * callSeconds, `carol recorded ${recorded.toFixed(1)} s of a ${callSeconds.toFixed(1)} s call`);
     // bob's audio out is pulled from his main thread one frame ahead, so a stall there of a few
     // hundred ms (seen once or twice a run under these floods, on 2 shared cores) is a gap carol
-    // hears: 93-99.5% of her recording was bob's tone in 4 runs. 90% still says she heard him throughout.
+    // hears: 93-99.5% of her recording was bob's tone in 7 runs. 90% still says she heard him throughout.
     assert.ok(share >= 0.9, `${(100 * share).toFixed(1)}% of what carol heard was bob's tone (% each second: ${bySecond})`);
   });
 });
