@@ -5,8 +5,9 @@
 // (a bare SIP UAS with plain PCMU RTP, so every packet's timing can be read; calls between Peerdial
 // users are encrypted). bob plays a tone; the phone sends one too. One source (127.0.0.80, one
 // port) then floods bob's SIP port with a mix of valid and malformed requests, in steps of rising
-// rate (10 s each, a calm gap between). The sender runs in a worker thread so its own work does
-// not delay the phone's clock.
+// rate (10 s each, a calm gap between). The sender and the phone each run in a worker thread, so
+// neither's work, nor the main thread's polling, delays the other's clock; they still share the
+// machine's cores with bob, which each step's phoneClockLateP99Ms shows.
 //
 // Each step measures, over its flood:
 // - bob's audio at the phone: a packet is late when it arrives more than LATE_MS behind its
