@@ -2,8 +2,9 @@
 // and 10,000 nodes (rings grown by real joins); lookup success and maintenance bytes under churn,
 // without and with random message loss; lookup stretch; lookups and records after a mass
 // failure. Every simulated part runs on the Internet latency model (test/sim/internet-latency.ts).
-// Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,loss,stretch,mass,udp,adversarial).
-// The udp part runs real node processes on loopback (bench/overlay-udp.ts).
+// Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,loss,stretch,mass,udp,adversarial,floodSurvival).
+// The udp part runs real node processes on loopback (bench/overlay-udp.ts), and so does
+// floodSurvival (bench/flood-survival.ts: junk one node absorbs while its call keeps its audio).
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,10 +18,11 @@ import { seededRandom, SimNetwork, SIP_OVERHEAD_BYTES } from '../test/sim/sim-ne
 import { measureStretch } from '../test/sim/stretch.js';
 import { overlayOverUdp } from './overlay-udp.js';
 import { adversarialLookups } from '../test/sim/liars.js';
+import { floodSurvival } from './flood-survival.js';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'sim,churn,loss,stretch,mass,udp,adversarial' },
+    only: { type: 'string', default: 'sim,churn,loss,stretch,mass,udp,adversarial,floodSurvival' },
     'udp-nodes': { type: 'string', default: '50' },
     seed: { type: 'string', default: '1' },
     'churn-minutes': { type: 'string', default: '6' },
@@ -34,6 +36,9 @@ const { values } = parseArgs({
     /** JSON overriding the churn ChordConfig, for exploring the bytes/success trade-off. */
     'churn-config': { type: 'string' },
     out: { type: 'string', default: 'bench/results/overlay.json' },
+    /** floodSurvival's junk rates (datagrams a second), tried in turn until the call fails. */
+    'flood-rates': { type: 'string', default: '1000,2000,5000,10000,20000,40000,80000,160000' },
+    'flood-step-s': { type: 'string', default: '10' },
   },
 });
 const parts = new Set(values.only.split(','));
@@ -338,6 +343,7 @@ async function main() {
     }
     report.adversarial = adversarial;
   }
+  if (parts.has('floodSurvival')) report.floodSurvival = await floodSurvival({ rates: values['flood-rates'].split(',').map(Number), stepS: Number(values['flood-step-s']), log });
   if (parts.has('udp')) report.udp = await overlayOverUdp({ nodes: Number(values['udp-nodes']), lookups: 500, messages: 200, log });
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(report, null, 2) + '\n');

@@ -874,13 +874,20 @@ export class CallService {
     for (const call of this.calls.values()) {
       if (call.state === 'ended') continue;
       if (call.hidden) {
+        // The echo test's side plays its own loop, set up before it is answered.
         call.media.setSource(call.playSource);
         continue;
       }
-      if (call === focus) {
+      const route = call === focus ? 'focus' : call === early ? 'early' : 'off';
+      // Only a call whose route changed is rewired: rewiring drops the frame pulled ahead and
+      // restarts the speaker's resampler, a gap the user hears. An INVITE flood's ringing calls
+      // ending 20 a second refocused the call in progress each time, and cut 40% of its audio.
+      if (call.audioRoute === route) continue;
+      call.audioRoute = route;
+      if (route === 'focus') {
         call.media.setSource(call.playSource ?? this.deps.audio.microphone);
         call.media.setSink(this.deps.audio.speakerSink(this.deps.recorder));
-      } else if (call === early) {
+      } else if (route === 'early') {
         call.media.setSource(undefined);
         call.media.setSink(this.deps.audio.speakerSink(this.deps.recorder));
       } else {

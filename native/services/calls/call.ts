@@ -42,6 +42,8 @@ export interface Call {
   sipCallId: string;
   historyId?: number;
   media: MediaSession;
+  /** What refocus last connected the call's media to: the user's devices, its early media to the speaker, or nothing. */
+  audioRoute?: 'focus' | 'early' | 'off';
   local: LocalMedia;
   negotiated?: NegotiatedAudio;
   dialog?: Dialog;
