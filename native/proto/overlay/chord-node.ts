@@ -284,8 +284,8 @@ export class ChordNode {
    * A lookup that survives lying nodes (after S/Kademlia): `paths` iterative lookups at once, each
    * from its own first hop and through nodes no other path visits, each step checked (a closer
    * node must lie between the one that named it and the key; a "done" must name a node after the
-   * key, and one suspiciously far after it, more than SUSPICIOUS_GAPS mean gaps, must be named by
-   * a second node of the path before it is believed). Of the paths' answers the node closest
+   * key, and one suspiciously far from the node that answered, more than SUSPICIOUS_GAPS mean
+   * gaps, must be named by a second node of the path before it is believed). Of the paths' answers the node closest
    * after the key wins: a liar can name a node further on, not conjure one closer than the truth.
    */
   async lookupDisjoint(key: NodeId, paths = DISJOINT_PATHS): Promise<LookupResult> {
@@ -296,7 +296,15 @@ export class ChordNode {
     const results = await Promise.allSettled(first.map((node, index) => this.lookupFrom(key, { done: false, node, successors: [] }, [], { path: { claimed, index, named: new Map() } })));
     const found = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     if (!found.length) throw (results[0] as PromiseRejectedResult | undefined)?.reason ?? new LookupError(`lookup of ${idToHex(key)}: no path`);
-    return found.reduce((best, r) => (ringDistance(key, idOf(r.node)) < ringDistance(key, idOf(best.node)) ? r : best));
+    const best = found.reduce((b, r) => (ringDistance(key, idOf(r.node)) < ringDistance(key, idOf(b.node)) ? r : b));
+    // A liar may name the right node (a fellow liar responsible for the key) with accomplices as
+    // its successors, where the replicas are. The successor lists of every answer naming it are
+    // merged in ring order: the nearest nodes after it, which a liar cannot make further.
+    const after = idOf(best.node);
+    const successors = new Map<string, NodeRef>();
+    for (const r of found) if (r.node.id === best.node.id) for (const n of r.successors) if (n.id !== best.node.id) successors.set(n.id, n);
+    const ordered = [...successors.values()].sort((a, b) => (ringDistance(after, idOf(a)) < ringDistance(after, idOf(b)) ? -1 : 1));
+    return { ...best, successors: ordered.slice(0, Math.max(best.successors.length, this.config.replicas + 1)) };
   }
 
   /** Whether one step of a disjoint lookup path is believable (see lookupDisjoint). */
@@ -306,7 +314,10 @@ export class ChordNode {
     if (!answer.done) return inOpenInterval(idOf(answer.node), fromId, key);
     if (answer.node.id !== from.id && !inHalfOpenInterval(key, fromId, idOf(answer.node))) return false;
     const gap = this.meanGap();
-    if (gap === undefined || ringDistance(key, idOf(answer.node)) <= gap * BigInt(SUSPICIOUS_GAPS)) return true;
+    // An honest "done" comes from the node just before the key and names its own successor: the
+    // two are one node gap apart. A liar met anywhere earlier on the path spans much more.
+    const span = answer.node.id === from.id ? ringDistance(key, fromId) : ringDistance(fromId, idOf(answer.node));
+    if (gap === undefined || span <= gap * BigInt(SUSPICIOUS_GAPS)) return true;
     const by = named.get(answer.node.id) ?? new Set<string>();
     by.add(from.id);
     named.set(answer.node.id, by);
@@ -1379,8 +1390,11 @@ export class ChordNode {
 const PREDECESSOR_SILENT_PERIODS = 3;
 /** Paths of a lookup that must survive lying nodes (lookupDisjoint). */
 const DISJOINT_PATHS = 6;
-/** A "done" naming a node more than this many mean gaps after the key needs a second witness. */
-const SUSPICIOUS_GAPS = 2;
+/**
+ * A "done" whose answering node and named node lie more than this many mean gaps apart needs a
+ * second witness. An honest one spans one gap: wider than 3 mean gaps about 1 time in 20.
+ */
+const SUSPICIOUS_GAPS = 3;
 /** How far back (in mean gaps between nodes, per replica) a node takes replica writes from. */
 const REPLICA_REACH = 4;
 const STORE_BATCH_BYTES = 48 * 1024;
