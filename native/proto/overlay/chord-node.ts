@@ -285,8 +285,9 @@ export class ChordNode {
    * from its own first hop and through nodes no other path visits, each step checked (a closer
    * node must lie between the one that named it and the key; a "done" must name a node after the
    * key, and one suspiciously far from the node that answered, more than SUSPICIOUS_GAPS mean
-   * gaps, must be named by a second node of the path before it is believed). Of the paths' answers the node closest
-   * after the key wins: a liar can name a node further on, not conjure one closer than the truth.
+   * gaps, must be named by a second node of the path before it is believed). Of the paths'
+   * answers the node closest after the key wins: a liar can name a node further on, not conjure
+   * one closer than the truth.
    */
   async lookupDisjoint(key: NodeId, paths = DISJOINT_PATHS): Promise<LookupResult> {
     const local = this.findClosestLocal(key);
@@ -526,14 +527,6 @@ export class ChordNode {
       this.suspect(plain.via, `named ${plain.node.host}:${plain.node.port} as responsible for ${idToHex(key)}, which a closer node held`);
     }
     return { found: records.length || !plain ? defended : plain, records };
-  }
-
-  /**
-   * Fetches from a lookup's result (the compatibility entry point: findRecords does the defended
-   * fetch). The responsible node first; when it has nothing valid, the replicas at once.
-   */
-  async fetchFrom(found: LookupResult, key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean): Promise<OverlayRecord[]> {
-    return this.fetchChecked(found, key, { type, slot, accept }, new Set());
   }
 
   /**
