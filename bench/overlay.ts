@@ -334,7 +334,7 @@ async function main() {
   if (parts.has('mass')) report.massFailure = { '0.2': await massFailure(0.2), '0.5': await massFailure(0.5) };
   if (parts.has('adversarial')) {
     const adversarial: Record<string, unknown> = {
-      model: 'liars answer every lookup step "done", naming the liar closest after the key; they hold no records; otherwise honest. Converged 1,000-node ring, 1,000 lookups from honest nodes, the same lookups with lookup() (undefended) and lookupDisjoint() (6 disjoint checked paths, closest answer after the key wins). Liars placing themselves at chosen IDs not simulated.',
+      model: 'liars answer every lookup step "done", naming the liar closest after the key; they hold no records; otherwise honest. Converged 1,000-node ring, 1,000 lookups from honest nodes, the same lookups with lookup() (undefended) and lookupDisjoint() (6 disjoint checked paths, closest answer after the key wins). Then fetches: 1,000 signed records held by the honest nodes of their replica sets, fetched 20 each by 50 honest nodes, with get() (plain lookup, holders cross-checked, disjoint paths when they hold nothing, suspects avoided) and undefended (plain lookup, first holder with an answer). Liars placing themselves at chosen IDs not simulated.',
       target: { '0.2': 0.99, '0.3': 0.95 },
     };
     for (const share of [0.1, 0.2, 0.3]) {

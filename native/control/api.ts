@@ -186,11 +186,22 @@ export interface OverlayStatus {
   registration: { state: 'unregistered' | 'registering' | 'registered' | 'failed'; lastRefresh?: number; error?: string };
   /** Bootstrap peers configured (host:port). */
   bootstrap: string[];
+  /**
+   * Nodes this node caught hiding records (a "not found", or a forged record, while another holder
+   * of the key had a valid one): kept out of its routing until `until` (ms since the epoch). docs/hostile-peers.md.
+   */
+  suspects: Array<{ node: OverlayNodeView; until: number; reason: string }>;
   stats: {
     lookups: number;
     lookupFailures: number;
     meanHops: number;
     requestsHandled: number;
+    /** Nodes marked suspect so far (a node marked again while still suspect counts once). */
+    suspects: number;
+    /** Fetches whose first holders had nothing, looked up again over disjoint paths. */
+    defendedFetches: number;
+    /** Puts that found a replica lacking what the primary took, and wrote it there. */
+    replicaRepairs: number;
     /** The record store: records and serialized bytes held, and writes refused by reason (quotas, not responsible, bad signature...). */
     store: { records: number; bytes: number; refused: Record<string, number> };
   };

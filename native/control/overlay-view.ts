@@ -39,11 +39,15 @@ export function overlayStatusView(service: OverlayService): OverlayStatus {
     records,
     registration: { ...service.registration },
     bootstrap: [...service.bootstrap],
+    suspects: (chord?.suspects() ?? []).map((s) => ({ node: view(s.node), until: s.until, reason: s.reason })),
     stats: {
       lookups: stats?.lookups ?? 0,
       lookupFailures: stats?.lookupFailures ?? 0,
       meanHops: stats && stats.lookups ? stats.hops / stats.lookups : 0,
       requestsHandled: stats?.requestsHandled ?? 0,
+      suspects: stats?.suspectsMarked ?? 0,
+      defendedFetches: stats?.defendedFetches ?? 0,
+      replicaRepairs: stats?.replicaRepairs ?? 0,
       store: { records: chord?.store.size ?? 0, bytes: chord?.store.bytes ?? 0, refused: { ...(chord?.store.refused ?? {}) } },
     },
   };

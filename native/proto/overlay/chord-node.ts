@@ -9,7 +9,7 @@
 // The price is a round trip to the querier per hop (measured in bench/overlay).
 import { isNodeRef, successorDigest, SYNC_BATCH, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
 import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, RING_SIZE, ringDistance, type NodeId } from '../../wire/overlay/node-id.js';
-import { recordDigest, type OverlayRecord, type RecordType } from '../../wire/overlay/record.js';
+import { recordDigest, verifyRecord, type OverlayRecord, type RecordType } from '../../wire/overlay/record.js';
 import type { TimerHandle, TimerHost } from '../sip/timers.js';
 import type { RecordStore } from './record-store.js';
 import { inFingerInterval, nearestCandidate, RttEstimates } from './proximity.js';
@@ -58,6 +58,11 @@ export interface ChordConfig {
    * through the one with the lowest measured RTT (proximity.ts). Default on.
    */
   proximity?: boolean;
+  /**
+   * How long a node caught hiding records (a "not found", or a forged record, while another
+   * holder of the key had a valid one) is kept out of routing. Default 10 minutes.
+   */
+  suspectMs?: number;
 }
 
 export const DEFAULT_CHORD_CONFIG: ChordConfig = {
@@ -141,7 +146,7 @@ const mergePing = (node: NodeRef): OpRequest<'ping'> => ({ merge: node });
 export class ChordNode {
   readonly table: RoutingTable;
   readonly config: ChordConfig;
-  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0, mergeProbes: 0, mergeAdoptions: 0, orphanHints: 0, implausibleAnswers: 0 };
+  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0, mergeProbes: 0, mergeAdoptions: 0, orphanHints: 0, implausibleAnswers: 0, suspectsMarked: 0, defendedFetches: 0, defendedPuts: 0, replicaRepairs: 0 };
   private readonly timers: Array<TimerHandle | undefined> = [];
   private readonly oneOffTimers = new Set<TimerHandle>();
   private running = false;
@@ -178,6 +183,8 @@ export class ChordNode {
   private orphanedSince?: number;
   /** Nodes dropped from the table as dead, oldest first: the ring check asks each at `next`, backing off. */
   private readonly departed = new Map<string, { node: NodeRef; next: number; tries: number }>();
+  /** When this node last caught a node hiding records: until suspectMs after, puts take the defended lookup. */
+  private lieSeenAt = -Infinity;
 
   constructor(private readonly options: ChordNodeOptions) {
     this.config = { ...DEFAULT_CHORD_CONFIG, ...options.config };
@@ -278,9 +285,10 @@ export class ChordNode {
    * A lookup that survives lying nodes (after S/Kademlia): `paths` iterative lookups at once, each
    * from its own first hop and through nodes no other path visits, each step checked (a closer
    * node must lie between the one that named it and the key; a "done" must name a node after the
-   * key, and one suspiciously far after it, more than SUSPICIOUS_GAPS mean gaps, must be named by
-   * a second node of the path before it is believed). Of the paths' answers the node closest
-   * after the key wins: a liar can name a node further on, not conjure one closer than the truth.
+   * key, and one suspiciously far from the node that answered, more than SUSPICIOUS_GAPS mean
+   * gaps, must be named by a second node of the path before it is believed). Of the paths'
+   * answers the node closest after the key wins: a liar can name a node further on, not conjure
+   * one closer than the truth.
    */
   async lookupDisjoint(key: NodeId, paths = DISJOINT_PATHS): Promise<LookupResult> {
     const local = this.findClosestLocal(key);
@@ -290,7 +298,15 @@ export class ChordNode {
     const results = await Promise.allSettled(first.map((node, index) => this.lookupFrom(key, { done: false, node, successors: [] }, [], { path: { claimed, index, named: new Map() } })));
     const found = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     if (!found.length) throw (results[0] as PromiseRejectedResult | undefined)?.reason ?? new LookupError(`lookup of ${idToHex(key)}: no path`);
-    return found.reduce((best, r) => (ringDistance(key, idOf(r.node)) < ringDistance(key, idOf(best.node)) ? r : best));
+    const best = found.reduce((b, r) => (ringDistance(key, idOf(r.node)) < ringDistance(key, idOf(b.node)) ? r : b));
+    // A liar may name the right node (a fellow liar responsible for the key) with accomplices as
+    // its successors, where the replicas are. The successor lists of every answer naming it are
+    // merged in ring order: the nearest nodes after it, which a liar cannot make further.
+    const after = idOf(best.node);
+    const successors = new Map<string, NodeRef>();
+    for (const r of found) if (r.node.id === best.node.id) for (const n of r.successors) if (n.id !== best.node.id) successors.set(n.id, n);
+    const ordered = [...successors.values()].sort((a, b) => (ringDistance(after, idOf(a)) < ringDistance(after, idOf(b)) ? -1 : 1));
+    return { ...best, successors: ordered.slice(0, Math.max(best.successors.length, this.config.replicas + 1)) };
   }
 
   /** Whether one step of a disjoint lookup path is believable (see lookupDisjoint). */
@@ -300,7 +316,10 @@ export class ChordNode {
     if (!answer.done) return inOpenInterval(idOf(answer.node), fromId, key);
     if (answer.node.id !== from.id && !inHalfOpenInterval(key, fromId, idOf(answer.node))) return false;
     const gap = this.meanGap();
-    if (gap === undefined || ringDistance(key, idOf(answer.node)) <= gap * BigInt(SUSPICIOUS_GAPS)) return true;
+    // An honest "done" comes from the node just before the key and names its own successor: the
+    // two are one node gap apart. A liar met anywhere earlier on the path spans much more.
+    const span = answer.node.id === from.id ? ringDistance(key, fromId) : ringDistance(fromId, idOf(answer.node));
+    if (gap === undefined || span <= gap * BigInt(SUSPICIOUS_GAPS)) return true;
     const by = named.get(answer.node.id) ?? new Set<string>();
     by.add(from.id);
     named.set(answer.node.id, by);
@@ -399,47 +418,185 @@ export class ChordNode {
   }
 
   // ---- storing and fetching records --------------------------------------------------------
+  //
+  // Records are signed, so a liar cannot forge one; it can hide one: route a lookup to itself or
+  // accomplices and answer "not found", or take a write and drop it. So a fetch does not end at
+  // one "not found" (the key's other holders are asked, and an empty answer from every holder
+  // sends a lookup over disjoint paths), a holder that answered "not found" while another held a
+  // valid record becomes a suspect (kept out of routing for suspectMs), and a put checks the
+  // replicas itself rather than trusting the primary to have copied the records there.
 
-  /** Stores records at the node responsible for their key (trying its replicas if it is down). */
+  /**
+   * Stores records at the node responsible for their key (trying its replicas if it is down),
+   * then makes sure the key's replicas hold them too (see checkReplicas).
+   */
   async put(records: OverlayRecord[], source?: string): Promise<StoreResult> {
     const result: StoreResult = { stored: 0, rejected: [] };
     for (const [key, group] of groupByKey(records)) {
-      const found = await this.lookup(idFromHex(key)!);
+      const found = await this.lookupForPut(idFromHex(key)!);
+      const holders = [found.node, ...found.successors].slice(0, this.config.replicas);
       // In batches that fit one SIP message (a voice message's chunks weigh hundreds of KiB), in order.
       for (const batch of storeBatches(group)) {
-        const outcome = await this.firstAnswer([found.node, ...found.successors].slice(0, this.config.replicas), (node) =>
-          node.id === this.self.id ? this.storeHere(batch, false, source !== undefined ? { source } : undefined) : this.send(node, 'store', { records: batch, replica: false }),
-        );
-        result.stored += outcome.stored;
-        result.rejected.push(...outcome.rejected);
+        const outcome = await this.firstAnswer(holders, async (node) => ({
+          node,
+          answer: node.id === this.self.id ? await this.storeHere(batch, false, source !== undefined ? { source } : undefined) : await this.send(node, 'store', { records: batch, replica: false }),
+        }));
+        result.stored += outcome.answer.stored;
+        result.rejected.push(...outcome.answer.rejected);
+        const refused = new Set(outcome.answer.rejected.map((r) => `${r.key} ${r.type}`));
+        const kept = batch.filter((r) => !refused.has(`${r.key} ${r.type}`));
+        await this.checkReplicas(holders.filter((n) => n.id !== outcome.node.id), kept);
       }
     }
     return result;
   }
 
-  /** Fetches the live records under `key`, from the responsible node or, failing it, its replicas. */
-  async get(key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean): Promise<OverlayRecord[]> {
-    return this.fetchFrom(await this.lookup(key), key, type, slot, accept);
+  /**
+   * The holders a put writes to: a plain lookup while the ring looks honest; the defended one
+   * when this node caught a liar lately, or when the holders named lie further after the key
+   * than honest ones would (the last of them more than replicas + SUSPICIOUS_GAPS mean gaps).
+   */
+  private async lookupForPut(key: NodeId): Promise<LookupResult> {
+    const now = this.options.now();
+    if (now - this.lieSeenAt < this.suspectMs) {
+      this.stats.defendedPuts++;
+      return this.lookupDisjoint(key);
+    }
+    const found = await this.lookup(key);
+    const last = [found.node, ...found.successors].slice(0, this.config.replicas).at(-1)!;
+    const gap = this.meanGap();
+    if (gap === undefined || ringDistance(key, idOf(last)) <= gap * BigInt(this.config.replicas + SUSPICIOUS_GAPS)) return found;
+    this.stats.defendedPuts++;
+    return this.lookupDisjoint(key).catch(() => found);
   }
 
   /**
-   * Fetches from a lookup's result: the responsible node first, then its replicas. `accept`
-   * judges an answer (a voice chunk must match its digest); one it refuses sends us to the next replica.
+   * A put's second half: asks each replica (`sync`, digests only) whether it holds what the
+   * primary took, and writes what it lacks there directly. An honest primary has copied them
+   * before answering, so this costs one small request per replica; a primary that drops
+   * records, or does not replicate, no longer decides alone whether they survive.
    */
-  async fetchFrom(found: LookupResult, key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean): Promise<OverlayRecord[]> {
-    const hex = idToHex(key);
-    const candidates = [found.node, ...found.successors].slice(0, this.config.replicas);
-    const request = { key: hex, ...(type ? { type } : {}), ...(slot !== undefined ? { slot } : {}) };
-    for (const node of candidates) {
-      try {
-        const records = node.id === this.self.id ? this.store.get(hex, type, slot) : (await this.send(node, 'fetch', request)).records;
-        // An empty answer from a node that just took over is not final: ask the next replica.
-        if (records.length && (!accept || accept(records))) return records;
-      } catch {
-        // next replica
-      }
+  private async checkReplicas(replicas: NodeRef[], records: OverlayRecord[]): Promise<void> {
+    if (!records.length) return;
+    const byDigest = new Map(records.map((r) => [digestOf(r), r]));
+    await Promise.allSettled(
+      replicas.map(async (node) => {
+        const missing = node.id === this.self.id ? records.filter((r) => !this.store.get(r.key, r.type, r.slot).some((x) => digestOf(x) === digestOf(r))) : (await this.send(node, 'sync', { have: [...byDigest.keys()] })).missing.flatMap((d) => byDigest.get(d) ?? []);
+        if (!missing.length) return;
+        this.stats.replicaRepairs++;
+        if (node.id === this.self.id) await this.storeHere(missing, true);
+        else for (const batch of storeBatches(missing)) await this.send(node, 'store', { records: batch, replica: false });
+      }),
+    );
+  }
+
+  /** Fetches the live, validly signed records under `key` (see findRecords). */
+  async get(key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean): Promise<OverlayRecord[]> {
+    return (await this.findRecords(key, type, slot, accept)).records;
+  }
+
+  /**
+   * Finds the records under `key` and the lookup that led to them. A plain lookup first (one
+   * path, a few requests), and its holders asked (fetchChecked). When they hold nothing, or the
+   * plain lookup fails, the key is looked up again over disjoint paths and the holders found
+   * there that were not yet asked are asked: an empty answer is what a liar gives, so it is not
+   * believed from one path. A node whose "done" sent us to holders further from the key than the
+   * ones that held the record hid it by routing: it becomes a suspect too.
+   */
+  async findRecords(key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean): Promise<{ found: LookupResult; records: OverlayRecord[] }> {
+    const asked = new Set<string>();
+    let plain: LookupResult | undefined;
+    try {
+      plain = await this.lookup(key);
+    } catch {
+      // a lookup that fails is one more reason to take the disjoint paths
     }
-    return [];
+    if (plain) {
+      const records = await this.fetchChecked(plain, key, { type, slot, accept }, asked);
+      if (records.length) return { found: plain, records };
+    }
+    this.stats.defendedFetches++;
+    let defended: LookupResult;
+    try {
+      defended = await this.lookupDisjoint(key);
+    } catch (error) {
+      if (plain) return { found: plain, records: [] };
+      throw error;
+    }
+    const records = await this.fetchChecked(defended, key, { type, slot, accept }, asked);
+    if (records.length && plain?.via && ringDistance(key, idOf(defended.node)) < ringDistance(key, idOf(plain.node))) {
+      this.suspect(plain.via, `named ${plain.node.host}:${plain.node.port} as responsible for ${idToHex(key)}, which a closer node held`);
+    }
+    return { found: records.length || !plain ? defended : plain, records };
+  }
+
+  /**
+   * Asks a lookup's holders (the responsible node and its replicas, those not in `asked`) for
+   * the records under `key`, keeping only live, validly signed ones for that key. The primary
+   * first: a valid answer from it ends the fetch. Otherwise every other holder at once, and
+   * cross-checked: when one holds a valid record (that `accept` takes), every holder that
+   * answered "not found", or sent a forged record, becomes a suspect. `accept` judges an answer
+   * (a voice chunk must match its digest); one it refuses is not taken, and not held against its sender.
+   */
+  private async fetchChecked(
+    found: LookupResult,
+    key: NodeId,
+    filter: { type?: RecordType; slot?: string; accept?: (records: OverlayRecord[]) => boolean },
+    asked: Set<string>,
+  ): Promise<OverlayRecord[]> {
+    const hex = idToHex(key);
+    // A suspect is not asked: its "not found" is worth nothing, and the other holders are asked anyway.
+    const now = this.options.now();
+    const holders = [found.node, ...found.successors].slice(0, this.config.replicas).filter((n) => !asked.has(n.id) && !this.table.isDistrusted(n.id, now));
+    const request = { key: hex, ...(filter.type ? { type: filter.type } : {}), ...(filter.slot !== undefined ? { slot: filter.slot } : {}) };
+    const ask = async (node: NodeRef): Promise<{ node: NodeRef; valid: OverlayRecord[]; forged: boolean } | undefined> => {
+      asked.add(node.id);
+      try {
+        const records = node.id === this.self.id ? this.store.get(hex, filter.type, filter.slot) : (await this.send(node, 'fetch', request)).records;
+        const at = this.options.now();
+        const valid = records.filter((r) => r.key === hex && r.expires > at && verifyRecord(r));
+        return { node, valid, forged: records.some((r) => r.key === hex && r.expires > at && !valid.includes(r)) };
+      } catch {
+        return undefined;
+      }
+    };
+    const taken = (a: { valid: OverlayRecord[] } | undefined) => a !== undefined && a.valid.length > 0 && (!filter.accept || filter.accept(a.valid));
+    const [primary, ...replicas] = holders;
+    if (!primary) return [];
+    const first = await ask(primary);
+    if (first && taken(first) && !first.forged) return first.valid;
+    const answers = [first, ...(await Promise.all(replicas.map(ask)))];
+    const held = answers.find((a) => taken(a) && !a!.forged);
+    if (!held) return answers.find(taken)?.valid ?? [];
+    // Only answers for the same question are compared: a slot or type asked for narrows both alike.
+    for (const a of answers) {
+      if (!a || a === held) continue;
+      if (a.forged) this.suspect(a.node, `sent a record for ${hex} whose signature does not verify`);
+      else if (!a.valid.length) this.suspect(a.node, `answered "not found" for ${hex} while ${held.node.host}:${held.node.port} held a valid record`);
+    }
+    return held.valid;
+  }
+
+  /** The nodes kept out of routing for hiding records, until when, and why. */
+  suspects(): Array<{ node: NodeRef; until: number; reason: string }> {
+    return this.table.distrustedNodes(this.options.now());
+  }
+
+  /**
+   * Keeps a node caught hiding records out of this node's routing for suspectMs: no finger,
+   * successor choice or lookup step goes to it (it stays in the ring: others may still use it).
+   */
+  suspect(node: NodeRef, reason: string): void {
+    if (node.id === this.self.id) return;
+    const now = this.options.now();
+    if (!this.table.isDistrusted(node.id, now)) this.stats.suspectsMarked++;
+    this.table.distrust(node, now + this.suspectMs, reason);
+    this.lieSeenAt = now;
+    this.options.onChange?.();
+  }
+
+  private get suspectMs(): number {
+    return this.config.suspectMs ?? 10 * 60_000;
   }
 
   private async firstAnswer<T>(nodes: NodeRef[], ask: (node: NodeRef) => Promise<T>): Promise<T> {
@@ -511,7 +668,11 @@ export class ChordNode {
     }
     const pred = this.table.predecessor;
     if (!pred || inHalfOpenInterval(key, idOf(pred), this.table.selfId)) return true;
-    return this.options.now() - this.predecessorHeardAt > PREDECESSOR_SILENT_PERIODS * this.config.checkPredecessorMs;
+    if (this.options.now() - this.predecessorHeardAt > PREDECESSOR_SILENT_PERIODS * this.config.checkPredecessorMs) return true;
+    // A put's check of the replicas (checkReplicas) writes here directly what the primary did not
+    // copy: a key shortly before our predecessor is ours as a replica. Same reach as a replica write.
+    const gap = this.meanGap();
+    return gap !== undefined && ringDistance(key, this.table.selfId) <= gap * BigInt(REPLICA_REACH * (this.config.replicas - 1));
   }
 
   /** A replica's side of `sync`: which of the listed records it lacks; the ones it has are confirmed. */
@@ -852,7 +1013,7 @@ export class ChordNode {
       const maxSteps = this.merging(now) ? MERGE_WALK_STEPS : 1;
       for (let step = 0; step < maxSteps; step++) {
         const x = info.predecessor;
-        if (!x || x.id === this.self.id || !inOpenInterval(idOf(x), this.table.selfId, idOf(successor))) break;
+        if (!x || x.id === this.self.id || !inOpenInterval(idOf(x), this.table.selfId, idOf(successor)) || this.table.isDistrusted(x.id, now)) break;
         try {
           info = await this.askNeighbours(x);
           successor = x;
@@ -1224,8 +1385,11 @@ export class ChordNode {
 const PREDECESSOR_SILENT_PERIODS = 3;
 /** Paths of a lookup that must survive lying nodes (lookupDisjoint). */
 const DISJOINT_PATHS = 6;
-/** A "done" naming a node more than this many mean gaps after the key needs a second witness. */
-const SUSPICIOUS_GAPS = 2;
+/**
+ * A "done" whose answering node and named node lie more than this many mean gaps apart needs a
+ * second witness. An honest one spans one gap: wider than 3 mean gaps about 1 time in 20.
+ */
+const SUSPICIOUS_GAPS = 3;
 /** How far back (in mean gaps between nodes, per replica) a node takes replica writes from. */
 const REPLICA_REACH = 4;
 const STORE_BATCH_BYTES = 48 * 1024;

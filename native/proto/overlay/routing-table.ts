@@ -23,6 +23,11 @@ export class RoutingTable {
   readonly fingers: Array<NodeRef | undefined> = new Array(ID_BITS).fill(undefined);
   /** Nodes that failed to answer lately, and until when they are avoided. */
   private readonly suspects = new Map<string, number>();
+  /**
+   * Nodes caught hiding records (ChordNode.suspect), until when, and why: avoided like the
+   * silent ones, but an answer does not clear them (a liar answers).
+   */
+  private readonly distrusted = new Map<string, { node: NodeRef; until: number; reason: string }>();
 
   constructor(
     readonly self: NodeRef,
@@ -159,7 +164,25 @@ export class RoutingTable {
     this.suspects.delete(id);
   }
 
+  /** Keeps a node out of routing (fingers, successor choice, lookup steps) until `until`. */
+  distrust(node: NodeRef, until: number, reason: string): void {
+    this.distrusted.set(node.id, { node, until, reason });
+  }
+
+  isDistrusted(id: string, now: number): boolean {
+    const entry = this.distrusted.get(id);
+    if (entry && entry.until <= now) this.distrusted.delete(id);
+    return entry !== undefined && entry.until > now;
+  }
+
+  /** The nodes distrusted now. */
+  distrustedNodes(now: number): Array<{ node: NodeRef; until: number; reason: string }> {
+    for (const [id, entry] of this.distrusted) if (entry.until <= now) this.distrusted.delete(id);
+    return [...this.distrusted.values()];
+  }
+
   isSuspect(id: string, now: number): boolean {
+    if (this.distrusted.size && this.isDistrusted(id, now)) return true;
     const until = this.suspects.get(id);
     if (until === undefined) return false;
     if (until <= now) {

@@ -548,8 +548,8 @@ export class OverlayService {
         records = (await this.viaMember('get', { key: idToHex(key) })).records;
       } else {
         if (!this.chord) throw new UserError('UNAVAILABLE', 'The overlay is not running.');
-        found = await this.chord.lookup(key);
-        records = await this.chord.fetchFrom(found, key);
+        // Checked against the key's replicas, and over disjoint paths when they hold nothing (ChordNode.findRecords).
+        ({ found, records } = await this.chord.findRecords(key));
       }
     } catch (error) {
       if (error instanceof UserError) throw error;

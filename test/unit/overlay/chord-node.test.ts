@@ -23,6 +23,8 @@ class Ring {
   readonly down = new Set<number>();
   /** Requests sent, by operation. */
   readonly sent = new Map<string, number>();
+  /** Nodes that lie, by port: what they answer instead of the real node (undefined: answer honestly). */
+  readonly lies = new Map<number, (op: OverlayOp, body: unknown, from: number) => unknown>();
 
   constructor(private readonly config: Partial<ChordConfig> = {}) {}
 
@@ -39,6 +41,8 @@ class Ring {
             this.clock.set(timeoutMs, () => reject(new OverlayRequestError('timeout', `${op} timed out`)));
             return;
           }
+          const lie = this.lies.get(to.port)?.(op, JSON.parse(JSON.stringify(body)), port);
+          if (lie !== undefined) return resolve(lie as OpResponse<O>);
           target.handle(op, JSON.parse(JSON.stringify(body)) as OpRequest<O>, self).then((r) => resolve(JSON.parse(JSON.stringify(r)) as OpResponse<O>), reject);
         }),
     };
@@ -255,5 +259,115 @@ describe('Chord node on a fake clock', () => {
     await ring.run(11_000);
     assert.equal(replica.store.get(lost.key)[0]?.sig, lost.sig);
     assert.ok((ring.sent.get('store') ?? 0) >= 1);
+  });
+});
+
+describe('nodes caught hiding records (suspects)', () => {
+  const SUSPECT_MS = 60_000;
+  /** Eight nodes 1/8 apart; a user whose key the fourth (0.425) holds, with the fifth and sixth as replicas. */
+  async function ringOfEight() {
+    const ring = new Ring({ suspectMs: SUSPECT_MS });
+    const nodes = Array.from({ length: 8 }, (_, i) => ring.add(0.05 + i / 8));
+    nodes[0].create();
+    for (const n of nodes.slice(1)) await ring.settle(n.join(nodes[0].self));
+    await ring.run(20_000);
+    const record = nameRecord(newOwner(), userBetween(0.3, 0.425), 'test', 3_600_000);
+    const [primary, replicaA, replicaB] = [nodes[3], nodes[4], nodes[5]];
+    assert.ok(primary.table.isResponsible(idFromHex(record.key)!));
+    return { ring, nodes, record, key: idFromHex(record.key)!, primary, replicaA, replicaB };
+  }
+  /** Makes `node` answer fetches with nothing, and counts the requests `from` sends it. */
+  function hideRecords(ring: Ring, node: ChordNode, from: ChordNode) {
+    const asked = new Map<string, number>();
+    ring.lies.set(node.self.port, (op, _body, sender) => {
+      if (sender === from.self.port) asked.set(op, (asked.get(op) ?? 0) + 1);
+      return op === 'fetch' ? { records: [] } : undefined;
+    });
+    return asked;
+  }
+
+  it('finds a record its primary hides, and makes the primary a suspect kept out of fetches and lookup steps until suspectMs has passed', async () => {
+    const { ring, nodes, record, key, primary } = await ringOfEight();
+    assert.equal((await ring.settle(nodes[6].put([record]))).stored, 1);
+    const querier = nodes[0];
+    const asked = hideRecords(ring, primary, querier);
+    const found = await ring.settle(querier.get(key));
+    assert.deepEqual(found.map((r) => r.sig), [record.sig]);
+    assert.deepEqual(querier.suspects().map((s) => s.node.port), [primary.self.port]);
+    assert.match(querier.suspects()[0].reason, /not found/);
+    assert.equal(querier.stats.suspectsMarked, 1);
+    // From now on the querier neither steps through the liar nor asks it for records.
+    asked.clear();
+    assert.deepEqual((await ring.settle(querier.get(key))).map((r) => r.sig), [record.sig]);
+    await ring.settle(querier.lookup(idFromHex(primary.self.id)!));
+    assert.equal(asked.get('fetch') ?? 0, 0);
+    assert.equal(asked.get('find-closest') ?? 0, 0);
+    assert.equal(querier.stats.suspectsMarked, 1, 'not marked again');
+    // It answers pings and stabilize like anyone: that does not clear it. Time does.
+    await ring.run(SUSPECT_MS / 2);
+    assert.equal(querier.suspects().length, 1);
+    await ring.run(SUSPECT_MS / 2 + 1_000);
+    assert.deepEqual(querier.suspects(), []);
+  });
+
+  it('believes no one lied when no holder has the record: a missing key makes no suspect', async () => {
+    const { ring, nodes, key } = await ringOfEight();
+    const querier = nodes[0];
+    assert.deepEqual(await ring.settle(querier.get(key)), []);
+    // The empty answer was checked over disjoint paths before it was believed.
+    assert.equal(querier.stats.defendedFetches, 1);
+    for (const n of nodes) assert.deepEqual(n.suspects(), [], `suspects at ${n.self.port}`);
+  });
+
+  it('makes a holder that sends a forged copy a suspect, and returns the valid record', async () => {
+    const { ring, nodes, record, key, primary } = await ringOfEight();
+    await ring.settle(nodes[6].put([record]));
+    const forged = { ...record, value: { ...record.value, displayName: 'mallory' } };
+    ring.lies.set(primary.self.port, (op) => (op === 'fetch' ? { records: [forged] } : undefined));
+    const querier = nodes[7];
+    assert.deepEqual((await ring.settle(querier.get(key))).map((r) => r.sig), [record.sig]);
+    assert.deepEqual(querier.suspects().map((s) => s.node.port), [primary.self.port]);
+    assert.match(querier.suspects()[0].reason, /signature/);
+  });
+
+  it('a put writes the replicas itself when the primary drops the records and does not copy them', async () => {
+    const { ring, nodes, record, key, primary, replicaA, replicaB } = await ringOfEight();
+    // The primary says "stored" and keeps nothing.
+    ring.lies.set(primary.self.port, (op, body) => {
+      if (op === 'store' && !(body as { replica: boolean }).replica) return { stored: (body as { records: unknown[] }).records.length, rejected: [] };
+      return op === 'fetch' ? { records: [] } : undefined;
+    });
+    const writer = nodes[0];
+    assert.equal((await ring.settle(writer.put([record]))).stored, 1);
+    assert.equal(primary.store.get(record.key).length, 0);
+    assert.equal(replicaA.store.get(record.key)[0]?.sig, record.sig);
+    assert.equal(replicaB.store.get(record.key)[0]?.sig, record.sig);
+    assert.equal(writer.stats.replicaRepairs, 2);
+    // And a reader elsewhere finds it, and learns who hid it.
+    const reader = nodes[7];
+    assert.deepEqual((await ring.settle(reader.get(key))).map((r) => r.sig), [record.sig]);
+    assert.deepEqual(reader.suspects().map((s) => s.node.port), [primary.self.port]);
+  });
+
+  it('an honest primary copies to its replicas itself: the put\'s check finds nothing to repair', async () => {
+    const { ring, nodes, record, replicaA, replicaB } = await ringOfEight();
+    await ring.settle(nodes[0].put([record]));
+    assert.equal(nodes[0].stats.replicaRepairs, 0);
+    assert.equal(replicaA.store.get(record.key)[0]?.sig, record.sig);
+    assert.equal(replicaB.store.get(record.key)[0]?.sig, record.sig);
+  });
+
+  it('keeps a suspect successor out of successor choice: keys it is responsible for are sent to the next node, which holds their replicas', async () => {
+    const { ring, nodes, key, primary, replicaA } = await ringOfEight();
+    const before = nodes[2];
+    assert.equal(before.table.successor?.port, primary.self.port);
+    before.suspect(primary.self, 'test: caught hiding a record');
+    await ring.run(5_000);
+    assert.equal(before.table.liveSuccessor(ring.clock.now)?.port, replicaA.self.port);
+    const step = await before.handle('find-closest', { key: idToHex(key) });
+    assert.equal(step.done, true);
+    assert.equal(step.node.port, replicaA.self.port);
+    // It stays in the ring: its own successor still names it as predecessor.
+    assert.equal(replicaA.table.predecessor?.port, primary.self.port);
   });
 });

@@ -73,4 +73,25 @@ describe('routing table', () => {
     sparse.setSuccessors(at(0.25), [at(0.5), at(0.75)]);
     assert.equal(sparse.successorTarget(), 3);
   });
+
+  it('keeps a distrusted node out of every routing choice until its time is up, even while it answers', () => {
+    const table = new RoutingTable(at(0), 3);
+    table.successors = [at(0.01), at(0.02), at(0.03)];
+    table.fingers[158] = at(0.26);
+    table.fingers[159] = at(0.51);
+    table.distrust(at(0.51), 1_000, 'hid a record');
+    table.distrust(at(0.01), 1_000, 'hid a record');
+    assert.equal(table.closestPreceding(key(0.9), 0).id, at(0.26).id);
+    assert.deepEqual(table.precedingNodes(key(0.9), 0, 6).map((n) => n.id), [at(0.26), at(0.03), at(0.02)].map((n) => n.id));
+    assert.equal(table.liveSuccessor(0)?.id, at(0.02).id);
+    // A liar answers: that clears a node that had timed out, not a distrusted one.
+    table.alive(at(0.51).id);
+    assert.ok(table.isSuspect(at(0.51).id, 500));
+    assert.deepEqual(table.distrustedNodes(500).map((d) => [d.node.id, d.reason]), [[at(0.51).id, 'hid a record'], [at(0.01).id, 'hid a record']]);
+    // It stays in the table (it is still in the ring), and is routed through again once its time is up.
+    assert.ok(table.knows(at(0.51).id));
+    assert.equal(table.closestPreceding(key(0.9), 1_000).id, at(0.51).id);
+    assert.equal(table.liveSuccessor(1_000)?.id, at(0.01).id);
+    assert.deepEqual(table.distrustedNodes(1_000), []);
+  });
 });
