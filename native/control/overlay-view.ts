@@ -45,6 +45,7 @@ export function overlayStatusView(service: OverlayService): OverlayStatus {
       meanHops: stats && stats.lookups ? stats.hops / stats.lookups : 0,
       requestsHandled: stats?.requestsHandled ?? 0,
       store: { records: chord?.store.size ?? 0, bytes: chord?.store.bytes ?? 0, refused: { ...(chord?.store.refused ?? {}) } },
+      idsRefused: { ...(chord?.ids.refused ?? {}) },
     },
   };
 }

@@ -78,7 +78,8 @@ export class SimNetwork {
   constructor(private readonly options: SimNetworkOptions = {}) {
     this.random = options.random ?? Math.random;
     this.scheduler = new EventScheduler({ batch: options.schedulerBatch });
-    this.config = { ...DEFAULT_CHORD_CONFIG, ...options.config };
+    // The simulator's IDs are hashed counters without proofs; a test of proofs turns the check on (id-proofs.test.ts).
+    this.config = { ...DEFAULT_CHORD_CONFIG, verifyIds: false, ...options.config };
   }
 
   get overlay(): string {
@@ -100,7 +101,7 @@ export class SimNetwork {
       timers: scheduler,
       store: new RecordStore({ overlay: this.overlay, now: () => scheduler.now }),
       now: () => scheduler.now,
-      config: this.options.config,
+      config: this.config,
       random: this.random,
     });
     this.nodes.set(this.address(self), node);
