@@ -61,10 +61,10 @@ export interface ChordConfig {
   proximity?: boolean;
   /**
    * Zero bits a node's ID proof must show (wire/overlay/id-puzzle.ts): network-wide, every node
-   * of an overlay must use the same value. Default 20: about a second of one core here (docs/hostile-peers.md).
+   * of an overlay must use the same value. Default 19: about 2 s of one core (docs/hostile-peers.md, bench `sybil`).
    */
   idDifficulty: number;
-  /** Zero bits a name claim's proof of work must show; network-wide like idDifficulty. */
+  /** Zero bits a name claim's proof of work must show; network-wide like idDifficulty. Default 18: about 1 s of one core. */
   nameDifficulty: number;
   /** false: node references are taken without checking their ID proof (only the simulator's rings of hashed counters). */
   verifyIds: boolean;
@@ -81,8 +81,8 @@ export const DEFAULT_CHORD_CONFIG: ChordConfig = {
   maxHops: 32,
   avoidMs: 30_000,
   stabilizeBackoff: 4,
-  idDifficulty: 20,
-  nameDifficulty: 20,
+  idDifficulty: 19,
+  nameDifficulty: 18,
   verifyIds: true,
 };
 
