@@ -2,7 +2,8 @@
 // and 10,000 nodes (rings grown by real joins); lookup success and maintenance bytes under churn,
 // without and with random message loss; lookup stretch; lookups and records after a mass
 // failure. Every simulated part runs on the Internet latency model (test/sim/internet-latency.ts).
-// Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,loss,stretch,mass,udp,adversarial,floodSurvival).
+// Writes bench/results/overlay.json, keeping parts not rerun (--only sim,churn,loss,stretch,mass,udp,adversarial,sybil,floodSurvival).
+// The sybil part measures what the ID puzzle costs honest nodes and attackers (bench/sybil.ts).
 // The udp part runs real node processes on loopback (bench/overlay-udp.ts), and so does
 // floodSurvival (bench/flood-survival.ts: junk one node absorbs while its call keeps its audio).
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,10 +20,11 @@ import { measureStretch } from '../test/sim/stretch.js';
 import { overlayOverUdp } from './overlay-udp.js';
 import { adversarialLookups } from '../test/sim/liars.js';
 import { floodSurvival } from './flood-survival.js';
+import { sybilCost } from './sybil.js';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'sim,churn,loss,stretch,mass,udp,adversarial,floodSurvival' },
+    only: { type: 'string', default: 'sim,churn,loss,stretch,mass,udp,adversarial,sybil,floodSurvival' },
     'udp-nodes': { type: 'string', default: '50' },
     seed: { type: 'string', default: '1' },
     'churn-minutes': { type: 'string', default: '6' },
@@ -343,6 +345,7 @@ async function main() {
     }
     report.adversarial = adversarial;
   }
+  if (parts.has('sybil')) report.sybil = await sybilCost({ seed, log });
   if (parts.has('floodSurvival')) report.floodSurvival = await floodSurvival({ rates: values['flood-rates'].split(',').map(Number), stepS: Number(values['flood-step-s']), log });
   if (parts.has('udp')) report.udp = await overlayOverUdp({ nodes: Number(values['udp-nodes']), lookups: 500, messages: 200, log });
   await mkdir(path.dirname(out), { recursive: true });

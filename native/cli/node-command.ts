@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, MIN_PASSPHRASE_LENGTH, OFFERED_CODECS, parseRequestLimits, parseTurnUrl, type RequestLimitsConfig, type AudioCodecName, type ChordConfig, type LocationMode, type TurnServerUrl } from '../roots/node-engine.js';
+import { DEFAULT_CHORD_CONFIG, Engine, isHostPort, MAX_DIFFICULTY, MIN_PASSPHRASE_LENGTH, OFFERED_CODECS, parseRequestLimits, parseTurnUrl, type RequestLimitsConfig, type AudioCodecName, type ChordConfig, type LocationMode, type TurnServerUrl } from '../roots/node-engine.js';
 import { VERSION } from '../roots/defaults.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, parseFlags, port, UsageError } from './flags.js';
@@ -462,11 +462,13 @@ function chordTuningFromEnv(): Partial<ChordConfig> | undefined {
   if (!raw) return undefined;
   try {
     const parsed = JSON.parse(raw) as Record<string, unknown>;
-    // ringCheckMs has no fixed default (30 stabilize periods) but is tuned like the rest.
+    // ringCheckMs has no fixed default (30 stabilize periods) but is tuned like the rest. A
+    // difficulty may be 0 (no work: tests of many nodes); every timing must be positive.
     const known = (k: string) => k in DEFAULT_CHORD_CONFIG || k === 'ringCheckMs';
-    const ignored = Object.entries(parsed).filter(([k, v]) => !known(k) || typeof v !== 'number' || v <= 0);
-    if (ignored.length) process.stderr.write(`peerdial: PEERDIAL_CHORD: ignored ${ignored.map(([k]) => k).join(', ')} (not an overlay timing, or not a positive number).\n`);
-    return Object.fromEntries(Object.entries(parsed).filter(([k, v]) => known(k) && typeof v === 'number' && v > 0)) as Partial<ChordConfig>;
+    const valid = (k: string, v: unknown) => known(k) && typeof v === 'number' && (/Difficulty$/.test(k) ? Number.isInteger(v) && v >= 0 && v <= MAX_DIFFICULTY : v > 0);
+    const ignored = Object.entries(parsed).filter(([k, v]) => !valid(k, v));
+    if (ignored.length) process.stderr.write(`peerdial: PEERDIAL_CHORD: ignored ${ignored.map(([k]) => k).join(', ')} (not an overlay setting, or out of its range).\n`);
+    return Object.fromEntries(Object.entries(parsed).filter(([k, v]) => valid(k, v))) as Partial<ChordConfig>;
   } catch {
     process.stderr.write('peerdial: PEERDIAL_CHORD is not JSON; using the default overlay timings.\n');
     return undefined;

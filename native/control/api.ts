@@ -204,6 +204,8 @@ export interface OverlayStatus {
     replicaRepairs: number;
     /** The record store: records and serialized bytes held, and writes refused by reason (quotas, not responsible, bad signature...). */
     store: { records: number; bytes: number; refused: Record<string, number> };
+    /** Node references refused because their ID proof failed, by reason (missing, malformed, wrong-id, too-little-work). */
+    idsRefused: Record<string, number>;
   };
 }
 

@@ -25,6 +25,7 @@ import { RescueServer, type RescueSettings } from '../services/rescue/index.js';
 
 // What the CLI needs from below the engine, so it imports the composition root alone.
 export { DEFAULT_CHORD_CONFIG, type ChordConfig } from '../proto/overlay/chord-node.js';
+export { MAX_DIFFICULTY } from '../wire/overlay/id-puzzle.js';
 export { isHostPort } from '../services/overlay/index.js';
 export type { LocationMode } from '../services/dht/index.js';
 export { parseTurnUrl, type TurnServerUrl } from '../wire/stun/turn-url.js';

@@ -14,8 +14,8 @@ import { signPayload, subscribeSigningText } from '../../native/wire/presence/si
 import { controlOf, type NodeControl } from '../support/control.js';
 import { removeDir, startNode, tempDataDir, type NodeProcess } from '../support/node-process.js';
 import { until } from '../support/poll.js';
+import { FAST_CHORD as FAST } from '../support/engines.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
 const EXPIRES_S = 4;
 const dirs: string[] = [];
 const engines: Engine[] = [];

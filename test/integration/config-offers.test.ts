@@ -16,8 +16,8 @@ import { canonicalJson } from '../../native/wire/overlay/record.js';
 import { CONFIG_OFFER_CONTENT_TYPE, CONFIG_OFFER_EVENT, encodeConfigOffer, signConfigOffer, type UnsignedConfigOffer } from '../../native/wire/lan/config-offer.js';
 import { freePort, removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
+import { FAST_CHORD as FAST } from '../support/engines.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
 const dirs: string[] = [];
 const engines: Engine[] = [];
 const cleanups: Array<() => Promise<void>> = [];

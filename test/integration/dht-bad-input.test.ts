@@ -15,8 +15,9 @@ import { controlOf, type NodeControl } from '../support/control.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { startPrivateDht, type PrivateDht } from '../support/private-dht.js';
+import { FAST_CHORD } from '../support/engines.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 300 };
+const FAST = { ...FAST_CHORD, requestTimeoutMs: 300 };
 const INFOHASH = overlayInfohash('peerdial');
 /** Peers each hostile node names: 1,000 compact peers fill one 8 KB datagram. */
 const PEERS_PER_NODE = 1_000;

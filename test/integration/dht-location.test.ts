@@ -8,8 +8,8 @@ import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { startPrivateDht, type PrivateDht } from '../support/private-dht.js';
+import { FAST_CHORD as FAST } from '../support/engines.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
 const ALICE = 'sip:alice@peerdial';
 const BOB = 'sip:bob@peerdial';
 const engines: Engine[] = [];

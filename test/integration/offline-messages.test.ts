@@ -9,8 +9,8 @@ import { mailboxKey, mailboxMessageSlot, signRecord, type MailboxValue, type Ove
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { newOwner } from '../sim/records.js';
+import { FAST_CHORD as FAST } from '../support/engines.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
 const OVERLAY = 'peerdial';
 const dirs = new Map<string, string>();
 const running = new Map<string, Engine>();

@@ -13,8 +13,8 @@ import { idFromHex, idToHex, keyForAor } from '../../native/wire/overlay/node-id
 import type { OverlayRecord } from '../../native/wire/overlay/record.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
+import { FAST_CHORD as FAST } from '../support/engines.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
 const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'];
 
 /**

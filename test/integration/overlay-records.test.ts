@@ -7,9 +7,10 @@ import { Engine } from '../../native/roots/node-engine.js';
 import { encodeOverlayRequest, decodeOverlayResponse, type NodeRef } from '../../native/wire/overlay/messages.js';
 import { idToHex, keyForAor } from '../../native/wire/overlay/node-id.js';
 import { signRecord, type OverlayRecord } from '../../native/wire/overlay/record.js';
-import { removeDir, tempDataDir } from '../support/node-process.js';
+import { removeDir, tempDataDir, TEST_DIFFICULTY } from '../support/node-process.js';
+import { solveNameRange } from '../../native/wire/overlay/id-puzzle.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
+const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000, ...TEST_DIFFICULTY };
 
 async function until(what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -28,9 +29,11 @@ async function rawStore(from: Engine, to: NodeRef, records: OverlayRecord[]) {
   return { status: outcome.response.status, decoded: decodeOverlayResponse('store', outcome.response) };
 }
 
+/** A record signed with `privateKey` for `owner`; a name claim carries the proof of work for its name and owner. */
 function claim(user: string, privateKey: Buffer, owner: string, seq: number, type: 'name' | 'binding' = 'name'): OverlayRecord {
   const key = idToHex(keyForAor(user, 'peerdial'));
-  const value = type === 'name' ? { user, overlay: 'peerdial' } : { user, overlay: 'peerdial', contact: `sip:${user}@203.0.113.9:5060` };
+  const work = () => solveNameRange(Buffer.from(owner, 'base64url'), user, 'peerdial', TEST_DIFFICULTY.nameDifficulty, 0, Number.MAX_SAFE_INTEGER)!.nonce;
+  const value = type === 'name' ? { user, overlay: 'peerdial', work: work() } : { user, overlay: 'peerdial', contact: `sip:${user}@203.0.113.9:5060` };
   return signRecord({ type, key, owner, slot: type === 'name' ? '' : 'f'.repeat(40), seq, expires: Date.now() + 60_000, value }, privateKey);
 }
 
@@ -88,7 +91,8 @@ describe('overlay records between engines', () => {
   it('refuses a record whose signature does not match its owner', async () => {
     const a = keyPair();
     const b = keyPair();
-    const forged = { ...claim('yann', a.privateKey, a.owner, 5), owner: b.owner };
+    // Signed by a, claiming b's key (with the work done for b's key, so only the signature is wrong).
+    const forged = { ...claim('yann', a.privateKey, b.owner, 5), owner: b.owner };
     const answer = await rawStore(engines[0], engines[2].overlay.self!, [forged]);
     assert.equal((answer.decoded as { rejected: Array<{ reason: string }> }).rejected[0].reason, 'bad-signature');
   });

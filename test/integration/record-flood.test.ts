@@ -15,7 +15,8 @@ import { idFromHex, idToHex, inHalfOpenInterval, keyForAor } from '../../native/
 import { mailboxKey, mailboxMessageSlot, signRecord, type OverlayRecord } from '../../native/wire/overlay/record.js';
 import { OWNER_QUOTA, SOURCE_QUOTA } from '../../native/proto/overlay/record-store.js';
 import { controlOf, type NodeControl } from '../support/control.js';
-import { removeDir, startNode, tempDataDir, type NodeProcess } from '../support/node-process.js';
+import { removeDir, startNode, tempDataDir, TEST_DIFFICULTY, type NodeProcess } from '../support/node-process.js';
+import { solveNameRange } from '../../native/wire/overlay/id-puzzle.js';
 import { until } from '../support/poll.js';
 
 const OVERLAY = 'peerdial';
@@ -29,8 +30,10 @@ function keyPair() {
 }
 type Key = ReturnType<typeof keyPair>;
 
-function nameClaim(key: Key, user: string): OverlayRecord {
-  return signRecord({ type: 'name', key: idToHex(keyForAor(user, OVERLAY)), owner: key.owner, slot: '', seq: 1, expires: Date.now() + 3_600_000, value: { user, overlay: OVERLAY } }, key.privateKey);
+/** A name claim, with its proof of work at the test nodes' difficulty when `work` is true. */
+function nameClaim(key: Key, user: string, work = false): OverlayRecord {
+  const nonce = work ? solveNameRange(Buffer.from(key.owner, 'base64url'), user, OVERLAY, TEST_DIFFICULTY.nameDifficulty, 0, Number.MAX_SAFE_INTEGER)!.nonce : undefined;
+  return signRecord({ type: 'name', key: idToHex(keyForAor(user, OVERLAY)), owner: key.owner, slot: '', seq: 1, expires: Date.now() + 3_600_000, value: { user, overlay: OVERLAY, ...(nonce !== undefined ? { work: nonce } : {}) } }, key.privateKey);
 }
 
 function mailboxRecord(key: Key, user: string, i: number): OverlayRecord {
@@ -90,17 +93,25 @@ describe('a record flood from one stranger', () => {
 
   it('takes one key\'s quota of name claims and refuses the rest, and names it refused for keys it does not hold', async () => {
     const mallory = keyPair();
-    let stored = 0;
-    const reasons = new Map<string, number>();
-    for (let batch = 0; batch < 200; batch++) {
-      const answer = await store(Array.from({ length: 100 }, (_, i) => nameClaim(mallory, `squat-${batch * 100 + i}`)));
-      stored += answer.stored;
-      for (const r of answer.reasons) reasons.set(r, (reasons.get(r) ?? 0) + 1);
-    }
     // Alice holds the keys in (her predecessor, her]; every other claim is not hers to keep.
     const status = await apis[0].invoke('overlay.status', {});
     const [pred, self] = [idFromHex(status.predecessor!.id)!, idFromHex(status.nodeId)!];
-    const outside = Array.from({ length: 20_000 }, (_, i) => keyForAor(`squat-${i}`, OVERLAY)).filter((k) => !inHalfOpenInterval(k, pred, self)).length;
+    const hers = (user: string) => inHalfOpenInterval(keyForAor(user, OVERLAY), pred, self);
+    // Claims without their proof of work are refused for that alone (docs/hostile-peers.md).
+    const lazy: string[] = [];
+    for (let i = 0; lazy.length < 50; i++) if (hers(`lazy-${i}`)) lazy.push(`lazy-${i}`);
+    const refusedLazy = await store(lazy.map((user) => nameClaim(mallory, user)));
+    assert.equal(refusedLazy.stored, 0);
+    assert.deepEqual([...new Set(refusedLazy.reasons)], ['name-work']);
+    let stored = 0;
+    const reasons = new Map<string, number>();
+    for (let batch = 0; batch < 200; batch++) {
+      // The work is paid only where it would count: alice refuses the others before she looks at it.
+      const answer = await store(Array.from({ length: 100 }, (_, i) => `squat-${batch * 100 + i}`).map((user) => nameClaim(mallory, user, hers(user))));
+      stored += answer.stored;
+      for (const r of answer.reasons) reasons.set(r, (reasons.get(r) ?? 0) + 1);
+    }
+    const outside = Array.from({ length: 20_000 }, (_, i) => `squat-${i}`).filter((user) => !hers(user)).length;
     assert.equal(stored, OWNER_QUOTA.records);
     assert.equal(reasons.get('not-responsible'), outside);
     assert.equal(reasons.get('owner-quota'), 20_000 - outside - OWNER_QUOTA.records);

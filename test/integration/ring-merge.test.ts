@@ -10,8 +10,8 @@ import { Engine } from '../../native/roots/node-engine.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
 import { reachesDevice } from '../support/contacts.js';
+import { FAST_CHORD as FAST } from '../support/engines.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
 const SEGMENT_A = ['ann', 'ben', 'cat'];
 const SEGMENT_B = ['dan', 'eve', 'fay', 'gus'];
 const OVERLAY = 'peerdial';

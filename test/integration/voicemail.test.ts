@@ -11,8 +11,8 @@ import { mailboxChunkSlot, mailboxKey, type MailboxValue } from '../../native/wi
 import { audioTempDir, bestMatch, durationSeconds, makeSpeechWav, readWav, requireAudioTools, soundSeconds } from '../support/audio-analysis.js';
 import { removeDir, tempDataDir } from '../support/node-process.js';
 import { until } from '../support/poll.js';
+import { FAST_CHORD as FAST } from '../support/engines.js';
 
-const FAST = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
 const OVERLAY = 'peerdial';
 const dirs = new Map<string, string>();
 const running = new Map<string, Engine>();

@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import type { CommandName, ParamsOf, ResultOf } from '../../native/control/api.js';
-import { CLI, REPO_ROOT } from '../support/node-process.js';
+import { CLI, REPO_ROOT, withTestDifficulty } from '../support/node-process.js';
 import { spawnIn, type LanHost } from './lan.js';
 
 export interface LanNode {
@@ -27,7 +27,8 @@ const RELAY = path.join(REPO_ROOT, 'test/netns/control-relay.ts');
 /** Starts the CLI in `host`'s namespace with `args` after `node`; resolves once it is ready and its relay is up. */
 export async function startLanNode(host: LanHost, args: string[], env: NodeJS.ProcessEnv = {}): Promise<LanNode> {
   const started = Date.now();
-  const child = spawnIn(host.ns, process.execPath, [CLI, 'node', ...args], { env: { ...process.env, ...env } });
+  // The overlay's puzzles at the test difficulty, as for every test node (node-process.ts).
+  const child = spawnIn(host.ns, process.execPath, [CLI, 'node', ...args], { env: { ...process.env, ...env, PEERDIAL_CHORD: withTestDifficulty(env.PEERDIAL_CHORD ?? process.env.PEERDIAL_CHORD) } });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

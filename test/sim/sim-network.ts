@@ -4,6 +4,7 @@ import { ChordNode, DEFAULT_CHORD_CONFIG, OverlayRequestError, type ChordConfig,
 import { RecordStore } from '../../native/proto/overlay/record-store.js';
 import type { NodeRef, OpRequest, OpResponse, OverlayOp } from '../../native/wire/overlay/messages.js';
 import { idToHex, sha1Id } from '../../native/wire/overlay/node-id.js';
+import { nodeIdFromProof, solveIdRange } from '../../native/wire/overlay/id-puzzle.js';
 import { T1, T2, type TimerHandle } from '../../native/proto/sip/timers.js';
 import { EventScheduler } from './event-scheduler.js';
 import type { InternetLatencyModel } from './internet-latency.js';
@@ -33,6 +34,11 @@ export interface SimNetworkOptions {
   retransmit?: boolean;
   /** Passed to the EventScheduler; 1 runs the slow reference path. */
   schedulerBatch?: number;
+  /**
+   * Nodes get IDs from a (seeded) key and the ID puzzle at config.idDifficulty, as real nodes do,
+   * instead of hashed counters; give config.verifyIds true to have them checked.
+   */
+  provenIds?: boolean;
 }
 
 /**
@@ -78,7 +84,8 @@ export class SimNetwork {
   constructor(private readonly options: SimNetworkOptions = {}) {
     this.random = options.random ?? Math.random;
     this.scheduler = new EventScheduler({ batch: options.schedulerBatch });
-    this.config = { ...DEFAULT_CHORD_CONFIG, ...options.config };
+    // The simulator's IDs are hashed counters without proofs; a test of proofs turns the check on (id-proofs.test.ts).
+    this.config = { ...DEFAULT_CHORD_CONFIG, verifyIds: false, ...options.config };
   }
 
   get overlay(): string {
@@ -89,10 +96,13 @@ export class SimNetwork {
     return `${n.host}:${n.port}`;
   }
 
-  /** Adds a node with a fresh ID (SHA-1 of a counter, standing in for a public key). */
-  addNode(): ChordNode {
+  /**
+   * Adds a node with a fresh ID (SHA-1 of a counter, standing in for a public key; or a proven one,
+   * see provenIds). `chosenId`: a node that places itself where it likes, without a proof (a sybil).
+   */
+  addNode(chosenId?: string): ChordNode {
     const port = this.nextPort++;
-    const self: NodeRef = { id: idToHex(sha1Id(`sim-node-${port}-${this.random()}`)), host: 'sim', port };
+    const self: NodeRef = chosenId ? { id: chosenId, host: 'sim', port } : this.options.provenIds ? this.provenSelf(port) : { id: idToHex(sha1Id(`sim-node-${port}-${this.random()}`)), host: 'sim', port };
     const scheduler = this.scheduler;
     const node = new ChordNode({
       self,
@@ -100,11 +110,18 @@ export class SimNetwork {
       timers: scheduler,
       store: new RecordStore({ overlay: this.overlay, now: () => scheduler.now }),
       now: () => scheduler.now,
-      config: this.options.config,
+      config: this.config,
       random: this.random,
     });
     this.nodes.set(this.address(self), node);
     return node;
+  }
+
+  private provenSelf(port: number): NodeRef {
+    const key = Buffer.alloc(32);
+    for (let i = 0; i < 32; i++) key[i] = Math.floor(this.random() * 256);
+    const { nonce } = solveIdRange(key, this.config.idDifficulty, 0, Number.MAX_SAFE_INTEGER)!;
+    return { id: idToHex(nodeIdFromProof(key, nonce)), host: 'sim', port, pk: key.toString('base64url'), nonce };
   }
 
   /** A node crashes: it stops and nothing reaches it any more. */

@@ -1,10 +1,11 @@
 // In-process engines for integration tests: started on loopback with fast Chord timers, and
 // all stopped (their data dirs removed) by one call in the test file's after().
 import { Engine, type EngineOptions } from '../../native/roots/node-engine.js';
-import { removeDir, tempDataDir } from './node-process.js';
+import { removeDir, tempDataDir, TEST_DIFFICULTY } from './node-process.js';
 import { until } from './poll.js';
 
-export const FAST_CHORD = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000 };
+/** Fast timers, and puzzles of a few hundred hashes (a fresh node would otherwise spend seconds solving them). */
+export const FAST_CHORD = { stabilizeMs: 200, fixFingersMs: 100, checkPredecessorMs: 400, replicateMs: 1_000, requestTimeoutMs: 1_000, ...TEST_DIFFICULTY };
 
 export class EngineHarness {
   private readonly engines: Engine[] = [];

@@ -9,6 +9,21 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(REPO_ROOT, 'bin/peerdial.js');
 
+/**
+ * The overlay's puzzles at 8 zero bits (256 hashes on average) for test nodes: real proofs, but
+ * not the default's second of one core per fresh node. A test that sets a difficulty keeps it.
+ */
+export const TEST_DIFFICULTY = { idDifficulty: 8, nameDifficulty: 8 };
+
+/** PEERDIAL_CHORD with the test difficulties added where it names none (left as it is when it is not JSON). */
+export function withTestDifficulty(raw: string | undefined): string {
+  try {
+    return JSON.stringify({ ...TEST_DIFFICULTY, ...(raw ? (JSON.parse(raw) as object) : {}) });
+  } catch {
+    return raw ?? '';
+  }
+}
+
 export interface NodeProcess {
   child: ChildProcess;
   dataDir: string;
@@ -55,7 +70,7 @@ export async function startNode(options: { user?: string; dataDir?: string; args
   // Port 0: the node binds whatever port is free and prints it; a port picked here first could be
   // taken by another socket before the node binds it.
   if (!args.includes('--sip-port')) args.push('--sip-port', '0');
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env, PEERDIAL_CHORD: withTestDifficulty(options.env?.PEERDIAL_CHORD ?? process.env.PEERDIAL_CHORD) } });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

@@ -12,6 +12,7 @@ import { addId, idFromHex, idToHex, inHalfOpenInterval, inOpenInterval, RING_SIZ
 import { recordDigest, verifyRecord, type OverlayRecord, type RecordType } from '../../wire/overlay/record.js';
 import type { TimerHandle, TimerHost } from '../sip/timers.js';
 import type { RecordStore } from './record-store.js';
+import { IdCheck } from './id-check.js';
 import { inFingerInterval, nearestCandidate, RttEstimates } from './proximity.js';
 import { idOf, RoutingTable } from './routing-table.js';
 
@@ -63,6 +64,15 @@ export interface ChordConfig {
    * holder of the key had a valid one) is kept out of routing. Default 10 minutes.
    */
   suspectMs?: number;
+  /**
+   * Zero bits a node's ID proof must show (wire/overlay/id-puzzle.ts): network-wide, every node
+   * of an overlay must use the same value. Default 19: about 2 s of one core (docs/hostile-peers.md, bench `sybil`).
+   */
+  idDifficulty: number;
+  /** Zero bits a name claim's proof of work must show; network-wide like idDifficulty. Default 18: about 1 s of one core. */
+  nameDifficulty: number;
+  /** false: node references are taken without checking their ID proof (only the simulator's rings of hashed counters). */
+  verifyIds: boolean;
 }
 
 export const DEFAULT_CHORD_CONFIG: ChordConfig = {
@@ -76,6 +86,9 @@ export const DEFAULT_CHORD_CONFIG: ChordConfig = {
   maxHops: 32,
   avoidMs: 30_000,
   stabilizeBackoff: 4,
+  idDifficulty: 19,
+  nameDifficulty: 18,
+  verifyIds: true,
 };
 
 export interface LookupResult {
@@ -177,6 +190,8 @@ export class ChordNode {
   private readonly fingerCandidates: Array<{ nodes: NodeRef[]; at: number } | undefined> = [];
   /** RTTs of this node's own requests, for proximity neighbour selection. */
   readonly rtts = new RttEstimates();
+  /** Checks the ID proof of every node reference that arrives, and counts the ones refused. */
+  readonly ids: IdCheck;
   /** When our predecessor last asked us anything: its stabilize proves it alive, no ping needed. */
   private predecessorHeardAt = -Infinity;
   /** Since when this node has had no predecessor (checked every checkPredecessorMs). */
@@ -190,6 +205,7 @@ export class ChordNode {
     this.config = { ...DEFAULT_CHORD_CONFIG, ...options.config };
     this.table = new RoutingTable(options.self, this.config.minSuccessors);
     this.random = options.random ?? Math.random;
+    this.ids = new IdCheck(this.config.idDifficulty, this.config.verifyIds);
   }
 
   get self(): NodeRef {
@@ -811,8 +827,11 @@ export class ChordNode {
    * Answers an operation another node sent. `source`: the network it came from (record-store.ts
    * sourceNetwork), which the record store's source quota counts.
    */
-  async handle<O extends OverlayOp>(op: O, body: OpRequest<O>, sender?: NodeRef, source?: string): Promise<OpResponse<O>> {
+  async handle<O extends OverlayOp>(op: O, request: OpRequest<O>, sender?: NodeRef, source?: string): Promise<OpResponse<O>> {
     this.stats.requestsHandled++;
+    // Nodes without a valid ID proof are left out before anything below can take them.
+    const body = this.ids.screenRequest(op, request);
+    if (!body) return {} as OpResponse<O>;
     if (sender) {
       this.table.alive(sender.id);
       if (sender.id === this.table.predecessor?.id) this.predecessorHeardAt = this.options.now();
@@ -831,7 +850,7 @@ export class ChordNode {
         return this.findClosestLocal(idFromHex(b.key as string)!, Array.isArray(b.avoid) ? new Set(b.avoid as string[]) : undefined) as OpResponse<O>;
       case 'neighbours': {
         const ask = body as OpRequest<'neighbours'>;
-        if (ask.notify === true && sender) this.onNotify(sender);
+        if (ask.notify === true && sender && this.ids.accepts(sender)) this.onNotify(sender);
         const digest = successorDigest(this.table.successors);
         const pred = this.table.predecessor;
         const answer: OpResponse<'neighbours'> = {
@@ -1312,7 +1331,8 @@ export class ChordNode {
     this.stats.requestsSent++;
     const sentAt = this.options.now();
     try {
-      const answer = await this.options.transport.request(to, op, body, timeoutMs);
+      const answer = this.ids.screenAnswer(op, await this.options.transport.request(to, op, body, timeoutMs));
+      if (!answer) throw new OverlayRequestError('rejected', `${op} to ${to.host}:${to.port}: the node it names has no valid ID proof`);
       if (to.id) {
         this.table.alive(to.id);
         this.rtts.sample(to.id, this.options.now() - sentAt);

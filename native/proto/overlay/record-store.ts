@@ -10,6 +10,7 @@
 // source network (the /24 or /48 a write came from) may hold only so many records and bytes here,
 // and the whole store is capped in records and bytes. A stranger's flood is refused at its quota
 // while other owners' writes still go in.
+import { checkNameWork } from '../../wire/overlay/id-puzzle.js';
 import { idToHex, keyForAor } from '../../wire/overlay/node-id.js';
 import {
   MAILBOX_LIMITS,
@@ -24,6 +25,7 @@ import {
   serviceSlot,
   verifyRecord,
   type MailboxValue,
+  type NameValue,
   type OverlayRecord,
 } from '../../wire/overlay/record.js';
 
@@ -43,7 +45,9 @@ export type RejectReason =
   | 'malformed'
   | 'owner-quota'
   | 'source-quota'
-  | 'not-responsible';
+  | 'not-responsible'
+  /** A name claim without the proof of work its name and owner key need (id-puzzle.ts). */
+  | 'name-work';
 
 /** What one owner key, or one source network, may hold in one node's store. */
 export interface Quota {
@@ -70,6 +74,8 @@ export interface RecordStoreOptions {
   maxBytes?: number;
   ownerQuota?: Quota;
   sourceQuota?: Quota;
+  /** Zero bits a name claim's proof of work must show (ChordConfig.nameDifficulty); 0 (the default here) takes claims without it. */
+  nameDifficulty?: number;
   /** Told of every record stored or replaced, and of every one dropped (for persistence). */
   onStored?(record: OverlayRecord): void;
   onDropped?(record: OverlayRecord): void;
@@ -149,7 +155,9 @@ export class RecordStore {
     // Longest-lived first: an owner over its quota keeps what it wrote last.
     for (const r of [...records].sort((a, b) => b.expires - a.expires)) {
       if (r.expires <= now) continue;
-      if (this.overQuota(r, undefined, this.live(r, now))) left.push(r);
+      // Claims kept from before the overlay asked for work (or for this much) are not loaded.
+      if (r.type === 'name' && !checkNameWork(r as OverlayRecord & { value: NameValue }, this.options.nameDifficulty ?? 0)) left.push(r);
+      else if (this.overQuota(r, undefined, this.live(r, now))) left.push(r);
       else this.set(r);
     }
     return left;
@@ -184,6 +192,8 @@ export class RecordStore {
     if (record.type === 'service') return this.putService(record, now, source);
     if (record.key !== idToHex(keyForAor(record.value.user, record.value.overlay))) return { ok: false, reason: 'wrong-key' };
     if (record.type === 'name' && record.slot !== '') return { ok: false, reason: 'wrong-key' };
+    // One hash, checked before the signature (a few times dearer).
+    if (record.type === 'name' && !checkNameWork(record as OverlayRecord & { value: NameValue }, this.options.nameDifficulty ?? 0)) return { ok: false, reason: 'name-work' };
     if (!verifyRecord(record)) return { ok: false, reason: 'bad-signature' };
 
     const existing = this.live(record, now);

@@ -4,17 +4,19 @@
 // they expire.
 import { hostForUri, parseSipUri, pinnedTlsUri } from '../../wire/sip/uri.js';
 import type { Logger } from '../../log.js';
-import { ChordNode, LookupError, OverlayRequestError, type ChordConfig, type LookupResult, type MergeOutcome } from '../../proto/overlay/chord-node.js';
+import { ChordNode, DEFAULT_CHORD_CONFIG, LookupError, OverlayRequestError, type ChordConfig, type LookupResult, type MergeOutcome } from '../../proto/overlay/chord-node.js';
 import { RecordStore, sourceNetwork } from '../../proto/overlay/record-store.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { decodeOverlayRequest, isOverlayRequest, OVERLAY_CONTENT_TYPE, type NodeRef, type OpRequest, type OpResponse, type OverlayOp, type StoreResult } from '../../wire/overlay/messages.js';
-import { idFromHex, idToHex, keyForAor, nodeIdFromPublicKey } from '../../wire/overlay/node-id.js';
+import { nodeIdFromProof } from '../../wire/overlay/id-puzzle.js';
+import { idFromHex, idToHex, keyForAor } from '../../wire/overlay/node-id.js';
 import { PHONE_CONTACT_PARAM, parseRecord, recordSlotId, signRecord, verifyRecord, type BindingValue, type NameValue, type OverlayRecord, type UnsignedRecord } from '../../wire/overlay/record.js';
 import type { OverlayRepository } from '../../storage/repositories/overlay-repository.js';
 import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
 import { UserError } from '../errors.js';
 import { keyFingerprint, type IdentityService } from '../identity/index.js';
 import { sipOverlayTransport } from './overlay-transport.js';
+import { nameClaimWork, nodeIdProof } from './id-work.js';
 import { EXTERNAL_GRACE_MS, EXTERNAL_REFRESH_MS, EXTERNAL_RETRY_MS, fresherOutside, newestBindingSeq, withinGrace, type ExternalAnswer, type ExternalLocation, type LocationMode } from './external-location.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 
@@ -114,6 +116,10 @@ export class OverlayService {
   get overlay(): string {
     return this.options.overlay;
   }
+  /** The Chord settings in force, defaults filled in (the puzzles' difficulties are read before the node exists). */
+  private get config(): ChordConfig {
+    return { ...DEFAULT_CHORD_CONFIG, ...this.options.config };
+  }
   get self(): NodeRef | undefined {
     return this.selfRef;
   }
@@ -168,11 +174,15 @@ export class OverlayService {
     this.stopping = false;
     this.wantedRole = this.options.role;
     const { publicKey } = await this.options.repository.nodeKey();
-    const id = idToHex(nodeIdFromPublicKey(publicKey.subarray(publicKey.length - 32)));
-    this.selfRef = { id, host: this.options.stack.host, port: this.options.stack.port };
+    // The ring ID comes from the key and a proof of work (id-puzzle.ts), solved once per key.
+    const rawKey = publicKey.subarray(publicKey.length - 32);
+    const proof = await nodeIdProof(this.options.settings, rawKey, this.config.idDifficulty);
+    const id = idToHex(nodeIdFromProof(rawKey, proof.nonce));
+    this.selfRef = { id, host: this.options.stack.host, port: this.options.stack.port, pk: rawKey.toString('base64url'), nonce: proof.nonce };
     const repo = this.options.repository;
     this.store = new RecordStore({
       overlay: this.overlay,
+      nameDifficulty: this.config.nameDifficulty,
       now: this.now,
       onStored: (r) => void repo.save({ slotId: recordSlotId(r), json: JSON.stringify(r), expires: r.expires }).catch((e) => this.options.log.warn('could not save a record', { error: String(e) })),
       onDropped: (r) => void repo.remove(recordSlotId(r)).catch(() => undefined),
@@ -426,12 +436,15 @@ export class OverlayService {
     // The sequence number is the time of signing: it grows across restarts without being stored.
     const base = { key, owner: identity.publicKey, seq: now };
     const agreement = this.options.identity.agreementKey;
+    // Without it the claim is refused (name-work) and the registration says so.
+    const work = await this.nameWork(identity.publicKey, identity.userName).catch(() => undefined);
     const nameValue: NameValue = {
       user: identity.userName,
       overlay: this.overlay,
       displayName: identity.displayName,
       ...(agreement ? { x25519: agreement.publicKey.toString('base64url') } : {}),
       ...(this.voicemailEnabled ? {} : { voicemail: false }),
+      ...(work !== undefined ? { work } : {}),
     };
     const name: UnsignedRecord = { ...base, type: 'name', slot: '', expires: now + NAME_TTL_MS, value: nameValue };
     const value: BindingValue = { user: identity.userName, overlay: this.overlay, contact: this.options.stack.contactFor(identity.userName) };
@@ -462,6 +475,21 @@ export class OverlayService {
     this.options.onChange();
     return this.registration;
   }
+
+  /** The name claim's proof of work (undefined when the overlay asks none); one solve at a time, kept in settings. */
+  private nameWork(owner: string, user: string): Promise<number | undefined> {
+    const difficulty = this.config.nameDifficulty;
+    if (difficulty <= 0) return Promise.resolve(undefined);
+    const wanted = `${owner} ${user}`;
+    if (this.nameWorkInFlight?.wanted !== wanted) {
+      const promise = nameClaimWork(this.options.settings, owner, user, this.overlay, difficulty).then((s) => s.nonce);
+      this.nameWorkInFlight = { wanted, promise };
+      // A failed solve (settings unavailable) is tried again at the next registration.
+      void promise.catch(() => (this.nameWorkInFlight = undefined));
+    }
+    return this.nameWorkInFlight.promise;
+  }
+  private nameWorkInFlight?: { wanted: string; promise: Promise<number> };
 
   get locationMode(): LocationMode {
     return this.options.location ?? 'both';

@@ -3,13 +3,21 @@
 // result. Every overlay packet is therefore valid SIP that sipp, Kamailio and Wireshark parse.
 import { createHash } from 'node:crypto';
 import { type SipRequest, type SipResponse, decodeBody } from '../sip/message.js';
+import { isNonce, isPublicKeyText } from './id-puzzle.js';
 import { parseRecord, type OverlayRecord, type RecordType } from './record.js';
 
-/** A node as others know it: its ring ID (40 hex digits) and where its SIP socket is. */
+/**
+ * A node as others know it: its ring ID (40 hex digits), where its SIP socket is, and the proof
+ * that the ID is its own (id-puzzle.ts): its raw Ed25519 key (base64url) and the puzzle's nonce.
+ * The proof is optional on the wire (a client, an older node); a member takes no node without a
+ * valid one into its tables.
+ */
 export interface NodeRef {
   id: string;
   host: string;
   port: number;
+  pk?: string;
+  nonce?: number;
 }
 
 export interface StoreResult {
@@ -76,9 +84,12 @@ export interface OverlayRequestParts {
   contentType: string;
 }
 
+/** The node's URI: `sip:ID@OVERLAY`, or its address `sip:ID@HOST:PORT` with its ID proof as URI parameters (`;pk=KEY;nonce=N`). */
 export function nodeUri(node: NodeRef, overlay?: string): string {
   const host = node.host.includes(':') ? `[${node.host}]` : node.host;
-  return overlay ? `sip:${node.id}@${overlay}` : `sip:${node.id}@${host}:${node.port}`;
+  if (overlay) return `sip:${node.id}@${overlay}`;
+  const proof = isPublicKeyText(node.pk) && isNonce(node.nonce) ? `;pk=${node.pk};nonce=${node.nonce}` : '';
+  return `sip:${node.id}@${host}:${node.port}${proof}`;
 }
 
 /**
@@ -146,11 +157,21 @@ export function successorDigest(successors: readonly NodeRef[]): string {
     .slice(0, 8);
 }
 
+/** A node from a Contact URI; its ID proof when the URI carries one that is well-formed (a malformed one is left out). */
 export function parseNodeUri(uri: string): NodeRef | undefined {
   const m = /^sip:([0-9a-f]{40})@(\[[0-9a-fA-F:.]+\]|[^:;>\s]+):(\d{1,5})/.exec(uri);
-  return m ? { id: m[1], host: m[2].replace(/^\[(.*)\]$/, '$1'), port: Number(m[3]) } : undefined;
+  if (!m) return undefined;
+  const node: NodeRef = { id: m[1], host: m[2].replace(/^\[(.*)\]$/, '$1'), port: Number(m[3]) };
+  const pk = /;pk=([A-Za-z0-9_-]{43})(?=;|$)/.exec(uri.slice(m[0].length));
+  const nonce = /;nonce=(\d{1,16})(?=;|$)/.exec(uri.slice(m[0].length));
+  if (pk && nonce && isNonce(Number(nonce[1]))) {
+    node.pk = pk[1];
+    node.nonce = Number(nonce[1]);
+  }
+  return node;
 }
 
+/** The shape of a node reference. Its proof fields are not judged here: a member checks them (and counts what fails) before it takes the node. */
 export function isNodeRef(v: unknown): v is NodeRef {
   const n = v as NodeRef;
   return !!n && typeof n === 'object' && typeof n.id === 'string' && /^[0-9a-f]{40}$/.test(n.id) && typeof n.host === 'string' && n.host.length > 0 && n.host.length < 256 && Number.isInteger(n.port) && n.port > 0 && n.port < 65536;

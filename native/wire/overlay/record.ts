@@ -2,6 +2,7 @@
 // number, and expiring. The signature covers a canonical JSON form of every field but `sig`.
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { isCertificateFingerprint } from '../crypto/certificate.js';
+import { isNonce } from './id-puzzle.js';
 
 export type RecordType = 'name' | 'binding' | 'mailbox' | 'service';
 export const RECORD_TYPES: readonly RecordType[] = ['name', 'binding', 'mailbox', 'service'];
@@ -36,6 +37,12 @@ export interface NameValue {
   x25519?: string;
   /** false: the user takes no voice messages (absent: they do). */
   voicemail?: boolean;
+  /**
+   * The claim's proof of work (id-puzzle.ts): a nonce giving SHA-256("pdnm1" || owner key ||
+   * nonce || "user@overlay") the overlay's nameDifficulty zero bits. Storing nodes refuse a claim
+   * without it (reason `name-work`).
+   */
+  work?: number;
 }
 
 /**
@@ -235,6 +242,7 @@ export function parseRecord(input: unknown): OverlayRecord | string {
   if (r.type === 'binding' && (typeof v.contact !== 'string' || v.contact.length > 256)) return 'bad binding contact';
   if (r.type === 'binding' && v.tls !== undefined && !isTlsListener(v.tls)) return 'bad binding tls';
   if (r.type === 'name' && v.voicemail !== undefined && typeof v.voicemail !== 'boolean') return 'bad voicemail flag';
+  if (r.type === 'name' && v.work !== undefined && !isNonce(v.work)) return 'bad name work';
   if (r.type === 'name' && v.x25519 !== undefined && (typeof v.x25519 !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(v.x25519))) return 'bad x25519 key';
   if (r.type === 'mailbox') return checkMailbox(r, v) ?? (input as OverlayRecord);
   if (r.type === 'service') {

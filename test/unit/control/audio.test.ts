@@ -14,7 +14,7 @@ import { Engine } from '../../../native/roots/node-engine.js';
 import { createLogger } from '../../../native/log.js';
 import { bridgeClient, webSocketClient, type AudioChannel, type WebSocketFactory } from '../../../renderer/src/lib/control-client.js';
 import { FakeWebContents } from '../../support/fake-electron-ipc.js';
-import { removeDir, tempDataDir } from '../../support/node-process.js';
+import { removeDir, tempDataDir, TEST_DIFFICULTY } from '../../support/node-process.js';
 import { until } from '../../support/poll.js';
 import { MessagingIpcMain, messagingIpcRenderer, runPreloadInSandbox } from '../electron/preload-sandbox.js';
 
@@ -36,7 +36,7 @@ interface AudioHarness {
 
 async function startEngine() {
   const dataDir = await tempDataDir();
-  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, serveUi: false, log: createLogger('test', 'silent') });
+  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, serveUi: false, log: createLogger('test', 'silent'), overlayConfig: TEST_DIFFICULTY });
   return { engine, dataDir };
 }
 

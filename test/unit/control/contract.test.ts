@@ -9,7 +9,7 @@ import { bindIpcControl } from '../../../native/control/ipc-adapter.js';
 import { Engine } from '../../../native/roots/node-engine.js';
 import { bridgeClient, webSocketClient, type WebSocketFactory } from '../../../renderer/src/lib/control-client.js';
 import { bridgeOver, FakeIpcMain, FakeWebContents, fakeIpcRenderer } from '../../support/fake-electron-ipc.js';
-import { freePort, removeDir, tempDataDir } from '../../support/node-process.js';
+import { freePort, removeDir, tempDataDir, TEST_DIFFICULTY } from '../../support/node-process.js';
 
 const APP_URL = 'file:///opt/Peerdial/resources/app/dist/renderer/index.html';
 const wsFactory: WebSocketFactory = (url) => new WebSocket(url) as unknown as ReturnType<WebSocketFactory>;
@@ -22,7 +22,7 @@ interface Harness {
 
 async function startEngine(): Promise<{ engine: Engine; dataDir: string }> {
   const dataDir = await tempDataDir();
-  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, serveUi: true });
+  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort: 0, serveUi: true, overlayConfig: TEST_DIFFICULTY });
   return { engine, dataDir };
 }
 

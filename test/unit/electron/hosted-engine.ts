@@ -4,7 +4,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { EngineChannelClient, hostEngine, type HostedEngine } from '../../../electron/engine-channel.js';
 import { Engine } from '../../../native/roots/node-engine.js';
 import { createLogger } from '../../../native/log.js';
-import { freePort, removeDir, tempDataDir } from '../../support/node-process.js';
+import { freePort, removeDir, tempDataDir, TEST_DIFFICULTY } from '../../support/node-process.js';
 
 export interface HostedEngineFixture {
   client: EngineChannelClient;
@@ -15,7 +15,7 @@ export interface HostedEngineFixture {
 }
 
 export async function startRealEngine(dataDir: string, sipPort: number): Promise<HostedEngine> {
-  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort, serveUi: false, log: createLogger('test', 'silent') });
+  const engine = await Engine.start({ dataDir, bind: '127.0.0.1', sipPort, serveUi: false, log: createLogger('test', 'silent'), overlayConfig: TEST_DIFFICULTY });
   return { endpoint: engine.api, audio: engine.audio, stop: () => engine.stop() };
 }
 
