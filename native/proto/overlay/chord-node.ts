@@ -507,8 +507,8 @@ export class ChordNode {
   }
 
   /** Fetches the live, validly signed records under `key` (see findRecords). */
-  async get(key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean): Promise<OverlayRecord[]> {
-    return (await this.findRecords(key, type, slot, accept)).records;
+  async get(key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean, onForged?: () => void): Promise<OverlayRecord[]> {
+    return (await this.findRecords(key, type, slot, accept, onForged)).records;
   }
 
   /**
@@ -519,7 +519,14 @@ export class ChordNode {
    * believed from one path. A node whose "done" sent us to holders further from the key than the
    * ones that held the record hid it by routing: it becomes a suspect too.
    */
-  async findRecords(key: NodeId, type?: RecordType, slot?: string, accept?: (records: OverlayRecord[]) => boolean): Promise<{ found: LookupResult; records: OverlayRecord[] }> {
+  async findRecords(
+    key: NodeId,
+    type?: RecordType,
+    slot?: string,
+    accept?: (records: OverlayRecord[]) => boolean,
+    /** Told when a holder sent a record whose signature fails (it is never returned). */
+    onForged?: () => void,
+  ): Promise<{ found: LookupResult; records: OverlayRecord[] }> {
     const asked = new Set<string>();
     let plain: LookupResult | undefined;
     try {
@@ -528,7 +535,7 @@ export class ChordNode {
       // a lookup that fails is one more reason to take the disjoint paths
     }
     if (plain) {
-      const records = await this.fetchChecked(plain, key, { type, slot, accept }, asked);
+      const records = await this.fetchChecked(plain, key, { type, slot, accept, onForged }, asked);
       if (records.length) return { found: plain, records };
     }
     this.stats.defendedFetches++;
@@ -539,7 +546,7 @@ export class ChordNode {
       if (plain) return { found: plain, records: [] };
       throw error;
     }
-    const records = await this.fetchChecked(defended, key, { type, slot, accept }, asked);
+    const records = await this.fetchChecked(defended, key, { type, slot, accept, onForged }, asked);
     if (records.length && plain?.via && ringDistance(key, idOf(defended.node)) < ringDistance(key, idOf(plain.node))) {
       this.suspect(plain.via, `named ${plain.node.host}:${plain.node.port} as responsible for ${idToHex(key)}, which a closer node held`);
     }
@@ -557,7 +564,7 @@ export class ChordNode {
   private async fetchChecked(
     found: LookupResult,
     key: NodeId,
-    filter: { type?: RecordType; slot?: string; accept?: (records: OverlayRecord[]) => boolean },
+    filter: { type?: RecordType; slot?: string; accept?: (records: OverlayRecord[]) => boolean; onForged?: () => void },
     asked: Set<string>,
   ): Promise<OverlayRecord[]> {
     const hex = idToHex(key);
@@ -582,6 +589,7 @@ export class ChordNode {
     const first = await ask(primary);
     if (first && taken(first) && !first.forged) return first.valid;
     const answers = [first, ...(await Promise.all(replicas.map(ask)))];
+    if (answers.some((a) => a?.forged)) filter.onForged?.();
     const held = answers.find((a) => taken(a) && !a!.forged);
     if (!held) return answers.find(taken)?.valid ?? [];
     // Only answers for the same question are compared: a slot or type asked for narrows both alike.

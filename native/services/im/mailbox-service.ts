@@ -39,7 +39,7 @@ export interface MailboxOverlay {
   ownAor(): string | undefined;
   lookupAor(aor: string): Promise<{ owner?: string; x25519?: string }>;
   putRecords(records: OverlayRecord[]): Promise<StoreResult>;
-  fetchRecords(key: string, options?: { slot?: string; accept?: (records: OverlayRecord[]) => boolean }): Promise<OverlayRecord[]>;
+  fetchRecords(key: string, options?: { slot?: string; accept?: (records: OverlayRecord[]) => boolean; onForged?: () => void }): Promise<OverlayRecord[]>;
 }
 
 /** A voice message to keep for its recipient: Opus packets packed (voice-message.ts packVoice). */
@@ -359,7 +359,8 @@ export class MailboxService {
       };
       let records: OverlayRecord[];
       try {
-        records = await this.deps.overlay.fetchRecords(key, { slot, accept: (found) => found.some(good) });
+        // A copy whose signature fails never reaches `good`: the overlay drops it, and says so.
+        records = await this.deps.overlay.fetchRecords(key, { slot, accept: (found) => found.some(good), onForged: () => (refused = true) });
       } catch {
         return 'incomplete';
       }

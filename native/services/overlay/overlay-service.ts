@@ -619,13 +619,13 @@ export class OverlayService {
    * replicas. `slot` asks for one record only (a voice chunk); an answer `accept` refuses makes a
    * member ask the next replica (a client, asking through its member, gets what the member found).
    */
-  async fetchRecords(key: string, options: { slot?: string; accept?: (records: OverlayRecord[]) => boolean } = {}): Promise<OverlayRecord[]> {
+  async fetchRecords(key: string, options: { slot?: string; accept?: (records: OverlayRecord[]) => boolean; onForged?: () => void } = {}): Promise<OverlayRecord[]> {
     const id = idFromHex(key);
     if (id === undefined) throw new UserError('INVALID_ARGUMENT', `"${key}" is not a ring key.`);
     try {
       if (this.role === 'client') return (await this.viaMember('get', { key, ...(options.slot !== undefined ? { slot: options.slot } : {}) })).records;
       if (!this.chord) throw new UserError('UNAVAILABLE', 'The overlay is not running.');
-      return await this.chord.get(id, undefined, options.slot, options.accept);
+      return await this.chord.get(id, undefined, options.slot, options.accept, options.onForged);
     } catch (error) {
       if (error instanceof UserError) throw error;
       throw new UserError('UNAVAILABLE', `Could not reach the overlay: ${(error as Error).message}`);
