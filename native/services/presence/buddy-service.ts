@@ -314,7 +314,8 @@ export class BuddyService {
     }
     const row = this.rows.get(from);
     this.deps.log.debug('buddy message', { from, type: message.type, at: message.at, state: row?.state });
-    if (row?.state === 'blocked') return respond(403, { reason: 'Forbidden' });
+    // Taken and dropped, answered as an unanswered request is: a 403 would tell the sender of the block.
+    if (row?.state === 'blocked') return respond(200);
     const verdict = await judgeSender(row, message.publicKey, () => this.claimOwner(from));
     if (!verdict.ok && verdict.reason === 'key-changed') {
       if (verdict.newlySeen && row) {
