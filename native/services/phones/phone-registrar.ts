@@ -136,7 +136,9 @@ export class PhoneRegistrar {
     if (this.lockedOut(incoming)) return undefined;
     const realm = this.options.realm();
     const header = kind === 'www' ? 'authorization' : 'proxy-authorization';
-    const all = (request.headers[header] as Array<Record<string, unknown>> | undefined) ?? [];
+    // The sip package parses credentials into a list; anything else (never seen, but the message came from anyone) is no credentials.
+    const parsed: unknown = request.headers[header];
+    const all = Array.isArray(parsed) ? (parsed as Array<Record<string, unknown>>).filter((h) => typeof h === 'object' && h !== null) : [];
     const offered = all.find((h) => String(h.realm ?? '').replace(/"/g, '') === realm);
     if (!offered) return this.challenge(incoming, false, kind);
     const read = readCredentials(offered);

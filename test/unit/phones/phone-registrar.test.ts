@@ -74,6 +74,16 @@ describe('the phones registrar (RFC 3261 10.3, digest per RFC 3261 22.4 and RFC 
     assert.equal(counters.registered, 1);
   });
 
+  it('an Authorization that is not a list of credentials (a string, null entries) is taken as none: challenged, not a crash', async () => {
+    const { registrar } = setup();
+    for (const odd of ['Digest username="alice"', [null, 'x'], {}]) {
+      const request = register();
+      request.request.headers.authorization = odd as never;
+      await registrar.onRegister(request);
+      assert.equal(request.answered[0].status, 401);
+    }
+  });
+
   it('a nonce answered once cannot be replayed', async () => {
     const { registrar, counters } = setup();
     const first = register();
