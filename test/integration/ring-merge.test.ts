@@ -56,6 +56,10 @@ function ringErrors(members: Engine[]): string[] {
     const errors: string[] = [];
     if (table.successor?.id !== ids[(i + 1) % ids.length]) errors.push(`${e.overlay.self!.id.slice(0, 8)}: successor ${table.successor?.id.slice(0, 8)}`);
     if (table.predecessor?.id !== ids[(i - 1 + ids.length) % ids.length]) errors.push(`${e.overlay.self!.id.slice(0, 8)}: predecessor ${table.predecessor?.id.slice(0, 8)}`);
+    // Why a node may not take its right neighbour: node references it refused (ID proof), or nodes it distrusts.
+    const refused = Object.entries(e.overlay.node!.ids.refused).filter(([, n]) => n > 0);
+    const distrusted = e.overlay.node!.suspects().map((s) => s.node.id.slice(0, 8));
+    if (errors.length && (refused.length || distrusted.length)) errors.push(`  refused ${JSON.stringify(Object.fromEntries(refused))}, distrusts [${distrusted.join(', ')}]`);
     return errors;
   });
 }

@@ -1040,7 +1040,7 @@ export class ChordNode {
       const maxSteps = this.merging(now) ? MERGE_WALK_STEPS : 1;
       for (let step = 0; step < maxSteps; step++) {
         const x = info.predecessor;
-        if (!x || x.id === this.self.id || !inOpenInterval(idOf(x), this.table.selfId, idOf(successor)) || this.table.isDistrusted(x.id, now)) break;
+        if (!x || x.id === this.self.id || !inOpenInterval(idOf(x), this.table.selfId, idOf(successor))) break;
         try {
           info = await this.askNeighbours(x);
           successor = x;

@@ -85,9 +85,27 @@ export class RoutingTable {
     return [...seen.values()].sort((a, b) => (a.d > b.d ? -1 : a.d < b.d ? 1 : 0)).slice(0, count).map((x) => x.node);
   }
 
-  /** The first live successor, if any. */
+  /**
+   * The first live successor, if any: past nodes that failed lately, not past distrusted ones.
+   * The ring's shape stays what the nodes are; distrust only steers lookups and fetches round a
+   * node (findClosestLocal, closestPreceding, the fetch's holders). A node is distrusted on what
+   * other nodes answered, and an honest node that has just taken over keys looks like a liar until
+   * its records arrive: dropping it from successor lists left rings wrong for the whole
+   * distrust period (a merge of rings, test/integration/ring-merge.test.ts).
+   */
   liveSuccessor(now: number): NodeRef | undefined {
-    return this.successors.find((s) => !this.isSuspect(s.id, now));
+    return this.successors.find((s) => !this.failedLately(s.id, now));
+  }
+
+  /** Failed to answer lately (a timeout), whatever is thought of its honesty. */
+  private failedLately(id: string, now: number): boolean {
+    const until = this.suspects.get(id);
+    if (until === undefined) return false;
+    if (until <= now) {
+      this.suspects.delete(id);
+      return false;
+    }
+    return true;
   }
 
   /** How long the successor list should be: at least the minimum, growing with log2 of the estimated ring size. */
@@ -164,7 +182,7 @@ export class RoutingTable {
     this.suspects.delete(id);
   }
 
-  /** Keeps a node out of routing (fingers, successor choice, lookup steps) until `until`. */
+  /** Keeps a node out of routing (fingers, lookup steps, the answers we give) until `until`; it stays in successor lists. */
   distrust(node: NodeRef, until: number, reason: string): void {
     this.distrusted.set(node.id, { node, until, reason });
   }
@@ -183,13 +201,7 @@ export class RoutingTable {
 
   isSuspect(id: string, now: number): boolean {
     if (this.distrusted.size && this.isDistrusted(id, now)) return true;
-    const until = this.suspects.get(id);
-    if (until === undefined) return false;
-    if (until <= now) {
-      this.suspects.delete(id);
-      return false;
-    }
-    return true;
+    return this.failedLately(id, now);
   }
 
   fingerStart(i: number): NodeId {
