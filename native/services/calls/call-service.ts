@@ -88,6 +88,8 @@ const VOICEMAIL_REASONS = new Set(['no-answer', 'unreachable', 'busy']);
 
 export class CallService {
   private readonly calls = new Map<string, Call>();
+  /** History rows of calls that ended, still being written (history() waits for them). */
+  private readonly historyWrites = new Set<Promise<void>>();
   private readonly byDialog = new Map<string, Call>();
   private readonly now: () => number;
   private qualityTimer?: ReturnType<TimerHost['set']>;
@@ -181,7 +183,12 @@ export class CallService {
     return [...this.calls.values()].filter((c) => !c.hidden && c.state !== 'ended').map(callView);
   }
 
+  /**
+   * The newest calls. A call reported ended has its row written a moment later: those writes are
+   * waited for, so the history asked for after an end always has it.
+   */
   async history(limit: number): Promise<CallHistoryEntry[]> {
+    await Promise.allSettled([...this.historyWrites]);
     return (await this.deps.calls.recent(limit)).map(historyEntry);
   }
 
@@ -845,10 +852,14 @@ export class CallService {
     if (!call.hidden) {
       this.changed(call);
       if (call.historyId !== undefined) {
-        void this.deps.calls
+        const write = this.deps.calls
           .finish(call.historyId, outcomeFor(call, reason), call.endedAt, call.endMessage)
-          .then((stored) => stored && this.deps.onHistory(historyEntry(stored)))
-          .catch((error: unknown) => this.deps.log.warn('call history not written', { error: String(error) }));
+          .then((stored) => {
+            if (stored) this.deps.onHistory(historyEntry(stored));
+          })
+          .catch((error: unknown) => this.deps.log.warn('call history not written', { error: String(error) }))
+          .finally(() => this.historyWrites.delete(write));
+        this.historyWrites.add(write);
       }
     }
     this.deps.timers.set(LINGER_MS, () => {
