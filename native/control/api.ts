@@ -170,6 +170,8 @@ export interface OverlayStatus {
   /** member: in the ring; client: attached to a member; joining: not yet in; offline: no overlay (failed to join). */
   role: 'member' | 'client' | 'joining' | 'offline';
   nodeId: string;
+  /** What proves nodeId (docs/protocol.md, node references): the node key and the puzzle's nonce. */
+  nodeProof?: { pk: string; nonce: number };
   /** This node's own AOR, once an identity exists. */
   aor?: string;
   /** For a client, the member it is attached to. */

@@ -28,6 +28,7 @@ export function overlayStatusView(service: OverlayService): OverlayStatus {
     overlay: service.overlay,
     role: service.role,
     nodeId: service.self?.id ?? '',
+    ...(service.self?.pk !== undefined && service.self.nonce !== undefined ? { nodeProof: { pk: service.self.pk, nonce: service.self.nonce } } : {}),
     aor: service.ownAor(),
     ...(service.role === 'client' && member ? { member: { id: member.id ?? '', host: member.host, port: member.port } } : {}),
     ...(table?.predecessor ? { predecessor: view(table.predecessor) } : {}),

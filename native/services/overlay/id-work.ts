@@ -60,3 +60,19 @@ export async function nameClaimWork(settings: SettingsRepository, owner: string,
   await settings.set('overlay.nameWork', { owner, name, nonce: solved.nonce } satisfies KeptNameWork);
   return solved;
 }
+
+/**
+ * The work of a name claim this node signs for a name not its user's (a phone farm's users):
+ * settings keep one name's work, so these are solved once per run and kept in memory only.
+ */
+export function claimWorkInMemory(cache: Map<string, Promise<number>>, owner: string, user: string, overlay: string, difficulty: number): Promise<number> {
+  const id = `${owner} ${user.toLowerCase()}@${overlay.toLowerCase()} ${difficulty}`;
+  let solving = cache.get(id);
+  if (!solving) {
+    const raw = Buffer.from(owner, 'base64url');
+    solving = solveInSlices((from, count) => solveNameRange(raw, user, overlay, difficulty, from, count)).then((s) => s.nonce);
+    cache.set(id, solving);
+    solving.catch(() => cache.delete(id));
+  }
+  return solving;
+}

@@ -16,7 +16,7 @@ import type { SettingsRepository } from '../../storage/repositories/settings-rep
 import { UserError } from '../errors.js';
 import { keyFingerprint, type IdentityService } from '../identity/index.js';
 import { sipOverlayTransport } from './overlay-transport.js';
-import { nameClaimWork, nodeIdProof } from './id-work.js';
+import { claimWorkInMemory, nameClaimWork, nodeIdProof } from './id-work.js';
 import { EXTERNAL_GRACE_MS, EXTERNAL_REFRESH_MS, EXTERNAL_RETRY_MS, fresherOutside, newestBindingSeq, withinGrace, type ExternalAnswer, type ExternalLocation, type LocationMode } from './external-location.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 
@@ -490,6 +490,13 @@ export class OverlayService {
     return this.nameWorkInFlight.promise;
   }
   private nameWorkInFlight?: { wanted: string; promise: Promise<number> };
+
+  /** The proof of work for a name claim this node signs for another name (a phone farm's users); undefined when the overlay asks none. */
+  async claimWork(owner: string, user: string): Promise<number | undefined> {
+    const difficulty = this.config.nameDifficulty;
+    return difficulty <= 0 ? undefined : claimWorkInMemory(this.claimWorks, owner, user, this.overlay, difficulty);
+  }
+  private readonly claimWorks = new Map<string, Promise<number>>();
 
   get locationMode(): LocationMode {
     return this.options.location ?? 'both';

@@ -78,6 +78,8 @@ export interface FarmServiceDeps {
     readonly self?: { id: string };
     putRecords(records: OverlayRecord[]): Promise<{ rejected: Array<{ reason: string }> }>;
     lookupAor(aor: string): Promise<{ owner?: string }>;
+    /** The proof of work a name claim must carry (undefined: the overlay asks none). */
+    claimWork(owner: string, user: string): Promise<number | undefined>;
   };
   lanPeers(): FarmPeer[];
   onPeersChanged(listener: () => void): void;
@@ -394,7 +396,11 @@ export class FarmService {
     const expires = now + 3 * this.deps.publishEveryMs;
     const base = (user: string) => ({ key: idToHex(keyForAor(user, overlay)), owner: keys.publicKey, seq: now, expires });
     const records: UnsignedRecord[] = [];
-    for (const user of new Set(this.deps.accounts.farmAccounts().map((a) => a.user))) records.push({ ...base(user), type: 'name', slot: '', value: { user, overlay, displayName: user } });
+    for (const user of new Set(this.deps.accounts.farmAccounts().map((a) => a.user))) {
+      // Without its work the claim is refused (name-work); a failed solve is tried at the next publish.
+      const work = await this.deps.overlay.claimWork(keys.publicKey, user).catch(() => undefined);
+      records.push({ ...base(user), type: 'name', slot: '', value: { user, overlay, displayName: user, ...(work !== undefined ? { work } : {}) } });
+    }
     for (const b of this.deps.accounts.farmBindings()) {
       const contact = `${this.deps.stack.contactFor(b.user)};${PHONE_CONTACT_PARAM}=${b.phoneId}`;
       records.push({ ...base(b.user), type: 'binding', slot: b.slot, value: { user: b.user, overlay, contact } });

@@ -33,6 +33,8 @@ export interface PhonesOverlay {
   readonly self?: { id: string };
   lookupAor(aor: string): Promise<{ contacts: string[]; owner?: string }>;
   putRecords(records: OverlayRecord[]): Promise<{ rejected: Array<{ reason: string }> }>;
+  /** The proof of work a name claim must carry (undefined: the overlay asks none). */
+  claimWork(owner: string, user: string): Promise<number | undefined>;
 }
 
 export interface PhonesServiceDeps {
