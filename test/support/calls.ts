@@ -22,24 +22,43 @@ export async function writeTone(file: string, hz: number, seconds: number): Prom
 export const RECORDING_RATE = 48_000;
 
 /**
- * The frequency of a steady tone, from its zero crossings over the loud part of `samples`
- * (undefined when there is hardly any sound).
+ * The frequency of a steady tone: the median over its loud 50 ms windows of the rate between
+ * each window's first and last zero crossing (undefined when there is hardly any sound). A
+ * median, because a call's audio has gaps and concealment fades where a lost packet was:
+ * counted over a whole recording, a fade's skipped quiet crossings read a 600 Hz echo as 583 Hz.
  */
 export function toneHz(samples: Int16Array, sampleRate = RECORDING_RATE): number | undefined {
   // Read at 8 kHz (every sixth sample of a 48 kHz recording): a quiet sample on each side of a
   // crossing says the crossing is in silence, which holds only where samples are that far apart.
   const step = sampleRate > 8000 && sampleRate % 8000 === 0 ? sampleRate / 8000 : 1;
   const rate = sampleRate / step;
-  let crossings = 0;
-  let loud = 0;
-  for (let i = step; i < samples.length; i += step) {
-    const previous = samples[i - step];
-    if (Math.abs(samples[i]) < 1000 && Math.abs(previous) < 1000) continue;
-    loud++;
-    if (previous < 0 !== samples[i] < 0) crossings++;
+  const window = Math.round(rate / 20);
+  const estimates: number[] = [];
+  let loudTotal = 0;
+  for (let start = step; start + window * step <= samples.length; start += window * step) {
+    let loud = 0;
+    let first: number | undefined;
+    let last = 0;
+    let crossings = 0;
+    for (let n = 0; n < window; n++) {
+      const i = start + n * step;
+      const previous = samples[i - step];
+      if (Math.abs(samples[i]) < 1000 && Math.abs(previous) < 1000) continue;
+      loud++;
+      if (previous < 0 === samples[i] < 0) continue;
+      // Where between the two samples the line through them crosses zero, in 8 kHz samples.
+      const at = n - 1 + previous / (previous - samples[i]);
+      first ??= at;
+      last = at;
+      crossings++;
+    }
+    loudTotal += loud;
+    // A steady tone is loud for most of a window; one mostly quiet is silence or a fade.
+    if (loud >= window * 0.7 && crossings >= 3 && last > first!) estimates.push(((crossings - 1) / 2) * (rate / (last - first!)));
   }
-  if (loud < rate / 2) return undefined;
-  return (crossings / 2) * (rate / loud);
+  if (loudTotal < rate / 2 || estimates.length === 0) return undefined;
+  estimates.sort((a, b) => a - b);
+  return estimates[Math.floor(estimates.length / 2)];
 }
 
 /**
