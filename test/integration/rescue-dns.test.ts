@@ -29,7 +29,7 @@ const OTHER_KEY = { name: 'someone-else', algorithm: 'hmac-sha256', secret: Buff
 const dirs: string[] = [];
 const stops: Array<() => Promise<unknown>> = [];
 let lan: NetnsLan;
-let dnsHost: LanHost, resolverHost: LanHost, siteHost: LanHost, volunteerHost: LanHost, userHost: LanHost;
+let dnsHost: LanHost, resolverHost: LanHost, siteHost: LanHost, volunteerHost: LanHost, userHost: LanHost, malloryHost: LanHost;
 let dns: LabDns;
 let resolver: LabResolver;
 let volunteer: LanNode;
@@ -107,9 +107,9 @@ async function loadByName(site: string, rps: number, seconds: number): Promise<B
 
 before(async () => {
   await requireNetnsPrivileges();
-  lan = await makeLan({ hosts: 5 });
+  lan = await makeLan({ hosts: 6 });
   stops.push(() => lan.teardown());
-  [dnsHost, resolverHost, siteHost, volunteerHost, userHost] = lan.hosts;
+  [dnsHost, resolverHost, siteHost, volunteerHost, userHost, malloryHost] = lan.hosts;
   dns = await startLabDns(dnsHost, { [ZONE]: `www A ${siteHost.address}`, 'other.test': `www A ${siteHost.address}` }, { updateKeys: [{ ...KEY, zones: [ZONE] }, { ...OTHER_KEY, zones: ['other.test'] }] });
   stops.push(() => dns.stop());
   resolver = await startLabResolver(resolverHost, { [ZONE]: dnsHost.address });
@@ -222,6 +222,31 @@ describe('DNS round robin', () => {
     assert.ok(crowd.redirected > 0, `the crowd still moved by redirects: ${JSON.stringify(crowd)}`);
     assert.deepEqual(await resolved(), [siteHost.address], 'nothing was added to the name');
     assert.deepEqual((await origin.status()).dns?.addresses, []);
+    await origin.stop();
+  });
+
+  it('a rescuer that alters what it serves by name is caught by a spot check by name, dropped, and taken out of the zone', async () => {
+    const malloryDir = await tempDataDir('peerdial-lan-');
+    dirs.push(malloryDir);
+    // Its rescue server on 8080 behind a front on 80 that alters only what is served by name.
+    const mallory = await startLanNode(malloryHost, ['--data-dir', malloryDir, '--user', 'mallory', '--rescue', '--rescue-port', '8080', '--rescue-url', `http://${malloryHost.address}:80`, '--donate-mbit', '40', '--cache-mb', '50', '--no-multicast-register']);
+    stops.push(() => mallory.stop());
+    const front = spawnIn(malloryHost.ns, process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test/netns/tamper-by-name.ts'), malloryHost.address, '80', '8080'], { stdio: ['pipe', 'pipe', 'pipe'], cwd: REPO_ROOT });
+    stops.push(async () => front.stdin!.end());
+    await lines(front).wait(/^ready$/, 'the tampering front');
+
+    const origin = await startSiteOrigin(['--listen', `${siteHost.address}:80`, '--site', `http://${NAME}/`, '--no-mdns', '--rescuer', `${malloryHost.address}:5060`, '--dns-update', dnsHost.address, '--tsig-key-file', path.join(keyDir, 'origin.key'), '--dns-ttl', '2'], 8092);
+    await loadByName(`http://${NAME}/`, 5, 2);
+    await loadByName(`http://${NAME}/`, 30, 10);
+    const dropped = await until('the origin to drop the rescuer', async () => (await origin.status()).rescuers.find((r) => r.state === 'dropped'), 30_000);
+    assert.match(dropped.reason ?? '', /altered content: it served content for www\.example\.test that does not match the site's digest/);
+    const s = await until('its address to leave the zone', async () => {
+      const v = await origin.status();
+      return v.dns?.addresses.length === 0 ? v : undefined;
+    }, 15_000);
+    assert.ok(s.totals.spotCheckFailures >= 1);
+    assert.ok(s.log.some((l) => l.text.includes(`DNS: added ${malloryHost.address} to ${NAME}`)), 'it had been in the zone');
+    assert.ok(s.log.some((l) => l.text.includes(`DNS: removed ${malloryHost.address} from ${NAME}`)), 'and was taken out');
     await origin.stop();
   });
 });

@@ -296,14 +296,19 @@ export class RescuerPool {
    * serves is this origin's own signed content: a valid signature by this origin's key over a
    * Content-Digest that matches the body. Anything else drops the rescuer for good.
    */
-  async spotCheck(path: string | undefined): Promise<void> {
+  async spotCheck(path: string | undefined, siteName?: string): Promise<void> {
     const active = [...this.rescuers.values()].filter((r) => r.state === 'active');
     if (!active.length || !path) return;
-    const r = active[this.spotCheckTurn++ % active.length];
+    const turn = this.spotCheckTurn++;
+    const r = active[turn % active.length];
     this.counters.spotChecks++;
+    // DNS round robin: every other round of checks asks by the site's name, as users who looked it up do.
+    const byName = siteName !== undefined && Math.floor(turn / active.length) % 2 === 1;
     let problem: string | undefined;
     try {
-      const res = await this.options.fetcher.fetch(rescueUrl(r.http, this.options.originId, path), { maxBytes: 16 * 1024 * 1024, timeoutMs: 10_000 });
+      const res = byName
+        ? await this.options.fetcher.fetch(new URL(path, r.http).toString(), { headers: { host: siteName }, maxBytes: 16 * 1024 * 1024, timeoutMs: 10_000 })
+        : await this.options.fetcher.fetch(rescueUrl(r.http, this.options.originId, path), { maxBytes: 16 * 1024 * 1024, timeoutMs: 10_000 });
       if (res.status === 302 || res.status === 404 || res.status === 503) return; // it is ending, or not ready: not a fault of content
       if (res.status === 200) {
         const signed = verifyResponse(
@@ -311,8 +316,8 @@ export class RescuerPool {
           publicKeyFromRaw(this.options.key.raw),
           this.options.originId,
         );
-        if (!signed.ok) problem = `its response is not signed by this site (${signed.reason})`;
-        else if (!checkContentDigest(res.headers['content-digest'], res.body)) problem = 'it served content that does not match the site\'s digest';
+        if (!signed.ok) problem = `its response${byName ? ` for ${siteName}` : ''} is not signed by this site (${signed.reason})`;
+        else if (!checkContentDigest(res.headers['content-digest'], res.body)) problem = `it served content${byName ? ` for ${siteName}` : ''} that does not match the site's digest`;
       }
     } catch (error) {
       this.options.log.debug('spot check could not reach a rescuer', { rescuer: r.http, error: String(error) });

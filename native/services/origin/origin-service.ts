@@ -309,7 +309,7 @@ export class OriginService {
     this.redirectableRps = 0.5 * this.redirectableRps + 0.5 * ((s.redirectable * 1000) / intervalMs);
     this.pool.checkSilence();
     this.control(now);
-    if (this.controller.current === 'sos') void this.pool.spotCheck(this.samplePath());
+    if (this.controller.current === 'sos') void this.pool.spotCheck(this.samplePath(), this.dns?.working ? this.dns.name : undefined);
     else void this.pool.discover().catch(() => undefined);
     this.tickTimer = this.options.timers.set(1_000, () => this.tick());
   }
