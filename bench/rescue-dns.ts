@@ -7,6 +7,7 @@
 // site's port, so the origin can add them to the name. The ramp is the other K's: the last rate
 // that passes, against K=0's maxRps, gives dnsRoundRobin.improvementAt10.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { OriginView } from '../native/services/rescue/rescue-view.js';
 import { startLabDns } from '../test/netns/lab-dns.js';
@@ -147,6 +148,10 @@ export async function dnsRoundRobinPart(input: {
         return dead.length ? `${dead.map((p) => p!.crash!.role).join(', ')} exited during the step` : undefined;
       },
     });
+    // On a shared machine other programs' CPU is a reason a step fails that is none of the system's doing: say how much there was.
+    const others = r.steps.map((st) => st.cpu?.cores.others ?? 0);
+    const meanOthers = others.length ? others.reduce((a, b) => a + b, 0) / others.length : 0;
+    if (meanOthers > 0.25) notes.push(`the machine was shared: programs outside this benchmark used ${round(meanOthers)} of its ${os.cpus().length} cores on average over the ramp (${round(others[others.length - 1] ?? 0)} in the step that failed)`);
     if (r.stoppedBy === 'time budget') notes.push(`the ${PER_K_MS / 1000} s budget ran out before a step failed: maxRps is a lower bound`);
     const end = await originView();
     const baselineRps = input.baseline.rps ?? null;

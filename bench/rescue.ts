@@ -87,6 +87,8 @@ async function main(): Promise<void> {
     { name: 'origin', pids: pidsIn(originHost.ns) },
     { name: 'rescuers', pids: rescuers.flatMap((r) => pidsIn(r.ns)) },
     { name: 'client', pids: pidsIn(clientHost.ns) },
+    // DNS round robin's users (load generator), knot and unbound, once that part has made them.
+    { name: 'dnsUsersAndServers', pids: net.hosts.filter((h) => ['users', 'dns', 'resolver'].includes(h.role)).flatMap((h) => pidsIn(h.ns)) },
     { name: 'bench', pids: [process.pid] },
   ]);
 
