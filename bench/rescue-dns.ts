@@ -65,7 +65,8 @@ export async function dnsRoundRobinPart(input: {
   const usersHost = await net.addHost('users', { address: '10.78.0.5' });
   const secret = Buffer.from(`bench rescue dns round robin ${process.pid}`).toString('base64');
   const key = { name: 'peerdial-origin', algorithm: 'hmac-sha256', secret };
-  const dns = await startLabDns(lanHost(dnsHost), { [DNS_ZONE]: `www A ${originHost.address}` }, { updateKeys: [{ ...key, zones: [DNS_ZONE] }] });
+  // The site's own record at the rescuers' TTL (docs/rescue.md: an RRset has one TTL), so resolvers see a change within it.
+  const dns = await startLabDns(lanHost(dnsHost), { [DNS_ZONE]: `www ${ttl} A ${originHost.address}` }, { updateKeys: [{ ...key, zones: [DNS_ZONE] }] });
   const resolver = await startLabResolver(lanHost(resolverHost), { [DNS_ZONE]: dnsHost.address });
   const nodes: Peerdial[] = [];
   let origin: Peerdial | undefined;
