@@ -11,6 +11,7 @@
 // --serve`, e.g. inside the client namespace) that reads one JSON command per line on stdin and
 // answers one JSON line on stdout: {id, op: 'run', run} | {id, op: 'get', url} | {id, op: 'quit'}.
 import { createHash } from 'node:crypto';
+import dns from 'node:dns/promises';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
@@ -44,6 +45,12 @@ export interface LoadRun {
   seed?: number;
   /** Redirects followed per request at most (default 3). */
   maxRedirects?: number;
+  /**
+   * Users who reach the site by its name (DNS round robin): each request looks baseUrl's host up
+   * through the system's resolver (in a namespace: its resolv.conf), connects to the first
+   * address it answers, and sends the name as Host.
+   */
+  byName?: boolean;
 }
 
 export interface PhaseResult {
@@ -76,6 +83,8 @@ export interface PhaseResult {
   errors: Record<string, number>;
   /** Successful requests by the host that sent the final body. */
   servedBy: Record<string, number>;
+  /** With byName: successful requests a rescue server answered directly (by the site's name, no redirect). */
+  rescuedByName?: number;
   /** How late the generator itself sent requests (p99 and max, ms): high values mean it was the bottleneck. */
   sendLagMs: { p99: number; max: number };
   /** Per second of the phase: requests due, and of those the ones that succeeded and came through a redirect. */
@@ -105,6 +114,7 @@ interface PhaseAcc {
   bytes: number;
   rxBytes: number;
   redirected: number;
+  rescuedByName: number;
   firstRedirected?: number;
   errors: Map<string, number>;
   servedBy: Map<string, number>;
@@ -161,6 +171,7 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
       bytes: 0,
       rxBytes: 0,
       redirected: 0,
+      rescuedByName: 0,
       errors: new Map(),
       servedBy: new Map(),
       timeline: Array.from({ length: Math.ceil(spec.seconds) }, (_, t) => ({ t, due: 0, ok: 0, redirected: 0, failed: 0 })),
@@ -174,7 +185,7 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
   };
   const slot = (f: InFlight) => f.phase.timeline[Math.min(f.phase.timeline.length - 1, Math.floor((f.due - f.phase.start) / 1000))];
 
-  const finish = (f: InFlight, error?: string, host?: string, xCache?: string) => {
+  const finish = (f: InFlight, error?: string, host?: string, xCache?: string, via?: string) => {
     if (f.done) return;
     f.done = true;
     inFlight.delete(f);
@@ -193,6 +204,7 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
     p.byPath[!f.redirected ? 'direct' : /^(HIT|STALE)/i.test(xCache ?? '') ? 'rescueHit' : 'rescueMiss'].push(now - f.due);
     p.bytes += f.bytes;
     if (host) p.servedBy.set(host, (p.servedBy.get(host) ?? 0) + 1);
+    if (!f.redirected && /peerdial-rescue/.test(via ?? '')) p.rescuedByName++;
     if (f.redirected) {
       p.redirected++;
       s.redirected++;
@@ -200,8 +212,11 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
     }
   };
 
-  const get = (f: InFlight, url: URL) => {
-    const req = http.get(url, { agent: agentFor(url), headers: { 'user-agent': 'peerdial-rescue-load/1', accept: '*/*' } }, (res) => {
+  const get = (f: InFlight, url: URL, address?: string) => {
+    // By name: to the address DNS gave, with the name as Host (one agent per address).
+    const target = address ? new URL(url.href.replace(url.hostname, address)) : url;
+    const headers: Record<string, string> = { 'user-agent': 'peerdial-rescue-load/1', accept: '*/*', ...(address ? { host: url.host } : {}) };
+    const req = http.get(target, { agent: agentFor(target), headers }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();
@@ -231,7 +246,7 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
       res.on('end', () => {
         if (f.bytes !== f.file.size) return finish(f, `short body${f.redirected ? ' after redirect' : ''}`);
         if (hash && hash.digest('hex') !== f.file.sha1) return finish(f, `altered body${f.redirected ? ' after redirect' : ''}`);
-        finish(f, undefined, url.host, String(res.headers['x-cache'] ?? ''));
+        finish(f, undefined, target.host, String(res.headers['x-cache'] ?? ''), String(res.headers.via ?? ''));
       });
       res.on('error', (e: NodeJS.ErrnoException) => finish(f, e.code ?? e.message));
       res.on('aborted', () => finish(f, 'aborted'));
@@ -248,8 +263,14 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
     slot(f).due++;
     phase.lags.push(performance.now() - due);
     inFlight.add(f);
-    get(f, new URL(file.path, base));
+    const url = new URL(file.path, base);
+    if (!run.byName) return get(f, url);
+    resolver.resolve4(url.hostname).then(
+      (addresses) => (f.done ? undefined : addresses.length ? get(f, url, addresses[0]) : finish(f, 'DNS: no address')),
+      (e: NodeJS.ErrnoException) => finish(f, `DNS: ${e.code ?? e.message}`),
+    );
   };
+  const resolver = new dns.Resolver({ timeout: 1_000, tries: 2 });
 
   // Requests past their deadline fail as "timeout"; checked a few times a second.
   const sweeper = setInterval(() => {
@@ -327,6 +348,7 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
         ) as PhaseResult['byPath'],
         errors: Object.fromEntries(p.errors),
         servedBy: Object.fromEntries(p.servedBy),
+        ...(run.byName ? { rescuedByName: p.rescuedByName } : {}),
         sendLagMs: { p99: round(quantile(lags, 0.99)), max: round(lags[lags.length - 1] ?? 0) },
         timeline: p.timeline,
       };

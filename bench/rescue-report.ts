@@ -5,6 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { OriginView } from '../native/services/rescue/rescue-view.js';
+import { dnsTarget, type DnsRoundRobinFigures } from './rescue-dns.js';
 import type { PhaseResult } from './rescue-load.js';
 import type { Site } from './rescue-nginx.js';
 import type { Peerdial, WrkResult } from './rescue-processes.js';
@@ -70,8 +71,10 @@ export async function writeReport(input: {
   calibration: Record<string, unknown> | undefined;
   kRuns: KRun[];
   loop: LoopbackFigures;
+  /** DNS round robin (bench/rescue-dns.ts), when it ran. */
+  dns?: DnsRoundRobinFigures;
 }): Promise<void> {
-  const { site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop } = input;
+  const { site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop, dns } = input;
   const k0 = maxRps['0'];
   const kMax = String(maxK);
   const improvementAt10 = k0 && maxRps['10'] !== undefined ? round(maxRps['10'] / k0) : undefined;
@@ -118,7 +121,9 @@ export async function writeReport(input: {
             linearity: target(linearityMin, 0.8, 'higher'),
             engageSeconds: target(engageSeconds, 3, 'lower'),
             cacheHitVsNginx: target(cacheHitVsNginx, 0.5, 'higher'),
+            dnsRoundRobin: dnsTarget(dns),
           },
+          dnsRoundRobin: dns ?? null,
         }),
     calibration: {
       ...calibration,

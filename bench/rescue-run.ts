@@ -30,6 +30,12 @@ export const { values: flags } = parseArgs({
     'no-loopback': { type: 'boolean', default: false },
     'no-calibration': { type: 'boolean', default: false },
     calibrate: { type: 'boolean', default: false },
+    /** DNS round robin: users by the site's name, with this many rescue nodes in the zone (0: left out). */
+    'dns-k': { type: 'string', default: '10' },
+    /** TTL of the rescuers' records. */
+    'dns-ttl': { type: 'string', default: '10' },
+    /** Only the DNS round robin part (and K=0 when --k names it): its figures go into the report already in --out, every other key kept. */
+    'dns-only': { type: 'boolean', default: false },
     out: { type: 'string' },
     /** The peerdial.js to run (default: this repo's bin/peerdial.js, which runs dist/). */
     cli: { type: 'string' },

@@ -12,7 +12,9 @@
 // For each K (--k, default 0,2,5,10) the request rate grows in steps (--step-seconds, x --growth)
 // until a step fails (success < 99% or p95 latency > 1 s); the last step that passed gives maxRps
 // and maxMbps. With the largest K a step spike (low rate to high rate) gives engageSeconds: from
-// the spike to the first response that came through a redirect. Then, on plain loopback without
+// the spike to the first response that came through a redirect. Then DNS round robin
+// (bench/rescue-dns.ts): --dns-k rescue nodes (default 10) in the site's zone, users arriving by
+// name through a caching resolver, ramped the same way. Then, on plain loopback without
 // caps, wrk against nginx and against a rescue server's cached copy of the same 10 KB file.
 //
 // Every run also checks its instruments: the cap (the load generator through the capped link to
@@ -37,8 +39,9 @@ import { makeRescueNet, qdiscStats, removeLeftovers, requireRoot, type RescueHos
 import { generateSite, nginxConfig, startNginx, type Nginx, type Site } from './rescue-nginx.js';
 import { CpuMeter, LoadWorker, originCliState, pidsIn, rescueNodeArgs, runWrk, startPeerdial, type Peerdial } from './rescue-processes.js';
 import { phaseRun, ramp, stepRecord, type StepRecord } from './rescue-ramp.js';
+import { baselineFromReport, dnsRoundRobinPart, mergeDnsIntoReport, type DnsRoundRobinFigures } from './rescue-dns.js';
 import { originSummary, writeReport, type KRun, type LoopbackFigures, type SpikeResult } from './rescue-report.js';
-import { CAP_MBIT, cleanup, cleanUpOnSignals, flags, KS, log, NGINX_DIRECT_PORT, ORIGIN_SITE_PORT, ORIGIN_STATUS_PORT, PER_K_MS, round, run, sleep, STEP_S, TIMEOUT_MS } from './rescue-run.js';
+import { CAP_MBIT, cleanup, cleanUpOnSignals, flags, KS, log, NGINX_DIRECT_PORT, ORIGIN_SITE_PORT, ORIGIN_STATUS_PORT, OUT, PER_K_MS, round, run, sleep, STEP_S, TIMEOUT_MS } from './rescue-run.js';
 
 cleanUpOnSignals();
 
@@ -62,12 +65,13 @@ async function main(): Promise<void> {
 
   // The network.
   const maxK = Math.max(0, ...KS);
+  const dnsK = flags.calibrate ? 0 : Number(flags['dns-k']);
   const net = await makeRescueNet();
   run.net = net;
   const originHost = await net.addHost('origin', { capMbit: CAP_MBIT, address: '10.78.0.1' });
   const clientHost = await net.addHost('client', { address: '10.78.0.2' });
   const rescuers: RescueHost[] = [];
-  for (let i = 1; i <= maxK; i++) rescuers.push(await net.addHost(`r${i}`, { capMbit: CAP_MBIT, address: `10.78.0.${10 + i}` }));
+  for (let i = 1; i <= Math.max(maxK, dnsK); i++) rescuers.push(await net.addHost(`r${i}`, { capMbit: CAP_MBIT, address: `10.78.0.${10 + i}` }));
   log(`namespaces: ${net.hosts.map((h) => `${h.role}=${h.address}${h.capMbit ? ` (${h.capMbit} Mbit/s)` : ''}`).join(' ')}`);
 
   const nginxPrefix = path.join(run.workDir, 'nginx-origin');
@@ -83,6 +87,8 @@ async function main(): Promise<void> {
     { name: 'origin', pids: pidsIn(originHost.ns) },
     { name: 'rescuers', pids: rescuers.flatMap((r) => pidsIn(r.ns)) },
     { name: 'client', pids: pidsIn(clientHost.ns) },
+    // DNS round robin's users (load generator), knot and unbound, once that part has made them.
+    { name: 'dnsUsersAndServers', pids: net.hosts.filter((h) => ['users', 'dns', 'resolver'].includes(h.role)).flatMap((h) => pidsIn(h.ns)) },
     { name: 'bench', pids: [process.pid] },
   ]);
 
@@ -115,7 +121,7 @@ async function main(): Promise<void> {
     });
     return { capCheck, nginxAloneThroughCap: { maxRps: alone.maxRps, maxMbps: alone.maxMbps, failedAtRps: alone.failedAtRps, steps: alone.steps } };
   };
-  const calibration = flags['no-calibration'] ? undefined : await calibrate();
+  const calibration = flags['no-calibration'] || flags['dns-only'] ? undefined : await calibrate();
 
   const kRuns: KRun[] = [];
   const maxRps: Record<string, number> = {};
@@ -124,6 +130,7 @@ async function main(): Promise<void> {
 
   if (!flags.calibrate) {
     for (const k of KS) {
+      if (flags['dns-only'] && k !== 0) continue;
       const notes: string[] = [];
       const t0 = Date.now();
       log(`K=${k}: starting ${k} rescue nodes and the origin`);
@@ -261,13 +268,47 @@ async function main(): Promise<void> {
     }
   }
   client.kill();
+
+  // DNS round robin: users by name, dnsK rescuers in the zone (bench/rescue-dns.ts).
+  let dnsFigures: DnsRoundRobinFigures | undefined;
+  if (dnsK > 0) {
+    const baseline = maxRps['0'] !== undefined ? { rps: maxRps['0'], from: 'this run' } : { rps: await baselineFromReport(), from: `maxRps["0"] of the report already in ${OUT}` };
+    const dirs: string[] = [];
+    try {
+      dnsFigures = await dnsRoundRobinPart({
+        net,
+        site,
+        originHost,
+        rescuers,
+        k: dnsK,
+        meter,
+        baseline,
+        dir: async (name) => {
+          const d = path.join(run.workDir!, name);
+          await mkdir(d, { recursive: true });
+          dirs.push(d);
+          return d;
+        },
+      });
+    } catch (error) {
+      log(`DNS round robin part failed: ${(error as Error).stack ?? error}`);
+      if (flags['dns-only']) throw error;
+    } finally {
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
+    }
+  }
   await net.teardown();
   run.net = undefined;
+  if (flags['dns-only']) {
+    if (dnsFigures) await mergeDnsIntoReport(dnsFigures);
+    console.log(JSON.stringify(dnsFigures, null, 2));
+    return;
+  }
 
   // ---- Plain loopback, no caps: the load generator's own ceiling, and wrk.
   const loop: Awaited<ReturnType<typeof loopbackPart>> = flags['no-loopback'] ? { notes: ['loopback part left out (--no-loopback)'] } : await loopbackPart(site);
 
-  await writeReport({ site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop });
+  await writeReport({ site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop, dns: dnsFigures });
 }
 
 

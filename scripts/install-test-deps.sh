@@ -8,7 +8,8 @@ packages=(
   baresip-core        # a real softphone: call interop (audio both ways, DTMF)
   kamailio            # a real record-routing proxy: calls whose dialogs carry a route set; another SIP domain; bench:sip-server's reference
   kamailio-tls-modules  # Kamailio's tls module (OpenSSL): SIP over TLS with another stack (Debian's sipp has no TLS)
-  knot                # an authoritative DNS server: NAPTR/SRV for SIP domains (RFC 3263) in the namespaces of the domains test
+  knot                # an authoritative DNS server: NAPTR/SRV for SIP domains (RFC 3263) in the namespaces of the domains test; the zone `peerdial origin --dns-update` updates (RFC 2136, TSIG)
+  unbound             # a recursive resolver in front of that zone: users of the DNS round robin test and benchmark ask it, and it caches by the records' TTL
   sox espeak-ng       # the spoken WAVs the call interop tests send and compare
   ffmpeg              # the reference the codec tests compare with: G.722 octets and samples, Opus streams (in Ogg)
   tshark              # Wireshark's dissectors: the overlay interop test captures and decodes our SIP
@@ -61,7 +62,7 @@ quietly $SUDO apt-get update -qq
 quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The policy stops the start, not the enabling: without this the daemon would start at the next
 # boot (systemd's unit; the SysV script also waits for RUN_KAMAILIO=yes in /etc/default).
-for service in kamailio avahi-daemon nginx; do
+for service in kamailio avahi-daemon nginx unbound; do
   [ -e "/etc/init.d/$service" ] && quietly $SUDO update-rc.d "$service" disable
   # systemctl edits the unit links without a running systemd too.
   if [ -e "/lib/systemd/system/$service.service" ] && command -v systemctl >/dev/null; then

@@ -1,7 +1,9 @@
 // `peerdial origin`: the site owner's face. Every bad flag gets one line that says what to change.
 import os from 'node:os';
 import path from 'node:path';
-import { Origin } from '../roots/origin-engine.js';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { inZone, isHostName, Origin, parseTsigKey, parseTsigKeyFile, type OriginDnsFlags, type TsigKey } from '../roots/origin-engine.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, listenAddress, parseFlags, port, UsageError } from './flags.js';
 
@@ -30,6 +32,19 @@ Options:
                         when free, else any)
   --bind ADDR           address the SIP socket listens on (default: 0.0.0.0)
 
+DNS round robin (optional; your zone must take dynamic updates signed with a TSIG key):
+  --dns-update HOST[:PORT]  the zone's primary DNS server (port 53 by default): rescuers'
+                        addresses are added to the site's name while they help (RFC 2136),
+                        and removed when they stop; if an update fails, load moves by HTTP
+                        redirects only and the status page says why
+  --tsig-key-file FILE  the TSIG key, as tsig-keygen or keymgr writes it
+                        (key "NAME" { algorithm hmac-sha256; secret "..."; };)
+  --tsig-key NAME:ALG:SECRET  the same on the command line (other users may see it in ps)
+  --dns-name NAME       the name to add them to (default: --site's host name)
+  --dns-zone ZONE       the zone that holds it (default: NAME without its first label)
+  --dns-ttl SECONDS     TTL of the added records, 1 to 3600 (default: 30): how long a resolver
+                        keeps sending users to a rescuer after it is removed
+
 Once ready it prints the site, the status page and the origin ID. Stop it with Ctrl-C or SIGTERM:
 it releases every rescue server first.
 `;
@@ -55,6 +70,12 @@ function parseOriginFlags(args: string[]) {
     site: { type: 'string' },
     rescuer: { type: 'string', multiple: true },
     'status-listen': { type: 'string' },
+    'dns-update': { type: 'string' },
+    'tsig-key': { type: 'string' },
+    'tsig-key-file': { type: 'string' },
+    'dns-name': { type: 'string' },
+    'dns-zone': { type: 'string' },
+    'dns-ttl': { type: 'string' },
   });
   if (v.help) return { help: true as const };
   if (!v.upstream) throw new UsageError('--upstream URL is needed: the web server to stand in front of, such as http://127.0.0.1:8080.');
@@ -79,6 +100,7 @@ function parseOriginFlags(args: string[]) {
   }
   if (v.site !== undefined && !/^https?:\/\/[^\s]+$/.test(v.site)) throw new UsageError(`--site must be the site's URL, such as http://example.org/ (got "${v.site}").`);
   for (const item of v.rescuer ?? []) listenAddress(item, '--rescuer', '');
+  const dns = parseDnsFlags(v);
   return {
     help: false as const,
     upstream: upstream.toString(),
@@ -94,7 +116,62 @@ function parseOriginFlags(args: string[]) {
     dataDir: dataDir(v['data-dir'], defaultOriginDir()),
     sipPort: port(v['sip-port'], '--sip-port', { anyFree: true }),
     bind: v.bind,
+    dns,
   };
+}
+
+function dnsLine(dns: NonNullable<ReturnType<Origin['service']['view']>['dns']>): string {
+  return dns.state === 'failed'
+    ? `dns: ${dns.name} cannot be updated at ${dns.server}: ${dns.lastError}; moving load by HTTP redirects only`
+    : `dns: rescuers go into ${dns.name} (zone ${dns.zone}, TTL ${dns.ttl} s) at ${dns.server}`;
+}
+
+/** The DNS round robin flags: all or nothing, each checked with a sentence saying what to change. */
+function parseDnsFlags(v: Record<string, string | string[] | boolean | undefined>): OriginDnsFlags | undefined {
+  const given = ['tsig-key', 'tsig-key-file', 'dns-name', 'dns-zone', 'dns-ttl'].filter((f) => v[f] !== undefined);
+  const server = v['dns-update'] as string | undefined;
+  if (server === undefined) {
+    if (given.length) throw new UsageError(`--${given[0]} is for DNS round robin: give --dns-update HOST[:PORT] too (the server that takes the zone's updates).`);
+    return undefined;
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d{1,5}))?$/.exec(server);
+  const host = m ? (m[1] ?? m[2]) : '';
+  if (!m || !isIP(host) || Number(m[3] ?? 53) < 1 || Number(m[3] ?? 53) > 65535) {
+    throw new UsageError(`--dns-update must be the DNS server's IP address, with :PORT if not 53, such as 192.0.2.53 or 192.0.2.53:5353 (got "${server}").`);
+  }
+  if ((v['tsig-key'] === undefined) === (v['tsig-key-file'] === undefined)) {
+    throw new UsageError('--dns-update needs the TSIG key the zone accepts updates with: --tsig-key-file FILE or --tsig-key NAME:ALGORITHM:SECRET (one of them).');
+  }
+  let key: TsigKey;
+  try {
+    if (v['tsig-key-file'] !== undefined) {
+      let text: string;
+      try {
+        text = readFileSync(v['tsig-key-file'] as string, 'utf8');
+      } catch (error) {
+        throw new RangeError(`cannot read ${String(v['tsig-key-file'])}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+      key = parseTsigKeyFile(text);
+    } else {
+      key = parseTsigKey(v['tsig-key'] as string);
+    }
+  } catch (error) {
+    throw new UsageError(`${v['tsig-key-file'] !== undefined ? '--tsig-key-file' : '--tsig-key'}: ${(error as Error).message}.`);
+  }
+  let name = (v['dns-name'] as string | undefined)?.toLowerCase().replace(/\.$/, '');
+  if (name === undefined) {
+    const site = v.site as string | undefined;
+    const siteHost = site ? new URL(site).hostname : '';
+    if (!siteHost || isIP(siteHost.replace(/^\[|\]$/g, ''))) throw new UsageError('--dns-update needs the site\'s name: give --dns-name NAME, or --site http://NAME/.');
+    name = siteHost.toLowerCase();
+  }
+  if (!isHostName(name) || !name.includes('.')) throw new UsageError(`--dns-name must be a host name such as www.example.org (got "${name}").`);
+  const zone = ((v['dns-zone'] as string | undefined) ?? name.slice(name.indexOf('.') + 1)).toLowerCase().replace(/\.$/, '');
+  if (!isHostName(zone)) throw new UsageError(`--dns-zone must be a zone name such as example.org (got "${zone}").`);
+  if (!inZone(name, zone)) throw new UsageError(`--dns-name ${name} is not in zone ${zone}: give the zone that holds it with --dns-zone.`);
+  const ttlText = (v['dns-ttl'] as string | undefined) ?? '30';
+  if (!/^\d+$/.test(ttlText) || Number(ttlText) < 1 || Number(ttlText) > 3600) throw new UsageError(`--dns-ttl must be seconds from 1 to 3600 (got "${ttlText}").`);
+  return { server: { host, port: Number(m[3] ?? 53) }, key, name, zone, ttl: Number(ttlText) };
 }
 
 export async function originMain(args: string[]): Promise<number> {
@@ -129,6 +206,7 @@ export async function originMain(args: string[]): Promise<number> {
       `status: ${s.statusUrl}`,
       `sip: ${s.sipContact}`,
       `origin: ${s.view().originId}`,
+      ...(s.dns ? [dnsLine(s.view().dns!)] : []),
       '',
     ].join('\n'),
   );

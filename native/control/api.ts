@@ -241,7 +241,7 @@ export type { NatBehaviourView, NatView, PortMappingView } from '../services/nat
 import type { NatView } from '../services/nat/nat-view.js';
 export type { RelayCandidateView, RelayServerView, RelaySettings, RelayView } from '../services/nat/relay-view.js';
 import type { RelaySettings, RelayView } from '../services/nat/relay-view.js';
-export type { OriginState, OriginView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue/rescue-view.js';
+export type { OriginState, OriginView, DnsRoundRobinView, RescueDonation, RescuerView, RescueSample, RescueSettings, RescueSiteView, RescueView } from '../services/rescue/rescue-view.js';
 import type { RescueSettings, RescueView } from '../services/rescue/rescue-view.js';
 export type { FarmView, NewPhone, PhoneBindingView, PhonesStatus, PhoneView, RoutingCounters } from '../services/phones/phones-view.js';
 import type { FarmView, NewPhone, PhonesStatus, PhoneView } from '../services/phones/phones-view.js';

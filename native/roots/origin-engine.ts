@@ -17,6 +17,19 @@ import { realTimers } from '../transport/clock.js';
 import { DnsSd, type DnsSdFound } from '../transport/mdns.js';
 import { originIdOf } from '../wire/rescue/dsrp.js';
 import { DEFAULT_OVERLAY } from './defaults.js';
+import type { TsigKey } from '../wire/dns/update.js';
+
+// The command line checks the DNS round robin flags with these.
+export { inZone, isHostName, parseTsigKey, parseTsigKeyFile, type TsigKey } from '../wire/dns/update.js';
+
+/** DNS round robin, from `--dns-update` and its flags. */
+export interface OriginDnsFlags {
+  server: { host: string; port: number };
+  key: TsigKey;
+  name: string;
+  zone: string;
+  ttl: number;
+}
 
 export interface OriginRunOptions {
   dataDir: string;
@@ -33,6 +46,7 @@ export interface OriginRunOptions {
   bind?: string;
   mdns: boolean;
   log?: Logger;
+  dns?: OriginDnsFlags;
 }
 
 export class Origin {
@@ -109,6 +123,8 @@ export class Origin {
         key: { raw, privateKey },
         originId: originIdOf(raw),
         timers: realTimers,
+        // Addresses this origin put in the zone are kept beside its key: a crash's leftovers go at the next start.
+        ...(options.dns ? { dns: { ...options.dns, statePath: path.join(options.dataDir, 'dns-round-robin.json') } } : {}),
         // The site owner's log (state changes, rescuers, redirect probability) shows by default.
         log: options.log?.child('control') ?? createLogger('origin:control', process.env.PEERDIAL_LOG ? undefined : 'info'),
       });

@@ -38,6 +38,21 @@ describe('peerdial origin CLI', () => {
     assertOneLineError(await runCli([...base, '--capacity', '20mbit', '--frobnicate']), /--frobnicate.*peerdial origin --help/);
   });
 
+  it('refuses DNS round robin flags that cannot work, each with what to give instead', async () => {
+    const base = ['origin', '--upstream', 'http://127.0.0.1:8080', '--listen', '127.0.0.1:8081', '--capacity', '20mbit', '--data-dir', await dataDir()];
+    const key = `peerdial-origin:hmac-sha256:${Buffer.alloc(32, 7).toString('base64')}`;
+    assertOneLineError(await runCli([...base, '--tsig-key', key]), /--tsig-key is for DNS round robin: give --dns-update HOST\[:PORT\] too/);
+    assertOneLineError(await runCli([...base, '--dns-update', 'ns.example.org', '--tsig-key', key]), /--dns-update must be the DNS server's IP address/);
+    assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53', '--site', 'http://www.example.org/']), /--dns-update needs the TSIG key.*--tsig-key-file FILE or --tsig-key NAME:ALGORITHM:SECRET/);
+    assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53', '--tsig-key', key]), /needs the site's name: give --dns-name NAME, or --site http:\/\/NAME\//);
+    assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53', '--site', 'http://www.example.org/', '--tsig-key', 'peerdial-origin:hmac-md5:abcd']), /--tsig-key: unknown TSIG algorithm "hmac-md5"/);
+    assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53', '--site', 'http://www.example.org/', '--tsig-key-file', '/nonexistent/origin.key']), /--tsig-key-file: cannot read \/nonexistent\/origin\.key: ENOENT/);
+    assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53:53', '--tsig-key', key, '--dns-name', 'www.example.org', '--dns-zone', 'example.net']), /www\.example\.org is not in zone example\.net/);
+    assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53', '--tsig-key', key, '--dns-name', 'www.example.org', '--dns-ttl', '0']), /--dns-ttl must be seconds from 1 to 3600/);
+    const help = (await runCli(['origin', '--help'])).stdout;
+    for (const flag of ['--dns-update', '--tsig-key-file', '--tsig-key', '--dns-name', '--dns-zone', '--dns-ttl']) assert.match(help, new RegExp(flag));
+  });
+
   it('names a listen port that is taken', async () => {
     const port = await freePort();
     const blocker = net.createServer();

@@ -22,9 +22,22 @@ export interface LabDns {
   stop(): Promise<void>;
 }
 
-/** `zones`: domain -> the zone file's records after $ORIGIN and $TTL (SOA and NS are added). */
-export async function startLabDns(host: LanHost, zones: Record<string, string>): Promise<LabDns> {
+/** A TSIG key the server knows, and the zones it may update (RFC 2136 dynamic updates). */
+export interface LabDnsUpdateKey {
+  name: string;
+  algorithm: string;
+  /** base64 */
+  secret: string;
+  zones: string[];
+}
+
+/**
+ * `zones`: domain -> the zone file's records after $ORIGIN and $TTL (SOA and NS are added).
+ * `updateKeys`: keys allowed to update those zones (any other update is refused).
+ */
+export async function startLabDns(host: LanHost, zones: Record<string, string>, options: { updateKeys?: LabDnsUpdateKey[] } = {}): Promise<LabDns> {
   requireKnot();
+  const keys = options.updateKeys ?? [];
   const dir = await mkdtemp(path.join(os.tmpdir(), 'peerdial-knot-'));
   for (const [domain, records] of Object.entries(zones)) {
     await writeFile(
@@ -43,8 +56,20 @@ export async function startLabDns(host: LanHost, zones: Record<string, string>):
       'log:',
       '  - target: stderr',
       '    any: info',
+      ...(keys.length
+        ? [
+            'key:',
+            ...keys.flatMap((k) => [`  - id: ${k.name}`, `    algorithm: ${k.algorithm}`, `    secret: ${k.secret}`]),
+            'acl:',
+            ...keys.flatMap((k, i) => [`  - id: update${i}`, `    key: ${k.name}`, '    action: update']),
+          ]
+        : []),
       'zone:',
-      ...Object.keys(zones).flatMap((domain) => [`  - domain: ${domain}`, `    file: ${path.join(dir, `${domain}.zone`)}`]),
+      ...Object.keys(zones).flatMap((domain) => {
+        const acl = keys.flatMap((k, i) => (k.zones.includes(domain) ? [`update${i}`] : []));
+        // Updates are kept in the journal and written back to the file at once (the test reads neither).
+        return [`  - domain: ${domain}`, `    file: ${path.join(dir, `${domain}.zone`)}`, ...(acl.length ? [`    acl: [${acl.join(', ')}]`, '    zonefile-sync: -1', '    journal-content: changes'] : [])];
+      }),
       '',
     ].join('\n'),
   );

@@ -35,6 +35,10 @@ interface Rescuer {
   lastReport: number;
   tokens: number;
   tokensAt: number;
+  /** DNS round robin: requests it served by the site's name, in all and per second (from its last report). */
+  byName: number;
+  byNameRps: number;
+  refusedHosts: number;
 }
 
 export interface RescuerPoolOptions {
@@ -48,7 +52,7 @@ export interface RescuerPoolOptions {
   key: { raw: Buffer; privateKey: Buffer };
   originId: string;
   /** What every SOS says of the site. */
-  sos(): Pick<SosMessage, 'site' | 'upstream' | 'sip' | 'wantRps' | 'meanBytes'>;
+  sos(): Pick<SosMessage, 'site' | 'upstream' | 'sip' | 'wantRps' | 'meanBytes' | 'hosts'>;
   fetcher: HttpFetcher;
   log: Logger;
   onEvent(text: string): void;
@@ -69,7 +73,7 @@ export class RescuerPool {
   private candidates: RescuerCandidate[] = [];
   private lastDiscovery = 0;
   private spotCheckTurn = 0;
-  readonly counters = { spotChecks: 0, spotCheckFailures: 0, asked: 0, refused: 0 };
+  readonly counters = { spotChecks: 0, spotCheckFailures: 0, asked: 0, refused: 0, byName: 0, refusedHosts: 0 };
 
   constructor(private readonly options: RescuerPoolOptions) {}
 
@@ -90,7 +94,14 @@ export class RescuerPool {
       ...(r.candidate.rttMs !== undefined ? { rttMs: Math.round(r.candidate.rttMs * 10) / 10 } : {}),
       state: r.state,
       ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.byName ? { byName: r.byName } : {}),
+      ...(r.refusedHosts ? { refusedHosts: r.refusedHosts } : {}),
     }));
+  }
+
+  /** Requests per second the active rescuers serve by the site's name (DNS round robin), by rescuer key. */
+  byNameRates(): Map<string, number> {
+    return new Map([...this.rescuers.values()].filter((r) => r.state === 'active').map((r) => [r.key, r.byNameRps]));
   }
 
   /** Refreshes the candidates: advertisements and LAN answers, each pinged for its RTT. */
@@ -173,6 +184,9 @@ export class RescuerPool {
         lastReport: now,
         tokens: answer.allowedRps / 2,
         tokensAt: now,
+        byName: 0,
+        byNameRps: 0,
+        refusedHosts: 0,
       });
       this.options.onEvent(`rescuer ${fingerprint(answer.key)} (${answer.http}) accepted: ${answer.allowedRps} requests/s`);
     } finally {
@@ -233,7 +247,17 @@ export class RescuerPool {
       return true;
     }
     if (m.type === 'load') {
-      rescuer.lastReport = this.options.now();
+      const now = this.options.now();
+      const seconds = Math.max(1, (now - rescuer.lastReport) / 1000);
+      rescuer.byName += m.byName ?? 0;
+      rescuer.byNameRps = (m.byName ?? 0) / seconds;
+      this.counters.byName += m.byName ?? 0;
+      if (m.refusedHosts) {
+        rescuer.refusedHosts += m.refusedHosts;
+        this.counters.refusedHosts += m.refusedHosts;
+        this.options.onEvent(`rescuer ${fingerprint(m.key)} refused ${m.refusedHosts} request${m.refusedHosts === 1 ? '' : 's'} for host names no site gave it`);
+      }
+      rescuer.lastReport = now;
       if (m.allowedRps !== rescuer.allowedRps) this.options.onEvent(`rescuer ${fingerprint(m.key)} now allows ${m.allowedRps} requests/s (was ${rescuer.allowedRps})`);
       rescuer.allowedRps = m.allowedRps;
       incoming.respond(200);
@@ -272,14 +296,19 @@ export class RescuerPool {
    * serves is this origin's own signed content: a valid signature by this origin's key over a
    * Content-Digest that matches the body. Anything else drops the rescuer for good.
    */
-  async spotCheck(path: string | undefined): Promise<void> {
+  async spotCheck(path: string | undefined, siteName?: string): Promise<void> {
     const active = [...this.rescuers.values()].filter((r) => r.state === 'active');
     if (!active.length || !path) return;
-    const r = active[this.spotCheckTurn++ % active.length];
+    const turn = this.spotCheckTurn++;
+    const r = active[turn % active.length];
     this.counters.spotChecks++;
+    // DNS round robin: every other round of checks asks by the site's name, as users who looked it up do.
+    const byName = siteName !== undefined && Math.floor(turn / active.length) % 2 === 1;
     let problem: string | undefined;
     try {
-      const res = await this.options.fetcher.fetch(rescueUrl(r.http, this.options.originId, path), { maxBytes: 16 * 1024 * 1024, timeoutMs: 10_000 });
+      const res = byName
+        ? await this.options.fetcher.fetch(new URL(path, r.http).toString(), { headers: { host: siteName }, maxBytes: 16 * 1024 * 1024, timeoutMs: 10_000 })
+        : await this.options.fetcher.fetch(rescueUrl(r.http, this.options.originId, path), { maxBytes: 16 * 1024 * 1024, timeoutMs: 10_000 });
       if (res.status === 302 || res.status === 404 || res.status === 503) return; // it is ending, or not ready: not a fault of content
       if (res.status === 200) {
         const signed = verifyResponse(
@@ -287,8 +316,8 @@ export class RescuerPool {
           publicKeyFromRaw(this.options.key.raw),
           this.options.originId,
         );
-        if (!signed.ok) problem = `its response is not signed by this site (${signed.reason})`;
-        else if (!checkContentDigest(res.headers['content-digest'], res.body)) problem = 'it served content that does not match the site\'s digest';
+        if (!signed.ok) problem = `its response${byName ? ` for ${siteName}` : ''} is not signed by this site (${signed.reason})`;
+        else if (!checkContentDigest(res.headers['content-digest'], res.body)) problem = `it served content${byName ? ` for ${siteName}` : ''} that does not match the site's digest`;
       }
     } catch (error) {
       this.options.log.debug('spot check could not reach a rescuer', { rescuer: r.http, error: String(error) });

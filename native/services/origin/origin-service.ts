@@ -17,6 +17,7 @@ import { cpuMeter, flatHeaders, HttpFetcher, listenHttp, type HttpListener } fro
 import type { OverlayService } from '../overlay/index.js';
 import { RescuerPool, type RescuerCandidate } from './origin-rescuers.js';
 import { renderOriginStatusPage } from './origin-status-page.js';
+import { DnsRoundRobin, type DnsRoundRobinOptions } from './dns-round-robin.js';
 import type { OriginView } from '../rescue/index.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 
@@ -43,7 +44,12 @@ export interface OriginOptions {
   log: Logger;
   now?: () => number;
   controller?: Partial<ControllerConfig>;
+  /** DNS round robin (`--dns-update`): rescuers' addresses go into the site's name too. */
+  dns?: OriginDnsOptions;
 }
+
+/** What `--dns-update` and its flags give; the port is the site's. */
+export type OriginDnsOptions = Pick<DnsRoundRobinOptions, 'server' | 'key' | 'zone' | 'name' | 'ttl' | 'statePath' | 'retryMs' | 'send'>;
 
 /** Paths seen cacheable, with their size; bounded (oldest out first). */
 const MAX_KNOWN_PATHS = 20_000;
@@ -56,6 +62,8 @@ export class OriginService {
   private readonly monitor: LoadMonitor;
   private readonly controller: RedirectController;
   readonly pool: RescuerPool;
+  /** DNS round robin, when configured. */
+  readonly dns?: DnsRoundRobin;
   private readonly signingKey: KeyObject;
   private readonly cacheable = new Map<string, number>();
   private readonly cpu = cpuMeter();
@@ -84,12 +92,29 @@ export class OriginService {
       lanCandidates: options.lanCandidates,
       key: options.key,
       originId: options.originId,
-      sos: () => ({ site: this.site, upstream: this.upstreamForRescuers, sip: this.sipContact, wantRps: Math.max(1, Math.round(this.redirectableRps)), meanBytes: Math.max(1, Math.round(this.meanBytes)) }),
+      sos: () => ({
+        site: this.site,
+        upstream: this.upstreamForRescuers,
+        sip: this.sipContact,
+        wantRps: Math.max(1, Math.round(this.redirectableRps)),
+        meanBytes: Math.max(1, Math.round(this.meanBytes)),
+        ...(this.dns ? { hosts: [this.dns.name] } : {}),
+      }),
       fetcher: this.fetcher,
       log: options.log,
       onEvent: (text) => this.event(text),
       now: this.now,
     });
+    if (options.dns) {
+      this.dns = new DnsRoundRobin({
+        ...options.dns,
+        sitePort: () => sitePort(this.options.site, this.front?.port ?? this.options.listen.port),
+        timers: options.timers,
+        log: options.log,
+        onEvent: (text) => this.event(text),
+        now: this.now,
+      });
+    }
   }
 
   get site(): string {
@@ -116,6 +141,7 @@ export class OriginService {
     this.tickTimer = this.options.timers.set(1_000, () => this.tick());
     this.event(`normal: passing requests through to ${this.options.upstream}`);
     void this.pool.discover(true).catch(() => undefined);
+    await this.dns?.start();
   }
 
   async stop(): Promise<void> {
@@ -125,6 +151,7 @@ export class OriginService {
       this.pool.active.map((r) => r.id),
       'the site stopped',
     );
+    await this.dns?.stop();
     await Promise.all([this.front?.close(), this.status?.close()]);
     this.upstreamAgent.destroy();
     this.fetcher.close();
@@ -143,7 +170,14 @@ export class OriginService {
       upstreamLatencyMs: round(this.lastLatency, 2),
       cpu: round(this.lastCpu, 3),
       rescuers: this.pool.views(),
-      totals: { ...this.totals, spotChecks: this.pool.counters.spotChecks, spotCheckFailures: this.pool.counters.spotCheckFailures },
+      totals: {
+        ...this.totals,
+        spotChecks: this.pool.counters.spotChecks,
+        spotCheckFailures: this.pool.counters.spotCheckFailures,
+        byName: this.pool.counters.byName,
+        refusedHosts: this.pool.counters.refusedHosts,
+      },
+      ...(this.dns ? { dns: this.dns.view() } : {}),
       log: [...this.log],
     };
   }
@@ -275,18 +309,38 @@ export class OriginService {
     this.redirectableRps = 0.5 * this.redirectableRps + 0.5 * ((s.redirectable * 1000) / intervalMs);
     this.pool.checkSilence();
     this.control(now);
-    if (this.controller.current === 'sos') void this.pool.spotCheck(this.samplePath());
+    if (this.controller.current === 'sos') void this.pool.spotCheck(this.samplePath(), this.dns?.working ? this.dns.name : undefined);
     else void this.pool.discover().catch(() => undefined);
     this.tickTimer = this.options.timers.set(1_000, () => this.tick());
   }
 
   private control(now: number): void {
     const before = this.controller.current;
-    const decision = this.controller.tick({ now, load: this.figure.load, redirectableRps: this.redirectableRps, rescuers: this.pool.active, pending: this.pool.pending });
+    const decision = this.controller.tick({ now, ...this.withDnsLoad(), redirectableRps: this.redirectableRps, pending: this.pool.pending });
     for (const text of decision.changes) this.event(text);
     if (decision.release.length) void this.pool.release(decision.release, decision.state === 'normal' ? 'the spike is over' : 'not needed now');
     if (decision.ask > 0) void this.pool.ask(decision.ask).catch((error: unknown) => this.options.log.warn('could not ask rescuers', { error: String(error) }));
     if (before !== decision.state) this.options.log.info(`origin state ${before} -> ${decision.state}`, { load: round(this.figure.load, 2) });
+    void this.dns?.setRescuers(this.pool.views().filter((r) => r.state === 'active').map((r) => r.httpUrl));
+  }
+
+  // ---- DNS round robin
+
+  /**
+   * What the controller sees while users also arrive at rescuers by the site's name: the load
+   * the origin would carry if those requests came to it too (so it does not release rescuers,
+   * and take them out of DNS, just because DNS moved the crowd away), and each rescuer's
+   * allowance less what it serves by name (which redirects cannot use).
+   */
+  private withDnsLoad(): { load: number; rescuers: Array<{ id: string; allowedRps: number }> } {
+    const rates = this.pool.byNameRates();
+    let byNameRps = 0;
+    for (const rps of rates.values()) byNameRps += rps;
+    if (!this.dns || byNameRps === 0) return { load: this.figure.load, rescuers: this.pool.active };
+    return {
+      load: this.figure.load + (byNameRps * this.meanBytes) / this.options.capacityBytesPerSecond,
+      rescuers: this.pool.active.map((r) => ({ id: r.id, allowedRps: Math.max(0, r.allowedRps - (rates.get(r.id) ?? 0)) })),
+    };
   }
 
   private samplePath(): string | undefined {
@@ -333,6 +387,13 @@ function endToEnd(raw: string[]): string[] {
 function round(v: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
+}
+
+/** The port users reach the site on: --site's, else the one it listens on. */
+function sitePort(site: string | undefined, listenPort: number): number {
+  if (!site) return listenPort;
+  const u = new URL(site);
+  return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
 }
 
 function hostForUrl(host: string): string {

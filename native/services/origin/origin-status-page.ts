@@ -6,7 +6,7 @@ export function renderOriginStatusPage(view: OriginView, site: string): string {
   const rows = view.rescuers
     .map(
       (r) =>
-        `<tr><td>${esc(r.id)}</td><td>${esc(r.httpUrl)}</td><td>${esc(r.state)}${r.reason ? ` (${esc(r.reason)})` : ''}</td><td>${r.allowedRps}</td><td>${r.redirected}</td><td>${r.rttMs ?? ''}</td></tr>`,
+        `<tr><td>${esc(r.id)}</td><td>${esc(r.httpUrl)}</td><td>${esc(r.state)}${r.reason ? ` (${esc(r.reason)})` : ''}</td><td>${r.allowedRps}</td><td>${r.redirected}</td><td>${r.byName ?? 0}</td><td>${r.refusedHosts ?? 0}</td><td>${r.rttMs ?? ''}</td></tr>`,
     )
     .join('');
   const log = view.log
@@ -29,11 +29,32 @@ export function renderOriginStatusPage(view: OriginView, site: string): string {
 <dt>Upstream latency</dt><dd>${view.upstreamLatencyMs} ms</dd>
 <dt>CPU</dt><dd>${(view.cpu * 100).toFixed(0)}% of a core</dd>
 <dt>Totals</dt><dd>${view.totals.requests} requests, ${view.totals.redirected} redirected, ${view.totals.served} served, ${view.totals.upstreamErrors} upstream errors, ${view.totals.spotChecks} spot checks (${view.totals.spotCheckFailures} failed)</dd>
+<dt>By name at rescuers</dt><dd>${view.totals.byName} served, ${view.totals.refusedHosts} refused for host names no site gave them</dd>
 </dl>
+${dnsSection(view)}
 <h2>Rescue servers</h2>
-${rows ? `<table><tr><th>ID</th><th>URL</th><th>State</th><th>Allowed req/s</th><th>Redirected</th><th>RTT ms</th></tr>${rows}</table>` : '<p>None yet.</p>'}
+${rows ? `<table><tr><th>ID</th><th>URL</th><th>State</th><th>Allowed req/s</th><th>Redirected</th><th>Served by name</th><th>Hosts refused</th><th>RTT ms</th></tr>${rows}</table>` : '<p>None yet.</p>'}
 <h2>Log</h2><ul>${log}</ul>
 </body></html>`;
+}
+
+/** DNS round robin (`--dns-update`): whether the zone takes the updates, and what is in it now. */
+function dnsSection(view: OriginView): string {
+  const dns = view.dns;
+  if (!dns) return '<h2>DNS round robin</h2><p>Off: load moves by HTTP redirects (start with --dns-update to add rescuers to the site\'s name).</p>';
+  const state =
+    dns.state === 'failed'
+      ? `<span class="sos">Failing: ${esc(dns.lastError ?? 'no answer')}. Load moves by HTTP redirects only.</span>`
+      : dns.state === 'ready'
+        ? 'Working'
+        : 'Checking the key';
+  return `<h2>DNS round robin</h2>
+<dl data-dns-state="${dns.state}">
+<dt>Name</dt><dd>${esc(dns.name)} in zone ${esc(dns.zone)}, TTL ${dns.ttl} s, updates to ${esc(dns.server)}</dd>
+<dt>State</dt><dd>${state}</dd>
+<dt>Rescuers in the zone</dt><dd>${dns.addresses.length ? dns.addresses.map(esc).join(', ') : 'none'}</dd>
+<dt>Updates</dt><dd>${dns.updates} sent, ${dns.failures} failed</dd>
+</dl>`;
 }
 
 function esc(text: string): string {

@@ -5,6 +5,7 @@
 // sends to the volunteer's donation. Only origins that asked by a signed SOS are served, only
 // while their rescue lasts: it is never an open proxy.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import type { Logger } from '../../log.js';
 import {
   canServeStaleOnError,
@@ -22,7 +23,7 @@ import {
 } from '../../proto/rescue/http-cache-policy.js';
 import { publicKeyFromRaw } from '../../wire/overlay/record.js';
 import { ACCEPT_SIGNATURE, checkContentDigest, verifyResponse } from '../../wire/rescue/http-signature.js';
-import { MAX_RESCUE_OBJECT_BYTES, RESCUE_PATH_PREFIX, RESCUER_HEADER, rescueUrl } from '../../wire/rescue/dsrp.js';
+import { hostOnly, MAX_RESCUE_OBJECT_BYTES, RESCUE_PATH_PREFIX, RESCUER_HEADER, rescueUrl } from '../../wire/rescue/dsrp.js';
 import { writePaced, type FetchedResponse, type HttpFetcher } from '../../transport/http.js';
 import type { CachedMeta, RescueCache } from './rescue-cache.js';
 import type { RescueSession } from './rescue-session.js';
@@ -32,10 +33,12 @@ export interface RescueProxyOptions {
   fetcher: HttpFetcher;
   /** The session of an origin ID, active or recently ended; undefined for one that never asked. */
   session(originId: string): RescueSession | undefined;
+  /** The session that gave this host name (DNS round robin), active or recently ended. */
+  sessionByHost(host: string): RescueSession | undefined;
   /** Books bytes on the donation's token bucket: ms to wait before sending them. */
   pace(bytes: number): number;
-  /** Told of every response served for a session (bytes on the wire). */
-  onServed(session: RescueSession, bytes: number, hit: boolean): void;
+  /** Told of every response served for a session (bytes on the wire); byName: it came by the site's host name, not by redirect. */
+  onServed(session: RescueSession, bytes: number, hit: boolean, byName: boolean): void;
   /** This node's ID, sent to origins so they serve it rather than redirect it. */
   selfId: string;
   log: Logger;
@@ -54,7 +57,7 @@ interface Prepared {
 }
 
 export class RescueProxy {
-  readonly counters = { requests: 0, refused: 0, integrityFailures: 0, upstreamErrors: 0, collapsed: 0, fromPeers: 0 };
+  readonly counters = { requests: 0, refused: 0, refusedHosts: 0, integrityFailures: 0, upstreamErrors: 0, collapsed: 0, fromPeers: 0 };
   /** Misses and revalidations under way, by cache key: later askers wait for the same fetch. */
   private readonly inflight = new Map<string, Promise<Stored | FetchFailure>>();
   private readonly now: () => number;
@@ -66,13 +69,30 @@ export class RescueProxy {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.counters.requests++;
-    const parsed = parseRescuePath(req.url ?? '/');
-    if (!parsed) return this.refuse(res, 404, 'Not a rescued site. This is a Peerdial rescue server: it serves only sites that asked it for help.');
-    const session = this.options.session(parsed.originId);
-    if (!session) return this.refuse(res, 404, 'This rescue server is not helping that site.');
+    const url = req.url ?? '/';
+    let parsed = parseRescuePath(url);
+    let session: RescueSession | undefined;
+    const byName = !parsed && isNamedHost(req.headers.host);
+    if (byName) {
+      // DNS round robin: the user asked for the site by its own name, and its DNS named this node.
+      const host = hostOnly(req.headers.host!);
+      session = this.options.sessionByHost(host);
+      if (!session) {
+        this.counters.refusedHosts++;
+        return this.refuse(res, 421, `This rescue server was not given ${host}: it serves only the sites that asked it for help, under the names they gave.`);
+      }
+      const path = sitePath(url);
+      if (!path) return this.refuse(res, 400, 'Not a path of the site.');
+      parsed = { originId: session.originId, path };
+    } else {
+      if (!parsed) return this.refuse(res, 404, 'Not a rescued site. This is a Peerdial rescue server: it serves only sites that asked it for help.');
+      session = this.options.session(parsed.originId);
+      if (!session) return this.refuse(res, 404, 'This rescue server is not helping that site.');
+    }
     if (session.state === 'ended') {
-      // The rescue is over: send the user back to the site itself.
-      res.writeHead(302, { location: new URL(parsed.path, session.sos.site).toString(), 'cache-control': 'no-store', 'content-length': '0' });
+      // The rescue is over: send the user back to the site itself (by its address when the user
+      // came by its name: the name may still lead here from a resolver's cache).
+      res.writeHead(302, { location: new URL(parsed.path, byName ? session.sos.upstream : session.sos.site).toString(), 'cache-control': 'no-store', 'content-length': '0' });
       res.end();
       return;
     }
@@ -83,13 +103,13 @@ export class RescueProxy {
     // The flash crowd's path: a fresh entry in memory, a request without cache directives.
     const hot = this.options.cache.getHot(key);
     if (hot && req.headers['cache-control'] === undefined && req.headers.pragma === undefined && now < this.prepared(hot.meta).freshUntil) {
-      return this.serve(req, res, session, hot, 'hit', req.headers['if-none-match']);
+      return this.serve(req, res, session, hot, 'hit', req.headers['if-none-match'], byName);
     }
     const requestHeaders = lowerHeaders(req);
     let stored = hot ?? (await this.options.cache.get(key));
     // RFC 9111 5.2.1.7: a peer filling its cache asks only for what is stored here and fresh.
     if (parseCacheControl(requestHeaders['cache-control']).has('only-if-cached')) {
-      if (stored && freshness(timing(stored.meta), {}, now) === 'fresh') return this.serve(req, res, session, stored, 'hit', requestHeaders['if-none-match']);
+      if (stored && freshness(timing(stored.meta), {}, now) === 'fresh') return this.serve(req, res, session, stored, 'hit', requestHeaders['if-none-match'], byName);
       return this.refuse(res, 504, 'Not in this rescue server\'s cache.');
     }
     let outcome: Outcome = 'hit';
@@ -114,7 +134,7 @@ export class RescueProxy {
       stored = fetched;
       outcome = 'miss';
     }
-    await this.serve(req, res, session, stored, outcome, requestHeaders['if-none-match']);
+    await this.serve(req, res, session, stored, outcome, requestHeaders['if-none-match'], byName);
   }
 
   /**
@@ -140,7 +160,7 @@ export class RescueProxy {
     return p;
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse, session: RescueSession, stored: Stored, outcome: Outcome, ifNoneMatch: string | string[] | undefined): Promise<void> {
+  private async serve(req: IncomingMessage, res: ServerResponse, session: RescueSession, stored: Stored, outcome: Outcome, ifNoneMatch: string | string[] | undefined, byName: boolean): Promise<void> {
     const p = this.prepared(stored.meta);
     const headers: Record<string, string> = { ...p.headers, age: String(Math.max(0, Math.floor((p.ageAtResponse + this.now() - stored.meta.responseTime) / 1000))), 'x-cache': X_CACHE[outcome] };
     const hit = outcome === 'hit' || outcome === 'stale';
@@ -149,7 +169,7 @@ export class RescueProxy {
       delete headers['content-digest'];
       res.writeHead(304, headers);
       res.end();
-      this.options.onServed(session, p.headerBytes, hit);
+      this.options.onServed(session, p.headerBytes, hit, byName);
       return;
     }
     headers['content-length'] = String(stored.body.length);
@@ -157,11 +177,11 @@ export class RescueProxy {
     if (req.method === 'HEAD') {
       this.options.pace(p.headerBytes);
       res.end();
-      this.options.onServed(session, p.headerBytes, hit);
+      this.options.onServed(session, p.headerBytes, hit, byName);
       return;
     }
     await writePaced(res, stored.body, (bytes) => this.options.pace(bytes), p.headerBytes);
-    this.options.onServed(session, stored.body.length + p.headerBytes, hit);
+    this.options.onServed(session, stored.body.length + p.headerBytes, hit, byName);
   }
 
   /** One fetch per key at a time (collapsed forwarding); a stale entry makes it conditional. */
@@ -304,6 +324,19 @@ function lowerHeaders(req: IncomingMessage): Headers {
   const out: Headers = {};
   for (const [k, v] of Object.entries(req.headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
+}
+
+/** A Host header that names a site (not an address literal, as a user sent to /r/ by a redirect carries). */
+function isNamedHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const h = hostOnly(host);
+  return h !== '' && !h.startsWith('[') && !isIP(h) && h !== 'localhost';
+}
+
+/** The request target of a request by name: an origin-form path of the site, never one that climbs out. */
+function sitePath(url: string): string | undefined {
+  if (!url.startsWith('/') || url.startsWith('//') || /(^|\/)\.\.(\/|$|\?)/.test(url.split('?')[0])) return undefined;
+  return url.split('#')[0];
 }
 
 const RESCUE_PATH = new RegExp(`^${RESCUE_PATH_PREFIX}([0-9a-f]{16})(/[^#]*)?$`);

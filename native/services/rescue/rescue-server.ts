@@ -94,6 +94,7 @@ export class RescueServer {
   private savedVolume?: string;
   /** Kept across the proxy's restarts (it is made anew each time the volunteer switches on). */
   private peerFillsBefore = 0;
+  private refusedHostsBefore = 0;
   private readonly samples: RescueSample[] = [];
   private second = { bytes: 0, requests: 0 };
   private totals = { requestsServed: 0, bytesServed: 0, cacheHits: 0 };
@@ -151,6 +152,7 @@ export class RescueServer {
         cacheBytes: this.cache?.bytes ?? 0,
         refused: this.refused,
         filledFromPeers: this.filledFromPeers,
+        refusedHosts: this.refusedHosts,
       },
       samples: [...this.samples],
     };
@@ -216,6 +218,9 @@ export class RescueServer {
     if (this.volume.exceeded(now)) return reject('daily volume reached');
     const existing = this.sessions.get(sos.origin);
     if (existing && existing.state === 'active' && existing.originKey !== sos.key) return reject('another key rescues this origin ID');
+    // DNS round robin: a host name is served for one site only.
+    const taken = (sos.hosts ?? []).find((h) => [...this.active()].some((s) => s.originId !== sos.origin && s.hosts.includes(h)));
+    if (taken) return reject(`another site is served under ${taken} here`);
     if (!existing || existing.state === 'ended') {
       if ([...this.active()].length >= MAX_SITES) return reject('helping too many sites already');
       if (this.servedRate > 0.9 * mbit(this.settings.donateMbit)) return reject('no spare bandwidth');
@@ -277,9 +282,12 @@ export class RescueServer {
       load: this.servedRate / mbit(this.settings.donateMbit),
       served: session.servedSinceReport,
       hits: session.hitsSinceReport,
+      ...(session.hosts.length ? { byName: session.byNameSinceReport } : {}),
+      refusedHosts: this.refusedHostsSince(session),
     });
     session.servedSinceReport = 0;
     session.hitsSinceReport = 0;
+    session.byNameSinceReport = 0;
     const outcome = await this.send(session, load);
     if (outcome === 200) session.missedReports = 0;
     else if (outcome === 481 || outcome === 404 || ++session.missedReports >= MAX_MISSED_REPORTS) {
@@ -353,8 +361,9 @@ export class RescueServer {
         cache: this.cache,
         fetcher: this.fetcher,
         session: (id) => this.sessions.get(id),
+        sessionByHost: (host) => this.sessionByHost(host),
         pace: (bytes) => this.pace(bytes),
-        onServed: (session, bytes, hit) => this.onServed(session, bytes, hit),
+        onServed: (session, bytes, hit, byName) => this.onServed(session, bytes, hit, byName),
         selfId: this.key!.selfId,
         log: this.options.log,
         now: this.now,
@@ -377,12 +386,17 @@ export class RescueServer {
     this.closeTimer = this.options.timers.set(60_000, () => void this.close());
   }
 
+  private get refusedHosts(): number {
+    return this.refusedHostsBefore + (this.proxy?.counters.refusedHosts ?? 0);
+  }
+
   private get filledFromPeers(): number {
     return this.peerFillsBefore + (this.proxy?.counters.fromPeers ?? 0);
   }
 
   private async close(): Promise<void> {
     this.peerFillsBefore = this.filledFromPeers;
+    this.refusedHostsBefore = this.refusedHosts;
     const http = this.http;
     this.http = undefined;
     await http?.close();
@@ -396,14 +410,25 @@ export class RescueServer {
     return this.bucket.reserve(Math.ceil(bytes * WIRE_OVERHEAD), this.now());
   }
 
-  private onServed(session: RescueSession, bytes: number, hit: boolean): void {
-    session.served(bytes, hit);
+  private onServed(session: RescueSession, bytes: number, hit: boolean, byName: boolean): void {
+    session.served(bytes, hit, byName);
     this.volume.add(bytes, this.now());
     this.second.bytes += bytes;
     this.second.requests++;
     this.totals.requestsServed++;
     this.totals.bytesServed += bytes;
     if (hit) this.totals.cacheHits++;
+  }
+
+  /** DNS round robin: the site that gave this host name, the active one first. */
+  private sessionByHost(host: string): RescueSession | undefined {
+    let ended: RescueSession | undefined;
+    for (const s of this.sessions.values()) {
+      if (!s.hosts.includes(host)) continue;
+      if (s.state === 'active') return s;
+      ended ??= s;
+    }
+    return ended;
   }
 
   private *active(): Iterable<RescueSession> {
@@ -422,6 +447,14 @@ export class RescueServer {
     if (text === this.savedVolume) return;
     this.savedVolume = text;
     await this.options.settings.set(VOLUME_KEY, snapshot).catch(() => undefined);
+  }
+
+  /** Requests for a Host name no site gave, refused since this session's last report (each origin is told). */
+  private refusedHostsSince(session: RescueSession): number {
+    const total = this.refusedHostsBefore + (this.proxy?.counters.refusedHosts ?? 0);
+    const since = total - (session.refusedHostsReported ?? total);
+    session.refusedHostsReported = total;
+    return Math.max(0, since);
   }
 
   private changed(): void {

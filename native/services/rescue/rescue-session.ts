@@ -12,6 +12,10 @@ export class RescueSession {
   /** Since the last load report to the origin. */
   servedSinceReport = 0;
   hitsSinceReport = 0;
+  /** Of servedSinceReport, the requests that came by the site's host name (DNS round robin). */
+  byNameSinceReport = 0;
+  /** The rescue server's count of refused Host names when this origin was last told of it. */
+  refusedHostsReported?: number;
   /** Load reports the origin did not answer, in a row. */
   missedReports = 0;
   endedAt?: number;
@@ -34,9 +38,15 @@ export class RescueSession {
     return this.sos.key;
   }
 
-  served(bytes: number, hit: boolean): void {
+  /** The site's host names this node may be reached by (DNS round robin), lower-case. */
+  get hosts(): string[] {
+    return this.sos.hosts ?? [];
+  }
+
+  served(bytes: number, hit: boolean, byName = false): void {
     this.requestsServed++;
     this.servedSinceReport++;
+    if (byName) this.byNameSinceReport++;
     this.bytesServed += bytes;
     if (hit) {
       this.cacheHits++;

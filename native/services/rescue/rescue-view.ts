@@ -64,6 +64,8 @@ export interface RescueView {
     refused: number;
     /** Cache misses filled from another rescue server of the same site instead of the site itself. */
     filledFromPeers: number;
+    /** Requests for a Host name no site gave this node (DNS round robin), refused with 421. */
+    refusedHosts: number;
   };
   /** The last 120 one-second samples, oldest first. */
   samples: RescueSample[];
@@ -84,6 +86,29 @@ export interface RescuerView {
   state: 'asking' | 'active' | 'released' | 'dropped';
   /** Why it was dropped (altered content, shut down, unreachable). */
   reason?: string;
+  /** Requests it served that came by the site's name (DNS round robin), from its load reports. */
+  byName?: number;
+  /** Requests for Host names no site gave it, which it refused (421), from its load reports. */
+  refusedHosts?: number;
+}
+
+/** DNS round robin at the origin (`--dns-update`): the zone, and the rescuers' addresses in it now. */
+export interface DnsRoundRobinView {
+  /** The site's name the addresses go to, e.g. www.example.org. */
+  name: string;
+  zone: string;
+  /** The server updates are sent to, HOST:PORT. */
+  server: string;
+  ttl: number;
+  /** checking: the key not tried yet; ready: the last update worked; failed: it did not (redirects only until one works). */
+  state: 'checking' | 'ready' | 'failed';
+  /** What the last failure was, in words (a refused key, no answer). */
+  lastError?: string;
+  lastSuccess?: number;
+  /** Rescuers' addresses this origin has in the zone now. */
+  addresses: string[];
+  updates: number;
+  failures: number;
 }
 
 export interface OriginView {
@@ -100,7 +125,9 @@ export interface OriginView {
   upstreamLatencyMs: number;
   cpu: number;
   rescuers: RescuerView[];
-  totals: { requests: number; redirected: number; served: number; upstreamErrors: number; spotChecks: number; spotCheckFailures: number };
+  totals: { requests: number; redirected: number; served: number; upstreamErrors: number; spotChecks: number; spotCheckFailures: number; byName: number; refusedHosts: number };
+  /** DNS round robin, when `--dns-update` is given. */
+  dns?: DnsRoundRobinView;
   /** Recent state changes and rescuer events, newest last. */
   log: Array<{ at: number; text: string }>;
 }

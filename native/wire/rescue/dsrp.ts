@@ -24,6 +24,19 @@ export function rescueUrl(rescuerHttp: string, originId: string, path: string): 
 
 /** Peers an SOS names at most. */
 export const MAX_PEERS = 16;
+/** Host names an SOS gives at most. */
+export const MAX_HOSTS = 8;
+
+/** A host name as a Host header carries it, lower-cased, without port or trailing dot. */
+export function hostOnly(hostHeader: string): string {
+  const h = hostHeader.trim().toLowerCase();
+  const bare = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d*$/, '');
+  return bare.replace(/\.$/, '');
+}
+
+function isHostName(v: unknown): boolean {
+  return typeof v === 'string' && v.length <= 253 && /^(?=.*[a-z])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/.test(v);
+}
 
 /** A message older (or further ahead) than this is refused as a replay. */
 export const DSRP_MAX_SKEW_MS = 120_000;
@@ -57,6 +70,12 @@ export interface SosMessage extends Signed {
    * them (only-if-cached) before it asks the origin, whose link is the one under strain.
    */
   peers?: string[];
+  /**
+   * The site's own host names that may reach the rescue server by DNS round robin (the origin
+   * adds the rescue server's address to them): it serves requests whose Host is one of them as
+   * this site's, and no other site's. Absent: redirects only.
+   */
+  hosts?: string[];
 }
 
 /** Rescue server -> origin, in the 200 to an SOS, and again in `load` when the rate changes. */
@@ -94,6 +113,10 @@ export interface LoadMessage extends Signed {
   /** Requests it served for this origin since the last report, and how many came from its cache. */
   served: number;
   hits: number;
+  /** Of `served`, the requests that came by the site's host name (DNS round robin), not by redirect. */
+  byName?: number;
+  /** Requests for a Host name no site gave this rescue server, refused since the last report (421). */
+  refusedHosts?: number;
 }
 
 export type DsrpMessage = SosMessage | AcceptMessage | RejectMessage | ReleaseMessage | ShutdownMessage | LoadMessage;
@@ -174,6 +197,8 @@ function checkShape(m: Record<string, unknown>): string | undefined {
       if (!rate(m.wantRps)) return 'bad wantRps';
       if (!rate(m.meanBytes) || (m.meanBytes as number) < 1) return 'bad meanBytes';
       if (m.peers !== undefined && (!Array.isArray(m.peers) || m.peers.length > MAX_PEERS || !m.peers.every(isHttpUrl))) return 'bad peers';
+      // Lower-case names with a dot, letters among them: never an address, never a bare label.
+      if (m.hosts !== undefined && (!Array.isArray(m.hosts) || m.hosts.length > MAX_HOSTS || !m.hosts.every(isHostName))) return 'bad hosts';
       return undefined;
     case 'accept':
       if (!isHttpUrl(m.http)) return 'bad rescue URL';
@@ -185,6 +210,7 @@ function checkShape(m: Record<string, unknown>): string | undefined {
       return undefined;
     case 'load':
       if (!rate(m.allowedRps) || !rate(m.served) || !rate(m.hits)) return 'bad load figures';
+      if ((m.byName !== undefined && !rate(m.byName)) || (m.refusedHosts !== undefined && !rate(m.refusedHosts))) return 'bad load figures';
       return typeof m.load === 'number' && Number.isFinite(m.load) && m.load >= 0 ? undefined : 'bad load';
     default:
       return `unknown DSRP message type ${String(m.type)}`;

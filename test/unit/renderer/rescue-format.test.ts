@@ -48,7 +48,7 @@ const view = (over: Partial<RescueView>): RescueView => ({
   state: 'normal',
   advertised: { overlay: false, mdns: false },
   sites: [],
-  totals: { requestsServed: 0, bytesServed: 0, cacheHits: 0, hitRatio: 0, bytesToday: 0, cacheBytes: 0, refused: 0, filledFromPeers: 0 },
+  totals: { requestsServed: 0, bytesServed: 0, cacheHits: 0, hitRatio: 0, bytesToday: 0, cacheBytes: 0, refused: 0, filledFromPeers: 0, refusedHosts: 0 },
   samples: [],
   ...over,
 });

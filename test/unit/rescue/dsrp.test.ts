@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { decodeDsrp, encodeDsrp, originIdOf, rescueUrl, signDsrp, type AcceptMessage, type SosMessage } from '../../../native/wire/rescue/dsrp.js';
+import { decodeDsrp, encodeDsrp, hostOnly, originIdOf, rescueUrl, signDsrp, type AcceptMessage, type LoadMessage, type SosMessage } from '../../../native/wire/rescue/dsrp.js';
 import { parseRescuePath } from '../../../native/services/rescue/rescue-proxy.js';
 
 function keyPair() {
@@ -90,5 +90,32 @@ describe('DSRP', () => {
     for (const bad of ['/', '/r/', `/r/${originId.replace(/^./, 'F').toUpperCase()}/a`, '/r/123/a', `/r/${originId}/../etc/passwd`, `/r/${originId}//evil.example/x`, 'http://evil.example/']) {
       assert.equal(parseRescuePath(bad), undefined, bad);
     }
+  });
+
+  it('an SOS may give the site\'s host names for DNS round robin; addresses, bare labels and junk are refused', () => {
+    const decoded = decodeDsrp(encodeDsrp(sos({ hosts: ['www.example.org'] })), NOW);
+    assert.ok(decoded.ok);
+    assert.deepEqual((decoded.message as SosMessage).hosts, ['www.example.org']);
+    for (const hosts of [['10.0.0.1'], ['localhost'], ['WWW.example.org'], ['www.example.org:80'], ['a'.repeat(64) + '.org'], Array(9).fill('www.example.org')]) {
+      const bad = decodeDsrp(encodeDsrp(sos({ hosts })), NOW);
+      assert.deepEqual(bad, { ok: false, reason: 'bad hosts' }, JSON.stringify(hosts));
+    }
+  });
+
+  it('a load report may say what came by name and which host names were refused', () => {
+    const load = (extra: Record<string, unknown>) =>
+      signDsrp<LoadMessage>({ type: 'load', origin: originId, at: NOW, allowedRps: 10, load: 0.5, served: 20, hits: 18, ...extra } as never, rescuer.raw, rescuer.pkcs8);
+    const decoded = decodeDsrp(encodeDsrp(load({ byName: 12, refusedHosts: 3 })), NOW);
+    assert.ok(decoded.ok);
+    assert.equal((decoded.message as LoadMessage).byName, 12);
+    assert.equal((decoded.message as LoadMessage).refusedHosts, 3);
+    assert.deepEqual(decodeDsrp(encodeDsrp(load({ refusedHosts: -1 })), NOW), { ok: false, reason: 'bad load figures' });
+    assert.deepEqual(decodeDsrp(encodeDsrp(load({ byName: 'many' })), NOW), { ok: false, reason: 'bad load figures' });
+  });
+
+  it('a Host header reads as its name alone', () => {
+    assert.equal(hostOnly('WWW.Example.org:80'), 'www.example.org');
+    assert.equal(hostOnly('www.example.org.'), 'www.example.org');
+    assert.equal(hostOnly('[2001:db8::1]:80'), '[2001:db8::1]');
   });
 });
