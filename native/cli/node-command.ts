@@ -432,6 +432,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       `overlay: ${engine.overlay.overlay} as ${engine.overlay.role}, node ${engine.overlay.self?.id}`,
       ...(engine.overlay.ownAor() ? [`aor: ${engine.overlay.ownAor()}`] : []),
       ...(engine.rescue.httpUrl && engine.rescue.view().settings.enabled ? [`rescue: ${engine.rescue.httpUrl}`] : []),
+      ...(engine.rescue.view().settings.enabled && engine.rescue.view().nodeKey ? [`rescue key: ${engine.rescue.view().nodeKey}`] : []),
       '',
     ].join('\n'),
   );

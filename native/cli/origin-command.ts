@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Origin } from '../roots/origin-engine.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, listenAddress, parseFlags, port, UsageError } from './flags.js';
+import { parseTrustFlags, TRUST_FLAGS, TRUST_HELP } from './origin-trust-flags.js';
 
 const HELP = `Usage: peerdial origin --upstream URL --listen [HOST]:PORT --capacity RATE [options]
 
@@ -30,6 +31,8 @@ Options:
                         when free, else any)
   --bind ADDR           address the SIP socket listens on (default: 0.0.0.0)
 
+${TRUST_HELP.trim()}
+
 Once ready it prints the site, the status page and the origin ID. Stop it with Ctrl-C or SIGTERM:
 it releases every rescue server first.
 `;
@@ -55,6 +58,7 @@ function parseOriginFlags(args: string[]) {
     site: { type: 'string' },
     rescuer: { type: 'string', multiple: true },
     'status-listen': { type: 'string' },
+    ...TRUST_FLAGS,
   });
   if (v.help) return { help: true as const };
   if (!v.upstream) throw new UsageError('--upstream URL is needed: the web server to stand in front of, such as http://127.0.0.1:8080.');
@@ -94,6 +98,7 @@ function parseOriginFlags(args: string[]) {
     dataDir: dataDir(v['data-dir'], defaultOriginDir()),
     sipPort: port(v['sip-port'], '--sip-port', { anyFree: true }),
     bind: v.bind,
+    ...parseTrustFlags(v, v.site),
   };
 }
 
@@ -126,6 +131,7 @@ export async function originMain(args: string[]): Promise<number> {
     [
       'peerdial origin is ready',
       `site: ${s.site}`,
+      ...(s.tlsUrl ? [`site over https: ${s.tlsUrl}`] : []),
       `status: ${s.statusUrl}`,
       `sip: ${s.sipContact}`,
       `origin: ${s.view().originId}`,

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, type Logger } from '../log.js';
 import { IdentityService } from '../services/identity/index.js';
-import { OriginService, type RescuerCandidate } from '../services/origin/index.js';
+import { OriginService, type RescuerCandidate, type TrustOptions } from '../services/origin/index.js';
 import { OverlayService } from '../services/overlay/index.js';
 import { advertisedAddress, SipStack } from '../services/sip/index.js';
 import { Database } from '../storage/db.js';
@@ -33,6 +33,10 @@ export interface OriginRunOptions {
   bind?: string;
   mdns: boolean;
   log?: Logger;
+  /** Trusted rescue: pinned rescuers, the CA, marked API paths (services/origin/origin-trust.ts). */
+  trust?: TrustOptions;
+  /** HTTPS for the site's users. */
+  tls?: { listen: { host: string; port: number }; certPem: string; keyPem: string };
 }
 
 export class Origin {
@@ -109,6 +113,8 @@ export class Origin {
         key: { raw, privateKey },
         originId: originIdOf(raw),
         timers: realTimers,
+        ...(options.trust ? { trust: options.trust } : {}),
+        ...(options.tls ? { tls: options.tls } : {}),
         // The site owner's log (state changes, rescuers, redirect probability) shows by default.
         log: options.log?.child('control') ?? createLogger('origin:control', process.env.PEERDIAL_LOG ? undefined : 'info'),
       });

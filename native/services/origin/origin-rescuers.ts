@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { serviceKey, type OverlayRecord, type ServiceValue, publicKeyFromRaw } from '../../wire/overlay/record.js';
-import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, MAX_PEERS, rescueUrl, signDsrp, type DsrpMessage, type ReleaseMessage, type SosMessage } from '../../wire/rescue/dsrp.js';
+import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, MAX_PEERS, rescueUrl, signDsrp, type AcceptMessage, type DsrpMessage, type LoadMessage, type ReleaseMessage, type SosMessage } from '../../wire/rescue/dsrp.js';
 import { checkContentDigest, verifyResponse } from '../../wire/rescue/http-signature.js';
 import { decodeBody } from '../../wire/sip/message.js';
 import type { HttpFetcher } from '../../transport/http.js';
@@ -55,6 +55,12 @@ export interface RescuerPoolOptions {
   now(): number;
   /** A rescuer that sends no load report for this long is dropped (default 10 s). */
   silenceMs?: number;
+  /** Trusted rescue (origin-trust.ts): told of accepts, load reports and rescuers leaving. */
+  trust?: {
+    accepted(accept: AcceptMessage, sip: string): void;
+    load(report: LoadMessage): void;
+    retired(key: string): void;
+  };
 }
 
 /** How long a rescuer that refused, or stopped, is not asked again. */
@@ -175,6 +181,7 @@ export class RescuerPool {
         tokensAt: now,
       });
       this.options.onEvent(`rescuer ${fingerprint(answer.key)} (${answer.http}) accepted: ${answer.allowedRps} requests/s`);
+      this.options.trust?.accepted(answer, candidate.sip);
     } finally {
       this.asking.delete(candidate.sip);
     }
@@ -193,12 +200,14 @@ export class RescuerPool {
    * link below saturation, where queueing would add latency; each rescuer's cache then warms
    * with one fetch per resource.
    */
-  pick(random: number): { key: string; url: (originId: string, path: string) => string } | undefined {
+  pick(random: number, trusted?: (key: string) => string | undefined): { key: string; url: (originId: string, path: string) => string } | undefined {
     const now = this.options.now();
     const ready: Rescuer[] = [];
     let weight = 0;
     for (const r of this.rescuers.values()) {
       if (r.state !== 'active') continue;
+      // Given `trusted`, only rescuers it names a base URL for (trusted, verified) take the request.
+      if (trusted && !trusted(r.key)) continue;
       r.tokens = Math.min(Math.max(1, r.allowedRps / 2), r.tokens + ((now - r.tokensAt) / 1000) * r.allowedRps);
       r.tokensAt = now;
       if (r.tokens < 1) continue;
@@ -211,7 +220,8 @@ export class RescuerPool {
       if (x > 0 && r !== ready[ready.length - 1]) continue;
       r.tokens -= 1;
       r.redirected++;
-      return { key: r.key, url: (originId, path) => rescueUrl(r.http, originId, path) };
+      const base = trusted?.(r.key) ?? r.http;
+      return { key: r.key, url: (originId, path) => rescueUrl(base, originId, path) };
     }
     return undefined;
   }
@@ -234,6 +244,7 @@ export class RescuerPool {
     }
     if (m.type === 'load') {
       rescuer.lastReport = this.options.now();
+      this.options.trust?.load(m);
       if (m.allowedRps !== rescuer.allowedRps) this.options.onEvent(`rescuer ${fingerprint(m.key)} now allows ${m.allowedRps} requests/s (was ${rescuer.allowedRps})`);
       rescuer.allowedRps = m.allowedRps;
       incoming.respond(200);
@@ -305,6 +316,24 @@ export class RescuerPool {
     r.state = state;
     r.reason = reason;
     this.options.onEvent(`rescuer ${fingerprint(r.key)} ${state}: ${reason}`);
+    this.options.trust?.retired(r.key);
+  }
+
+  /** Drops an active rescuer (by key) and releases it: trusted rescue refused its certificate, or it did not take a purge. */
+  async drop(key: string, reason: string): Promise<void> {
+    const r = this.rescuers.get(key);
+    if (!r || r.state !== 'active') return;
+    this.retire(r, 'dropped', reason);
+    this.cooldown.set(r.candidate.sip, this.options.now() + COOLDOWN_MS);
+    await this.send(r, this.sign<ReleaseMessage>({ type: 'release', origin: this.options.originId, at: this.options.now() }));
+  }
+
+  /** Sends a DSRP message to an active rescuer; the final status (0: none). */
+  async sendTo(key: string, message: DsrpMessage): Promise<number> {
+    const r = this.rescuers.get(key);
+    if (!r || r.state !== 'active') return 0;
+    const outcome = await this.options.stack.request({ method: 'MESSAGE', to: r.candidate.sip, from: this.options.sos().sip, contentType: DSRP_CONTENT_TYPE, body: encodeDsrp(message), timeoutMs: 3_000 });
+    return outcome.kind === 'final' ? outcome.response.status : 0;
   }
 
   private async send(r: Rescuer, message: DsrpMessage): Promise<void> {
