@@ -1,7 +1,7 @@
 // The report bench:rescue writes (bench/results/rescue.json): every K's ramp, the spike, the
 // loopback figures, and the headline ratios against their targets. Its keys are read by other
 // tools: keep them.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { OriginView } from '../native/services/rescue/rescue-view.js';
@@ -59,6 +59,31 @@ export interface LoopbackFigures {
   notes: string[];
 }
 
+/** bench/rescue-trusted.ts's two scenarios. */
+export interface TrustedFigures {
+  dynamic: { improvementAt10: number | null };
+  httpsTrusted: { improvementAt10: number | null };
+}
+
+function trustedKeys(trusted: TrustedFigures) {
+  return { dynamic: trusted.dynamic, httpsTrusted: trusted.httpsTrusted, trustedAt: new Date().toISOString() };
+}
+
+/** --trusted-only: the two trusted keys written into the existing report; every other key is kept as it was. */
+export async function mergeTrustedReport(trusted: TrustedFigures): Promise<void> {
+  const file = path.resolve(REPO, OUT ?? 'bench/results/rescue.json');
+  let report: Record<string, unknown> = {};
+  try {
+    report = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    log(`no report at ${file} yet: writing the trusted keys alone`);
+  }
+  const text = JSON.stringify({ ...report, ...trustedKeys(trusted) }, null, 2) + '\n';
+  await writeFile(file, text);
+  log(`merged dynamic and httpsTrusted into ${path.relative(REPO, file)}`);
+  console.log(JSON.stringify({ dynamic: { improvementAt10: trusted.dynamic.improvementAt10 }, httpsTrusted: { improvementAt10: trusted.httpsTrusted.improvementAt10 } }));
+}
+
 /** Writes the report (to OUT unless --calibrate left it out) and prints it. */
 export async function writeReport(input: {
   site: Site;
@@ -70,8 +95,9 @@ export async function writeReport(input: {
   calibration: Record<string, unknown> | undefined;
   kRuns: KRun[];
   loop: LoopbackFigures;
+  trusted?: TrustedFigures;
 }): Promise<void> {
-  const { site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop } = input;
+  const { site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop, trusted } = input;
   const k0 = maxRps['0'];
   const kMax = String(maxK);
   const improvementAt10 = k0 && maxRps['10'] !== undefined ? round(maxRps['10'] / k0) : undefined;
@@ -128,6 +154,7 @@ export async function writeReport(input: {
     spike: engage ? { k: Number(kMax), ...engage } : undefined,
     runs: kRuns,
     loopback: { nginx: loop.nginx, cacheHit: loop.cacheHit, rescueUrl: loop.rescueUrl, notes: loop.notes },
+    ...(trusted ? trustedKeys(trusted) : {}),
     wallSeconds: round((Date.now() - started) / 1000, 0),
   };
   const text = JSON.stringify(report, null, 2) + '\n';

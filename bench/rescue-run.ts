@@ -30,6 +30,9 @@ export const { values: flags } = parseArgs({
     'no-loopback': { type: 'boolean', default: false },
     'no-calibration': { type: 'boolean', default: false },
     calibrate: { type: 'boolean', default: false },
+    /** Trusted rescue (bench/rescue-trusted.ts): leave it out, or run only it (merged into the existing report). */
+    'no-trusted': { type: 'boolean', default: false },
+    'trusted-only': { type: 'boolean', default: false },
     out: { type: 'string' },
     /** The peerdial.js to run (default: this repo's bin/peerdial.js, which runs dist/). */
     cli: { type: 'string' },

@@ -37,7 +37,8 @@ import { makeRescueNet, qdiscStats, removeLeftovers, requireRoot, type RescueHos
 import { generateSite, nginxConfig, startNginx, type Nginx, type Site } from './rescue-nginx.js';
 import { CpuMeter, LoadWorker, originCliState, pidsIn, rescueNodeArgs, runWrk, startPeerdial, type Peerdial } from './rescue-processes.js';
 import { phaseRun, ramp, stepRecord, type StepRecord } from './rescue-ramp.js';
-import { originSummary, writeReport, type KRun, type LoopbackFigures, type SpikeResult } from './rescue-report.js';
+import { mergeTrustedReport, originSummary, writeReport, type KRun, type LoopbackFigures, type SpikeResult } from './rescue-report.js';
+import { dynamicPart, httpsPart } from './rescue-trusted.js';
 import { CAP_MBIT, cleanup, cleanUpOnSignals, flags, KS, log, NGINX_DIRECT_PORT, ORIGIN_SITE_PORT, ORIGIN_STATUS_PORT, PER_K_MS, round, run, sleep, STEP_S, TIMEOUT_MS } from './rescue-run.js';
 
 cleanUpOnSignals();
@@ -61,13 +62,15 @@ async function main(): Promise<void> {
   log(`bench pid ${process.pid}; site: ${site.files.length} files, mean ${(meanBytes / 1024).toFixed(1)} KB; the ${CAP_MBIT} Mbit/s cap carries about ${capRpsEstimate.toFixed(0)} req/s of it`);
 
   // The network.
-  const maxK = Math.max(0, ...KS);
+  const trustedOnly = flags['trusted-only'] && !flags.calibrate;
+  const withTrusted = trustedOnly || (!flags['no-trusted'] && !flags.calibrate);
+  const maxK = trustedOnly ? 0 : Math.max(0, ...KS);
   const net = await makeRescueNet();
   run.net = net;
   const originHost = await net.addHost('origin', { capMbit: CAP_MBIT, address: '10.78.0.1' });
   const clientHost = await net.addHost('client', { address: '10.78.0.2' });
   const rescuers: RescueHost[] = [];
-  for (let i = 1; i <= maxK; i++) rescuers.push(await net.addHost(`r${i}`, { capMbit: CAP_MBIT, address: `10.78.0.${10 + i}` }));
+  for (let i = 1; i <= Math.max(maxK, withTrusted ? 10 : 0); i++) rescuers.push(await net.addHost(`r${i}`, { capMbit: CAP_MBIT, address: `10.78.0.${10 + i}` }));
   log(`namespaces: ${net.hosts.map((h) => `${h.role}=${h.address}${h.capMbit ? ` (${h.capMbit} Mbit/s)` : ''}`).join(' ')}`);
 
   const nginxPrefix = path.join(run.workDir, 'nginx-origin');
@@ -115,14 +118,14 @@ async function main(): Promise<void> {
     });
     return { capCheck, nginxAloneThroughCap: { maxRps: alone.maxRps, maxMbps: alone.maxMbps, failedAtRps: alone.failedAtRps, steps: alone.steps } };
   };
-  const calibration = flags['no-calibration'] ? undefined : await calibrate();
+  const calibration = flags['no-calibration'] || trustedOnly ? undefined : await calibrate();
 
   const kRuns: KRun[] = [];
   const maxRps: Record<string, number> = {};
   const maxMbps: Record<string, number> = {};
   let engage: SpikeResult | undefined;
 
-  if (!flags.calibrate) {
+  if (!flags.calibrate && !trustedOnly) {
     for (const k of KS) {
       const notes: string[] = [];
       const t0 = Date.now();
@@ -260,14 +263,45 @@ async function main(): Promise<void> {
       }
     }
   }
+  // ---- Trusted rescue: the dynamic mix and the HTTPS site, K = 0 against K = 10 (bench/rescue-trusted.ts).
+  let trusted: { dynamic: Awaited<ReturnType<typeof dynamicPart>>; httpsTrusted: Awaited<ReturnType<typeof httpsPart>> } | undefined;
+  if (withTrusted) {
+    const trustedDirs: string[] = [];
+    const ctx = {
+      originHost,
+      rescuers,
+      client,
+      site,
+      meter,
+      dir: async (name: string) => {
+        const d = path.join(run.workDir!, `trusted-${name}`);
+        await mkdir(d, { recursive: true });
+        trustedDirs.push(d);
+        return d;
+      },
+    };
+    try {
+      const dynamic = await dynamicPart(ctx);
+      log(`dynamic: improvementAt10 ${dynamic.improvementAt10} (${dynamic.maxRps['0']} -> ${dynamic.maxRps['10']} req/s)`);
+      const httpsTrusted = await httpsPart(ctx);
+      log(`httpsTrusted: improvementAt10 ${httpsTrusted.improvementAt10} (${httpsTrusted.maxRps['0']} -> ${httpsTrusted.maxRps['10']} req/s)`);
+      trusted = { dynamic, httpsTrusted };
+    } finally {
+      for (const d of trustedDirs) await rm(d, { recursive: true, force: true });
+    }
+  }
   client.kill();
   await net.teardown();
   run.net = undefined;
+  if (trustedOnly) {
+    await mergeTrustedReport(trusted!);
+    return;
+  }
 
   // ---- Plain loopback, no caps: the load generator's own ceiling, and wrk.
   const loop: Awaited<ReturnType<typeof loopbackPart>> = flags['no-loopback'] ? { notes: ['loopback part left out (--no-loopback)'] } : await loopbackPart(site);
 
-  await writeReport({ site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop });
+  await writeReport({ site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop, trusted });
 }
 
 
