@@ -378,7 +378,8 @@ export class OriginService {
     const decision = this.controller.tick({ now, load: this.figure.load, redirectableRps: this.redirectableRps, rescuers: this.pool.active, pending: this.pool.pending });
     for (const text of decision.changes) this.event(text);
     if (decision.release.length) void this.pool.release(decision.release, decision.state === 'normal' ? 'the spike is over' : 'not needed now');
-    if (decision.ask > 0) void this.pool.ask(decision.ask).catch((error: unknown) => this.options.log.warn('could not ask rescuers', { error: String(error) }));
+    // An HTTPS site without trusted rescuers has no one to send its users to: it asks no one.
+    if (decision.ask > 0 && !(this.httpsSite && !this.trust)) void this.pool.ask(decision.ask).catch((error: unknown) => this.options.log.warn('could not ask rescuers', { error: String(error) }));
     if (before !== decision.state) this.options.log.info(`origin state ${before} -> ${decision.state}`, { load: round(this.figure.load, 2) });
   }
 
