@@ -159,7 +159,8 @@ export async function dynamicPart(ctx: Context): Promise<TrustedScenario & { mix
       originArgs: (nodes) => [
         ...siteOriginArgs(ctx, `http://127.0.0.1:${APP_PORT}`, `${capacityMbit}mbit`, nodes),
         '--site', `http://${ctx.originHost.address}/`,
-        '--dynamic', '/api/',
+        // Marked paths need pinned rescuers: the origin alone (K = 0) runs without both.
+        ...(nodes.length ? ['--dynamic', '/api/'] : []),
         ...nodes.flatMap((n) => ['--trusted-rescuer', n.lines['rescue key']]),
       ],
       baseUrl: `http://${ctx.originHost.address}:${ORIGIN_SITE_PORT}`,
