@@ -19,6 +19,7 @@ import type { OverlayService } from '../overlay/index.js';
 import { RescuerPool, type RescuerCandidate } from './origin-rescuers.js';
 import { renderOriginStatusPage } from './origin-status-page.js';
 import { OriginTrust, type TrustOptions } from './origin-trust.js';
+import { MarkedAnswers } from './origin-marked-cache.js';
 import type { OriginView } from '../rescue/index.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 
@@ -58,6 +59,7 @@ export class OriginService {
   private front?: HttpListener;
   private tlsFront?: HttpListener;
   readonly trust?: OriginTrust;
+  private readonly marked: MarkedAnswers;
   private status?: HttpListener;
   private readonly upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
   private readonly fetcher = new HttpFetcher();
@@ -82,6 +84,7 @@ export class OriginService {
 
   constructor(private readonly options: OriginOptions) {
     this.now = options.now ?? Date.now;
+    this.marked = new MarkedAnswers(this.now);
     this.monitor = new LoadMonitor({ capacityBytesPerSecond: options.capacityBytesPerSecond });
     this.controller = new RedirectController({ ...options.controller, low: options.band.low, high: options.band.high });
     this.signingKey = createPrivateKey({ key: options.key.privateKey, format: 'der', type: 'pkcs8' });
@@ -298,6 +301,7 @@ export class OriginService {
   /** Purges `prefixes` at every trusted rescuer (the status page's POST /purge, writes, the web server's header). */
   async purge(prefixes: string[]): Promise<{ sent: number; dropped: number }> {
     if (!this.trust) return { sent: 0, dropped: 0 };
+    this.marked.purge(prefixes);
     const result = await this.trust.purge(prefixes);
     this.options.log.debug('purged at trusted rescuers', { prefixes, ...result });
     return result;
@@ -325,7 +329,9 @@ export class OriginService {
     const started = performance.now();
     let upstream;
     try {
-      upstream = await this.fetcher.fetch(new URL(path, this.options.upstream).toString(), { headers, maxBytes: MAX_RESCUE_OBJECT_BYTES, timeoutMs: 15_000 });
+      const fetchUpstream = () => this.fetcher.fetch(new URL(path, this.options.upstream).toString(), { headers, maxBytes: MAX_RESCUE_OBJECT_BYTES, timeoutMs: 15_000 });
+      // A marked API answer is asked once for every trusted rescuer that misses it (origin-marked-cache.ts).
+      upstream = this.trust?.marked(path) ? await this.marked.get(path, () => this.fetcher.fetch(new URL(path, this.options.upstream).toString(), { maxBytes: MAX_RESCUE_OBJECT_BYTES, timeoutMs: 15_000 })) : await fetchUpstream();
     } catch (error) {
       this.totals.upstreamErrors++;
       res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
