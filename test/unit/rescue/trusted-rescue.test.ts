@@ -10,6 +10,7 @@ import { certificatePem, checkRescueCertificate, issueRescueCertificate, makeRes
 import { RescueTrust } from '../../../native/services/rescue/rescue-trust.js';
 import { RescueSession } from '../../../native/services/rescue/rescue-session.js';
 import { OriginTrust } from '../../../native/services/origin/origin-trust.js';
+import { MarkedAnswers } from '../../../native/services/origin/origin-marked-cache.js';
 import { renderOriginStatusPage } from '../../../native/services/origin/origin-status-page.js';
 import type { DsrpMessage } from '../../../native/wire/rescue/dsrp.js';
 import type { OriginView } from '../../../native/services/rescue/rescue-view.js';
@@ -205,3 +206,37 @@ function emptyView(): OriginView {
     log: [],
   };
 }
+
+describe('the origin\'s copy of marked answers (MarkedAnswers)', () => {
+  const answer = (value: string) => ({ status: 200, headers: { 'cache-control': 'max-age=0' }, body: Buffer.from(value) });
+
+  it('runs a query once for every rescuer that misses it, and never keeps an answer a purge overtook', async () => {
+    const answers = new MarkedAnswers(() => Date.now());
+    let queries = 0;
+    let release!: () => void;
+    const slow = () => new Promise<ReturnType<typeof answer>>((resolve) => (release = () => resolve(answer(`v${++queries}`))));
+    const ten = Array.from({ length: 10 }, () => answers.get('/api/items/1', slow));
+    release();
+    assert.deepEqual(new Set((await Promise.all(ten)).map((r) => r.body.toString())), new Set(['v1']));
+    assert.equal(queries, 1);
+    assert.equal((await answers.get('/api/items/1', slow)).body.toString(), 'v1', 'kept until purged');
+
+    answers.purge(['/api/items/1']);
+    const during = answers.get('/api/items/1', slow);
+    answers.purge(['/api/items/1']); // the data changed again while the query ran
+    release();
+    assert.equal((await during).body.toString(), 'v2');
+    const after = answers.get('/api/items/1', slow);
+    release();
+    assert.equal((await after).body.toString(), 'v3', 'the answer the purge overtook was not kept');
+  });
+
+  it('keeps nothing private', async () => {
+    const answers = new MarkedAnswers(() => Date.now());
+    let queries = 0;
+    const mine = async () => (queries++, { status: 200, headers: { 'cache-control': 'private' }, body: Buffer.from('me') });
+    await answers.get('/api/me', mine);
+    await answers.get('/api/me', mine);
+    assert.equal(queries, 2);
+  });
+});
