@@ -164,6 +164,9 @@ describe('rescue: an HTTPS site through a trusted rescuer, in Chromium', () => {
       assert.match(landed.text, /^Rescued page \d+$/);
       assert.equal(landed.subject, RESCUE_HOST, 'the rescuer presented its own name, not the site\'s');
       assert.equal(landed.issuer, CA_NAME);
+      // Under the name the site gave it, the rescuer serves that site only.
+      const elsewhere = await page.goto(landed.url.replace(/\/r\/[0-9a-f]{16}\//, '/r/0123456789abcdef/'));
+      assert.equal(elsewhere?.status(), 421);
       await page.close();
 
       // A browser that does not trust the site's CA will not take the rescuer's certificate.
