@@ -60,6 +60,8 @@ export interface RescuerPoolOptions {
     accepted(accept: AcceptMessage, sip: string): void;
     load(report: LoadMessage): void;
     retired(key: string): void;
+    /** False for an advertised key the site would not send users to (an HTTPS site's unpinned volunteers). */
+    askable(key: string): boolean;
   };
 }
 
@@ -134,7 +136,7 @@ export class RescuerPool {
     const now = this.options.now();
     const busy = new Set([...this.rescuers.values()].filter((r) => r.state === 'active').map((r) => r.candidate.sip));
     return this.candidates.filter(
-      (c) => !busy.has(c.sip) && !this.asking.has(c.sip) && (this.cooldown.get(c.sip) ?? 0) <= now && !(c.key && this.distrusted.has(c.key)),
+      (c) => !busy.has(c.sip) && !this.asking.has(c.sip) && (this.cooldown.get(c.sip) ?? 0) <= now && !(c.key && this.distrusted.has(c.key)) && (!c.key || this.options.trust?.askable(c.key) !== false),
     );
   }
 

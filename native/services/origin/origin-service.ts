@@ -104,6 +104,7 @@ export class OriginService {
         accepted: (accept) => this.trust?.accepted(accept),
         load: (report) => this.trust?.load(report),
         retired: (key) => this.trust?.retired(key),
+        askable: (key) => !this.httpsSite || Boolean(this.trust?.pinned(key)),
       },
     });
     if (options.trust) {

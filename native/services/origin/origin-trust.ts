@@ -70,6 +70,11 @@ export class OriginTrust {
     return this.config.rescuers.size > 0;
   }
 
+  /** Whether the site pinned this key. */
+  pinned(key: string): boolean {
+    return this.config.rescuers.has(key);
+  }
+
   /** Whether `path` is under a marked API prefix (cached per query at trusted rescuers only). */
   marked(path: string): boolean {
     return this.config.dynamic.some((prefix) => path.startsWith(prefix));
@@ -83,7 +88,11 @@ export class OriginTrust {
 
   /** A rescuer accepted: if the site pinned its key, give it its certificate and marked paths. */
   accepted(accept: AcceptMessage): void {
-    if (!this.config.rescuers.has(accept.key)) return;
+    if (!this.config.rescuers.has(accept.key)) {
+      // An HTTPS site has nothing for a volunteer it did not pin: its users go to pinned rescuers only.
+      if (this.config.https) void this.options.drop(accept.key, 'not pinned: an HTTPS site is rescued only by rescuers it trusts');
+      return;
+    }
     const host = this.config.rescuers.get(accept.key);
     const t: Trusted = { key: accept.key, host, state: 'waiting', http: accept.http, tls: accept.tls, issuedAt: 0, lastProbe: 0, purgeSeq: 0, purgesRefused: this.trusted.get(accept.key)?.purgesRefused ?? 0, busy: false };
     this.trusted.set(accept.key, t);

@@ -207,6 +207,32 @@ function emptyView(): OriginView {
   };
 }
 
+describe('an HTTPS site and a volunteer it did not pin', () => {
+  it('is released at once: its users go to pinned rescuers only', async () => {
+    const volunteer = keyPair();
+    const dropped: string[] = [];
+    const sent: DsrpMessage[] = [];
+    const trust = new OriginTrust(
+      { rescuers: new Map([[stranger.raw.toString('base64url'), HOST]]), ca, certValidityMs: 3_600_000, dynamic: [], https: true },
+      {
+        originId,
+        key: { raw: origin.raw, privateKey: origin.pkcs8 },
+        send: async (_key, message) => (sent.push(message), 200),
+        drop: async (key, reason) => void dropped.push(`${key}: ${reason}`),
+        onEvent: () => undefined,
+        log: createLogger('test', 'error'),
+        now: () => Date.now(),
+      },
+    );
+    const accept = signDsrp<AcceptMessage>({ type: 'accept', origin: originId, at: Date.now(), http: 'http://127.0.0.1:1', allowedRps: 10 } as never, volunteer.raw, volunteer.pkcs8);
+    trust.accepted(accept);
+    assert.equal(trust.pinned(volunteer.raw.toString('base64url')), false);
+    assert.deepEqual(dropped, [`${volunteer.raw.toString('base64url')}: not pinned: an HTTPS site is rescued only by rescuers it trusts`]);
+    assert.equal(sent.length, 0, 'no certificate, no marked paths');
+    assert.equal(trust.base(volunteer.raw.toString('base64url')), undefined);
+  });
+});
+
 describe('the origin\'s copy of marked answers (MarkedAnswers)', () => {
   const answer = (value: string) => ({ status: 200, headers: { 'cache-control': 'max-age=0' }, body: Buffer.from(value) });
 
