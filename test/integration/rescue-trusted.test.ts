@@ -143,4 +143,15 @@ describe('rescue: dynamic content through a trusted rescuer', () => {
     const page = await (await fetch(origin.statusUrl)).text();
     assert.match(page, /2 forged or replayed refused by rescuers/);
   });
+
+  test('the site owner purges by hand on the status listener, and a bad prefix is one sentence', async () => {
+    const purgeUrl = new URL('purge', origin.statusUrl);
+    const ok = await fetch(purgeUrl, { method: 'POST', body: '/api/items/1\n/api/items?\n' });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { sent: 1, dropped: 0 });
+    const bad = await fetch(purgeUrl, { method: 'POST', body: 'api/items\n' });
+    assert.equal(bad.status, 400);
+    assert.equal(await bad.text(), 'Not a path prefix: "api/items" (each line one prefix starting with /).\n');
+    assert.equal((await origin.status()).trust!.rescuers[0].state, 'verified');
+  });
 });
