@@ -19,8 +19,8 @@ export class MarkedAnswers {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<FetchedResponse>>();
   private bytes = 0;
-  /** Moves on with every purge: a fetch begun before one is not kept. */
-  private generation = 0;
+  /** Fetches under way that a purge covering their path overtook: their answer is not kept. */
+  private readonly overtaken = new Set<Promise<FetchedResponse>>();
   readonly counters = { hits: 0, fetches: 0 };
 
   constructor(private readonly now: () => number) {}
@@ -37,14 +37,14 @@ export class MarkedAnswers {
       this.counters.hits++;
       return running;
     }
-    const generation = this.generation;
-    const work = fetch()
+    const work: Promise<FetchedResponse> = fetch()
       .then((response) => {
         this.counters.fetches++;
-        if (generation === this.generation && keepable(response)) this.keep(path, response);
+        if (!this.overtaken.has(work) && keepable(response)) this.keep(path, response);
         return response;
       })
       .finally(() => {
+        this.overtaken.delete(work);
         if (this.inflight.get(path) === work) this.inflight.delete(path);
       });
     this.inflight.set(path, work);
@@ -53,9 +53,12 @@ export class MarkedAnswers {
 
   /** Drops every answer under the prefixes, and forgets fetches under way (their answer may be old). */
   purge(prefixes: string[]): void {
-    this.generation++;
     for (const path of [...this.entries.keys()]) if (prefixes.some((p) => path.startsWith(p))) this.drop(path);
-    for (const path of [...this.inflight.keys()]) if (prefixes.some((p) => path.startsWith(p))) this.inflight.delete(path);
+    for (const [path, work] of [...this.inflight]) {
+      if (!prefixes.some((p) => path.startsWith(p))) continue;
+      this.overtaken.add(work);
+      this.inflight.delete(path);
+    }
   }
 
   private keep(path: string, response: FetchedResponse): void {

@@ -43,7 +43,7 @@ export interface RescueProxyOptions {
    * cached per query until the origin purges it, and a counter that every purge of that origin
    * moves on (a fetch that began before a purge must not store what it got).
    */
-  dynamic?: { marked(session: RescueSession, path: string): boolean; generation(originId: string): number };
+  dynamic?: { marked(session: RescueSession, path: string): boolean; generation(originId: string): number; purgedSince(originId: string, generation: number, path: string): boolean };
   log: Logger;
   now?: () => number;
 }
@@ -280,7 +280,7 @@ export class RescueProxy {
     };
     if (marked) {
       // Only a 200 the origin signed, for no one user, and only when no purge came while it was on its way.
-      if (response.status === 200 && isStorable('GET', 200, {}, response.headers) && generation === this.options.dynamic?.generation(session.originId)) {
+      if (response.status === 200 && isStorable('GET', 200, {}, response.headers) && !this.options.dynamic!.purgedSince(session.originId, generation!, path)) {
         stored.meta.pinnedUntil = responseTime + PINNED_MAX_MS;
         await this.options.cache.put(key, stored.meta, stored.body);
       } else await this.options.cache.delete(key);

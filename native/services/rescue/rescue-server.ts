@@ -385,7 +385,7 @@ export class RescueServer {
         pace: (bytes) => this.pace(bytes),
         onServed: (session, bytes, hit) => this.onServed(session, bytes, hit),
         selfId: this.key!.selfId,
-        dynamic: { marked: (session, p) => this.trust.marked(session, p), generation: (id) => this.trust.generation(id) },
+        dynamic: { marked: (session, p) => this.trust.marked(session, p), generation: (id) => this.trust.generation(id), purgedSince: (id, g, p) => this.trust.purgedSince(id, g, p) },
         log: this.options.log,
         now: this.now,
       });

@@ -21,9 +21,14 @@ interface TrustedSite {
   dynamic: string[];
   /** The last purge applied (0: none yet). */
   purgeSeq: number;
-  /** Moves on with every purge: a fetch begun before one does not store what it got. */
+  /** Moves on with every purge: a fetch begun before one whose prefixes cover its path does not store what it got. */
   generation: number;
+  /** The recent purges' prefixes by generation (the last PURGE_LOG of them). */
+  purges: Array<{ generation: number; prefixes: string[] }>;
 }
+
+/** Purges remembered for fetches under way; a fetch older than all of them counts as overtaken. */
+const PURGE_LOG = 256;
 
 export type TrustAnswer = { status: 200 } | { status: 400 | 403 | 481; reason: string };
 
@@ -72,6 +77,7 @@ export class RescueTrust {
       dynamic: [...message.dynamic],
       purgeSeq: before?.purgeSeq ?? this.lastSeq.get(message.origin) ?? 0,
       generation: before?.generation ?? 0,
+      purges: before?.purges ?? [],
     };
     this.sites.set(message.origin, site);
     if (site.host) this.byHost.set(site.host, site);
@@ -91,6 +97,8 @@ export class RescueTrust {
     }
     site.purgeSeq = message.seq;
     site.generation++;
+    site.purges.push({ generation: site.generation, prefixes: [...message.prefixes] });
+    if (site.purges.length > PURGE_LOG) site.purges.shift();
     this.counters.purgesApplied++;
     await this.options.purge(message.origin, message.prefixes);
     return { status: 200 };
@@ -132,6 +140,16 @@ export class RescueTrust {
 
   generation(originId: string): number {
     return this.sites.get(originId)?.generation ?? 0;
+  }
+
+  /** Whether a purge since `generation` covered `path` (a fetch begun then must not store its answer). */
+  purgedSince(originId: string, generation: number, path: string): boolean {
+    const site = this.sites.get(originId);
+    if (!site) return true;
+    if (site.generation === generation) return false;
+    const oldest = site.purges[0]?.generation ?? Infinity;
+    if (oldest > generation + 1) return true; // older than what is remembered
+    return site.purges.some((p) => p.generation > generation && p.prefixes.some((prefix) => path.startsWith(prefix)));
   }
 
   /** The rescue is over: the name and the marked paths go with it. */

@@ -105,8 +105,16 @@ describe('a trusted rescuer (RescueTrust)', () => {
     assert.match((replay as { reason: string }).reason, /replayed purge/);
     assert.equal((await trust.onPurge(purge(9, now))).status, 400, 'an older sequence number is a replay too');
     assert.deepEqual(purged, [['/api/items']], 'a replay purges nothing');
+    assert.deepEqual(trust.report(originId), { purgeSeq: 10, purgesRefused: 2 });
+
+    // A fetch under way keeps its answer unless a purge since it began covered its path.
+    const began = trust.generation(originId);
+    await trust.onPurge(purge(11, now, origin, ['/api/items/7']));
+    assert.equal(trust.purgedSince(originId, began, '/api/items/7?full=1'), true);
+    assert.equal(trust.purgedSince(originId, began, '/api/items/8'), false, 'another item\'s answer is still good');
+    assert.equal(trust.purgedSince(originId, trust.generation(originId), '/api/items/7'), false);
     trust.countRefused(originId); // a forged one the server could not decode
-    assert.deepEqual(trust.report(originId), { purgeSeq: 10, purgesRefused: 3 });
+    assert.deepEqual(trust.report(originId), { purgeSeq: 11, purgesRefused: 3 });
 
     // After the rescue ends and a new one starts, the old purge is still a replay.
     trust.end(originId);
