@@ -61,12 +61,16 @@ export interface LoopbackFigures {
 
 /** bench/rescue-trusted.ts's two scenarios. */
 export interface TrustedFigures {
-  dynamic: { improvementAt10: number | null };
-  httpsTrusted: { improvementAt10: number | null };
+  dynamic?: { improvementAt10: number | null };
+  httpsTrusted?: { improvementAt10: number | null };
 }
 
 function trustedKeys(trusted: TrustedFigures) {
-  return { dynamic: trusted.dynamic, httpsTrusted: trusted.httpsTrusted, trustedAt: new Date().toISOString() };
+  const at = new Date().toISOString();
+  return {
+    ...(trusted.dynamic ? { dynamic: { ...trusted.dynamic, at } } : {}),
+    ...(trusted.httpsTrusted ? { httpsTrusted: { ...trusted.httpsTrusted, at } } : {}),
+  };
 }
 
 /** --trusted-only: the two trusted keys written into the existing report; every other key is kept as it was. */
@@ -80,8 +84,8 @@ export async function mergeTrustedReport(trusted: TrustedFigures): Promise<void>
   }
   const text = JSON.stringify({ ...report, ...trustedKeys(trusted) }, null, 2) + '\n';
   await writeFile(file, text);
-  log(`merged dynamic and httpsTrusted into ${path.relative(REPO, file)}`);
-  console.log(JSON.stringify({ dynamic: { improvementAt10: trusted.dynamic.improvementAt10 }, httpsTrusted: { improvementAt10: trusted.httpsTrusted.improvementAt10 } }));
+  log(`merged ${Object.keys(trusted).join(' and ')} into ${path.relative(REPO, file)}`);
+  console.log(JSON.stringify({ dynamic: trusted.dynamic?.improvementAt10, httpsTrusted: trusted.httpsTrusted?.improvementAt10 }));
 }
 
 /** Writes the report (to OUT unless --calibrate left it out) and prints it. */

@@ -264,7 +264,7 @@ async function main(): Promise<void> {
     }
   }
   // ---- Trusted rescue: the dynamic mix and the HTTPS site, K = 0 against K = 10 (bench/rescue-trusted.ts).
-  let trusted: { dynamic: Awaited<ReturnType<typeof dynamicPart>>; httpsTrusted: Awaited<ReturnType<typeof httpsPart>> } | undefined;
+  let trusted: { dynamic?: Awaited<ReturnType<typeof dynamicPart>>; httpsTrusted?: Awaited<ReturnType<typeof httpsPart>> } | undefined;
   if (withTrusted) {
     const trustedDirs: string[] = [];
     const ctx = {
@@ -281,11 +281,16 @@ async function main(): Promise<void> {
       },
     };
     try {
-      const dynamic = await dynamicPart(ctx);
-      log(`dynamic: improvementAt10 ${dynamic.improvementAt10} (${dynamic.maxRps['0']} -> ${dynamic.maxRps['10']} req/s)`);
-      const httpsTrusted = await httpsPart(ctx);
-      log(`httpsTrusted: improvementAt10 ${httpsTrusted.improvementAt10} (${httpsTrusted.maxRps['0']} -> ${httpsTrusted.maxRps['10']} req/s)`);
-      trusted = { dynamic, httpsTrusted };
+      const scenarios = flags['trusted-scenarios']!.split(',').map((x) => x.trim());
+      trusted = {};
+      if (scenarios.includes('dynamic')) {
+        trusted.dynamic = await dynamicPart(ctx);
+        log(`dynamic: improvementAt10 ${trusted.dynamic.improvementAt10} (${trusted.dynamic.maxRps['0']} -> ${trusted.dynamic.maxRps['10']} req/s)`);
+      }
+      if (scenarios.includes('httpsTrusted')) {
+        trusted.httpsTrusted = await httpsPart(ctx);
+        log(`httpsTrusted: improvementAt10 ${trusted.httpsTrusted.improvementAt10} (${trusted.httpsTrusted.maxRps['0']} -> ${trusted.httpsTrusted.maxRps['10']} req/s)`);
+      }
     } finally {
       for (const d of trustedDirs) await rm(d, { recursive: true, force: true });
     }

@@ -7,8 +7,8 @@ import type { FetchedResponse } from '../../transport/http.js';
 
 /** Bytes of answers kept at most (least recently stored out first). */
 const MAX_BYTES = 64 * 1024 * 1024;
-/** Kept at most this long, like a rescuer's copy: a bound should a purge never come. */
-const MAX_AGE_MS = 60_000;
+/** Kept at most this long: a bound should a purge never come (purges start here, so it is only that). */
+const MAX_AGE_MS = 300_000;
 
 interface Entry {
   response: FetchedResponse;

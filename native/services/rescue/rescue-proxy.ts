@@ -48,8 +48,13 @@ export interface RescueProxyOptions {
   now?: () => number;
 }
 
-/** How long a marked API response is kept at most, should a purge be lost on the way. */
-export const PINNED_MAX_MS = 60_000;
+/**
+ * How long a marked API response is kept at most, should a purge be lost on the way (a rescuer
+ * that does not take a purge is dropped, so this is a last bound). Spread over 240-360 s, so the
+ * answers one crowd filled do not all run out, and go back to the site's database, at once.
+ */
+export const PINNED_MAX_MS = 300_000;
+const pinnedFor = () => PINNED_MAX_MS * (0.8 + 0.4 * Math.random());
 
 type Outcome = 'hit' | 'miss' | 'revalidated' | 'stale';
 const X_CACHE: Record<Outcome, string> = { hit: 'HIT', miss: 'MISS', revalidated: 'REVALIDATED', stale: 'STALE' };
@@ -281,7 +286,7 @@ export class RescueProxy {
     if (marked) {
       // Only a 200 the origin signed, for no one user, and only when no purge came while it was on its way.
       if (response.status === 200 && isStorable('GET', 200, {}, response.headers) && !this.options.dynamic!.purgedSince(session.originId, generation!, path)) {
-        stored.meta.pinnedUntil = responseTime + PINNED_MAX_MS;
+        stored.meta.pinnedUntil = responseTime + pinnedFor();
         await this.options.cache.put(key, stored.meta, stored.body);
       } else await this.options.cache.delete(key);
       return stored;
