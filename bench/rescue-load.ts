@@ -13,6 +13,8 @@
 import { createHash } from 'node:crypto';
 import dns from 'node:dns/promises';
 import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +24,9 @@ export interface LoadFile {
   path: string;
   size: number;
   sha1?: string;
+  /** A write (the dynamic mix): sent with `body`, to the site only (a POST is never redirected). */
+  method?: 'POST';
+  body?: string;
 }
 
 export interface LoadPhase {
@@ -38,8 +43,10 @@ export interface LoadRun {
   phases: LoadPhase[];
   /** A request not done this long after it was due fails as "timeout" (default 5000 ms). */
   timeoutMs?: number;
-  /** size: check the body's length; sha1: its length and SHA-1 (default). */
-  verify?: 'size' | 'sha1';
+  /** size: check the body's length; sha1: its length and SHA-1 (default); status: a 200 with a body (dynamic pages). */
+  verify?: 'size' | 'sha1' | 'status';
+  /** HTTPS: the only root to trust, and host names -> addresses (the bench has no DNS). */
+  tls?: { caPem: string; hosts: Record<string, string> };
   /** Connections per host at most (default 512); requests beyond wait for one (their wait counts). */
   maxSockets?: number;
   seed?: number;
@@ -142,10 +149,18 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
   const maxRedirects = run.maxRedirects ?? 3;
   const random = seededRandom(run.seed ?? 1);
   const agents = new Map<string, http.Agent>();
+  const hosts = run.tls?.hosts ?? {};
+  // The bench's names resolve from the run's table (the certificate is still checked against the name).
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    const address = hosts[hostname] ?? hostname;
+    if ((options as { all?: boolean }).all) (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [{ address, family: 4 }]);
+    else callback(null, address, 4);
+  };
   const agentFor = (url: URL) => {
     let agent = agents.get(url.host);
     if (!agent) {
-      agent = new http.Agent({ keepAlive: true, maxSockets: run.maxSockets ?? 512, maxFreeSockets: run.maxSockets ?? 512, scheduling: 'lifo' });
+      const common = { keepAlive: true, maxSockets: run.maxSockets ?? 512, maxFreeSockets: run.maxSockets ?? 512, scheduling: 'lifo' as const };
+      agent = url.protocol === 'https:' ? new https.Agent({ ...common, ca: run.tls?.caPem, lookup }) : new http.Agent(common);
       agents.set(url.host, agent);
     }
     return agent;
@@ -213,10 +228,12 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
   };
 
   const get = (f: InFlight, url: URL, address?: string) => {
+    const write = f.file.method === 'POST' && f.hops === 0;
     // By name: to the address DNS gave, with the name as Host (one agent per address).
     const target = address ? new URL(url.href.replace(url.hostname, address)) : url;
     const headers: Record<string, string> = { 'user-agent': 'peerdial-rescue-load/1', accept: '*/*', ...(address ? { host: url.host } : {}) };
-    const req = http.get(target, { agent: agentFor(target), headers }, (res) => {
+    const client = target.protocol === 'https:' ? https : http;
+    const req = client.request(target, { method: write ? 'POST' : 'GET', agent: agentFor(target), headers }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();
@@ -244,7 +261,7 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
         hash?.update(chunk);
       });
       res.on('end', () => {
-        if (f.bytes !== f.file.size) return finish(f, `short body${f.redirected ? ' after redirect' : ''}`);
+        if (verify === 'status' ? f.bytes === 0 : f.bytes !== f.file.size) return finish(f, `short body${f.redirected ? ' after redirect' : ''}`);
         if (hash && hash.digest('hex') !== f.file.sha1) return finish(f, `altered body${f.redirected ? ' after redirect' : ''}`);
         finish(f, undefined, target.host, String(res.headers['x-cache'] ?? ''), String(res.headers.via ?? ''));
       });
@@ -253,6 +270,7 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
     });
     f.req = req;
     req.on('error', (e: NodeJS.ErrnoException) => finish(f, `${e.code ?? e.message}${f.redirected ? ' after redirect' : ''}`));
+    req.end(write ? f.file.body : undefined);
   };
 
   const base = new URL(run.baseUrl);

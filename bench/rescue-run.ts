@@ -36,6 +36,11 @@ export const { values: flags } = parseArgs({
     'dns-ttl': { type: 'string', default: '10' },
     /** Only the DNS round robin part (and K=0 when --k names it): its figures go into the report already in --out, every other key kept. */
     'dns-only': { type: 'boolean', default: false },
+    /** Trusted rescue (bench/rescue-trusted.ts): leave it out, or run only it (merged into the existing report). */
+    'no-trusted': { type: 'boolean', default: false },
+    'trusted-only': { type: 'boolean', default: false },
+    /** Which trusted scenarios run: dynamic, httpsTrusted (both by default). */
+    'trusted-scenarios': { type: 'string', default: 'dynamic,httpsTrusted' },
     out: { type: 'string' },
     /** The peerdial.js to run (default: this repo's bin/peerdial.js, which runs dist/). */
     cli: { type: 'string' },

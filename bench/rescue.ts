@@ -40,7 +40,8 @@ import { generateSite, nginxConfig, startNginx, type Nginx, type Site } from './
 import { CpuMeter, LoadWorker, originCliState, pidsIn, rescueNodeArgs, runWrk, startPeerdial, type Peerdial } from './rescue-processes.js';
 import { phaseRun, ramp, stepRecord, type StepRecord } from './rescue-ramp.js';
 import { baselineFromReport, dnsRoundRobinPart, mergeDnsIntoReport, type DnsRoundRobinFigures } from './rescue-dns.js';
-import { originSummary, writeReport, type KRun, type LoopbackFigures, type SpikeResult } from './rescue-report.js';
+import { mergeTrustedReport, originSummary, writeReport, type KRun, type LoopbackFigures, type SpikeResult } from './rescue-report.js';
+import { dynamicPart, httpsPart } from './rescue-trusted.js';
 import { CAP_MBIT, cleanup, cleanUpOnSignals, flags, KS, log, NGINX_DIRECT_PORT, ORIGIN_SITE_PORT, ORIGIN_STATUS_PORT, OUT, PER_K_MS, round, run, sleep, STEP_S, TIMEOUT_MS } from './rescue-run.js';
 
 cleanUpOnSignals();
@@ -64,14 +65,18 @@ async function main(): Promise<void> {
   log(`bench pid ${process.pid}; site: ${site.files.length} files, mean ${(meanBytes / 1024).toFixed(1)} KB; the ${CAP_MBIT} Mbit/s cap carries about ${capRpsEstimate.toFixed(0)} req/s of it`);
 
   // The network.
-  const maxK = Math.max(0, ...KS);
-  const dnsK = flags.calibrate ? 0 : Number(flags['dns-k']);
+  // --dns-only and --trusted-only each run their own part (merged into the report already in --out).
+  const trustedOnly = flags['trusted-only'] && !flags.calibrate;
+  const dnsOnly = flags['dns-only'] && !flags.calibrate;
+  const withTrusted = trustedOnly || (!flags['no-trusted'] && !flags.calibrate && !dnsOnly);
+  const maxK = trustedOnly ? 0 : Math.max(0, ...KS);
+  const dnsK = flags.calibrate || trustedOnly ? 0 : Number(flags['dns-k']);
   const net = await makeRescueNet();
   run.net = net;
   const originHost = await net.addHost('origin', { capMbit: CAP_MBIT, address: '10.78.0.1' });
   const clientHost = await net.addHost('client', { address: '10.78.0.2' });
   const rescuers: RescueHost[] = [];
-  for (let i = 1; i <= Math.max(maxK, dnsK); i++) rescuers.push(await net.addHost(`r${i}`, { capMbit: CAP_MBIT, address: `10.78.0.${10 + i}` }));
+  for (let i = 1; i <= Math.max(maxK, dnsK, withTrusted ? 10 : 0); i++) rescuers.push(await net.addHost(`r${i}`, { capMbit: CAP_MBIT, address: `10.78.0.${10 + i}` }));
   log(`namespaces: ${net.hosts.map((h) => `${h.role}=${h.address}${h.capMbit ? ` (${h.capMbit} Mbit/s)` : ''}`).join(' ')}`);
 
   const nginxPrefix = path.join(run.workDir, 'nginx-origin');
@@ -121,14 +126,14 @@ async function main(): Promise<void> {
     });
     return { capCheck, nginxAloneThroughCap: { maxRps: alone.maxRps, maxMbps: alone.maxMbps, failedAtRps: alone.failedAtRps, steps: alone.steps } };
   };
-  const calibration = flags['no-calibration'] || flags['dns-only'] ? undefined : await calibrate();
+  const calibration = flags['no-calibration'] || dnsOnly || trustedOnly ? undefined : await calibrate();
 
   const kRuns: KRun[] = [];
   const maxRps: Record<string, number> = {};
   const maxMbps: Record<string, number> = {};
   let engage: SpikeResult | undefined;
 
-  if (!flags.calibrate) {
+  if (!flags.calibrate && !trustedOnly) {
     for (const k of KS) {
       if (flags['dns-only'] && k !== 0) continue;
       const notes: string[] = [];
@@ -267,6 +272,38 @@ async function main(): Promise<void> {
       }
     }
   }
+  // ---- Trusted rescue: the dynamic mix and the HTTPS site, K = 0 against K = 10 (bench/rescue-trusted.ts).
+  let trusted: { dynamic?: Awaited<ReturnType<typeof dynamicPart>>; httpsTrusted?: Awaited<ReturnType<typeof httpsPart>> } | undefined;
+  if (withTrusted) {
+    const trustedDirs: string[] = [];
+    const ctx = {
+      originHost,
+      rescuers,
+      client,
+      site,
+      meter,
+      dir: async (name: string) => {
+        const d = path.join(run.workDir!, `trusted-${name}`);
+        await mkdir(d, { recursive: true });
+        trustedDirs.push(d);
+        return d;
+      },
+    };
+    try {
+      const scenarios = flags['trusted-scenarios']!.split(',').map((x) => x.trim());
+      trusted = {};
+      if (scenarios.includes('dynamic')) {
+        trusted.dynamic = await dynamicPart(ctx);
+        log(`dynamic: improvementAt10 ${trusted.dynamic.improvementAt10} (${trusted.dynamic.maxRps['0']} -> ${trusted.dynamic.maxRps['10']} req/s)`);
+      }
+      if (scenarios.includes('httpsTrusted')) {
+        trusted.httpsTrusted = await httpsPart(ctx);
+        log(`httpsTrusted: improvementAt10 ${trusted.httpsTrusted.improvementAt10} (${trusted.httpsTrusted.maxRps['0']} -> ${trusted.httpsTrusted.maxRps['10']} req/s)`);
+      }
+    } finally {
+      for (const d of trustedDirs) await rm(d, { recursive: true, force: true });
+    }
+  }
   client.kill();
 
   // DNS round robin: users by name, dnsK rescuers in the zone (bench/rescue-dns.ts).
@@ -299,16 +336,17 @@ async function main(): Promise<void> {
   }
   await net.teardown();
   run.net = undefined;
-  if (flags['dns-only']) {
+  if (dnsOnly || trustedOnly) {
     if (dnsFigures) await mergeDnsIntoReport(dnsFigures);
-    console.log(JSON.stringify(dnsFigures, null, 2));
+    if (trusted) await mergeTrustedReport(trusted);
+    console.log(JSON.stringify(dnsFigures ?? trusted, null, 2));
     return;
   }
 
   // ---- Plain loopback, no caps: the load generator's own ceiling, and wrk.
   const loop: Awaited<ReturnType<typeof loopbackPart>> = flags['no-loopback'] ? { notes: ['loopback part left out (--no-loopback)'] } : await loopbackPart(site);
 
-  await writeReport({ site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop, dns: dnsFigures });
+  await writeReport({ site, meanBytes, maxK, maxRps, maxMbps, engage, calibration, kRuns, loop, dns: dnsFigures, trusted });
 }
 
 

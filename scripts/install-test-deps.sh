@@ -24,6 +24,7 @@ packages=(
   miniupnpd-nftables  # the NAT lab's 'upnp' router runs this UPnP IGD / NAT-PMP / PCP daemon in its namespace (the backend binary alone: no debconf questions, no init script, no daemon)
   miniupnpc natpmpc   # UPnP IGD and NAT-PMP clients: the NAT lab test maps a port through that router with each
   nginx-light wrk     # the rescue path: nginx is the web server behind peerdial origin (interop test, benchmark); wrk sets nginx and a rescue cache hit side by side
+  libnss3-tools       # certutil: the HTTPS rescue e2e test puts its own CA into an NSS database in Chromium's HOME, so the browser verifies the chain against it
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -124,6 +124,8 @@ Options for "node":
                        bytes to serve rescues per day, GB (default: 10)
   --cache-mb N         disk for the rescue cache, MB (default: 500)
   --rescue-port N      port of the rescue server's HTTP (default: any free port)
+  --rescue-https-port N
+                       port of its HTTPS, for sites that trust this node (default: any free port)
   --rescue-url URL     the address origins send users to, when it is not
                        http://THIS-ADDRESS:PORT (behind a port forward)
 
@@ -186,6 +188,7 @@ function parseNodeFlags(args: string[]) {
     'donate-gb-per-day': { type: 'string' },
     'cache-mb': { type: 'string' },
     'rescue-port': { type: 'string' },
+    'rescue-https-port': { type: 'string' },
     'rescue-url': { type: 'string' },
     relay: { type: 'boolean' },
     'no-relay': { type: 'boolean' },
@@ -313,6 +316,7 @@ function parseNodeFlags(args: string[]) {
   return {
     rescue: Object.keys(rescue).length ? rescue : undefined,
     rescuePort: port(v['rescue-port'], '--rescue-port'),
+    rescueHttpsPort: port(v['rescue-https-port'], '--rescue-https-port'),
     rescueUrl: v['rescue-url'],
     relay: Object.keys(relay).length ? relay : undefined,
     relayPort: port(v['relay-port'], '--relay-port'),
@@ -408,6 +412,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       multicastRegister: flags.multicastRegister,
       rescue: flags.rescue,
       rescuePort: flags.rescuePort,
+      rescueHttpsPort: flags.rescueHttpsPort,
       rescueUrl: flags.rescueUrl,
       relay: flags.relay,
       relayPort: flags.relayPort,
@@ -432,6 +437,7 @@ export async function nodeMain(args: string[]): Promise<number> {
       `overlay: ${engine.overlay.overlay} as ${engine.overlay.role}, node ${engine.overlay.self?.id}`,
       ...(engine.overlay.ownAor() ? [`aor: ${engine.overlay.ownAor()}`] : []),
       ...(engine.rescue.httpUrl && engine.rescue.view().settings.enabled ? [`rescue: ${engine.rescue.httpUrl}`] : []),
+      ...(engine.rescue.view().settings.enabled && engine.rescue.view().nodeKey ? [`rescue key: ${engine.rescue.view().nodeKey}`] : []),
       '',
     ].join('\n'),
   );
@@ -484,6 +490,7 @@ function readPassphrase(content: string): string {
 
 function startFailure(error: unknown, flags: { sipPort?: number; uiPort?: number; bind?: string; dataDir: string }): string {
   const e = error as NodeJS.ErrnoException & { code?: string };
+  if (e.code === 'PORT_IN_USE' && /^Rescue HTTPS/.test(e.message)) return `${e.message}: pick another with --rescue-https-port N, or leave it out to use any free port.`;
   if (e.code === 'PORT_IN_USE' && /^Rescue/.test(e.message)) return `${e.message}: pick another with --rescue-port N, or leave it out to use any free port.`;
   if (e.code === 'PORT_IN_USE' && /^UI/.test(e.message)) return `${e.message}: pick another with --ui-port N, or leave it out to use any free port.`;
   if (e.code === 'PORT_IN_USE' && /^SIP over TLS/.test(e.message)) return `${e.message}: pick another with --tls-port N, or leave it out to use any free port.`;

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { inZone, isHostName, Origin, parseTsigKey, parseTsigKeyFile, type OriginDnsFlags, type TsigKey } from '../roots/origin-engine.js';
 import { stopOnSignals } from '../process-signals.js';
 import { dataDir, listenAddress, parseFlags, port, UsageError } from './flags.js';
+import { parseTrustFlags, TRUST_FLAGS, TRUST_HELP } from './origin-trust-flags.js';
 
 const HELP = `Usage: peerdial origin --upstream URL --listen [HOST]:PORT --capacity RATE [options]
 
@@ -44,6 +45,7 @@ DNS round robin (optional; your zone must take dynamic updates signed with a TSI
   --dns-zone ZONE       the zone that holds it (default: NAME without its first label)
   --dns-ttl SECONDS     TTL of the added records, 1 to 3600 (default: 30): how long a resolver
                         keeps sending users to a rescuer after it is removed
+${TRUST_HELP.trim()}
 
 Once ready it prints the site, the status page and the origin ID. Stop it with Ctrl-C or SIGTERM:
 it releases every rescue server first.
@@ -76,6 +78,7 @@ function parseOriginFlags(args: string[]) {
     'dns-name': { type: 'string' },
     'dns-zone': { type: 'string' },
     'dns-ttl': { type: 'string' },
+    ...TRUST_FLAGS,
   });
   if (v.help) return { help: true as const };
   if (!v.upstream) throw new UsageError('--upstream URL is needed: the web server to stand in front of, such as http://127.0.0.1:8080.');
@@ -101,6 +104,12 @@ function parseOriginFlags(args: string[]) {
   if (v.site !== undefined && !/^https?:\/\/[^\s]+$/.test(v.site)) throw new UsageError(`--site must be the site's URL, such as http://example.org/ (got "${v.site}").`);
   for (const item of v.rescuer ?? []) listenAddress(item, '--rescuer', '');
   const dns = parseDnsFlags(v);
+  const trust = parseTrustFlags(v, v.site);
+  if (dns && (/^https:/i.test(v.site ?? '') || trust.tls)) {
+    throw new UsageError(
+      "--dns-update is for plain-HTTP sites: no rescuer holds a certificate for an HTTPS site's own name, so its users would get a certificate error (trusted rescuers take an HTTPS site's users by redirect to their own names: --trusted-rescuer).",
+    );
+  }
   return {
     help: false as const,
     upstream: upstream.toString(),
@@ -117,6 +126,7 @@ function parseOriginFlags(args: string[]) {
     sipPort: port(v['sip-port'], '--sip-port', { anyFree: true }),
     bind: v.bind,
     dns,
+    ...trust,
   };
 }
 
@@ -203,6 +213,7 @@ export async function originMain(args: string[]): Promise<number> {
     [
       'peerdial origin is ready',
       `site: ${s.site}`,
+      ...(s.tlsUrl ? [`site over https: ${s.tlsUrl}`] : []),
       `status: ${s.statusUrl}`,
       `sip: ${s.sipContact}`,
       `origin: ${s.view().originId}`,

@@ -163,6 +163,8 @@ export interface EngineOptions {
   turn?: TurnServerUrl;
   /** The rescue server's HTTP port (default any free port). */
   rescuePort?: number;
+  /** HTTPS port for sites that trust this node (trusted rescue). */
+  rescueHttpsPort?: number;
   /** The URL origins redirect users to, when not http://ADVERTISED-ADDRESS:PORT. */
   rescueUrl?: string;
 }
@@ -620,6 +622,7 @@ export class Engine {
       bind,
       advertisedHost: advertisedAddress(bind),
       port: options.rescuePort,
+      httpsPort: options.rescueHttpsPort,
       publicUrl: options.rescueUrl,
       initial: options.rescue,
       advertiseOnLan: options.mdns === false ? undefined : (url) => lan.setRescueUrl(url),

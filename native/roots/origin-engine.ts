@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, type Logger } from '../log.js';
 import { IdentityService } from '../services/identity/index.js';
-import { OriginService, type RescuerCandidate } from '../services/origin/index.js';
+import { OriginService, type RescuerCandidate, type TrustOptions } from '../services/origin/index.js';
 import { OverlayService } from '../services/overlay/index.js';
 import { advertisedAddress, SipStack } from '../services/sip/index.js';
 import { Database } from '../storage/db.js';
@@ -47,6 +47,10 @@ export interface OriginRunOptions {
   mdns: boolean;
   log?: Logger;
   dns?: OriginDnsFlags;
+  /** Trusted rescue: pinned rescuers, the CA, marked API paths (services/origin/origin-trust.ts). */
+  trust?: TrustOptions;
+  /** HTTPS for the site's users. */
+  tls?: { listen: { host: string; port: number }; certPem: string; keyPem: string };
 }
 
 export class Origin {
@@ -125,6 +129,8 @@ export class Origin {
         timers: realTimers,
         // Addresses this origin put in the zone are kept beside its key: a crash's leftovers go at the next start.
         ...(options.dns ? { dns: { ...options.dns, statePath: path.join(options.dataDir, 'dns-round-robin.json') } } : {}),
+        ...(options.trust ? { trust: options.trust } : {}),
+        ...(options.tls ? { tls: options.tls } : {}),
         // The site owner's log (state changes, rescuers, redirect probability) shows by default.
         log: options.log?.child('control') ?? createLogger('origin:control', process.env.PEERDIAL_LOG ? undefined : 'info'),
       });

@@ -2,6 +2,8 @@
 // server), and a client that fetches a whole response with a size bound over keep-alive
 // connections (origin -> upstream, rescue server -> origin). The services see plain values.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import tls, { type SecureContext } from 'node:tls';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -20,6 +22,51 @@ export async function listenHttp(handler: HttpHandler, options: { host: string; 
     });
   });
   server.on('clientError', (_e, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'EADDRINUSE' ? Object.assign(new Error(`${options.what} port ${options.port} is already in use`), { code: 'PORT_IN_USE' }) : e),
+    );
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    host: options.host,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * The HTTPS twin of listenHttp, for trusted rescue: the certificate is picked by the name the
+ * client asked for (SNI); a name with no context fails the handshake, so nothing is served under
+ * a name this server holds no certificate for.
+ */
+export async function listenHttps(
+  handler: HttpHandler,
+  options: { host: string; port: number; what: string; context(serverName: string): SecureContext | undefined },
+): Promise<HttpListener> {
+  const server = https.createServer(
+    {
+      keepAliveTimeout: 30_000,
+      requestTimeout: 60_000,
+      SNICallback: (name, callback) => {
+        const context = options.context(name.toLowerCase());
+        if (context) callback(null, context);
+        else callback(new Error(`no certificate for ${name}`));
+      },
+    },
+    (req, res) => {
+      Promise.resolve(handler(req, res)).catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end();
+      });
+    },
+  );
+  server.on('clientError', (_e, socket) => socket.destroy());
+  server.on('tlsClientError', (_e, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(e.code === 'EADDRINUSE' ? Object.assign(new Error(`${options.what} port ${options.port} is already in use`), { code: 'PORT_IN_USE' }) : e),
@@ -133,4 +180,33 @@ export function cpuMeter(): () => number {
     at = now;
     return wallUs > 0 ? (usage.user + usage.system) / wallUs : 0;
   };
+}
+
+export type TlsProbe = { ok: true; notAfter: number } | { ok: false; code: string; message: string };
+
+/**
+ * Connects to a TLS server as a browser would reach `serverName` there, with `caPem` as the only
+ * root, and says whether the certificate it presents verifies (chain, name, dates). The handshake
+ * is allowed to finish so the reason can be read (CERT_HAS_EXPIRED, ...); nothing is sent.
+ */
+export function probeTlsCertificate(options: { address: string; port: number; serverName: string; caPem: string; timeoutMs: number }): Promise<TlsProbe> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: options.address, port: options.port, servername: options.serverName, ca: [options.caPem], rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    const done = (result: TlsProbe) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(options.timeoutMs, () => done({ ok: false, code: 'TIMEOUT', message: `no TLS handshake within ${options.timeoutMs} ms` }));
+    socket.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, code: error.code ?? 'TLS_ERROR', message: error.message }));
+    socket.once('secureConnect', () => {
+      const peer = socket.getPeerCertificate();
+      if (!socket.authorized) {
+        const code = String(socket.authorizationError ?? 'UNVERIFIED');
+        return done({ ok: false, code, message: code === 'CERT_HAS_EXPIRED' ? `its certificate expired at ${peer?.valid_to ?? '?'}` : `its certificate does not verify (${code})` });
+      }
+      const nameProblem = tls.checkServerIdentity(options.serverName, peer);
+      if (nameProblem) return done({ ok: false, code: 'ERR_TLS_CERT_ALTNAME_INVALID', message: nameProblem.message });
+      done({ ok: true, notAfter: Date.parse(peer.valid_to) });
+    });
+  });
 }

@@ -49,6 +49,7 @@ describe('peerdial origin CLI', () => {
     assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53', '--site', 'http://www.example.org/', '--tsig-key-file', '/nonexistent/origin.key']), /--tsig-key-file: cannot read \/nonexistent\/origin\.key: ENOENT/);
     assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53:53', '--tsig-key', key, '--dns-name', 'www.example.org', '--dns-zone', 'example.net']), /www\.example\.org is not in zone example\.net/);
     assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53', '--tsig-key', key, '--dns-name', 'www.example.org', '--dns-ttl', '0']), /--dns-ttl must be seconds from 1 to 3600/);
+    assertOneLineError(await runCli([...base, '--dns-update', '192.0.2.53', '--tsig-key', key, '--site', 'https://www.example.org/']), /--dns-update is for plain-HTTP sites: no rescuer holds a certificate for an HTTPS site's own name/);
     const help = (await runCli(['origin', '--help'])).stdout;
     for (const flag of ['--dns-update', '--tsig-key-file', '--tsig-key', '--dns-name', '--dns-zone', '--dns-ttl']) assert.match(help, new RegExp(flag));
   });

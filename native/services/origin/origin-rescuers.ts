@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { serviceKey, type OverlayRecord, type ServiceValue, publicKeyFromRaw } from '../../wire/overlay/record.js';
-import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, MAX_PEERS, rescueUrl, signDsrp, type DsrpMessage, type ReleaseMessage, type SosMessage } from '../../wire/rescue/dsrp.js';
+import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, MAX_PEERS, rescueUrl, signDsrp, type AcceptMessage, type DsrpMessage, type LoadMessage, type ReleaseMessage, type SosMessage } from '../../wire/rescue/dsrp.js';
 import { checkContentDigest, verifyResponse } from '../../wire/rescue/http-signature.js';
 import { decodeBody } from '../../wire/sip/message.js';
 import type { HttpFetcher } from '../../transport/http.js';
@@ -59,6 +59,14 @@ export interface RescuerPoolOptions {
   now(): number;
   /** A rescuer that sends no load report for this long is dropped (default 10 s). */
   silenceMs?: number;
+  /** Trusted rescue (origin-trust.ts): told of accepts, load reports and rescuers leaving. */
+  trust?: {
+    accepted(accept: AcceptMessage, sip: string): void;
+    load(report: LoadMessage): void;
+    retired(key: string): void;
+    /** False for an advertised key the site would not send users to (an HTTPS site's unpinned volunteers). */
+    askable(key: string): boolean;
+  };
 }
 
 /** How long a rescuer that refused, or stopped, is not asked again. */
@@ -139,7 +147,7 @@ export class RescuerPool {
     const now = this.options.now();
     const busy = new Set([...this.rescuers.values()].filter((r) => r.state === 'active').map((r) => r.candidate.sip));
     return this.candidates.filter(
-      (c) => !busy.has(c.sip) && !this.asking.has(c.sip) && (this.cooldown.get(c.sip) ?? 0) <= now && !(c.key && this.distrusted.has(c.key)),
+      (c) => !busy.has(c.sip) && !this.asking.has(c.sip) && (this.cooldown.get(c.sip) ?? 0) <= now && !(c.key && this.distrusted.has(c.key)) && (!c.key || this.options.trust?.askable(c.key) !== false),
     );
   }
 
@@ -189,6 +197,7 @@ export class RescuerPool {
         refusedHosts: 0,
       });
       this.options.onEvent(`rescuer ${fingerprint(answer.key)} (${answer.http}) accepted: ${answer.allowedRps} requests/s`);
+      this.options.trust?.accepted(answer, candidate.sip);
     } finally {
       this.asking.delete(candidate.sip);
     }
@@ -207,12 +216,14 @@ export class RescuerPool {
    * link below saturation, where queueing would add latency; each rescuer's cache then warms
    * with one fetch per resource.
    */
-  pick(random: number): { key: string; url: (originId: string, path: string) => string } | undefined {
+  pick(random: number, trusted?: (key: string) => string | undefined): { key: string; url: (originId: string, path: string) => string } | undefined {
     const now = this.options.now();
     const ready: Rescuer[] = [];
     let weight = 0;
     for (const r of this.rescuers.values()) {
       if (r.state !== 'active') continue;
+      // Given `trusted`, only rescuers it names a base URL for (trusted, verified) take the request.
+      if (trusted && !trusted(r.key)) continue;
       r.tokens = Math.min(Math.max(1, r.allowedRps / 2), r.tokens + ((now - r.tokensAt) / 1000) * r.allowedRps);
       r.tokensAt = now;
       if (r.tokens < 1) continue;
@@ -225,7 +236,8 @@ export class RescuerPool {
       if (x > 0 && r !== ready[ready.length - 1]) continue;
       r.tokens -= 1;
       r.redirected++;
-      return { key: r.key, url: (originId, path) => rescueUrl(r.http, originId, path) };
+      const base = trusted?.(r.key) ?? r.http;
+      return { key: r.key, url: (originId, path) => rescueUrl(base, originId, path) };
     }
     return undefined;
   }
@@ -258,6 +270,7 @@ export class RescuerPool {
         this.options.onEvent(`rescuer ${fingerprint(m.key)} refused ${m.refusedHosts} request${m.refusedHosts === 1 ? '' : 's'} for host names no site gave it`);
       }
       rescuer.lastReport = now;
+      this.options.trust?.load(m);
       if (m.allowedRps !== rescuer.allowedRps) this.options.onEvent(`rescuer ${fingerprint(m.key)} now allows ${m.allowedRps} requests/s (was ${rescuer.allowedRps})`);
       rescuer.allowedRps = m.allowedRps;
       incoming.respond(200);
@@ -334,6 +347,24 @@ export class RescuerPool {
     r.state = state;
     r.reason = reason;
     this.options.onEvent(`rescuer ${fingerprint(r.key)} ${state}: ${reason}`);
+    this.options.trust?.retired(r.key);
+  }
+
+  /** Drops an active rescuer (by key) and releases it: trusted rescue refused its certificate, or it did not take a purge. */
+  async drop(key: string, reason: string): Promise<void> {
+    const r = this.rescuers.get(key);
+    if (!r || r.state !== 'active') return;
+    this.retire(r, 'dropped', reason);
+    this.cooldown.set(r.candidate.sip, this.options.now() + COOLDOWN_MS);
+    await this.send(r, this.sign<ReleaseMessage>({ type: 'release', origin: this.options.originId, at: this.options.now() }));
+  }
+
+  /** Sends a DSRP message to an active rescuer; the final status (0: none). */
+  async sendTo(key: string, message: DsrpMessage): Promise<number> {
+    const r = this.rescuers.get(key);
+    if (!r || r.state !== 'active') return 0;
+    const outcome = await this.options.stack.request({ method: 'MESSAGE', to: r.candidate.sip, from: this.options.sos().sip, contentType: DSRP_CONTENT_TYPE, body: encodeDsrp(message), timeoutMs: 3_000 });
+    return outcome.kind === 'final' ? outcome.response.status : 0;
   }
 
   private async send(r: Rescuer, message: DsrpMessage): Promise<void> {

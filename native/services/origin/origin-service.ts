@@ -13,11 +13,14 @@ import { isStorable } from '../../proto/rescue/http-cache-policy.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { MAX_RESCUE_OBJECT_BYTES, RESCUER_HEADER } from '../../wire/rescue/dsrp.js';
 import { contentDigest, signResponse } from '../../wire/rescue/http-signature.js';
-import { cpuMeter, flatHeaders, HttpFetcher, listenHttp, type HttpListener } from '../../transport/http.js';
+import { cpuMeter, flatHeaders, HttpFetcher, listenHttp, listenHttps, type HttpListener } from '../../transport/http.js';
+import { createSecureContext } from 'node:tls';
 import type { OverlayService } from '../overlay/index.js';
 import { RescuerPool, type RescuerCandidate } from './origin-rescuers.js';
 import { renderOriginStatusPage } from './origin-status-page.js';
 import { DnsRoundRobin, type DnsRoundRobinOptions } from './dns-round-robin.js';
+import { OriginTrust, type TrustOptions } from './origin-trust.js';
+import { MarkedAnswers } from './origin-marked-cache.js';
 import type { OriginView } from '../rescue/index.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 
@@ -46,6 +49,10 @@ export interface OriginOptions {
   controller?: Partial<ControllerConfig>;
   /** DNS round robin (`--dns-update`): rescuers' addresses go into the site's name too. */
   dns?: OriginDnsOptions;
+  /** Trusted rescue (origin-trust.ts): pinned rescuers, the CA, marked API paths. */
+  trust?: TrustOptions;
+  /** HTTPS for the site's users beside the plain front (the site's own certificate; rescuers still fetch from the plain front). */
+  tls?: { listen: { host: string; port: number }; certPem: string; keyPem: string };
 }
 
 /** What `--dns-update` and its flags give; the port is the site's. */
@@ -56,6 +63,9 @@ const MAX_KNOWN_PATHS = 20_000;
 
 export class OriginService {
   private front?: HttpListener;
+  private tlsFront?: HttpListener;
+  readonly trust?: OriginTrust;
+  private readonly marked: MarkedAnswers;
   private status?: HttpListener;
   private readonly upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
   private readonly fetcher = new HttpFetcher();
@@ -82,6 +92,7 @@ export class OriginService {
 
   constructor(private readonly options: OriginOptions) {
     this.now = options.now ?? Date.now;
+    this.marked = new MarkedAnswers(this.now);
     this.monitor = new LoadMonitor({ capacityBytesPerSecond: options.capacityBytesPerSecond });
     this.controller = new RedirectController({ ...options.controller, low: options.band.low, high: options.band.high });
     this.signingKey = createPrivateKey({ key: options.key.privateKey, format: 'der', type: 'pkcs8' });
@@ -104,6 +115,12 @@ export class OriginService {
       log: options.log,
       onEvent: (text) => this.event(text),
       now: this.now,
+      trust: options.trust && {
+        accepted: (accept) => this.trust?.accepted(accept),
+        load: (report) => this.trust?.load(report),
+        retired: (key) => this.trust?.retired(key),
+        askable: (key) => !this.httpsSite || Boolean(this.trust?.pinned(key)),
+      },
     });
     if (options.dns) {
       this.dns = new DnsRoundRobin({
@@ -115,6 +132,27 @@ export class OriginService {
         now: this.now,
       });
     }
+    if (options.trust) {
+      this.trust = new OriginTrust(options.trust, {
+        originId: options.originId,
+        key: options.key,
+        send: (key, message) => this.pool.sendTo(key, message),
+        drop: (key, reason) => this.pool.drop(key, reason),
+        onEvent: (text) => this.event(text),
+        log: options.log,
+        now: this.now,
+      });
+    }
+  }
+
+  /** An HTTPS site's users are never sent to a volunteer's plain HTTP: only to trusted rescuers under the site's domain. */
+  get httpsSite(): boolean {
+    return Boolean(this.options.tls) || /^https:/i.test(this.options.site ?? '');
+  }
+
+  /** Where the site's users reach it over HTTPS (with --tls-cert). */
+  get tlsUrl(): string | undefined {
+    return this.tlsFront && `https://${hostForUrl(this.tlsFront.host === '0.0.0.0' ? this.options.advertisedHost : this.tlsFront.host)}:${this.tlsFront.port}/`;
   }
 
   get site(): string {
@@ -137,6 +175,10 @@ export class OriginService {
     this.options.stack.handle('MESSAGE', (incoming) => this.onMessage(incoming));
     this.front = await listenHttp((req, res) => this.handle(req, res), { ...this.options.listen, what: 'Listen' });
     this.status = await listenHttp((req, res) => this.serveStatus(req, res), { ...this.options.statusListen, what: 'Status' });
+    if (this.options.tls) {
+      const context = createSecureContext({ cert: this.options.tls.certPem, key: this.options.tls.keyPem });
+      this.tlsFront = await listenHttps((req, res) => this.handle(req, res), { ...this.options.tls.listen, what: 'TLS listen', context: () => context });
+    }
     this.lastTick = this.now();
     this.tickTimer = this.options.timers.set(1_000, () => this.tick());
     this.event(`normal: passing requests through to ${this.options.upstream}`);
@@ -152,7 +194,7 @@ export class OriginService {
       'the site stopped',
     );
     await this.dns?.stop();
-    await Promise.all([this.front?.close(), this.status?.close()]);
+    await Promise.all([this.front?.close(), this.status?.close(), this.tlsFront?.close()]);
     this.upstreamAgent.destroy();
     this.fetcher.close();
   }
@@ -179,6 +221,7 @@ export class OriginService {
       },
       ...(this.dns ? { dns: this.dns.view() } : {}),
       log: [...this.log],
+      ...(this.trust ? { trust: this.trust.view() } : {}),
     };
   }
 
@@ -194,7 +237,10 @@ export class OriginService {
     if (redirectable) {
       this.second.redirectable++;
       if (this.controller.current === 'sos' && Math.random() < this.controller.probability) {
-        const rescuer = this.pool.pick(Math.random());
+        // An HTTPS site, and a marked API path, go only to trusted rescuers that proved their certificate.
+        const trust = this.trust;
+        const onlyTrusted = this.httpsSite || Boolean(trust?.marked(path));
+        const rescuer = onlyTrusted ? trust && this.pool.pick(Math.random(), (key) => trust.base(key)) : this.pool.pick(Math.random());
         if (rescuer) {
           this.totals.redirected++;
           const location = rescuer.url(this.options.originId, path);
@@ -219,6 +265,15 @@ export class OriginService {
         this.second.upstream++;
         const status = upRes.statusCode ?? 502;
         const resHeaders = flatHeaders(upRes);
+        const purges = this.trust ? this.purgesFor(method, path, status, resHeaders) : [];
+        if (purges.length) {
+          // The purge reaches every trusted rescuer before the writer hears back: it reads its own write.
+          void this.passAfterPurge(upRes, res, status, purges).then(() => {
+            this.totals.served++;
+            resolve();
+          });
+          return;
+        }
         res.writeHead(status, endToEnd(upRes.rawHeaders));
         let size = 0;
         upRes.on('data', (chunk: Buffer) => {
@@ -245,6 +300,48 @@ export class OriginService {
     });
   }
 
+  // ---- trusted rescue: purges (origin-trust.ts)
+
+  /**
+   * What a response invalidates at trusted rescuers: a successful write (not GET, HEAD or OPTIONS)
+   * to a marked path purges that path with every query of it, and the web server may name more
+   * prefixes in a `Peerdial-Purge` response header (comma-separated), e.g. the list pages an
+   * edit changes.
+   */
+  private purgesFor(method: string, path: string, status: number, headers: Record<string, string>): string[] {
+    const out = new Set<string>();
+    if (status < 400 && !['GET', 'HEAD', 'OPTIONS'].includes(method) && this.trust!.marked(path)) out.add(path.split('?')[0]);
+    for (const item of (headers[PURGE_HEADER] ?? '').split(',')) {
+      const prefix = item.trim();
+      if (prefix.startsWith('/') && prefix.length <= 512 && !/[\s#]/.test(prefix)) out.add(prefix);
+    }
+    return [...out].slice(0, 64);
+  }
+
+  private async passAfterPurge(upRes: IncomingMessage, res: ServerResponse, status: number, purges: string[]): Promise<void> {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of upRes) chunks.push(chunk as Buffer);
+    } catch {
+      // The body broke off: the purge still goes out, the user gets what came.
+    }
+    await this.purge(purges);
+    const body = Buffer.concat(chunks);
+    const headers = endToEnd(upRes.rawHeaders.map((v, i) => (i % 2 === 0 && v.toLowerCase() === PURGE_HEADER ? 'x-peerdial-purged' : v)));
+    res.writeHead(status, headers);
+    res.end(body);
+    this.second.egress += body.length;
+  }
+
+  /** Purges `prefixes` at every trusted rescuer (the status page's POST /purge, writes, the web server's header). */
+  async purge(prefixes: string[]): Promise<{ sent: number; dropped: number }> {
+    if (!this.trust) return { sent: 0, dropped: 0 };
+    this.marked.purge(prefixes);
+    const result = await this.trust.purge(prefixes);
+    this.options.log.debug('purged at trusted rescuers', { prefixes, ...result });
+    return result;
+  }
+
   private learn(path: string, method: string, status: number, req: IncomingMessage, headers: Record<string, string>, size: number): void {
     if (method !== 'GET') return;
     const storable = status === 200 && isStorable('GET', status, { authorization: req.headers.authorization }, headers) && size <= MAX_RESCUE_OBJECT_BYTES;
@@ -267,7 +364,9 @@ export class OriginService {
     const started = performance.now();
     let upstream;
     try {
-      upstream = await this.fetcher.fetch(new URL(path, this.options.upstream).toString(), { headers, maxBytes: MAX_RESCUE_OBJECT_BYTES, timeoutMs: 15_000 });
+      const fetchUpstream = () => this.fetcher.fetch(new URL(path, this.options.upstream).toString(), { headers, maxBytes: MAX_RESCUE_OBJECT_BYTES, timeoutMs: 15_000 });
+      // A marked API answer is asked once for every trusted rescuer that misses it (origin-marked-cache.ts).
+      upstream = this.trust?.marked(path) ? await this.marked.get(path, () => this.fetcher.fetch(new URL(path, this.options.upstream).toString(), { maxBytes: MAX_RESCUE_OBJECT_BYTES, timeoutMs: 15_000 })) : await fetchUpstream();
     } catch (error) {
       this.totals.upstreamErrors++;
       res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
@@ -308,6 +407,7 @@ export class OriginService {
     this.figure = this.monitor.add({ intervalMs, requests: s.requests, egressBytes: s.egress, upstreamLatencyMs: s.upstream ? s.latencyMs / s.upstream : undefined, cpu: this.lastCpu });
     this.redirectableRps = 0.5 * this.redirectableRps + 0.5 * ((s.redirectable * 1000) / intervalMs);
     this.pool.checkSilence();
+    this.trust?.tick();
     this.control(now);
     if (this.controller.current === 'sos') void this.pool.spotCheck(this.samplePath(), this.dns?.working ? this.dns.name : undefined);
     else void this.pool.discover().catch(() => undefined);
@@ -319,7 +419,8 @@ export class OriginService {
     const decision = this.controller.tick({ now, ...this.withDnsLoad(), redirectableRps: this.redirectableRps, pending: this.pool.pending });
     for (const text of decision.changes) this.event(text);
     if (decision.release.length) void this.pool.release(decision.release, decision.state === 'normal' ? 'the spike is over' : 'not needed now');
-    if (decision.ask > 0) void this.pool.ask(decision.ask).catch((error: unknown) => this.options.log.warn('could not ask rescuers', { error: String(error) }));
+    // An HTTPS site without trusted rescuers has no one to send its users to: it asks no one.
+    if (decision.ask > 0 && !(this.httpsSite && !this.trust)) void this.pool.ask(decision.ask).catch((error: unknown) => this.options.log.warn('could not ask rescuers', { error: String(error) }));
     if (before !== decision.state) this.options.log.info(`origin state ${before} -> ${decision.state}`, { load: round(this.figure.load, 2) });
     void this.dns?.setRescuers(this.pool.views().filter((r) => r.state === 'active').map((r) => r.httpUrl));
   }
@@ -357,8 +458,37 @@ export class OriginService {
     this.options.log.info(text);
   }
 
+  /** POST /purge on the status listener (the site owner's, loopback by default): one path prefix a line. */
+  private async servePurge(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let text = '';
+    for await (const chunk of req) {
+      text += String(chunk);
+      if (text.length > 64 * 1024) break;
+    }
+    const prefixes = text.split('\n').map((l) => l.trim()).filter(Boolean);
+    const bad = prefixes.find((p) => !p.startsWith('/') || p.length > 512 || /[\s#]/.test(p));
+    if (!this.trust || !prefixes.length || prefixes.length > 64 || bad !== undefined) {
+      res.writeHead(this.trust ? 400 : 409, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(
+        !this.trust
+          ? 'No trusted rescuers: nothing to purge (see --trusted-rescuer).\n'
+          : bad !== undefined
+            ? `Not a path prefix: "${bad.slice(0, 80)}" (each line one prefix starting with /).\n`
+            : 'Give 1 to 64 path prefixes, one a line.\n',
+      );
+      return;
+    }
+    const result = await this.purge(prefixes);
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(result));
+  }
+
   private serveStatus(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/purge' && req.method === 'POST') {
+      void this.servePurge(req, res);
+      return;
+    }
     if (path === '/status.json') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(this.view()));
@@ -371,6 +501,9 @@ export class OriginService {
     }
   }
 }
+
+/** The header a web server names what its response changed in (purged at trusted rescuers, never passed to users). */
+export const PURGE_HEADER = 'peerdial-purge';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length']);
 

@@ -34,6 +34,7 @@ export function renderOriginStatusPage(view: OriginView, site: string): string {
 ${dnsSection(view)}
 <h2>Rescue servers</h2>
 ${rows ? `<table><tr><th>ID</th><th>URL</th><th>State</th><th>Allowed req/s</th><th>Redirected</th><th>Served by name</th><th>Hosts refused</th><th>RTT ms</th></tr>${rows}</table>` : '<p>None yet.</p>'}
+${view.trust ? renderTrust(view.trust) : ''}
 <h2>Log</h2><ul>${log}</ul>
 </body></html>`;
 }
@@ -55,6 +56,25 @@ function dnsSection(view: OriginView): string {
 <dt>Rescuers in the zone</dt><dd>${dns.addresses.length ? dns.addresses.map(esc).join(', ') : 'none'}</dd>
 <dt>Updates</dt><dd>${dns.updates} sent, ${dns.failures} failed</dd>
 </dl>`;
+}
+
+/** Trusted rescue: pinned rescuers, their certificates, purges (origin-trust.ts). */
+function renderTrust(trust: NonNullable<OriginView['trust']>): string {
+  const t = trust.totals;
+  const rows = trust.rescuers
+    .map(
+      (r) =>
+        `<tr><td>${esc(r.id)}</td><td>${esc(r.host ?? '')}</td><td>${esc(r.state)}${r.reason ? ` (${esc(r.reason)})` : ''}</td><td>${r.certificateNotAfter ? new Date(r.certificateNotAfter).toISOString() : ''}</td><td>${r.purgeSeq}</td><td>${r.purgesRefused}</td></tr>`,
+    )
+    .join('');
+  return `<h2>Trusted rescuers</h2>
+<dl>
+<dt>Site over HTTPS</dt><dd>${trust.https ? 'yes: users go only to trusted rescuers with a verified certificate' : 'no'}</dd>
+<dt>Marked API paths</dt><dd>${trust.dynamic.length ? trust.dynamic.map(esc).join(', ') : 'none'}</dd>
+<dt>Certificates</dt><dd>${t.certificatesIssued} issued, ${t.certificatesRefused} refused (${t.expiredCertificates} expired)</dd>
+<dt>Purges</dt><dd>${t.purgesSent} sent (last sequence ${t.lastPurgeSeq}), ${t.purgesNotTaken} not taken, ${t.purgesRefusedAtRescuers} forged or replayed refused by rescuers</dd>
+</dl>
+${rows ? `<table><tr><th>ID</th><th>Host name</th><th>State</th><th>Certificate valid until</th><th>Last purge</th><th>Forged/replayed purges refused</th></tr>${rows}</table>` : `<p>${trust.pinned.length} pinned, none has accepted yet.</p>`}`;
 }
 
 function esc(text: string): string {

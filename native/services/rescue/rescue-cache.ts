@@ -11,7 +11,15 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { homedir } from 'node:os';
 import path from 'node:path';
 
-export interface CachedMeta { status: number; headers: Record<string, string>; requestTime: number; responseTime: number; size: number }
+export interface CachedMeta {
+  status: number;
+  headers: Record<string, string>;
+  requestTime: number;
+  responseTime: number;
+  size: number;
+  /** A trusted rescuer's query result of a marked API path: fresh until then, or until the origin purges it (rescue-trust.ts). */
+  pinnedUntil?: number;
+}
 
 interface Entry {
   key: string;

@@ -41,9 +41,23 @@ export interface RescueProxyOptions {
   onServed(session: RescueSession, bytes: number, hit: boolean, byName: boolean): void;
   /** This node's ID, sent to origins so they serve it rather than redirect it. */
   selfId: string;
+  /**
+   * Trusted rescue (rescue-trust.ts): whether `path` is a marked API path of the session's origin,
+   * cached per query until the origin purges it, and a counter that every purge of that origin
+   * moves on (a fetch that began before a purge must not store what it got).
+   */
+  dynamic?: { marked(session: RescueSession, path: string): boolean; generation(originId: string): number; purgedSince(originId: string, generation: number, path: string): boolean };
   log: Logger;
   now?: () => number;
 }
+
+/**
+ * How long a marked API response is kept at most, should a purge be lost on the way (a rescuer
+ * that does not take a purge is dropped, so this is a last bound). Spread over 240-360 s, so the
+ * answers one crowd filled do not all run out, and go back to the site's database, at once.
+ */
+export const PINNED_MAX_MS = 300_000;
+const pinnedFor = () => PINNED_MAX_MS * (0.8 + 0.4 * Math.random());
 
 type Outcome = 'hit' | 'miss' | 'revalidated' | 'stale';
 const X_CACHE: Record<Outcome, string> = { hit: 'HIT', miss: 'MISS', revalidated: 'REVALIDATED', stale: 'STALE' };
@@ -114,7 +128,7 @@ export class RescueProxy {
     }
     let outcome: Outcome = 'hit';
     if (stored) {
-      const state = freshness(timing(stored.meta), requestHeaders, now);
+      const state = stored.meta.pinnedUntil !== undefined ? (now < stored.meta.pinnedUntil ? 'fresh' : 'stale') : freshness(timing(stored.meta), requestHeaders, now);
       if (state === 'stale-while-revalidate') {
         outcome = 'stale';
         void this.fetch(session, key, parsed.path, stored);
@@ -152,7 +166,7 @@ export class RescueProxy {
       p = {
         headers,
         ageAtResponse,
-        freshUntil: alwaysValidate ? -Infinity : meta.responseTime + freshnessLifetime(meta.headers) - ageAtResponse,
+        freshUntil: meta.pinnedUntil ?? (alwaysValidate ? -Infinity : meta.responseTime + freshnessLifetime(meta.headers) - ageAtResponse),
         headerBytes: Object.entries(headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 64),
       };
       this.preparedByMeta.set(meta, p);
@@ -238,7 +252,11 @@ export class RescueProxy {
   }
 
   private async fetchFromOrigin(session: RescueSession, key: string, path: string, stale: Stored | undefined): Promise<Stored | FetchFailure> {
-    if (!stale) {
+    const marked = this.options.dynamic?.marked(session, path) ?? false;
+    const generation = this.options.dynamic?.generation(session.originId);
+    // A marked query result is purged by the origin, not revalidated: it is fetched whole, and never from a peer.
+    if (marked) stale = undefined;
+    else if (!stale) {
       const fromPeer = await this.fetchFromPeer(session, key, path);
       if (fromPeer) return fromPeer;
     }
@@ -285,9 +303,24 @@ export class RescueProxy {
       meta: { status: response.status, headers: withDate(stripHopByHop(response.headers), responseTime) as Record<string, string>, requestTime, responseTime, size: response.body.length },
       body: response.body,
     };
+    if (marked) {
+      // Only a 200 the origin signed, for no one user, and only when no purge came while it was on its way.
+      if (response.status === 200 && isStorable('GET', 200, {}, response.headers) && !this.options.dynamic!.purgedSince(session.originId, generation!, path)) {
+        stored.meta.pinnedUntil = responseTime + pinnedFor();
+        await this.options.cache.put(key, stored.meta, stored.body);
+      } else await this.options.cache.delete(key);
+      return stored;
+    }
     if (isStorable('GET', response.status, {}, response.headers)) await this.options.cache.put(key, stored.meta, stored.body);
     else await this.options.cache.delete(key);
     return stored;
+  }
+
+  /** Drops every cached response of `originId` under each prefix (a purge from the origin). */
+  async purge(originId: string, prefixes: string[]): Promise<number> {
+    let dropped = 0;
+    for (const prefix of prefixes) dropped += await this.options.cache.deletePrefix(`${originId} ${prefix}`);
+    return dropped;
   }
 
   private refuse(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {

@@ -11,7 +11,7 @@ import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { DailyVolume, TokenBucket } from '../../proto/rescue/token-bucket.js';
 import { serviceKey, serviceSlot, signRecord, type ServiceValue, type UnsignedRecord } from '../../wire/overlay/record.js';
 import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, signDsrp, type AcceptMessage, type DsrpMessage, type LoadMessage, type RejectMessage, type ShutdownMessage, type SosMessage } from '../../wire/rescue/dsrp.js';
-import { HttpFetcher, listenHttp, type HttpListener } from '../../transport/http.js';
+import { HttpFetcher, listenHttp, listenHttps, type HttpListener } from '../../transport/http.js';
 import { decodeBody } from '../../wire/sip/message.js';
 import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
 import { UserError } from '../errors.js';
@@ -19,6 +19,7 @@ import type { OverlayService } from '../overlay/index.js';
 import { RescueCache } from './rescue-cache.js';
 import { RescueProxy } from './rescue-proxy.js';
 import { RescueSession } from './rescue-session.js';
+import { RescueTrust } from './rescue-trust.js';
 import type { RescueSample, RescueSettings, RescueView } from './rescue-view.js';
 import type { IncomingRequest, SipStack } from '../sip/index.js';
 
@@ -59,6 +60,8 @@ export interface RescueServerOptions {
   advertisedHost: string;
   /** HTTP port; undefined = any free port. */
   port?: number;
+  /** HTTPS port for trusted rescue; undefined = any free port. */
+  httpsPort?: number;
   /** The URL origins redirect to, when it is not http://ADVERTISED-HOST:PORT (a port forward, a proxy). */
   publicUrl?: string;
   /** Settings from the command line: applied and kept at start. */
@@ -79,6 +82,9 @@ export class RescueServer {
   private settings: RescueSettings = { ...DEFAULT_RESCUE_SETTINGS };
   private readonly sessions = new Map<string, RescueSession>();
   private http?: HttpListener;
+  /** Trusted rescue: HTTPS under the rescue host names sites gave this node (rescue-trust.ts). */
+  private https?: HttpListener;
+  readonly trust: RescueTrust;
   private proxy?: RescueProxy;
   private cache?: RescueCache;
   private fetcher?: HttpFetcher;
@@ -106,6 +112,12 @@ export class RescueServer {
 
   constructor(private readonly options: RescueServerOptions) {
     this.now = options.now ?? Date.now;
+    this.trust = new RescueTrust({ purge: (id, prefixes) => this.proxy?.purge(id, prefixes) ?? Promise.resolve(0), now: this.now });
+  }
+
+  /** https://ADVERTISED-HOST:PORT: a trusted site's users reach it by the rescue host name instead. */
+  get httpsUrl(): string | undefined {
+    return this.https && `https://${hostForUrl(this.options.advertisedHost)}:${this.https.port}`;
   }
 
   get httpUrl(): string | undefined {
@@ -143,6 +155,7 @@ export class RescueServer {
       settings: { ...this.settings },
       state: !this.settings.enabled ? 'off' : [...this.active()].length ? 'rescue' : 'normal',
       ...(this.settings.enabled && this.httpUrl ? { httpUrl: this.httpUrl } : {}),
+      ...(this.key ? { nodeKey: this.key.raw.toString('base64url') } : {}),
       advertised: { ...this.advertised },
       sites: [...this.sessions.values()].map((s) => s.view()).sort((a, b) => b.startedAt - a.startedAt),
       totals: {
@@ -181,9 +194,12 @@ export class RescueServer {
   onMessage(incoming: IncomingRequest): boolean {
     const type = String(incoming.request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     if (type !== DSRP_CONTENT_TYPE) return false;
-    const decoded = decodeDsrp(decodeBody(incoming.request.content), this.now());
+    const body = decodeBody(incoming.request.content);
+    const decoded = decodeDsrp(body, this.now());
     if (!decoded.ok) {
       this.refused++;
+      const claimed = claimedPurge(body);
+      if (claimed) this.trust.countRefused(claimed.origin);
       this.options.log.debug('DSRP message refused', { reason: decoded.reason, from: incoming.remote.address });
       incoming.respond(400, { reason: `Bad Request (${decoded.reason})` });
       return true;
@@ -196,6 +212,16 @@ export class RescueServer {
       return true;
     }
     const session = this.sessions.get(message.origin);
+    // ---- trusted rescue (rescue-trust.ts)
+    if (message.type === 'trust' || message.type === 'purge') {
+      const answer = message.type === 'trust' ? Promise.resolve(this.trust.onTrust(message, session)) : this.trust.onPurge(message);
+      void answer.then((a) => {
+        if (a.status !== 200) this.options.log.info(`DSRP ${message.type} refused`, { origin: message.origin, reason: a.reason });
+        incoming.respond(a.status, a.status === 200 ? {} : { reason: a.reason });
+        this.changed();
+      });
+      return true;
+    }
     if (message.type === 'release' && session && session.originKey === message.key) {
       void this.endSession(session, 'released by the site', false);
       incoming.respond(200);
@@ -232,7 +258,8 @@ export class RescueServer {
     }
     this.reallocate();
     const session = this.sessions.get(sos.origin)!;
-    return this.sign<AcceptMessage>({ type: 'accept', origin: sos.origin, at: now, http: this.httpUrl!, allowedRps: session.allowedRps });
+    const tls = this.trust.acceptTls(this.httpsUrl);
+    return this.sign<AcceptMessage>({ type: 'accept', origin: sos.origin, at: now, http: this.httpUrl!, allowedRps: session.allowedRps, ...(tls ? { tls } : {}) });
   }
 
   /**
@@ -284,6 +311,7 @@ export class RescueServer {
       hits: session.hitsSinceReport,
       ...(session.hosts.length ? { byName: session.byNameSinceReport } : {}),
       refusedHosts: this.refusedHostsSince(session),
+      ...this.trust.report(session.originId),
     });
     session.servedSinceReport = 0;
     session.hitsSinceReport = 0;
@@ -298,6 +326,7 @@ export class RescueServer {
   private async endSession(session: RescueSession, reason: string, tellOrigin: boolean): Promise<void> {
     if (session.state === 'ended') return;
     session.end(reason, this.now());
+    this.trust.end(session.originId);
     this.options.log.info('rescue ended', { site: session.sos.site, reason });
     this.reallocate();
     this.changed();
@@ -365,11 +394,13 @@ export class RescueServer {
         pace: (bytes) => this.pace(bytes),
         onServed: (session, bytes, hit, byName) => this.onServed(session, bytes, hit, byName),
         selfId: this.key!.selfId,
+        dynamic: { marked: (session, p) => this.trust.marked(session, p), generation: (id) => this.trust.generation(id), purgedSince: (id, g, p) => this.trust.purgedSince(id, g, p) },
         log: this.options.log,
         now: this.now,
       });
       const proxy = this.proxy;
       this.http = await listenHttp((req, res) => proxy.handle(req, res), { host: this.options.bind, port: this.options.port ?? 0, what: 'Rescue' });
+      this.https = await this.listenTrusted(proxy);
     }
     this.advertisedAt = 0;
     this.options.advertiseOnLan?.(this.httpUrl);
@@ -398,12 +429,35 @@ export class RescueServer {
     this.peerFillsBefore = this.filledFromPeers;
     this.refusedHostsBefore = this.refusedHosts;
     const http = this.http;
+    const https = this.https;
     this.http = undefined;
-    await http?.close();
+    this.https = undefined;
+    await Promise.all([http?.close(), https?.close()]);
     this.fetcher?.close();
     await this.cache?.close();
     this.cache = undefined;
     this.proxy = undefined;
+  }
+
+  /**
+   * HTTPS for trusted rescue, on a port of its own: a name is served only with the certificate the
+   * site gave for it, and only that site's rescue URLs under it (421 for any other).
+   */
+  private listenTrusted(proxy: RescueProxy): Promise<HttpListener> {
+    return listenHttps(
+      (req, res) => {
+        const host = this.trust.originOfHost((req.socket as import('node:tls').TLSSocket).servername || undefined);
+        const wanted = /^\/r\/([0-9a-f]{16})(\/|\?|$)/.exec(req.url ?? '')?.[1];
+        if (!host || host !== wanted) {
+          proxy.counters.refusedHosts++;
+          res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+          res.end('This rescue host name serves only the site that gave it.\n');
+          return;
+        }
+        return proxy.handle(req, res);
+      },
+      { host: this.options.bind, port: this.options.httpsPort ?? 0, what: 'Rescue HTTPS', context: (name) => this.trust.context(name) },
+    );
   }
 
   private pace(bytes: number): number {
@@ -459,6 +513,16 @@ export class RescueServer {
 
   private changed(): void {
     if (!this.stopped) this.options.onChange(this.view());
+  }
+}
+
+/** The origin a DSRP body that failed its checks says it is, when it says it is a purge. */
+function claimedPurge(body: string): { origin?: string } | undefined {
+  try {
+    const m = JSON.parse(body) as { type?: unknown; origin?: unknown } | null;
+    return m && m.type === 'purge' ? { origin: typeof m.origin === 'string' ? m.origin : undefined } : undefined;
+  } catch {
+    return undefined;
   }
 }
 

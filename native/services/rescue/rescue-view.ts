@@ -47,6 +47,8 @@ export interface RescueView {
   state: 'off' | 'normal' | 'rescue';
   /** The URL origins redirect users to (http://HOST:PORT), while enabled. */
   httpUrl?: string;
+  /** This node's key (base64url): what a site owner pins with `peerdial origin --trusted-rescuer KEY=HOST`. */
+  nodeKey?: string;
   /** Whether this node's advertisement is stored in the overlay now, and whether mDNS carries it. */
   advertised: { overlay: boolean; mdns: boolean };
   sites: RescueSiteView[];
@@ -130,4 +132,42 @@ export interface OriginView {
   dns?: DnsRoundRobinView;
   /** Recent state changes and rescuer events, newest last. */
   log: Array<{ at: number; text: string }>;
+  /** Trusted rescue (HTTPS, marked API paths), when the site pinned rescuers. */
+  trust?: TrustView;
+}
+
+/** A rescuer the site pinned by key, as the origin's status page shows it. */
+export interface TrustedRescuerView {
+  id: string;
+  /** Its rescue host name (HTTPS sites). */
+  host?: string;
+  /** waiting: certificate sent, not verified yet; verified: users go there; refused: certificate expired or did not verify, or a purge not taken; ended: released. */
+  state: 'waiting' | 'verified' | 'refused' | 'ended';
+  /** Where users are sent: https://HOST:PORT. */
+  url?: string;
+  certificateNotAfter?: number;
+  /** The last purge it reported applied, and the forged or replayed purges it refused. */
+  purgeSeq: number;
+  purgesRefused: number;
+  reason?: string;
+}
+
+export interface TrustView {
+  https: boolean;
+  /** Marked API path prefixes. */
+  dynamic: string[];
+  pinned: Array<{ id: string; host?: string }>;
+  rescuers: TrustedRescuerView[];
+  totals: {
+    certificatesIssued: number;
+    /** Certificates a trusted rescuer served that did not verify (expired ones included). */
+    certificatesRefused: number;
+    expiredCertificates: number;
+    purgesSent: number;
+    /** Purges a trusted rescuer did not take (it was dropped). */
+    purgesNotTaken: number;
+    /** Forged or replayed purges of this site that rescuers refused, as their load reports say. */
+    purgesRefusedAtRescuers: number;
+    lastPurgeSeq: number;
+  };
 }

@@ -84,6 +84,16 @@ export interface AcceptMessage extends Signed {
   /** Where users are redirected to: http://HOST:PORT (the path is /r/ORIGIN-ID/...). */
   http: string;
   allowedRps: number;
+  /** Trusted rescue (rescue-trust.ts): the rescuer's TLS key and where it serves HTTPS. */
+  tls?: AcceptTls;
+}
+
+/** The TLS key a rescuer would serve a site's rescue host name with, and its HTTPS address. */
+export interface AcceptTls {
+  /** DER SubjectPublicKeyInfo of its ECDSA P-256 key, base64url: the certificate the site issues names it. */
+  spki: string;
+  /** https://HOST:PORT: the port; users reach it by the rescue host name the site gives it. */
+  https: string;
 }
 
 export interface RejectMessage extends Signed {
@@ -117,9 +127,35 @@ export interface LoadMessage extends Signed {
   byName?: number;
   /** Requests for a Host name no site gave this rescue server, refused since the last report (421). */
   refusedHosts?: number;
+  /** Trusted rescue: the sequence number of the last purge applied, and purges refused so far (forged, replayed). */
+  purgeSeq?: number;
+  purgesRefused?: number;
 }
 
-export type DsrpMessage = SosMessage | AcceptMessage | RejectMessage | ReleaseMessage | ShutdownMessage | LoadMessage;
+/**
+ * Origin -> a rescuer it trusts (pinned by key): the certificate for its rescue host name, which
+ * the site issued to the rescuer's own TLS key, and the marked API paths it may cache per query.
+ */
+export interface TrustMessage extends Signed {
+  type: 'trust';
+  /** The rescue host name under the site's domain, e.g. r1.rescue.example.org (absent: a plain-HTTP site, dynamic paths only). */
+  host?: string;
+  /** With host: the certificate chain, DER base64url, the leaf first (intermediates after it, no root). */
+  chain?: string[];
+  /** Path prefixes of the marked API endpoints whose responses are cached per query until purged. */
+  dynamic: string[];
+}
+
+/** Origin -> trusted rescuer: the data behind these paths changed; drop every cached query under them. */
+export interface PurgeMessage extends Signed {
+  type: 'purge';
+  /** Strictly increasing per origin (milliseconds-based, so a restarted origin goes on above): a replay is refused. */
+  seq: number;
+  /** Path prefixes, each starting with /; a query string counts as part of the path. */
+  prefixes: string[];
+}
+
+export type DsrpMessage = SosMessage | AcceptMessage | RejectMessage | ReleaseMessage | ShutdownMessage | LoadMessage | TrustMessage | PurgeMessage;
 export type DsrpType = DsrpMessage['type'];
 export type UnsignedDsrp<M extends DsrpMessage = DsrpMessage> = Omit<M, 'sig' | 'key' | 'dsrp'>;
 
@@ -171,9 +207,17 @@ export function decodeDsrp(body: string, now: number): DecodedDsrp {
   if (shapeProblem) return { ok: false, reason: shapeProblem };
   const { sig, ...unsigned } = m;
   if (!verifyEd25519(signedBytes(unsigned as Omit<DsrpMessage, 'sig'>), sig, m.key)) return { ok: false, reason: 'bad signature' };
-  if ((m.type === 'sos' || m.type === 'release') && originIdOf(m.key) !== m.origin) return { ok: false, reason: 'origin ID does not match the signing key' };
+  if (ORIGIN_SIGNED.has(m.type as string) && originIdOf(m.key) !== m.origin) return { ok: false, reason: 'origin ID does not match the signing key' };
   return { ok: true, message: m as unknown as DsrpMessage };
 }
+
+/** Messages only the origin sends: signed by the key its origin ID names. */
+const ORIGIN_SIGNED = new Set(['sos', 'release', 'trust', 'purge']);
+/** Purges name at most this many prefixes; trust messages at most this many marked paths. */
+export const MAX_PURGE_PREFIXES = 64;
+const HOST_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const pathPrefix = (v: unknown) => typeof v === 'string' && v.startsWith('/') && v.length <= 512 && !/[\s#]/.test(v);
+const b64url = (v: unknown, max: number) => typeof v === 'string' && v.length > 0 && v.length <= max && /^[A-Za-z0-9_-]+$/.test(v);
 
 function isHttpUrl(v: unknown): boolean {
   if (typeof v !== 'string' || v.length > 512) return false;
@@ -202,7 +246,22 @@ function checkShape(m: Record<string, unknown>): string | undefined {
       return undefined;
     case 'accept':
       if (!isHttpUrl(m.http)) return 'bad rescue URL';
+      if (m.tls !== undefined) {
+        const tls = m.tls as Record<string, unknown> | null;
+        if (!tls || typeof tls !== 'object' || !b64url(tls.spki, 400) || typeof tls.https !== 'string' || !/^https:\/\//.test(tls.https) || !isHttpUrl(tls.https)) return 'bad tls';
+      }
       return rate(m.allowedRps) ? undefined : 'bad allowedRps';
+    case 'trust':
+      if (m.host !== undefined || m.chain !== undefined) {
+        if (typeof m.host !== 'string' || !HOST_NAME.test(m.host)) return 'bad rescue host name';
+        if (!Array.isArray(m.chain) || m.chain.length < 1 || m.chain.length > 4 || !m.chain.every((c) => b64url(c, 8_000))) return 'bad certificate chain';
+      }
+      if (!Array.isArray(m.dynamic) || m.dynamic.length > MAX_PURGE_PREFIXES || !m.dynamic.every(pathPrefix)) return 'bad dynamic paths';
+      return undefined;
+    case 'purge':
+      if (!Number.isSafeInteger(m.seq) || (m.seq as number) < 1) return 'bad purge sequence number';
+      if (!Array.isArray(m.prefixes) || m.prefixes.length < 1 || m.prefixes.length > MAX_PURGE_PREFIXES || !m.prefixes.every(pathPrefix)) return 'bad purge prefixes';
+      return undefined;
     case 'reject':
     case 'shutdown':
       return words(m.reason) ? undefined : 'bad reason';
@@ -211,6 +270,8 @@ function checkShape(m: Record<string, unknown>): string | undefined {
     case 'load':
       if (!rate(m.allowedRps) || !rate(m.served) || !rate(m.hits)) return 'bad load figures';
       if ((m.byName !== undefined && !rate(m.byName)) || (m.refusedHosts !== undefined && !rate(m.refusedHosts))) return 'bad load figures';
+      if (m.purgeSeq !== undefined && !(Number.isSafeInteger(m.purgeSeq) && (m.purgeSeq as number) >= 0)) return 'bad purgeSeq';
+      if (m.purgesRefused !== undefined && !rate(m.purgesRefused)) return 'bad purgesRefused';
       return typeof m.load === 'number' && Number.isFinite(m.load) && m.load >= 0 ? undefined : 'bad load';
     default:
       return `unknown DSRP message type ${String(m.type)}`;
