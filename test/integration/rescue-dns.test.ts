@@ -196,12 +196,27 @@ describe('DNS round robin', () => {
     assert.ok(counted.rescuers.some((r) => (r.refusedHosts ?? 0) >= 1));
     assert.match(await origin.page(), /1 refused for host names no site gave them/);
 
+    // Another site naming the same host name is refused while this one is served under it.
+    const rival = JSON.parse(
+      (await runIn(userHost.ns, process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test/netns/sos-run.ts'), userHost.address, `sip:rescue@${volunteerHost.address}:5060`, `http://${NAME}/`, NAME])).stdout,
+    ) as { type: string; reason?: string };
+    assert.deepEqual(rival, { type: 'reject', reason: `another site is served under ${NAME} here` });
+
     // The crowd is over: the origin releases the rescuer and deletes its address.
     const after = await until('the rescuer\'s address to leave the zone', async () => {
       const s = await origin.status();
       return s.state === 'normal' && s.dns?.addresses.length === 0 ? s : undefined;
     }, 45_000);
     assert.ok(after.log.some((l) => l.text.includes(`DNS: removed ${volunteerHost.address} from ${NAME}`)), 'the log says the address was removed');
+    // A user whose resolver still held the rescuer's address is sent back to the site itself.
+    const firstPath = Object.keys(digests)[0];
+    const late = await until('the rescuer to send a late user back to the site', async () => {
+      const { stdout } = await runIn(userHost.ns, process.execPath, ['-e', `require("node:http").get({ host: ${JSON.stringify(volunteerHost.address)}, port: 80, path: ${JSON.stringify(firstPath)}, headers: { host: ${JSON.stringify(NAME)} } }, (r) => { r.resume(); process.stdout.write(JSON.stringify([r.statusCode, r.headers.location])); })`]);
+      const [code, location] = JSON.parse(stdout) as [number, string | undefined];
+      return code === 302 ? location : undefined;
+    }, 10_000);
+    assert.equal(new URL(late!).host, siteHost.address, 'to the site\'s own address: its name may still lead to the rescuer');
+    assert.equal(new URL(late!).pathname, firstPath);
     await until('the users\' resolver to answer the site alone again (after the TTL)', async () => JSON.stringify(await resolved()) === JSON.stringify([siteHost.address]), 10_000);
     await origin.stop();
   });
