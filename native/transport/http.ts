@@ -14,29 +14,8 @@ export interface HttpListener {
 }
 
 /** Listens on host:port (port 0: any); a taken port fails with code PORT_IN_USE and `what` in the message. */
-export async function listenHttp(handler: HttpHandler, options: { host: string; port: number; what: string }): Promise<HttpListener> {
-  const server = http.createServer({ keepAliveTimeout: 30_000, requestTimeout: 60_000 }, (req, res) => {
-    Promise.resolve(handler(req, res)).catch(() => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end();
-    });
-  });
-  server.on('clientError', (_e, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'EADDRINUSE' ? Object.assign(new Error(`${options.what} port ${options.port} is already in use`), { code: 'PORT_IN_USE' }) : e),
-    );
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
-  return {
-    port,
-    host: options.host,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+export function listenHttp(handler: HttpHandler, options: { host: string; port: number; what: string }): Promise<HttpListener> {
+  return listen(http.createServer({ keepAliveTimeout: 30_000, requestTimeout: 60_000 }, guarded(handler)), options);
 }
 
 /**
@@ -44,7 +23,7 @@ export async function listenHttp(handler: HttpHandler, options: { host: string; 
  * client asked for (SNI); a name with no context fails the handshake, so nothing is served under
  * a name this server holds no certificate for.
  */
-export async function listenHttps(
+export function listenHttps(
   handler: HttpHandler,
   options: { host: string; port: number; what: string; context(serverName: string): SecureContext | undefined },
 ): Promise<HttpListener> {
@@ -58,15 +37,24 @@ export async function listenHttps(
         else callback(new Error(`no certificate for ${name}`));
       },
     },
-    (req, res) => {
-      Promise.resolve(handler(req, res)).catch(() => {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end();
-      });
-    },
+    guarded(handler),
   );
-  server.on('clientError', (_e, socket) => socket.destroy());
   server.on('tlsClientError', (_e, socket) => socket.destroy());
+  return listen(server, options);
+}
+
+/** A handler whose failure ends its response with 500 instead of leaving the client waiting. */
+function guarded(handler: HttpHandler): HttpHandler {
+  return (req, res) => {
+    Promise.resolve(handler(req, res)).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end();
+    });
+  };
+}
+
+async function listen(server: http.Server, options: { host: string; port: number; what: string }): Promise<HttpListener> {
+  server.on('clientError', (_e, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(e.code === 'EADDRINUSE' ? Object.assign(new Error(`${options.what} port ${options.port} is already in use`), { code: 'PORT_IN_USE' }) : e),

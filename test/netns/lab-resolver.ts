@@ -2,19 +2,14 @@
 // the lab's authoritative server (lab-dns.ts) for the test zones as a stub zone, caching by the
 // records' TTL and rotating the order of the addresses it answers (rrset-roundrobin), as the
 // resolvers between a site and its users do. Other hosts use it through /etc/netns/NS/resolv.conf.
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runIn, spawnIn, type LanHost } from './lan.js';
+import type { LanHost } from './lan.js';
+import { startLabNameDaemon, type LabNameDaemon } from './lab-name-daemon.js';
 
-export interface LabResolver {
-  address: string;
-  output(): string;
-  /** Points `hosts` at this resolver (their resolv.conf), and undoes it on stop. */
-  serve(hosts: LanHost[]): Promise<void>;
-  stop(): Promise<void>;
-}
+export type LabResolver = LabNameDaemon;
 
 export function requireUnbound(): void {
   const probe = spawnSync('unbound', ['-V'], { encoding: 'utf8' });
@@ -53,36 +48,5 @@ export async function startLabResolver(host: LanHost, stubs: Record<string, stri
       '',
     ].join('\n'),
   );
-  const child: ChildProcess = spawnIn(host.ns, 'unbound', ['-d', '-c', path.join(dir, 'unbound.conf')], { cwd: dir });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  while (!/start of service/i.test(out)) {
-    if (child.exitCode !== null) throw new Error(`unbound exited with ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`unbound did not start within 10 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const served: string[] = [];
-  return {
-    address: host.address,
-    output: () => out,
-    async serve(hosts) {
-      for (const h of hosts) {
-        const etc = `/etc/netns/${h.ns}`;
-        await mkdir(etc, { recursive: true });
-        await writeFile(path.join(etc, 'resolv.conf'), `nameserver ${host.address}\noptions timeout:1 attempts:2\n`);
-        served.push(etc);
-      }
-      await runIn(hosts[0].ns, 'true', []);
-    },
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-      for (const etc of served) await rm(etc, { recursive: true, force: true });
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return startLabNameDaemon(host, 'unbound', 'unbound', ['-d', '-c', path.join(dir, 'unbound.conf')], dir, (out) => /start of service/i.test(out));
 }
