@@ -71,16 +71,25 @@ function readOwner(file: string): LockOwner | undefined {
   }
 }
 
+/**
+ * Locks this process holds, released by one 'exit' handler: a handler per lock would pass
+ * Node's ten-listener warning in a process that runs more than ten engines (the tests do).
+ */
+const held = new Set<DataDirLock>();
+const releaseAllOnExit = () => {
+  for (const lock of [...held]) lock.release();
+};
+
 export class DataDirLock {
   private released = false;
-  private readonly onExit = () => this.release();
 
   private constructor(
     readonly file: string,
     readonly owner: LockOwner,
   ) {
     // Backstop for process.exit() after a stop deadline: 'exit' handlers run synchronously.
-    process.on('exit', this.onExit);
+    if (held.size === 0) process.on('exit', releaseAllOnExit);
+    held.add(this);
   }
 
   /** Takes the lock on `dataDir` or throws DataDirLockedError naming the live owner. */
@@ -122,7 +131,8 @@ export class DataDirLock {
   release(): void {
     if (this.released) return;
     this.released = true;
-    process.off('exit', this.onExit);
+    held.delete(this);
+    if (held.size === 0) process.off('exit', releaseAllOnExit);
     try {
       if (readOwner(this.file)?.nonce === this.owner.nonce) unlinkSync(this.file);
     } catch {

@@ -34,6 +34,17 @@ describe('data dir lock', () => {
     assert.equal(existsSync(path.join(d, LOCK_FILE)), false);
   });
 
+  it('twelve locks in one process (twelve engines) share one exit handler: no MaxListeners warning, and a process exit still removes every file', async () => {
+    const before = process.listenerCount('exit');
+    const ds = await Promise.all(Array.from({ length: 12 }, () => dir()));
+    const locks = ds.map((d) => DataDirLock.acquire(d));
+    assert.equal(process.listenerCount('exit'), before + 1);
+    for (const listener of process.listeners('exit').slice(before)) (listener as (code: number) => void)(0);
+    for (const d of ds) assert.equal(existsSync(path.join(d, LOCK_FILE)), false, `${d} released at exit`);
+    assert.equal(process.listenerCount('exit'), before, 'the handler leaves with the last lock');
+    for (const lock of locks) lock.release();
+  });
+
   it('refuses a second lock while the first is held, naming the pid and --data-dir', async () => {
     const d = await dir();
     // A live owner that is not us: our parent process (the test runner) is alive.
