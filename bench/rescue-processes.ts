@@ -201,19 +201,24 @@ export class CpuMeter {
     this.before = this.sample();
     this.machine = machineTicks();
   }
-  /** Cores used per group since reset (1 = one core busy), and the machine's busy share. */
-  read(): { cores: Record<string, number>; machineBusy: number } {
+  /**
+   * Cores used per group since reset (1 = one core busy), and the machine's busy share. Groups
+   * named `whole:part` (one rescuer of all of them) are details of another group: in `detail`,
+   * not counted again.
+   */
+  read(): { cores: Record<string, number>; machineBusy: number; detail?: Record<string, number> } {
     const seconds = (Date.now() - this.at) / 1000;
     const hz = 100;
     const now = this.sample();
     const cores: Record<string, number> = {};
-    for (const [name, ticks] of now) cores[name] = round(Math.max(0, ticks - (this.before.get(name) ?? 0)) / hz / seconds);
+    const detail: Record<string, number> = {};
+    for (const [name, ticks] of now) (name.includes(':') ? detail : cores)[name.replace(/^[^:]*:/, '')] = round(Math.max(0, ticks - (this.before.get(name) ?? 0)) / hz / seconds);
     const m = machineTicks();
     const machineBusy = (m.busy - this.machine.busy) / Math.max(1, m.total - this.machine.total);
     // What the rest of the machine took (other programs than this benchmark's): on a shared
     // machine, a reason a step may fail that is none of the system's doing.
     const ours = Object.values(cores).reduce((a, b) => a + b, 0);
-    return { cores: { ...cores, others: round(Math.max(0, machineBusy * os.cpus().length - ours)) }, machineBusy: round(machineBusy) };
+    return { cores: { ...cores, others: round(Math.max(0, machineBusy * os.cpus().length - ours)) }, machineBusy: round(machineBusy), ...(Object.keys(detail).length ? { detail } : {}) };
   }
 }
 
@@ -239,7 +244,7 @@ export interface WrkResult {
   latency: string;
   /** CPU the server (with its child processes) used during the run, in cores. */
   serverCores?: number;
-  /** okRps of each run when there were two (the best is the one reported). */
+  /** okRps of each run of the three side-by-side pairs (the pair with the median ratio is the one reported). */
   runsOkRps?: number[];
   /** The X-Cache header of a GET just before and just after the run (the rescue server's). */
   xCache?: { before?: string; after?: string };
