@@ -168,53 +168,6 @@ export async function writePaced(res: ServerResponse, body: Buffer, delayFor: (b
   res.end();
 }
 
-/**
- * Pipes `from` into `to` with each chunk booked first (`delayFor` says how long to wait before
- * sending it), so that what this process hands the kernel never outruns the link: a queue in the
- * link's buffer drops packets, and each drop costs its flow a retransmission timeout. Waiting
- * here costs nothing but the wait. Resolves when `to` has the whole body (or either side broke).
- */
-export function pipePaced(from: NodeJS.ReadableStream & { destroy?(): void }, to: ServerResponse, delayFor: (bytes: number) => number, onChunk: (bytes: number) => void): Promise<void> {
-  return new Promise((resolve) => {
-    let waiting: NodeJS.Timeout | undefined;
-    let ended = false;
-    const send = (chunk: Buffer) => {
-      onChunk(chunk.length);
-      if (!to.write(chunk)) {
-        from.pause();
-        to.once('drain', () => waiting === undefined && from.resume());
-      }
-    };
-    from.on('data', (chunk: Buffer) => {
-      const wait = delayFor(chunk.length);
-      if (wait <= 0) return send(chunk);
-      // One chunk waits at a time: the stream is paused until it has gone.
-      from.pause();
-      waiting = setTimeout(() => {
-        waiting = undefined;
-        send(chunk);
-        if (ended) {
-          to.end();
-          resolve();
-        } else if (!to.writableNeedDrain) from.resume();
-      }, wait);
-    });
-    from.on('end', () => {
-      ended = true;
-      if (waiting !== undefined) return;
-      to.end();
-      resolve();
-    });
-    from.on('error', () => resolve());
-    to.on('close', () => {
-      if (waiting !== undefined) clearTimeout(waiting);
-      waiting = undefined;
-      from.destroy?.();
-      resolve();
-    });
-  });
-}
-
 /** CPU this process used since the last call, as a fraction of one core. */
 export function cpuMeter(): () => number {
   let last = process.cpuUsage();

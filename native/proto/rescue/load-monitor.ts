@@ -12,22 +12,15 @@ export interface LoadSample {
    * this shows how far past it the load is.
    */
   demandBytes?: number;
-  /**
-   * How long bytes booked now wait in the sender's own pacing queue before they may go, ms: the
-   * wait its users see before the link even starts on their response. Past the link's capacity,
-   * requests stop arriving as fast as they are due (users' connections are all held by the slow
-   * ones), so demand reads low; this does not.
-   */
-  queueDelayMs?: number;
   /** Mean upstream latency over the interval, ms (undefined when no upstream request). */
   upstreamLatencyMs?: number;
   /** Process CPU over the interval as a fraction of one core (0..n). */
   cpu: number;
 }
 
-export interface LoadFigure { load: number; egressLoad: number; demandLoad: number; queueLoad: number; cpuLoad: number; latencyLoad: number; requestsPerSecond: number; egressBytesPerSecond: number }
+export interface LoadFigure { load: number; egressLoad: number; demandLoad: number; cpuLoad: number; latencyLoad: number; requestsPerSecond: number; egressBytesPerSecond: number }
 
-const ZERO: LoadFigure = { load: 0, egressLoad: 0, demandLoad: 0, queueLoad: 0, cpuLoad: 0, latencyLoad: 0, requestsPerSecond: 0, egressBytesPerSecond: 0 };
+const ZERO: LoadFigure = { load: 0, egressLoad: 0, demandLoad: 0, cpuLoad: 0, latencyLoad: 0, requestsPerSecond: 0, egressBytesPerSecond: 0 };
 
 function finiteOrZero(x: number | undefined): number {
   return x !== undefined && Number.isFinite(x) && x > 0 ? x : 0;
@@ -37,24 +30,22 @@ export class LoadMonitor {
   private readonly capacityBytesPerSecond: number;
   private readonly cpuHigh: number;
   private readonly latencyHighMs: number;
-  private readonly queueHighMs: number;
   private readonly alpha: number;
   private figure: LoadFigure = ZERO;
   private samples = 0;
 
-  /** capacityBytesPerSecond: the configured egress capacity; cpuHigh default 0.9 (cpu/cpuHigh is the CPU load); latencyHighMs default 1000 (latency/latencyHighMs); queueHighMs default 250 (the pacing queue's wait: a band of 0.6-0.8 keeps it near 150-200 ms, so a user's response starts within a fraction of a second); alpha default 0.5 (EWMA weight of the newest sample). */
-  constructor(options: { capacityBytesPerSecond: number; cpuHigh?: number; latencyHighMs?: number; queueHighMs?: number; alpha?: number }) {
+  /** capacityBytesPerSecond: the configured egress capacity; cpuHigh default 0.9 (cpu/cpuHigh is the CPU load); latencyHighMs default 1000 (latency/latencyHighMs); alpha default 0.5 (EWMA weight of the newest sample). */
+  constructor(options: { capacityBytesPerSecond: number; cpuHigh?: number; latencyHighMs?: number; alpha?: number }) {
     if (!(options.capacityBytesPerSecond > 0)) throw new RangeError('capacityBytesPerSecond must be positive');
     this.capacityBytesPerSecond = options.capacityBytesPerSecond;
     this.cpuHigh = options.cpuHigh ?? 0.9;
     this.latencyHighMs = options.latencyHighMs ?? 1000;
-    this.queueHighMs = options.queueHighMs ?? 250;
     this.alpha = options.alpha ?? 0.5;
-    if (!(this.cpuHigh > 0) || !(this.latencyHighMs > 0) || !(this.queueHighMs > 0)) throw new RangeError('cpuHigh and latencyHighMs must be positive');
+    if (!(this.cpuHigh > 0) || !(this.latencyHighMs > 0)) throw new RangeError('cpuHigh and latencyHighMs must be positive');
     if (!(this.alpha > 0 && this.alpha <= 1)) throw new RangeError('alpha must be in (0, 1]');
   }
 
-  /** Adds one sample; the load is the EWMA of max(egress/capacity, demand/capacity, queue wait/queueHigh, cpu/cpuHigh, latency/latencyHigh), each component also EWMA'd for display. */
+  /** Adds one sample; the load is the EWMA of max(egress/capacity, demand/capacity, cpu/cpuHigh, latency/latencyHigh), each component also EWMA'd for display. */
   add(sample: LoadSample): LoadFigure {
     // An empty or nonsensical interval carries no rate information.
     if (!(sample.intervalMs > 0) || !Number.isFinite(sample.intervalMs)) return this.figure;
@@ -63,15 +54,13 @@ export class LoadMonitor {
     const requestsPerSecond = finiteOrZero(sample.requests) / seconds;
     const egressLoad = egressBytesPerSecond / this.capacityBytesPerSecond;
     const demandLoad = finiteOrZero(sample.demandBytes) / seconds / this.capacityBytesPerSecond;
-    const queueLoad = finiteOrZero(sample.queueDelayMs) / this.queueHighMs;
     const cpuLoad = finiteOrZero(sample.cpu) / this.cpuHigh;
     // No upstream request in the interval says nothing is waiting on upstream: no latency load.
     const latencyLoad = finiteOrZero(sample.upstreamLatencyMs) / this.latencyHighMs;
     const raw: LoadFigure = {
-      load: Math.max(egressLoad, demandLoad, queueLoad, cpuLoad, latencyLoad),
+      load: Math.max(egressLoad, demandLoad, cpuLoad, latencyLoad),
       egressLoad,
       demandLoad,
-      queueLoad,
       cpuLoad,
       latencyLoad,
       requestsPerSecond,
@@ -88,7 +77,6 @@ export class LoadMonitor {
         load: mix('load'),
         egressLoad: mix('egressLoad'),
         demandLoad: mix('demandLoad'),
-        queueLoad: mix('queueLoad'),
         cpuLoad: mix('cpuLoad'),
         latencyLoad: mix('latencyLoad'),
         requestsPerSecond: mix('requestsPerSecond'),

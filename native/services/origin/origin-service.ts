@@ -13,8 +13,7 @@ import { isStorable } from '../../proto/rescue/http-cache-policy.js';
 import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { MAX_RESCUE_OBJECT_BYTES, RESCUER_HEADER } from '../../wire/rescue/dsrp.js';
 import { contentDigest, signResponse } from '../../wire/rescue/http-signature.js';
-import { cpuMeter, flatHeaders, HttpFetcher, listenHttp, listenHttps, pipePaced, type HttpListener } from '../../transport/http.js';
-import { TokenBucket } from '../../proto/rescue/token-bucket.js';
+import { cpuMeter, flatHeaders, HttpFetcher, listenHttp, listenHttps, type HttpListener } from '../../transport/http.js';
 import { createSecureContext } from 'node:tls';
 import type { OverlayService } from '../overlay/index.js';
 import { RescuerPool, type RescuerCandidate } from './origin-rescuers.js';
@@ -62,9 +61,6 @@ export type OriginDnsOptions = Pick<DnsRoundRobinOptions, 'server' | 'key' | 'zo
 /** Paths seen cacheable, with their size; bounded (oldest out first). */
 const MAX_KNOWN_PATHS = 20_000;
 
-/** TCP/IP and Ethernet framing: about 66 bytes on each 1448-byte segment. */
-const WIRE_OVERHEAD = 1.05;
-
 export class OriginService {
   private front?: HttpListener;
   private tlsFront?: HttpListener;
@@ -74,13 +70,7 @@ export class OriginService {
   private readonly upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
   private readonly fetcher = new HttpFetcher();
   private readonly monitor: LoadMonitor;
-  /**
-   * Paces what the origin sends to its --capacity (with TCP/IP's 5%), with 50 ms of burst: what
-   * the link's buffer holds. Past that the link drops, and a drop costs its user a retransmission
-   * timeout (the direct share's p95 of 1.5 to 4.6 s at K=10); redirects and rescuers' cache fills
-   * are booked but go ahead, so a redirected user does not wait behind the origin's own queue.
-   */
-  private readonly pacer: TokenBucket;
+
   private readonly controller: RedirectController;
   readonly pool: RescuerPool;
   /** DNS round robin, when configured. */
@@ -96,7 +86,7 @@ export class OriginService {
   private meanBytes = 30_000;
   /** Mean size of every response passed through (cacheable or not): a request's demand when its path's size is unknown. */
   private responseMean = 0;
-  private figure: LoadFigure = { load: 0, egressLoad: 0, demandLoad: 0, queueLoad: 0, cpuLoad: 0, latencyLoad: 0, requestsPerSecond: 0, egressBytesPerSecond: 0 };
+  private figure: LoadFigure = { load: 0, egressLoad: 0, demandLoad: 0, cpuLoad: 0, latencyLoad: 0, requestsPerSecond: 0, egressBytesPerSecond: 0 };
   private lastCpu = 0;
   private lastLatency = 0;
   private readonly totals = { requests: 0, redirected: 0, served: 0, upstreamErrors: 0 };
@@ -108,7 +98,6 @@ export class OriginService {
     this.now = options.now ?? Date.now;
     this.marked = new MarkedAnswers(this.now);
     this.monitor = new LoadMonitor({ capacityBytesPerSecond: options.capacityBytesPerSecond });
-    this.pacer = new TokenBucket({ bytesPerSecond: options.capacityBytesPerSecond, burstBytes: options.capacityBytesPerSecond / 20, now: this.now() });
     this.controller = new RedirectController({ ...options.controller, low: options.band.low, high: options.band.high });
     this.signingKey = createPrivateKey({ key: options.key.privateKey, format: 'der', type: 'pkcs8' });
     this.pool = new RescuerPool({
@@ -263,8 +252,6 @@ export class OriginService {
           const head = `HTTP/1.1 302 Found\r\nLocation: ${location}\r\n`;
           res.writeHead(302, { location, 'cache-control': 'no-store', 'content-length': '0' });
           res.end();
-          // Booked, never held: a redirect goes ahead of the responses waiting for the link.
-          this.pace(head.length + 120);
           this.second.egress += head.length + 120;
           this.second.demand += head.length + 120;
           return;
@@ -273,11 +260,6 @@ export class OriginService {
     }
     this.second.demand += this.cacheable.get(path) ?? this.responseMean;
     await this.pass(req, res, path, method);
-  }
-
-  /** Books `bytes` (as they cross the link) on the pacer: ms to wait before sending them. */
-  private pace(bytes: number): number {
-    return this.pacer.reserve(Math.ceil(bytes * WIRE_OVERHEAD), this.now());
   }
 
   /** Streams the upstream's answer to the user, learning which resources are cacheable. */
@@ -301,10 +283,11 @@ export class OriginService {
         }
         res.writeHead(status, endToEnd(upRes.rawHeaders));
         let size = 0;
-        void pipePaced(upRes, res, (bytes) => this.pace(bytes), (bytes) => {
-          size += bytes;
-          this.second.egress += bytes;
+        upRes.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          this.second.egress += chunk.length;
         });
+        upRes.pipe(res);
         upRes.on('end', () => {
           this.responseMean = this.responseMean ? 0.95 * this.responseMean + 0.05 * size : size;
           // Learnt once the whole body passed: a chunked (dynamic) response has no length before.
@@ -409,10 +392,6 @@ export class OriginService {
     out['content-length'] = String(upstream.body.length);
     res.writeHead(upstream.status, out);
     this.second.egress += upstream.body.length + 400;
-    // Booked, never held, as a redirect is: one fill serves a rescuer's every user of the path, and
-    // held behind the origin's own queue it delayed the first redirected response of a spike from
-    // 2.2 s to 4.6 s (and 7 s).
-    this.pace(upstream.body.length + 400);
     res.end(upstream.body);
     this.totals.served++;
   }
@@ -434,7 +413,7 @@ export class OriginService {
     this.second = { requests: 0, redirectable: 0, egress: 0, demand: 0, latencyMs: 0, upstream: 0 };
     this.lastCpu = this.cpu();
     this.lastLatency = s.upstream ? s.latencyMs / s.upstream : this.lastLatency;
-    this.figure = this.monitor.add({ intervalMs, requests: s.requests, egressBytes: s.egress, demandBytes: s.demand, queueDelayMs: (Math.max(0, -this.pacer.available(now)) / this.pacer.rate) * 1000, upstreamLatencyMs: s.upstream ? s.latencyMs / s.upstream : undefined, cpu: this.lastCpu });
+    this.figure = this.monitor.add({ intervalMs, requests: s.requests, egressBytes: s.egress, demandBytes: s.demand, upstreamLatencyMs: s.upstream ? s.latencyMs / s.upstream : undefined, cpu: this.lastCpu });
     this.redirectableRps = 0.5 * this.redirectableRps + 0.5 * ((s.redirectable * 1000) / intervalMs);
     this.pool.checkSilence();
     this.trust?.tick();
