@@ -11,7 +11,8 @@ import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { DailyVolume, TokenBucket } from '../../proto/rescue/token-bucket.js';
 import { serviceKey, serviceSlot, signRecord, type ServiceValue, type UnsignedRecord } from '../../wire/overlay/record.js';
 import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, signDsrp, type AcceptMessage, type DsrpMessage, type LoadMessage, type RejectMessage, type ShutdownMessage, type SosMessage } from '../../wire/rescue/dsrp.js';
-import { HttpFetcher, listenHttp, listenHttps, type HttpListener } from '../../transport/http.js';
+import { HttpFetcher, listenHttps, type HttpListener } from '../../transport/http.js';
+import { listenHttpWithFastLane } from '../../transport/http-fast-lane.js';
 import { decodeBody } from '../../wire/sip/message.js';
 import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
 import { UserError } from '../errors.js';
@@ -410,7 +411,8 @@ export class RescueServer {
         now: this.now,
       });
       const proxy = this.proxy;
-      this.http = await listenHttp((req, res) => proxy.handle(req, res), { host: this.options.bind, port: this.options.port ?? 0, what: 'Rescue' });
+      // Fresh cache hits in memory are answered from prebuilt bytes; the rest by node:http (http-fast-lane.ts).
+      this.http = await listenHttpWithFastLane((req, res) => proxy.handle(req, res), proxy.fast, { host: this.options.bind, port: this.options.port ?? 0, what: 'Rescue' });
       this.https = await this.listenTrusted(proxy);
     }
     this.advertisedAt = 0;
