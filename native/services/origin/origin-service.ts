@@ -70,7 +70,6 @@ export class OriginService {
   private readonly upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
   private readonly fetcher = new HttpFetcher();
   private readonly monitor: LoadMonitor;
-
   private readonly controller: RedirectController;
   readonly pool: RescuerPool;
   /** DNS round robin, when configured. */
@@ -391,8 +390,8 @@ export class OriginService {
     Object.assign(out, signResponse({ status: upstream.status, headers: out, requestTarget: path }, this.signingKey, this.options.originId, Math.floor(this.now() / 1000)));
     out['content-length'] = String(upstream.body.length);
     res.writeHead(upstream.status, out);
-    this.second.egress += upstream.body.length + 400;
     res.end(upstream.body);
+    this.second.egress += upstream.body.length + 400;
     this.totals.served++;
   }
 
