@@ -103,11 +103,24 @@ class FastConnection {
       const wait = answer.book(piece.length);
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       if (this.socket.destroyed) return;
-      if (!this.socket.write(piece)) await new Promise<void>((resolve) => this.socket.once('drain', resolve).once('close', resolve));
+      if (!this.socket.write(piece)) await this.drained();
     }
     answer.sent();
     this.busy = false;
     this.next();
+  }
+
+  /** Resolves on 'drain' or 'close', and leaves no listener behind (the socket lives for many answers). */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
   }
 
   /** The rest of this connection is the full server's. */

@@ -96,6 +96,40 @@ describe('an HTTP listener with a fast lane', () => {
     assert.equal(closed, '', 'no answer, closed');
   });
 
+  it('waits for a slow reader without piling listeners on its socket', async () => {
+    const big = Buffer.alloc(8 * 1024 * 1024, 'b');
+    const pieces = [Buffer.concat([responseHead(200, 'OK', [['Content-Length', String(big.length)]]), big.subarray(0, 65536)])];
+    for (let o = 65536; o < big.length; o += 65536) pieces.push(big.subarray(o, o + 65536));
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const slow = await listenHttpWithFastLane(() => undefined, () => ({ pieces, book: () => 0, sent: () => undefined }), { host: '127.0.0.1', port: 0, what: 'Test' });
+    try {
+      const received = await new Promise<number>((resolve, reject) => {
+        // Six answers on one connection: a listener left behind by each blocked write would add up past Node's 10.
+        const socket = net.connect(slow.port, '127.0.0.1', () => socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(6)));
+        let bytes = 0;
+        // Reads in bursts with pauses, so the server's writes back up again and again.
+        socket.on('data', (d: Buffer) => {
+          bytes += d.length;
+          socket.pause();
+          setTimeout(() => socket.resume(), 2);
+          if (bytes >= 6 * big.length) {
+            socket.destroy();
+            resolve(bytes);
+          }
+        });
+        socket.on('error', reject);
+      });
+      assert.ok(received >= 6 * big.length, 'every answer arrived');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings, [], 'no MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await slow.close();
+    }
+  });
+
   it('hands over a request that arrives in pieces', async () => {
     const got = await new Promise<string>((resolve, reject) => {
       const socket = net.connect(listener.port, '127.0.0.1', () => {
