@@ -244,6 +244,8 @@ export interface WrkResult {
   latency: string;
   /** CPU the server (with its child processes) used during the run, in cores. */
   serverCores?: number;
+  /** The whole machine's busy share during the run (wrk, the server and the kernel's loopback work share its cores). */
+  machineBusy?: number;
   /** okRps of each run of the three side-by-side pairs (the pair with the median ratio is the one reported). */
   runsOkRps?: number[];
   /** The X-Cache header of a GET just before and just after the run (the rescue server's). */
@@ -267,6 +269,7 @@ function withDescendants(pid: number): number[] {
 export async function runWrk(url: string, serverPid?: number): Promise<WrkResult> {
   const pids = serverPid ? withDescendants(serverPid) : [];
   const before = pids.reduce((a, p) => a + ticksOf(p), 0);
+  const machineBefore = machineTicks();
   const t0 = Date.now();
   const child = spawn('wrk', ['-t1', '-c50', '-d10s', '--latency', url], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   run.loose.add(child);
@@ -277,6 +280,8 @@ export async function runWrk(url: string, serverPid?: number): Promise<WrkResult
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   run.loose.delete(child);
   const serverCores = pids.length ? round((pids.reduce((a, p) => a + ticksOf(p), 0) - before) / 100 / ((Date.now() - t0) / 1000)) : undefined;
+  const machineAfter = machineTicks();
+  const machineBusy = round((machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total));
   if (code !== 0) throw new Error(`wrk failed (${code}): ${err}${out}`);
   const total = /(\d+) requests in ([\d.]+)(m?s), ([\d.]+)([KMGT]?B) read/.exec(out);
   if (!total) throw new Error(`wrk printed no totals:\n${out}`);
@@ -295,6 +300,7 @@ export async function runWrk(url: string, serverPid?: number): Promise<WrkResult
     bytesPerResponse: Math.round((Number(total[4]) * unit) / Math.max(1, requests)),
     latency: /Latency\s+(\S+\s+\S+\s+\S+)/.exec(out)?.[1]?.replace(/\s+/g, ' ') ?? '',
     serverCores,
+    machineBusy,
   };
 }
 

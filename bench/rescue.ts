@@ -462,7 +462,7 @@ async function loopbackPart(site: Site): Promise<LoopbackFigures> {
         const n = i === 0 ? nginxWrk : await runWrk(`${base}${site.tenKb.path}`, nginx.child.pid);
         const r = await runWrk(rescueUrl, node.child.pid);
         pairs.push({ nginx: n, rescue: r, ratio: r.okRps / Math.max(1, n.okRps) });
-        log(`loopback: pair ${i + 1}: nginx ${n.okRps} req/s, rescue cache hit ${r.okRps} req/s (${(r.okRps / Math.max(1, n.okRps)).toFixed(2)})`);
+        log(`loopback: pair ${i + 1}: nginx ${n.okRps} req/s (${n.serverCores} core, machine ${n.machineBusy}), rescue cache hit ${r.okRps} req/s (${r.serverCores} core, machine ${r.machineBusy}): ${(r.okRps / Math.max(1, n.okRps)).toFixed(2)}`);
       }
       const median = [...pairs].sort((a, b) => a.ratio - b.ratio)[1];
       const cacheHit = { ...median.rescue, runsOkRps: pairs.map((p) => p.rescue.okRps) };
