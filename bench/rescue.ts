@@ -459,7 +459,7 @@ async function loopbackPart(site: Site): Promise<LoopbackFigures> {
       // ratios. The pair with that median is the one reported.
       const pairs: Array<{ nginx: Awaited<ReturnType<typeof runWrk>>; rescue: Awaited<ReturnType<typeof runWrk>>; ratio: number }> = [];
       for (let i = 0; i < 3; i++) {
-        const n = i === 0 ? nginxWrk : await runWrk(`${base}${site.tenKb.path}`, nginx.child.pid);
+        const n = await runWrk(`${base}${site.tenKb.path}`, nginx.child.pid);
         const r = await runWrk(rescueUrl, node.child.pid);
         pairs.push({ nginx: n, rescue: r, ratio: r.okRps / Math.max(1, n.okRps) });
         log(`loopback: pair ${i + 1}: nginx ${n.okRps} req/s (${n.serverCores} core, machine ${n.machineBusy}), rescue cache hit ${r.okRps} req/s (${r.serverCores} core, machine ${r.machineBusy}): ${(r.okRps / Math.max(1, n.okRps)).toFixed(2)}`);
