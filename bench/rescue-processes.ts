@@ -201,19 +201,24 @@ export class CpuMeter {
     this.before = this.sample();
     this.machine = machineTicks();
   }
-  /** Cores used per group since reset (1 = one core busy), and the machine's busy share. */
-  read(): { cores: Record<string, number>; machineBusy: number } {
+  /**
+   * Cores used per group since reset (1 = one core busy), and the machine's busy share. Groups
+   * named `whole:part` (one rescuer of all of them) are details of another group: in `detail`,
+   * not counted again.
+   */
+  read(): { cores: Record<string, number>; machineBusy: number; detail?: Record<string, number> } {
     const seconds = (Date.now() - this.at) / 1000;
     const hz = 100;
     const now = this.sample();
     const cores: Record<string, number> = {};
-    for (const [name, ticks] of now) cores[name] = round(Math.max(0, ticks - (this.before.get(name) ?? 0)) / hz / seconds);
+    const detail: Record<string, number> = {};
+    for (const [name, ticks] of now) (name.includes(':') ? detail : cores)[name.replace(/^[^:]*:/, '')] = round(Math.max(0, ticks - (this.before.get(name) ?? 0)) / hz / seconds);
     const m = machineTicks();
     const machineBusy = (m.busy - this.machine.busy) / Math.max(1, m.total - this.machine.total);
     // What the rest of the machine took (other programs than this benchmark's): on a shared
     // machine, a reason a step may fail that is none of the system's doing.
     const ours = Object.values(cores).reduce((a, b) => a + b, 0);
-    return { cores: { ...cores, others: round(Math.max(0, machineBusy * os.cpus().length - ours)) }, machineBusy: round(machineBusy) };
+    return { cores: { ...cores, others: round(Math.max(0, machineBusy * os.cpus().length - ours)) }, machineBusy: round(machineBusy), ...(Object.keys(detail).length ? { detail } : {}) };
   }
 }
 
@@ -239,7 +244,9 @@ export interface WrkResult {
   latency: string;
   /** CPU the server (with its child processes) used during the run, in cores. */
   serverCores?: number;
-  /** okRps of each run when there were two (the best is the one reported). */
+  /** The whole machine's busy share during the run (wrk, the server and the kernel's loopback work share its cores). */
+  machineBusy?: number;
+  /** okRps of each run of the three side-by-side pairs (the pair with the median ratio is the one reported). */
   runsOkRps?: number[];
   /** The X-Cache header of a GET just before and just after the run (the rescue server's). */
   xCache?: { before?: string; after?: string };
@@ -262,6 +269,7 @@ function withDescendants(pid: number): number[] {
 export async function runWrk(url: string, serverPid?: number): Promise<WrkResult> {
   const pids = serverPid ? withDescendants(serverPid) : [];
   const before = pids.reduce((a, p) => a + ticksOf(p), 0);
+  const machineBefore = machineTicks();
   const t0 = Date.now();
   const child = spawn('wrk', ['-t1', '-c50', '-d10s', '--latency', url], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   run.loose.add(child);
@@ -272,6 +280,8 @@ export async function runWrk(url: string, serverPid?: number): Promise<WrkResult
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   run.loose.delete(child);
   const serverCores = pids.length ? round((pids.reduce((a, p) => a + ticksOf(p), 0) - before) / 100 / ((Date.now() - t0) / 1000)) : undefined;
+  const machineAfter = machineTicks();
+  const machineBusy = round((machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total));
   if (code !== 0) throw new Error(`wrk failed (${code}): ${err}${out}`);
   const total = /(\d+) requests in ([\d.]+)(m?s), ([\d.]+)([KMGT]?B) read/.exec(out);
   if (!total) throw new Error(`wrk printed no totals:\n${out}`);
@@ -290,6 +300,7 @@ export async function runWrk(url: string, serverPid?: number): Promise<WrkResult
     bytesPerResponse: Math.round((Number(total[4]) * unit) / Math.max(1, requests)),
     latency: /Latency\s+(\S+\s+\S+\s+\S+)/.exec(out)?.[1]?.replace(/\s+/g, ' ') ?? '',
     serverCores,
+    machineBusy,
   };
 }
 

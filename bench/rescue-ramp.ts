@@ -21,8 +21,12 @@ export interface StepRecord {
   sendLagMsP99: number;
   /** Something that happened during the step (a process died). */
   note?: string;
-  cpu?: { cores: Record<string, number>; machineBusy: number };
-  origin?: { state: string; load: number; redirectProbability: number; egressMbps: number; activeRescuers: number; allowedRps: number };
+  /** detail: per process group within one of `cores` (each rescuer), not counted twice in `others`. */
+  cpu?: { cores: Record<string, number>; machineBusy: number; detail?: Record<string, number> };
+  /** fromReserve: the origin's count of redirects past an allowance so far (a total, not this step's). */
+  origin?: { state: string; load: number; redirectProbability: number; egressMbps: number; activeRescuers: number; allowedRps: number; maxRps: number; fromReserve: number };
+  /** The origin's egress qdisc during the step: what it sent (Mbit/s, on the wire) and the packets it dropped. */
+  originQdisc?: { wireMbps: number; dropped: number };
 }
 
 export const passes = (p: PhaseResult) => p.success >= PASS.minSuccess && p.latencyMs.p95 <= PASS.maxP95Ms;
@@ -62,7 +66,7 @@ export async function ramp(options: {
   stepSeconds: number;
   /** Extra facts per step (CPU, the origin's view). */
   annotate?: (step: StepRecord) => Promise<void>;
-  before?: () => void;
+  before?: () => void | Promise<void>;
   /** Checked after each step: a reason to stop (a process died) ends the ramp. */
   abort?: () => string | undefined;
 }): Promise<Ramp> {
@@ -75,7 +79,7 @@ export async function ramp(options: {
   for (;;) {
     // A step costs its length plus at most the timeout to drain.
     if (steps.length && Date.now() - t0 + options.stepSeconds * 1000 + TIMEOUT_MS > options.budgetMs) break;
-    options.before?.();
+    await options.before?.();
     const p = await options.run(rate);
     const step = stepRecord(p);
     step.servedBy = p.servedBy;
@@ -87,7 +91,9 @@ export async function ramp(options: {
         (p.redirected ? ` (p95 direct ${p.byPath.direct.p95} hit ${p.byPath.rescueHit.p95}/${p.byPath.rescueHit.ok} miss ${p.byPath.rescueMiss.p95}/${p.byPath.rescueMiss.ok})` : '') +
         `${Object.keys(p.errors).length ? ` errors ${JSON.stringify(p.errors)}` : ''}` +
         (step.cpu ? ` cpu ${JSON.stringify(step.cpu.cores)} machine ${Math.round(step.cpu.machineBusy * 100)}%` : '') +
-        (step.origin ? ` origin ${step.origin.state} load ${step.origin.load} p ${step.origin.redirectProbability} rescuers ${step.origin.activeRescuers}` : ''),
+        (step.cpu?.detail ? ` busiest rescuer ${Math.max(...Object.values(step.cpu.detail))} cores` : '') +
+        (step.origin ? ` origin ${step.origin.state} load ${step.origin.load} p ${step.origin.redirectProbability} rescuers ${step.origin.activeRescuers} allowed ${step.origin.allowedRps} most ${step.origin.maxRps} fromReserve ${step.origin.fromReserve}` : '') +
+        (step.originQdisc ? ` qdisc ${step.originQdisc.wireMbps} Mbit/s dropped ${step.originQdisc.dropped}` : ''),
     );
     const aborted = options.abort?.();
     if (aborted) step.note = aborted;

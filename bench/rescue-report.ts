@@ -47,6 +47,8 @@ export function originSummary(view: OriginView): NonNullable<StepRecord['origin'
     egressMbps: round(view.egressMbps, 1),
     activeRescuers: active.length,
     allowedRps: round(active.reduce((a, r) => a + r.allowedRps, 0), 0),
+    maxRps: round(active.reduce((a, r) => a + (r.maxRps ?? r.allowedRps), 0), 0),
+    fromReserve: view.totals.fromReserve ?? 0,
   };
 }
 

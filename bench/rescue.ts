@@ -91,6 +91,8 @@ async function main(): Promise<void> {
   const meter = new CpuMeter(() => [
     { name: 'origin', pids: pidsIn(originHost.ns) },
     { name: 'rescuers', pids: rescuers.flatMap((r) => pidsIn(r.ns)) },
+    // The busiest rescuer is what a CPU limit would show first.
+    ...rescuers.map((r) => ({ name: `rescuer:${r.role}`, pids: pidsIn(r.ns) })),
     { name: 'client', pids: pidsIn(clientHost.ns) },
     // DNS round robin's users (load generator), knot and unbound, once that part has made them.
     { name: 'dnsUsersAndServers', pids: net.hosts.filter((h) => ['users', 'dns', 'resolver'].includes(h.role)).flatMap((h) => pidsIn(h.ns)) },
@@ -187,8 +189,15 @@ async function main(): Promise<void> {
             return undefined;
           }
         };
+        let stepQdisc: { at: number; q?: Awaited<ReturnType<typeof qdiscStats>> } | undefined;
+        const markStep = async () => {
+          meter.reset();
+          stepQdisc = { at: Date.now(), q: await qdiscStats(originHost) };
+        };
         const annotate = async (step: StepRecord) => {
           step.cpu = meter.read();
+          const q = await qdiscStats(originHost);
+          if (q && stepQdisc?.q) step.originQdisc = { wireMbps: round(((q.sentBytes - stepQdisc.q.sentBytes) * 8) / ((Date.now() - stepQdisc.at) / 1000) / 1e6, 1), dropped: q.dropped - stepQdisc.q.dropped };
           const view = await originView();
           if (view) step.origin = originSummary(view);
         };
@@ -242,7 +251,7 @@ async function main(): Promise<void> {
           budgetMs: PER_K_MS,
           stepSeconds: STEP_S,
           annotate,
-          before: () => meter.reset(),
+          before: markStep,
           abort: () => {
             const dead = [origin, ...nodes].filter((p) => p?.crash);
             return dead.length ? `${dead.map((p) => p!.crash!.role).join(', ')} exited during the step` : undefined;
@@ -444,19 +453,20 @@ async function loopbackPart(site: Site): Promise<LoopbackFigures> {
         await sleep(200);
       }
       if (check?.status !== 200) notes.push(`GET ${rescueUrl} answered ${check?.status}: the cache-hit figure may not be of 200s`);
-      log(`loopback: wrk against the rescue server's cached copy ${rescueUrl}`);
-      // Two runs each, interleaved (rescue, nginx, rescue), the best of each kept: on a shared
-      // machine one run can lose a core to someone else for a while.
-      const first = await runWrk(rescueUrl, node.child.pid);
-      log(`loopback: rescue cache hit ${first.okRps} req/s; nginx again, then the rescue server again`);
-      const nginxAgain = await runWrk(`${base}${site.tenKb.path}`, nginx.child.pid);
-      const second = await runWrk(rescueUrl, node.child.pid);
-      const cacheHit = second.okRps > first.okRps ? second : first;
-      cacheHit.runsOkRps = [first.okRps, second.okRps];
-      if (nginxAgain.okRps > nginxWrk.okRps) {
-        nginxAgain.runsOkRps = [nginxWrk.okRps, nginxAgain.okRps];
-        nginxWrk = nginxAgain;
-      } else nginxWrk.runsOkRps = [nginxWrk.okRps, nginxAgain.okRps];
+      log(`loopback: wrk against the rescue server's cached copy ${rescueUrl}, three times, each beside a run against nginx`);
+      // The issue's method: three pairs, each nginx then the rescue server at once after it (on a
+      // shared machine, the two of a pair see the same neighbours), and the median of the three
+      // ratios. The pair with that median is the one reported.
+      const pairs: Array<{ nginx: Awaited<ReturnType<typeof runWrk>>; rescue: Awaited<ReturnType<typeof runWrk>>; ratio: number }> = [];
+      for (let i = 0; i < 3; i++) {
+        const n = await runWrk(`${base}${site.tenKb.path}`, nginx.child.pid);
+        const r = await runWrk(rescueUrl, node.child.pid);
+        pairs.push({ nginx: n, rescue: r, ratio: r.okRps / Math.max(1, n.okRps) });
+        log(`loopback: pair ${i + 1}: nginx ${n.okRps} req/s (${n.serverCores} core, machine ${n.machineBusy}), rescue cache hit ${r.okRps} req/s (${r.serverCores} core, machine ${r.machineBusy}): ${(r.okRps / Math.max(1, n.okRps)).toFixed(2)}`);
+      }
+      const median = [...pairs].sort((a, b) => a.ratio - b.ratio)[1];
+      const cacheHit = { ...median.rescue, runsOkRps: pairs.map((p) => p.rescue.okRps) };
+      nginxWrk = { ...median.nginx, runsOkRps: pairs.map((p) => p.nginx.okRps) };
       const checkAfter = await getOnce(rescueUrl).catch(() => undefined);
       cacheHit.xCache = { before: String(check?.headers['x-cache'] ?? ''), after: String(checkAfter?.headers['x-cache'] ?? '') };
       if (checkAfter?.status !== 200 || checkAfter.bytes !== site.tenKb.size) notes.push(`after wrk, GET ${rescueUrl} answered ${checkAfter?.status} with ${checkAfter?.bytes} bytes: the rescue may have ended during the run`);

@@ -6,15 +6,21 @@ export interface LoadSample {
   intervalMs: number;
   requests: number;
   egressBytes: number;
+  /**
+   * Bytes the requests that arrived in the interval will need: what egress would be if the link
+   * kept up. Egress stops at the link's rate (the rest waits in queues), so past capacity only
+   * this shows how far past it the load is.
+   */
+  demandBytes?: number;
   /** Mean upstream latency over the interval, ms (undefined when no upstream request). */
   upstreamLatencyMs?: number;
   /** Process CPU over the interval as a fraction of one core (0..n). */
   cpu: number;
 }
 
-export interface LoadFigure { load: number; egressLoad: number; cpuLoad: number; latencyLoad: number; requestsPerSecond: number; egressBytesPerSecond: number }
+export interface LoadFigure { load: number; egressLoad: number; demandLoad: number; cpuLoad: number; latencyLoad: number; requestsPerSecond: number; egressBytesPerSecond: number }
 
-const ZERO: LoadFigure = { load: 0, egressLoad: 0, cpuLoad: 0, latencyLoad: 0, requestsPerSecond: 0, egressBytesPerSecond: 0 };
+const ZERO: LoadFigure = { load: 0, egressLoad: 0, demandLoad: 0, cpuLoad: 0, latencyLoad: 0, requestsPerSecond: 0, egressBytesPerSecond: 0 };
 
 function finiteOrZero(x: number | undefined): number {
   return x !== undefined && Number.isFinite(x) && x > 0 ? x : 0;
@@ -39,7 +45,7 @@ export class LoadMonitor {
     if (!(this.alpha > 0 && this.alpha <= 1)) throw new RangeError('alpha must be in (0, 1]');
   }
 
-  /** Adds one sample; the load is the EWMA of max(egress/capacity, cpu/cpuHigh, latency/latencyHigh), each component also EWMA'd for display. */
+  /** Adds one sample; the load is the EWMA of max(egress/capacity, demand/capacity, cpu/cpuHigh, latency/latencyHigh), each component also EWMA'd for display. */
   add(sample: LoadSample): LoadFigure {
     // An empty or nonsensical interval carries no rate information.
     if (!(sample.intervalMs > 0) || !Number.isFinite(sample.intervalMs)) return this.figure;
@@ -47,12 +53,14 @@ export class LoadMonitor {
     const egressBytesPerSecond = finiteOrZero(sample.egressBytes) / seconds;
     const requestsPerSecond = finiteOrZero(sample.requests) / seconds;
     const egressLoad = egressBytesPerSecond / this.capacityBytesPerSecond;
+    const demandLoad = finiteOrZero(sample.demandBytes) / seconds / this.capacityBytesPerSecond;
     const cpuLoad = finiteOrZero(sample.cpu) / this.cpuHigh;
     // No upstream request in the interval says nothing is waiting on upstream: no latency load.
     const latencyLoad = finiteOrZero(sample.upstreamLatencyMs) / this.latencyHighMs;
     const raw: LoadFigure = {
-      load: Math.max(egressLoad, cpuLoad, latencyLoad),
+      load: Math.max(egressLoad, demandLoad, cpuLoad, latencyLoad),
       egressLoad,
+      demandLoad,
       cpuLoad,
       latencyLoad,
       requestsPerSecond,
@@ -68,6 +76,7 @@ export class LoadMonitor {
       this.figure = {
         load: mix('load'),
         egressLoad: mix('egressLoad'),
+        demandLoad: mix('demandLoad'),
         cpuLoad: mix('cpuLoad'),
         latencyLoad: mix('latencyLoad'),
         requestsPerSecond: mix('requestsPerSecond'),

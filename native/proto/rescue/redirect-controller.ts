@@ -11,9 +11,11 @@
 //   load to T is p* = 1 - T (1 - p) / L. p moves to p* only when L leaves the band (inside it p
 //   stays, so the loop does not chase noise); it may rise at once but falls by at most
 //   `maxDecrease` a tick, because a fall returns load to the origin, which is what hurts.
-// - p is capped by what the rescuers allow: sum(allowedRps) / redirectable requests per second,
-//   and by maxProbability. When p* is above that cap, or the redirects use more than 80% of what
-//   the rescuers allow (a rescuer run at its allowance queues), more rescuers are asked for.
+// - p is capped by what the rescuers carry at most: sum(maxRps) / redirectable requests per
+//   second, and by maxProbability (maxRps is past what they allow, and used only when every
+//   allowance is spent: better a rescuer's link at 95% than the origin's, already past its band,
+//   at 100%). When p* is above that cap, or the redirects use more than 80% of what the rescuers
+//   allow (a rescuer run at its allowance queues), more rescuers are asked for.
 // - A rescuer whose allowance has not been needed while L stayed below low for `releaseAfterMs`
 //   is released; when L has stayed below low with p at 0 for `releaseAfterMs`, every rescuer is
 //   released and the origin returns to Normal.
@@ -51,8 +53,8 @@ export interface ControlInput {
   load: number;
   /** Requests per second the origin could redirect (GET/HEAD of resources known cacheable). */
   redirectableRps: number;
-  /** The rescuers serving now, with the rate each allows. */
-  rescuers: ReadonlyArray<{ id: string; allowedRps: number }>;
+  /** The rescuers serving now, with the rate each allows and the most it carries (absent: allowedRps). */
+  rescuers: ReadonlyArray<{ id: string; allowedRps: number; maxRps?: number }>;
   /** Rescuers asked and not yet answered. */
   pending: number;
 }
@@ -101,7 +103,8 @@ export class RedirectController {
     }
 
     const allowed = input.rescuers.reduce((sum, r) => sum + r.allowedRps, 0);
-    const cap = Math.min(this.config.maxProbability, input.redirectableRps > 0 ? allowed / input.redirectableRps : allowed > 0 ? this.config.maxProbability : 0);
+    const most = input.rescuers.reduce((sum, r) => sum + Math.max(r.allowedRps, r.maxRps ?? 0), 0);
+    const cap = Math.min(this.config.maxProbability, input.redirectableRps > 0 ? most / input.redirectableRps : most > 0 ? this.config.maxProbability : 0);
     const wanted = this.wantedProbability(input.load);
     const before = this.p;
     let next = wanted === undefined ? this.p : wanted;

@@ -8,6 +8,7 @@ import { serviceKey, type OverlayRecord, type ServiceValue, publicKeyFromRaw } f
 import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, MAX_PEERS, rescueUrl, signDsrp, type AcceptMessage, type DsrpMessage, type LoadMessage, type ReleaseMessage, type SosMessage } from '../../wire/rescue/dsrp.js';
 import { checkContentDigest, verifyResponse } from '../../wire/rescue/http-signature.js';
 import { decodeBody } from '../../wire/sip/message.js';
+import { chooseRescuer } from '../../proto/rescue/rescuer-choice.js';
 import type { HttpFetcher } from '../../transport/http.js';
 import type { OverlayService } from '../overlay/index.js';
 import type { RescuerView } from '../rescue/index.js';
@@ -29,12 +30,16 @@ interface Rescuer {
   key: string;
   http: string;
   allowedRps: number;
+  /** The most its donation carries (>= allowedRps): the reserve past allowedRps is used only when every allowance is spent. */
+  maxRps: number;
   state: RescuerView['state'];
   reason?: string;
   redirected: number;
   lastReport: number;
   tokens: number;
   tokensAt: number;
+  /** A second bucket at maxRps - allowedRps: the reserve. */
+  reserveTokens: number;
   /** DNS round robin: requests it served by the site's name, in all and per second (from its last report). */
   byName: number;
   byNameRps: number;
@@ -81,12 +86,13 @@ export class RescuerPool {
   private candidates: RescuerCandidate[] = [];
   private lastDiscovery = 0;
   private spotCheckTurn = 0;
-  readonly counters = { spotChecks: 0, spotCheckFailures: 0, asked: 0, refused: 0, byName: 0, refusedHosts: 0 };
+  /** fromReserve: redirects sent past a rescuer's allowance, into its reserve (every allowance was spent). */
+  readonly counters = { spotChecks: 0, spotCheckFailures: 0, asked: 0, refused: 0, byName: 0, refusedHosts: 0, fromReserve: 0 };
 
   constructor(private readonly options: RescuerPoolOptions) {}
 
-  get active(): Array<{ id: string; allowedRps: number }> {
-    return [...this.rescuers.values()].filter((r) => r.state === 'active').map((r) => ({ id: r.key, allowedRps: r.allowedRps }));
+  get active(): Array<{ id: string; allowedRps: number; maxRps: number }> {
+    return [...this.rescuers.values()].filter((r) => r.state === 'active').map((r) => ({ id: r.key, allowedRps: r.allowedRps, maxRps: r.maxRps }));
   }
   get pending(): number {
     return this.asking.size;
@@ -98,6 +104,7 @@ export class RescuerPool {
       httpUrl: r.http,
       sipContact: r.candidate.sip,
       allowedRps: r.allowedRps,
+      ...(r.maxRps > r.allowedRps ? { maxRps: r.maxRps } : {}),
       redirected: r.redirected,
       ...(r.candidate.rttMs !== undefined ? { rttMs: Math.round(r.candidate.rttMs * 10) / 10 } : {}),
       state: r.state,
@@ -187,11 +194,13 @@ export class RescuerPool {
         key: answer.key,
         http: answer.http,
         allowedRps: answer.allowedRps,
+        maxRps: Math.max(answer.allowedRps, answer.maxRps ?? 0),
         state: 'active',
         redirected: 0,
         lastReport: now,
         tokens: answer.allowedRps / 2,
         tokensAt: now,
+        reserveTokens: 0,
         byName: 0,
         byNameRps: 0,
         refusedHosts: 0,
@@ -210,36 +219,21 @@ export class RescuerPool {
   }
 
   /**
-   * A rescuer for one redirect, chosen in proportion to the rate each allowed among those with a
-   * token left in their bucket (each is held to the rate it allowed); undefined when none has
-   * room, and the origin serves the request itself. Spreading redirects keeps every rescuer's
-   * link below saturation, where queueing would add latency; each rescuer's cache then warms
-   * with one fetch per resource.
+   * A rescuer for one redirect (rescuer-choice.ts: in proportion to what each allowed, each held
+   * to it; the reserves only when every allowance is spent); undefined when none has room, and
+   * the origin serves the request itself. Spreading redirects keeps every rescuer's link below
+   * saturation; each rescuer's cache then warms with one fetch per resource.
    */
   pick(random: number, trusted?: (key: string) => string | undefined): { key: string; url: (originId: string, path: string) => string } | undefined {
-    const now = this.options.now();
-    const ready: Rescuer[] = [];
-    let weight = 0;
-    for (const r of this.rescuers.values()) {
-      if (r.state !== 'active') continue;
-      // Given `trusted`, only rescuers it names a base URL for (trusted, verified) take the request.
-      if (trusted && !trusted(r.key)) continue;
-      r.tokens = Math.min(Math.max(1, r.allowedRps / 2), r.tokens + ((now - r.tokensAt) / 1000) * r.allowedRps);
-      r.tokensAt = now;
-      if (r.tokens < 1) continue;
-      ready.push(r);
-      weight += r.allowedRps;
-    }
-    let x = random * weight;
-    for (const r of ready) {
-      x -= r.allowedRps;
-      if (x > 0 && r !== ready[ready.length - 1]) continue;
-      r.tokens -= 1;
-      r.redirected++;
-      const base = trusted?.(r.key) ?? r.http;
-      return { key: r.key, url: (originId, path) => rescueUrl(base, originId, path) };
-    }
-    return undefined;
+    // Given `trusted`, only rescuers it names a base URL for (trusted, verified) take the request.
+    const serving = [...this.rescuers.values()].filter((r) => r.state === 'active' && (!trusted || trusted(r.key)));
+    const chosen = chooseRescuer(serving, random, this.options.now());
+    if (!chosen) return undefined;
+    const r = chosen.rescuer;
+    r.redirected++;
+    if (chosen.fromReserve) this.counters.fromReserve++;
+    const base = trusted?.(r.key) ?? r.http;
+    return { key: r.key, url: (originId, path) => rescueUrl(base, originId, path) };
   }
 
   /** DSRP from a rescuer (load reports, shutdown); true when it was DSRP. */
@@ -273,6 +267,7 @@ export class RescuerPool {
       this.options.trust?.load(m);
       if (m.allowedRps !== rescuer.allowedRps) this.options.onEvent(`rescuer ${fingerprint(m.key)} now allows ${m.allowedRps} requests/s (was ${rescuer.allowedRps})`);
       rescuer.allowedRps = m.allowedRps;
+      rescuer.maxRps = Math.max(m.allowedRps, m.maxRps ?? 0);
       incoming.respond(200);
     } else if (m.type === 'shutdown') {
       this.retire(rescuer, 'released', `shut down: ${m.reason}`);

@@ -79,10 +79,13 @@ export class OriginService {
   private readonly cpu = cpuMeter();
   private tickTimer?: TimerHandle;
   private lastTick = 0;
-  private second = { requests: 0, redirectable: 0, egress: 0, latencyMs: 0, upstream: 0 };
+  /** demand: bytes the requests taken in need (load-monitor.ts): a known path's size, else the mean. */
+  private second = { requests: 0, redirectable: 0, egress: 0, demand: 0, latencyMs: 0, upstream: 0 };
   private redirectableRps = 0;
   private meanBytes = 30_000;
-  private figure: LoadFigure = { load: 0, egressLoad: 0, cpuLoad: 0, latencyLoad: 0, requestsPerSecond: 0, egressBytesPerSecond: 0 };
+  /** Mean size of every response passed through (cacheable or not): a request's demand when its path's size is unknown. */
+  private responseMean = 0;
+  private figure: LoadFigure = { load: 0, egressLoad: 0, demandLoad: 0, cpuLoad: 0, latencyLoad: 0, requestsPerSecond: 0, egressBytesPerSecond: 0 };
   private lastCpu = 0;
   private lastLatency = 0;
   private readonly totals = { requests: 0, redirected: 0, served: 0, upstreamErrors: 0 };
@@ -218,6 +221,7 @@ export class OriginService {
         spotCheckFailures: this.pool.counters.spotCheckFailures,
         byName: this.pool.counters.byName,
         refusedHosts: this.pool.counters.refusedHosts,
+        fromReserve: this.pool.counters.fromReserve,
       },
       ...(this.dns ? { dns: this.dns.view() } : {}),
       log: [...this.log],
@@ -248,10 +252,12 @@ export class OriginService {
           res.writeHead(302, { location, 'cache-control': 'no-store', 'content-length': '0' });
           res.end();
           this.second.egress += head.length + 120;
+          this.second.demand += head.length + 120;
           return;
         }
       }
     }
+    this.second.demand += this.cacheable.get(path) ?? this.responseMean;
     await this.pass(req, res, path, method);
   }
 
@@ -282,6 +288,7 @@ export class OriginService {
         });
         upRes.pipe(res);
         upRes.on('end', () => {
+          this.responseMean = this.responseMean ? 0.95 * this.responseMean + 0.05 * size : size;
           // Learnt once the whole body passed: a chunked (dynamic) response has no length before.
           this.learn(path, method, status, req, resHeaders, size);
           this.totals.served++;
@@ -356,6 +363,7 @@ export class OriginService {
 
   /** A rescue server's fetch: the whole response, signed, and never redirected. */
   private async serveRescuer(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    this.second.demand += (this.cacheable.get(path) ?? this.responseMean) + 400;
     const headers: Record<string, string> = {};
     for (const name of ['if-none-match', 'if-modified-since', 'accept', 'accept-language']) {
       const v = req.headers[name];
@@ -401,10 +409,10 @@ export class OriginService {
     const intervalMs = Math.max(1, now - this.lastTick);
     this.lastTick = now;
     const s = this.second;
-    this.second = { requests: 0, redirectable: 0, egress: 0, latencyMs: 0, upstream: 0 };
+    this.second = { requests: 0, redirectable: 0, egress: 0, demand: 0, latencyMs: 0, upstream: 0 };
     this.lastCpu = this.cpu();
     this.lastLatency = s.upstream ? s.latencyMs / s.upstream : this.lastLatency;
-    this.figure = this.monitor.add({ intervalMs, requests: s.requests, egressBytes: s.egress, upstreamLatencyMs: s.upstream ? s.latencyMs / s.upstream : undefined, cpu: this.lastCpu });
+    this.figure = this.monitor.add({ intervalMs, requests: s.requests, egressBytes: s.egress, demandBytes: s.demand, upstreamLatencyMs: s.upstream ? s.latencyMs / s.upstream : undefined, cpu: this.lastCpu });
     this.redirectableRps = 0.5 * this.redirectableRps + 0.5 * ((s.redirectable * 1000) / intervalMs);
     this.pool.checkSilence();
     this.trust?.tick();
@@ -433,14 +441,14 @@ export class OriginService {
    * and take them out of DNS, just because DNS moved the crowd away), and each rescuer's
    * allowance less what it serves by name (which redirects cannot use).
    */
-  private withDnsLoad(): { load: number; rescuers: Array<{ id: string; allowedRps: number }> } {
+  private withDnsLoad(): { load: number; rescuers: Array<{ id: string; allowedRps: number; maxRps: number }> } {
     const rates = this.pool.byNameRates();
     let byNameRps = 0;
     for (const rps of rates.values()) byNameRps += rps;
     if (!this.dns || byNameRps === 0) return { load: this.figure.load, rescuers: this.pool.active };
     return {
       load: this.figure.load + (byNameRps * this.meanBytes) / this.options.capacityBytesPerSecond,
-      rescuers: this.pool.active.map((r) => ({ id: r.id, allowedRps: Math.max(0, r.allowedRps - (rates.get(r.id) ?? 0)) })),
+      rescuers: this.pool.active.map((r) => ({ id: r.id, allowedRps: Math.max(0, r.allowedRps - (rates.get(r.id) ?? 0)), maxRps: Math.max(0, r.maxRps - (rates.get(r.id) ?? 0)) })),
     };
   }
 

@@ -6,7 +6,7 @@ export function renderOriginStatusPage(view: OriginView, site: string): string {
   const rows = view.rescuers
     .map(
       (r) =>
-        `<tr><td>${esc(r.id)}</td><td>${esc(r.httpUrl)}</td><td>${esc(r.state)}${r.reason ? ` (${esc(r.reason)})` : ''}</td><td>${r.allowedRps}</td><td>${r.redirected}</td><td>${r.byName ?? 0}</td><td>${r.refusedHosts ?? 0}</td><td>${r.rttMs ?? ''}</td></tr>`,
+        `<tr><td>${esc(r.id)}</td><td>${esc(r.httpUrl)}</td><td>${esc(r.state)}${r.reason ? ` (${esc(r.reason)})` : ''}</td><td>${r.allowedRps}${r.maxRps ? ` (at most ${r.maxRps})` : ''}</td><td>${r.redirected}</td><td>${r.byName ?? 0}</td><td>${r.refusedHosts ?? 0}</td><td>${r.rttMs ?? ''}</td></tr>`,
     )
     .join('');
   const log = view.log
@@ -28,7 +28,7 @@ export function renderOriginStatusPage(view: OriginView, site: string): string {
 <dt>Egress</dt><dd>${view.egressMbps} of ${view.capacityMbps} Mbit/s</dd>
 <dt>Upstream latency</dt><dd>${view.upstreamLatencyMs} ms</dd>
 <dt>CPU</dt><dd>${(view.cpu * 100).toFixed(0)}% of a core</dd>
-<dt>Totals</dt><dd>${view.totals.requests} requests, ${view.totals.redirected} redirected, ${view.totals.served} served, ${view.totals.upstreamErrors} upstream errors, ${view.totals.spotChecks} spot checks (${view.totals.spotCheckFailures} failed)</dd>
+<dt>Totals</dt><dd>${view.totals.requests} requests, ${view.totals.redirected} redirected (${view.totals.fromReserve ?? 0} past an allowance, into a donation's reserve), ${view.totals.served} served, ${view.totals.upstreamErrors} upstream errors, ${view.totals.spotChecks} spot checks (${view.totals.spotCheckFailures} failed)</dd>
 <dt>By name at rescuers</dt><dd>${view.totals.byName} served, ${view.totals.refusedHosts} refused for host names no site gave them</dd>
 </dl>
 ${dnsSection(view)}

@@ -25,6 +25,8 @@ import { publicKeyFromRaw } from '../../wire/overlay/record.js';
 import { ACCEPT_SIGNATURE, checkContentDigest, verifyResponse } from '../../wire/rescue/http-signature.js';
 import { hostOnly, MAX_RESCUE_OBJECT_BYTES, RESCUE_PATH_PREFIX, RESCUER_HEADER, rescueUrl } from '../../wire/rescue/dsrp.js';
 import { writePaced, type FetchedResponse, type HttpFetcher } from '../../transport/http.js';
+import type { FastAnswer, FastHandler } from '../../transport/http-fast-lane.js';
+import { responseHead } from '../../wire/http/simple-request.js';
 import type { CachedMeta, RescueCache } from './rescue-cache.js';
 import type { RescueSession } from './rescue-session.js';
 
@@ -60,6 +62,8 @@ export const PINNED_MAX_MS = 300_000;
 const pinnedFor = () => PINNED_MAX_MS * (0.8 + 0.4 * Math.random());
 
 type Outcome = 'hit' | 'miss' | 'revalidated' | 'stale';
+/** Reason phrases of the statuses a cache stores (RFC 9110 15); a client reads only the code. */
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 203: 'Non-Authoritative Information', 204: 'No Content', 206: 'Partial Content', 300: 'Multiple Choices', 301: 'Moved Permanently', 308: 'Permanent Redirect', 404: 'Not Found', 405: 'Method Not Allowed', 410: 'Gone', 414: 'URI Too Long', 501: 'Not Implemented' };
 const X_CACHE: Record<Outcome, string> = { hit: 'HIT', miss: 'MISS', revalidated: 'REVALIDATED', stale: 'STALE' };
 type Stored = { meta: CachedMeta; body: Buffer };
 interface Prepared {
@@ -76,6 +80,8 @@ export class RescueProxy {
   private readonly inflight = new Map<string, Promise<Stored | FetchFailure>>();
   private readonly now: () => number;
   private readonly preparedByMeta = new WeakMap<CachedMeta, Prepared>();
+  /** The fast lane's bytes of a stored response, made again when its Age (whole seconds) moves on. */
+  private readonly fastBytes = new WeakMap<CachedMeta, { age: number; pieces: Buffer[] }>();
 
   constructor(private readonly options: RescueProxyOptions) {
     this.now = options.now ?? Date.now;
@@ -149,6 +155,57 @@ export class RescueProxy {
       outcome = 'miss';
     }
     await this.serve(req, res, session, stored, outcome, requestHeaders['if-none-match'], byName);
+  }
+
+  /**
+   * The fast lane (transport/http-fast-lane.ts): the answer to a simple GET (no cache directives,
+   * no conditionals, see wire/http/simple-request.ts) when it is a fresh entry in memory of an
+   * active rescue, as prebuilt bytes: the same status, headers and body handle() would send, paced
+   * and counted the same. Anything else is undefined, and handle() answers it.
+   */
+  readonly fast: FastHandler = (request) => {
+    if (request.method !== 'GET') return undefined;
+    let parsed = parseRescuePath(request.target);
+    let session: RescueSession | undefined;
+    const byName = !parsed && isNamedHost(request.host);
+    if (byName) {
+      session = this.options.sessionByHost(hostOnly(request.host));
+      const path = sitePath(request.target);
+      if (!session || !path) return undefined;
+      parsed = { originId: session.originId, path };
+    } else {
+      if (!parsed) return undefined;
+      session = this.options.session(parsed.originId);
+    }
+    if (!session || session.state !== 'active') return undefined;
+    const hot = this.options.cache.getHot(`${session.originId} ${parsed.path}`);
+    if (!hot) return undefined;
+    const p = this.prepared(hot.meta);
+    const now = this.now();
+    if (now >= p.freshUntil) return undefined;
+    this.counters.requests++;
+    const served = session;
+    const answer: FastAnswer = {
+      pieces: this.fastPieces(hot, p, now),
+      book: (bytes) => this.options.pace(bytes),
+      sent: () => this.options.onServed(served, hot.body.length + p.headerBytes, true, byName),
+    };
+    return answer;
+  };
+
+  /** Head and body as handle() would write them, in pieces of at most 64 KB (each paced on its own, as writePaced does). */
+  private fastPieces(stored: Stored, p: Prepared, now: number): Buffer[] {
+    const age = Math.max(0, Math.floor((p.ageAtResponse + now - stored.meta.responseTime) / 1000));
+    const kept = this.fastBytes.get(stored.meta);
+    if (kept && kept.age === age) return kept.pieces;
+    const fields: Array<[string, string]> = Object.entries(p.headers);
+    fields.push(['age', String(age)], ['x-cache', X_CACHE.hit], ['content-length', String(stored.body.length)], ['connection', 'keep-alive'], ['keep-alive', 'timeout=30']);
+    const head = responseHead(stored.meta.status, STATUS_TEXT[stored.meta.status] ?? 'OK', fields);
+    const chunk = 64 * 1024;
+    const pieces: Buffer[] = [Buffer.concat([head, stored.body.subarray(0, chunk)])];
+    for (let offset = chunk; offset < stored.body.length; offset += chunk) pieces.push(stored.body.subarray(offset, offset + chunk));
+    this.fastBytes.set(stored.meta, { age, pieces });
+    return pieces;
   }
 
   /**

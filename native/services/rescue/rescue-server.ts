@@ -11,7 +11,8 @@ import type { TimerHandle, TimerHost } from '../../proto/sip/timers.js';
 import { DailyVolume, TokenBucket } from '../../proto/rescue/token-bucket.js';
 import { serviceKey, serviceSlot, signRecord, type ServiceValue, type UnsignedRecord } from '../../wire/overlay/record.js';
 import { decodeDsrp, DSRP_CONTENT_TYPE, encodeDsrp, signDsrp, type AcceptMessage, type DsrpMessage, type LoadMessage, type RejectMessage, type ShutdownMessage, type SosMessage } from '../../wire/rescue/dsrp.js';
-import { HttpFetcher, listenHttp, listenHttps, type HttpListener } from '../../transport/http.js';
+import { HttpFetcher, listenHttps, type HttpListener } from '../../transport/http.js';
+import { listenHttpWithFastLane } from '../../transport/http-fast-lane.js';
 import { decodeBody } from '../../wire/sip/message.js';
 import type { SettingsRepository } from '../../storage/repositories/settings-repository.js';
 import { UserError } from '../errors.js';
@@ -47,6 +48,12 @@ const ADVERT_TTL_MS = 3 * 60_000;
 const WIRE_OVERHEAD = 1.05;
 /** The share of the donation origins may count on; the rest absorbs bursts and large responses. */
 const ALLOWED_SHARE = 0.75;
+/**
+ * The share an origin may use when every rescuer's allowance is spent (its own link would carry
+ * the rest, and it is the one that breaks first): the pacing holds the donation in any case, and
+ * 5% is left for the error in the mean response size.
+ */
+const MAX_SHARE = 0.95;
 
 export interface RescueServerOptions {
   stack: SipStack;
@@ -259,19 +266,23 @@ export class RescueServer {
     this.reallocate();
     const session = this.sessions.get(sos.origin)!;
     const tls = this.trust.acceptTls(this.httpsUrl);
-    return this.sign<AcceptMessage>({ type: 'accept', origin: sos.origin, at: now, http: this.httpUrl!, allowedRps: session.allowedRps, ...(tls ? { tls } : {}) });
+    return this.sign<AcceptMessage>({ type: 'accept', origin: sos.origin, at: now, http: this.httpUrl!, allowedRps: session.allowedRps, maxRps: session.maxRps, ...(tls ? { tls } : {}) });
   }
 
   /**
    * Shares the donation among the sites helped: each gets a rate its mean response size fits in
-   * at 75% of the donation, so the link is never saturated (at 90% and more, a large response
-   * waits behind others long enough to break a second).
+   * at 75% of the donation, so the link is not saturated in the usual case (at 90% and more, a
+   * large response waits behind others long enough to break a second), and up to 95% for
+   * when the origin has no other place for its users but its own, fuller, link.
    */
   private reallocate(): void {
     const active = [...this.active()];
     if (!active.length) return;
-    const share = (mbit(this.settings.donateMbit) * ALLOWED_SHARE) / active.length;
-    for (const s of active) s.allowedRps = Math.max(1, Math.round((share / (s.meanBytes * WIRE_OVERHEAD)) * 10) / 10);
+    const rps = (share: number, s: RescueSession) => Math.max(1, Math.round(((mbit(this.settings.donateMbit) * share) / active.length / (s.meanBytes * WIRE_OVERHEAD)) * 10) / 10);
+    for (const s of active) {
+      s.allowedRps = rps(ALLOWED_SHARE, s);
+      s.maxRps = Math.max(s.allowedRps, rps(MAX_SHARE, s));
+    }
   }
 
   // ---- the per-second tick: samples, load reports, caps, advertisement
@@ -306,6 +317,7 @@ export class RescueServer {
       origin: session.originId,
       at: this.now(),
       allowedRps: session.allowedRps,
+      maxRps: session.maxRps,
       load: this.servedRate / mbit(this.settings.donateMbit),
       served: session.servedSinceReport,
       hits: session.hitsSinceReport,
@@ -399,7 +411,8 @@ export class RescueServer {
         now: this.now,
       });
       const proxy = this.proxy;
-      this.http = await listenHttp((req, res) => proxy.handle(req, res), { host: this.options.bind, port: this.options.port ?? 0, what: 'Rescue' });
+      // Fresh cache hits in memory are answered from prebuilt bytes; the rest by node:http (http-fast-lane.ts).
+      this.http = await listenHttpWithFastLane((req, res) => proxy.handle(req, res), proxy.fast, { host: this.options.bind, port: this.options.port ?? 0, what: 'Rescue' });
       this.https = await this.listenTrusted(proxy);
     }
     this.advertisedAt = 0;

@@ -6,6 +6,8 @@ import type { RescueSiteView } from './rescue-view.js';
 export class RescueSession {
   state: 'active' | 'ended' = 'active';
   allowedRps = 0;
+  /** What this site's share of the donation carries at most, for when the origin's allowances are all spent. */
+  maxRps = 0;
   requestsServed = 0;
   bytesServed = 0;
   cacheHits = 0;

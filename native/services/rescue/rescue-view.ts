@@ -82,6 +82,8 @@ export interface RescuerView {
   httpUrl: string;
   sipContact: string;
   allowedRps: number;
+  /** The most its donation carries, used only when every rescuer's allowance is spent. */
+  maxRps?: number;
   /** Redirects sent to it. */
   redirected: number;
   rttMs?: number;
@@ -127,7 +129,8 @@ export interface OriginView {
   upstreamLatencyMs: number;
   cpu: number;
   rescuers: RescuerView[];
-  totals: { requests: number; redirected: number; served: number; upstreamErrors: number; spotChecks: number; spotCheckFailures: number; byName: number; refusedHosts: number };
+  /** fromReserve: redirects past a rescuer's allowance, into the reserve of its donation (every allowance was spent). */
+  totals: { requests: number; redirected: number; served: number; upstreamErrors: number; spotChecks: number; spotCheckFailures: number; byName: number; refusedHosts: number; fromReserve?: number };
   /** DNS round robin, when `--dns-update` is given. */
   dns?: DnsRoundRobinView;
   /** Recent state changes and rescuer events, newest last. */

@@ -84,6 +84,12 @@ export interface AcceptMessage extends Signed {
   /** Where users are redirected to: http://HOST:PORT (the path is /r/ORIGIN-ID/...). */
   http: string;
   allowedRps: number;
+  /**
+   * What the donation carries at most (>= allowedRps): the origin may go past allowedRps, up to
+   * this, only when every rescuer's allowance is spent and its own link would carry the rest.
+   * Absent (older rescuers): allowedRps.
+   */
+  maxRps?: number;
   /** Trusted rescue (rescue-trust.ts): the rescuer's TLS key and where it serves HTTPS. */
   tls?: AcceptTls;
 }
@@ -118,6 +124,8 @@ export interface LoadMessage extends Signed {
   type: 'load';
   /** The rate the origin may send from now on (lowered when the rescue server's own load or caps require). */
   allowedRps: number;
+  /** As in accept: the most the donation carries, for when every allowance is spent. */
+  maxRps?: number;
   /** The rescue server's load in [0, 1+]: served bandwidth against its donation. */
   load: number;
   /** Requests it served for this origin since the last report, and how many came from its cache. */
@@ -250,7 +258,8 @@ function checkShape(m: Record<string, unknown>): string | undefined {
         const tls = m.tls as Record<string, unknown> | null;
         if (!tls || typeof tls !== 'object' || !b64url(tls.spki, 400) || typeof tls.https !== 'string' || !/^https:\/\//.test(tls.https) || !isHttpUrl(tls.https)) return 'bad tls';
       }
-      return rate(m.allowedRps) ? undefined : 'bad allowedRps';
+      if (!rate(m.allowedRps)) return 'bad allowedRps';
+      return m.maxRps === undefined || (rate(m.maxRps) && (m.maxRps as number) >= (m.allowedRps as number)) ? undefined : 'bad maxRps';
     case 'trust':
       if (m.host !== undefined || m.chain !== undefined) {
         if (typeof m.host !== 'string' || !HOST_NAME.test(m.host)) return 'bad rescue host name';
@@ -269,6 +278,7 @@ function checkShape(m: Record<string, unknown>): string | undefined {
       return undefined;
     case 'load':
       if (!rate(m.allowedRps) || !rate(m.served) || !rate(m.hits)) return 'bad load figures';
+      if (m.maxRps !== undefined && !(rate(m.maxRps) && (m.maxRps as number) >= (m.allowedRps as number))) return 'bad maxRps';
       if ((m.byName !== undefined && !rate(m.byName)) || (m.refusedHosts !== undefined && !rate(m.refusedHosts))) return 'bad load figures';
       if (m.purgeSeq !== undefined && !(Number.isSafeInteger(m.purgeSeq) && (m.purgeSeq as number) >= 0)) return 'bad purgeSeq';
       if (m.purgesRefused !== undefined && !rate(m.purgesRefused)) return 'bad purgesRefused';

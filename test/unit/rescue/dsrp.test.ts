@@ -66,6 +66,23 @@ describe('DSRP', () => {
     assert.equal(decoded.message.key, rescuer.raw.toString('base64url'));
   });
 
+  it('an accept and a load report may say the most the donation carries, never less than the rate allowed', () => {
+    const accept = (extra: Record<string, unknown>) =>
+      signDsrp<AcceptMessage>({ type: 'accept', origin: originId, at: NOW, http: 'http://198.51.100.7:8099', allowedRps: 40, ...extra } as never, rescuer.raw, rescuer.pkcs8);
+    const decoded = decodeDsrp(encodeDsrp(accept({ maxRps: 50.5 })), NOW);
+    assert.ok(decoded.ok && decoded.message.type === 'accept');
+    assert.equal(decoded.message.maxRps, 50.5);
+    assert.deepEqual(decodeDsrp(encodeDsrp(accept({ maxRps: 39 })), NOW), { ok: false, reason: 'bad maxRps' });
+    assert.deepEqual(decodeDsrp(encodeDsrp(accept({ maxRps: 'lots' })), NOW), { ok: false, reason: 'bad maxRps' });
+    const load = (extra: Record<string, unknown>) =>
+      signDsrp<LoadMessage>({ type: 'load', origin: originId, at: NOW, allowedRps: 10, load: 0.5, served: 20, hits: 18, ...extra } as never, rescuer.raw, rescuer.pkcs8);
+    const report = decodeDsrp(encodeDsrp(load({ maxRps: 12.5 })), NOW);
+    assert.ok(report.ok);
+    assert.equal((report.message as LoadMessage).maxRps, 12.5);
+    assert.deepEqual(decodeDsrp(encodeDsrp(load({ maxRps: 9 })), NOW), { ok: false, reason: 'bad maxRps' });
+    assert.deepEqual(decodeDsrp(encodeDsrp(load({ maxRps: Infinity })), NOW), { ok: false, reason: 'bad maxRps' });
+  });
+
   it('drops junk with a reason instead of throwing', () => {
     for (const [body, reason] of [
       ['', 'not JSON'],

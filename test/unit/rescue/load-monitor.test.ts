@@ -36,6 +36,19 @@ describe('load monitor', () => {
     assert.ok(load < after, 'but it is smoothed, not jumped');
   });
 
+  it('reads past capacity from the demand when egress stops at the link\'s rate', () => {
+    const m = new LoadMonitor({ capacityBytesPerSecond: CAPACITY });
+    // The link carries its capacity and no more; the requests taken in need 1.6 times that.
+    let f = m.add(sample({ egressBytes: CAPACITY, demandBytes: 1.6 * CAPACITY }));
+    for (let i = 0; i < 6; i++) f = m.add(sample({ egressBytes: CAPACITY, demandBytes: 1.6 * CAPACITY }));
+    assert.ok(Math.abs(f.egressLoad - 1) < 1e-9);
+    assert.ok(Math.abs(f.demandLoad - 1.6) < 1e-9);
+    assert.ok(Math.abs(f.load - 1.6) < 1e-9, `load ${f.load}: how far past capacity, which egress alone cannot show`);
+    // No demand figure (an interval with nothing taken in) leaves egress as the measure.
+    const plain = new LoadMonitor({ capacityBytesPerSecond: CAPACITY }).add(sample({ egressBytes: 0.5 * CAPACITY }));
+    assert.equal(plain.load, 0.5);
+  });
+
   it('takes the largest component as the load', () => {
     const egress = new LoadMonitor({ capacityBytesPerSecond: CAPACITY });
     assert.ok(Math.abs(egress.add(sample({ egressBytes: 8_000_000, cpu: 0.45, upstreamLatencyMs: 200 })).load - 0.8) < 1e-9);

@@ -77,6 +77,19 @@ describe('redirect controller', () => {
     assert.ok(load <= 0.8 + 1e-9, `load ${load.toFixed(2)} back under the high mark`);
   });
 
+  it('lets p reach into the rescuers\' reserves (maxRps) when their allowances cannot carry what the band needs', () => {
+    const controller = new RedirectController({ low: 0.6, high: 0.8 });
+    // 100 allowed, 125 at most, 200 redirectable: p may reach 0.625, not only 0.5.
+    const rescuers = [{ id: 'a', allowedRps: 100, maxRps: 125 }];
+    const d = controller.tick({ now: 1000, load: 5, redirectableRps: 200, rescuers, pending: 1 });
+    assert.ok(Math.abs(d.probability - 0.625) < 1e-9, `p is ${d.probability}`);
+    const older = new RedirectController({ low: 0.6, high: 0.8 }).tick({ now: 1000, load: 5, redirectableRps: 200, rescuers: [{ id: 'a', allowedRps: 100 }], pending: 1 });
+    assert.ok(Math.abs(older.probability - 0.5) < 1e-9, 'a rescuer that names no maxRps is held to its allowance');
+    // More rescuers are still asked for: the redirects use more than 80% of what is allowed.
+    const later = controller.tick({ now: 3000, load: 5, redirectableRps: 200, rescuers, pending: 0 });
+    assert.ok(later.ask >= 1);
+  });
+
   it('asks for more rescuers once the redirects use most of what the rescuers allow, before they queue', () => {
     const controller = new RedirectController({ low: 0.6, high: 0.8, askBatch: 5 });
     const rescuers = [{ id: 'a', allowedRps: 100 }];
