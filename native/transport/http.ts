@@ -151,7 +151,16 @@ export async function writePaced(res: ServerResponse, body: Buffer, delayFor: (b
     const chunk = body.subarray(offset, offset + chunkBytes);
     const wait = delayFor(chunk.length + (offset === 0 ? headerBytes : 0));
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', () => resolve()).once('close', () => resolve()));
+    if (!res.write(chunk)) {
+      // Whichever comes first removes the other: a kept-alive answer waits many times.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done).off('close', done);
+          resolve();
+        };
+        res.once('drain', done).once('close', done);
+      });
+    }
   }
   res.end();
 }
