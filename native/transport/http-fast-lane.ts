@@ -8,7 +8,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { parseSimpleRequestHead, type SimpleRequestHead } from '../wire/http/simple-request.js';
-import type { HttpHandler, HttpListener } from './http.js';
+import { guarded, type HttpHandler, type HttpListener } from './http.js';
 
 /** A ready answer: its bytes in pieces, each paced (`wait` says how long before it may go). */
 export interface FastAnswer {
@@ -26,12 +26,7 @@ export type FastHandler = (request: Extract<SimpleRequestHead, { kind: 'simple' 
 const KEEP_ALIVE_MS = 30_000;
 
 export async function listenHttpWithFastLane(handler: HttpHandler, fast: FastHandler, options: { host: string; port: number; what: string }): Promise<HttpListener> {
-  const full = http.createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requestTimeout: 60_000 }, (req, res) => {
-    Promise.resolve(handler(req, res)).catch(() => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end();
-    });
-  });
+  const full = http.createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requestTimeout: 60_000 }, guarded(handler));
   full.on('clientError', (_e, socket) => socket.destroy());
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {

@@ -44,7 +44,7 @@ export function listenHttps(
 }
 
 /** A handler whose failure ends its response with 500 instead of leaving the client waiting. */
-function guarded(handler: HttpHandler): HttpHandler {
+export function guarded(handler: HttpHandler): HttpHandler {
   return (req, res) => {
     Promise.resolve(handler(req, res)).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
