@@ -204,6 +204,8 @@ export interface OverlayStatus {
     defendedFetches: number;
     /** Puts that found a replica lacking what the primary took, and wrote it there. */
     replicaRepairs: number;
+    /** Fetches that found a holder without a record another holder had, and gave it the record (a second "not found" from it makes it a suspect). */
+    fetchRepairs: number;
     /** The record store: records and serialized bytes held, and writes refused by reason (quotas, not responsible, bad signature...). */
     store: { records: number; bytes: number; refused: Record<string, number> };
     /** Node references refused because their ID proof failed, by reason (missing, malformed, wrong-id, too-little-work). */

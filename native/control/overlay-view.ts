@@ -49,6 +49,7 @@ export function overlayStatusView(service: OverlayService): OverlayStatus {
       suspects: stats?.suspectsMarked ?? 0,
       defendedFetches: stats?.defendedFetches ?? 0,
       replicaRepairs: stats?.replicaRepairs ?? 0,
+      fetchRepairs: stats?.fetchRepairs ?? 0,
       store: { records: chord?.store.size ?? 0, bytes: chord?.store.bytes ?? 0, refused: { ...(chord?.store.refused ?? {}) } },
       idsRefused: { ...(chord?.ids.refused ?? {}) },
     },

@@ -94,6 +94,18 @@ describe('an overlay with one member hiding records', () => {
     assert.deepEqual(found.contacts, before.contacts);
     assert.equal(found.owner, before.owner, 'the name claim is found too');
 
+    // The first "not found" is what an honest newcomer says too: the liar is given the records,
+    // and hiding them again on a later lookup makes it a suspect.
+    assert.ok((await querier.api.invoke('overlay.status', {})).stats.fetchRepairs >= 1, 'the liar was given the records it lacked');
+    await until(
+      'the liar to become a suspect of the node that looks',
+      async () => {
+        const next = await querier.overlay.lookupAor(user);
+        assert.deepEqual(next.contacts, before.contacts);
+        return (await querier.api.invoke('overlay.status', {})).suspects.length > 0;
+      },
+      10_000,
+    );
     const status = await querier.api.invoke('overlay.status', {});
     const suspect = status.suspects.find((s) => s.node.id === liar.overlay.self!.id);
     assert.ok(suspect, `the liar is a suspect at the node that looked (suspects: ${JSON.stringify(status.suspects)})`);

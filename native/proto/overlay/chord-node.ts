@@ -128,6 +128,8 @@ export type MergeOutcome = 'self' | 'same-ring' | 'same-ring-unchecked' | 'mergi
 const MERGE_HINT_MEMORY_MS = 60_000;
 /** At most this many distinct merge hints are passed on per MERGE_HINT_MEMORY_MS (one merge brings two: one per ring). */
 const MERGE_HINTS_PER_MEMORY = 8;
+/** How many holders given records after a "not found" (missingFrom) are remembered at most. */
+const GIVEN_MEMORY = 4_096;
 /** How many nodes stabilize may step back through in one round while a merge is recent. */
 const MERGE_WALK_STEPS = 8;
 /** Stray keys placed per replication round while a merge is recent (16 otherwise), and how many lookups at once. */
@@ -159,7 +161,7 @@ const mergePing = (node: NodeRef): OpRequest<'ping'> => ({ merge: node });
 export class ChordNode {
   readonly table: RoutingTable;
   readonly config: ChordConfig;
-  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0, mergeProbes: 0, mergeAdoptions: 0, orphanHints: 0, implausibleAnswers: 0, suspectsMarked: 0, defendedFetches: 0, defendedPuts: 0, replicaRepairs: 0 };
+  readonly stats = { lookups: 0, lookupFailures: 0, hops: 0, requestsSent: 0, requestFailures: 0, requestsHandled: 0, mergeProbes: 0, mergeAdoptions: 0, orphanHints: 0, implausibleAnswers: 0, suspectsMarked: 0, defendedFetches: 0, defendedPuts: 0, replicaRepairs: 0, fetchRepairs: 0 };
   private readonly timers: Array<TimerHandle | undefined> = [];
   private readonly oneOffTimers = new Set<TimerHandle>();
   private running = false;
@@ -172,6 +174,11 @@ export class ChordNode {
    * record, not per key, so a record the primary lacks is not hidden by the ones it pushes.
    */
   private readonly confirmed = new Map<string, number>();
+  /**
+   * Holders that answered "not found" for a key while another holder had it, and were given the
+   * records then (`node id key` -> when, and whether they took them): see missingFrom.
+   */
+  private readonly given = new Map<string, { at: number; taken: boolean; strikes: number }>();
   /** Nodes of other rings this node has passed on as merge hints, and until when it ignores them again. */
   private readonly mergeHints = new Map<string, number>();
   private readonly random: () => number;
@@ -596,9 +603,38 @@ export class ChordNode {
     for (const a of answers) {
       if (!a || a === held) continue;
       if (a.forged) this.suspect(a.node, `sent a record for ${hex} whose signature does not verify`);
-      else if (!a.valid.length) this.suspect(a.node, `answered "not found" for ${hex} while ${held.node.host}:${held.node.port} held a valid record`);
+      else if (!a.valid.length) this.missingFrom(a.node, a.node.id === found.node.id, hex, held);
     }
     return held.valid;
+  }
+
+  /**
+   * A holder answered "not found" while another held a valid record. An honest node says that
+   * too, for a while, when it became responsible for the key just now (a join, a neighbour lost)
+   * and the records have not reached it: so the first time it is given them (read repair), and
+   * only a "not found" after it took them (or a third one, if it refused them) makes it a suspect.
+   */
+  private missingFrom(node: NodeRef, primary: boolean, hex: string, held: { node: NodeRef; valid: OverlayRecord[] }): void {
+    const now = this.options.now();
+    const mark = `${node.id} ${hex}`;
+    const before = this.given.get(mark);
+    const entry = before && now - before.at < this.suspectMs ? before : { at: now, taken: false, strikes: 0 };
+    entry.strikes++;
+    if (entry.taken || entry.strikes >= 3) {
+      this.given.delete(mark);
+      this.suspect(node, `answered "not found" for ${hex} again after it was given the record (${held.node.host}:${held.node.port} held it)`);
+      return;
+    }
+    this.given.delete(mark);
+    this.given.set(mark, entry);
+    if (this.given.size > GIVEN_MEMORY) this.given.delete(this.given.keys().next().value!);
+    this.stats.fetchRepairs++;
+    void this.send(node, 'store', { records: held.valid, replica: !primary }).then(
+      (answer) => {
+        if (answer.stored > 0) entry.taken = true;
+      },
+      () => undefined,
+    );
   }
 
   /** The nodes kept out of routing for hiding records, until when, and why. */

@@ -287,15 +287,19 @@ describe('nodes caught hiding records (suspects)', () => {
     return asked;
   }
 
-  it('finds a record its primary hides, and makes the primary a suspect kept out of fetches and lookup steps until suspectMs has passed', async () => {
+  it('finds a record its primary hides, gives it the record, and makes it a suspect kept out of fetches and lookup steps until suspectMs has passed when it hides it again', async () => {
     const { ring, nodes, record, key, primary } = await ringOfEight();
     assert.equal((await ring.settle(nodes[6].put([record]))).stored, 1);
     const querier = nodes[0];
     const asked = hideRecords(ring, primary, querier);
     const found = await ring.settle(querier.get(key));
     assert.deepEqual(found.map((r) => r.sig), [record.sig]);
+    // An honest node just made responsible says "not found" too: the first time it is given the record.
+    assert.deepEqual(querier.suspects(), []);
+    assert.equal(querier.stats.fetchRepairs, 1);
+    assert.deepEqual((await ring.settle(querier.get(key))).map((r) => r.sig), [record.sig]);
     assert.deepEqual(querier.suspects().map((s) => s.node.port), [primary.self.port]);
-    assert.match(querier.suspects()[0].reason, /not found/);
+    assert.match(querier.suspects()[0].reason, /not found.*again after it was given the record/);
     assert.equal(querier.stats.suspectsMarked, 1);
     // From now on the querier neither steps through the liar nor asks it for records.
     asked.clear();
@@ -344,10 +348,26 @@ describe('nodes caught hiding records (suspects)', () => {
     assert.equal(replicaA.store.get(record.key)[0]?.sig, record.sig);
     assert.equal(replicaB.store.get(record.key)[0]?.sig, record.sig);
     assert.equal(writer.stats.replicaRepairs, 2);
-    // And a reader elsewhere finds it, and learns who hid it.
+    // And a reader elsewhere finds it, and learns who hid it: the primary "takes" the record it is
+    // given and hides it again.
     const reader = nodes[7];
-    assert.deepEqual((await ring.settle(reader.get(key))).map((r) => r.sig), [record.sig]);
+    for (let i = 0; i < 2; i++) assert.deepEqual((await ring.settle(reader.get(key))).map((r) => r.sig), [record.sig]);
     assert.deepEqual(reader.suspects().map((s) => s.node.port), [primary.self.port]);
+  });
+
+  it('a holder without a record another holds is given it, and is no suspect: an honest newcomer has nothing yet', async () => {
+    const { ring, nodes, record, key, primary } = await ringOfEight();
+    await ring.settle(nodes[6].put([record]));
+    // As a node that just became responsible holds nothing of its range until the records reach it.
+    primary.store.removeKey(record.key);
+    const querier = nodes[0];
+    assert.deepEqual((await ring.settle(querier.get(key))).map((r) => r.sig), [record.sig]);
+    assert.equal(primary.store.get(record.key)[0]?.sig, record.sig, 'the primary was given the record');
+    assert.equal(querier.stats.fetchRepairs, 1);
+    ring.sent.clear();
+    assert.deepEqual((await ring.settle(querier.get(key))).map((r) => r.sig), [record.sig]);
+    assert.equal(ring.sent.get('fetch'), 1, 'the primary answers alone now');
+    for (const n of nodes) assert.deepEqual(n.suspects(), [], `suspects at ${n.self.port}`);
   });
 
   it('an honest primary copies to its replicas itself: the put\'s check finds nothing to repair', async () => {
