@@ -29,6 +29,8 @@ export const { values: flags } = parseArgs({
     /** For development: leave out the loopback part, or the cap check and nginx-alone ramp. */
     'no-loopback': { type: 'boolean', default: false },
     'no-calibration': { type: 'boolean', default: false },
+    /** Only the loopback part (the load generator's ceiling, wrk against nginx and a cache hit): printed, not written. */
+    'loopback-only': { type: 'boolean', default: false },
     calibrate: { type: 'boolean', default: false },
     /** DNS round robin: users by the site's name, with this many rescue nodes in the zone (0: left out). */
     'dns-k': { type: 'string', default: '10' },

@@ -63,6 +63,10 @@ async function main(): Promise<void> {
   /** What the cap carries of this mix at most, requests per second (bodies only). */
   const capRpsEstimate = (CAP_MBIT * 1e6) / 8 / meanBytes;
   log(`bench pid ${process.pid}; site: ${site.files.length} files, mean ${(meanBytes / 1024).toFixed(1)} KB; the ${CAP_MBIT} Mbit/s cap carries about ${capRpsEstimate.toFixed(0)} req/s of it`);
+  if (flags['loopback-only']) {
+    console.log(JSON.stringify(await loopbackPart(site), null, 2));
+    return;
+  }
 
   // The network.
   // --dns-only and --trusted-only each run their own part (merged into the report already in --out).

@@ -179,6 +179,10 @@ describe('helping rescue sites from the Rescue screen', { timeout: 240_000 }, ()
       await listItemWith(sites, [origin.siteUrl, 'Active'], 30_000).catch(async (error: unknown) => {
         throw new Error(`${String(error)}\norigin: ${await originStatus()}\n${origin!.output()}`);
       });
+      // The rate the site may send, and the reserve of the donation past it (for when every helper is full).
+      const rates = await listItemWith(sites, [origin.siteUrl, /[\d,.]+ requests?\/s allowed \(up to [\d,.]+ when every helper is full\)/], 10_000);
+      const [, allowed, most] = /([\d,.]+) requests?\/s allowed \(up to ([\d,.]+)/.exec((await rates.textContent()) ?? '')!;
+      assert.ok(Number(most.replace(/,/g, '')) > Number(allowed.replace(/,/g, '')), `the reserve is above the allowance: ${allowed} and ${most}`);
       await until(`the crowd to run for ${CROWD_SECONDS} s`, async () => crowd.seconds() >= CROWD_SECONDS, 30_000);
       await until('some of the crowd to be served by the rescue server', async () => crowd.tally.byRescuer > 0, 15_000, () => `${JSON.stringify(crowd.tally)}\norigin: ${origin!.output()}`);
 

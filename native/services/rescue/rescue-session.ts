@@ -71,6 +71,7 @@ export class RescueSession {
       site: this.sos.site,
       state: this.state,
       allowedRps: this.allowedRps,
+      ...(this.maxRps > this.allowedRps ? { maxRps: this.maxRps } : {}),
       requestsServed: this.requestsServed,
       bytesServed: this.bytesServed,
       cacheHits: this.cacheHits,

@@ -25,6 +25,8 @@ export interface RescueSiteView {
   state: 'active' | 'ended';
   /** Requests per second this node allowed the origin to send it. */
   allowedRps: number;
+  /** The most its donation carries for this site (at least allowedRps): the origin may send past allowedRps, up to this, when every rescuer's allowance is spent. */
+  maxRps?: number;
   requestsServed: number;
   bytesServed: number;
   cacheHits: number;

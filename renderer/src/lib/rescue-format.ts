@@ -214,9 +214,11 @@ export function sitesInOrder(sites: RescueSiteView[]): RescueSiteView[] {
   return [...sites].sort((a, b) => (a.state === b.state ? b.startedAt - a.startedAt : a.state === 'active' ? -1 : 1));
 }
 
-export function allowedRateWords(rps: number): string {
-  const n = rps >= 100 ? formatCount(rps) : String(Number(rps.toPrecision(2)));
-  return `${n} request${rps === 1 ? '' : 's'}/s allowed`;
+export function allowedRateWords(rps: number, maxRps?: number): string {
+  const rate = (r: number) => (r >= 100 ? formatCount(r) : String(Number(r.toPrecision(2))));
+  const allowed = `${rate(rps)} request${rps === 1 ? '' : 's'}/s allowed`;
+  // The reserve: what the donation carries past the allowance, used only when every helper's allowance is spent.
+  return maxRps !== undefined && maxRps > rps ? `${allowed} (up to ${rate(maxRps)} when every helper is full)` : allowed;
 }
 
 /** How long something lasted, roughly: "12 s", "25 min", "3 h". */

@@ -236,6 +236,9 @@ describe('the node and the sites it helps', () => {
     assert.equal(allowedRateWords(1), '1 request/s allowed');
     assert.equal(allowedRateWords(12.345), '12 requests/s allowed');
     assert.equal(allowedRateWords(2500), '2,500 requests/s allowed');
+    assert.equal(allowedRateWords(12, 40.4), '12 requests/s allowed (up to 40 when every helper is full)');
+    assert.equal(allowedRateWords(120, 1500), '120 requests/s allowed (up to 1,500 when every helper is full)');
+    assert.equal(allowedRateWords(12, 12), '12 requests/s allowed', 'no reserve, no second figure');
     const time = (ms: number) => `t${(ms - T0) / 1000}`;
     assert.equal(siteWhenWords(site({}), time), 'since t0');
     assert.equal(siteWhenWords(site({ state: 'ended', endedAt: T0 + 12_400, endReason: 'switched off by the volunteer' }), time), 't0, for 12 s: switched off by the volunteer');
