@@ -89,20 +89,41 @@ class FastConnection {
       if (!answer || head.kind !== 'simple') return this.leave();
       this.buffered = this.buffered.subarray(head.headBytes);
       this.busy = true;
-      void this.write(answer);
+      this.write(answer, 0);
     }
   }
 
-  private async write(answer: FastAnswer): Promise<void> {
-    for (const piece of answer.pieces) {
+  /**
+   * Writes the pieces from `from` on. The usual answer (no pacing wait, the socket taking it all)
+   * is written here and now; a wait or a full socket goes on asynchronously, and next() follows it.
+   */
+  private write(answer: FastAnswer, from: number): void {
+    for (let i = from; i < answer.pieces.length; i++) {
+      const piece = answer.pieces[i];
       const wait = answer.book(piece.length);
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (wait > 0) {
+        setTimeout(() => this.resume(answer, i, piece), wait);
+        return;
+      }
       if (this.socket.destroyed) return;
-      if (!this.socket.write(piece)) await this.drained();
+      if (!this.socket.write(piece)) {
+        void this.drained().then(() => this.resume(answer, i + 1));
+        return;
+      }
     }
     answer.sent();
     this.busy = false;
-    this.next();
+  }
+
+  /** Goes on with an answer after a wait: `booked` is a piece already paced, due now. */
+  private resume(answer: FastAnswer, from: number, booked?: Buffer): void {
+    if (this.socket.destroyed) return;
+    if (booked && !this.socket.write(booked)) {
+      void this.drained().then(() => this.resume(answer, from + 1));
+      return;
+    }
+    this.write(answer, booked ? from + 1 : from);
+    if (!this.busy) this.next();
   }
 
   /** Resolves on 'drain' or 'close', and leaves no listener behind (the socket lives for many answers). */

@@ -41,6 +41,8 @@ export function cacheFileName(key: string): string {
 
 export class RescueCache {
   private readonly index = new Map<string, Entry>(); // insertion order = least recently used first
+  /** The entry touch() moved to the end of both maps last, while nothing else has changed their order. */
+  private lastTouched?: Entry;
   private readonly hot = new Map<string, Entry>(); // same order, entries whose body is in memory
   private readonly queues = new Map<string, Promise<void>>();
   private diskBytes = 0;
@@ -137,6 +139,7 @@ export class RescueCache {
       if (old) this.forget(old);
       const entry: Entry = { key, file, meta: { ...meta, size: body.length }, size: body.length };
       this.index.set(key, entry);
+      this.lastTouched = undefined;
       this.diskBytes += entry.size;
       this.addHot(entry, body);
       void this.evictToFit();
@@ -239,6 +242,7 @@ export class RescueCache {
 
   /** Takes an entry out of the index and the hot set (its file is the caller's business). */
   private forget(entry: Entry): void {
+    if (this.lastTouched === entry) this.lastTouched = undefined;
     if (this.index.get(entry.key) === entry) {
       this.index.delete(entry.key);
       this.diskBytes -= entry.size;
@@ -247,6 +251,9 @@ export class RescueCache {
   }
 
   private touch(entry: Entry): void {
+    // Moving the most recent entry to the end changes nothing: a crowd asking one file mostly hits it.
+    if (this.lastTouched === entry) return;
+    this.lastTouched = entry;
     this.index.delete(entry.key);
     this.index.set(entry.key, entry);
     if (this.hot.get(entry.key) === entry) {
@@ -257,6 +264,7 @@ export class RescueCache {
 
   private addHot(entry: Entry, body: Buffer): void {
     if (body.length > this.memoryBytes) return;
+    this.lastTouched = undefined;
     if (!entry.body) {
       entry.body = body;
       this.hotBytes += body.length;

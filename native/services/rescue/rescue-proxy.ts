@@ -437,6 +437,6 @@ export function parseRescuePath(url: string): { originId: string; path: string }
   if (!m) return undefined;
   const path = m[2] ?? '/';
   // A path that climbs out of the site (/r/ID/../x) or names another host is not a resource of it.
-  if (path.startsWith('//') || /(^|\/)\.\.(\/|$|\?)/.test(path.split('?')[0])) return undefined;
+  if (path.startsWith('//') || (path.includes('..') && /(^|\/)\.\.(\/|$|\?)/.test(path.split('?')[0]))) return undefined;
   return { originId: m[1], path };
 }

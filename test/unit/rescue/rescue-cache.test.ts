@@ -95,6 +95,26 @@ describe('rescue cache', () => {
     await cache.close();
   });
 
+  it('keeps the order of use when one entry is hit many times in a row, and after others arrive', async () => {
+    const dir = await freshDir();
+    const cache = await RescueCache.open({ dir, maxBytes: 2000, memoryBytes: 2000 });
+    for (const k of ['a', 'b', 'c']) await cache.put(k, meta(0), body(200));
+    for (let i = 0; i < 3; i++) assert.ok(cache.getHot('a'), 'a, hit again and again');
+    await cache.put('d', meta(0), body(200));
+    assert.ok(cache.getHot('a'), 'a again, now that d came after it');
+    // 10 entries of 200 fit in 2000; each one more evicts the least recently used: b, then c.
+    for (const k of ['e', 'f', 'g', 'h', 'i', 'j', 'k']) await cache.put(k, meta(0), body(200));
+    assert.equal(cache.peek('b'), undefined);
+    assert.ok(cache.peek('c'));
+    await cache.put('l', meta(0), body(200));
+    assert.equal(cache.peek('c'), undefined);
+    // Then d, which arrived before a's last hit, goes before a.
+    await cache.put('m', meta(0), body(200));
+    assert.equal(cache.peek('d'), undefined);
+    assert.ok(cache.peek('a'), 'a was used after d arrived');
+    await cache.close();
+  });
+
   it('serves hot bodies from memory and reads the file again once one leaves memory', async () => {
     const dir = await freshDir();
     const cache = await RescueCache.open({ dir, maxBytes: 100_000, memoryBytes: 250 });
