@@ -51,6 +51,12 @@ export interface ControlInput {
   now: number;
   /** Smoothed load in [0, 1+]. */
   load: number;
+  /**
+   * The load redirects act on, when it is not `load`: with DNS round robin, `load` counts the
+   * users who reached rescuers by the site's name (so the origin stays in SOS and keeps its
+   * rescuers), but redirecting the origin's own users does nothing about those.
+   */
+  ownLoad?: number;
   /** Requests per second the origin could redirect (GET/HEAD of resources known cacheable). */
   redirectableRps: number;
   /** The rescuers serving now, with the rate each allows and the most it carries (absent: allowedRps). */
@@ -105,7 +111,7 @@ export class RedirectController {
     const allowed = input.rescuers.reduce((sum, r) => sum + r.allowedRps, 0);
     const most = input.rescuers.reduce((sum, r) => sum + Math.max(r.allowedRps, r.maxRps ?? 0), 0);
     const cap = Math.min(this.config.maxProbability, input.redirectableRps > 0 ? most / input.redirectableRps : most > 0 ? this.config.maxProbability : 0);
-    const wanted = this.wantedProbability(input.load);
+    const wanted = this.wantedProbability(input.ownLoad ?? input.load);
     const before = this.p;
     let next = wanted === undefined ? this.p : wanted;
     if (next < this.p) next = Math.max(next, this.p - this.config.maxDecrease);

@@ -438,16 +438,19 @@ export class OriginService {
   /**
    * What the controller sees while users also arrive at rescuers by the site's name: the load
    * the origin would carry if those requests came to it too (so it does not release rescuers,
-   * and take them out of DNS, just because DNS moved the crowd away), and each rescuer's
-   * allowance less what it serves by name (which redirects cannot use).
+   * and take them out of DNS, just because DNS moved the crowd away), its own load, which is
+   * what its redirects act on (it keeps its share of the users who reach it by name, as a
+   * rescuer does, rather than sending them all on), and each rescuer's allowance less what it
+   * serves by name (which redirects cannot use).
    */
-  private withDnsLoad(): { load: number; rescuers: Array<{ id: string; allowedRps: number; maxRps: number }> } {
+  private withDnsLoad(): { load: number; ownLoad?: number; rescuers: Array<{ id: string; allowedRps: number; maxRps: number }> } {
     const rates = this.pool.byNameRates();
     let byNameRps = 0;
     for (const rps of rates.values()) byNameRps += rps;
     if (!this.dns || byNameRps === 0) return { load: this.figure.load, rescuers: this.pool.active };
     return {
       load: this.figure.load + (byNameRps * this.meanBytes) / this.options.capacityBytesPerSecond,
+      ownLoad: this.figure.load,
       rescuers: this.pool.active.map((r) => ({ id: r.id, allowedRps: Math.max(0, r.allowedRps - (rates.get(r.id) ?? 0)), maxRps: Math.max(0, r.maxRps - (rates.get(r.id) ?? 0)) })),
     };
   }

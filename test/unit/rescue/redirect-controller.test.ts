@@ -154,6 +154,23 @@ describe('redirect controller', () => {
     assert.equal(released.length, 1, 'below the band, the one not needed goes');
   });
 
+  it('with DNS round robin, redirects only what brings its own load into the band, and stays in SOS for the users rescuers take by name', () => {
+    const controller = new RedirectController({ low: 0.6, high: 0.8, releaseAfterMs: 5_000 });
+    const rescuers = [
+      { id: 'a', allowedRps: 500 },
+      { id: 'b', allowedRps: 500 },
+    ];
+    // 120 requests/s reach the origin by name (1.2 times its capacity); 900 reach the rescuers.
+    let own = 0;
+    for (let t = 1; t <= 30; t++) {
+      own = loadOf(1.2, controller.probability);
+      const d = controller.tick({ now: t * 1000, load: own + 9, ownLoad: own, redirectableRps: 120, rescuers, pending: 0 });
+      assert.equal(d.state, 'sos', `second ${t}`);
+      assert.deepEqual(d.release, [], `second ${t}: the rescuers are kept`);
+    }
+    assert.ok(own >= 0.6 && own <= 0.8, `the origin's own load ${own.toFixed(2)} is in the band, not emptied (p ${controller.probability.toFixed(2)})`);
+  });
+
   it('keeps p still inside the band, so noise does not move it', () => {
     const controller = new RedirectController({ low: 0.6, high: 0.8 });
     const rescuers = [{ id: 'a', allowedRps: 1000 }];
