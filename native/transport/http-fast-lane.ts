@@ -8,7 +8,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { parseSimpleRequestHead, type SimpleRequestHead } from '../wire/http/simple-request.js';
-import { guarded, type HttpHandler, type HttpListener } from './http.js';
+import { drainedOrClosed, guarded, type HttpHandler, type HttpListener } from './http.js';
 
 /** A ready answer: its bytes in pieces, each paced (`wait` says how long before it may go). */
 export interface FastAnswer {
@@ -94,20 +94,21 @@ class FastConnection {
   }
 
   /**
-   * Writes the pieces from `from` on. The usual answer (no pacing wait, the socket taking it all)
-   * is written here and now; a wait or a full socket goes on asynchronously, and next() follows it.
+   * Writes the pieces from `from` on (`booked`: the first of them is paced already). The usual
+   * answer (no pacing wait, the socket taking it all) is written here and now; a wait or a full
+   * socket goes on asynchronously in resume(), and next() follows it.
    */
-  private write(answer: FastAnswer, from: number): void {
+  private write(answer: FastAnswer, from: number, booked = false): void {
     for (let i = from; i < answer.pieces.length; i++) {
       const piece = answer.pieces[i];
-      const wait = answer.book(piece.length);
+      const wait = booked && i === from ? 0 : answer.book(piece.length);
       if (wait > 0) {
-        setTimeout(() => this.resume(answer, i, piece), wait);
+        setTimeout(() => this.resume(answer, i, true), wait);
         return;
       }
       if (this.socket.destroyed) return;
       if (!this.socket.write(piece)) {
-        void this.drained().then(() => this.resume(answer, i + 1));
+        void drainedOrClosed(this.socket).then(() => this.resume(answer, i + 1));
         return;
       }
     }
@@ -115,28 +116,9 @@ class FastConnection {
     this.busy = false;
   }
 
-  /** Goes on with an answer after a wait: `booked` is a piece already paced, due now. */
-  private resume(answer: FastAnswer, from: number, booked?: Buffer): void {
-    if (this.socket.destroyed) return;
-    if (booked && !this.socket.write(booked)) {
-      void this.drained().then(() => this.resume(answer, from + 1));
-      return;
-    }
-    this.write(answer, booked ? from + 1 : from);
+  private resume(answer: FastAnswer, from: number, booked = false): void {
+    this.write(answer, from, booked);
     if (!this.busy) this.next();
-  }
-
-  /** Resolves on 'drain' or 'close', and leaves no listener behind (the socket lives for many answers). */
-  private drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.on('drain', done);
-      this.socket.on('close', done);
-    });
   }
 
   /** The rest of this connection is the full server's. */

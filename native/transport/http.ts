@@ -151,18 +151,23 @@ export async function writePaced(res: ServerResponse, body: Buffer, delayFor: (b
     const chunk = body.subarray(offset, offset + chunkBytes);
     const wait = delayFor(chunk.length + (offset === 0 ? headerBytes : 0));
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    if (!res.write(chunk)) {
-      // Whichever comes first removes the other: a kept-alive answer waits many times.
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done).off('close', done);
-          resolve();
-        };
-        res.once('drain', done).once('close', done);
-      });
-    }
+    if (!res.write(chunk)) await drainedOrClosed(res);
   }
   res.end();
+}
+
+/**
+ * Resolves on 'drain' or 'close', whichever comes first, and leaves no listener behind: a
+ * kept-alive connection waits many times, and a listener left each time piles up.
+ */
+export function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done).off('close', done);
+      resolve();
+    };
+    stream.once('drain', done).once('close', done);
+  });
 }
 
 /** CPU this process used since the last call, as a fraction of one core. */

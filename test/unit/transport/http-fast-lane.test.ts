@@ -96,6 +96,32 @@ describe('an HTTP listener with a fast lane', () => {
     assert.equal(closed, '', 'no answer, closed');
   });
 
+  it('waits out the pacing before each piece it is told to, books each piece once, and keeps pipelined answers in order', async () => {
+    const booked: string[] = [];
+    const WAIT_MS = 30;
+    const paced = await listenHttpWithFastLane(
+      () => undefined,
+      (request) => {
+        const body = Buffer.from(`${request.target} `.repeat(3000), 'latin1');
+        const whole = Buffer.concat([responseHead(200, 'OK', [['Content-Length', String(body.length)], ['X-Lane', 'fast']]), body]);
+        const pieces = [whole.subarray(0, 4000), whole.subarray(4000, 9000), whole.subarray(9000)];
+        return { pieces, book: (bytes) => (booked.push(`${request.target} ${bytes}`), WAIT_MS), sent: () => undefined };
+      },
+      { host: '127.0.0.1', port: 0, what: 'Test' },
+    );
+    try {
+      const started = performance.now();
+      const got = await exchange(paced.port, 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n', 2);
+      const elapsed = performance.now() - started;
+      assert.deepEqual(got.map((r) => r.body), ['/a '.repeat(3000), '/b '.repeat(3000)]);
+      assert.equal(booked.length, 6, `each of the 3 pieces of 2 answers booked once: ${booked.join(', ')}`);
+      assert.deepEqual(booked.map((b) => b.split(' ')[0]), ['/a', '/a', '/a', '/b', '/b', '/b']);
+      assert.ok(elapsed >= 6 * WAIT_MS - 10, `six paced pieces of ${WAIT_MS} ms each took ${elapsed.toFixed(0)} ms`);
+    } finally {
+      await paced.close();
+    }
+  });
+
   it('waits for a slow reader without piling listeners on its socket', async () => {
     const big = Buffer.alloc(8 * 1024 * 1024, 'b');
     const pieces = [Buffer.concat([responseHead(200, 'OK', [['Content-Length', String(big.length)]]), big.subarray(0, 65536)])];
