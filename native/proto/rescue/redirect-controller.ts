@@ -112,6 +112,9 @@ export class RedirectController {
     const most = input.rescuers.reduce((sum, r) => sum + Math.max(r.allowedRps, r.maxRps ?? 0), 0);
     const cap = Math.min(this.config.maxProbability, input.redirectableRps > 0 ? most / input.redirectableRps : most > 0 ? this.config.maxProbability : 0);
     const wanted = this.wantedProbability(input.ownLoad ?? input.load);
+    // Whether to ask for more rescuers follows the whole load: with DNS round robin the users who
+    // reach rescuers by name fill them too, while the origin's own load can sit in its band.
+    const wantedByAll = input.ownLoad === undefined ? wanted : this.wantedProbability(input.load);
     const before = this.p;
     let next = wanted === undefined ? this.p : wanted;
     if (next < this.p) next = Math.max(next, this.p - this.config.maxDecrease);
@@ -122,11 +125,11 @@ export class RedirectController {
     // use most of what they allow.
     let ask = 0;
     const demand = this.p * input.redirectableRps;
-    const capped = wanted !== undefined && wanted > cap + 0.01 && cap < this.config.maxProbability;
+    const capped = wantedByAll !== undefined && wantedByAll > cap + 0.01 && cap < this.config.maxProbability;
     const busy = allowed > 0 && demand > this.config.rescuerBusyShare * allowed;
     if ((capped || busy) && input.now - this.lastAsk >= this.config.askCooldownMs) {
       const perRescuer = input.rescuers.length ? allowed / input.rescuers.length : 0;
-      const missingRps = Math.max((wanted ?? this.p) * input.redirectableRps, demand) / this.config.rescuerBusyShare - allowed;
+      const missingRps = Math.max((wantedByAll ?? this.p) * input.redirectableRps, demand) / this.config.rescuerBusyShare - allowed;
       const estimate = perRescuer > 0 ? Math.ceil(missingRps / perRescuer) : this.config.askBatch;
       ask = clamp(estimate - input.pending, 0, this.config.askBatch);
       if (input.pending === 0) ask = Math.max(ask, 1);

@@ -171,6 +171,15 @@ describe('redirect controller', () => {
     assert.ok(own >= 0.6 && own <= 0.8, `the origin's own load ${own.toFixed(2)} is in the band, not emptied (p ${controller.probability.toFixed(2)})`);
   });
 
+  it('with DNS round robin, asks for more rescuers when the ones in the name are full, though its own load is in the band', () => {
+    const controller = new RedirectController({ low: 0.6, high: 0.8 });
+    // Five rescuers whose allowances the users who came by name have used up (what is left for redirects).
+    const full = Array.from({ length: 5 }, (_, i) => ({ id: `r${i}`, allowedRps: 2, maxRps: 8 }));
+    const d = controller.tick({ now: 3000, load: 0.7 + 6, ownLoad: 0.7, redirectableRps: 100, rescuers: full, pending: 0 });
+    assert.equal(d.probability, 0, 'its own load is in the band: it redirects nothing more');
+    assert.ok(d.ask > 0, `asks for more: ${JSON.stringify(d)}`);
+  });
+
   it('keeps p still inside the band, so noise does not move it', () => {
     const controller = new RedirectController({ low: 0.6, high: 0.8 });
     const rescuers = [{ id: 'a', allowedRps: 1000 }];
