@@ -73,8 +73,8 @@ const PWD = /^[A-Za-z0-9+/]{22,256}$/;
 export function readIce(sdp: SessionDescription, media: MediaDescription): RemoteIce | undefined {
   const m = media as IceMedia;
   const session = sdp as SessionDescription & { iceUfrag?: string; icePwd?: string };
-  const ufrag = m.iceUfrag ?? session.iceUfrag;
-  const pwd = m.icePwd ?? session.icePwd;
+  const ufrag = iceChars(m.iceUfrag ?? session.iceUfrag);
+  const pwd = iceChars(m.icePwd ?? session.icePwd);
   // The ICE grammar allows ice-chars (ALPHA / DIGIT / "+" / "/"); base64url's "-" and "_" are ours too.
   if (!ufrag || !pwd || !UFRAG.test(ufrag.replace(/[-_]/g, 'a')) || !PWD.test(pwd.replace(/[-_]/g, 'a'))) return undefined;
   const candidates: IceCandidate[] = [];
@@ -96,6 +96,12 @@ export function readIce(sdp: SessionDescription, media: MediaDescription): Remot
     });
   }
   return { ufrag, pwd, candidates, rtcpMux: m.rtcpMux !== undefined };
+}
+
+/** sdp-transform turns an all-digit value (`a=ice-ufrag:1111`) into a number; ice-chars allow digits. */
+function iceChars(value: unknown): string | undefined {
+  if (typeof value === 'number') return String(value);
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** The ufrag of an offer's first audio stream, when it carries ICE. */

@@ -9,6 +9,8 @@ import { decodeDsrp } from '../../../native/wire/rescue/dsrp.js';
 import { decodeOverlayRequest, OVERLAY_CONTENT_TYPE } from '../../../native/wire/overlay/messages.js';
 import { parseRecord } from '../../../native/wire/overlay/record.js';
 import { buildPidf, MAX_NOTE_LENGTH, parsePidf } from '../../../native/wire/presence/pidf.js';
+import { answer } from '../../../native/wire/sdp/audio-offer-answer.js';
+import { offeredIceUfrag } from '../../../native/wire/sdp/ice-attributes.js';
 import { parseSipMessage, serializeSipMessage, type SipRequest } from '../../../native/wire/sip/message.js';
 import { SEED_NOW } from '../../fuzz/support/seed-time.js';
 
@@ -102,5 +104,22 @@ describe('SIP route sets the sip package cannot read, found by fuzzing', () => {
     const outcome = parseSipMessage(request('<sip:proxy.example.test;lr>'));
     assert.equal(outcome.kind, 'request');
     assert.match(serializeSipMessage(outcome.kind === 'request' ? outcome.message : ({} as SipRequest)).toString(), /^Route: +<sip:proxy\.example\.test;lr>\r$/m);
+  });
+});
+
+describe('ICE credentials of digits only, found by fuzzing', () => {
+  // sdp-transform hands an all-digit ice-ufrag back as a number; reading it threw TypeError.
+  const offer = (ufrag: string) =>
+    ['v=0', 'o=- 0 0 IN IP4 192.0.2.1', 's=-', 'c=IN IP4 192.0.2.1', 't=0 0', 'm=audio 40000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', `a=ice-ufrag:${ufrag}`, 'a=ice-pwd:abcdefghijklmnopqrstuv', ''].join('\r\n');
+  const local = { address: '192.0.2.9', port: 41000, codecs: ['PCMU' as const], telephoneEvent: false, direction: 'sendrecv' as const };
+
+  it('answers an offer whose ufrag is "11" (too short for ICE) as one without ICE', () => {
+    assert.equal(offeredIceUfrag(offer('11')), undefined);
+    const answered = answer(offer('11'), local);
+    assert.equal(answered.ok, true);
+  });
+
+  it('takes a ufrag of four digits as the string it was', () => {
+    assert.equal(offeredIceUfrag(offer('1234')), '1234');
   });
 });
