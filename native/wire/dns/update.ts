@@ -21,14 +21,18 @@ const CLASS_ANY = 255;
 /** RFC 8945 5.2.3: how far the two clocks may differ; 300 s is what the RFC recommends. */
 export const TSIG_FUDGE_SECONDS = 300;
 
-/** TSIG algorithms (RFC 8945 6) and node:crypto's names for them. hmac-md5 is left out: no one should start using it. */
-export const TSIG_ALGORITHMS: Record<string, string> = {
-  'hmac-sha1': 'sha1',
-  'hmac-sha224': 'sha224',
-  'hmac-sha256': 'sha256',
-  'hmac-sha384': 'sha384',
-  'hmac-sha512': 'sha512',
-};
+/**
+ * TSIG algorithms (RFC 8945 6) and node:crypto's names for them. hmac-md5 is left out: no one
+ * should start using it. A Map, so that a name such as "constructor" finds nothing.
+ */
+export const TSIG_ALGORITHMS: ReadonlyMap<string, string> = new Map([
+  ['hmac-sha1', 'sha1'],
+  ['hmac-sha224', 'sha224'],
+  ['hmac-sha256', 'sha256'],
+  ['hmac-sha384', 'sha384'],
+  ['hmac-sha512', 'sha512'],
+]);
+const KNOWN_TSIG = [...TSIG_ALGORITHMS.keys()].join(', ');
 
 export interface TsigKey {
   /** The key's name, as both sides know it (e.g. `peerdial-origin.`). */
@@ -170,8 +174,8 @@ function tsigVariables(key: TsigKey, timeSigned: number, fudge: number, error: n
 }
 
 function hmac(key: TsigKey, ...parts: Buffer[]): Buffer {
-  const digest = TSIG_ALGORITHMS[key.algorithm.replace(/\.$/, '').toLowerCase()];
-  if (!digest) throw new RangeError(`unknown TSIG algorithm "${key.algorithm}" (known: ${Object.keys(TSIG_ALGORITHMS).join(', ')})`);
+  const digest = TSIG_ALGORITHMS.get(key.algorithm.replace(/\.$/, '').toLowerCase());
+  if (!digest) throw new RangeError(`unknown TSIG algorithm "${key.algorithm}" (known: ${KNOWN_TSIG})`);
   const h = createHmac(digest, key.secret);
   for (const p of parts) h.update(p);
   return h.digest();
@@ -338,7 +342,7 @@ export function parseTsigKey(text: string): TsigKey {
   if (parts.length !== 3) throw new RangeError('a TSIG key is NAME:ALGORITHM:SECRET, e.g. peerdial-origin:hmac-sha256:c2VjcmV0...');
   const [first, second, secret] = parts;
   // nsupdate -y writes [ALGORITHM:]NAME:SECRET: either order of the first two is read.
-  const swapped = Boolean(TSIG_ALGORITHMS[first.toLowerCase()]) && !TSIG_ALGORITHMS[second.toLowerCase()];
+  const swapped = TSIG_ALGORITHMS.has(first.toLowerCase()) && !TSIG_ALGORITHMS.has(second.toLowerCase());
   return swapped ? checkKey(second, first, secret) : checkKey(first, second, secret);
 }
 
@@ -366,7 +370,7 @@ export function parseTsigKeyFile(text: string): TsigKey {
 function checkKey(name: string, algorithm: string, secret: string): TsigKey {
   if (!isHostName(name.replace(/\.$/, '').replace(/_/g, 'a'))) throw new RangeError(`"${name}" is not a TSIG key name (a DNS name, e.g. peerdial-origin)`);
   const alg = algorithm.replace(/\.$/, '').toLowerCase();
-  if (!TSIG_ALGORITHMS[alg]) throw new RangeError(`unknown TSIG algorithm "${algorithm}" (use one of ${Object.keys(TSIG_ALGORITHMS).join(', ')})`);
+  if (!TSIG_ALGORITHMS.has(alg)) throw new RangeError(`unknown TSIG algorithm "${algorithm}" (use one of ${KNOWN_TSIG})`);
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(secret)) throw new RangeError('the TSIG secret must be base64, as tsig-keygen or keymgr prints it');
   const bytes = Buffer.from(secret, 'base64');
   if (bytes.length < 16) throw new RangeError(`the TSIG secret is ${bytes.length} bytes: use at least 16 (tsig-keygen makes 32)`);

@@ -224,7 +224,11 @@ function isPrintableAscii(s: string): boolean {
 
 // --- RFC 9530 Content-Digest ----------------------------------------------------------------
 
-const DIGEST_ALGORITHMS: Record<string, string> = { 'sha-256': 'sha256', 'sha-512': 'sha512' };
+/** A Map: a member named "constructor" must find nothing (it found Object, and createHash threw). */
+const DIGEST_ALGORITHMS: ReadonlyMap<string, string> = new Map([
+  ['sha-256', 'sha256'],
+  ['sha-512', 'sha512'],
+]);
 
 /** `sha-256=:BASE64:` (RFC 9530 2, structured-field byte sequence). */
 export function contentDigest(body: Buffer): string {
@@ -238,7 +242,7 @@ export function checkContentDigest(header: string | undefined, body: Buffer): bo
   if (!dict) return false;
   let matched = false;
   for (const [algorithm, member] of dict) {
-    const hash = DIGEST_ALGORITHMS[algorithm];
+    const hash = DIGEST_ALGORITHMS.get(algorithm);
     // RFC 9530 2: algorithms the recipient does not know are ignored.
     if (!hash) continue;
     if (member.kind !== 'item' || member.value.type !== 'bytes') return false;

@@ -49,16 +49,19 @@ const EXACT_REQUEST_LINE = new RegExp(`^(${TOKEN}) ([^ \\t]+) SIP/(\\d+\\.\\d+)$
 const STATUS_LINE = /^SIP\/(\d+\.\d+) ([1-6]\d\d)(?: ([^\r\n]*))?$/i;
 const HEADER_LINE = new RegExp(`^(${TOKEN})[ \\t]*:[ \\t]*(.*)$`, 's');
 
-const COMPACT: Record<string, string> = {
-  i: 'call-id', m: 'contact', e: 'content-encoding', l: 'content-length', c: 'content-type',
-  f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', u: 'allow-events',
-  r: 'refer-to', b: 'referred-by', x: 'session-expires', y: 'identity', a: 'accept-contact',
-  j: 'reject-contact', d: 'request-disposition',
-};
+// A Map, so that a header named "constructor" or "toString" is itself, not Object's property.
+const COMPACT: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    i: 'call-id', m: 'contact', e: 'content-encoding', l: 'content-length', c: 'content-type',
+    f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', u: 'allow-events',
+    r: 'refer-to', b: 'referred-by', x: 'session-expires', y: 'identity', a: 'accept-contact',
+    j: 'reject-contact', d: 'request-disposition',
+  }),
+);
 
 export function canonicalHeaderName(name: string): string {
   const lower = name.toLowerCase();
-  return COMPACT[lower] ?? lower;
+  return COMPACT.get(lower) ?? lower;
 }
 
 /** Splits a message at its first blank line; undefined when there is no header section end. */

@@ -163,18 +163,20 @@ function hasCoreHeaders(m: sip.Message): boolean {
 }
 
 /** RFC 3261 7.3.3: the compact form of the headers that have one (20: each header's entry). */
-const COMPACT_NAMES: Record<string, string> = {
-  via: 'v',
-  from: 'f',
-  to: 't',
-  'call-id': 'i',
-  contact: 'm',
-  'content-type': 'c',
-  'content-length': 'l',
-  'content-encoding': 'e',
-  supported: 'k',
-  subject: 's',
-};
+const COMPACT_NAMES: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    via: 'v',
+    from: 'f',
+    to: 't',
+    'call-id': 'i',
+    contact: 'm',
+    'content-type': 'c',
+    'content-length': 'l',
+    'content-encoding': 'e',
+    supported: 'k',
+    subject: 's',
+  }),
+);
 
 /**
  * The message's bytes. `compact`: header names in their compact form (RFC 3261 7.3.3), for the
@@ -199,7 +201,7 @@ function compactHeaderNames(text: string): string {
   const lines = head.split('\r\n');
   for (let i = 1; i < lines.length; i++) {
     const colon = lines[i].indexOf(':');
-    const short = colon > 0 ? COMPACT_NAMES[lines[i].slice(0, colon).trim().toLowerCase()] : undefined;
+    const short = colon > 0 ? COMPACT_NAMES.get(lines[i].slice(0, colon).trim().toLowerCase()) : undefined;
     if (short) lines[i] = `${short}:${lines[i].slice(colon + 1)}`;
   }
   return lines.join('\r\n') + (end < 0 ? '' : text.slice(end));

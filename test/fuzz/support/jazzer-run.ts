@@ -26,6 +26,8 @@ export const CORPUS_DIR = path.join(FUZZ_DIR, 'corpus');
 export interface FuzzRun {
   target: string;
   seconds: number;
+  /** libFuzzer's -seed: 0 draws one at random. */
+  seed: number;
   executions: number;
   execsPerSecond: number;
   /** libFuzzer's "cov:": edges of instrumented code reached. */
@@ -70,7 +72,7 @@ const prebuilt = 'fuzzer-' + process.platform + '-' + process.arch + '.node';
 Module._extensions['.node'] = (m, file) => load(m, file.endsWith(prebuilt) ? process.env.PEERDIAL_JAZZER_ADDON : file);
 `;
 
-export async function runFuzzTarget(target: string, seconds: number): Promise<FuzzRun> {
+export async function runFuzzTarget(target: string, seconds: number, seed = 0): Promise<FuzzRun> {
   const repo = path.resolve(FUZZ_DIR, '..', '..');
   const work = mkdtempSync(path.join(os.tmpdir(), `peerdial-fuzz-${target}-`));
   const bundle = path.join(work, `${target}.cjs`);
@@ -117,6 +119,10 @@ export async function runFuzzTarget(target: string, seconds: number): Promise<Fu
     '--timeout=1000',
     '--',
     `-max_total_time=${seconds}`,
+    `-seed=${seed}`,
+    // Only this run writes the grown corpus: rereading it each second adds nothing but inputs
+    // run at moments that depend on the clock, which would make a seeded run drift.
+    '-reload=0',
     `-artifact_prefix=${artifacts}/`,
     '-max_len=65536',
     '-rss_limit_mb=1024',
@@ -134,6 +140,7 @@ export async function runFuzzTarget(target: string, seconds: number): Promise<Fu
   const run: FuzzRun = {
     target,
     seconds,
+    seed,
     // The final stats, else the last status line (#RUNS ... exec/s: N) when they did not come through.
     executions: statistic(output, 'number_of_executed_units') || lastNumber(output, /^#(\d+)\s/gm),
     execsPerSecond: statistic(output, 'average_exec_per_sec') || lastNumber(output, /exec\/s: (\d+)/g),

@@ -6,6 +6,8 @@ import { decodeLocationItem } from '../../../native/wire/dht/location-item.js';
 import { readConfigOffer } from '../../../native/wire/lan/config-offer.js';
 import { decodeCredentialRequest } from '../../../native/wire/relay/credential.js';
 import { decodeDsrp } from '../../../native/wire/rescue/dsrp.js';
+import { checkContentDigest, contentDigest } from '../../../native/wire/rescue/http-signature.js';
+import { parseTsigKey } from '../../../native/wire/dns/update.js';
 import { decodeOverlayRequest, OVERLAY_CONTENT_TYPE } from '../../../native/wire/overlay/messages.js';
 import { parseRecord } from '../../../native/wire/overlay/record.js';
 import { buildPidf, MAX_NOTE_LENGTH, parsePidf } from '../../../native/wire/presence/pidf.js';
@@ -121,5 +123,30 @@ describe('ICE credentials of digits only, found by fuzzing', () => {
 
   it('takes a ufrag of four digits as the string it was', () => {
     assert.equal(offeredIceUfrag(offer('1234')), '1234');
+  });
+});
+
+describe('names that are properties of every object, found by fuzzing', () => {
+  // Lookup tables were plain objects: "constructor" found Object itself.
+  it('refuses a Content-Digest whose member is named "constructor" instead of throwing TypeError', () => {
+    const body = Buffer.from('hello');
+    assert.equal(checkContentDigest('constructor=::', body), false);
+    assert.equal(checkContentDigest(`constructor=:AA==:, ${contentDigest(body)}`, body), true);
+  });
+
+  it('says a TSIG key with the algorithm "constructor" is unknown when it is read, not when it signs', () => {
+    assert.throws(() => parseTsigKey('k:constructor:c2VjcmV0c2VjcmV0c2VjcmV0'), /unknown TSIG algorithm "constructor" \(use one of hmac-sha1/);
+  });
+
+  it('does not write a SIP header named "constructor" out as "function Object()"', () => {
+    const raw =
+      'MESSAGE sip:b@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n' +
+      'To: <sip:b@example.test>\r\nFrom: <sip:a@example.test>;tag=1\r\nCall-ID: c1\r\nCSeq: 1 MESSAGE\r\n' +
+      'constructor: x\r\nContent-Length: 0\r\n\r\n';
+    const outcome = parseSipMessage(Buffer.from(raw));
+    assert.equal(outcome.kind, 'request');
+    const text = serializeSipMessage(outcome.kind === 'request' ? outcome.message : ({} as SipRequest), { compact: true }).toString();
+    assert.doesNotMatch(text, /function|native code/i);
+    assert.match(text, /^i: c1\r$/m);
   });
 });
