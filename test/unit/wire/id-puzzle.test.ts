@@ -54,15 +54,6 @@ describe('node ID puzzle', () => {
     assert.equal(checkIdProof({ ...node, id: 'ab'.repeat(20) }, 0), 'wrong-id');
   });
 
-  it('checks in microseconds', () => {
-    const node = provenNode();
-    const n = 2_000;
-    const started = performance.now();
-    for (let i = 0; i < n; i++) checkIdProof(node, D);
-    const micros = ((performance.now() - started) * 1000) / n;
-    assert.ok(micros < 200, `${micros.toFixed(1)} µs per check`);
-  });
-
   it('gives up after the range without a solution', () => {
     assert.equal(solveIdRange(randomBytes(32), 64, 0, 100), undefined);
     assert.throws(() => solveIdRange(randomBytes(32), 65, 0, 1), RangeError);
