@@ -21,9 +21,9 @@ test('there are fuzz targets to run', () => {
 for (const target of targets) {
   test(`fuzzing ${target} for ${seconds} s finds no crash`, async (t) => {
     const run = await runFuzzTarget(target, seconds, seed);
-    t.diagnostic(`${target}: seed ${seed}, ${run.executions} execs, ${run.execsPerSecond} exec/s, cov ${run.coverage}, corpus ${run.corpusSize}, peak rss ${run.peakRssMb} MB`);
+    t.diagnostic(`${target}: seed ${run.seed}, ${run.executions} execs, ${run.execsPerSecond} exec/s, cov ${run.coverage}, corpus ${run.corpusSize}, peak rss ${run.peakRssMb} MB`);
     if (run.crash) {
-      assert.fail(`${target}: ${run.crash.kind} (FUZZ_SEED=${seed}) on input (base64) ${run.crash.input.toString('base64')}\nsaved as ${run.crash.file}\n${run.crash.output}`);
+      assert.fail(`${target}: ${run.crash.kind} (FUZZ_SEED=${run.seed}) on input (base64) ${run.crash.input.toString('base64')}\nsaved as ${run.crash.file}\n${run.crash.output}`);
     }
     assert.equal(run.exitCode, 0, `jazzer exited ${run.exitCode}:\n${run.output.slice(-4000)}`);
     assert.ok(run.executions > 0, `no input ran:\n${run.output.slice(-4000)}`);
